@@ -1,0 +1,16 @@
+"""Build script for the compiled query core (plain C, Python buffer protocol only).
+
+Everything else is declared in pyproject.toml; setuptools needs this file only to
+describe the extension module.
+"""
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "infgram._core",
+            sources=["src/infgram/_core.c"],
+            extra_compile_args=["-O3", "-std=c99"],
+        )
+    ]
+)

@@ -1,0 +1,55 @@
+"""infgram: exact n-gram and ∞-gram search over any text corpus.
+
+>>> import tempfile, pathlib, infgram
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> _ = infgram.build_from_documents(["the cat sat", "the cat ran"], folder / "index", progress=False)
+>>> index = infgram.Index.open(folder / "index")
+>>> index.count("the cat")
+2
+>>> [(t.text, t.count) for t in index.next_tokens("the cat ").tokens]
+[('r', 1), ('s', 1)]
+"""
+
+from .errors import (
+    BuildError,
+    IncompleteIndexError,
+    IndexFormatError,
+    InfgramError,
+    InputError,
+    QueryError,
+    UnsupportedOperationError,
+)
+from .index.build import BuildReport, build, build_from_documents
+from .query.engine import Index
+from .query.results import (
+    Document,
+    DocumentsResult,
+    InfgramNextTokensResult,
+    InfgramProbabilityResult,
+    NextToken,
+    NextTokensResult,
+    ProbabilityResult,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Index",
+    "build",
+    "build_from_documents",
+    "BuildReport",
+    "Document",
+    "DocumentsResult",
+    "InfgramNextTokensResult",
+    "InfgramProbabilityResult",
+    "NextToken",
+    "NextTokensResult",
+    "ProbabilityResult",
+    "InfgramError",
+    "InputError",
+    "BuildError",
+    "IndexFormatError",
+    "IncompleteIndexError",
+    "QueryError",
+    "UnsupportedOperationError",
+]

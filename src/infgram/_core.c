@@ -1,0 +1,355 @@
+/*
+ * infgram._core: the compiled query core over one shard of a suffix-array index.
+ *
+ * Contract (the Python side in infgram/index/format.py guarantees it):
+ *   - `tokens` is a buffer of `num_positions * token_width` bytes: every token is stored
+ *     big-endian in `token_width` bytes (1, 2 or 4), so that comparing two token sequences
+ *     with memcmp() orders them exactly as comparing their token ids one by one.
+ *   - The last token of the buffer is the document separator, the largest id of the width.
+ *     No query contains it, so no suffix can run out before a mismatch with a query.
+ *   - `suffix_array` is a buffer of `num_positions * pointer_width` bytes: entry i is the
+ *     token position of the i-th smallest suffix, stored little-endian in `pointer_width`
+ *     bytes (1..8).
+ *   - A query is a bytes object of whole tokens, encoded like `tokens` (big-endian).
+ *
+ * All the suffixes that start with a query q form one contiguous run [lo, hi) of the suffix
+ * array; the count of q is hi - lo. Every search below finds such a run by binary search.
+ * Searches release the GIL: the buffers are held for the lifetime of the object.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef struct {
+    PyObject_HEAD
+    Py_buffer tokens;
+    Py_buffer suffix_array;
+    int have_tokens;
+    int have_suffix_array;
+    int token_width;
+    int pointer_width;
+    int64_t num_positions;
+} ShardView;
+
+static inline uint64_t pointer_at(const ShardView *view, int64_t i) {
+    const unsigned char *p = (const unsigned char *)view->suffix_array.buf + i * view->pointer_width;
+    uint64_t value = 0;
+    switch (view->pointer_width) {
+        case 4: {
+            uint32_t v32;
+            memcpy(&v32, p, 4);
+            return v32; /* little-endian hosts only; checked at import */
+        }
+        case 8:
+            memcpy(&value, p, 8);
+            return value;
+        default:
+            for (int b = view->pointer_width - 1; b >= 0; b--) value = (value << 8) | p[b];
+            return value;
+    }
+}
+
+static inline uint64_t token_at(const ShardView *view, int64_t position) {
+    const unsigned char *p = (const unsigned char *)view->tokens.buf + position * view->token_width;
+    switch (view->token_width) {
+        case 1: return p[0];
+        case 2: return ((uint64_t)p[0] << 8) | p[1];
+        default: return ((uint64_t)p[0] << 24) | ((uint64_t)p[1] << 16) | ((uint64_t)p[2] << 8) | p[3];
+    }
+}
+
+/* Compare the suffix starting at token `position` with the query, looking only at the
+ * first len(query) bytes of the suffix. Returns <0, 0 (the query is a prefix of the suffix)
+ * or >0. A suffix shorter than the query that matches as far as it goes sorts first. */
+static inline int compare_suffix(const ShardView *view, uint64_t position, const unsigned char *query,
+                                 Py_ssize_t query_bytes) {
+    int64_t available = (view->num_positions - (int64_t)position) * view->token_width;
+    Py_ssize_t n = available < query_bytes ? (Py_ssize_t)available : query_bytes;
+    int c = memcmp((const unsigned char *)view->tokens.buf + position * view->token_width, query, n);
+    if (c != 0) return c;
+    return n < query_bytes ? -1 : 0;
+}
+
+/* The run [*out_lo, *out_hi) of suffixes in [lo, hi) that start with the query.
+ * Precondition: the suffixes in [lo, hi) are sorted (any sub-range of the array is). */
+static void find_range(const ShardView *view, const unsigned char *query, Py_ssize_t query_bytes,
+                       int64_t lo, int64_t hi, int64_t *out_lo, int64_t *out_hi) {
+    /* Phase 1: narrow [lo, hi) until its midpoint matches or it is empty.
+     * Invariant: every suffix before lo compares < 0, every suffix at or after hi > 0. */
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        int c = compare_suffix(view, pointer_at(view, mid), query, query_bytes);
+        if (c < 0) {
+            lo = mid + 1;
+        } else if (c > 0) {
+            hi = mid;
+        } else {
+            /* mid matches: the run's start is in [lo, mid], its end in (mid, hi]. */
+            int64_t a = lo, b = mid;
+            /* Invariant: suffixes before a compare < 0; suffix b matches. */
+            while (a < b) {
+                int64_t m = a + (b - a) / 2;
+                if (compare_suffix(view, pointer_at(view, m), query, query_bytes) < 0) a = m + 1;
+                else b = m;
+            }
+            int64_t c_lo = mid + 1, c_hi = hi;
+            /* Invariant: suffixes before c_lo match; suffixes at or after c_hi compare > 0. */
+            while (c_lo < c_hi) {
+                int64_t m = c_lo + (c_hi - c_lo) / 2;
+                if (compare_suffix(view, pointer_at(view, m), query, query_bytes) == 0) c_lo = m + 1;
+                else c_hi = m;
+            }
+            *out_lo = a;
+            *out_hi = c_lo;
+            return;
+        }
+    }
+    *out_lo = lo;
+    *out_hi = lo;
+}
+
+/* The longest suffix of the query (in tokens) that occurs in the shard, with its run.
+ * Occurrence is monotone: if query[s:] occurs then so does query[s+1:]. */
+static int64_t longest_suffix(const ShardView *view, const unsigned char *query, Py_ssize_t query_bytes,
+                              int64_t *out_lo, int64_t *out_hi) {
+    int64_t n = query_bytes / view->token_width;
+    int64_t good = n;  /* query[good:] occurs (the empty suffix always does) */
+    int64_t bad = -1;  /* query[bad:] does not occur, or bad is before the query */
+    int64_t lo = 0, hi = view->num_positions, tlo, thi;
+    /* The empty suffix: every position, which the caller trims of separators. */
+    *out_lo = 0;
+    *out_hi = view->num_positions;
+    /* Invariant: bad < good, query[good:] occurs, and query[bad:] does not (unless bad == -1). */
+    while (good - bad > 1) {
+        int64_t mid = bad + (good - bad) / 2;
+        if (mid < 0) mid = 0;
+        find_range(view, query + mid * view->token_width, (n - mid) * view->token_width, lo, hi, &tlo, &thi);
+        if (thi > tlo) {
+            good = mid;
+            *out_lo = tlo;
+            *out_hi = thi;
+        } else {
+            bad = mid;
+        }
+    }
+    return n - good;
+}
+
+static int ShardView_init(ShardView *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"tokens", "suffix_array", "token_width", "pointer_width", NULL};
+    PyObject *tokens_obj, *sa_obj;
+    int token_width, pointer_width;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOii", kwlist, &tokens_obj, &sa_obj, &token_width,
+                                     &pointer_width))
+        return -1;
+    if (token_width != 1 && token_width != 2 && token_width != 4) {
+        PyErr_Format(PyExc_ValueError, "token_width must be 1, 2 or 4, got %d", token_width);
+        return -1;
+    }
+    if (pointer_width < 1 || pointer_width > 8) {
+        PyErr_Format(PyExc_ValueError, "pointer_width must be 1..8, got %d", pointer_width);
+        return -1;
+    }
+    if (PyObject_GetBuffer(tokens_obj, &self->tokens, PyBUF_SIMPLE) < 0) return -1;
+    self->have_tokens = 1;
+    if (PyObject_GetBuffer(sa_obj, &self->suffix_array, PyBUF_SIMPLE) < 0) return -1;
+    self->have_suffix_array = 1;
+    self->token_width = token_width;
+    self->pointer_width = pointer_width;
+    if (self->tokens.len % token_width != 0) {
+        PyErr_SetString(PyExc_ValueError, "tokens buffer is not a whole number of tokens");
+        return -1;
+    }
+    self->num_positions = self->tokens.len / token_width;
+    if (self->suffix_array.len != self->num_positions * pointer_width) {
+        PyErr_Format(PyExc_ValueError, "suffix array holds %zd bytes, expected %lld", self->suffix_array.len,
+                     (long long)(self->num_positions * pointer_width));
+        return -1;
+    }
+    return 0;
+}
+
+static void ShardView_dealloc(ShardView *self) {
+    if (self->have_tokens) PyBuffer_Release(&self->tokens);
+    if (self->have_suffix_array) PyBuffer_Release(&self->suffix_array);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int check_query(const ShardView *self, Py_ssize_t query_bytes) {
+    if (query_bytes % self->token_width != 0) {
+        PyErr_Format(PyExc_ValueError, "query of %zd bytes is not a whole number of %d-byte tokens",
+                     query_bytes, self->token_width);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *ShardView_find(ShardView *self, PyObject *args) {
+    Py_buffer query;
+    long long lo = 0, hi = -1;
+    if (!PyArg_ParseTuple(args, "y*|LL", &query, &lo, &hi)) return NULL;
+    if (hi < 0) hi = self->num_positions;
+    if (check_query(self, query.len) < 0 || lo < 0 || hi > self->num_positions || lo > hi) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "range out of bounds");
+        PyBuffer_Release(&query);
+        return NULL;
+    }
+    int64_t out_lo, out_hi;
+    Py_BEGIN_ALLOW_THREADS
+    find_range(self, query.buf, query.len, lo, hi, &out_lo, &out_hi);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&query);
+    return Py_BuildValue("LL", (long long)out_lo, (long long)out_hi);
+}
+
+/* find_many(queries) -> bytes holding an int64 (lo, hi) pair per query. */
+static PyObject *ShardView_find_many(ShardView *self, PyObject *arg) {
+    PyObject *seq = PySequence_Fast(arg, "find_many expects a sequence of bytes");
+    if (!seq) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject *out = PyBytes_FromStringAndSize(NULL, n * 2 * (Py_ssize_t)sizeof(int64_t));
+    if (!out) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    int64_t *ranges = (int64_t *)PyBytes_AS_STRING(out);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        char *buf;
+        Py_ssize_t len;
+        if (PyBytes_AsStringAndSize(items[i], &buf, &len) < 0 || check_query(self, len) < 0) {
+            Py_DECREF(seq);
+            Py_DECREF(out);
+            return NULL;
+        }
+        find_range(self, (const unsigned char *)buf, len, 0, self->num_positions, &ranges[2 * i],
+                   &ranges[2 * i + 1]);
+    }
+    Py_DECREF(seq);
+    return out;
+}
+
+/* next_tokens(lo, hi, depth) -> list of (token id, count).
+ * Every suffix in [lo, hi) shares its first `depth` tokens, so the token at depth is
+ * non-decreasing along the run; each distinct value is found with a galloping search,
+ * which costs O(distinct * log(run)) rather than O(run). */
+static PyObject *ShardView_next_tokens(ShardView *self, PyObject *args) {
+    long long lo, hi, depth;
+    if (!PyArg_ParseTuple(args, "LLL", &lo, &hi, &depth)) return NULL;
+    if (lo < 0 || hi > self->num_positions || lo > hi || depth < 0) {
+        PyErr_SetString(PyExc_ValueError, "range out of bounds");
+        return NULL;
+    }
+    PyObject *result = PyList_New(0);
+    if (!result) return NULL;
+    int64_t i = lo;
+    while (i < hi) {
+        uint64_t position = pointer_at(self, i) + depth;
+        if ((int64_t)position >= self->num_positions) {
+            PyErr_SetString(PyExc_ValueError, "depth runs past the end of the shard");
+            Py_DECREF(result);
+            return NULL;
+        }
+        uint64_t value = token_at(self, position);
+        /* Gallop: find a step with token(i + step) != value (or past hi). */
+        int64_t step = 1, last_equal = i;
+        int64_t end;
+        Py_BEGIN_ALLOW_THREADS
+        while (i + step < hi && token_at(self, pointer_at(self, i + step) + depth) == value) {
+            last_equal = i + step;
+            step *= 2;
+        }
+        /* Invariant: entry last_equal has the value; entry probe_hi (or hi) does not. */
+        int64_t a = last_equal + 1, b = i + step < hi ? i + step : hi;
+        while (a < b) {
+            int64_t m = a + (b - a) / 2;
+            if (token_at(self, pointer_at(self, m) + depth) == value) a = m + 1;
+            else b = m;
+        }
+        end = a;
+        Py_END_ALLOW_THREADS
+        PyObject *pair = Py_BuildValue("KL", (unsigned long long)value, (long long)(end - i));
+        if (!pair || PyList_Append(result, pair) < 0) {
+            Py_XDECREF(pair);
+            Py_DECREF(result);
+            return NULL;
+        }
+        Py_DECREF(pair);
+        i = end;
+    }
+    return result;
+}
+
+/* longest_suffix(query) -> (suffix_length_in_tokens, lo, hi) */
+static PyObject *ShardView_longest_suffix(ShardView *self, PyObject *args) {
+    Py_buffer query;
+    if (!PyArg_ParseTuple(args, "y*", &query)) return NULL;
+    if (check_query(self, query.len) < 0) {
+        PyBuffer_Release(&query);
+        return NULL;
+    }
+    int64_t lo, hi, length;
+    Py_BEGIN_ALLOW_THREADS
+    length = longest_suffix(self, query.buf, query.len, &lo, &hi);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&query);
+    return Py_BuildValue("LLL", (long long)length, (long long)lo, (long long)hi);
+}
+
+static PyObject *ShardView_get_num_positions(ShardView *self, void *closure) {
+    return PyLong_FromLongLong(self->num_positions);
+}
+
+static PyMethodDef ShardView_methods[] = {
+    {"find", (PyCFunction)ShardView_find, METH_VARARGS,
+     "find(query: bytes, lo=0, hi=-1) -> (lo, hi): the run of suffixes starting with the query."},
+    {"find_many", (PyCFunction)ShardView_find_many, METH_O,
+     "find_many(queries: sequence of bytes) -> bytes of int64 (lo, hi) pairs."},
+    {"next_tokens", (PyCFunction)ShardView_next_tokens, METH_VARARGS,
+     "next_tokens(lo, hi, depth) -> [(token id, count)] of the token at `depth` over the run."},
+    {"longest_suffix", (PyCFunction)ShardView_longest_suffix, METH_VARARGS,
+     "longest_suffix(query: bytes) -> (length, lo, hi) of the longest suffix that occurs."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef ShardView_getset[] = {
+    {"num_positions", (getter)ShardView_get_num_positions, NULL, "tokens in the shard, separators included", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject ShardViewType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "infgram._core.ShardView",
+    .tp_basicsize = sizeof(ShardView),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Binary searches over one shard's tokens and suffix array (see the module docstring).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)ShardView_init,
+    .tp_dealloc = (destructor)ShardView_dealloc,
+    .tp_methods = ShardView_methods,
+    .tp_getset = ShardView_getset,
+};
+
+static struct PyModuleDef core_module = {
+    PyModuleDef_HEAD_INIT, "_core",
+    "Compiled binary searches over a suffix-array shard; see the comment at the top of _core.c.", -1, NULL,
+};
+
+PyMODINIT_FUNC PyInit__core(void) {
+    uint16_t probe = 1;
+    if (*(unsigned char *)&probe != 1) {
+        PyErr_SetString(PyExc_ImportError, "infgram._core supports little-endian hosts only");
+        return NULL;
+    }
+    if (PyType_Ready(&ShardViewType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&core_module);
+    if (!m) return NULL;
+    Py_INCREF(&ShardViewType);
+    if (PyModule_AddObject(m, "ShardView", (PyObject *)&ShardViewType) < 0) {
+        Py_DECREF(&ShardViewType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

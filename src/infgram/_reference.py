@@ -1,0 +1,80 @@
+"""The brute-force oracle: every query computed the slow, obvious way, for tests.
+
+A corpus is a list of documents, each a list of token ids. Nothing here uses a suffix
+array; counts come from comparing the query against every position of every document.
+Results use the same types as the engine so that tests compare them with ``==``.
+
+>>> corpus = [[1, 2, 1, 2], [2, 1]]
+>>> count(corpus, [1, 2]), count(corpus, []), count(corpus, [2, 1])
+(2, 6, 2)
+>>> next_tokens(corpus, [2])
+[(1, 2), (None, 1)]
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Sequence
+
+Corpus = Sequence[Sequence[int]]
+
+
+def occurrences(corpus: Corpus, query: Sequence[int]) -> list[tuple[int, int]]:
+    """Every (document, start) where the query occurs; the empty query occurs at every token."""
+    query = list(query)
+    found = []
+    for number, document in enumerate(corpus):
+        document = list(document)
+        for start in range(len(document) - len(query) + 1 if query else len(document)):
+            if document[start : start + len(query)] == query:
+                found.append((number, start))
+    return found
+
+
+def count(corpus: Corpus, query: Sequence[int]) -> int:
+    return len(occurrences(corpus, query))
+
+
+def next_tokens(corpus: Corpus, prompt: Sequence[int]) -> list[tuple[int | None, int]]:
+    """(next id or None for the end of a document, count), by count descending then id (None last)."""
+    counter: Counter = Counter()
+    for number, start in occurrences(corpus, prompt):
+        position = start + len(prompt)
+        counter[corpus[number][position] if position < len(corpus[number]) else None] += 1
+    return sorted(counter.items(), key=lambda item: (-item[1], float("inf") if item[0] is None else item[0]))
+
+
+def probability(corpus: Corpus, prompt: Sequence[int], next_id: int) -> tuple[int, int]:
+    """(count of prompt, count of prompt + next)."""
+    return count(corpus, prompt), count(corpus, list(prompt) + [next_id])
+
+
+def longest_suffix(corpus: Corpus, prompt: Sequence[int]) -> int:
+    """The length of the longest suffix of the prompt that occurs (0 for the empty suffix)."""
+    prompt = list(prompt)
+    for start in range(len(prompt) + 1):
+        if count(corpus, prompt[start:]) > 0:
+            return len(prompt) - start
+    return 0
+
+
+def infgram_probability(corpus: Corpus, prompt: Sequence[int], next_id: int) -> tuple[int, int, int]:
+    """(suffix length, count of that suffix, count of suffix + next)."""
+    length = longest_suffix(corpus, prompt)
+    suffix = list(prompt)[len(prompt) - length :]
+    return (length, *probability(corpus, suffix, next_id))
+
+
+def infgram_next_tokens(corpus: Corpus, prompt: Sequence[int]) -> tuple[int, list[tuple[int | None, int]]]:
+    length = longest_suffix(corpus, prompt)
+    return length, next_tokens(corpus, list(prompt)[len(prompt) - length :])
+
+
+def documents(corpus: Corpus, query: Sequence[int]) -> list[tuple[int, int]]:
+    """(document, first match start) of every document that contains the query, in order."""
+    first: dict[int, int] = {}
+    for number, start in occurrences(corpus, query):
+        first.setdefault(number, start)
+    if not query:
+        return [(number, 0) for number in range(len(corpus))]
+    return sorted(first.items())

@@ -1,0 +1,257 @@
+"""The on-disk format of an infgram index, version 1.
+
+An index is a directory::
+
+    manifest.json              what the index is: tokenizer, widths, shards, files, checksums
+    tokenizer.json             the Hugging Face tokenizer, when the index has one
+    shard-00000/tokens.bin     the token ids of every document, each followed by a separator
+    shard-00000/suffix_array.bin
+    shard-00000/documents.bin  per document: first token position and metadata byte offset
+    shard-00000/metadata.bin   the metadata of every document, as JSON, back to back
+    shard-00001/...
+
+Every ``.bin`` file starts with a 64-byte header, all integers little-endian::
+
+    offset size  field
+    0      8     magic b"INFGRAM\\0"
+    8      2     format version (1)
+    10     4     file kind: b"TOKS", b"SARR", b"DOCS" or b"META"
+    14     1     token width in bytes (1, 2 or 4)
+    15     1     pointer width in bytes (1..8; the suffix array's entry width, else 0)
+    16     8     number of items (tokens, pointers, document records, metadata bytes)
+    24     1     item width in bytes
+    25     1     complete: 1 once the whole file is written, 0 while it is being written
+    26     38    reserved, zero
+
+The payload follows at byte 64. Token ids are stored big-endian so that byte order is
+token order (see ``_core.c``); suffix-array pointers are little-endian token positions in
+the fewest bytes that address the shard. Files are written under a temporary name with
+``complete = 0``, then the flag is set, the file flushed and renamed into place, so a
+reader never sees a partial file under its final name. ``manifest.json`` is written last:
+a directory without it is not an index (and one with ``build-state.json`` but no manifest
+is an interrupted build, which the build command resumes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import IncompleteIndexError, IndexFormatError
+
+MAGIC = b"INFGRAM\0"
+FORMAT_VERSION = 1
+HEADER_BYTES = 64
+MANIFEST_NAME = "manifest.json"
+BUILD_STATE_NAME = "build-state.json"
+MANIFEST_FORMAT = "infgram-index"
+_HEADER = struct.Struct("<8sH4sBBQBB38x")
+assert _HEADER.size == HEADER_BYTES
+
+KIND_TOKENS = b"TOKS"
+KIND_SUFFIX_ARRAY = b"SARR"
+KIND_DOCUMENTS = b"DOCS"
+KIND_METADATA = b"META"
+
+# One record of documents.bin: where the document's tokens start in the shard, and where
+# its metadata starts in metadata.bin. A shard of n documents stores n + 1 records; the
+# last one holds the ends.
+DOCUMENT_RECORD = np.dtype([("token_position", "<u8"), ("metadata_offset", "<u8")])
+
+
+@dataclass(frozen=True)
+class FileHeader:
+    kind: bytes
+    token_width: int
+    pointer_width: int
+    num_items: int
+    item_width: int
+    complete: bool = True
+
+    def pack(self) -> bytes:
+        return _HEADER.pack(
+            MAGIC,
+            FORMAT_VERSION,
+            self.kind,
+            self.token_width,
+            self.pointer_width,
+            self.num_items,
+            self.item_width,
+            1 if self.complete else 0,
+        )
+
+    @property
+    def payload_bytes(self) -> int:
+        return self.num_items * self.item_width
+
+
+def token_dtype(token_width: int) -> np.dtype:
+    """The numpy dtype of stored token ids: big-endian, ``token_width`` bytes.
+
+    >>> token_dtype(2)
+    dtype('>u2')
+    """
+    return np.dtype(">u1" if token_width == 1 else f">u{token_width}")
+
+
+def pointer_width_for(num_positions: int) -> int:
+    """The fewest bytes that can hold every token position of a shard.
+
+    >>> pointer_width_for(256), pointer_width_for(257), pointer_width_for(2**32 + 1)
+    (1, 2, 5)
+    """
+    return max(1, (max(num_positions - 1, 1).bit_length() + 7) // 8)
+
+
+def read_header(path: Path) -> FileHeader:
+    """Read and validate the 64-byte header of an index file."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(HEADER_BYTES)
+    except FileNotFoundError:
+        raise IndexFormatError(
+            f"index file {path} is missing; the index is damaged: rebuild it with `infgram build`"
+        ) from None
+    if len(raw) < HEADER_BYTES:
+        raise IndexFormatError(
+            f"{path} is {len(raw)} bytes, shorter than the {HEADER_BYTES}-byte header; "
+            "the file is truncated: rebuild the index"
+        )
+    magic, version, kind, token_width, pointer_width, num_items, item_width, complete = _HEADER.unpack(raw)
+    if magic != MAGIC:
+        raise IndexFormatError(
+            f"{path} starts with {magic!r}, expected the infgram magic {MAGIC!r}; "
+            "this is not an infgram index file"
+        )
+    if version != FORMAT_VERSION:
+        raise IndexFormatError(
+            f"{path} has format version {version}, this infgram reads version {FORMAT_VERSION}; "
+            "rebuild the index or use a matching infgram version"
+        )
+    if not complete:
+        raise IncompleteIndexError(f"{path} was not completely written; rerun the build to finish it")
+    header = FileHeader(kind, token_width, pointer_width, num_items, item_width, bool(complete))
+    actual = path.stat().st_size
+    expected = HEADER_BYTES + header.payload_bytes
+    if actual != expected:
+        raise IndexFormatError(
+            f"{path} is {actual} bytes, its header promises {expected}; "
+            "the file is truncated or damaged: rebuild the index"
+        )
+    return header
+
+
+def open_payload(path: Path, header: FileHeader, dtype: np.dtype | str) -> np.ndarray:
+    """Memory-map the payload of an index file (read-only) with the given dtype."""
+    if header.num_items == 0:
+        return np.zeros(0, dtype=dtype)
+    return np.memmap(path, dtype=dtype, mode="r", offset=HEADER_BYTES, shape=(header.payload_bytes // np.dtype(dtype).itemsize,))
+
+
+class AtomicFileWriter:
+    """Write an index file under a temporary name; ``commit`` makes it appear whole.
+
+    The header is written first with ``complete = 0`` and rewritten with ``complete = 1``
+    after the payload is flushed; then the file is renamed to its final name.
+    """
+
+    def __init__(self, path: Path, header: FileHeader):
+        self.path = Path(path)
+        self.header = header
+        self.temporary_path = self.path.with_name(self.path.name + ".partial")
+        self._handle = open(self.temporary_path, "wb")
+        self._handle.write(FileHeader(**{**header.__dict__, "complete": False}).pack())
+        self._hash = hashlib.sha256()
+        self._written = 0
+
+    def write(self, data: bytes | memoryview | np.ndarray) -> None:
+        view = memoryview(data).cast("B") if not isinstance(data, bytes) else data
+        self._handle.write(view)
+        self._hash.update(view)
+        self._written += len(view)
+
+    def commit(self) -> dict[str, Any]:
+        """Finish the file; returns its manifest entry (path, bytes, sha256 of the payload)."""
+        if self._written != self.header.payload_bytes:
+            self._handle.close()
+            os.unlink(self.temporary_path)
+            raise IndexFormatError(
+                f"internal error: wrote {self._written} payload bytes to {self.path.name}, "
+                f"header promises {self.header.payload_bytes}"
+            )
+        self._handle.flush()
+        self._handle.seek(0)
+        self._handle.write(self.header.pack())
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._handle.close()
+        os.replace(self.temporary_path, self.path)
+        return {"bytes": HEADER_BYTES + self._written, "sha256": self._hash.hexdigest()}
+
+    def abort(self) -> None:
+        if not self._handle.closed:
+            self._handle.close()
+        if self.temporary_path.exists():
+            os.unlink(self.temporary_path)
+
+
+def write_json_atomically(path: Path, payload: dict[str, Any]) -> None:
+    """Write a JSON file via a temporary name and rename, with stable key order."""
+    path = Path(path)
+    temporary = path.with_name(path.name + ".partial")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(payload, handle, indent=2, sort_keys=True, ensure_ascii=False)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    """Load and check ``manifest.json`` of an index directory."""
+    directory = Path(directory)
+    manifest_path = directory / MANIFEST_NAME
+    if not directory.is_dir():
+        raise IndexFormatError(
+            f"no index at {directory}: the directory does not exist; build one with `infgram build --out {directory} ...`"
+        )
+    if not manifest_path.exists():
+        if (directory / BUILD_STATE_NAME).exists():
+            raise IncompleteIndexError(
+                f"the build in {directory} did not finish (there is a build state but no manifest); "
+                "rerun the same `infgram build` command to resume it"
+            )
+        raise IndexFormatError(
+            f"{directory} has no {MANIFEST_NAME}, so it is not an infgram index; build one with `infgram build`"
+        )
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise IndexFormatError(f"{manifest_path} is not valid JSON ({error}); rebuild the index") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        raise IndexFormatError(
+            f"{manifest_path} does not describe an infgram index (expected format {MANIFEST_FORMAT!r})"
+        )
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexFormatError(
+            f"{manifest_path} has format version {manifest.get('format_version')}, this infgram reads "
+            f"version {FORMAT_VERSION}; rebuild the index or use a matching infgram version"
+        )
+    return manifest
+
+
+def file_sha256(path: Path, chunk_bytes: int = 1 << 24) -> str:
+    """sha256 of a file's payload (everything after the header)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        handle.seek(HEADER_BYTES)
+        while chunk := handle.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()

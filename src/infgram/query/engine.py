@@ -1,0 +1,379 @@
+"""Exact n-gram, ∞-gram and document queries over a suffix-array index.
+
+Every query starts the same way: the occurrences of a token sequence q in a shard are one
+contiguous run [lo, hi) of its suffix array, found by binary search, and count(q) is
+hi - lo summed over the shards. The rest follows from that run:
+
+- ``probability(prompt, next)``: the run of prompt + next lies inside the run of prompt, so
+  the second search is confined to it.
+- ``next_tokens(prompt)``: along the run of a prompt of length L, the token at offset L of
+  each suffix never decreases, so each distinct next token is one sub-run, found by a
+  galloping search. The cost grows with the number of distinct next tokens, not with the
+  number of occurrences: a prompt seen millions of times is as quick as one seen twice.
+  A separator there means the occurrence ends its document (reported as id None).
+- ∞-gram (Liu et al., 2024, "Infini-gram"): back off to the longest suffix of the prompt
+  that occurs at all. Occurrence is monotone in the suffix length, so the longest one is
+  found by binary search on its start; across shards the longest of the shards' wins.
+- ``documents(q)``: the run's positions map to documents through the sorted document start
+  positions; distinct documents are counted exactly and paged in a seeded random order.
+
+The empty query occurs once at every token position (separators are not tokens): its run
+is all of the suffix array but the separators, which sort last.
+
+>>> import tempfile, pathlib, infgram
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> _ = infgram.build_from_documents(["a rose is a rose", "is it"], folder / "index", progress=False)
+>>> index = infgram.Index.open(folder / "index")
+>>> index.count("rose"), index.count("is"), index.count("")
+(2, 2, 21)
+>>> index.probability("a ", "r")
+ProbabilityResult(prompt_count=2, count=2, probability=1.0)
+>>> [(t.text, t.count) for t in index.next_tokens("is").tokens]
+[(' ', 2)]
+>>> index.infgram_probability("what is", " ")
+InfgramProbabilityResult(suffix_length=3, prompt_count=2, count=2, probability=1.0)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from ..errors import IndexFormatError, QueryError
+from ..index.format import file_sha256, read_manifest, token_dtype
+from ..index.shard import Shard
+from ..tokenizer import Tokenizer, tokenizer_from_manifest
+from .results import (
+    Document,
+    DocumentsResult,
+    InfgramNextTokensResult,
+    InfgramProbabilityResult,
+    NextToken,
+    NextTokensResult,
+    ProbabilityResult,
+)
+
+Query = str | Sequence[int] | np.ndarray
+
+MAX_QUERY_TOKENS = 1_000_000
+"""Longer queries are refused: nothing that long occurs, and the search would only waste time."""
+
+MAX_QUERY_CHARACTERS = 10_000_000
+MAX_DOCUMENTS_LIMIT = 10_000
+
+
+def _ratio(count: int, prompt_count: int) -> float | None:
+    return count / prompt_count if prompt_count else None
+
+
+class Index:
+    """An open index. Use :meth:`Index.open`; queries are strings or token ids."""
+
+    def __init__(self, directory: Path, manifest: dict[str, Any], tokenizer: Tokenizer, shards: list[Shard]):
+        self.directory = directory
+        self.manifest = manifest
+        self.tokenizer = tokenizer
+        self.shards = shards
+        self.token_width: int = tokenizer.token_width
+        self.separator_id: int = tokenizer.separator_id
+        self.vocab_size: int = tokenizer.vocab_size
+        self.num_documents: int = sum(s.num_documents for s in shards)
+        self.num_tokens: int = sum(s.num_tokens for s in shards)
+        self._dtype = token_dtype(self.token_width)
+        self._first_documents = np.array([s.first_document for s in shards], dtype=np.int64)
+
+    @classmethod
+    def open(cls, directory: str | Path) -> "Index":
+        """Open an index directory; raises :class:`~infgram.errors.IndexFormatError` if it is damaged."""
+        directory = Path(directory)
+        manifest = read_manifest(directory)
+        if manifest.get("index_kind") != "suffix_array":
+            raise IndexFormatError(f"{directory} holds an index of kind {manifest.get('index_kind')!r}, "
+                                   "which this infgram cannot open; upgrade infgram")
+        tokenizer = tokenizer_from_manifest(manifest.get("tokenizer", {}), directory)
+        if tokenizer.token_width != manifest.get("token_width"):
+            raise IndexFormatError(f"the manifest's token width {manifest.get('token_width')} does not match its "
+                                   f"tokenizer's ({tokenizer.token_width}); rebuild the index")
+        shards = [Shard(directory, entry, tokenizer.token_width) for entry in manifest.get("shards", [])]
+        if not shards:
+            raise IndexFormatError(f"the manifest of {directory} lists no shards; rebuild the index")
+        index = cls(directory, manifest, tokenizer, shards)
+        if index.num_documents != manifest.get("num_documents") or index.num_tokens != manifest.get("num_tokens"):
+            raise IndexFormatError(f"the shards of {directory} do not add up to the manifest's totals; rebuild the index")
+        return index
+
+    # -- turning queries into tokens -----------------------------------------------------------
+    def tokenize(self, query: Query) -> np.ndarray:
+        """The token ids of a query: a string is encoded with the index's tokenizer; ids are checked.
+
+        >>> import tempfile, pathlib, infgram
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = infgram.build_from_documents(["abc"], folder / "i", progress=False)
+        >>> infgram.Index.open(folder / "i").tokenize("ab").tolist()
+        [97, 98]
+        """
+        if isinstance(query, str):
+            if len(query) > MAX_QUERY_CHARACTERS:
+                raise QueryError(f"expected a query of at most {MAX_QUERY_CHARACTERS:,} characters, found "
+                                 f"{len(query):,}; search for a shorter piece of it")
+            ids = self.tokenizer.encode(query).astype(np.int64)
+        else:
+            ids = np.asarray(query)
+            if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
+                raise QueryError(f"expected a string or a flat sequence of integer token ids, found "
+                                 f"{type(query).__name__} of {ids.dtype} with shape {ids.shape}")
+            ids = ids.astype(np.int64)
+            if ids.size:
+                low, high = int(ids.min()), int(ids.max())
+                if low < 0 or high >= self.vocab_size:
+                    bad = low if low < 0 else high
+                    what = " (the document separator)" if bad == self.separator_id else ""
+                    raise QueryError(f"expected token ids from 0 to {self.vocab_size - 1}, found {bad}{what}; "
+                                     "use ids of the index's vocabulary")
+        if len(ids) > MAX_QUERY_TOKENS:
+            raise QueryError(f"expected a query of at most {MAX_QUERY_TOKENS:,} tokens, found {len(ids):,}; "
+                             "no sequence that long occurs: search for a shorter piece of it")
+        return ids
+
+    def _encode(self, query: Query) -> bytes:
+        """The query as stored bytes (big-endian ids), the form the compiled core searches for."""
+        if isinstance(query, str) and self.tokenizer.kind == "bytes" and len(query) <= MAX_QUERY_CHARACTERS:
+            return query.encode("utf-8")  # UTF-8 never holds the separator byte 0xFF
+        return self.tokenize(query).astype(self._dtype).tobytes()
+
+    def _encode_next(self, next_token: str | int) -> bytes:
+        if isinstance(next_token, (int, np.integer)) and not isinstance(next_token, bool):
+            ids = self.tokenize([int(next_token)])
+        else:
+            if not isinstance(next_token, str):
+                raise QueryError(f"expected the next token as a string or an id, found {type(next_token).__name__}")
+            ids = self.tokenize(next_token)
+            if len(ids) != 1:
+                raise QueryError(f"expected the continuation to be exactly one token, but {next_token!r} is "
+                                 f"{len(ids)} tokens {ids.tolist()}; pass a single token id instead")
+        return ids.astype(self._dtype).tobytes()
+
+    def _range(self, shard: Shard, encoded: bytes, lo: int = 0, hi: int = -1) -> tuple[int, int]:
+        if not encoded:
+            return shard.unigram_range
+        return shard.view.find(encoded, lo, hi)
+
+    # -- counts and probabilities ---------------------------------------------------------------
+    def count(self, query: Query) -> int:
+        """Occurrences of a token sequence; the empty query counts every token.
+
+        >>> import tempfile, pathlib, infgram
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = infgram.build_from_documents(["abab", "ba"], folder / "i", progress=False)
+        >>> index = infgram.Index.open(folder / "i")
+        >>> index.count("ab"), index.count([98, 97]), index.count("")
+        (2, 2, 6)
+        """
+        encoded = self._encode(query)
+        if not encoded:
+            return self.num_tokens
+        total = 0
+        for shard in self.shards:
+            lo, hi = shard.view.find(encoded)
+            total += hi - lo
+        return total
+
+    def count_batch(self, queries: Iterable[Query]) -> np.ndarray:
+        """The counts of many queries at once, as an int64 array (one compiled call per shard).
+
+        >>> import tempfile, pathlib, infgram
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = infgram.build_from_documents(["abab"], folder / "i", progress=False)
+        >>> infgram.Index.open(folder / "i").count_batch(["a", "ab", "c", ""]).tolist()
+        [2, 2, 0, 4]
+        """
+        encoded = [self._encode(q) for q in queries]
+        totals = np.zeros(len(encoded), dtype=np.int64)
+        for shard in self.shards:
+            ranges = np.frombuffer(shard.view.find_many(encoded), dtype=np.int64).reshape(-1, 2)
+            totals += ranges[:, 1] - ranges[:, 0]
+        empty = np.fromiter((len(e) == 0 for e in encoded), dtype=bool, count=len(encoded))
+        totals[empty] = self.num_tokens
+        return totals
+
+    def probability(self, prompt: Query, next_token: str | int) -> ProbabilityResult:
+        """count(prompt + next) / count(prompt), with both counts; ``next_token`` must be one token."""
+        encoded = self._encode(prompt)
+        continuation = encoded + self._encode_next(next_token)
+        prompt_count = count = 0
+        for shard in self.shards:
+            lo, hi = self._range(shard, encoded)
+            prompt_count += hi - lo
+            if hi > lo:
+                inner_lo, inner_hi = shard.view.find(continuation, lo, hi)
+                count += inner_hi - inner_lo
+        return ProbabilityResult(prompt_count, count, _ratio(count, prompt_count))
+
+    def probability_batch(self, pairs: Iterable[tuple[Query, str | int]]) -> list[ProbabilityResult]:
+        """:meth:`probability` of many (prompt, next token) pairs."""
+        return [self.probability(prompt, next_token) for prompt, next_token in pairs]
+
+    def _distribution(self, runs: list[tuple[Shard, int, int]], depth: int, top_k: int | None) -> tuple[int, list[NextToken]]:
+        counts: dict[int, int] = {}
+        prompt_count = 0
+        for shard, lo, hi in runs:
+            prompt_count += hi - lo
+            if hi > lo:
+                for token, n in shard.view.next_tokens(lo, hi, depth):
+                    counts[token] = counts.get(token, 0) + n
+        if top_k is not None and top_k < 0:
+            raise QueryError(f"expected top_k of 0 or more, found {top_k}")
+        ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        if top_k is not None:
+            ordered = ordered[:top_k]
+        tokens = [
+            NextToken(None, None, n, n / prompt_count) if token == self.separator_id
+            else NextToken(int(token), self.tokenizer.token_text(int(token)), n, n / prompt_count)
+            for token, n in ordered
+        ]
+        return prompt_count, tokens
+
+    def next_tokens(self, prompt: Query, top_k: int | None = None) -> NextTokensResult:
+        """The exact distribution of the next token after every occurrence of the prompt.
+
+        Sorted by count (descending) then id; the end of a document is the entry with id None.
+        """
+        encoded = self._encode(prompt)
+        runs = [(shard, *self._range(shard, encoded)) for shard in self.shards]
+        prompt_count, tokens = self._distribution(runs, len(encoded) // self.token_width, top_k)
+        return NextTokensResult(prompt_count, tokens)
+
+    def next_tokens_batch(self, prompts: Iterable[Query], top_k: int | None = None) -> list[NextTokensResult]:
+        """:meth:`next_tokens` of many prompts."""
+        return [self.next_tokens(prompt, top_k) for prompt in prompts]
+
+    # -- ∞-gram ---------------------------------------------------------------------------------
+    def _longest_suffix(self, encoded: bytes) -> tuple[int, list[tuple[Shard, int, int]]]:
+        """The longest suffix (in tokens) of the prompt that occurs, and its run in every shard."""
+        found = [(shard, *shard.view.longest_suffix(encoded)) for shard in self.shards]
+        length = max(item[1] for item in found)
+        runs = []
+        for shard, shard_length, lo, hi in found:
+            if length == 0:
+                lo, hi = shard.unigram_range
+            elif shard_length != length:
+                lo = hi = 0
+            runs.append((shard, lo, hi))
+        return length, runs
+
+    def infgram_probability(self, prompt: Query, next_token: str | int) -> InfgramProbabilityResult:
+        """P(next | longest suffix of the prompt that occurs), as in the infini-gram paper."""
+        encoded = self._encode(prompt)
+        next_encoded = self._encode_next(next_token)
+        length, runs = self._longest_suffix(encoded)
+        suffix = encoded[len(encoded) - length * self.token_width :]
+        prompt_count = count = 0
+        for shard, lo, hi in runs:
+            prompt_count += hi - lo
+            if hi > lo:
+                inner_lo, inner_hi = shard.view.find(suffix + next_encoded, lo, hi)
+                count += inner_hi - inner_lo
+        return InfgramProbabilityResult(length, prompt_count, count, _ratio(count, prompt_count))
+
+    def infgram_probability_batch(self, pairs: Iterable[tuple[Query, str | int]]) -> list[InfgramProbabilityResult]:
+        """:meth:`infgram_probability` of many (prompt, next token) pairs."""
+        return [self.infgram_probability(prompt, next_token) for prompt, next_token in pairs]
+
+    def infgram_next_tokens(self, prompt: Query, top_k: int | None = None) -> InfgramNextTokensResult:
+        """The next-token distribution after the longest suffix of the prompt that occurs."""
+        length, runs = self._longest_suffix(self._encode(prompt))
+        prompt_count, tokens = self._distribution(runs, length, top_k)
+        return InfgramNextTokensResult(length, prompt_count, tokens)
+
+    # -- documents ------------------------------------------------------------------------------
+    def _shard_of_document(self, index: int) -> tuple[Shard, int]:
+        if not isinstance(index, (int, np.integer)) or isinstance(index, bool) or not 0 <= index < self.num_documents:
+            raise QueryError(f"expected a document index from 0 to {self.num_documents - 1}, found {index!r}")
+        number = int(np.searchsorted(self._first_documents, index, side="right")) - 1
+        shard = self.shards[number]
+        return shard, int(index) - shard.first_document
+
+    def _document(self, index: int, start: int | None, length: int, context: int | None) -> Document:
+        shard, local = self._shard_of_document(index)
+        tokens = shard.document_tokens(local)
+        window_start, window_end = 0, len(tokens)
+        if context is not None and start is not None:
+            window_start = max(0, start - context)
+            window_end = min(len(tokens), start + length + context)
+            if self.tokenizer.kind == "bytes":
+                # Do not cut a UTF-8 character in two: move the edges off continuation bytes.
+                while window_start > 0 and 0x80 <= tokens[window_start] < 0xC0:
+                    window_start -= 1
+                while window_end < len(tokens) and 0x80 <= tokens[window_end] < 0xC0:
+                    window_end += 1
+        text = self.tokenizer.decode(tokens[window_start:window_end])
+        return Document(index, text, start, shard.metadata(local), window_start, len(tokens))
+
+    def document(self, index: int) -> Document:
+        """Document number ``index`` (0-based, in input order), whole, with its metadata."""
+        return self._document(index, None, 0, None)
+
+    def documents(self, query: Query, limit: int = 10, offset: int = 0, seed: int | None = None,
+                  context: int | None = None) -> DocumentsResult:
+        """The number of documents that contain the query, and ``limit`` of them from ``offset``.
+
+        Documents come in index order, or in a random order fixed by ``seed`` (the same seed
+        gives the same order, so pages do not overlap). With ``context``, each document is cut
+        to a window of that many tokens on each side of its first match.
+        """
+        for name, value, maximum in (("limit", limit, MAX_DOCUMENTS_LIMIT), ("offset", offset, None),
+                                     ("context", 0 if context is None else context, None)):
+            if not isinstance(value, (int, np.integer)) or value < 0 or (maximum is not None and value > maximum):
+                bound = f"from 0 to {maximum:,}" if maximum is not None else "of 0 or more"
+                raise QueryError(f"expected {name} to be a whole number {bound}, found {value!r}")
+        encoded = self._encode(query)
+        length = len(encoded) // self.token_width
+        if not encoded:
+            matching = np.arange(self.num_documents, dtype=np.int64)
+            first_starts = np.zeros(self.num_documents, dtype=np.int64)
+        else:
+            matching_parts, start_parts = [], []
+            for shard in self.shards:
+                lo, hi = shard.view.find(encoded)
+                if hi == lo:
+                    continue
+                positions = np.sort(shard.positions(lo, hi))
+                local = shard.document_of(positions)
+                documents, first = np.unique(local, return_index=True)
+                matching_parts.append(documents + shard.first_document)
+                start_parts.append(positions[first] - shard.document_starts[documents])
+            matching = np.concatenate(matching_parts) if matching_parts else np.zeros(0, dtype=np.int64)
+            first_starts = np.concatenate(start_parts) if start_parts else np.zeros(0, dtype=np.int64)
+        order = np.arange(len(matching)) if seed is None else np.random.default_rng(seed).permutation(len(matching))
+        page = order[offset : offset + limit]
+        found = [self._document(int(matching[i]), int(first_starts[i]), length, context) for i in page]
+        return DocumentsResult(len(matching), found)
+
+    # -- the index itself -----------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        """What the index holds and how big it is."""
+        size = sum(f.stat().st_size for f in self.directory.rglob("*") if f.is_file())
+        return {
+            "directory": str(self.directory),
+            "index_kind": self.manifest["index_kind"],
+            "tokenizer": self.tokenizer.kind,
+            "token_width": self.token_width,
+            "vocab_size": self.vocab_size,
+            "separator_id": self.separator_id,
+            "num_documents": self.num_documents,
+            "num_tokens": self.num_tokens,
+            "num_shards": len(self.shards),
+            "index_bytes": size,
+            "bytes_per_token": round(size / max(self.num_tokens, 1), 3),
+        }
+
+    def verify(self) -> None:
+        """Recompute every file's checksum against the manifest (reads the whole index)."""
+        for entry in self.manifest["shards"]:
+            for file in entry["files"].values():
+                path = self.directory / file["path"]
+                if file_sha256(path) != file["sha256"]:
+                    raise IndexFormatError(f"{path} does not match its checksum in the manifest; "
+                                           "the file is damaged: rebuild the index")

@@ -1,0 +1,198 @@
+"""Turning text into token ids and back, the same way at build time and at query time.
+
+Three kinds, recorded in the index manifest so that string queries always use the
+tokenizer the index was built with:
+
+- ``bytes``: the UTF-8 bytes of the text are the tokens (8-bit ids 0..254). Needs no model
+  files. Id 255 never occurs in UTF-8, so it serves as the document separator.
+- ``huggingface``: any ``tokenizer.json`` of the Hugging Face ``tokenizers`` library, encoded
+  without special tokens. Ids are 16-bit when the vocabulary has at most 65,535 entries, else
+  32-bit; the largest id of the width is the separator and must not be in the vocabulary.
+- ``pretokenized``: documents arrive as token ids; there is no text form, so queries must be
+  given as ids.
+
+>>> tokenizer = ByteTokenizer()
+>>> tokenizer.encode("héllo").tolist()
+[104, 195, 169, 108, 108, 111]
+>>> tokenizer.decode([104, 195, 169])
+'hé'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import BuildError, IndexFormatError, UnsupportedOperationError
+
+TOKENIZER_FILE_NAME = "tokenizer.json"
+
+
+def separator_for_width(token_width: int) -> int:
+    """The reserved document-separator id of a token width: its largest value.
+
+    >>> separator_for_width(1), separator_for_width(2)
+    (255, 65535)
+    """
+    return (1 << (8 * token_width)) - 1
+
+
+class Tokenizer:
+    """What every tokenizer kind provides; see the module docstring."""
+
+    kind: str
+    token_width: int
+    vocab_size: int
+
+    @property
+    def separator_id(self) -> int:
+        return separator_for_width(self.token_width)
+
+    def encode(self, text: str) -> np.ndarray:
+        raise NotImplementedError
+
+    def encode_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
+        return [self.encode(text) for text in texts]
+
+    def decode(self, ids: Sequence[int] | np.ndarray) -> str:
+        raise NotImplementedError
+
+    def token_text(self, token_id: int) -> str:
+        """The text of one token, for display (may be partial UTF-8 in byte mode)."""
+        return self.decode([token_id])
+
+    def manifest_entry(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def save(self, directory: Path) -> None:
+        """Store whatever files the tokenizer needs inside the index directory."""
+
+
+class ByteTokenizer(Tokenizer):
+    kind = "bytes"
+    token_width = 1
+    vocab_size = 255
+
+    def encode(self, text: str) -> np.ndarray:
+        return np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+
+    def decode(self, ids: Sequence[int] | np.ndarray) -> str:
+        return bytes(np.asarray(ids, dtype=np.uint8)).decode("utf-8", errors="replace")
+
+    def token_text(self, token_id: int) -> str:
+        # A lone byte of a multi-byte character has no text; show it as an escape.
+        return bytes([token_id]).decode("utf-8", errors="backslashreplace")
+
+    def manifest_entry(self) -> dict[str, Any]:
+        return {"kind": self.kind}
+
+
+class HuggingFaceTokenizer(Tokenizer):
+    kind = "huggingface"
+
+    def __init__(self, path: str | Path):
+        from tokenizers import Tokenizer as _HFTokenizer
+
+        self.path = Path(path)
+        try:
+            self._tokenizer = _HFTokenizer.from_file(str(self.path))
+        except Exception as error:  # the library raises plain Exception for bad files
+            raise BuildError(
+                f"cannot load tokenizer {self.path}: {error}; expected a Hugging Face tokenizer.json file"
+            ) from None
+        self.vocab_size = self._tokenizer.get_vocab_size(with_added_tokens=True)
+        self.token_width = 2 if self.vocab_size <= separator_for_width(2) else 4
+        if self.vocab_size > separator_for_width(4):
+            raise BuildError(f"tokenizer {self.path} has {self.vocab_size} ids, more than 32-bit ids can hold")
+        self.sha256 = hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+    def encode(self, text: str) -> np.ndarray:
+        return np.asarray(self._tokenizer.encode(text, add_special_tokens=False).ids, dtype=np.uint32)
+
+    def encode_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
+        encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        return [np.asarray(encoding.ids, dtype=np.uint32) for encoding in encodings]
+
+    def decode(self, ids: Sequence[int] | np.ndarray) -> str:
+        return self._tokenizer.decode([int(i) for i in ids], skip_special_tokens=False)
+
+    def manifest_entry(self) -> dict[str, Any]:
+        return {"kind": self.kind, "file": TOKENIZER_FILE_NAME, "sha256": self.sha256, "vocab_size": self.vocab_size}
+
+    def save(self, directory: Path) -> None:
+        target = Path(directory) / TOKENIZER_FILE_NAME
+        if not target.exists() or hashlib.sha256(target.read_bytes()).hexdigest() != self.sha256:
+            temporary = target.with_name(target.name + ".partial")
+            shutil.copyfile(self.path, temporary)
+            temporary.replace(target)
+
+
+class PretokenizedVocabulary(Tokenizer):
+    """Documents given as ids; text is shown as the ids separated by spaces."""
+
+    kind = "pretokenized"
+
+    def __init__(self, token_width: int, vocab_size: int | None = None):
+        if token_width not in (1, 2, 4):
+            raise BuildError(f"token_width must be 1, 2 or 4 bytes, found {token_width}")
+        self.token_width = token_width
+        self.vocab_size = separator_for_width(token_width) if vocab_size is None else int(vocab_size)
+        if not 0 < self.vocab_size <= separator_for_width(token_width):
+            raise BuildError(
+                f"vocab_size must be between 1 and {separator_for_width(token_width)} for "
+                f"{token_width}-byte tokens (the largest id is the separator), found {self.vocab_size}"
+            )
+
+    def encode(self, text: str) -> np.ndarray:
+        raise UnsupportedOperationError(
+            "this index was built from token ids and has no tokenizer; give queries as token ids"
+        )
+
+    def decode(self, ids: Sequence[int] | np.ndarray) -> str:
+        return " ".join(str(int(i)) for i in ids)
+
+    def manifest_entry(self) -> dict[str, Any]:
+        return {"kind": self.kind, "vocab_size": self.vocab_size, "token_width": self.token_width}
+
+
+def tokenizer_from_manifest(entry: dict[str, Any], directory: Path) -> Tokenizer:
+    """Rebuild the tokenizer an index was built with from its manifest entry."""
+    kind = entry.get("kind")
+    if kind == "bytes":
+        return ByteTokenizer()
+    if kind == "huggingface":
+        path = Path(directory) / entry.get("file", TOKENIZER_FILE_NAME)
+        if not path.exists():
+            raise IndexFormatError(f"the index's tokenizer file {path} is missing; rebuild the index")
+        tokenizer = HuggingFaceTokenizer(path)
+        if tokenizer.sha256 != entry.get("sha256"):
+            raise IndexFormatError(
+                f"{path} does not match the tokenizer the index was built with (sha256 differs); "
+                "restore the original tokenizer.json or rebuild the index"
+            )
+        return tokenizer
+    if kind == "pretokenized":
+        return PretokenizedVocabulary(entry["token_width"], entry["vocab_size"])
+    raise IndexFormatError(f"unknown tokenizer kind {kind!r} in the manifest; expected bytes, huggingface or pretokenized")
+
+
+def load_tokenizer(spec: str | Path | Tokenizer | None) -> Tokenizer:
+    """``None`` or ``"bytes"`` gives byte mode; a path gives a Hugging Face tokenizer.
+
+    >>> load_tokenizer(None).kind
+    'bytes'
+    """
+    if isinstance(spec, Tokenizer):
+        return spec
+    if spec is None or str(spec) == "bytes":
+        return ByteTokenizer()
+    path = Path(spec)
+    if not path.is_file():
+        raise BuildError(
+            f"tokenizer {spec!r} is not a file; pass a Hugging Face tokenizer.json path, or 'bytes' for byte mode"
+        )
+    return HuggingFaceTokenizer(path)
