@@ -203,30 +203,80 @@ static PyObject *ShardView_find(ShardView *self, PyObject *args) {
     return Py_BuildValue("LL", (long long)out_lo, (long long)out_hi);
 }
 
-/* find_many(queries) -> bytes holding an int64 (lo, hi) pair per query. */
-static PyObject *ShardView_find_many(ShardView *self, PyObject *arg) {
-    PyObject *seq = PySequence_Fast(arg, "find_many expects a sequence of bytes");
-    if (!seq) return NULL;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    PyObject *out = PyBytes_FromStringAndSize(NULL, n * 2 * (Py_ssize_t)sizeof(int64_t));
-    if (!out) {
-        Py_DECREF(seq);
-        return NULL;
+/* find_many(data, offsets) -> bytes holding an int64 (lo, hi) pair per query.
+ * Query i is data[offsets[i]:offsets[i + 1]]; `offsets` holds len + 1 int64 values.
+ * The queries are searched in sorted order: consecutive searches then walk nearly the same
+ * path through the suffix array, which stays in cache, and each search can start at the
+ * previous run's start (a lexicographically larger query never has an earlier run). */
+typedef struct {
+    const unsigned char *data;
+    const int64_t *offsets;
+} QuerySet;
+
+static int query_less(const QuerySet *set, int64_t i, int64_t j) {
+    int64_t li = set->offsets[i + 1] - set->offsets[i], lj = set->offsets[j + 1] - set->offsets[j];
+    int c = memcmp(set->data + set->offsets[i], set->data + set->offsets[j], li < lj ? li : lj);
+    return c < 0 || (c == 0 && li < lj);
+}
+
+/* Bottom-up merge sort of query numbers (stable, no recursion, no global state). */
+static void sort_queries(const QuerySet *set, int64_t *order, int64_t *scratch, int64_t n) {
+    for (int64_t width = 1; width < n; width *= 2) {
+        for (int64_t left = 0; left < n; left += 2 * width) {
+            int64_t mid = left + width < n ? left + width : n;
+            int64_t right = left + 2 * width < n ? left + 2 * width : n;
+            int64_t a = left, b = mid, k = left;
+            while (a < mid && b < right) scratch[k++] = query_less(set, order[b], order[a]) ? order[b++] : order[a++];
+            while (a < mid) scratch[k++] = order[a++];
+            while (b < right) scratch[k++] = order[b++];
+        }
+        memcpy(order, scratch, n * sizeof(int64_t));
+    }
+}
+
+static PyObject *ShardView_find_many(ShardView *self, PyObject *args) {
+    Py_buffer data, offsets;
+    if (!PyArg_ParseTuple(args, "y*y*", &data, &offsets)) return NULL;
+    PyObject *out = NULL;
+    int64_t *order = NULL;
+    if (offsets.len % sizeof(int64_t) != 0 || offsets.len < (Py_ssize_t)sizeof(int64_t)) {
+        PyErr_SetString(PyExc_ValueError, "offsets must hold at least one int64");
+        goto done;
+    }
+    Py_ssize_t n = offsets.len / sizeof(int64_t) - 1;
+    const int64_t *off = (const int64_t *)offsets.buf;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (off[i] < 0 || off[i + 1] < off[i] || off[i + 1] > data.len) {
+            PyErr_SetString(PyExc_ValueError, "offsets out of bounds");
+            goto done;
+        }
+        if (check_query(self, off[i + 1] - off[i]) < 0) goto done;
+    }
+    out = PyBytes_FromStringAndSize(NULL, n * 2 * (Py_ssize_t)sizeof(int64_t));
+    order = PyMem_RawMalloc((n > 0 ? 2 * n : 1) * sizeof(int64_t));
+    if (!out || !order) {
+        Py_CLEAR(out);
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        goto done;
     }
     int64_t *ranges = (int64_t *)PyBytes_AS_STRING(out);
-    PyObject **items = PySequence_Fast_ITEMS(seq);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        char *buf;
-        Py_ssize_t len;
-        if (PyBytes_AsStringAndSize(items[i], &buf, &len) < 0 || check_query(self, len) < 0) {
-            Py_DECREF(seq);
-            Py_DECREF(out);
-            return NULL;
-        }
-        find_range(self, (const unsigned char *)buf, len, 0, self->num_positions, &ranges[2 * i],
+    const unsigned char *base = data.buf;
+    Py_BEGIN_ALLOW_THREADS
+    QuerySet set = {base, off};
+    for (Py_ssize_t i = 0; i < n; i++) order[i] = i;
+    sort_queries(&set, order, order + n, n);
+    int64_t previous_lo = 0;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        int64_t i = order[k];
+        find_range(self, base + off[i], off[i + 1] - off[i], previous_lo, self->num_positions, &ranges[2 * i],
                    &ranges[2 * i + 1]);
+        previous_lo = ranges[2 * i];
     }
-    Py_DECREF(seq);
+    Py_END_ALLOW_THREADS
+done:
+    if (order) PyMem_RawFree(order);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&offsets);
     return out;
 }
 
@@ -304,8 +354,8 @@ static PyObject *ShardView_get_num_positions(ShardView *self, void *closure) {
 static PyMethodDef ShardView_methods[] = {
     {"find", (PyCFunction)ShardView_find, METH_VARARGS,
      "find(query: bytes, lo=0, hi=-1) -> (lo, hi): the run of suffixes starting with the query."},
-    {"find_many", (PyCFunction)ShardView_find_many, METH_O,
-     "find_many(queries: sequence of bytes) -> bytes of int64 (lo, hi) pairs."},
+    {"find_many", (PyCFunction)ShardView_find_many, METH_VARARGS,
+     "find_many(data: bytes, offsets: int64 bytes) -> bytes of int64 (lo, hi) pairs."},
     {"next_tokens", (PyCFunction)ShardView_next_tokens, METH_VARARGS,
      "next_tokens(lo, hi, depth) -> [(token id, count)] of the token at `depth` over the run."},
     {"longest_suffix", (PyCFunction)ShardView_longest_suffix, METH_VARARGS,

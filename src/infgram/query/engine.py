@@ -30,12 +30,15 @@ is all of the suffix array but the separators, which sort last.
 ProbabilityResult(prompt_count=2, count=2, probability=1.0)
 >>> [(t.text, t.count) for t in index.next_tokens("is").tokens]
 [(' ', 2)]
->>> index.infgram_probability("what is", " ")
-InfgramProbabilityResult(suffix_length=3, prompt_count=2, count=2, probability=1.0)
+>>> index.infgram_probability("what is", " ")  # " is" is the longest suffix that occurs
+InfgramProbabilityResult(suffix_length=3, prompt_count=1, count=1, probability=1.0)
 """
 
 from __future__ import annotations
 
+import os
+import struct
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -64,6 +67,19 @@ MAX_QUERY_CHARACTERS = 10_000_000
 MAX_DOCUMENTS_LIMIT = 10_000
 
 
+_PARALLEL_BATCH = 20_000
+"""Batches at least this large per core are searched on several threads."""
+
+_thread_pool: ThreadPoolExecutor | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _thread_pool
+    if _thread_pool is None:
+        _thread_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="infgram")
+    return _thread_pool
+
+
 def _ratio(count: int, prompt_count: int) -> float | None:
     return count / prompt_count if prompt_count else None
 
@@ -82,7 +98,11 @@ class Index:
         self.num_documents: int = sum(s.num_documents for s in shards)
         self.num_tokens: int = sum(s.num_tokens for s in shards)
         self._dtype = token_dtype(self.token_width)
+        self._struct_code = {1: "B", 2: "H", 4: "I"}[self.token_width]
         self._first_documents = np.array([s.first_document for s in shards], dtype=np.int64)
+
+    def _pack(self, count: int, *ids: int) -> bytes:
+        return struct.pack(f">{count}{self._struct_code}", *ids)
 
     @classmethod
     def open(cls, directory: str | Path) -> "Index":
@@ -141,7 +161,31 @@ class Index:
         """The query as stored bytes (big-endian ids), the form the compiled core searches for."""
         if isinstance(query, str) and self.tokenizer.kind == "bytes" and len(query) <= MAX_QUERY_CHARACTERS:
             return query.encode("utf-8")  # UTF-8 never holds the separator byte 0xFF
+        if (type(query) is list or type(query) is tuple) and 0 < len(query) <= MAX_QUERY_TOKENS \
+                and all(type(i) is int for i in query) and min(query) >= 0 and max(query) < self.vocab_size:
+            # The common case of short id lists, without numpy's per-call overhead.
+            return self._pack(len(query), *query)
         return self.tokenize(query).astype(self._dtype).tobytes()
+
+    def _encode_many(self, queries: list[Query]) -> list[bytes]:
+        """:meth:`_encode` of many queries; strings go through the tokenizer's batch encoder."""
+        if self.tokenizer.kind != "huggingface":
+            return [self._encode(q) for q in queries]
+        texts = [q for q in queries if isinstance(q, str)]
+        for text in texts:
+            if len(text) > MAX_QUERY_CHARACTERS:
+                self.tokenize(text)  # raises the usual QueryError
+        encoded_texts = iter(self.tokenizer.encode_batch(texts))
+        result = []
+        for query in queries:
+            if isinstance(query, str):
+                ids = next(encoded_texts)
+                if len(ids) > MAX_QUERY_TOKENS:
+                    self.tokenize(ids)  # raises the usual QueryError
+                result.append(ids.astype(self._dtype).tobytes())
+            else:
+                result.append(self._encode(query))
+        return result
 
     def _encode_next(self, next_token: str | int) -> bytes:
         if isinstance(next_token, (int, np.integer)) and not isinstance(next_token, bool):
@@ -180,22 +224,52 @@ class Index:
             total += hi - lo
         return total
 
-    def count_batch(self, queries: Iterable[Query]) -> np.ndarray:
-        """The counts of many queries at once, as an int64 array (one compiled call per shard).
+    def count_batch(self, queries: Iterable[Query] | np.ndarray) -> np.ndarray:
+        """The counts of many queries at once, as an int64 array.
+
+        Queries may be strings or id sequences of any lengths; a 2-D integer array (one
+        query of equal length per row) is the fastest form. Large batches are split over
+        the machine's cores (the compiled search runs without the GIL).
 
         >>> import tempfile, pathlib, infgram
         >>> folder = pathlib.Path(tempfile.mkdtemp())
         >>> _ = infgram.build_from_documents(["abab"], folder / "i", progress=False)
-        >>> infgram.Index.open(folder / "i").count_batch(["a", "ab", "c", ""]).tolist()
+        >>> index = infgram.Index.open(folder / "i")
+        >>> index.count_batch(["a", "ab", "c", ""]).tolist()
         [2, 2, 0, 4]
+        >>> index.count_batch(np.array([[97, 98], [98, 97]])).tolist()
+        [2, 1]
         """
-        encoded = [self._encode(q) for q in queries]
-        totals = np.zeros(len(encoded), dtype=np.int64)
+        if isinstance(queries, np.ndarray) and queries.ndim == 2:
+            rows, width = queries.shape
+            if rows and width:
+                self.tokenize(queries.reshape(-1)[: MAX_QUERY_TOKENS] if width > MAX_QUERY_TOKENS else queries.reshape(-1))
+            data = np.ascontiguousarray(queries, dtype=self._dtype).tobytes()
+            offsets = np.arange(rows + 1, dtype=np.int64) * (width * self.token_width)
+            lengths = np.full(rows, width, dtype=np.int64)
+        else:
+            encoded = self._encode_many(list(queries))
+            lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+            offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+            np.cumsum(lengths, out=offsets[1:])
+            data = b"".join(encoded)
+        totals = np.zeros(len(lengths), dtype=np.int64)
+        parts = max(1, min(os.cpu_count() or 1, len(lengths) // _PARALLEL_BATCH))
+        pieces = np.linspace(0, len(lengths), num=parts + 1, dtype=np.int64)
         for shard in self.shards:
-            ranges = np.frombuffer(shard.view.find_many(encoded), dtype=np.int64).reshape(-1, 2)
-            totals += ranges[:, 1] - ranges[:, 0]
-        empty = np.fromiter((len(e) == 0 for e in encoded), dtype=bool, count=len(encoded))
-        totals[empty] = self.num_tokens
+            def search(bounds: tuple[int, int], shard: Shard = shard) -> np.ndarray:
+                first, last = bounds
+                # The data slice is not copied: only offsets are rebased into it.
+                piece = np.frombuffer(shard.view.find_many(data, offsets[first : last + 1].tobytes()), dtype=np.int64)
+                return piece.reshape(-1, 2)
+            spans = list(zip(pieces[:-1].tolist(), pieces[1:].tolist()))
+            if len(spans) > 1:
+                results = list(_executor().map(search, spans))
+            else:
+                results = [search(span) for span in spans]
+            for (first, last), ranges in zip(spans, results):
+                totals[first:last] += ranges[:, 1] - ranges[:, 0]
+        totals[lengths == 0] = self.num_tokens
         return totals
 
     def probability(self, prompt: Query, next_token: str | int) -> ProbabilityResult:
