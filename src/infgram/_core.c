@@ -280,10 +280,33 @@ done:
     return out;
 }
 
-/* next_tokens(lo, hi, depth) -> list of (token id, count).
+/* The first entry after `known` (which holds `value`) whose token at `depth` differs, or hi.
+ * Galloping: probe known + 1, + 2, + 4, ... then binary search the last gap. */
+static int64_t run_end(const ShardView *view, int64_t known, int64_t hi, int64_t depth, uint64_t value) {
+    int64_t step = 1, last_equal = known;
+    while (known + step < hi && token_at(view, pointer_at(view, known + step) + depth) == value) {
+        last_equal = known + step;
+        step *= 2;
+    }
+    /* Invariant: entry last_equal holds the value; entry b (or hi) does not. */
+    int64_t a = last_equal + 1, b = known + step < hi ? known + step : hi;
+    while (a < b) {
+        int64_t m = a + (b - a) / 2;
+        if (token_at(view, pointer_at(view, m) + depth) == value) a = m + 1;
+        else b = m;
+    }
+    return a;
+}
+
+#define NEXT_BLOCK 32
+
+/* next_tokens(lo, hi, depth) -> (values: bytes of uint64, counts: bytes of int64).
  * Every suffix in [lo, hi) shares its first `depth` tokens, so the token at depth is
- * non-decreasing along the run; each distinct value is found with a galloping search,
- * which costs O(distinct * log(run)) rather than O(run). */
+ * non-decreasing along the run. The run is walked in blocks: a block whose first and last
+ * entries agree is one value throughout, and that value's end is found by galloping (cost
+ * logarithmic in its length); a block with several values is read straight through, its
+ * random token reads prefetched together so they overlap instead of queueing. Long runs of
+ * one token (byte mode) and many short runs (large vocabularies) are both cheap. */
 static PyObject *ShardView_next_tokens(ShardView *self, PyObject *args) {
     long long lo, hi, depth;
     if (!PyArg_ParseTuple(args, "LLL", &lo, &hi, &depth)) return NULL;
@@ -291,43 +314,69 @@ static PyObject *ShardView_next_tokens(ShardView *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "range out of bounds");
         return NULL;
     }
-    PyObject *result = PyList_New(0);
-    if (!result) return NULL;
-    int64_t i = lo;
-    while (i < hi) {
-        uint64_t position = pointer_at(self, i) + depth;
-        if ((int64_t)position >= self->num_positions) {
-            PyErr_SetString(PyExc_ValueError, "depth runs past the end of the shard");
-            Py_DECREF(result);
-            return NULL;
-        }
-        uint64_t value = token_at(self, position);
-        /* Gallop: find a step with token(i + step) != value (or past hi). */
-        int64_t step = 1, last_equal = i;
-        int64_t end;
-        Py_BEGIN_ALLOW_THREADS
-        while (i + step < hi && token_at(self, pointer_at(self, i + step) + depth) == value) {
-            last_equal = i + step;
-            step *= 2;
-        }
-        /* Invariant: entry last_equal has the value; entry probe_hi (or hi) does not. */
-        int64_t a = last_equal + 1, b = i + step < hi ? i + step : hi;
-        while (a < b) {
-            int64_t m = a + (b - a) / 2;
-            if (token_at(self, pointer_at(self, m) + depth) == value) a = m + 1;
-            else b = m;
-        }
-        end = a;
-        Py_END_ALLOW_THREADS
-        PyObject *pair = Py_BuildValue("KL", (unsigned long long)value, (long long)(end - i));
-        if (!pair || PyList_Append(result, pair) < 0) {
-            Py_XDECREF(pair);
-            Py_DECREF(result);
-            return NULL;
-        }
-        Py_DECREF(pair);
-        i = end;
+    /* Every suffix in the run must have a token at `depth`: the last token of the shard is a
+     * separator, and no run of a query holds a separator before `depth`. Check the ends. */
+    if (hi > lo && ((int64_t)pointer_at(self, lo) + depth >= self->num_positions ||
+                    (int64_t)pointer_at(self, hi - 1) + depth >= self->num_positions)) {
+        PyErr_SetString(PyExc_ValueError, "depth runs past the end of the shard");
+        return NULL;
     }
+    Py_ssize_t capacity = 64, used = 0;
+    uint64_t *values = PyMem_RawMalloc(capacity * sizeof(uint64_t));
+    int64_t *counts = PyMem_RawMalloc(capacity * sizeof(int64_t));
+    int failed = values == NULL || counts == NULL;
+    Py_BEGIN_ALLOW_THREADS
+    int64_t i = lo;
+#define EMIT(v, n)                                                                          \
+    do {                                                                                    \
+        if (used > 0 && values[used - 1] == (v)) {                                          \
+            counts[used - 1] += (n);                                                        \
+        } else {                                                                            \
+            if (used == capacity) {                                                         \
+                capacity *= 2;                                                              \
+                uint64_t *nv = PyMem_RawRealloc(values, capacity * sizeof(uint64_t));       \
+                int64_t *nc = nv ? PyMem_RawRealloc(counts, capacity * sizeof(int64_t)) : NULL; \
+                if (nv) values = nv;                                                        \
+                if (nc) counts = nc;                                                        \
+                if (!nv || !nc) { failed = 1; break; }                                      \
+            }                                                                               \
+            values[used] = (v);                                                             \
+            counts[used] = (n);                                                             \
+            used++;                                                                         \
+        }                                                                                   \
+    } while (0)
+    while (!failed && i < hi) {
+        int64_t block_end = i + NEXT_BLOCK < hi ? i + NEXT_BLOCK : hi;
+        uint64_t first = token_at(self, pointer_at(self, i) + depth);
+        uint64_t last = token_at(self, pointer_at(self, block_end - 1) + depth);
+        if (first == last) {
+            int64_t end = run_end(self, block_end - 1, hi, depth, first);
+            EMIT(first, end - i);
+            i = end;
+            continue;
+        }
+        uint64_t positions[NEXT_BLOCK];
+        for (int64_t k = i; k < block_end; k++) {
+            positions[k - i] = pointer_at(self, k) + depth;
+            __builtin_prefetch((const unsigned char *)self->tokens.buf + positions[k - i] * self->token_width);
+        }
+        for (int64_t k = i; k < block_end && !failed; k++) {
+            uint64_t value = token_at(self, positions[k - i]);
+            EMIT(value, 1);
+        }
+        i = block_end;
+    }
+#undef EMIT
+    Py_END_ALLOW_THREADS
+    if (failed) {
+        PyMem_RawFree(values);
+        PyMem_RawFree(counts);
+        return PyErr_NoMemory();
+    }
+    PyObject *result = Py_BuildValue("y#y#", (const char *)values, (Py_ssize_t)(used * sizeof(uint64_t)),
+                                     (const char *)counts, (Py_ssize_t)(used * sizeof(int64_t)));
+    PyMem_RawFree(values);
+    PyMem_RawFree(counts);
     return result;
 }
 
@@ -357,7 +406,7 @@ static PyMethodDef ShardView_methods[] = {
     {"find_many", (PyCFunction)ShardView_find_many, METH_VARARGS,
      "find_many(data: bytes, offsets: int64 bytes) -> bytes of int64 (lo, hi) pairs."},
     {"next_tokens", (PyCFunction)ShardView_next_tokens, METH_VARARGS,
-     "next_tokens(lo, hi, depth) -> [(token id, count)] of the token at `depth` over the run."},
+     "next_tokens(lo, hi, depth) -> (uint64 values, int64 counts) as bytes: the token at `depth` over the run."},
     {"longest_suffix", (PyCFunction)ShardView_longest_suffix, METH_VARARGS,
      "longest_suffix(query: bytes) -> (length, lo, hi) of the longest suffix that occurs."},
     {NULL, NULL, 0, NULL},

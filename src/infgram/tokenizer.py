@@ -65,6 +65,10 @@ class Tokenizer:
         """The text of one token, for display (may be partial UTF-8 in byte mode)."""
         return self.decode([token_id])
 
+    def token_texts(self) -> list[str]:
+        """:meth:`token_text` of every id below ``vocab_size``, in one go."""
+        return [self.token_text(i) for i in range(self.vocab_size)]
+
     def manifest_entry(self) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -120,6 +124,9 @@ class HuggingFaceTokenizer(Tokenizer):
     def decode(self, ids: Sequence[int] | np.ndarray) -> str:
         return self._tokenizer.decode([int(i) for i in ids], skip_special_tokens=False)
 
+    def token_texts(self) -> list[str]:
+        return self._tokenizer.decode_batch([[i] for i in range(self.vocab_size)], skip_special_tokens=False)
+
     def manifest_entry(self) -> dict[str, Any]:
         return {"kind": self.kind, "file": TOKENIZER_FILE_NAME, "sha256": self.sha256, "vocab_size": self.vocab_size}
 
@@ -155,8 +162,19 @@ class PretokenizedVocabulary(Tokenizer):
     def decode(self, ids: Sequence[int] | np.ndarray) -> str:
         return " ".join(str(int(i)) for i in ids)
 
+    def token_texts(self) -> list[str]:
+        # Up to 4 G ids: build the text on demand instead of a table.
+        return _IdTexts()
+
     def manifest_entry(self) -> dict[str, Any]:
         return {"kind": self.kind, "vocab_size": self.vocab_size, "token_width": self.token_width}
+
+
+class _IdTexts:
+    """A list-like view whose item i is str(i), for vocabularies too large to tabulate."""
+
+    def __getitem__(self, token_id: int) -> str:
+        return str(token_id)
 
 
 def tokenizer_from_manifest(entry: dict[str, Any], directory: Path) -> Tokenizer:

@@ -100,6 +100,7 @@ class Index:
         self._dtype = token_dtype(self.token_width)
         self._struct_code = {1: "B", 2: "H", 4: "I"}[self.token_width]
         self._first_documents = np.array([s.first_document for s in shards], dtype=np.int64)
+        self._texts: list[str] | None = None
 
     def _pack(self, count: int, *ids: int) -> bytes:
         return struct.pack(f">{count}{self._struct_code}", *ids)
@@ -290,24 +291,41 @@ class Index:
         return [self.probability(prompt, next_token) for prompt, next_token in pairs]
 
     def _distribution(self, runs: list[tuple[Shard, int, int]], depth: int, top_k: int | None) -> tuple[int, list[NextToken]]:
-        counts: dict[int, int] = {}
+        if top_k is not None and (not isinstance(top_k, (int, np.integer)) or top_k < 0):
+            raise QueryError(f"expected top_k to be a whole number of 0 or more (or None for all), found {top_k!r}")
+        value_parts, count_parts = [], []
         prompt_count = 0
         for shard, lo, hi in runs:
             prompt_count += hi - lo
             if hi > lo:
-                for token, n in shard.view.next_tokens(lo, hi, depth):
-                    counts[token] = counts.get(token, 0) + n
-        if top_k is not None and top_k < 0:
-            raise QueryError(f"expected top_k of 0 or more, found {top_k}")
-        ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+                values, counts = shard.view.next_tokens(lo, hi, depth)
+                value_parts.append(np.frombuffer(values, dtype=np.uint64))
+                count_parts.append(np.frombuffer(counts, dtype=np.int64))
+        if not value_parts:
+            return prompt_count, []
+        values, counts = np.concatenate(value_parts), np.concatenate(count_parts)
+        if len(value_parts) > 1:
+            values, inverse = np.unique(values, return_inverse=True)
+            counts = np.bincount(inverse, weights=counts, minlength=len(values)).astype(np.int64)
+        # By count, descending, then id; the separator (end of document) is the largest id.
+        order = np.lexsort((values, -counts))
         if top_k is not None:
-            ordered = ordered[:top_k]
-        tokens = [
-            NextToken(None, None, n, n / prompt_count) if token == self.separator_id
-            else NextToken(int(token), self.tokenizer.token_text(int(token)), n, n / prompt_count)
-            for token, n in ordered
-        ]
+            order = order[:top_k]
+        texts = self._token_texts()
+        separator = self.separator_id
+        tokens = []
+        for value, count in zip(values[order].tolist(), counts[order].tolist()):
+            if value == separator:
+                tokens.append(NextToken(None, None, count, count / prompt_count))
+            else:
+                tokens.append(NextToken(value, texts[value], count, count / prompt_count))
         return prompt_count, tokens
+
+    def _token_texts(self) -> list[str]:
+        """The display text of every id, computed once per index (the tokenizer decodes in bulk)."""
+        if self._texts is None:
+            self._texts = self.tokenizer.token_texts()
+        return self._texts
 
     def next_tokens(self, prompt: Query, top_k: int | None = None) -> NextTokensResult:
         """The exact distribution of the next token after every occurrence of the prompt.

@@ -32,7 +32,7 @@ class InfgramProbabilityResult(_Result):
     probability: float | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NextToken(_Result):
     """One entry of a next-token distribution; ``id`` None is the end of a document."""
 
