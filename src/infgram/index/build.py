@@ -215,8 +215,13 @@ def _sorted_positions(tokens: np.ndarray, token_width: int) -> Iterator[np.ndarr
 
 def _pack_pointers(positions: np.ndarray, pointer_width: int) -> np.ndarray:
     """Little-endian pointers of ``pointer_width`` bytes each, as a flat uint8 array."""
-    wide = np.ascontiguousarray(positions, dtype="<u8").view(np.uint8).reshape(-1, 8)
-    return np.ascontiguousarray(wide[:, :pointer_width]).reshape(-1)
+    if pointer_width in (1, 2, 4, 8):
+        return positions.astype(f"<u{pointer_width}").view(np.uint8)
+    packed = np.empty((len(positions), pointer_width), dtype=np.uint8)
+    wide = positions.astype("<u8")
+    for byte in range(pointer_width):
+        packed[:, byte] = wide >> np.uint64(8 * byte)  # the cast keeps the low byte
+    return packed.reshape(-1)
 
 
 def _file_entry(shard_name: str, file_name: str, committed: dict[str, Any]) -> dict[str, Any]:
