@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,3 +25,23 @@ def shared_tokenizer(name: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is not there: these tests need the shared/ folder beside the checkout")
     return path
+
+
+def run_cli(*args, input: str | None = None, cwd: str | Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m infgram.cli ARGS`` in a subprocess, text in and out as UTF-8."""
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    return subprocess.run(
+        [sys.executable, "-m", "infgram.cli", *map(str, args)],
+        input=input, capture_output=True, text=True, encoding="utf-8", cwd=cwd, env=env, timeout=300,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
+    """The CLI's error contract: exit status 1 and exactly one stderr line starting 'infgram: error:'."""
+    lines = result.stderr.splitlines()
+    assert result.returncode == 1, (result.returncode, result.stderr)
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("infgram: error: "), lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]

@@ -70,6 +70,8 @@ def command_count(args: argparse.Namespace) -> None:
 
 
 def command_probability(args: argparse.Namespace) -> None:
+    if args.next is None and args.next_id is None:
+        raise QueryError("expected the next token as --next TEXT or --next-id ID, found neither")
     result = _open(args).probability(_query(args.prompt, args.ids), _next(args))
     if args.json:
         _print_json(result.to_dict())

@@ -294,13 +294,21 @@ class _Builder:
             if len(ids) + 1 > self.shard_positions:
                 self.problem(InputProblem(
                     document.source, document.line, inputs_module.DOCUMENT_TOO_LARGE,
-                    f"the document has {len(ids):,} tokens, more than one shard may hold under the memory "
-                    f"budget ({self.shard_positions - 1:,}); raise --memory",
+                    f"the document has {len(ids):,} tokens, more than one shard may hold "
+                    f"({self.shard_positions - 1:,}); raise --memory (or --shard-tokens)",
+                ))
+                continue
+            try:
+                metadata = json.dumps(document.metadata, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
+            except UnicodeEncodeError as error:
+                self.problem(InputProblem(
+                    document.source, document.line, inputs_module.INVALID_UTF8,
+                    f"a metadata field holds an unpaired surrogate ({error.object[error.start:error.end]!r}) that has "
+                    "no UTF-8 form; fix the record",
                 ))
                 continue
             if not self.buffer.fits(len(ids)):
                 self.finish_shard()
-            metadata = json.dumps(document.metadata, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
             self.buffer.add(ids, metadata)
             self.report.num_documents += 1
             self.report.num_tokens += len(ids)
@@ -430,6 +438,7 @@ def _prepare_output(out: Path, fingerprint: dict[str, Any], overwrite: bool) -> 
         if existing.get("build") == fingerprint and fingerprint.get("inputs") is not None and not overwrite:
             report = BuildReport(directory=str(out), **json.loads((out / REPORT_NAME).read_text(encoding="utf-8")))
             report.num_shards = len(existing.get("shards", []))
+            report.index_bytes = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
             report.up_to_date = True
             return report
         if existing.get("build") != fingerprint and not overwrite:
@@ -460,6 +469,11 @@ def _run(records: Iterable[Any], out: Path, tokenizer: Tokenizer, fingerprint: d
         elif isinstance(record, BlankLine):
             builder.report.blank_lines += 1
         else:
+            # Documents before the problem may hold problems of their own (found when they
+            # are tokenized): handle them first, so problems are reported in input order.
+            if batch:
+                builder.add_documents(batch)
+                batch, batch_bytes = [], 0
             builder.problem(record)
     if batch:
         builder.add_documents(batch)
@@ -511,7 +525,7 @@ def build(inputs: Iterable[str | Path], out: str | Path, *, tokenizer: str | Pat
     start = time.perf_counter()
     out = Path(out)
     tokenizer = load_tokenizer(tokenizer)
-    files = inputs_module.expand_inputs(inputs)
+    files = inputs_module.expand_inputs(inputs, exclude=out)
     shard_positions, fingerprint = _options(tokenizer, text_field, on_error, memory, shard_tokens)
     fingerprint["inputs"] = [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in files]
     up_to_date = _prepare_output(out, fingerprint, overwrite)

@@ -92,14 +92,22 @@ def input_format(path: Path) -> tuple[str, str | None]:
     )
 
 
-def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
-    """Files named directly, and the files below named directories (sorted, hidden ones skipped)."""
+def expand_inputs(paths: Iterable[str | Path], exclude: Path | None = None) -> list[Path]:
+    """Files named directly, and the files below named directories (sorted, hidden ones skipped).
+
+    Files below ``exclude`` (the index being written, when it lies inside an input
+    directory) are left out.
+    """
     files: list[Path] = []
+    excluded = exclude.resolve() if exclude is not None else None
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
             found = sorted(
-                p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                p for p in path.rglob("*")
+                if p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                and not (excluded is not None and p.resolve().is_relative_to(excluded))
             )
             for child in found:
                 input_format(child)
@@ -218,7 +226,8 @@ def _read_parquet(path: Path, compression: str | None, text_field: str, on_read)
 
     source = str(path)
     if compression is None:
-        handle: Any = _open_binary(path, None, on_read)
+        handle: Any = open(path, "rb")  # Parquet is read by seeking to its footer, not streamed
+        on_read(path.stat().st_size)
     else:
         with _open_binary(path, compression, on_read) as compressed:
             handle = io.BytesIO(compressed.read())

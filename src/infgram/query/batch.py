@@ -106,7 +106,7 @@ def _parse(line: str) -> dict[str, Any]:
     if not isinstance(request, dict):
         raise QueryError(f"expected a JSON object per line, found a JSON {type(request).__name__}")
     op = request.get("op")
-    if op not in OPERATIONS:
+    if not isinstance(op, str) or op not in OPERATIONS:
         raise QueryError(f"expected op to be one of {', '.join(OPERATIONS)}, found {op!r}")
     return request
 
@@ -115,7 +115,7 @@ def run_request(index: Index, request: dict[str, Any]) -> dict[str, Any]:
     """Answer one request dict; errors come back as an ``error`` reply, never raised."""
     op = request.get("op") if isinstance(request, dict) else None
     try:
-        if op not in OPERATIONS:
+        if not isinstance(op, str) or op not in OPERATIONS:
             raise QueryError(f"expected op to be one of {', '.join(OPERATIONS)}, found {op!r}")
         return {"op": op, **OPERATIONS[op](index, request)}
     except InfgramError as error:
@@ -134,6 +134,8 @@ def _answer_chunk(index: Index, lines: list[str]) -> list[dict[str, Any]]:
                 op = json.loads(line).get("op")
             except (ValueError, AttributeError):
                 pass
+            if not isinstance(op, (str, type(None))):
+                op = None
             replies[number] = _error(op, error)
             continue
         if request["op"] == "count":

@@ -80,6 +80,25 @@ def _executor() -> ThreadPoolExecutor:
     return _thread_pool
 
 
+def _check_text(text: str) -> None:
+    if len(text) > MAX_QUERY_CHARACTERS:
+        raise QueryError(f"expected a query of at most {MAX_QUERY_CHARACTERS:,} characters, found "
+                         f"{len(text):,}; search for a shorter piece of it")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise QueryError(f"expected text that has a UTF-8 form, found an unpaired surrogate "
+                             f"{text[error.start:error.end]!r} at character {error.start} (often a command-line "
+                             "argument that is not valid UTF-8); pass valid text or token ids") from None
+
+
+def _check_length(num_tokens: int) -> None:
+    if num_tokens > MAX_QUERY_TOKENS:
+        raise QueryError(f"expected a query of at most {MAX_QUERY_TOKENS:,} tokens, found {num_tokens:,}; "
+                         "no sequence that long occurs: search for a shorter piece of it")
+
+
 def _ratio(count: int, prompt_count: int) -> float | None:
     return count / prompt_count if prompt_count else None
 
@@ -136,9 +155,7 @@ class Index:
         [97, 98]
         """
         if isinstance(query, str):
-            if len(query) > MAX_QUERY_CHARACTERS:
-                raise QueryError(f"expected a query of at most {MAX_QUERY_CHARACTERS:,} characters, found "
-                                 f"{len(query):,}; search for a shorter piece of it")
+            _check_text(query)
             ids = self.tokenizer.encode(query).astype(np.int64)
         else:
             ids = np.asarray(query)
@@ -146,22 +163,27 @@ class Index:
                 raise QueryError(f"expected a string or a flat sequence of integer token ids, found "
                                  f"{type(query).__name__} of {ids.dtype} with shape {ids.shape}")
             ids = ids.astype(np.int64)
-            if ids.size:
-                low, high = int(ids.min()), int(ids.max())
-                if low < 0 or high >= self.vocab_size:
-                    bad = low if low < 0 else high
-                    what = " (the document separator)" if bad == self.separator_id else ""
-                    raise QueryError(f"expected token ids from 0 to {self.vocab_size - 1}, found {bad}{what}; "
-                                     "use ids of the index's vocabulary")
-        if len(ids) > MAX_QUERY_TOKENS:
-            raise QueryError(f"expected a query of at most {MAX_QUERY_TOKENS:,} tokens, found {len(ids):,}; "
-                             "no sequence that long occurs: search for a shorter piece of it")
+            self._check_ids(ids)
+        _check_length(len(ids))
         return ids
+
+    def _check_ids(self, ids: np.ndarray) -> None:
+        """Raise QueryError unless every id (any shape) is in the vocabulary."""
+        if ids.size:
+            low, high = int(ids.min()), int(ids.max())
+            if low < 0 or high >= self.vocab_size:
+                bad = low if low < 0 else high
+                what = " (the document separator)" if bad == self.separator_id else ""
+                raise QueryError(f"expected token ids from 0 to {self.vocab_size - 1}, found {bad}{what}; "
+                                 "use ids of the index's vocabulary")
 
     def _encode(self, query: Query) -> bytes:
         """The query as stored bytes (big-endian ids), the form the compiled core searches for."""
-        if isinstance(query, str) and self.tokenizer.kind == "bytes" and len(query) <= MAX_QUERY_CHARACTERS:
-            return query.encode("utf-8")  # UTF-8 never holds the separator byte 0xFF
+        if isinstance(query, str) and self.tokenizer.kind == "bytes":
+            _check_text(query)
+            encoded = query.encode("utf-8")  # UTF-8 never holds the separator byte 0xFF
+            _check_length(len(encoded))
+            return encoded
         if (type(query) is list or type(query) is tuple) and 0 < len(query) <= MAX_QUERY_TOKENS \
                 and all(type(i) is int for i in query) and min(query) >= 0 and max(query) < self.vocab_size:
             # The common case of short id lists, without numpy's per-call overhead.
@@ -174,15 +196,13 @@ class Index:
             return [self._encode(q) for q in queries]
         texts = [q for q in queries if isinstance(q, str)]
         for text in texts:
-            if len(text) > MAX_QUERY_CHARACTERS:
-                self.tokenize(text)  # raises the usual QueryError
+            _check_text(text)
         encoded_texts = iter(self.tokenizer.encode_batch(texts))
         result = []
         for query in queries:
             if isinstance(query, str):
                 ids = next(encoded_texts)
-                if len(ids) > MAX_QUERY_TOKENS:
-                    self.tokenize(ids)  # raises the usual QueryError
+                _check_length(len(ids))
                 result.append(ids.astype(self._dtype).tobytes())
             else:
                 result.append(self._encode(query))
@@ -243,8 +263,10 @@ class Index:
         """
         if isinstance(queries, np.ndarray) and queries.ndim == 2:
             rows, width = queries.shape
-            if rows and width:
-                self.tokenize(queries.reshape(-1)[: MAX_QUERY_TOKENS] if width > MAX_QUERY_TOKENS else queries.reshape(-1))
+            if queries.size and not np.issubdtype(queries.dtype, np.integer):
+                raise QueryError(f"expected a 2-D array of integer token ids, found {queries.dtype}")
+            _check_length(width)
+            self._check_ids(queries)
             data = np.ascontiguousarray(queries, dtype=self._dtype).tobytes()
             offsets = np.arange(rows + 1, dtype=np.int64) * (width * self.token_width)
             lengths = np.full(rows, width, dtype=np.int64)
@@ -416,7 +438,8 @@ class Index:
         to a window of that many tokens on each side of its first match.
         """
         for name, value, maximum in (("limit", limit, MAX_DOCUMENTS_LIMIT), ("offset", offset, None),
-                                     ("context", 0 if context is None else context, None)):
+                                     ("context", 0 if context is None else context, None),
+                                     ("seed", 0 if seed is None else seed, None)):
             if not isinstance(value, (int, np.integer)) or value < 0 or (maximum is not None and value > maximum):
                 bound = f"from 0 to {maximum:,}" if maximum is not None else "of 0 or more"
                 raise QueryError(f"expected {name} to be a whole number {bound}, found {value!r}")

@@ -1,0 +1,200 @@
+"""Interrupted builds: an index that did not finish never opens, and rerunning the build resumes it.
+
+The build writes shards one at a time, records each finished one in ``build-state.json`` and
+writes ``manifest.json`` last. A rerun with the same inputs and options reuses every finished
+shard and must produce byte-identical files to an uninterrupted build.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import infgram
+from infgram.index import build as build_module
+
+WORDS = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau "
+         "upsilon phi chi psi omega red green blue cyan magenta yellow black white").split()
+SHARD_TOKENS = 30_000
+
+
+def _write_corpus(path: Path, count: int = 3000, bad_line: int | None = None) -> Path:
+    rng = random.Random(20240611)
+    lines = []
+    for number in range(1, count + 1):
+        if number == bad_line:
+            lines.append('{"text": this line is not JSON}')
+            continue
+        words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 12)))
+        lines.append(json.dumps({"text": words, "n": number}))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def _assert_identical(resumed: Path, fresh: Path) -> None:
+    resumed_files, fresh_files = _files(resumed), _files(fresh)
+    assert sorted(resumed_files) == sorted(fresh_files)
+    assert "manifest.json" in fresh_files and "build-report.json" in fresh_files
+    assert sum(name.endswith(".bin") for name in fresh_files) == 4 * len(infgram.Index.open(fresh).shards)
+    for name in fresh_files:
+        assert resumed_files[name] == fresh_files[name], f"{name} differs between the resumed and the fresh build"
+
+
+# The child builds normally, but stops for good when it starts sorting the third shard: by
+# then shard-00000 and shard-00001 are finished and recorded, and shard-00002 is half written.
+# That makes the kill land at a known point without depending on how fast the machine is.
+CHILD = textwrap.dedent("""
+    import sys, time
+    import infgram
+    from infgram.index import build as build_module
+
+    corpus, out, shard_tokens = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    original = build_module._sorted_positions
+    started = []
+
+    def sorted_positions(tokens, token_width):
+        started.append(len(tokens))
+        if len(started) == 3:
+            time.sleep(3600)  # the test kills the process here
+        yield from original(tokens, token_width)
+
+    build_module._sorted_positions = sorted_positions
+    infgram.build([corpus], out, shard_tokens=shard_tokens, progress=False)
+""")
+
+
+def test_killed_build_resumes_to_identical_files(tmp_path):
+    corpus = _write_corpus(tmp_path / "corpus.jsonl")
+    out = tmp_path / "resumed"
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(corpus), str(out), str(SHARD_TOKENS)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120  # a safety net only: the child never finishes on its own
+        half_written = out / "shard-00002.partial" / "suffix_array.bin.partial"
+        while not ((out / "shard-00001").is_dir() and half_written.exists()):
+            assert child.poll() is None, child.communicate()
+            assert time.monotonic() < deadline, "the build never reached its third shard"
+            time.sleep(0.02)
+        child.send_signal(signal.SIGKILL)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.communicate()
+    assert child.returncode == -signal.SIGKILL
+
+    assert not (out / "manifest.json").exists()
+    assert (out / "build-state.json").exists()
+    with pytest.raises(infgram.IncompleteIndexError, match="did not finish"):
+        infgram.Index.open(out)
+
+    report = infgram.build([corpus], out, shard_tokens=SHARD_TOKENS, progress=False)
+    assert report.reused_shards >= 1
+    assert report.reused_shards == 2  # shard-00000 and shard-00001 were finished and recorded
+    assert report.num_shards >= 4 and report.num_documents == 3000
+    assert not (out / "build-state.json").exists()
+    assert not [p for p in out.rglob("*") if p.name.endswith(".partial")]
+
+    fresh = tmp_path / "fresh"
+    fresh_report = infgram.build([corpus], fresh, shard_tokens=SHARD_TOKENS, progress=False)
+    assert fresh_report.reused_shards == 0
+    _assert_identical(out, fresh)
+    index = infgram.Index.open(out)
+    index.verify()
+    assert index.count("alpha beta") == infgram.Index.open(fresh).count("alpha beta") > 0
+
+
+def test_build_stopped_by_an_exception_resumes(tmp_path, monkeypatch):
+    """The same, in-process and without a kill: the third shard's sort raises."""
+    corpus = _write_corpus(tmp_path / "corpus.jsonl")
+    out = tmp_path / "resumed"
+    original = build_module._sorted_positions
+    started = []
+
+    def failing(tokens, token_width):
+        started.append(len(tokens))
+        if len(started) == 3:
+            raise KeyboardInterrupt
+        yield from original(tokens, token_width)
+
+    monkeypatch.setattr(build_module, "_sorted_positions", failing)
+    with pytest.raises(KeyboardInterrupt):
+        infgram.build([corpus], out, shard_tokens=SHARD_TOKENS, progress=False)
+    assert (out / "shard-00001").is_dir() and not (out / "shard-00002").exists()
+    with pytest.raises(infgram.IncompleteIndexError):
+        infgram.Index.open(out)
+    monkeypatch.setattr(build_module, "_sorted_positions", original)
+
+    report = infgram.build([corpus], out, shard_tokens=SHARD_TOKENS, progress=False)
+    assert report.reused_shards == 2 and report.num_shards >= 4
+    fresh = tmp_path / "fresh"
+    infgram.build([corpus], fresh, shard_tokens=SHARD_TOKENS, progress=False)
+    _assert_identical(out, fresh)
+
+
+def test_build_failing_on_a_late_bad_line_leaves_no_index(tmp_path):
+    """on_error='fail' and a bad line near the end: the shards before it are written, no index opens.
+
+    Fixing the line would change the input fingerprint (size and mtime), so the resumable
+    path is not this one; a rerun with on_error='skip' must complete and match a fresh build.
+    """
+    corpus = _write_corpus(tmp_path / "corpus.jsonl", bad_line=2900)
+    out = tmp_path / "index"
+    with pytest.raises(infgram.InputError, match=f"{corpus}:2900: "):
+        infgram.build([corpus], out, shard_tokens=SHARD_TOKENS, progress=False)
+    finished = sorted(p.name for p in out.iterdir() if p.name.startswith("shard-"))
+    assert "shard-00000" in finished  # the shards filled before the bad line was read are finished
+    assert not (out / "manifest.json").exists()
+    with pytest.raises(infgram.IncompleteIndexError):
+        infgram.Index.open(out)
+    # The same failing build again fails the same way (and still leaves no index).
+    with pytest.raises(infgram.InputError, match=f"{corpus}:2900: "):
+        infgram.build([corpus], out, shard_tokens=SHARD_TOKENS, progress=False)
+    with pytest.raises(infgram.IndexFormatError):
+        infgram.Index.open(out)
+
+    report = infgram.build([corpus], out, shard_tokens=SHARD_TOKENS, on_error="skip", progress=False)
+    assert report.problems == {"invalid_json": 1}
+    assert report.num_documents == 2999 and report.records_read == 3000
+    fresh = tmp_path / "fresh"
+    infgram.build([corpus], fresh, shard_tokens=SHARD_TOKENS, on_error="skip", progress=False)
+    _assert_identical(out, fresh)
+    infgram.Index.open(out).verify()
+
+
+def test_resume_after_inputs_changed_starts_over(tmp_path, monkeypatch):
+    """A build state from other inputs is not reused: the rerun rewrites every shard."""
+    corpus = _write_corpus(tmp_path / "corpus.jsonl")
+    out = tmp_path / "index"
+    original = build_module._sorted_positions
+    started = []
+
+    def failing(tokens, token_width):
+        started.append(len(tokens))
+        if len(started) == 2:
+            raise KeyboardInterrupt
+        yield from original(tokens, token_width)
+
+    monkeypatch.setattr(build_module, "_sorted_positions", failing)
+    with pytest.raises(KeyboardInterrupt):
+        infgram.build([corpus], out, shard_tokens=SHARD_TOKENS, progress=False)
+    monkeypatch.setattr(build_module, "_sorted_positions", original)
+    _write_corpus(corpus, count=2500)
+    os.utime(corpus, ns=(time.time_ns(), time.time_ns() + 10**9))
+    report = infgram.build([corpus], out, shard_tokens=SHARD_TOKENS, progress=False)
+    assert report.reused_shards == 0 and report.num_documents == 2500
+    fresh = tmp_path / "fresh"
+    infgram.build([corpus], fresh, shard_tokens=SHARD_TOKENS, progress=False)
+    _assert_identical(out, fresh)
