@@ -116,26 +116,31 @@ def test_killed_build_resumes_to_identical_files(tmp_path):
     assert index.count("alpha beta") == infgram.Index.open(fresh).count("alpha beta") > 0
 
 
-def test_build_stopped_by_an_exception_resumes(tmp_path, monkeypatch):
-    """The same, in-process and without a kill: the third shard's sort raises."""
-    corpus = _write_corpus(tmp_path / "corpus.jsonl")
-    out = tmp_path / "resumed"
+def _build_interrupted_at_sort(monkeypatch, corpus, out, shard_number: int) -> None:
+    """Run a build that is interrupted (KeyboardInterrupt) when it starts sorting shard N (1-based)."""
     original = build_module._sorted_positions
     started = []
 
     def failing(tokens, token_width):
         started.append(len(tokens))
-        if len(started) == 3:
+        if len(started) == shard_number:
             raise KeyboardInterrupt
         yield from original(tokens, token_width)
 
     monkeypatch.setattr(build_module, "_sorted_positions", failing)
     with pytest.raises(KeyboardInterrupt):
         infgram.build([corpus], out, shard_tokens=SHARD_TOKENS, progress=False)
+    monkeypatch.setattr(build_module, "_sorted_positions", original)
+
+
+def test_build_stopped_by_an_exception_resumes(tmp_path, monkeypatch):
+    """The same, in-process and without a kill: the third shard's sort raises."""
+    corpus = _write_corpus(tmp_path / "corpus.jsonl")
+    out = tmp_path / "resumed"
+    _build_interrupted_at_sort(monkeypatch, corpus, out, shard_number=3)
     assert (out / "shard-00001").is_dir() and not (out / "shard-00002").exists()
     with pytest.raises(infgram.IncompleteIndexError):
         infgram.Index.open(out)
-    monkeypatch.setattr(build_module, "_sorted_positions", original)
 
     report = infgram.build([corpus], out, shard_tokens=SHARD_TOKENS, progress=False)
     assert report.reused_shards == 2 and report.num_shards >= 4
@@ -178,19 +183,7 @@ def test_resume_after_inputs_changed_starts_over(tmp_path, monkeypatch):
     """A build state from other inputs is not reused: the rerun rewrites every shard."""
     corpus = _write_corpus(tmp_path / "corpus.jsonl")
     out = tmp_path / "index"
-    original = build_module._sorted_positions
-    started = []
-
-    def failing(tokens, token_width):
-        started.append(len(tokens))
-        if len(started) == 2:
-            raise KeyboardInterrupt
-        yield from original(tokens, token_width)
-
-    monkeypatch.setattr(build_module, "_sorted_positions", failing)
-    with pytest.raises(KeyboardInterrupt):
-        infgram.build([corpus], out, shard_tokens=SHARD_TOKENS, progress=False)
-    monkeypatch.setattr(build_module, "_sorted_positions", original)
+    _build_interrupted_at_sort(monkeypatch, corpus, out, shard_number=2)
     _write_corpus(corpus, count=2500)
     os.utime(corpus, ns=(time.time_ns(), time.time_ns() + 10**9))
     report = infgram.build([corpus], out, shard_tokens=SHARD_TOKENS, progress=False)
