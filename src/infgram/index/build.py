@@ -320,20 +320,24 @@ class _Builder:
             return
         name = f"shard-{len(self.shards):05d}"
         tokens = buffer.tokens[: buffer.num_positions]
-        digest = hashlib.sha256(tokens.view(np.uint8)).hexdigest() + ":" + hashlib.sha256(buffer.metadata).hexdigest()
+        # These are also the payload checksums of tokens.bin and metadata.bin: hashed once here.
+        tokens_sha256 = hashlib.sha256(tokens.view(np.uint8)).hexdigest()
+        metadata_sha256 = hashlib.sha256(buffer.metadata).hexdigest()
+        digest = tokens_sha256 + ":" + metadata_sha256
         previous = self.state["shards"].get(name)
         if previous and previous["content_sha256"] == digest and (self.out / name).is_dir():
             entry = previous["entry"]
             self.report.reused_shards += 1
         else:
-            entry = self._write_shard(name, buffer, tokens)
+            entry = self._write_shard(name, buffer, tokens, tokens_sha256, metadata_sha256)
             self.state["shards"][name] = {"content_sha256": digest, "entry": entry}
             self._save_state()
         entry = {**entry, "first_document": sum(s["num_documents"] for s in self.shards)}
         self.shards.append(entry)
         self.buffer = self._new_buffer()
 
-    def _write_shard(self, name: str, buffer: _ShardBuffer, tokens: np.ndarray) -> dict[str, Any]:
+    def _write_shard(self, name: str, buffer: _ShardBuffer, tokens: np.ndarray, tokens_sha256: str,
+                     metadata_sha256: str) -> dict[str, Any]:
         width = self.tokenizer.token_width
         num_positions = buffer.num_positions
         pointer_width = pointer_width_for(num_positions)
@@ -344,7 +348,8 @@ class _Builder:
         staging.mkdir()
         files: dict[str, Any] = {}
 
-        writer = AtomicFileWriter(staging / "tokens.bin", FileHeader(KIND_TOKENS, width, 0, num_positions, width))
+        writer = AtomicFileWriter(staging / "tokens.bin", FileHeader(KIND_TOKENS, width, 0, num_positions, width),
+                                  known_sha256=tokens_sha256)
         writer.write(tokens.view(np.uint8))
         files["tokens"] = _file_entry(name, "tokens.bin", writer.commit())
 
@@ -375,7 +380,8 @@ class _Builder:
         writer.write(records.view(np.uint8))
         files["documents"] = _file_entry(name, "documents.bin", writer.commit())
 
-        writer = AtomicFileWriter(staging / "metadata.bin", FileHeader(KIND_METADATA, width, 0, len(buffer.metadata), 1))
+        writer = AtomicFileWriter(staging / "metadata.bin", FileHeader(KIND_METADATA, width, 0, len(buffer.metadata), 1),
+                                  known_sha256=metadata_sha256)
         writer.write(bytes(buffer.metadata))
         files["metadata"] = _file_entry(name, "metadata.bin", writer.commit())
 

@@ -162,19 +162,22 @@ class AtomicFileWriter:
     after the payload is flushed; then the file is renamed to its final name.
     """
 
-    def __init__(self, path: Path, header: FileHeader):
+    def __init__(self, path: Path, header: FileHeader, known_sha256: str | None = None):
+        """``known_sha256``: the payload's checksum when the caller has already computed it."""
         self.path = Path(path)
         self.header = header
         self.temporary_path = self.path.with_name(self.path.name + ".partial")
         self._handle = open(self.temporary_path, "wb")
         self._handle.write(FileHeader(**{**header.__dict__, "complete": False}).pack())
-        self._hash = hashlib.sha256()
+        self._known_sha256 = known_sha256
+        self._hash = None if known_sha256 else hashlib.sha256()
         self._written = 0
 
     def write(self, data: bytes | memoryview | np.ndarray) -> None:
         view = memoryview(data).cast("B") if not isinstance(data, bytes) else data
         self._handle.write(view)
-        self._hash.update(view)
+        if self._hash is not None:
+            self._hash.update(view)
         self._written += len(view)
 
     def commit(self) -> dict[str, Any]:
@@ -193,7 +196,8 @@ class AtomicFileWriter:
         os.fsync(self._handle.fileno())
         self._handle.close()
         os.replace(self.temporary_path, self.path)
-        return {"bytes": HEADER_BYTES + self._written, "sha256": self._hash.hexdigest()}
+        sha256 = self._known_sha256 if self._hash is None else self._hash.hexdigest()
+        return {"bytes": HEADER_BYTES + self._written, "sha256": sha256}
 
     def abort(self) -> None:
         if not self._handle.closed:
