@@ -49,6 +49,7 @@ from .format import (
     MANIFEST_NAME,
     AtomicFileWriter,
     FileHeader,
+    directory_bytes,
     pointer_width_for,
     token_dtype,
     write_json_atomically,
@@ -444,7 +445,7 @@ def _prepare_output(out: Path, fingerprint: dict[str, Any], overwrite: bool) -> 
         if existing.get("build") == fingerprint and fingerprint.get("inputs") is not None and not overwrite:
             report = BuildReport(directory=str(out), **json.loads((out / REPORT_NAME).read_text(encoding="utf-8")))
             report.num_shards = len(existing.get("shards", []))
-            report.index_bytes = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+            report.index_bytes = directory_bytes(out)
             report.up_to_date = True
             return report
         if existing.get("build") != fingerprint and not overwrite:
@@ -485,7 +486,7 @@ def _run(records: Iterable[Any], out: Path, tokenizer: Tokenizer, fingerprint: d
         builder.add_documents(batch)
     bar.close()
     report = builder.finish()
-    report.index_bytes = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    report.index_bytes = directory_bytes(out)
     report.seconds = time.perf_counter() - start
     return report
 

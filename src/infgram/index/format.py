@@ -251,6 +251,11 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     return manifest
 
 
+def directory_bytes(directory: Path) -> int:
+    """The bytes of every file below an index directory: the index's size on disk."""
+    return sum(f.stat().st_size for f in Path(directory).rglob("*") if f.is_file())
+
+
 def file_sha256(path: Path, chunk_bytes: int = 1 << 24) -> str:
     """sha256 of a file's payload (everything after the header)."""
     digest = hashlib.sha256()

@@ -45,7 +45,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ..errors import IndexFormatError, QueryError
-from ..index.format import file_sha256, read_manifest, token_dtype
+from ..index.format import directory_bytes, file_sha256, read_manifest, token_dtype
 from ..index.shard import Shard
 from ..tokenizer import Tokenizer, tokenizer_from_manifest
 from .results import (
@@ -469,7 +469,7 @@ class Index:
     # -- the index itself -----------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
         """What the index holds and how big it is."""
-        size = sum(f.stat().st_size for f in self.directory.rglob("*") if f.is_file())
+        size = directory_bytes(self.directory)
         return {
             "directory": str(self.directory),
             "index_kind": self.manifest["index_kind"],
