@@ -282,7 +282,7 @@ class Index:
         for shard in self.shards:
             def search(bounds: tuple[int, int], shard: Shard = shard) -> np.ndarray:
                 first, last = bounds
-                # The data slice is not copied: only offsets are rebased into it.
+                # Every thread reads the same data buffer; only its slice of offsets differs.
                 piece = np.frombuffer(shard.view.find_many(data, offsets[first : last + 1].tobytes()), dtype=np.int64)
                 return piece.reshape(-1, 2)
             spans = list(zip(pieces[:-1].tolist(), pieces[1:].tolist()))
