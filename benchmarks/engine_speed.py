@@ -12,13 +12,10 @@ cache holds it). Timings are for calls from Python, including tokenization of th
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import random
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,43 +24,7 @@ from pathlib import Path
 import numpy as np
 
 import infgram
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("INFGRAM_SHARED", ROOT.parent / "shared"))
-DATA = Path(os.environ.get("INFGRAM_DATA", Path.home() / ".cache" / "infgram-data"))
-
-
-def fetch(names: list[str]) -> list[Path]:
-    subprocess.run([str(SHARED / "datasets" / "fetch"), *names], check=True, stdout=subprocess.DEVNULL)
-    return sorted(p for name in names for p in (DATA / name).glob("*.jsonl"))
-
-
-def split_corpus(files: list[Path], out: Path, held_out_share: float, seed: int) -> tuple[Path, list[str]]:
-    """Write the indexed part to one JSONL file; return it and the held-out texts."""
-    rng = random.Random(seed)
-    held_out: list[str] = []
-    corpus = out / "corpus.jsonl"
-    with open(corpus, "w", encoding="utf-8") as sink:
-        for path in files:
-            with open(path, encoding="utf-8") as source:
-                for line in source:
-                    record = json.loads(line)
-                    if not isinstance(record.get("text"), str) or not record["text"]:
-                        continue
-                    if rng.random() < held_out_share:
-                        held_out.append(record["text"])
-                    else:
-                        sink.write(json.dumps({"text": record["text"]}, ensure_ascii=False) + "\n")
-    return corpus, held_out
-
-
-def median_micros(function, arguments: list) -> float:
-    times = []
-    for argument in arguments:
-        start = time.perf_counter_ns()
-        function(argument)
-        times.append(time.perf_counter_ns() - start)
-    return statistics.median(times) / 1e3
+from common import fetch, median_micros, sample_ngrams, split_corpus
 
 
 def main() -> None:
@@ -78,7 +39,8 @@ def main() -> None:
     work = Path(args.work or tempfile.mkdtemp(prefix="infgram-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     files = fetch(args.corpora)
-    corpus, held_out = split_corpus(files, work, 0.01, args.seed)
+    corpus = work / "corpus.jsonl"
+    held_out = split_corpus(files, corpus, 0.01, args.seed)
     index_dir = work / "index"
 
     start = time.perf_counter()
@@ -97,24 +59,18 @@ def main() -> None:
     tokens = np.asarray(index.shards[0].tokens)
     separator = index.separator_id
 
-    def sample_ngrams(n: int, count: int) -> list[list[int]]:
-        found = []
-        while len(found) < count:
-            position = int(rng.integers(0, len(tokens) - n))
-            gram = tokens[position : position + n]
-            if (gram != separator).all():
-                found.append(gram.astype(np.int64).tolist())
-        return found
+    def _sample(n: int, count: int) -> list[list[int]]:
+        return sample_ngrams(tokens, separator, n, count, rng)
 
     rows = []
     for n in (1, 2, 5, 10, 100):
-        grams = sample_ngrams(n, args.queries)
+        grams = _sample(n, args.queries)
         micros = median_micros(index.count, grams)
         rows.append((f"count, n = {n} (ids)", f"{micros:.2f} µs"))
-    texts = [index.tokenizer.decode(g) for g in sample_ngrams(5, args.queries)]
+    texts = [index.tokenizer.decode(g) for g in _sample(5, args.queries)]
     rows.append(("count, 5-token text query", f"{median_micros(index.count, texts):.2f} µs"))
 
-    batch = sample_ngrams(3, 200_000)
+    batch = _sample(3, 200_000)
     start = time.perf_counter()
     index.count_batch(batch)
     rows.append(("count_batch, 200k 3-grams (lists of ids)", f"{len(batch) / (time.perf_counter() - start) / 1e6:.2f} M counts/s"))
@@ -139,10 +95,10 @@ def main() -> None:
     rows.append((f"infgram_probability, held-out 100-token contexts ({len(contexts)})",
                  f"{micros:.2f} µs (median suffix {statistics.median(lengths):.0f} tokens)"))
 
-    one_token = sample_ngrams(1, min(args.queries, 500))
+    one_token = _sample(1, min(args.queries, 500))
     micros = median_micros(index.next_tokens, one_token)
     rows.append(("next_tokens, 1-token prompt (sampled by frequency)", f"{micros:.1f} µs"))
-    rows.append(("documents, 5-token phrase, limit 10", f"{median_micros(lambda q: index.documents(q, limit=10), sample_ngrams(5, 300)):.1f} µs"))
+    rows.append(("documents, 5-token phrase, limit 10", f"{median_micros(lambda q: index.documents(q, limit=10), _sample(5, 300)):.1f} µs"))
 
     print(f"# engine speed: {', '.join(args.corpora)} in {args.tokenizer if args.tokenizer == 'bytes' else Path(args.tokenizer).name} mode")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
