@@ -29,18 +29,19 @@ def test_parse_memory_rejects(text):
 
 def test_shard_positions_for_budget():
     assert shard_positions_for_budget(10 * 2**20, 1) == 2 * 2**20  # 5 bytes per position
-    assert shard_positions_for_budget(10 * 2**20, 2) == 2**20  # 10 bytes per position
+    assert shard_positions_for_budget(12 * 2**20, 2) == 2 * 2**20  # 6 bytes per position (SA-IS on tokens)
     assert shard_positions_for_budget(10, 1) == 2
     with pytest.raises(infgram.BuildError, match="too small"):
         shard_positions_for_budget(9, 1)
     with pytest.raises(infgram.BuildError, match="too small"):
-        shard_positions_for_budget(19, 2)
-    # Past 2 GiB of text, libdivsufsort needs 64-bit output: 9 bytes per position, never fewer positions.
+        shard_positions_for_budget(11, 2)
+    # Past 2 GiB of text (2**31 tokens), the sorters need 64-bit output: 9 bytes per byte
+    # position, 8 + width per token position, never fewer positions.
     big = 5 * _INT32_LIMIT
     assert shard_positions_for_budget(big, 1) == _INT32_LIMIT
     huge = 100 * 2**30
     assert shard_positions_for_budget(huge, 1) == huge // 9 > _INT32_LIMIT
-    assert shard_positions_for_budget(huge, 4) == huge // 36
+    assert shard_positions_for_budget(huge, 4) == huge // 12
     budgets = [2**k for k in range(4, 45)]
     positions = [shard_positions_for_budget(b, 1) for b in budgets]
     assert positions == sorted(positions)
