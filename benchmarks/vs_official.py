@@ -139,18 +139,34 @@ class Measured:
     output: str
 
 
+_LAUNCHER = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+with open(sys.argv[1], "w") as report:
+    report.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_measured(command: list[str], env: dict[str, str] | None = None) -> Measured:
-    """Run a command to its end; its wall time and the peak RSS of it and its waited-for children."""
+    """Run a command to its end; its wall time and the peak RSS of it and its waited-for children.
+
+    The command starts from a small launcher process, not from this one: a child's peak RSS
+    as the kernel reports it includes the memory of the process it was forked from (the
+    high-water mark of the address space it replaced at exec), and this process holds
+    indexes and token streams.
+    """
+    report = Path(os.environ.get("TMPDIR", "/tmp")) / f"infgram-bench-rss-{os.getpid()}"
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, **(env or {})})
-    output = process.stdout.read() if process.stdout else ""
-    _, status, usage = os.wait4(process.pid, 0)
+    process = subprocess.run([sys.executable, "-c", _LAUNCHER, str(report), *command], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})})
     seconds = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed with exit code {process.returncode}:\n{output[-3000:]}")
-    return Measured(seconds, usage.ru_maxrss * 1024, output)
+        raise RuntimeError(f"{' '.join(command)} failed with exit code {process.returncode}:\n{process.stdout[-3000:]}")
+    peak_kib = int(report.read_text())
+    report.unlink()
+    return Measured(seconds, peak_kib * 1024, process.stdout)
 
 
 def folder_bytes(folder: Path) -> int:
@@ -682,7 +698,7 @@ def main() -> None:
             if step is None:
                 raise RuntimeError(f"the official indexer's output has no step-2 time:\n{official.output[-2000:]}")
             official.seconds = float(step.group(1))
-        (folder / "official-build.log").write_text(official.output, encoding="utf-8")
+        (folder / "official-build.log").write_text(official.output, encoding="utf-8")  # its steps' own timings
         builds = BuildFigures(ours, official, infgram.Index.open(ours_dir).info()["index_bytes"],
                               folder_bytes(official_dir), ours_end_to_end)
         print(f"[{name}] builds: infgram {ours.seconds:.1f} s / {format_size(ours.peak_bytes)}, official "
