@@ -51,7 +51,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 import infgram
-from common import DATA, ROOT, SHARED, fetch, machine, percentile, sample_ngrams, split_corpus, time_calls, warm
+from common import ROOT, SHARED, fetch, machine, percentile, sample_ngrams, split_corpus, time_calls, warm
 
 OFFICIAL_PACKAGE = "infini-gram==2.6.0"
 OFFICIAL_EXTRAS = ["numpy"]  # its indexer imports numpy without declaring it
@@ -544,7 +544,7 @@ def format_size(num_bytes: float) -> str:
     return f"{num_bytes / 1e6:,.0f} MB" if num_bytes >= 1e7 else f"{num_bytes / 1e6:,.1f} MB"
 
 
-def render(args: argparse.Namespace, label: str, mode: str, num_documents: int, num_tokens: int, corpus_bytes: int,
+def render(label: str, mode: str, num_documents: int, num_tokens: int, corpus_bytes: int,
            builds: BuildFigures, rows: list[Row], context: Context | None, started: str, load: tuple[float, float]) -> str:
     byte_mode = mode == "bytes"
     lines = [f"### {label}, {'byte mode' if byte_mode else Path(mode).name.replace('.tokenizer.json', '') + ' tokenizer'}",
@@ -725,7 +725,7 @@ def main() -> None:
                 rows = measure_queries(context, tokens, held_out_ids, args, byte_mode)
             finally:
                 worker.close()
-        text = render(args, label, tokenizer, index.num_documents, index.num_tokens, corpus_bytes, builds, rows,
+        text = render(label, tokenizer, index.num_documents, index.num_tokens, corpus_bytes, builds, rows,
                       context, started, (load_start, os.getloadavg()[0]))
         print()
         print(text, flush=True)
