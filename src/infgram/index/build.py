@@ -235,6 +235,28 @@ def _sorted_positions(tokens: np.ndarray, token_width: int) -> Iterator[np.ndarr
         yield suffix_array[start : start + _POINTER_CHUNK]
 
 
+def _release_free_memory() -> None:
+    """Hand the C heap's freed pages back to the operating system (glibc only; else nothing).
+
+    Reading and tokenizing allocate and free many arrays of up to a few MB; glibc keeps up
+    to 64 MB of such freed memory resident. Trimming it right before a sort lowers the
+    build's peak, which the sort sets (measured: 262 -> 217 MB on 20 M sp32k tokens).
+    """
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            import ctypes
+
+            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim: Any = None
+
+
 def _pack_pointers(positions: np.ndarray, pointer_width: int) -> np.ndarray:
     """Little-endian pointers of ``pointer_width`` bytes each, as a flat uint8 array."""
     if pointer_width in (1, 2, 4, 8):
@@ -376,6 +398,7 @@ class _Builder:
         files["tokens"] = _file_entry(name, "tokens.bin", writer.commit())
 
         with tqdm(total=num_positions, desc=f"sorting {name}", unit="tok", unit_scale=True, disable=not self.progress) as bar:
+            _release_free_memory()
             chunks = _sorted_positions(tokens, width)
             writer = AtomicFileWriter(
                 staging / "suffix_array.bin",
