@@ -114,6 +114,55 @@ def command_docs(args: argparse.Namespace) -> None:
         print(document.text)
 
 
+def command_search(args: argparse.Namespace) -> None:
+    result = _open(args).search(args.query, within=args.within, limit=args.limit, offset=args.offset,
+                                seed=args.seed, context=args.context)
+    if args.json:
+        _print_json(result.to_dict())
+        return
+    from .query.attribution import mark_spans
+
+    print(f"{result.count:,} documents match, at {result.sites:,} sites")
+    for document in result.documents:
+        print(f"--- document {document.index} {json.dumps(document.metadata, ensure_ascii=False)}")
+        print(mark_spans(document.text, document.spans, color=sys.stdout.isatty()))
+
+
+def _read_text(args: argparse.Namespace) -> str:
+    if (args.text is None) == (args.file is None):
+        raise QueryError("expected the text to attribute as --text TEXT or --file PATH (- for standard input), "
+                         "found " + ("neither" if args.text is None else "both"))
+    if args.text is not None:
+        return args.text
+    try:
+        if args.file == "-":
+            return sys.stdin.read()
+        with open(args.file, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError as error:
+        raise QueryError(f"cannot read {args.file}: {error.strerror}; give a readable UTF-8 text file") from None
+    except UnicodeDecodeError as error:
+        raise QueryError(f"expected UTF-8 text in {args.file}, found invalid bytes at byte {error.start}; "
+                         "convert the file to UTF-8") from None
+
+
+def command_attribute(args: argparse.Namespace) -> None:
+    from .query.attribution import render
+
+    index = _open(args)
+    text = _read_text(args)
+    query = _query(text, True) if args.ids else text
+    result = index.attribute(query, min_length=args.min_length, max_count=args.max_count, examples=args.examples,
+                             context=args.context)
+    if args.json:
+        reply = result.to_dict()
+        if args.longest_matches:
+            reply["longest_matches"] = index.longest_matches(query).to_dict()
+        _print_json(reply)
+    else:
+        print(render(result, color=sys.stdout.isatty()))
+
+
 def command_info(args: argparse.Namespace) -> None:
     info = _open(args).info()
     if args.json:
@@ -195,6 +244,30 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--seed", type=int, default=None, help="random but reproducible order")
     sub.add_argument("--context", type=int, default=None, help="show this many tokens around the match")
     sub.set_defaults(func=command_docs)
+
+    sub = with_index("search", "documents matching an AND of ORs of phrases, e.g. '\"a b\" AND (c OR d)'")
+    sub.add_argument("query", help='phrases in double quotes (or single words) joined by AND and OR; '
+                                   'parentheses group an OR, e.g. \'"natural language" AND (model OR models)\'')
+    sub.add_argument("--within", type=int, default=None,
+                     help="one occurrence of every clause must begin within this many tokens of the others")
+    sub.add_argument("--limit", type=int, default=5)
+    sub.add_argument("--offset", type=int, default=0)
+    sub.add_argument("--seed", type=int, default=None, help="random but reproducible order")
+    sub.add_argument("--context", type=int, default=None, help="show this many tokens around the first match")
+    sub.set_defaults(func=command_search)
+
+    sub = with_index("attribute", "the spans of a text (e.g. a model's output) that occur verbatim in the corpus")
+    sub.add_argument("--text", default=None, help="the text to attribute")
+    sub.add_argument("--file", default=None, help="read the text from a file (- for standard input)")
+    sub.add_argument("--min-length", type=int, default=None,
+                     help="shortest span in tokens (default 32 in a byte index, 8 with a tokenizer)")
+    sub.add_argument("--max-count", type=int, default=100,
+                     help="spans in more documents than this are reported as common, without examples")
+    sub.add_argument("--examples", type=int, default=3, help="example documents per span")
+    sub.add_argument("--context", type=int, default=None, help="tokens of context around each example match")
+    sub.add_argument("--longest-matches", action="store_true",
+                     help="with --json, add the longest match at every token (matching statistics)")
+    sub.set_defaults(func=command_attribute)
 
     sub = commands.add_parser("info", help="what an index holds", description="What an index holds.")
     sub.add_argument("index")

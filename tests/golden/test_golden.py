@@ -165,7 +165,7 @@ def test_byte_mode_golden_answers_match_brute_force():
             assert reply["error"]["type"] == "QueryError"
             continue
         op = request["op"]
-        query = _prompt(request)
+        query = _prompt(request) if op not in ("search", "cooccurrence") else []
         top_k = request.get("top_k")
         if op == "count":
             assert reply["count"] == reference.count(corpus, query), request
@@ -201,7 +201,44 @@ def test_byte_mode_golden_answers_match_brute_force():
                 assert window.startswith(document["text"])
                 if "context" not in request:
                     assert document["text"] == source["text"]
+        elif op == "search":
+            cnf = [[_as_ids(p["ids"] if isinstance(p, dict) else p) for p in clause] for clause in request["cnf"]]
+            matching, sites = reference.search(corpus, cnf, request.get("within"))
+            assert (reply["count"], reply["sites"]) == (len(matching), len(sites)), request
+            limit, offset = request.get("limit", 10), request.get("offset", 0)
+            assert len(reply["documents"]) == len(matching[offset : offset + limit])
+            for document in reply["documents"]:
+                assert document["index"] in matching and document["spans"]
+                if "context" not in request:
+                    merged: list[list[int]] = []  # overlapping sites are marked as one span
+                    for number, start, end in sites:
+                        if number == document["index"]:
+                            if merged and start <= merged[-1][1]:
+                                merged[-1][1] = max(merged[-1][1], end)
+                            else:
+                                merged.append([start, end])
+                    assert document["spans"] == merged  # ASCII text: characters are bytes
+        elif op == "attribute":
+            text = request["text"]
+            assert reply["text"] == text and reply["spans"]
+            for span in reply["spans"]:
+                ids = _as_ids(span["text"])
+                assert text[span["character_start"] : span["character_end"]] == span["text"]
+                assert len(ids) >= request["min_length"] and span["count"] == reference.count(corpus, ids) > 0
+                assert span["num_documents"] == len(reference.documents(corpus, ids))
+        elif op == "longest_matches":
+            expected = reference.longest_matches(corpus, query)
+            assert list(zip(reply["lengths"], reply["counts"])) == expected
+        elif op == "infgram_probabilities":
+            expected = reference.infgram_probabilities(corpus, query)
+            assert list(zip(reply["suffix_lengths"], reply["prompt_counts"], reply["counts"])) == expected
+        elif op == "cooccurrence":
+            phrases = [_as_ids(p["ids"] if isinstance(p, dict) else p) for p in request["phrases"]]
+            sets = reference.document_sets(corpus, phrases)
+            assert reply["counts"] == [reference.count(corpus, p) for p in phrases]
+            assert reply["document_counts"] == [len(s) for s in sets]
+            assert reply["pair_document_counts"] == [len(sets[a] & sets[b]) for a, b in reply["pairs"]]
         else:
             raise AssertionError(op)
         checked += 1
-    assert checked >= 25
+    assert checked >= 33

@@ -1,7 +1,11 @@
 """The batch contract: one JSON request per line in, one JSON reply per line out, in order.
 
 Requests are ``{"op": OP, ...}`` with OP one of ``count``, ``probability``, ``next_tokens``,
-``infgram_probability``, ``infgram_next_tokens``, ``documents``. A sequence is ``"text"``
+``infgram_probability``, ``infgram_next_tokens``, ``documents``, ``search`` (``"cnf"``: a list
+of clauses, each a list of phrases, a phrase a string or ``{"ids": [...]}``; ``"within"``,
+``"limit"``, ``"offset"``, ``"seed"``, ``"context"``), ``attribute``, ``longest_matches``,
+``infgram_probabilities`` (a sequence each) and ``cooccurrence`` (``"phrases"``, optional
+``"pairs"`` of phrase numbers). A sequence is ``"text"``
 or ``"ids"``; the probability ops take the prompt as ``"prompt"`` or ``"prompt_ids"`` and
 the next token as ``"next"`` (a string of exactly one token) or ``"next_id"``. Replies carry
 ``"op"`` and the fields of the result types in ``results.py``; a bad request gets
@@ -18,7 +22,7 @@ Consecutive ``count`` requests are answered together by :meth:`Index.count_batch
 ...     print(reply)
 {"op": "count", "count": 2}
 {"op": "probability", "prompt_count": 2, "count": 2, "probability": 1.0}
-{"op": "fly", "error": {"type": "QueryError", "message": "expected op to be one of count, probability, next_tokens, infgram_probability, infgram_next_tokens, documents, found 'fly'"}}
+{"op": "fly", "error": {"type": "QueryError", "message": "expected op to be one of count, probability, next_tokens, infgram_probability, infgram_next_tokens, documents, search, attribute, longest_matches, infgram_probabilities, cooccurrence, found 'fly'"}}
 """
 
 from __future__ import annotations
@@ -84,7 +88,32 @@ OPERATIONS: dict[str, Callable[[Index, dict[str, Any]], dict[str, Any]]] = {
         _sequence(r, "text", "ids"), limit=_optional_int(r, "limit", 10), offset=_optional_int(r, "offset", 0),
         seed=_optional_int(r, "seed", None), context=_optional_int(r, "context", None),
     ).to_dict(),
+    "search": lambda index, r: index.search(
+        _required(r, "cnf"), within=_optional_int(r, "within", None), limit=_optional_int(r, "limit", 10),
+        offset=_optional_int(r, "offset", 0), seed=_optional_int(r, "seed", None),
+        context=_optional_int(r, "context", None),
+    ).to_dict(),
+    "attribute": lambda index, r: index.attribute(
+        _sequence(r, "text", "ids"), min_length=_optional_int(r, "min_length", None),
+        max_count=_optional_int(r, "max_count", 100), examples=_optional_int(r, "examples", 3),
+        context=_optional_int(r, "context", None),
+    ).to_dict(),
+    "longest_matches": lambda index, r: index.longest_matches(_sequence(r, "text", "ids")).to_dict(),
+    "infgram_probabilities": lambda index, r: index.infgram_probabilities(_sequence(r, "text", "ids")).to_dict(),
+    "cooccurrence": lambda index, r: index.cooccurrence(
+        [p["ids"] if isinstance(p, dict) and set(p) == {"ids"} else p for p in _required(r, "phrases")],
+        _required(r, "pairs") if "pairs" in r else None,
+    ).to_dict(),
 }
+
+
+def _required(request: dict[str, Any], key: str) -> Any:
+    if key not in request:
+        raise QueryError(f"expected {key!r} in a {request.get('op')} request, found only {sorted(request)}")
+    value = request[key]
+    if key in ("cnf", "phrases", "pairs") and not isinstance(value, list):
+        raise QueryError(f"expected {key!r} to be a list, found {json.dumps(value)[:80]}")
+    return value
 
 
 def _prompt_or_text(request: dict[str, Any]) -> Any:

@@ -49,6 +49,7 @@ from ..index.format import directory_bytes, file_sha256, read_manifest, token_dt
 from ..index.shard import Shard
 from ..tokenizer import Tokenizer, tokenizer_from_manifest
 from .results import (
+    AttributionResult,
     CooccurrenceResult,
     Document,
     DocumentsResult,
@@ -587,6 +588,26 @@ class Index:
         from .search import cooccurrence
 
         return cooccurrence(self, phrases, pairs)
+
+    def attribute(self, text: Query, min_length: int | None = None, max_count: int = 100, examples: int = 3,
+                  context: int | None = None) -> AttributionResult:
+        """The maximal spans of ``text`` that occur verbatim in the corpus, as OLMoTrace shows them.
+
+        Spans are at least ``min_length`` tokens (default 32 in a byte index, 8 with a
+        tokenizer); each has its count and number of documents, and up to ``examples``
+        documents cut to ``context`` tokens around the match, unless it is in more than
+        ``max_count`` documents (then it is ``common``). See :mod:`infgram.query.attribution`.
+
+        >>> import tempfile, pathlib, infgram
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = infgram.build_from_documents(["the cat sat on the mat", "a dog sat on a log"], folder / "i", progress=False)
+        >>> result = infgram.Index.open(folder / "i").attribute("my cat sat on a log", min_length=6, context=3)
+        >>> [(span.text, span.count, [d.text for d in span.documents]) for span in result.spans]
+        [('cat sat on', 1, ['he cat sat on th']), ('sat on a log', 1, ['og sat on a log'])]
+        """
+        from .attribution import attribute
+
+        return attribute(self, text, min_length, max_count, examples, context)
 
     # -- the index itself -----------------------------------------------------------------------
     def info(self) -> dict[str, Any]:

@@ -128,8 +128,9 @@ class AttributedSpan(_Result):
     """A maximal stretch of the text that occurs verbatim in the corpus.
 
     ``start``/``end`` are token offsets into the text ([start, end)), ``character_start``/
-    ``character_end`` the same in characters; ``count`` its occurrences. ``common`` spans occur
-    more often than the ``max_count`` asked for and come without ``documents``.
+    ``character_end`` the same in characters; ``count`` its occurrences, in ``num_documents``
+    documents. ``common`` spans are in more documents than the ``max_count`` asked for and
+    come without example ``documents``.
     """
 
     start: int
@@ -138,16 +139,18 @@ class AttributedSpan(_Result):
     character_end: int
     text: str
     count: int
+    num_documents: int
     common: bool
     documents: list[Document] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class AttributionResult(_Result):
-    """The verbatim spans of a text found in the corpus, by start."""
+    """The verbatim spans of a text found in the corpus (at least ``min_length`` tokens), by start."""
 
     text: str
     num_tokens: int
+    min_length: int
     spans: list[AttributedSpan] = field(default_factory=list)
 
 
