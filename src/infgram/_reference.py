@@ -133,3 +133,19 @@ def search(corpus: Corpus, cnf: Sequence[Sequence[Sequence[int]]], within: int |
 def document_sets(corpus: Corpus, phrases: Sequence[Sequence[int]]) -> list[set[int]]:
     """The set of documents that contain each phrase."""
     return [{number for number, _ in documents(corpus, phrase)} for phrase in phrases]
+
+
+def maximal_matches(corpus: Corpus, sequence: Sequence[int], min_length: int) -> list[tuple[int, int]]:
+    """Every [start, end) of the sequence that occurs, is at least ``min_length`` (and 1) long,
+    and cannot be extended on either side and still occur."""
+    sequence = list(sequence)
+    found = []
+    for start in range(len(sequence)):
+        for end in range(start + max(min_length, 1), len(sequence) + 1):
+            if count(corpus, sequence[start:end]) == 0:
+                continue
+            left = start > 0 and count(corpus, sequence[start - 1 : end]) > 0
+            right = end < len(sequence) and count(corpus, sequence[start : end + 1]) > 0
+            if not left and not right:
+                found.append((start, end))
+    return found

@@ -213,7 +213,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--text-field", default="text", help="JSON field or Parquet column with the text (default text)")
     sub.add_argument("--on-error", choices=["fail", "skip"], default="fail",
                      help="on a bad record: stop (default) or skip it and report it at the end")
-    sub.add_argument("--memory", default=None, help="memory budget for sorting, e.g. 8G (default: half of available)")
+    sub.add_argument("--memory", default=None, help="memory budget for sorting, e.g. 8G (default: half of the machine's memory)")
     sub.add_argument("--shard-tokens", type=int, default=None, help="tokens per shard (overrides --memory)")
     sub.add_argument("--overwrite", action="store_true", help="replace an index built from other inputs")
     sub.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -112,3 +112,20 @@ def test_longest_matches_and_infgram_probabilities_match_reference(case, data):
         for i, token in enumerate(sequence):  # the same as one call per token
             single = index.infgram_probability(sequence[:i], token)
             assert (single.suffix_length, single.probability) == (scores.suffix_lengths[i], scores.probabilities[i])
+
+
+@given(corpora(), st.data(), st.integers(0, 4))
+def test_attribution_spans_are_the_maximal_matches(case, data, min_length):
+    width, alphabet, documents, shard_tokens = case
+    parts = data.draw(st.lists(phrases_of(alphabet, documents), min_size=0, max_size=4))
+    sequence = [token for part in parts for token in part]
+    with tempfile.TemporaryDirectory() as folder:
+        index = build(Path(folder) / "index", width, documents, shard_tokens)
+        result = index.attribute(sequence, min_length=min_length, max_count=2, examples=1, context=1)
+        assert [(s.start, s.end) for s in result.spans] == reference.maximal_matches(documents, sequence, min_length)
+        for span in result.spans:
+            piece = sequence[span.start : span.end]
+            assert span.count == reference.count(documents, piece)
+            assert span.num_documents == len(reference.documents(documents, piece))
+            assert span.common == (span.num_documents > 2)
+            assert len(span.documents) == (0 if span.common else 1)

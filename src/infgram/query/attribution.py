@@ -136,7 +136,7 @@ def attribute(index: Index, text: Query, min_length: int | None = None, max_coun
     result = []
     for (start, end), count in zip(spans, counts):
         span_ids = ids[start:end]
-        found = index.documents(span_ids, limit=examples if count <= max_count else 0, context=context)
+        found = index.documents(span_ids, limit=examples, context=context)
         common = found.count > max_count
         result.append(AttributedSpan(
             start, end, int(starts[start]), int(ends[end - 1]), text[int(starts[start]) : int(ends[end - 1])],
