@@ -195,9 +195,9 @@ static void longest_prefixes(const ShardView *view, const unsigned char *query, 
 /* ∞-gram over a whole sequence: for every token i, the longest suffix of query[:i] that
  * occurs (its length, its count) and the count of that suffix followed by token i. The
  * suffix for token i + 1 is at most one token longer than the one for token i, and exactly
- * that when token i was seen after it, so the run just found is reused; otherwise shorter
- * suffixes are tried from the longest down. Every step lengthens the suffix by at most one,
- * so there are at most 2n searches in all. `unigram_hi` ends the run of the empty suffix
+ * that when token i was seen after it, so the run just found is reused (one narrowing per
+ * token); otherwise the longest shorter suffix that occurs is found by galloping down from
+ * the old length, in O(log(old - new)) searches. `unigram_hi` ends the run of the empty suffix
  * (the separators, which sort last, are not tokens). */
 static void infgram_sequence(const ShardView *view, const unsigned char *query, int64_t n, int64_t unigram_hi,
                              int64_t *lengths, int64_t *prompt_counts, int64_t *counts) {
@@ -214,20 +214,39 @@ static void infgram_sequence(const ShardView *view, const unsigned char *query, 
             hi = thi;
             continue;
         }
-        /* query[i-length : i+1] does not occur, so no longer suffix of query[:i+1] does. */
-        int64_t shorter = length;
+        /* query[i-length : i+1] does not occur, so no longer suffix of query[:i+1] does.
+         * Gallop down from `length` (tries length, length - 1, length - 3, length - 7, ...),
+         * then binary search between the last suffix that failed and the first that occurs:
+         * O(log(length - new length)) searches. Occurrence is monotone in the length. */
+        const unsigned char *end = query + (i + 1) * w;
+        int64_t bad = length + 1, good = 0, probe = length, step = 1;
         lo = 0;
         hi = unigram_hi;
-        length = 0;
-        for (; shorter >= 1; shorter--) {
-            find_range(view, query + (i + 1 - shorter) * w, shorter * w, 0, view->num_positions, &tlo, &thi);
+        while (probe >= 1) {
+            find_range(view, end - probe * w, probe * w, 0, view->num_positions, &tlo, &thi);
             if (thi > tlo) {
-                length = shorter;
+                good = probe;
                 lo = tlo;
                 hi = thi;
                 break;
             }
+            bad = probe;
+            probe -= step;
+            step *= 2;
         }
+        /* Invariant: the suffix of length good occurs (good 0: the empty one), that of length bad does not. */
+        while (bad - good > 1) {
+            int64_t mid = good + (bad - good) / 2;
+            find_range(view, end - mid * w, mid * w, 0, view->num_positions, &tlo, &thi);
+            if (thi > tlo) {
+                good = mid;
+                lo = tlo;
+                hi = thi;
+            } else {
+                bad = mid;
+            }
+        }
+        length = good;
     }
 }
 
