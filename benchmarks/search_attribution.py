@@ -66,16 +66,20 @@ def main() -> None:
     parser.add_argument("--corpus", default="wiki", help="a name for ../shared/datasets/fetch (wiki, prose, bigbench)")
     parser.add_argument("--other", default="prose", help="corpus the novel half of attributed texts comes from")
     parser.add_argument("--work", default=None, help="keeps the index between runs (default: a temporary directory)")
+    parser.add_argument("--index", default=None, help="use this existing byte-mode index of the corpus instead of building one")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rng = random.Random(args.seed)
 
     work = Path(args.work or tempfile.mkdtemp(prefix="infgram-search-bench-"))
     files = fetch([args.corpus])
-    index_dir = work / f"{args.corpus}-bytes"
+    index_dir = Path(args.index) if args.index else work / f"{args.corpus}-bytes"
     start = time.perf_counter()
-    report = infgram.build(files, index_dir, progress=False)
-    build_note = "reused" if report.up_to_date else f"built in {time.perf_counter() - start:.0f} s"
+    if args.index:
+        build_note = "given"
+    else:
+        report = infgram.build(files, index_dir, progress=False)
+        build_note = "reused" if report.up_to_date else f"built in {time.perf_counter() - start:.0f} s"
     index = infgram.Index.open(index_dir)
     for path in index_dir.rglob("*.bin"):  # warm the page cache
         with open(path, "rb") as handle:
