@@ -1,9 +1,10 @@
 """The batch contract: one JSON request per line in, one JSON reply per line out, in order.
 
 Requests are ``{"op": OP, ...}`` with OP one of ``count``, ``probability``, ``next_tokens``,
-``infgram_probability``, ``infgram_next_tokens``, ``documents``. A sequence is ``"text"``
+``infgram_probability``, ``infgram_next_tokens``, ``documents``, ``contamination``. A sequence is ``"text"``
 or ``"ids"``; the probability ops take the prompt as ``"prompt"`` or ``"prompt_ids"`` and
-the next token as ``"next"`` (a string of exactly one token) or ``"next_id"``. Replies carry
+the next token as ``"next"`` (a string of exactly one token) or ``"next_id"``; ``contamination``
+takes a benchmark entry as ``"text"`` (byte indexes only). Replies carry
 ``"op"`` and the fields of the result types in ``results.py``; a bad request gets
 ``{"op", "error": {"type", "message"}}`` and the batch goes on.
 
@@ -18,7 +19,7 @@ Consecutive ``count`` requests are answered together by :meth:`Index.count_batch
 ...     print(reply)
 {"op": "count", "count": 2}
 {"op": "probability", "prompt_count": 2, "count": 2, "probability": 1.0}
-{"op": "fly", "error": {"type": "QueryError", "message": "expected op to be one of count, probability, next_tokens, infgram_probability, infgram_next_tokens, documents, found 'fly'"}}
+{"op": "fly", "error": {"type": "QueryError", "message": "expected op to be one of count, probability, next_tokens, infgram_probability, infgram_next_tokens, documents, contamination, found 'fly'"}}
 """
 
 from __future__ import annotations
@@ -84,7 +85,19 @@ OPERATIONS: dict[str, Callable[[Index, dict[str, Any]], dict[str, Any]]] = {
         _sequence(r, "text", "ids"), limit=_optional_int(r, "limit", 10), offset=_optional_int(r, "offset", 0),
         seed=_optional_int(r, "seed", None), context=_optional_int(r, "context", None),
     ).to_dict(),
+    "contamination": lambda index, r: _contamination(index, r),
 }
+
+
+def _contamination(index: Index, request: dict[str, Any]) -> dict[str, Any]:
+    from ..contamination import contamination
+
+    text = request.get("text")
+    if not isinstance(text, str):
+        raise QueryError(f"expected the benchmark entry as 'text' (a string), found {json.dumps(text)[:80]}")
+    reply = contamination(index, [text])[0].to_dict()
+    del reply["index"]  # the entry is the request itself
+    return reply
 
 
 def _prompt_or_text(request: dict[str, Any]) -> Any:
