@@ -121,14 +121,21 @@ def label_of(found: int, windows: int) -> str:
 # -- the lookups ----------------------------------------------------------------------------------
 
 def require_byte_index(index: Any) -> dict[str, Any]:
-    """The index's :meth:`info`, after checking that its tokens are UTF-8 bytes."""
+    """The index's :meth:`info`, after checking that its tokens are UTF-8 bytes.
+
+    >>> import tempfile, pathlib, infgram
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = infgram.build_from_documents(["text"], folder / "i", progress=False)
+    >>> require_byte_index(infgram.Index.open(folder / "i"))["tokenizer"]
+    'bytes'
+    """
     info = index.info()
     if info.get("tokenizer") != "bytes":
         raise UnsupportedOperationError(
-            f"contamination windows are characters of text, which need an index over UTF-8 bytes; "
-            f"{info.get('directory')} is tokenized with {info.get('tokenizer')!r}, where a 50-character window "
-            "does not map to whole tokens; build a byte index of the same corpus (infgram build without "
-            "--tokenizer, or --kind fm) and run on it")
+            f"contamination windows are characters of text, which need an index over UTF-8 bytes, but this "
+            f"index is tokenized with {info.get('tokenizer')!r}, where a 50-character window does not map to whole "
+            "tokens; build a byte index of the same corpus (infgram build without --tokenizer, or --kind fm) "
+            "and run on it")
     return info
 
 
@@ -159,7 +166,7 @@ def contamination(index: Any, texts: Iterable[str], *, width: int = WINDOW_CHARA
     >>> contamination(index, ["brown fox"])[0].example["document"]
     0
     """
-    info = require_byte_index(index)
+    require_byte_index(index)
     texts = list(texts)
     for number, text in enumerate(texts):
         _check_text(text, number)
@@ -184,7 +191,7 @@ def contamination(index: Any, texts: Iterable[str], *, width: int = WINDOW_CHARA
                 if examples and found_windows:
                     rarest = min(found_windows, key=counts.__getitem__)
                     if rarest not in example_cache:
-                        example_cache[rarest] = _example(index, rarest, counts[rarest], info)
+                        example_cache[rarest] = _example(index, rarest, counts[rarest])
                     example = example_cache[rarest]
                 found = len(found_windows)
                 results.append(EntryContamination(start + offset, len(windows), found, found / len(windows),
@@ -196,7 +203,7 @@ def contamination(index: Any, texts: Iterable[str], *, width: int = WINDOW_CHARA
     return results
 
 
-def _example(index: Any, window: str, count: int, info: dict[str, Any]) -> dict[str, Any] | None:
+def _example(index: Any, window: str, count: int) -> dict[str, Any] | None:
     result = index.documents(window, limit=1, context=EXAMPLE_CONTEXT_BYTES)
     if not result.documents:
         return None
@@ -398,7 +405,7 @@ def _fraction_bin(result: EntryContamination) -> int:
     return min(_HISTOGRAM_BINS - 1, result.found * _HISTOGRAM_BINS // result.windows)
 
 
-def histogram_svg(results: Sequence[EntryContamination]) -> str:
+def _histogram_svg(results: Sequence[EntryContamination]) -> str:
     """An inline SVG histogram of the fraction of windows found, 20 bins, log-scaled counts."""
     import math
 
@@ -444,7 +451,7 @@ def histogram_svg(results: Sequence[EntryContamination]) -> str:
     return "\n".join(parts)
 
 
-def labels_svg(summary: dict[str, Any]) -> str:
+def _labels_svg(summary: dict[str, Any]) -> str:
     """An inline SVG bar chart of the share of entries with each label."""
     width, row, left = 680, 34, 100
     plot_width = width - left - 170
@@ -455,6 +462,8 @@ def labels_svg(summary: dict[str, Any]) -> str:
         entry = summary["labels"][label]
         y = 10 + number * row
         bar = plot_width * entry["share"]
+        if entry["entries"]:
+            bar = max(bar, 2.0)  # a label that occurs stays visible, however small its share
         parts.append(f'<text x="{left - 8}" y="{y + 17}" text-anchor="end">{label}</text>')
         parts.append(f'<rect x="{left}" y="{y + 4}" width="{plot_width}" height="{row - 10}" fill="#f0f0f0"/>')
         parts.append(f'<rect x="{left}" y="{y + 4}" width="{bar:.1f}" height="{row - 10}" fill="{_COLORS[label]}">'
@@ -464,16 +473,24 @@ def labels_svg(summary: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def report_html(results: Sequence[EntryContamination], texts: Sequence[str], summary: dict[str, Any],
+def _report_html(results: Sequence[EntryContamination], texts: Sequence[str], summary: dict[str, Any],
                 top_entries: int = 30) -> str:
     """A self-contained HTML report: summary, the two plots, and the most contaminated entries."""
     escape = html.escape
     rows = "".join(
         f"<tr><td>{label}</td><td class=n>{summary['labels'][label]['entries']:,}</td>"
         f"<td class=n>{summary['labels'][label]['share']:.2%}</td></tr>" for label in LABELS)
-    details = "".join(
-        f"<tr><th>{escape(str(key))}</th><td>{escape(', '.join(map(str, value)) if isinstance(value, list) else str(value))}</td></tr>"
-        for key, value in summary.items() if not isinstance(value, dict))
+    def shown_value(value: Any) -> str:
+        if isinstance(value, list):
+            return " + ".join(map(str, value))
+        if isinstance(value, float):
+            return f"{value:.4f}"
+        if isinstance(value, int) and not isinstance(value, bool):
+            return f"{value:,}"
+        return str(value)
+
+    details = "".join(f"<tr><th>{escape(str(key))}</th><td>{escape(shown_value(value))}</td></tr>"
+                      for key, value in summary.items() if not isinstance(value, dict))
     worst = sorted((r for r in results if r.found), key=lambda r: (-r.fraction, -r.found, r.index))[:top_entries]
     entries = []
     for result in worst:
@@ -488,7 +505,8 @@ def report_html(results: Sequence[EntryContamination], texts: Sequence[str], sum
             example_html = f"<div class=where>{where}</div><pre>{snippet}</pre>"
         else:
             example_html = "—"
-        entries.append(f"<tr><td class=n>{result.index}</td><td class=n>{result.found}/{result.windows}</td>"
+        short = "<br><small>whole entry: shorter than a window</small>" if len(text.lstrip()) < WINDOW_CHARACTERS else ""
+        entries.append(f"<tr><td class=n>{result.index}</td><td class=n>{result.found}/{result.windows}{short}</td>"
                        f"<td style='color:{_COLORS[result.label]}'>{result.label}</td><td><pre>{escape(shown)}</pre></td>"
                        f"<td>{example_html}</td></tr>")
     entries_table = ("<table class=entries><tr><th>entry</th><th>found</th><th>label</th><th>text</th>"
@@ -517,10 +535,10 @@ that is one window); a window is <em>found</em> when it occurs word for word in 
 <h2>Labels</h2>
 <table><tr><th>label</th><th>entries</th><th>share</th></tr>{rows}</table>
 {short_html}
-{labels_svg(summary)}
+{_labels_svg(summary)}
 <h2>Fraction of windows found per entry</h2>
 <p>{no_window:,} of {len(results):,} entries have no window in the corpus (the leftmost bar). Bar colors follow the labels.</p>
-{histogram_svg(results)}
+{_histogram_svg(results)}
 <h2>The most contaminated entries</h2>
 {entries_table}
 </body></html>
@@ -536,7 +554,15 @@ def _write_text_atomically(path: Path, text: str) -> None:
 
 def write_report(out: str | Path, results: Sequence[EntryContamination], texts: Sequence[str],
                  summary: dict[str, Any]) -> dict[str, Path]:
-    """Write ``entries.jsonl``, ``summary.json`` and ``report.html`` into ``out`` (each whole or not at all)."""
+    """Write ``entries.jsonl``, ``summary.json`` and ``report.html`` into ``out`` (each whole or not at all).
+
+    >>> import tempfile, pathlib
+    >>> from infgram.query.results import EntryContamination
+    >>> results = [EntryContamination(0, 1, 0, 0.0, "clean", None)]
+    >>> paths = write_report(pathlib.Path(tempfile.mkdtemp()) / "r", results, ["a question"], summarize(results))
+    >>> paths["entries"].read_text()
+    '{"index": 0, "windows": 1, "found": 0, "fraction": 0.0, "label": "clean", "example": null}\\n'
+    """
     from .index.format import write_json_atomically
 
     out = Path(out)
@@ -546,7 +572,7 @@ def write_report(out: str | Path, results: Sequence[EntryContamination], texts: 
     paths = {"entries": out / "entries.jsonl", "summary": out / "summary.json", "report": out / "report.html"}
     _write_text_atomically(paths["entries"], "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in results))
     write_json_atomically(paths["summary"], summary)
-    _write_text_atomically(paths["report"], report_html(results, texts, summary))
+    _write_text_atomically(paths["report"], _report_html(results, texts, summary))
     return paths
 
 
