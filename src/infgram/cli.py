@@ -231,7 +231,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = commands.add_parser(
         "contamination", help="how much of each benchmark entry occurs in the corpus",
         description="Cut each benchmark entry into 50-character windows, one per word, count how many occur in "
-                    "the corpus, and label the entry clean (< 20%% found), suspicious or dirty (>= 80%%). Needs a "
+                    "the corpus, and label the entry clean (< 20% found), suspicious or dirty (>= 80%). Needs a "
                     "byte-level index.")
     sub.add_argument("index", help="index directory (byte mode)")
     sub.add_argument("benchmark", help="benchmark as JSON Lines (.jsonl or .json, optionally .gz or .zst)")
