@@ -9,6 +9,12 @@ Results use the same types as the engine so that tests compare them with ``==``.
 (2, 6, 2)
 >>> next_tokens(corpus, [2])
 [(1, 2), (None, 1)]
+
+For benchmark contamination the corpus is a list of document strings instead, searched
+with Python's ``in``:
+
+>>> contamination(["the cat sat on the mat"], "a cat sat on a mat", width=7)
+(4, 2)
 """
 
 from __future__ import annotations
@@ -149,3 +155,23 @@ def maximal_matches(corpus: Corpus, sequence: Sequence[int], min_length: int) ->
             if not left and not right:
                 found.append((start, end))
     return found
+
+
+def word_windows(text: str, width: int = 50) -> list[str]:
+    """The contamination windows of a text, character by character: ``width`` characters from
+    every word start (a non-space after a space or at the start) that has room; if none has
+    room, the whole text without surrounding whitespace (nothing if that is empty)."""
+    windows = []
+    for start in range(len(text)):
+        starts_word = not text[start].isspace() and (start == 0 or text[start - 1].isspace())
+        if starts_word and start + width <= len(text):
+            windows.append(text[start : start + width])
+    if not windows and text.strip():
+        windows.append(text.strip())
+    return windows
+
+
+def contamination(documents: Sequence[str], text: str, width: int = 50) -> tuple[int, int]:
+    """(windows, windows found): a window is found when it is a substring of some document."""
+    windows = word_windows(text, width)
+    return len(windows), sum(1 for window in windows if any(window in document for document in documents))

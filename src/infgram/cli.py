@@ -189,6 +189,25 @@ def command_batch(args: argparse.Namespace) -> None:
     output.flush()
 
 
+def command_contamination(args: argparse.Namespace) -> None:
+    from .contamination import contamination_report, summary_table
+
+    summary = contamination_report(args.index, args.benchmark, args.field, args.out, examples=not args.no_examples,
+                                   progress=not args.quiet)
+    if args.json:
+        _print_json(summary)
+        return
+    print(f"{summary['benchmark']} (fields: {' + '.join(summary['fields'])}) against {summary['index']} "
+          f"({summary['index_documents']:,} documents, {summary['index_bytes_of_text']:,} bytes of text)")
+    print(summary_table(summary))
+    print(f"{summary['num_entries']:,} entries in {summary['seconds']:.1f} s "
+          f"({summary['entries_per_minute'] or 0:,} entries per minute)")
+    if args.out is not None:
+        print(f"wrote entries.jsonl, summary.json and report.html to {args.out}")
+    else:
+        print("pass --out DIR to write entries.jsonl, summary.json and report.html")
+
+
 def command_demo(args: argparse.Namespace) -> None:
     from .demo import run_demo
 
@@ -281,6 +300,22 @@ def _parser() -> argparse.ArgumentParser:
     sub = commands.add_parser("batch", help="JSON Lines requests on stdin, replies on stdout")
     sub.add_argument("index")
     sub.set_defaults(func=command_batch)
+
+    sub = commands.add_parser(
+        "contamination", help="how much of each benchmark entry occurs in the corpus",
+        description="Cut each benchmark entry into 50-character windows, one per word, count how many occur in "
+                    "the corpus, and label the entry clean (< 20% found), suspicious or dirty (>= 80%). Needs a "
+                    "byte-level index.")
+    sub.add_argument("index", help="index directory (byte mode)")
+    sub.add_argument("benchmark", help="benchmark as JSON Lines (.jsonl or .json, optionally .gz or .zst)")
+    sub.add_argument("--field", nargs="+", default=["text"], metavar="FIELD",
+                     help="field(s) holding the entry's text, joined one per line (lists one item per line); "
+                          "or one template such as '{question} {answer}' (default text)")
+    sub.add_argument("--out", default=None, help="directory for entries.jsonl, summary.json and report.html")
+    sub.add_argument("--no-examples", action="store_true", help="do not look up an example document per entry")
+    sub.add_argument("--json", action="store_true", help="print the summary as JSON")
+    sub.add_argument("--quiet", action="store_true", help="no progress bar")
+    sub.set_defaults(func=command_contamination)
 
     sub = commands.add_parser("demo", help="index the Python standard library and run example queries")
     sub.add_argument("--out", default=None, help="where to keep the demo index (default ~/.cache/infgram/demo-stdlib)")

@@ -36,6 +36,10 @@ How expected.jsonl was checked by hand when it was first recorded (byte mode, 52
 - ``documents("sugar", context=6)``: d05 "Mix the flour and the sugar" puts the match at byte
   22, so the window is bytes 16..33 = "d the sugar, then".
 - ``documents("café", context=3)``: window bytes 0..11 = "Le café co" (é is two bytes).
+- ``contamination`` of d05 with ", then serve it warm." in place of its final ".": 92
+  characters, so 10 windows (the words starting at characters 0 to 42); the 5 that end
+  before character 71 lie inside d05: fraction 0.5, suspicious. "Le café coûte" is under 50
+  characters, so it is one window, found in d07: dirty.
 The test ``test_byte_mode_golden_answers_match_brute_force`` below re-derives every successful
 byte-mode answer from the corpus with the brute-force oracle, so the file cannot drift from
 the truth unnoticed.
@@ -238,6 +242,10 @@ def test_byte_mode_golden_answers_match_brute_force():
             assert reply["counts"] == [reference.count(corpus, p) for p in phrases]
             assert reply["document_counts"] == [len(s) for s in sets]
             assert reply["pair_document_counts"] == [len(sets[a] & sets[b]) for a, b in reply["pairs"]]
+        elif op == "contamination":
+            windows, found = reference.contamination([d["text"] for d in documents], request["text"])
+            assert (reply["windows"], reply["found"]) == (windows, found), request
+            assert reply["fraction"] == found / windows
         else:
             raise AssertionError(op)
         checked += 1

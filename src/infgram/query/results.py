@@ -164,3 +164,22 @@ class CooccurrenceResult(_Result):
     document_counts: list[int]
     pairs: list[tuple[int, int]]
     pair_document_counts: list[int]
+
+
+@dataclass(frozen=True)
+class EntryContamination(_Result):
+    """How much of one benchmark entry occurs in the corpus (see ``infgram.contamination``).
+
+    ``index`` is the entry's number (0-based, blank lines not counted); ``windows`` its
+    number of 50-character windows and ``found`` how many of them occur; ``fraction`` is
+    found / windows and ``label`` one of clean, suspicious, dirty. ``example`` is None or
+    ``{"document", "window", "count", "snippet", "metadata"}``: the found window that occurs
+    least often and one document that contains it.
+    """
+
+    index: int
+    windows: int
+    found: int
+    fraction: float
+    label: str
+    example: dict[str, Any] | None = None
