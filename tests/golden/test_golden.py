@@ -240,7 +240,8 @@ def test_byte_mode_golden_answers_match_brute_force():
             phrases = [_as_ids(p["ids"] if isinstance(p, dict) else p) for p in request["phrases"]]
             sets = reference.document_sets(corpus, phrases)
             assert reply["counts"] == [reference.count(corpus, p) for p in phrases]
-            assert reply["document_counts"] == [len(s) for s in sets]
+            if request.get("document_counts"):
+                assert reply["document_counts"] == [len(s) for s in sets]
             assert reply["pair_document_counts"] == [len(sets[a] & sets[b]) for a, b in reply["pairs"]]
         elif op == "contamination":
             windows, found = reference.contamination([d["text"] for d in documents], request["text"])

@@ -85,7 +85,8 @@ def test_cooccurrence_matches_reference(case, data):
     sets = reference.document_sets(documents, phrases)
     with tempfile.TemporaryDirectory() as folder:
         index = build(Path(folder) / "index", width, documents, shard_tokens)
-        result = index.cooccurrence(phrases)
+        result = index.cooccurrence(phrases, document_counts=True)
+        assert index.cooccurrence(phrases).pair_document_counts == result.pair_document_counts
         assert result.counts == [reference.count(documents, p) for p in phrases]
         assert result.document_counts == [len(s) for s in sets]
         assert result.pair_document_counts == [len(sets[a] & sets[b]) for a, b in result.pairs]

@@ -5,7 +5,7 @@ Requests are ``{"op": OP, ...}`` with OP one of ``count``, ``probability``, ``ne
 of clauses, each a list of phrases, a phrase a string or ``{"ids": [...]}``; ``"within"``,
 ``"limit"``, ``"offset"``, ``"seed"``, ``"context"``), ``attribute``, ``longest_matches``,
 ``infgram_probabilities`` (a sequence each), ``cooccurrence`` (``"phrases"``, optional
-``"pairs"`` of phrase numbers) and ``contamination``. A sequence is ``"text"``
+``"pairs"`` of phrase numbers, ``"document_counts"``: true) and ``contamination``. A sequence is ``"text"``
 or ``"ids"``; the probability ops take the prompt as ``"prompt"`` or ``"prompt_ids"`` and
 the next token as ``"next"`` (a string of exactly one token) or ``"next_id"``; ``contamination``
 takes a benchmark entry as ``"text"`` (byte indexes only). Replies carry
@@ -103,10 +103,17 @@ OPERATIONS: dict[str, Callable[[Index, dict[str, Any]], dict[str, Any]]] = {
     "infgram_probabilities": lambda index, r: index.infgram_probabilities(_sequence(r, "text", "ids")).to_dict(),
     "cooccurrence": lambda index, r: index.cooccurrence(
         [p["ids"] if isinstance(p, dict) and set(p) == {"ids"} else p for p in _required(r, "phrases")],
-        _required(r, "pairs") if "pairs" in r else None,
+        _required(r, "pairs") if "pairs" in r else None, document_counts=_flag(r, "document_counts"),
     ).to_dict(),
     "contamination": lambda index, r: _contamination(index, r),
 }
+
+
+def _flag(request: dict[str, Any], key: str) -> bool:
+    value = request.get(key, False)
+    if not isinstance(value, bool):
+        raise QueryError(f"expected {key!r} to be true or false, found {json.dumps(value)[:80]}")
+    return value
 
 
 def _required(request: dict[str, Any], key: str) -> Any:

@@ -125,6 +125,7 @@ class Index:
         self._struct_code = {1: "B", 2: "H", 4: "I"}[self.token_width]
         self._first_documents = np.array([s.first_document for s in shards], dtype=np.int64)
         self._texts: list[str] | None = None
+        self._lengths: np.ndarray | None = None
 
     def _pack(self, count: int, *ids: int) -> bytes:
         return struct.pack(f">{count}{self._struct_code}", *ids)
@@ -537,11 +538,9 @@ class Index:
                 lo, hi = shard.view.find(encoded)
                 if hi == lo:
                     continue
-                positions = np.sort(shard.positions(lo, hi))
-                local = shard.document_of(positions)
-                documents, first = np.unique(local, return_index=True)
+                documents, first_positions = shard.first_matches(lo, hi)
                 matching_parts.append(documents + shard.first_document)
-                start_parts.append(positions[first] - shard.document_starts[documents])
+                start_parts.append(first_positions - shard.document_starts[documents])
             matching = np.concatenate(matching_parts) if matching_parts else np.zeros(0, dtype=np.int64)
             first_starts = np.concatenate(start_parts) if start_parts else np.zeros(0, dtype=np.int64)
         order = np.arange(len(matching)) if seed is None else np.random.default_rng(seed).permutation(len(matching))
@@ -574,20 +573,28 @@ class Index:
 
         return search(self, cnf, within, limit, offset, seed, context)
 
-    def cooccurrence(self, phrases: Sequence[Query], pairs: Sequence[tuple[int, int]] | None = None) -> CooccurrenceResult:
-        """Counts of many phrases, their document counts, and for pairs of them (by number; all
-        pairs when None) the number of documents that contain both.
+    def cooccurrence(self, phrases: Sequence[Query], pairs: Sequence[tuple[int, int]] | None = None,
+                     document_counts: bool = False) -> CooccurrenceResult:
+        """Counts of many phrases, and for pairs of them (by number; all pairs when None) the
+        number of documents that contain both; with ``document_counts``, also the number of
+        documents of each phrase (which reads every occurrence of the frequent ones).
 
         >>> import tempfile, pathlib, infgram
         >>> folder = pathlib.Path(tempfile.mkdtemp())
         >>> _ = infgram.build_from_documents(["a rose is a rose", "a rose was red", "is it"], folder / "i", progress=False)
-        >>> result = infgram.Index.open(folder / "i").cooccurrence(["rose", "is", "red"])
+        >>> result = infgram.Index.open(folder / "i").cooccurrence(["rose", "is", "red"], document_counts=True)
         >>> result.counts, result.document_counts, result.pair_document_counts
         ([3, 2, 1], [2, 2, 1], [1, 1, 0])
         """
         from .search import cooccurrence
 
-        return cooccurrence(self, phrases, pairs)
+        return cooccurrence(self, phrases, pairs, document_counts)
+
+    def _document_lengths(self) -> np.ndarray:
+        """The length in tokens of every document, by global number (computed once)."""
+        if self._lengths is None:
+            self._lengths = np.concatenate([np.diff(shard.document_starts) - 1 for shard in self.shards])
+        return self._lengths
 
     def attribute(self, text: Query, min_length: int | None = None, max_count: int = 100, examples: int = 3,
                   context: int | None = None) -> AttributionResult:

@@ -156,12 +156,12 @@ class AttributionResult(_Result):
 
 @dataclass(frozen=True)
 class CooccurrenceResult(_Result):
-    """Statistics of many phrases: ``counts[i]`` occurrences and ``document_counts[i]``
-    documents of phrase i, and for each pair asked, ``pair_document_counts[k]`` documents
-    that contain both phrases of ``pairs[k]``."""
+    """Statistics of many phrases: ``counts[i]`` occurrences and (when asked for)
+    ``document_counts[i]`` documents of phrase i, and for each pair asked,
+    ``pair_document_counts[k]`` documents that contain both phrases of ``pairs[k]``."""
 
     counts: list[int]
-    document_counts: list[int]
+    document_counts: list[int] | None
     pairs: list[tuple[int, int]]
     pair_document_counts: list[int]
 

@@ -154,17 +154,33 @@ class _Occurrences:
 
 def _deduplicate(starts: np.ndarray, ends: np.ndarray, documents: np.ndarray) -> _Occurrences:
     """Sort by start; where several phrases begin at one position keep the longest."""
-    order = np.lexsort((-ends, starts))
+    # A stable sort is a merge sort, linear on the few sorted runs the phrases come in.
+    order = np.argsort(starts, kind="stable")
     starts, ends, documents = starts[order], ends[order], documents[order]
-    first = np.ones(len(starts), dtype=bool)
-    first[1:] = starts[1:] != starts[:-1]
-    return _Occurrences(starts[first], ends[first], documents[first])
+    first = _first_of_runs(starts)
+    groups = np.flatnonzero(first)
+    longest = np.maximum.reduceat(ends, groups) if len(groups) else ends
+    return _Occurrences(starts[first], longest, documents[first])
+
+
+def _first_of_runs(values: np.ndarray) -> np.ndarray:
+    """A mask of the first element of every run of equal values (of a sorted array)."""
+    first = np.ones(len(values), dtype=bool)
+    first[1:] = values[1:] != values[:-1]
+    return first
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """np.unique of an already sorted array, in one linear pass."""
+    return values[_first_of_runs(values)]
 
 
 def _concatenate(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> _Occurrences:
     if not parts:
         empty = np.zeros(0, dtype=np.int64)
         return _Occurrences(empty, empty, empty)
+    if len(parts) == 1 and bool(np.all(parts[0][0][1:] > parts[0][0][:-1])):
+        return _Occurrences(*parts[0])  # one phrase, already sorted: nothing to merge
     return _deduplicate(*(np.concatenate([part[k] for part in parts]) for k in range(3)))
 
 
@@ -175,7 +191,7 @@ def _read_occurrences(shard: Shard, phrases: list[bytes], runs: list[tuple[int, 
     for phrase, (lo, hi) in zip(phrases, runs):
         if hi == lo:
             continue
-        starts = shard.positions(lo, hi)
+        starts = np.sort(shard.positions(lo, hi))  # sorted, the document lookups walk the table in order
         documents = shard.document_of(starts)
         if candidates is not None:
             keep = np.isin(documents, candidates, assume_unique=False)
@@ -255,7 +271,7 @@ def _match_shard(index: Index, shard: Shard, clauses: list[list[bytes]], within:
     found: dict[int, _Occurrences] = {}
     rarest = order[0]
     found[rarest] = _read_occurrences(shard, clauses[rarest], runs[rarest], token_width, None)
-    candidates = np.unique(found[rarest].documents)
+    candidates = _sorted_unique(found[rarest].documents)
     for number in order[1:]:
         if not len(candidates):
             break
@@ -267,7 +283,8 @@ def _match_shard(index: Index, shard: Shard, clauses: list[list[bytes]], within:
         else:
             occurrences = _read_occurrences(shard, clauses[number], runs[number], token_width, candidates)
         found[number] = occurrences
-        candidates = np.intersect1d(candidates, occurrences.documents)
+        present = _sorted_unique(occurrences.documents)
+        candidates = candidates[np.isin(candidates, present, assume_unique=True)]
     if not len(candidates):
         return _ShardMatches(empty, empty, empty, empty)
     clause_occurrences = []
@@ -282,7 +299,7 @@ def _match_shard(index: Index, shard: Shard, clauses: list[list[bytes]], within:
         clause_occurrences = [_Occurrences(c.starts[m], c.ends[m], c.documents[m])
                               for c, m in zip(clause_occurrences, masks)]
     merged = _concatenate([(c.starts, c.ends, c.documents) for c in clause_occurrences])
-    return _ShardMatches(np.unique(merged.documents), merged.starts, merged.ends, merged.documents)
+    return _ShardMatches(_sorted_unique(merged.documents), merged.starts, merged.ends, merged.documents)
 
 
 def _encode_clauses(index: Index, cnf: Any) -> list[list[bytes]]:
@@ -360,7 +377,7 @@ def _phrase_documents(index: Index, encoded: bytes) -> np.ndarray:
     for shard in index.shards:
         lo, hi = shard.view.find(encoded)
         if hi > lo:
-            parts.append(np.unique(shard.document_of(shard.positions(lo, hi))) + shard.first_document)
+            parts.append(shard.first_matches(lo, hi)[0] + shard.first_document)
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
@@ -375,8 +392,25 @@ def _intersection_size(small: np.ndarray, large: np.ndarray) -> int:
     return int(np.count_nonzero(large[at] == small))
 
 
-def cooccurrence(index: Index, phrases: Sequence[Query], pairs: Sequence[tuple[int, int]] | None = None) -> CooccurrenceResult:
-    """See :meth:`infgram.Index.cooccurrence`."""
+def _documents_with_phrase(index: Index, documents: np.ndarray, phrase: np.ndarray) -> int:
+    """How many of the given documents (sorted global numbers) contain the phrase, by scanning them."""
+    total = 0
+    bounds = np.searchsorted(documents, np.append(index._first_documents, index.num_documents))
+    for shard, lo, hi in zip(index.shards, bounds[:-1], bounds[1:]):
+        if hi > lo:
+            found = _scan_occurrences(shard, [phrase], documents[lo:hi] - shard.first_document)
+            total += len(_sorted_unique(found.documents))
+    return total
+
+
+def cooccurrence(index: Index, phrases: Sequence[Query], pairs: Sequence[tuple[int, int]] | None = None,
+                 document_counts: bool = False) -> CooccurrenceResult:
+    """See :meth:`infgram.Index.cooccurrence`.
+
+    For a pair, the documents of the rarer phrase are read (and kept for later pairs); the
+    other phrase is then either read too and the two sorted sets intersected, or looked for
+    by scanning the rarer phrase's documents, whichever costs less, as in :func:`search`.
+    """
     phrases = list(phrases)
     if len(phrases) > 100 * MAX_SEARCH_PHRASES:
         raise QueryError(f"expected at most {100 * MAX_SEARCH_PHRASES:,} phrases per call, found {len(phrases):,}; "
@@ -401,9 +435,35 @@ def cooccurrence(index: Index, phrases: Sequence[Query], pairs: Sequence[tuple[i
         if not value:
             raise QueryError(f"expected every phrase to have at least one token, found an empty phrase at {number}; "
                              "remove it (the empty phrase occurs everywhere)")
-    counts = index.count_batch([np.frombuffer(value, dtype=index._dtype) for value in encoded]) if encoded \
-        else np.zeros(0, dtype=np.int64)
-    documents = [_phrase_documents(index, value) for value in encoded]
-    pair_counts = [_intersection_size(documents[a], documents[b]) for a, b in pairs]
-    return CooccurrenceResult(counts.tolist(), [len(d) for d in documents],
+    as_ids = [np.frombuffer(value, dtype=index._dtype).astype(np.int64) for value in encoded]
+    counts = index.count_batch(as_ids).tolist() if encoded else []
+    known: dict[int, np.ndarray] = {}
+
+    def documents_of(number: int) -> np.ndarray:
+        if number not in known:
+            known[number] = _phrase_documents(index, encoded[number])
+        return known[number]
+
+    # The rarer phrase of every pair is read in any case: read them all at once, on every core.
+    rarer = sorted({int(a) if counts[int(a)] <= counts[int(b)] else int(b) for a, b in pairs
+                    if counts[int(a)] and counts[int(b)]})
+    if len(rarer) > 1:
+        from .engine import _executor
+
+        known.update(zip(rarer, _executor().map(lambda number: _phrase_documents(index, encoded[number]), rarer)))
+    lengths = index._document_lengths()
+    pair_counts = []
+    for a, b in pairs:
+        a, b = int(a), int(b)
+        if counts[a] == 0 or counts[b] == 0:
+            pair_counts.append(0)
+            continue
+        if counts[a] > counts[b]:
+            a, b = b, a
+        rare = documents_of(a)
+        if b not in known and int(lengths[rare].sum()) < counts[b] * _FETCH_COST:
+            pair_counts.append(_documents_with_phrase(index, rare, as_ids[b]))
+        else:
+            pair_counts.append(_intersection_size(rare, documents_of(b)))
+    return CooccurrenceResult(counts, [len(documents_of(i)) for i in range(len(phrases))] if document_counts else None,
                               [(int(a), int(b)) for a, b in pairs], pair_counts)
