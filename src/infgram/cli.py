@@ -108,10 +108,17 @@ def command_docs(args: argparse.Namespace) -> None:
     if args.json:
         _print_json(result.to_dict())
         return
-    print(f"{result.count:,} documents contain the query")
-    for document in result.documents:
-        print(f"--- document {document.index} (match at token {document.start}) {json.dumps(document.metadata, ensure_ascii=False)}")
-        print(document.text)
+    _print_documents(f"{result.count:,} documents contain the query", result.documents)
+
+
+def _print_documents(heading: str, documents: list[Any]) -> None:
+    """A heading, then each document with its metadata and its matches marked."""
+    from .query.attribution import mark_spans
+
+    print(heading)
+    for document in documents:
+        print(f"--- document {document.index} {json.dumps(document.metadata, ensure_ascii=False)}")
+        print(mark_spans(document.text, document.spans, color=sys.stdout.isatty()))
 
 
 def command_search(args: argparse.Namespace) -> None:
@@ -120,12 +127,7 @@ def command_search(args: argparse.Namespace) -> None:
     if args.json:
         _print_json(result.to_dict())
         return
-    from .query.attribution import mark_spans
-
-    print(f"{result.count:,} documents match, at {result.sites:,} sites")
-    for document in result.documents:
-        print(f"--- document {document.index} {json.dumps(document.metadata, ensure_ascii=False)}")
-        print(mark_spans(document.text, document.spans, color=sys.stdout.isatty()))
+    _print_documents(f"{result.count:,} documents match, at {result.sites:,} sites", result.documents)
 
 
 def _read_text(args: argparse.Namespace) -> str:

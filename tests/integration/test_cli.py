@@ -13,7 +13,6 @@ import gzip
 import io
 import json
 import sys
-from types import SimpleNamespace
 
 import pytest
 
@@ -41,26 +40,6 @@ def byte_index(tmp_path_factory):
     assert result.returncode == 0, result.stderr
     assert "indexed 4 documents" in result.stdout
     return folder / "index"
-
-
-@pytest.fixture
-def run(capsys):
-    """``infgram ARGS`` in-process; returns an object with returncode, stdout and stderr."""
-    from infgram.cli import main
-
-    def invoke(*args, stdin: str | None = None):
-        capsys.readouterr()
-        saved = sys.stdin
-        if stdin is not None:
-            sys.stdin = io.StringIO(stdin)
-        try:
-            returncode = main([str(a) for a in args])
-        finally:
-            sys.stdin = saved
-        captured = capsys.readouterr()
-        return SimpleNamespace(returncode=returncode, stdout=captured.out, stderr=captured.err)
-
-    return invoke
 
 
 def _json(result):
@@ -147,7 +126,7 @@ def test_docs(run, byte_index):
     text = run("docs", byte_index, "café", "--context", "2")
     assert text.returncode == 0
     assert text.stdout.splitlines()[0] == "1 documents contain the query"
-    assert "café a\n" in text.stdout
+    assert "⟦café⟧ a\n" in text.stdout
 
 
 def test_info_and_verify(run, byte_index):

@@ -14,7 +14,6 @@ piece, which fixes the label by construction:
 
 from __future__ import annotations
 
-import io
 import json
 import random
 import sys
@@ -70,26 +69,6 @@ def synthetic(tmp_path_factory):
     benchmark.write_text("".join(json.dumps({"question": text, "expected": label}, ensure_ascii=False) + "\n"
                                  for label, text in ENTRIES), encoding="utf-8")
     return SimpleNamespace(folder=folder, index=folder / "index", benchmark=benchmark)
-
-
-@pytest.fixture
-def run(capsys):
-    """``infgram ARGS`` in-process; returns returncode, stdout and stderr."""
-    from infgram.cli import main
-
-    def invoke(*args, stdin: str | None = None):
-        capsys.readouterr()
-        saved = sys.stdin
-        if stdin is not None:
-            sys.stdin = io.StringIO(stdin)
-        try:
-            returncode = main([str(a) for a in args])
-        finally:
-            sys.stdin = saved
-        captured = capsys.readouterr()
-        return SimpleNamespace(returncode=returncode, stdout=captured.out, stderr=captured.err)
-
-    return invoke
 
 
 def test_every_label_is_the_one_built_in(synthetic):
