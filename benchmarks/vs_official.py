@@ -46,6 +46,7 @@ import venv
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -492,6 +493,18 @@ def measure_queries(context: Context, tokens: np.ndarray, held_out_ids: list[np.
     return rows
 
 
+def per_token_results(whole: Any) -> list[Any]:
+    """The per-token results of ``Index.infgram_probabilities``, one object per token.
+
+    It answers with parallel lists (``suffix_lengths``, ``prompt_counts``, ``counts``);
+    a list of per-token results is taken as it is.
+    """
+    if hasattr(whole, "suffix_lengths"):
+        return [SimpleNamespace(suffix_length=length, prompt_count=prompt, count=count)
+                for length, prompt, count in zip(whole.suffix_lengths, whole.prompt_counts, whole.counts)]
+    return list(whole)
+
+
 def measure_sequence_scoring(context: Context, held_out_ids: list[np.ndarray], args: argparse.Namespace) -> list[Row]:
     """∞-gram probability of every token of a 1,000-token text, per token."""
     index, worker = context.index, context.worker
@@ -513,8 +526,9 @@ def measure_sequence_scoring(context: Context, held_out_ids: list[np.ndarray], a
             check(call, index.infgram_probability(call[0], call[1]), theirs)
         if method is not None:
             start = time.perf_counter_ns()
-            results = list(method(ids))
+            whole = method(ids)
             whole_per_token.append((time.perf_counter_ns() - start) / len(ids))
+            results = per_token_results(whole)
             if len(results) != len(ids):
                 disagree("infgram_probabilities", ids[:20], f"{len(results)} results", f"{len(ids)} tokens")
             for call, mine, theirs in zip(calls, results, official_results):

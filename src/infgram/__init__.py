@@ -24,6 +24,7 @@ from .query.engine import Index
 from .query.results import (
     Document,
     DocumentsResult,
+    EntryContamination,
     InfgramNextTokensResult,
     InfgramProbabilityResult,
     NextToken,
@@ -40,6 +41,7 @@ __all__ = [
     "BuildReport",
     "Document",
     "DocumentsResult",
+    "EntryContamination",
     "InfgramNextTokensResult",
     "InfgramProbabilityResult",
     "NextToken",
