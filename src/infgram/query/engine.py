@@ -124,19 +124,28 @@ class Index:
     def _pack(self, count: int, *ids: int) -> bytes:
         return struct.pack(f">{count}{self._struct_code}", *ids)
 
+    index_kind = "suffix_array"
+    shard_type: type = Shard
+
     @classmethod
     def open(cls, directory: str | Path) -> "Index":
-        """Open an index directory; raises :class:`~infgram.errors.IndexFormatError` if it is damaged."""
+        """Open an index directory of any kind (a suffix array, or an FM-index: then an
+        :class:`~infgram.query.fm_engine.FMIndex`); raises
+        :class:`~infgram.errors.IndexFormatError` if it is damaged."""
         directory = Path(directory)
         manifest = read_manifest(directory)
-        if manifest.get("index_kind") != "suffix_array":
+        if manifest.get("index_kind") == "fm" and cls.index_kind != "fm":
+            from .fm_engine import FMIndex
+
+            return FMIndex.open(directory)
+        if manifest.get("index_kind") != cls.index_kind:
             raise IndexFormatError(f"{directory} holds an index of kind {manifest.get('index_kind')!r}, "
                                    "which this infgram cannot open; upgrade infgram")
         tokenizer = tokenizer_from_manifest(manifest.get("tokenizer", {}), directory)
         if tokenizer.token_width != manifest.get("token_width"):
             raise IndexFormatError(f"the manifest's token width {manifest.get('token_width')} does not match its "
                                    f"tokenizer's ({tokenizer.token_width}); rebuild the index")
-        shards = [Shard(directory, entry, tokenizer.token_width) for entry in manifest.get("shards", [])]
+        shards = [cls.shard_type(directory, entry, tokenizer.token_width) for entry in manifest.get("shards", [])]
         if not shards:
             raise IndexFormatError(f"the manifest of {directory} lists no shards; rebuild the index")
         index = cls(directory, manifest, tokenizer, shards)
