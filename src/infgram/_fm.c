@@ -324,6 +324,11 @@ static inline uint64_t locate(const FMView *v, uint64_t row) {
 
 /* T[start, end) into out, walking back from the nearest inverse sample at or after end. */
 static void extract(const FMView *v, uint64_t start, uint64_t end, unsigned char *out) {
+    if (end == v->n) {
+        /* The last byte is the final separator; no walk reaches it (they start at or before n - 1). */
+        out[end - 1 - start] = 255;
+        if (--end == start) return;
+    }
     uint64_t sample = (end + v->isa_rate - 1) / v->isa_rate;
     uint64_t position, row;
     if (sample < v->num_isa && sample * v->isa_rate <= v->n - 1) {
