@@ -215,6 +215,8 @@ static inline uint64_t wt_rank(const FMView *v, int c, uint64_t i) {
     return i;
 }
 
+static inline uint64_t lf_from_rank(const FMView *v, uint64_t row, int c, uint64_t rank);
+
 /* The LF mapping of row i; *symbol = BWT[i]. One walk down the tree gives both. */
 static inline uint64_t wt_lf(const FMView *v, uint64_t row, int *symbol) {
     uint64_t i = row;
@@ -229,13 +231,7 @@ static inline uint64_t wt_lf(const FMView *v, uint64_t row, int *symbol) {
         node = child;
     }
     *symbol = c;
-    if (c == 255) {
-        /* See the header: the text's first suffix maps to the lone "255" suffix, the first
-         * row of the separators; the others keep their order after it. */
-        if (row == v->primary_row) return v->C[255];
-        return v->C[255] + i + (row < v->primary_row ? 1 : 0);
-    }
-    return v->C[c] + i;
+    return lf_from_rank(v, row, c, i);
 }
 
 /* rank_c at two rows at once (the two ends of a range), following c's code together. */
@@ -311,14 +307,99 @@ static inline int64_t marked(const FMView *v, uint64_t x) {
     return -1;
 }
 
-static inline uint64_t locate(const FMView *v, uint64_t row) {
-    uint64_t steps = 0;
+/* LF of a row whose rank of its symbol is known. The text's first suffix (primary_row)
+ * maps to the lone "255" suffix, the first of the separator rows; the other separator
+ * rows keep their order after it (see the header). */
+static inline uint64_t lf_from_rank(const FMView *v, uint64_t row, int c, uint64_t rank) {
+    if (c == 255) {
+        if (row == v->primary_row) return v->C[255];
+        return v->C[255] + rank + (row < v->primary_row ? 1 : 0);
+    }
+    return v->C[c] + rank;
+}
+
+#define LANES 16
+
+/* locate of every row in [lo, hi) into out[row - lo]. Each walk is a chain of dependent
+ * cache misses (one or two per tree level); walking LANES rows in lockstep, one tree level
+ * at a time with the next reads prefetched for all of them, overlaps their misses. */
+static void locate_range(const FMView *v, uint64_t lo, uint64_t hi, int64_t *out) {
+    uint64_t row[LANES], steps[LANES], slot[LANES], i[LANES];
+    int32_t node[LANES];
+    BlockPlace place[LANES];
+    int used = 0;
+    uint64_t next = lo;
     for (;;) {
-        int64_t j = marked(v, row);
-        if (j >= 0) return read_bits(v->values, (uint64_t)j * v->value_width, (int)v->value_width) * v->sample_rate + steps;
-        int c;
-        row = wt_lf(v, row, &c);
-        steps++;
+        /* Fill the lanes, prefetch what their sample checks read, and retire those that sit
+         * on a sampled row. */
+        while (used < LANES && next < hi) {
+            row[used] = next;
+            steps[used] = 0;
+            slot[used] = next - lo;
+            next++;
+            used++;
+        }
+        for (int k = 0; k < used; k++) {
+            uint64_t h = row[k] >> v->low_bits;
+            if (h) __builtin_prefetch(v->select + (h - 1) / SELECT_SAMPLE);
+        }
+        for (int k = 0; k < used; k++) {
+            uint64_t h = row[k] >> v->low_bits;
+            uint64_t p = h == 0 ? 0 : select0(v, h - 1) + 1;
+            __builtin_prefetch(v->high + (p >> 6));
+            __builtin_prefetch(v->low + (((p - h) * v->low_bits) >> 6));
+        }
+        int lane = 0;
+        while (lane < used || (lane < LANES && next < hi)) {
+            if (lane >= used) {
+                row[lane] = next;
+                steps[lane] = 0;
+                slot[lane] = next - lo;
+                next++;
+                used++;
+            }
+            int64_t j = marked(v, row[lane]);
+            if (j >= 0) {
+                out[slot[lane]] = (int64_t)(read_bits(v->values, (uint64_t)j * v->value_width, (int)v->value_width) *
+                                            v->sample_rate + steps[lane]);
+                used--;
+                row[lane] = row[used];
+                steps[lane] = steps[used];
+                slot[lane] = slot[used];
+                continue; /* look at the lane moved here */
+            }
+            lane++;
+        }
+        if (used == 0) return;
+        /* One LF step for every lane, level by level. */
+        for (int k = 0; k < used; k++) {
+            node[k] = 0;
+            i[k] = row[k];
+        }
+        int walking = used;
+        while (walking > 0) {
+            for (int k = 0; k < used; k++)
+                if (node[k] >= 0) __builtin_prefetch(record_of(v, v->node_start[node[k]] + i[k]));
+            for (int k = 0; k < used; k++)
+                if (node[k] >= 0) {
+                    place_block(v, v->node_start[node[k]] + i[k], &place[k]);
+                    prefetch_offset(v, &place[k]);
+                }
+            for (int k = 0; k < used; k++) {
+                if (node[k] < 0) continue;
+                int bit;
+                uint64_t ones = finish_rank(v, &place[k], &bit) - v->node_ones[node[k]];
+                i[k] = bit ? ones : i[k] - ones;
+                int32_t child = v->node_child[2 * node[k] + bit];
+                if (child < 0) {
+                    /* A leaf: i[k] is the rank of the row's symbol -1 - child. */
+                    row[k] = lf_from_rank(v, row[k], -1 - child, i[k]);
+                    steps[k]++;
+                    walking--;
+                }
+                node[k] = child;
+            }
+        }
     }
 }
 
@@ -524,7 +605,7 @@ static PyObject *FMView_locate(FMView *self, PyObject *args) {
     if (!out) return NULL;
     int64_t *positions = (int64_t *)PyBytes_AS_STRING(out);
     Py_BEGIN_ALLOW_THREADS
-    for (long long row = lo; row < hi; row++) positions[row - lo] = (int64_t)locate(self, (uint64_t)row);
+    locate_range(self, (uint64_t)lo, (uint64_t)hi, positions);
     Py_END_ALLOW_THREADS
     return out;
 }
