@@ -254,7 +254,9 @@ def _bwt_and_samples(text: np.ndarray, sample_rate: int, isa_rate: int, bar: tqd
 
 def _wavelet_blob(bwt: np.ndarray, primary_row: int, bar: tqdm) -> list[bytes | np.ndarray]:
     n = len(bwt)
-    counts = np.bincount(bwt, minlength=256).astype(np.int64)
+    counts = np.zeros(256, dtype=np.int64)
+    for start in range(0, n, _ROW_CHUNK):  # bincount casts to int64: 8 bytes per byte if done at once
+        counts += np.bincount(bwt[start : start + _ROW_CHUNK], minlength=256)
     symbol_starts = np.zeros(257, dtype=np.uint64)
     np.cumsum(counts, out=symbol_starts[1:])
     lengths = huffman_code_lengths(counts)
