@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -45,3 +47,23 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
     return lines[0]
+
+
+@pytest.fixture
+def run(capsys):
+    """``infgram ARGS`` in-process; returns an object with returncode, stdout and stderr."""
+    from infgram.cli import main
+
+    def invoke(*args, stdin: str | None = None):
+        capsys.readouterr()
+        saved = sys.stdin
+        if stdin is not None:
+            sys.stdin = io.StringIO(stdin)
+        try:
+            returncode = main([str(a) for a in args])
+        finally:
+            sys.stdin = saved
+        captured = capsys.readouterr()
+        return SimpleNamespace(returncode=returncode, stdout=captured.out, stderr=captured.err)
+
+    return invoke

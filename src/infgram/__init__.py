@@ -25,6 +25,7 @@ from .query.fm_engine import FMIndex
 from .query.results import (
     Document,
     DocumentsResult,
+    EntryContamination,
     InfgramNextTokensResult,
     InfgramProbabilityResult,
     NextToken,
@@ -42,6 +43,7 @@ __all__ = [
     "BuildReport",
     "Document",
     "DocumentsResult",
+    "EntryContamination",
     "InfgramNextTokensResult",
     "InfgramProbabilityResult",
     "NextToken",

@@ -136,6 +136,120 @@ static int64_t longest_suffix(const ShardView *view, const unsigned char *query,
     return n - good;
 }
 
+/* Compare the token at offset `depth` of the suffix at `position` with one query token.
+ * A suffix that ends before `depth` sorts first, as in compare_suffix. */
+static inline int compare_token_at(const ShardView *view, uint64_t position, int64_t depth,
+                                   const unsigned char *token) {
+    int64_t at = (int64_t)position + depth;
+    if (at >= view->num_positions) return -1;
+    return memcmp((const unsigned char *)view->tokens.buf + at * view->token_width, token, view->token_width);
+}
+
+/* Narrow a run [lo, hi) whose suffixes all share their first `depth` tokens to the sub-run
+ * whose token at `depth` is `token`. Along the run those tokens never decrease, so two
+ * binary searches that each compare one token suffice. */
+static void narrow_range(const ShardView *view, int64_t lo, int64_t hi, int64_t depth, const unsigned char *token,
+                         int64_t *out_lo, int64_t *out_hi) {
+    int64_t a = lo, b = hi;
+    /* Invariant: suffixes before a compare < 0; suffixes at or after b compare >= 0. */
+    while (a < b) {
+        int64_t m = a + (b - a) / 2;
+        if (compare_token_at(view, pointer_at(view, m), depth, token) < 0) a = m + 1;
+        else b = m;
+    }
+    int64_t c = a, d = hi;
+    /* Invariant: suffixes before c compare <= 0; suffixes at or after d compare > 0. */
+    while (c < d) {
+        int64_t m = c + (d - c) / 2;
+        if (compare_token_at(view, pointer_at(view, m), depth, token) <= 0) c = m + 1;
+        else d = m;
+    }
+    *out_lo = a;
+    *out_hi = c;
+}
+
+/* Matching statistics: for every start i, the longest prefix of query[i:] that occurs, and
+ * its count. If query[i:i+m] occurs then so does query[i+1:i+m], so position i+1 starts
+ * from m - 1 known tokens (one search for their run) and extends one token at a time by
+ * narrowing the run: at most n extensions in all, not one longest-prefix search per start. */
+static void longest_prefixes(const ShardView *view, const unsigned char *query, int64_t n,
+                             int64_t *lengths, int64_t *counts) {
+    const int w = view->token_width;
+    int64_t matched = 0, lo = 0, hi = view->num_positions, tlo, thi;
+    for (int64_t i = 0; i < n; i++) {
+        if (matched > 0) find_range(view, query + i * w, matched * w, 0, view->num_positions, &lo, &hi);
+        else { lo = 0; hi = view->num_positions; }
+        while (i + matched < n) {
+            narrow_range(view, lo, hi, matched, query + (i + matched) * w, &tlo, &thi);
+            if (thi == tlo) break;
+            lo = tlo;
+            hi = thi;
+            matched++;
+        }
+        lengths[i] = matched;
+        counts[i] = matched > 0 ? hi - lo : 0;
+        if (matched > 0) matched--;
+    }
+}
+
+/* ∞-gram over a whole sequence: for every token i, the longest suffix of query[:i] that
+ * occurs (its length, its count) and the count of that suffix followed by token i. The
+ * suffix for token i + 1 is at most one token longer than the one for token i, and exactly
+ * that when token i was seen after it, so the run just found is reused (one narrowing per
+ * token); otherwise the longest shorter suffix that occurs is found by galloping down from
+ * the old length, in O(log(old - new)) searches. `unigram_hi` ends the run of the empty suffix
+ * (the separators, which sort last, are not tokens). */
+static void infgram_sequence(const ShardView *view, const unsigned char *query, int64_t n, int64_t unigram_hi,
+                             int64_t *lengths, int64_t *prompt_counts, int64_t *counts) {
+    const int w = view->token_width;
+    int64_t length = 0, lo = 0, hi = unigram_hi, tlo, thi;
+    for (int64_t i = 0; i < n; i++) {
+        narrow_range(view, lo, hi, length, query + i * w, &tlo, &thi);
+        lengths[i] = length;
+        prompt_counts[i] = hi - lo;
+        counts[i] = thi - tlo;
+        if (thi > tlo) {
+            length++;
+            lo = tlo;
+            hi = thi;
+            continue;
+        }
+        /* query[i-length : i+1] does not occur, so no longer suffix of query[:i+1] does.
+         * Gallop down from `length` (tries length, length - 1, length - 3, length - 7, ...),
+         * then binary search between the last suffix that failed and the first that occurs:
+         * O(log(length - new length)) searches. Occurrence is monotone in the length. */
+        const unsigned char *end = query + (i + 1) * w;
+        int64_t bad = length + 1, good = 0, probe = length, step = 1;
+        lo = 0;
+        hi = unigram_hi;
+        while (probe >= 1) {
+            find_range(view, end - probe * w, probe * w, 0, view->num_positions, &tlo, &thi);
+            if (thi > tlo) {
+                good = probe;
+                lo = tlo;
+                hi = thi;
+                break;
+            }
+            bad = probe;
+            probe -= step;
+            step *= 2;
+        }
+        /* Invariant: the suffix of length good occurs (good 0: the empty one), that of length bad does not. */
+        while (bad - good > 1) {
+            int64_t mid = good + (bad - good) / 2;
+            find_range(view, end - mid * w, mid * w, 0, view->num_positions, &tlo, &thi);
+            if (thi > tlo) {
+                good = mid;
+                lo = tlo;
+                hi = thi;
+            } else {
+                bad = mid;
+            }
+        }
+        length = good;
+    }
+}
+
 static int ShardView_init(ShardView *self, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"tokens", "suffix_array", "token_width", "pointer_width", NULL};
     PyObject *tokens_obj, *sa_obj;
@@ -396,6 +510,62 @@ static PyObject *ShardView_longest_suffix(ShardView *self, PyObject *args) {
     return Py_BuildValue("LLL", (long long)length, (long long)lo, (long long)hi);
 }
 
+/* A bytes object of n int64 values, for the results of the sequence calls. */
+static PyObject *new_int64_bytes(int64_t n, int64_t **data) {
+    PyObject *result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * 8));
+    if (result) *data = (int64_t *)PyBytes_AS_STRING(result);
+    return result;
+}
+
+/* longest_prefixes(query) -> (lengths, counts): int64 bytes, one value per query token. */
+static PyObject *ShardView_longest_prefixes(ShardView *self, PyObject *args) {
+    Py_buffer query;
+    if (!PyArg_ParseTuple(args, "y*", &query)) return NULL;
+    if (check_query(self, query.len) < 0) {
+        PyBuffer_Release(&query);
+        return NULL;
+    }
+    int64_t n = query.len / self->token_width, *lengths = NULL, *counts = NULL;
+    PyObject *lengths_bytes = new_int64_bytes(n, &lengths), *counts_bytes = new_int64_bytes(n, &counts);
+    if (!lengths_bytes || !counts_bytes) {
+        Py_XDECREF(lengths_bytes);
+        Py_XDECREF(counts_bytes);
+        PyBuffer_Release(&query);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    longest_prefixes(self, query.buf, n, lengths, counts);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&query);
+    return Py_BuildValue("NN", lengths_bytes, counts_bytes);
+}
+
+/* infgram_sequence(query, unigram_hi) -> (suffix_lengths, prompt_counts, counts) as int64 bytes. */
+static PyObject *ShardView_infgram_sequence(ShardView *self, PyObject *args) {
+    Py_buffer query;
+    long long unigram_hi;
+    if (!PyArg_ParseTuple(args, "y*L", &query, &unigram_hi)) return NULL;
+    if (check_query(self, query.len) < 0 || unigram_hi < 0 || unigram_hi > self->num_positions) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "unigram_hi out of bounds");
+        PyBuffer_Release(&query);
+        return NULL;
+    }
+    int64_t n = query.len / self->token_width, *lengths = NULL, *prompt_counts = NULL, *counts = NULL;
+    PyObject *a = new_int64_bytes(n, &lengths), *b = new_int64_bytes(n, &prompt_counts), *c = new_int64_bytes(n, &counts);
+    if (!a || !b || !c) {
+        Py_XDECREF(a);
+        Py_XDECREF(b);
+        Py_XDECREF(c);
+        PyBuffer_Release(&query);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    infgram_sequence(self, query.buf, n, unigram_hi, lengths, prompt_counts, counts);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&query);
+    return Py_BuildValue("NNN", a, b, c);
+}
+
 static PyObject *ShardView_get_num_positions(ShardView *self, void *closure) {
     return PyLong_FromLongLong(self->num_positions);
 }
@@ -409,6 +579,10 @@ static PyMethodDef ShardView_methods[] = {
      "next_tokens(lo, hi, depth) -> (uint64 values, int64 counts) as bytes: the token at `depth` over the run."},
     {"longest_suffix", (PyCFunction)ShardView_longest_suffix, METH_VARARGS,
      "longest_suffix(query: bytes) -> (length, lo, hi) of the longest suffix that occurs."},
+    {"longest_prefixes", (PyCFunction)ShardView_longest_prefixes, METH_VARARGS,
+     "longest_prefixes(query: bytes) -> (lengths, counts) as int64 bytes: per start, the longest prefix that occurs."},
+    {"infgram_sequence", (PyCFunction)ShardView_infgram_sequence, METH_VARARGS,
+     "infgram_sequence(query: bytes, unigram_hi) -> (suffix_lengths, prompt_counts, counts) as int64 bytes."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -109,10 +109,61 @@ def command_docs(args: argparse.Namespace) -> None:
     if args.json:
         _print_json(result.to_dict())
         return
-    print(f"{result.count:,} documents contain the query")
-    for document in result.documents:
-        print(f"--- document {document.index} (match at token {document.start}) {json.dumps(document.metadata, ensure_ascii=False)}")
-        print(document.text)
+    _print_documents(f"{result.count:,} documents contain the query", result.documents)
+
+
+def _print_documents(heading: str, documents: list[Any]) -> None:
+    """A heading, then each document with its metadata and its matches marked."""
+    from .query.attribution import mark_spans
+
+    print(heading)
+    for document in documents:
+        print(f"--- document {document.index} {json.dumps(document.metadata, ensure_ascii=False)}")
+        print(mark_spans(document.text, document.spans, color=sys.stdout.isatty()))
+
+
+def command_search(args: argparse.Namespace) -> None:
+    result = _open(args).search(args.query, within=args.within, limit=args.limit, offset=args.offset,
+                                seed=args.seed, context=args.context)
+    if args.json:
+        _print_json(result.to_dict())
+        return
+    _print_documents(f"{result.count:,} documents match, at {result.sites:,} sites", result.documents)
+
+
+def _read_text(args: argparse.Namespace) -> str:
+    if (args.text is None) == (args.file is None):
+        raise QueryError("expected the text to attribute as --text TEXT or --file PATH (- for standard input), "
+                         "found " + ("neither" if args.text is None else "both"))
+    if args.text is not None:
+        return args.text
+    try:
+        if args.file == "-":
+            return sys.stdin.read()
+        with open(args.file, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError as error:
+        raise QueryError(f"cannot read {args.file}: {error.strerror}; give a readable UTF-8 text file") from None
+    except UnicodeDecodeError as error:
+        raise QueryError(f"expected UTF-8 text in {args.file}, found invalid bytes at byte {error.start}; "
+                         "convert the file to UTF-8") from None
+
+
+def command_attribute(args: argparse.Namespace) -> None:
+    from .query.attribution import render
+
+    index = _open(args)
+    text = _read_text(args)
+    query = _query(text, True) if args.ids else text
+    result = index.attribute(query, min_length=args.min_length, max_count=args.max_count, examples=args.examples,
+                             context=args.context)
+    if args.json:
+        reply = result.to_dict()
+        if args.longest_matches:
+            reply["longest_matches"] = index.longest_matches(query).to_dict()
+        _print_json(reply)
+    else:
+        print(render(result, color=sys.stdout.isatty()))
 
 
 def command_info(args: argparse.Namespace) -> None:
@@ -141,6 +192,25 @@ def command_batch(args: argparse.Namespace) -> None:
     output.flush()
 
 
+def command_contamination(args: argparse.Namespace) -> None:
+    from .contamination import contamination_report, summary_table
+
+    summary = contamination_report(args.index, args.benchmark, args.field, args.out, examples=not args.no_examples,
+                                   progress=not args.quiet)
+    if args.json:
+        _print_json(summary)
+        return
+    print(f"{summary['benchmark']} (fields: {' + '.join(summary['fields'])}) against {summary['index']} "
+          f"({summary['index_documents']:,} documents, {summary['index_bytes_of_text']:,} bytes of text)")
+    print(summary_table(summary))
+    print(f"{summary['num_entries']:,} entries in {summary['seconds']:.1f} s "
+          f"({summary['entries_per_minute'] or 0:,} entries per minute)")
+    if args.out is not None:
+        print(f"wrote entries.jsonl, summary.json and report.html to {args.out}")
+    else:
+        print("pass --out DIR to write entries.jsonl, summary.json and report.html")
+
+
 def command_demo(args: argparse.Namespace) -> None:
     from .demo import run_demo
 
@@ -165,7 +235,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--text-field", default="text", help="JSON field or Parquet column with the text (default text)")
     sub.add_argument("--on-error", choices=["fail", "skip"], default="fail",
                      help="on a bad record: stop (default) or skip it and report it at the end")
-    sub.add_argument("--memory", default=None, help="memory budget for sorting, e.g. 8G (default: half of available)")
+    sub.add_argument("--memory", default=None, help="memory budget for sorting, e.g. 8G (default: half of the machine's memory)")
     sub.add_argument("--shard-tokens", type=int, default=None, help="tokens per shard (overrides --memory)")
     sub.add_argument("--overwrite", action="store_true", help="replace an index built from other inputs")
     sub.add_argument("--kind", choices=["sa", "fm"], default="sa",
@@ -202,6 +272,30 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--context", type=int, default=None, help="show this many tokens around the match")
     sub.set_defaults(func=command_docs)
 
+    sub = with_index("search", "documents matching an AND of ORs of phrases, e.g. '\"a b\" AND (c OR d)'")
+    sub.add_argument("query", help='phrases in double quotes (or single words) joined by AND and OR; '
+                                   'parentheses group an OR, e.g. \'"natural language" AND (model OR models)\'')
+    sub.add_argument("--within", type=int, default=None,
+                     help="one occurrence of every clause must begin within this many tokens of the others")
+    sub.add_argument("--limit", type=int, default=5)
+    sub.add_argument("--offset", type=int, default=0)
+    sub.add_argument("--seed", type=int, default=None, help="random but reproducible order")
+    sub.add_argument("--context", type=int, default=None, help="show this many tokens around the first match")
+    sub.set_defaults(func=command_search)
+
+    sub = with_index("attribute", "the spans of a text (e.g. a model's output) that occur verbatim in the corpus")
+    sub.add_argument("--text", default=None, help="the text to attribute")
+    sub.add_argument("--file", default=None, help="read the text from a file (- for standard input)")
+    sub.add_argument("--min-length", type=int, default=None,
+                     help="shortest span in tokens (default 32 in a byte index, 8 with a tokenizer)")
+    sub.add_argument("--max-count", type=int, default=100,
+                     help="spans in more documents than this are reported as common, without examples")
+    sub.add_argument("--examples", type=int, default=3, help="example documents per span")
+    sub.add_argument("--context", type=int, default=None, help="tokens of context around each example match")
+    sub.add_argument("--longest-matches", action="store_true",
+                     help="with --json, add the longest match at every token (matching statistics)")
+    sub.set_defaults(func=command_attribute)
+
     sub = commands.add_parser("info", help="what an index holds", description="What an index holds.")
     sub.add_argument("index")
     sub.add_argument("--json", action="store_true")
@@ -214,6 +308,22 @@ def _parser() -> argparse.ArgumentParser:
     sub = commands.add_parser("batch", help="JSON Lines requests on stdin, replies on stdout")
     sub.add_argument("index")
     sub.set_defaults(func=command_batch)
+
+    sub = commands.add_parser(
+        "contamination", help="how much of each benchmark entry occurs in the corpus",
+        description="Cut each benchmark entry into 50-character windows, one per word, count how many occur in "
+                    "the corpus, and label the entry clean (< 20% found), suspicious or dirty (>= 80%). Needs a "
+                    "byte-level index.")
+    sub.add_argument("index", help="index directory (byte mode)")
+    sub.add_argument("benchmark", help="benchmark as JSON Lines (.jsonl or .json, optionally .gz or .zst)")
+    sub.add_argument("--field", nargs="+", default=["text"], metavar="FIELD",
+                     help="field(s) holding the entry's text, joined one per line (lists one item per line); "
+                          "or one template such as '{question} {answer}' (default text)")
+    sub.add_argument("--out", default=None, help="directory for entries.jsonl, summary.json and report.html")
+    sub.add_argument("--no-examples", action="store_true", help="do not look up an example document per entry")
+    sub.add_argument("--json", action="store_true", help="print the summary as JSON")
+    sub.add_argument("--quiet", action="store_true", help="no progress bar")
+    sub.set_defaults(func=command_contamination)
 
     sub = commands.add_parser("demo", help="index the Python standard library and run example queries")
     sub.add_argument("--out", default=None, help="where to keep the demo index (default ~/.cache/infgram/demo-stdlib)")

@@ -58,6 +58,15 @@ class Tokenizer:
     def encode_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
         return [self.encode(text) for text in texts]
 
+    def encode_with_offsets(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The ids of the text, and the [start, end) character offsets of the text each comes from.
+
+        >>> ByteTokenizer().encode_with_offsets("aé")[1].tolist()
+        [0, 1, 1]
+        """
+        raise UnsupportedOperationError(f"the {self.kind} tokenizer does not map tokens to characters; "
+                                        "give the text as token ids")
+
     def decode(self, ids: Sequence[int] | np.ndarray) -> str:
         raise NotImplementedError
 
@@ -86,6 +95,12 @@ class ByteTokenizer(Tokenizer):
 
     def decode(self, ids: Sequence[int] | np.ndarray) -> str:
         return bytes(np.asarray(ids, dtype=np.uint8)).decode("utf-8", errors="replace")
+
+    def encode_with_offsets(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        ids = self.encode(text)
+        # Each byte belongs to the character whose first byte (not 10xxxxxx) precedes it.
+        character = np.cumsum((ids & 0xC0) != 0x80, dtype=np.int64) - 1
+        return ids, character, character + 1
 
     def token_text(self, token_id: int) -> str:
         # A lone byte of a multi-byte character has no text; show it as an escape.
@@ -116,6 +131,11 @@ class HuggingFaceTokenizer(Tokenizer):
 
     def encode(self, text: str) -> np.ndarray:
         return np.asarray(self._tokenizer.encode(text, add_special_tokens=False).ids, dtype=np.uint32)
+
+    def encode_with_offsets(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        encoding = self._tokenizer.encode(text, add_special_tokens=False)
+        offsets = np.asarray(encoding.offsets, dtype=np.int64).reshape(-1, 2)
+        return np.asarray(encoding.ids, dtype=np.uint32), offsets[:, 0].copy(), offsets[:, 1].copy()
 
     def encode_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
         # encode_batch_fast (tokenizers >= 0.20) skips computing offsets, which we never use.

@@ -36,6 +36,10 @@ How expected.jsonl was checked by hand when it was first recorded (byte mode, 52
 - ``documents("sugar", context=6)``: d05 "Mix the flour and the sugar" puts the match at byte
   22, so the window is bytes 16..33 = "d the sugar, then".
 - ``documents("café", context=3)``: window bytes 0..11 = "Le café co" (é is two bytes).
+- ``contamination`` of d05 with ", then serve it warm." in place of its final ".": 92
+  characters, so 10 windows (the words starting at characters 0 to 42); the 5 that end
+  before character 71 lie inside d05: fraction 0.5, suspicious. "Le café coûte" is under 50
+  characters, so it is one window, found in d07: dirty.
 The test ``test_byte_mode_golden_answers_match_brute_force`` below re-derives every successful
 byte-mode answer from the corpus with the brute-force oracle, so the file cannot drift from
 the truth unnoticed.
@@ -165,7 +169,7 @@ def test_byte_mode_golden_answers_match_brute_force():
             assert reply["error"]["type"] == "QueryError"
             continue
         op = request["op"]
-        query = _prompt(request)
+        query = _prompt(request) if op not in ("search", "cooccurrence") else []
         top_k = request.get("top_k")
         if op == "count":
             assert reply["count"] == reference.count(corpus, query), request
@@ -201,7 +205,49 @@ def test_byte_mode_golden_answers_match_brute_force():
                 assert window.startswith(document["text"])
                 if "context" not in request:
                     assert document["text"] == source["text"]
+        elif op == "search":
+            cnf = [[_as_ids(p["ids"] if isinstance(p, dict) else p) for p in clause] for clause in request["cnf"]]
+            matching, sites = reference.search(corpus, cnf, request.get("within"))
+            assert (reply["count"], reply["sites"]) == (len(matching), len(sites)), request
+            limit, offset = request.get("limit", 10), request.get("offset", 0)
+            assert len(reply["documents"]) == len(matching[offset : offset + limit])
+            for document in reply["documents"]:
+                assert document["index"] in matching and document["spans"]
+                if "context" not in request:
+                    merged: list[list[int]] = []  # overlapping sites are marked as one span
+                    for number, start, end in sites:
+                        if number == document["index"]:
+                            if merged and start <= merged[-1][1]:
+                                merged[-1][1] = max(merged[-1][1], end)
+                            else:
+                                merged.append([start, end])
+                    assert document["spans"] == merged  # ASCII text: characters are bytes
+        elif op == "attribute":
+            text = request["text"]
+            assert reply["text"] == text and reply["spans"]
+            for span in reply["spans"]:
+                ids = _as_ids(span["text"])
+                assert text[span["character_start"] : span["character_end"]] == span["text"]
+                assert len(ids) >= request["min_length"] and span["count"] == reference.count(corpus, ids) > 0
+                assert span["num_documents"] == len(reference.documents(corpus, ids))
+        elif op == "longest_matches":
+            expected = reference.longest_matches(corpus, query)
+            assert list(zip(reply["lengths"], reply["counts"])) == expected
+        elif op == "infgram_probabilities":
+            expected = reference.infgram_probabilities(corpus, query)
+            assert list(zip(reply["suffix_lengths"], reply["prompt_counts"], reply["counts"])) == expected
+        elif op == "cooccurrence":
+            phrases = [_as_ids(p["ids"] if isinstance(p, dict) else p) for p in request["phrases"]]
+            sets = reference.document_sets(corpus, phrases)
+            assert reply["counts"] == [reference.count(corpus, p) for p in phrases]
+            if request.get("document_counts"):
+                assert reply["document_counts"] == [len(s) for s in sets]
+            assert reply["pair_document_counts"] == [len(sets[a] & sets[b]) for a, b in reply["pairs"]]
+        elif op == "contamination":
+            windows, found = reference.contamination([d["text"] for d in documents], request["text"])
+            assert (reply["windows"], reply["found"]) == (windows, found), request
+            assert reply["fraction"] == found / windows
         else:
             raise AssertionError(op)
         checked += 1
-    assert checked >= 25
+    assert checked >= 33

@@ -13,7 +13,6 @@ import gzip
 import io
 import json
 import sys
-from types import SimpleNamespace
 
 import pytest
 
@@ -41,26 +40,6 @@ def byte_index(tmp_path_factory):
     assert result.returncode == 0, result.stderr
     assert "indexed 4 documents" in result.stdout
     return folder / "index"
-
-
-@pytest.fixture
-def run(capsys):
-    """``infgram ARGS`` in-process; returns an object with returncode, stdout and stderr."""
-    from infgram.cli import main
-
-    def invoke(*args, stdin: str | None = None):
-        capsys.readouterr()
-        saved = sys.stdin
-        if stdin is not None:
-            sys.stdin = io.StringIO(stdin)
-        try:
-            returncode = main([str(a) for a in args])
-        finally:
-            sys.stdin = saved
-        captured = capsys.readouterr()
-        return SimpleNamespace(returncode=returncode, stdout=captured.out, stderr=captured.err)
-
-    return invoke
 
 
 def _json(result):
@@ -147,7 +126,7 @@ def test_docs(run, byte_index):
     text = run("docs", byte_index, "café", "--context", "2")
     assert text.returncode == 0
     assert text.stdout.splitlines()[0] == "1 documents contain the query"
-    assert "café a\n" in text.stdout
+    assert "⟦café⟧ a\n" in text.stdout
 
 
 def test_info_and_verify(run, byte_index):
@@ -204,6 +183,14 @@ def test_error_contract_in_a_real_process(tmp_path, byte_index):
     (["next", "{index}", "the", "--top-k", "-1"], "expected top_k"),
     (["docs", "{index}", "the", "--limit", "100000"], "expected limit"),
     (["docs", "{index}", "the", "--offset", "-1"], "expected offset"),
+    (["search", "{index}", '"the cat" AND (sat OR'], "at character 21: expected a phrase, found the end"),
+    (["search", "{index}", '"the cat'], "at character 0: a quote is never closed"),
+    (["search", "{index}", "cat dog"], 'quote a phrase that has spaces ("cat dog")'),
+    (["search", "{index}", "(cat AND dog)"], "expected OR or a closing parenthesis"),
+    (["search", "{index}", "cat", "--within", "-2"], "expected within"),
+    (["attribute", "{index}"], "expected the text to attribute as --text TEXT or --file PATH"),
+    (["attribute", "{index}", "--file", "{missing}"], "cannot read"),
+    (["attribute", "{index}", "--text", "x", "--min-length", "-1"], "expected min_length"),
     (["build", "{corpus}", "--out", "{empty_with_file}", "--quiet"], "not empty"),
     (["build", "{missing}.jsonl", "--out", "{fresh}", "--quiet"], "does not exist"),
     (["build", "{csv}", "--out", "{fresh}", "--quiet"], "'.csv'"),
@@ -381,3 +368,27 @@ def test_on_error_skip_option(run, tmp_path):
     assert "missing_text_field: 1" in result.stdout
     assert f"{path}:2:" in result.stdout
     assert infgram.Index.open(tmp_path / "index").num_documents == 2
+
+
+def test_search_marks_every_clause(run, byte_index):
+    result = run("search", byte_index, '"the cat" AND (sat OR ran)', "--limit", "5")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "2 documents match, at 4 sites"
+    assert "⟦the cat⟧ ⟦sat⟧ on the mat" in result.stdout and "⟦the cat⟧ ⟦ran⟧ after" in result.stdout
+    assert _json(run("search", byte_index, "dog AND the", "--within", "3", "--json"))["count"] == 0
+    reply = _json(run("search", byte_index, "dog AND the", "--within", "4", "--json"))
+    assert reply["count"] == 1 and reply["documents"][0]["index"] == 1
+
+
+def test_attribute_human_and_json(run, byte_index, tmp_path):
+    text = "my cat sat on the log and ran after the dog"
+    result = run("attribute", byte_index, "--text", text, "--min-length", "8")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("my ⟦cat sat on the log⟧ and ⟦ran after the dog⟧")
+    (tmp_path / "output.txt").write_text(text, encoding="utf-8")
+    reply = _json(run("attribute", byte_index, "--file", tmp_path / "output.txt", "--min-length", "8", "--json",
+                      "--longest-matches"))
+    assert [span["text"] for span in reply["spans"]] == ["cat sat on the", "sat on the log", "ran after the dog"]
+    assert len(reply["longest_matches"]["lengths"]) == len(text.encode())
+    from_stdin = _json(run("attribute", byte_index, "--file", "-", "--min-length", "8", "--json", stdin=text))
+    assert from_stdin["spans"] == reply["spans"]

@@ -125,7 +125,9 @@ def test_fm_index_refuses_what_it_cannot_answer(tmp_path):
     for call in (lambda: index.next_tokens("the"), lambda: index.probability("the", " "),
                  lambda: index.infgram_probability("the", " "), lambda: index.infgram_next_tokens("the"),
                  lambda: index.next_tokens_batch(["the"]), lambda: index.probability_batch([("the", " ")]),
-                 lambda: index.infgram_probability_batch([("the", " ")])):
+                 lambda: index.infgram_probability_batch([("the", " ")]), lambda: index.search("cat"),
+                 lambda: index.cooccurrence(["cat", "the"]), lambda: index.attribute("the cat sat"),
+                 lambda: index.longest_matches("the cat"), lambda: index.infgram_probabilities("the cat")):
         with pytest.raises(infgram.UnsupportedOperationError, match="--kind sa"):
             call()
     info = index.info()

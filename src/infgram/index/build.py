@@ -79,21 +79,16 @@ def parse_memory(text: str | int | None) -> int | None:
     return int(float(match.group(1)) * scale)
 
 
-def available_memory_bytes() -> int:
-    """Memory available to this process now (MemAvailable on Linux)."""
-    try:
-        with open("/proc/meminfo") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
+def physical_memory_bytes() -> int:
+    """The machine's memory (not what is free now, which changes from run to run)."""
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def default_memory_budget() -> int:
-    """Half of the memory available now: the sort's working set must never swap."""
-    return available_memory_bytes() // 2
+    """Half of the machine's memory. It must not depend on what happens to be free at the
+    moment: the budget decides the shard layout, and rerunning a build must find the same
+    layout to resume or to be up to date. On a busy machine pass ``--memory``."""
+    return physical_memory_bytes() // 2
 
 
 def shard_positions_for_budget(memory_bytes: int, token_width: int) -> int:
@@ -556,7 +551,7 @@ def build(inputs: Iterable[str | Path], out: str | Path, *, tokenizer: str | Pat
     """Index files or directories of JSON Lines, text or Parquet into ``out``.
 
     ``tokenizer`` is ``None``/``"bytes"`` for byte mode or a ``tokenizer.json`` path.
-    ``memory`` bounds the sort's working set (e.g. ``"8G"``; default half the available
+    ``memory`` bounds the sort's working set (e.g. ``"8G"``; default half the machine's
     memory); ``shard_tokens`` sets the shard size directly. ``on_error="skip"`` indexes
     what it can and lists the rest in the report; ``"fail"`` stops at the first problem.
     ``kind="fm"`` builds a compressed FM-index over bytes instead of a suffix array (see

@@ -94,6 +94,17 @@ class Shard:
         """The shard-local document index of each token position."""
         return np.searchsorted(self.document_starts, positions, side="right") - 1
 
+    def first_matches(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """The documents holding suffix-array entries lo..hi-1 (sorted, each once) and the
+        position of the first of those entries in each. Sorting the positions first makes the
+        document lookups walk the document table in order (several times faster than
+        looking up positions in suffix order and deduplicating after)."""
+        positions = np.sort(self.positions(lo, hi))
+        documents = self.document_of(positions)
+        first = np.ones(len(documents), dtype=bool)
+        first[1:] = documents[1:] != documents[:-1]
+        return documents[first], positions[first]
+
     def document_tokens(self, local_index: int) -> np.ndarray:
         start, end = self.document_starts[local_index], self.document_starts[local_index + 1] - 1
         return np.asarray(self.tokens[start:end])

@@ -1,9 +1,14 @@
 """The batch contract: one JSON request per line in, one JSON reply per line out, in order.
 
 Requests are ``{"op": OP, ...}`` with OP one of ``count``, ``probability``, ``next_tokens``,
-``infgram_probability``, ``infgram_next_tokens``, ``documents``. A sequence is ``"text"``
+``infgram_probability``, ``infgram_next_tokens``, ``documents``, ``search`` (``"cnf"``: a list
+of clauses, each a list of phrases, a phrase a string or ``{"ids": [...]}``; ``"within"``,
+``"limit"``, ``"offset"``, ``"seed"``, ``"context"``), ``attribute``, ``longest_matches``,
+``infgram_probabilities`` (a sequence each), ``cooccurrence`` (``"phrases"``, optional
+``"pairs"`` of phrase numbers, ``"document_counts"``: true) and ``contamination``. A sequence is ``"text"``
 or ``"ids"``; the probability ops take the prompt as ``"prompt"`` or ``"prompt_ids"`` and
-the next token as ``"next"`` (a string of exactly one token) or ``"next_id"``. Replies carry
+the next token as ``"next"`` (a string of exactly one token) or ``"next_id"``; ``contamination``
+takes a benchmark entry as ``"text"`` (byte indexes only). Replies carry
 ``"op"`` and the fields of the result types in ``results.py``; a bad request gets
 ``{"op", "error": {"type", "message"}}`` and the batch goes on.
 
@@ -18,7 +23,7 @@ Consecutive ``count`` requests are answered together by :meth:`Index.count_batch
 ...     print(reply)
 {"op": "count", "count": 2}
 {"op": "probability", "prompt_count": 2, "count": 2, "probability": 1.0}
-{"op": "fly", "error": {"type": "QueryError", "message": "expected op to be one of count, probability, next_tokens, infgram_probability, infgram_next_tokens, documents, found 'fly'"}}
+{"op": "fly", "error": {"type": "QueryError", "message": "expected op to be one of count, probability, next_tokens, infgram_probability, infgram_next_tokens, documents, search, attribute, longest_matches, infgram_probabilities, cooccurrence, contamination, found 'fly'"}}
 """
 
 from __future__ import annotations
@@ -84,7 +89,53 @@ OPERATIONS: dict[str, Callable[[Index, dict[str, Any]], dict[str, Any]]] = {
         _sequence(r, "text", "ids"), limit=_optional_int(r, "limit", 10), offset=_optional_int(r, "offset", 0),
         seed=_optional_int(r, "seed", None), context=_optional_int(r, "context", None),
     ).to_dict(),
+    "search": lambda index, r: index.search(
+        _required(r, "cnf"), within=_optional_int(r, "within", None), limit=_optional_int(r, "limit", 10),
+        offset=_optional_int(r, "offset", 0), seed=_optional_int(r, "seed", None),
+        context=_optional_int(r, "context", None),
+    ).to_dict(),
+    "attribute": lambda index, r: index.attribute(
+        _sequence(r, "text", "ids"), min_length=_optional_int(r, "min_length", None),
+        max_count=_optional_int(r, "max_count", 100), examples=_optional_int(r, "examples", 3),
+        context=_optional_int(r, "context", None),
+    ).to_dict(),
+    "longest_matches": lambda index, r: index.longest_matches(_sequence(r, "text", "ids")).to_dict(),
+    "infgram_probabilities": lambda index, r: index.infgram_probabilities(_sequence(r, "text", "ids")).to_dict(),
+    "cooccurrence": lambda index, r: index.cooccurrence(
+        [p["ids"] if isinstance(p, dict) and set(p) == {"ids"} else p for p in _required(r, "phrases")],
+        _required(r, "pairs") if "pairs" in r else None, document_counts=_flag(r, "document_counts"),
+    ).to_dict(),
+    "contamination": lambda index, r: _contamination(index, r),
 }
+
+
+def _flag(request: dict[str, Any], key: str) -> bool:
+    value = request.get(key, False)
+    if not isinstance(value, bool):
+        raise QueryError(f"expected {key!r} to be true or false, found {json.dumps(value)[:80]}")
+    return value
+
+
+def _required(request: dict[str, Any], key: str) -> Any:
+    if key not in request:
+        raise QueryError(f"expected {key!r} in a {request.get('op')} request, found only {sorted(request)}")
+    value = request[key]
+    if key in ("cnf", "phrases", "pairs") and not isinstance(value, list):
+        raise QueryError(f"expected {key!r} to be a list, found {json.dumps(value)[:80]}")
+    return value
+
+
+
+
+def _contamination(index: Index, request: dict[str, Any]) -> dict[str, Any]:
+    from ..contamination import contamination
+
+    text = request.get("text")
+    if not isinstance(text, str):
+        raise QueryError(f"expected the benchmark entry as 'text' (a string), found {json.dumps(text)[:80]}")
+    reply = contamination(index, [text])[0].to_dict()
+    del reply["index"]  # the entry is the request itself
+    return reply
 
 
 def _prompt_or_text(request: dict[str, Any]) -> Any:

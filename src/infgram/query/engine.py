@@ -36,8 +36,8 @@ InfgramProbabilityResult(suffix_length=3, prompt_count=1, count=1, probability=1
 
 from __future__ import annotations
 
+import array
 import os
-import struct
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -49,13 +49,18 @@ from ..index.format import directory_bytes, file_sha256, read_manifest, token_dt
 from ..index.shard import Shard
 from ..tokenizer import Tokenizer, tokenizer_from_manifest
 from .results import (
+    AttributionResult,
+    CooccurrenceResult,
     Document,
     DocumentsResult,
     InfgramNextTokensResult,
+    InfgramProbabilitiesResult,
     InfgramProbabilityResult,
+    LongestMatchesResult,
     NextToken,
     NextTokensResult,
     ProbabilityResult,
+    SearchResult,
 )
 
 Query = str | Sequence[int] | np.ndarray
@@ -117,12 +122,10 @@ class Index:
         self.num_documents: int = sum(s.num_documents for s in shards)
         self.num_tokens: int = sum(s.num_tokens for s in shards)
         self._dtype = token_dtype(self.token_width)
-        self._struct_code = {1: "B", 2: "H", 4: "I"}[self.token_width]
+        self._array_code = {1: "B", 2: "H", 4: "L" if array.array("L").itemsize == 4 else "I"}[self.token_width]
         self._first_documents = np.array([s.first_document for s in shards], dtype=np.int64)
         self._texts: list[str] | None = None
-
-    def _pack(self, count: int, *ids: int) -> bytes:
-        return struct.pack(f">{count}{self._struct_code}", *ids)
+        self._lengths: np.ndarray | None = None
 
     index_kind = "suffix_array"
     shard_type: type = Shard
@@ -193,10 +196,21 @@ class Index:
             encoded = query.encode("utf-8")  # UTF-8 never holds the separator byte 0xFF
             _check_length(len(encoded))
             return encoded
-        if (type(query) is list or type(query) is tuple) and 0 < len(query) <= MAX_QUERY_TOKENS \
-                and all(type(i) is int for i in query) and min(query) >= 0 and max(query) < self.vocab_size:
-            # The common case of short id lists, without numpy's per-call overhead.
-            return self._pack(len(query), *query)
+        if (type(query) is list or type(query) is tuple) and 0 < len(query) <= MAX_QUERY_TOKENS:
+            # The common case of id lists, without numpy's per-call overhead: bytes() and
+            # array() check types and the width's range in C; anything odd goes the long way.
+            try:
+                if self.token_width == 1:
+                    encoded = bytes(query)
+                    if max(encoded) < self.vocab_size:
+                        return encoded
+                else:
+                    packed = array.array(self._array_code, query)
+                    if max(packed) < self.vocab_size:
+                        packed.byteswap()  # stored big-endian, so that memcmp orders like the ids
+                        return packed.tobytes()
+            except (TypeError, ValueError, OverflowError):
+                pass
         return self.tokenize(query).astype(self._dtype).tobytes()
 
     def _encode_many(self, queries: list[Query]) -> list[bytes]:
@@ -248,6 +262,9 @@ class Index:
         encoded = self._encode(query)
         if not encoded:
             return self.num_tokens
+        if len(self.shards) == 1:
+            lo, hi = self.shards[0].view.find(encoded)
+            return hi - lo
         total = 0
         for shard in self.shards:
             lo, hi = shard.view.find(encoded)
@@ -410,6 +427,60 @@ class Index:
         prompt_count, tokens = self._distribution(runs, length, top_k)
         return InfgramNextTokensResult(length, prompt_count, tokens)
 
+    def _per_shard_longest(self, call) -> tuple[np.ndarray, ...]:
+        """Combine per-shard (lengths, *counts) arrays: the longest length wins at each position,
+        and the counts of the shards that reach it add up (a shorter shard holds none of it)."""
+        best: list[np.ndarray] | None = None
+        for shard in self.shards:
+            arrays = [np.frombuffer(part, dtype=np.int64) for part in call(shard)]
+            if best is None:
+                best = [a.copy() for a in arrays]
+                continue
+            longer, same = arrays[0] > best[0], arrays[0] == best[0]
+            for number in range(1, len(arrays)):
+                best[number] = np.where(longer, arrays[number], best[number] + np.where(same, arrays[number], 0))
+            best[0] = np.maximum(best[0], arrays[0])
+        assert best is not None  # an open index has at least one shard
+        return tuple(best)
+
+    def infgram_probabilities(self, text: Query) -> InfgramProbabilitiesResult:
+        """The ∞-gram probability of every token of ``text`` given all the tokens before it.
+
+        One pass over the text per shard: the context of token i + 1 is at most one token
+        longer than that of token i, so each search starts from the last one (about two
+        searches per token in all, however long the contexts).
+
+        >>> import tempfile, pathlib, infgram
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = infgram.build_from_documents(["abcab"], folder / "i", progress=False)
+        >>> result = infgram.Index.open(folder / "i").infgram_probabilities("abx")
+        >>> result.suffix_lengths, result.prompt_counts, result.counts
+        ([0, 1, 2], [5, 2, 2], [2, 2, 0])
+        """
+        encoded = self._encode(text)
+        lengths, prompt_counts, counts = self._per_shard_longest(
+            lambda shard: shard.view.infgram_sequence(encoded, shard.unigram_range[1]))
+        probabilities = [c / p if p else None for c, p in zip(counts.tolist(), prompt_counts.tolist())]
+        return InfgramProbabilitiesResult(np.frombuffer(encoded, dtype=self._dtype).tolist(), lengths.tolist(),
+                                          prompt_counts.tolist(), counts.tolist(), probabilities)
+
+    def longest_matches(self, text: Query) -> LongestMatchesResult:
+        """For every token of ``text``, the longest stretch starting there that occurs verbatim.
+
+        Computed in one pass (matching statistics): the match at i + 1 is at least the match
+        at i minus its first token, so it is extended from there rather than searched anew.
+
+        >>> import tempfile, pathlib, infgram
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = infgram.build_from_documents(["abcab"], folder / "i", progress=False)
+        >>> result = infgram.Index.open(folder / "i").longest_matches("abcx")
+        >>> result.lengths, result.counts
+        ([3, 2, 1, 0], [1, 1, 1, 0])
+        """
+        encoded = self._encode(text)
+        lengths, counts = self._per_shard_longest(lambda shard: shard.view.longest_prefixes(encoded))
+        return LongestMatchesResult(np.frombuffer(encoded, dtype=self._dtype).tolist(), lengths.tolist(), counts.tolist())
+
     # -- documents ------------------------------------------------------------------------------
     def _shard_of_document(self, index: int) -> tuple[Shard, int]:
         if not isinstance(index, (int, np.integer)) or isinstance(index, bool) or not 0 <= index < self.num_documents:
@@ -418,7 +489,11 @@ class Index:
         shard = self.shards[number]
         return shard, int(index) - shard.first_document
 
-    def _document(self, index: int, start: int | None, length: int, context: int | None) -> Document:
+    def _document(self, index: int, start: int | None, length: int, context: int | None,
+                  spans: list[tuple[int, int]] | None = None) -> Document:
+        """Document ``index``, or a window of ``context`` tokens around the match at ``start``;
+        ``spans`` (token offsets in the document, by start) are the matches to mark, by default
+        the one at ``start``."""
         shard, local = self._shard_of_document(index)
         tokens = shard.document_tokens(local)
         window_start, window_end = 0, len(tokens)
@@ -431,8 +506,28 @@ class Index:
                     window_start -= 1
                 while window_end < len(tokens) and 0x80 <= tokens[window_end] < 0xC0:
                     window_end += 1
-        text = self.tokenizer.decode(tokens[window_start:window_end])
-        return Document(index, text, start, shard.metadata(local), window_start, len(tokens))
+        window = tokens[window_start:window_end]
+        if spans is None:
+            spans = [] if start is None else [(start, start + length)]
+        return Document(index, self.tokenizer.decode(window), start, shard.metadata(local), window_start, len(tokens),
+                        self._character_spans(window, window_start, spans))
+
+    def _character_spans(self, window: np.ndarray, window_start: int, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Token spans (sorted by start) as [start, end) character offsets into the decoded window;
+        overlapping spans merge, so that each highlight is one piece, and spans are cut to the window."""
+        decode = self.tokenizer.decode
+        merged: list[list[int]] = []
+        for start, end in spans:
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        result = []
+        for start, end in merged:
+            start, end = max(start, window_start) - window_start, min(end, window_start + len(window)) - window_start
+            if start < end:
+                result.append((len(decode(window[:start])), len(decode(window[:end]))))
+        return result
 
     def document(self, index: int) -> Document:
         """Document number ``index`` (0-based, in input order), whole, with its metadata."""
@@ -463,17 +558,83 @@ class Index:
                 lo, hi = shard.view.find(encoded)
                 if hi == lo:
                     continue
-                positions = np.sort(shard.positions(lo, hi))
-                local = shard.document_of(positions)
-                documents, first = np.unique(local, return_index=True)
+                documents, first_positions = shard.first_matches(lo, hi)
                 matching_parts.append(documents + shard.first_document)
-                start_parts.append(positions[first] - shard.document_starts[documents])
+                start_parts.append(first_positions - shard.document_starts[documents])
             matching = np.concatenate(matching_parts) if matching_parts else np.zeros(0, dtype=np.int64)
             first_starts = np.concatenate(start_parts) if start_parts else np.zeros(0, dtype=np.int64)
         order = np.arange(len(matching)) if seed is None else np.random.default_rng(seed).permutation(len(matching))
         page = order[offset : offset + limit]
         found = [self._document(int(matching[i]), int(first_starts[i]), length, context) for i in page]
         return DocumentsResult(len(matching), found)
+
+    def search(self, cnf: Any, within: int | None = None, limit: int = 10, offset: int = 0,
+               seed: int | None = None, context: int | None = None) -> SearchResult:
+        """Documents matching an AND of ORs of phrases, exactly (see :mod:`infgram.query.search`).
+
+        ``cnf`` is a list of clauses, each a list of phrases (strings, id lists or
+        ``{"ids": [...]}``), or a query string such as ``'"a rose" AND (is OR was)'``. With
+        ``within=N`` one occurrence of every clause must begin within N tokens of the others.
+        Returns the number of matching documents and of match sites, and ``limit`` documents
+        from ``offset`` (in index order, or in an order fixed by ``seed``) with every match
+        marked in ``spans``; ``context`` cuts each to a window around its first match.
+
+        >>> import tempfile, pathlib, infgram
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = infgram.build_from_documents(["a rose is a rose", "a rose was red", "is it"], folder / "i", progress=False)
+        >>> index = infgram.Index.open(folder / "i")
+        >>> result = index.search('rose AND (is OR was)')
+        >>> result.count, result.sites, [(d.index, d.spans) for d in result.documents]
+        (2, 5, [(0, [(2, 6), (7, 9), (12, 16)]), (1, [(2, 6), (7, 10)])])
+        >>> index.search([["was"], ["red"]], within=4).count, index.search([["was"], ["red"]], within=3).count
+        (1, 0)
+        """
+        from .search import search
+
+        return search(self, cnf, within, limit, offset, seed, context)
+
+    def cooccurrence(self, phrases: Sequence[Query], pairs: Sequence[tuple[int, int]] | None = None,
+                     document_counts: bool = False) -> CooccurrenceResult:
+        """Counts of many phrases, and for pairs of them (by number; all pairs when None) the
+        number of documents that contain both; with ``document_counts``, also the number of
+        documents of each phrase (which reads every occurrence of the frequent ones).
+
+        >>> import tempfile, pathlib, infgram
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = infgram.build_from_documents(["a rose is a rose", "a rose was red", "is it"], folder / "i", progress=False)
+        >>> result = infgram.Index.open(folder / "i").cooccurrence(["rose", "is", "red"], document_counts=True)
+        >>> result.counts, result.document_counts, result.pair_document_counts
+        ([3, 2, 1], [2, 2, 1], [1, 1, 0])
+        """
+        from .search import cooccurrence
+
+        return cooccurrence(self, phrases, pairs, document_counts)
+
+    def _document_lengths(self) -> np.ndarray:
+        """The length in tokens of every document, by global number (computed once)."""
+        if self._lengths is None:
+            self._lengths = np.concatenate([np.diff(shard.document_starts) - 1 for shard in self.shards])
+        return self._lengths
+
+    def attribute(self, text: Query, min_length: int | None = None, max_count: int = 100, examples: int = 3,
+                  context: int | None = None) -> AttributionResult:
+        """The maximal spans of ``text`` that occur verbatim in the corpus, as OLMoTrace shows them.
+
+        Spans are at least ``min_length`` tokens (default 32 in a byte index, 8 with a
+        tokenizer); each has its count and number of documents, and up to ``examples``
+        documents cut to ``context`` tokens around the match, unless it is in more than
+        ``max_count`` documents (then it is ``common``). See :mod:`infgram.query.attribution`.
+
+        >>> import tempfile, pathlib, infgram
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = infgram.build_from_documents(["the cat sat on the mat", "a dog sat on a log"], folder / "i", progress=False)
+        >>> result = infgram.Index.open(folder / "i").attribute("my cat sat on a log", min_length=6, context=3)
+        >>> [(span.text, span.count, [d.text for d in span.documents]) for span in result.spans]
+        [('cat sat on', 1, ['he cat sat on th']), ('sat on a log', 1, ['og sat on a log'])]
+        """
+        from .attribution import attribute
+
+        return attribute(self, text, min_length, max_count, examples, context)
 
     # -- the index itself -----------------------------------------------------------------------
     def info(self) -> dict[str, Any]:

@@ -9,8 +9,9 @@ query byte; a document needs its bytes extracted (one LF step per byte, from the
 inverse sample) and every match located (at most ``sample_rate`` LF steps each), so
 ``documents`` of a query with very many matches is much slower than on a suffix array.
 
-Next-token distributions, probabilities and ∞-gram queries read the bytes after each
-match, which an FM-index would have to extract match by match: they raise
+Next-token distributions, probabilities, ∞-gram queries, longest matches and attribution
+read the bytes after each match, and search and co-occurrence scan the text of candidate
+documents; an FM-index would have to extract those byte by byte, so they raise
 :class:`~infgram.errors.UnsupportedOperationError` pointing to a suffix-array index.
 
 >>> import tempfile, pathlib, infgram
@@ -82,13 +83,32 @@ class FMIndex(Index):
     def infgram_next_tokens(self, prompt, top_k=None):
         self._unsupported("infgram_next_tokens (∞-gram)")
 
-    def _document(self, index: int, start: int | None, length: int, context: int | None) -> Document:
+    def infgram_probabilities(self, text):
+        self._unsupported("infgram_probabilities (∞-gram)")
+
+    def longest_matches(self, text):
+        self._unsupported("longest_matches")
+
+    def attribute(self, text, min_length=None, max_count=100, examples=3, context=None):
+        self._unsupported("attribute")
+
+    def search(self, cnf, within=None, limit=10, offset=0, seed=None, context=None):
+        self._unsupported("search (it scans the text of candidate documents)")
+
+    def cooccurrence(self, phrases, pairs=None, document_counts=False):
+        self._unsupported("cooccurrence (it scans the text of candidate documents)")
+
+    def _document(self, index: int, start: int | None, length: int, context: int | None,
+                  spans: list[tuple[int, int]] | None = None) -> Document:
         """As the engine's, but extracts only the window (plus a margin to finish UTF-8 characters)."""
         shard, local = self._shard_of_document(index)
         num_tokens = int(shard.document_starts[local + 1] - shard.document_starts[local]) - 1
+        if spans is None:
+            spans = [] if start is None else [(start, start + length)]
         if context is None or start is None:
             tokens = shard.document_tokens(local)
-            return Document(index, self.tokenizer.decode(tokens), start, shard.metadata(local), 0, num_tokens)
+            return Document(index, self.tokenizer.decode(tokens), start, shard.metadata(local), 0, num_tokens,
+                            self._character_spans(tokens, 0, spans))
         window_start = max(0, start - context)
         window_end = min(num_tokens, start + length + context)
         margin_start = max(0, window_start - _UTF8_CONTINUATION_MAX)
@@ -99,8 +119,9 @@ class FMIndex(Index):
             window_start -= 1
         while window_end < margin_end and 0x80 <= piece[window_end - margin_start] < 0xC0:
             window_end += 1
-        text = self.tokenizer.decode(piece[window_start - margin_start : window_end - margin_start])
-        return Document(index, text, start, shard.metadata(local), window_start, num_tokens)
+        window = piece[window_start - margin_start : window_end - margin_start]
+        return Document(index, self.tokenizer.decode(window), start, shard.metadata(local), window_start, num_tokens,
+                        self._character_spans(window, window_start, spans))
 
     def info(self) -> dict[str, Any]:
         """What the index holds and how big it is, with its sampling rates."""

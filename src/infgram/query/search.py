@@ -1,0 +1,469 @@
+"""Exact AND/OR document search, and co-occurrence statistics of many phrases.
+
+A search is in conjunctive normal form: an AND of clauses, each an OR of phrases, as in
+``"natural language" AND ("model" OR "models")``. Definitions (``_reference.search`` spells
+them out the slow way, and the tests hold this module to it):
+
+- An *occurrence of a clause* is a token position where one of its phrases begins. A
+  position where several of the clause's phrases begin ("a" OR "a b") is one occurrence,
+  whose span is the longest of them: nothing is counted twice.
+- A document *matches* when every clause occurs in it. With ``within=N`` the occurrences
+  must also be close: there must be one occurrence of each clause, all beginning within N
+  tokens of each other (largest start minus smallest start at most N).
+- A *site* is a position that begins an occurrence taking part in such a combination; the
+  sites of a document are the spans shown in it. A position is one site however many
+  clauses begin there.
+
+How it is computed, per shard (documents never cross shards):
+
+1. Every phrase's occurrences are one run of the suffix array, so each clause's number of
+   occurrences is known before reading any position.
+2. The rarest clause is read in full; its documents are the candidates.
+3. Every other clause, rarest first, is checked only in the remaining candidates, in the
+   cheaper of two ways: read all of its positions and keep those in candidate documents
+   (cost: its occurrences), or scan the candidate documents' tokens for its phrases (cost:
+   their length). A clause with millions of occurrences next to a rare one is scanned in
+   the rare one's few documents and costs almost nothing.
+4. With ``within``, a window argument decides which occurrences take part: a combination
+   exists around an occurrence at s exactly when some window [a, a + N] with a in
+   [s - N, s] holds an occurrence of every clause, and such a window may as well begin at
+   an occurrence. So each occurrence start is tested as a window start (one sorted search
+   per clause) and each occurrence asks whether a valid window start lies in [s - N, s].
+
+The query language of the command line is parsed by :func:`parse_query`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from ..errors import QueryError
+from .results import CooccurrenceResult, SearchResult
+
+if TYPE_CHECKING:
+    from ..index.shard import Shard
+    from .engine import Index, Query
+
+MAX_SEARCH_PHRASES = 1_000
+"""More phrases than this in one search (or co-occurrence call) are refused."""
+
+MAX_COOCCURRENCE_PAIRS = 10_000_000
+
+_FETCH_COST = 4
+"""Reading one occurrence's position costs about this many scanned tokens (a scattered
+pointer read, a document lookup and a set test against a sequential byte compare)."""
+
+
+# -- the query language --------------------------------------------------------------------------
+_TOKEN = re.compile(r'\s*(?:(?P<open>\()|(?P<close>\))|(?P<quoted>"(?:[^"\\]|\\.)*")|(?P<word>[^\s()"]+)|(?P<bad>"))')
+
+
+def parse_query(text: str) -> list[list[str]]:
+    """Parse ``"a b" AND ("c" OR d)`` into clauses of phrases: ``[["a b"], ["c", "d"]]``.
+
+    Phrases are double-quoted (``\\"`` and ``\\\\`` escape) or single words; ``AND`` and ``OR``
+    (upper case) join them, OR binding tighter; parentheses group one OR-clause. Errors say
+    at which character the query went wrong.
+
+    >>> parse_query('"natural language" AND ("model" OR models)')
+    [['natural language'], ['model', 'models']]
+    >>> parse_query('cat OR dog AND fish')
+    [['cat', 'dog'], ['fish']]
+    >>> parse_query('cat dog')
+    Traceback (most recent call last):
+    ...
+    infgram.errors.QueryError: malformed search query at character 4: expected AND, OR or the end after a phrase, found 'dog'; quote a phrase that has spaces ("cat dog")
+    """
+    if not isinstance(text, str):
+        raise QueryError(f"expected the search query as a string, found {type(text).__name__}")
+    items: list[tuple[str, str, int]] = []
+    position = 0
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if match is None:  # only trailing spaces remain
+            break
+        kind = match.lastgroup or ""
+        start = match.start(kind)
+        value = match.group(kind)
+        if kind == "bad":
+            raise QueryError(f"malformed search query at character {start}: a quote is never closed; "
+                             'close it, or escape a literal quote as \\"')
+        if kind == "quoted":
+            items.append(("phrase", re.sub(r"\\(.)", r"\1", value[1:-1]), start))
+        elif kind == "word":
+            items.append((value if value in ("AND", "OR") else "phrase", value, start))
+        else:
+            items.append((kind, value, start))
+        position = match.end()
+    if not items:
+        raise QueryError("malformed search query at character 0: expected a phrase, found nothing; "
+                         'write e.g. "natural language" AND (model OR models)')
+
+    def error(at: int, expected: str) -> QueryError:
+        found = repr(items[at][1]) if at < len(items) else "the end"
+        place = items[at][2] if at < len(items) else len(text)
+        hint = ""
+        if expected.startswith("expected AND") and at < len(items) and items[at][0] == "phrase":
+            hint = f'; quote a phrase that has spaces ("{items[at - 1][1]} {items[at][1]}")'
+        elif items and at < len(items) and items[at][0] == "open":
+            hint = "; parentheses hold one OR of phrases (the query must be an AND of ORs)"
+        return QueryError(f"malformed search query at character {place}: {expected}, found {found}{hint}")
+
+    clauses: list[list[str]] = []
+    at = 0
+    while True:
+        clause: list[str] = []
+        grouped = at < len(items) and items[at][0] == "open"
+        if grouped:
+            at += 1
+        while True:
+            if at >= len(items) or items[at][0] != "phrase":
+                raise error(at, "expected a phrase")
+            clause.append(items[at][1])
+            at += 1
+            if at < len(items) and items[at][0] == "OR":
+                at += 1
+                continue
+            break
+        if grouped:
+            if at >= len(items) or items[at][0] != "close":
+                raise error(at, "expected OR or a closing parenthesis")
+            at += 1
+        clauses.append(clause)
+        if at >= len(items):
+            return clauses
+        if items[at][0] != "AND":
+            raise error(at, "expected AND, OR or the end after a phrase" if not grouped
+                        else "expected AND or the end after a closing parenthesis")
+        at += 1
+
+
+# -- occurrences -----------------------------------------------------------------------------------
+@dataclass
+class _Occurrences:
+    """Occurrences of one clause in one shard, sorted by start, one per start."""
+
+    starts: np.ndarray  # token positions in the shard
+    ends: np.ndarray
+    documents: np.ndarray  # shard-local document of each
+
+
+def _deduplicate(starts: np.ndarray, ends: np.ndarray, documents: np.ndarray) -> _Occurrences:
+    """Sort by start; where several phrases begin at one position keep the longest."""
+    # A stable sort is a merge sort, linear on the few sorted runs the phrases come in.
+    order = np.argsort(starts, kind="stable")
+    starts, ends, documents = starts[order], ends[order], documents[order]
+    first = _first_of_runs(starts)
+    groups = np.flatnonzero(first)
+    longest = np.maximum.reduceat(ends, groups) if len(groups) else ends
+    return _Occurrences(starts[first], longest, documents[first])
+
+
+def _first_of_runs(values: np.ndarray) -> np.ndarray:
+    """A mask of the first element of every run of equal values (of a sorted array)."""
+    first = np.ones(len(values), dtype=bool)
+    first[1:] = values[1:] != values[:-1]
+    return first
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """np.unique of an already sorted array, in one linear pass."""
+    return values[_first_of_runs(values)]
+
+
+def _concatenate(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> _Occurrences:
+    if not parts:
+        empty = np.zeros(0, dtype=np.int64)
+        return _Occurrences(empty, empty, empty)
+    if len(parts) == 1 and bool(np.all(parts[0][0][1:] > parts[0][0][:-1])):
+        return _Occurrences(*parts[0])  # one phrase, already sorted: nothing to merge
+    return _deduplicate(*(np.concatenate([part[k] for part in parts]) for k in range(3)))
+
+
+def _read_occurrences(shard: Shard, phrases: list[bytes], runs: list[tuple[int, int]], token_width: int,
+                      candidates: np.ndarray | None) -> _Occurrences:
+    """Every occurrence of the phrases (from their suffix-array runs), in candidate documents only."""
+    parts = []
+    for phrase, (lo, hi) in zip(phrases, runs):
+        if hi == lo:
+            continue
+        starts = np.sort(shard.positions(lo, hi))  # sorted, the document lookups walk the table in order
+        documents = shard.document_of(starts)
+        if candidates is not None:
+            keep = np.isin(documents, candidates, assume_unique=False)
+            starts, documents = starts[keep], documents[keep]
+        parts.append((starts, starts + len(phrase) // token_width, documents))
+    return _concatenate(parts)
+
+
+def _scan_occurrences(shard: Shard, phrase_ids: list[np.ndarray], candidates: np.ndarray) -> _Occurrences:
+    """Every occurrence of the phrases in the candidate documents, by comparing their tokens."""
+    first_positions = shard.document_starts[candidates]
+    lengths = shard.document_starts[candidates + 1] - 1 - first_positions
+    total = int(lengths.sum())
+    if total == 0:
+        return _concatenate([])
+    # Every token position of the candidate documents, in order.
+    offsets = np.repeat(first_positions - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+    positions = offsets + np.arange(total, dtype=np.int64)
+    documents = np.repeat(candidates, lengths)
+    tokens = np.asarray(shard.tokens)
+    last = len(tokens) - 1
+    parts = []
+    for ids in phrase_ids:
+        # Filter on the first token, then check the survivors token by token. A phrase never
+        # holds the separator, so a match cannot run past its document's end.
+        keep = np.flatnonzero(tokens[positions] == ids[0])
+        for offset in range(1, len(ids)):
+            if not len(keep):
+                break
+            at = np.minimum(positions[keep] + offset, last)
+            keep = keep[tokens[at] == ids[offset]]
+        starts = positions[keep]
+        parts.append((starts, starts + len(ids), documents[keep]))
+    return _concatenate(parts)
+
+
+def _supported(clauses: list[_Occurrences], within: int) -> list[np.ndarray]:
+    """For each clause, a mask of its occurrences that take part in a combination of one
+    occurrence per clause, all in one document and beginning within ``within`` tokens."""
+    # Spread documents apart so that no window reaches from one document into the next.
+    coordinates = [c.starts + c.documents * (within + 1) for c in clauses]
+    window_starts = np.unique(np.concatenate(coordinates))
+    valid = np.ones(len(window_starts), dtype=bool)
+    for coordinate in coordinates:
+        # The first occurrence of this clause at or after each window start.
+        following = np.searchsorted(coordinate, window_starts, side="left")
+        inside = following < len(coordinate)
+        valid &= inside
+        valid[inside] &= coordinate[following[inside]] <= window_starts[inside] + within
+    valid_starts = window_starts[valid]
+    masks = []
+    for coordinate in coordinates:
+        # The last valid window start at or before the occurrence must reach it.
+        before = np.searchsorted(valid_starts, coordinate, side="right") - 1
+        mask = before >= 0
+        mask[mask] = valid_starts[before[mask]] >= coordinate[mask] - within
+        masks.append(mask)
+    return masks
+
+
+@dataclass
+class _ShardMatches:
+    documents: np.ndarray  # shard-local, sorted
+    starts: np.ndarray  # supported occurrence spans, sorted by start, one per start
+    ends: np.ndarray
+    occurrence_documents: np.ndarray
+
+
+def _match_shard(index: Index, shard: Shard, clauses: list[list[bytes]], within: int | None) -> _ShardMatches:
+    token_width = index.token_width
+    runs = [[shard.view.find(phrase) for phrase in clause] for clause in clauses]
+    sizes = [sum(hi - lo for lo, hi in clause_runs) for clause_runs in runs]
+    empty = np.zeros(0, dtype=np.int64)
+    if min(sizes) == 0:
+        return _ShardMatches(empty, empty, empty, empty)
+    order = sorted(range(len(clauses)), key=sizes.__getitem__)
+    found: dict[int, _Occurrences] = {}
+    rarest = order[0]
+    found[rarest] = _read_occurrences(shard, clauses[rarest], runs[rarest], token_width, None)
+    candidates = _sorted_unique(found[rarest].documents)
+    for number in order[1:]:
+        if not len(candidates):
+            break
+        scan_cost = int((shard.document_starts[candidates + 1] - shard.document_starts[candidates]).sum())
+        scan_cost *= len(clauses[number])
+        if scan_cost < sizes[number] * _FETCH_COST:
+            phrase_ids = [np.frombuffer(p, dtype=index._dtype).astype(np.int64) for p in clauses[number]]
+            occurrences = _scan_occurrences(shard, phrase_ids, candidates)
+        else:
+            occurrences = _read_occurrences(shard, clauses[number], runs[number], token_width, candidates)
+        found[number] = occurrences
+        present = _sorted_unique(occurrences.documents)
+        candidates = candidates[np.isin(candidates, present, assume_unique=True)]
+    if not len(candidates):
+        return _ShardMatches(empty, empty, empty, empty)
+    clause_occurrences = []
+    for number in range(len(clauses)):
+        occurrences = found[number]
+        keep = np.isin(occurrences.documents, candidates)
+        clause_occurrences.append(_Occurrences(occurrences.starts[keep], occurrences.ends[keep],
+                                               occurrences.documents[keep]))
+    if within is not None:
+        longest = int((shard.document_starts[candidates + 1] - shard.document_starts[candidates]).max())
+        masks = _supported(clause_occurrences, min(within, longest))
+        clause_occurrences = [_Occurrences(c.starts[m], c.ends[m], c.documents[m])
+                              for c, m in zip(clause_occurrences, masks)]
+    merged = _concatenate([(c.starts, c.ends, c.documents) for c in clause_occurrences])
+    return _ShardMatches(_sorted_unique(merged.documents), merged.starts, merged.ends, merged.documents)
+
+
+def _encode_clauses(index: Index, cnf: Any) -> list[list[bytes]]:
+    if isinstance(cnf, str):
+        cnf = parse_query(cnf)
+    if not isinstance(cnf, (list, tuple)) or not cnf:
+        raise QueryError(f"expected a non-empty list of clauses, each a non-empty list of phrases "
+                         f"(or a query string), found {cnf!r:.80}")
+    clauses = []
+    total = 0
+    for clause in cnf:
+        if isinstance(clause, (str, np.ndarray)) or not isinstance(clause, (list, tuple)) or not clause:
+            raise QueryError(f"expected each clause to be a non-empty list of phrases, found {clause!r:.80}; "
+                             'write [["natural language"], ["model", "models"]]')
+        encoded = []
+        for phrase in clause:
+            if isinstance(phrase, dict):
+                if set(phrase) != {"ids"}:
+                    raise QueryError(f"expected a phrase as a string or {{\"ids\": [...]}}, found {phrase!r:.80}")
+                phrase = phrase["ids"]
+            value = index._encode(phrase)
+            if not value:
+                raise QueryError("expected every phrase to have at least one token, found an empty phrase; "
+                                 "remove it (the empty phrase occurs everywhere)")
+            encoded.append(value)
+        total += len(encoded)
+        clauses.append(encoded)
+    if total > MAX_SEARCH_PHRASES:
+        raise QueryError(f"expected at most {MAX_SEARCH_PHRASES:,} phrases in one search, found {total:,}; "
+                         "split the search")
+    return clauses
+
+
+def _check_whole(name: str, value: Any, maximum: int | None = None, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0 or \
+            (maximum is not None and value > maximum):
+        bound = f"from 0 to {maximum:,}" if maximum is not None else "of 0 or more"
+        raise QueryError(f"expected {name} to be a whole number {bound}, found {value!r}")
+
+
+def search(index: Index, cnf: Any, within: int | None = None, limit: int = 10, offset: int = 0,
+           seed: int | None = None, context: int | None = None) -> SearchResult:
+    """See :meth:`infgram.Index.search`."""
+    from .engine import MAX_DOCUMENTS_LIMIT
+
+    _check_whole("limit", limit, MAX_DOCUMENTS_LIMIT)
+    _check_whole("offset", offset)
+    _check_whole("seed", seed, optional=True)
+    _check_whole("context", context, optional=True)
+    _check_whole("within", within, optional=True)
+    clauses = _encode_clauses(index, cnf)
+    per_shard = [_match_shard(index, shard, clauses, within) for shard in index.shards]
+    matching = np.concatenate([m.documents + shard.first_document for m, shard in zip(per_shard, index.shards)])
+    sites = sum(len(m.starts) for m in per_shard)
+    order = np.arange(len(matching)) if seed is None else np.random.default_rng(seed).permutation(len(matching))
+    found = []
+    for position in order[offset : offset + limit].tolist():
+        number = int(matching[position])
+        shard_number = int(np.searchsorted(index._first_documents, number, side="right")) - 1
+        shard, matches = index.shards[shard_number], per_shard[shard_number]
+        local = number - shard.first_document
+        lo, hi = np.searchsorted(matches.occurrence_documents, [local, local + 1])
+        document_start = int(shard.document_starts[local])
+        spans = list(zip((matches.starts[lo:hi] - document_start).tolist(), (matches.ends[lo:hi] - document_start).tolist()))
+        first_start, first_end = spans[0]
+        found.append(index._document(number, first_start, first_end - first_start, context, spans))
+    return SearchResult(len(matching), sites, found)
+
+
+def _phrase_documents(index: Index, encoded: bytes) -> np.ndarray:
+    """The sorted global numbers of the documents that contain a phrase."""
+    parts = []
+    for shard in index.shards:
+        lo, hi = shard.view.find(encoded)
+        if hi > lo:
+            parts.append(shard.first_matches(lo, hi)[0] + shard.first_document)
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def _intersection_size(small: np.ndarray, large: np.ndarray) -> int:
+    """|small ∩ large| of two sorted sets, in O(|small| log |large|)."""
+    if len(small) > len(large):
+        small, large = large, small
+    if not len(small):
+        return 0
+    at = np.searchsorted(large, small)
+    at[at == len(large)] = len(large) - 1
+    return int(np.count_nonzero(large[at] == small))
+
+
+def _documents_with_phrase(index: Index, documents: np.ndarray, phrase: np.ndarray) -> int:
+    """How many of the given documents (sorted global numbers) contain the phrase, by scanning them."""
+    total = 0
+    bounds = np.searchsorted(documents, np.append(index._first_documents, index.num_documents))
+    for shard, lo, hi in zip(index.shards, bounds[:-1], bounds[1:]):
+        if hi > lo:
+            found = _scan_occurrences(shard, [phrase], documents[lo:hi] - shard.first_document)
+            total += len(_sorted_unique(found.documents))
+    return total
+
+
+def cooccurrence(index: Index, phrases: Sequence[Query], pairs: Sequence[tuple[int, int]] | None = None,
+                 document_counts: bool = False) -> CooccurrenceResult:
+    """See :meth:`infgram.Index.cooccurrence`.
+
+    For a pair, the documents of the rarer phrase are read (and kept for later pairs); the
+    other phrase is then either read too and the two sorted sets intersected, or looked for
+    by scanning the rarer phrase's documents, whichever costs less, as in :func:`search`.
+    """
+    phrases = list(phrases)
+    if len(phrases) > 100 * MAX_SEARCH_PHRASES:
+        raise QueryError(f"expected at most {100 * MAX_SEARCH_PHRASES:,} phrases per call, found {len(phrases):,}; "
+                         "split them over several calls")
+    if pairs is None:
+        if len(phrases) > MAX_SEARCH_PHRASES:
+            raise QueryError(f"expected the pairs to be given for more than {MAX_SEARCH_PHRASES:,} phrases, found "
+                             f"{len(phrases):,} phrases and no pairs; pass pairs=[(i, j), ...]")
+        pairs = [(i, j) for i in range(len(phrases)) for j in range(i + 1, len(phrases))]
+    else:
+        pairs = [tuple(pair) for pair in pairs]
+        if len(pairs) > MAX_COOCCURRENCE_PAIRS:
+            raise QueryError(f"expected at most {MAX_COOCCURRENCE_PAIRS:,} pairs per call, found {len(pairs):,}; "
+                             "split them over several calls")
+        for pair in pairs:
+            if len(pair) != 2 or not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool)
+                                         and 0 <= i < len(phrases) for i in pair):
+                raise QueryError(f"expected each pair to be two phrase numbers from 0 to {len(phrases) - 1}, "
+                                 f"found {list(pair)!r:.80}")
+    encoded = index._encode_many(phrases)
+    for number, value in enumerate(encoded):
+        if not value:
+            raise QueryError(f"expected every phrase to have at least one token, found an empty phrase at {number}; "
+                             "remove it (the empty phrase occurs everywhere)")
+    as_ids = [np.frombuffer(value, dtype=index._dtype).astype(np.int64) for value in encoded]
+    counts = index.count_batch(as_ids).tolist() if encoded else []
+    known: dict[int, np.ndarray] = {}
+
+    def documents_of(number: int) -> np.ndarray:
+        if number not in known:
+            known[number] = _phrase_documents(index, encoded[number])
+        return known[number]
+
+    # The rarer phrase of every pair is read in any case: read them all at once, on every core.
+    rarer = sorted({int(a) if counts[int(a)] <= counts[int(b)] else int(b) for a, b in pairs
+                    if counts[int(a)] and counts[int(b)]})
+    if len(rarer) > 1:
+        from .engine import _executor
+
+        known.update(zip(rarer, _executor().map(lambda number: _phrase_documents(index, encoded[number]), rarer)))
+    lengths = index._document_lengths()
+    pair_counts = []
+    for a, b in pairs:
+        a, b = int(a), int(b)
+        if counts[a] == 0 or counts[b] == 0:
+            pair_counts.append(0)
+            continue
+        if counts[a] > counts[b]:
+            a, b = b, a
+        rare = documents_of(a)
+        if b not in known and int(lengths[rare].sum()) < counts[b] * _FETCH_COST:
+            pair_counts.append(_documents_with_phrase(index, rare, as_ids[b]))
+        else:
+            pair_counts.append(_intersection_size(rare, documents_of(b)))
+    return CooccurrenceResult(counts, [len(documents_of(i)) for i in range(len(phrases))] if document_counts else None,
+                              [(int(a), int(b)) for a, b in pairs], pair_counts)
