@@ -1,5 +1,5 @@
-"""Build script for the compiled core (plain C, Python buffer protocol only): the query
-searches and the suffix sorter used by the build.
+"""Build script for the compiled cores (plain C, Python buffer protocol only): the suffix-array
+searches and the suffix sorter used by the build (_core), and the FM-index (_fm).
 
 Everything else is declared in pyproject.toml; setuptools needs this file only to
 describe the extension module.
@@ -13,6 +13,11 @@ setup(
             sources=["src/infgram/_core.c", "src/infgram/_sais32.c", "src/infgram/_sais64.c"],
             depends=["src/infgram/_sais_impl.h"],
             extra_compile_args=["-O3", "-std=c99"],
-        )
+        ),
+        Extension(
+            "infgram._fm",
+            sources=["src/infgram/_fm.c"],
+            extra_compile_args=["-O3", "-std=c99"],
+        ),
     ]
 )

@@ -21,6 +21,7 @@ from .errors import (
 )
 from .index.build import BuildReport, build, build_from_documents
 from .query.engine import Index
+from .query.fm_engine import FMIndex
 from .query.results import (
     Document,
     DocumentsResult,
@@ -36,6 +37,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Index",
+    "FMIndex",
     "build",
     "build_from_documents",
     "BuildReport",

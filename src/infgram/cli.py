@@ -59,6 +59,7 @@ def command_build(args: argparse.Namespace) -> None:
     report = build(
         args.inputs, args.out, tokenizer=args.tokenizer, text_field=args.text_field, on_error=args.on_error,
         memory=args.memory, shard_tokens=args.shard_tokens, overwrite=args.overwrite, progress=not args.quiet,
+        kind=args.kind, sample_rate=args.sample_rate,
     )
     if args.quiet:
         print(report.summary())
@@ -237,6 +238,11 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--memory", default=None, help="memory budget for sorting, e.g. 8G (default: half of the machine's memory)")
     sub.add_argument("--shard-tokens", type=int, default=None, help="tokens per shard (overrides --memory)")
     sub.add_argument("--overwrite", action="store_true", help="replace an index built from other inputs")
+    sub.add_argument("--kind", choices=["sa", "fm"], default="sa",
+                     help="sa: suffix array, every query (default); fm: compressed FM-index over bytes, "
+                          "~0.34 bytes per byte, count and documents only")
+    sub.add_argument("--sample-rate", type=int, default=None,
+                     help="FM-index: sample one text position in N (default 128); smaller locates faster, costs more space")
     sub.add_argument("--quiet", action="store_true", help="no progress bars")
     sub.set_defaults(func=command_build)
 

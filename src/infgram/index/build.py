@@ -58,6 +58,7 @@ from .format import (
 from .inputs import BlankLine, InputProblem, SourceDocument
 
 REPORT_NAME = "build-report.json"
+INDEX_KINDS = ("sa", "fm")
 SHARD_NAME = re.compile(r"^shard-\d{5}(\.partial)?$")
 _INT32_LIMIT = 2**31 - 1
 _MAX_SORT_ALPHABET = 1 << 22
@@ -268,6 +269,8 @@ def _file_entry(shard_name: str, file_name: str, committed: dict[str, Any]) -> d
 
 
 class _Builder:
+    index_kind = "suffix_array"
+
     def __init__(self, out: Path, tokenizer: Tokenizer, fingerprint: dict[str, Any], shard_positions: int,
                  on_error: str, progress: bool):
         self.out = out
@@ -408,6 +411,14 @@ class _Builder:
                 writer.abort()
                 raise
 
+        files.update(self._write_documents(staging, name, buffer, metadata_sha256))
+        return self._publish_shard(name, staging, buffer, pointer_width, files)
+
+    def _write_documents(self, staging: Path, name: str, buffer: _ShardBuffer, metadata_sha256: str) -> dict[str, Any]:
+        """Write documents.bin and metadata.bin of a shard (the same in every index kind)."""
+        width = self.tokenizer.token_width
+        num_positions = buffer.num_positions
+        files: dict[str, Any] = {}
         records = np.zeros(buffer.num_documents + 1, dtype=DOCUMENT_RECORD)
         records["token_position"][:-1] = buffer.starts
         records["token_position"][-1] = num_positions
@@ -424,7 +435,13 @@ class _Builder:
                                   known_sha256=metadata_sha256)
         writer.write(bytes(buffer.metadata))
         files["metadata"] = _file_entry(name, "metadata.bin", writer.commit())
+        return files
 
+    def _publish_shard(self, name: str, staging: Path, buffer: _ShardBuffer, pointer_width: int,
+                       files: dict[str, Any]) -> dict[str, Any]:
+        """Rename a finished shard's staging directory into place; returns its manifest entry."""
+        num_positions = buffer.num_positions
+        final = self.out / name
         if final.exists():
             shutil.rmtree(final)
         os.replace(staging, final)
@@ -436,6 +453,10 @@ class _Builder:
             "pointer_width": pointer_width,
             "files": files,
         }
+
+    def manifest_extra(self) -> dict[str, Any]:
+        """Fields an index kind adds to the manifest."""
+        return {}
 
     def finish(self) -> BuildReport:
         self.finish_shard()
@@ -453,7 +474,7 @@ class _Builder:
         manifest = {
             "format": MANIFEST_FORMAT,
             "format_version": FORMAT_VERSION,
-            "index_kind": "suffix_array",
+            "index_kind": self.index_kind,
             "tokenizer": self.tokenizer.manifest_entry(),
             "token_width": self.tokenizer.token_width,
             "separator_id": self.tokenizer.separator_id,
@@ -462,6 +483,7 @@ class _Builder:
             "num_tokens": self.report.num_tokens,
             "shards": self.shards,
             "build": self.fingerprint,
+            **self.manifest_extra(),
         }
         write_json_atomically(self.out / MANIFEST_NAME, manifest)
         (self.out / BUILD_STATE_NAME).unlink(missing_ok=True)
@@ -501,7 +523,10 @@ def _prepare_output(out: Path, fingerprint: dict[str, Any], overwrite: bool) -> 
 
 def _run(records: Iterable[Any], out: Path, tokenizer: Tokenizer, fingerprint: dict[str, Any], shard_positions: int,
          on_error: str, progress: bool, bar: tqdm, start: float) -> BuildReport:
-    builder = _Builder(out, tokenizer, fingerprint, shard_positions, on_error, progress)
+    builder_class = _Builder
+    if fingerprint.get("index_kind") == "fm":
+        from .fm_build import FMBuilder as builder_class
+    builder = builder_class(out, tokenizer, fingerprint, shard_positions, on_error, progress)
     batch: list[SourceDocument] = []
     batch_bytes = 0
     for record in records:
@@ -531,16 +556,24 @@ def _run(records: Iterable[Any], out: Path, tokenizer: Tokenizer, fingerprint: d
 
 
 def _options(tokenizer: Tokenizer, text_field: str, on_error: str, memory_bytes: int | None,
-             shard_tokens: int | None) -> tuple[int, dict[str, Any]]:
+             shard_tokens: int | None, kind: str = "sa", sample_rate: int | None = None) -> tuple[int, dict[str, Any]]:
     if on_error not in ("fail", "skip"):
         raise BuildError(f"on_error must be 'fail' or 'skip', found {on_error!r}")
+    if kind not in INDEX_KINDS:
+        raise BuildError(f"expected the index kind 'sa' (suffix array) or 'fm' (FM-index), found {kind!r}")
+    if kind != "fm" and sample_rate is not None:
+        raise BuildError(f"a sample rate ({sample_rate}) applies to FM-indexes only; pass --kind fm or drop --sample-rate")
     if shard_tokens is not None:
         if shard_tokens < 2:
             raise BuildError(f"shard_tokens must be at least 2, found {shard_tokens}")
         shard_positions = int(shard_tokens)
     else:
         budget = parse_memory(memory_bytes) if memory_bytes is not None else default_memory_budget()
-        shard_positions = shard_positions_for_budget(budget, tokenizer.token_width)
+        if kind == "fm":
+            from .fm_build import fm_shard_positions_for_budget as positions_for_budget
+        else:
+            positions_for_budget = shard_positions_for_budget
+        shard_positions = positions_for_budget(budget, tokenizer.token_width)
     fingerprint = {
         "format_version": FORMAT_VERSION,
         "tokenizer": tokenizer.manifest_entry(),
@@ -548,18 +581,25 @@ def _options(tokenizer: Tokenizer, text_field: str, on_error: str, memory_bytes:
         "on_error": on_error,
         "shard_positions": shard_positions,
     }
+    if kind == "fm":
+        from .fm_build import fm_fingerprint
+
+        fingerprint.update(fm_fingerprint(tokenizer, sample_rate))
     return shard_positions, fingerprint
 
 
 def build(inputs: Iterable[str | Path], out: str | Path, *, tokenizer: str | Path | Tokenizer | None = None,
           text_field: str = "text", on_error: str = "fail", memory: str | int | None = None,
-          shard_tokens: int | None = None, overwrite: bool = False, progress: bool = True) -> BuildReport:
+          shard_tokens: int | None = None, overwrite: bool = False, progress: bool = True, kind: str = "sa",
+          sample_rate: int | None = None) -> BuildReport:
     """Index files or directories of JSON Lines, text or Parquet into ``out``.
 
     ``tokenizer`` is ``None``/``"bytes"`` for byte mode or a ``tokenizer.json`` path.
     ``memory`` bounds the sort's working set (e.g. ``"8G"``; default half the machine's
     memory); ``shard_tokens`` sets the shard size directly. ``on_error="skip"`` indexes
     what it can and lists the rest in the report; ``"fail"`` stops at the first problem.
+    ``kind="fm"`` builds a compressed FM-index over bytes instead of a suffix array (see
+    ``fm_build.py``), sampling one text position in ``sample_rate``.
 
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -572,7 +612,7 @@ def build(inputs: Iterable[str | Path], out: str | Path, *, tokenizer: str | Pat
     out = Path(out)
     tokenizer = load_tokenizer(tokenizer)
     files = inputs_module.expand_inputs(inputs, exclude=out)
-    shard_positions, fingerprint = _options(tokenizer, text_field, on_error, memory, shard_tokens)
+    shard_positions, fingerprint = _options(tokenizer, text_field, on_error, memory, shard_tokens, kind, sample_rate)
     fingerprint["inputs"] = [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in files]
     up_to_date = _prepare_output(out, fingerprint, overwrite)
     if up_to_date is not None:
@@ -591,7 +631,7 @@ def build_from_documents(documents: Iterable[str | dict[str, Any] | SourceDocume
                          tokenizer: str | Path | Tokenizer | None = None, token_width: int | None = None,
                          vocab_size: int | None = None, on_error: str = "fail", memory: str | int | None = None,
                          shard_tokens: int | None = None, overwrite: bool = False,
-                         progress: bool = True) -> BuildReport:
+                         progress: bool = True, kind: str = "sa", sample_rate: int | None = None) -> BuildReport:
     """Index documents given in Python: strings, ``{"text": ..., "metadata": {...}}`` or
     ``{"ids": [...], "metadata": {...}}``. Token ids need ``token_width`` (1, 2 or 4) and
     optionally ``vocab_size``; they make an index without a tokenizer.
@@ -605,7 +645,7 @@ def build_from_documents(documents: Iterable[str | dict[str, Any] | SourceDocume
     start = time.perf_counter()
     out = Path(out)
     tokenizer = PretokenizedVocabulary(token_width, vocab_size) if token_width is not None else load_tokenizer(tokenizer)
-    shard_positions, fingerprint = _options(tokenizer, "text", on_error, memory, shard_tokens)
+    shard_positions, fingerprint = _options(tokenizer, "text", on_error, memory, shard_tokens, kind, sample_rate)
     fingerprint["inputs"] = None
     _prepare_output(out, fingerprint, overwrite)
     bar = tqdm(desc="reading and tokenizing", unit="doc", disable=not progress)

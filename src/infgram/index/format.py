@@ -10,12 +10,18 @@ An index is a directory::
     shard-00000/metadata.bin   the metadata of every document, as JSON, back to back
     shard-00001/...
 
+An FM-index (``manifest.json`` ``"index_kind": "fm"``, see ``fm_build.py``) keeps
+``documents.bin`` and ``metadata.bin`` and replaces the tokens and the suffix array by::
+
+    shard-00000/fm_wavelet.bin the BWT as a Huffman-shaped wavelet tree over RRR bitvectors
+    shard-00000/fm_samples.bin sampled suffix array (Elias-Fano marked rows) and inverse samples
+
 Every ``.bin`` file starts with a 64-byte header, all integers little-endian::
 
     offset size  field
     0      8     magic b"INFGRAM\\0"
     8      2     format version (1)
-    10     4     file kind: b"TOKS", b"SARR", b"DOCS" or b"META"
+    10     4     file kind: b"TOKS", b"SARR", b"DOCS", b"META", b"FMWT" or b"FMSS"
     14     1     token width in bytes (1, 2 or 4)
     15     1     pointer width in bytes (1..8; the suffix array's entry width, else 0)
     16     8     number of items (tokens, pointers, document records, metadata bytes)
@@ -59,6 +65,8 @@ KIND_TOKENS = b"TOKS"
 KIND_SUFFIX_ARRAY = b"SARR"
 KIND_DOCUMENTS = b"DOCS"
 KIND_METADATA = b"META"
+KIND_FM_WAVELET = b"FMWT"
+KIND_FM_SAMPLES = b"FMSS"
 
 # One record of documents.bin: where the document's tokens start in the shard, and where
 # its metadata starts in metadata.bin. A shard of n documents stores n + 1 records; the

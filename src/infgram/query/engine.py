@@ -36,8 +36,8 @@ InfgramProbabilityResult(suffix_length=3, prompt_count=1, count=1, probability=1
 
 from __future__ import annotations
 
+import array
 import os
-import struct
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -122,27 +122,33 @@ class Index:
         self.num_documents: int = sum(s.num_documents for s in shards)
         self.num_tokens: int = sum(s.num_tokens for s in shards)
         self._dtype = token_dtype(self.token_width)
-        self._struct_code = {1: "B", 2: "H", 4: "I"}[self.token_width]
+        self._array_code = {1: "B", 2: "H", 4: "L" if array.array("L").itemsize == 4 else "I"}[self.token_width]
         self._first_documents = np.array([s.first_document for s in shards], dtype=np.int64)
         self._texts: list[str] | None = None
         self._lengths: np.ndarray | None = None
 
-    def _pack(self, count: int, *ids: int) -> bytes:
-        return struct.pack(f">{count}{self._struct_code}", *ids)
+    index_kind = "suffix_array"
+    shard_type: type = Shard
 
     @classmethod
     def open(cls, directory: str | Path) -> "Index":
-        """Open an index directory; raises :class:`~infgram.errors.IndexFormatError` if it is damaged."""
+        """Open an index directory of any kind (a suffix array, or an FM-index: then an
+        :class:`~infgram.query.fm_engine.FMIndex`); raises
+        :class:`~infgram.errors.IndexFormatError` if it is damaged."""
         directory = Path(directory)
         manifest = read_manifest(directory)
-        if manifest.get("index_kind") != "suffix_array":
+        if manifest.get("index_kind") == "fm" and cls.index_kind != "fm":
+            from .fm_engine import FMIndex
+
+            return FMIndex.open(directory)
+        if manifest.get("index_kind") != cls.index_kind:
             raise IndexFormatError(f"{directory} holds an index of kind {manifest.get('index_kind')!r}, "
                                    "which this infgram cannot open; upgrade infgram")
         tokenizer = tokenizer_from_manifest(manifest.get("tokenizer", {}), directory)
         if tokenizer.token_width != manifest.get("token_width"):
             raise IndexFormatError(f"the manifest's token width {manifest.get('token_width')} does not match its "
                                    f"tokenizer's ({tokenizer.token_width}); rebuild the index")
-        shards = [Shard(directory, entry, tokenizer.token_width) for entry in manifest.get("shards", [])]
+        shards = [cls.shard_type(directory, entry, tokenizer.token_width) for entry in manifest.get("shards", [])]
         if not shards:
             raise IndexFormatError(f"the manifest of {directory} lists no shards; rebuild the index")
         index = cls(directory, manifest, tokenizer, shards)
@@ -190,10 +196,21 @@ class Index:
             encoded = query.encode("utf-8")  # UTF-8 never holds the separator byte 0xFF
             _check_length(len(encoded))
             return encoded
-        if (type(query) is list or type(query) is tuple) and 0 < len(query) <= MAX_QUERY_TOKENS \
-                and all(type(i) is int for i in query) and min(query) >= 0 and max(query) < self.vocab_size:
-            # The common case of short id lists, without numpy's per-call overhead.
-            return self._pack(len(query), *query)
+        if (type(query) is list or type(query) is tuple) and 0 < len(query) <= MAX_QUERY_TOKENS:
+            # The common case of id lists, without numpy's per-call overhead: bytes() and
+            # array() check types and the width's range in C; anything odd goes the long way.
+            try:
+                if self.token_width == 1:
+                    encoded = bytes(query)
+                    if max(encoded) < self.vocab_size:
+                        return encoded
+                else:
+                    packed = array.array(self._array_code, query)
+                    if max(packed) < self.vocab_size:
+                        packed.byteswap()  # stored big-endian, so that memcmp orders like the ids
+                        return packed.tobytes()
+            except (TypeError, ValueError, OverflowError):
+                pass
         return self.tokenize(query).astype(self._dtype).tobytes()
 
     def _encode_many(self, queries: list[Query]) -> list[bytes]:
@@ -245,6 +262,9 @@ class Index:
         encoded = self._encode(query)
         if not encoded:
             return self.num_tokens
+        if len(self.shards) == 1:
+            lo, hi = self.shards[0].view.find(encoded)
+            return hi - lo
         total = 0
         for shard in self.shards:
             lo, hi = shard.view.find(encoded)
