@@ -565,7 +565,7 @@ def render(label: str, mode: str, num_documents: int, num_tokens: int, corpus_by
              "",
              f"Corpus: {num_documents:,} documents, {num_tokens:,} tokens, {corpus_bytes / 1e6:,.1f} MB of JSONL. "
              f"Run on {started}; load average {load[0]:.1f} at the start and {load[1]:.1f} at the end"
-             + (" (the machine was shared with other work)" if max(load) > 0.5 else "") + ".",
+             + (" (the machine was shared with other work)" if max(load) > 1.5 else "") + ".",
              "",
              "| measure | infgram | official | ratio (infgram / official) |",
              "|---|---|---|---|"]
