@@ -32,7 +32,7 @@ import numpy as np
 import infgram
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from engine_speed import fetch  # noqa: E402
+from common import fetch  # noqa: E402
 
 
 def timed(function, arguments: list) -> tuple[float, list]:
