@@ -41,11 +41,13 @@ def make_corpus(source: Path, folder: Path, copies: int) -> list[Path]:
     paths = [folder / f"copy-{number:02d}.jsonl" for number in range(copies)]
     if done.exists() and done.read_text() == str(copies):
         return paths
-    lines = source.read_text(encoding="utf-8").splitlines(keepends=True)
+    # Bytes split at b"\n" only: str.splitlines would also split at U+2028 and the like,
+    # which JSON strings may hold unescaped.
+    lines = [line + b"\n" for line in source.read_bytes().split(b"\n") if line]
     for number, path in enumerate(tqdm(paths, desc="writing shuffled copies", unit="copy")):
         random.Random(number).shuffle(lines)
         partial = path.with_suffix(".partial")
-        with open(partial, "w", encoding="utf-8") as sink:
+        with open(partial, "wb") as sink:
             sink.writelines(lines)
         partial.rename(path)
     done.write_text(str(copies))
