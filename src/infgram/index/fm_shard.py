@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import _fm
 from ..errors import IndexFormatError
-from .format import DOCUMENT_RECORD, KIND_DOCUMENTS, KIND_FM_SAMPLES, KIND_FM_WAVELET, KIND_METADATA, open_payload
+from .format import KIND_FM_SAMPLES, KIND_FM_WAVELET, open_payload
 from .shard import Shard, _checked_header
 
 
@@ -24,31 +24,15 @@ class FMShard(Shard):
     """Memory-mapped FM files of one shard; positions are byte positions within the shard."""
 
     def __init__(self, directory: Path, entry: dict[str, Any], token_width: int):
-        try:
-            self.name = entry["name"]
-            self.num_documents = int(entry["num_documents"])
-            self.num_tokens = int(entry["num_tokens"])
-            self.num_positions = int(entry["num_positions"])
-            self.first_document = int(entry["first_document"])
-            files = {key: Path(directory) / value["path"] for key, value in entry["files"].items()}
-            paths = [files[key] for key in ("wavelet", "samples", "documents", "metadata")]
-        except (KeyError, TypeError, ValueError) as error:
-            raise IndexFormatError(f"the manifest's entry for a shard is malformed ({error!r}); rebuild the index") from None
+        wavelet_path, samples_path = self._read_entry(directory, entry, ("wavelet", "samples"))
         if token_width != 1:
             raise IndexFormatError(f"an FM-index holds bytes, but its manifest says tokens of {token_width} bytes; "
                                    "rebuild the index")
-        self.files = files
         self.token_width = 1
         self.pointer_width = 0
-        wavelet_path, samples_path, documents_path, metadata_path = paths
         wavelet = open_payload(wavelet_path, _checked_header(wavelet_path, KIND_FM_WAVELET, 1, 0, None), np.uint8)
         samples = open_payload(samples_path, _checked_header(samples_path, KIND_FM_SAMPLES, 1, 0, None), np.uint8)
-        header = _checked_header(documents_path, KIND_DOCUMENTS, 1, 0, self.num_documents + 1)
-        records = open_payload(documents_path, header, DOCUMENT_RECORD)
-        self.document_starts = np.array(records["token_position"], dtype=np.int64)
-        self.metadata_offsets = records["metadata_offset"]
-        header = _checked_header(metadata_path, KIND_METADATA, 1, 0, None)
-        self.metadata_bytes = open_payload(metadata_path, header, np.uint8)
+        self._open_documents()
         try:
             self.view = _fm.FMView(wavelet, samples)
         except ValueError as error:

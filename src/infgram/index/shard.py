@@ -49,31 +49,43 @@ class Shard:
     """Memory-mapped files of one shard; positions are token positions within the shard."""
 
     def __init__(self, directory: Path, entry: dict[str, Any], token_width: int):
+        tokens_path, sa_path = self._read_entry(directory, entry, ("tokens", "suffix_array"))
+        try:
+            self.pointer_width = int(entry["pointer_width"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise IndexFormatError(f"the manifest's entry for a shard is malformed ({error!r}); rebuild the index") from None
+        self.token_width = token_width
+        header = _checked_header(tokens_path, KIND_TOKENS, token_width, 0, self.num_positions)
+        self.tokens = open_payload(tokens_path, header, token_dtype(token_width))
+        header = _checked_header(sa_path, KIND_SUFFIX_ARRAY, token_width, self.pointer_width, self.num_positions)
+        self.suffix_array_bytes = open_payload(sa_path, header, np.uint8)
+        self._open_documents()
+        self.view = _core.ShardView(self.tokens.view(np.uint8), self.suffix_array_bytes, token_width, self.pointer_width)
+
+    def _read_entry(self, directory: Path, entry: dict[str, Any], kind_files: tuple[str, ...]) -> list[Path]:
+        """Take the counts and file paths from the shard's manifest entry; returns the paths of
+        ``kind_files`` (the files of the index kind, besides documents and metadata)."""
         try:
             self.name = entry["name"]
             self.num_documents = int(entry["num_documents"])
             self.num_tokens = int(entry["num_tokens"])
             self.num_positions = int(entry["num_positions"])
-            self.pointer_width = int(entry["pointer_width"])
             self.first_document = int(entry["first_document"])
-            files = {key: Path(directory) / value["path"] for key, value in entry["files"].items()}
-            paths = [files[key] for key in ("tokens", "suffix_array", "documents", "metadata")]
+            self.files = {key: Path(directory) / value["path"] for key, value in entry["files"].items()}
+            paths = [self.files[key] for key in (*kind_files, "documents", "metadata")]  # all must be listed
         except (KeyError, TypeError, ValueError) as error:
             raise IndexFormatError(f"the manifest's entry for a shard is malformed ({error!r}); rebuild the index") from None
-        self.files = files
-        self.token_width = token_width
-        tokens_path, sa_path, documents_path, metadata_path = paths
-        header = _checked_header(tokens_path, KIND_TOKENS, token_width, 0, self.num_positions)
-        self.tokens = open_payload(tokens_path, header, token_dtype(token_width))
-        header = _checked_header(sa_path, KIND_SUFFIX_ARRAY, token_width, self.pointer_width, self.num_positions)
-        self.suffix_array_bytes = open_payload(sa_path, header, np.uint8)
-        header = _checked_header(documents_path, KIND_DOCUMENTS, token_width, 0, self.num_documents + 1)
-        records = open_payload(documents_path, header, DOCUMENT_RECORD)
+        return paths[: len(kind_files)]
+
+    def _open_documents(self) -> None:
+        """Map the document table and the metadata (the same files in every index kind)."""
+        path = self.files["documents"]
+        records = open_payload(path, _checked_header(path, KIND_DOCUMENTS, self.token_width, 0, self.num_documents + 1),
+                               DOCUMENT_RECORD)
         self.document_starts = np.array(records["token_position"], dtype=np.int64)
         self.metadata_offsets = records["metadata_offset"]
-        header = _checked_header(metadata_path, KIND_METADATA, token_width, 0, None)
-        self.metadata_bytes = open_payload(metadata_path, header, np.uint8)
-        self.view = _core.ShardView(self.tokens.view(np.uint8), self.suffix_array_bytes, token_width, self.pointer_width)
+        path = self.files["metadata"]
+        self.metadata_bytes = open_payload(path, _checked_header(path, KIND_METADATA, self.token_width, 0, None), np.uint8)
 
     @property
     def unigram_range(self) -> tuple[int, int]:
