@@ -111,15 +111,15 @@ def maximal_spans(lengths: np.ndarray, min_length: int) -> list[tuple[int, int]]
 def attribute(index: Index, text: Query, min_length: int | None = None, max_count: int = 100, examples: int = 3,
               context: int | None = None) -> AttributionResult:
     """See :meth:`infgram.Index.attribute`."""
-    from .search import _check_whole
+    from .engine import check_whole_number
 
     defaults = default_settings(index)
     min_length = defaults["min_length"] if min_length is None else min_length
     context = defaults["context"] if context is None else context
-    _check_whole("min_length", min_length)
-    _check_whole("max_count", max_count)
-    _check_whole("examples", examples, 1000)
-    _check_whole("context", context)
+    check_whole_number("min_length", min_length)
+    check_whole_number("max_count", max_count)
+    check_whole_number("examples", examples, 1000)
+    check_whole_number("context", context)
     if isinstance(text, str) and len(text) > MAX_ATTRIBUTION_TOKENS * 8:
         raise QueryError(f"expected a text of at most {MAX_ATTRIBUTION_TOKENS * 8:,} characters to attribute, "
                          f"found {len(text):,}; split the text")

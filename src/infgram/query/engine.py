@@ -104,6 +104,16 @@ def _check_length(num_tokens: int) -> None:
                          "no sequence that long occurs: search for a shorter piece of it")
 
 
+def check_whole_number(name: str, value: Any, maximum: int | None = None, optional: bool = False) -> None:
+    """Raise QueryError unless ``value`` is a whole number from 0 (to ``maximum``), or None if ``optional``."""
+    if optional and value is None:
+        return
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0 or \
+            (maximum is not None and value > maximum):
+        bound = f"from 0 to {maximum:,}" if maximum is not None else "of 0 or more"
+        raise QueryError(f"expected {name} to be a whole number {bound}, found {value!r}")
+
+
 def _ratio(count: int, prompt_count: int) -> float | None:
     return count / prompt_count if prompt_count else None
 
@@ -541,12 +551,10 @@ class Index:
         gives the same order, so pages do not overlap). With ``context``, each document is cut
         to a window of that many tokens on each side of its first match.
         """
-        for name, value, maximum in (("limit", limit, MAX_DOCUMENTS_LIMIT), ("offset", offset, None),
-                                     ("context", 0 if context is None else context, None),
-                                     ("seed", 0 if seed is None else seed, None)):
-            if not isinstance(value, (int, np.integer)) or value < 0 or (maximum is not None and value > maximum):
-                bound = f"from 0 to {maximum:,}" if maximum is not None else "of 0 or more"
-                raise QueryError(f"expected {name} to be a whole number {bound}, found {value!r}")
+        check_whole_number("limit", limit, MAX_DOCUMENTS_LIMIT)
+        check_whole_number("offset", offset)
+        check_whole_number("context", context, optional=True)
+        check_whole_number("seed", seed, optional=True)
         encoded = self._encode(query)
         length = len(encoded) // self.token_width
         if not encoded:

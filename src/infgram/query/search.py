@@ -333,25 +333,16 @@ def _encode_clauses(index: Index, cnf: Any) -> list[list[bytes]]:
     return clauses
 
 
-def _check_whole(name: str, value: Any, maximum: int | None = None, optional: bool = False) -> None:
-    if optional and value is None:
-        return
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0 or \
-            (maximum is not None and value > maximum):
-        bound = f"from 0 to {maximum:,}" if maximum is not None else "of 0 or more"
-        raise QueryError(f"expected {name} to be a whole number {bound}, found {value!r}")
-
-
 def search(index: Index, cnf: Any, within: int | None = None, limit: int = 10, offset: int = 0,
            seed: int | None = None, context: int | None = None) -> SearchResult:
     """See :meth:`infgram.Index.search`."""
-    from .engine import MAX_DOCUMENTS_LIMIT
+    from .engine import MAX_DOCUMENTS_LIMIT, check_whole_number
 
-    _check_whole("limit", limit, MAX_DOCUMENTS_LIMIT)
-    _check_whole("offset", offset)
-    _check_whole("seed", seed, optional=True)
-    _check_whole("context", context, optional=True)
-    _check_whole("within", within, optional=True)
+    check_whole_number("limit", limit, MAX_DOCUMENTS_LIMIT)
+    check_whole_number("offset", offset)
+    check_whole_number("seed", seed, optional=True)
+    check_whole_number("context", context, optional=True)
+    check_whole_number("within", within, optional=True)
     clauses = _encode_clauses(index, cnf)
     per_shard = [_match_shard(index, shard, clauses, within) for shard in index.shards]
     matching = np.concatenate([m.documents + shard.first_document for m, shard in zip(per_shard, index.shards)])
