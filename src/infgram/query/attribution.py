@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import QueryError
+from .engine import check_whole_number, merge_spans
 from .results import AttributedSpan, AttributionResult
 
 if TYPE_CHECKING:
@@ -111,8 +112,6 @@ def maximal_spans(lengths: np.ndarray, min_length: int) -> list[tuple[int, int]]
 def attribute(index: Index, text: Query, min_length: int | None = None, max_count: int = 100, examples: int = 3,
               context: int | None = None) -> AttributionResult:
     """See :meth:`infgram.Index.attribute`."""
-    from .engine import check_whole_number
-
     defaults = default_settings(index)
     min_length = defaults["min_length"] if min_length is None else min_length
     context = defaults["context"] if context is None else context
@@ -154,14 +153,8 @@ def mark_spans(text: str, spans: list[tuple[int, int]], color: bool = False) -> 
     'a ⟦rose⟧ is a ⟦rose⟧'
     """
     on, off = (_MARK_ON, _MARK_OFF) if color else ("⟦", "⟧")
-    merged: list[list[int]] = []
-    for start, end in sorted(spans):  # overlapping or touching spans are marked as one
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
-        elif start < end:
-            merged.append([start, end])
     pieces, at = [], 0
-    for start, end in merged:
+    for start, end in merge_spans(spans):  # overlapping or touching spans are marked as one
         pieces += [text[at:start], on, text[start:end], off]
         at = end
     return "".join(pieces) + text[at:]

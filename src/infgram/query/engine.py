@@ -114,6 +114,21 @@ def check_whole_number(name: str, value: Any, maximum: int | None = None, option
         raise QueryError(f"expected {name} to be a whole number {bound}, found {value!r}")
 
 
+def merge_spans(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """[start, end) spans sorted, without empty ones, overlapping or touching ones merged.
+
+    >>> merge_spans([(5, 7), (0, 2), (1, 3), (3, 4), (6, 6)])
+    [(0, 4), (5, 7)]
+    """
+    merged: list[list[int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        elif start < end:
+            merged.append([start, end])
+    return [(start, end) for start, end in merged]
+
+
 def _ratio(count: int, prompt_count: int) -> float | None:
     return count / prompt_count if prompt_count else None
 
@@ -526,14 +541,8 @@ class Index:
         """Token spans (sorted by start) as [start, end) character offsets into the decoded window;
         overlapping spans merge, so that each highlight is one piece, and spans are cut to the window."""
         decode = self.tokenizer.decode
-        merged: list[list[int]] = []
-        for start, end in spans:
-            if merged and start <= merged[-1][1]:
-                merged[-1][1] = max(merged[-1][1], end)
-            else:
-                merged.append([start, end])
         result = []
-        for start, end in merged:
+        for start, end in merge_spans(spans):
             start, end = max(start, window_start) - window_start, min(end, window_start + len(window)) - window_start
             if start < end:
                 result.append((len(decode(window[:start])), len(decode(window[:end]))))
