@@ -102,7 +102,7 @@ OPERATIONS: dict[str, Callable[[Index, dict[str, Any]], dict[str, Any]]] = {
     "longest_matches": lambda index, r: index.longest_matches(_sequence(r, "text", "ids")).to_dict(),
     "infgram_probabilities": lambda index, r: index.infgram_probabilities(_sequence(r, "text", "ids")).to_dict(),
     "cooccurrence": lambda index, r: index.cooccurrence(
-        [p["ids"] if isinstance(p, dict) and set(p) == {"ids"} else p for p in _required(r, "phrases")],
+        _required(r, "phrases"),
         _required(r, "pairs") if "pairs" in r else None, document_counts=_flag(r, "document_counts"),
     ).to_dict(),
     "contamination": lambda index, r: _contamination(index, r),

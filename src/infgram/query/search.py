@@ -302,6 +302,15 @@ def _match_shard(index: Index, shard: Shard, clauses: list[list[bytes]], within:
     return _ShardMatches(_sorted_unique(merged.documents), merged.starts, merged.ends, merged.documents)
 
 
+def _phrase_query(phrase: Any) -> Any:
+    """A phrase as the engine takes queries: ``{"ids": [...]}`` (the batch form) becomes its ids."""
+    if isinstance(phrase, dict):
+        if set(phrase) != {"ids"}:
+            raise QueryError(f"expected a phrase as a string or {{\"ids\": [...]}}, found {phrase!r:.80}")
+        return phrase["ids"]
+    return phrase
+
+
 def _encode_clauses(index: Index, cnf: Any) -> list[list[bytes]]:
     if isinstance(cnf, str):
         cnf = parse_query(cnf)
@@ -316,11 +325,7 @@ def _encode_clauses(index: Index, cnf: Any) -> list[list[bytes]]:
                              'write [["natural language"], ["model", "models"]]')
         encoded = []
         for phrase in clause:
-            if isinstance(phrase, dict):
-                if set(phrase) != {"ids"}:
-                    raise QueryError(f"expected a phrase as a string or {{\"ids\": [...]}}, found {phrase!r:.80}")
-                phrase = phrase["ids"]
-            value = index._encode(phrase)
+            value = index._encode(_phrase_query(phrase))
             if not value:
                 raise QueryError("expected every phrase to have at least one token, found an empty phrase; "
                                  "remove it (the empty phrase occurs everywhere)")
@@ -402,7 +407,7 @@ def cooccurrence(index: Index, phrases: Sequence[Query], pairs: Sequence[tuple[i
     other phrase is then either read too and the two sorted sets intersected, or looked for
     by scanning the rarer phrase's documents, whichever costs less, as in :func:`search`.
     """
-    phrases = list(phrases)
+    phrases = [_phrase_query(phrase) for phrase in phrases]
     if len(phrases) > 100 * MAX_SEARCH_PHRASES:
         raise QueryError(f"expected at most {100 * MAX_SEARCH_PHRASES:,} phrases per call, found {len(phrases):,}; "
                          "split them over several calls")
