@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import QueryError
-from .engine import check_whole_number, merge_spans
+from .engine import check_text, check_whole_number, merge_spans
 from .results import AttributedSpan, AttributionResult
 
 if TYPE_CHECKING:
@@ -43,13 +43,19 @@ def default_settings(index: Index) -> dict[str, int]:
 def _tokens_and_characters(index: Index, text: Query) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
     """The text, its ids, and the [start, end) character offsets of each token in the text."""
     if isinstance(text, str):
+        if len(text) > MAX_ATTRIBUTION_TOKENS * 8:
+            raise QueryError(f"expected a text of at most {MAX_ATTRIBUTION_TOKENS * 8:,} characters to attribute, "
+                             f"found {len(text):,}; split the text")
+        check_text(text)
+        ids, starts, ends = index.tokenizer.encode_with_offsets(text)  # one encoding gives both
+        ids = ids.astype(np.int64)
+    else:
         ids = index.tokenize(text)
-        _, starts, ends = index.tokenizer.encode_with_offsets(text)
-        return text, ids, starts, ends
-    ids = index.tokenize(text)
     if len(ids) > MAX_ATTRIBUTION_TOKENS:
         raise QueryError(f"expected at most {MAX_ATTRIBUTION_TOKENS:,} tokens to attribute, found {len(ids):,}; "
                          "split the text")
+    if isinstance(text, str):
+        return text, ids, starts, ends
     # Ids without a text: the text is their decoding, each token ending where its prefix does.
     decoded = index.tokenizer.decode(ids)
     ends = np.array([len(index.tokenizer.decode(ids[: k + 1])) for k in range(len(ids))], dtype=np.int64)
@@ -119,13 +125,7 @@ def attribute(index: Index, text: Query, min_length: int | None = None, max_coun
     check_whole_number("max_count", max_count)
     check_whole_number("examples", examples, 1000)
     check_whole_number("context", context)
-    if isinstance(text, str) and len(text) > MAX_ATTRIBUTION_TOKENS * 8:
-        raise QueryError(f"expected a text of at most {MAX_ATTRIBUTION_TOKENS * 8:,} characters to attribute, "
-                         f"found {len(text):,}; split the text")
     text, ids, starts, ends = _tokens_and_characters(index, text)
-    if len(ids) > MAX_ATTRIBUTION_TOKENS:
-        raise QueryError(f"expected at most {MAX_ATTRIBUTION_TOKENS:,} tokens to attribute, found {len(ids):,}; "
-                         "split the text")
     matches = index.longest_matches(ids)
     spans = maximal_spans(np.asarray(matches.lengths, dtype=np.int64), min_length)
     counts = [matches.counts[start] for start, _ in spans]

@@ -85,7 +85,8 @@ def _executor() -> ThreadPoolExecutor:
     return _thread_pool
 
 
-def _check_text(text: str) -> None:
+def check_text(text: str) -> None:
+    """Raise QueryError for a text query that is too long or has no UTF-8 form."""
     if len(text) > MAX_QUERY_CHARACTERS:
         raise QueryError(f"expected a query of at most {MAX_QUERY_CHARACTERS:,} characters, found "
                          f"{len(text):,}; search for a shorter piece of it")
@@ -192,7 +193,7 @@ class Index:
         [97, 98]
         """
         if isinstance(query, str):
-            _check_text(query)
+            check_text(query)
             ids = self.tokenizer.encode(query).astype(np.int64)
         else:
             ids = np.asarray(query)
@@ -217,7 +218,7 @@ class Index:
     def _encode(self, query: Query) -> bytes:
         """The query as stored bytes (big-endian ids), the form the compiled core searches for."""
         if isinstance(query, str) and self.tokenizer.kind == "bytes":
-            _check_text(query)
+            check_text(query)
             encoded = query.encode("utf-8")  # UTF-8 never holds the separator byte 0xFF
             _check_length(len(encoded))
             return encoded
@@ -244,7 +245,7 @@ class Index:
             return [self._encode(q) for q in queries]
         texts = [q for q in queries if isinstance(q, str)]
         for text in texts:
-            _check_text(text)
+            check_text(text)
         encoded_texts = iter(self.tokenizer.encode_batch(texts))
         result = []
         for query in queries:
