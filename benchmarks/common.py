@@ -31,6 +31,20 @@ def fetch(names: list[str]) -> list[Path]:
     return sorted(p for name in names for p in (DATA / name).glob("*.jsonl"))
 
 
+def read_texts(files: Sequence[Path | str], limit: int | None = None) -> list[str]:
+    """The non-empty ``text`` fields of JSONL files, in order (the first ``limit`` of them)."""
+    texts: list[str] = []
+    for path in files:
+        with open(path, encoding="utf-8") as source:
+            for line in source:
+                if limit is not None and len(texts) >= limit:
+                    return texts
+                text = json.loads(line).get("text")
+                if isinstance(text, str) and text:
+                    texts.append(text)
+    return texts
+
+
 def split_corpus(files: list[Path], corpus: Path, held_out_share: float, seed: int) -> list[str]:
     """Write the indexed documents (text only) to ``corpus``; return the held-out texts.
 
@@ -40,16 +54,11 @@ def split_corpus(files: list[Path], corpus: Path, held_out_share: float, seed: i
     held_out: list[str] = []
     corpus.parent.mkdir(parents=True, exist_ok=True)
     with open(corpus, "w", encoding="utf-8") as sink:
-        for path in files:
-            with open(path, encoding="utf-8") as source:
-                for line in source:
-                    record = json.loads(line)
-                    if not isinstance(record.get("text"), str) or not record["text"]:
-                        continue
-                    if rng.random() < held_out_share:
-                        held_out.append(record["text"])
-                    else:
-                        sink.write(json.dumps({"text": record["text"]}, ensure_ascii=False) + "\n")
+        for text in read_texts(files):
+            if rng.random() < held_out_share:
+                held_out.append(text)
+            else:
+                sink.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
     return held_out
 
 

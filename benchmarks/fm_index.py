@@ -43,6 +43,8 @@ def _peak_rss_bytes() -> int:
 
 
 def _texts(files: list[str]) -> list[str]:
+    # Not common.read_texts: the fm-index worker runs in another virtualenv, without this
+    # folder on its path and perhaps without numpy, so this file reads JSONL on its own.
     texts = []
     for path in files:
         with open(path, encoding="utf-8") as source:

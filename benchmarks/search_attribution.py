@@ -32,7 +32,7 @@ import numpy as np
 import infgram
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import fetch  # noqa: E402
+from common import fetch, read_texts  # noqa: E402
 
 
 def timed(function, arguments: list) -> tuple[float, list]:
@@ -45,20 +45,9 @@ def timed(function, arguments: list) -> tuple[float, list]:
     return statistics.median(times), results
 
 
-def words_of(files: list[Path], limit_documents: int, rng: random.Random) -> tuple[list[str], list[str]]:
-    """Distinct words and some document texts from the start of the corpus files."""
-    words: set[str] = set()
-    texts: list[str] = []
-    for path in files:
-        with open(path, encoding="utf-8") as source:
-            for line in source:
-                text = json.loads(line).get("text")
-                if isinstance(text, str) and text:
-                    texts.append(text)
-                    words.update(w for w in text.split() if w.isalpha() and 4 <= len(w) <= 12)
-                if len(texts) >= limit_documents:
-                    break
-    return sorted(words), texts
+def words_of(texts: list[str]) -> list[str]:
+    """The distinct words (4 to 12 letters) of the texts, sorted."""
+    return sorted({w for text in texts for w in text.split() if w.isalpha() and 4 <= len(w) <= 12})
 
 
 def main() -> None:
@@ -86,7 +75,8 @@ def main() -> None:
             while handle.read(1 << 24):
                 pass
 
-    words, texts = words_of(files, 20_000, rng)
+    texts = read_texts(files, 20_000)
+    words = words_of(texts)
     spaced = [f" {w} " for w in words]
     counts = index.count_batch(spaced)
     rare = [w for w, c in zip(spaced, counts.tolist()) if 2 <= c <= 20]
@@ -107,7 +97,7 @@ def main() -> None:
                  f"{results[0].count:,} documents, {results[0].sites:,} sites"))
 
     other_files = fetch([args.other])
-    _, other_texts = words_of(other_files, 2_000, rng)
+    other_texts = read_texts(other_files, 2_000)
     long_texts = [t for t in texts if len(t.encode()) >= 600]
     long_other = [t for t in other_texts if len(t.encode()) >= 600]
     samples = []
