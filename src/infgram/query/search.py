@@ -440,26 +440,25 @@ def cooccurrence(index: Index, phrases: Sequence[Query], pairs: Sequence[tuple[i
             known[number] = _phrase_documents(index, encoded[number])
         return known[number]
 
+    pairs = [(int(a), int(b)) for a, b in pairs]
+    # Each pair as (rarer, other); a pair with a phrase that never occurs co-occurs nowhere.
+    by_rarity = [(a, b) if counts[a] <= counts[b] else (b, a) for a, b in pairs]
     # The rarer phrase of every pair is read in any case: read them all at once, on every core.
-    rarer = sorted({int(a) if counts[int(a)] <= counts[int(b)] else int(b) for a, b in pairs
-                    if counts[int(a)] and counts[int(b)]})
+    rarer = sorted({a for a, _ in by_rarity if counts[a]})
     if len(rarer) > 1:
         from .engine import _executor
 
         known.update(zip(rarer, _executor().map(lambda number: _phrase_documents(index, encoded[number]), rarer)))
     lengths = index._document_lengths()
     pair_counts = []
-    for a, b in pairs:
-        a, b = int(a), int(b)
-        if counts[a] == 0 or counts[b] == 0:
+    for a, b in by_rarity:
+        if counts[a] == 0:
             pair_counts.append(0)
             continue
-        if counts[a] > counts[b]:
-            a, b = b, a
         rare = documents_of(a)
         if b not in known and int(lengths[rare].sum()) < counts[b] * _FETCH_COST:
             pair_counts.append(_documents_with_phrase(index, rare, as_ids[b]))
         else:
             pair_counts.append(_intersection_size(rare, documents_of(b)))
     return CooccurrenceResult(counts, [len(documents_of(i)) for i in range(len(phrases))] if document_counts else None,
-                              [(int(a), int(b)) for a, b in pairs], pair_counts)
+                              pairs, pair_counts)
