@@ -89,7 +89,9 @@ def main() -> None:
 
     reference, big = infgram.Index.open(reference_dir), infgram.Index.open(big_dir)
     copies = args.copies
-    assert len(reference.shards) == 1, "the reference must be a single shard"
+    if len(reference.shards) != 1:
+        raise SystemExit(f"expected --reference to be a one-shard index, found {len(reference.shards)} shards; "
+                         "build it with a larger --memory")
     problems = []
 
     def check(what: str, ours, expected) -> None:
