@@ -85,7 +85,14 @@ def main() -> None:
     if not args.reference:
         timed_build([source], reference_dir, None)
     big_dir = work / "sharded"
-    seconds, peak = timed_build(corpus, big_dir, args.memory)
+    # The build's figures are kept beside it, so the checks can run again without a rebuild.
+    timing = work / f"sharded-build-{args.copies}-{args.memory}.json"
+    if timing.exists() and (big_dir / "manifest.json").exists():
+        seconds, peak = json.loads(timing.read_text())
+        print(f"reusing {big_dir} (built in {seconds:.0f} s); delete {timing} to rebuild")
+    else:
+        seconds, peak = timed_build(corpus, big_dir, args.memory)
+        timing.write_text(json.dumps([seconds, peak]))
 
     reference, big = infgram.Index.open(reference_dir), infgram.Index.open(big_dir)
     copies = args.copies

@@ -30,6 +30,10 @@ typedef struct {
     int token_width;
     int pointer_width;
     int64_t num_positions;
+    Py_buffer keys;       /* optional: the sampled suffix keys (see bracket()) */
+    int have_keys;
+    int64_t key_step;
+    int64_t num_keys;
 } ShardView;
 
 static inline uint64_t pointer_at(const ShardView *view, int64_t i) {
@@ -71,10 +75,84 @@ static inline int compare_suffix(const ShardView *view, uint64_t position, const
     return n < query_bytes ? -1 : 0;
 }
 
+/* Sampled suffix keys: entry k is the first 8 bytes of suffix SA[k * key_step], read as a
+ * big-endian number (zero bytes past the end of the shard). Along the suffix array these
+ * keys never decrease: two suffixes that differ within their first 8 bytes differ there in
+ * the same direction as their keys, and a suffix that is a proper prefix of another (only
+ * at the end of the shard) pads with zeros, which no byte is below. Every suffix that starts
+ * with a query q has a key between q's first 8 bytes padded with 0x00 (`low`) and padded
+ * with 0xff (`high`); a key below `low` is a suffix before q's run, one above `high` after
+ * it, and for a query of at most 8 bytes a key in between is a suffix that starts with q
+ * (a suffix shorter than 8 bytes ends with the separator, which no query holds). So each
+ * end of the run is found by a binary search over the keys (a few MB at most, in cache),
+ * which reads the text only for long queries whose first 8 bytes tie, and then one over
+ * the key_step suffixes between two samples: log2(key_step) reads of the text per end
+ * instead of log2(num_positions). */
+static inline uint64_t query_key(const unsigned char *query, Py_ssize_t query_bytes, unsigned char fill) {
+    uint64_t key = 0;
+    for (int b = 0; b < 8; b++) key = (key << 8) | (b < query_bytes ? query[b] : fill);
+    return key;
+}
+
+typedef struct {
+    const unsigned char *query;
+    Py_ssize_t query_bytes;
+    uint64_t low, high;
+} KeyedQuery;
+
+/* Does sample k compare < 0 with the query (`inclusive`: <= 0)? */
+static inline int sample_before(const ShardView *view, const KeyedQuery *q, int64_t k, int inclusive) {
+    uint64_t key = ((const uint64_t *)view->keys.buf)[k];
+    if (key < q->low) return 1;
+    if (key > q->high) return 0;
+    if (q->query_bytes <= 8) return inclusive; /* the suffix starts with the query: it compares 0 */
+    int c = compare_suffix(view, pointer_at(view, k * view->key_step), q->query, q->query_bytes);
+    return inclusive ? c <= 0 : c < 0;
+}
+
+/* The first suffix-array entry that does not compare < 0 (`inclusive`: <= 0) with the
+ * query, searching the samples from sample `from` on; *sample gets the first such sample. */
+static int64_t keyed_bound(const ShardView *view, const KeyedQuery *q, int inclusive, int64_t from, int64_t *sample) {
+    int64_t a = from, b = view->num_keys;
+    /* Invariant: samples before a compare < 0 (<= 0); samples at or after b do not. */
+    while (a < b) {
+        int64_t m = a + (b - a) / 2;
+        if (sample_before(view, q, m, inclusive)) a = m + 1;
+        else b = m;
+    }
+    *sample = a;
+    /* The bound is after sample a - 1 and at or before sample a (or the end). */
+    int64_t lo = a > 0 ? (a - 1) * view->key_step + 1 : 0;
+    int64_t hi = a < view->num_keys ? a * view->key_step : view->num_positions;
+    /* Invariant: entries before lo compare < 0 (<= 0); entries at or after hi do not. */
+    while (lo < hi) {
+        int64_t m = lo + (hi - lo) / 2;
+        int c = compare_suffix(view, pointer_at(view, m), q->query, q->query_bytes);
+        if (inclusive ? c <= 0 : c < 0) lo = m + 1;
+        else hi = m;
+    }
+    return lo;
+}
+
+/* find_range by the sampled keys: the run's two ends, clipped to [lo, hi). */
+static void keyed_range(const ShardView *view, const unsigned char *query, Py_ssize_t query_bytes, int64_t lo,
+                        int64_t hi, int64_t *out_lo, int64_t *out_hi) {
+    KeyedQuery q = {query, query_bytes, query_key(query, query_bytes, 0x00), query_key(query, query_bytes, 0xff)};
+    int64_t first_sample, end_sample;
+    int64_t first = keyed_bound(view, &q, 0, 0, &first_sample);
+    int64_t end = keyed_bound(view, &q, 1, first_sample, &end_sample);
+    *out_lo = first < lo ? lo : first > hi ? hi : first;
+    *out_hi = end < lo ? lo : end > hi ? hi : end;
+}
+
 /* The run [*out_lo, *out_hi) of suffixes in [lo, hi) that start with the query.
  * Precondition: the suffixes in [lo, hi) are sorted (any sub-range of the array is). */
 static void find_range(const ShardView *view, const unsigned char *query, Py_ssize_t query_bytes,
                        int64_t lo, int64_t hi, int64_t *out_lo, int64_t *out_hi) {
+    if (view->have_keys && hi - lo > 4 * view->key_step) {
+        keyed_range(view, query, query_bytes, lo, hi, out_lo, out_hi);
+        return;
+    }
     /* Phase 1: narrow [lo, hi) until its midpoint matches or it is empty.
      * Invariant: every suffix before lo compares < 0, every suffix at or after hi > 0. */
     while (lo < hi) {
@@ -287,6 +365,7 @@ static int ShardView_init(ShardView *self, PyObject *args, PyObject *kwds) {
 static void ShardView_dealloc(ShardView *self) {
     if (self->have_tokens) PyBuffer_Release(&self->tokens);
     if (self->have_suffix_array) PyBuffer_Release(&self->suffix_array);
+    if (self->have_keys) PyBuffer_Release(&self->keys);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -566,6 +645,61 @@ static PyObject *ShardView_infgram_sequence(ShardView *self, PyObject *args) {
     return Py_BuildValue("NNN", a, b, c);
 }
 
+/* The first 8 bytes of suffix SA[i], as a big-endian number padded with zero bytes. */
+static uint64_t suffix_key(const ShardView *view, int64_t i) {
+    int64_t position = (int64_t)pointer_at(view, i);
+    int64_t available = (view->num_positions - position) * view->token_width;
+    return query_key((const unsigned char *)view->tokens.buf + position * view->token_width,
+                     available < 8 ? (Py_ssize_t)available : 8, 0x00);
+}
+
+/* make_keys(step) -> bytes of uint64 (native order): the key of every step-th suffix. */
+static PyObject *ShardView_make_keys(ShardView *self, PyObject *args) {
+    long long step;
+    if (!PyArg_ParseTuple(args, "L", &step)) return NULL;
+    if (step < 1) {
+        PyErr_SetString(PyExc_ValueError, "step must be at least 1");
+        return NULL;
+    }
+    int64_t n = (self->num_positions + step - 1) / step;
+    PyObject *result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * 8));
+    if (!result) return NULL;
+    uint64_t *keys = (uint64_t *)PyBytes_AS_STRING(result);
+    Py_BEGIN_ALLOW_THREADS
+    for (int64_t k = 0; k < n; k++) keys[k] = suffix_key(self, k * step);
+    Py_END_ALLOW_THREADS
+    return result;
+}
+
+/* use_keys(keys, step): search with these sampled keys from now on (made by make_keys). */
+static PyObject *ShardView_use_keys(ShardView *self, PyObject *args) {
+    PyObject *keys_obj;
+    long long step;
+    if (!PyArg_ParseTuple(args, "OL", &keys_obj, &step)) return NULL;
+    if (self->have_keys) {
+        PyErr_SetString(PyExc_ValueError, "this view already has keys");
+        return NULL;
+    }
+    if (step < 1) {
+        PyErr_SetString(PyExc_ValueError, "step must be at least 1");
+        return NULL;
+    }
+    Py_buffer keys;
+    if (PyObject_GetBuffer(keys_obj, &keys, PyBUF_SIMPLE) < 0) return NULL;
+    int64_t n = (self->num_positions + step - 1) / step;
+    if (keys.len != n * 8 || ((uintptr_t)keys.buf) % 8 != 0) {
+        PyErr_Format(PyExc_ValueError, "keys hold %zd bytes, expected %lld, 8-byte aligned", keys.len,
+                     (long long)(n * 8));
+        PyBuffer_Release(&keys);
+        return NULL;
+    }
+    self->keys = keys;
+    self->have_keys = 1;
+    self->key_step = step;
+    self->num_keys = n;
+    Py_RETURN_NONE;
+}
+
 static PyObject *ShardView_get_num_positions(ShardView *self, void *closure) {
     return PyLong_FromLongLong(self->num_positions);
 }
@@ -583,6 +717,10 @@ static PyMethodDef ShardView_methods[] = {
      "longest_prefixes(query: bytes) -> (lengths, counts) as int64 bytes: per start, the longest prefix that occurs."},
     {"infgram_sequence", (PyCFunction)ShardView_infgram_sequence, METH_VARARGS,
      "infgram_sequence(query: bytes, unigram_hi) -> (suffix_lengths, prompt_counts, counts) as int64 bytes."},
+    {"make_keys", (PyCFunction)ShardView_make_keys, METH_VARARGS,
+     "make_keys(step) -> bytes of native uint64: the first 8 bytes (big-endian) of every step-th suffix."},
+    {"use_keys", (PyCFunction)ShardView_use_keys, METH_VARARGS,
+     "use_keys(keys, step): narrow every search with sampled keys made by make_keys(step)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 import infgram
 from infgram import _reference as reference
+from infgram.index import build as build_module
 
 EXTREME_IDS = {
     1: [0, 1, 97, 128, 254],
@@ -30,12 +32,15 @@ def corpora(draw):
     documents = draw(st.lists(st.lists(st.sampled_from(alphabet), min_size=1, max_size=14), min_size=1, max_size=8))
     longest = max(len(d) for d in documents)
     shard_tokens = draw(st.one_of(st.none(), st.integers(longest + 1, longest + 20)))
-    return width, alphabet, documents, shard_tokens
+    # Searches start from every key_step-th suffix's key (see _core.c) once a range is over
+    # 4 * key_step long: small steps take that path on these tiny shards, 256 never does.
+    key_step = draw(st.sampled_from([1, 2, 3, 256]))
+    return width, alphabet, documents, shard_tokens, key_step
 
 
 @st.composite
 def corpus_and_queries(draw):
-    width, alphabet, documents, shard_tokens = draw(corpora())
+    width, alphabet, documents, shard_tokens, key_step = draw(corpora())
     random_queries = st.lists(st.sampled_from(alphabet), min_size=0, max_size=6)
 
     @st.composite
@@ -51,17 +56,18 @@ def corpus_and_queries(draw):
         return list(document[draw_piece(st.integers(0, len(document) - 1)) :])
 
     queries = draw(st.lists(st.one_of(random_queries, pieces(), document_ends()), min_size=1, max_size=8))
-    return width, alphabet, documents, shard_tokens, queries
+    return width, alphabet, documents, shard_tokens, key_step, queries
 
 
-def build(directory: Path, width: int, documents, shard_tokens):
-    infgram.build_from_documents(
-        [{"ids": d, "metadata": {"n": i}} for i, d in enumerate(documents)],
-        directory,
-        token_width=width,
-        shard_tokens=shard_tokens,
-        progress=False,
-    )
+def build(directory: Path, width: int, documents, shard_tokens, key_step=build_module.SUFFIX_KEY_STEP):
+    with mock.patch.object(build_module, "SUFFIX_KEY_STEP", key_step):
+        infgram.build_from_documents(
+            [{"ids": d, "metadata": {"n": i}} for i, d in enumerate(documents)],
+            directory,
+            token_width=width,
+            shard_tokens=shard_tokens,
+            progress=False,
+        )
     return infgram.Index.open(directory)
 
 
@@ -71,9 +77,9 @@ def as_pairs(tokens):
 
 @given(corpus_and_queries())
 def test_every_query_type_matches_reference(case):
-    width, alphabet, documents, shard_tokens, queries = case
+    width, alphabet, documents, shard_tokens, key_step, queries = case
     with tempfile.TemporaryDirectory() as folder:
-        index = build(Path(folder) / "index", width, documents, shard_tokens)
+        index = build(Path(folder) / "index", width, documents, shard_tokens, key_step)
         assert index.num_documents == len(documents)
         assert index.num_tokens == sum(len(d) for d in documents)
         assert index.count_batch(queries).tolist() == [reference.count(documents, q) for q in queries]
@@ -115,10 +121,10 @@ def test_every_query_type_matches_reference(case):
 
 @given(corpora(), st.integers(0, 2**32 - 1), st.integers(1, 4), st.integers(0, 3))
 def test_document_paging_is_a_seeded_permutation(case, seed, limit, context):
-    width, alphabet, documents, shard_tokens = case
+    width, alphabet, documents, shard_tokens, key_step = case
     query = [documents[0][0]]
     with tempfile.TemporaryDirectory() as folder:
-        index = build(Path(folder) / "index", width, documents, shard_tokens)
+        index = build(Path(folder) / "index", width, documents, shard_tokens, key_step)
         total = index.documents(query, limit=0).count
         pages = [index.documents(query, limit=limit, offset=offset, seed=seed, context=context)
                  for offset in range(0, total, limit)]

@@ -34,18 +34,18 @@ def phrases_of(draw, alphabet, documents, min_size=1):
 
 @st.composite
 def search_cases(draw):
-    width, alphabet, documents, shard_tokens = draw(corpora())
+    width, alphabet, documents, shard_tokens, key_step = draw(corpora())
     cnf = draw(st.lists(st.lists(phrases_of(alphabet, documents), min_size=1, max_size=3), min_size=1, max_size=3))
     within = draw(st.one_of(st.none(), st.integers(0, 6)))
-    return width, documents, shard_tokens, cnf, within
+    return width, documents, shard_tokens, key_step, cnf, within
 
 
 @given(search_cases())
 def test_search_matches_reference(case):
-    width, documents, shard_tokens, cnf, within = case
+    width, documents, shard_tokens, key_step, cnf, within = case
     matching, sites = reference.search(documents, cnf, within)
     with tempfile.TemporaryDirectory() as folder:
-        index = build(Path(folder) / "index", width, documents, shard_tokens)
+        index = build(Path(folder) / "index", width, documents, shard_tokens, key_step)
         result = index.search(cnf, within=within, limit=len(documents))
         assert (result.count, result.sites) == (len(matching), len(sites))
         assert [d.index for d in result.documents] == matching
@@ -80,11 +80,11 @@ def test_search_spans_in_byte_mode(texts, cnf, within, seed):
 
 @given(corpora(), st.data())
 def test_cooccurrence_matches_reference(case, data):
-    width, alphabet, documents, shard_tokens = case
+    width, alphabet, documents, shard_tokens, key_step = case
     phrases = data.draw(st.lists(phrases_of(alphabet, documents), min_size=1, max_size=5))
     sets = reference.document_sets(documents, phrases)
     with tempfile.TemporaryDirectory() as folder:
-        index = build(Path(folder) / "index", width, documents, shard_tokens)
+        index = build(Path(folder) / "index", width, documents, shard_tokens, key_step)
         result = index.cooccurrence(phrases, document_counts=True)
         assert index.cooccurrence(phrases).pair_document_counts == result.pair_document_counts
         assert result.counts == [reference.count(documents, p) for p in phrases]
@@ -95,7 +95,7 @@ def test_cooccurrence_matches_reference(case, data):
 
 @given(corpora(), st.data())
 def test_longest_matches_and_infgram_probabilities_match_reference(case, data):
-    width, alphabet, documents, shard_tokens = case
+    width, alphabet, documents, shard_tokens, key_step = case
     @st.composite
     def texts(draw):
         parts = draw(st.lists(phrases_of(alphabet, documents), min_size=0, max_size=4))
@@ -103,7 +103,7 @@ def test_longest_matches_and_infgram_probabilities_match_reference(case, data):
 
     sequence = data.draw(texts())
     with tempfile.TemporaryDirectory() as folder:
-        index = build(Path(folder) / "index", width, documents, shard_tokens)
+        index = build(Path(folder) / "index", width, documents, shard_tokens, key_step)
         matches = index.longest_matches(sequence)
         assert list(zip(matches.lengths, matches.counts)) == reference.longest_matches(documents, sequence)
         assert matches.token_ids == sequence
@@ -117,11 +117,11 @@ def test_longest_matches_and_infgram_probabilities_match_reference(case, data):
 
 @given(corpora(), st.data(), st.integers(0, 4))
 def test_attribution_spans_are_the_maximal_matches(case, data, min_length):
-    width, alphabet, documents, shard_tokens = case
+    width, alphabet, documents, shard_tokens, key_step = case
     parts = data.draw(st.lists(phrases_of(alphabet, documents), min_size=0, max_size=4))
     sequence = [token for part in parts for token in part]
     with tempfile.TemporaryDirectory() as folder:
-        index = build(Path(folder) / "index", width, documents, shard_tokens)
+        index = build(Path(folder) / "index", width, documents, shard_tokens, key_step)
         result = index.attribute(sequence, min_length=min_length, max_count=2, examples=1, context=1)
         assert [(s.start, s.end) for s in result.spans] == reference.maximal_matches(documents, sequence, min_length)
         for span in result.spans:

@@ -2,12 +2,13 @@
 
 An index is a directory::
 
-    manifest.json              what the index is: tokenizer, widths, shards, files, checksums
-    tokenizer.json             the Hugging Face tokenizer, when the index has one
-    shard-00000/tokens.bin     the token ids of every document, each followed by a separator
-    shard-00000/suffix_array.bin
-    shard-00000/documents.bin  per document: first token position and metadata byte offset
-    shard-00000/metadata.bin   the metadata of every document, as JSON, back to back
+    manifest.json                what the index is: tokenizer, widths, shards, files, checksums
+    tokenizer.json               the Hugging Face tokenizer, when the index has one
+    shard-00000/tokens.bin       the token ids of every document, each followed by a separator
+    shard-00000/suffix_array.bin the suffix array: token positions in sorted order of their suffixes
+    shard-00000/suffix_keys.bin  the first 8 bytes of every 256th suffix, so searches start in cache
+    shard-00000/documents.bin    per document: first token position and metadata byte offset
+    shard-00000/metadata.bin     the metadata of every document, as JSON, back to back
     shard-00001/...
 
 An FM-index (``manifest.json`` ``"index_kind": "fm"``, see ``fm_build.py``) keeps
@@ -21,7 +22,7 @@ Every ``.bin`` file starts with a 64-byte header, all integers little-endian::
     offset size  field
     0      8     magic b"INFGRAM\\0"
     8      2     format version (1)
-    10     4     file kind: b"TOKS", b"SARR", b"DOCS", b"META", b"FMWT" or b"FMSS"
+    10     4     file kind: b"TOKS", b"SARR", b"SKEY", b"DOCS", b"META", b"FMWT" or b"FMSS"
     14     1     token width in bytes (1, 2 or 4)
     15     1     pointer width in bytes (1..8; the suffix array's entry width, else 0)
     16     8     number of items (tokens, pointers, document records, metadata bytes)
@@ -31,7 +32,11 @@ Every ``.bin`` file starts with a 64-byte header, all integers little-endian::
 
 The payload follows at byte 64. Token ids are stored big-endian so that byte order is
 token order (see ``_core.c``); suffix-array pointers are little-endian token positions in
-the fewest bytes that address the shard. Files are written under a temporary name with
+the fewest bytes that address the shard. ``suffix_keys.bin`` holds, for every
+``step``-th suffix-array entry (the step is in the file's manifest entry), the
+first 8 bytes of that suffix as a little-endian uint64 whose value is those bytes read
+big-endian, zero-padded at the end of the shard (see "Sampled suffix keys" in ``_core.c``). It is
+optional: a shard without it (built before it existed) is searched without it. Files are written under a temporary name with
 ``complete = 0``, then the flag is set, the file flushed and renamed into place, so a
 reader never sees a partial file under its final name. ``manifest.json`` is written last:
 a directory without it is not an index (and one with ``build-state.json`` but no manifest
@@ -63,6 +68,7 @@ assert _HEADER.size == HEADER_BYTES
 
 KIND_TOKENS = b"TOKS"
 KIND_SUFFIX_ARRAY = b"SARR"
+KIND_SUFFIX_KEYS = b"SKEY"
 KIND_DOCUMENTS = b"DOCS"
 KIND_METADATA = b"META"
 KIND_FM_WAVELET = b"FMWT"

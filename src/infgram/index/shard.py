@@ -21,6 +21,7 @@ from .format import (
     KIND_DOCUMENTS,
     KIND_METADATA,
     KIND_SUFFIX_ARRAY,
+    KIND_SUFFIX_KEYS,
     KIND_TOKENS,
     FileHeader,
     open_payload,
@@ -61,6 +62,22 @@ class Shard:
         self.suffix_array_bytes = open_payload(sa_path, header, np.uint8)
         self._open_documents()
         self.view = _core.ShardView(self.tokens.view(np.uint8), self.suffix_array_bytes, token_width, self.pointer_width)
+        if "suffix_keys" in self.files:  # absent in indexes built before it existed
+            self._use_suffix_keys(entry["files"]["suffix_keys"])
+
+    def _use_suffix_keys(self, file_entry: dict[str, Any]) -> None:
+        """Map suffix_keys.bin and let the searches start from it (see ``_core.c``)."""
+        path = self.files["suffix_keys"]
+        try:
+            step = int(file_entry["step"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise IndexFormatError(f"the manifest's entry for {path} is malformed ({error!r}); rebuild the index") from None
+        if step < 1:
+            raise IndexFormatError(f"the manifest gives {path} a step of {step}, expected 1 or more; rebuild the index")
+        num_keys = -(-self.num_positions // step)
+        header = _checked_header(path, KIND_SUFFIX_KEYS, self.token_width, 0, num_keys)
+        self.suffix_keys = open_payload(path, header, np.dtype("<u8"))
+        self.view.use_keys(self.suffix_keys, step)
 
     def _read_entry(self, directory: Path, entry: dict[str, Any], kind_files: tuple[str, ...]) -> list[Path]:
         """Take the counts and file paths from the shard's manifest entry; returns the paths of
