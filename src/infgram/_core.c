@@ -11,6 +11,10 @@
  *     token position of the i-th smallest suffix, stored little-endian in `pointer_width`
  *     bytes (1..8).
  *   - A query is a bytes object of whole tokens, encoded like `tokens` (big-endian).
+ *   - Optionally (`use_keys`), `keys` holds the first 8 bytes of every key_step-th suffix as
+ *     native uint64 values read big-endian (see "Sampled suffix keys" below; the module
+ *     function `suffix_keys` makes them). With them a search reads the text at about 2 * log2(key_step) places
+ *     instead of 2 * log2(num_positions).
  *
  * All the suffixes that start with a query q form one contiguous run [lo, hi) of the suffix
  * array; the count of q is hi - lo. Every search below finds such a run by binary search.
@@ -645,33 +649,8 @@ static PyObject *ShardView_infgram_sequence(ShardView *self, PyObject *args) {
     return Py_BuildValue("NNN", a, b, c);
 }
 
-/* The first 8 bytes of suffix SA[i], as a big-endian number padded with zero bytes. */
-static uint64_t suffix_key(const ShardView *view, int64_t i) {
-    int64_t position = (int64_t)pointer_at(view, i);
-    int64_t available = (view->num_positions - position) * view->token_width;
-    return query_key((const unsigned char *)view->tokens.buf + position * view->token_width,
-                     available < 8 ? (Py_ssize_t)available : 8, 0x00);
-}
-
-/* make_keys(step) -> bytes of uint64 (native order): the key of every step-th suffix. */
-static PyObject *ShardView_make_keys(ShardView *self, PyObject *args) {
-    long long step;
-    if (!PyArg_ParseTuple(args, "L", &step)) return NULL;
-    if (step < 1) {
-        PyErr_SetString(PyExc_ValueError, "step must be at least 1");
-        return NULL;
-    }
-    int64_t n = (self->num_positions + step - 1) / step;
-    PyObject *result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * 8));
-    if (!result) return NULL;
-    uint64_t *keys = (uint64_t *)PyBytes_AS_STRING(result);
-    Py_BEGIN_ALLOW_THREADS
-    for (int64_t k = 0; k < n; k++) keys[k] = suffix_key(self, k * step);
-    Py_END_ALLOW_THREADS
-    return result;
-}
-
-/* use_keys(keys, step): search with these sampled keys from now on (made by make_keys). */
+/* use_keys(keys, step): search with the keys of suffixes SA[0], SA[step], SA[2 * step], ... from
+ * now on (made by suffix_keys). */
 static PyObject *ShardView_use_keys(ShardView *self, PyObject *args) {
     PyObject *keys_obj;
     long long step;
@@ -717,10 +696,8 @@ static PyMethodDef ShardView_methods[] = {
      "longest_prefixes(query: bytes) -> (lengths, counts) as int64 bytes: per start, the longest prefix that occurs."},
     {"infgram_sequence", (PyCFunction)ShardView_infgram_sequence, METH_VARARGS,
      "infgram_sequence(query: bytes, unigram_hi) -> (suffix_lengths, prompt_counts, counts) as int64 bytes."},
-    {"make_keys", (PyCFunction)ShardView_make_keys, METH_VARARGS,
-     "make_keys(step) -> bytes of native uint64: the first 8 bytes (big-endian) of every step-th suffix."},
     {"use_keys", (PyCFunction)ShardView_use_keys, METH_VARARGS,
-     "use_keys(keys, step): narrow every search with sampled keys made by make_keys(step)."},
+     "use_keys(keys, step): search with the keys of every step-th suffix (see _core.suffix_keys)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -817,11 +794,51 @@ done:
     return result;
 }
 
+/* suffix_keys(tokens, token_width, positions) -> bytes of native uint64: for each int64 token
+ * position, the key of the suffix there (its first 8 bytes read big-endian, zero bytes past
+ * the end), as "Sampled suffix keys" above defines it. */
+static PyObject *core_suffix_keys(PyObject *module, PyObject *args) {
+    Py_buffer tokens, positions;
+    int token_width;
+    if (!PyArg_ParseTuple(args, "y*iy*", &tokens, &token_width, &positions)) return NULL;
+    PyObject *result = NULL;
+    if ((token_width != 1 && token_width != 2 && token_width != 4) || tokens.len % token_width != 0 ||
+        positions.len % 8 != 0) {
+        PyErr_SetString(PyExc_ValueError, "expected whole tokens of 1, 2 or 4 bytes and int64 positions");
+        goto done;
+    }
+    int64_t n = positions.len / 8, num_tokens = tokens.len / token_width;
+    const int64_t *at = positions.buf;
+    for (int64_t k = 0; k < n; k++) {
+        if (at[k] < 0 || at[k] >= num_tokens) {
+            PyErr_Format(PyExc_ValueError, "position %lld is outside the %lld tokens", (long long)at[k],
+                         (long long)num_tokens);
+            goto done;
+        }
+    }
+    result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * 8));
+    if (!result) goto done;
+    uint64_t *keys = (uint64_t *)PyBytes_AS_STRING(result);
+    const unsigned char *text = tokens.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (int64_t k = 0; k < n; k++) {
+        int64_t available = tokens.len - at[k] * token_width;
+        keys[k] = query_key(text + at[k] * token_width, available < 8 ? (Py_ssize_t)available : 8, 0x00);
+    }
+    Py_END_ALLOW_THREADS
+done:
+    PyBuffer_Release(&tokens);
+    PyBuffer_Release(&positions);
+    return result;
+}
+
 static PyMethodDef core_functions[] = {
     {"sort_suffixes", core_sort_suffixes, METH_VARARGS,
      "sort_suffixes(tokens: buffer, token_width, id_limit, out: int32 or int64 buffer) -> None: "
      "the token-level suffix array of big-endian tokens into `out` (id_limit: the ids below it, "
      "plus the separator, for 4-byte tokens)."},
+    {"suffix_keys", core_suffix_keys, METH_VARARGS,
+     "suffix_keys(tokens, token_width, positions: int64 bytes) -> bytes of native uint64 suffix keys."},
     {NULL, NULL, 0, NULL},
 };
 

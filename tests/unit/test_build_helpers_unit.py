@@ -120,3 +120,18 @@ def test_wide_token_suffix_array_is_token_order(tmp_path, width):
     sequence = [t for d in documents for t in d + [top + 1]]
     expected = sorted(range(len(sequence)), key=lambda i: sequence[i:])
     assert shard.positions(0, shard.num_positions).tolist() == expected
+
+
+def test_metadata_counts_against_the_memory_budget(tmp_path):
+    # 64 KiB of budget: 13,000 byte positions by the tokens alone, fewer once each document
+    # also brings 200 bytes of metadata and a 16-byte record, and 4 KiB are kept back.
+    budget = 64 * 2**10
+    limit = shard_positions_for_budget(budget, 1)
+    documents = [{"text": "x" * 99, "metadata": {"note": "m" * 180}} for _ in range(300)]
+    infgram.build_from_documents(documents, tmp_path / "i", memory=budget, progress=False)
+    index = infgram.Index.open(tmp_path / "i")
+    assert index.num_documents == 300 and len(index.shards) > -(-300 * 100 // limit)
+    for shard in index.shards:
+        metadata_bytes = len(shard.metadata_bytes)
+        used = shard.num_positions * budget / limit + metadata_bytes + 16 * shard.num_documents + budget // 16
+        assert used <= budget

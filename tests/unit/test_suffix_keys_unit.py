@@ -25,7 +25,7 @@ def views(ids: list[int], width: int, pointer_width: int, step: int | None):
     packed = np.array(order, dtype="<u8").view(np.uint8).reshape(-1, 8)[:, :pointer_width].copy().reshape(-1)
     plain = _core.ShardView(tokens, packed, width, pointer_width)
     keyed = _core.ShardView(tokens, packed, width, pointer_width)
-    keys = keyed.make_keys(step)
+    keys = _core.suffix_keys(tokens, width, np.array(order[::step], dtype=np.int64))
     keyed.use_keys(keys, step)
     return plain, keyed, tokens.tobytes(), order, keys
 
@@ -72,4 +72,6 @@ def test_use_keys_rejects_keys_of_the_wrong_size():
     with pytest.raises(ValueError, match="expected 16"):
         view.use_keys(bytes(8), 2)
     with pytest.raises(ValueError, match="at least 1"):
-        view.make_keys(0)
+        view.use_keys(bytes(24), 0)
+    with pytest.raises(ValueError, match="position 3 is outside the 3 tokens"):
+        _core.suffix_keys(tokens, 1, np.array([3], dtype=np.int64))

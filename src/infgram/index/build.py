@@ -27,6 +27,7 @@ import os
 import re
 import shutil
 import time
+from array import array
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -52,9 +53,7 @@ from .format import (
     AtomicFileWriter,
     FileHeader,
     directory_bytes,
-    open_payload,
     pointer_width_for,
-    read_header,
     token_dtype,
     write_json_atomically,
 )
@@ -102,6 +101,12 @@ def default_memory_budget() -> int:
     moment: the budget decides the shard layout, and rerunning a build must find the same
     layout to resume or to be up to date. On a busy machine pass ``--memory``."""
     return physical_memory_bytes() // 2
+
+
+def _reserve_bytes(memory_bytes: int) -> int:
+    """The part of a memory budget left to the interpreter and its libraries (measured at
+    about 150 MB), not planned for shard data."""
+    return min(256 << 20, memory_bytes // 16)
 
 
 def shard_positions_for_budget(memory_bytes: int, token_width: int) -> int:
@@ -175,20 +180,34 @@ class BuildReport:
 
 
 class _ShardBuffer:
-    """The tokens and metadata of the shard being filled, grown by doubling up to its limit."""
+    """The tokens and metadata of the shard being filled, grown by doubling up to its limit.
 
-    def __init__(self, token_width: int, limit_positions: int, separator_id: int):
+    With a memory budget, the shard is also full once its tokens' share of the budget
+    (``limit_positions`` of them fill it), its metadata and its document records (16 bytes
+    each) and a reserve for the interpreter would pass the budget: corpora with much
+    metadata per token get smaller shards instead of a build over its budget.
+    """
+
+    def __init__(self, token_width: int, limit_positions: int, separator_id: int, budget_bytes: int | None = None):
         self.dtype = token_dtype(token_width)
         self.limit = limit_positions
+        self.budget = budget_bytes
         self.separator_id = separator_id
         self.tokens = np.empty(min(1 << 20, limit_positions), dtype=self.dtype)
         self.num_positions = 0
-        self.starts: list[int] = []
+        self.starts = array("q")
         self.metadata = bytearray()
-        self.metadata_offsets: list[int] = []
+        self.metadata_offsets = array("q")
 
-    def fits(self, num_tokens: int) -> bool:
-        return self.num_positions + num_tokens + 1 <= self.limit
+    def fits(self, num_tokens: int, metadata_bytes: int) -> bool:
+        positions = self.num_positions + num_tokens + 1
+        if positions > self.limit:
+            return False
+        if self.budget is None:
+            return True
+        other = len(self.metadata) + metadata_bytes + 16 * (self.num_documents + 1) + _reserve_bytes(self.budget)
+        # positions / limit of the budget for the tokens and their sort, the rest for the others
+        return positions * self.budget <= (self.budget - other) * self.limit
 
     def add(self, ids: np.ndarray, metadata: bytes) -> None:
         needed = self.num_positions + len(ids) + 1
@@ -308,7 +327,8 @@ class _Builder:
         write_json_atomically(self.out / BUILD_STATE_NAME, self.state)
 
     def _new_buffer(self) -> _ShardBuffer:
-        return _ShardBuffer(self.tokenizer.token_width, self.shard_positions, self.tokenizer.separator_id)
+        return _ShardBuffer(self.tokenizer.token_width, self.shard_positions, self.tokenizer.separator_id,
+                            self.fingerprint["memory_budget"])
 
     # -- records --------------------------------------------------------------------------
     def problem(self, problem: InputProblem) -> None:
@@ -357,7 +377,7 @@ class _Builder:
                     "no UTF-8 form; fix the record",
                 ))
                 continue
-            if not self.buffer.fits(len(ids)):
+            if not self.buffer.fits(len(ids), len(metadata)):
                 self.finish_shard()
             self.buffer.add(ids, metadata)
             self.report.num_documents += 1
@@ -410,30 +430,27 @@ class _Builder:
                 staging / "suffix_array.bin",
                 FileHeader(KIND_SUFFIX_ARRAY, width, pointer_width, num_positions, pointer_width),
             )
+            key_positions = []
             try:
+                start = 0
                 for chunk in chunks:
                     writer.write(_pack_pointers(chunk, pointer_width))
+                    # Copies, so that the suffix array is freed once written.
+                    key_positions.append(chunk[-start % SUFFIX_KEY_STEP :: SUFFIX_KEY_STEP].astype(np.int64))
+                    start += len(chunk)
                     bar.update(len(chunk))
+                chunk = chunks = None
                 files["suffix_array"] = _file_entry(name, "suffix_array.bin", writer.commit())
             except BaseException:
                 writer.abort()
                 raise
-        files["suffix_keys"] = self._write_suffix_keys(staging, name, tokens, pointer_width)
+        keys = _core.suffix_keys(tokens.view(np.uint8), width, np.concatenate(key_positions))
+        writer = AtomicFileWriter(staging / "suffix_keys.bin", FileHeader(KIND_SUFFIX_KEYS, width, 0, len(keys) // 8, 8))
+        writer.write(keys)
+        files["suffix_keys"] = {**_file_entry(name, "suffix_keys.bin", writer.commit()), "step": SUFFIX_KEY_STEP}
 
         files.update(self._write_documents(staging, name, buffer, metadata_sha256))
         return self._publish_shard(name, staging, buffer, pointer_width, files)
-
-    def _write_suffix_keys(self, staging: Path, name: str, tokens: np.ndarray, pointer_width: int) -> dict[str, Any]:
-        """Write suffix_keys.bin from the shard's tokens and its just-written suffix array."""
-        width = self.tokenizer.token_width
-        sa_path = staging / "suffix_array.bin"
-        suffix_array = open_payload(sa_path, read_header(sa_path), np.uint8)
-        # The query core defines the keys (the same function its searches rely on).
-        keys = _core.ShardView(tokens.view(np.uint8), suffix_array, width, pointer_width).make_keys(SUFFIX_KEY_STEP)
-        writer = AtomicFileWriter(staging / "suffix_keys.bin",
-                                  FileHeader(KIND_SUFFIX_KEYS, width, 0, len(keys) // 8, 8))
-        writer.write(keys)
-        return {**_file_entry(name, "suffix_keys.bin", writer.commit()), "step": SUFFIX_KEY_STEP}
 
     def _write_documents(self, staging: Path, name: str, buffer: _ShardBuffer, metadata_sha256: str) -> dict[str, Any]:
         """Write documents.bin and metadata.bin of a shard (the same in every index kind)."""
@@ -584,6 +601,7 @@ def _options(tokenizer: Tokenizer, text_field: str, on_error: str, memory_bytes:
         raise BuildError(f"expected the index kind 'sa' (suffix array) or 'fm' (FM-index), found {kind!r}")
     if kind != "fm" and sample_rate is not None:
         raise BuildError(f"a sample rate ({sample_rate}) applies to FM-indexes only; pass --kind fm or drop --sample-rate")
+    budget = None
     if shard_tokens is not None:
         if shard_tokens < 2:
             raise BuildError(f"shard_tokens must be at least 2, found {shard_tokens}")
@@ -601,6 +619,7 @@ def _options(tokenizer: Tokenizer, text_field: str, on_error: str, memory_bytes:
         "text_field": text_field,
         "on_error": on_error,
         "shard_positions": shard_positions,
+        "memory_budget": budget,
     }
     if kind == "fm":
         from .fm_build import fm_fingerprint
