@@ -36,7 +36,6 @@ InfgramProbabilityResult(suffix_length=3, prompt_count=1, count=1, probability=1
 
 from __future__ import annotations
 
-import array
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -44,6 +43,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from .. import _core
 from ..errors import IndexFormatError, QueryError
 from ..index.format import directory_bytes, file_sha256, read_manifest, token_dtype
 from ..index.shard import Shard
@@ -148,7 +148,6 @@ class Index:
         self.num_documents: int = sum(s.num_documents for s in shards)
         self.num_tokens: int = sum(s.num_tokens for s in shards)
         self._dtype = token_dtype(self.token_width)
-        self._array_code = {1: "B", 2: "H", 4: "L" if array.array("L").itemsize == 4 else "I"}[self.token_width]
         self._first_documents = np.array([s.first_document for s in shards], dtype=np.int64)
         self._texts: list[str] | None = None
         self._lengths: np.ndarray | None = None
@@ -223,20 +222,11 @@ class Index:
             _check_length(len(encoded))
             return encoded
         if (type(query) is list or type(query) is tuple) and 0 < len(query) <= MAX_QUERY_TOKENS:
-            # The common case of id lists, without numpy's per-call overhead: bytes() and
-            # array() check types and the width's range in C; anything odd goes the long way.
-            try:
-                if self.token_width == 1:
-                    encoded = bytes(query)
-                    if max(encoded) < self.vocab_size:
-                        return encoded
-                else:
-                    packed = array.array(self._array_code, query)
-                    if max(packed) < self.vocab_size:
-                        packed.byteswap()  # stored big-endian, so that memcmp orders like the ids
-                        return packed.tobytes()
-            except (TypeError, ValueError, OverflowError):
-                pass
+            # The common case of id lists, in one pass in C; anything odd goes the long way,
+            # which says what is wrong.
+            encoded = _core.encode_ids(query, self.token_width, self.vocab_size)
+            if encoded is not None:
+                return encoded
         return self.tokenize(query).astype(self._dtype).tobytes()
 
     def _encode_many(self, queries: list[Query]) -> list[bytes]:
