@@ -13,8 +13,8 @@
  *   - A query is a bytes object of whole tokens, encoded like `tokens` (big-endian).
  *   - Optionally (`use_keys`), `keys` holds the first 8 bytes of every key_step-th suffix as
  *     native uint64 values read big-endian (see "Sampled suffix keys" below; the module
- *     function `suffix_keys` makes them). With them a search reads the text at about 2 * log2(key_step) places
- *     instead of 2 * log2(num_positions).
+ *     function `suffix_keys` makes them). With them a search reads the text at about
+ *     2 * log2(key_step) places instead of 2 * log2(num_positions).
  *
  * All the suffixes that start with a query q form one contiguous run [lo, hi) of the suffix
  * array; the count of q is hi - lo. Every search below finds such a run by binary search.
@@ -34,7 +34,7 @@ typedef struct {
     int token_width;
     int pointer_width;
     int64_t num_positions;
-    Py_buffer keys;       /* optional: the sampled suffix keys (see bracket()) */
+    Py_buffer keys;       /* optional: the sampled suffix keys (see keyed_range()) */
     int have_keys;
     int64_t key_step;
     int64_t num_keys;
@@ -115,7 +115,8 @@ static inline int sample_before(const ShardView *view, const KeyedQuery *q, int6
 }
 
 /* The first suffix-array entry that does not compare < 0 (`inclusive`: <= 0) with the
- * query, searching the samples from sample `from` on; *sample gets the first such sample. */
+ * query, searching the samples from sample `from` on; *sample gets the first such sample
+ * (where the search for the run's other end can start). */
 static int64_t keyed_bound(const ShardView *view, const KeyedQuery *q, int inclusive, int64_t from, int64_t *sample) {
     int64_t a = from, b = view->num_keys;
     /* Invariant: samples before a compare < 0 (<= 0); samples at or after b do not. */
@@ -142,9 +143,9 @@ static int64_t keyed_bound(const ShardView *view, const KeyedQuery *q, int inclu
 static void keyed_range(const ShardView *view, const unsigned char *query, Py_ssize_t query_bytes, int64_t lo,
                         int64_t hi, int64_t *out_lo, int64_t *out_hi) {
     KeyedQuery q = {query, query_bytes, query_key(query, query_bytes, 0x00), query_key(query, query_bytes, 0xff)};
-    int64_t first_sample, end_sample;
+    int64_t first_sample, unused;
     int64_t first = keyed_bound(view, &q, 0, 0, &first_sample);
-    int64_t end = keyed_bound(view, &q, 1, first_sample, &end_sample);
+    int64_t end = keyed_bound(view, &q, 1, first_sample, &unused);
     *out_lo = first < lo ? lo : first > hi ? hi : first;
     *out_hi = end < lo ? lo : end > hi ? hi : end;
 }

@@ -264,12 +264,15 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--top-k", type=int, default=10, help="entries to show (default 10)")
     sub.set_defaults(func=command_next)
 
+    def with_paging(sub: argparse.ArgumentParser, context_help: str) -> None:
+        sub.add_argument("--limit", type=int, default=5)
+        sub.add_argument("--offset", type=int, default=0)
+        sub.add_argument("--seed", type=int, default=None, help="random but reproducible order")
+        sub.add_argument("--context", type=int, default=None, help=context_help)
+
     sub = with_index("docs", "documents that contain a sequence")
     sub.add_argument("query")
-    sub.add_argument("--limit", type=int, default=5)
-    sub.add_argument("--offset", type=int, default=0)
-    sub.add_argument("--seed", type=int, default=None, help="random but reproducible order")
-    sub.add_argument("--context", type=int, default=None, help="show this many tokens around the match")
+    with_paging(sub, "show this many tokens around the match")
     sub.set_defaults(func=command_docs)
 
     sub = with_index("search", "documents matching an AND of ORs of phrases, e.g. '\"a b\" AND (c OR d)'")
@@ -277,10 +280,7 @@ def _parser() -> argparse.ArgumentParser:
                                    'parentheses group an OR, e.g. \'"natural language" AND (model OR models)\'')
     sub.add_argument("--within", type=int, default=None,
                      help="one occurrence of every clause must begin within this many tokens of the others")
-    sub.add_argument("--limit", type=int, default=5)
-    sub.add_argument("--offset", type=int, default=0)
-    sub.add_argument("--seed", type=int, default=None, help="random but reproducible order")
-    sub.add_argument("--context", type=int, default=None, help="show this many tokens around the first match")
+    with_paging(sub, "show this many tokens around the first match")
     sub.set_defaults(func=command_search)
 
     sub = with_index("attribute", "the spans of a text (e.g. a model's output) that occur verbatim in the corpus")

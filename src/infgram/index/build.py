@@ -70,8 +70,8 @@ which needs 16 bytes per token, more than ``shard_positions_for_budget`` plans f
 _POINTER_CHUNK = 1 << 22
 # Every SUFFIX_KEY_STEP-th suffix's first 8 bytes go to suffix_keys.bin: 8 / 256 = 0.03
 # bytes per token (under 1% of an index), 1.7 MB for 55 M tokens, which stays in cache and
-# takes the first ~18 of a search's ~26 steps without reading the text. Steps of 64 were
-# no faster in benchmarks/vs_official.py; 1024 were slower.
+# takes the first ~18 of a search's ~26 steps without reading the text. Timing ShardView.find
+# on wiki + prose (byte mode), steps of 16 and 64 were no faster; 1024 were slower.
 SUFFIX_KEY_STEP = 256
 _MAX_LISTED_PROBLEMS = 100
 
@@ -205,7 +205,8 @@ class _ShardBuffer:
             return False
         if self.budget is None:
             return True
-        other = len(self.metadata) + metadata_bytes + 16 * (self.num_documents + 1) + _reserve_bytes(self.budget)
+        records = DOCUMENT_RECORD.itemsize * (self.num_documents + 1)  # also the size of starts + metadata_offsets
+        other = len(self.metadata) + metadata_bytes + records + _reserve_bytes(self.budget)
         # positions / limit of the budget for the tokens and their sort, the rest for the others
         return positions * self.budget <= (self.budget - other) * self.limit
 
@@ -435,10 +436,11 @@ class _Builder:
                 start = 0
                 for chunk in chunks:
                     writer.write(_pack_pointers(chunk, pointer_width))
-                    # Copies, so that the suffix array is freed once written.
                     key_positions.append(chunk[-start % SUFFIX_KEY_STEP :: SUFFIX_KEY_STEP].astype(np.int64))
                     start += len(chunk)
                     bar.update(len(chunk))
+                # The last chunk is a view of the whole sorted array: let it go now, not after
+                # the keys and documents are written (it held 6.8 GB past the budget once).
                 chunk = chunks = None
                 files["suffix_array"] = _file_entry(name, "suffix_array.bin", writer.commit())
             except BaseException:

@@ -32,12 +32,12 @@ Every ``.bin`` file starts with a 64-byte header, all integers little-endian::
 
 The payload follows at byte 64. Token ids are stored big-endian so that byte order is
 token order (see ``_core.c``); suffix-array pointers are little-endian token positions in
-the fewest bytes that address the shard. ``suffix_keys.bin`` holds, for every
-``step``-th suffix-array entry (the step is in the file's manifest entry), the
-first 8 bytes of that suffix as a little-endian uint64 whose value is those bytes read
-big-endian, zero-padded at the end of the shard (see "Sampled suffix keys" in ``_core.c``). It is
-optional: a shard without it (built before it existed) is searched without it. Files are written under a temporary name with
-``complete = 0``, then the flag is set, the file flushed and renamed into place, so a
+the fewest bytes that address the shard. ``suffix_keys.bin`` holds, for every ``step``-th
+suffix-array entry (the step is in the file's manifest entry), the first 8 bytes of that
+suffix as a little-endian uint64 whose value is those bytes read big-endian, zero-padded at
+the end of the shard (see "Sampled suffix keys" in ``_core.c``). It is optional: a shard
+without it (built before it existed) is searched without it. Files are written under a
+temporary name with ``complete = 0``, then the flag is set, the file flushed and renamed into place, so a
 reader never sees a partial file under its final name. ``manifest.json`` is written last:
 a directory without it is not an index (and one with ``build-state.json`` but no manifest
 is an interrupted build, which the build command resumes).
