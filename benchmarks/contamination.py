@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import infgram
-from infgram.contamination import contamination_report
+from infgram.apps.contamination import contamination_report
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("INFGRAM_SHARED", ROOT.parent / "shared"))

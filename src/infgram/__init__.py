@@ -19,8 +19,8 @@ from .errors import (
     QueryError,
     UnsupportedOperationError,
 )
-from .index.build import BuildReport, build, build_from_documents
-from .query.engine import Index
+from .build.pipeline import BuildReport, build, build_from_documents
+from .query.index import Index
 from .query.fm_engine import FMIndex
 from .query.results import (
     Document,

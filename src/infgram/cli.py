@@ -48,13 +48,13 @@ def _print_distribution(prompt_count: int, tokens: list[Any], suffix_length: int
 
 
 def _open(args: argparse.Namespace):
-    from .query.engine import Index
+    from .query.index import Index
 
     return Index.open(args.index)
 
 
 def command_build(args: argparse.Namespace) -> None:
-    from .index.build import build
+    from .build.pipeline import build
 
     report = build(
         args.inputs, args.out, tokenizer=args.tokenizer, text_field=args.text_field, on_error=args.on_error,
@@ -182,7 +182,7 @@ def command_verify(args: argparse.Namespace) -> None:
 
 
 def command_batch(args: argparse.Namespace) -> None:
-    from .query.batch import run_batch
+    from .service.batch import run_batch
 
     index = _open(args)
     output = sys.stdout
@@ -193,7 +193,7 @@ def command_batch(args: argparse.Namespace) -> None:
 
 
 def command_contamination(args: argparse.Namespace) -> None:
-    from .contamination import contamination_report, summary_table
+    from .apps.contamination import contamination_report, summary_table
 
     summary = contamination_report(args.index, args.benchmark, args.field, args.out, examples=not args.no_examples,
                                    progress=not args.quiet)
@@ -212,7 +212,7 @@ def command_contamination(args: argparse.Namespace) -> None:
 
 
 def command_demo(args: argparse.Namespace) -> None:
-    from .demo import run_demo
+    from .apps.demo import run_demo
 
     run_demo(args.out, rebuild=args.rebuild, progress=not args.quiet)
 

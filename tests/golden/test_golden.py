@@ -55,7 +55,7 @@ import pytest
 
 from conftest import run_cli, shared_tokenizer
 from infgram import _reference as reference
-from infgram.query.batch import OPERATIONS
+from infgram.service.batch import OPERATIONS
 
 GOLDEN = Path(__file__).resolve().parent
 CORPUS = GOLDEN / "corpus.jsonl"

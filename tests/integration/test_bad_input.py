@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import infgram
-from infgram.query.engine import MAX_QUERY_TOKENS
+from infgram.query.index import MAX_QUERY_TOKENS
 
 GOOD = b'{"text": "a good document", "id": 1}\n'
 GOOD_TOO = b'{"text": "another good one", "id": 2}\n'
@@ -451,7 +451,7 @@ def test_text_query_on_a_pretokenized_index(tmp_path):
 
 
 def test_bad_batch_requests_become_error_replies(index):
-    from infgram.query.batch import run_batch
+    from infgram.service.batch import run_batch
 
     requests = ['{"op": "count", "ids": [1.5]}', '{"op": "count", "ids": "116"}', '{"op": "count", "text": 5}',
                 '{"op": "count"}', '{"op": "probability", "prompt": "the"}', '{"op": "probability", "prompt": "a",'
@@ -466,7 +466,7 @@ def test_bad_batch_requests_become_error_replies(index):
 
 
 def test_batch_request_with_unhashable_op(index):
-    from infgram.query.batch import run_batch
+    from infgram.service.batch import run_batch
 
     replies = [json.loads(r) for r in run_batch(index, ['{"op": ["count"]}', '{"op": "count", "text": "the"}'])]
     assert replies[0]["error"]["type"] == "QueryError"
@@ -474,7 +474,7 @@ def test_batch_request_with_unhashable_op(index):
 
 
 def test_batch_text_with_lone_surrogate(index):
-    from infgram.query.batch import run_batch
+    from infgram.service.batch import run_batch
 
     requests = ['{"op": "count", "text": "the"}', '{"op": "count", "text": "\\ud800"}',
                 '{"op": "documents", "text": "x\\udc00"}']
@@ -484,7 +484,7 @@ def test_batch_text_with_lone_surrogate(index):
 
 
 def test_batch_documents_with_negative_seed(index):
-    from infgram.query.batch import run_batch
+    from infgram.service.batch import run_batch
 
     replies = [json.loads(r) for r in run_batch(index, ['{"op": "documents", "text": "the", "seed": -1}'])]
     assert replies[0]["error"]["type"] == "QueryError"
@@ -534,7 +534,7 @@ DAMAGE = {
     "manifest not UTF-8": (lambda d: (d / "manifest.json").write_bytes(b"\xff\xfe{}"), "not valid JSON"),
     "manifest a list": (lambda d: (d / "manifest.json").write_text("[]"), "does not describe"),
     "manifest deleted": (lambda d: (d / "manifest.json").unlink(), "not an infgram index"),
-    "format_version changed": (_manifest(lambda m: m.update(format_version=2)), "format version 2"),
+    "format_version changed": (_manifest(lambda m: m.update(format_version=3)), "format version 3"),
     "format_version removed": (_manifest(lambda m: m.pop("format_version")), "format version None"),
     "totals disagree": (_manifest(lambda m: m.update(num_tokens=m["num_tokens"] + 1)), "do not add up"),
     "no shards": (_manifest(lambda m: m.update(shards=[])), "lists no shards"),

@@ -24,8 +24,8 @@ import pytest
 import infgram
 from conftest import assert_one_line_error, run_cli, shared_tokenizer
 from infgram import _reference as reference
-from infgram.contamination import DIRTY, SUSPICIOUS, CLEAN, contamination, read_benchmark
-from infgram.query.batch import run_batch
+from infgram.apps.contamination import DIRTY, SUSPICIOUS, CLEAN, contamination, read_benchmark
+from infgram.service.batch import run_batch
 
 LETTERS = "bcdfghjklmnpqrstvwxzäöüñé日本語"
 

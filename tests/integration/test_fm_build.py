@@ -9,7 +9,7 @@ import os
 import pytest
 
 import infgram
-from infgram.index import fm_build
+from infgram.build import fm_writer as fm_build
 
 from conftest import run_cli
 from test_interrupted_build import SHARD_TOKENS, _files, _write_corpus
@@ -17,7 +17,7 @@ from test_interrupted_build import SHARD_TOKENS, _files, _write_corpus
 
 def _build_fm_interrupted_at_sort(monkeypatch, corpus, out, shard_number: int) -> None:
     """An FM build that stops (KeyboardInterrupt) when it starts sorting shard N (1-based)."""
-    original = fm_build.FMBuilder._sort
+    original = fm_build.FMWriter._sort
     started = []
 
     def failing(self, text, sample_rate, isa_rate, bar):
@@ -26,10 +26,10 @@ def _build_fm_interrupted_at_sort(monkeypatch, corpus, out, shard_number: int) -
             raise KeyboardInterrupt
         return original(self, text, sample_rate, isa_rate, bar)
 
-    monkeypatch.setattr(fm_build.FMBuilder, "_sort", failing)
+    monkeypatch.setattr(fm_build.FMWriter, "_sort", failing)
     with pytest.raises(KeyboardInterrupt):
         infgram.build([corpus], out, shard_tokens=SHARD_TOKENS, kind="fm", progress=False)
-    monkeypatch.setattr(fm_build.FMBuilder, "_sort", original)
+    monkeypatch.setattr(fm_build.FMWriter, "_sort", original)
 
 
 def test_interrupted_fm_build_never_opens_and_resumes_identically(tmp_path, monkeypatch):

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import infgram
-from infgram.index import build as build_module
+from infgram.build import sa_writer as build_module
 
 WORDS = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau "
          "upsilon phi chi psi omega red green blue cyan magenta yellow black white").split()
@@ -59,10 +59,10 @@ def _assert_identical(resumed: Path, fresh: Path) -> None:
 CHILD = textwrap.dedent("""
     import sys, time
     import infgram
-    from infgram.index import build as build_module
+    from infgram.build import sa_writer as build_module
 
     corpus, out, shard_tokens = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    original = build_module._sorted_positions
+    original = build_module.sorted_positions
     started = []
 
     def sorted_positions(tokens, token_width):
@@ -71,7 +71,7 @@ CHILD = textwrap.dedent("""
             time.sleep(3600)  # the test kills the process here
         yield from original(tokens, token_width)
 
-    build_module._sorted_positions = sorted_positions
+    build_module.sorted_positions = sorted_positions
     infgram.build([corpus], out, shard_tokens=shard_tokens, progress=False)
 """)
 
@@ -118,7 +118,7 @@ def test_killed_build_resumes_to_identical_files(tmp_path):
 
 def _build_interrupted_at_sort(monkeypatch, corpus, out, shard_number: int) -> None:
     """Run a build that is interrupted (KeyboardInterrupt) when it starts sorting shard N (1-based)."""
-    original = build_module._sorted_positions
+    original = build_module.sorted_positions
     started = []
 
     def failing(tokens, token_width):
@@ -127,10 +127,10 @@ def _build_interrupted_at_sort(monkeypatch, corpus, out, shard_number: int) -> N
             raise KeyboardInterrupt
         yield from original(tokens, token_width)
 
-    monkeypatch.setattr(build_module, "_sorted_positions", failing)
+    monkeypatch.setattr(build_module, "sorted_positions", failing)
     with pytest.raises(KeyboardInterrupt):
         infgram.build([corpus], out, shard_tokens=SHARD_TOKENS, progress=False)
-    monkeypatch.setattr(build_module, "_sorted_positions", original)
+    monkeypatch.setattr(build_module, "sorted_positions", original)
 
 
 def test_build_stopped_by_an_exception_resumes(tmp_path, monkeypatch):

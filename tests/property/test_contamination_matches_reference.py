@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import infgram
 from infgram import _reference as reference
-from infgram.contamination import contamination, label_of, text_windows
+from infgram.apps.contamination import contamination, label_of, text_windows
 
 CHARACTERS = ["a", "b", "é", "€", "𝄞", " ", " ", "\n", "\u3000", "\u00a0", "\t"]
 

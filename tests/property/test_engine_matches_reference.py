@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import infgram
 from infgram import _reference as reference
-from infgram.index import build as build_module
+from infgram.build import sa_writer as build_module
 
 EXTREME_IDS = {
     1: [0, 1, 97, 128, 254],

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 import infgram
-from infgram.index.build import _INT32_LIMIT, _pack_pointers, parse_memory, shard_positions_for_budget
-from infgram.index.shard import Shard
+from infgram.build.plan import INT32_LIMIT, parse_memory, shard_positions_for_budget
+from infgram.build.sa_writer import pack_pointers
+from infgram.shards.sa import Shard
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -37,10 +38,10 @@ def test_shard_positions_for_budget():
         shard_positions_for_budget(11, 2)
     # Past 2 GiB of text (2**31 tokens), the sorters need 64-bit output: 9 bytes per byte
     # position, 8 + width per token position, never fewer positions.
-    big = 5 * _INT32_LIMIT
-    assert shard_positions_for_budget(big, 1) == _INT32_LIMIT
+    big = 5 * INT32_LIMIT
+    assert shard_positions_for_budget(big, 1) == INT32_LIMIT
     huge = 100 * 2**30
-    assert shard_positions_for_budget(huge, 1) == huge // 9 > _INT32_LIMIT
+    assert shard_positions_for_budget(huge, 1) == huge // 9 > INT32_LIMIT
     assert shard_positions_for_budget(huge, 4) == huge // 12
     budgets = [2**k for k in range(4, 45)]
     positions = [shard_positions_for_budget(b, 1) for b in budgets]
@@ -51,17 +52,17 @@ def _fake_shard(positions: np.ndarray, width: int) -> Shard:
     """A Shard with only what Shard.positions reads: the packed pointers and their width."""
     shard = Shard.__new__(Shard)
     shard.pointer_width = width
-    shard.suffix_array_bytes = _pack_pointers(positions, width)
+    shard.suffix_array_bytes = pack_pointers(positions, width)
     return shard
 
 
 @pytest.mark.parametrize("width", [1, 2, 3, 4, 5, 6, 7, 8])
-def test_pack_pointers_round_trips_through_shard_positions(width):
+def testpack_pointers_round_trips_through_shard_positions(width):
     rng = np.random.default_rng(width)
     top = 2 ** (8 * width) - 1 if width < 8 else 2**63 - 1
     positions = np.concatenate([[0, 1, top, top - 1, 255, 256], rng.integers(0, top, size=200, dtype=np.int64)])
     positions = positions[positions <= top].astype(np.int64)
-    packed = _pack_pointers(positions, width)
+    packed = pack_pointers(positions, width)
     assert packed.dtype == np.uint8 and packed.shape == (len(positions) * width,)
     # Little-endian, `width` bytes each.
     assert bytes(packed[:width]) == int(positions[0]).to_bytes(width, "little")

@@ -8,7 +8,7 @@ import json
 import pytest
 
 import infgram
-from infgram.contamination import entry_text, label_of, read_benchmark, summarize, text_windows
+from infgram.apps.contamination import entry_text, label_of, read_benchmark, summarize, text_windows
 
 
 def test_windows_are_characters_not_bytes():

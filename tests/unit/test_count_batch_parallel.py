@@ -3,7 +3,7 @@
 import numpy as np
 
 import infgram
-from infgram.query import engine
+from infgram.query import index as engine
 
 
 def test_large_batches_match_single_counts(tmp_path):

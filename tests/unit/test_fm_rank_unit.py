@@ -9,7 +9,7 @@ from tqdm.auto import tqdm
 
 import infgram
 from infgram import _fm
-from infgram.index import fm_build
+from infgram.build import fm_writer as fm_build, plan
 
 
 def _view(text: bytes, sample_rate: int = 4) -> tuple[_fm.FMView, np.ndarray, np.ndarray]:
@@ -116,7 +116,7 @@ def test_fm_build_options_are_checked(tmp_path):
         infgram.build_from_documents(["abc"], tmp_path / "c", kind="bwt", progress=False)
     with pytest.raises(infgram.BuildError, match="over bytes"):
         infgram.build_from_documents([{"ids": [1, 2]}], tmp_path / "d", token_width=2, kind="fm", progress=False)
-    assert fm_build.fm_shard_positions_for_budget(70 * 2**20) == 10 * 2**20
+    assert plan.fm_shard_positions_for_budget(70 * 2**20) == 10 * 2**20
 
 
 def test_fm_index_refuses_what_it_cannot_answer(tmp_path):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import infgram
-from infgram.index import format as fmt
-from infgram.index.format import (
+from infgram import format as fmt
+from infgram.format import (
     HEADER_BYTES,
     KIND_DOCUMENTS,
     KIND_METADATA,
@@ -140,8 +140,14 @@ def test_read_manifest(tmp_path):
     (tmp_path / "build-state.json").write_text("{}")
     with pytest.raises(infgram.IncompleteIndexError):
         fmt.read_manifest(tmp_path)
-    (tmp_path / "manifest.json").write_text(json.dumps({"format": "infgram-index", "format_version": 1, "x": 1}))
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": "infgram-index", "format_version": 2, "index_kind": "sa", "x": 1}))
     assert fmt.read_manifest(tmp_path)["x"] == 1
+    # Version 1 named the suffix-array kind "suffix_array": such manifests are read as version 2.
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": "infgram-index", "format_version": 1, "index_kind": "suffix_array"}))
+    assert fmt.read_manifest(tmp_path)["index_kind"] == "sa"
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": "infgram-index", "format_version": 2, "index_kind": "tree"}))
+    with pytest.raises(infgram.IndexFormatError, match="kind 'tree'"):
+        fmt.read_manifest(tmp_path)
     (tmp_path / "manifest.json").write_text(json.dumps({"format": "other", "format_version": 1}))
     with pytest.raises(infgram.IndexFormatError, match="expected format 'infgram-index'"):
         fmt.read_manifest(tmp_path)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 import infgram
-from infgram.index import inputs
-from infgram.index.inputs import BlankLine, InputProblem, SourceDocument, input_format
+from infgram.build import inputs
+from infgram.build.inputs import BlankLine, InputProblem, SourceDocument, input_format
 
 
 @pytest.mark.parametrize("name, expected", [

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from infgram import _core
-from infgram.index.build import _sorted_positions
+from infgram.build.sa_writer import sorted_positions
 
 
 def brute_force(ids: list[int]) -> list[int]:
@@ -30,10 +30,10 @@ def test_matches_brute_force(width, output):
 def test_build_helper_uses_both_sorters_alike():
     # 32-bit ids too sparse for SA-IS's buckets go to libdivsufsort; the order is the same.
     ids = np.array([5, 2**31, 5, 7, 2**32 - 1, 2**31, 5, 2**32 - 1], dtype=">u4")
-    positions = np.concatenate(list(_sorted_positions(ids, 4))).tolist()
+    positions = np.concatenate(list(sorted_positions(ids, 4))).tolist()
     assert positions == brute_force(ids.tolist())
     dense = np.array([5, 3, 5, 7, 2**32 - 1, 3, 5, 2**32 - 1], dtype=">u4")
-    assert np.concatenate(list(_sorted_positions(dense, 4))).tolist() == brute_force(dense.tolist())
+    assert np.concatenate(list(sorted_positions(dense, 4))).tolist() == brute_force(dense.tolist())
 
 
 def test_rejects_bad_input():

@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import QueryError
-from .engine import check_text, check_whole_number, merge_spans
+from .index import check_text, check_whole_number, merge_spans
 from .results import AttributedSpan, AttributionResult
 
 if TYPE_CHECKING:
-    from .engine import Index, Query
+    from .index import Index, Query
 
 MAX_ATTRIBUTION_TOKENS = 100_000
 """Longer texts are refused: split them (the spans of each part are found the same way)."""

@@ -29,8 +29,8 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 from ..errors import IndexFormatError, UnsupportedOperationError
-from ..index.fm_shard import FMShard
-from .engine import Index
+from ..shards.fm import FMShard
+from .index import Index
 from .results import Document
 
 _UTF8_CONTINUATION_MAX = 3

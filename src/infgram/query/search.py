@@ -45,8 +45,8 @@ from ..errors import QueryError
 from .results import CooccurrenceResult, SearchResult
 
 if TYPE_CHECKING:
-    from ..index.shard import Shard
-    from .engine import Index, Query
+    from ..shards.sa import Shard
+    from .index import Index, Query
 
 MAX_SEARCH_PHRASES = 1_000
 """More phrases than this in one search (or co-occurrence call) are refused."""
@@ -341,7 +341,7 @@ def _encode_clauses(index: Index, cnf: Any) -> list[list[bytes]]:
 def search(index: Index, cnf: Any, within: int | None = None, limit: int = 10, offset: int = 0,
            seed: int | None = None, context: int | None = None) -> SearchResult:
     """See :meth:`infgram.Index.search`."""
-    from .engine import MAX_DOCUMENTS_LIMIT, check_whole_number
+    from .index import MAX_DOCUMENTS_LIMIT, check_whole_number
 
     check_whole_number("limit", limit, MAX_DOCUMENTS_LIMIT)
     check_whole_number("offset", offset)
@@ -446,7 +446,7 @@ def cooccurrence(index: Index, phrases: Sequence[Query], pairs: Sequence[tuple[i
     # The rarer phrase of every pair is read in any case: read them all at once, on every core.
     rarer = sorted({a for a, _ in by_rarity if counts[a]})
     if len(rarer) > 1:
-        from .engine import _executor
+        from .index import _executor
 
         known.update(zip(rarer, _executor().map(lambda number: _phrase_documents(index, encoded[number]), rarer)))
     lengths = index._document_lengths()

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import _core
 from ..errors import IndexFormatError
-from .format import (
+from ..format import (
     DOCUMENT_RECORD,
     KIND_DOCUMENTS,
     KIND_METADATA,

@@ -32,7 +32,7 @@ import json
 from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import InfgramError, QueryError
-from .engine import Index
+from ..query.index import Index
 
 _CHUNK = 4096
 
@@ -128,7 +128,7 @@ def _required(request: dict[str, Any], key: str) -> Any:
 
 
 def _contamination(index: Index, request: dict[str, Any]) -> dict[str, Any]:
-    from ..contamination import contamination
+    from ..apps.contamination import contamination
 
     text = request.get("text")
     if not isinstance(text, str):

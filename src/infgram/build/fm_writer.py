@@ -54,8 +54,8 @@ from tqdm.auto import tqdm
 from .. import _fm
 from ..errors import BuildError
 from ..tokenizer import Tokenizer
-from .build import _INT32_LIMIT, _Builder, _file_entry, _ShardBuffer
-from .format import KIND_FM_SAMPLES, KIND_FM_WAVELET, AtomicFileWriter, FileHeader
+from ..format import KIND_FM_SAMPLES, KIND_FM_WAVELET, AtomicFileWriter, FileHeader
+from .shard_writer import ShardBuffer, ShardWriter, file_entry
 
 DEFAULT_SAMPLE_RATE = 128
 """One text position in 128 is sampled: ~0.2 bits per byte, and a locate takes at most 127 steps."""
@@ -75,23 +75,6 @@ SAMPLES_SECTIONS = ("low", "high", "select", "values", "isa")
 
 _ROW_CHUNK = 1 << 22
 _WAVELET_CHUNK = 1 << 24
-
-
-def fm_shard_positions_for_budget(memory_bytes: int, token_width: int = 1) -> int:
-    """The most bytes (separators included) one FM shard may hold under a memory budget.
-
-    Building a shard holds its bytes, libdivsufsort's suffix array (4 bytes per byte under
-    2 GiB, else 8), the BWT, and the wavelet tree's bits before compression (~0.7 bytes).
-
-    >>> fm_shard_positions_for_budget(7 * 2**20)
-    1048576
-    """
-    with_int32 = min(memory_bytes // 7, _INT32_LIMIT)
-    with_int64 = memory_bytes // 11
-    positions = max(with_int32, with_int64)
-    if positions < 2:
-        raise BuildError(f"a memory budget of {memory_bytes} bytes is too small to index anything; raise --memory")
-    return positions
 
 
 def fm_fingerprint(tokenizer: Tokenizer, sample_rate: int | None) -> dict[str, Any]:
@@ -346,21 +329,18 @@ def _samples_blob(n: int, sample_rate: int, isa_rate: int, rows: np.ndarray, val
     return _blob(scalars, sections)
 
 
-class FMBuilder(_Builder):
-    """The suffix-array builder's reading, sharding and resuming, with FM-index shards."""
+class FMWriter(ShardWriter):
+    """Writes FM-index shards."""
 
     index_kind = "fm"
 
     def manifest_extra(self) -> dict[str, Any]:
         return {"fm": {"sample_rate": self.fingerprint["sample_rate"], "isa_rate": self.fingerprint["isa_rate"]}}
 
-    def _write_shard(self, name: str, buffer: _ShardBuffer, tokens: np.ndarray, tokens_sha256: str,
+    def write_shard(self, name: str, buffer: ShardBuffer, tokens: np.ndarray, tokens_sha256: str,
                      metadata_sha256: str) -> dict[str, Any]:
         n = buffer.num_positions
-        staging = self.out / f"{name}.partial"
-        if staging.exists():
-            shutil.rmtree(staging)
-        staging.mkdir()
+        staging = self.staging(name)
         text = np.ascontiguousarray(tokens.view(np.uint8))
         sample_rate, isa_rate = self.fingerprint["sample_rate"], self.fingerprint["isa_rate"]
         files: dict[str, Any] = {}
@@ -369,13 +349,13 @@ class FMBuilder(_Builder):
         with tqdm(total=n, desc=f"compressing {name}", unit="B", unit_scale=True, disable=not self.progress) as bar:
             parts = _wavelet_blob(bwt, primary_row, bar)
             del bwt
-            files["wavelet"] = _file_entry(name, "fm_wavelet.bin", _write_blob(staging / "fm_wavelet.bin", KIND_FM_WAVELET, parts))
+            files["wavelet"] = file_entry(name, "fm_wavelet.bin", _write_blob(staging / "fm_wavelet.bin", KIND_FM_WAVELET, parts))
             del parts
             parts = _samples_blob(n, sample_rate, isa_rate, rows, values, isa)
-            files["samples"] = _file_entry(name, "fm_samples.bin", _write_blob(staging / "fm_samples.bin", KIND_FM_SAMPLES, parts))
+            files["samples"] = file_entry(name, "fm_samples.bin", _write_blob(staging / "fm_samples.bin", KIND_FM_SAMPLES, parts))
             bar.update(n - bar.n)
-        files.update(self._write_documents(staging, name, buffer, metadata_sha256))
-        return self._publish_shard(name, staging, buffer, 0, files)
+        files.update(self.write_documents(staging, name, buffer, metadata_sha256))
+        return self.publish(name, staging, buffer, 0, files)
 
     def _sort(self, text: np.ndarray, sample_rate: int, isa_rate: int, bar: tqdm):
         """The sorting step (its own method so tests can interrupt a build in it)."""

@@ -1,16 +1,9 @@
-"""Building a suffix-array index: read, tokenize, cut into shards, sort, write.
+"""The build pipeline: read → tokenize → buffer → shard → publish.
 
-The corpus becomes one long token sequence per shard: every document's tokens followed by
-the separator id (the largest id of the token width, which no document or query holds).
-The suffix array lists the start position of every suffix of that sequence in sorted
-order; all occurrences of any n-gram then form one contiguous run of it, found by binary
-search (see ``infgram/_core.c``). Because the separator ends every document, no match can
-cross from one document into the next.
-
-Sorting is linear-time induced sorting: libdivsufsort (through ``pydivsufsort``) on the
-bytes of a byte-mode shard, and SA-IS over the token alphabet for wider tokens (the
-compiled core's ``sort_suffixes``), so each token position is one suffix to sort. Tokens
-are stored big-endian, so both give exactly the token-level order that the searches use.
+Records come from the input readers (``inputs.py``) or from Python; their documents are
+tokenized in batches and appended to a shard buffer (``shard_writer.py``) until the shard
+is full under the memory plan (``plan.py``); then the index kind's writer sorts and writes
+the shard (``sa_writer.py`` or ``fm_writer.py``).
 
 A corpus larger than the memory budget is cut into shards between documents; each shard is
 an independent index, and queries add their answers up. Shards are written one at a time
@@ -23,11 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import time
-from array import array
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -35,96 +26,30 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 from tqdm.auto import tqdm
 
-from .. import _core
 from ..errors import BuildError, InputError
-from ..tokenizer import PretokenizedVocabulary, Tokenizer, load_tokenizer
-from . import inputs as inputs_module
-from .format import (
+from ..format import (
     BUILD_STATE_NAME,
-    DOCUMENT_RECORD,
     FORMAT_VERSION,
-    KIND_DOCUMENTS,
-    KIND_METADATA,
-    KIND_SUFFIX_ARRAY,
-    KIND_SUFFIX_KEYS,
-    KIND_TOKENS,
+    INDEX_KINDS,
     MANIFEST_FORMAT,
+    MANIFEST_VERSION,
     MANIFEST_NAME,
-    AtomicFileWriter,
-    FileHeader,
     directory_bytes,
-    pointer_width_for,
-    token_dtype,
     write_json_atomically,
 )
+from ..tokenizer import PretokenizedVocabulary, Tokenizer, load_tokenizer
+from . import inputs as inputs_module
+from .fm_writer import FMWriter, fm_fingerprint
 from .inputs import BlankLine, InputProblem, SourceDocument
+from .plan import default_memory_budget, fm_shard_positions_for_budget, parse_memory, shard_positions_for_budget
+from .sa_writer import SAWriter
+from .shard_writer import ShardBuffer, ShardWriter
 
 REPORT_NAME = "build-report.json"
-INDEX_KINDS = ("sa", "fm")
 SHARD_NAME = re.compile(r"^shard-\d{5}(\.partial)?$")
-_INT32_LIMIT = 2**31 - 1
-_MAX_SORT_ALPHABET = 1 << 22
-"""Above this many distinct 32-bit ids, SA-IS's bucket arrays (8 bytes per id) cost too much:
-such shards (only pretokenized ids can be that sparse) go to libdivsufsort on their bytes,
-which needs 16 bytes per token, more than ``shard_positions_for_budget`` plans for."""
-_POINTER_CHUNK = 1 << 22
-# Every SUFFIX_KEY_STEP-th suffix's first 8 bytes go to suffix_keys.bin: 8 / 256 = 0.03
-# bytes per token (under 1% of an index), 1.7 MB for 55 M tokens, which stays in cache and
-# takes the first ~18 of a search's ~26 steps without reading the text. Timing ShardView.find
-# on wiki + prose (byte mode), steps of 16 and 64 were no faster; 1024 were slower.
-SUFFIX_KEY_STEP = 256
+WRITERS: dict[str, type[ShardWriter]] = {"sa": SAWriter, "fm": FMWriter}
+"""One writer per index kind, by the kind's name in the manifest."""
 _MAX_LISTED_PROBLEMS = 100
-
-
-def parse_memory(text: str | int | None) -> int | None:
-    """Bytes from a size such as ``"8G"``, ``"512M"`` or ``"1000000"``.
-
-    >>> parse_memory("1.5G"), parse_memory("512M"), parse_memory(4096)
-    (1610612736, 536870912, 4096)
-    """
-    if text is None or isinstance(text, int):
-        return text
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgGtT]?)i?[bB]?\s*", str(text))
-    if not match:
-        raise BuildError(f"cannot read memory size {text!r}: expected a number with an optional K, M, G or T suffix, e.g. 8G")
-    scale = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}[match.group(2).lower()]
-    return int(float(match.group(1)) * scale)
-
-
-def physical_memory_bytes() -> int:
-    """The machine's memory (not what is free now, which changes from run to run)."""
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
-def default_memory_budget() -> int:
-    """Half of the machine's memory. It must not depend on what happens to be free at the
-    moment: the budget decides the shard layout, and rerunning a build must find the same
-    layout to resume or to be up to date. On a busy machine pass ``--memory``."""
-    return physical_memory_bytes() // 2
-
-
-def _reserve_bytes(memory_bytes: int) -> int:
-    """The part of a memory budget left to the interpreter and its libraries (measured at
-    about 150 MB), not planned for shard data."""
-    return min(256 << 20, memory_bytes // 16)
-
-
-def shard_positions_for_budget(memory_bytes: int, token_width: int) -> int:
-    """The most token positions (separators included) one shard may hold under a budget.
-
-    Sorting a shard of P positions holds the tokens (P * width bytes) and the sorter's
-    output: libdivsufsort's 4 bytes per byte of text while the text is under 2 GiB (else 8)
-    in byte mode, SA-IS's 4 bytes per token while there are under 2**31 (else 8) otherwise.
-
-    >>> shard_positions_for_budget(10 * 2**20, 1), shard_positions_for_budget(12 * 2**20, 2)
-    (2097152, 2097152)
-    """
-    with_int32 = min(memory_bytes // (token_width + 4), _INT32_LIMIT)
-    with_int64 = memory_bytes // (token_width + 8)
-    positions = max(with_int32, with_int64)
-    if positions < 2:
-        raise BuildError(f"a memory budget of {memory_bytes} bytes is too small to index anything; raise --memory")
-    return positions
 
 
 @dataclass
@@ -179,128 +104,13 @@ class BuildReport:
         return data
 
 
-class _ShardBuffer:
-    """The tokens and metadata of the shard being filled, grown by doubling up to its limit.
-
-    With a memory budget, the shard is also full once its tokens' share of the budget
-    (``limit_positions`` of them fill it), its metadata and its document records (16 bytes
-    each) and a reserve for the interpreter would pass the budget: corpora with much
-    metadata per token get smaller shards instead of a build over its budget.
-    """
-
-    def __init__(self, token_width: int, limit_positions: int, separator_id: int, budget_bytes: int | None = None):
-        self.dtype = token_dtype(token_width)
-        self.limit = limit_positions
-        self.budget = budget_bytes
-        self.separator_id = separator_id
-        self.tokens = np.empty(min(1 << 20, limit_positions), dtype=self.dtype)
-        self.num_positions = 0
-        self.starts = array("q")
-        self.metadata = bytearray()
-        self.metadata_offsets = array("q")
-
-    def fits(self, num_tokens: int, metadata_bytes: int) -> bool:
-        positions = self.num_positions + num_tokens + 1
-        if positions > self.limit:
-            return False
-        if self.budget is None:
-            return True
-        records = DOCUMENT_RECORD.itemsize * (self.num_documents + 1)  # also the size of starts + metadata_offsets
-        other = len(self.metadata) + metadata_bytes + records + _reserve_bytes(self.budget)
-        # positions / limit of the budget for the tokens and their sort, the rest for the others
-        return positions * self.budget <= (self.budget - other) * self.limit
-
-    def add(self, ids: np.ndarray, metadata: bytes) -> None:
-        needed = self.num_positions + len(ids) + 1
-        if needed > len(self.tokens):
-            capacity = len(self.tokens)
-            while capacity < needed:
-                capacity *= 2
-            grown = np.empty(min(capacity, self.limit), dtype=self.dtype)
-            grown[: self.num_positions] = self.tokens[: self.num_positions]
-            self.tokens = grown
-        self.starts.append(self.num_positions)
-        self.tokens[self.num_positions : self.num_positions + len(ids)] = ids
-        self.tokens[self.num_positions + len(ids)] = self.separator_id
-        self.num_positions = needed
-        self.metadata_offsets.append(len(self.metadata))
-        self.metadata += metadata
-
-    @property
-    def num_documents(self) -> int:
-        return len(self.starts)
-
-
-def _sorted_positions(tokens: np.ndarray, token_width: int) -> Iterator[np.ndarray]:
-    """The suffix array of a shard's tokens, in chunks of token positions.
-
-    Bytes go to libdivsufsort, the fastest byte sorter here. Wider tokens go to SA-IS over
-    the token alphabet (``_core.sort_suffixes``): a byte sorter would sort ``token_width``
-    times as many suffixes, with an output entry each, and then drop all but one in
-    ``token_width`` of them. On 20 M sp32k tokens that takes about as long at 2 bytes per
-    token and half as long at 4, with 4 instead of 8 or 16 bytes of sort output per token.
-    """
-    id_limit = 0
-    if token_width == 4:
-        # The alphabet is every id below the largest one in use, plus the separator.
-        separator = np.array(-1).astype(tokens.dtype)
-        id_limit = int(np.max(tokens, where=tokens != separator, initial=0)) + 1
-    if token_width == 1 or id_limit > _MAX_SORT_ALPHABET:
-        import pydivsufsort
-
-        suffix_array = pydivsufsort.divsufsort(tokens.view(np.uint8))
-        if token_width > 1:
-            # Suffixes of the byte string that start inside a token are not token suffixes.
-            suffix_array = suffix_array[suffix_array % token_width == 0] // token_width
-    else:
-        suffix_array = np.empty(len(tokens), dtype=np.int32 if len(tokens) <= _INT32_LIMIT else np.int64)
-        _core.sort_suffixes(tokens.view(np.uint8), token_width, id_limit, suffix_array)
-    for start in range(0, len(suffix_array), _POINTER_CHUNK):
-        yield suffix_array[start : start + _POINTER_CHUNK]
-
-
-def _release_free_memory() -> None:
-    """Hand the C heap's freed pages back to the operating system (glibc only; else nothing).
-
-    Reading and tokenizing allocate and free many arrays of up to a few MB; glibc keeps up
-    to 64 MB of such freed memory resident. Trimming it right before a sort lowers the
-    build's peak, which the sort sets (measured: 262 -> 217 MB on 20 M sp32k tokens).
-    """
-    global _malloc_trim
-    if _malloc_trim is None:
-        try:
-            import ctypes
-
-            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
-        except (OSError, AttributeError):
-            _malloc_trim = False
-    if _malloc_trim:
-        _malloc_trim(0)
-
-
-_malloc_trim: Any = None
-
-
-def _pack_pointers(positions: np.ndarray, pointer_width: int) -> np.ndarray:
-    """Little-endian pointers of ``pointer_width`` bytes each, as a flat uint8 array."""
-    if pointer_width in (1, 2, 4, 8):
-        return positions.astype(f"<u{pointer_width}").view(np.uint8)
-    packed = np.empty((len(positions), pointer_width), dtype=np.uint8)
-    wide = positions.astype("<u8")
-    for byte in range(pointer_width):
-        packed[:, byte] = wide >> np.uint64(8 * byte)  # the cast keeps the low byte
-    return packed.reshape(-1)
-
-
-def _file_entry(shard_name: str, file_name: str, committed: dict[str, Any]) -> dict[str, Any]:
-    return {"path": f"{shard_name}/{file_name}", **committed}
-
-
 class _Builder:
-    index_kind = "suffix_array"
+    """Fills shards from records, hands full ones to the index kind's writer, and keeps the
+    build state that lets an interrupted build resume."""
 
     def __init__(self, out: Path, tokenizer: Tokenizer, fingerprint: dict[str, Any], shard_positions: int,
                  on_error: str, progress: bool):
+        self.writer = WRITERS[fingerprint.get("index_kind", "sa")](out, tokenizer, fingerprint, progress)
         self.out = out
         self.tokenizer = tokenizer
         self.fingerprint = fingerprint
@@ -327,8 +137,8 @@ class _Builder:
     def _save_state(self) -> None:
         write_json_atomically(self.out / BUILD_STATE_NAME, self.state)
 
-    def _new_buffer(self) -> _ShardBuffer:
-        return _ShardBuffer(self.tokenizer.token_width, self.shard_positions, self.tokenizer.separator_id,
+    def _new_buffer(self) -> ShardBuffer:
+        return ShardBuffer(self.tokenizer.token_width, self.shard_positions, self.tokenizer.separator_id,
                             self.fingerprint["memory_budget"])
 
     # -- records --------------------------------------------------------------------------
@@ -400,103 +210,12 @@ class _Builder:
             entry = previous["entry"]
             self.report.reused_shards += 1
         else:
-            entry = self._write_shard(name, buffer, tokens, tokens_sha256, metadata_sha256)
+            entry = self.writer.write_shard(name, buffer, tokens, tokens_sha256, metadata_sha256)
             self.state["shards"][name] = {"content_sha256": digest, "entry": entry}
             self._save_state()
         entry = {**entry, "first_document": sum(s["num_documents"] for s in self.shards)}
         self.shards.append(entry)
         self.buffer = self._new_buffer()
-
-    def _write_shard(self, name: str, buffer: _ShardBuffer, tokens: np.ndarray, tokens_sha256: str,
-                     metadata_sha256: str) -> dict[str, Any]:
-        width = self.tokenizer.token_width
-        num_positions = buffer.num_positions
-        pointer_width = pointer_width_for(num_positions)
-        staging = self.out / f"{name}.partial"
-        final = self.out / name
-        if staging.exists():
-            shutil.rmtree(staging)
-        staging.mkdir()
-        files: dict[str, Any] = {}
-
-        writer = AtomicFileWriter(staging / "tokens.bin", FileHeader(KIND_TOKENS, width, 0, num_positions, width),
-                                  known_sha256=tokens_sha256)
-        writer.write(tokens.view(np.uint8))
-        files["tokens"] = _file_entry(name, "tokens.bin", writer.commit())
-
-        with tqdm(total=num_positions, desc=f"sorting {name}", unit="tok", unit_scale=True, disable=not self.progress) as bar:
-            _release_free_memory()
-            chunks = _sorted_positions(tokens, width)
-            writer = AtomicFileWriter(
-                staging / "suffix_array.bin",
-                FileHeader(KIND_SUFFIX_ARRAY, width, pointer_width, num_positions, pointer_width),
-            )
-            key_positions = []
-            try:
-                start = 0
-                for chunk in chunks:
-                    writer.write(_pack_pointers(chunk, pointer_width))
-                    key_positions.append(chunk[-start % SUFFIX_KEY_STEP :: SUFFIX_KEY_STEP].astype(np.int64))
-                    start += len(chunk)
-                    bar.update(len(chunk))
-                # The last chunk is a view of the whole sorted array: let it go now, not after
-                # the keys and documents are written (it held 6.8 GB past the budget once).
-                chunk = chunks = None
-                files["suffix_array"] = _file_entry(name, "suffix_array.bin", writer.commit())
-            except BaseException:
-                writer.abort()
-                raise
-        keys = _core.suffix_keys(tokens.view(np.uint8), width, np.concatenate(key_positions))
-        writer = AtomicFileWriter(staging / "suffix_keys.bin", FileHeader(KIND_SUFFIX_KEYS, width, 0, len(keys) // 8, 8))
-        writer.write(keys)
-        files["suffix_keys"] = {**_file_entry(name, "suffix_keys.bin", writer.commit()), "step": SUFFIX_KEY_STEP}
-
-        files.update(self._write_documents(staging, name, buffer, metadata_sha256))
-        return self._publish_shard(name, staging, buffer, pointer_width, files)
-
-    def _write_documents(self, staging: Path, name: str, buffer: _ShardBuffer, metadata_sha256: str) -> dict[str, Any]:
-        """Write documents.bin and metadata.bin of a shard (the same in every index kind)."""
-        width = self.tokenizer.token_width
-        num_positions = buffer.num_positions
-        files: dict[str, Any] = {}
-        records = np.zeros(buffer.num_documents + 1, dtype=DOCUMENT_RECORD)
-        records["token_position"][:-1] = buffer.starts
-        records["token_position"][-1] = num_positions
-        records["metadata_offset"][:-1] = buffer.metadata_offsets
-        records["metadata_offset"][-1] = len(buffer.metadata)
-        writer = AtomicFileWriter(
-            staging / "documents.bin",
-            FileHeader(KIND_DOCUMENTS, width, 0, len(records), DOCUMENT_RECORD.itemsize),
-        )
-        writer.write(records.view(np.uint8))
-        files["documents"] = _file_entry(name, "documents.bin", writer.commit())
-
-        writer = AtomicFileWriter(staging / "metadata.bin", FileHeader(KIND_METADATA, width, 0, len(buffer.metadata), 1),
-                                  known_sha256=metadata_sha256)
-        writer.write(bytes(buffer.metadata))
-        files["metadata"] = _file_entry(name, "metadata.bin", writer.commit())
-        return files
-
-    def _publish_shard(self, name: str, staging: Path, buffer: _ShardBuffer, pointer_width: int,
-                       files: dict[str, Any]) -> dict[str, Any]:
-        """Rename a finished shard's staging directory into place; returns its manifest entry."""
-        num_positions = buffer.num_positions
-        final = self.out / name
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(staging, final)
-        return {
-            "name": name,
-            "num_documents": buffer.num_documents,
-            "num_tokens": num_positions - buffer.num_documents,
-            "num_positions": num_positions,
-            "pointer_width": pointer_width,
-            "files": files,
-        }
-
-    def manifest_extra(self) -> dict[str, Any]:
-        """Fields an index kind adds to the manifest."""
-        return {}
 
     def finish(self) -> BuildReport:
         self.finish_shard()
@@ -513,8 +232,8 @@ class _Builder:
         write_json_atomically(self.out / REPORT_NAME, self.report.to_json())
         manifest = {
             "format": MANIFEST_FORMAT,
-            "format_version": FORMAT_VERSION,
-            "index_kind": self.index_kind,
+            "format_version": MANIFEST_VERSION,
+            "index_kind": self.writer.index_kind,
             "tokenizer": self.tokenizer.manifest_entry(),
             "token_width": self.tokenizer.token_width,
             "separator_id": self.tokenizer.separator_id,
@@ -523,7 +242,7 @@ class _Builder:
             "num_tokens": self.report.num_tokens,
             "shards": self.shards,
             "build": self.fingerprint,
-            **self.manifest_extra(),
+            **self.writer.manifest_extra(),
         }
         write_json_atomically(self.out / MANIFEST_NAME, manifest)
         (self.out / BUILD_STATE_NAME).unlink(missing_ok=True)
@@ -563,10 +282,7 @@ def _prepare_output(out: Path, fingerprint: dict[str, Any], overwrite: bool) -> 
 
 def _run(records: Iterable[Any], out: Path, tokenizer: Tokenizer, fingerprint: dict[str, Any], shard_positions: int,
          on_error: str, progress: bool, bar: tqdm, start: float) -> BuildReport:
-    builder_class = _Builder
-    if fingerprint.get("index_kind") == "fm":
-        from .fm_build import FMBuilder as builder_class
-    builder = builder_class(out, tokenizer, fingerprint, shard_positions, on_error, progress)
+    builder = _Builder(out, tokenizer, fingerprint, shard_positions, on_error, progress)
     batch: list[SourceDocument] = []
     batch_bytes = 0
     for record in records:
@@ -610,10 +326,7 @@ def _options(tokenizer: Tokenizer, text_field: str, on_error: str, memory_bytes:
         shard_positions = int(shard_tokens)
     else:
         budget = parse_memory(memory_bytes) if memory_bytes is not None else default_memory_budget()
-        if kind == "fm":
-            from .fm_build import fm_shard_positions_for_budget as positions_for_budget
-        else:
-            positions_for_budget = shard_positions_for_budget
+        positions_for_budget = fm_shard_positions_for_budget if kind == "fm" else shard_positions_for_budget
         shard_positions = positions_for_budget(budget, tokenizer.token_width)
     fingerprint = {
         "format_version": FORMAT_VERSION,
@@ -624,8 +337,6 @@ def _options(tokenizer: Tokenizer, text_field: str, on_error: str, memory_bytes:
         "memory_budget": budget,
     }
     if kind == "fm":
-        from .fm_build import fm_fingerprint
-
         fingerprint.update(fm_fingerprint(tokenizer, sample_rate))
     return shard_positions, fingerprint
 
@@ -641,7 +352,7 @@ def build(inputs: Iterable[str | Path], out: str | Path, *, tokenizer: str | Pat
     memory); ``shard_tokens`` sets the shard size directly. ``on_error="skip"`` indexes
     what it can and lists the rest in the report; ``"fail"`` stops at the first problem.
     ``kind="fm"`` builds a compressed FM-index over bytes instead of a suffix array (see
-    ``fm_build.py``), sampling one text position in ``sample_rate``.
+    ``fm_writer.py``), sampling one text position in ``sample_rate``.
 
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())

@@ -53,8 +53,8 @@ from typing import Any, Iterable, Sequence
 
 from tqdm import tqdm
 
-from .errors import InputError, UnsupportedOperationError
-from .query.results import EntryContamination
+from ..errors import InputError, UnsupportedOperationError
+from ..query.results import EntryContamination
 
 WINDOW_CHARACTERS = 50
 """Characters per window, as in infini-gram mini."""
@@ -278,7 +278,7 @@ def read_benchmark(path: str | Path, fields: Sequence[str] = ("text",)) -> list[
     >>> read_benchmark(path, ["question"])
     ['Why?', 'How?']
     """
-    from .index.inputs import _open_binary, input_format
+    from ..build.inputs import _open_binary, input_format
 
     path = Path(path)
     if isinstance(fields, str):
@@ -563,7 +563,7 @@ def write_report(out: str | Path, results: Sequence[EntryContamination], texts: 
     >>> paths["entries"].read_text()
     '{"index": 0, "windows": 1, "found": 0, "fraction": 0.0, "label": "clean", "example": null}\\n'
     """
-    from .index.format import write_json_atomically
+    from ..format import write_json_atomically
 
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -588,7 +588,7 @@ def contamination_report(index_directory: str | Path, benchmark: str | Path, fie
     >>> summary["labels"]["dirty"]["entries"], sorted(p.name for p in (folder / "report").iterdir())
     (1, ['entries.jsonl', 'report.html', 'summary.json'])
     """
-    from .query.engine import Index
+    from ..query.index import Index
 
     texts = read_benchmark(benchmark, fields)
     index = Index.open(index_directory)

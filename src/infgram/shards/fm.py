@@ -16,8 +16,8 @@ import numpy as np
 
 from .. import _fm
 from ..errors import IndexFormatError
-from .format import KIND_FM_SAMPLES, KIND_FM_WAVELET, open_payload
-from .shard import Shard, _checked_header
+from ..format import KIND_FM_SAMPLES, KIND_FM_WAVELET, open_payload
+from .sa import Shard, _checked_header
 
 
 class FMShard(Shard):

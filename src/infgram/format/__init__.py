@@ -1,4 +1,4 @@
-"""The on-disk format of an infgram index, version 1.
+"""The on-disk format of an infgram index: files of format version 1, manifests of version 2.
 
 An index is a directory::
 
@@ -11,7 +11,7 @@ An index is a directory::
     shard-00000/metadata.bin     the metadata of every document, as JSON, back to back
     shard-00001/...
 
-An FM-index (``manifest.json`` ``"index_kind": "fm"``, see ``fm_build.py``) keeps
+An FM-index (``manifest.json`` ``"index_kind": "fm"``, see ``build/fm_writer.py``) keeps
 ``documents.bin`` and ``metadata.bin`` and replaces the tokens and the suffix array by::
 
     shard-00000/fm_wavelet.bin the BWT as a Huffman-shaped wavelet tree over RRR bitvectors
@@ -63,6 +63,12 @@ HEADER_BYTES = 64
 MANIFEST_NAME = "manifest.json"
 BUILD_STATE_NAME = "build-state.json"
 MANIFEST_FORMAT = "infgram-index"
+MANIFEST_VERSION = 2
+"""Version 2 names the suffix-array kind ``"sa"`` (version 1 wrote ``"suffix_array"``); the
+files of both are the same, so a version-1 manifest is read as version 2 (see
+:func:`read_manifest`)."""
+INDEX_KINDS = ("sa", "fm")
+"""The index kinds: a suffix array over tokens, or an FM-index over bytes."""
 _HEADER = struct.Struct("<8sH4sBBQBB38x")
 assert _HEADER.size == HEADER_BYTES
 
@@ -257,10 +263,19 @@ def read_manifest(directory: Path) -> dict[str, Any]:
         raise IndexFormatError(
             f"{manifest_path} does not describe an infgram index (expected format {MANIFEST_FORMAT!r})"
         )
-    if manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format_version") == 1 and manifest.get("index_kind") in ("suffix_array", "fm"):
+        # Version 1 differs only in the name of the suffix-array kind: upgraded in memory.
+        manifest = {**manifest, "format_version": MANIFEST_VERSION,
+                    "index_kind": "sa" if manifest["index_kind"] == "suffix_array" else "fm"}
+    if manifest.get("format_version") != MANIFEST_VERSION:
         raise IndexFormatError(
-            f"{manifest_path} has format version {manifest.get('format_version')}, this infgram reads "
-            f"version {FORMAT_VERSION}; rebuild the index or use a matching infgram version"
+            f"{manifest_path} has format version {manifest.get('format_version')!r:.40}, this infgram reads "
+            f"versions 1 and {MANIFEST_VERSION}; rebuild the index or use a matching infgram version"
+        )
+    if manifest.get("index_kind") not in INDEX_KINDS:
+        raise IndexFormatError(
+            f"{manifest_path} holds an index of kind {manifest.get('index_kind')!r:.40}, expected one of "
+            f"{', '.join(INDEX_KINDS)}; upgrade infgram or rebuild the index"
         )
     return manifest
 

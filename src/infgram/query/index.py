@@ -45,8 +45,8 @@ import numpy as np
 
 from .. import _core
 from ..errors import IndexFormatError, QueryError
-from ..index.format import directory_bytes, file_sha256, read_manifest, token_dtype
-from ..index.shard import Shard
+from ..format import directory_bytes, file_sha256, read_manifest, token_dtype
+from ..shards.sa import Shard
 from ..tokenizer import Tokenizer, tokenizer_from_manifest
 from .results import (
     AttributionResult,
@@ -152,7 +152,7 @@ class Index:
         self._texts: list[str] | None = None
         self._lengths: np.ndarray | None = None
 
-    index_kind = "suffix_array"
+    index_kind = "sa"
     shard_type: type = Shard
 
     @classmethod

@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .errors import InfgramError
-from .index.build import build_from_documents
-from .index.inputs import InputProblem, SourceDocument, text_or_problem
-from .query.engine import Index
+from ..errors import InfgramError
+from ..build.pipeline import build_from_documents
+from ..build.inputs import InputProblem, SourceDocument, text_or_problem
+from ..query.index import Index
 
 
 def standard_library_files() -> list[Path]:

@@ -1,0 +1,1 @@
+"""Tools built on the public query API: benchmark contamination and the demo."""
