@@ -8,9 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("INFGRAM_SHARED", ROOT.parent / "shared"))
@@ -18,6 +20,7 @@ SHARED = Path(os.environ.get("INFGRAM_SHARED", ROOT.parent / "shared"))
 settings.register_profile(
     "default", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
+settings.register_profile("fast", max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("thorough", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
@@ -67,3 +70,40 @@ def run(capsys):
         return SimpleNamespace(returncode=returncode, stdout=captured.out, stderr=captured.err)
 
     return invoke
+
+
+# -- tiny corpora of token ids, for the property tests ------------------------------------------
+EXTREME_IDS = {
+    1: [0, 1, 97, 128, 254],
+    2: [0, 1, 255, 256, 65534],
+    4: [0, 1, 65535, 65536, 2**32 - 2],
+}
+
+
+@st.composite
+def corpora(draw):
+    width = draw(st.sampled_from([1, 2, 4]))
+    alphabet = draw(st.lists(st.sampled_from(EXTREME_IDS[width]), min_size=2, max_size=4, unique=True))
+    documents = draw(st.lists(st.lists(st.sampled_from(alphabet), min_size=1, max_size=14), min_size=1, max_size=8))
+    longest = max(len(d) for d in documents)
+    shard_tokens = draw(st.one_of(st.none(), st.integers(longest + 1, longest + 20)))
+    # Searches start from every key_step-th suffix's key (see _core.c) once a range is over
+    # 4 * key_step long: small steps take that path on these tiny shards, 256 never does.
+    key_step = draw(st.sampled_from([1, 2, 3, 256]))
+    return width, alphabet, documents, shard_tokens, key_step
+
+
+def build_id_index(directory: Path, width: int, documents, shard_tokens, key_step=256):
+    """Index documents given as token ids (metadata {"n": number}) and open the index."""
+    import infgram
+    from infgram.build import sa_writer
+
+    with mock.patch.object(sa_writer, "SUFFIX_KEY_STEP", key_step):
+        infgram.build_from_documents(
+            [{"ids": d, "metadata": {"n": i}} for i, d in enumerate(documents)],
+            directory,
+            token_width=width,
+            shard_tokens=shard_tokens,
+            progress=False,
+        )
+    return infgram.Index.open(directory)

@@ -16,12 +16,12 @@ from .errors import (
     IndexFormatError,
     InfgramError,
     InputError,
+    LimitError,
     QueryError,
     UnsupportedOperationError,
 )
 from .build.pipeline import BuildReport, build, build_from_documents
 from .query.index import Index
-from .query.fm_engine import FMIndex
 from .query.results import (
     Document,
     DocumentsResult,
@@ -37,7 +37,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Index",
-    "FMIndex",
     "build",
     "build_from_documents",
     "BuildReport",
@@ -55,5 +54,6 @@ __all__ = [
     "IndexFormatError",
     "IncompleteIndexError",
     "QueryError",
+    "LimitError",
     "UnsupportedOperationError",
 ]

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
-import time
 from typing import Any, Sequence
 
+from . import __version__
 from .errors import InfgramError, QueryError
+from .terminal import safe
 
 
 def _query(text: str, ids: bool) -> Any:
@@ -32,8 +34,13 @@ def _next(args: argparse.Namespace) -> Any:
     return args.next
 
 
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029]")
+
+
 def _print_json(value: Any) -> None:
-    print(json.dumps(value, ensure_ascii=False, indent=None))
+    """One line of JSON; the control characters JSON leaves raw (DEL, C1) are escaped too."""
+    text = json.dumps(value, ensure_ascii=False, indent=None)
+    print(_JSON_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text))
 
 
 def _print_distribution(prompt_count: int, tokens: list[Any], suffix_length: int | None = None) -> None:
@@ -103,32 +110,47 @@ def command_infgram(args: argparse.Namespace) -> None:
               f"count(suffix + next) {result.count:,}  probability {result.probability}")
 
 
-def command_docs(args: argparse.Namespace) -> None:
+def command_documents(args: argparse.Namespace) -> None:
+    if args.command == "docs":
+        print("infgram: `docs` is now `documents`; the old name will be removed in a later version", file=sys.stderr)
     result = _open(args).documents(_query(args.query, args.ids), limit=args.limit, offset=args.offset,
                                    seed=args.seed, context=args.context)
     if args.json:
         _print_json(result.to_dict())
         return
-    _print_documents(f"{result.count:,} documents contain the query", result.documents)
+    verb = "contains" if result.num_documents == 1 else "contain"
+    _print_documents(f"{_plural(result.num_documents, 'document')} {verb} the query", result.documents)
+
+
+def _plural(number: int, noun: str) -> str:
+    """``1 document``, ``2 documents``."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 def _print_documents(heading: str, documents: list[Any]) -> None:
     """A heading, then each document with its metadata and its matches marked."""
-    from .query.attribution import mark_spans
+    from .terminal import mark_spans
 
     print(heading)
     for document in documents:
-        print(f"--- document {document.index} {json.dumps(document.metadata, ensure_ascii=False)}")
+        print(f"--- document {document.index} {safe(json.dumps(document.metadata, ensure_ascii=False))}")
         print(mark_spans(document.text, document.spans, color=sys.stdout.isatty()))
 
 
 def command_search(args: argparse.Namespace) -> None:
-    result = _open(args).search(args.query, within=args.within, limit=args.limit, offset=args.offset,
+    query: Any = args.query
+    if args.ids:
+        from .query.search import parse_query
+
+        query = [[_query(phrase, True) for phrase in clause] for clause in parse_query(args.query)]
+    result = _open(args).search(query, within=args.within, limit=args.limit, offset=args.offset,
                                 seed=args.seed, context=args.context)
     if args.json:
         _print_json(result.to_dict())
         return
-    _print_documents(f"{result.count:,} documents match, at {result.sites:,} sites", result.documents)
+    verb = "matches" if result.num_documents == 1 else "match"
+    _print_documents(f"{_plural(result.num_documents, 'document')} {verb}, at {_plural(result.sites, 'site')}",
+                     result.documents)
 
 
 def _read_text(args: argparse.Namespace) -> str:
@@ -150,7 +172,7 @@ def _read_text(args: argparse.Namespace) -> str:
 
 
 def command_attribute(args: argparse.Namespace) -> None:
-    from .query.attribution import render
+    from .terminal import render
 
     index = _open(args)
     text = _read_text(args)
@@ -172,13 +194,15 @@ def command_info(args: argparse.Namespace) -> None:
         _print_json(info)
     else:
         for key, value in info.items():
-            print(f"{key:>16}  {value:,}" if isinstance(value, int) else f"{key:>16}  {value}")
+            if isinstance(value, list):
+                value = ", ".join(map(str, value))
+            print(f"{key:>16}  {value:,}" if isinstance(value, int) else f"{key:>16}  {safe(str(value))}")
 
 
 def command_verify(args: argparse.Namespace) -> None:
     index = _open(args)
     index.verify()
-    print(f"{args.index}: every file matches its checksum")
+    print(f"{safe(args.index)}: every file matches its checksum")
 
 
 def command_batch(args: argparse.Namespace) -> None:
@@ -219,11 +243,14 @@ def command_demo(args: argparse.Namespace) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="infgram", description="Exact n-gram and ∞-gram search over any corpus.")
+    parser.add_argument("--version", action="version", version=f"infgram {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def with_index(name: str, help_text: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("index", help="index directory")
+    index_help = "index directory, or several separated by commas (answered as one index)"
+
+    def with_index(name: str, help_text: str, aliases: Sequence[str] = ()) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text, aliases=list(aliases))
+        sub.add_argument("index", help=index_help)
         sub.add_argument("--json", action="store_true", help="print JSON")
         sub.add_argument("--ids", action="store_true", help="queries are token ids, separated by commas or spaces")
         return sub
@@ -256,7 +283,8 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("prompt")
         sub.add_argument("--next", default=None, help="the next token, as text (exactly one token)")
         sub.add_argument("--next-id", type=int, default=None, help="the next token, as an id")
-        sub.add_argument("--top-k", type=int, default=10, help="entries of the distribution to show")
+        if name == "infgram":
+            sub.add_argument("--top-k", type=int, default=10, help="without --next: entries of the distribution to show")
         sub.set_defaults(func=func)
 
     sub = with_index("next", "the exact next-token distribution after a prompt")
@@ -270,14 +298,15 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--seed", type=int, default=None, help="random but reproducible order")
         sub.add_argument("--context", type=int, default=None, help=context_help)
 
-    sub = with_index("docs", "documents that contain a sequence")
+    sub = with_index("documents", "documents that contain a sequence", aliases=["docs"])
     sub.add_argument("query")
     with_paging(sub, "show this many tokens around the match")
-    sub.set_defaults(func=command_docs)
+    sub.set_defaults(func=command_documents)
 
     sub = with_index("search", "documents matching an AND of ORs of phrases, e.g. '\"a b\" AND (c OR d)'")
     sub.add_argument("query", help='phrases in double quotes (or single words) joined by AND and OR; '
-                                   'parentheses group an OR, e.g. \'"natural language" AND (model OR models)\'')
+                                   'parentheses group an OR, e.g. \'"natural language" AND (model OR models)\'; '
+                                   'with --ids each phrase is token ids, e.g. \'"1 2" AND 3\'')
     sub.add_argument("--within", type=int, default=None,
                      help="one occurrence of every clause must begin within this many tokens of the others")
     with_paging(sub, "show this many tokens around the first match")
@@ -297,16 +326,23 @@ def _parser() -> argparse.ArgumentParser:
     sub.set_defaults(func=command_attribute)
 
     sub = commands.add_parser("info", help="what an index holds", description="What an index holds.")
-    sub.add_argument("index")
+    sub.add_argument("index", help=index_help)
     sub.add_argument("--json", action="store_true")
     sub.set_defaults(func=command_info)
 
     sub = commands.add_parser("verify", help="check every file against its checksum")
-    sub.add_argument("index")
+    sub.add_argument("index", help=index_help)
     sub.set_defaults(func=command_verify)
 
-    sub = commands.add_parser("batch", help="JSON Lines requests on stdin, replies on stdout")
-    sub.add_argument("index")
+    from .service.protocol import OPERATIONS
+
+    operations = "\n".join(f"  {name:<22} {operation.summary}" for name, operation in OPERATIONS.items())
+    sub = commands.add_parser(
+        "batch", help="JSON Lines requests on stdin, replies on stdout", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Answer one JSON request per line of standard input, one reply per line of standard output, in "
+                    "order. A request is {\"op\": OP, ...}; a bad line gets an error reply and the batch goes on.",
+        epilog=f"operations:\n{operations}\n\nfields: see the README's batch contract")
+    sub.add_argument("index", help=index_help)
     sub.set_defaults(func=command_batch)
 
     sub = commands.add_parser(
@@ -341,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.func(args)
     except InfgramError as error:
-        print(f"infgram: error: {error}", file=sys.stderr)
+        print(f"infgram: error: {safe(str(error), keep_newlines=False)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("infgram: interrupted", file=sys.stderr)

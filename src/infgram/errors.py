@@ -19,7 +19,8 @@ class InfgramError(Exception):
 
 
 class InputError(InfgramError):
-    """An input file or document cannot be indexed (bad JSON, invalid UTF-8, ...)."""
+    """An input file or document cannot be indexed (bad JSON, invalid UTF-8, a truncated or
+    unreadable file, ...)."""
 
 
 class BuildError(InfgramError):
@@ -34,12 +35,47 @@ class IncompleteIndexError(IndexFormatError):
     """The index directory holds a build that has not finished."""
 
 
+class MemoryBudgetWarning(UserWarning):
+    """A build cannot stay within its memory budget (``--memory``): the budget is below the
+    floor that the interpreter and its libraries take before any data is read."""
+
+
 class QueryError(InfgramError):
     """A query is malformed: ids out of range, the separator, not one token, too long."""
 
 
 class UnsupportedOperationError(InfgramError):
     """The operation is not available on this kind of index or tokenizer."""
+
+
+class LimitError(QueryError):
+    """A request would cost more than its budget allows. ``option`` names the setting that
+    raises the budget, ``limit`` is its value, and ``needed`` is what the request needs
+    (at least)."""
+
+    def __init__(self, message: str, option: str, limit: int, needed: int):
+        super().__init__(message)
+        self.option = option
+        self.limit = limit
+        self.needed = needed
+
+    @property
+    def fields(self) -> dict[str, object]:
+        """The typed fields an error reply carries besides type and message."""
+        return {"option": self.option, "limit": self.limit, "needed": self.needed}
+
+
+def shown(value: object) -> str:
+    """``value`` as text for a one-line message: control characters (a newline in a file
+    name, say) are escaped as in ``repr``, everything else is left as it is.
+
+    >>> shown("data/a.jsonl"), shown("bad\\nname.jsonl"), shown("caf\\u00e9")
+    ('data/a.jsonl', 'bad\\\\nname.jsonl', 'café')
+    """
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 __all__ = [
@@ -50,4 +86,7 @@ __all__ = [
     "IncompleteIndexError",
     "QueryError",
     "UnsupportedOperationError",
+    "LimitError",
+    "MemoryBudgetWarning",
+    "shown",
 ]

@@ -6,7 +6,7 @@ Files beside this test:
   the", "rose", "the sugar"), one French document with é and €, and metadata fields (``id``,
   ``source`` and a few others: ``lang``, ``tags``, ``year``).
 - ``queries.jsonl``: batch requests covering every op of the batch contract
-  (``infgram/query/batch.py``), one blank line (skipped: no reply) and bad requests (unknown
+  (``infgram/service/protocol.py``), one blank line (skipped: no reply) and bad requests (unknown
   op, ids out of range or the separator, a ``next`` of several tokens, both ``text`` and
   ``ids``, negative ``top_k``, a too large ``limit``, an invalid JSON line, a JSON array).
 - ``expected.jsonl``: the replies in byte mode.
@@ -55,7 +55,7 @@ import pytest
 
 from conftest import run_cli, shared_tokenizer
 from infgram import _reference as reference
-from infgram.service.batch import OPERATIONS
+from infgram.service.protocol import OPERATIONS
 
 GOLDEN = Path(__file__).resolve().parent
 CORPUS = GOLDEN / "corpus.jsonl"
@@ -190,7 +190,7 @@ def test_byte_mode_golden_answers_match_brute_force():
             assert _pairs(reply["tokens"]) == (expected if top_k is None else expected[:top_k]), request
         elif op == "documents":
             matching = reference.documents(corpus, query)
-            assert reply["count"] == len(matching)
+            assert reply["num_documents"] == len(matching)
             limit, offset = request.get("limit", 10), request.get("offset", 0)
             assert len(reply["documents"]) == len(matching[offset : offset + limit])
             if "seed" not in request:
@@ -208,7 +208,7 @@ def test_byte_mode_golden_answers_match_brute_force():
         elif op == "search":
             cnf = [[_as_ids(p["ids"] if isinstance(p, dict) else p) for p in clause] for clause in request["cnf"]]
             matching, sites = reference.search(corpus, cnf, request.get("within"))
-            assert (reply["count"], reply["sites"]) == (len(matching), len(sites)), request
+            assert (reply["num_documents"], reply["sites"]) == (len(matching), len(sites)), request
             limit, offset = request.get("limit", 10), request.get("offset", 0)
             assert len(reply["documents"]) == len(matching[offset : offset + limit])
             for document in reply["documents"]:

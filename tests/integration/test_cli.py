@@ -110,23 +110,29 @@ def test_infgram_with_and_without_next(run, byte_index):
     assert text.returncode == 0 and "count(suffix + next) 2" in text.stdout
 
 
-def test_docs(run, byte_index):
-    result = _json(run("docs", byte_index, "sat", "--limit", "1", "--context", "3", "--seed", "5", "--json"))
-    assert result["count"] == 2
+def test_documents(run, byte_index):
+    result = _json(run("documents", byte_index, "sat", "--limit", "1", "--context", "3", "--seed", "5", "--json"))
+    assert result["num_documents"] == 2
     (document,) = result["documents"]
     source = DOCUMENTS[document["index"]]
     assert document["index"] in (0, 2)
     assert document["metadata"] == {"id": source["id"], "source": source["source"]}
     assert document["text"] in source["text"] and "sat" in document["text"]
     assert len(document["text"]) == 3 + 3 + 3
-    again = _json(run("docs", byte_index, "sat", "--limit", "1", "--context", "3", "--seed", "5", "--json"))
+    again = _json(run("documents", byte_index, "sat", "--limit", "1", "--context", "3", "--seed", "5", "--json"))
     assert again == result
-    rest = _json(run("docs", byte_index, "sat", "--limit", "5", "--offset", "1", "--seed", "5", "--json"))
+    rest = _json(run("documents", byte_index, "sat", "--limit", "5", "--offset", "1", "--seed", "5", "--json"))
     assert [d["index"] for d in rest["documents"]] == [({0, 2} - {document["index"]}).pop()]
-    text = run("docs", byte_index, "café", "--context", "2")
+    text = run("documents", byte_index, "café", "--context", "2")
     assert text.returncode == 0
-    assert text.stdout.splitlines()[0] == "1 documents contain the query"
+    assert text.stdout.splitlines()[0] == "1 document contains the query"
     assert "⟦café⟧ a\n" in text.stdout
+
+
+def test_docs_is_a_deprecated_alias_of_documents(run, byte_index):
+    old = run("docs", byte_index, "sat", "--json")
+    assert old.returncode == 0 and "`docs` is now `documents`" in old.stderr
+    assert json.loads(old.stdout) == _json(run("documents", byte_index, "sat", "--json"))
 
 
 def test_info_and_verify(run, byte_index):
@@ -150,7 +156,7 @@ def test_batch_via_stdin(byte_index):
     assert replies[0]["count"] == 5
     assert replies[1]["error"]["type"] == "QueryError"
     assert replies[2]["tokens"][0]["text"] == "c"
-    assert replies[3]["count"] == 1 and replies[3]["documents"][0]["metadata"]["id"] == 3
+    assert replies[3]["num_documents"] == 1 and replies[3]["documents"][0]["metadata"]["id"] == 3
 
 
 def test_verify_reports_damage_on_one_line(run, tmp_path):
@@ -181,8 +187,8 @@ def test_error_contract_in_a_real_process(tmp_path, byte_index):
     (["probability", "{index}", "the", "--next", "ca"], "exactly one token"),
     (["infgram", "{index}", "the", "--next", "ca"], "exactly one token"),
     (["next", "{index}", "the", "--top-k", "-1"], "expected top_k"),
-    (["docs", "{index}", "the", "--limit", "100000"], "expected limit"),
-    (["docs", "{index}", "the", "--offset", "-1"], "expected offset"),
+    (["documents", "{index}", "the", "--limit", "100000"], "expected limit"),
+    (["documents", "{index}", "the", "--offset", "-1"], "expected offset"),
     (["search", "{index}", '"the cat" AND (sat OR'], "at character 21: expected a phrase, found the end"),
     (["search", "{index}", '"the cat'], "at character 0: a quote is never closed"),
     (["search", "{index}", "cat dog"], 'quote a phrase that has spaces ("cat dog")'),
@@ -214,7 +220,7 @@ def test_errors_print_one_line_and_exit_1(run, tmp_path, byte_index, argv, fragm
 
 
 def test_negative_seed_is_a_one_line_error(byte_index):
-    assert_one_line_error(run_cli("docs", byte_index, "the", "--seed", "-1"), "seed")
+    assert_one_line_error(run_cli("documents", byte_index, "the", "--seed", "-1"), "seed")
 
 
 def test_query_argument_with_invalid_utf8(byte_index):
@@ -259,8 +265,8 @@ def test_build_with_sp32k_tokenizer(run, tmp_path):
     assert_one_line_error(run("probability", tmp_path / "index", "the", "--next", "cat sat"), "exactly one token")
     # Ids above the vocabulary are refused; below it they are searched.
     assert_one_line_error(run("count", tmp_path / "index", "--ids", "40000"), "expected token ids from 0 to 31999")
-    docs = _json(run("docs", tmp_path / "index", "café", "--json"))
-    assert docs["count"] == 1 and docs["documents"][0]["metadata"] == {"id": 4, "source": "b"}
+    docs = _json(run("documents", tmp_path / "index", "café", "--json"))
+    assert docs["num_documents"] == 1 and docs["documents"][0]["metadata"] == {"id": 4, "source": "b"}
     assert run("verify", tmp_path / "index").returncode == 0
 
 
@@ -375,9 +381,9 @@ def test_search_marks_every_clause(run, byte_index):
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0] == "2 documents match, at 4 sites"
     assert "⟦the cat⟧ ⟦sat⟧ on the mat" in result.stdout and "⟦the cat⟧ ⟦ran⟧ after" in result.stdout
-    assert _json(run("search", byte_index, "dog AND the", "--within", "3", "--json"))["count"] == 0
+    assert _json(run("search", byte_index, "dog AND the", "--within", "3", "--json"))["num_documents"] == 0
     reply = _json(run("search", byte_index, "dog AND the", "--within", "4", "--json"))
-    assert reply["count"] == 1 and reply["documents"][0]["index"] == 1
+    assert reply["num_documents"] == 1 and reply["documents"][0]["index"] == 1
 
 
 def test_attribute_human_and_json(run, byte_index, tmp_path):

@@ -9,34 +9,14 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from unittest import mock
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 import infgram
 from infgram import _reference as reference
-from infgram.build import sa_writer as build_module
 
-EXTREME_IDS = {
-    1: [0, 1, 97, 128, 254],
-    2: [0, 1, 255, 256, 65534],
-    4: [0, 1, 65535, 65536, 2**32 - 2],
-}
-
-
-@st.composite
-def corpora(draw):
-    width = draw(st.sampled_from([1, 2, 4]))
-    alphabet = draw(st.lists(st.sampled_from(EXTREME_IDS[width]), min_size=2, max_size=4, unique=True))
-    documents = draw(st.lists(st.lists(st.sampled_from(alphabet), min_size=1, max_size=14), min_size=1, max_size=8))
-    longest = max(len(d) for d in documents)
-    shard_tokens = draw(st.one_of(st.none(), st.integers(longest + 1, longest + 20)))
-    # Searches start from every key_step-th suffix's key (see _core.c) once a range is over
-    # 4 * key_step long: small steps take that path on these tiny shards, 256 never does.
-    key_step = draw(st.sampled_from([1, 2, 3, 256]))
-    return width, alphabet, documents, shard_tokens, key_step
-
+from conftest import build_id_index as build, corpora
 
 @st.composite
 def corpus_and_queries(draw):
@@ -57,18 +37,6 @@ def corpus_and_queries(draw):
 
     queries = draw(st.lists(st.one_of(random_queries, pieces(), document_ends()), min_size=1, max_size=8))
     return width, alphabet, documents, shard_tokens, key_step, queries
-
-
-def build(directory: Path, width: int, documents, shard_tokens, key_step=build_module.SUFFIX_KEY_STEP):
-    with mock.patch.object(build_module, "SUFFIX_KEY_STEP", key_step):
-        infgram.build_from_documents(
-            [{"ids": d, "metadata": {"n": i}} for i, d in enumerate(documents)],
-            directory,
-            token_width=width,
-            shard_tokens=shard_tokens,
-            progress=False,
-        )
-    return infgram.Index.open(directory)
 
 
 def as_pairs(tokens):
@@ -113,7 +81,7 @@ def test_every_query_type_matches_reference(case):
 
             expected_documents = reference.documents(documents, query)
             found = index.documents(query, limit=len(documents) + 1)
-            assert found.count == len(expected_documents)
+            assert found.num_documents == len(expected_documents)
             assert [(d.index, d.start) for d in found.documents] == expected_documents
             for document in found.documents:
                 assert document.metadata == {"n": document.index}
@@ -125,7 +93,7 @@ def test_document_paging_is_a_seeded_permutation(case, seed, limit, context):
     query = [documents[0][0]]
     with tempfile.TemporaryDirectory() as folder:
         index = build(Path(folder) / "index", width, documents, shard_tokens, key_step)
-        total = index.documents(query, limit=0).count
+        total = index.documents(query, limit=0).num_documents
         pages = [index.documents(query, limit=limit, offset=offset, seed=seed, context=context)
                  for offset in range(0, total, limit)]
         seen = [d.index for page in pages for d in page.documents]

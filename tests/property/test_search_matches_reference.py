@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import infgram
 from infgram import _reference as reference
 
-from test_engine_matches_reference import build, corpora
+from conftest import build_id_index as build, corpora
 
 
 @st.composite
@@ -47,10 +47,10 @@ def test_search_matches_reference(case):
     with tempfile.TemporaryDirectory() as folder:
         index = build(Path(folder) / "index", width, documents, shard_tokens, key_step)
         result = index.search(cnf, within=within, limit=len(documents))
-        assert (result.count, result.sites) == (len(matching), len(sites))
+        assert (result.num_documents, result.sites) == (len(matching), len(sites))
         assert [d.index for d in result.documents] == matching
         as_dicts = [[{"ids": phrase} for phrase in clause] for clause in cnf]
-        assert index.search(as_dicts, within=within, limit=0).count == len(matching)
+        assert index.search(as_dicts, within=within, limit=0).num_documents == len(matching)
 
 
 @given(st.lists(st.text(alphabet="ab ", min_size=1, max_size=12), min_size=1, max_size=6),

@@ -3,7 +3,7 @@
 import numpy as np
 
 import infgram
-from infgram.query import index as engine
+from infgram.query import corpus
 
 
 def test_large_batches_match_single_counts(tmp_path):
@@ -12,7 +12,7 @@ def test_large_batches_match_single_counts(tmp_path):
     infgram.build_from_documents(documents, tmp_path / "index", shard_tokens=3000, progress=False)
     index = infgram.Index.open(tmp_path / "index")
     assert len(index.shards) > 1
-    size = 2 * engine._PARALLEL_BATCH + 17
+    size = 2 * corpus._PARALLEL_BATCH + 17
     texts = ["".join(rng.choice(list("abcd"), size=int(rng.integers(0, 6)))) for _ in range(size)]
     expected = [index.count(t) for t in texts]
     assert index.count_batch(texts).tolist() == expected

@@ -91,7 +91,7 @@ def run_demo(out: str | Path | None = None, rebuild: bool = False, progress: boo
     print()
 
     result, micros = _timed(lambda: index.documents("Guido van Rossum", limit=2, seed=0, context=30), repeats=20)
-    print(f"documents('Guido van Rossum'): {result.count:,} documents    [{micros:,.0f} µs]")
+    print(f"documents('Guido van Rossum'): {result.num_documents:,} documents    [{micros:,.0f} µs]")
     for document in result.documents:
         snippet = " ".join(document.text.split())
         print(f"    #{document.index} {document.metadata.get('path')}: ...{snippet}...")

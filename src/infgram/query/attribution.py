@@ -2,7 +2,7 @@
 
 This is what OLMoTrace shows on top of infini-gram. The spans come from the *matching
 statistics* of the text: for every token i, the length m[i] of the longest stretch starting
-at i that occurs in the corpus (:meth:`Index.longest_matches`, one pass). The stretch
+at i that occurs in the corpus (:meth:`infgram.Index.longest_matches`, one pass). The stretch
 [i, i + m[i]) is *maximal* (not inside a longer one) exactly when it ends later than the
 one before it: since m[i + 1] >= m[i] - 1, the ends i + m[i] never decrease, so a stretch
 is contained in an earlier one only if the previous stretch ends where it does.
@@ -17,48 +17,45 @@ around the match.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 import numpy as np
 
 from ..errors import QueryError
-from .index import check_text, check_whole_number, merge_spans
+from .corpus import Corpus
+from .documents import documents
+from .encoding import Query, check_text, check_whole_number
 from .results import AttributedSpan, AttributionResult
-
-if TYPE_CHECKING:
-    from .index import Index, Query
 
 MAX_ATTRIBUTION_TOKENS = 100_000
 """Longer texts are refused: split them (the spans of each part are found the same way)."""
 
 
-def default_settings(index: Index) -> dict[str, int]:
+def default_settings(corpus: Corpus) -> dict[str, int]:
     """``min_length`` and ``context`` default to about the same text in either kind of index:
     32 bytes or 8 tokens for a span, 100 bytes or 25 tokens of context."""
-    if index.tokenizer.kind == "bytes":
+    if corpus.tokenizer.kind == "bytes":
         return {"min_length": 32, "context": 100}
     return {"min_length": 8, "context": 25}
 
 
-def _tokens_and_characters(index: Index, text: Query) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
+def _tokens_and_characters(corpus: Corpus, text: Query) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
     """The text, its ids, and the [start, end) character offsets of each token in the text."""
     if isinstance(text, str):
         if len(text) > MAX_ATTRIBUTION_TOKENS * 8:
             raise QueryError(f"expected a text of at most {MAX_ATTRIBUTION_TOKENS * 8:,} characters to attribute, "
                              f"found {len(text):,}; split the text")
         check_text(text)
-        ids, starts, ends = index.tokenizer.encode_with_offsets(text)  # one encoding gives both
+        ids, starts, ends = corpus.tokenizer.encode_with_offsets(text)  # one encoding gives both
         ids = ids.astype(np.int64)
     else:
-        ids = index.tokenize(text)
+        ids = corpus.tokenize(text)
     if len(ids) > MAX_ATTRIBUTION_TOKENS:
         raise QueryError(f"expected at most {MAX_ATTRIBUTION_TOKENS:,} tokens to attribute, found {len(ids):,}; "
                          "split the text")
     if isinstance(text, str):
         return text, ids, starts, ends
     # Ids without a text: the text is their decoding, each token ending where its prefix does.
-    decoded = index.tokenizer.decode(ids)
-    ends = np.array([len(index.tokenizer.decode(ids[: k + 1])) for k in range(len(ids))], dtype=np.int64)
+    decoded = corpus.tokenizer.decode(ids)
+    ends = np.array([len(corpus.tokenizer.decode(ids[: k + 1])) for k in range(len(ids))], dtype=np.int64)
     starts = np.concatenate(([0], ends[:-1])).astype(np.int64)
     return decoded, ids, starts, ends
 
@@ -115,76 +112,29 @@ def maximal_spans(lengths: np.ndarray, min_length: int) -> list[tuple[int, int]]
     return [(int(s), int(ends[s])) for s in starts]
 
 
-def attribute(index: Index, text: Query, min_length: int | None = None, max_count: int = 100, examples: int = 3,
+def attribute(corpus: Corpus, text: Query, min_length: int | None = None, max_count: int = 100, examples: int = 3,
               context: int | None = None) -> AttributionResult:
     """See :meth:`infgram.Index.attribute`."""
-    defaults = default_settings(index)
+    defaults = default_settings(corpus)
     min_length = defaults["min_length"] if min_length is None else min_length
     context = defaults["context"] if context is None else context
     check_whole_number("min_length", min_length)
     check_whole_number("max_count", max_count)
     check_whole_number("examples", examples, 1000)
     check_whole_number("context", context)
-    text, ids, starts, ends = _tokens_and_characters(index, text)
-    matches = index.longest_matches(ids)
+    text, ids, starts, ends = _tokens_and_characters(corpus, text)
+    matches = corpus.longest_matches(ids)
     spans = maximal_spans(np.asarray(matches.lengths, dtype=np.int64), min_length)
     counts = [matches.counts[start] for start, _ in spans]
-    if index.tokenizer.kind == "bytes" and spans:
+    if corpus.tokenizer.kind == "bytes" and spans:
         spans = _whole_words(ids, spans, max(min_length, 1))
-        counts = index.count_batch([ids[start:end] for start, end in spans]).tolist() if spans else []
+        counts = corpus.count_batch([ids[start:end] for start, end in spans]).tolist() if spans else []
     result = []
     for (start, end), count in zip(spans, counts):
         span_ids = ids[start:end]
-        found = index.documents(span_ids, limit=examples, context=context)
-        common = found.count > max_count
+        found = documents(corpus, span_ids, limit=examples, context=context)
+        common = found.num_documents > max_count
         result.append(AttributedSpan(
             start, end, int(starts[start]), int(ends[end - 1]), text[int(starts[start]) : int(ends[end - 1])],
-            int(count), found.count, common, [] if common else found.documents))
+            int(count), found.num_documents, common, [] if common else found.documents))
     return AttributionResult(text, len(ids), min_length, result)
-
-
-_MARK_ON, _MARK_OFF = "\x1b[7m", "\x1b[0m"
-
-
-def mark_spans(text: str, spans: list[tuple[int, int]], color: bool = False) -> str:
-    """The text with [start, end) character spans marked: reverse video, or ⟦ ⟧ without color.
-
-    >>> mark_spans("a rose is a rose", [(2, 6), (12, 16)])
-    'a ⟦rose⟧ is a ⟦rose⟧'
-    """
-    on, off = (_MARK_ON, _MARK_OFF) if color else ("⟦", "⟧")
-    pieces, at = [], 0
-    for start, end in merge_spans(spans):  # overlapping or touching spans are marked as one
-        pieces += [text[at:start], on, text[start:end], off]
-        at = end
-    return "".join(pieces) + text[at:]
-
-
-def render(result: AttributionResult, color: bool = False, width: int = 100) -> str:
-    """A terminal view: the text with its attributed stretches marked, then each span with its
-    count and examples (matches marked the same way). Without color, marks are ⟦ ⟧.
-
-    >>> from infgram.query.results import AttributionResult, AttributedSpan
-    >>> print(render(AttributionResult("the cat sat", 3, 2, [AttributedSpan(0, 3, 0, 7, "the cat", 5, 2, True, [])])))
-    ⟦the cat⟧ sat
-    <BLANKLINE>
-    1 span of 2 or more tokens found verbatim
-      [0:7] "the cat": 5 occurrences in 2 documents (common)
-    """
-    def mark(text: str, ranges: list[tuple[int, int]]) -> str:
-        return mark_spans(text, ranges, color)
-
-    def shorten(text: str) -> str:
-        text = text.replace("\n", " ")
-        return text if len(text) <= width else text[: width - 1] + "…"
-
-    lines = [mark(result.text, [(s.character_start, s.character_end) for s in result.spans]), ""]
-    plural = "" if len(result.spans) == 1 else "s"
-    lines.append(f"{len(result.spans)} span{plural} of {result.min_length} or more tokens found verbatim")
-    for span in result.spans:
-        lines.append(f"  [{span.character_start}:{span.character_end}] \"{shorten(span.text)}\": {span.count} occurrence"
-                     f"{'' if span.count == 1 else 's'} in {span.num_documents} document"
-                     f"{'' if span.num_documents == 1 else 's'}{' (common)' if span.common else ''}")
-        for document in span.documents:
-            lines.append(f"      document {document.index}: {mark(document.text, document.spans).replace(chr(10), ' ')}")
-    return "\n".join(lines)

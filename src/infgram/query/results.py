@@ -80,10 +80,16 @@ class Document(_Result):
 
 @dataclass(frozen=True)
 class DocumentsResult(_Result):
-    """How many documents contain the query, and one page of them."""
+    """How many documents contain the query (``num_documents``), and one page of them.
 
-    count: int
+    When counting every document would cost more than the request's work budget,
+    ``num_documents`` is an exact lower bound (the documents among the occurrences read
+    within the budget) and ``num_documents_exact`` is false; the page is drawn from those.
+    """
+
+    num_documents: int
     documents: list[Document] = field(default_factory=list)
+    num_documents_exact: bool = True
 
 
 @dataclass(frozen=True)
@@ -114,11 +120,11 @@ class LongestMatchesResult(_Result):
 
 @dataclass(frozen=True)
 class SearchResult(_Result):
-    """An AND/OR document search: ``count`` matching documents, ``sites`` match sites (token
+    """An AND/OR document search: ``num_documents`` matching documents, ``sites`` match sites (token
     positions where a phrase of a clause begins, in a satisfying combination, each position
     counted once), and one page of the documents with their matches in ``spans``."""
 
-    count: int
+    num_documents: int
     sites: int
     documents: list[Document] = field(default_factory=list)
 

@@ -37,23 +37,25 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from ..errors import QueryError
+from ..shards import Shard
+from .budget import SCAN_TOKENS_PER_UNIT, refuse, work_limit
+from .corpus import Corpus
+from .documents import matching_documents, read_document
+from .encoding import MAX_DOCUMENTS_LIMIT, Query, check_whole_number
 from .results import CooccurrenceResult, SearchResult
-
-if TYPE_CHECKING:
-    from ..shards.sa import Shard
-    from .index import Index, Query
+from .shardset import executor
 
 MAX_SEARCH_PHRASES = 1_000
 """More phrases than this in one search (or co-occurrence call) are refused."""
 
 MAX_COOCCURRENCE_PAIRS = 10_000_000
 
-_FETCH_COST = 4
+_FETCH_COST = SCAN_TOKENS_PER_UNIT
 """Reading one occurrence's position costs about this many scanned tokens (a scattered
 pointer read, a document lookup and a set test against a sequential byte compare)."""
 
@@ -192,7 +194,7 @@ def _read_occurrences(shard: Shard, phrases: list[bytes], runs: list[tuple[int, 
         if hi == lo:
             continue
         starts = np.sort(shard.positions(lo, hi))  # sorted, the document lookups walk the table in order
-        documents = shard.document_of(starts)
+        documents = shard.documents.document_of(starts)
         if candidates is not None:
             keep = np.isin(documents, candidates, assume_unique=False)
             starts, documents = starts[keep], documents[keep]
@@ -202,8 +204,8 @@ def _read_occurrences(shard: Shard, phrases: list[bytes], runs: list[tuple[int, 
 
 def _scan_occurrences(shard: Shard, phrase_ids: list[np.ndarray], candidates: np.ndarray) -> _Occurrences:
     """Every occurrence of the phrases in the candidate documents, by comparing their tokens."""
-    first_positions = shard.document_starts[candidates]
-    lengths = shard.document_starts[candidates + 1] - 1 - first_positions
+    first_positions = shard.documents.starts[candidates]
+    lengths = shard.documents.starts[candidates + 1] - 1 - first_positions
     total = int(lengths.sum())
     if total == 0:
         return _concatenate([])
@@ -255,14 +257,20 @@ def _supported(clauses: list[_Occurrences], within: int) -> list[np.ndarray]:
 @dataclass
 class _ShardMatches:
     documents: np.ndarray  # shard-local, sorted
-    starts: np.ndarray  # supported occurrence spans, sorted by start, one per start
+    starts: np.ndarray  # supported occurrence spans (offsets in their documents), by start, one per start
     ends: np.ndarray
     occurrence_documents: np.ndarray
+    work: int = 0  # work units spent (see budget.py), or needed at least when over the budget
+    over_budget: bool = False
 
 
-def _match_shard(index: Index, shard: Shard, clauses: list[list[bytes]], within: int | None) -> _ShardMatches:
-    token_width = index.token_width
-    runs = [[shard.view.find(phrase) for phrase in clause] for clause in clauses]
+def search_matches(shard: Shard, clauses: list[list[bytes]], within: int | None, max_work: int) -> _ShardMatches:
+    """The partial answer of a search in one shard: its matching documents and sites, and
+    the work they took. Each step's cost is known before it is taken (from run lengths and
+    document lengths), so a shard stops as soon as it would pass ``max_work``."""
+    token_width = shard.token_width
+    starts_of_documents = shard.documents.starts
+    runs = [[shard.find(phrase) for phrase in clause] for clause in clauses]
     sizes = [sum(hi - lo for lo, hi in clause_runs) for clause_runs in runs]
     empty = np.zeros(0, dtype=np.int64)
     if min(sizes) == 0:
@@ -270,15 +278,22 @@ def _match_shard(index: Index, shard: Shard, clauses: list[list[bytes]], within:
     order = sorted(range(len(clauses)), key=sizes.__getitem__)
     found: dict[int, _Occurrences] = {}
     rarest = order[0]
+    work = sizes[rarest]
+    if work > max_work:
+        return _ShardMatches(empty, empty, empty, empty, work, True)
     found[rarest] = _read_occurrences(shard, clauses[rarest], runs[rarest], token_width, None)
     candidates = _sorted_unique(found[rarest].documents)
     for number in order[1:]:
         if not len(candidates):
             break
-        scan_cost = int((shard.document_starts[candidates + 1] - shard.document_starts[candidates]).sum())
+        scan_cost = int((starts_of_documents[candidates + 1] - starts_of_documents[candidates]).sum())
         scan_cost *= len(clauses[number])
-        if scan_cost < sizes[number] * _FETCH_COST:
-            phrase_ids = [np.frombuffer(p, dtype=index._dtype).astype(np.int64) for p in clauses[number]]
+        scan = scan_cost < sizes[number] * _FETCH_COST
+        work += -(-scan_cost // _FETCH_COST) if scan else sizes[number]
+        if work > max_work:
+            return _ShardMatches(empty, empty, empty, empty, work, True)
+        if scan:
+            phrase_ids = [np.frombuffer(p, dtype=shard.tokens.dtype).astype(np.int64) for p in clauses[number]]
             occurrences = _scan_occurrences(shard, phrase_ids, candidates)
         else:
             occurrences = _read_occurrences(shard, clauses[number], runs[number], token_width, candidates)
@@ -294,12 +309,15 @@ def _match_shard(index: Index, shard: Shard, clauses: list[list[bytes]], within:
         clause_occurrences.append(_Occurrences(occurrences.starts[keep], occurrences.ends[keep],
                                                occurrences.documents[keep]))
     if within is not None:
-        longest = int((shard.document_starts[candidates + 1] - shard.document_starts[candidates]).max())
+        longest = int((starts_of_documents[candidates + 1] - starts_of_documents[candidates]).max())
         masks = _supported(clause_occurrences, min(within, longest))
         clause_occurrences = [_Occurrences(c.starts[m], c.ends[m], c.documents[m])
                               for c, m in zip(clause_occurrences, masks)]
     merged = _concatenate([(c.starts, c.ends, c.documents) for c in clause_occurrences])
-    return _ShardMatches(_sorted_unique(merged.documents), merged.starts, merged.ends, merged.documents)
+    # Sites as offsets within their documents: the coordinator needs no document table.
+    document_starts = starts_of_documents[merged.documents]
+    return _ShardMatches(_sorted_unique(merged.documents), merged.starts - document_starts,
+                         merged.ends - document_starts, merged.documents, work)
 
 
 def _phrase_query(phrase: Any) -> Any:
@@ -311,7 +329,7 @@ def _phrase_query(phrase: Any) -> Any:
     return phrase
 
 
-def _encode_clauses(index: Index, cnf: Any) -> list[list[bytes]]:
+def _encode_clauses(corpus: Corpus, cnf: Any) -> list[list[bytes]]:
     if isinstance(cnf, str):
         cnf = parse_query(cnf)
     if not isinstance(cnf, (list, tuple)) or not cnf:
@@ -325,7 +343,7 @@ def _encode_clauses(index: Index, cnf: Any) -> list[list[bytes]]:
                              'write [["natural language"], ["model", "models"]]')
         encoded = []
         for phrase in clause:
-            value = index._encode(_phrase_query(phrase))
+            value = corpus.encoder.encode(_phrase_query(phrase))
             if not value:
                 raise QueryError("expected every phrase to have at least one token, found an empty phrase; "
                                  "remove it (the empty phrase occurs everywhere)")
@@ -338,43 +356,42 @@ def _encode_clauses(index: Index, cnf: Any) -> list[list[bytes]]:
     return clauses
 
 
-def search(index: Index, cnf: Any, within: int | None = None, limit: int = 10, offset: int = 0,
-           seed: int | None = None, context: int | None = None) -> SearchResult:
+def search(corpus: Corpus, cnf: Any, within: int | None = None, limit: int = 10, offset: int = 0,
+           seed: int | None = None, context: int | None = None, max_work: int | None = None,
+           exact: bool = False, work_ceiling: int | None = None) -> SearchResult:
     """See :meth:`infgram.Index.search`."""
-    from .index import MAX_DOCUMENTS_LIMIT, check_whole_number
-
     check_whole_number("limit", limit, MAX_DOCUMENTS_LIMIT)
     check_whole_number("offset", offset)
     check_whole_number("seed", seed, optional=True)
     check_whole_number("context", context, optional=True)
     check_whole_number("within", within, optional=True)
-    clauses = _encode_clauses(index, cnf)
-    per_shard = [_match_shard(index, shard, clauses, within) for shard in index.shards]
-    matching = np.concatenate([m.documents + shard.first_document for m, shard in zip(per_shard, index.shards)])
+    budget = work_limit(max_work, exact, work_ceiling)
+    clauses = _encode_clauses(corpus, cnf)
+    shard_set = corpus.shard_set
+    per_shard = shard_set.map(search_matches, clauses, within, budget)
+    work = sum(matches.work for matches in per_shard)
+    if work > budget:
+        raise refuse("this search", work, budget)
+    matching = np.concatenate([m.documents + first for m, first in zip(per_shard, shard_set.first_documents)])
     sites = sum(len(m.starts) for m in per_shard)
     order = np.arange(len(matching)) if seed is None else np.random.default_rng(seed).permutation(len(matching))
     found = []
     for position in order[offset : offset + limit].tolist():
         number = int(matching[position])
-        shard_number = int(np.searchsorted(index._first_documents, number, side="right")) - 1
-        shard, matches = index.shards[shard_number], per_shard[shard_number]
-        local = number - shard.first_document
+        shard_number, local = shard_set.locate_document(number)
+        matches = per_shard[shard_number]
         lo, hi = np.searchsorted(matches.occurrence_documents, [local, local + 1])
-        document_start = int(shard.document_starts[local])
-        spans = list(zip((matches.starts[lo:hi] - document_start).tolist(), (matches.ends[lo:hi] - document_start).tolist()))
+        spans = list(zip(matches.starts[lo:hi].tolist(), matches.ends[lo:hi].tolist()))
         first_start, first_end = spans[0]
-        found.append(index._document(number, first_start, first_end - first_start, context, spans))
+        found.append(read_document(corpus, number, first_start, first_end - first_start, context, spans))
     return SearchResult(len(matching), sites, found)
 
 
-def _phrase_documents(index: Index, encoded: bytes) -> np.ndarray:
+def _phrase_documents(corpus: Corpus, encoded: bytes) -> np.ndarray:
     """The sorted global numbers of the documents that contain a phrase."""
-    parts = []
-    for shard in index.shards:
-        lo, hi = shard.view.find(encoded)
-        if hi > lo:
-            parts.append(shard.first_matches(lo, hi)[0] + shard.first_document)
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    shard_set = corpus.shard_set
+    parts = shard_set.map(matching_documents, encoded)
+    return np.concatenate([documents + first for (documents, _), first in zip(parts, shard_set.first_documents)])
 
 
 def _intersection_size(small: np.ndarray, large: np.ndarray) -> int:
@@ -388,25 +405,30 @@ def _intersection_size(small: np.ndarray, large: np.ndarray) -> int:
     return int(np.count_nonzero(large[at] == small))
 
 
-def _documents_with_phrase(index: Index, documents: np.ndarray, phrase: np.ndarray) -> int:
-    """How many of the given documents (sorted global numbers) contain the phrase, by scanning them."""
-    total = 0
-    bounds = np.searchsorted(documents, np.append(index._first_documents, index.num_documents))
-    for shard, lo, hi in zip(index.shards, bounds[:-1], bounds[1:]):
-        if hi > lo:
-            found = _scan_occurrences(shard, [phrase], documents[lo:hi] - shard.first_document)
-            total += len(_sorted_unique(found.documents))
-    return total
+def documents_with_phrase(shard: Shard, documents: np.ndarray, phrase: np.ndarray) -> int:
+    """How many of the given documents (sorted, shard-local) contain the phrase, by scanning them."""
+    return len(_sorted_unique(_scan_occurrences(shard, [phrase], documents).documents))
 
 
-def cooccurrence(index: Index, phrases: Sequence[Query], pairs: Sequence[tuple[int, int]] | None = None,
-                 document_counts: bool = False) -> CooccurrenceResult:
+def _count_documents_with_phrase(corpus: Corpus, documents: np.ndarray, phrase: np.ndarray) -> int:
+    """How many of the given documents (sorted global numbers) contain the phrase."""
+    shard_set = corpus.shard_set
+    return sum(shard_set.call(number, documents_with_phrase, local, phrase)
+               for number, local in shard_set.split_by_shard(documents))
+
+
+def cooccurrence(corpus: Corpus, phrases: Sequence[Query], pairs: Sequence[tuple[int, int]] | None = None,
+                 document_counts: bool = False, max_work: int | None = None, exact: bool = False,
+                 work_ceiling: int | None = None) -> CooccurrenceResult:
     """See :meth:`infgram.Index.cooccurrence`.
 
     For a pair, the documents of the rarer phrase are read (and kept for later pairs); the
     other phrase is then either read too and the two sorted sets intersected, or looked for
     by scanning the rarer phrase's documents, whichever costs less, as in :func:`search`.
     """
+    budget = work_limit(max_work, exact, work_ceiling)
+    if isinstance(phrases, (str, bytes, dict)) or not isinstance(phrases, Sequence):
+        raise QueryError(f"expected a list of phrases, found {type(phrases).__name__}; pass [phrase, ...]")
     phrases = [_phrase_query(phrase) for phrase in phrases]
     if len(phrases) > 100 * MAX_SEARCH_PHRASES:
         raise QueryError(f"expected at most {100 * MAX_SEARCH_PHRASES:,} phrases per call, found {len(phrases):,}; "
@@ -417,7 +439,9 @@ def cooccurrence(index: Index, phrases: Sequence[Query], pairs: Sequence[tuple[i
                              f"{len(phrases):,} phrases and no pairs; pass pairs=[(i, j), ...]")
         pairs = [(i, j) for i in range(len(phrases)) for j in range(i + 1, len(phrases))]
     else:
-        pairs = [tuple(pair) for pair in pairs]
+        if isinstance(pairs, (str, bytes, dict)) or not isinstance(pairs, Sequence):
+            raise QueryError(f"expected pairs as a list of (phrase number, phrase number), found {type(pairs).__name__}")
+        pairs = [tuple(pair) if isinstance(pair, (list, tuple)) else (pair,) for pair in pairs]
         if len(pairs) > MAX_COOCCURRENCE_PAIRS:
             raise QueryError(f"expected at most {MAX_COOCCURRENCE_PAIRS:,} pairs per call, found {len(pairs):,}; "
                              "split them over several calls")
@@ -426,18 +450,18 @@ def cooccurrence(index: Index, phrases: Sequence[Query], pairs: Sequence[tuple[i
                                          and 0 <= i < len(phrases) for i in pair):
                 raise QueryError(f"expected each pair to be two phrase numbers from 0 to {len(phrases) - 1}, "
                                  f"found {list(pair)!r:.80}")
-    encoded = index._encode_many(phrases)
+    encoded = corpus.encoder.encode_many(phrases)
     for number, value in enumerate(encoded):
         if not value:
             raise QueryError(f"expected every phrase to have at least one token, found an empty phrase at {number}; "
                              "remove it (the empty phrase occurs everywhere)")
-    as_ids = [np.frombuffer(value, dtype=index._dtype).astype(np.int64) for value in encoded]
-    counts = index.count_batch(as_ids).tolist() if encoded else []
+    as_ids = [corpus.encoder.ids_of(value) for value in encoded]
+    counts = corpus.count_batch(as_ids).tolist() if encoded else []
     known: dict[int, np.ndarray] = {}
 
     def documents_of(number: int) -> np.ndarray:
         if number not in known:
-            known[number] = _phrase_documents(index, encoded[number])
+            known[number] = _phrase_documents(corpus, encoded[number])
         return known[number]
 
     pairs = [(int(a), int(b)) for a, b in pairs]
@@ -445,19 +469,27 @@ def cooccurrence(index: Index, phrases: Sequence[Query], pairs: Sequence[tuple[i
     by_rarity = [(a, b) if counts[a] <= counts[b] else (b, a) for a, b in pairs]
     # The rarer phrase of every pair is read in any case: read them all at once, on every core.
     rarer = sorted({a for a, _ in by_rarity if counts[a]})
+    # The work of reading them is known from the counts alone: refuse before reading.
+    work = sum(counts[a] for a in (range(len(phrases)) if document_counts else rarer))
+    if work > budget:
+        raise refuse("this co-occurrence", work, budget)
     if len(rarer) > 1:
-        from .index import _executor
-
-        known.update(zip(rarer, _executor().map(lambda number: _phrase_documents(index, encoded[number]), rarer)))
-    lengths = index._document_lengths()
+        known.update(zip(rarer, executor().map(lambda number: _phrase_documents(corpus, encoded[number]), rarer)))
+    lengths = corpus.shard_set.document_lengths()
     pair_counts = []
     for a, b in by_rarity:
         if counts[a] == 0:
             pair_counts.append(0)
             continue
         rare = documents_of(a)
-        if b not in known and int(lengths[rare].sum()) < counts[b] * _FETCH_COST:
-            pair_counts.append(_documents_with_phrase(index, rare, as_ids[b]))
+        scan_tokens = int(lengths[rare].sum())
+        scan = b not in known and scan_tokens < counts[b] * _FETCH_COST
+        # A pair costs its scan, or reading the other phrase (once) and testing the rare set.
+        work += -(-scan_tokens // _FETCH_COST) if scan else len(rare) + (0 if b in known else counts[b])
+        if work > budget:
+            raise refuse("this co-occurrence", work, budget)
+        if scan:
+            pair_counts.append(_count_documents_with_phrase(corpus, rare, as_ids[b]))
         else:
             pair_counts.append(_intersection_size(rare, documents_of(b)))
     return CooccurrenceResult(counts, [len(documents_of(i)) for i in range(len(phrases))] if document_counts else None,

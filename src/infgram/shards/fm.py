@@ -1,10 +1,10 @@
 """One shard of an FM-index, memory-mapped, with its compiled search view.
 
-It offers what the query engine asks of a suffix-array shard (``view.find``,
-``view.find_many``, ``positions``, ``document_tokens``, ``metadata``, ...), computed from
-the compressed BWT instead of the text and the suffix array: ``positions`` locates rows
-through the suffix-array samples and ``document_tokens`` extracts bytes by walking the LF
-mapping back from the nearest inverse sample (see ``fm_build.py``).
+It offers the locator methods of every shard kind (``find``, ``find_many``, ``positions``,
+``document_slice``, ``documents``), computed from the compressed BWT instead of the text
+and the suffix array: ``positions`` locates rows through the suffix-array samples and
+``document_slice`` extracts bytes by walking the LF mapping back from the nearest inverse
+sample (see :mod:`infgram.build.fm_writer`).
 """
 
 from __future__ import annotations
@@ -17,22 +17,37 @@ import numpy as np
 from .. import _fm
 from ..errors import IndexFormatError
 from ..format import KIND_FM_SAMPLES, KIND_FM_WAVELET, open_payload
-from .sa import Shard, _checked_header
+from .documents import DocumentTable, checked_header
+from .sa import ShardEntry
+
+FM_OPERATIONS = frozenset({"count", "count_batch", "documents", "document", "contamination"})
+"""What an FM-index answers. The other operations read the tokens after each occurrence, or
+scan candidate documents, which an FM-index would have to extract byte by byte."""
 
 
-class FMShard(Shard):
+class FMShard:
     """Memory-mapped FM files of one shard; positions are byte positions within the shard."""
 
-    def __init__(self, directory: Path, entry: dict[str, Any], token_width: int):
-        wavelet_path, samples_path = self._read_entry(directory, entry, ("wavelet", "samples"))
+    kind = "fm"
+    operations = FM_OPERATIONS
+
+    def __init__(self, directory: Path, entry: dict[str, Any], token_width: int, settings: dict[str, Any] | None = None):
+        info = ShardEntry(directory, entry, ("wavelet", "samples"))
+        # A locate takes at most sample_rate - 1 LF steps: the budget counts the bound.
+        self.locate_cost = int((settings or {}).get("sample_rate", 1))
+        self.name, self.files = info.name, info.files
+        self.num_documents, self.num_tokens, self.num_positions = info.num_documents, info.num_tokens, info.num_positions
+        self.first_document = info.first_document
         if token_width != 1:
             raise IndexFormatError(f"an FM-index holds bytes, but its manifest says tokens of {token_width} bytes; "
                                    "rebuild the index")
         self.token_width = 1
         self.pointer_width = 0
-        wavelet = open_payload(wavelet_path, _checked_header(wavelet_path, KIND_FM_WAVELET, 1, 0, None), np.uint8)
-        samples = open_payload(samples_path, _checked_header(samples_path, KIND_FM_SAMPLES, 1, 0, None), np.uint8)
-        self._open_documents()
+        wavelet_path, samples_path = self.files["wavelet"], self.files["samples"]
+        wavelet = open_payload(wavelet_path, checked_header(wavelet_path, KIND_FM_WAVELET, 1, 0, None), np.uint8)
+        samples = open_payload(samples_path, checked_header(samples_path, KIND_FM_SAMPLES, 1, 0, None), np.uint8)
+        self.documents = DocumentTable(self.files["documents"], self.files["metadata"], 1, self.num_documents,
+                                       self.num_positions)
         try:
             self.view = _fm.FMView(wavelet, samples)
         except ValueError as error:
@@ -40,16 +55,23 @@ class FMShard(Shard):
         if self.view.num_positions != self.num_positions:
             raise IndexFormatError(f"{wavelet_path} holds {self.view.num_positions} bytes, the manifest says "
                                    f"{self.num_positions}; rebuild the index")
+        self.find = self.view.find
+        self.find_many = self.view.find_many
+
+    @property
+    def unigram_range(self) -> tuple[int, int]:
+        """The rows of suffixes that start with a real byte: all but the separators, which sort last."""
+        return 0, self.num_positions - self.num_documents
 
     def positions(self, lo: int, hi: int) -> np.ndarray:
         """Byte positions of rows lo..hi-1 (located through the samples), as int64."""
         return np.frombuffer(self.view.locate(lo, hi), dtype=np.int64)
 
-    def document_tokens(self, local_index: int) -> np.ndarray:
-        start, end = int(self.document_starts[local_index]), int(self.document_starts[local_index + 1]) - 1
-        return self.document_slice(local_index, 0, end - start)
-
-    def document_slice(self, local_index: int, start: int, end: int) -> np.ndarray:
+    def document_slice(self, local: int, start: int, end: int) -> np.ndarray:
         """Bytes [start, end) of a document (offsets within it), extracted from the BWT."""
-        base = int(self.document_starts[local_index])
+        base = int(self.documents.starts[local])
         return np.frombuffer(self.view.extract(base + start, base + end), dtype=np.uint8)
+
+    def document_tokens(self, local: int) -> np.ndarray:
+        """Every byte of a document."""
+        return self.document_slice(local, 0, self.documents.length(local))

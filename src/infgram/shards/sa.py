@@ -1,14 +1,19 @@
 """One shard of a suffix-array index, memory-mapped, with its compiled search view.
 
-A shard is a complete index of a run of whole documents (see ``format.py`` for the
-files). Nothing is read into memory at open time except the document start positions;
+A shard is a complete index of a run of whole documents (see :mod:`infgram.format` for
+the files). Nothing is read into memory at open time except the document start positions;
 everything else is paged in by the operating system as queries touch it, so an index may
 be larger than RAM.
+
+Every shard kind offers the same locator methods (see :mod:`infgram.shards`): ``find`` and
+``find_many`` give suffix-array runs, ``positions`` turns a run into token positions,
+``document_slice`` reads the tokens of a document, and ``documents`` is the document table.
+A suffix-array shard also reads the tokens after each occurrence (``next_tokens``, the
+∞-gram searches) and compares neighbouring suffixes (``neighbours_share_prefix``).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,54 +21,89 @@ import numpy as np
 
 from .. import _core
 from ..errors import IndexFormatError
-from ..format import (
-    DOCUMENT_RECORD,
-    KIND_DOCUMENTS,
-    KIND_METADATA,
-    KIND_SUFFIX_ARRAY,
-    KIND_SUFFIX_KEYS,
-    KIND_TOKENS,
-    FileHeader,
-    open_payload,
-    read_header,
-    token_dtype,
-)
+from ..format import KIND_SUFFIX_ARRAY, KIND_SUFFIX_KEYS, KIND_TOKENS, open_payload, token_dtype
+from .documents import DocumentTable, checked_header
+
+SA_OPERATIONS = frozenset({
+    "count", "count_batch", "probability", "next_tokens", "infgram_probability", "infgram_next_tokens",
+    "infgram_probabilities", "longest_matches", "documents", "document", "search", "cooccurrence", "attribute",
+    "contamination",
+})
+"""What a suffix-array index answers: everything."""
+
+_OPEN_SAMPLES = 64
+"""Suffix-array entries checked at open (in range, and their suffixes in order): a cheap
+guard against a damaged file; ``verify`` checks every byte."""
 
 
-def _checked_header(path: Path, kind: bytes, token_width: int, pointer_width: int, num_items: int | None) -> FileHeader:
-    header = read_header(path)
-    problems = []
-    if header.kind != kind:
-        problems.append(f"kind {header.kind!r}, expected {kind!r}")
-    if header.token_width != token_width:
-        problems.append(f"token width {header.token_width}, the manifest says {token_width}")
-    if header.pointer_width != pointer_width:
-        problems.append(f"pointer width {header.pointer_width}, the manifest says {pointer_width}")
-    if num_items is not None and header.num_items != num_items:
-        problems.append(f"{header.num_items} items, the manifest says {num_items}")
-    if problems:
-        raise IndexFormatError(f"{path} does not match the manifest ({'; '.join(problems)}); rebuild the index")
-    return header
+class ShardEntry:
+    """The counts and file paths of a shard, from its manifest entry, with every path
+    confined to the index directory."""
 
-
-class Shard:
-    """Memory-mapped files of one shard; positions are token positions within the shard."""
-
-    def __init__(self, directory: Path, entry: dict[str, Any], token_width: int):
-        tokens_path, sa_path = self._read_entry(directory, entry, ("tokens", "suffix_array"))
+    def __init__(self, directory: Path, entry: Any, kind_files: tuple[str, ...]):
         try:
-            self.pointer_width = int(entry["pointer_width"])
-        except (KeyError, TypeError, ValueError) as error:
-            raise IndexFormatError(f"the manifest's entry for a shard is malformed ({error!r}); rebuild the index") from None
+            self.name = str(entry["name"])
+            self.num_documents = int(entry["num_documents"])
+            self.num_tokens = int(entry["num_tokens"])
+            self.num_positions = int(entry["num_positions"])
+            self.first_document = int(entry["first_document"])
+            self.pointer_width = int(entry.get("pointer_width", 0))
+            files = {str(key): value for key, value in entry["files"].items()}
+            for key in (*kind_files, "documents", "metadata"):  # all must be listed
+                if not isinstance(files[key], dict) or not isinstance(files[key]["path"], str):
+                    raise TypeError(f"the entry of {key} has no path")
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise IndexFormatError(f"the manifest's entry for a shard is malformed ({error!r:.200}); "
+                                   "rebuild the index") from None
+        if min(self.num_documents, self.num_tokens, self.first_document) < 0 or \
+                self.num_positions != self.num_tokens + self.num_documents or self.num_documents == 0:
+            raise IndexFormatError(f"the manifest's entry for shard {self.name!r:.80} has inconsistent counts "
+                                   f"({self.num_documents} documents, {self.num_tokens} tokens, "
+                                   f"{self.num_positions} positions); rebuild the index")
+        root = Path(directory).resolve()
+        self.files: dict[str, Path] = {}
+        for key, value in files.items():
+            path = (root / value["path"]).resolve()
+            if root not in path.parents:
+                raise IndexFormatError(f"the manifest names {value['path']!r:.200} for {key}, which is outside the "
+                                       f"index directory {str(directory)!r}; an index names only its own files: "
+                                       "rebuild the index")
+            self.files[key] = path
+        self.entry = entry
+
+
+class SAShard:
+    """Memory-mapped files of one suffix-array shard; positions are token positions within it."""
+
+    kind = "sa"
+    operations = SA_OPERATIONS
+    locate_cost = 1
+    """Work units to turn one occurrence into its position: one pointer read."""
+
+    def __init__(self, directory: Path, entry: dict[str, Any], token_width: int, settings: dict[str, Any] | None = None):
+        info = ShardEntry(directory, entry, ("tokens", "suffix_array"))
+        self.name, self.files = info.name, info.files
+        self.num_documents, self.num_tokens, self.num_positions = info.num_documents, info.num_tokens, info.num_positions
+        self.first_document, self.pointer_width = info.first_document, info.pointer_width
         self.token_width = token_width
-        header = _checked_header(tokens_path, KIND_TOKENS, token_width, 0, self.num_positions)
-        self.tokens = open_payload(tokens_path, header, token_dtype(token_width))
-        header = _checked_header(sa_path, KIND_SUFFIX_ARRAY, token_width, self.pointer_width, self.num_positions)
-        self.suffix_array_bytes = open_payload(sa_path, header, np.uint8)
-        self._open_documents()
+        if not 1 <= self.pointer_width <= 8:
+            raise IndexFormatError(f"the manifest gives shard {self.name} a pointer width of {self.pointer_width}, "
+                                   "expected 1 to 8; rebuild the index")
+        path = self.files["tokens"]
+        self.tokens = open_payload(path, checked_header(path, KIND_TOKENS, token_width, 0, self.num_positions),
+                                   token_dtype(token_width))
+        path = self.files["suffix_array"]
+        header = checked_header(path, KIND_SUFFIX_ARRAY, token_width, self.pointer_width, self.num_positions)
+        self.suffix_array_bytes = open_payload(path, header, np.uint8)
+        self.documents = DocumentTable(self.files["documents"], self.files["metadata"], token_width,
+                                       self.num_documents, self.num_positions)
         self.view = _core.ShardView(self.tokens.view(np.uint8), self.suffix_array_bytes, token_width, self.pointer_width)
         if "suffix_keys" in self.files:  # absent in indexes built before it existed
             self._use_suffix_keys(entry["files"]["suffix_keys"])
+        self._check_samples()
+        # The searches, bound once: a query calls them without a Python frame in between.
+        self.find = self.view.find
+        self.find_many = self.view.find_many
 
     def _use_suffix_keys(self, file_entry: dict[str, Any]) -> None:
         """Map suffix_keys.bin and let the searches start from it (see ``_core.c``)."""
@@ -75,35 +115,26 @@ class Shard:
         if step < 1:
             raise IndexFormatError(f"the manifest gives {path} a step of {step}, expected 1 or more; rebuild the index")
         num_keys = -(-self.num_positions // step)
-        header = _checked_header(path, KIND_SUFFIX_KEYS, self.token_width, 0, num_keys)
+        header = checked_header(path, KIND_SUFFIX_KEYS, self.token_width, 0, num_keys)
         self.suffix_keys = open_payload(path, header, np.dtype("<u8"))
         self.view.use_keys(self.suffix_keys, step)
 
-    def _read_entry(self, directory: Path, entry: dict[str, Any], kind_files: tuple[str, ...]) -> list[Path]:
-        """Take the counts and file paths from the shard's manifest entry; returns the paths of
-        ``kind_files`` (the files of the index kind, besides documents and metadata)."""
-        try:
-            self.name = entry["name"]
-            self.num_documents = int(entry["num_documents"])
-            self.num_tokens = int(entry["num_tokens"])
-            self.num_positions = int(entry["num_positions"])
-            self.first_document = int(entry["first_document"])
-            self.files = {key: Path(directory) / value["path"] for key, value in entry["files"].items()}
-            paths = [self.files[key] for key in (*kind_files, "documents", "metadata")]  # all must be listed
-        except (KeyError, TypeError, ValueError) as error:
-            raise IndexFormatError(f"the manifest's entry for a shard is malformed ({error!r}); rebuild the index") from None
-        return paths[: len(kind_files)]
+    def _check_samples(self) -> None:
+        """A few evenly spread suffix-array entries must be token positions, in suffix order."""
+        rows = np.unique(np.linspace(0, self.num_positions - 1, num=min(_OPEN_SAMPLES, self.num_positions),
+                                     dtype=np.int64))
+        positions = np.concatenate([self.positions(int(row), int(row) + 1) for row in rows])
+        if positions.min() < 0 or positions.max() >= self.num_positions:
+            raise IndexFormatError(f"{self.files['suffix_array']} holds a position outside the shard's "
+                                   f"{self.num_positions} tokens; the file is damaged: rebuild the index")
+        tokens = self.tokens
+        for a, b in zip(positions[:-1].tolist(), positions[1:].tolist()):
+            # Compare the first few tokens only: enough to catch a page of garbage.
+            if tokens[a : a + 4].tolist() > tokens[b : b + 4].tolist():
+                raise IndexFormatError(f"{self.files['suffix_array']} is not in suffix order; the file is damaged: "
+                                       "rebuild the index")
 
-    def _open_documents(self) -> None:
-        """Map the document table and the metadata (the same files in every index kind)."""
-        path = self.files["documents"]
-        records = open_payload(path, _checked_header(path, KIND_DOCUMENTS, self.token_width, 0, self.num_documents + 1),
-                               DOCUMENT_RECORD)
-        self.document_starts = np.array(records["token_position"], dtype=np.int64)
-        self.metadata_offsets = records["metadata_offset"]
-        path = self.files["metadata"]
-        self.metadata_bytes = open_payload(path, _checked_header(path, KIND_METADATA, self.token_width, 0, None), np.uint8)
-
+    # -- the locator protocol ---------------------------------------------------------------
     @property
     def unigram_range(self) -> tuple[int, int]:
         """The run of suffixes that start with a real token: all but the separators, which sort last."""
@@ -119,25 +150,43 @@ class Shard:
         padded[:, :width] = raw.reshape(-1, width)
         return padded.view("<u8").reshape(-1).astype(np.int64)
 
-    def document_of(self, positions: np.ndarray) -> np.ndarray:
-        """The shard-local document index of each token position."""
-        return np.searchsorted(self.document_starts, positions, side="right") - 1
+    def document_slice(self, local: int, start: int, end: int) -> np.ndarray:
+        """Tokens [start, end) of a document (offsets within it)."""
+        base = int(self.documents.starts[local])
+        return np.asarray(self.tokens[base + start : base + end])
 
-    def first_matches(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
-        """The documents holding suffix-array entries lo..hi-1 (sorted, each once) and the
-        position of the first of those entries in each. Sorting the positions first makes the
-        document lookups walk the document table in order (several times faster than
-        looking up positions in suffix order and deduplicating after)."""
-        positions = np.sort(self.positions(lo, hi))
-        documents = self.document_of(positions)
-        first = np.ones(len(documents), dtype=bool)
-        first[1:] = documents[1:] != documents[:-1]
-        return documents[first], positions[first]
+    def document_tokens(self, local: int) -> np.ndarray:
+        """Every token of a document."""
+        return self.document_slice(local, 0, self.documents.length(local))
 
-    def document_tokens(self, local_index: int) -> np.ndarray:
-        start, end = self.document_starts[local_index], self.document_starts[local_index + 1] - 1
-        return np.asarray(self.tokens[start:end])
+    # -- what only a suffix array reads cheaply ---------------------------------------------
+    def neighbours_share_prefix(self, lo: int, hi: int, num_tokens: int) -> np.ndarray:
+        """For each i in [lo, hi - 1): whether suffix-array entries i and i + 1 begin with the
+        same ``num_tokens`` tokens, none of them a separator (so a shared prefix never runs
+        past the end of a document). The comparison that exact-substring deduplication
+        makes between neighbours, without an LCP array.
 
-    def metadata(self, local_index: int) -> dict[str, Any]:
-        start, end = int(self.metadata_offsets[local_index]), int(self.metadata_offsets[local_index + 1])
-        return json.loads(bytes(self.metadata_bytes[start:end]))
+        >>> import tempfile, pathlib, infgram
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = infgram.build_from_documents(["abab"], folder / "i", progress=False)
+        >>> shard = infgram.Index.open(folder / "i").shards[0]
+        >>> [bytes(shard.document_slice(0, p, 4)).decode() for p in shard.positions(0, 5)[:4]]
+        ['abab', 'ab', 'bab', 'b']
+        >>> shard.neighbours_share_prefix(0, 4, 2).tolist()
+        [True, False, False]
+        """
+        if hi - lo < 2:
+            return np.zeros(0, dtype=bool)
+        positions = self.positions(lo, hi)
+        separator = (1 << (8 * self.token_width)) - 1
+        tokens = self.tokens
+        last = self.num_positions - 1
+        same = np.ones(hi - lo - 1, dtype=bool)
+        for offset in range(num_tokens):
+            alive = np.flatnonzero(same)
+            if not len(alive):
+                break
+            left = tokens[np.minimum(positions[alive] + offset, last)].astype(np.int64)
+            right = tokens[np.minimum(positions[alive + 1] + offset, last)].astype(np.int64)
+            same[alive] = (left == right) & (left != separator)
+        return same

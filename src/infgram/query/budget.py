@@ -1,0 +1,59 @@
+"""The work budget: one rule bounds every request whose cost grows with occurrences.
+
+Counting an n-gram costs a few binary searches whatever its frequency; but listing the
+documents of a phrase, searching AND/OR clauses and co-occurrence read the position of
+every occurrence they touch, and a phrase can occur millions of times. So each such
+request has a budget of *work units*:
+
+- one unit per suffix-array position read (a position of an occurrence);
+- on an FM-index, ``sample_rate`` units per occurrence located (a locate takes at most
+  ``sample_rate - 1`` LF steps: the budget counts that bound, so that it is known before
+  the work and is the same however the shards are spread);
+- one unit per ``SCAN_TOKENS_PER_UNIT`` tokens of candidate documents scanned by search and
+  co-occurrence (about the cost of reading one position).
+
+Work is summed over all shards, so the outcome is the same locally, over HTTP and on a
+cluster. An answer that can stay exact with less work does (``documents`` returns its page
+and an exact lower bound of the document count, flagged ``num_documents_exact: false``);
+one that cannot (search or co-occurrence past the budget) is refused with a
+:class:`~infgram.errors.LimitError` naming the option that raises the budget. The default
+is ``DEFAULT_MAX_WORK``; ``max_work=`` sets another, and in Python ``exact=True`` lifts it.
+A server's ``--max-work`` is a ceiling no request can raise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import LimitError, QueryError
+from .encoding import check_whole_number
+
+DEFAULT_MAX_WORK = 10_000_000
+"""About a second of work on this machine's 2 cores: 10 M positions read."""
+
+SCAN_TOKENS_PER_UNIT = 4
+"""Scanning a document compares a few tokens in sequence; reading a position is a scattered
+pointer read, a document lookup and a set test: about four tokens' worth."""
+
+UNLIMITED = 1 << 62
+
+
+def work_limit(max_work: Any = None, exact: bool = False, ceiling: int | None = None) -> int:
+    """The budget of one request: ``max_work`` (default ``DEFAULT_MAX_WORK``), none with
+    ``exact``, never above a server's ``ceiling``.
+
+    >>> work_limit(), work_limit(500), work_limit(exact=True) > 10**18, work_limit(10**9, ceiling=10**6)
+    (10000000, 500, True, 1000000)
+    """
+    check_whole_number("max_work", max_work, optional=True)
+    if not isinstance(exact, bool):
+        raise QueryError(f"expected exact to be true or false, found {exact!r:.40}")
+    limit = UNLIMITED if exact else (DEFAULT_MAX_WORK if max_work is None else int(max_work))
+    return min(limit, ceiling) if ceiling is not None else limit
+
+
+def refuse(what: str, needed: int, limit: int) -> LimitError:
+    """The error for a request that needs ``needed`` units (at least) under a budget of ``limit``."""
+    return LimitError(f"expected {what} to fit the work budget of {limit:,} units (positions read), found it needs "
+                      f"at least {needed:,}; raise max_work (--max-work), pass exact=True in Python, or narrow the "
+                      "query", "max_work", limit, needed)

@@ -1,0 +1,295 @@
+"""Exact n-gram and ∞-gram queries over a set of shards.
+
+Every query starts the same way: the occurrences of a token sequence q in a shard are one
+contiguous run [lo, hi) of its suffix array, found by binary search, and count(q) is
+hi - lo summed over the shards. The rest follows from that run:
+
+- ``probability(prompt, next)``: the run of prompt + next lies inside the run of prompt, so
+  the second search is confined to it.
+- ``next_tokens(prompt)``: along the run of a prompt of length L, the token at offset L of
+  each suffix never decreases, so each distinct next token is one sub-run, found by a
+  galloping search. The cost grows with the number of distinct next tokens, not with the
+  number of occurrences: a prompt seen millions of times is as quick as one seen twice.
+  A separator there means the occurrence ends its document (reported as id None).
+- ∞-gram (Liu et al., 2024, "Infini-gram"): back off to the longest suffix of the prompt
+  that occurs at all. Occurrence is monotone in the suffix length, so the longest one is
+  found by binary search on its start; across shards the longest of the shards' wins.
+
+Each operation is a per-shard partial plus a reducer (:mod:`infgram.query.partials`),
+fanned out by the :class:`~infgram.query.shardset.ShardSet`. The empty query occurs once
+at every token position (separators are not tokens): its run is all of the suffix array
+but the separators, which sort last.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable
+
+import numpy as np
+
+from ..errors import QueryError, UnsupportedOperationError
+from ..tokenizer import Tokenizer
+from . import partials
+from .encoding import Query, QueryEncoder, check_length
+from .results import (
+    InfgramNextTokensResult,
+    InfgramProbabilitiesResult,
+    InfgramProbabilityResult,
+    LongestMatchesResult,
+    NextToken,
+    NextTokensResult,
+    ProbabilityResult,
+)
+from .shardset import ShardSet
+
+_PARALLEL_BATCH = 20_000
+"""Batches at least this large per core are searched on several threads."""
+
+def _ratio(count: int, prompt_count: int) -> float | None:
+    return count / prompt_count if prompt_count else None
+
+
+class Corpus:
+    """Shards with their tokenizer: the n-gram and ∞-gram queries. :class:`~infgram.Index`
+    adds opening, documents, search and attribution on top."""
+
+    def __init__(self, shards: ShardSet, tokenizer: Tokenizer, kind: str, operations: frozenset[str]):
+        self.shard_set = shards
+        self.tokenizer = tokenizer
+        self.encoder = QueryEncoder(tokenizer)
+        self.kind = kind
+        self.operations = operations
+        self.token_width: int = tokenizer.token_width
+        self.separator_id: int = tokenizer.separator_id
+        self.vocab_size: int = tokenizer.vocab_size
+        self.num_documents: int = shards.num_documents
+        self.num_tokens: int = shards.num_tokens
+        self._texts: list[str] | None = None
+        single = shards.shards[0] if len(shards) == 1 else None
+        self._single_find = single.find if single is not None else None
+
+    # -- capabilities ---------------------------------------------------------------------------
+    def supports(self, operation: str) -> bool:
+        """Whether this index answers an operation (a method or batch op name).
+
+        >>> import tempfile, pathlib, infgram
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = infgram.build_from_documents(["abc"], folder / "fm", kind="fm", progress=False)
+        >>> index = infgram.Index.open(folder / "fm")
+        >>> index.supports("count"), index.supports("next_tokens")
+        (True, False)
+        """
+        return operation in self.operations
+
+    def require(self, operation: str) -> None:
+        """Raise UnsupportedOperationError unless this index answers ``operation``."""
+        if operation not in self.operations:
+            raise UnsupportedOperationError(
+                f"{operation} needs a suffix-array index (kind 'sa'), but this index is of kind {self.kind!r}, which "
+                f"answers {', '.join(sorted(self.operations))}; build a suffix-array index of the corpus with "
+                "`infgram build --kind sa` (the default) for it")
+
+    # -- turning queries into tokens ------------------------------------------------------------
+    def tokenize(self, query: Query) -> np.ndarray:
+        """The token ids of a query: a string is encoded with the index's tokenizer; ids are checked.
+
+        >>> import tempfile, pathlib, infgram
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = infgram.build_from_documents(["abc"], folder / "i", progress=False)
+        >>> infgram.Index.open(folder / "i").tokenize("ab").tolist()
+        [97, 98]
+        """
+        return self.encoder.tokenize(query)
+
+    # -- counts and probabilities ---------------------------------------------------------------
+    def count(self, query: Query) -> int:
+        """Occurrences of a token sequence; the empty query counts every token.
+
+        >>> import tempfile, pathlib, infgram
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = infgram.build_from_documents(["abab", "ba"], folder / "i", progress=False)
+        >>> index = infgram.Index.open(folder / "i")
+        >>> index.count("ab"), index.count([98, 97]), index.count("")
+        (2, 2, 6)
+        """
+        encoded = self.encoder.encode(query)
+        if not encoded:
+            return self.num_tokens
+        if self._single_find is not None:  # the common case, without a fan-out
+            lo, hi = self._single_find(encoded)
+            return hi - lo
+        return partials.add_counts(self.shard_set.map(partials.count, encoded))
+
+    def count_batch(self, queries: Iterable[Query] | np.ndarray) -> np.ndarray:
+        """The counts of many queries at once, as an int64 array.
+
+        Queries may be strings or id sequences of any lengths; a 2-D integer array (one
+        query of equal length per row) is the fastest form. Large batches are split over
+        the machine's cores (the compiled search runs without the GIL).
+
+        >>> import tempfile, pathlib, infgram
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = infgram.build_from_documents(["abab"], folder / "i", progress=False)
+        >>> index = infgram.Index.open(folder / "i")
+        >>> index.count_batch(["a", "ab", "c", ""]).tolist()
+        [2, 2, 0, 4]
+        >>> index.count_batch(np.array([[97, 98], [98, 97]])).tolist()
+        [2, 1]
+        """
+        data, offsets, lengths = self._encode_batch(queries)
+        totals = np.zeros(len(lengths), dtype=np.int64)
+        parts = max(1, min(os.cpu_count() or 1, len(lengths) // _PARALLEL_BATCH))
+        pieces = np.linspace(0, len(lengths), num=parts + 1, dtype=np.int64).tolist()
+        calls, targets = [], []
+        for number in range(len(self.shard_set)):
+            for first, last in zip(pieces[:-1], pieces[1:]):
+                # Every call reads the same data buffer; only its slice of offsets differs.
+                calls.append((number, partials.count_many, (data, offsets[first : last + 1])))
+                targets.append((first, last))
+        answers = self.shard_set.map_parallel(calls) if parts > 1 else \
+            [self.shard_set.call(number, partial, *arguments) for number, partial, arguments in calls]
+        for (first, last), counts in zip(targets, answers):
+            totals[first:last] += counts
+        totals[lengths == 0] = self.num_tokens
+        return totals
+
+    def _encode_batch(self, queries: Iterable[Query] | np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray]:
+        """Queries as one buffer of token bytes, the int64 offsets of each, and their lengths."""
+        if isinstance(queries, str):
+            raise QueryError("expected a list of queries, found one string; pass [text] to count one query "
+                             "(a string would be read as one query per character)")
+        if isinstance(queries, np.ndarray) and queries.ndim == 2:
+            rows, width = queries.shape
+            if queries.size and not np.issubdtype(queries.dtype, np.integer):
+                raise QueryError(f"expected a 2-D array of integer token ids, found {queries.dtype}")
+            check_length(width)
+            self.encoder.check_ids(queries)
+            data = np.ascontiguousarray(queries, dtype=self.encoder.dtype).tobytes()
+            offsets = np.arange(rows + 1, dtype=np.int64) * (width * self.token_width)
+            return data, offsets, np.full(rows, width, dtype=np.int64)
+        try:
+            queries = list(queries)
+        except TypeError:
+            raise QueryError(f"expected a list of queries (strings or id lists), found "
+                             f"{type(queries).__name__}") from None
+        encoded = self.encoder.encode_many(queries)
+        lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        return b"".join(encoded), offsets, lengths
+
+    def probability(self, prompt: Query, next_token: str | int) -> ProbabilityResult:
+        """count(prompt + next) / count(prompt), with both counts; ``next_token`` must be one token."""
+        self.require("probability")
+        encoded = self.encoder.encode(prompt)
+        prompt_count, count = partials.add_tuples(
+            self.shard_set.map(partials.probability, encoded, self.encoder.encode_next(next_token)))
+        return ProbabilityResult(prompt_count, count, _ratio(count, prompt_count))
+
+    def probability_batch(self, pairs: Iterable[tuple[Query, str | int]]) -> list[ProbabilityResult]:
+        """:meth:`probability` of many (prompt, next token) pairs."""
+        return [self.probability(prompt, next_token) for prompt, next_token in pairs]
+
+    def _tokens(self, distribution: partials.Distribution, top_k: int | None) -> tuple[int, list[NextToken]]:
+        prompt_count, values, counts = distribution
+        # By count, descending, then id; the separator (end of document) is the largest id.
+        order = np.lexsort((values, -counts))
+        if top_k is not None:
+            order = order[:top_k]
+        texts = self._token_texts()
+        separator = self.separator_id
+        tokens = []
+        for value, count in zip(values[order].tolist(), counts[order].tolist()):
+            if value == separator:
+                tokens.append(NextToken(None, None, count, count / prompt_count))
+            else:
+                tokens.append(NextToken(value, texts[value], count, count / prompt_count))
+        return prompt_count, tokens
+
+    @staticmethod
+    def _check_top_k(top_k: int | None) -> None:
+        if top_k is not None and (not isinstance(top_k, (int, np.integer)) or isinstance(top_k, bool) or top_k < 0):
+            raise QueryError(f"expected top_k to be a whole number of 0 or more (or None for all), found {top_k!r:.80}")
+
+    def _token_texts(self) -> list[str]:
+        """The display text of every id, computed once per index (the tokenizer decodes in bulk)."""
+        if self._texts is None:
+            self._texts = self.tokenizer.token_texts()
+        return self._texts
+
+    def next_tokens(self, prompt: Query, top_k: int | None = None) -> NextTokensResult:
+        """The exact distribution of the next token after every occurrence of the prompt.
+
+        Sorted by count (descending) then id; the end of a document is the entry with id None.
+        """
+        self.require("next_tokens")
+        self._check_top_k(top_k)
+        encoded = self.encoder.encode(prompt)
+        distribution = partials.merge_distributions(self.shard_set.map(partials.next_tokens, encoded))
+        return NextTokensResult(*self._tokens(distribution, top_k))
+
+    def next_tokens_batch(self, prompts: Iterable[Query], top_k: int | None = None) -> list[NextTokensResult]:
+        """:meth:`next_tokens` of many prompts."""
+        return [self.next_tokens(prompt, top_k) for prompt in prompts]
+
+    # -- ∞-gram ---------------------------------------------------------------------------------
+    def infgram_probability(self, prompt: Query, next_token: str | int) -> InfgramProbabilityResult:
+        """P(next | longest suffix of the prompt that occurs), as in the infini-gram paper."""
+        self.require("infgram_probability")
+        encoded = self.encoder.encode(prompt)
+        length, prompt_count, count = partials.longest_wins(
+            self.shard_set.map(partials.infgram_probability, encoded, self.encoder.encode_next(next_token)))
+        return InfgramProbabilityResult(length, prompt_count, count, _ratio(count, prompt_count))
+
+    def infgram_probability_batch(self, pairs: Iterable[tuple[Query, str | int]]) -> list[InfgramProbabilityResult]:
+        """:meth:`infgram_probability` of many (prompt, next token) pairs."""
+        return [self.infgram_probability(prompt, next_token) for prompt, next_token in pairs]
+
+    def infgram_next_tokens(self, prompt: Query, top_k: int | None = None) -> InfgramNextTokensResult:
+        """The next-token distribution after the longest suffix of the prompt that occurs."""
+        self.require("infgram_next_tokens")
+        self._check_top_k(top_k)
+        length, *distribution = partials.longest_wins(
+            self.shard_set.map(partials.infgram_next_tokens, self.encoder.encode(prompt)))
+        return InfgramNextTokensResult(length, *self._tokens(tuple(distribution), top_k))
+
+    def infgram_probabilities(self, text: Query) -> InfgramProbabilitiesResult:
+        """The ∞-gram probability of every token of ``text`` given all the tokens before it.
+
+        One pass over the text per shard: the context of token i + 1 is at most one token
+        longer than that of token i, so each search starts from the last one (about two
+        searches per token in all, however long the contexts).
+
+        >>> import tempfile, pathlib, infgram
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = infgram.build_from_documents(["abcab"], folder / "i", progress=False)
+        >>> result = infgram.Index.open(folder / "i").infgram_probabilities("abx")
+        >>> result.suffix_lengths, result.prompt_counts, result.counts
+        ([0, 1, 2], [5, 2, 2], [2, 2, 0])
+        """
+        self.require("infgram_probabilities")
+        encoded = self.encoder.encode(text)
+        lengths, prompt_counts, counts = partials.longest_wins_elementwise(
+            self.shard_set.map(partials.infgram_probabilities, encoded))
+        probabilities = [c / p if p else None for c, p in zip(counts.tolist(), prompt_counts.tolist())]
+        return InfgramProbabilitiesResult(self.encoder.ids_of(encoded).tolist(), lengths.tolist(),
+                                          prompt_counts.tolist(), counts.tolist(), probabilities)
+
+    def longest_matches(self, text: Query) -> LongestMatchesResult:
+        """For every token of ``text``, the longest stretch starting there that occurs verbatim.
+
+        Computed in one pass (matching statistics): the match at i + 1 is at least the match
+        at i minus its first token, so it is extended from there rather than searched anew.
+
+        >>> import tempfile, pathlib, infgram
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = infgram.build_from_documents(["abcab"], folder / "i", progress=False)
+        >>> result = infgram.Index.open(folder / "i").longest_matches("abcx")
+        >>> result.lengths, result.counts
+        ([3, 2, 1, 0], [1, 1, 1, 0])
+        """
+        self.require("longest_matches")
+        encoded = self.encoder.encode(text)
+        lengths, counts = partials.longest_wins_elementwise(self.shard_set.map(partials.longest_matches, encoded))
+        return LongestMatchesResult(self.encoder.ids_of(encoded).tolist(), lengths.tolist(), counts.tolist())

@@ -1,0 +1,163 @@
+"""Documents: reading one by number, cutting a window around a match, and finding the
+documents that contain a query.
+
+The occurrences of a query in a shard are a suffix-array run; their token positions map to
+documents through the sorted document start positions (:class:`~infgram.shards.documents.
+DocumentTable`). Each shard reports its matching documents once each, with the position
+of the first occurrence in each (a per-shard partial); the reducer numbers them globally,
+and the page is cut from the merged list, in index order or in a seeded random order.
+
+A window of ``context`` tokens on each side of a match is read from the shard directly
+(an FM-index extracts just those bytes); in a byte index its edges move off UTF-8
+continuation bytes so that no character is cut in two. Matches are marked as character
+``spans`` of the window's text.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import numpy as np
+
+from ..shards import Shard
+from .budget import work_limit
+from .corpus import Corpus
+from .encoding import MAX_DOCUMENTS_LIMIT, Query, check_whole_number
+from .partials import run_of
+from .results import Document, DocumentsResult
+
+_UTF8_CONTINUATION_MAX = 3
+"""A UTF-8 character has at most 3 continuation bytes: windows are read with this margin."""
+
+
+def merge_spans(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """[start, end) spans sorted, without empty ones, overlapping or touching ones merged.
+
+    >>> merge_spans([(5, 7), (0, 2), (1, 3), (3, 4), (6, 6)])
+    [(0, 4), (5, 7)]
+    """
+    merged: list[list[int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        elif start < end:
+            merged.append([start, end])
+    return [(start, end) for start, end in merged]
+
+
+# -- partials ---------------------------------------------------------------------------------
+def matching_documents(shard: Shard, encoded: bytes, rows: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The shard-local documents holding a query (sorted, each once) and the offset of its
+    first occurrence in each; with ``rows``, only the occurrences in those rows of its run.
+    Sorting the positions first makes the document lookups walk the document table in order
+    (several times faster than looking up positions in suffix order and deduplicating after)."""
+    lo, hi = shard.find(encoded) if rows is None else rows
+    if hi == lo:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    positions = np.sort(shard.positions(lo, hi))
+    documents = shard.documents.document_of(positions)
+    first = np.ones(len(documents), dtype=bool)
+    first[1:] = documents[1:] != documents[:-1]
+    documents = documents[first]
+    return documents, positions[first] - shard.documents.starts[documents]
+
+
+def document_piece(shard: Shard, local: int, start: int, end: int) -> tuple[np.ndarray, int, dict[str, Any]]:
+    """(tokens [start, end) of a document, clipped to it; its length; its metadata)."""
+    length = shard.documents.length(local)
+    return shard.document_slice(local, max(0, start), min(length, end)), length, shard.documents.metadata(local)
+
+
+# -- reading documents ------------------------------------------------------------------------
+def character_spans(corpus: Corpus, window: np.ndarray, window_start: int,
+                    spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Token spans (document offsets) as [start, end) character offsets into the decoded
+    window; overlapping spans merge, so that each highlight is one piece, and spans are cut
+    to the window. Linear in the window for a byte index."""
+    pieces = []
+    for start, end in merge_spans(spans):
+        start, end = max(start, window_start) - window_start, min(end, window_start + len(window)) - window_start
+        if start < end:
+            pieces.append((start, end))
+    if not pieces:
+        return []
+    if corpus.tokenizer.kind == "bytes":
+        # The text is UTF-8: the characters before byte b are the lead bytes before it (a
+        # character cut at b decodes to one replacement character, also one lead byte).
+        leads = np.concatenate(([0], np.cumsum((np.asarray(window, dtype=np.uint8) & 0xC0) != 0x80)))
+        return [(int(leads[start]), int(leads[end])) for start, end in pieces]
+    decode = corpus.tokenizer.decode
+    return [(len(decode(window[:start])), len(decode(window[:end]))) for start, end in pieces]
+
+
+def read_document(corpus: Corpus, number: int, start: int | None, length: int, context: int | None,
+                  spans: list[tuple[int, int]] | None = None) -> Document:
+    """Document ``number``, or a window of ``context`` tokens around the match at ``start``;
+    ``spans`` (token offsets in the document, by start) are the matches to mark, by default
+    the one at ``start``."""
+    shard_number, local = corpus.shard_set.locate_document(number)
+    if spans is None:
+        spans = [] if start is None else [(start, start + length)]
+    if context is None or start is None:
+        tokens, num_tokens, metadata = corpus.shard_set.call(shard_number, document_piece, local, 0, 1 << 62)
+        return Document(number, corpus.tokenizer.decode(tokens), start, metadata, 0, num_tokens,
+                        character_spans(corpus, tokens, 0, spans))
+    window_start, window_end = max(0, start - context), start + length + context
+    margin = _UTF8_CONTINUATION_MAX if corpus.tokenizer.kind == "bytes" else 0
+    piece_start = max(0, window_start - margin)
+    piece, num_tokens, metadata = corpus.shard_set.call(shard_number, document_piece, local, piece_start,
+                                                        window_end + margin)
+    window_end = min(window_end, num_tokens)
+    if margin:
+        # Do not cut a UTF-8 character in two: move the edges off continuation bytes.
+        piece_end = piece_start + len(piece)
+        while window_start > piece_start and 0x80 <= piece[window_start - piece_start] < 0xC0:
+            window_start -= 1
+        while window_end < piece_end and 0x80 <= piece[window_end - piece_start] < 0xC0:
+            window_end += 1
+    window = piece[window_start - piece_start : window_end - piece_start]
+    return Document(number, corpus.tokenizer.decode(window), start, metadata, window_start, num_tokens,
+                    character_spans(corpus, window, window_start, spans))
+
+
+def budget_rows(corpus: Corpus, encoded: bytes, limit: int) -> tuple[list[tuple[int, int]], bool]:
+    """The rows of each shard's run of a query to read within a work budget, and whether
+    that is all of them. The budget goes to the shards in order, each taking all it needs
+    or what is left: a plan made from run lengths alone, before any position is read."""
+    runs = corpus.shard_set.map(run_of, encoded)
+    rows, left = [], limit
+    for cost, (lo, hi) in zip(corpus.shard_set.locate_costs, runs):
+        take = min(hi - lo, left // cost)
+        rows.append((lo, lo + take))
+        left -= take * cost
+    return rows, all(end == hi for (_, end), (_, hi) in zip(rows, runs))
+
+
+def documents(corpus: Corpus, query: Query, limit: int = 10, offset: int = 0, seed: int | None = None,
+              context: int | None = None, max_work: int | None = None, exact: bool = False,
+              work_ceiling: int | None = None) -> DocumentsResult:
+    """See :meth:`infgram.Index.documents`."""
+    check_whole_number("limit", limit, MAX_DOCUMENTS_LIMIT)
+    check_whole_number("offset", offset)
+    check_whole_number("context", context, optional=True)
+    check_whole_number("seed", seed, optional=True)
+    budget = work_limit(max_work, exact, work_ceiling)
+    encoded = corpus.encoder.encode(query)
+    length = corpus.encoder.length_of(encoded)
+    shard_set = corpus.shard_set
+    complete = True
+    if not encoded:
+        matching = np.arange(corpus.num_documents, dtype=np.int64)
+        first_starts = np.zeros(corpus.num_documents, dtype=np.int64)
+    else:
+        rows, complete = budget_rows(corpus, encoded, budget)
+        parts = [shard_set.call(number, matching_documents, encoded, shard_rows)
+                 for number, shard_rows in enumerate(rows)]
+        matching = np.concatenate([local + shard_set.first_documents[number]
+                                   for number, (local, _) in enumerate(parts)])
+        first_starts = np.concatenate([starts for _, starts in parts])
+    order = np.arange(len(matching)) if seed is None else np.random.default_rng(seed).permutation(len(matching))
+    page = order[offset : offset + limit]
+    found = [read_document(corpus, int(matching[i]), int(first_starts[i]), length, context) for i in page]
+    return DocumentsResult(len(matching), found, complete)

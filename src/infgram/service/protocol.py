@@ -1,0 +1,269 @@
+"""The request protocol: every operation by name, its request fields, its reply, its errors.
+
+A request is a JSON object ``{"op": OP, ...fields}``; its reply is ``{"op": OP, ...}`` with
+the fields of the operation's result type (:mod:`infgram.query.results`), or
+``{"op": OP, "error": {"type", "message"}}``. The JSON Lines batch (:mod:`.batch`) and the
+HTTP server carry the same requests and replies, so they cannot drift apart.
+
+Fields by operation (a *sequence* is ``"text"`` (a string) or ``"ids"`` (a list of ids); a
+*prompt* is ``"prompt"`` or ``"prompt_ids"``; a *next token* is ``"next"`` (a string of
+exactly one token) or ``"next_id"``):
+
+- ``count``: a sequence;
+- ``probability``, ``infgram_probability``: a prompt and a next token;
+- ``next_tokens``, ``infgram_next_tokens``: a prompt (or a sequence), ``top_k``;
+- ``documents``: a sequence, ``limit``, ``offset``, ``seed``, ``context``, ``max_work``;
+- ``search``: ``cnf`` (clauses of phrases, a phrase a string or ``{"ids": [...]}``, or a
+  query string), ``within``, ``limit``, ``offset``, ``seed``, ``context``, ``max_work``;
+- ``attribute``: a sequence, ``min_length``, ``max_count``, ``examples``, ``context``;
+- ``longest_matches``, ``infgram_probabilities``: a sequence;
+- ``cooccurrence``: ``phrases``, optional ``pairs`` (pairs of phrase numbers), ``document_counts``,
+  ``max_work``;
+- ``contamination``: a benchmark entry as ``"text"`` (byte indexes only).
+
+``max_work`` sets the request's work budget (:mod:`infgram.query.budget`); a server's
+``--max-work`` caps it, and no request can lift that.
+
+Errors map to HTTP statuses by type (:func:`status_of`): a client's mistake is a 4xx, a
+damaged index a 503; nothing a client sends is a 500.
+
+>>> import tempfile, pathlib, infgram
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> _ = infgram.build_from_documents(["a rose is a rose"], folder / "index", progress=False)
+>>> index = infgram.Index.open(folder / "index")
+>>> run_request(index, {"op": "count", "text": "rose"})
+{'op': 'count', 'count': 2}
+>>> run_request(index, {"op": "fly"})["error"]["type"]
+'QueryError'
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..apps.contamination import contamination
+from ..errors import IndexFormatError, InfgramError, InputError, QueryError, UnsupportedOperationError
+
+
+def _show(value: Any) -> str:
+    """A short, safe rendering of a request value for an error message."""
+    try:
+        text = json.dumps(value, ensure_ascii=True)
+    except (TypeError, ValueError, RecursionError):
+        text = type(value).__name__
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def sequence(request: dict[str, Any], text_key: str = "text", ids_key: str = "ids", required: bool = True) -> Any:
+    """A sequence field: a string under ``text_key`` or a list of ids under ``ids_key``."""
+    if text_key in request and ids_key in request:
+        raise QueryError(f"expected either {text_key!r} or {ids_key!r}, found both; keep one")
+    if text_key in request:
+        value = request[text_key]
+        if not isinstance(value, str):
+            raise QueryError(f"expected {text_key!r} to be a string, found {type(value).__name__}; use {ids_key!r} for ids")
+        return value
+    if ids_key in request:
+        value = request[ids_key]
+        if not isinstance(value, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in value):
+            raise QueryError(f"expected {ids_key!r} to be a list of integers, found {_show(value)}")
+        return value
+    if required:
+        raise QueryError(f"expected the sequence as {text_key!r} (a string) or {ids_key!r} (a list of ids), found neither")
+    return ""
+
+
+def next_token(request: dict[str, Any]) -> Any:
+    """The next-token field: ``next`` (text of one token) or ``next_id``."""
+    if "next" in request and "next_id" in request:
+        raise QueryError("expected either 'next' or 'next_id', found both; keep one")
+    if "next_id" in request:
+        value = request["next_id"]
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise QueryError(f"expected 'next_id' to be an integer, found {_show(value)}")
+        return value
+    if "next" in request:
+        value = request["next"]
+        if not isinstance(value, str):
+            raise QueryError(f"expected 'next' to be a string of one token, found {_show(value)}; use 'next_id' for an id")
+        return value
+    raise QueryError("expected the next token as 'next' (a string of one token) or 'next_id', found neither")
+
+
+def optional_int(request: dict[str, Any], key: str, default: int | None) -> int | None:
+    """An optional whole-number field."""
+    value = request.get(key, default)
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+        raise QueryError(f"expected {key!r} to be an integer, found {_show(value)}")
+    return value
+
+
+def flag(request: dict[str, Any], key: str) -> bool:
+    """An optional true/false field (default false)."""
+    value = request.get(key, False)
+    if not isinstance(value, bool):
+        raise QueryError(f"expected {key!r} to be true or false, found {_show(value)}")
+    return value
+
+
+def required_list(request: dict[str, Any], key: str) -> list[Any]:
+    """A required list field."""
+    if key not in request:
+        raise QueryError(f"expected {key!r} in a {request.get('op')} request, found only {sorted(request)}")
+    value = request[key]
+    if not isinstance(value, list):
+        raise QueryError(f"expected {key!r} to be a list, found {_show(value)}")
+    return value
+
+
+def prompt(request: dict[str, Any]) -> Any:
+    """The prompt of a probability or distribution request."""
+    return sequence(request, "prompt", "prompt_ids")
+
+
+def prompt_or_text(request: dict[str, Any]) -> Any:
+    """next_tokens accepts the prompt under the names of either form."""
+    if any(key in request for key in ("prompt", "prompt_ids")):
+        return prompt(request)
+    return sequence(request)
+
+
+def _cnf(request: dict[str, Any]) -> Any:
+    if "cnf" not in request:
+        raise QueryError(f"expected 'cnf' in a search request, found only {sorted(request)}")
+    value = request["cnf"]
+    if not isinstance(value, (list, str)):
+        raise QueryError(f"expected 'cnf' to be a list of clauses or a query string, found {_show(value)}")
+    return value
+
+
+def _pairs(request: dict[str, Any]) -> Any:
+    if "pairs" not in request:
+        return None
+    pairs = required_list(request, "pairs")
+    for pair in pairs:
+        if not isinstance(pair, list) or len(pair) != 2 or \
+                not all(isinstance(i, int) and not isinstance(i, bool) for i in pair):
+            raise QueryError(f"expected each pair to be a list of two phrase numbers, found {_show(pair)}")
+    return pairs
+
+
+def _contamination(index: Any, request: dict[str, Any]) -> dict[str, Any]:
+    text = request.get("text")
+    if not isinstance(text, str):
+        raise QueryError(f"expected the benchmark entry as 'text' (a string), found {_show(text)}")
+    reply = contamination(index, [text])[0].to_dict()
+    del reply["index"]  # the entry is the request itself
+    return reply
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One operation of the protocol: how to answer a request, and what it is."""
+
+    answer: Callable[[Any, dict[str, Any]], dict[str, Any]]
+    summary: str
+    expensive: bool = False
+    """Its cost can grow with the number of occurrences or documents (a server runs such
+    operations in their own bounded pool)."""
+
+
+OPERATIONS: dict[str, Operation] = {
+    "count": Operation(lambda index, r: {"count": index.count(sequence(r))},
+                       "occurrences of a sequence"),
+    "probability": Operation(lambda index, r: index.probability(prompt(r), next_token(r)).to_dict(),
+                             "count(prompt + next) / count(prompt)"),
+    "next_tokens": Operation(lambda index, r: index.next_tokens(prompt_or_text(r), optional_int(r, "top_k", None)).to_dict(),
+                             "the exact next-token distribution after a prompt"),
+    "infgram_probability": Operation(lambda index, r: index.infgram_probability(prompt(r), next_token(r)).to_dict(),
+                                     "the ∞-gram probability of a next token"),
+    "infgram_next_tokens": Operation(
+        lambda index, r: index.infgram_next_tokens(prompt_or_text(r), optional_int(r, "top_k", None)).to_dict(),
+        "the next-token distribution after the longest suffix of the prompt that occurs"),
+    "documents": Operation(lambda index, r: index.documents(
+        sequence(r), limit=optional_int(r, "limit", 10), offset=optional_int(r, "offset", 0),
+        seed=optional_int(r, "seed", None), context=optional_int(r, "context", None),
+        max_work=optional_int(r, "max_work", None)).to_dict(),
+        "the documents that contain a sequence", expensive=True),
+    "search": Operation(lambda index, r: index.search(
+        _cnf(r), within=optional_int(r, "within", None), limit=optional_int(r, "limit", 10),
+        offset=optional_int(r, "offset", 0), seed=optional_int(r, "seed", None),
+        context=optional_int(r, "context", None), max_work=optional_int(r, "max_work", None)).to_dict(),
+        "documents matching an AND of ORs of phrases", expensive=True),
+    "attribute": Operation(lambda index, r: index.attribute(
+        sequence(r), min_length=optional_int(r, "min_length", None), max_count=optional_int(r, "max_count", 100),
+        examples=optional_int(r, "examples", 3), context=optional_int(r, "context", None)).to_dict(),
+        "the spans of a text that occur verbatim, with their sources", expensive=True),
+    "longest_matches": Operation(lambda index, r: index.longest_matches(sequence(r)).to_dict(),
+                                 "the longest match starting at every token of a text"),
+    "infgram_probabilities": Operation(lambda index, r: index.infgram_probabilities(sequence(r)).to_dict(),
+                                       "the ∞-gram probability of every token of a text"),
+    "cooccurrence": Operation(lambda index, r: index.cooccurrence(
+        required_list(r, "phrases"), _pairs(r), document_counts=flag(r, "document_counts"),
+        max_work=optional_int(r, "max_work", None)).to_dict(),
+        "counts of phrases and of the documents that hold pairs of them", expensive=True),
+    "contamination": Operation(_contamination, "how much of a benchmark entry occurs in the corpus", expensive=True),
+}
+
+
+class InternalError(InfgramError):
+    """A request met a defect of infgram itself (reported, never hidden)."""
+
+
+STATUS_OF_ERROR: dict[type, int] = {
+    QueryError: 400,
+    InputError: 400,
+    UnsupportedOperationError: 400,
+    IndexFormatError: 503,
+    InternalError: 500,
+}
+"""The HTTP status of each error type (the most specific class listed wins)."""
+
+
+def status_of(error: BaseException) -> int:
+    """The HTTP status of an error.
+
+    >>> status_of(QueryError("x")), status_of(IndexFormatError("x"))
+    (400, 503)
+    """
+    for kind in type(error).__mro__:
+        if kind in STATUS_OF_ERROR:
+            return STATUS_OF_ERROR[kind]
+    return 500
+
+
+def error_reply(op: Any, error: BaseException) -> dict[str, Any]:
+    """The reply to a failed request: ``{"op", "error": {"type", "message", ...fields}}``."""
+    body: dict[str, Any] = {"type": type(error).__name__, "message": str(error)}
+    for key, value in getattr(error, "fields", {}).items():
+        body[key] = value
+    return {"op": op if isinstance(op, str) else None, "error": body}
+
+
+def check_op(op: Any) -> str:
+    """The operation's name, or a QueryError listing the operations."""
+    if not isinstance(op, str) or op not in OPERATIONS:
+        raise QueryError(f"expected op to be one of {', '.join(OPERATIONS)}, found {op!r:.80}")
+    return op
+
+
+def run_request(index: Any, request: Any) -> dict[str, Any]:
+    """Answer one request dict; every error comes back as an error reply, never raised."""
+    op = request.get("op") if isinstance(request, dict) else None
+    try:
+        if not isinstance(request, dict):
+            raise QueryError(f"expected a JSON object as a request, found {_show(request)}")
+        name = check_op(op)
+        return {"op": name, **OPERATIONS[name].answer(index, request)}
+    except InfgramError as error:
+        return error_reply(op, error)
+    except RecursionError:
+        return error_reply(op, QueryError("expected a request nested at most a few levels deep, found one nested "
+                                          "too deep to read; flatten it"))
+    except (MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as error:  # a defect: answer it, name it, keep going
+        return error_reply(op, InternalError(f"infgram failed on this request ({type(error).__name__}: "
+                                             f"{str(error)[:200]}); please report it with the request"))
