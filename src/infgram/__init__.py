@@ -17,6 +17,7 @@ from .errors import (
     InfgramError,
     InputError,
     LimitError,
+    MemoryBudgetWarning,
     QueryError,
     UnsupportedOperationError,
 )
@@ -35,8 +36,19 @@ from .query.results import (
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    """``infgram.Client`` is imported on first use, so ``import infgram`` stays light."""
+    if name == "Client":
+        from .service.client import Client
+
+        return Client
+    raise AttributeError(f"module 'infgram' has no attribute {name!r}")
+
+
 __all__ = [
     "Index",
+    "Client",
     "build",
     "build_from_documents",
     "BuildReport",
@@ -55,5 +67,6 @@ __all__ = [
     "IncompleteIndexError",
     "QueryError",
     "LimitError",
+    "MemoryBudgetWarning",
     "UnsupportedOperationError",
 ]

@@ -241,6 +241,31 @@ def command_demo(args: argparse.Namespace) -> None:
     run_demo(args.out, rebuild=args.rebuild, progress=not args.quiet)
 
 
+def command_serve(args: argparse.Namespace) -> None:
+    try:
+        from .service.server import Settings, index_names, serve
+    except ImportError as error:
+        raise InfgramError(f"expected the serve extra to be installed, found {error.name or 'a module'} missing; "
+                           "install it with: pip install 'infgram[serve]'") from None
+    from .service.http import Limits
+
+    keys: list[str] = []
+    if args.api_key_file is not None:
+        try:
+            with open(args.api_key_file, encoding="utf-8") as file:
+                keys = [line.strip() for line in file if line.strip()]
+        except OSError as error:
+            raise InfgramError(f"expected a readable API key file, found {error}; give one key per line") from None
+        if not keys:
+            raise InfgramError(f"expected at least one API key in {args.api_key_file}, found none; one key per line")
+    settings = Settings(index_names(args.index), max_work=args.max_work, api_keys=keys, rate_limit=args.rate_limit,
+                        cors=args.cors, cache=args.cache, queue=args.queue,
+                        limits=Limits(max_body_bytes=args.max_body_bytes))
+    if args.threads is not None:
+        settings.threads = settings.expensive_threads = args.threads
+    serve(settings, host=args.host, port=args.port, workers=args.workers, access_log=not args.no_access_log)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="infgram", description="Exact n-gram and ∞-gram search over any corpus.")
     parser.add_argument("--version", action="version", version=f"infgram {__version__}")
@@ -366,10 +391,42 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--rebuild", action="store_true", help="rebuild the demo index even if it exists")
     sub.add_argument("--quiet", action="store_true", help="no progress bars")
     sub.set_defaults(func=command_demo)
+
+    import os
+
+    from .query.budget import DEFAULT_MAX_WORK
+
+    sub = commands.add_parser("serve", help="an HTTP API, a web page and metrics over one or more indexes",
+                              description="Serve indexes over HTTP: POST /v1/{op} for every batch operation, the web "
+                                          "page at /, the API's description at /docs. Needs pip install 'infgram[serve]'.")
+    sub.add_argument("index", nargs="+", help="index directory (a,b for several as one), or NAME=DIR; the first is the default")
+    sub.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
+    sub.add_argument("--port", type=int, default=8000)
+    sub.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: one per core)")
+    sub.add_argument("--threads", type=int, default=None, help="query threads per worker and pool (default: cores)")
+    sub.add_argument("--queue", type=int, default=64, help="requests that may wait for a thread; beyond, 503 (default 64)")
+    sub.add_argument("--max-work", type=int, default=DEFAULT_MAX_WORK,
+                     help=f"work budget ceiling of every request; no request can raise it (default {DEFAULT_MAX_WORK:,})")
+    sub.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024, help="largest request body (default 4 MiB)")
+    sub.add_argument("--api-key-file", default=None, help="file of API keys, one a line: requests need 'Authorization: Bearer KEY'")
+    sub.add_argument("--rate-limit", type=float, default=None, help="requests a second per client address (or key); beyond, 429")
+    sub.add_argument("--cors", action="append", default=[], metavar="ORIGIN", help="allow this origin (CORS is off by default)")
+    sub.add_argument("--cache", type=int, default=0, help="keep the last N replies in an LRU cache per worker (default 0)")
+    sub.add_argument("--no-access-log", action="store_true", help="do not log every request")
+    sub.set_defaults(func=command_serve)
     return parser
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """Warnings as one line each, like errors: ``infgram: warning: ...``."""
+    print(f"infgram: warning: {safe(str(message), keep_newlines=False)}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import warnings
+
+    warnings.showwarning = _show_warning
     args = _parser().parse_args(argv)
     if getattr(args, "next", None) is not None and getattr(args, "next_id", None) is not None:
         print("infgram: error: give --next or --next-id, not both", file=sys.stderr)

@@ -278,7 +278,7 @@ def read_benchmark(path: str | Path, fields: Sequence[str] = ("text",)) -> list[
     >>> read_benchmark(path, ["question"])
     ['Why?', 'How?']
     """
-    from ..build.inputs import _open_binary, input_format
+    from ..build.inputs import input_format, open_input
 
     path = Path(path)
     if isinstance(fields, str):
@@ -296,7 +296,7 @@ def read_benchmark(path: str | Path, fields: Sequence[str] = ("text",)) -> list[
         raise InputError(f"expected a benchmark in JSON Lines (.jsonl or .json, optionally .gz or .zst), found {path.name}; "
                          "convert it to one JSON object per line")
     texts: list[str] = []
-    with _open_binary(path, compression, lambda n: None) as handle:
+    with open_input(path, compression) as handle:
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue

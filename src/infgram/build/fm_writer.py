@@ -15,7 +15,7 @@ array without keeping the text or the array. Its pieces, for a shard of text T o
 - **Rank structure.** A Huffman-shaped wavelet tree stores the BWT as bits: each byte's
   prefix-free code, one bit per tree level, so frequent bytes cost few bits. Its bitvectors
   are RRR-compressed (blocks of 63 bits stored as a popcount class and an enumerative
-  offset, see ``_fm.c``): runs of equal bits cost almost nothing, which makes the tree's
+  offset, see ``src/infgram/c/rrr.h``): runs of equal bits cost almost nothing, which makes the tree's
   size approach the k-th order entropy of the text (measured: ~2.2 bits per byte on English
   web text and prose, where a Huffman tree over plain bits takes ~5.3 and cutting the BWT
   into fixed blocks with their own Huffman trees ~2.6 even at 4 KiB blocks).
@@ -262,43 +262,11 @@ def _wavelet_blob(bwt: np.ndarray, primary_row: int, bar: tqdm) -> list[bytes | 
     if not np.array_equal(cursors, node_starts + sizes):
         raise BuildError("internal error: the wavelet tree's nodes were not filled exactly")
 
-    block_bits, per_superblock, per_hyperblock = _fm.BLOCK_BITS, _fm.SUPERBLOCK_BLOCKS, _fm.HYPERBLOCK_BLOCKS
-    num_blocks = num_bits // block_bits + 1
-    num_superblocks = num_blocks // per_superblock + 1
-    num_hyperblocks = num_blocks // per_hyperblock + 1
-    classes = np.zeros(num_superblocks * per_superblock, dtype=np.uint8)  # padded with empty blocks
-    chunk_blocks = per_hyperblock * 1024
-    for first in range(0, num_blocks, chunk_blocks):
-        _fm.rrr_classes(bits, num_bits, first, classes[first : min(first + chunk_blocks, num_blocks)])
-    widths = np.frombuffer(_fm.rrr_widths(), dtype=np.uint8)
-    ones_per_superblock = classes.reshape(-1, per_superblock).sum(axis=1, dtype=np.int64)
-    bits_per_superblock = widths[classes].reshape(-1, per_superblock).sum(axis=1, dtype=np.int64)
-    ones_before = np.concatenate([[0], np.cumsum(ones_per_superblock)])[:-1]
-    bits_before = np.concatenate([[0], np.cumsum(bits_per_superblock)])[:-1]
-    # Hyperblocks hold absolute values; superblocks 16-bit values relative to their hyperblock
-    # (before its last superblock, a hyperblock has at most 945 x 63 ones and 945 x 60 offset
-    # bits, both < 2**16).
-    first_superblocks = np.arange(num_hyperblocks) * (per_hyperblock // per_superblock)
-    hyperblocks = np.stack([ones_before[first_superblocks], bits_before[first_superblocks]], axis=1).astype(np.uint64)
-    owner = np.arange(num_superblocks) // (per_hyperblock // per_superblock)
-    relative_ones = ones_before - ones_before[first_superblocks][owner]
-    relative_bits = bits_before - bits_before[first_superblocks][owner]
-    # A superblock record (see _fm.c): the samples and 5 classes, then 3 words of 10 classes.
-    in_sample = _fm.CLASSES_IN_SAMPLE
-    shifts = np.arange(10, dtype=np.uint64) * np.uint64(6)
-    block_classes = classes.astype(np.uint64).reshape(num_superblocks, per_superblock)
-    records = np.zeros((num_superblocks, 4), dtype=np.uint64)
-    records[:, 0] = (relative_ones | (relative_bits << 16)).astype(np.uint64)
-    records[:, 0] |= (block_classes[:, :in_sample] << (shifts[:in_sample] + np.uint64(32))).sum(axis=1, dtype=np.uint64)
-    records[:, 1:] = (block_classes[:, in_sample:].reshape(num_superblocks, 3, 10) << shifts).sum(axis=2, dtype=np.uint64)
-    del block_classes
-    total_offset_bits = int(bits_before[-1] + bits_per_superblock[-1])
-    offsets = np.zeros(total_offset_bits // 64 + 2, dtype=np.uint64)
-    for first in range(0, num_blocks, chunk_blocks):
-        last = min(first + chunk_blocks, num_blocks)
-        start_bits = int(bits_before[first // per_superblock])
-        _fm.rrr_offsets(bits, num_bits, classes[first:last], first, start_bits, offsets)
-        bar.update((last - first) * block_bits * n // max(2 * num_bits, 1))
+    # RRR compression: the superblock records, hyperblock samples and offset stream, laid out
+    # in C (src/infgram/c/rrr.h) by the same code that reads them.
+    num_blocks = num_bits // _fm.BLOCK_BITS + 1
+    records, hyperblocks, offsets = _fm.rrr_compress(bits, num_bits)
+    bar.update(n // 2)
     del bits
     scalars = [n, len(sizes), num_bits, num_blocks, primary_row]
     sections = [symbol_starts, codes, lengths, node_starts, node_ones, children, records, hyperblocks, offsets]

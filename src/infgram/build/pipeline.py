@@ -6,19 +6,29 @@ is full under the memory plan (``plan.py``); then the index kind's writer sorts 
 the shard (``sa_writer.py`` or ``fm_writer.py``).
 
 A corpus larger than the memory budget is cut into shards between documents; each shard is
-an independent index, and queries add their answers up. Shards are written one at a time
-under temporary names, recorded in ``build-state.json`` as they finish, and the manifest
-is written last. Rerunning an interrupted build re-reads the inputs, reuses every finished
-shard whose tokens and metadata are unchanged, and writes byte-identical files.
+an independent index, and queries add their answers up.
+
+Resuming. Before anything else is written (or an old index's manifest removed), the build
+records its fingerprint (inputs, options) in ``build-state.json``; shards are then written
+one at a time under temporary names (``shard_writer.py``) and recorded there as they
+finish; the report, then the manifest are written last and the state removed. So at any
+point where the process may be killed, the directory holds either a finished index or a
+build state, and rerunning the same command resumes: it re-reads the inputs, reuses every
+recorded shard whose tokens and metadata are unchanged, discards half-written ones and
+writes byte-identical files. A missing or damaged ``build-report.json`` or
+``build-state.json`` makes the rerun build again; a damaged ``manifest.json`` (not one of
+this build's) is a :class:`BuildError`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
-import shutil
 import time
+import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -26,7 +36,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..errors import BuildError, InputError
+from ..errors import BuildError, InputError, MemoryBudgetWarning, shown
 from ..format import (
     BUILD_STATE_NAME,
     FORMAT_VERSION,
@@ -35,18 +45,27 @@ from ..format import (
     MANIFEST_VERSION,
     MANIFEST_NAME,
     directory_bytes,
+    kill_point,
     write_json_atomically,
 )
-from ..tokenizer import PretokenizedVocabulary, Tokenizer, load_tokenizer
+from ..tokenizer import TOKENIZER_FILE_NAME, PretokenizedVocabulary, Tokenizer, load_tokenizer
 from . import inputs as inputs_module
 from .fm_writer import FMWriter, fm_fingerprint
 from .inputs import BlankLine, InputProblem, SourceDocument
-from .plan import default_memory_budget, fm_shard_positions_for_budget, parse_memory, shard_positions_for_budget
+from .plan import (
+    budget_warning,
+    default_memory_budget,
+    fm_shard_positions_for_budget,
+    parse_memory,
+    shard_positions_for_budget,
+)
 from .sa_writer import SAWriter
-from .shard_writer import ShardBuffer, ShardWriter
+from .shard_writer import ShardBuffer, ShardWriter, remove_path
 
 REPORT_NAME = "build-report.json"
 SHARD_NAME = re.compile(r"^shard-\d{5}(\.partial)?$")
+LEFTOVERS = frozenset(f"{name}.partial" for name in (BUILD_STATE_NAME, MANIFEST_NAME, REPORT_NAME, TOKENIZER_FILE_NAME))
+"""Temporary files of a killed build's JSON and tokenizer writes: discarded by the rerun."""
 WRITERS: dict[str, type[ShardWriter]] = {"sa": SAWriter, "fm": FMWriter}
 """One writer per index kind, by the kind's name in the manifest."""
 _MAX_LISTED_PROBLEMS = 100
@@ -69,6 +88,9 @@ class BuildReport:
     seconds: float = 0.0
     reused_shards: int = 0
     up_to_date: bool = False
+    files: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per input file: records read (lines of JSON Lines, rows of Parquet, 1 for text),
+    documents, blank lines and problems (a truncated or unreadable file is one problem)."""
 
     @property
     def num_problems(self) -> int:
@@ -109,7 +131,7 @@ class _Builder:
     build state that lets an interrupted build resume."""
 
     def __init__(self, out: Path, tokenizer: Tokenizer, fingerprint: dict[str, Any], shard_positions: int,
-                 on_error: str, progress: bool):
+                 on_error: str, progress: bool, state: dict[str, Any], report: BuildReport):
         self.writer = WRITERS[fingerprint.get("index_kind", "sa")](out, tokenizer, fingerprint, progress)
         self.out = out
         self.tokenizer = tokenizer
@@ -117,23 +139,12 @@ class _Builder:
         self.shard_positions = shard_positions
         self.on_error = on_error
         self.progress = progress
-        self.report = BuildReport(directory=str(out))
+        self.report = report
         self.shards: list[dict[str, Any]] = []
-        self.state = self._load_state()
+        self.state = state
         self.buffer = self._new_buffer()
 
     # -- build state (resume) -------------------------------------------------------------
-    def _load_state(self) -> dict[str, Any]:
-        path = self.out / BUILD_STATE_NAME
-        if path.exists():
-            try:
-                state = json.loads(path.read_text(encoding="utf-8"))
-                if state.get("fingerprint") == self.fingerprint:
-                    return state
-            except ValueError:
-                pass
-        return {"fingerprint": self.fingerprint, "shards": {}}
-
     def _save_state(self) -> None:
         write_json_atomically(self.out / BUILD_STATE_NAME, self.state)
 
@@ -141,10 +152,17 @@ class _Builder:
         return ShardBuffer(self.tokenizer.token_width, self.shard_positions, self.tokenizer.separator_id,
                             self.fingerprint["memory_budget"])
 
+    def count(self, source: str, what: str) -> None:
+        """Count a record of an input file in the report's per-file accounting."""
+        counts = self.report.files.get(source)
+        if counts is not None:
+            counts[what] += 1
+
     # -- records --------------------------------------------------------------------------
     def problem(self, problem: InputProblem) -> None:
         if self.on_error == "fail":
             raise InputError(f"{problem.describe()} (pass --on-error skip to index the rest and list such records)")
+        self.count(problem.source, "problems")
         self.report.problems[problem.kind] = self.report.problems.get(problem.kind, 0) + 1
         if len(self.report.first_problems) < _MAX_LISTED_PROBLEMS:
             self.report.first_problems.append(problem.describe())
@@ -188,9 +206,16 @@ class _Builder:
                     "no UTF-8 form; fix the record",
                 ))
                 continue
+            except (ValueError, RecursionError) as error:  # a circular or too deeply nested structure
+                self.problem(InputProblem(
+                    document.source, document.line, inputs_module.INVALID_JSON,
+                    f"expected metadata that JSON can hold, found {shown(error)}; fix the record",
+                ))
+                continue
             if not self.buffer.fits(len(ids), len(metadata)):
                 self.finish_shard()
             self.buffer.add(ids, metadata)
+            self.count(document.source, "documents")
             self.report.num_documents += 1
             self.report.num_tokens += len(ids)
 
@@ -206,11 +231,14 @@ class _Builder:
         metadata_sha256 = hashlib.sha256(buffer.metadata).hexdigest()
         digest = tokens_sha256 + ":" + metadata_sha256
         previous = self.state["shards"].get(name)
-        if previous and previous["content_sha256"] == digest and (self.out / name).is_dir():
+        if previous and previous["content_sha256"] == digest and _shard_intact(self.out, previous["entry"]):
             entry = previous["entry"]
             self.report.reused_shards += 1
         else:
+            if self.state["shards"].pop(name, None) is not None:
+                self._save_state()  # the record must not outlive the shard it names, which is replaced now
             entry = self.writer.write_shard(name, buffer, tokens, tokens_sha256, metadata_sha256)
+            kill_point("shard-published")
             self.state["shards"][name] = {"content_sha256": digest, "entry": entry}
             self._save_state()
         entry = {**entry, "first_document": sum(s["num_documents"] for s in self.shards)}
@@ -228,7 +256,8 @@ class _Builder:
         names = {shard["name"] for shard in self.shards}
         for stale in self.out.iterdir():
             if SHARD_NAME.match(stale.name) and stale.name not in names:
-                shutil.rmtree(stale)
+                remove_path(stale)
+        self.report.num_shards = len(self.shards)
         write_json_atomically(self.out / REPORT_NAME, self.report.to_json())
         manifest = {
             "format": MANIFEST_FORMAT,
@@ -246,47 +275,133 @@ class _Builder:
         }
         write_json_atomically(self.out / MANIFEST_NAME, manifest)
         (self.out / BUILD_STATE_NAME).unlink(missing_ok=True)
-        self.report.num_shards = len(self.shards)
         return self.report
 
 
-def _prepare_output(out: Path, fingerprint: dict[str, Any], overwrite: bool) -> BuildReport | None:
-    """Check the output directory; returns a report when the index there is already up to date."""
+def _shard_intact(out: Path, entry: dict[str, Any]) -> bool:
+    """Whether a recorded shard is still there as recorded: its directory, and each of its
+    files at its recorded size (files are renamed into place whole, so a size check suffices
+    against a half-deleted or replaced shard; checksums are for ``Index.verify``)."""
+    try:
+        if not (out / entry["name"]).is_dir():
+            return False
+        return all((out / file["path"]).stat().st_size == file["bytes"] for file in entry["files"].values())
+    except (OSError, KeyError, TypeError, AttributeError):
+        return False
+
+
+def _read_json(path: Path) -> tuple[Any, str | None]:
+    """A JSON file's contents and None, or None and why it cannot be read."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8")), None
+    except OSError as error:
+        return None, error.strerror or str(error)
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
+        return None, f"not valid JSON: {error}"
+
+
+def _read_state(out: Path, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
+    """The build state in ``out`` when it is this build's (same fingerprint), with every
+    well-formed shard record; None when there is none, it is another build's, or damaged."""
+    state, _ = _read_json(out / BUILD_STATE_NAME)
+    if not isinstance(state, dict) or state.get("fingerprint") != fingerprint or not isinstance(state.get("shards"), dict):
+        return None
+    shards = {name: record for name, record in state["shards"].items()
+              if isinstance(record, dict) and isinstance(record.get("content_sha256"), str)
+              and isinstance(record.get("entry"), dict)}
+    return {"fingerprint": fingerprint, "shards": shards}
+
+
+def _normalized_inputs(build: Any) -> Any:
+    """A fingerprint with its input paths made absolute, so that naming the same file by a
+    relative and by an absolute path is the same build."""
+    if not isinstance(build, dict) or not isinstance(build.get("inputs"), list):
+        return build
+    try:
+        inputs = [[os.path.abspath(path), *rest] for path, *rest in build["inputs"]]
+    except (TypeError, ValueError):
+        return build
+    return {**build, "inputs": inputs}
+
+
+def _stored_report(out: Path, manifest: dict[str, Any]) -> BuildReport | None:
+    """The report of the finished build in ``out``, or None when it is missing or damaged."""
+    data, _ = _read_json(out / REPORT_NAME)
+    if not isinstance(data, dict) or data.get("num_documents") != manifest.get("num_documents"):
+        return None
+    try:
+        report = BuildReport(directory=str(out), **data)
+    except TypeError:
+        return None
+    report.num_shards = len(manifest.get("shards", []))
+    report.index_bytes = directory_bytes(out)
+    report.up_to_date = True
+    return report
+
+
+def _discard_leftovers(out: Path) -> None:
+    """Remove what a killed build leaves half-written: staging directories and temporary files."""
+    for path in out.iterdir():
+        if path.name in LEFTOVERS or (SHARD_NAME.match(path.name) and path.name.endswith(".partial")):
+            remove_path(path)
+
+
+def _prepare_output(out: Path, fingerprint: dict[str, Any], overwrite: bool,
+                    progress: bool) -> tuple[BuildReport | None, dict[str, Any]]:
+    """Check the output directory. Returns the stored report when the index there is already
+    up to date; else records this build's fingerprint (resuming a state of the same build)
+    before anything else is written or removed, and returns that state."""
     if out.exists() and not out.is_dir():
-        raise BuildError(f"output {out} is a file; pass a directory for the index")
+        raise BuildError(f"output {shown(out)} is a file; pass a directory for the index")
     out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / MANIFEST_NAME
-    has_state = (out / BUILD_STATE_NAME).exists()
-    if manifest_path.exists():
-        try:
-            existing = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except ValueError:
-            existing = {}
-        if existing.get("build") == fingerprint and fingerprint.get("inputs") is not None and not overwrite:
-            report = BuildReport(directory=str(out), **json.loads((out / REPORT_NAME).read_text(encoding="utf-8")))
-            report.num_shards = len(existing.get("shards", []))
-            report.index_bytes = directory_bytes(out)
-            report.up_to_date = True
-            return report
-        if existing.get("build") != fingerprint and not overwrite:
-            raise BuildError(
-                f"{out} already holds an index built from other inputs or options; "
-                "pass --overwrite to replace it, or choose another --out"
-            )
-        # From here on the old index must not open: its shards are about to be replaced.
-        manifest_path.unlink()
-    elif not has_state and any(out.iterdir()):
-        raise BuildError(f"{out} is not empty and holds no infgram index; choose an empty or new --out directory")
-    return None
+    state = _read_state(out, fingerprint)
+    if manifest_path.exists() or manifest_path.is_symlink():
+        existing, damage = _read_json(manifest_path)
+        if not isinstance(existing, dict):
+            if state is None and not overwrite:
+                raise BuildError(
+                    f"{shown(manifest_path)} cannot be read ({shown(damage or 'not a JSON object')}), so the index "
+                    "there is damaged; pass --overwrite to build it again, or choose another --out"
+                )
+        else:
+            same = _normalized_inputs(existing.get("build")) == fingerprint
+            if same and fingerprint.get("inputs") is not None and not overwrite:
+                report = _stored_report(out, existing)
+                if report is not None:
+                    # A build killed after writing its manifest may have left its state behind.
+                    (out / BUILD_STATE_NAME).unlink(missing_ok=True)
+                    _discard_leftovers(out)
+                    return report, {}
+                if progress:
+                    tqdm.write(f"{shown(out / REPORT_NAME)} is missing or damaged: building the index again")
+            elif not same and not overwrite:
+                raise BuildError(
+                    f"{shown(out)} already holds an index built from other inputs or options; "
+                    "pass --overwrite to replace it, or choose another --out"
+                )
+    elif not (out / BUILD_STATE_NAME).exists() and any(p.name not in LEFTOVERS for p in out.iterdir()):
+        raise BuildError(f"{shown(out)} is not empty and holds no infgram index; choose an empty or new --out directory")
+    if state is None:
+        state = {"fingerprint": fingerprint, "shards": {}}
+    # Recorded first: from here on, a killed build leaves a state that the same command resumes.
+    write_json_atomically(out / BUILD_STATE_NAME, state)
+    kill_point("state-recorded")
+    # The old index must not open any more: its shards are about to be replaced.
+    manifest_path.unlink(missing_ok=True)
+    _discard_leftovers(out)
+    return None, state
 
 
 def _run(records: Iterable[Any], out: Path, tokenizer: Tokenizer, fingerprint: dict[str, Any], shard_positions: int,
-         on_error: str, progress: bool, bar: tqdm, start: float) -> BuildReport:
-    builder = _Builder(out, tokenizer, fingerprint, shard_positions, on_error, progress)
+         on_error: str, progress: bool, bar: tqdm, start: float, state: dict[str, Any],
+         report: BuildReport) -> BuildReport:
+    builder = _Builder(out, tokenizer, fingerprint, shard_positions, on_error, progress, state, report)
     batch: list[SourceDocument] = []
     batch_bytes = 0
     for record in records:
         builder.report.records_read += 1
+        builder.count(record.source, "records_read")
         if isinstance(record, SourceDocument):
             batch.append(record)
             batch_bytes += len(record.text) if record.text is not None else len(record.ids)
@@ -295,6 +410,7 @@ def _run(records: Iterable[Any], out: Path, tokenizer: Tokenizer, fingerprint: d
                 batch, batch_bytes = [], 0
         elif isinstance(record, BlankLine):
             builder.report.blank_lines += 1
+            builder.count(record.source, "blank_lines")
         else:
             # Documents before the problem may hold problems of their own (found when they
             # are tokenized): handle them first, so problems are reported in input order.
@@ -309,6 +425,33 @@ def _run(records: Iterable[Any], out: Path, tokenizer: Tokenizer, fingerprint: d
     report.index_bytes = directory_bytes(out)
     report.seconds = time.perf_counter() - start
     return report
+
+
+@contextmanager
+def _write_errors_named(out: Path) -> Iterator[None]:
+    """Turn an OS error on the output side into a :class:`BuildError` (input files' errors
+    are problems already, see ``inputs.py``)."""
+    try:
+        yield
+    except OSError as error:
+        where = f" ({shown(error.filename)})" if error.filename else ""
+        raise BuildError(
+            f"cannot write the index in {shown(out)}: {error.strerror or error}{where}; check the output "
+            "directory's permissions and free space (rerun the same command to resume)"
+        ) from error
+
+
+def _input_fingerprint(files: list[Path]) -> tuple[list[list[Any]], int]:
+    """Each input's absolute path, size and modification time, and their total size."""
+    entries = []
+    for path in files:
+        try:
+            status = path.stat()
+        except OSError as error:
+            raise InputError(f"cannot read input {shown(path)}: {error.strerror or error}; check that it still exists "
+                             "and is readable") from None
+        entries.append([os.path.abspath(path), status.st_size, status.st_mtime_ns])
+    return entries, sum(entry[1] for entry in entries)
 
 
 def _options(tokenizer: Tokenizer, text_field: str, on_error: str, memory_bytes: int | None,
@@ -328,6 +471,9 @@ def _options(tokenizer: Tokenizer, text_field: str, on_error: str, memory_bytes:
         budget = parse_memory(memory_bytes) if memory_bytes is not None else default_memory_budget()
         positions_for_budget = fm_shard_positions_for_budget if kind == "fm" else shard_positions_for_budget
         shard_positions = positions_for_budget(budget, tokenizer.token_width)
+        warning = budget_warning(budget)
+        if warning:
+            warnings.warn(warning, MemoryBudgetWarning, stacklevel=3)
     fingerprint = {
         "format_version": FORMAT_VERSION,
         "tokenizer": tokenizer.manifest_entry(),
@@ -366,15 +512,22 @@ def build(inputs: Iterable[str | Path], out: str | Path, *, tokenizer: str | Pat
     tokenizer = load_tokenizer(tokenizer)
     files = inputs_module.expand_inputs(inputs, exclude=out)
     shard_positions, fingerprint = _options(tokenizer, text_field, on_error, memory, shard_tokens, kind, sample_rate)
-    fingerprint["inputs"] = [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in files]
-    up_to_date = _prepare_output(out, fingerprint, overwrite)
-    if up_to_date is not None:
-        return up_to_date
-    total_bytes = sum(f.stat().st_size for f in files)
-    bar = tqdm(total=total_bytes, desc="reading and tokenizing", unit="B", unit_scale=True, disable=not progress)
-    records = inputs_module.read_records(files, text_field, on_read=bar.update)
-    report = _run(records, out, tokenizer, fingerprint, shard_positions, on_error, progress, bar, start)
-    report.input_bytes = total_bytes
+    fingerprint["inputs"], total_bytes = _input_fingerprint(files)
+    with _write_errors_named(out):
+        up_to_date, state = _prepare_output(out, fingerprint, overwrite, progress)
+        if up_to_date is not None:
+            if progress:
+                tqdm.write(up_to_date.summary())
+            return up_to_date
+        compressed = any(inputs_module.input_format(f)[1] for f in files)
+        # Counted in bytes on disk, as read: compressed ones for .gz and .zst inputs.
+        bar = tqdm(total=total_bytes, desc="reading and tokenizing" + (" (bytes on disk, compressed)" if compressed else ""),
+                   unit="B", unit_scale=True, disable=not progress)
+        records = inputs_module.read_records(files, text_field, on_read=bar.update)
+        report = BuildReport(directory=str(out), input_bytes=total_bytes,
+                             files={str(f): {"records_read": 0, "documents": 0, "blank_lines": 0, "problems": 0}
+                                    for f in files})
+        report = _run(records, out, tokenizer, fingerprint, shard_positions, on_error, progress, bar, start, state, report)
     if progress:
         tqdm.write(report.summary())
     return report
@@ -400,7 +553,8 @@ def build_from_documents(documents: Iterable[str | dict[str, Any] | SourceDocume
     tokenizer = PretokenizedVocabulary(token_width, vocab_size) if token_width is not None else load_tokenizer(tokenizer)
     shard_positions, fingerprint = _options(tokenizer, "text", on_error, memory, shard_tokens, kind, sample_rate)
     fingerprint["inputs"] = None
-    _prepare_output(out, fingerprint, overwrite)
+    with _write_errors_named(out):
+        _, state = _prepare_output(out, fingerprint, overwrite, progress)
     bar = tqdm(desc="reading and tokenizing", unit="doc", disable=not progress)
 
     def records() -> Iterator[SourceDocument | InputProblem]:
@@ -426,7 +580,9 @@ def build_from_documents(documents: Iterable[str | dict[str, Any] | SourceDocume
                 text = inputs_module.text_or_problem(item.get("text"), "<python>", number, "text")
                 yield text if isinstance(text, InputProblem) else SourceDocument(text, metadata, "<python>", number)
 
-    report = _run(records(), out, tokenizer, fingerprint, shard_positions, on_error, progress, bar, start)
+    with _write_errors_named(out):
+        report = _run(records(), out, tokenizer, fingerprint, shard_positions, on_error, progress, bar, start, state,
+                      BuildReport(directory=str(out)))
     if progress:
         tqdm.write(report.summary())
     return report

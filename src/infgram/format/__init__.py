@@ -48,6 +48,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +111,30 @@ class FileHeader:
     @property
     def payload_bytes(self) -> int:
         return self.num_items * self.item_width
+
+
+KILL_AT_VARIABLE = "INFGRAM_TEST_KILL_AT"
+"""Test-only, read once here: ``NAME`` or ``NAME:N`` makes the process kill itself (SIGKILL)
+the N-th time (default the first) it passes :func:`kill_point` ``NAME``, so that
+``tests/integration/test_killed_build.py`` can stop a build at chosen points (any other
+value only counts the points passed, in ``_kill_counts``). The points: ``file-write``
+(after each write into an index file's temporary name), ``file-before-rename``,
+``json-before-rename``, ``json-written`` (a JSON file: state, report or manifest, written
+then renamed), ``state-recorded`` (a build's fingerprint recorded, nothing else written or
+removed yet) and ``shard-published`` (a shard renamed into place, not yet recorded in
+``build-state.json``). Never set it outside tests."""
+_KILL_AT = os.environ.get(KILL_AT_VARIABLE, "")
+_kill_counts: dict[str, int] = {}
+
+
+def kill_point(name: str) -> None:
+    """Where a test may kill the process (see :data:`KILL_AT_VARIABLE`); else nothing."""
+    if not _KILL_AT:
+        return
+    _kill_counts[name] = _kill_counts.get(name, 0) + 1
+    target, _, nth = _KILL_AT.partition(":")
+    if name == target and _kill_counts[name] == int(nth or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def token_dtype(token_width: int) -> np.dtype:
@@ -199,6 +224,7 @@ class AtomicFileWriter:
         if self._hash is not None:
             self._hash.update(view)
         self._written += len(view)
+        kill_point("file-write")
 
     def commit(self) -> dict[str, Any]:
         """Finish the file; returns its manifest entry (path, bytes, sha256 of the payload)."""
@@ -215,6 +241,7 @@ class AtomicFileWriter:
         self._handle.flush()
         os.fsync(self._handle.fileno())
         self._handle.close()
+        kill_point("file-before-rename")
         os.replace(self.temporary_path, self.path)
         sha256 = self._known_sha256 if self._hash is None else self._hash.hexdigest()
         return {"bytes": HEADER_BYTES + self._written, "sha256": sha256}
@@ -230,12 +257,19 @@ def write_json_atomically(path: Path, payload: dict[str, Any]) -> None:
     """Write a JSON file via a temporary name and rename, with stable key order."""
     path = Path(path)
     temporary = path.with_name(path.name + ".partial")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(payload, handle, indent=2, sort_keys=True, ensure_ascii=False)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle, indent=2, sort_keys=True, ensure_ascii=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        kill_point("json-before-rename")
+        os.replace(temporary, path)
+    except BaseException:
+        if temporary.is_file():
+            temporary.unlink()
+        raise
+    kill_point("json-written")
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
@@ -257,8 +291,12 @@ def read_manifest(directory: Path) -> dict[str, Any]:
         )
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as error:
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
         raise IndexFormatError(f"{manifest_path} is not valid JSON ({error}); rebuild the index") from None
+    except OSError as error:
+        raise IndexFormatError(
+            f"cannot read {manifest_path} ({error.strerror or error}); check its permissions, or rebuild the index"
+        ) from None
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
         raise IndexFormatError(
             f"{manifest_path} does not describe an infgram index (expected format {MANIFEST_FORMAT!r})"

@@ -118,10 +118,10 @@ def attribute(corpus: Corpus, text: Query, min_length: int | None = None, max_co
     defaults = default_settings(corpus)
     min_length = defaults["min_length"] if min_length is None else min_length
     context = defaults["context"] if context is None else context
-    check_whole_number("min_length", min_length)
-    check_whole_number("max_count", max_count)
-    check_whole_number("examples", examples, 1000)
-    check_whole_number("context", context)
+    min_length = check_whole_number("min_length", min_length)
+    max_count = check_whole_number("max_count", max_count)
+    examples = check_whole_number("examples", examples, 1000)
+    context = check_whole_number("context", context)
     text, ids, starts, ends = _tokens_and_characters(corpus, text)
     matches = corpus.longest_matches(ids)
     spans = maximal_spans(np.asarray(matches.lengths, dtype=np.int64), min_length)

@@ -45,7 +45,7 @@ def work_limit(max_work: Any = None, exact: bool = False, ceiling: int | None = 
     >>> work_limit(), work_limit(500), work_limit(exact=True) > 10**18, work_limit(10**9, ceiling=10**6)
     (10000000, 500, True, 1000000)
     """
-    check_whole_number("max_work", max_work, optional=True)
+    max_work = check_whole_number("max_work", max_work, optional=True)
     if not isinstance(exact, bool):
         raise QueryError(f"expected exact to be true or false, found {exact!r:.40}")
     limit = UNLIMITED if exact else (DEFAULT_MAX_WORK if max_work is None else int(max_work))

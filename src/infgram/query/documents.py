@@ -138,10 +138,10 @@ def documents(corpus: Corpus, query: Query, limit: int = 10, offset: int = 0, se
               context: int | None = None, max_work: int | None = None, exact: bool = False,
               work_ceiling: int | None = None) -> DocumentsResult:
     """See :meth:`infgram.Index.documents`."""
-    check_whole_number("limit", limit, MAX_DOCUMENTS_LIMIT)
-    check_whole_number("offset", offset)
-    check_whole_number("context", context, optional=True)
-    check_whole_number("seed", seed, optional=True)
+    limit = check_whole_number("limit", limit, MAX_DOCUMENTS_LIMIT)
+    offset = check_whole_number("offset", offset)
+    context = check_whole_number("context", context, optional=True)
+    seed = check_whole_number("seed", seed, optional=True)
     budget = work_limit(max_work, exact, work_ceiling)
     encoded = corpus.encoder.encode(query)
     length = corpus.encoder.length_of(encoded)

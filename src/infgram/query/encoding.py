@@ -24,13 +24,19 @@ MAX_QUERY_TOKENS = 1_000_000
 """Longer queries are refused: nothing that long occurs, and the search would only waste time."""
 
 MAX_QUERY_CHARACTERS = 10_000_000
+"""The longest text query on a byte index (10 MB of text; the token limit applies too)."""
+
+MAX_TOKENIZED_QUERY_CHARACTERS = MAX_QUERY_TOKENS
+"""The longest text query on a tokenized index, checked before tokenizing: a text this long
+tokenizes in about a second, and almost any text of more characters has more tokens than
+``MAX_QUERY_TOKENS`` anyway."""
 MAX_DOCUMENTS_LIMIT = 10_000
 
 
-def check_text(text: str) -> None:
+def check_text(text: str, maximum: int = MAX_QUERY_CHARACTERS) -> None:
     """Raise QueryError for a text query that is too long or has no UTF-8 form."""
-    if len(text) > MAX_QUERY_CHARACTERS:
-        raise QueryError(f"expected a query of at most {MAX_QUERY_CHARACTERS:,} characters, found "
+    if len(text) > maximum:
+        raise QueryError(f"expected a query of at most {maximum:,} characters, found "
                          f"{len(text):,}; search for a shorter piece of it")
     if not text.isascii():
         try:
@@ -48,21 +54,24 @@ def check_length(num_tokens: int) -> None:
                          "no sequence that long occurs: search for a shorter piece of it")
 
 
-def check_whole_number(name: str, value: Any, maximum: int | None = None, optional: bool = False) -> None:
-    """Raise QueryError unless ``value`` is a whole number from 0 (to ``maximum``), or None if ``optional``.
+def check_whole_number(name: str, value: Any, maximum: int | None = None, optional: bool = False) -> int | None:
+    """``value`` as a Python int, or QueryError unless it is a whole number from 0 (to
+    ``maximum``), or None if ``optional``. Numpy integers are taken as their value.
 
-    >>> check_whole_number("limit", 5, 10)
+    >>> check_whole_number("limit", np.uint8(5), 10)
+    5
     >>> check_whole_number("limit", -1)
     Traceback (most recent call last):
     ...
     infgram.errors.QueryError: expected limit to be a whole number of 0 or more, found -1
     """
     if optional and value is None:
-        return
+        return None
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0 or \
             (maximum is not None and value > maximum):
         bound = f"from 0 to {maximum:,}" if maximum is not None else "of 0 or more"
         raise QueryError(f"expected {name} to be a whole number {bound}, found {value!r:.80}")
+    return int(value)
 
 
 class QueryEncoder:
@@ -75,11 +84,12 @@ class QueryEncoder:
         self.separator_id = tokenizer.separator_id
         self.dtype = token_dtype(self.token_width)
         self._bytes = tokenizer.kind == "bytes"
+        self.max_characters = MAX_QUERY_CHARACTERS if self._bytes else MAX_TOKENIZED_QUERY_CHARACTERS
 
     def tokenize(self, query: Query) -> np.ndarray:
         """The token ids of a query (int64): a string is encoded; ids are checked."""
         if isinstance(query, str):
-            check_text(query)
+            check_text(query, self.max_characters)
             ids = self.tokenizer.encode(query).astype(np.int64)
         else:
             if isinstance(query, (bytes, bytearray, memoryview, dict, set)) or np.isscalar(query):
@@ -131,7 +141,7 @@ class QueryEncoder:
             return [self.encode(q) for q in queries]
         texts = [q for q in queries if isinstance(q, str)]
         for text in texts:
-            check_text(text)
+            check_text(text, self.max_characters)
         encoded_texts = iter(self.tokenizer.encode_batch(texts))
         result = []
         for query in queries:

@@ -64,6 +64,13 @@ pointer read, a document lookup and a set test against a sequential byte compare
 _TOKEN = re.compile(r'\s*(?:(?P<open>\()|(?P<close>\))|(?P<quoted>"(?:[^"\\]|\\.)*")|(?P<word>[^\s()"]+)|(?P<bad>"))')
 
 
+def _malformed(position: int, problem: str) -> QueryError:
+    """A syntax error of the query language; ``fields["position"]`` is the character where it fails."""
+    error = QueryError(f"malformed search query at character {position}: {problem}")
+    error.fields = {"position": position}  # type: ignore[attr-defined]
+    return error
+
+
 def parse_query(text: str) -> list[list[str]]:
     """Parse ``"a b" AND ("c" OR d)`` into clauses of phrases: ``[["a b"], ["c", "d"]]``.
 
@@ -92,8 +99,7 @@ def parse_query(text: str) -> list[list[str]]:
         start = match.start(kind)
         value = match.group(kind)
         if kind == "bad":
-            raise QueryError(f"malformed search query at character {start}: a quote is never closed; "
-                             'close it, or escape a literal quote as \\"')
+            raise _malformed(start, 'a quote is never closed; close it, or escape a literal quote as \\"')
         if kind == "quoted":
             items.append(("phrase", re.sub(r"\\(.)", r"\1", value[1:-1]), start))
         elif kind == "word":
@@ -102,8 +108,7 @@ def parse_query(text: str) -> list[list[str]]:
             items.append((kind, value, start))
         position = match.end()
     if not items:
-        raise QueryError("malformed search query at character 0: expected a phrase, found nothing; "
-                         'write e.g. "natural language" AND (model OR models)')
+        raise _malformed(0, 'expected a phrase, found nothing; write e.g. "natural language" AND (model OR models)')
 
     def error(at: int, expected: str) -> QueryError:
         found = repr(items[at][1]) if at < len(items) else "the end"
@@ -113,7 +118,7 @@ def parse_query(text: str) -> list[list[str]]:
             hint = f'; quote a phrase that has spaces ("{items[at - 1][1]} {items[at][1]}")'
         elif items and at < len(items) and items[at][0] == "open":
             hint = "; parentheses hold one OR of phrases (the query must be an AND of ORs)"
-        return QueryError(f"malformed search query at character {place}: {expected}, found {found}{hint}")
+        return _malformed(place, f"{expected}, found {found}{hint}")
 
     clauses: list[list[str]] = []
     at = 0
@@ -360,11 +365,11 @@ def search(corpus: Corpus, cnf: Any, within: int | None = None, limit: int = 10,
            seed: int | None = None, context: int | None = None, max_work: int | None = None,
            exact: bool = False, work_ceiling: int | None = None) -> SearchResult:
     """See :meth:`infgram.Index.search`."""
-    check_whole_number("limit", limit, MAX_DOCUMENTS_LIMIT)
-    check_whole_number("offset", offset)
-    check_whole_number("seed", seed, optional=True)
-    check_whole_number("context", context, optional=True)
-    check_whole_number("within", within, optional=True)
+    limit = check_whole_number("limit", limit, MAX_DOCUMENTS_LIMIT)
+    offset = check_whole_number("offset", offset)
+    seed = check_whole_number("seed", seed, optional=True)
+    context = check_whole_number("context", context, optional=True)
+    within = check_whole_number("within", within, optional=True)
     budget = work_limit(max_work, exact, work_ceiling)
     clauses = _encode_clauses(corpus, cnf)
     shard_set = corpus.shard_set

@@ -48,10 +48,7 @@ class FMShard:
         samples = open_payload(samples_path, checked_header(samples_path, KIND_FM_SAMPLES, 1, 0, None), np.uint8)
         self.documents = DocumentTable(self.files["documents"], self.files["metadata"], 1, self.num_documents,
                                        self.num_positions)
-        try:
-            self.view = _fm.FMView(wavelet, samples)
-        except ValueError as error:
-            raise IndexFormatError(f"the FM files of {self.name} are damaged ({error}); rebuild the index") from None
+        self.view = _fm.FMView(wavelet, samples)  # raises IndexFormatError, naming the damage
         if self.view.num_positions != self.num_positions:
             raise IndexFormatError(f"{wavelet_path} holds {self.view.num_positions} bytes, the manifest says "
                                    f"{self.num_positions}; rebuild the index")

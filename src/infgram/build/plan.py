@@ -1,0 +1,158 @@
+"""The memory plan of a build: how many token positions one shard may hold under a budget.
+
+A shard is sorted in memory, so its size is set by what its sort holds at once: the tokens
+and the sorter's output (see each function). The budget is fixed per build (``--memory``,
+default half the machine's memory, or of the container's limit when that is smaller) and
+recorded in the build's fingerprint, so a rerun finds the same shard layout, which resuming
+and the up-to-date check rely on.
+
+Part of the budget is kept back for the process itself (:func:`reserve_bytes`): the
+interpreter, numpy and the tokenizer, measured at 41 MB in byte mode, 61 MB with the sp32k
+tokenizer and 132 MB with llama3's (peak RSS after loading them), plus the batch of
+documents being read. A budget below that floor cannot be met: the build says so
+(:func:`budget_warning`) and goes on.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from ..errors import BuildError
+
+INT32_LIMIT = 2**31 - 1
+"""Suffix arrays of shards up to this many positions are sorted with 32-bit indices."""
+
+
+def parse_memory(text: str | int | None) -> int | None:
+    """Bytes from a size such as ``"8G"``, ``"512M"`` or ``"1000000"``.
+
+    >>> parse_memory("1.5G"), parse_memory("512M"), parse_memory(4096)
+    (1610612736, 536870912, 4096)
+    """
+    if text is None or isinstance(text, int):
+        return text
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgGtT]?)i?[bB]?\s*", str(text))
+    if not match:
+        raise BuildError(f"cannot read memory size {text!r}: expected a number with an optional K, M, G or T suffix, e.g. 8G")
+    scale = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}[match.group(2).lower()]
+    return int(float(match.group(1)) * scale)
+
+
+def physical_memory_bytes() -> int:
+    """The machine's memory (not what is free now, which changes from run to run)."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def cgroup_memory_limit(root: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """The memory limit of the container (cgroup v2 ``memory.max``, else cgroup v1
+    ``memory/memory.limit_in_bytes``), or None when there is none or it cannot be read."""
+    for name in ("memory.max", "memory/memory.limit_in_bytes", "memory.limit_in_bytes"):
+        try:
+            text = (root / name).read_text().strip()
+        except (OSError, ValueError):
+            continue
+        if text.isdigit():
+            return int(text)
+        if text == "max":
+            return None
+    return None
+
+
+def default_memory_budget() -> int:
+    """Half of the machine's memory, or of the container's limit when that is smaller. It
+    must not depend on what happens to be free at the moment: the budget decides the shard
+    layout, and rerunning a build must find the same layout to resume or to be up to date.
+    On a busy machine pass ``--memory``."""
+    limit = cgroup_memory_limit()
+    physical = physical_memory_bytes()
+    return (physical if limit is None else min(physical, limit)) // 2
+
+
+PROCESS_RESERVE = 128 << 20
+"""What a budget keeps back for the process itself when it can (see the module's docstring):
+the measured floor in byte mode (41 MB) or with a small tokenizer (sp32k: 61 MB) plus the
+batch being read (up to 8 MB of text and its tokens, and the parsed records), with room
+for a Python that has loaded more (a test runner: 73 MB)."""
+READ_ALLOWANCE = 24 << 20
+"""The batch of documents in flight while a shard is sorted, on top of what the process holds
+when the build starts: the other part of the floor that :func:`budget_warning` checks."""
+
+
+def reserve_bytes(memory_bytes: int) -> int:
+    """The part of a memory budget left to the interpreter, its libraries and the batch being
+    read, not planned for shard data: :data:`PROCESS_RESERVE` (at most half the budget),
+    growing to 1/16 of the budget up to 256 MiB for large budgets (the tokenizer's own
+    memory grows with the batches it encodes).
+
+    >>> [reserve_bytes(m << 20) >> 20 for m in (64, 200, 1024, 4096, 8192)]
+    [32, 100, 128, 256, 256]
+    """
+    return max(min(256 << 20, memory_bytes // 16), min(PROCESS_RESERVE, memory_bytes // 2))
+
+
+def resident_bytes() -> int:
+    """This process's resident memory now (Linux; else its peak so far)."""
+    try:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def budget_warning(memory_bytes: int) -> str | None:
+    """Why a build cannot stay within ``memory_bytes``, or None when it can: the floor (what
+    the process holds now, measured, plus :data:`READ_ALLOWANCE`) is more than the budget
+    keeps back for it."""
+    floor = resident_bytes() + READ_ALLOWANCE
+    reserve = reserve_bytes(memory_bytes)
+    if floor <= reserve:
+        return None
+    # The smallest budget that keeps back the floor (reserve_bytes grows in two steps).
+    enough = 2 * floor if floor <= PROCESS_RESERVE else 16 * floor if floor <= (256 << 20) else None
+    return (f"a memory budget of {_size(memory_bytes)} cannot be kept: the interpreter and its libraries take "
+            f"{_size(floor)} before any data (measured now, with {_size(READ_ALLOWANCE)} for the batch being read), "
+            f"and the budget leaves {_size(reserve)} for them, so the build will use about {_size(floor - reserve)} "
+            "more than asked" + (f"; pass --memory {-(-enough // 2**20):,}M or more to stay within it" if enough else ""))
+
+
+def _size(count: int) -> str:
+    return f"{count / 2**20:,.0f} MiB" if count >= 2**20 else f"{count:,} bytes"
+
+
+def shard_positions_for_budget(memory_bytes: int, token_width: int) -> int:
+    """The most token positions (separators included) one shard may hold under a budget.
+
+    Sorting a shard of P positions holds the tokens (P * width bytes) and the sorter's
+    output: libdivsufsort's 4 bytes per byte of text while the text is under 2 GiB (else 8)
+    in byte mode, SA-IS's 4 bytes per token while there are under 2**31 (else 8) otherwise.
+
+    >>> shard_positions_for_budget(10 * 2**20, 1), shard_positions_for_budget(12 * 2**20, 2)
+    (2097152, 2097152)
+    """
+    with_int32 = min(memory_bytes // (token_width + 4), INT32_LIMIT)
+    with_int64 = memory_bytes // (token_width + 8)
+    positions = max(with_int32, with_int64)
+    if positions < 2:
+        raise BuildError(f"a memory budget of {memory_bytes} bytes is too small to index anything; raise --memory")
+    return positions
+
+
+def fm_shard_positions_for_budget(memory_bytes: int, token_width: int = 1) -> int:
+    """The most bytes (separators included) one FM shard may hold under a memory budget.
+
+    Building a shard holds its bytes, libdivsufsort's suffix array (4 bytes per byte under
+    2 GiB, else 8), the BWT, and the wavelet tree's bits before compression (~0.7 bytes).
+
+    >>> fm_shard_positions_for_budget(7 * 2**20)
+    1048576
+    """
+    with_int32 = min(memory_bytes // 7, INT32_LIMIT)
+    with_int64 = memory_bytes // 11
+    positions = max(with_int32, with_int64)
+    if positions < 2:
+        raise BuildError(f"a memory budget of {memory_bytes} bytes is too small to index anything; raise --memory")
+    return positions

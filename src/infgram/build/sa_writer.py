@@ -1,0 +1,137 @@
+"""The suffix-array writer: ``tokens.bin``, ``suffix_array.bin`` and ``suffix_keys.bin``.
+
+The corpus becomes one long token sequence per shard: every document's tokens followed by
+the separator id (the largest id of the token width, which no document or query holds).
+The suffix array lists the start position of every suffix of that sequence in sorted
+order; all occurrences of any n-gram then form one contiguous run of it, found by binary
+search (see ``infgram/_core.c``). Because the separator ends every document, no match can
+cross from one document into the next.
+
+Sorting is linear-time induced sorting: libdivsufsort (through ``pydivsufsort``) on the
+bytes of a byte-mode shard, and SA-IS over the token alphabet for wider tokens (the
+compiled core's ``sort_suffixes``), so each token position is one suffix to sort. Tokens
+are stored big-endian, so both give exactly the token-level order that the searches use.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .. import _core
+from ..format import (
+    KIND_SUFFIX_ARRAY,
+    KIND_SUFFIX_KEYS,
+    KIND_TOKENS,
+    AtomicFileWriter,
+    FileHeader,
+    pointer_width_for,
+)
+from .plan import INT32_LIMIT
+from .shard_writer import ShardBuffer, ShardWriter, file_entry, release_free_memory
+
+_MAX_SORT_ALPHABET = 1 << 22
+"""Above this many distinct 32-bit ids, SA-IS's bucket arrays (8 bytes per id) cost too much:
+such shards (only pretokenized ids can be that sparse) go to libdivsufsort on their bytes,
+which needs 16 bytes per token, more than ``shard_positions_for_budget`` plans for."""
+_POINTER_CHUNK = 1 << 22
+_PACK_CHUNK = 1 << 18
+"""Pointers packed at a time: packing 3, 5, 6 or 7-byte pointers goes through 8-byte
+temporaries, ~32 bytes per pointer at once (a 4 M chunk cost 128 MB past the budget)."""
+# Every SUFFIX_KEY_STEP-th suffix's first 8 bytes go to suffix_keys.bin: 8 / 256 = 0.03
+# bytes per token (under 1% of an index), 1.7 MB for 55 M tokens, which stays in cache and
+# takes the first ~18 of a search's ~26 steps without reading the text. Timing ShardView.find
+# on wiki + prose (byte mode), steps of 16 and 64 were no faster; 1024 were slower.
+SUFFIX_KEY_STEP = 256
+
+
+def sorted_positions(tokens: np.ndarray, token_width: int) -> Iterator[np.ndarray]:
+    """The suffix array of a shard's tokens, in chunks of token positions.
+
+    Bytes go to libdivsufsort, the fastest byte sorter here. Wider tokens go to SA-IS over
+    the token alphabet (``_core.sort_suffixes``): a byte sorter would sort ``token_width``
+    times as many suffixes, with an output entry each, and then drop all but one in
+    ``token_width`` of them. On 20 M sp32k tokens that takes about as long at 2 bytes per
+    token and half as long at 4, with 4 instead of 8 or 16 bytes of sort output per token.
+    """
+    id_limit = 0
+    if token_width == 4:
+        # The alphabet is every id below the largest one in use, plus the separator.
+        separator = np.array(-1).astype(tokens.dtype)
+        id_limit = int(np.max(tokens, where=tokens != separator, initial=0)) + 1
+    if token_width == 1 or id_limit > _MAX_SORT_ALPHABET:
+        import pydivsufsort
+
+        suffix_array = pydivsufsort.divsufsort(tokens.view(np.uint8))
+        if token_width > 1:
+            # Suffixes of the byte string that start inside a token are not token suffixes.
+            suffix_array = suffix_array[suffix_array % token_width == 0] // token_width
+    else:
+        suffix_array = np.empty(len(tokens), dtype=np.int32 if len(tokens) <= INT32_LIMIT else np.int64)
+        _core.sort_suffixes(tokens.view(np.uint8), token_width, id_limit, suffix_array)
+    for start in range(0, len(suffix_array), _POINTER_CHUNK):
+        yield suffix_array[start : start + _POINTER_CHUNK]
+
+
+def pack_pointers(positions: np.ndarray, pointer_width: int) -> np.ndarray:
+    """Little-endian pointers of ``pointer_width`` bytes each, as a flat uint8 array."""
+    if pointer_width in (1, 2, 4, 8):
+        return positions.astype(f"<u{pointer_width}").view(np.uint8)
+    packed = np.empty((len(positions), pointer_width), dtype=np.uint8)
+    wide = positions.astype("<u8")
+    for byte in range(pointer_width):
+        packed[:, byte] = wide >> np.uint64(8 * byte)  # the cast keeps the low byte
+    return packed.reshape(-1)
+
+
+
+class SAWriter(ShardWriter):
+    """Writes suffix-array shards."""
+
+    index_kind = "sa"
+
+    def write_shard(self, name: str, buffer: ShardBuffer, tokens: np.ndarray, tokens_sha256: str,
+                     metadata_sha256: str) -> dict[str, Any]:
+        width = self.tokenizer.token_width
+        num_positions = buffer.num_positions
+        pointer_width = pointer_width_for(num_positions)
+        staging = self.staging(name)
+        files: dict[str, Any] = {}
+
+        writer = AtomicFileWriter(staging / "tokens.bin", FileHeader(KIND_TOKENS, width, 0, num_positions, width),
+                                  known_sha256=tokens_sha256)
+        writer.write(tokens.view(np.uint8))
+        files["tokens"] = file_entry(name, "tokens.bin", writer.commit())
+
+        with tqdm(total=num_positions, desc=f"sorting {name}", unit="tok", unit_scale=True, disable=not self.progress) as bar:
+            release_free_memory()
+            chunks = sorted_positions(tokens, width)
+            writer = AtomicFileWriter(
+                staging / "suffix_array.bin",
+                FileHeader(KIND_SUFFIX_ARRAY, width, pointer_width, num_positions, pointer_width),
+            )
+            key_positions = []
+            try:
+                start = 0
+                for chunk in chunks:
+                    for piece in range(0, len(chunk), _PACK_CHUNK):
+                        writer.write(pack_pointers(chunk[piece : piece + _PACK_CHUNK], pointer_width))
+                    key_positions.append(chunk[-start % SUFFIX_KEY_STEP :: SUFFIX_KEY_STEP].astype(np.int64))
+                    start += len(chunk)
+                    bar.update(len(chunk))
+                # The last chunk is a view of the whole sorted array: let it go now, not after
+                # the keys and documents are written (it held 6.8 GB past the budget once).
+                chunk = chunks = None
+                files["suffix_array"] = file_entry(name, "suffix_array.bin", writer.commit())
+            except BaseException:
+                writer.abort()
+                raise
+        keys = _core.suffix_keys(tokens.view(np.uint8), width, np.concatenate(key_positions))
+        writer = AtomicFileWriter(staging / "suffix_keys.bin", FileHeader(KIND_SUFFIX_KEYS, width, 0, len(keys) // 8, 8))
+        writer.write(keys)
+        files["suffix_keys"] = {**file_entry(name, "suffix_keys.bin", writer.commit()), "step": SUFFIX_KEY_STEP}
+
+        files.update(self.write_documents(staging, name, buffer, metadata_sha256))
+        return self.publish(name, staging, buffer, pointer_width, files)

@@ -1,0 +1,188 @@
+"""What every index kind writes the same way: the shard buffer, the document table and
+metadata, staging directories and their publication.
+
+A shard is written into ``shard-NNNNN.partial/`` and renamed into place when every file
+in it is committed, so a shard directory without the suffix is always complete. A staging
+directory left by a killed build is discarded, never resumed: the rerun writes the shard
+again from the same tokens, byte for byte. Each index kind has one writer
+(``sa_writer.py``, ``fm_writer.py``) that adds its own files.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from array import array
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..format import (
+    DOCUMENT_RECORD,
+    KIND_DOCUMENTS,
+    KIND_METADATA,
+    AtomicFileWriter,
+    FileHeader,
+    token_dtype,
+)
+from ..tokenizer import Tokenizer
+from .plan import reserve_bytes
+
+
+class ShardBuffer:
+    """The tokens and metadata of the shard being filled, grown by doubling up to its limit.
+
+    With a memory budget, the shard is also full once its tokens' share of the budget
+    (``limit_positions`` of them fill it), its metadata and its document records (16 bytes
+    each) and a reserve for the interpreter would pass the budget: corpora with much
+    metadata per token get smaller shards instead of a build over its budget.
+    """
+
+    def __init__(self, token_width: int, limit_positions: int, separator_id: int, budget_bytes: int | None = None):
+        self.dtype = token_dtype(token_width)
+        self.limit = limit_positions
+        self.budget = budget_bytes
+        self.separator_id = separator_id
+        self.tokens = np.empty(min(1 << 20, limit_positions), dtype=self.dtype)
+        self.num_positions = 0
+        self.starts = array("q")
+        self.metadata = bytearray()
+        self.metadata_offsets = array("q")
+
+    def fits(self, num_tokens: int, metadata_bytes: int) -> bool:
+        positions = self.num_positions + num_tokens + 1
+        if positions > self.limit:
+            return False
+        if self.budget is None:
+            return True
+        records = DOCUMENT_RECORD.itemsize * (self.num_documents + 1)  # also the size of starts + metadata_offsets
+        other = len(self.metadata) + metadata_bytes + records + reserve_bytes(self.budget)
+        # positions / limit of the budget for the tokens and their sort, the rest for the others
+        return positions * self.budget <= (self.budget - other) * self.limit
+
+    def add(self, ids: np.ndarray, metadata: bytes) -> None:
+        needed = self.num_positions + len(ids) + 1
+        if needed > len(self.tokens):
+            capacity = len(self.tokens)
+            while capacity < needed:
+                capacity *= 2
+            grown = np.empty(min(capacity, self.limit), dtype=self.dtype)
+            grown[: self.num_positions] = self.tokens[: self.num_positions]
+            self.tokens = grown
+        self.starts.append(self.num_positions)
+        self.tokens[self.num_positions : self.num_positions + len(ids)] = ids
+        self.tokens[self.num_positions + len(ids)] = self.separator_id
+        self.num_positions = needed
+        self.metadata_offsets.append(len(self.metadata))
+        self.metadata += metadata
+
+    @property
+    def num_documents(self) -> int:
+        return len(self.starts)
+
+
+def release_free_memory() -> None:
+    """Hand the C heap's freed pages back to the operating system (glibc only; else nothing).
+
+    Reading and tokenizing allocate and free many arrays of up to a few MB; glibc keeps up
+    to 64 MB of such freed memory resident. Trimming it right before a sort lowers the
+    build's peak, which the sort sets (measured: 262 -> 217 MB on 20 M sp32k tokens).
+    """
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            import ctypes
+
+            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim: Any = None
+
+
+def file_entry(shard_name: str, file_name: str, committed: dict[str, Any]) -> dict[str, Any]:
+    return {"path": f"{shard_name}/{file_name}", **committed}
+
+
+def remove_path(path: Path) -> None:
+    """Remove a file, link or directory tree of the build's own (a shard, a staging directory)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.is_symlink() or path.exists():
+        path.unlink()
+
+
+
+class ShardWriter:
+    """Writes the shards of one index kind into ``out``; subclasses add the kind's files
+    in :meth:`write_shard` and may add manifest fields in :meth:`manifest_extra`."""
+
+    index_kind = ""
+
+    def __init__(self, out: Path, tokenizer: Tokenizer, fingerprint: dict[str, Any], progress: bool):
+        self.out = out
+        self.tokenizer = tokenizer
+        self.fingerprint = fingerprint
+        self.progress = progress
+
+    def staging(self, name: str) -> Path:
+        """A fresh, empty staging directory for shard ``name``."""
+        staging = self.out / f"{name}.partial"
+        remove_path(staging)
+        staging.mkdir()
+        return staging
+
+    def write_shard(self, name: str, buffer: ShardBuffer, tokens: np.ndarray, tokens_sha256: str,
+                    metadata_sha256: str) -> dict[str, Any]:
+        """Write and publish shard ``name``; returns its manifest entry."""
+        raise NotImplementedError
+
+    def manifest_extra(self) -> dict[str, Any]:
+        """Fields an index kind adds to the manifest."""
+        return {}
+
+    def write_documents(self, staging: Path, name: str, buffer: ShardBuffer, metadata_sha256: str) -> dict[str, Any]:
+        """Write documents.bin and metadata.bin of a shard (the same in every index kind)."""
+        width = self.tokenizer.token_width
+        num_positions = buffer.num_positions
+        files: dict[str, Any] = {}
+        records = np.zeros(buffer.num_documents + 1, dtype=DOCUMENT_RECORD)
+        records["token_position"][:-1] = buffer.starts
+        records["token_position"][-1] = num_positions
+        records["metadata_offset"][:-1] = buffer.metadata_offsets
+        records["metadata_offset"][-1] = len(buffer.metadata)
+        writer = AtomicFileWriter(
+            staging / "documents.bin",
+            FileHeader(KIND_DOCUMENTS, width, 0, len(records), DOCUMENT_RECORD.itemsize),
+        )
+        writer.write(records.view(np.uint8))
+        files["documents"] = file_entry(name, "documents.bin", writer.commit())
+
+        writer = AtomicFileWriter(staging / "metadata.bin", FileHeader(KIND_METADATA, width, 0, len(buffer.metadata), 1),
+                                  known_sha256=metadata_sha256)
+        writer.write(memoryview(buffer.metadata))  # not bytes(): no copy of what may be much of the budget
+        files["metadata"] = file_entry(name, "metadata.bin", writer.commit())
+        return files
+
+    def publish(self, name: str, staging: Path, buffer: ShardBuffer, pointer_width: int,
+                files: dict[str, Any]) -> dict[str, Any]:
+        """Rename a finished shard's staging directory into place; returns its manifest entry.
+
+        A shard directory of the same name (from an earlier run, not recorded as reusable)
+        is removed first; the pipeline has already dropped it from the build state."""
+        num_positions = buffer.num_positions
+        final = self.out / name
+        remove_path(final)
+        os.replace(staging, final)
+        return {
+            "name": name,
+            "num_documents": buffer.num_documents,
+            "num_tokens": num_positions - buffer.num_documents,
+            "num_positions": num_positions,
+            "pointer_width": pointer_width,
+            "files": files,
+        }

@@ -1,0 +1,507 @@
+/*
+ * sa_search.c: binary searches over a suffix array (contract: sa_search.h).
+ *
+ * The suffix array of a text lists the starting positions of all its suffixes in sorted
+ * order (Manber and Myers, 1990). Every suffix that starts with a query q sorts between
+ * q itself and q followed by anything larger, so those suffixes form one contiguous run
+ * [lo, hi) of the array and q occurs hi - lo times. Tokens are stored big-endian, so
+ * memcmp() of two token sequences orders them as their ids do, and two binary searches
+ * that compare the query with the suffix at the middle entry find the run's two ends.
+ *
+ * Built on that search:
+ *   - the longest suffix of a query that occurs (occurrence is monotone in the suffix
+ *     length, so a binary search over the length);
+ *   - matching statistics (the longest match at every start, reusing the previous match);
+ *   - ∞-gram counts along a sequence (the longest suffix that occurs, extended one token at
+ *     a time by narrowing its run);
+ *   - the distinct next tokens of a run (the token at a fixed depth never decreases along
+ *     the run, so each distinct token is found by galloping).
+ *
+ * Damage: every pointer read goes through pointer_at(), which checks it against
+ * num_positions; a bad pointer is reported and replaced by the last position (a separator,
+ * which every query sorts before), so the searches finish their bounded loops and return
+ * INFGRAM_DAMAGED. The cost is one well-predicted comparison per pointer read.
+ */
+#include "sa_search.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "encode.h"
+
+#if defined(__GNUC__)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define UNLIKELY(x) (x)
+#endif
+
+/* Report a pointer out of range; the last position stands in for it. */
+static uint64_t bad_pointer(const sa_view *view, int64_t entry, uint64_t value, damage_report *report) {
+    report_problem(report, INFGRAM_DAMAGED,
+                   "suffix_array.bin: entry %lld points to token %llu, expected a position below %lld (the tokens "
+                   "in the shard)",
+                   (long long)entry, (unsigned long long)value, (long long)view->num_positions);
+    return (uint64_t)(view->num_positions - 1);
+}
+
+/* Suffix-array entry i (0 <= i < num_positions), checked. */
+static inline uint64_t pointer_at(const sa_view *view, int64_t i, damage_report *report) {
+    const unsigned char *p = view->suffix_array + i * view->pointer_width;
+    uint64_t value = 0;
+    switch (view->pointer_width) {
+        case 4: {
+            uint32_t v32;
+            memcpy(&v32, p, 4); /* little-endian hosts only */
+            value = v32;
+            break;
+        }
+        case 8:
+            memcpy(&value, p, 8);
+            break;
+        default:
+            for (int b = view->pointer_width - 1; b >= 0; b--) value = (value << 8) | p[b];
+    }
+    if (UNLIKELY(value >= (uint64_t)view->num_positions)) return bad_pointer(view, i, value, report);
+    return value;
+}
+
+/* Compare the suffix starting at token `position` (< num_positions) with the query, looking
+ * only at the first query_bytes bytes of the suffix. Returns <0, 0 (the query is a prefix of
+ * the suffix) or >0. A suffix shorter than the query that matches as far as it goes sorts
+ * first. */
+static inline int compare_suffix(const sa_view *view, uint64_t position, const unsigned char *query,
+                                 int64_t query_bytes) {
+    int64_t available = (view->num_positions - (int64_t)position) * view->token_width;
+    int64_t n = available < query_bytes ? available : query_bytes;
+    int c = memcmp(view->tokens + position * view->token_width, query, (size_t)n);
+    if (c != 0) return c;
+    return n < query_bytes ? -1 : 0;
+}
+
+/* Sampled suffix keys: entry k is the first 8 bytes of suffix SA[k * key_step], read as a
+ * big-endian number (zero bytes past the end of the shard). Along the suffix array these
+ * keys never decrease: two suffixes that differ within their first 8 bytes differ there in
+ * the same direction as their keys, and a suffix that is a proper prefix of another (only
+ * at the end of the shard) pads with zeros, which no byte is below. Every suffix that starts
+ * with a query q has a key between q's first 8 bytes padded with 0x00 (`low`) and padded
+ * with 0xff (`high`); a key below `low` is a suffix before q's run, one above `high` after
+ * it, and for a query of at most 8 bytes a key in between is a suffix that starts with q
+ * (a suffix shorter than 8 bytes ends with the separator, which no query holds). So each
+ * end of the run is found by a binary search over the keys (a few MB at most, in cache),
+ * which reads the text only for long queries whose first 8 bytes tie, and then one over
+ * the key_step suffixes between two samples: log2(key_step) reads of the text per end
+ * instead of log2(num_positions). */
+typedef struct {
+    const unsigned char *query;
+    int64_t query_bytes;
+    uint64_t low, high;
+} keyed_query;
+
+/* Does sample k compare < 0 with the query (`inclusive`: <= 0)? */
+static inline int sample_before(const sa_view *view, const keyed_query *q, int64_t k, int inclusive,
+                                damage_report *report) {
+    uint64_t key = view->keys[k];
+    if (key < q->low) return 1;
+    if (key > q->high) return 0;
+    if (q->query_bytes <= 8) return inclusive; /* the suffix starts with the query: it compares 0 */
+    int c = compare_suffix(view, pointer_at(view, k * view->key_step, report), q->query, q->query_bytes);
+    return inclusive ? c <= 0 : c < 0;
+}
+
+/* The first suffix-array entry that does not compare < 0 (`inclusive`: <= 0) with the
+ * query, searching the samples from sample `from` on; *sample gets the first such sample
+ * (where the search for the run's other end can start). */
+static int64_t keyed_bound(const sa_view *view, const keyed_query *q, int inclusive, int64_t from, int64_t *sample,
+                           damage_report *report) {
+    int64_t a = from, b = view->num_keys;
+    /* Invariant: samples before a compare < 0 (<= 0); samples at or after b do not. */
+    while (a < b) {
+        int64_t m = a + (b - a) / 2;
+        if (sample_before(view, q, m, inclusive, report)) a = m + 1;
+        else b = m;
+    }
+    *sample = a;
+    /* The bound is after sample a - 1 and at or before sample a (or the end). */
+    int64_t lo = a > 0 ? (a - 1) * view->key_step + 1 : 0;
+    int64_t hi = a < view->num_keys ? a * view->key_step : view->num_positions;
+    /* Invariant: entries before lo compare < 0 (<= 0); entries at or after hi do not. */
+    while (lo < hi) {
+        int64_t m = lo + (hi - lo) / 2;
+        int c = compare_suffix(view, pointer_at(view, m, report), q->query, q->query_bytes);
+        if (inclusive ? c <= 0 : c < 0) lo = m + 1;
+        else hi = m;
+    }
+    return lo;
+}
+
+static inline int64_t clip(int64_t x, int64_t lo, int64_t hi) { return x < lo ? lo : x > hi ? hi : x; }
+
+/* The run by the sampled keys, clipped to [lo, hi). */
+static void keyed_range(const sa_view *view, const unsigned char *query, int64_t query_bytes, int64_t lo, int64_t hi,
+                        int64_t *out_lo, int64_t *out_hi, damage_report *report) {
+    keyed_query q = {query, query_bytes, prefix_key(query, (size_t)query_bytes, 0x00),
+                     prefix_key(query, (size_t)query_bytes, 0xff)};
+    int64_t first_sample, unused;
+    int64_t first = keyed_bound(view, &q, 0, 0, &first_sample, report);
+    int64_t end = keyed_bound(view, &q, 1, first_sample, &unused, report);
+    if (UNLIKELY(end < first)) {
+        /* Only keys or tokens out of order make the end search stop before the start. */
+        report_problem(report, INFGRAM_DAMAGED,
+                       "suffix_keys.bin or tokens.bin: a run ends at entry %lld before it starts at %lld, expected "
+                       "keys and suffixes in sorted order",
+                       (long long)end, (long long)first);
+        end = first;
+    }
+    *out_lo = clip(first, lo, hi);
+    *out_hi = clip(end, lo, hi);
+}
+
+/* The run [*out_lo, *out_hi) of suffixes in [lo, hi) that start with the query.
+ * Precondition: the suffixes in [lo, hi) are sorted (any sub-range of the array is). */
+static void find_range(const sa_view *view, const unsigned char *query, int64_t query_bytes, int64_t lo, int64_t hi,
+                       int64_t *out_lo, int64_t *out_hi, damage_report *report) {
+    if (view->keys && hi - lo > 4 * view->key_step) {
+        keyed_range(view, query, query_bytes, lo, hi, out_lo, out_hi, report);
+        return;
+    }
+    /* Phase 1: narrow [lo, hi) until its midpoint matches or it is empty.
+     * Invariant: every suffix before lo compares < 0, every suffix at or after hi > 0. */
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        int c = compare_suffix(view, pointer_at(view, mid, report), query, query_bytes);
+        if (c < 0) {
+            lo = mid + 1;
+        } else if (c > 0) {
+            hi = mid;
+        } else {
+            /* mid matches: the run's start is in [lo, mid], its end in (mid, hi]. */
+            int64_t a = lo, b = mid;
+            /* Invariant: suffixes before a compare < 0; suffix b matches. */
+            while (a < b) {
+                int64_t m = a + (b - a) / 2;
+                if (compare_suffix(view, pointer_at(view, m, report), query, query_bytes) < 0) a = m + 1;
+                else b = m;
+            }
+            int64_t c_lo = mid + 1, c_hi = hi;
+            /* Invariant: suffixes before c_lo match; suffixes at or after c_hi compare > 0. */
+            while (c_lo < c_hi) {
+                int64_t m = c_lo + (c_hi - c_lo) / 2;
+                if (compare_suffix(view, pointer_at(view, m, report), query, query_bytes) == 0) c_lo = m + 1;
+                else c_hi = m;
+            }
+            *out_lo = a;
+            *out_hi = c_lo;
+            return;
+        }
+    }
+    *out_lo = lo;
+    *out_hi = lo;
+}
+
+int sa_view_check(const sa_view *view, damage_report *report) {
+    if (view->token_width != 1 && view->token_width != 2 && view->token_width != 4)
+        return report_problem(report, INFGRAM_INVALID_ARGUMENT, "expected a token width of 1, 2 or 4, found %d",
+                              view->token_width);
+    if (view->pointer_width < 1 || view->pointer_width > 8)
+        return report_problem(report, INFGRAM_INVALID_ARGUMENT, "expected a pointer width of 1 to 8, found %d",
+                              view->pointer_width);
+    if (view->num_positions < 0)
+        return report_problem(report, INFGRAM_INVALID_ARGUMENT, "expected a non-negative length, found %lld",
+                              (long long)view->num_positions);
+    if (view->keys && (view->key_step < 1 || view->num_keys != (view->num_positions + view->key_step - 1) / view->key_step))
+        return report_problem(report, INFGRAM_INVALID_ARGUMENT,
+                              "expected ceil(%lld / step) keys with a step of 1 or more, found %lld keys, step %lld",
+                              (long long)view->num_positions, (long long)view->num_keys, (long long)view->key_step);
+    return INFGRAM_OK;
+}
+
+int sa_find(const sa_view *view, const unsigned char *query, int64_t query_bytes, int64_t lo, int64_t hi,
+            int64_t *out_lo, int64_t *out_hi, damage_report *report) {
+    find_range(view, query, query_bytes, lo, hi, out_lo, out_hi, report);
+    return report->status;
+}
+
+int sa_find_from(const void *context, const unsigned char *query, int64_t query_bytes, int64_t from,
+                 int64_t *out_lo, int64_t *out_hi, damage_report *report) {
+    const sa_view *view = context;
+    if (query_bytes % view->token_width != 0)
+        return report_problem(report, INFGRAM_INVALID_ARGUMENT,
+                              "expected queries of whole %d-byte tokens, found one of %lld bytes", view->token_width,
+                              (long long)query_bytes);
+    if (from < 0 || from > view->num_positions)
+        return report_problem(report, INFGRAM_INVALID_ARGUMENT, "expected a start in [0, %lld], found %lld",
+                              (long long)view->num_positions, (long long)from);
+    return sa_find(view, query, query_bytes, from, view->num_positions, out_lo, out_hi, report);
+}
+
+/* Occurrence is monotone: if query[s:] occurs then so does query[s+1:]. */
+int sa_longest_suffix(const sa_view *view, const unsigned char *query, int64_t query_bytes, int64_t *length,
+                      int64_t *out_lo, int64_t *out_hi, damage_report *report) {
+    int64_t n = query_bytes / view->token_width;
+    int64_t good = n;  /* query[good:] occurs (the empty suffix always does) */
+    int64_t bad = -1;  /* query[bad:] does not occur, or bad is before the query */
+    int64_t tlo, thi;
+    /* The empty suffix: every position, which the caller trims of separators. */
+    *out_lo = 0;
+    *out_hi = view->num_positions;
+    /* Invariant: bad < good, query[good:] occurs, and query[bad:] does not (unless bad == -1). */
+    while (good - bad > 1) {
+        int64_t mid = bad + (good - bad) / 2;
+        if (mid < 0) mid = 0;
+        find_range(view, query + mid * view->token_width, (n - mid) * view->token_width, 0, view->num_positions, &tlo,
+                   &thi, report);
+        if (thi > tlo) {
+            good = mid;
+            *out_lo = tlo;
+            *out_hi = thi;
+        } else {
+            bad = mid;
+        }
+    }
+    *length = n - good;
+    return report->status;
+}
+
+/* Compare the token at offset `depth` of the suffix at `position` with one query token.
+ * A suffix that ends before `depth` sorts first, as in compare_suffix. */
+static inline int compare_token_at(const sa_view *view, uint64_t position, int64_t depth, const unsigned char *token) {
+    int64_t at = (int64_t)position + depth;
+    if (at >= view->num_positions) return -1;
+    return memcmp(view->tokens + at * view->token_width, token, (size_t)view->token_width);
+}
+
+/* Narrow a run [lo, hi) whose suffixes all share their first `depth` tokens to the sub-run
+ * whose token at `depth` is `token`. Along the run those tokens never decrease, so two
+ * binary searches that each compare one token suffice. */
+static void narrow_range(const sa_view *view, int64_t lo, int64_t hi, int64_t depth, const unsigned char *token,
+                         int64_t *out_lo, int64_t *out_hi, damage_report *report) {
+    int64_t a = lo, b = hi;
+    /* Invariant: suffixes before a compare < 0; suffixes at or after b compare >= 0. */
+    while (a < b) {
+        int64_t m = a + (b - a) / 2;
+        if (compare_token_at(view, pointer_at(view, m, report), depth, token) < 0) a = m + 1;
+        else b = m;
+    }
+    int64_t c = a, d = hi;
+    /* Invariant: suffixes before c compare <= 0; suffixes at or after d compare > 0. */
+    while (c < d) {
+        int64_t m = c + (d - c) / 2;
+        if (compare_token_at(view, pointer_at(view, m, report), depth, token) <= 0) c = m + 1;
+        else d = m;
+    }
+    *out_lo = a;
+    *out_hi = c;
+}
+
+/* Matching statistics: if query[i:i+m] occurs then so does query[i+1:i+m], so position i+1
+ * starts from m - 1 known tokens (one search for their run) and extends one token at a time
+ * by narrowing the run: at most n extensions in all, not one longest-prefix search per
+ * start. */
+int sa_longest_matches(const sa_view *view, const unsigned char *query, int64_t n, int64_t *lengths, int64_t *counts,
+                       damage_report *report) {
+    const int w = view->token_width;
+    int64_t matched = 0, lo = 0, hi = view->num_positions, tlo, thi;
+    for (int64_t i = 0; i < n; i++) {
+        if (matched > 0) find_range(view, query + i * w, matched * w, 0, view->num_positions, &lo, &hi, report);
+        else {
+            lo = 0;
+            hi = view->num_positions;
+        }
+        while (i + matched < n) {
+            narrow_range(view, lo, hi, matched, query + (i + matched) * w, &tlo, &thi, report);
+            if (thi == tlo) break;
+            lo = tlo;
+            hi = thi;
+            matched++;
+        }
+        lengths[i] = matched;
+        counts[i] = matched > 0 ? hi - lo : 0;
+        if (matched > 0) matched--;
+    }
+    return report->status;
+}
+
+/* ∞-gram over a whole sequence: the suffix for token i + 1 is at most one token longer than
+ * the one for token i, and exactly that when token i was seen after it, so the run just
+ * found is reused (one narrowing per token); otherwise the longest shorter suffix that
+ * occurs is found by galloping down from the old length, in O(log(old - new)) searches. */
+int sa_infgram_probabilities(const sa_view *view, const unsigned char *query, int64_t n, int64_t unigram_hi,
+                             int64_t *lengths, int64_t *prompt_counts, int64_t *counts, damage_report *report) {
+    const int w = view->token_width;
+    int64_t length = 0, lo = 0, hi = unigram_hi, tlo, thi;
+    for (int64_t i = 0; i < n; i++) {
+        narrow_range(view, lo, hi, length, query + i * w, &tlo, &thi, report);
+        lengths[i] = length;
+        prompt_counts[i] = hi - lo;
+        counts[i] = thi - tlo;
+        if (thi > tlo) {
+            length++;
+            lo = tlo;
+            hi = thi;
+            continue;
+        }
+        /* query[i-length : i+1] does not occur, so no longer suffix of query[:i+1] does.
+         * Gallop down from `length` (tries length, length - 1, length - 3, length - 7, ...),
+         * then binary search between the last suffix that failed and the first that occurs:
+         * O(log(length - new length)) searches. Occurrence is monotone in the length. */
+        const unsigned char *end = query + (i + 1) * w;
+        int64_t bad = length + 1, good = 0, probe = length, step = 1;
+        lo = 0;
+        hi = unigram_hi;
+        while (probe >= 1) {
+            find_range(view, end - probe * w, probe * w, 0, view->num_positions, &tlo, &thi, report);
+            if (thi > tlo) {
+                good = probe;
+                lo = tlo;
+                hi = thi;
+                break;
+            }
+            bad = probe;
+            probe -= step;
+            step *= 2;
+        }
+        /* Invariant: the suffix of length good occurs (good 0: the empty one), that of length bad does not. */
+        while (bad - good > 1) {
+            int64_t mid = good + (bad - good) / 2;
+            find_range(view, end - mid * w, mid * w, 0, view->num_positions, &tlo, &thi, report);
+            if (thi > tlo) {
+                good = mid;
+                lo = tlo;
+                hi = thi;
+            } else {
+                bad = mid;
+            }
+        }
+        length = good;
+    }
+    return report->status;
+}
+
+/* The token position at offset `depth` of the suffix at entry i, checked: a suffix that
+ * ends before `depth` in a query's run means a damaged pointer. */
+static inline uint64_t position_after(const sa_view *view, int64_t i, int64_t depth, damage_report *report) {
+    uint64_t position = pointer_at(view, i, report) + (uint64_t)depth;
+    if (UNLIKELY(position >= (uint64_t)view->num_positions)) {
+        report_problem(report, INFGRAM_DAMAGED,
+                       "suffix_array.bin: entry %lld points to a suffix without a token at offset %lld, expected one "
+                       "that shares the run's first tokens (the shard has %lld tokens)",
+                       (long long)i, (long long)depth, (long long)view->num_positions);
+        position = (uint64_t)view->num_positions - 1;
+    }
+    return position;
+}
+
+static inline uint64_t token_after(const sa_view *view, int64_t i, int64_t depth, damage_report *report) {
+    return token_decode(view->tokens + position_after(view, i, depth, report) * view->token_width, view->token_width);
+}
+
+/* The first entry after `known` (which holds `value`) whose token at `depth` differs, or hi.
+ * Galloping: probe known + 1, + 2, + 4, ... then binary search the last gap. */
+static int64_t run_end(const sa_view *view, int64_t known, int64_t hi, int64_t depth, uint64_t value,
+                       damage_report *report) {
+    int64_t step = 1, last_equal = known;
+    while (known + step < hi && token_after(view, known + step, depth, report) == value) {
+        last_equal = known + step;
+        step *= 2;
+    }
+    /* Invariant: entry last_equal holds the value; entry b (or hi) does not. */
+    int64_t a = last_equal + 1, b = known + step < hi ? known + step : hi;
+    while (a < b) {
+        int64_t m = a + (b - a) / 2;
+        if (token_after(view, m, depth, report) == value) a = m + 1;
+        else b = m;
+    }
+    return a;
+}
+
+typedef struct {
+    uint64_t *values;
+    int64_t *counts;
+    int64_t used, capacity;
+} token_counts;
+
+/* Count one more occurrence (or n) of a token; 0 on success, -1 when memory runs out. */
+static int add_count(token_counts *out, uint64_t value, int64_t n) {
+    if (out->used > 0 && out->values[out->used - 1] == value) {
+        out->counts[out->used - 1] += n;
+        return 0;
+    }
+    if (out->used == out->capacity) {
+        int64_t capacity = out->capacity * 2;
+        uint64_t *values = realloc(out->values, (size_t)capacity * sizeof(uint64_t));
+        if (!values) return -1;
+        out->values = values;
+        int64_t *counts = realloc(out->counts, (size_t)capacity * sizeof(int64_t));
+        if (!counts) return -1;
+        out->counts = counts;
+        out->capacity = capacity;
+    }
+    out->values[out->used] = value;
+    out->counts[out->used] = n;
+    out->used++;
+    return 0;
+}
+
+#define NEXT_BLOCK 32
+
+/* Every suffix in [lo, hi) shares its first `depth` tokens, so the token at depth is
+ * non-decreasing along the run. The run is walked in blocks: a block whose first and last
+ * entries agree is one value throughout, and that value's end is found by galloping (cost
+ * logarithmic in its length); a block with several values is read straight through, its
+ * random token reads prefetched together so they overlap instead of queueing. Long runs of
+ * one token (byte mode) and many short runs (large vocabularies) are both cheap. */
+int sa_next_tokens(const sa_view *view, int64_t lo, int64_t hi, int64_t depth, uint64_t **values, int64_t **counts,
+                   int64_t *used, damage_report *report) {
+    *values = NULL;
+    *counts = NULL;
+    *used = 0;
+    if (lo < 0 || hi > view->num_positions || lo > hi || depth < 0)
+        return report_problem(report, INFGRAM_INVALID_ARGUMENT, "expected 0 <= lo <= hi <= %lld and depth >= 0, "
+                              "found lo %lld, hi %lld, depth %lld", (long long)view->num_positions, (long long)lo,
+                              (long long)hi, (long long)depth);
+    /* Every suffix in the run must have a token at `depth`: the last token of the shard is a
+     * separator, and no run of a query holds a separator before `depth`. Check the ends. */
+    if (hi > lo && ((int64_t)pointer_at(view, lo, report) + depth >= view->num_positions ||
+                    (int64_t)pointer_at(view, hi - 1, report) + depth >= view->num_positions)) {
+        if (report->status != INFGRAM_OK) return report->status;
+        return report_problem(report, INFGRAM_INVALID_ARGUMENT,
+                              "expected a run whose suffixes have a token at depth %lld, but it runs past the end of "
+                              "the shard", (long long)depth);
+    }
+    token_counts out = {malloc(64 * sizeof(uint64_t)), malloc(64 * sizeof(int64_t)), 0, 64};
+    int failed = out.values == NULL || out.counts == NULL;
+    int64_t i = lo;
+    while (!failed && i < hi) {
+        int64_t block_end = i + NEXT_BLOCK < hi ? i + NEXT_BLOCK : hi;
+        uint64_t first = token_after(view, i, depth, report);
+        uint64_t last = token_after(view, block_end - 1, depth, report);
+        if (first == last) {
+            int64_t end = run_end(view, block_end - 1, hi, depth, first, report);
+            failed = add_count(&out, first, end - i) < 0;
+            i = end;
+            continue;
+        }
+        uint64_t positions[NEXT_BLOCK];
+        for (int64_t k = i; k < block_end; k++) {
+            positions[k - i] = position_after(view, k, depth, report);
+#if defined(__GNUC__)
+            __builtin_prefetch(view->tokens + positions[k - i] * view->token_width);
+#endif
+        }
+        for (int64_t k = i; k < block_end && !failed; k++) {
+            uint64_t value = token_decode(view->tokens + positions[k - i] * view->token_width, view->token_width);
+            failed = add_count(&out, value, 1) < 0;
+        }
+        i = block_end;
+    }
+    if (failed || report->status != INFGRAM_OK) {
+        free(out.values);
+        free(out.counts);
+        return failed && report->status == INFGRAM_OK ? report_problem(report, INFGRAM_NO_MEMORY, "out of memory")
+                                                      : report->status;
+    }
+    *values = out.values;
+    *counts = out.counts;
+    *used = out.used;
+    return INFGRAM_OK;
+}

@@ -1,0 +1,83 @@
+"""The work budget (max_work): answers that can stay exact do, the others are refused by name."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import infgram
+from infgram import _reference as reference
+from infgram.service.batch import run_batch
+
+DOCUMENTS = [("ab " * (k % 7 + 1) + "cd " * (k % 3)).strip() for k in range(200)]
+
+
+@pytest.fixture(scope="module", params=["sa", "fm"])
+def index(request, tmp_path_factory):
+    folder = tmp_path_factory.mktemp(f"budget-{request.param}")
+    infgram.build_from_documents(DOCUMENTS, folder / "index", shard_tokens=500, kind=request.param, progress=False)
+    return infgram.Index.open(folder / "index")
+
+
+def _reference_documents(query: str) -> set[int]:
+    return {number for number, text in enumerate(DOCUMENTS) if query in text}
+
+
+def test_documents_within_the_budget_are_exact(index):
+    result = index.documents("cd", limit=5)
+    assert result.num_documents_exact and result.num_documents == len(_reference_documents("cd"))
+
+
+def test_documents_over_the_budget_give_an_exact_lower_bound(index):
+    truth = _reference_documents("ab")
+    cost = index.count("ab") * index.shard_set.locate_costs[0]
+    result = index.documents("ab", limit=1000, max_work=cost // 3)
+    assert not result.num_documents_exact
+    assert 0 < result.num_documents < len(truth)
+    assert {document.index for document in result.documents} <= truth
+    assert len(result.documents) == result.num_documents
+    full = index.documents("ab", limit=0, max_work=cost // 3, exact=True)
+    assert full.num_documents_exact and full.num_documents == len(truth)
+
+
+def test_the_same_budget_gives_the_same_page(index):
+    cost = index.count("ab") * index.shard_set.locate_costs[0]
+    first = index.documents("ab", limit=4, seed=3, max_work=cost // 2)
+    assert first == index.documents("ab", limit=4, seed=3, max_work=cost // 2)
+
+
+def test_a_search_over_the_budget_is_refused_naming_the_option(tmp_path):
+    infgram.build_from_documents(DOCUMENTS, tmp_path / "index", shard_tokens=500, progress=False)
+    index = infgram.Index.open(tmp_path / "index")
+    with pytest.raises(infgram.LimitError, match="max_work") as error:
+        index.search([["a", "b", "c", "d", " "]], max_work=100)
+    assert error.value.option == "max_work" and error.value.limit == 100 and error.value.needed > 100
+    exact = index.search([["a", "b", "c", "d", " "]], limit=0, exact=True)
+    assert exact.num_documents == len(DOCUMENTS)
+    with pytest.raises(infgram.LimitError):
+        index.cooccurrence(["a", "b", "c", "d"], max_work=100)
+    assert index.cooccurrence(["a", "b", "c", "d"], exact=True).pair_document_counts == \
+        [len(reference.documents([list(d.encode()) for d in DOCUMENTS], list(p.encode())) and
+             {n for n, d in enumerate(DOCUMENTS) if x in d and y in d}) or 0
+         for p in [""] for x, y in [("a", "b"), ("a", "c"), ("a", "d"), ("b", "c"), ("b", "d"), ("c", "d")]]
+
+
+def test_a_server_ceiling_cannot_be_lifted(tmp_path):
+    infgram.build_from_documents(DOCUMENTS, tmp_path / "index", progress=False)
+    index = infgram.Index.open(tmp_path / "index")
+    index.max_work_ceiling = 50
+    assert not index.documents("ab", exact=True).num_documents_exact
+    assert not index.documents("ab", max_work=10**9).num_documents_exact
+
+
+def test_batch_takes_max_work_and_replies_with_typed_fields(tmp_path):
+    infgram.build_from_documents(DOCUMENTS, tmp_path / "index", progress=False)
+    index = infgram.Index.open(tmp_path / "index")
+    replies = [json.loads(r) for r in run_batch(index, [
+        '{"op": "documents", "text": "ab", "max_work": 10, "limit": 1}',
+        '{"op": "search", "cnf": [["a"]], "max_work": 10}',
+    ])]
+    assert replies[0]["num_documents_exact"] is False
+    assert replies[1]["error"]["type"] == "LimitError"
+    assert replies[1]["error"]["option"] == "max_work" and replies[1]["error"]["limit"] == 10
