@@ -107,3 +107,31 @@ def build_id_index(directory: Path, width: int, documents, shard_tokens, key_ste
             progress=False,
         )
     return infgram.Index.open(directory)
+
+
+# -- word corpora, for build tests --------------------------------------------------------------
+WORDS = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau "
+         "upsilon phi chi psi omega red green blue cyan magenta yellow black white").split()
+SHARD_TOKENS = 30_000
+
+
+def write_word_corpus(path: Path, count: int = 3000, bad_line: int | None = None) -> Path:
+    """A JSON Lines corpus of ``count`` lines of random words (with ``bad_line`` not JSON)."""
+    import json
+    import random
+
+    rng = random.Random(20240611)
+    lines = []
+    for number in range(1, count + 1):
+        if number == bad_line:
+            lines.append('{"text": this line is not JSON}')
+            continue
+        words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 12)))
+        lines.append(json.dumps({"text": words, "n": number}))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def files_of(directory: Path) -> dict[str, bytes]:
+    """Every file below a directory, by relative path, with its bytes."""
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}

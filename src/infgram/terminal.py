@@ -8,25 +8,23 @@ characters escaped, so a document can never drive the user's terminal.
 
 from __future__ import annotations
 
-import re
-
+from .errors import shown
 from .query.documents import merge_spans
 from .query.results import AttributionResult
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
-
 
 def safe(text: str, keep_newlines: bool = True) -> str:
-    r"""Text with control characters shown as escapes (newlines and tabs kept unless asked).
+    r"""Text with control characters shown escaped (newlines and tabs kept unless asked);
+    :func:`infgram.errors.shown` does the escaping.
 
     >>> safe("a\x1b]0;title\x07b\u009b2J")
     'a\\x1b]0;title\\x07b\\x9b2J'
     >>> safe("two\nlines", keep_newlines=False)
     'two\\nlines'
     """
-    if not keep_newlines:
-        text = text.replace("\n", "\\n").replace("\r", "\\r")
-    return _CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
+    if not keep_newlines or text.isprintable():
+        return shown(text)
+    return "\n".join("\t".join(shown(piece) for piece in line.split("\t")) for line in text.split("\n"))
 
 
 _MARK_ON, _MARK_OFF = "\x1b[7m", "\x1b[0m"

@@ -11,8 +11,7 @@ import pytest
 import infgram
 from infgram.build import fm_writer as fm_build
 
-from conftest import run_cli
-from test_interrupted_build import SHARD_TOKENS, _files, _write_corpus
+from conftest import SHARD_TOKENS, files_of as _files, run_cli, write_word_corpus as _write_corpus
 
 
 def _build_fm_interrupted_at_sort(monkeypatch, corpus, out, shard_number: int) -> None:

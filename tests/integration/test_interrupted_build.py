@@ -7,9 +7,7 @@ shard and must produce byte-identical files to an uninterrupted build.
 
 from __future__ import annotations
 
-import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -22,26 +20,7 @@ import pytest
 import infgram
 from infgram.build import sa_writer as build_module
 
-WORDS = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau "
-         "upsilon phi chi psi omega red green blue cyan magenta yellow black white").split()
-SHARD_TOKENS = 30_000
-
-
-def _write_corpus(path: Path, count: int = 3000, bad_line: int | None = None) -> Path:
-    rng = random.Random(20240611)
-    lines = []
-    for number in range(1, count + 1):
-        if number == bad_line:
-            lines.append('{"text": this line is not JSON}')
-            continue
-        words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 12)))
-        lines.append(json.dumps({"text": words, "n": number}))
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-def _files(directory: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+from conftest import SHARD_TOKENS, files_of as _files, write_word_corpus as _write_corpus
 
 
 def _assert_identical(resumed: Path, fresh: Path) -> None:

@@ -43,10 +43,8 @@ count of sections, the scalars, (byte offset, byte length) per section, then the
 from __future__ import annotations
 
 import heapq
-import os
-import shutil
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm

@@ -182,6 +182,11 @@ def read_header(path: Path) -> FileHeader:
         )
     if not complete:
         raise IncompleteIndexError(f"{path} was not completely written; rerun the build to finish it")
+    if complete != 1 or raw[HEADER_BYTES - 38:] != bytes(38):
+        raise IndexFormatError(
+            f"{path} has a damaged header (completeness flag {complete}, expected 1, and 38 reserved bytes, "
+            "expected zero); the file is damaged: run `infgram verify` and rebuild the index"
+        )
     header = FileHeader(kind, token_width, pointer_width, num_items, item_width, bool(complete))
     actual = path.stat().st_size
     expected = HEADER_BYTES + header.payload_bytes

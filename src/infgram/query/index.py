@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import IndexFormatError
-from ..format import directory_bytes, file_sha256, read_manifest
+from ..format import directory_bytes, file_sha256, read_header, read_manifest
 from ..shards import OPERATIONS_OF_KIND, Shard, open_shard
 from ..tokenizer import Tokenizer, tokenizer_from_manifest
 from .attribution import attribute
@@ -250,11 +250,14 @@ class Index(Corpus):
         return info
 
     def verify(self) -> None:
-        """Recompute every file's checksum against the manifest (reads the whole index)."""
+        """Check every file's header and recompute its checksum against the manifest (reads
+        the whole index); raises :class:`~infgram.errors.IndexFormatError` naming the first
+        damaged file."""
         for directory, manifest in zip(self.directories, self.manifests):
             for entry in manifest["shards"]:
                 for file in entry["files"].values():
                     path = directory / file["path"]
+                    read_header(path)  # the checksum covers the payload; the header is checked whole
                     if file_sha256(path) != file["sha256"]:
                         raise IndexFormatError(f"{path} does not match its checksum in the manifest; "
                                                "the file is damaged: rebuild the index")
