@@ -66,7 +66,7 @@ class Corpus:
         self.num_documents: int = shards.num_documents
         self.num_tokens: int = shards.num_tokens
         self._texts: list[str] | None = None
-        single = shards.shards[0] if len(shards) == 1 else None
+        single = shards.shards[0] if len(shards) == 1 and type(shards) is ShardSet else None  # shards here
         self._single_find = single.find if single is not None else None
 
     # -- capabilities ---------------------------------------------------------------------------

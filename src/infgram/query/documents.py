@@ -26,6 +26,10 @@ from .encoding import MAX_DOCUMENTS_LIMIT, Query, check_whole_number
 from .partials import run_of
 from .results import Document, DocumentsResult
 
+_FEW_SPANS = 8
+"""Up to this many spans, each is placed by decoding the text before it (fast in C); more
+are placed in one pass over the window, so that marking is linear in the document."""
+
 _UTF8_CONTINUATION_MAX = 3
 """A UTF-8 character has at most 3 continuation bytes: windows are read with this margin."""
 
@@ -76,19 +80,23 @@ def character_spans(corpus: Corpus, window: np.ndarray, window_start: int,
     window; overlapping spans merge, so that each highlight is one piece, and spans are cut
     to the window. Linear in the window for a byte index."""
     pieces = []
-    for start, end in merge_spans(spans):
+    for start, end in (spans if len(spans) == 1 else merge_spans(spans)):
         start, end = max(start, window_start) - window_start, min(end, window_start + len(window)) - window_start
         if start < end:
             pieces.append((start, end))
     if not pieces:
         return []
-    if corpus.tokenizer.kind == "bytes":
-        # The text is UTF-8: the characters before byte b are the lead bytes before it (a
-        # character cut at b decodes to one replacement character, also one lead byte).
-        leads = np.concatenate(([0], np.cumsum((np.asarray(window, dtype=np.uint8) & 0xC0) != 0x80)))
-        return [(int(leads[start]), int(leads[end])) for start, end in pieces]
     decode = corpus.tokenizer.decode
-    return [(len(decode(window[:start])), len(decode(window[:end]))) for start, end in pieces]
+    if len(pieces) <= _FEW_SPANS or corpus.tokenizer.kind != "bytes":
+        return [(len(decode(window[:start])), len(decode(window[:end]))) for start, end in pieces]
+    # Many spans in a byte index: one pass. The text is UTF-8, so the characters before byte
+    # b are the lead bytes before it (a character cut at b decodes to one replacement
+    # character, also one lead byte); counted up to the last span's end only.
+    window = np.asarray(window, dtype=np.uint8)
+    last = pieces[-1][1]
+    leads = np.concatenate(([0], np.cumsum((window[:last] & 0xC0) != 0x80)))
+    return [(int(leads[start]), int(leads[end])) for start, end in pieces]
+
 
 
 def read_document(corpus: Corpus, number: int, start: int | None, length: int, context: int | None,

@@ -156,7 +156,9 @@ class QueryEncoder:
     def encode_next(self, next_token: str | int) -> bytes:
         """A continuation of exactly one token, as stored bytes."""
         if isinstance(next_token, (int, np.integer)) and not isinstance(next_token, bool):
-            ids = self.tokenize([int(next_token)])
+            if 0 <= next_token < self.vocab_size:  # the common case, without an array
+                return int(next_token).to_bytes(self.token_width, "big")
+            ids = self.tokenize([int(next_token)])  # says what is wrong
         else:
             if not isinstance(next_token, str):
                 raise QueryError(f"expected the next token as a string or an id, found {type(next_token).__name__}")

@@ -94,9 +94,10 @@ class Index(Corpus):
     are strings or token ids."""
 
     def __init__(self, directories: list[Path], manifests: list[dict[str, Any]], tokenizer: Tokenizer,
-                 shards: list[Shard]):
+                 shards: list[Shard] | ShardSet):
         kind = manifests[0]["index_kind"]
-        super().__init__(ShardSet(shards), tokenizer, kind, OPERATIONS_OF_KIND[kind])
+        shard_set = shards if isinstance(shards, ShardSet) else ShardSet(shards)  # a ShardSet: shards elsewhere
+        super().__init__(shard_set, tokenizer, kind, OPERATIONS_OF_KIND[kind])
         self.directories = directories
         self.manifests = manifests
         self.max_work_ceiling: int | None = None
