@@ -81,3 +81,14 @@ def test_batch_takes_max_work_and_replies_with_typed_fields(tmp_path):
     assert replies[0]["num_documents_exact"] is False
     assert replies[1]["error"]["type"] == "LimitError"
     assert replies[1]["error"]["option"] == "max_work" and replies[1]["error"]["limit"] == 10
+
+
+def test_cooccurrence_of_a_thousand_phrases_is_bounded(tmp_path):
+    words = [f"w{number}" for number in range(1000)]
+    infgram.build_from_documents([" ".join(words[k : k + 40]) for k in range(0, 1000, 7)], tmp_path / "index",
+                                 progress=False)
+    index = infgram.Index.open(tmp_path / "index")
+    with pytest.raises(infgram.LimitError, match="max_work"):
+        index.cooccurrence(words, max_work=1_000_000)  # 499,500 pairs
+    some = index.cooccurrence(words[:50], max_work=1_000_000)
+    assert len(some.pair_document_counts) == 50 * 49 // 2

@@ -10,7 +10,8 @@ request has a budget of *work units*:
   ``sample_rate - 1`` LF steps: the budget counts that bound, so that it is known before
   the work and is the same however the shards are spread);
 - one unit per ``SCAN_TOKENS_PER_UNIT`` tokens of candidate documents scanned by search and
-  co-occurrence (about the cost of reading one position).
+  co-occurrence (about the cost of reading one position);
+- ``PAIR_UNITS`` for every pair of a co-occurrence call, whatever else it costs.
 
 Work is summed over all shards, so the outcome is the same locally, over HTTP and on a
 cluster. An answer that can stay exact with less work does (``documents`` returns its page
@@ -34,6 +35,10 @@ DEFAULT_MAX_WORK = 10_000_000
 SCAN_TOKENS_PER_UNIT = 4
 """Scanning a document compares a few tokens in sequence; reading a position is a scattered
 pointer read, a document lookup and a set test: about four tokens' worth."""
+
+PAIR_UNITS = 10
+"""Each pair of a co-occurrence call costs at least this much: its bookkeeping in Python
+(about 5 µs here) is worth about ten positions read."""
 
 UNLIMITED = 1 << 62
 

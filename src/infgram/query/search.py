@@ -43,7 +43,7 @@ import numpy as np
 
 from ..errors import QueryError
 from ..shards import Shard
-from .budget import SCAN_TOKENS_PER_UNIT, refuse, work_limit
+from .budget import PAIR_UNITS, SCAN_TOKENS_PER_UNIT, refuse, work_limit
 from .corpus import Corpus
 from .documents import matching_documents, read_document
 from .encoding import MAX_DOCUMENTS_LIMIT, Query, check_whole_number
@@ -484,13 +484,17 @@ def cooccurrence(corpus: Corpus, phrases: Sequence[Query], pairs: Sequence[tuple
     pair_counts = []
     for a, b in by_rarity:
         if counts[a] == 0:
+            work += PAIR_UNITS
+            if work > budget:
+                raise refuse("this co-occurrence", work, budget)
             pair_counts.append(0)
             continue
         rare = documents_of(a)
         scan_tokens = int(lengths[rare].sum())
         scan = b not in known and scan_tokens < counts[b] * _FETCH_COST
-        # A pair costs its scan, or reading the other phrase (once) and testing the rare set.
-        work += -(-scan_tokens // _FETCH_COST) if scan else len(rare) + (0 if b in known else counts[b])
+        # A pair costs its scan, or reading the other phrase (once) and testing the rare set,
+        # and at least its own bookkeeping.
+        work += PAIR_UNITS + (-(-scan_tokens // _FETCH_COST) if scan else len(rare) + (0 if b in known else counts[b]))
         if work > budget:
             raise refuse("this co-occurrence", work, budget)
         if scan:
