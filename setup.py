@@ -10,13 +10,25 @@ setup(
     ext_modules=[
         Extension(
             "infgram._core",
-            sources=["src/infgram/_core.c", "src/infgram/_sais32.c", "src/infgram/_sais64.c"],
-            depends=["src/infgram/_sais_impl.h"],
+            sources=["src/infgram/_core.c",
+                     "src/infgram/c/sa_search.c", "src/infgram/c/find_many.c", "src/infgram/c/encode.c",
+                     "src/infgram/c/status.c"],
+            depends=["src/infgram/c/sa_search.h", "src/infgram/c/find_many.h",
+                     "src/infgram/c/encode.h", "src/infgram/c/status.h"],
+            extra_compile_args=["-O3", "-std=c99"],
+        ),
+        Extension(
+            "infgram._sort",
+            sources=["src/infgram/_sort.c", "src/infgram/c/sais.c"],
+            depends=["src/infgram/c/sais.h"],
             extra_compile_args=["-O3", "-std=c99"],
         ),
         Extension(
             "infgram._fm",
-            sources=["src/infgram/_fm.c"],
+            sources=["src/infgram/_fm.c", "src/infgram/c/fm_index.c", "src/infgram/c/fm_build.c",
+                     "src/infgram/c/rrr.c", "src/infgram/c/find_many.c", "src/infgram/c/status.c"],
+            depends=["src/infgram/c/fm_index.h", "src/infgram/c/fm_build.h", "src/infgram/c/rrr.h",
+                     "src/infgram/c/bits.h", "src/infgram/c/find_many.h", "src/infgram/c/status.h"],
             extra_compile_args=["-O3", "-std=c99"],
         ),
     ]

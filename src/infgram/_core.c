@@ -1,7 +1,7 @@
 /*
  * infgram._core: the Python bindings of the suffix-array searches (c/sa_search.h), the
- * batched search (c/find_many.h), the suffix keys and id encoding (c/encode.h), and the
- * suffix sorter used by the build.
+ * batched search (c/find_many.h), and the suffix keys and id encoding (c/encode.h). The
+ * build's suffix sorter is infgram._sort.
  *
  * Each binding parses its arguments, checks what the contracts ask of the caller, releases
  * the GIL around the C call and turns its return code into an exception: INFGRAM_DAMAGED
@@ -325,81 +325,6 @@ static PyTypeObject ShardViewType = {
     .tp_getset = ShardView_getset,
 };
 
-/*
- * Building: the suffix array of a shard's tokens, sorted at the token level.
- *
- * SA-IS (induced sorting, Nong, Zhang & Chan 2009; the sais-lite implementation vendored in
- * _sais_impl.h) sorts a string over an integer alphabet in linear time. Sorting tokens as
- * symbols visits each token position once; sorting the big-endian bytes instead (as a byte
- * suffix sorter must) visits `token_width` times as many suffixes and needs an output entry
- * for each of them, only to throw the ones inside tokens away. The order is the same: the
- * end of the text sorts first, then tokens compare by id, as memcmp on big-endian bytes does.
- */
-int infgram_sais32(const void *T, int32_t *SA, int32_t fs, int32_t n, int32_t k, int cs);
-int infgram_sais64(const void *T, int64_t *SA, int64_t fs, int64_t n, int64_t k, int cs);
-
-static PyObject *core_sort_suffixes(PyObject *module, PyObject *args) {
-    Py_buffer tokens, out;
-    int token_width;
-    long long id_limit;
-    if (!PyArg_ParseTuple(args, "y*iLw*", &tokens, &token_width, &id_limit, &out)) return NULL;
-    PyObject *result = NULL;
-    int64_t n = token_width > 0 ? tokens.len / token_width : 0;
-    const unsigned char *text = (const unsigned char *)tokens.buf;
-    int cs = token_width;
-    int64_t k = token_width == 1 ? 256 : 65536;
-    int status = 0, bad_id = 0;
-    if ((token_width != 1 && token_width != 2 && token_width != 4) || tokens.len % token_width) {
-        PyErr_SetString(PyExc_ValueError, "sort_suffixes: expected whole tokens of 1, 2 or 4 bytes");
-        goto done;
-    }
-    if (out.len != n * 4 && out.len != n * 8) {
-        PyErr_SetString(PyExc_ValueError, "sort_suffixes: expected an output of one int32 or int64 per token");
-        goto done;
-    }
-    if (token_width == 4) {
-        /* 32-bit ids: the alphabet is the ids below id_limit, plus the separator mapped to id_limit. */
-        if (id_limit < 1 || id_limit > 0x3fffffffLL || (out.len == n * 4 && id_limit >= n + (1LL << 30))) {
-            PyErr_SetString(PyExc_ValueError, "sort_suffixes: id_limit out of range");
-            goto done;
-        }
-        cs = -(int)id_limit;
-        k = id_limit + 1;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    if (token_width == 4) {
-        for (int64_t i = 0; i < n; i++) {
-            const unsigned char *p = text + 4 * i;
-            uint32_t v = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-            if (v >= (uint64_t)id_limit && v != 0xffffffffu) { bad_id = 1; break; }
-        }
-    }
-    if (!bad_id) {
-        if (n == 1) {
-            if (out.len == 4) ((int32_t *)out.buf)[0] = 0; else ((int64_t *)out.buf)[0] = 0;
-        } else if (n > 1 && out.len == n * 4) {
-            status = infgram_sais32(text, (int32_t *)out.buf, 0, (int32_t)n, (int32_t)k, cs);
-        } else if (n > 1) {
-            status = infgram_sais64(text, (int64_t *)out.buf, 0, n, k, cs);
-        }
-    }
-    Py_END_ALLOW_THREADS
-    if (bad_id) {
-        PyErr_SetString(PyExc_ValueError, "sort_suffixes: a token id is not below id_limit");
-    } else if (status == -2) {
-        PyErr_NoMemory();
-    } else if (status != 0) {
-        PyErr_Format(PyExc_RuntimeError, "sort_suffixes: the suffix sorter failed (%d)", status);
-    } else {
-        result = Py_None;
-        Py_INCREF(result);
-    }
-done:
-    PyBuffer_Release(&tokens);
-    PyBuffer_Release(&out);
-    return result;
-}
-
 /* suffix_keys(tokens, token_width, positions) -> bytes of native uint64: for each int64 token
  * position, the key of the suffix there (c/encode.h). */
 static PyObject *core_suffix_keys(PyObject *module, PyObject *args) {
@@ -462,10 +387,6 @@ slow_path:
 }
 
 static PyMethodDef core_functions[] = {
-    {"sort_suffixes", core_sort_suffixes, METH_VARARGS,
-     "sort_suffixes(tokens: buffer, token_width, id_limit, out: int32 or int64 buffer) -> None: "
-     "the token-level suffix array of big-endian tokens into `out` (id_limit: the ids below it, "
-     "plus the separator, for 4-byte tokens)."},
     {"suffix_keys", core_suffix_keys, METH_VARARGS,
      "suffix_keys(tokens, token_width, positions: int64 bytes) -> bytes of native uint64 suffix keys."},
     {"encode_ids", core_encode_ids, METH_VARARGS,

@@ -7,6 +7,7 @@ one line on stderr and exit status 1 (2 for a misused command line).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 import sys
@@ -43,13 +44,13 @@ def _print_json(value: Any) -> None:
     print(_JSON_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text))
 
 
-def _print_distribution(prompt_count: int, tokens: list[Any], suffix_length: int | None = None) -> None:
+def _print_distribution(tokenizer: Any, prompt_count: int, tokens: list[Any], suffix_length: int | None = None) -> None:
     head = f"prompt count {prompt_count:,}"
     if suffix_length is not None:
-        head = f"longest suffix that occurs: {suffix_length} tokens; " + head
+        head = f"longest suffix that occurs: {_plural(suffix_length, 'token')}; " + head
     print(head)
     for rank, token in enumerate(tokens, start=1):
-        name = "<end of document>" if token.id is None else repr(token.text)
+        name = "<end of document>" if token.id is None else repr(tokenizer.token_piece(token.id))
         identifier = "-" if token.id is None else str(token.id)
         print(f"{rank:>4}  {identifier:>8}  {name:<24}  {token.count:>12,}  {token.probability:.6f}")
 
@@ -57,12 +58,20 @@ def _print_distribution(prompt_count: int, tokens: list[Any], suffix_length: int
 def _open(args: argparse.Namespace):
     from .query.index import Index
 
+    if getattr(args, "ray", None) is not None:  # shards held by actors of a Ray cluster
+        from .distributed import open as open_on_cluster
+
+        return open_on_cluster(args.index, address=args.ray)
     return Index.open(args.index)
 
 
 def command_build(args: argparse.Namespace) -> None:
     from .build.pipeline import build
 
+    if args.ray is not None:  # the same build, spread over a Ray cluster
+        from .distributed import build as build_on_cluster
+
+        build = functools.partial(build_on_cluster, address=args.ray)
     report = build(
         args.inputs, args.out, tokenizer=args.tokenizer, text_field=args.text_field, on_error=args.on_error,
         memory=args.memory, shard_tokens=args.shard_tokens, overwrite=args.overwrite, progress=not args.quiet,
@@ -88,8 +97,9 @@ def command_probability(args: argparse.Namespace) -> None:
 
 
 def command_next(args: argparse.Namespace) -> None:
-    result = _open(args).next_tokens(_query(args.prompt, args.ids), top_k=args.top_k)
-    _print_json(result.to_dict()) if args.json else _print_distribution(result.prompt_count, result.tokens)
+    index = _open(args)
+    result = index.next_tokens(_query(args.prompt, args.ids), top_k=args.top_k)
+    _print_json(result.to_dict()) if args.json else _print_distribution(index.tokenizer, result.prompt_count, result.tokens)
 
 
 def command_infgram(args: argparse.Namespace) -> None:
@@ -100,13 +110,13 @@ def command_infgram(args: argparse.Namespace) -> None:
         if args.json:
             _print_json(result.to_dict())
         else:
-            _print_distribution(result.prompt_count, result.tokens, result.suffix_length)
+            _print_distribution(index.tokenizer, result.prompt_count, result.tokens, result.suffix_length)
         return
     result = index.infgram_probability(prompt, _next(args))
     if args.json:
         _print_json(result.to_dict())
     else:
-        print(f"longest suffix that occurs: {result.suffix_length} tokens; count(suffix) {result.prompt_count:,}  "
+        print(f"longest suffix that occurs: {_plural(result.suffix_length, 'token')}; count(suffix) {result.prompt_count:,}  "
               f"count(suffix + next) {result.count:,}  probability {result.probability}")
 
 
@@ -114,7 +124,7 @@ def command_documents(args: argparse.Namespace) -> None:
     if args.command == "docs":
         print("infgram: `docs` is now `documents`; the old name will be removed in a later version", file=sys.stderr)
     result = _open(args).documents(_query(args.query, args.ids), limit=args.limit, offset=args.offset,
-                                   seed=args.seed, context=args.context)
+                                   seed=args.seed, context=_context(args))
     if args.json:
         _print_json(result.to_dict())
         return
@@ -122,9 +132,22 @@ def command_documents(args: argparse.Namespace) -> None:
     _print_documents(f"{_plural(result.num_documents, 'document')} {verb} the query", result.documents)
 
 
-def _plural(number: int, noun: str) -> str:
-    """``1 document``, ``2 documents``."""
-    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+DEFAULT_CONTEXT = 100
+"""Tokens shown on each side of a match by ``documents`` and ``search``, unless --whole."""
+
+
+def _context(args: argparse.Namespace) -> int | None:
+    """The window around matches: --context, none with --whole, else the default."""
+    if args.whole:
+        if args.context is not None:
+            raise QueryError("expected --context or --whole, found both; keep one")
+        return None
+    return DEFAULT_CONTEXT if args.context is None else args.context
+
+
+def _plural(number: int, noun: str, plural: str | None = None) -> str:
+    """``1 document``, ``2 documents``; ``1 entry``, ``2 entries``."""
+    return f"{number:,} {noun if number == 1 else plural or noun + 's'}"
 
 
 def _print_documents(heading: str, documents: list[Any]) -> None:
@@ -144,7 +167,7 @@ def command_search(args: argparse.Namespace) -> None:
 
         query = [[_query(phrase, True) for phrase in clause] for clause in parse_query(args.query)]
     result = _open(args).search(query, within=args.within, limit=args.limit, offset=args.offset,
-                                seed=args.seed, context=args.context)
+                                seed=args.seed, context=_context(args))
     if args.json:
         _print_json(result.to_dict())
         return
@@ -227,7 +250,7 @@ def command_contamination(args: argparse.Namespace) -> None:
     print(f"{summary['benchmark']} (fields: {' + '.join(summary['fields'])}) against {summary['index']} "
           f"({summary['index_documents']:,} documents, {summary['index_bytes_of_text']:,} bytes of text)")
     print(summary_table(summary))
-    print(f"{summary['num_entries']:,} entries in {summary['seconds']:.1f} s "
+    print(f"{_plural(summary['num_entries'], 'entry', 'entries')} in {summary['seconds']:.1f} s "
           f"({summary['entries_per_minute'] or 0:,} entries per minute)")
     if args.out is not None:
         print(f"wrote entries.jsonl, summary.json and report.html to {args.out}")
@@ -296,6 +319,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--sample-rate", type=int, default=None,
                      help="FM-index: sample one text position in N (default 128); smaller locates faster, costs more space")
     sub.add_argument("--quiet", action="store_true", help="no progress bars")
+    ray_help = ("run on a Ray cluster: 'local' (this machine), 'auto' (the running cluster) or its address; the "
+                "index and inputs on a filesystem every node sees; needs pip install 'infgram[ray]'")
+    sub.add_argument("--ray", default=None, metavar="ADDRESS", help=ray_help)
     sub.set_defaults(func=command_build)
 
     sub = with_index("count", "count the occurrences of a sequence")
@@ -321,7 +347,9 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--limit", type=int, default=5)
         sub.add_argument("--offset", type=int, default=0)
         sub.add_argument("--seed", type=int, default=None, help="random but reproducible order")
-        sub.add_argument("--context", type=int, default=None, help=context_help)
+        sub.add_argument("--context", type=int, default=None,
+                         help=context_help + f" (default {DEFAULT_CONTEXT}; --whole shows whole documents)")
+        sub.add_argument("--whole", action="store_true", help="show whole documents instead of a window")
 
     sub = with_index("documents", "documents that contain a sequence", aliases=["docs"])
     sub.add_argument("query")
@@ -368,6 +396,7 @@ def _parser() -> argparse.ArgumentParser:
                     "order. A request is {\"op\": OP, ...}; a bad line gets an error reply and the batch goes on.",
         epilog=f"operations:\n{operations}\n\nfields: see the README's batch contract")
     sub.add_argument("index", help=index_help)
+    sub.add_argument("--ray", default=None, metavar="ADDRESS", help=ray_help)
     sub.set_defaults(func=command_batch)
 
     sub = commands.add_parser(

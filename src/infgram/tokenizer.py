@@ -78,6 +78,15 @@ class Tokenizer:
         """:meth:`token_text` of every id below ``vocab_size``, in one go."""
         return [self.token_text(i) for i in range(self.vocab_size)]
 
+    def token_piece(self, token_id: int) -> str:
+        """How the vocabulary spells one token, for tables: its word-start marker kept
+        ("▁language", "Ġlanguage"), a byte that is not a whole character shown as ``<0xD0>``.
+
+        >>> ByteTokenizer().token_piece(0xD0), ByteTokenizer().token_piece(97)
+        ('<0xD0>', 'a')
+        """
+        return self.token_text(token_id)
+
     def manifest_entry(self) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -105,6 +114,9 @@ class ByteTokenizer(Tokenizer):
     def token_text(self, token_id: int) -> str:
         # A lone byte of a multi-byte character has no text; show it as an escape.
         return bytes([token_id]).decode("utf-8", errors="backslashreplace")
+
+    def token_piece(self, token_id: int) -> str:
+        return chr(token_id) if token_id < 0x80 else f"<0x{token_id:02X}>"
 
     def manifest_entry(self) -> dict[str, Any]:
         return {"kind": self.kind}
@@ -148,6 +160,9 @@ class HuggingFaceTokenizer(Tokenizer):
 
     def token_texts(self) -> list[str]:
         return self._tokenizer.decode_batch([[i] for i in range(self.vocab_size)], skip_special_tokens=False)
+
+    def token_piece(self, token_id: int) -> str:
+        return self._tokenizer.id_to_token(int(token_id)) or self.token_text(token_id)
 
     def manifest_entry(self) -> dict[str, Any]:
         return {"kind": self.kind, "file": TOKENIZER_FILE_NAME, "sha256": self.sha256, "vocab_size": self.vocab_size}

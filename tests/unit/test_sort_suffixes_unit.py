@@ -1,9 +1,9 @@
-"""The compiled token-level suffix sorter (SA-IS) against a brute-force sort of the suffixes."""
+"""The compiled token-level suffix sorter (``infgram._sort``, SA-IS) against a brute-force sort."""
 
 import numpy as np
 import pytest
 
-from infgram import _core
+from infgram import _sort
 from infgram.build.sa_writer import sorted_positions
 
 
@@ -23,8 +23,19 @@ def test_matches_brute_force(width, output):
         ids[rng.random(n) < 0.2] = separator
         ids[-1] = separator
         out = np.empty(n, dtype=output)
-        _core.sort_suffixes(ids.astype(f">u{width}").view(np.uint8), width, alphabet, out)
+        _sort.sort_suffixes(ids.astype(f">u{width}").view(np.uint8), width, alphabet, out)
         assert out.tolist() == brute_force(ids.tolist())
+        if width < 4:  # 0: every value of the width
+            _sort.sort_suffixes(ids.astype(f">u{width}").view(np.uint8), width, 0, out)
+            assert out.tolist() == brute_force(ids.tolist())
+
+
+def test_empty_and_single_token():
+    out = np.empty(0, dtype=np.int32)
+    _sort.sort_suffixes(b"", 2, 0, out)
+    out = np.full(1, 7, dtype=np.int64)
+    _sort.sort_suffixes(b"\x00\x05", 2, 0, out)
+    assert out.tolist() == [0]
 
 
 def test_build_helper_uses_both_sorters_alike():
@@ -34,13 +45,35 @@ def test_build_helper_uses_both_sorters_alike():
     assert positions == brute_force(ids.tolist())
     dense = np.array([5, 3, 5, 7, 2**32 - 1, 3, 5, 2**32 - 1], dtype=">u4")
     assert np.concatenate(list(sorted_positions(dense, 4))).tolist() == brute_force(dense.tolist())
+    for width in (1, 2):
+        ids = np.array([3, 1, 3, 1, 2, (1 << (8 * width)) - 1], dtype=f">u{width}")
+        assert np.concatenate(list(sorted_positions(ids, width))).tolist() == brute_force(ids.tolist())
+
+
+def test_int32_limit_switch():
+    ids = np.array([2, 1, 2, 1, 0, 255], dtype=np.uint8)
+    narrow, wide = np.empty(6, dtype=np.int32), np.empty(6, dtype=np.int64)
+    _sort.sort_suffixes(ids, 1, 0, narrow, int32_limit=6)
+    _sort.sort_suffixes(ids, 1, 0, wide, int32_limit=5)
+    assert narrow.tolist() == wide.tolist() == brute_force(ids.tolist())
+    with pytest.raises(ValueError, match="too many tokens for an int32 output"):
+        _sort.sort_suffixes(ids, 1, 0, narrow, int32_limit=5)
 
 
 def test_rejects_bad_input():
     out = np.empty(3, dtype=np.int32)
     with pytest.raises(ValueError, match="whole tokens"):
-        _core.sort_suffixes(b"abcde", 2, 0, out)
+        _sort.sort_suffixes(b"abcde", 2, 0, out)
+    with pytest.raises(ValueError, match="whole tokens"):
+        _sort.sort_suffixes(b"abc", 3, 0, out)
     with pytest.raises(ValueError, match="one int32 or int64 per token"):
-        _core.sort_suffixes(b"abcd", 1, 0, out)
-    with pytest.raises(ValueError, match="not below id_limit"):
-        _core.sort_suffixes(np.array([1, 9, 2], dtype=">u4").view(np.uint8), 4, 5, out)
+        _sort.sort_suffixes(b"abcd", 1, 0, out)
+    with pytest.raises(ValueError, match="not below alphabet_size"):
+        _sort.sort_suffixes(np.array([1, 9, 2], dtype=">u4").view(np.uint8), 4, 5, out)
+    with pytest.raises(ValueError, match="not below alphabet_size"):
+        _sort.sort_suffixes(b"abc", 1, 98, out)
+    for width, alphabet_size in ((4, 0), (4, 2**30 + 1), (1, 256), (2, 65536), (1, -1)):
+        with pytest.raises(ValueError, match="alphabet_size out of range"):
+            _sort.sort_suffixes(bytes(3 * width), width, alphabet_size, out)
+    with pytest.raises(TypeError):
+        _sort.sort_suffixes(b"abc", 1, 0, b"read-only output")

@@ -9,7 +9,7 @@ cross from one document into the next.
 
 Sorting is linear-time induced sorting: libdivsufsort (through ``pydivsufsort``) on the
 bytes of a byte-mode shard, and SA-IS over the token alphabet for wider tokens (the
-compiled core's ``sort_suffixes``), so each token position is one suffix to sort. Tokens
+compiled ``_sort.sort_suffixes``), so each token position is one suffix to sort. Tokens
 are stored big-endian, so both give exactly the token-level order that the searches use.
 """
 
@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import numpy as np
 from tqdm.auto import tqdm
 
-from .. import _core
+from .. import _core, _sort
 from ..format import (
     KIND_SUFFIX_ARRAY,
     KIND_SUFFIX_KEYS,
@@ -50,11 +50,12 @@ SUFFIX_KEY_STEP = 256
 def sorted_positions(tokens: np.ndarray, token_width: int) -> Iterator[np.ndarray]:
     """The suffix array of a shard's tokens, in chunks of token positions.
 
-    Bytes go to libdivsufsort, the fastest byte sorter here. Wider tokens go to SA-IS over
-    the token alphabet (``_core.sort_suffixes``): a byte sorter would sort ``token_width``
-    times as many suffixes, with an output entry each, and then drop all but one in
-    ``token_width`` of them. On 20 M sp32k tokens that takes about as long at 2 bytes per
-    token and half as long at 4, with 4 instead of 8 or 16 bytes of sort output per token.
+    Bytes go to libdivsufsort, the fastest byte sorter here (on 55 MB of wiki + prose it
+    took 7.6 s where infgram's SA-IS took 9.6 s; ``benchmarks/suffix_sorter.py``). Wider
+    tokens go to infgram's SA-IS over the token alphabet (``_sort.sort_suffixes``): a byte
+    sorter would sort ``token_width`` times as many suffixes, with an output entry each, and
+    then drop all but one in ``token_width`` of them. On 20 M sp32k tokens SA-IS took 3.7 s,
+    libdivsufsort 5.3 s, with 4 instead of 8 bytes of sort output per token.
     """
     id_limit = 0
     if token_width == 4:
@@ -70,7 +71,7 @@ def sorted_positions(tokens: np.ndarray, token_width: int) -> Iterator[np.ndarra
             suffix_array = suffix_array[suffix_array % token_width == 0] // token_width
     else:
         suffix_array = np.empty(len(tokens), dtype=np.int32 if len(tokens) <= INT32_LIMIT else np.int64)
-        _core.sort_suffixes(tokens.view(np.uint8), token_width, id_limit, suffix_array)
+        _sort.sort_suffixes(tokens.view(np.uint8), token_width, id_limit, suffix_array)
     for start in range(0, len(suffix_array), _POINTER_CHUNK):
         yield suffix_array[start : start + _POINTER_CHUNK]
 

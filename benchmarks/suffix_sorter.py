@@ -1,0 +1,177 @@
+"""Suffix sorting speed: infgram's SA-IS (``infgram._sort``) against libdivsufsort.
+
+    python benchmarks/suffix_sorter.py                      # wiki + prose, sp32k and bytes
+    python benchmarks/suffix_sorter.py --modes bytes --runs 5
+    python benchmarks/suffix_sorter.py --synthetic 20       # 20 MB of random words, no download
+
+Fetches wiki and prose with ``../shared/datasets/fetch`` (falling back to a synthetic
+corpus of random words when that fails or with ``--synthetic``), and lays the documents out
+as a shard does: each document's tokens followed by the separator (the largest id of the
+width), big-endian. Two modes:
+
+  sp32k  token ids of ``../shared/tokenizers/sp32k.tokenizer.json`` (2 bytes per token);
+  bytes  the UTF-8 bytes (1 byte per token).
+
+Sorters, timed in turn within each run (interleaved, so that drift in the machine's speed
+hits them alike): ``infgram._sort.sort_suffixes``; the older vendored sorter
+``infgram._core.sort_suffixes`` when the installed build still has it; and
+``pydivsufsort.divsufsort`` on the bytes (for 2-byte tokens it sorts every byte suffix and
+the suffixes inside tokens are then dropped, as the build did for sparse 32-bit ids). Prints
+a Markdown table of the median MB/s (megabytes of tokens sorted per second of wall-clock time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import SHARED, fetch, machine, read_texts
+
+
+def synthetic_texts(megabytes: float, seed: int = 0) -> list[str]:
+    """Documents of random words with a Zipf-like frequency, about ``megabytes`` of text."""
+    rng = random.Random(seed)
+    alphabet = "etaoinshrdlucmfwypvbgkjqxz"
+    vocabulary = ["".join(rng.choices(alphabet, k=rng.randint(1, 9))) for _ in range(20000)]
+    weights = [1 / (rank + 1) for rank in range(len(vocabulary))]
+    texts: list[str] = []
+    size = 0
+    while size < megabytes * 1e6:
+        text = " ".join(rng.choices(vocabulary, weights, k=rng.randint(20, 400))) + "."
+        texts.append(text)
+        size += len(text) + 1
+    return texts
+
+
+def corpus_texts(synthetic: float | None) -> tuple[str, list[str]]:
+    if synthetic is None:
+        try:
+            return "wiki + prose", read_texts(fetch(["wiki", "prose"]))
+        except (OSError, subprocess.CalledProcessError) as problem:  # offline, or no shared/ folder
+            print(f"(wiki + prose unavailable: {problem}; using 55 MB of synthetic text)", file=sys.stderr)
+            synthetic = 55
+    return f"synthetic ({synthetic:g} MB)", synthetic_texts(synthetic)
+
+
+def byte_tokens(texts: list[str]) -> np.ndarray:
+    joined = b"\xff".join(text.encode("utf-8") for text in texts) + b"\xff"
+    return np.frombuffer(bytearray(joined), dtype=np.uint8)  # writable: pydivsufsort needs that
+
+
+def sp32k_tokens(texts: list[str]) -> np.ndarray:
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(SHARED / "tokenizers" / "sp32k.tokenizer.json"))
+    pieces = []
+    for start in range(0, len(texts), 2000):
+        for encoding in tokenizer.encode_batch(texts[start : start + 2000], add_special_tokens=False):
+            pieces.append(np.asarray(encoding.ids, dtype=np.uint16))
+            pieces.append(np.array([0xFFFF], dtype=np.uint16))
+    return np.concatenate(pieces).astype(">u2")
+
+
+def sorters(tokens: np.ndarray) -> dict[str, Callable[[], np.ndarray]]:
+    """The available sorters of these big-endian tokens, each returning the suffix array."""
+    from infgram import _sort
+
+    width = tokens.dtype.itemsize
+    data = tokens.view(np.uint8)
+    index_type = np.int32 if len(tokens) < 2**31 else np.int64
+
+    def infgram_sais() -> np.ndarray:
+        out = np.empty(len(tokens), dtype=index_type)
+        _sort.sort_suffixes(data, width, 0, out)
+        return out
+
+    def divsufsort() -> np.ndarray:
+        import pydivsufsort
+
+        order = pydivsufsort.divsufsort(data)
+        return order if width == 1 else order[order % width == 0] // width
+
+    found = {"infgram SA-IS (_sort)": infgram_sais}
+    try:
+        from infgram import _core
+
+        vendored = _core.sort_suffixes
+
+        def sais_lite() -> np.ndarray:
+            out = np.empty(len(tokens), dtype=index_type)
+            vendored(data, width, 0, out)
+            return out
+
+        found["sais-lite 2.4.1 (_core, vendored)"] = sais_lite
+    except (ImportError, AttributeError):
+        pass  # removed from the build: nothing to compare with
+    try:
+        import pydivsufsort  # noqa: F401
+
+        found["libdivsufsort (pydivsufsort, bytes)"] = divsufsort
+    except ImportError:
+        pass
+    return found
+
+
+def measure(name: str, tokens: np.ndarray, runs: int) -> list[str]:
+    """Markdown rows: median MB/s of each sorter over `runs` interleaved runs."""
+    candidates = sorters(tokens)
+    seconds: dict[str, list[float]] = {label: [] for label in candidates}
+    reference = None
+    for run in range(runs):
+        for label, sort in candidates.items():
+            start = time.perf_counter()
+            result = sort()
+            seconds[label].append(time.perf_counter() - start)
+            if reference is None:
+                reference = result
+            elif run == 0 and not np.array_equal(reference, result):
+                raise SystemExit(f"{label} disagrees with {next(iter(candidates))} on {name}")
+            del result
+    megabytes = tokens.nbytes / 1e6
+    rows = []
+    for label, times in seconds.items():
+        median = statistics.median(times)
+        rows.append(f"| {name} | {len(tokens) / 1e6:.1f} M × {tokens.dtype.itemsize} B | {label} | "
+                    f"{megabytes / median:.1f} | {median:.2f} | {', '.join(f'{t:.2f}' for t in times)} |")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--modes", nargs="+", choices=["sp32k", "bytes"], default=["sp32k", "bytes"])
+    parser.add_argument("--runs", type=int, default=3, help="timed runs per sorter (median reported)")
+    parser.add_argument("--synthetic", type=float, metavar="MB", help="use this many MB of synthetic text")
+    parser.add_argument("--limit-mb", type=float, help="keep only the first MB of documents")
+    options = parser.parse_args(argv)
+
+    label, texts = corpus_texts(options.synthetic)
+    if options.limit_mb:
+        kept, size = [], 0
+        for text in texts:
+            if size >= options.limit_mb * 1e6:
+                break
+            kept.append(text)
+            size += len(text.encode("utf-8")) + 1
+        texts = kept
+    print(f"corpus: {label}, {len(texts)} documents; machine: {machine()}")
+    print(f"command: python {' '.join(sys.argv)}\n")
+    print("| mode | tokens | sorter | median MB/s | median s | runs (s) |")
+    print("|---|---|---|---|---|---|")
+    for mode in options.modes:
+        tokens = sp32k_tokens(texts) if mode == "sp32k" else byte_tokens(texts)
+        for row in measure(mode, tokens, options.runs):
+            print(row, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,487 @@
+/*
+ * SA-IS: suffix sorting by induced sorting, in linear time.
+ *
+ * After Ge Nong, Sen Zhang and Wai Hong Chan, "Two Efficient Algorithms for Linear Time
+ * Suffix Array Construction", IEEE Transactions on Computers 60(10), 2011 (preprint 2009).
+ * Written for infgram from the paper's description; the contract is in sais.h.
+ *
+ * How SA-IS works
+ *
+ * Types. Read the text T[0..n-1] as if one more symbol followed it, a virtual sentinel
+ * smaller than every symbol. Suffix i is S-type if it is smaller than suffix i+1 and L-type
+ * if it is larger; the last suffix is L-type (it is larger than the empty sentinel suffix).
+ * Types follow from one right-to-left scan: i is S if T[i] < T[i+1], L if T[i] > T[i+1],
+ * and of the same type as i+1 if the two symbols are equal. A suffix i > 0 that is S-type
+ * while i-1 is L-type is a leftmost-S suffix, "LMS". An LMS substring runs from one LMS
+ * position to the next one inclusive (the last one runs to the sentinel).
+ *
+ * Buckets. In the suffix array, all suffixes that start with symbol c form one contiguous
+ * bucket; within it the L-type suffixes come first (an L suffix c... is smaller than any S
+ * suffix c... that starts with the same symbol, as the first symbol that differs from c is
+ * smaller in the L suffix and larger in the S suffix).
+ *
+ * Induced sorting. If the LMS suffixes are placed at the ends of their buckets in their
+ * correct relative order, the rest follows in two scans:
+ *   - L scan, left to right: the sentinel's predecessor n-1 goes to the head of its bucket;
+ *     then for every suffix j met in the array whose predecessor j-1 is L-type, j-1 goes to
+ *     the next free head slot of bucket T[j-1]. Suffixes that start with the same symbol
+ *     and are L-type are ordered by what follows that symbol, which was met earlier.
+ *   - S scan, right to left: for every suffix j met whose predecessor j-1 is S-type, j-1
+ *     goes to the next free slot from the end of bucket T[j-1], overwriting the LMS seeds.
+ *
+ * The recursion. The LMS suffixes' own order comes from a first round of the same induced
+ * sorting, seeded with the LMS positions in any order: it sorts the LMS substrings (not the
+ * suffixes). Equal neighbouring substrings get equal names, the names in text order form
+ * the reduced string (at most half as long: LMS positions are never adjacent), and the
+ * suffix order of the reduced string is the order of the LMS suffixes. If all names differ
+ * it is read off directly; otherwise SA-IS sorts the reduced string recursively. A final
+ * induced sort seeded with the sorted LMS suffixes gives the suffix array.
+ *
+ * This implementation
+ *
+ *   - Types are never stored. During the scans a sign marks what an entry still has to do:
+ *     a positive entry j (j > 0) in the L scan has an L-type predecessor still to induce;
+ *     a negative entry ~j has an S-type predecessor, to be induced by the S scan, which
+ *     then flips the entry back to j. When a suffix p is placed, the pair T[p-1], T[p]
+ *     decides its mark, because p's own type is known from the scan that places it.
+ *     Entry 0 is both "empty" and "suffix 0", which never induces anything.
+ *   - The first round clears every entry once it has induced its predecessor, so that
+ *     only the LMS positions remain, in LMS-substring order, to be packed to the front.
+ *   - The suffix array doubles as workspace: the lengths and then the names of the LMS
+ *     substrings go to slot m + j/2 (m LMS positions, at least two apart), the reduced string
+ *     to the last m slots, its suffix array to the first m slots, and the next level's
+ *     bucket arrays to the unused middle when they fit (see sais.h for the memory bound).
+ *   - One source serves every token width and both index widths: the template section at
+ *     the end of this file is included once per (index type, symbol reader) pair.
+ *   - The loops prefetch the text of entries a little ahead, since each visited suffix
+ *     jumps to an unrelated place in the text.
+ */
+#ifndef INFGRAM_SAIS_TEMPLATE
+
+#include "sais.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH_READ(address) __builtin_prefetch((address), 0, 1)
+#define PREFETCH_WRITE(address) __builtin_prefetch((address), 1, 1)
+#else
+#define PREFETCH_READ(address) ((void)(address))
+#define PREFETCH_WRITE(address) ((void)(address))
+#endif
+
+/* How far ahead to prefetch: SCAN_PREFETCH_DISTANCE slots in the L and S scans, and
+ * PREFETCH_DISTANCE entries in the loops over the sorted LMS positions (naming, translating,
+ * placing). Tuned on 20 M sp32k tokens (2-core AMD EPYC): with 64 slots ahead the scans took
+ * half the time they took with 32. */
+#ifndef SCAN_PREFETCH_DISTANCE
+#define SCAN_PREFETCH_DISTANCE 64
+#endif
+#ifndef PREFETCH_DISTANCE
+#define PREFETCH_DISTANCE 32
+#endif
+
+/* One heap workspace for every level of a sort: bucket arrays that do not fit in the suffix
+ * array's unused middle. Grown (never shrunk) when a level needs more; its contents do not
+ * survive a deeper level, so each level recounts its buckets after the recursion. */
+typedef struct {
+    void *memory;
+    size_t capacity;
+} workspace;
+
+static void *workspace_take(workspace *space, size_t bytes) {
+    if (space->capacity < bytes) {
+        free(space->memory);
+        space->memory = malloc(bytes);
+        space->capacity = space->memory ? bytes : 0;
+    }
+    return space->memory;
+}
+
+/* Runs `body` with `lms` set to each LMS position of the text, right to left (types from
+ * the right-to-left scan described above). A macro so that the scan is written once and
+ * inlined into each loop that needs it; it expands in a template instance (SYMBOL, n). */
+#define FOR_EACH_LMS_RIGHT_TO_LEFT(lms, ...)                                        \
+    do {                                                                            \
+        index_t next_symbol_ = SYMBOL(n - 1);                                       \
+        int next_is_s_ = 0; /* suffix n-1 is L-type: the sentinel is smaller */     \
+        for (index_t position_ = n - 2; position_ >= 0; position_--) {              \
+            index_t symbol_ = SYMBOL(position_);                                    \
+            int is_s_ = symbol_ < next_symbol_ || (symbol_ == next_symbol_ && next_is_s_); \
+            if (!is_s_ && next_is_s_) {                                             \
+                index_t lms = position_ + 1;                                        \
+                __VA_ARGS__                                                         \
+            }                                                                       \
+            next_symbol_ = symbol_;                                                 \
+            next_is_s_ = is_s_;                                                     \
+        }                                                                           \
+    } while (0)
+
+#define SAIS_JOIN3_(a, b, c) a##_##b##_##c
+#define SAIS_JOIN3(a, b, c) SAIS_JOIN3_(a, b, c)
+#define SAIS_JOIN2_(a, b) a##_##b
+#define SAIS_JOIN2(a, b) SAIS_JOIN2_(a, b)
+
+/* Checks the arguments and the symbols; 0 when they are fine, else an INFGRAM_SAIS_ code. */
+static int check_input(const unsigned char *text, int token_width, int64_t n, int64_t alphabet_size,
+                       const void *suffix_array) {
+    if (token_width != 1 && token_width != 2 && token_width != 4) return INFGRAM_SAIS_BAD_ARGUMENT;
+    if (n < 0 || (n > 0 && (text == NULL || suffix_array == NULL))) return INFGRAM_SAIS_BAD_ARGUMENT;
+    int64_t full = token_width == 4 ? ((int64_t)1 << 30) + 1 : (int64_t)1 << (8 * token_width);
+    if (alphabet_size < 1 || alphabet_size > full) return INFGRAM_SAIS_BAD_ARGUMENT;
+    if (token_width < 4 && alphabet_size == full) return INFGRAM_SAIS_OK; /* every value is valid */
+    /* Every value must be below k - 1, or be the separator (every bit set). */
+    uint32_t separator = token_width == 4 ? UINT32_MAX : (uint32_t)((1u << (8 * token_width)) - 1);
+    for (int64_t position = 0; position < n; position++) {
+        const unsigned char *token = text + (size_t)position * (size_t)token_width;
+        uint32_t value = token[0];
+        for (int byte = 1; byte < token_width; byte++) value = (value << 8) | token[byte];
+        if (value != separator && (int64_t)value >= alphabet_size - 1) return INFGRAM_SAIS_BAD_SYMBOL;
+    }
+    return INFGRAM_SAIS_OK;
+}
+
+/* The template below is included once per index type (index_t, INDEX_BITS), and within that
+ * once per symbol reader (READER): 1, 2 = big-endian tokens of that width read as they are;
+ * 4 = big-endian 32-bit tokens with the separator read as `top`; 0 = the index type (a
+ * reduced string). */
+#define INFGRAM_SAIS_TEMPLATE 1
+#define index_t int32_t
+#define INDEX_BITS 32
+#include "sais.c"
+#undef index_t
+#undef INDEX_BITS
+#define index_t int64_t
+#define INDEX_BITS 64
+#include "sais.c"
+#undef index_t
+#undef INDEX_BITS
+#undef INFGRAM_SAIS_TEMPLATE
+
+int infgram_sais_index_bytes(int64_t n) {
+    return n <= (int64_t)INFGRAM_SAIS_INT32_MAX_LENGTH ? 4 : 8;
+}
+
+int infgram_sais32(const unsigned char *text, int token_width, int64_t n, int64_t alphabet_size,
+                   int32_t *suffix_array) {
+    if (n > (int64_t)INFGRAM_SAIS_INT32_MAX_LENGTH || n > INT32_MAX) return INFGRAM_SAIS_BAD_ARGUMENT;
+    return sort_text_32(text, token_width, n, alphabet_size, suffix_array);
+}
+
+int infgram_sais64(const unsigned char *text, int token_width, int64_t n, int64_t alphabet_size,
+                   int64_t *suffix_array) {
+    return sort_text_64(text, token_width, n, alphabet_size, suffix_array);
+}
+
+#elif !defined(READER) /* ---------- template, per index type: its readers and entry ---------- */
+
+#define READER 0
+#include "sais.c"
+#undef READER
+#define READER 1
+#include "sais.c"
+#undef READER
+#define READER 2
+#include "sais.c"
+#undef READER
+#define READER 4
+#include "sais.c"
+#undef READER
+
+#define INDEX_NAME(base) SAIS_JOIN2(base, INDEX_BITS)
+
+/* The whole sort for one index type: checks, then level 0 with the token width's reader. */
+static int INDEX_NAME(sort_text)(const unsigned char *text, int token_width, int64_t n, int64_t alphabet_size,
+                                 index_t *suffix_array) {
+    int status = check_input(text, token_width, n, alphabet_size, suffix_array);
+    if (status != INFGRAM_SAIS_OK || n == 0) return status;
+    workspace space = {NULL, 0};
+    index_t length = (index_t)n;
+    if (token_width == 1) {
+        status = INDEX_NAME(sort_level_1)(text, length, 256, 0, suffix_array, NULL, 0, &space, 1);
+    } else if (token_width == 2) {
+        status = INDEX_NAME(sort_level_2)(text, length, 65536, 0, suffix_array, NULL, 0, &space, 1);
+    } else {
+        status = INDEX_NAME(sort_level_4)(text, length, (index_t)alphabet_size, (index_t)(alphabet_size - 1),
+                                          suffix_array, NULL, 0, &space, 1);
+    }
+    free(space.memory);
+    return status;
+}
+
+#undef INDEX_NAME
+
+#else /* ---------------- template: one (READER, index_t) instance ---------------- */
+
+#define NAME(base) SAIS_JOIN3(base, READER, INDEX_BITS)
+
+#if READER == 0
+#define SYMBOL_BYTES ((size_t)sizeof(index_t))
+#else
+#define SYMBOL_BYTES ((size_t)READER)
+#endif
+
+/* The symbol at `position`. `top` is what the 32-bit separator reads as (READER 4 only). */
+static inline index_t NAME(symbol)(const unsigned char *text, index_t position, index_t top) {
+    (void)top;
+#if READER == 0
+    return ((const index_t *)text)[position];
+#elif READER == 1
+    return (index_t)text[position];
+#elif READER == 2
+    size_t at = (size_t)position * 2;
+    return (index_t)(((unsigned)text[at] << 8) | text[at + 1]);
+#else
+    size_t at = (size_t)position * 4;
+    uint32_t value = ((uint32_t)text[at] << 24) | ((uint32_t)text[at + 1] << 16) |
+                     ((uint32_t)text[at + 2] << 8) | text[at + 3];
+    return value == UINT32_MAX ? top : (index_t)value;
+#endif
+}
+
+#define SYMBOL(position) NAME(symbol)(text, (position), top)
+
+#if READER == 0
+/* The reduced string's sorter, used by every reader's recursion. */
+static int NAME(sort_level)(const unsigned char *text, index_t n, index_t alphabet_size, index_t top,
+                            index_t *sa, index_t *free_slots, int64_t free_count, workspace *space,
+                            int top_level);
+#endif
+
+/* Bucket boundaries from the symbol counts: the first slot of every bucket (heads), or one
+ * past its last slot (ends). With counts == NULL the text is counted again into `bucket`. */
+static void NAME(find_buckets)(const unsigned char *text, index_t n, index_t alphabet_size, index_t top,
+                               const index_t *counts, index_t *bucket, int ends) {
+    if (counts == NULL) {
+        memset(bucket, 0, (size_t)alphabet_size * sizeof(index_t));
+        for (index_t position = 0; position < n; position++) bucket[SYMBOL(position)]++;
+        counts = bucket;
+    }
+    index_t sum = 0;
+    for (index_t symbol = 0; symbol < alphabet_size; symbol++) {
+        index_t size = counts[symbol];
+        sum += size;
+        bucket[symbol] = ends ? sum : sum - size;
+    }
+}
+
+
+/* How suffix p, just placed by a scan that knows p's type, is marked (see the top of the
+ * file): L-type p keeps a positive entry if p-1 is L (T[p-1] >= T[p]), else ~p; S-type p
+ * gets ~p if p-1 is S (T[p-1] <= T[p]), else a positive entry. Suffix 0 is always 0. */
+static inline index_t NAME(mark_l)(const unsigned char *text, index_t p, index_t symbol, index_t top) {
+    if (p == 0) return 0;
+    return SYMBOL(p - 1) >= symbol ? p : ~p;
+}
+
+static inline index_t NAME(mark_s)(const unsigned char *text, index_t p, index_t symbol, index_t top) {
+    if (p == 0) return 0;
+    return SYMBOL(p - 1) <= symbol ? ~p : p;
+}
+
+/* The scans prefetch the text of the entry SCAN_PREFETCH_DISTANCE slots ahead (an entry
+ * that is not final yet only wastes its prefetch). Prefetching the bucket pointers or the
+ * slots to be written as well made the scans slower when measured, so they don't. */
+static inline void NAME(prefetch_l)(const unsigned char *text, const index_t *sa, index_t slot) {
+    index_t ahead = sa[slot + SCAN_PREFETCH_DISTANCE];
+    if (ahead > 1) PREFETCH_READ(text + (size_t)(ahead - 2) * SYMBOL_BYTES);
+}
+
+static inline void NAME(prefetch_s)(const unsigned char *text, const index_t *sa, index_t slot) {
+    index_t ahead = ~sa[slot - SCAN_PREFETCH_DISTANCE];
+    if (ahead > 1) PREFETCH_READ(text + (size_t)(ahead - 2) * SYMBOL_BYTES);
+}
+
+/* One step of the L scan at `slot`: a positive entry induces its L-type predecessor. */
+static inline void NAME(step_l)(const unsigned char *text, index_t top, index_t *sa, index_t *heads,
+                                index_t slot, int clear) {
+    index_t suffix = sa[slot];
+    if (suffix > 0) {
+        index_t p = suffix - 1; /* L-type, by the mark */
+        index_t symbol = SYMBOL(p);
+        sa[heads[symbol]++] = NAME(mark_l)(text, p, symbol, top);
+        if (clear) sa[slot] = 0;
+    }
+}
+
+/* One step of the S scan at `slot`: a negative entry induces its S-type predecessor. */
+static inline void NAME(step_s)(const unsigned char *text, index_t top, index_t *sa, index_t *ends,
+                                index_t slot, int clear) {
+    index_t suffix = sa[slot];
+    if (suffix < 0) {
+        suffix = ~suffix;
+        sa[slot] = clear ? 0 : suffix;
+        index_t p = suffix - 1; /* S-type, by the mark */
+        index_t symbol = SYMBOL(p);
+        sa[--ends[symbol]] = NAME(mark_s)(text, p, symbol, top);
+    }
+}
+
+/* L scan. Invariant: entries left of `slot` are final (for this round); the heads point at
+ * each bucket's next free L slot, which is always right of `slot`. With `clear`, an entry is
+ * zeroed once it has induced (first round: only the LMS entries must survive). */
+static void NAME(induce_l)(const unsigned char *text, index_t n, index_t top, index_t *sa, index_t *heads,
+                           int clear) {
+    index_t last = n - 1; /* induced by the virtual sentinel, which sorts first */
+    index_t last_symbol = SYMBOL(last);
+    sa[heads[last_symbol]++] = NAME(mark_l)(text, last, last_symbol, top);
+    index_t slot = 0;
+    for (; slot < n - SCAN_PREFETCH_DISTANCE; slot++) {
+        NAME(prefetch_l)(text, sa, slot);
+        NAME(step_l)(text, top, sa, heads, slot, clear);
+    }
+    for (; slot < n; slot++) NAME(step_l)(text, top, sa, heads, slot, clear);
+}
+
+/* S scan, right to left. Invariant: entries right of `slot` are final; the ends point one
+ * past each bucket's next free S slot, which is always left of `slot`. */
+static void NAME(induce_s)(const unsigned char *text, index_t n, index_t top, index_t *sa, index_t *ends,
+                           int clear) {
+    index_t slot = n - 1;
+    for (; slot >= SCAN_PREFETCH_DISTANCE; slot--) {
+        NAME(prefetch_s)(text, sa, slot);
+        NAME(step_s)(text, top, sa, ends, slot, clear);
+    }
+    for (; slot >= 0; slot--) NAME(step_s)(text, top, sa, ends, slot, clear);
+}
+
+/* The bucket arrays of a level: counts and bucket pointers, or the pointers alone (then
+ * find_buckets recounts). They go to the free slots when those hold them; otherwise to the
+ * workspace, where the top level keeps counts (its alphabet is small next to n) and deeper
+ * levels take one array rather than two, which bounds the heap at n/2 words. Counts, when
+ * kept, are filled here. */
+static int NAME(take_buckets)(const unsigned char *text, index_t n, index_t alphabet_size, index_t top,
+                              index_t *free_slots, int64_t free_count, workspace *space, int top_level,
+                              index_t **counts, index_t **bucket) {
+    size_t words = (size_t)alphabet_size;
+    if (free_count >= 2 * (int64_t)words) {
+        *counts = free_slots;
+        *bucket = free_slots + words;
+    } else if (free_count >= (int64_t)words) {
+        *counts = NULL;
+        *bucket = free_slots;
+    } else {
+        size_t want = top_level ? 2 * words : words;
+        index_t *memory = (index_t *)workspace_take(space, want * sizeof(index_t));
+        if (memory == NULL) return INFGRAM_SAIS_OUT_OF_MEMORY;
+        *counts = top_level ? memory : NULL;
+        *bucket = top_level ? memory + words : memory;
+    }
+    if (*counts != NULL) {
+        memset(*counts, 0, words * sizeof(index_t));
+        for (index_t position = 0; position < n; position++) (*counts)[SYMBOL(position)]++;
+    }
+    return INFGRAM_SAIS_OK;
+}
+
+/* Sorts the text's suffixes into sa[0..n-1]. free_slots/free_count: unused words that this
+ * level may use for its buckets (the middle of the level above's array). */
+static int NAME(sort_level)(const unsigned char *text, index_t n, index_t alphabet_size, index_t top,
+                     index_t *sa, index_t *free_slots, int64_t free_count, workspace *space, int top_level) {
+    if (n == 1) {
+        sa[0] = 0;
+        return INFGRAM_SAIS_OK;
+    }
+    index_t *counts, *bucket;
+    int status = NAME(take_buckets)(text, n, alphabet_size, top, free_slots, free_count, space, top_level,
+                                    &counts, &bucket);
+    if (status != INFGRAM_SAIS_OK) return status;
+
+    /* Round 1: sort the LMS substrings. Seeds at their bucket ends, in text order. */
+    memset(sa, 0, (size_t)n * sizeof(index_t));
+    NAME(find_buckets)(text, n, alphabet_size, top, counts, bucket, 1);
+    index_t m = 0;
+    FOR_EACH_LMS_RIGHT_TO_LEFT(lms, { sa[--bucket[SYMBOL(lms)]] = lms; m++; });
+    NAME(find_buckets)(text, n, alphabet_size, top, counts, bucket, 0);
+    NAME(induce_l)(text, n, top, sa, bucket, 1);
+    NAME(find_buckets)(text, n, alphabet_size, top, counts, bucket, 1);
+    NAME(induce_s)(text, n, top, sa, bucket, 1);
+
+    if (m > 0) {
+        /* Only the LMS positions are left (nonzero), in LMS-substring order: pack them. */
+        index_t packed = 0;
+        for (index_t slot = 0; slot < n; slot++) {
+            if (sa[slot] > 0) sa[packed++] = sa[slot];
+        }
+        /* Lengths of the LMS substrings at slot m + lms/2 (free: m <= (n-1)/2, and
+         * m + (n-2)/2 < n). The last one runs into the sentinel, so it equals no other. */
+        index_t *by_position = sa + m;
+        memset(by_position, 0, (size_t)(n - m) * sizeof(index_t));
+        index_t next_lms = n, last_lms = -1;
+        FOR_EACH_LMS_RIGHT_TO_LEFT(lms, {
+            if (last_lms < 0) last_lms = lms;
+            by_position[lms / 2] = next_lms - lms + 1;
+            next_lms = lms;
+        });
+        /* Names: neighbours in substring order share a name if their substrings are equal
+         * (same length and symbols; the types then agree too, as both end at an LMS).
+         * Names are stored plus one, so that 0 still means "not an LMS position". */
+        index_t names = 0, previous = -1, previous_length = 0;
+        for (index_t rank = 0; rank < m; rank++) {
+            index_t lms = sa[rank];
+            index_t length = by_position[lms / 2];
+            if (rank + PREFETCH_DISTANCE < m) {
+                index_t ahead = sa[rank + PREFETCH_DISTANCE];
+                PREFETCH_READ(text + (size_t)ahead * SYMBOL_BYTES);
+                PREFETCH_WRITE(by_position + ahead / 2);
+            }
+            int same = previous >= 0 && length == previous_length && lms != last_lms && previous != last_lms &&
+                       memcmp(text + (size_t)lms * SYMBOL_BYTES, text + (size_t)previous * SYMBOL_BYTES,
+                              (size_t)length * SYMBOL_BYTES) == 0;
+            if (!same) names++;
+            by_position[lms / 2] = names;
+            previous = lms;
+            previous_length = length;
+        }
+        /* The reduced string: the names in text order, packed into the last m slots
+         * (writing from the top down never overtakes the reading). */
+        index_t *reduced = sa + (n - m);
+        index_t write = n - 1;
+        for (index_t slot = n - 1; slot >= m; slot--) {
+            if (sa[slot] > 0) sa[write--] = sa[slot] - 1;
+        }
+        if (names < m) {
+            status = SAIS_JOIN3(sort_level, 0, INDEX_BITS)((const unsigned char *)reduced, m, names, 0, sa, sa + m,
+                                                               (int64_t)(n - 2 * m), space, 0);
+            if (status != INFGRAM_SAIS_OK) return status;
+        } else {
+            for (index_t rank = 0; rank < m; rank++) sa[reduced[rank]] = rank;
+        }
+        /* sa[0..m-1] ranks the LMS suffixes by their index in text order: translate the
+         * indices to positions, kept (in text order) where the reduced string was. */
+        index_t fill = n;
+        FOR_EACH_LMS_RIGHT_TO_LEFT(lms, { sa[--fill] = lms; });
+        for (index_t rank = 0; rank < m; rank++) {
+            if (rank + PREFETCH_DISTANCE < m) PREFETCH_READ(reduced + sa[rank + PREFETCH_DISTANCE]);
+            sa[rank] = reduced[sa[rank]];
+        }
+        memset(sa + m, 0, (size_t)(n - m) * sizeof(index_t));
+    }
+
+    /* The recursion may have reused the workspace: take the buckets again and recount. */
+    status = NAME(take_buckets)(text, n, alphabet_size, top, free_slots, free_count, space, top_level, &counts,
+                                &bucket);
+    if (status != INFGRAM_SAIS_OK) return status;
+
+    /* Round 2: the sorted LMS suffixes to their bucket ends, largest first (the slot a
+     * suffix moves to is never left of the one it leaves), then induce the rest. */
+    NAME(find_buckets)(text, n, alphabet_size, top, counts, bucket, 1);
+    for (index_t rank = m - 1; rank >= 0; rank--) {
+        if (rank >= PREFETCH_DISTANCE) PREFETCH_READ(text + (size_t)sa[rank - PREFETCH_DISTANCE] * SYMBOL_BYTES);
+        index_t lms = sa[rank];
+        sa[rank] = 0;
+        sa[--bucket[SYMBOL(lms)]] = lms;
+    }
+    NAME(find_buckets)(text, n, alphabet_size, top, counts, bucket, 0);
+    NAME(induce_l)(text, n, top, sa, bucket, 0);
+    NAME(find_buckets)(text, n, alphabet_size, top, counts, bucket, 1);
+    NAME(induce_s)(text, n, top, sa, bucket, 0);
+    return INFGRAM_SAIS_OK;
+}
+
+#undef SYMBOL
+#undef SYMBOL_BYTES
+#undef NAME
+
+#endif

@@ -1,0 +1,90 @@
+/*
+ * infgram's suffix sorter: SA-IS (induced sorting) over a token alphabet.
+ *
+ * Algorithm: Ge Nong, Sen Zhang and Wai Hong Chan, "Two Efficient Algorithms for Linear
+ * Time Suffix Array Construction", IEEE Transactions on Computers 60(10), 2011 (preprint
+ * 2009). sais.c explains the algorithm and this implementation of it.
+ *
+ * Plain C99; no Python. The functions are reentrant and keep no global state, so separate
+ * texts may be sorted on separate threads at once.
+ *
+ * Input
+ *   text          n tokens of token_width (1, 2 or 4) bytes each, big-endian, so tokens
+ *                 compare as their bytes compare with memcmp: n * token_width bytes.
+ *   alphabet_size k, the number of symbols. The value with every bit set (255, 65535 or
+ *                 2^32 - 1: infgram's separator) reads as symbol k - 1; every other token
+ *                 value must be below k - 1. So 256 (1-byte) or 65536 (2-byte tokens) accepts
+ *                 every value. Since the separator is the largest value of the width, reading
+ *                 it as k - 1 keeps the order of the tokens: the result is the suffix array of
+ *                 the token values as they are.
+ *                 Bounds: 1 <= k <= 2^(8 * token_width) for 1- and 2-byte tokens,
+ *                 1 <= k <= 2^30 + 1 for 4-byte tokens.
+ *   No sentinel is needed: any token sequence is sorted, and the last token need not be
+ *   unique or the largest (infgram's shards do end with the separator; nothing relies on it).
+ *
+ * Output
+ *   suffix_array  n entries (int32_t for infgram_sais32, int64_t for infgram_sais64): the
+ *                 start positions of the suffixes in increasing order, where suffixes compare
+ *                 token by token by id and a proper prefix sorts before the longer suffix.
+ *                 Must not overlap text. Written only when the result is INFGRAM_SAIS_OK
+ *                 (otherwise its content is unspecified).
+ *
+ * Index width: infgram_sais32 needs n <= INFGRAM_SAIS_INT32_MAX_LENGTH (by default
+ *   2^31 - 1, the largest n whose positions and internal marks fit int32_t); longer texts
+ *   need infgram_sais64. infgram_sais_index_bytes(n) tells the caller which one to use. A
+ *   test build may define INFGRAM_SAIS_INT32_MAX_LENGTH lower (e.g. -DINFGRAM_SAIS_INT32_MAX_LENGTH=100)
+ *   to exercise the switch with short texts.
+ *
+ * Memory, besides text and suffix_array (a "word" is one entry of the index type)
+ *   Level 0 (the text itself) uses 2 * k words for its bucket counts and bucket pointers.
+ *   Each deeper level l (the reduced string of the level above, of length n_l <= n / 2^l and
+ *   alphabet k_l < n_l) keeps its reduced string and its suffix array in the caller's
+ *   suffix_array, and puts its bucket arrays in the unused middle of that array when they fit
+ *   (two arrays, then one array, recounting instead of keeping counts); otherwise it takes one
+ *   array of k_l words from a heap workspace that is shared by every level and grown only when
+ *   a level needs more. Hence the heap peak is at most max(2 * k, n / 2) words, and is 2 * k
+ *   words whenever every reduced string leaves room (n_l - 2 * n_(l+1) >= k_(l+1) words,
+ *   always so in practice on natural-language tokens). The recursion depth is at most
+ *   log2(n), with a small constant stack frame per level.
+ *
+ * Time: O(n + k) per level, O(n + k) in all (the levels' lengths halve).
+ */
+#ifndef INFGRAM_SAIS_H
+#define INFGRAM_SAIS_H
+
+#include <stdint.h>
+
+#ifndef INFGRAM_SAIS_INT32_MAX_LENGTH
+#define INFGRAM_SAIS_INT32_MAX_LENGTH INT32_MAX
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum {
+    INFGRAM_SAIS_OK = 0,
+    /* token_width not 1, 2 or 4; k out of its bounds; n < 0; a NULL pointer with n > 0;
+     * n > INFGRAM_SAIS_INT32_MAX_LENGTH for infgram_sais32. */
+    INFGRAM_SAIS_BAD_ARGUMENT = -1,
+    /* The heap workspace could not be allocated. */
+    INFGRAM_SAIS_OUT_OF_MEMORY = -2,
+    /* A token value is neither below k - 1 nor the separator (every bit set). */
+    INFGRAM_SAIS_BAD_SYMBOL = -3,
+};
+
+/* The suffix array of `n` big-endian tokens of `token_width` bytes, over `alphabet_size`
+ * symbols, into `suffix_array` (n entries). Returns one of the INFGRAM_SAIS_ codes. */
+int infgram_sais32(const unsigned char *text, int token_width, int64_t n, int64_t alphabet_size,
+                   int32_t *suffix_array);
+int infgram_sais64(const unsigned char *text, int token_width, int64_t n, int64_t alphabet_size,
+                   int64_t *suffix_array);
+
+/* 4 if a text of n tokens may use infgram_sais32, else 8 (infgram_sais64). */
+int infgram_sais_index_bytes(int64_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,33 @@
+"""Builds tests/c/test_sais.c with src/infgram/c/sais.c under AddressSanitizer and
+UndefinedBehaviorSanitizer and runs it (see the comment at the top of test_sais.c)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SANITIZE = ["-std=c99", "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
+
+
+def test_sais_under_sanitizers(tmp_path):
+    compiler = shutil.which("cc")
+    if compiler is None:
+        pytest.skip("no C compiler (cc) on PATH")
+    probe = tmp_path / "probe.c"
+    probe.write_text("int main(void) { return 0; }\n")
+    if subprocess.run([compiler, *SANITIZE, str(probe), "-o", str(tmp_path / "probe")], capture_output=True, check=False).returncode:
+        pytest.skip("cc cannot link with -fsanitize=address,undefined (sanitizer runtimes missing)")
+    binary = tmp_path / "test_sais"
+    build = subprocess.run(
+        [compiler, *SANITIZE, "-DINFGRAM_SAIS_INT32_MAX_LENGTH=100", f"-I{ROOT / 'src/infgram/c'}",
+         str(ROOT / "tests/c/test_sais.c"), str(ROOT / "src/infgram/c/sais.c"), "-o", str(binary)],
+        capture_output=True, text=True, check=False,
+    )
+    assert build.returncode == 0, build.stderr
+    result = subprocess.run([str(binary)], capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "all passed" in result.stdout
