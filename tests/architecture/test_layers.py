@@ -25,11 +25,11 @@ import pytest
 SOURCE = Path(__file__).resolve().parents[2] / "src" / "infgram"
 
 LAYER = {
-    "errors": 0, "_reference": 0, "_core": 0, "_fm": 0, "_sort": 0,
+    "errors": 0, "_reference": 0, "_core": 0, "_fm": 0, "_sort": 0, "_dedup": 0,
     "tokenizer": 1, "format": 1,
     "build": 2, "shards": 2,
     "query": 3,
-    "apps": 4, "lm": 4,
+    "apps": 4, "lm": 4, "distributed": 4,
     "service": 5,
     "terminal": 6, "__init__": 6, "cli": 7, "__main__": 8,
 }

@@ -1,0 +1,280 @@
+"""``infgram.Client``: an ``infgram serve`` server, queried with the methods of :class:`~infgram.Index`.
+
+The client sends each call as ``POST /v1/{op}`` (and ``count_batch`` as one ``/v1/batch``),
+rebuilds the same result dataclasses from the replies, and raises the same exception
+classes as a local index (by the error's ``type``), so code moves between a local index and
+a server without change::
+
+    client = infgram.Client("http://127.0.0.1:8000")          # or index="wiki", api_key="..."
+    client.count("natural language")
+    client.next_tokens("the quick").tokens[0].text
+
+It needs only the standard library: one keep-alive connection per thread (``http.client``).
+A server's ``--max-work`` caps every budget, so ``exact=True`` asks for the most work the
+server allows rather than lifting the budget.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import http.client
+import json
+import threading
+import types
+import typing
+from typing import Any, Iterable, Sequence
+from urllib.parse import quote, urlsplit
+
+import numpy as np
+
+from ..errors import InfgramError, LimitError, UnsupportedOperationError
+from ..query import results
+from ..query.budget import UNLIMITED
+from .http import error_class
+
+_RETRIED = (http.client.RemoteDisconnected, http.client.CannotSendRequest, ConnectionResetError, BrokenPipeError)
+
+
+def _sequence(query: Any, text_key: str = "text", ids_key: str = "ids") -> dict[str, Any]:
+    if isinstance(query, str):
+        return {text_key: query}
+    return {ids_key: np.asarray(query).tolist() if isinstance(query, np.ndarray) else [int(i) for i in query]}
+
+
+def _next_token(next_token: Any) -> dict[str, Any]:
+    return {"next": next_token} if isinstance(next_token, str) else {"next_id": int(next_token)}
+
+
+def _phrase(phrase: Any) -> Any:
+    if isinstance(phrase, (str, dict)):
+        return phrase
+    return {"ids": [int(i) for i in phrase]}
+
+
+def _rebuild(kind: Any, value: Any) -> Any:
+    """A value of a reply as the type of the result field it fills (dataclasses, tuples, lists)."""
+    if value is None:
+        return None
+    if dataclasses.is_dataclass(kind):
+        hints = typing.get_type_hints(kind)
+        return kind(**{f.name: _rebuild(hints[f.name], value[f.name]) for f in dataclasses.fields(kind) if f.name in value})
+    origin, arguments = typing.get_origin(kind), typing.get_args(kind)
+    if origin is list:
+        return [_rebuild(arguments[0], item) for item in value]
+    if origin is tuple:
+        return tuple(_rebuild(argument, item) for argument, item in zip(arguments, value))
+    if origin in (typing.Union, types.UnionType):
+        for argument in arguments:
+            if argument is not type(None):
+                return _rebuild(argument, value)
+    return value
+
+
+def _exception(body: Any, status: int) -> InfgramError:
+    """The exception an error reply stands for, of the same class as it would be locally."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return InfgramError(f"expected an infgram error reply from the server, found HTTP {status} with "
+                            f"{json.dumps(body)[:200]}; is the address that of `infgram serve`?")
+    kind = error_class(error.get("type"))
+    message = str(error.get("message", ""))
+    fields = {key: value for key, value in error.items() if key not in ("type", "message")}
+    if issubclass(kind, LimitError):
+        return kind(message, fields.get("option"), fields.get("limit"), fields.get("needed"))
+    exception = kind(message)
+    if fields:
+        exception.fields = fields  # type: ignore[attr-defined]
+    return exception
+
+
+class Client:
+    """A served index, with the query methods of :class:`~infgram.Index` (see the module)."""
+
+    def __init__(self, url: str = "http://127.0.0.1:8000", index: str | None = None, api_key: str | None = None,
+                 timeout: float = 60.0):
+        parts = urlsplit(url if "://" in url else "http://" + url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InfgramError(f"expected a server address such as http://127.0.0.1:8000, found {url!r:.120}")
+        self.url = url
+        self.index = index
+        self._scheme, self._host, self._port = parts.scheme, parts.hostname, parts.port
+        self._prefix = parts.path.rstrip("/")
+        self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if api_key is not None:
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        self.timeout = timeout
+        self._local = threading.local()
+        self._info: dict[str, Any] | None = None
+
+    # -- the connection -------------------------------------------------------------------------
+    def _connection(self) -> http.client.HTTPConnection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            kind = http.client.HTTPSConnection if self._scheme == "https" else http.client.HTTPConnection
+            connection = kind(self._host, self._port, timeout=self.timeout)
+            self._local.connection = connection
+        return connection
+
+    def close(self) -> None:
+        """Close this thread's connection (another call opens a new one)."""
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exception: Any) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        """One HTTP exchange on the keep-alive connection (reconnecting once if the server closed it)."""
+        target = self._prefix + path
+        if self.index is not None and path.startswith("/v1/") and path != "/v1/indexes":
+            target += "?index=" + quote(self.index, safe="")
+        for attempt in (1, 2):
+            connection = self._connection()
+            try:
+                connection.request(method, target, body=body, headers=self._headers)
+                response = connection.getresponse()
+                return response.status, response.read()
+            except _RETRIED:
+                self.close()
+                if attempt == 2:
+                    raise
+            except OSError as error:
+                self.close()
+                raise InfgramError(f"expected an infgram server at {self.url}, found none answering ({error}); "
+                                   "start one with `infgram serve INDEX`") from None
+        raise AssertionError("unreachable")
+
+    def call(self, op: str, **fields: Any) -> dict[str, Any]:
+        """``POST /v1/{op}`` with ``fields`` (None values left out); the reply, or its error raised."""
+        body = json.dumps({key: value for key, value in fields.items() if value is not None}).encode("utf-8")
+        status, content = self.request("POST", f"/v1/{op}", body)
+        try:
+            reply = json.loads(content)
+        except ValueError:
+            reply = None
+        if status != 200 or not isinstance(reply, dict) or "error" in reply:
+            raise _exception(reply, status)
+        return reply
+
+    def _result(self, kind: type, op: str, **fields: Any) -> Any:
+        return _rebuild(kind, self.call(op, **fields))
+
+    # -- the methods of Index -------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        """What the served index holds (its ``Index.info()``)."""
+        status, content = self.request("GET", "/v1/indexes")
+        reply = json.loads(content)
+        if status != 200:
+            raise _exception(reply, status)
+        name = self.index or reply["default"]
+        for entry in reply["indexes"]:
+            if entry["name"] == name:
+                if "error" in entry:
+                    raise _exception(entry, 503)
+                self._info = entry["info"]
+                return dict(entry["info"])
+        raise error_class("NotFoundError")(f"expected an index served at {self.url}, found no {name!r}")
+
+    def supports(self, operation: str) -> bool:
+        """Whether the served index answers an operation."""
+        if self._info is None:
+            self.info()
+        return operation in (self._info or {}).get("operations", ())
+
+    def count(self, query: Any) -> int:
+        """Occurrences of a token sequence (text or ids)."""
+        return int(self.call("count", **_sequence(query))["count"])
+
+    def count_batch(self, queries: Iterable[Any]) -> np.ndarray:
+        """The counts of many queries, as an int64 array (one ``/v1/batch`` request)."""
+        rows = queries.tolist() if isinstance(queries, np.ndarray) else list(queries)
+        body = "".join(json.dumps({"op": "count", **_sequence(query)}) + "\n" for query in rows).encode("utf-8")
+        status, content = self.request("POST", "/v1/batch", body)
+        if status != 200:
+            raise _exception(json.loads(content), status)
+        counts = np.empty(len(rows), dtype=np.int64)
+        lines = content.decode("utf-8").splitlines()
+        for number, line in enumerate(lines):
+            reply = json.loads(line)
+            if "error" in reply:
+                raise _exception(reply, 400)
+            counts[number] = reply["count"]
+        if len(lines) != len(rows):
+            raise InfgramError(f"expected {len(rows):,} replies from the server, found {len(lines):,}; retry")
+        return counts
+
+    def probability(self, prompt: Any, next_token: str | int) -> results.ProbabilityResult:
+        """count(prompt + next) / count(prompt)."""
+        return self._result(results.ProbabilityResult, "probability", **_sequence(prompt, "prompt", "prompt_ids"),
+                            **_next_token(next_token))
+
+    def next_tokens(self, prompt: Any, top_k: int | None = None) -> results.NextTokensResult:
+        """The exact next-token distribution after a prompt."""
+        return self._result(results.NextTokensResult, "next_tokens", **_sequence(prompt, "prompt", "prompt_ids"),
+                            top_k=top_k)
+
+    def infgram_probability(self, prompt: Any, next_token: str | int) -> results.InfgramProbabilityResult:
+        """The ∞-gram probability of a next token."""
+        return self._result(results.InfgramProbabilityResult, "infgram_probability",
+                            **_sequence(prompt, "prompt", "prompt_ids"), **_next_token(next_token))
+
+    def infgram_next_tokens(self, prompt: Any, top_k: int | None = None) -> results.InfgramNextTokensResult:
+        """The next-token distribution after the longest suffix of the prompt that occurs."""
+        return self._result(results.InfgramNextTokensResult, "infgram_next_tokens",
+                            **_sequence(prompt, "prompt", "prompt_ids"), top_k=top_k)
+
+    def infgram_probabilities(self, text: Any) -> results.InfgramProbabilitiesResult:
+        """The ∞-gram probability of every token of a text."""
+        return self._result(results.InfgramProbabilitiesResult, "infgram_probabilities", **_sequence(text))
+
+    def longest_matches(self, text: Any) -> results.LongestMatchesResult:
+        """The longest match starting at every token of a text."""
+        return self._result(results.LongestMatchesResult, "longest_matches", **_sequence(text))
+
+    def documents(self, query: Any, limit: int = 10, offset: int = 0, seed: int | None = None,
+                  context: int | None = None, max_work: int | None = None, exact: bool = False) -> results.DocumentsResult:
+        """The documents that contain a sequence (see :meth:`infgram.Index.documents`)."""
+        return self._result(results.DocumentsResult, "documents", **_sequence(query), limit=limit, offset=offset,
+                            seed=seed, context=context, max_work=UNLIMITED if exact else max_work)
+
+    def document(self, number: int) -> results.Document:
+        """Not served: the protocol has no operation that reads a document by number."""
+        raise UnsupportedOperationError(f"expected an operation of the server to read document {number} by number, "
+                                        "found none in the protocol; open the index locally for Index.document")
+
+    def search(self, cnf: Any, within: int | None = None, limit: int = 10, offset: int = 0, seed: int | None = None,
+               context: int | None = None, max_work: int | None = None, exact: bool = False) -> results.SearchResult:
+        """Documents matching an AND of ORs of phrases (see :meth:`infgram.Index.search`)."""
+        if not isinstance(cnf, str) and isinstance(cnf, Sequence):
+            cnf = [[_phrase(phrase) for phrase in clause] if isinstance(clause, Sequence) and not isinstance(clause, str)
+                   else clause for clause in cnf]
+        return self._result(results.SearchResult, "search", cnf=cnf, within=within, limit=limit, offset=offset,
+                            seed=seed, context=context, max_work=UNLIMITED if exact else max_work)
+
+    def cooccurrence(self, phrases: Sequence[Any], pairs: Sequence[tuple[int, int]] | None = None,
+                     document_counts: bool = False, max_work: int | None = None,
+                     exact: bool = False) -> results.CooccurrenceResult:
+        """Counts of phrases and of the documents holding pairs of them (see :meth:`infgram.Index.cooccurrence`)."""
+        return self._result(results.CooccurrenceResult, "cooccurrence", phrases=[_phrase(p) for p in phrases],
+                            pairs=None if pairs is None else [list(pair) for pair in pairs],
+                            document_counts=document_counts, max_work=UNLIMITED if exact else max_work)
+
+    def attribute(self, text: Any, min_length: int | None = None, max_count: int = 100, examples: int = 3,
+                  context: int | None = None) -> results.AttributionResult:
+        """The spans of a text that occur verbatim in the corpus (see :meth:`infgram.Index.attribute`)."""
+        return self._result(results.AttributionResult, "attribute", **_sequence(text), min_length=min_length,
+                            max_count=max_count, examples=examples, context=context)
+
+    def contamination(self, text: str) -> dict[str, Any]:
+        """How much of one benchmark entry occurs in the corpus (the reply of the ``contamination`` op)."""
+        reply = self.call("contamination", text=text)
+        reply.pop("op", None)
+        return reply
+
+
+__all__ = ["Client"]

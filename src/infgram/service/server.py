@@ -1,0 +1,748 @@
+"""``infgram serve``: the request protocol over HTTP (FastAPI + uvicorn), with a web page.
+
+Every operation of :mod:`.protocol` is ``POST /v1/{op}``: the body is the batch request
+without ``"op"`` (read as JSON whatever the Content-Type says, so ``curl -d`` works), the
+reply is the batch reply, answered by the same :func:`~.protocol.run_request`, so HTTP and
+the JSON Lines batch cannot drift. ``?index=NAME`` picks one of the served indexes (the
+first by default). ``POST /v1/batch`` takes JSON Lines and streams JSON Lines back
+(:func:`~.batch.run_batch`). ``GET /v1/indexes`` lists the indexes, ``GET /v1/health`` is
+200 once they are open, ``GET /metrics`` is in Prometheus' text format, ``GET /`` is the
+web page, ``/openapi.json`` and ``/docs`` describe the API.
+
+An error is never a 200, nor a 500 for anything a client sends: its body is
+``{"error": {"type", "message", ...typed fields}}`` and its status follows its type
+(:mod:`.http`).
+
+Load: queries run on threads, off the event loop (the compiled searches release the GIL).
+Cheap operations and expensive ones (:attr:`~.protocol.Operation.expensive`) have a
+thread pool each, so a flood of searches cannot starve counts; a request that finds its
+pool busy waits in a bounded queue, and beyond it is answered 503 at once. Every request's
+work budget is capped by ``--max-work`` (``index.max_work_ceiling``), and :class:`~.http.Limits`
+bound body size, attribution length and co-occurrence size, on every transport.
+Indexes are memory-mapped: several worker processes (``--workers``) share the page cache.
+
+Safety: read-only, no request names a file, 127.0.0.1 by default, CORS off unless asked,
+an optional API key (``--api-key-file``) and rate limit (``--rate-limit``), and a strict
+Content-Security-Policy on the page, which shows corpus text as text only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hmac
+import json
+import logging
+import os
+import sys
+import threading
+import time
+import types
+import typing
+from collections import OrderedDict, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Annotated, Any, AsyncIterator, Callable, Optional, Union
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic.json_schema import models_json_schema
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import InfgramError, QueryError
+from ..query import results
+from ..query.budget import DEFAULT_MAX_WORK
+from ..query.index import Index, index_directories
+from .batch import dump_reply, parse_line, run_batch
+from .http import (
+    GuardedIndex,
+    Limits,
+    NotFoundError,
+    OverCapacityError,
+    RateLimitedError,
+    UnauthorizedError,
+    error_body,
+    status_of_type,
+    too_large,
+)
+from .protocol import OPERATIONS, InternalError, run_request
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                           "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+"""The page's own script and style only: no inline script, no other origin, no frames."""
+
+_DOCS_PATHS = ("/docs", "/redoc", "/docs/oauth2-redirect")
+"""FastAPI's documentation pages load their script from a CDN, so they get no CSP."""
+
+_BATCH_LINES_PER_STEP = 256
+
+
+# -- settings ---------------------------------------------------------------------------------------
+@dataclass
+class Settings:
+    """Everything ``infgram serve`` can be told (also the JSON handed to worker processes)."""
+
+    indexes: list[tuple[str, str]]
+    """(name, location) of each served index, the default first."""
+    max_work: int = DEFAULT_MAX_WORK
+    limits: Limits = field(default_factory=Limits)
+    threads: int = max(2, os.cpu_count() or 1)
+    """Threads for cheap operations, per worker process."""
+    expensive_threads: int = max(1, (os.cpu_count() or 1) // 2)
+    """Threads for expensive operations (documents, search, attribution, ...), per worker process."""
+    queue: int = 64
+    """Requests that may wait for a thread; beyond them, 503 at once."""
+    api_keys: list[str] = field(default_factory=list)
+    rate_limit: float | None = None
+    """Requests a second per client address (or per API key), with bursts of as many."""
+    cors: list[str] = field(default_factory=list)
+    cache: int = 0
+    """Replies kept in an LRU cache, per worker process (0: none)."""
+
+    def to_json(self) -> str:
+        """The settings as JSON (see :meth:`from_json`)."""
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "Settings":
+        """Settings from :meth:`to_json`."""
+        values = json.loads(text)
+        values["indexes"] = [tuple(pair) for pair in values["indexes"]]
+        values["limits"] = Limits(**values["limits"])
+        return cls(**values)
+
+
+def index_names(locations: list[str]) -> list[tuple[str, str]]:
+    """(name, location) for command-line arguments ``DIR`` or ``NAME=DIR`` (a DIR may be ``a,b``).
+
+    >>> index_names(["idx/wiki", "prose=data/p1,data/p2", "other/wiki"])
+    [('wiki', 'idx/wiki'), ('prose', 'data/p1,data/p2'), ('wiki-2', 'other/wiki')]
+    """
+    named: list[tuple[str, str]] = []
+    for argument in locations:
+        name, separator, location = argument.partition("=")
+        if not separator or not name or "/" in name or "," in name:
+            location = argument
+            name = index_directories(argument)[0].resolve().name if argument.strip() else ""
+            name = name or "index"
+        base, number = name, 2
+        while any(name == taken for taken, _ in named):
+            name, number = f"{base}-{number}", number + 1
+        named.append((name, location))
+    return named
+
+
+# -- the OpenAPI models, from the result dataclasses ------------------------------------------------
+_PAIR = Annotated[list[int], Field(min_length=2, max_length=2)]
+_MODELS_OF_DATACLASSES: dict[type, type[BaseModel]] = {}
+
+
+def _schema_type(hint: Any) -> Any:
+    """A result field's type for the OpenAPI schema: dataclasses become models, pairs lists of two."""
+    if dataclasses.is_dataclass(hint):
+        return _reply_model(hint.__name__, hint, reply=False)
+    origin, arguments = typing.get_origin(hint), typing.get_args(hint)
+    if origin is tuple:
+        return _PAIR
+    if origin is list:
+        return list[_schema_type(arguments[0])]  # type: ignore[misc]
+    if origin in (Union, types.UnionType):
+        return Union[tuple(_schema_type(argument) for argument in arguments)]
+    return hint
+
+
+def _reply_model(name: str, result_type: type, leave_out: tuple[str, ...] = (), reply: bool = True) -> type[BaseModel]:
+    """A pydantic model of a result dataclass; a reply's has ``op`` too."""
+    if not reply and result_type in _MODELS_OF_DATACLASSES:
+        return _MODELS_OF_DATACLASSES[result_type]
+    hints = typing.get_type_hints(result_type)
+    fields: dict[str, Any] = {"op": (Optional[str], None)} if reply else {}
+    for item in dataclasses.fields(result_type):
+        if item.name in leave_out:
+            continue
+        if item.default is dataclasses.MISSING and item.default_factory is dataclasses.MISSING:
+            fields[item.name] = (_schema_type(hints[item.name]), ...)
+        else:  # a field with a default may be left out of a reply
+            fields[item.name] = (Optional[_schema_type(hints[item.name])], None)
+    model = create_model(name, __doc__=result_type.__doc__, **fields)
+    if not reply:
+        _MODELS_OF_DATACLASSES[result_type] = model
+    return model
+
+
+class CountResult(BaseModel):
+    """The occurrences of a sequence."""
+
+    op: Optional[str] = None
+    count: int
+
+
+REPLY_MODELS: dict[str, type[BaseModel]] = {
+    "count": CountResult,
+    "probability": _reply_model("ProbabilityReply", results.ProbabilityResult),
+    "next_tokens": _reply_model("NextTokensReply", results.NextTokensResult),
+    "infgram_probability": _reply_model("InfgramProbabilityReply", results.InfgramProbabilityResult),
+    "infgram_next_tokens": _reply_model("InfgramNextTokensReply", results.InfgramNextTokensResult),
+    "documents": _reply_model("DocumentsReply", results.DocumentsResult),
+    "search": _reply_model("SearchReply", results.SearchResult),
+    "attribute": _reply_model("AttributionReply", results.AttributionResult),
+    "longest_matches": _reply_model("LongestMatchesReply", results.LongestMatchesResult),
+    "infgram_probabilities": _reply_model("InfgramProbabilitiesReply", results.InfgramProbabilitiesResult),
+    "cooccurrence": _reply_model("CooccurrenceReply", results.CooccurrenceResult),
+    "contamination": _reply_model("ContaminationReply", results.EntryContamination, leave_out=("index",)),
+}
+"""The reply of every operation (``op`` may be left out)."""
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong: the exception's class name, its message, and typed fields of some types."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    message: str
+    option: Optional[str] = Field(None, description="LimitError: the setting that raises the limit")
+    limit: Optional[int] = Field(None, description="LimitError: the limit's value")
+    needed: Optional[int] = Field(None, description="LimitError: what the request needs, at least")
+    position: Optional[int] = Field(None, description="a malformed search query: the character where it fails")
+
+
+class ErrorReply(BaseModel):
+    """Every error: never a 200, and never a 500 for anything a client sends."""
+
+    op: Optional[str] = None
+    error: ErrorDetail
+
+
+class PhraseIds(BaseModel):
+    """A phrase given as token ids."""
+
+    ids: list[int]
+
+
+Phrase = Union[str, PhraseIds]
+_SEQUENCE = {"text": (Optional[str], Field(None, description="the sequence as text")),
+             "ids": (Optional[list[int]], Field(None, description="the sequence as token ids (instead of text)"))}
+_PROMPT = {"prompt": (Optional[str], None), "prompt_ids": (Optional[list[int]], None)}
+_NEXT = {"next": (Optional[str], Field(None, description="exactly one token, as text")),
+         "next_id": (Optional[int], None)}
+_WORK = {"max_work": (Optional[int], Field(None, description="work budget, at most the server's --max-work"))}
+_PAGE = {"limit": (Optional[int], 10), "offset": (Optional[int], 0), "seed": (Optional[int], None),
+         "context": (Optional[int], None), **_WORK}
+
+
+def _request_model(op: str, **fields: Any) -> type[BaseModel]:
+    name = "".join(part.capitalize() for part in op.split("_")) + "Request"
+    return create_model(name, __doc__=OPERATIONS[op].summary, **fields)
+
+
+REQUEST_MODELS: dict[str, type[BaseModel]] = {
+    "count": _request_model("count", **_SEQUENCE),
+    "probability": _request_model("probability", **_PROMPT, **_NEXT),
+    "next_tokens": _request_model("next_tokens", **_PROMPT, **_SEQUENCE, top_k=(Optional[int], None)),
+    "infgram_probability": _request_model("infgram_probability", **_PROMPT, **_NEXT),
+    "infgram_next_tokens": _request_model("infgram_next_tokens", **_PROMPT, **_SEQUENCE, top_k=(Optional[int], None)),
+    "documents": _request_model("documents", **_SEQUENCE, **_PAGE),
+    "search": _request_model("search", cnf=(Union[list[list[Phrase]], str], Field(
+        ..., description='clauses of phrases (an AND of ORs), or a query string such as "a b" AND (c OR d)')),
+        within=(Optional[int], None), **_PAGE),
+    "attribute": _request_model("attribute", **_SEQUENCE, min_length=(Optional[int], None),
+                                max_count=(Optional[int], 100), examples=(Optional[int], 3),
+                                context=(Optional[int], None)),
+    "longest_matches": _request_model("longest_matches", **_SEQUENCE),
+    "infgram_probabilities": _request_model("infgram_probabilities", **_SEQUENCE),
+    "cooccurrence": _request_model("cooccurrence", phrases=(list[Phrase], ...),
+                                   pairs=(Optional[list[tuple[int, int]]], None), document_counts=(bool, False), **_WORK),
+    "contamination": _request_model("contamination", text=(str, Field(..., description="one benchmark entry"))),
+}
+"""The request body of every operation: the batch request without ``op``. The server reads
+bodies with the protocol's own checks (so HTTP and batch answer alike); these models
+document them."""
+
+class AnyRequest(BaseModel):
+    """The fields of the operation (see the protocol's documentation)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class AnyReply(BaseModel):
+    """The fields of the operation's result."""
+
+    model_config = ConfigDict(extra="allow")
+    op: Optional[str] = None
+
+
+def request_model(op: str) -> type[BaseModel]:
+    """The documented request body of an operation (an open object for one without a model yet)."""
+    return REQUEST_MODELS.get(op, AnyRequest)
+
+
+def reply_model(op: str) -> type[BaseModel]:
+    """The documented reply of an operation (an open object for one without a model yet)."""
+    return REPLY_MODELS.get(op, AnyReply)
+
+
+_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorReply, "description": description} for status, description in (
+        (400, "a malformed request, or one over a limit (QueryError, LimitError, UnsupportedOperationError)"),
+        (401, "no valid API key (UnauthorizedError)"),
+        (404, "no such index (NotFoundError)"),
+        (413, "the body is too large (RequestTooLargeError)"),
+        (429, "too many requests a second (RateLimitedError)"),
+        (500, "a defect of infgram (InternalError)"),
+        (503, "over capacity (OverCapacityError) or a damaged index (IndexFormatError)"),
+    )
+}
+
+
+_INDEX_PARAMETER = Query(None, max_length=200, description="the served index to ask (default: the first; see "
+                                                          "GET /v1/indexes)")
+
+# -- running queries: two bounded pools and a bounded queue -----------------------------------------
+EXPENSIVE_NICENESS = 10
+"""Expensive threads run at this lower priority (Linux schedules threads one by one), so
+that the event loop and cheap queries get the cores first when both wait."""
+
+
+def _yield_to_cheap_work() -> None:
+    """Lower the calling thread's priority, and make the GIL change hands often (every
+    millisecond), so a query holding it cannot delay a cheap one for long."""
+    sys.setswitchinterval(0.001)
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), EXPENSIVE_NICENESS)
+    except (AttributeError, OSError):  # not Linux, or not allowed: priorities stay equal
+        pass
+
+
+class Pools:
+    """A thread pool for cheap operations and one for expensive ones, and one bounded queue."""
+
+    def __init__(self, threads: int, expensive_threads: int, queue: int):
+        self.sizes = {False: threads, True: expensive_threads}
+        self.executors = {expensive: ThreadPoolExecutor(size, thread_name_prefix=f"infgram-{'slow' if expensive else 'fast'}",
+                                                        initializer=_yield_to_cheap_work if expensive else None)
+                          for expensive, size in self.sizes.items()}
+        self.slots = {expensive: asyncio.Semaphore(size) for expensive, size in self.sizes.items()}
+        self.queue = queue
+        self.waiting = 0
+        self.running = {False: 0, True: 0}
+
+    def full(self, expensive: bool) -> bool:
+        """Whether a request for this pool would be refused now."""
+        return self.slots[expensive].locked() and self.waiting >= self.queue
+
+    async def run(self, expensive: bool, function: Callable[..., Any], *args: Any, admitted: bool = False) -> Any:
+        """``function(*args)`` on a thread of its pool; OverCapacityError if the queue is full
+        (unless the request was ``admitted`` before: the later steps of a streamed batch wait)."""
+        slot = self.slots[expensive]
+        if slot.locked():
+            if self.waiting >= self.queue and not admitted:
+                raise OverCapacityError(f"expected a free worker or a place in the queue, found all "
+                                        f"{self.sizes[expensive]} {'expensive' if expensive else 'cheap'} workers "
+                                        f"busy and {self.waiting} requests waiting; retry shortly")
+            self.waiting += 1
+            try:
+                await slot.acquire()
+            finally:
+                self.waiting -= 1
+        else:
+            await slot.acquire()
+        self.running[expensive] += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executors[expensive], function, *args)
+        finally:
+            self.running[expensive] -= 1
+            slot.release()
+
+    def shutdown(self) -> None:
+        """Finish the queries running, then stop the threads."""
+        for executor in self.executors.values():
+            executor.shutdown(wait=True)
+
+
+class Metrics:
+    """Counters and latency histograms per operation, in Prometheus' text format."""
+
+    BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, int], int] = defaultdict(int)
+        self.rejections: dict[tuple[str, str], int] = defaultdict(int)
+        self.latency_counts: dict[str, list[int]] = defaultdict(lambda: [0] * (len(self.BUCKETS) + 1))
+        self.latency_sums: dict[str, float] = defaultdict(float)
+
+    def observe(self, operation: str, status: int, seconds: float) -> None:
+        """Count one answered request."""
+        self.requests[(operation, status)] += 1
+        counts = self.latency_counts[operation]
+        counts[next((i for i, bound in enumerate(self.BUCKETS) if seconds <= bound), len(self.BUCKETS))] += 1
+        self.latency_sums[operation] += seconds
+        reason = {401: "unauthorized", 413: "too_large", 429: "rate_limited", 503: "over_capacity"}.get(status)
+        if reason is not None:
+            self.rejections[(operation, reason)] += 1
+
+    def text(self, pools: Pools) -> str:
+        """All metrics, in the Prometheus text exposition format (version 0.0.4)."""
+        lines = ["# HELP infgram_requests_total Requests answered, by operation and status.",
+                 "# TYPE infgram_requests_total counter"]
+        lines += [f'infgram_requests_total{{operation="{op}",status="{status}"}} {n}'
+                  for (op, status), n in sorted(self.requests.items())]
+        lines += ["# HELP infgram_rejections_total Requests refused before running, by operation and reason.",
+                  "# TYPE infgram_rejections_total counter"]
+        lines += [f'infgram_rejections_total{{operation="{op}",reason="{reason}"}} {n}'
+                  for (op, reason), n in sorted(self.rejections.items())]
+        lines += ["# HELP infgram_request_seconds Time to answer a request, by operation.",
+                  "# TYPE infgram_request_seconds histogram"]
+        for op, counts in sorted(self.latency_counts.items()):
+            total = 0
+            for bound, count in zip([*map(str, self.BUCKETS), "+Inf"], counts):
+                total += count
+                lines.append(f'infgram_request_seconds_bucket{{operation="{op}",le="{bound}"}} {total}')
+            lines.append(f'infgram_request_seconds_sum{{operation="{op}"}} {self.latency_sums[op]:.6f}')
+            lines.append(f'infgram_request_seconds_count{{operation="{op}"}} {total}')
+        lines += ["# HELP infgram_queue_depth Requests waiting for a worker thread.",
+                  "# TYPE infgram_queue_depth gauge", f"infgram_queue_depth {pools.waiting}",
+                  "# HELP infgram_running Requests running, by pool.", "# TYPE infgram_running gauge",
+                  f'infgram_running{{pool="cheap"}} {pools.running[False]}',
+                  f'infgram_running{{pool="expensive"}} {pools.running[True]}']
+        return "\n".join(lines) + "\n"
+
+
+class RateLimiter:
+    """A token bucket per client: ``rate`` requests a second, in bursts of up to ``rate``."""
+
+    def __init__(self, rate: float, clients: int = 10_000):
+        self.rate = rate
+        self.clients = clients
+        self.buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def allow(self, client: str) -> bool:
+        """Take one token from the client's bucket; False if it is empty."""
+        now = time.monotonic()
+        tokens, then = self.buckets.pop(client, (self.rate, now))
+        tokens = min(self.rate, tokens + (now - then) * self.rate)
+        allowed = tokens >= 1
+        self.buckets[client] = (tokens - 1 if allowed else tokens, now)
+        while len(self.buckets) > self.clients:
+            self.buckets.popitem(last=False)
+        return allowed
+
+
+class ReplyCache:
+    """The last ``size`` replies (status and body) by index and request, least recently used out."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.entries: OrderedDict[tuple[str, str], tuple[int, bytes]] = OrderedDict()
+
+    def get(self, key: tuple[str, str]) -> tuple[int, bytes] | None:
+        """A kept reply, or None."""
+        if key in self.entries:
+            self.entries.move_to_end(key)
+            return self.entries[key]
+        return None
+
+    def put(self, key: tuple[str, str], reply: tuple[int, bytes]) -> None:
+        """Keep a reply (those of over-capacity and damaged indexes are not kept)."""
+        if self.size <= 0 or reply[0] >= 500:
+            return
+        self.entries[key] = reply
+        self.entries.move_to_end(key)
+        while len(self.entries) > self.size:
+            self.entries.popitem(last=False)
+
+
+# -- the application ---------------------------------------------------------------------------------
+def _json(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(dump_reply(body).encode("utf-8"), status_code=status, media_type="application/json",
+                    headers=headers)
+
+
+def _error(error: BaseException) -> Response:
+    body = error_body(error)
+    headers = {"Retry-After": "1"} if isinstance(error, (RateLimitedError, OverCapacityError)) else None
+    if isinstance(error, UnauthorizedError):
+        headers = {"WWW-Authenticate": "Bearer"}
+    return _json(body, status_of_type(body["error"]["type"]), headers)
+
+
+def _operation_of(path: str) -> str:
+    if path.startswith("/v1/"):
+        name = path[4:]
+        return name if name in OPERATIONS or name in ("batch", "indexes", "health") else "unknown"
+    return {"/": "page", "/metrics": "metrics"}.get(path, "static" if path.startswith("/static/") else "other")
+
+
+class Service:
+    """The served indexes and the machinery shared by the routes."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.indexes: dict[str, GuardedIndex] = {}
+        self.broken: dict[str, InfgramError] = {}
+        for name, location in settings.indexes:
+            try:
+                index = Index.open(location)
+            except InfgramError as error:
+                logging.getLogger("uvicorn.error").warning("index %s answers 503: %s", name, error)
+                self.broken[name] = error
+                continue
+            index.max_work_ceiling = settings.max_work
+            self.indexes[name] = GuardedIndex(index, settings.limits)
+        self.names = [name for name, _ in settings.indexes]
+        self.pools = Pools(settings.threads, settings.expensive_threads, settings.queue)
+        self.metrics = Metrics()
+        self.limiter = RateLimiter(settings.rate_limit) if settings.rate_limit else None
+        self.cache = ReplyCache(settings.cache)
+        self.keys = [key.encode("utf-8") for key in settings.api_keys]
+
+    def index(self, name: str | None) -> GuardedIndex:
+        """The served index of that name (the first when None)."""
+        name = self.names[0] if name is None else name
+        if name in self.broken:
+            raise self.broken[name]
+        if name not in self.indexes:
+            raise NotFoundError(f"expected an index served here ({', '.join(self.names)}), found {name!r:.80}; "
+                                "see GET /v1/indexes")
+        return self.indexes[name]
+
+    def authorized(self, request: Request) -> bool:
+        """Whether the request carries one of the API keys (always, when there are none)."""
+        if not self.keys:
+            return True
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        given = token.strip().encode("utf-8")
+        return scheme.lower() == "bearer" and any(hmac.compare_digest(given, key) for key in self.keys)
+
+    async def body(self, request: Request) -> bytes:
+        """The request body, refused (413) past ``max_body_bytes`` without reading the rest."""
+        limit = self.settings.limits.max_body_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise too_large(limit, int(declared))
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_large(limit, size)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _read_request(op: str, body: bytes) -> dict[str, Any]:
+    """The protocol request of ``POST /v1/{op}``: the body as a JSON object, plus ``op``."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise QueryError(f"expected the body to be JSON in UTF-8, found invalid UTF-8 at byte {error.start}") from None
+    if not text.strip():
+        raise QueryError(f"expected a JSON object as the body of a {op} request, found an empty body; "
+                         'send e.g. {"text": "natural language"}')
+    request = parse_line(text)
+    if request.get("op", op) != op:
+        raise QueryError(f"expected no op in the body, or the op of the path ({op}), found {request['op']!r:.80}")
+    request["op"] = op
+    return request
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The FastAPI application serving ``settings.indexes`` (opened now; a damaged one answers 503)."""
+    service = Service(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await asyncio.get_running_loop().run_in_executor(None, service.pools.shutdown)
+
+    app = FastAPI(title="infgram", version=_version(), lifespan=lifespan,
+                  description="Exact n-gram and ∞-gram search over a corpus. Every operation of the JSON Lines "
+                              "batch is POST /v1/{op} with the batch request (without op) as its body.")
+    app.state.service = service
+    if settings.cors:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"])
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        started = time.perf_counter()
+        path = request.url.path
+        operation = _operation_of(path)
+        protected = path.startswith("/v1/") and path != "/v1/health" or path == "/metrics"
+        if protected and not service.authorized(request):
+            response = _error(UnauthorizedError("expected an API key as 'Authorization: Bearer KEY', found "
+                                                f"{'a wrong one' if 'authorization' in request.headers else 'none'}; "
+                                                "ask the server's operator for a key"))
+        elif protected and service.limiter is not None and not service.limiter.allow(
+                request.headers.get("authorization") or (request.client.host if request.client else "")):
+            response = _error(RateLimitedError(f"expected at most {settings.rate_limit:g} requests a second from "
+                                               "one client, found more; retry after a second"))
+        else:
+            response = await call_next(request)
+        if not path.startswith(_DOCS_PATHS):
+            response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        service.metrics.observe(operation, response.status_code, time.perf_counter() - started)
+        return response
+
+    @app.exception_handler(InfgramError)
+    async def infgram_error(request: Request, error: InfgramError) -> Response:
+        return _error(error)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, error: RequestValidationError) -> Response:
+        problems = "; ".join(f"{'.'.join(map(str, item.get('loc', ())))}: {item.get('msg', '')}"
+                             for item in error.errors()[:5])
+        return _error(QueryError(f"expected a valid request, found {problems[:400]}"))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        path = request.url.path
+        if error.status_code == 404:
+            if path.startswith("/v1/"):
+                return _error(NotFoundError(f"expected an operation ({', '.join(OPERATIONS)}) or batch, indexes, "
+                                            f"health after /v1/, found {path[4:]!r:.80}"))
+            return _error(NotFoundError(f"expected a path of this API (see /docs), found {path!r:.80}"))
+        body = error_body(QueryError(f"expected {'POST' if path.startswith('/v1/') else 'GET'} for {path:.80}, found "
+                                     f"{request.method}" if error.status_code == 405 else str(error.detail)))
+        return _json(body, error.status_code, dict(error.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def defect(request: Request, error: Exception) -> Response:
+        return _error(InternalError(f"infgram failed on this request ({type(error).__name__}); please report it"))
+
+    def answer(op: str) -> Callable[..., Any]:
+        expensive = OPERATIONS[op].expensive
+
+        async def route(request: Request, index: Optional[str] = _INDEX_PARAMETER) -> Response:
+            name = settings.indexes[0][0] if index is None else index
+            served = service.index(name)
+            body = await service.body(request)
+            key = (name, op + "\0" + body.decode("utf-8", "replace"))
+            kept = service.cache.get(key) if settings.cache else None
+            if kept is not None:
+                return Response(kept[1], status_code=kept[0], media_type="application/json")
+            try:
+                protocol_request = _read_request(op, body)
+            except InfgramError as error:
+                return _error(error)
+            reply = await service.pools.run(expensive, run_request, served, protocol_request)
+            status = status_of_type(reply["error"]["type"]) if "error" in reply else 200
+            content = dump_reply(reply).encode("utf-8")
+            service.cache.put(key, (status, content))
+            return Response(content, status_code=status, media_type="application/json")
+
+        route.__name__ = op
+        return route
+
+    for op, operation in OPERATIONS.items():
+        app.post(f"/v1/{op}", summary=operation.summary, tags=["operations"], response_model=None,
+                 responses={200: {"model": reply_model(op), "description": "the reply"}, **_ERROR_RESPONSES},
+                 openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                     "schema": {"$ref": f"#/components/schemas/{request_model(op).__name__}"}}}}})(answer(op))
+
+    @app.post("/v1/batch", tags=["operations"], response_model=None, summary="JSON Lines requests, JSON Lines replies",
+              responses={200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+                               "description": "one reply per non-blank line, in order"}, **_ERROR_RESPONSES},
+              openapi_extra={"requestBody": {"required": True, "content": {"application/x-ndjson": {
+                  "schema": {"type": "string", "description": "one request {\"op\": OP, ...} per line"}}}}})
+    async def batch(request: Request, index: Optional[str] = _INDEX_PARAMETER) -> Response:
+        served = service.index(index)
+        body = await service.body(request)
+        lines = body.decode("utf-8", "replace").splitlines()
+        if service.pools.full(True):
+            raise OverCapacityError("expected a free worker or a place in the queue, found none; retry shortly")
+        replies = run_batch(served, lines)
+
+        async def stream() -> AsyncIterator[bytes]:
+            while True:
+                step = await service.pools.run(True, lambda: list(islice(replies, _BATCH_LINES_PER_STEP)),
+                                               admitted=True)
+                if not step:
+                    return
+                yield ("\n".join(step) + "\n").encode("utf-8")
+
+        return StreamingResponse(stream(), media_type="application/x-ndjson")
+
+    @app.get("/v1/indexes", tags=["service"], summary="the served indexes and what they hold")
+    async def indexes() -> dict[str, Any]:
+        listed: list[dict[str, Any]] = []
+        for name in service.names:
+            if name in service.broken:
+                listed.append({"name": name, **error_body(service.broken[name])})
+            else:
+                listed.append({"name": name, "info": await service.pools.run(False, service.indexes[name].info)})
+        return {"default": service.names[0], "indexes": listed}
+
+    @app.get("/v1/health", tags=["service"], summary="200 once every index is open, 503 if one is damaged")
+    async def health() -> Response:
+        if service.broken:
+            name, error = next(iter(service.broken.items()))
+            return _json({"status": "degraded", **error_body(error)}, 503)
+        return _json({"status": "ok", "indexes": service.names})
+
+    @app.get("/metrics", tags=["service"], summary="Prometheus metrics of this worker process",
+             response_class=PlainTextResponse)
+    async def metrics() -> PlainTextResponse:
+        return PlainTextResponse(service.metrics.text(service.pools), media_type="text/plain; version=0.0.4")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            _, definitions = models_json_schema([(model, "validation") for model in [*REQUEST_MODELS.values(), AnyRequest]],
+                                                ref_template="#/components/schemas/{model}")
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(definitions.get("$defs", {}))
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("infgram")
+    except PackageNotFoundError:
+        return "0"
+
+
+SETTINGS_VARIABLE = "INFGRAM_SERVE_SETTINGS"
+
+
+def app_from_environment() -> FastAPI:
+    """The application of the settings in ``$INFGRAM_SERVE_SETTINGS`` (how worker processes start)."""
+    return create_app(Settings.from_json(os.environ[SETTINGS_VARIABLE]))
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
+          access_log: bool = True) -> None:
+    """Serve until interrupted; on SIGINT or SIGTERM, stop taking requests and finish those in flight."""
+    import uvicorn
+
+    options: dict[str, Any] = {"host": host, "port": port, "access_log": access_log, "log_level": "info",
+                               "timeout_graceful_shutdown": 30, "server_header": False}
+    if workers > 1:
+        os.environ[SETTINGS_VARIABLE] = settings.to_json()
+        uvicorn.run("infgram.service.server:app_from_environment", factory=True, workers=workers, **options)
+    else:
+        uvicorn.run(create_app(settings), **options)
+
+
+__all__ = ["Settings", "create_app", "serve", "index_names", "REPLY_MODELS", "REQUEST_MODELS", "app_from_environment"]
