@@ -1,0 +1,155 @@
+"""Distributed build and query over Ray, on clusters of one machine, against the local engine.
+
+Measures, on wiki + prose (``../shared/datasets/fetch wiki prose``), byte mode:
+
+1. **Build throughput**: the local build (one process), then ``infgram.distributed.build`` on
+   a ``ray.cluster_utils.Cluster`` with 1 and with 2 worker nodes of one CPU each (the head
+   node has no CPU: it only runs the driver), with the time of each phase; every cluster
+   build is checked byte for byte against the local one.
+2. **Per-query overhead of the fan-out**: ``count`` of sampled n-grams one at a time, local
+   index against the same index over Ray actors (median and p99, microseconds).
+3. **Batch throughput**: ``count_batch`` of 100,000 n-grams, in-process against over Ray.
+
+Every cluster binds to 127.0.0.1 (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, set before Ray is
+imported). Usage::
+
+    python benchmarks/distributed.py [--shard-tokens 8000000] [--out /tmp/infgram-distributed-bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # before Ray is imported: loopback only
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import fetch, machine, percentile, time_calls  # noqa: E402
+
+import infgram  # noqa: E402
+import infgram.distributed  # noqa: E402
+
+
+def _files(directory: Path) -> dict[str, str]:
+    return {p.relative_to(directory).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def _cluster(worker_nodes: int, cpus_per_node: int = 1):
+    import ray
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "object_store_memory": 200 << 20,
+                                                            "include_dashboard": False})
+    for _ in range(worker_nodes):
+        cluster.add_node(num_cpus=cpus_per_node, object_store_memory=200 << 20)
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, logging_level=logging.WARNING, log_to_driver=False)
+    assert {node["NodeManagerAddress"] for node in ray.nodes()} == {"127.0.0.1"}
+    return cluster
+
+
+def _stop(cluster) -> None:
+    import ray
+
+    ray.shutdown()
+    cluster.shutdown()
+
+
+def _ngrams(index, n: int, count: int, rng: np.random.Generator) -> list[list[int]]:
+    """``count`` n-grams of token ids taken at random places of random documents."""
+    found: list[list[int]] = []
+    while len(found) < count:
+        tokens = index.tokenize(index.document(int(rng.integers(index.num_documents))).text)
+        if len(tokens) > n:
+            for start in rng.integers(0, len(tokens) - n, size=min(50, count - len(found))):
+                found.append(tokens[start : start + n].tolist())
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shard-tokens", type=int, default=8_000_000)
+    parser.add_argument("--out", type=Path, default=Path("/tmp/infgram-distributed-bench"))
+    parser.add_argument("--queries", type=int, default=2000)
+    args = parser.parse_args()
+    inputs = fetch(["wiki", "prose"])
+    shutil.rmtree(args.out, ignore_errors=True)
+    args.out.mkdir(parents=True)
+    results: dict = {"machine": machine(), "inputs_bytes": sum(p.stat().st_size for p in inputs),
+                     "inputs": [f"{p.parent.name}/{p.name}: {p.stat().st_size / 1e6:.1f} MB" for p in inputs],
+                     "shard_tokens": args.shard_tokens}
+    print(json.dumps(results, indent=1), flush=True)
+
+    local_out = args.out / "local"
+    start = time.perf_counter()
+    report = infgram.build(inputs, local_out, shard_tokens=args.shard_tokens, progress=False)
+    seconds = time.perf_counter() - start
+    local_files = _files(local_out)
+    results["build"] = {"tokens": report.num_tokens, "shards": report.num_shards,
+                        "local": {"seconds": round(seconds, 2), "mtokens_per_s": round(report.num_tokens / seconds / 1e6, 2)}}
+    print(json.dumps(results["build"]), flush=True)
+
+    for nodes in (1, 2):
+        cluster = _cluster(nodes)
+        try:
+            out = args.out / f"ray-{nodes}"
+            start = time.perf_counter()
+            built = infgram.distributed.build(inputs, out, shard_tokens=args.shard_tokens, progress=False)
+            seconds = time.perf_counter() - start
+            assert _files(out) == local_files, "the cluster build differs from the local one"
+            results["build"][f"ray_{nodes}_worker_nodes"] = {
+                "seconds": round(seconds, 2), "mtokens_per_s": round(built.num_tokens / seconds / 1e6, 2),
+                "phases": {name: round(value, 2) for name, value in built.phase_seconds.items()},
+                "byte_identical": True}
+            print(json.dumps(results["build"][f"ray_{nodes}_worker_nodes"]), flush=True)
+            shutil.rmtree(out)
+        finally:
+            _stop(cluster)
+
+    # -- queries: the local index against the same one over two worker nodes -----------------------
+    cluster = _cluster(2)
+    try:
+        local = infgram.Index.open(local_out)
+        remote = infgram.distributed.open(local_out)
+        rng = np.random.default_rng(0)
+        queries = _ngrams(local, 5, args.queries, rng)
+        assert [remote.count(q) for q in queries[:200]] == [local.count(q) for q in queries[:200]]
+        for index in (local, remote):
+            time_calls(index.count, queries[:200])  # warm
+        overhead = {}
+        for name, index in (("local", local), ("ray", remote)):
+            times = [t / 1000 for t in time_calls(index.count, queries)]
+            overhead[name] = {"median_us": round(float(np.median(times)), 1), "p99_us": round(percentile(times, 0.99), 1)}
+        overhead["shards"] = len(local.shards)
+        results["count_latency"] = overhead
+        print(json.dumps(overhead), flush=True)
+
+        batch = np.array(_ngrams(local, 4, 100_000, rng), dtype=np.int64)
+        assert remote.count_batch(batch).tolist() == local.count_batch(batch).tolist()
+        throughput = {}
+        for name, index in (("in_process", local), ("ray", remote)):
+            best = min(time_calls(lambda _: index.count_batch(batch), range(5))) / 1e9
+            throughput[name] = {"seconds": round(best, 3), "queries_per_s": int(len(batch) / best)}
+        throughput["ray_share_of_in_process"] = round(throughput["ray"]["queries_per_s"] /
+                                                      throughput["in_process"]["queries_per_s"], 2)
+        results["count_batch_100k"] = throughput
+        print(json.dumps(throughput), flush=True)
+        remote.shard_set.shutdown()
+    finally:
+        _stop(cluster)
+    shutil.rmtree(args.out, ignore_errors=True)
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

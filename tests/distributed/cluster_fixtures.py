@@ -1,0 +1,73 @@
+"""A Ray cluster of three nodes on this machine for each test module, on 127.0.0.1 only.
+
+Test modules import these fixtures by name (a conftest.py here would shadow tests/conftest.py,
+which other test folders import as ``conftest``).
+
+Every test module here starts with ``pytest.importorskip("ray")``: without Ray (``pip install
+"infgram[ray]"``) the whole directory is skipped with that reason. The cluster is small
+(one CPU and 150 MB of object store per node) and is shut down when the module ends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+# Before Ray is imported anywhere: local clusters bind to 127.0.0.1, not the outward interface.
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = Path(os.environ.get("INFGRAM_SHARED", ROOT.parent / "shared"))
+NODES = 3
+OBJECT_STORE_BYTES = 150 << 20
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A running three-node cluster this process is connected to (its address as ``.address``)."""
+    ray = pytest.importorskip("ray", reason='ray is not installed: pip install "infgram[ray]" to run these tests')
+    from ray.cluster_utils import Cluster
+
+    if ray.is_initialized():
+        ray.shutdown()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": OBJECT_STORE_BYTES,
+                                                            "include_dashboard": False})
+    for _ in range(NODES - 1):
+        cluster.add_node(num_cpus=1, object_store_memory=OBJECT_STORE_BYTES)
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, logging_level=logging.WARNING, log_to_driver=False)
+    try:
+        addresses = [node["NodeManagerAddress"] for node in ray.nodes() if node["Alive"]]
+        assert len(addresses) == NODES
+        assert set(addresses) == {"127.0.0.1"}, f"expected every node on the loopback address, found {addresses}"
+        assert cluster.address.startswith("127.0.0.1:")
+        yield cluster
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+@pytest.fixture(scope="session")
+def index_files():
+    """A function: the sha256 of every file of an index directory (see :func:`files_of`)."""
+    return files_of
+
+
+def files_of(directory: Path) -> dict[str, bytes]:
+    """The sha256 of every file of an index directory, by relative path (manifest and build
+    report included: built from the same input files, they must match byte for byte too)."""
+    return {path.relative_to(directory).as_posix(): hashlib.sha256(path.read_bytes()).digest()
+            for path in sorted(Path(directory).rglob("*")) if path.is_file()}
+
+
+@pytest.fixture(scope="session")
+def sp32k() -> Path:
+    """The shared sp32k tokenizer (skips when the shared folder is not beside the checkout)."""
+    path = SHARED / "tokenizers" / "sp32k.tokenizer.json"
+    if not path.exists():
+        pytest.skip(f"{path} is not there: this test needs the shared/ folder beside the checkout")
+    return path
