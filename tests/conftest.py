@@ -14,6 +14,9 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
+# Local Ray clusters of the tests bind to 127.0.0.1 only: set before anything imports ray.
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("INFGRAM_SHARED", ROOT.parent / "shared"))
 

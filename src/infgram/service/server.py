@@ -108,6 +108,8 @@ class Settings:
     cors: list[str] = field(default_factory=list)
     cache: int = 0
     """Replies kept in an LRU cache, per worker process (0: none)."""
+    ray_address: str | None = None
+    """Serve shards held by actors of this Ray cluster ('local', 'auto' or an address) instead of in process."""
 
     def to_json(self) -> str:
         """The settings as JSON (see :meth:`from_json`)."""
@@ -482,6 +484,15 @@ def _operation_of(path: str) -> str:
     return {"/": "page", "/metrics": "metrics"}.get(path, "static" if path.startswith("/static/") else "other")
 
 
+def _open_index(location: str, ray_address: str | None) -> Index:
+    """An index in this process, or one whose shards are held by a Ray cluster's actors."""
+    if ray_address is None:
+        return Index.open(location)
+    from ..distributed import open as open_on_cluster
+
+    return open_on_cluster(location, address=ray_address)
+
+
 class Service:
     """The served indexes and the machinery shared by the routes."""
 
@@ -491,7 +502,7 @@ class Service:
         self.broken: dict[str, InfgramError] = {}
         for name, location in settings.indexes:
             try:
-                index = Index.open(location)
+                index = _open_index(location, settings.ray_address)
             except InfgramError as error:
                 logging.getLogger("uvicorn.error").warning("index %s answers 503: %s", name, error)
                 self.broken[name] = error
