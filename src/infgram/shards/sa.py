@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _core
+from .. import _core, _dedup
 from ..errors import IndexFormatError
 from ..format import KIND_SUFFIX_ARRAY, KIND_SUFFIX_KEYS, KIND_TOKENS, open_payload, token_dtype
 from .documents import DocumentTable, checked_header
@@ -177,16 +177,7 @@ class SAShard:
         """
         if hi - lo < 2:
             return np.zeros(0, dtype=bool)
-        positions = self.positions(lo, hi)
-        separator = (1 << (8 * self.token_width)) - 1
-        tokens = self.tokens
-        last = self.num_positions - 1
-        same = np.ones(hi - lo - 1, dtype=bool)
-        for offset in range(num_tokens):
-            alive = np.flatnonzero(same)
-            if not len(alive):
-                break
-            left = tokens[np.minimum(positions[alive] + offset, last)].astype(np.int64)
-            right = tokens[np.minimum(positions[alive + 1] + offset, last)].astype(np.int64)
-            same[alive] = (left == right) & (left != separator)
-        return same
+        # Compared in C, token by token, with every pointer checked (c/neighbours.h).
+        shared = _dedup.neighbours_share_prefix(self.tokens.view(np.uint8), self.suffix_array_bytes,
+                                                self.token_width, self.pointer_width, lo, hi, num_tokens)
+        return np.frombuffer(shared, dtype=np.uint8).astype(bool)

@@ -1,0 +1,695 @@
+"""Exact-substring deduplication from the suffix array (Lee et al., 2022, "Deduplicating
+Training Data Makes Language Models Better"), without an LCP array.
+
+**Duplicates.** Fix a length L (``min_length``: tokens, which are bytes in a byte index).
+An *L-gram* is L consecutive tokens inside one document (never across its separator). In
+a suffix array, all the suffixes that begin with the same L-gram are one run of adjacent
+rows, so "does the L-gram at position p occur elsewhere" is answered by comparing each row
+with its neighbour: do the two suffixes begin with the same L tokens, none a separator?
+That comparison is made token by token in C (``c/neighbours.h``, through
+:meth:`~infgram.shards.SAShard.neighbours_share_prefix`); it needs no LCP array (Kasai's
+costs more than 13 bytes a token while it is built), only one byte per row of the rows at
+hand. A run of k >= 2 rows is an L-gram that occurs k times; its *first occurrence* is the
+smallest position of the run (positions grow in corpus order, shard after shard).
+
+Each position p that starts an L-gram is then marked:
+
+- ``duplicated`` when its L-gram occurs at least twice in the corpus;
+- ``later copy`` when its L-gram occurs at a smaller position too (it is not the first
+  occurrence).
+
+**Duplicated ranges.** With ``keep="none"`` a document loses the union of the windows
+[p, p + L) of its duplicated positions: every copy of every repeated L-gram. With
+``keep="first"`` it loses the union of the windows of its later copies, so the first
+occurrence of every repeated span stays. Unions are taken per document, and windows that
+overlap or touch merge into one range; a range never crosses a separator.
+
+**Self-repeats** (an L-gram whose later copy overlaps its first occurrence, as in
+``"aaaa"``: text periodic with a period shorter than L). Under ``keep="first"`` such a later
+copy at p, whose first occurrence q is less than L before it, removes only [q + L, p + L),
+the part beyond the first copy, so the first L tokens of the periodic stretch stay:
+``"aaaaa"`` with L = 2 keeps ``"aa"``. Under ``keep="none"`` every window is removed, so
+``"aaaaa"`` loses everything. (Every later copy still removes at least one token, so a pass
+over a corpus with a repeat always removes something and the passes end.)
+
+**Shards.** Each shard is a suffix array of its own documents, so the runs above only see
+repeats inside a shard. Repeats across shards are found by merging: for every ordered pair
+of shards (s, t), the rows of s and t are walked together in sorted order by a two-pointer
+merge that compares the suffixes' first L tokens directly (``neighbours_across``), marking
+every row of s whose L-gram also occurs in t, separately for t before s ("occurs earlier")
+and after ("occurs later"). Because shards hold the documents in corpus order, an L-gram
+that occurs in an earlier shard has its first occurrence there. The merge costs O(rows) token
+comparisons per pair (so O(shards × rows) in all, each pair read sequentially) and one byte
+per row of the shard at hand: within the build's memory budget, which already sized each
+shard to fit.
+
+**Memory.** One byte per token position of the shard at hand (the marks) and one byte per row
+(the cross-shard marks), plus chunks of rows sized from the build's ``memory_budget``.
+
+**Passes.** Cutting a range joins the text around it, which can form a new repeat. Writing
+(:func:`dedup`) therefore indexes its output again (in a temporary directory, with
+:func:`infgram.build.build` and the original budget), finds the duplicated ranges of that
+index, cuts them too, and repeats until a pass finds none: the output then holds no repeat of
+L tokens or more. Removed ranges are reported as byte offsets of the original text.
+
+**Text.** Writing needs a byte index: its tokens are the UTF-8 bytes of the text, so ranges
+are byte offsets, widened to whole characters (a range that starts or ends inside a
+character takes the whole character), which keeps the output valid UTF-8. A subword
+tokenizer's tokens do not map to byte ranges that can be cut and re-tokenized alike, and
+token-id indexes have no text: :func:`dedup` refuses them (:func:`find_duplicates` counts
+their tokens). FM-indexes have no suffix array to walk and are refused by both.
+
+>>> import tempfile, pathlib, infgram
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> _ = infgram.build_from_documents(["the cat sat on the mat", "a cat sat on a hat"], folder / "i", progress=False)
+>>> found = find_duplicates(infgram.Index.open(folder / "i"), min_length=8, progress=False)
+>>> found.ranges("none")
+[(0, 3, 15), (1, 1, 13)]
+>>> found.ranges("first")
+[(1, 1, 13)]
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .. import _dedup
+from ..build.pipeline import build as build_index
+from ..errors import InputError, UnsupportedOperationError
+from ..query.index import Index, IndexLocation
+
+MIN_LENGTH = 50
+"""The default minimum length of a duplicate, in tokens (bytes in a byte index), as in Lee et al."""
+
+KEEP_FIRST, KEEP_NONE = "first", "none"
+KEEP_MODES = (KEEP_FIRST, KEEP_NONE)
+
+DUPLICATED = np.uint8(1)
+"""Mark of a position whose L-gram occurs at least twice."""
+LATER_COPY = np.uint8(2)
+"""Mark of a position whose L-gram occurs at a smaller position too."""
+OCCURS_EARLIER, OCCURS_LATER = np.uint8(1), np.uint8(2)
+"""Cross-shard marks of a row: its L-gram occurs in an earlier / a later shard."""
+
+DEFAULT_BUDGET_BYTES = 1 << 30
+"""Memory budget when the manifest records none (an index built with ``shard_tokens``)."""
+BYTES_PER_CHUNK_ROW = 96
+"""Working memory per row of a chunk (positions, run ids and masks, as int64 and bool arrays)."""
+TOP_SPANS = 20
+"""The most repeated spans reported."""
+TOP_CANDIDATES = 2000
+"""The most repeated L-grams kept while walking (many are overlapping L-grams of one span)."""
+OUTPUT_NAME = "deduped.jsonl"
+REPORT_NAME = ".dedup-report.json"
+"""The report beside the output: hidden, so that ``infgram build`` of the folder skips it."""
+
+
+# -- finding duplicated ranges ------------------------------------------------------------------
+@dataclass
+class ShardMarks:
+    """The marks of one shard: per position, ``DUPLICATED`` / ``LATER_COPY`` bits, and the
+    self-repeat cuts of ``keep="first"``: a later copy at ``cut_positions[i]`` that removes
+    [``cut_starts[i]``, ``cut_positions[i]`` + L) instead of its whole window."""
+
+    marks: np.ndarray
+    cut_positions: np.ndarray
+    cut_starts: np.ndarray
+
+
+@dataclass
+class Duplicates:
+    """The duplicated ranges of an index, for both keep modes, and the most repeated L-grams.
+
+    Ranges are (global document number, start, end) in tokens of the document (bytes in a
+    byte index), sorted, merged where they touch."""
+
+    min_length: int
+    num_documents: int
+    num_tokens: int
+    documents: dict[str, np.ndarray]
+    starts: dict[str, np.ndarray]
+    ends: dict[str, np.ndarray]
+    top: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def ranges(self, keep: str = KEEP_NONE) -> list[tuple[int, int, int]]:
+        """The ranges of a keep mode as (document, start, end) tuples."""
+        return list(zip(self.documents[keep].tolist(), self.starts[keep].tolist(), self.ends[keep].tolist()))
+
+    def statistics(self) -> dict[str, Any]:
+        """Counts, covered tokens, the share of documents touched, a length histogram and the
+        most repeated spans (see :func:`find_duplicates`)."""
+        lengths = self.ends[KEEP_NONE] - self.starts[KEEP_NONE]
+        removed = int((self.ends[KEEP_FIRST] - self.starts[KEEP_FIRST]).sum())
+        covered = int(lengths.sum())
+        return {
+            "min_length": self.min_length,
+            "num_documents": self.num_documents,
+            "num_tokens": self.num_tokens,
+            "duplicated_spans": int(len(lengths)),
+            "duplicated_tokens": covered,
+            "duplicated_fraction": covered / self.num_tokens if self.num_tokens else 0.0,
+            "documents_touched": int(len(np.unique(self.documents[KEEP_NONE]))),
+            "documents_touched_fraction": (len(np.unique(self.documents[KEEP_NONE])) / self.num_documents
+                                           if self.num_documents else 0.0),
+            "removed_keep_first_spans": int(len(self.starts[KEEP_FIRST])),
+            "removed_keep_first_tokens": removed,
+            "removed_keep_first_fraction": removed / self.num_tokens if self.num_tokens else 0.0,
+            "length_histogram": length_histogram(lengths, self.min_length),
+            "most_repeated": self.top,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def length_histogram(lengths: np.ndarray, min_length: int) -> list[dict[str, int]]:
+    """Counts of duplicated-span lengths in doubling bins [min_length * 2^k, min_length * 2^(k+1)).
+
+    >>> length_histogram(np.array([50, 60, 120, 400]), 50)
+    [{'from': 50, 'to': 100, 'count': 2}, {'from': 100, 'to': 200, 'count': 1}, {'from': 200, 'to': 400, 'count': 0}, {'from': 400, 'to': 800, 'count': 1}]
+    """
+    if not len(lengths):
+        return []
+    bins = np.floor(np.log2(np.asarray(lengths, dtype=np.float64) / min_length)).astype(np.int64)
+    counts = np.bincount(bins)
+    return [{"from": min_length << k, "to": min_length << (k + 1), "count": int(c)} for k, c in enumerate(counts)]
+
+
+def _check_index(index: Index, need_text: bool) -> None:
+    if index.kind != "sa":
+        raise UnsupportedOperationError(
+            f"deduplication walks a suffix array, and this is a {index.kind} index (an FM-index keeps no suffix "
+            "array to compare neighbours in); build a suffix-array index of the corpus with `infgram build --kind sa` "
+            "and deduplicate that")
+    if need_text and index.tokenizer.kind != "bytes":
+        raise UnsupportedOperationError(
+            f"writing a deduplicated corpus cuts the text at byte offsets, and this index holds "
+            f"{index.tokenizer.kind} tokens, which do not map to byte ranges that can be cut and tokenized again "
+            "alike (and token-id indexes have no text); build a byte index (`infgram build` without --tokenizer) "
+            "to deduplicate, or use `infgram duplicates` for statistics in tokens")
+
+
+def _budget(index: Index) -> int:
+    budget = (index.manifest.get("build") or {}).get("memory_budget")
+    return int(budget) if isinstance(budget, int) and budget > 0 else DEFAULT_BUDGET_BYTES
+
+
+def _chunk_rows(budget: int) -> int:
+    return int(min(max(budget // BYTES_PER_CHUNK_ROW, 1 << 12), 1 << 24))
+
+
+def _cross_marks(shards: list, number: int, length: int, chunk: int, bar: tqdm) -> np.ndarray | None:
+    """For every row of shard ``number``: OCCURS_EARLIER / OCCURS_LATER when its L-gram occurs
+    in an earlier / later shard, by a merge walk against each other shard (``neighbours_across``)."""
+    if len(shards) < 2:
+        return None
+    shard = shards[number]
+    marks = np.zeros(shard.num_positions, dtype=np.uint8)
+    rows = shard.unigram_range[1]
+    tokens = shard.tokens.view(np.uint8)
+    for other_number, other in enumerate(shards):
+        if other_number == number:
+            continue
+        bit = OCCURS_EARLIER if other_number < number else OCCURS_LATER
+        other_row = 0  # the merge pointer, carried from chunk to chunk
+        for lo in range(0, rows, chunk):
+            hi = min(lo + chunk, rows)
+            found, other_row = _dedup.neighbours_across(
+                tokens, shard.suffix_array_bytes, other.tokens.view(np.uint8), other.suffix_array_bytes,
+                shard.token_width, shard.pointer_width, other.pointer_width, lo, hi, length, other_row)
+            marks[lo:hi] |= np.frombuffer(found, dtype=np.uint8) * bit
+            bar.update(hi - lo)
+    return marks
+
+
+def _chunks_of_whole_runs(shard, length: int, chunk: int) -> Iterator[tuple[int, int, np.ndarray]]:
+    """(lo, hi, shared) for consecutive row chunks that end where a run ends, so that no run of
+    rows sharing an L-gram is split between chunks; ``shared`` has hi - lo - 1 entries."""
+    rows = shard.unigram_range[1]
+    lo = 0
+    while lo < rows:
+        size = chunk
+        while True:
+            hi = min(lo + size, rows)
+            shared = shard.neighbours_share_prefix(lo, min(hi + 1, rows), length)
+            if hi == rows or not shared[hi - lo - 1]:  # the chunk ends at a run's end
+                break
+            breaks = np.flatnonzero(~shared[: hi - lo - 1])
+            if len(breaks):  # end after the last run that closes inside the chunk
+                hi = lo + int(breaks[-1]) + 1
+                break
+            size *= 2  # one run longer than the chunk: take more rows
+        yield lo, hi, shared[: hi - lo - 1]
+        lo = hi
+
+
+def _mark_shard(shards: list, number: int, length: int, chunk: int, bar: tqdm,
+                candidates: list[tuple[int, int, int]]) -> ShardMarks:
+    """The marks of one shard (see the module docstring), and its most repeated L-grams
+    pushed onto ``candidates`` (a heap of (count, shard, position))."""
+    shard = shards[number]
+    cross = _cross_marks(shards, number, length, chunk, bar)
+    marks = np.zeros(shard.num_positions, dtype=np.uint8)
+    cut_positions: list[np.ndarray] = []
+    cut_starts: list[np.ndarray] = []
+    for lo, hi, shared in _chunks_of_whole_runs(shard, length, chunk):
+        positions = shard.positions(lo, hi)
+        run_starts = np.flatnonzero(np.concatenate(([True], ~shared)))
+        sizes = np.diff(np.append(run_starts, hi - lo))
+        firsts = np.minimum.reduceat(positions, run_starts)
+        run_of_row = np.repeat(np.arange(len(run_starts)), sizes)
+        size_of_row, first_of_row = sizes[run_of_row], firsts[run_of_row]
+        earlier = np.zeros(hi - lo, dtype=bool) if cross is None else (cross[lo:hi] & OCCURS_EARLIER) > 0
+        later = np.zeros(hi - lo, dtype=bool) if cross is None else (cross[lo:hi] & OCCURS_LATER) > 0
+        duplicated = (size_of_row >= 2) | earlier | later
+        not_first = positions != first_of_row  # implies size >= 2
+        # A later copy within L of its first occurrence (same document, necessarily) cuts short.
+        self_repeat = not_first & ~earlier & (first_of_row + length > positions)
+        later_copy = (not_first | earlier) & ~self_repeat
+        marks[positions[duplicated]] |= DUPLICATED
+        marks[positions[later_copy]] |= LATER_COPY
+        if self_repeat.any():
+            cut_positions.append(positions[self_repeat])
+            cut_starts.append(first_of_row[self_repeat] + length)
+        repeated = np.flatnonzero(sizes >= 2)
+        if len(repeated):
+            best = repeated[np.argsort(-sizes[repeated], kind="stable")[:TOP_CANDIDATES]]
+            for run in best.tolist():
+                item = (int(sizes[run]), -number, -int(firsts[run]))
+                if len(candidates) < TOP_CANDIDATES:
+                    heapq.heappush(candidates, item)
+                elif item > candidates[0]:
+                    heapq.heapreplace(candidates, item)
+        bar.update(hi - lo)
+    empty = np.zeros(0, dtype=np.int64)
+    return ShardMarks(marks, np.concatenate(cut_positions) if cut_positions else empty,
+                      np.concatenate(cut_starts) if cut_starts else empty)
+
+
+def _covered_ranges(marks: np.ndarray, bit: np.uint8, length: int, cut_positions: np.ndarray,
+                    cut_starts: np.ndarray, chunk: int) -> tuple[np.ndarray, np.ndarray]:
+    """The union of the windows [p, p + L) of the positions marked with ``bit`` and of the cut
+    windows [cut_start, p + L), as sorted, disjoint, non-touching (start, end) arrays.
+
+    Position x is covered when some window starting at or before x ends after it: a running
+    maximum of window ends, computed chunk by chunk with the maximum carried over."""
+    order = np.argsort(cut_starts, kind="stable")
+    cut_starts, cut_ends = cut_starts[order], cut_positions[order] + length
+    starts, ends = [], []
+    reach, open_start = 0, -1  # reach: the farthest window end so far; open_start: a range not yet closed
+    for lo in range(0, len(marks), chunk):
+        hi = min(lo + chunk, len(marks))
+        x = np.arange(lo, hi, dtype=np.int64)
+        window_end = np.where((marks[lo:hi] & bit) > 0, x + length, 0)
+        a, b = np.searchsorted(cut_starts, [lo, hi])
+        if b > a:
+            np.maximum.at(window_end, cut_starts[a:b] - lo, cut_ends[a:b])
+        running = np.maximum.accumulate(np.maximum(window_end, reach))
+        reach = int(running[-1])
+        covered = running > x
+        edges = np.diff(covered.astype(np.int8), prepend=np.int8(open_start >= 0), append=np.int8(0))
+        opened, closed = np.flatnonzero(edges == 1) + lo, np.flatnonzero(edges == -1) + lo
+        if open_start >= 0:
+            opened = np.concatenate(([open_start], opened))
+        if covered[-1]:  # the last range continues into the next chunk
+            open_start, closed_here = int(opened[-1]), opened[:-1]
+            starts.append(closed_here)
+            ends.append(closed[: len(closed_here)])
+        else:
+            open_start = -1
+            starts.append(opened)
+            ends.append(closed)
+    if open_start >= 0:
+        starts.append(np.array([open_start]))
+        ends.append(np.array([len(marks)]))
+    if not starts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(starts).astype(np.int64), np.concatenate(ends).astype(np.int64)
+
+
+def find_duplicates(index: Index | IndexLocation, min_length: int = MIN_LENGTH, progress: bool = True) -> Duplicates:
+    """Every duplicated range of an index (open, or its location; suffix array, any tokenizer),
+    for both keep modes.
+
+    ``min_length`` counts tokens (bytes in a byte index). See the module docstring for the
+    definitions; memory: one byte per position and one per row of a shard, plus chunks.
+
+    >>> import tempfile, pathlib, infgram
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = infgram.build_from_documents(["xaaaaay", "zaaaaw"], folder / "i", progress=False)
+    >>> found = find_duplicates(infgram.Index.open(folder / "i"), min_length=3, progress=False)
+    >>> found.ranges("none"), found.ranges("first")
+    ([(0, 1, 6), (1, 1, 5)], [(0, 4, 6), (1, 1, 5)])
+    >>> found.statistics()["most_repeated"][0]["count"]
+    5
+    """
+    if min_length < 1:
+        raise InputError(f"expected a minimum length of 1 or more tokens, found {min_length}")
+    if not isinstance(index, Index):
+        index = Index.open(index)
+    _check_index(index, need_text=False)
+    started = time.perf_counter()
+    shards = index.shards
+    chunk = _chunk_rows(_budget(index))
+    work = sum(s.unigram_range[1] for s in shards) * (len(shards) if len(shards) > 1 else 1)
+    parts: dict[str, dict[str, list[np.ndarray]]] = {keep: {"documents": [], "starts": [], "ends": []}
+                                                     for keep in KEEP_MODES}
+    candidates: list[tuple[int, int, int]] = []
+    with tqdm(total=work, desc=f"finding duplicates of {min_length}+ tokens", unit="row", unit_scale=True,
+              disable=not progress) as bar:
+        for number, shard in enumerate(shards):
+            found = _mark_shard(shards, number, min_length, chunk, bar, candidates)
+            document_starts = shard.documents.starts
+            for keep, bit in ((KEEP_NONE, DUPLICATED), (KEEP_FIRST, LATER_COPY)):
+                cuts = (found.cut_positions, found.cut_starts) if keep == KEEP_FIRST else \
+                    (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+                starts, ends = _covered_ranges(found.marks, bit, min_length, *cuts, chunk)
+                local = shard.documents.document_of(starts)
+                parts[keep]["documents"].append(local + shard.first_document)
+                parts[keep]["starts"].append(starts - document_starts[local])
+                parts[keep]["ends"].append(ends - document_starts[local])
+            del found
+    merged = {name: {keep: np.concatenate(parts[keep][name]).astype(np.int64) for keep in KEEP_MODES}
+              for name in ("documents", "starts", "ends")}
+    top = _describe_top(index, sorted(candidates, reverse=True), min_length, merged["documents"][KEEP_NONE],
+                        merged["starts"][KEEP_NONE], merged["ends"][KEEP_NONE])
+    return Duplicates(min_length, index.num_documents, index.num_tokens, merged["documents"], merged["starts"],
+                      merged["ends"], top, time.perf_counter() - started)
+
+
+def _describe_top(index: Index, candidates: list[tuple[int, int, int]], length: int, documents: np.ndarray,
+                  starts: np.ndarray, ends: np.ndarray) -> list[dict[str, Any]]:
+    """The most repeated spans: for each candidate L-gram (most repeated first), the duplicated
+    range (``keep="none"``) around its first occurrence, once per range, with the L-gram's
+    count over the whole index (a shard's run size misses the other shards) and that first
+    occurrence's document as the example."""
+    shards = index.shards
+    seen: set[int] = set()
+    described: list[dict[str, Any]] = []
+    for _, negative_shard, negative_position in candidates:
+        if len(described) == TOP_SPANS:
+            break
+        shard = shards[-negative_shard]
+        position = -negative_position
+        local = int(shard.documents.document_of(np.array([position]))[0])
+        document, offset = shard.first_document + local, position - int(shard.documents.starts[local])
+        lo, hi = np.searchsorted(documents, [document, document + 1])
+        inside = lo + int(np.searchsorted(starts[lo:hi], offset, side="right")) - 1
+        if inside < lo or inside in seen:  # the range of an L-gram already shown
+            continue
+        seen.add(inside)
+        span_start, span_end = int(starts[inside]), int(ends[inside])
+        ids = np.asarray(shard.tokens[position : position + length]).astype(np.int64).tolist()
+        span = np.asarray(shard.document_slice(local, span_start, span_end)).astype(np.int64).tolist()
+        item: dict[str, Any] = {"count": index.count(ids), "length": span_end - span_start, "document": document,
+                                "start": span_start}
+        if index.tokenizer.kind == "bytes":
+            item["text"] = bytes(span).decode("utf-8", errors="replace")
+        else:
+            item["ids"] = span
+        described.append(item)
+    described.sort(key=lambda item: (-item["count"], item["document"], item["start"]))
+    return described
+
+
+# -- the plot -------------------------------------------------------------------------------------
+def histogram_svg(histogram: Sequence[dict[str, int]], title: str = "duplicated spans by length") -> str:
+    """A small bar chart of a :func:`length_histogram` as an SVG document (log-scaled counts).
+
+    >>> svg = histogram_svg([{"from": 50, "to": 100, "count": 3}])
+    >>> svg.startswith("<svg") and "50–99" in svg
+    True
+    """
+    width, height, margin = 640, 300, 48
+    bar_width = (width - 2 * margin) / max(len(histogram), 1)
+    top = max((math.log10(item["count"] + 1) for item in histogram), default=1.0) or 1.0
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+             f'font-size="11"><rect width="{width}" height="{height}" fill="white"/>',
+             f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="14">{title}</text>',
+             f'<line x1="{margin}" y1="{height - margin}" x2="{width - margin}" y2="{height - margin}" stroke="black"/>']
+    for number, item in enumerate(histogram):
+        bar_height = (height - 2 * margin - 20) * math.log10(item["count"] + 1) / top
+        x = margin + number * bar_width
+        y = height - margin - bar_height
+        parts.append(f'<rect x="{x + 2:.1f}" y="{y:.1f}" width="{bar_width - 4:.1f}" height="{bar_height:.1f}" '
+                     f'fill="#4a7ab5"><title>{item["count"]} spans</title></rect>')
+        parts.append(f'<text x="{x + bar_width / 2:.1f}" y="{y - 4:.1f}" text-anchor="middle">{item["count"]}</text>')
+        parts.append(f'<text x="{x + bar_width / 2:.1f}" y="{height - margin + 14}" text-anchor="middle">'
+                     f'{item["from"]}–{item["to"] - 1}</text>')
+    parts.append(f'<text x="{width / 2}" y="{height - 10}" text-anchor="middle">length (tokens), count log-scaled</text>')
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+# -- writing the deduplicated corpus --------------------------------------------------------------
+def widen_to_characters(text: bytes, start: int, end: int) -> tuple[int, int]:
+    """Widen a byte range of UTF-8 text to whole characters: a range that starts or ends inside
+    a character (at a continuation byte 0b10xxxxxx) takes the whole character.
+
+    >>> widen_to_characters("aéb".encode(), 2, 3)
+    (1, 3)
+    """
+    while start > 0 and (text[start] & 0xC0) == 0x80:
+        start -= 1
+    while end < len(text) and (text[end] & 0xC0) == 0x80:
+        end += 1
+    return start, end
+
+
+def cut_pieces(pieces: list[tuple[int, int]], ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Remove ``ranges`` (offsets of the text the pieces make up, sorted, disjoint) from
+    ``pieces`` (the kept (start, end) offsets of the original text, in order).
+
+    >>> cut_pieces([(0, 4), (6, 10)], [(2, 5)])
+    [(0, 2), (7, 10)]
+    """
+    kept, offset = [], 0
+    ranges = list(ranges)
+    for start, end in pieces:
+        # The piece is [offset, offset + end - start) of the current text.
+        here = offset
+        for cut_start, cut_end in ranges:
+            low, high = max(cut_start, offset), min(cut_end, offset + end - start)
+            if low >= high:
+                continue
+            if low > here:
+                kept.append((start + here - offset, start + low - offset))
+            here = high
+        if here < offset + end - start:
+            kept.append((start + here - offset, end))
+        offset += end - start
+    return kept
+
+
+def removed_ranges(pieces: list[tuple[int, int]], length: int) -> list[list[int]]:
+    """The complement of the kept pieces in [0, length).
+
+    >>> removed_ranges([(0, 2), (7, 10)], 12)
+    [[2, 7], [10, 12]]
+    """
+    removed, here = [], 0
+    for start, end in pieces:
+        if start > here:
+            removed.append([here, start])
+        here = end
+    if here < length:
+        removed.append([here, length])
+    return removed
+
+
+@dataclass
+class DedupReport:
+    """What :func:`dedup` did: passes, sizes, dropped documents, times and peak memory."""
+
+    output: str
+    min_length: int
+    keep: str
+    passes: int = 0
+    removed_per_pass: list[int] = field(default_factory=list)
+    num_documents: int = 0
+    num_documents_written: int = 0
+    dropped_documents: list[int] = field(default_factory=list)
+    input_bytes: int = 0
+    output_bytes: int = 0
+    removed_bytes: int = 0
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in self.__dataclass_fields__}
+
+    def summary(self) -> str:
+        share = self.removed_bytes / self.input_bytes if self.input_bytes else 0.0
+        return (f"removed {self.removed_bytes:,} of {self.input_bytes:,} bytes ({share:.2%}) in {self.passes} passes "
+                f"(bytes removed per pass: {self.removed_per_pass}); wrote {self.num_documents_written:,} of "
+                f"{self.num_documents:,} documents to {self.output}, dropped {len(self.dropped_documents):,} left "
+                f"empty; {self.seconds:.1f} s")
+
+
+def _document_bytes(index: Index, number: int) -> bytes:
+    shard, local = _locate(index, number)
+    return bytes(np.asarray(shard.document_tokens(local), dtype=np.uint8))
+
+
+def _locate(index: Index, number: int) -> tuple[Any, int]:
+    for shard in index.shards:
+        if shard.first_document <= number < shard.first_document + shard.num_documents:
+            return shard, number - shard.first_document
+    raise IndexError(number)
+
+
+def _iterate_documents(index: Index) -> Iterator[tuple[int, Any, int]]:
+    """(global number, shard, local number) of every document, in order."""
+    for shard in index.shards:
+        for local in range(shard.num_documents):
+            yield shard.first_document + local, shard, local
+
+
+def _text_ranges(found: Duplicates, keep: str) -> dict[int, list[tuple[int, int]]]:
+    by_document: dict[int, list[tuple[int, int]]] = {}
+    for document, start, end in found.ranges(keep):
+        by_document.setdefault(document, []).append((start, end))
+    return by_document
+
+
+def _widened(text: bytes, ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Ranges widened to whole characters, merged where they overlap or touch."""
+    merged: list[tuple[int, int]] = []
+    for start, end in ranges:
+        start, end = widen_to_characters(text, start, end)
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _write_atomically(path: Path, lines: Iterator[str]) -> int:
+    """Write lines to a temporary name beside ``path``, then rename; returns the bytes written."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    written = 0
+    with open(temporary, "w", encoding="utf-8") as handle:
+        for line in lines:
+            handle.write(line)
+            written += len(line.encode("utf-8"))
+    os.replace(temporary, path)
+    return written
+
+
+def dedup(location: IndexLocation, out: str | Path, min_length: int = MIN_LENGTH, keep: str = KEEP_FIRST,
+          progress: bool = True, shard_tokens: int | None = None, max_passes: int = 100) -> DedupReport:
+    """Write the corpus of a byte index without its duplicated ranges, to ``out/deduped.jsonl``
+    (each line ``text``, the original metadata and ``removed``: the original text's removed
+    [start, end) byte offsets), passing again over the output until it holds no repeat of
+    ``min_length`` bytes or more; the report goes to ``out/.dedup-report.json``. Documents
+    left empty are dropped and listed there. ``shard_tokens`` sets the shard size of the
+    passes' indexes (default: the original build's memory budget).
+
+    >>> import tempfile, pathlib, json, infgram
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = infgram.build_from_documents(["the cat sat on the mat", "a cat sat on a hat", " cat sat on "],
+    ...                                  folder / "i", progress=False)
+    >>> report = dedup(folder / "i", folder / "out", min_length=8, progress=False)
+    >>> [json.loads(line) for line in (folder / "out" / "deduped.jsonl").read_text().splitlines()]
+    [{'text': 'the cat sat on the mat', 'removed': []}, {'text': 'aa hat', 'removed': [[1, 13]]}]
+    >>> report.dropped_documents, report.passes
+    ([2], 2)
+    """
+    if keep not in KEEP_MODES:
+        raise InputError(f"expected --keep first or none, found {keep!r}")
+    if min_length < 1:
+        raise InputError(f"expected a minimum length of 1 or more bytes, found {min_length}")
+    started = time.perf_counter()
+    index = Index.open(location)
+    _check_index(index, need_text=True)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest_build = index.manifest.get("build") or {}
+    budget = manifest_build.get("memory_budget")
+    if shard_tokens is None and not isinstance(budget, int):
+        shard_tokens = manifest_build.get("shard_positions")
+    report = DedupReport(str(out / OUTPUT_NAME), min_length, keep, num_documents=index.num_documents)
+    # pieces[n]: the kept byte ranges of original document n; untouched documents are absent.
+    lengths = {}
+    pieces: dict[int, list[tuple[int, int]]] = {}
+    current = index
+    # current_number[i]: the original number of document i of the index of the current pass.
+    current_number: list[int] | None = None
+    with tempfile.TemporaryDirectory(prefix="infgram-dedup-", dir=out) as scratch:
+        while True:
+            report.passes += 1
+            found = find_duplicates(current, min_length, progress=progress)
+            by_document = _text_ranges(found, keep)
+            removed_now = 0
+            for number, ranges in by_document.items():
+                original = number if current_number is None else current_number[number]
+                text = _document_bytes(current, number)
+                widened = _widened(text, ranges)
+                removed_now += sum(end - start for start, end in widened)
+                if original not in pieces:
+                    lengths[original] = len(text)
+                    pieces[original] = [(0, len(text))]
+                pieces[original] = cut_pieces(pieces[original], widened)
+            if not by_document:
+                break
+            report.removed_per_pass.append(removed_now)
+            if report.passes >= max_passes:
+                raise UnsupportedOperationError(f"expected deduplication to end within {max_passes} passes, but pass "
+                                                f"{report.passes} still removed {removed_now} bytes; raise max_passes")
+            # Index the text as it now stands, and pass over it again.
+            folder = Path(scratch) / f"pass-{report.passes}"
+            folder.mkdir()
+            survivors: list[int] = []
+
+            def lines() -> Iterator[str]:
+                for number, shard, local in tqdm(_iterate_documents(index), total=index.num_documents,
+                                                 desc=f"pass {report.passes}: writing the cut text", unit="doc",
+                                                 disable=not progress):
+                    text = bytes(np.asarray(shard.document_tokens(local), dtype=np.uint8))
+                    if number in pieces:
+                        text = b"".join(text[start:end] for start, end in pieces[number])
+                    if text:
+                        survivors.append(number)
+                        yield json.dumps({"text": text.decode("utf-8"), "document": number}, ensure_ascii=False) + "\n"
+
+            _write_atomically(folder / "corpus.jsonl", lines())
+            if not survivors:
+                break
+            options: dict[str, Any] = {"shard_tokens": shard_tokens} if shard_tokens else {"memory": budget}
+            build_index([folder / "corpus.jsonl"], folder / "index", progress=progress, **options)
+            current = Index.open(folder / "index")
+            current_number = survivors
+    # Write the output: every document in corpus order, cut, with its metadata.
+    dropped: list[int] = []
+
+    def output_lines() -> Iterator[str]:
+        for number, shard, local in tqdm(_iterate_documents(index), total=index.num_documents,
+                                         desc="writing the deduplicated corpus", unit="doc", disable=not progress):
+            text = bytes(np.asarray(shard.document_tokens(local), dtype=np.uint8))
+            report.input_bytes += len(text)
+            kept = pieces.get(number, [(0, len(text))])
+            cut = b"".join(text[start:end] for start, end in kept)
+            if not cut:
+                dropped.append(number)
+                continue
+            report.num_documents_written += 1
+            report.output_bytes += len(cut)
+            record = {"text": cut.decode("utf-8"), **shard.documents.metadata(local),
+                      "removed": removed_ranges(kept, len(text))}
+            yield json.dumps(record, ensure_ascii=False) + "\n"
+
+    _write_atomically(out / OUTPUT_NAME, output_lines())
+    report.dropped_documents = dropped
+    report.removed_bytes = report.input_bytes - report.output_bytes
+    report.seconds = round(time.perf_counter() - started, 3)
+    _write_atomically(out / REPORT_NAME, iter([json.dumps(report.to_json(), indent=1) + "\n"]))
+    return report
