@@ -27,7 +27,7 @@ from .documents import DocumentTable, checked_header
 SA_OPERATIONS = frozenset({
     "count", "count_batch", "probability", "next_tokens", "infgram_probability", "infgram_next_tokens",
     "infgram_probabilities", "longest_matches", "documents", "document", "search", "cooccurrence", "attribute",
-    "contamination",
+    "contamination", "draft", "novelty", "creativity",
 })
 """What a suffix-array index answers: everything."""
 
