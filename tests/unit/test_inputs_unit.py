@@ -23,12 +23,17 @@ from infgram.build.inputs import BlankLine, InputProblem, SourceDocument, input_
     ("A.JSONL.GZ", ("jsonl", "gz")),
     ("data/part-0001.v2.json", ("json", None)),
     ("dir.with.dots/x.jsonl", ("jsonl", None)),
+    ("a.csv", ("csv", None)),
+    ("a.tsv.bz2", ("tsv", "bz2")),
+    ("notes.md", ("md", None)),
+    ("page.HTM.xz", ("htm", "xz")),
+    ("data-00000-of-00001.arrow", ("arrow", None)),
 ])
 def test_input_format_names(name, expected):
     assert input_format(Path(name)) == expected
 
 
-@pytest.mark.parametrize("name", ["a.csv", "a", "a.gz", "a.zst", "a.jsonl.bz2", "a.tar.gz", "a.md", "a.jsonl.gz.bak"])
+@pytest.mark.parametrize("name", ["a", "a.gz", "a.zst", "a.tar.gz", "changelog.Debian.gz", "a.jsonl.gz.bak", "a.csv.7z"])
 def test_unknown_names_are_errors(name):
     with pytest.raises(infgram.InputError, match="expected a name ending in") as error:
         input_format(Path(name))
@@ -67,3 +72,26 @@ def test_expand_inputs_sorts_and_skips_hidden(tmp_path):
     (tmp_path / ".git" / "config").write_text("")
     (tmp_path / ".hidden.jsonl").write_text("")
     assert inputs.expand_inputs([tmp_path]) == [tmp_path / "a" / "z.txt", tmp_path / "b.jsonl"]
+
+
+def test_unknown_kinds_are_kept_as_problems_when_skipped(tmp_path):
+    (tmp_path / "README").write_text("x")
+    (tmp_path / "a.md").write_text("x")
+    with pytest.raises(infgram.InputError, match="README: expected a name ending in"):
+        inputs.expand_inputs([tmp_path])
+    found = inputs.expand_inputs([tmp_path], selection=inputs.Selection(skip_unknown=True))
+    assert found == [tmp_path / "README", tmp_path / "a.md"]
+    problem, document = inputs.read_records(found)
+    assert problem.kind == inputs.UNKNOWN_FORMAT and problem.describe().startswith(f"{tmp_path / 'README'}: skipped")
+    assert isinstance(document, SourceDocument) and document.text == "x"
+
+
+def test_a_single_path_is_one_input(tmp_path):
+    path = tmp_path / "a.jsonl"
+    path.write_text('{"text": "x"}\n')
+    assert inputs.expand_inputs(str(path)) == inputs.expand_inputs([path]) == [path]
+
+
+def test_python_documents_keep_extra_keys():
+    assert inputs.python_metadata({"text": "t", "id": 3, "metadata": {"id": 3}}, 1) == {"id": 3}
+    assert inputs.python_metadata({"ids": [1], "source": "s"}, 1) == {"source": "s"}

@@ -31,7 +31,7 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -68,7 +68,7 @@ LEFTOVERS = frozenset(f"{name}.partial" for name in (BUILD_STATE_NAME, MANIFEST_
 """Temporary files of a killed build's JSON and tokenizer writes: discarded by the rerun."""
 WRITERS: dict[str, type[ShardWriter]] = {"sa": SAWriter, "fm": FMWriter}
 """One writer per index kind, by the kind's name in the manifest."""
-_MAX_LISTED_PROBLEMS = 100
+MAX_LISTED_PROBLEMS = 100
 
 
 @dataclass
@@ -126,7 +126,7 @@ class BuildReport:
         return data
 
 
-class _Builder:
+class Builder:
     """Fills shards from records, hands full ones to the index kind's writer, and keeps the
     build state that lets an interrupted build resume."""
 
@@ -142,13 +142,15 @@ class _Builder:
         self.report = report
         self.shards: list[dict[str, Any]] = []
         self.state = state
-        self.buffer = self._new_buffer()
+        self.buffer = self.new_buffer()
 
     # -- build state (resume) -------------------------------------------------------------
-    def _save_state(self) -> None:
+    def save_state(self) -> None:
+        """Record the build state (fingerprint and finished shards) in ``build-state.json``."""
         write_json_atomically(self.out / BUILD_STATE_NAME, self.state)
 
-    def _new_buffer(self) -> ShardBuffer:
+    def new_buffer(self) -> ShardBuffer:
+        """An empty buffer for the next shard."""
         return ShardBuffer(self.tokenizer.token_width, self.shard_positions, self.tokenizer.separator_id,
                             self.fingerprint["memory_budget"])
 
@@ -159,12 +161,39 @@ class _Builder:
             counts[what] += 1
 
     # -- records --------------------------------------------------------------------------
+    def add_records(self, records: Iterable[Any]) -> None:
+        """Account for every record (document, blank line or problem) and buffer the documents
+        in batches, tokenizing each batch at once."""
+        batch: list[SourceDocument] = []
+        batch_bytes = 0
+        for record in records:
+            self.report.records_read += 1
+            self.count(record.source, "records_read")
+            if isinstance(record, SourceDocument):
+                batch.append(record)
+                batch_bytes += len(record.text) if record.text is not None else len(record.ids)
+                if len(batch) >= 2048 or batch_bytes >= (8 << 20):
+                    self.add_documents(batch)
+                    batch, batch_bytes = [], 0
+            elif isinstance(record, BlankLine):
+                self.report.blank_lines += 1
+                self.count(record.source, "blank_lines")
+            else:
+                # Documents before the problem may hold problems of their own (found when they
+                # are tokenized): handle them first, so problems are reported in input order.
+                if batch:
+                    self.add_documents(batch)
+                    batch, batch_bytes = [], 0
+                self.problem(record)
+        if batch:
+            self.add_documents(batch)
+
     def problem(self, problem: InputProblem) -> None:
         if self.on_error == "fail":
             raise InputError(f"{problem.describe()} (pass --on-error skip to index the rest and list such records)")
         self.count(problem.source, "problems")
         self.report.problems[problem.kind] = self.report.problems.get(problem.kind, 0) + 1
-        if len(self.report.first_problems) < _MAX_LISTED_PROBLEMS:
+        if len(self.report.first_problems) < MAX_LISTED_PROBLEMS:
             self.report.first_problems.append(problem.describe())
 
     def add_documents(self, documents: list[SourceDocument]) -> None:
@@ -225,25 +254,23 @@ class _Builder:
         if buffer.num_documents == 0:
             return
         name = f"shard-{len(self.shards):05d}"
-        tokens = buffer.tokens[: buffer.num_positions]
-        # These are also the payload checksums of tokens.bin and metadata.bin: hashed once here.
-        tokens_sha256 = hashlib.sha256(tokens.view(np.uint8)).hexdigest()
-        metadata_sha256 = hashlib.sha256(buffer.metadata).hexdigest()
-        digest = tokens_sha256 + ":" + metadata_sha256
-        previous = self.state["shards"].get(name)
-        if previous and previous["content_sha256"] == digest and _shard_intact(self.out, previous["entry"]):
-            entry = previous["entry"]
+
+        def forget() -> None:
+            if self.state["shards"].pop(name, None) is not None:
+                self.save_state()  # the record must not outlive the shard it names, which is replaced now
+
+        entry, record = write_or_reuse_shard(self.writer, name, buffer, self.state["shards"].get(name), forget)
+        if record is None:
             self.report.reused_shards += 1
         else:
-            if self.state["shards"].pop(name, None) is not None:
-                self._save_state()  # the record must not outlive the shard it names, which is replaced now
-            entry = self.writer.write_shard(name, buffer, tokens, tokens_sha256, metadata_sha256)
-            kill_point("shard-published")
-            self.state["shards"][name] = {"content_sha256": digest, "entry": entry}
-            self._save_state()
-        entry = {**entry, "first_document": sum(s["num_documents"] for s in self.shards)}
-        self.shards.append(entry)
-        self.buffer = self._new_buffer()
+            self.state["shards"][name] = record
+            self.save_state()
+        self.add_shard(entry)
+        self.buffer = self.new_buffer()
+
+    def add_shard(self, entry: dict[str, Any]) -> None:
+        """List a finished shard (the next one) in the manifest, numbering its first document."""
+        self.shards.append({**entry, "first_document": sum(s["num_documents"] for s in self.shards)})
 
     def finish(self) -> BuildReport:
         self.finish_shard()
@@ -276,6 +303,25 @@ class _Builder:
         write_json_atomically(self.out / MANIFEST_NAME, manifest)
         (self.out / BUILD_STATE_NAME).unlink(missing_ok=True)
         return self.report
+
+
+def write_or_reuse_shard(writer: ShardWriter, name: str, buffer: ShardBuffer, previous: dict[str, Any] | None,
+                         forget: Callable[[], None]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Write shard ``name`` from a full buffer, unless ``previous`` (its build-state record)
+    shows the same tokens and metadata already written and intact. Returns its manifest entry
+    and its new build-state record, or None for the record when the shard was reused;
+    ``forget()`` runs right before an old shard is replaced."""
+    tokens = buffer.tokens[: buffer.num_positions]
+    # These are also the payload checksums of tokens.bin and metadata.bin: hashed once here.
+    tokens_sha256 = hashlib.sha256(tokens.view(np.uint8)).hexdigest()
+    metadata_sha256 = hashlib.sha256(buffer.metadata).hexdigest()
+    digest = tokens_sha256 + ":" + metadata_sha256
+    if previous and previous["content_sha256"] == digest and _shard_intact(writer.out, previous["entry"]):
+        return previous["entry"], None
+    forget()
+    entry = writer.write_shard(name, buffer, tokens, tokens_sha256, metadata_sha256)
+    kill_point("shard-published")
+    return entry, {"content_sha256": digest, "entry": entry}
 
 
 def _shard_intact(out: Path, entry: dict[str, Any]) -> bool:
@@ -318,7 +364,8 @@ def _normalized_inputs(build: Any) -> Any:
     if not isinstance(build, dict) or not isinstance(build.get("inputs"), list):
         return build
     try:
-        inputs = [[os.path.abspath(path), *rest] for path, *rest in build["inputs"]]
+        inputs = [[path if inputs_module.names_no_local_file(path) else os.path.abspath(path), *rest]
+                  for path, *rest in build["inputs"]]
     except (TypeError, ValueError):
         return build
     return {**build, "inputs": inputs}
@@ -346,7 +393,7 @@ def _discard_leftovers(out: Path) -> None:
             remove_path(path)
 
 
-def _prepare_output(out: Path, fingerprint: dict[str, Any], overwrite: bool,
+def prepare_output(out: Path, fingerprint: dict[str, Any], overwrite: bool,
                     progress: bool) -> tuple[BuildReport | None, dict[str, Any]]:
     """Check the output directory. Returns the stored report when the index there is already
     up to date; else records this build's fingerprint (resuming a state of the same build)
@@ -396,30 +443,8 @@ def _prepare_output(out: Path, fingerprint: dict[str, Any], overwrite: bool,
 def _run(records: Iterable[Any], out: Path, tokenizer: Tokenizer, fingerprint: dict[str, Any], shard_positions: int,
          on_error: str, progress: bool, bar: tqdm, start: float, state: dict[str, Any],
          report: BuildReport) -> BuildReport:
-    builder = _Builder(out, tokenizer, fingerprint, shard_positions, on_error, progress, state, report)
-    batch: list[SourceDocument] = []
-    batch_bytes = 0
-    for record in records:
-        builder.report.records_read += 1
-        builder.count(record.source, "records_read")
-        if isinstance(record, SourceDocument):
-            batch.append(record)
-            batch_bytes += len(record.text) if record.text is not None else len(record.ids)
-            if len(batch) >= 2048 or batch_bytes >= (8 << 20):
-                builder.add_documents(batch)
-                batch, batch_bytes = [], 0
-        elif isinstance(record, BlankLine):
-            builder.report.blank_lines += 1
-            builder.count(record.source, "blank_lines")
-        else:
-            # Documents before the problem may hold problems of their own (found when they
-            # are tokenized): handle them first, so problems are reported in input order.
-            if batch:
-                builder.add_documents(batch)
-                batch, batch_bytes = [], 0
-            builder.problem(record)
-    if batch:
-        builder.add_documents(batch)
+    builder = Builder(out, tokenizer, fingerprint, shard_positions, on_error, progress, state, report)
+    builder.add_records(records)
     bar.close()
     report = builder.finish()
     report.index_bytes = directory_bytes(out)
@@ -428,7 +453,7 @@ def _run(records: Iterable[Any], out: Path, tokenizer: Tokenizer, fingerprint: d
 
 
 @contextmanager
-def _write_errors_named(out: Path) -> Iterator[None]:
+def write_errors_named(out: Path) -> Iterator[None]:
     """Turn an OS error on the output side into a :class:`BuildError` (input files' errors
     are problems already, see ``inputs.py``)."""
     try:
@@ -441,21 +466,29 @@ def _write_errors_named(out: Path) -> Iterator[None]:
         ) from error
 
 
-def _input_fingerprint(files: list[Path]) -> tuple[list[list[Any]], int]:
-    """Each input's absolute path, size and modification time, and their total size."""
+def input_fingerprint(files: list[Any]) -> tuple[list[list[Any]] | None, int]:
+    """Each input's absolute path, size and modification time (a URL's or a dataset's own
+    version), and their total size; no entries when an input (an iterable dataset) has no version."""
     entries = []
     for path in files:
+        if not isinstance(path, Path):  # a remote file or a datasets object
+            entries.append(path.fingerprint())
+            continue
         try:
             status = path.stat()
         except OSError as error:
             raise InputError(f"cannot read input {shown(path)}: {error.strerror or error}; check that it still exists "
                              "and is readable") from None
         entries.append([os.path.abspath(path), status.st_size, status.st_mtime_ns])
-    return entries, sum(entry[1] for entry in entries)
+    return (None if None in entries else entries), sum(entry[1] for entry in entries if entry is not None)
 
 
-def _options(tokenizer: Tokenizer, text_field: str, on_error: str, memory_bytes: int | None,
-             shard_tokens: int | None, kind: str = "sa", sample_rate: int | None = None) -> tuple[int, dict[str, Any]]:
+def build_options(tokenizer: Tokenizer, text_field: str, on_error: str, memory_bytes: int | None,
+                  shard_tokens: int | None, kind: str = "sa", sample_rate: int | None = None,
+                  stacklevel: int = 3) -> tuple[int, dict[str, Any]]:
+    """Check the build options; returns the shard size in positions and the build's fingerprint
+    (inputs not yet included), which fixes the shard layout. A memory budget warning names the
+    caller ``stacklevel`` frames up (3: the caller of this function's caller)."""
     if on_error not in ("fail", "skip"):
         raise BuildError(f"on_error must be 'fail' or 'skip', found {on_error!r}")
     if kind not in INDEX_KINDS:
@@ -473,7 +506,7 @@ def _options(tokenizer: Tokenizer, text_field: str, on_error: str, memory_bytes:
         shard_positions = positions_for_budget(budget, tokenizer.token_width)
         warning = budget_warning(budget)
         if warning:
-            warnings.warn(warning, MemoryBudgetWarning, stacklevel=3)
+            warnings.warn(warning, MemoryBudgetWarning, stacklevel=stacklevel)
     fingerprint = {
         "format_version": FORMAT_VERSION,
         "tokenizer": tokenizer.manifest_entry(),
@@ -487,11 +520,62 @@ def _options(tokenizer: Tokenizer, text_field: str, on_error: str, memory_bytes:
     return shard_positions, fingerprint
 
 
-def build(inputs: Iterable[str | Path], out: str | Path, *, tokenizer: str | Path | Tokenizer | None = None,
-          text_field: str = "text", on_error: str = "fail", memory: str | int | None = None,
+def file_counts() -> dict[str, int]:
+    """The per-file accounting of the report for a file not read yet."""
+    return {"records_read": 0, "documents": 0, "blank_lines": 0, "problems": 0}
+
+
+@dataclass
+class FilesBuild:
+    """A build of input files, planned and with its output prepared (see :func:`plan_files_build`)."""
+
+    tokenizer: Tokenizer
+    files: list[Path]
+    shard_positions: int
+    fingerprint: dict[str, Any]
+    total_bytes: int
+    state: dict[str, Any]
+    up_to_date: BuildReport | None
+
+    def new_report(self, out: Path) -> BuildReport:
+        """The report before any record is read: every file listed, in reading order."""
+        return BuildReport(directory=str(out), input_bytes=self.total_bytes,
+                           files={str(f): file_counts() for f in self.files})
+
+
+def plan_files_build(inputs: Iterable[str | Path], out: Path, tokenizer: str | Path | Tokenizer | None, text_field: str,
+                     on_error: str, memory: str | int | None, shard_tokens: int | None, overwrite: bool,
+                     progress: bool, kind: str, sample_rate: int | None,
+                     selection: inputs_module.Selection | None = None) -> FilesBuild:
+    """Everything :func:`build` settles before reading: the tokenizer, the input files, the
+    shard size and the fingerprint; then the output is prepared (:func:`prepare_output`). When
+    the index there is up to date, its report is printed (with ``progress``) and returned as
+    ``up_to_date``."""
+    tokenizer = load_tokenizer(tokenizer)
+    files = inputs_module.expand_inputs(inputs, exclude=out, **({"selection": selection} if selection else {}))
+    shard_positions, fingerprint = build_options(tokenizer, text_field, on_error, memory, shard_tokens, kind, sample_rate,
+                                                 stacklevel=4)
+    fingerprint["inputs"], total_bytes = input_fingerprint(files)
+    with write_errors_named(out):
+        up_to_date, state = prepare_output(out, fingerprint, overwrite, progress)
+    if up_to_date is not None and progress:
+        tqdm.write(up_to_date.summary())
+    return FilesBuild(tokenizer, files, shard_positions, fingerprint, total_bytes, state, up_to_date)
+
+
+def build(inputs: Any, out: str | Path, *, tokenizer: str | Path | Tokenizer | None = None,
+          text_field: str | list[str] = "text", on_error: str = "fail", memory: str | int | None = None,
           shard_tokens: int | None = None, overwrite: bool = False, progress: bool = True, kind: str = "sa",
-          sample_rate: int | None = None) -> BuildReport:
-    """Index files or directories of JSON Lines, text or Parquet into ``out``.
+          sample_rate: int | None = None, include: list[str] | None = None,
+          exclude: list[str] | None = None) -> BuildReport:
+    """Index files, directories, URLs or ``datasets`` objects into ``out``.
+
+    ``inputs`` is one or a list of: files (JSON Lines, JSON, CSV/TSV, Parquet, Arrow, text,
+    Markdown, HTML; see ``inputs.py``), directories, URLs (``s3://``, ``hf://``, ...) and
+    ``datasets.Dataset``/``IterableDataset`` objects. ``text_field`` names the field(s)
+    holding the text: ``"meta.body"`` a nested one, a list several joined by newlines, or
+    a template ``"{title}: {body}"`` (see ``fields.py``). ``include``/``exclude`` are glob
+    patterns choosing files below input directories (see ``selection.py``).
 
     ``tokenizer`` is ``None``/``"bytes"`` for byte mode or a ``tokenizer.json`` path.
     ``memory`` bounds the sort's working set (e.g. ``"8G"``; default half the machine's
@@ -509,25 +593,22 @@ def build(inputs: Iterable[str | Path], out: str | Path, *, tokenizer: str | Pat
     """
     start = time.perf_counter()
     out = Path(out)
-    tokenizer = load_tokenizer(tokenizer)
-    files = inputs_module.expand_inputs(inputs, exclude=out)
-    shard_positions, fingerprint = _options(tokenizer, text_field, on_error, memory, shard_tokens, kind, sample_rate)
-    fingerprint["inputs"], total_bytes = _input_fingerprint(files)
-    with _write_errors_named(out):
-        up_to_date, state = _prepare_output(out, fingerprint, overwrite, progress)
-        if up_to_date is not None:
-            if progress:
-                tqdm.write(up_to_date.summary())
-            return up_to_date
-        compressed = any(inputs_module.input_format(f)[1] for f in files)
+    if not isinstance(text_field, str):
+        text_field = list(text_field) if len(text_field) != 1 else text_field[0]
+    selection = inputs_module.Selection(include, exclude, skip_unknown=on_error == "skip")
+    plan = plan_files_build(inputs, out, tokenizer, text_field, on_error, memory, shard_tokens, overwrite, progress,
+                            kind, sample_rate, selection if include or exclude or on_error == "skip" else None)
+    if plan.up_to_date is not None:
+        return plan.up_to_date
+    tokenizer, files, total_bytes = plan.tokenizer, plan.files, plan.total_bytes
+    with write_errors_named(out):
+        compressed = any(inputs_module.is_compressed(f) for f in files)
         # Counted in bytes on disk, as read: compressed ones for .gz and .zst inputs.
         bar = tqdm(total=total_bytes, desc="reading and tokenizing" + (" (bytes on disk, compressed)" if compressed else ""),
                    unit="B", unit_scale=True, disable=not progress)
         records = inputs_module.read_records(files, text_field, on_read=bar.update)
-        report = BuildReport(directory=str(out), input_bytes=total_bytes,
-                             files={str(f): {"records_read": 0, "documents": 0, "blank_lines": 0, "problems": 0}
-                                    for f in files})
-        report = _run(records, out, tokenizer, fingerprint, shard_positions, on_error, progress, bar, start, state, report)
+        report = _run(records, out, tokenizer, plan.fingerprint, plan.shard_positions, on_error, progress, bar, start,
+                      plan.state, plan.new_report(out))
     if progress:
         tqdm.write(report.summary())
     return report
@@ -540,7 +621,9 @@ def build_from_documents(documents: Iterable[str | dict[str, Any] | SourceDocume
                          progress: bool = True, kind: str = "sa", sample_rate: int | None = None) -> BuildReport:
     """Index documents given in Python: strings, ``{"text": ..., "metadata": {...}}`` or
     ``{"ids": [...], "metadata": {...}}``. Token ids need ``token_width`` (1, 2 or 4) and
-    optionally ``vocab_size``; they make an index without a tokenizer.
+    optionally ``vocab_size``; they make an index without a tokenizer. Other keys of a
+    dict are metadata too (``{"text": ..., "url": ...}``); a key given both ways with two
+    values is a ``conflicting_metadata`` problem.
 
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -551,10 +634,10 @@ def build_from_documents(documents: Iterable[str | dict[str, Any] | SourceDocume
     start = time.perf_counter()
     out = Path(out)
     tokenizer = PretokenizedVocabulary(token_width, vocab_size) if token_width is not None else load_tokenizer(tokenizer)
-    shard_positions, fingerprint = _options(tokenizer, "text", on_error, memory, shard_tokens, kind, sample_rate)
+    shard_positions, fingerprint = build_options(tokenizer, "text", on_error, memory, shard_tokens, kind, sample_rate)
     fingerprint["inputs"] = None
-    with _write_errors_named(out):
-        _, state = _prepare_output(out, fingerprint, overwrite, progress)
+    with write_errors_named(out):
+        _, state = prepare_output(out, fingerprint, overwrite, progress)
     bar = tqdm(desc="reading and tokenizing", unit="doc", disable=not progress)
 
     def records() -> Iterator[SourceDocument | InputProblem]:
@@ -565,8 +648,10 @@ def build_from_documents(documents: Iterable[str | dict[str, Any] | SourceDocume
                 continue
             if isinstance(item, str):
                 item = {"text": item}
-            metadata = dict(item.get("metadata") or {})
-            if "ids" in item:
+            metadata = inputs_module.python_metadata(item, number)
+            if isinstance(metadata, InputProblem):
+                yield metadata
+            elif "ids" in item:
                 ids = np.asarray(item["ids"])
                 if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
                     yield InputProblem("<python>", number, inputs_module.TOKEN_OUT_OF_RANGE,
@@ -580,7 +665,7 @@ def build_from_documents(documents: Iterable[str | dict[str, Any] | SourceDocume
                 text = inputs_module.text_or_problem(item.get("text"), "<python>", number, "text")
                 yield text if isinstance(text, InputProblem) else SourceDocument(text, metadata, "<python>", number)
 
-    with _write_errors_named(out):
+    with write_errors_named(out):
         report = _run(records(), out, tokenizer, fingerprint, shard_positions, on_error, progress, bar, start, state,
                       BuildReport(directory=str(out)))
     if progress:

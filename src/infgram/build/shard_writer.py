@@ -57,7 +57,7 @@ class ShardBuffer:
         if self.budget is None:
             return True
         records = DOCUMENT_RECORD.itemsize * (self.num_documents + 1)  # also the size of starts + metadata_offsets
-        other = len(self.metadata) + metadata_bytes + records + reserve_bytes(self.budget)
+        other = self.metadata_bytes + metadata_bytes + records + reserve_bytes(self.budget)
         # positions / limit of the budget for the tokens and their sort, the rest for the others
         return positions * self.budget <= (self.budget - other) * self.limit
 
@@ -80,6 +80,10 @@ class ShardBuffer:
     @property
     def num_documents(self) -> int:
         return len(self.starts)
+
+    @property
+    def metadata_bytes(self) -> int:
+        return len(self.metadata)
 
 
 def release_free_memory() -> None:
