@@ -31,5 +31,11 @@ setup(
                      "src/infgram/c/bits.h", "src/infgram/c/find_many.h", "src/infgram/c/status.h"],
             extra_compile_args=["-O3", "-std=c99"],
         ),
+        Extension(
+            "infgram._dedup",
+            sources=["src/infgram/_dedup.c", "src/infgram/c/neighbours.c", "src/infgram/c/status.c"],
+            depends=["src/infgram/c/neighbours.h", "src/infgram/c/status.h"],
+            extra_compile_args=["-O3", "-std=c99"],
+        ),
     ]
 )

@@ -38,11 +38,15 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    """``infgram.Client`` is imported on first use, so ``import infgram`` stays light."""
+    """``infgram.Client`` and ``infgram.distributed`` are imported on first use, so ``import infgram`` stays light."""
     if name == "Client":
         from .service.client import Client
 
         return Client
+    if name == "distributed":  # Ray is imported only when a distributed function runs
+        import importlib
+
+        return importlib.import_module(".distributed", __name__)
     raise AttributeError(f"module 'infgram' has no attribute {name!r}")
 
 

@@ -53,6 +53,7 @@ from typing import Any, Iterable, Sequence
 
 from tqdm import tqdm
 
+from ..build.fields import FieldMissing, FieldNotText, TextFields
 from ..errors import InputError, UnsupportedOperationError
 from ..query.results import EntryContamination
 
@@ -76,7 +77,6 @@ BATCH_WINDOWS = 200_000
 enough that the progress bar moves and memory stays small."""
 
 _WORD_START = re.compile(r"(?<!\S)\S")  # \s of a str pattern is exactly str.isspace
-_TEMPLATE_PART = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 
 
 # -- windows and labels ---------------------------------------------------------------------------
@@ -214,23 +214,13 @@ def _example(index: Any, window: str, count: int) -> dict[str, Any] | None:
 
 # -- reading a benchmark --------------------------------------------------------------------------
 
-def _field_text(value: Any) -> str | None:
-    """A field's value as text: lists (such as multiple-choice options) one item per line."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    if isinstance(value, list) and all(isinstance(item, (str, int, float)) and not isinstance(item, bool) for item in value):
-        return "\n".join(map(str, value))
-    return None
-
-
 def entry_text(record: dict[str, Any], fields: Sequence[str]) -> str:
     """The text of one benchmark entry: the named fields one per line, or a template.
 
     A single field holding ``{`` is a template: ``{name}`` is replaced by that field and
     ``{{``/``}}`` stand for braces. Lists (the choices of a multiple-choice question) become
-    one item per line.
+    one item per line. ``meta.body`` names a nested field (the syntax of
+    :mod:`infgram.build.fields`, shared with ``infgram build --text-field``).
 
     >>> question = {"text": "2 + 2 =", "choices": ["3", "4"], "answer": "B"}
     >>> entry_text(question, ["text"]), entry_text(question, ["text", "choices"])
@@ -238,32 +228,17 @@ def entry_text(record: dict[str, Any], fields: Sequence[str]) -> str:
     >>> entry_text(question, ["Q: {text} A: {answer}"])
     'Q: 2 + 2 = A: B'
     """
-    def value_of(name: str) -> str:
-        if name not in record:
-            raise KeyError(name)
-        text = _field_text(record[name])
-        if text is None:
-            raise TypeError(name)
-        return text
-
-    if len(fields) == 1 and "{" in fields[0]:
-        def replace(match: re.Match) -> str:
-            if match.group(0) in ("{{", "}}"):
-                return match.group(0)[0]
-            return value_of(match.group(1))
-
-        return _TEMPLATE_PART.sub(replace, fields[0])
-    return "\n".join(value_of(name) for name in fields)
+    return TextFields(fields, strings_only=False).text(record)
 
 
-def _field_error(error: KeyError | TypeError, record: dict[str, Any], where: str) -> InputError:
+def _field_error(error: FieldMissing | FieldNotText, record: dict[str, Any], where: str) -> InputError:
     name = error.args[0]
     available = ", ".join(repr(key) for key in record) or "none"
     if isinstance(error, KeyError):
         return InputError(f"{where}: expected a field {name!r}, found fields {available}; pass --field with the "
                           "fields that hold the entry's text")
     return InputError(f"{where}: expected field {name!r} to hold text, a number or a list of them, found a "
-                      f"{type(record[name]).__name__}; pass --field with the fields that hold the entry's text")
+                      f"{type(error.found).__name__}; pass --field with the fields that hold the entry's text")
 
 
 def read_benchmark(path: str | Path, fields: Sequence[str] = ("text",)) -> list[str]:
@@ -313,7 +288,7 @@ def read_benchmark(path: str | Path, fields: Sequence[str] = ("text",)) -> list[
                                  "write each entry as an object with a text field")
             try:
                 text = entry_text(record, fields)
-            except (KeyError, TypeError) as error:
+            except (FieldMissing, FieldNotText) as error:
                 raise _field_error(error, record, where) from None
             if not text.strip():
                 raise InputError(f"{where}: expected text in {' + '.join(fields)}, found "
