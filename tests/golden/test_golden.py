@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -247,6 +248,21 @@ def test_byte_mode_golden_answers_match_brute_force():
             windows, found = reference.contamination([d["text"] for d in documents], request["text"])
             assert (reply["windows"], reply["found"]) == (windows, found), request
             assert reply["fraction"] == found / windows
+        elif op == "draft":
+            context = list(query)
+            for token in reply["tokens"]:  # each step: the most frequent next token, ties to the smaller id
+                length, distribution = reference.infgram_next_tokens(corpus, context)
+                best = sorted(distribution, key=lambda entry: (-entry[1], entry[0] is None, entry[0] or 0))[0]
+                assert (token["id"], token["count"], token["suffix_length"]) == (best[0], best[1], length), request
+                context.append(token["id"])
+            assert len(reply["tokens"]) <= request["max_tokens"]
+        elif op in ("novelty", "creativity"):
+            words = [(m.start(), m.end()) for m in re.finditer(rb"\S+", bytes(query))]
+            if op == "novelty":
+                assert reply["novelty"] == reference.novelty(corpus, query, request["max_n"], words)
+            else:
+                expected = [reference.uniqueness(corpus, query, length, words) for length in request["min_length"]]
+                assert reply["uniqueness"] == expected and reply["creativity_index"] == sum(expected)
         else:
             raise AssertionError(op)
         checked += 1

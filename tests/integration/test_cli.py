@@ -199,7 +199,7 @@ def test_error_contract_in_a_real_process(tmp_path, byte_index):
     (["attribute", "{index}", "--text", "x", "--min-length", "-1"], "expected min_length"),
     (["build", "{corpus}", "--out", "{empty_with_file}", "--quiet"], "not empty"),
     (["build", "{missing}.jsonl", "--out", "{fresh}", "--quiet"], "does not exist"),
-    (["build", "{csv}", "--out", "{fresh}", "--quiet"], "'.csv'"),
+    (["build", "{csv}", "--out", "{fresh}", "--quiet"], "text"),  # a CSV without a text column
     (["build", "{bad_json}", "--out", "{fresh}", "--quiet"], "bad.jsonl:2"),
     (["build", "{corpus}", "--out", "{fresh}", "--quiet", "--memory", "lots"], "memory size"),
     (["build", "{corpus}", "--out", "{fresh}", "--quiet", "--tokenizer", "no-such-tokenizer"], "not a file"),
@@ -352,8 +352,8 @@ def test_directory_with_unknown_file_is_an_error(run, tmp_path):
     folder = tmp_path / "corpus"
     folder.mkdir()
     (folder / "a.jsonl").write_text('{"text": "fine"}\n')
-    (folder / "README.md").write_text("# not a corpus file")
-    assert_one_line_error(run("build", folder, "--out", tmp_path / "index", "--quiet"), "README.md")
+    (folder / "notes.Debian.gz").write_bytes(b"not a corpus file")
+    assert_one_line_error(run("build", folder, "--out", tmp_path / "index", "--quiet"), "notes.Debian.gz")
 
 
 def test_text_field_option(run, tmp_path):

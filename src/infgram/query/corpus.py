@@ -31,8 +31,10 @@ import numpy as np
 from ..errors import QueryError, UnsupportedOperationError
 from ..tokenizer import Tokenizer
 from . import partials
-from .encoding import Query, QueryEncoder, check_length
+from .encoding import Query, QueryEncoder, check_length, check_text
+from .forms import Speller, running_text_ids, speller_of
 from .results import (
+    Form,
     InfgramNextTokensResult,
     InfgramProbabilitiesResult,
     InfgramProbabilityResult,
@@ -66,6 +68,7 @@ class Corpus:
         self.num_documents: int = shards.num_documents
         self.num_tokens: int = shards.num_tokens
         self._texts: list[str] | None = None
+        self._speller: Speller | None = None
         single = shards.shards[0] if len(shards) == 1 and type(shards) is ShardSet else None  # shards here
         self._single_find = single.find if single is not None else None
 
@@ -102,8 +105,86 @@ class Corpus:
         """
         return self.encoder.tokenize(query)
 
+    # -- the forms of a string (see infgram.query.forms) -------------------------------------------
+    def _spells_forms(self, query: Query, exact_tokens: bool) -> bool:
+        """Whether a query is searched in all its forms (a non-empty string on a tokenized index)."""
+        if not isinstance(exact_tokens, bool):
+            raise QueryError(f"expected exact_tokens to be true or false, found {exact_tokens!r:.40}")
+        return isinstance(query, str) and bool(query) and not exact_tokens and self.tokenizer.kind == "huggingface"
+
+    def _spelling_speller(self) -> Speller:
+        if self._speller is None:
+            self._speller = speller_of(self.tokenizer)
+        return self._speller
+
+    def _count_sequences(self, sequences: list[tuple[int, ...]]) -> list[int]:
+        return self.count_batch([list(ids) for ids in sequences]).tolist()
+
+    def forms(self, query: Query, exact_tokens: bool = False) -> list[Form]:
+        """The token sequences a query is searched as, each with its count (see
+        :mod:`infgram.query.forms`). A string on a tokenized index is searched in every form
+        it takes in the documents (only those that occur are listed; if none does, its
+        running-text encoding with count 0); ``exact_tokens=True``, ids, or a byte index
+        give one form, the encoding itself.
+
+        >>> import tempfile, pathlib, infgram
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = infgram.build_from_documents(["abab"], folder / "i", progress=False)
+        >>> infgram.Index.open(folder / "i").forms("ab")
+        [Form(ids=[97, 98], text='ab', count=2)]
+        """
+        if self._spells_forms(query, exact_tokens):
+            check_text(query, self.encoder.max_characters)  # type: ignore[arg-type]
+            speller = self._spelling_speller()
+            found = speller.forms(query.encode("utf-8"), self._count_sequences)  # type: ignore[union-attr]
+            if not found:
+                found = [(tuple(running_text_ids(self.tokenizer, query, speller).tolist()), 0)]  # type: ignore[arg-type]
+            return [Form(list(ids), self._spelled(ids), count) for ids, count in found]
+        encoded = self.encoder.encode(query)
+        ids = self.encoder.ids_of(encoded).tolist()
+        text = query if isinstance(query, str) else self.tokenizer.decode(ids)
+        return [Form(ids, text, self._count_encoded(encoded))]
+
+    def _spelled(self, ids: tuple[int, ...] | list[int]) -> str:
+        """The text a token sequence spells."""
+        if self.tokenizer.kind != "huggingface":
+            return self.tokenizer.decode(ids)
+        spellings = self._spelling_speller().spellings
+        return b"".join(spellings[i] for i in ids).decode("utf-8", errors="replace")
+
+    def _forms_searched(self, query: Query, exact_tokens: bool = False) -> tuple[list[bytes], list[Form] | None]:
+        """The encodings to search for a query, and its forms to report (None for ids and on
+        a byte index, where a string has one form, its UTF-8 bytes)."""
+        if self._spells_forms(query, exact_tokens):
+            forms = self.forms(query)
+            return [self.encoder.encode(form.ids) for form in forms if form.count], forms
+        encoded = self.encoder.encode(query)
+        if not isinstance(query, str) or self.tokenizer.kind != "huggingface":
+            return [encoded], None  # ids, or a byte index: the one form is the query itself
+        return [encoded], self.forms(query, exact_tokens=True)
+
+    def _encode_next(self, next_token: str | int, exact_tokens: bool = False) -> bytes:
+        """A continuation of one token: a string as it reads in running text (" language" is
+        the one token "Ġlanguage"/"▁language"), or exactly its encoding with ``exact_tokens``."""
+        if not isinstance(next_token, str) or exact_tokens or self.tokenizer.kind != "huggingface":
+            return self.encoder.encode_next(next_token)
+        check_text(next_token, self.encoder.max_characters)
+        ids = running_text_ids(self.tokenizer, next_token, self._spelling_speller())
+        if len(ids) != 1:
+            raise QueryError(f"expected the continuation to be exactly one token, but {next_token!r:.80} is "
+                             f"{len(ids)} tokens {ids.tolist()[:20]} in running text; pass a single token id instead")
+        return self.encoder.encode_next(int(ids[0]))
+
+    def _count_encoded(self, encoded: bytes) -> int:
+        if not encoded:
+            return self.num_tokens
+        if self._single_find is not None:  # the common case, without a fan-out
+            lo, hi = self._single_find(encoded)
+            return hi - lo
+        return partials.add_counts(self.shard_set.map(partials.count, encoded))
+
     # -- counts and probabilities ---------------------------------------------------------------
-    def count(self, query: Query) -> int:
+    def count(self, query: Query, exact_tokens: bool = False) -> int:
         """Occurrences of a token sequence; the empty query counts every token.
 
         >>> import tempfile, pathlib, infgram
@@ -112,16 +193,15 @@ class Corpus:
         >>> index = infgram.Index.open(folder / "i")
         >>> index.count("ab"), index.count([98, 97]), index.count("")
         (2, 2, 6)
-        """
-        encoded = self.encoder.encode(query)
-        if not encoded:
-            return self.num_tokens
-        if self._single_find is not None:  # the common case, without a fan-out
-            lo, hi = self._single_find(encoded)
-            return hi - lo
-        return partials.add_counts(self.shard_set.map(partials.count, encoded))
 
-    def count_batch(self, queries: Iterable[Query] | np.ndarray) -> np.ndarray:
+        On a tokenized index a string counts its aligned occurrences in all their forms
+        (see :meth:`forms`); ``exact_tokens=True`` counts exactly its encoding.
+        """
+        if self._spells_forms(query, exact_tokens):
+            return sum(form.count for form in self.forms(query))
+        return self._count_encoded(self.encoder.encode(query))
+
+    def count_batch(self, queries: Iterable[Query] | np.ndarray, exact_tokens: bool = False) -> np.ndarray:
         """The counts of many queries at once, as an int64 array.
 
         Queries may be strings or id sequences of any lengths; a 2-D integer array (one
@@ -137,6 +217,15 @@ class Corpus:
         >>> index.count_batch(np.array([[97, 98], [98, 97]])).tolist()
         [2, 1]
         """
+        if self.tokenizer.kind == "huggingface" and not exact_tokens and \
+                not (isinstance(queries, np.ndarray) and queries.ndim == 2) and not isinstance(queries, str):
+            queries = list(queries)
+            spelled = [number for number, query in enumerate(queries) if self._spells_forms(query, exact_tokens)]
+            if spelled:
+                totals = self.count_batch([[] if self._spells_forms(q, False) else q for q in queries], True)
+                for number in spelled:
+                    totals[number] = self.count(queries[number])
+                return totals
         data, offsets, lengths = self._encode_batch(queries)
         totals = np.zeros(len(lengths), dtype=np.int64)
         parts = max(1, min(os.cpu_count() or 1, len(lengths) // _PARALLEL_BATCH))
@@ -179,17 +268,26 @@ class Corpus:
         np.cumsum(lengths, out=offsets[1:])
         return b"".join(encoded), offsets, lengths
 
-    def probability(self, prompt: Query, next_token: str | int) -> ProbabilityResult:
-        """count(prompt + next) / count(prompt), with both counts; ``next_token`` must be one token."""
-        self.require("probability")
-        encoded = self.encoder.encode(prompt)
-        prompt_count, count = partials.add_tuples(
-            self.shard_set.map(partials.probability, encoded, self.encoder.encode_next(next_token)))
-        return ProbabilityResult(prompt_count, count, _ratio(count, prompt_count))
+    def probability(self, prompt: Query, next_token: str | int, exact_tokens: bool = False) -> ProbabilityResult:
+        """count(prompt + next) / count(prompt), with both counts; ``next_token`` must be one token.
 
-    def probability_batch(self, pairs: Iterable[tuple[Query, str | int]]) -> list[ProbabilityResult]:
+        A string prompt counts in all its forms (see :meth:`forms`, listed in ``forms``); a
+        string continuation is read as in running text, so " language" is one token.
+        """
+        self.require("probability")
+        next_encoded = self._encode_next(next_token, exact_tokens)
+        searched, forms = self._forms_searched(prompt, exact_tokens)
+        prompt_count = count = 0
+        for encoded in searched:
+            form_prompt_count, form_count = partials.add_tuples(
+                self.shard_set.map(partials.probability, encoded, next_encoded))
+            prompt_count, count = prompt_count + form_prompt_count, count + form_count
+        return ProbabilityResult(prompt_count, count, _ratio(count, prompt_count), forms)
+
+    def probability_batch(self, pairs: Iterable[tuple[Query, str | int]], exact_tokens: bool = False
+                          ) -> list[ProbabilityResult]:
         """:meth:`probability` of many (prompt, next token) pairs."""
-        return [self.probability(prompt, next_token) for prompt, next_token in pairs]
+        return [self.probability(prompt, next_token, exact_tokens) for prompt, next_token in pairs]
 
     def _tokens(self, distribution: partials.Distribution, top_k: int | None) -> tuple[int, list[NextToken]]:
         prompt_count, values, counts = distribution
@@ -218,28 +316,36 @@ class Corpus:
             self._texts = self.tokenizer.token_texts()
         return self._texts
 
-    def next_tokens(self, prompt: Query, top_k: int | None = None) -> NextTokensResult:
+    def next_tokens(self, prompt: Query, top_k: int | None = None, exact_tokens: bool = False) -> NextTokensResult:
         """The exact distribution of the next token after every occurrence of the prompt.
 
         Sorted by count (descending) then id; the end of a document is the entry with id None.
+        A string prompt counts in all its forms (see :meth:`forms`, listed in ``forms``).
         """
         self.require("next_tokens")
         self._check_top_k(top_k)
-        encoded = self.encoder.encode(prompt)
-        distribution = partials.merge_distributions(self.shard_set.map(partials.next_tokens, encoded))
-        return NextTokensResult(*self._tokens(distribution, top_k))
+        searched, forms = self._forms_searched(prompt, exact_tokens)
+        parts = [part for encoded in searched for part in self.shard_set.map(partials.next_tokens, encoded)]
+        distribution = partials.merge_distributions(parts) if parts else \
+            (0, np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64))
+        return NextTokensResult(*self._tokens(distribution, top_k), forms=forms)
 
-    def next_tokens_batch(self, prompts: Iterable[Query], top_k: int | None = None) -> list[NextTokensResult]:
+    def next_tokens_batch(self, prompts: Iterable[Query], top_k: int | None = None,
+                          exact_tokens: bool = False) -> list[NextTokensResult]:
         """:meth:`next_tokens` of many prompts."""
-        return [self.next_tokens(prompt, top_k) for prompt in prompts]
+        return [self.next_tokens(prompt, top_k, exact_tokens) for prompt in prompts]
 
     # -- ∞-gram ---------------------------------------------------------------------------------
-    def infgram_probability(self, prompt: Query, next_token: str | int) -> InfgramProbabilityResult:
-        """P(next | longest suffix of the prompt that occurs), as in the infini-gram paper."""
+    def infgram_probability(self, prompt: Query, next_token: str | int,
+                            exact_tokens: bool = False) -> InfgramProbabilityResult:
+        """P(next | longest suffix of the prompt that occurs), as in the infini-gram paper.
+
+        The prompt is its tokenizer encoding (a context, read as the start of a text); a
+        string continuation is read as in running text, so " language" is one token."""
         self.require("infgram_probability")
         encoded = self.encoder.encode(prompt)
         length, prompt_count, count = partials.longest_wins(
-            self.shard_set.map(partials.infgram_probability, encoded, self.encoder.encode_next(next_token)))
+            self.shard_set.map(partials.infgram_probability, encoded, self._encode_next(next_token, exact_tokens)))
         return InfgramProbabilityResult(length, prompt_count, count, _ratio(count, prompt_count))
 
     def infgram_probability_batch(self, pairs: Iterable[tuple[Query, str | int]]) -> list[InfgramProbabilityResult]:

@@ -67,6 +67,27 @@ def matching_documents(shard: Shard, encoded: bytes, rows: tuple[int, int] | Non
     return documents, positions[first] - shard.documents.starts[documents]
 
 
+def first_matches(shard: Shard, forms: list[bytes], rows: list[tuple[int, int]]) -> tuple[np.ndarray, ...]:
+    """Several forms of a query (see :mod:`infgram.query.forms`) in one shard: the documents
+    holding any (sorted, each once), the offset of the first occurrence in each, and its
+    length in tokens; only the occurrences in the given rows of each form's run are read."""
+    positions, lengths = [], []
+    for encoded, (lo, hi) in zip(forms, rows):
+        positions.append(shard.positions(lo, hi).astype(np.int64))
+        lengths.append(np.full(hi - lo, len(encoded) // shard.token_width, dtype=np.int64))
+    if not positions or not sum(map(len, positions)):
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    all_positions, all_lengths = np.concatenate(positions), np.concatenate(lengths)
+    order = np.argsort(all_positions, kind="stable")
+    all_positions, all_lengths = all_positions[order], all_lengths[order]
+    documents = shard.documents.document_of(all_positions)
+    first = np.ones(len(documents), dtype=bool)
+    first[1:] = documents[1:] != documents[:-1]
+    documents = documents[first]
+    return documents, all_positions[first] - shard.documents.starts[documents], all_lengths[first]
+
+
 def document_piece(shard: Shard, local: int, start: int, end: int) -> tuple[np.ndarray, int, dict[str, Any]]:
     """(tokens [start, end) of a document, clipped to it; its length; its metadata)."""
     length = shard.documents.length(local)
@@ -129,43 +150,50 @@ def read_document(corpus: Corpus, number: int, start: int | None, length: int, c
                     character_spans(corpus, window, window_start, spans))
 
 
-def budget_rows(corpus: Corpus, encoded: bytes, limit: int) -> tuple[list[tuple[int, int]], bool]:
-    """The rows of each shard's run of a query to read within a work budget, and whether
-    that is all of them. The budget goes to the shards in order, each taking all it needs
-    or what is left: a plan made from run lengths alone, before any position is read."""
-    runs = corpus.shard_set.map(run_of, encoded)
-    rows, left = [], limit
-    for cost, (lo, hi) in zip(corpus.shard_set.locate_costs, runs):
-        take = min(hi - lo, left // cost)
-        rows.append((lo, lo + take))
-        left -= take * cost
-    return rows, all(end == hi for (_, end), (_, hi) in zip(rows, runs))
+def budget_rows(corpus: Corpus, forms: list[bytes], limit: int) -> tuple[list[list[tuple[int, int]]], bool]:
+    """The rows of each form's run in each shard to read within a work budget, and whether
+    that is all of them. The budget goes to the shards in order and within a shard to the
+    forms in order, each taking all it needs or what is left: a plan made from run lengths
+    alone, before any position is read."""
+    runs = [corpus.shard_set.map(run_of, encoded) for encoded in forms]
+    rows: list[list[tuple[int, int]]] = []
+    left, complete = limit, True
+    for number, cost in enumerate(corpus.shard_set.locate_costs):
+        shard_rows = []
+        for form_runs in runs:
+            lo, hi = form_runs[number]
+            take = min(hi - lo, left // cost)
+            shard_rows.append((lo, lo + take))
+            left -= take * cost
+            complete &= lo + take == hi
+        rows.append(shard_rows)
+    return rows, complete
 
 
 def documents(corpus: Corpus, query: Query, limit: int = 10, offset: int = 0, seed: int | None = None,
               context: int | None = None, max_work: int | None = None, exact: bool = False,
-              work_ceiling: int | None = None) -> DocumentsResult:
+              work_ceiling: int | None = None, exact_tokens: bool = False) -> DocumentsResult:
     """See :meth:`infgram.Index.documents`."""
     limit = check_whole_number("limit", limit, MAX_DOCUMENTS_LIMIT)
     offset = check_whole_number("offset", offset)
     context = check_whole_number("context", context, optional=True)
     seed = check_whole_number("seed", seed, optional=True)
     budget = work_limit(max_work, exact, work_ceiling)
-    encoded = corpus.encoder.encode(query)
-    length = corpus.encoder.length_of(encoded)
+    searched, forms = corpus._forms_searched(query, exact_tokens)
     shard_set = corpus.shard_set
     complete = True
-    if not encoded:
+    if searched == [b""]:
         matching = np.arange(corpus.num_documents, dtype=np.int64)
         first_starts = np.zeros(corpus.num_documents, dtype=np.int64)
+        lengths = np.zeros(corpus.num_documents, dtype=np.int64)
     else:
-        rows, complete = budget_rows(corpus, encoded, budget)
-        parts = [shard_set.call(number, matching_documents, encoded, shard_rows)
-                 for number, shard_rows in enumerate(rows)]
+        rows, complete = budget_rows(corpus, searched, budget)
+        parts = [shard_set.call(number, first_matches, searched, shard_rows) for number, shard_rows in enumerate(rows)]
         matching = np.concatenate([local + shard_set.first_documents[number]
-                                   for number, (local, _) in enumerate(parts)])
-        first_starts = np.concatenate([starts for _, starts in parts])
+                                   for number, (local, _, _) in enumerate(parts)])
+        first_starts = np.concatenate([starts for _, starts, _ in parts])
+        lengths = np.concatenate([length for _, _, length in parts])
     order = np.arange(len(matching)) if seed is None else np.random.default_rng(seed).permutation(len(matching))
     page = order[offset : offset + limit]
-    found = [read_document(corpus, int(matching[i]), int(first_starts[i]), length, context) for i in page]
-    return DocumentsResult(len(matching), found, complete)
+    found = [read_document(corpus, int(matching[i]), int(first_starts[i]), int(lengths[i]), context) for i in page]
+    return DocumentsResult(len(matching), found, complete, forms)

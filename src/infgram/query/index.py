@@ -40,8 +40,9 @@ from ..tokenizer import Tokenizer, tokenizer_from_manifest
 from .attribution import attribute
 from .corpus import Corpus
 from .documents import documents, read_document
+from .drafting import draft
 from .encoding import Query
-from .results import AttributionResult, CooccurrenceResult, Document, DocumentsResult, SearchResult
+from .results import AttributionResult, CooccurrenceResult, Document, DocumentsResult, DraftResult, SearchResult
 from .search import cooccurrence, search
 from .shardset import ShardSet
 
@@ -143,7 +144,8 @@ class Index(Corpus):
         return read_document(self, number, None, 0, None)
 
     def documents(self, query: Query, limit: int = 10, offset: int = 0, seed: int | None = None,
-                  context: int | None = None, max_work: int | None = None, exact: bool = False) -> DocumentsResult:
+                  context: int | None = None, max_work: int | None = None, exact: bool = False,
+                  exact_tokens: bool = False) -> DocumentsResult:
         """The number of documents that contain the query, and ``limit`` of them from ``offset``.
 
         Documents come in index order, or in a random order fixed by ``seed`` (the same seed
@@ -151,6 +153,8 @@ class Index(Corpus):
         to a window of that many tokens on each side of its first match. Reading more than
         ``max_work`` occurrences (see :mod:`infgram.query.budget`) gives an exact lower bound
         of the count, flagged ``num_documents_exact=False``; ``exact=True`` reads them all.
+        A string on a tokenized index matches in all its forms (listed in ``forms``, see
+        :meth:`forms`); ``exact_tokens=True`` searches exactly its encoding.
 
         >>> import tempfile, pathlib, infgram
         >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -161,11 +165,12 @@ class Index(Corpus):
         >>> [(d.index, d.start, d.text) for d in index.documents("is", context=2).documents]
         [(0, 7, 'e is a'), (1, 0, 'is i')]
         """
-        return documents(self, query, limit, offset, seed, context, max_work, exact, self.max_work_ceiling)
+        return documents(self, query, limit, offset, seed, context, max_work, exact, self.max_work_ceiling,
+                         exact_tokens)
 
     def search(self, cnf: Any, within: int | None = None, limit: int = 10, offset: int = 0,
                seed: int | None = None, context: int | None = None, max_work: int | None = None,
-               exact: bool = False) -> SearchResult:
+               exact: bool = False, exact_tokens: bool = False) -> SearchResult:
         """Documents matching an AND of ORs of phrases, exactly (see :mod:`infgram.query.search`).
 
         ``cnf`` is a list of clauses, each a list of phrases (strings, id lists or
@@ -175,7 +180,9 @@ class Index(Corpus):
         from ``offset`` (in index order, or in an order fixed by ``seed``) with every match
         marked in ``spans``; ``context`` cuts each to a window around its first match. A
         search that would read more than ``max_work`` positions raises
-        :class:`~infgram.errors.LimitError` (``exact=True`` lifts the budget).
+        :class:`~infgram.errors.LimitError` (``exact=True`` lifts the budget). A string phrase
+        on a tokenized index stands for all its forms (see :meth:`forms`; ``exact_tokens=True``
+        searches exactly its encoding).
 
         >>> import tempfile, pathlib, infgram
         >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -188,15 +195,17 @@ class Index(Corpus):
         (1, 0)
         """
         self.require("search")
-        return search(self, cnf, within, limit, offset, seed, context, max_work, exact, self.max_work_ceiling)
+        return search(self, cnf, within, limit, offset, seed, context, max_work, exact, self.max_work_ceiling,
+                      exact_tokens)
 
     def cooccurrence(self, phrases: Sequence[Query], pairs: Sequence[tuple[int, int]] | None = None,
                      document_counts: bool = False, max_work: int | None = None,
-                     exact: bool = False) -> CooccurrenceResult:
+                     exact: bool = False, exact_tokens: bool = False) -> CooccurrenceResult:
         """Counts of many phrases, and for pairs of them (by number; all pairs when None) the
         number of documents that contain both; with ``document_counts``, also the number of
         documents of each phrase (which reads every occurrence of the frequent ones). Past
-        ``max_work`` units of work it raises :class:`~infgram.errors.LimitError`.
+        ``max_work`` units of work it raises :class:`~infgram.errors.LimitError`. String phrases
+        on a tokenized index count in all their forms (see :meth:`forms`) unless ``exact_tokens``.
 
         >>> import tempfile, pathlib, infgram
         >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -206,7 +215,8 @@ class Index(Corpus):
         ([3, 2, 1], [2, 2, 1], [1, 1, 0])
         """
         self.require("cooccurrence")
-        return cooccurrence(self, phrases, pairs, document_counts, max_work, exact, self.max_work_ceiling)
+        return cooccurrence(self, phrases, pairs, document_counts, max_work, exact, self.max_work_ceiling,
+                            exact_tokens)
 
     def attribute(self, text: Query, min_length: int | None = None, max_count: int = 100, examples: int = 3,
                   context: int | None = None) -> AttributionResult:
@@ -226,6 +236,20 @@ class Index(Corpus):
         """
         self.require("attribute")
         return attribute(self, text, min_length, max_count, examples, context)
+
+    def draft(self, prompt: Query, max_tokens: int = 16, min_probability: float = 0.0, min_count: int = 1,
+              max_suffix_tokens: int | None = None) -> DraftResult:
+        """A greedy ∞-gram continuation of the prompt, token by token, with why it stopped
+        (see :mod:`infgram.query.drafting`).
+
+        >>> import tempfile, pathlib, infgram
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = infgram.build_from_documents(["a rose is a rose"], folder / "i", progress=False)
+        >>> result = infgram.Index.open(folder / "i").draft("is a", max_tokens=3)
+        >>> "".join(token.text for token in result.tokens), result.stop
+        (' ro', 'max_tokens')
+        """
+        return draft(self, prompt, max_tokens, min_probability, min_count, max_suffix_tokens)
 
     # -- the index itself -----------------------------------------------------------------------
     def info(self) -> dict[str, Any]:

@@ -9,8 +9,21 @@ from typing import Any
 @dataclass(frozen=True)
 class _Result:
     def to_dict(self) -> dict[str, Any]:
-        """The result as plain JSON-ready data."""
-        return asdict(self)
+        """The result as plain JSON-ready data; ``forms`` only when the query was a string."""
+        data = asdict(self)
+        if data.get("forms", 0) is None:
+            del data["forms"]
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Form(_Result):
+    """One token sequence a string query was searched as (see :mod:`infgram.query.forms`):
+    its ``ids``, the ``text`` they spell, and its ``count`` of occurrences."""
+
+    ids: list[int]
+    text: str
+    count: int
 
 
 @dataclass(frozen=True)
@@ -20,6 +33,8 @@ class ProbabilityResult(_Result):
     prompt_count: int
     count: int
     probability: float | None
+    forms: list[Form] | None = field(default=None, repr=False, compare=False)
+    """The forms of a string prompt (None for ids), each with its count."""
 
 
 @dataclass(frozen=True)
@@ -44,10 +59,12 @@ class NextToken(_Result):
 
 @dataclass(frozen=True)
 class NextTokensResult(_Result):
-    """The exact distribution of the token after every occurrence of the prompt."""
+    """The exact distribution of the token after every occurrence of the prompt (in every
+    form of a string prompt, listed in ``forms``; None for ids)."""
 
     prompt_count: int
     tokens: list[NextToken] = field(default_factory=list)
+    forms: list[Form] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -90,6 +107,8 @@ class DocumentsResult(_Result):
     num_documents: int
     documents: list[Document] = field(default_factory=list)
     num_documents_exact: bool = True
+    forms: list[Form] | None = field(default=None, repr=False, compare=False)
+    """The forms of a string query (None for ids), each with its count of occurrences."""
 
 
 @dataclass(frozen=True)
@@ -189,3 +208,51 @@ class EntryContamination(_Result):
     fraction: float
     label: str
     example: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DraftToken(_Result):
+    """One drafted token: its ``id`` and ``text``, its ∞-gram ``probability`` and ``count``
+    after the longest suffix (of ``suffix_length`` tokens) of the prompt and the tokens
+    drafted before it."""
+
+    id: int
+    text: str
+    probability: float
+    count: int
+    suffix_length: int
+
+
+@dataclass(frozen=True)
+class DraftResult(_Result):
+    """A greedy ∞-gram continuation and why it stopped: ``stop`` is ``end_of_document`` (the
+    end of a document ranked first; not emitted), ``min_probability`` or ``min_count`` (the
+    first choice fell below that threshold; not emitted) or ``max_tokens``."""
+
+    tokens: list[DraftToken] = field(default_factory=list)
+    stop: str = "max_tokens"
+
+
+@dataclass(frozen=True)
+class NoveltyResult(_Result):
+    """n-gram novelty of a text: ``novelty[n - 1]`` is the share of its n-grams (n units from
+    every start i with i + n ≤ ``num_units``) that occur nowhere in the corpus, None where the
+    text has fewer than n units. ``unit`` is ``token``, or ``word`` in a byte index."""
+
+    unit: str
+    num_units: int
+    novelty: list[float | None] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CreativityResult(_Result):
+    """The Creativity Index of a text (Lu et al., 2024): ``uniqueness[k]`` is the share of its
+    units not covered by any span of at least ``min_lengths[k]`` units that occurs in the corpus
+    (None for an empty text), and ``creativity_index`` their sum. ``unit`` is ``token``, or
+    ``word`` in a byte index."""
+
+    unit: str
+    num_units: int
+    min_lengths: list[int] = field(default_factory=list)
+    uniqueness: list[float | None] = field(default_factory=list)
+    creativity_index: float | None = None

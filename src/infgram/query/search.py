@@ -334,7 +334,9 @@ def _phrase_query(phrase: Any) -> Any:
     return phrase
 
 
-def _encode_clauses(corpus: Corpus, cnf: Any) -> list[list[bytes]]:
+def _encode_clauses(corpus: Corpus, cnf: Any, exact_tokens: bool = False) -> list[list[bytes]]:
+    """The clauses as encodings to search: a string phrase on a tokenized index stands for
+    all its forms (an OR of them, see :mod:`infgram.query.forms`)."""
     if isinstance(cnf, str):
         cnf = parse_query(cnf)
     if not isinstance(cnf, (list, tuple)) or not cnf:
@@ -348,11 +350,11 @@ def _encode_clauses(corpus: Corpus, cnf: Any) -> list[list[bytes]]:
                              'write [["natural language"], ["model", "models"]]')
         encoded = []
         for phrase in clause:
-            value = corpus.encoder.encode(_phrase_query(phrase))
-            if not value:
+            searched, _ = corpus._forms_searched(_phrase_query(phrase), exact_tokens)
+            if b"" in searched:
                 raise QueryError("expected every phrase to have at least one token, found an empty phrase; "
                                  "remove it (the empty phrase occurs everywhere)")
-            encoded.append(value)
+            encoded.extend(searched)
         total += len(encoded)
         clauses.append(encoded)
     if total > MAX_SEARCH_PHRASES:
@@ -363,7 +365,7 @@ def _encode_clauses(corpus: Corpus, cnf: Any) -> list[list[bytes]]:
 
 def search(corpus: Corpus, cnf: Any, within: int | None = None, limit: int = 10, offset: int = 0,
            seed: int | None = None, context: int | None = None, max_work: int | None = None,
-           exact: bool = False, work_ceiling: int | None = None) -> SearchResult:
+           exact: bool = False, work_ceiling: int | None = None, exact_tokens: bool = False) -> SearchResult:
     """See :meth:`infgram.Index.search`."""
     limit = check_whole_number("limit", limit, MAX_DOCUMENTS_LIMIT)
     offset = check_whole_number("offset", offset)
@@ -371,7 +373,7 @@ def search(corpus: Corpus, cnf: Any, within: int | None = None, limit: int = 10,
     context = check_whole_number("context", context, optional=True)
     within = check_whole_number("within", within, optional=True)
     budget = work_limit(max_work, exact, work_ceiling)
-    clauses = _encode_clauses(corpus, cnf)
+    clauses = _encode_clauses(corpus, cnf, exact_tokens)
     shard_set = corpus.shard_set
     per_shard = shard_set.map(search_matches, clauses, within, budget)
     work = sum(matches.work for matches in per_shard)
@@ -392,11 +394,15 @@ def search(corpus: Corpus, cnf: Any, within: int | None = None, limit: int = 10,
     return SearchResult(len(matching), sites, found)
 
 
-def _phrase_documents(corpus: Corpus, encoded: bytes) -> np.ndarray:
-    """The sorted global numbers of the documents that contain a phrase."""
+def _phrase_documents(corpus: Corpus, forms: list[bytes]) -> np.ndarray:
+    """The sorted global numbers of the documents that contain a phrase (in any of its forms)."""
     shard_set = corpus.shard_set
-    parts = shard_set.map(matching_documents, encoded)
-    return np.concatenate([documents + first for (documents, _), first in zip(parts, shard_set.first_documents)])
+    found = [np.zeros(0, dtype=np.int64)]
+    for encoded in forms:
+        parts = shard_set.map(matching_documents, encoded)
+        found += [documents + first for (documents, _), first in zip(parts, shard_set.first_documents)]
+    numbers = np.concatenate(found)
+    return numbers if len(forms) < 2 else np.unique(numbers)
 
 
 def _intersection_size(small: np.ndarray, large: np.ndarray) -> int:
@@ -410,13 +416,14 @@ def _intersection_size(small: np.ndarray, large: np.ndarray) -> int:
     return int(np.count_nonzero(large[at] == small))
 
 
-def documents_with_phrase(shard: Shard, documents: np.ndarray, phrase: np.ndarray) -> int:
-    """How many of the given documents (sorted, shard-local) contain the phrase, by scanning them."""
-    return len(_sorted_unique(_scan_occurrences(shard, [phrase], documents).documents))
+def documents_with_phrase(shard: Shard, documents: np.ndarray, phrase: list[np.ndarray]) -> int:
+    """How many of the given documents (sorted, shard-local) contain the phrase (any of its
+    forms), by scanning them."""
+    return len(_sorted_unique(_scan_occurrences(shard, phrase, documents).documents))
 
 
-def _count_documents_with_phrase(corpus: Corpus, documents: np.ndarray, phrase: np.ndarray) -> int:
-    """How many of the given documents (sorted global numbers) contain the phrase."""
+def _count_documents_with_phrase(corpus: Corpus, documents: np.ndarray, phrase: list[np.ndarray]) -> int:
+    """How many of the given documents (sorted global numbers) contain the phrase (any of its forms)."""
     shard_set = corpus.shard_set
     return sum(shard_set.call(number, documents_with_phrase, local, phrase)
                for number, local in shard_set.split_by_shard(documents))
@@ -424,7 +431,7 @@ def _count_documents_with_phrase(corpus: Corpus, documents: np.ndarray, phrase: 
 
 def cooccurrence(corpus: Corpus, phrases: Sequence[Query], pairs: Sequence[tuple[int, int]] | None = None,
                  document_counts: bool = False, max_work: int | None = None, exact: bool = False,
-                 work_ceiling: int | None = None) -> CooccurrenceResult:
+                 work_ceiling: int | None = None, exact_tokens: bool = False) -> CooccurrenceResult:
     """See :meth:`infgram.Index.cooccurrence`.
 
     For a pair, the documents of the rarer phrase are read (and kept for later pairs); the
@@ -455,13 +462,18 @@ def cooccurrence(corpus: Corpus, phrases: Sequence[Query], pairs: Sequence[tuple
                                          and 0 <= i < len(phrases) for i in pair):
                 raise QueryError(f"expected each pair to be two phrase numbers from 0 to {len(phrases) - 1}, "
                                  f"found {list(pair)!r:.80}")
-    encoded = corpus.encoder.encode_many(phrases)
-    for number, value in enumerate(encoded):
-        if not value:
+    if corpus.tokenizer.kind == "huggingface" and not exact_tokens:
+        encoded = [corpus._forms_searched(phrase)[0] for phrase in phrases]
+    else:
+        encoded = [[value] for value in corpus.encoder.encode_many(phrases)]
+    for number, forms in enumerate(encoded):
+        if b"" in forms:
             raise QueryError(f"expected every phrase to have at least one token, found an empty phrase at {number}; "
                              "remove it (the empty phrase occurs everywhere)")
-    as_ids = [corpus.encoder.ids_of(value) for value in encoded]
-    counts = corpus.count_batch(as_ids).tolist() if encoded else []
+    as_ids = [[corpus.encoder.ids_of(value) for value in forms] for forms in encoded]
+    flat = [ids for forms in as_ids for ids in forms]
+    flat_counts = iter(corpus.count_batch(flat, exact_tokens=True).tolist() if flat else [])
+    counts = [sum(next(flat_counts) for _ in forms) for forms in as_ids]
     known: dict[int, np.ndarray] = {}
 
     def documents_of(number: int) -> np.ndarray:

@@ -19,7 +19,17 @@ exactly one token) or ``"next_id"``):
 - ``longest_matches``, ``infgram_probabilities``: a sequence;
 - ``cooccurrence``: ``phrases``, optional ``pairs`` (pairs of phrase numbers), ``document_counts``,
   ``max_work``;
-- ``contamination``: a benchmark entry as ``"text"`` (byte indexes only).
+- ``contamination``: a benchmark entry as ``"text"`` (byte indexes only);
+- ``draft``: a prompt, ``max_tokens`` (16), ``min_probability`` (0), ``min_count`` (1);
+- ``novelty``: a sequence, ``max_n`` (20); ``creativity``: a sequence, ``min_length`` (one
+  length or a list; default 5 .. 12).
+
+``count``, ``probability``, ``next_tokens``, ``infgram_probability``, ``documents``,
+``search`` and ``cooccurrence`` take ``exact_tokens`` (default false): a text on a tokenized
+index is otherwise searched in every form it takes in the documents, and on a tokenized
+index the replies of ``count``, ``probability``, ``next_tokens`` and ``documents`` to a text
+list them as ``forms: [{ids, text, count}]`` (see :mod:`infgram.query.forms`; on a byte
+index a text has one form, its UTF-8 bytes, and replies are unchanged).
 
 ``max_work`` sets the request's work budget (:mod:`infgram.query.budget`); a server's
 ``--max-work`` caps it, and no request can lift that.
@@ -44,6 +54,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..apps.contamination import contamination
+from ..lm.novelty import DEFAULT_MAX_N, creativity, novelty
 from ..errors import IndexFormatError, InfgramError, InputError, QueryError, UnsupportedOperationError
 
 
@@ -150,6 +161,15 @@ def _pairs(request: dict[str, Any]) -> Any:
     return pairs
 
 
+def _count(index: Any, request: dict[str, Any]) -> dict[str, Any]:
+    """A count; a text query's reply lists the token sequences searched (``forms``)."""
+    query = sequence(request)
+    if not isinstance(query, str) or index.tokenizer.kind != "huggingface":  # one form: the query itself
+        return {"count": index.count(query, flag(request, "exact_tokens"))}
+    forms = index.forms(query, flag(request, "exact_tokens"))
+    return {"count": sum(form.count for form in forms), "forms": [form.to_dict() for form in forms]}
+
+
 def _contamination(index: Any, request: dict[str, Any]) -> dict[str, Any]:
     text = request.get("text")
     if not isinstance(text, str):
@@ -171,13 +191,15 @@ class Operation:
 
 
 OPERATIONS: dict[str, Operation] = {
-    "count": Operation(lambda index, r: {"count": index.count(sequence(r))},
-                       "occurrences of a sequence"),
-    "probability": Operation(lambda index, r: index.probability(prompt(r), next_token(r)).to_dict(),
+    "count": Operation(lambda index, r: _count(index, r), "occurrences of a sequence"),
+    "probability": Operation(lambda index, r: index.probability(prompt(r), next_token(r),
+                                                                flag(r, "exact_tokens")).to_dict(),
                              "count(prompt + next) / count(prompt)"),
-    "next_tokens": Operation(lambda index, r: index.next_tokens(prompt_or_text(r), optional_int(r, "top_k", None)).to_dict(),
+    "next_tokens": Operation(lambda index, r: index.next_tokens(prompt_or_text(r), optional_int(r, "top_k", None),
+                                                                flag(r, "exact_tokens")).to_dict(),
                              "the exact next-token distribution after a prompt"),
-    "infgram_probability": Operation(lambda index, r: index.infgram_probability(prompt(r), next_token(r)).to_dict(),
+    "infgram_probability": Operation(lambda index, r: index.infgram_probability(
+        prompt(r), next_token(r), flag(r, "exact_tokens")).to_dict(),
                                      "the ∞-gram probability of a next token"),
     "infgram_next_tokens": Operation(
         lambda index, r: index.infgram_next_tokens(prompt_or_text(r), optional_int(r, "top_k", None)).to_dict(),
@@ -185,12 +207,13 @@ OPERATIONS: dict[str, Operation] = {
     "documents": Operation(lambda index, r: index.documents(
         sequence(r), limit=optional_int(r, "limit", 10), offset=optional_int(r, "offset", 0),
         seed=optional_int(r, "seed", None), context=optional_int(r, "context", None),
-        max_work=optional_int(r, "max_work", None)).to_dict(),
+        max_work=optional_int(r, "max_work", None), exact_tokens=flag(r, "exact_tokens")).to_dict(),
         "the documents that contain a sequence", expensive=True),
     "search": Operation(lambda index, r: index.search(
         _cnf(r), within=optional_int(r, "within", None), limit=optional_int(r, "limit", 10),
         offset=optional_int(r, "offset", 0), seed=optional_int(r, "seed", None),
-        context=optional_int(r, "context", None), max_work=optional_int(r, "max_work", None)).to_dict(),
+        context=optional_int(r, "context", None), max_work=optional_int(r, "max_work", None),
+        exact_tokens=flag(r, "exact_tokens")).to_dict(),
         "documents matching an AND of ORs of phrases", expensive=True),
     "attribute": Operation(lambda index, r: index.attribute(
         sequence(r), min_length=optional_int(r, "min_length", None), max_count=optional_int(r, "max_count", 100),
@@ -202,9 +225,16 @@ OPERATIONS: dict[str, Operation] = {
                                        "the ∞-gram probability of every token of a text"),
     "cooccurrence": Operation(lambda index, r: index.cooccurrence(
         required_list(r, "phrases"), _pairs(r), document_counts=flag(r, "document_counts"),
-        max_work=optional_int(r, "max_work", None)).to_dict(),
+        max_work=optional_int(r, "max_work", None), exact_tokens=flag(r, "exact_tokens")).to_dict(),
         "counts of phrases and of the documents that hold pairs of them", expensive=True),
     "contamination": Operation(_contamination, "how much of a benchmark entry occurs in the corpus", expensive=True),
+    "draft": Operation(lambda index, r: index.draft(
+        prompt(r), max_tokens=optional_int(r, "max_tokens", 16), min_probability=r.get("min_probability", 0.0),
+        min_count=optional_int(r, "min_count", 1)).to_dict(), "a greedy ∞-gram continuation of a prompt"),
+    "novelty": Operation(lambda index, r: novelty(index, sequence(r), optional_int(r, "max_n", DEFAULT_MAX_N)).to_dict(),
+                         "the share of a text's n-grams that occur nowhere in the corpus, for each n"),
+    "creativity": Operation(lambda index, r: creativity(index, sequence(r), r.get("min_length")).to_dict(),
+                            "the Creativity Index: how much of a text no long-enough span of the corpus covers"),
 }
 
 

@@ -1,0 +1,111 @@
+"""String queries on tokenized indexes against the brute-force definition of an aligned
+occurrence (``_reference.aligned_occurrences``, which tokenizes every document).
+
+Tiny corpora of words from a 2-4 word vocabulary, joined by spaces, double spaces,
+newlines and punctuation; queries are pieces of the documents cut anywhere (so many begin
+or end inside a token) and joins of words. Tiny shard sizes put documents at shard edges.
+"""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import infgram
+from infgram import _reference as reference
+from infgram.query import index as index_module
+from infgram.tokenizer import load_tokenizer
+
+from conftest import shared_tokenizer
+
+WORDS = ["natural", "language", "nat", "ural", "a", "lang"]
+SEPARATORS = [" ", " ", "  ", "\n", ". ", ",", " (", "-"]
+
+
+@functools.lru_cache(maxsize=None)
+def loaded(name: str):
+    """The tokenizer, loaded once (loading llama3's takes seconds)."""
+    return load_tokenizer(shared_tokenizer(name))
+
+
+def build(folder: Path, documents, name: str, shard_tokens=None) -> infgram.Index:
+    tokenizer = loaded(name)
+    infgram.build_from_documents(documents, folder, tokenizer=tokenizer, shard_tokens=shard_tokens, progress=False)
+    with mock.patch.object(index_module, "tokenizer_from_manifest", lambda entry, directory: tokenizer):
+        return infgram.Index.open(folder)
+
+
+@st.composite
+def word_corpora(draw):
+    vocabulary = draw(st.lists(st.sampled_from(WORDS), min_size=2, max_size=4, unique=True))
+
+    def document():
+        words = draw(st.lists(st.sampled_from(vocabulary), min_size=1, max_size=8))
+        text = words[0]
+        for word in words[1:]:
+            text += draw(st.sampled_from(SEPARATORS)) + word
+        return text
+
+    documents = [document() for _ in range(draw(st.integers(1, 5)))]
+    queries = []
+    for _ in range(draw(st.integers(1, 5))):
+        source = draw(st.sampled_from(documents))
+        start = draw(st.integers(0, len(source) - 1))
+        end = draw(st.integers(start + 1, len(source)))
+        queries.append(source[start:end])
+    queries += draw(st.lists(st.sampled_from([" ".join(p) for p in zip(vocabulary, vocabulary[1:])] + vocabulary),
+                             max_size=3))
+    shard_tokens = draw(st.one_of(st.none(), st.integers(40, 80)))
+    return documents, queries, shard_tokens
+
+
+@pytest.mark.parametrize("name", ["sp32k", "llama3"])
+@settings(max_examples=15)
+@given(case=word_corpora())
+def test_strings_count_their_aligned_occurrences(name, case):
+    documents, queries, shard_tokens = case
+    tokenizer = loaded(name)
+    spelled = [reference.spelled_tokens(tokenizer, document) for document in documents]
+    with tempfile.TemporaryDirectory() as folder:
+        index = build(Path(folder) / "i", documents, name, shard_tokens)
+        expected = [len(reference.aligned_occurrences(spelled, query)) for query in queries]
+        assert [index.count(query) for query in queries] == expected, (documents, queries, spelled, [index.forms(q) for q in queries])
+        assert index.count_batch(queries).tolist() == expected
+        for query, count in zip(queries, expected):
+            forms = index.forms(query)
+            assert sum(form.count for form in forms) == count
+            assert all("".join(form.text) in (query, " " + query) for form in forms if form.count)
+            result = index.documents(query, limit=100)
+            assert sorted(d.index for d in result.documents) == reference.aligned_documents(spelled, query)
+            assert result.num_documents == len(reference.aligned_documents(spelled, query))
+            assert index.search([[query]], limit=100).num_documents == result.num_documents
+        exact = index.count(queries[0], exact_tokens=True)
+        ids = tokenizer.encode(queries[0]).tolist()
+        assert exact == index.count(ids)
+
+
+@pytest.mark.parametrize("name", ["sp32k", "llama3"])
+def test_the_issue_examples(name, tmp_path):
+    documents = ["Natural language is studied. We study natural language.\nnatural language models",
+                 "a regular expression, the regular expression"]
+    index = build(tmp_path / "i", documents, name)
+    assert index.count("natural language") == 2
+    assert index.count(" regular expression") == 2 and index.count("regular expression") == 2
+    result = index.probability("natural", " language")
+    assert (result.prompt_count, result.count) == (2, 2)
+    assert {form.text.strip() for form in result.forms} == {"natural"}
+    with pytest.raises(infgram.QueryError, match="exactly one token"):
+        index.probability("natural", " language models")
+    assert index.next_tokens("natural").tokens[0].text.strip() == "language"
+    assert index.documents("natural language").num_documents == 1
+    from infgram.service.protocol import run_request
+    reply = run_request(index, {"op": "count", "text": "natural language"})
+    assert reply["count"] == 2 and sum(form["count"] for form in reply["forms"]) == 2
+    exact = run_request(index, {"op": "count", "text": "natural language", "exact_tokens": True})
+    assert exact["count"] == index.count(index.tokenizer.encode("natural language").tolist())
