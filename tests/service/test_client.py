@@ -11,6 +11,7 @@ import pytest
 import infgram
 from infgram.errors import InfgramError, LimitError, QueryError, UnsupportedOperationError
 from infgram.service.http import NotFoundError
+from service_fixtures import golden_index, indexes, server  # noqa: F401 (fixtures)
 
 CALLS = [
     ("count", ("the",), {}),

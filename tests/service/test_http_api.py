@@ -9,7 +9,7 @@ import time
 import urllib.parse
 
 import pytest
-from conftest import SCRIPT_DOCUMENT, query_lines, running_server, settings_for
+from service_fixtures import SCRIPT_DOCUMENT, golden_index, indexes, query_lines, running_server, server, settings_for  # noqa: F401 (fixtures)
 from fastapi.testclient import TestClient
 
 from infgram.service import server as server_module

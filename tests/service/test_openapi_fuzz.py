@@ -10,7 +10,7 @@ import pytest
 
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is not installed: pip install -e '.[test]'")
 
-from conftest import settings_for  # noqa: E402
+from service_fixtures import golden_index, indexes, server, settings_for  # noqa: F401 (fixtures)
 from hypothesis import HealthCheck, settings  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
 from schemathesis.specs.openapi.checks import (  # noqa: E402
@@ -33,7 +33,7 @@ def _application():
         from pathlib import Path
 
         import infgram
-        from conftest import golden_documents
+        from service_fixtures import golden_documents
 
         folder = Path(tempfile.mkdtemp(prefix="infgram-openapi-"))
         infgram.build_from_documents(golden_documents(), folder / "golden", progress=False)

@@ -15,6 +15,7 @@ import urllib.request
 import pytest
 
 from infgram.service.server import Settings, index_names
+from service_fixtures import golden_index, indexes, server  # noqa: F401 (fixtures)
 
 
 def free_port() -> int:

@@ -10,7 +10,7 @@ import shutil
 import urllib.parse
 
 import pytest
-from conftest import SCRIPT_DOCUMENT, running_server, settings_for
+from service_fixtures import SCRIPT_DOCUMENT, golden_index, indexes, running_server, server, settings_for  # noqa: F401 (fixtures)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 if not shutil.which("chromium"):

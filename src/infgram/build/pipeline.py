@@ -504,7 +504,8 @@ def build_options(tokenizer: Tokenizer, text_field: str, on_error: str, memory_b
         budget = parse_memory(memory_bytes) if memory_bytes is not None else default_memory_budget()
         positions_for_budget = fm_shard_positions_for_budget if kind == "fm" else shard_positions_for_budget
         shard_positions = positions_for_budget(budget, tokenizer.token_width)
-        warning = budget_warning(budget, tokenizer.kind)
+        # Only a budget the user set is a promise to keep; the default is a share of the machine.
+        warning = budget_warning(budget, tokenizer.kind) if memory_bytes is not None else None
         if warning:
             warnings.warn(warning, MemoryBudgetWarning, stacklevel=stacklevel)
     fingerprint = {

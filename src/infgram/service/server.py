@@ -202,6 +202,9 @@ REPLY_MODELS: dict[str, type[BaseModel]] = {
     "infgram_probabilities": _reply_model("InfgramProbabilitiesReply", results.InfgramProbabilitiesResult),
     "cooccurrence": _reply_model("CooccurrenceReply", results.CooccurrenceResult),
     "contamination": _reply_model("ContaminationReply", results.EntryContamination, leave_out=("index",)),
+    "draft": _reply_model("DraftReply", results.DraftResult),
+    "novelty": _reply_model("NoveltyReply", results.NoveltyResult),
+    "creativity": _reply_model("CreativityReply", results.CreativityResult),
 }
 """The reply of every operation (``op`` may be left out)."""
 
@@ -238,6 +241,7 @@ _PROMPT = {"prompt": (Optional[str], None), "prompt_ids": (Optional[list[int]], 
 _NEXT = {"next": (Optional[str], Field(None, description="exactly one token, as text")),
          "next_id": (Optional[int], None)}
 _WORK = {"max_work": (Optional[int], Field(None, description="work budget, at most the server's --max-work"))}
+_EXACT = {"exact_tokens": (Optional[bool], Field(False, description="search precisely the tokenizer's encoding of the text"))}
 _PAGE = {"limit": (Optional[int], 10), "offset": (Optional[int], 0), "seed": (Optional[int], None),
          "context": (Optional[int], None), **_WORK}
 
@@ -248,12 +252,12 @@ def _request_model(op: str, **fields: Any) -> type[BaseModel]:
 
 
 REQUEST_MODELS: dict[str, type[BaseModel]] = {
-    "count": _request_model("count", **_SEQUENCE),
-    "probability": _request_model("probability", **_PROMPT, **_NEXT),
-    "next_tokens": _request_model("next_tokens", **_PROMPT, **_SEQUENCE, top_k=(Optional[int], None)),
+    "count": _request_model("count", **_SEQUENCE, **_EXACT),
+    "probability": _request_model("probability", **_PROMPT, **_NEXT, **_EXACT),
+    "next_tokens": _request_model("next_tokens", **_PROMPT, **_SEQUENCE, top_k=(Optional[int], None), **_EXACT),
     "infgram_probability": _request_model("infgram_probability", **_PROMPT, **_NEXT),
     "infgram_next_tokens": _request_model("infgram_next_tokens", **_PROMPT, **_SEQUENCE, top_k=(Optional[int], None)),
-    "documents": _request_model("documents", **_SEQUENCE, **_PAGE),
+    "documents": _request_model("documents", **_SEQUENCE, **_PAGE, **_EXACT),
     "search": _request_model("search", cnf=(Union[list[list[Phrase]], str], Field(
         ..., description='clauses of phrases (an AND of ORs), or a query string such as "a b" AND (c OR d)')),
         within=(Optional[int], None), **_PAGE),
@@ -265,6 +269,10 @@ REQUEST_MODELS: dict[str, type[BaseModel]] = {
     "cooccurrence": _request_model("cooccurrence", phrases=(list[Phrase], ...),
                                    pairs=(Optional[list[tuple[int, int]]], None), document_counts=(bool, False), **_WORK),
     "contamination": _request_model("contamination", text=(str, Field(..., description="one benchmark entry"))),
+    "draft": _request_model("draft", **_PROMPT, max_tokens=(Optional[int], 16), min_probability=(Optional[float], 0.0),
+                            min_count=(Optional[int], 1)),
+    "novelty": _request_model("novelty", **_SEQUENCE, max_n=(Optional[int], 20)),
+    "creativity": _request_model("creativity", **_SEQUENCE, min_length=(Optional[Union[int, list[int]]], None)),
 }
 """The request body of every operation: the batch request without ``op``. The server reads
 bodies with the protocol's own checks (so HTTP and batch answer alike); these models
