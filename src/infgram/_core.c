@@ -14,18 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "_binding.h"
 #include "c/encode.h"
 #include "c/find_many.h"
 #include "c/sa_search.h"
 
-static PyObject *IndexFormatError; /* infgram.errors.IndexFormatError, set at import */
-
-/* The exception of a report that is not INFGRAM_OK; returns NULL. */
-static PyObject *raise_report(const damage_report *report) {
-    if (report->status == INFGRAM_NO_MEMORY) return PyErr_NoMemory();
-    PyErr_SetString(report->status == INFGRAM_DAMAGED ? IndexFormatError : PyExc_ValueError, report->message);
-    return NULL;
-}
 
 typedef struct {
     PyObject_HEAD
@@ -406,11 +399,7 @@ PyMODINIT_FUNC PyInit__core(void) {
         PyErr_SetString(PyExc_ImportError, "infgram._core supports little-endian hosts only");
         return NULL;
     }
-    PyObject *errors = PyImport_ImportModule("infgram.errors");
-    if (!errors) return NULL;
-    IndexFormatError = PyObject_GetAttrString(errors, "IndexFormatError");
-    Py_DECREF(errors);
-    if (!IndexFormatError) return NULL;
+    if (binding_import_errors() < 0) return NULL;
     if (PyType_Ready(&ShardViewType) < 0) return NULL;
     PyObject *m = PyModule_Create(&core_module);
     if (!m) return NULL;

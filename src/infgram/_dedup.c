@@ -10,15 +10,9 @@
 #include <Python.h>
 #include <stdint.h>
 
+#include "_binding.h"
 #include "c/neighbours.h"
 
-static PyObject *IndexFormatError; /* infgram.errors.IndexFormatError, set at import */
-
-static PyObject *raise_report(const damage_report *report) {
-    if (report->status == INFGRAM_NO_MEMORY) return PyErr_NoMemory();
-    PyErr_SetString(report->status == INFGRAM_DAMAGED ? IndexFormatError : PyExc_ValueError, report->message);
-    return NULL;
-}
 
 /* A view over two buffers; -1 with ValueError when their sizes do not fit the widths. */
 static int make_view(const Py_buffer *tokens, const Py_buffer *suffix_array, int token_width, int pointer_width,
@@ -138,10 +132,6 @@ static struct PyModuleDef dedup_module = {
 
 PyMODINIT_FUNC PyInit__dedup(void) {
     /* Any byte order: neighbours.c assembles tokens and pointers byte by byte. */
-    PyObject *errors = PyImport_ImportModule("infgram.errors");
-    if (!errors) return NULL;
-    IndexFormatError = PyObject_GetAttrString(errors, "IndexFormatError");
-    Py_DECREF(errors);
-    if (!IndexFormatError) return NULL;
+    if (binding_import_errors() < 0) return NULL;
     return PyModule_Create(&dedup_module);
 }

@@ -12,19 +12,12 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "_binding.h"
 #include "c/find_many.h"
 #include "c/fm_build.h"
 #include "c/fm_index.h"
 #include "c/rrr.h"
 
-static PyObject *IndexFormatError; /* infgram.errors.IndexFormatError, set at import */
-
-/* The exception of a report that is not INFGRAM_OK; returns NULL. */
-static PyObject *raise_report(const damage_report *report) {
-    if (report->status == INFGRAM_NO_MEMORY) return PyErr_NoMemory();
-    PyErr_SetString(report->status == INFGRAM_DAMAGED ? IndexFormatError : PyExc_ValueError, report->message);
-    return NULL;
-}
 
 typedef struct {
     PyObject_HEAD
@@ -329,11 +322,7 @@ PyMODINIT_FUNC PyInit__fm(void) {
         return NULL;
     }
     rrr_tables_init();
-    PyObject *errors = PyImport_ImportModule("infgram.errors");
-    if (!errors) return NULL;
-    IndexFormatError = PyObject_GetAttrString(errors, "IndexFormatError");
-    Py_DECREF(errors);
-    if (!IndexFormatError) return NULL;
+    if (binding_import_errors() < 0) return NULL;
     if (PyType_Ready(&FMViewType) < 0) return NULL;
     PyObject *m = PyModule_Create(&fm_module);
     if (!m) return NULL;
