@@ -34,4 +34,29 @@ static PyObject *raise_report(const damage_report *report) {
     return NULL;
 }
 
+#ifdef INFGRAM_FIND_MANY_H
+/* find_many(data, offsets) for any view: bytes holding an int64 (lo, hi) pair per query,
+ * query i being data[offsets[i]:offsets[i + 1]] (``offsets`` holds len + 1 int64 values).
+ * ``ready`` is the view's own check (< 0 with an exception set when it cannot search). */
+static PyObject *binding_find_many(PyObject *args, const void *view, find_function find, int ready) {
+    Py_buffer data, offsets;
+    if (!PyArg_ParseTuple(args, "y*y*", &data, &offsets)) return NULL;
+    Py_ssize_t count = offsets.len / (Py_ssize_t)sizeof(int64_t) - 1;
+    PyObject *out = ready < 0 ? NULL : PyBytes_FromStringAndSize(NULL, count > 0 ? count * 16 : 0);
+    if (out) {
+        damage_report report;
+        damage_report_clear(&report);
+        int status;
+        Py_BEGIN_ALLOW_THREADS
+        status = find_many(view, find, data.buf, data.len, offsets.buf, count + 1,
+                           (int64_t *)PyBytes_AS_STRING(out), &report);
+        Py_END_ALLOW_THREADS
+        if (status != INFGRAM_OK) Py_SETREF(out, raise_report(&report));
+    }
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&offsets);
+    return out;
+}
+#endif
+
 #endif

@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "_binding.h"
 #include "c/encode.h"
 #include "c/find_many.h"
+#include "_binding.h"
 #include "c/sa_search.h"
 
 
@@ -117,23 +117,7 @@ static PyObject *ShardView_find(ShardView *self, PyObject *args) {
 /* find_many(data, offsets) -> bytes holding an int64 (lo, hi) pair per query.
  * Query i is data[offsets[i]:offsets[i + 1]]; `offsets` holds len + 1 int64 values. */
 static PyObject *ShardView_find_many(ShardView *self, PyObject *args) {
-    Py_buffer data, offsets;
-    if (!PyArg_ParseTuple(args, "y*y*", &data, &offsets)) return NULL;
-    Py_ssize_t count = offsets.len / (Py_ssize_t)sizeof(int64_t) - 1;
-    PyObject *out = check_query(self, 0) < 0 ? NULL : PyBytes_FromStringAndSize(NULL, count > 0 ? count * 16 : 0);
-    if (out) {
-        damage_report report;
-        damage_report_clear(&report);
-        int status;
-        Py_BEGIN_ALLOW_THREADS
-        status = find_many(&self->view, sa_find_from, data.buf, data.len, offsets.buf, count + 1,
-                           (int64_t *)PyBytes_AS_STRING(out), &report);
-        Py_END_ALLOW_THREADS
-        if (status != INFGRAM_OK) Py_SETREF(out, raise_report(&report));
-    }
-    PyBuffer_Release(&data);
-    PyBuffer_Release(&offsets);
-    return out;
+    return binding_find_many(args, &self->view, sa_find_from, check_query(self, 0));
 }
 
 /* next_tokens(lo, hi, depth) -> (values: bytes of uint64, counts: bytes of int64): the

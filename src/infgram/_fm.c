@@ -12,8 +12,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "_binding.h"
 #include "c/find_many.h"
+#include "_binding.h"
 #include "c/fm_build.h"
 #include "c/fm_index.h"
 #include "c/rrr.h"
@@ -81,23 +81,7 @@ static PyObject *FMView_find(FMView *self, PyObject *args) {
 
 /* find_many(data, offsets) -> bytes of int64 (lo, hi) pairs, as _core.ShardView.find_many. */
 static PyObject *FMView_find_many(FMView *self, PyObject *args) {
-    Py_buffer data, offsets;
-    if (!PyArg_ParseTuple(args, "y*y*", &data, &offsets)) return NULL;
-    Py_ssize_t count = offsets.len / (Py_ssize_t)sizeof(int64_t) - 1;
-    PyObject *out = check_ready(self) < 0 ? NULL : PyBytes_FromStringAndSize(NULL, count > 0 ? count * 16 : 0);
-    if (out) {
-        damage_report report;
-        damage_report_clear(&report);
-        int status;
-        Py_BEGIN_ALLOW_THREADS
-        status = find_many(&self->index, fm_find_from, data.buf, data.len, offsets.buf, count + 1,
-                           (int64_t *)PyBytes_AS_STRING(out), &report);
-        Py_END_ALLOW_THREADS
-        if (status != INFGRAM_OK) Py_SETREF(out, raise_report(&report));
-    }
-    PyBuffer_Release(&data);
-    PyBuffer_Release(&offsets);
-    return out;
+    return binding_find_many(args, &self->index, fm_find_from, check_ready(self));
 }
 
 /* Parse two integers that must satisfy 0 <= a <= b <= num_positions. */
