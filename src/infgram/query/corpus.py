@@ -326,8 +326,7 @@ class Corpus:
         self._check_top_k(top_k)
         searched, forms = self._forms_searched(prompt, exact_tokens)
         parts = [part for encoded in searched for part in self.shard_set.map(partials.next_tokens, encoded)]
-        distribution = partials.merge_distributions(parts) if parts else \
-            (0, np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64))
+        distribution = partials.merge_distributions(parts)  # an empty distribution when there are no parts
         return NextTokensResult(*self._tokens(distribution, top_k), forms=forms)
 
     def next_tokens_batch(self, prompts: Iterable[Query], top_k: int | None = None,
