@@ -330,3 +330,122 @@ def aligned_occurrences(documents: Sequence[Sequence[str]], query: str) -> list[
 def aligned_documents(documents: Sequence[Sequence[str]], query: str) -> list[int]:
     """The documents that hold an aligned occurrence of the query, in order."""
     return sorted({number for number, _, _ in aligned_occurrences(documents, query)})
+
+
+# -- whole words and case (see infgram.query.words) ----------------------------------------------
+def whole_word_occurrences(documents: Sequence[str], query: str) -> list[tuple[int, int]]:
+    """Every (document, character start) where the query occurs with no word character (the
+    regular expression ``\\w``) just before or just after it: ``(?<!\\w)QUERY(?!\\w)``,
+    overlapping occurrences included.
+
+    >>> whole_word_occurrences(["sed used (sed) sed_", "sedé sed"], "sed")
+    [(0, 0), (0, 10), (1, 5)]
+    """
+    import re
+
+    pattern = re.compile(r"(?<!\w)(?=" + re.escape(query) + r"(?!\w))")
+    return [(number, match.start()) for number, text in enumerate(documents) for match in pattern.finditer(text)]
+
+
+def aligned_whole_word_occurrences(documents: Sequence[Sequence[str]], query: str) -> list[tuple[int, int, int]]:
+    """The :func:`aligned_occurrences` of the query (documents as the texts their tokens
+    spell) with no word character just before the text (the word-start space a first token
+    carries is a space) or just after it.
+
+    >>> aligned_whole_word_occurrences([[" sed", " used", " sed", "_"]], "sed")
+    [(0, 0, 1)]
+    """
+    import re
+
+    word = re.compile(r"\w")
+    found = []
+    for number, first, end in aligned_occurrences(documents, query):
+        tokens = documents[number]
+        spaced = "".join(tokens[first:end]) != query
+        before = " " if spaced else "".join(tokens[:first])[-1:]
+        after = "".join(tokens[end:])[:1]
+        if not word.match(before) and not word.match(after):
+            found.append((number, first, end))
+    return found
+
+
+def case_variants(character: str) -> set[str]:
+    """The characters a query character matches when case is ignored: itself and its lower,
+    upper and title case, each when it is one character.
+
+    >>> sorted(case_variants("ǅ"))
+    ['Ǆ', 'ǅ', 'ǆ']
+    """
+    return {character} | {v for v in (character.lower(), character.upper(), character.title()) if len(v) == 1}
+
+
+def case_insensitive_occurrences(documents: Sequence[str], query: str, whole_words: bool = False
+                                 ) -> list[tuple[int, int]]:
+    """Every (document, character start) where each character of the document is a case
+    variant of the query's character at that place (and, with ``whole_words``, no word
+    character is just before or after).
+
+    >>> case_insensitive_occurrences(["Sed SED sEdx"], "sed", whole_words=True)
+    [(0, 0), (0, 4)]
+    """
+    import re
+
+    word = re.compile(r"\w")
+    found = []
+    for number, text in enumerate(documents):
+        for start in range(len(text) - len(query) + 1):
+            if not query or not all(text[start + j] in case_variants(c) for j, c in enumerate(query)):
+                continue
+            end = start + len(query)
+            if whole_words and (word.match(text[start - 1 : start] or " ") or word.match(text[end : end + 1] or " ")):
+                continue
+            found.append((number, start))
+    return found
+
+
+def inside_token_occurrences(documents: Sequence[Sequence[str]], query: str) -> list[tuple[int, int]]:
+    """Every (document, character start) where the query occurs in the text a document's
+    tokens spell (given as those texts) but not as an :func:`aligned_occurrences` one: it
+    starts strictly inside a token (not right after the word-start space the token carries)
+    or ends strictly inside one.
+
+    >>> inside_token_occurrences([[" natural", " languages", " language"]], "language")
+    [(0, 9)]
+    """
+    found = []
+    for number, tokens in enumerate(documents):
+        text = "".join(tokens)
+        boundaries, position = {}, 0
+        for token in tokens:
+            boundaries[position] = token
+            position += len(token)
+        boundaries[position] = ""
+        start = text.find(query) if query else -1
+        while start >= 0:
+            before = boundaries.get(start - 1, "")
+            aligned_start = start in boundaries or (before.startswith(" ") and len(before) > 1)
+            if not (aligned_start and start + len(query) in boundaries):
+                found.append((number, start))
+            start = text.find(query, start + 1)
+    return found
+
+
+# -- normalization (see infgram.normalize) --------------------------------------------------------
+def normalize(text: str, form: str | None) -> str:
+    """The text as an index built with ``--normalize form`` holds it: each piece (an ASCII
+    character and the non-ASCII characters after it, or the non-ASCII characters starting
+    the text) lowered (``lowercase``), NFKC-normalized (``nfkc``), or NFKC-normalized,
+    casefolded and NFKC-normalized again (``nfkc_casefold``).
+
+    >>> normalize("ﬁ Straße", "nfkc_casefold"), normalize("ΟΔΟΣ", "lowercase")
+    ('fi strasse', 'οδος')
+    """
+    import re
+    import unicodedata
+
+    if form is None:
+        return text
+    functions = {"lowercase": str.lower, "nfkc": lambda piece: unicodedata.normalize("NFKC", piece),
+                 "nfkc_casefold": lambda piece: unicodedata.normalize(
+                     "NFKC", unicodedata.normalize("NFKC", piece).casefold())}
+    return "".join(functions[form](piece) for piece in re.findall(r"^[^\x00-\x7f]+|[\x00-\x7f][^\x00-\x7f]*", text))

@@ -91,6 +91,30 @@ def test_strings_count_their_aligned_occurrences(name, case):
 
 
 @pytest.mark.parametrize("name", ["sp32k", "llama3"])
+@settings(max_examples=15)
+@given(case=word_corpora())
+def test_whole_words_on_token_indexes(name, case):
+    """Whole words are the aligned occurrences with no word character just before or after."""
+    documents, queries, shard_tokens = case
+    tokenizer = loaded(name)
+    spelled = [reference.spelled_tokens(tokenizer, document) for document in documents]
+    with tempfile.TemporaryDirectory() as folder:
+        index = build(Path(folder) / "i", documents, name, shard_tokens)
+        sets = []
+        for query in queries:
+            expected = reference.aligned_whole_word_occurrences(spelled, query)
+            sets.append({number for number, _, _ in expected})
+            assert index.count(query, whole_words=True) == len(expected), (query, spelled, expected)
+            result = index.documents(query, whole_words=True, limit=100)
+            assert sorted(d.index for d in result.documents) == sorted(sets[-1])
+            found = index.search([[query]], whole_words=True, limit=0)
+            assert (found.num_documents, found.sites) == (len(sets[-1]), len(expected))
+        result = index.cooccurrence(queries, whole_words=True, document_counts=True)
+        assert result.document_counts == [len(s) for s in sets]
+        assert result.pair_document_counts == [len(sets[a] & sets[b]) for a, b in result.pairs]
+
+
+@pytest.mark.parametrize("name", ["sp32k", "llama3"])
 def test_the_issue_examples(name, tmp_path):
     documents = ["Natural language is studied. We study natural language.\nnatural language models",
                  "a regular expression, the regular expression"]

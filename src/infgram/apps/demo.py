@@ -26,16 +26,30 @@ def standard_library_files() -> list[Path]:
     return sorted(p for p in root.rglob("*.py") if "site-packages" not in p.parts and "dist-packages" not in p.parts)
 
 
-def _documents(files: list[Path], root: Path) -> Iterator[SourceDocument | InputProblem]:
+def _documents(files: list[Path], root: Path, left_out: list[str] | None = None) -> Iterator[SourceDocument]:
+    """The files as documents; files that are empty or not UTF-8 (the standard library has a
+    few of each) are left out quietly, their names added to ``left_out``.
+
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> for name, data in (("a.py", b"x = 1"), ("__init__.py", b""), ("b.py", b"\\xff")):
+    ...     _ = (root / name).write_bytes(data)
+    >>> left: list[str] = []
+    >>> [d.text for d in _documents(sorted(root.iterdir()), root, left)], left
+    (['x = 1'], ['__init__.py', 'b.py'])
+    """
     for number, path in enumerate(files, start=1):
         name = str(path.relative_to(root))
         try:
             text = path.read_text(encoding="utf-8")
-        except (UnicodeDecodeError, OSError) as error:
-            yield InputProblem(name, 0, "invalid_utf8", f"cannot read as UTF-8 ({error})")
+        except (UnicodeDecodeError, OSError):
+            text = ""
+        checked = text_or_problem(text, name, 0, "text") if text else None
+        if checked is None or isinstance(checked, InputProblem):
+            if left_out is not None:
+                left_out.append(name)
             continue
-        checked = text_or_problem(text, name, 0, "text")
-        yield checked if isinstance(checked, InputProblem) else SourceDocument(text, {"path": name}, name, number)
+        yield SourceDocument(text, {"path": name}, name, number)
 
 
 def _timed(function: Callable[[], Any], repeats: int = 200) -> tuple[Any, float]:
@@ -64,7 +78,10 @@ def run_demo(out: str | Path | None = None, rebuild: bool = False, progress: boo
         size = sum(f.stat().st_size for f in files)
         print(f"indexing the Python {sys.version.split()[0]} standard library: {len(files):,} files, "
               f"{size / 1e6:.1f} MB, in byte mode, into {out}")
-        build_from_documents(_documents(files, root), out, on_error="skip", overwrite=True, progress=progress)
+        left_out: list[str] = []
+        build_from_documents(_documents(files, root, left_out), out, on_error="skip", overwrite=True, progress=progress)
+        if left_out:
+            print(f"left out {len(left_out):,} file{'s' if len(left_out) != 1 else ''} that are empty or not UTF-8")
         index = Index.open(out)
     print()
     print(f"{index.num_documents:,} documents, {index.num_tokens:,} tokens, {len(index.shards)} shard(s)")
@@ -73,6 +90,14 @@ def run_demo(out: str | Path | None = None, rebuild: bool = False, progress: boo
     for query in ("def __init__(self", "import os", "raise ValueError(", "Guido van Rossum"):
         count, micros = _timed(lambda q=query: index.count(q))
         print(f"count({query!r}) = {count:,}    [{micros:.1f} µs]")
+    print()
+
+    for word in ("os", "raise"):  # inside other words ("pos", "raises") or standing alone
+        start = time.perf_counter()
+        whole = index.count(word, whole_words=True, exact=True)
+        micros = (time.perf_counter() - start) * 1e6
+        print(f"count({word!r}) = {index.count(word):,}, as a whole word (whole_words=True) {whole:,}    "
+              f"[{micros:,.0f} µs]")
     print()
 
     prompt = "raise "

@@ -42,13 +42,15 @@ from ..format import (
     FORMAT_VERSION,
     INDEX_KINDS,
     MANIFEST_FORMAT,
+    MANIFEST_NORMALIZED_VERSION,
     MANIFEST_VERSION,
     MANIFEST_NAME,
     directory_bytes,
     kill_point,
     write_json_atomically,
 )
-from ..tokenizer import TOKENIZER_FILE_NAME, PretokenizedVocabulary, Tokenizer, load_tokenizer
+from ..normalize import ORIGINALS_KEY, normalize_with_originals
+from ..tokenizer import TOKENIZER_FILE_NAME, PretokenizedVocabulary, Tokenizer, load_tokenizer, normalized_tokenizer
 from . import inputs as inputs_module
 from .fm_writer import FMWriter, fm_fingerprint
 from .inputs import BlankLine, InputProblem, SourceDocument
@@ -198,10 +200,21 @@ class Builder:
 
     def add_documents(self, documents: list[SourceDocument]) -> None:
         texts = [d.text for d in documents if d.ids is None]
-        encoded = iter(self.tokenizer.encode_batch(texts)) if texts else iter(())
+        form = getattr(self.tokenizer, "normalization", None)
+        if form is not None and texts:  # see infgram.normalize: index the normalized text, keep what changed
+            normalized = [normalize_with_originals(text, form) for text in texts]
+            texts = [text for text, _ in normalized]
+            changed = iter([originals for _, originals in normalized])
+        encoded = iter((self.tokenizer.inner if form is not None else self.tokenizer).encode_batch(texts)) \
+            if texts else iter(())
         for document in documents:
             if document.ids is None:
                 ids = next(encoded)
+                if form is not None:
+                    originals = next(changed)
+                    if originals:
+                        document = SourceDocument(document.text, {**document.metadata, ORIGINALS_KEY: originals},
+                                                  document.source, document.line)
             else:
                 ids = document.ids
                 bad = (ids < 0) | (ids >= self.tokenizer.vocab_size)
@@ -288,7 +301,8 @@ class Builder:
         write_json_atomically(self.out / REPORT_NAME, self.report.to_json())
         manifest = {
             "format": MANIFEST_FORMAT,
-            "format_version": MANIFEST_VERSION,
+            "format_version": MANIFEST_VERSION if getattr(self.tokenizer, "normalization", None) is None
+            else MANIFEST_NORMALIZED_VERSION,
             "index_kind": self.writer.index_kind,
             "tokenizer": self.tokenizer.manifest_entry(),
             "token_width": self.tokenizer.token_width,
@@ -547,12 +561,12 @@ class FilesBuild:
 def plan_files_build(inputs: Iterable[str | Path], out: Path, tokenizer: str | Path | Tokenizer | None, text_field: str,
                      on_error: str, memory: str | int | None, shard_tokens: int | None, overwrite: bool,
                      progress: bool, kind: str, sample_rate: int | None,
-                     selection: inputs_module.Selection | None = None) -> FilesBuild:
+                     selection: inputs_module.Selection | None = None, normalize: str | None = None) -> FilesBuild:
     """Everything :func:`build` settles before reading: the tokenizer, the input files, the
     shard size and the fingerprint; then the output is prepared (:func:`prepare_output`). When
     the index there is up to date, its report is printed (with ``progress``) and returned as
     ``up_to_date``."""
-    tokenizer = load_tokenizer(tokenizer)
+    tokenizer = normalized_tokenizer(load_tokenizer(tokenizer), normalize)
     files = inputs_module.expand_inputs(inputs, exclude=out, **({"selection": selection} if selection else {}))
     shard_positions, fingerprint = build_options(tokenizer, text_field, on_error, memory, shard_tokens, kind, sample_rate,
                                                  stacklevel=4)
@@ -568,7 +582,7 @@ def build(inputs: Any, out: str | Path, *, tokenizer: str | Path | Tokenizer | N
           text_field: str | list[str] = "text", on_error: str = "fail", memory: str | int | None = None,
           shard_tokens: int | None = None, overwrite: bool = False, progress: bool = True, kind: str = "sa",
           sample_rate: int | None = None, include: list[str] | None = None,
-          exclude: list[str] | None = None) -> BuildReport:
+          exclude: list[str] | None = None, normalize: str | None = None) -> BuildReport:
     """Index files, directories, URLs or ``datasets`` objects into ``out``.
 
     ``inputs`` is one or a list of: files (JSON Lines, JSON, CSV/TSV, Parquet, Arrow, text,
@@ -583,7 +597,9 @@ def build(inputs: Any, out: str | Path, *, tokenizer: str | Path | Tokenizer | N
     memory); ``shard_tokens`` sets the shard size directly. ``on_error="skip"`` indexes
     what it can and lists the rest in the report; ``"fail"`` stops at the first problem.
     ``kind="fm"`` builds a compressed FM-index over bytes instead of a suffix array (see
-    ``fm_writer.py``), sampling one text position in ``sample_rate``.
+    ``fm_writer.py``), sampling one text position in ``sample_rate``. ``normalize`` (``"lowercase"``,
+    ``"nfkc"``, ``"nfkc_casefold"``) indexes normalized text; string queries are normalized
+    the same way and documents are shown as written (see :mod:`infgram.normalize`).
 
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -598,7 +614,8 @@ def build(inputs: Any, out: str | Path, *, tokenizer: str | Path | Tokenizer | N
         text_field = list(text_field) if len(text_field) != 1 else text_field[0]
     selection = inputs_module.Selection(include, exclude, skip_unknown=on_error == "skip")
     plan = plan_files_build(inputs, out, tokenizer, text_field, on_error, memory, shard_tokens, overwrite, progress,
-                            kind, sample_rate, selection if include or exclude or on_error == "skip" else None)
+                            kind, sample_rate, selection if include or exclude or on_error == "skip" else None,
+                            normalize)
     if plan.up_to_date is not None:
         return plan.up_to_date
     tokenizer, files, total_bytes = plan.tokenizer, plan.files, plan.total_bytes
@@ -619,7 +636,8 @@ def build_from_documents(documents: Iterable[str | dict[str, Any] | SourceDocume
                          tokenizer: str | Path | Tokenizer | None = None, token_width: int | None = None,
                          vocab_size: int | None = None, on_error: str = "fail", memory: str | int | None = None,
                          shard_tokens: int | None = None, overwrite: bool = False,
-                         progress: bool = True, kind: str = "sa", sample_rate: int | None = None) -> BuildReport:
+                         progress: bool = True, kind: str = "sa", sample_rate: int | None = None,
+                         normalize: str | None = None) -> BuildReport:
     """Index documents given in Python: strings, ``{"text": ..., "metadata": {...}}`` or
     ``{"ids": [...], "metadata": {...}}``. Token ids need ``token_width`` (1, 2 or 4) and
     optionally ``vocab_size``; they make an index without a tokenizer. Other keys of a
@@ -635,6 +653,7 @@ def build_from_documents(documents: Iterable[str | dict[str, Any] | SourceDocume
     start = time.perf_counter()
     out = Path(out)
     tokenizer = PretokenizedVocabulary(token_width, vocab_size) if token_width is not None else load_tokenizer(tokenizer)
+    tokenizer = normalized_tokenizer(tokenizer, normalize)
     shard_positions, fingerprint = build_options(tokenizer, "text", on_error, memory, shard_tokens, kind, sample_rate)
     fingerprint["inputs"] = None
     with write_errors_named(out):

@@ -23,7 +23,6 @@ but the separators, which sort last.
 
 from __future__ import annotations
 
-import os
 from typing import Iterable
 
 import numpy as np
@@ -31,6 +30,7 @@ import numpy as np
 from ..errors import QueryError, UnsupportedOperationError
 from ..tokenizer import Tokenizer
 from . import partials
+from .budget import refuse, work_limit
 from .encoding import Query, QueryEncoder, check_length, check_text
 from .forms import Speller, running_text_ids, speller_of
 from .results import (
@@ -43,7 +43,8 @@ from .results import (
     NextTokensResult,
     ProbabilityResult,
 )
-from .shardset import ShardSet
+from .shardset import ShardSet, available_cpus
+from .words import WordTest, case_spellings, whole_word_documents
 
 _PARALLEL_BATCH = 20_000
 """Batches at least this large per core are searched on several threads."""
@@ -70,6 +71,8 @@ class Corpus:
         self._texts: list[str] | None = None
         self._speller: Speller | None = None
         single = shards.shards[0] if len(shards) == 1 and type(shards) is ShardSet else None  # shards here
+        if single is not None and single.removals.rows is not None:
+            single = None  # its counts leave removed rows out: through the partial
         self._single_find = single.find if single is not None else None
 
     # -- capabilities ---------------------------------------------------------------------------
@@ -120,19 +123,30 @@ class Corpus:
     def _count_sequences(self, sequences: list[tuple[int, ...]]) -> list[int]:
         return self.count_batch([list(ids) for ids in sequences]).tolist()
 
-    def forms(self, query: Query, exact_tokens: bool = False) -> list[Form]:
+    def forms(self, query: Query, exact_tokens: bool = False, ignore_case: bool = False) -> list[Form]:
         """The token sequences a query is searched as, each with its count (see
         :mod:`infgram.query.forms`). A string on a tokenized index is searched in every form
         it takes in the documents (only those that occur are listed; if none does, its
         running-text encoding with count 0); ``exact_tokens=True``, ids, or a byte index
-        give one form, the encoding itself.
+        give one form, the encoding itself. With ``ignore_case`` (a byte index), the forms
+        are the case variants of the string that occur (see :mod:`infgram.query.words`).
 
         >>> import tempfile, pathlib, infgram
         >>> folder = pathlib.Path(tempfile.mkdtemp())
-        >>> _ = infgram.build_from_documents(["abab"], folder / "i", progress=False)
+        >>> _ = infgram.build_from_documents(["abAb"], folder / "i", progress=False)
         >>> infgram.Index.open(folder / "i").forms("ab")
-        [Form(ids=[97, 98], text='ab', count=2)]
+        [Form(ids=[97, 98], text='ab', count=1)]
+        >>> [(form.text, form.count) for form in infgram.Index.open(folder / "i").forms("ab", ignore_case=True)]
+        [('Ab', 1), ('ab', 1)]
         """
+        query = self.encoder.normalized(query)
+        if self._ignores_case(query, ignore_case):
+            check_text(query, self.encoder.max_characters)  # type: ignore[arg-type]
+            spellings = case_spellings(query, lambda pieces: self.count_batch(  # type: ignore[arg-type]
+                [list(piece) for piece in pieces]).tolist())  # as byte ids: searched as spelled
+            if not spellings:
+                spellings = [(query.encode("utf-8"), 0)]  # type: ignore[union-attr]
+            return [Form(list(spelling), spelling.decode("utf-8"), count) for spelling, count in spellings]
         if self._spells_forms(query, exact_tokens):
             check_text(query, self.encoder.max_characters)  # type: ignore[arg-type]
             speller = self._spelling_speller()
@@ -145,6 +159,27 @@ class Corpus:
         text = query if isinstance(query, str) else self.tokenizer.decode(ids)
         return [Form(ids, text, self._count_encoded(encoded))]
 
+    def inside_tokens(self, query: Query) -> bool | None:
+        """Whether a string occurs somewhere in the documents starting or ending strictly
+        inside a token: occurrences that the counts of a tokenized index leave out and only a
+        byte index counts (see :mod:`infgram.query.forms`). False for
+        ids and on a byte index, None when deciding would take too many counts.
+
+        >>> import tempfile, pathlib, infgram
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = infgram.build_from_documents(["languages"], folder / "i", progress=False)
+        >>> infgram.Index.open(folder / "i").inside_tokens("language")
+        False
+        """
+        if not isinstance(query, str) or not query or self.tokenizer.kind != "huggingface":
+            return False
+        check_text(query, self.encoder.max_characters)
+        query = self.encoder.normalized(query)
+        return self._spelling_speller().inside_tokens(
+            query.encode("utf-8"), self._count_sequences,
+            lambda ids: [token.id for token in self.next_tokens(list(ids), exact_tokens=True).tokens
+                         if token.id is not None])
+
     def _spelled(self, ids: tuple[int, ...] | list[int]) -> str:
         """The text a token sequence spells."""
         if self.tokenizer.kind != "huggingface":
@@ -152,9 +187,29 @@ class Corpus:
         spellings = self._spelling_speller().spellings
         return b"".join(spellings[i] for i in ids).decode("utf-8", errors="replace")
 
-    def _forms_searched(self, query: Query, exact_tokens: bool = False) -> tuple[list[bytes], list[Form] | None]:
+    def _ignores_case(self, query: Query, ignore_case: bool) -> bool:
+        """Whether a query is searched in its case variants; raises for an index that cannot."""
+        if not isinstance(ignore_case, bool):
+            raise QueryError(f"expected ignore_case to be true or false, found {ignore_case!r:.40}")
+        if not ignore_case:
+            return False
+        if self.tokenizer.kind != "bytes":
+            raise UnsupportedOperationError(
+                f"ignore_case needs a byte index, but this index is tokenized ({self.tokenizer.kind}), where the case "
+                "variants of a text tokenize differently; search a byte index of the corpus (`infgram build` "
+                "without --tokenizer), or search each spelling")
+        if not isinstance(query, str):
+            raise QueryError(f"expected a text query with ignore_case, found {type(query).__name__}; pass the text, "
+                             "or leave ignore_case off for token ids")
+        return bool(query)
+
+    def _forms_searched(self, query: Query, exact_tokens: bool = False, ignore_case: bool = False
+                        ) -> tuple[list[bytes], list[Form] | None]:
         """The encodings to search for a query, and its forms to report (None for ids and on
-        a byte index, where a string has one form, its UTF-8 bytes)."""
+        a byte index, where a string has one form, its UTF-8 bytes, unless case is ignored)."""
+        if self._ignores_case(query, ignore_case):
+            forms = self.forms(query, ignore_case=True)
+            return [bytes(form.ids) for form in forms if form.count], forms
         if self._spells_forms(query, exact_tokens):
             forms = self.forms(query)
             return [self.encoder.encode(form.ids) for form in forms if form.count], forms
@@ -163,13 +218,47 @@ class Corpus:
             return [encoded], None  # ids, or a byte index: the one form is the query itself
         return [encoded], self.forms(query, exact_tokens=True)
 
+    def _word_test(self) -> WordTest:
+        """What a shard needs to tell whole words (see :mod:`infgram.query.words`)."""
+        if self.tokenizer.kind == "bytes":
+            return WordTest(None)
+        return WordTest(self._spelling_speller().spellings)
+
+    def _spaced(self, query: Query, searched: list[bytes]) -> list[bool]:
+        """For each encoding searched for a query: whether its first token carries the
+        word-start space before the text (a form spelling " " + text)."""
+        if not isinstance(query, str) or self.tokenizer.kind != "huggingface":
+            return [False] * len(searched)
+        length = len(self.encoder.normalized(query).encode("utf-8"))
+        return [len(self._spelled(self.encoder.ids_of(encoded).tolist()).encode("utf-8")) > length
+                for encoded in searched]
+
+    def _whole_words(self, query: Query, searched: list[bytes], max_work: int | None = None, exact: bool = False,
+                     ) -> tuple[np.ndarray, int]:
+        """The global numbers of the documents holding a whole-word occurrence of a query
+        (sorted) and the number of such occurrences, reading every occurrence of its forms
+        within the work budget (refused past it)."""
+        budget = work_limit(max_work, exact, getattr(self, "max_work_ceiling", None))
+        shard_set = self.shard_set
+        work = 0
+        for encoded in searched:
+            for (lo, hi), cost in zip(shard_set.map(partials.run_of, encoded), shard_set.locate_costs):
+                work += (hi - lo) * cost
+        if work > budget:
+            raise refuse("this whole-word query", work, budget)
+        spaced = self._spaced(query, searched)
+        test = self._word_test()
+        parts = shard_set.map(whole_word_documents, test, searched, spaced) if searched else []
+        numbers = [documents + first for (documents, _), first in zip(parts, shard_set.first_documents)]
+        return (np.concatenate(numbers) if numbers else np.zeros(0, dtype=np.int64)), sum(n for _, n in parts)
+
     def _encode_next(self, next_token: str | int, exact_tokens: bool = False) -> bytes:
         """A continuation of one token: a string as it reads in running text (" language" is
         the one token "Ġlanguage"/"▁language"), or exactly its encoding with ``exact_tokens``."""
         if not isinstance(next_token, str) or exact_tokens or self.tokenizer.kind != "huggingface":
             return self.encoder.encode_next(next_token)
         check_text(next_token, self.encoder.max_characters)
-        ids = running_text_ids(self.tokenizer, next_token, self._spelling_speller())
+        ids = running_text_ids(self.tokenizer, self.encoder.normalized(next_token), self._spelling_speller())
         if len(ids) != 1:
             raise QueryError(f"expected the continuation to be exactly one token, but {next_token!r:.80} is "
                              f"{len(ids)} tokens {ids.tolist()[:20]} in running text; pass a single token id instead")
@@ -184,7 +273,8 @@ class Corpus:
         return partials.add_counts(self.shard_set.map(partials.count, encoded))
 
     # -- counts and probabilities ---------------------------------------------------------------
-    def count(self, query: Query, exact_tokens: bool = False) -> int:
+    def count(self, query: Query, exact_tokens: bool = False, whole_words: bool = False, ignore_case: bool = False,
+              max_work: int | None = None, exact: bool = False) -> int:
         """Occurrences of a token sequence; the empty query counts every token.
 
         >>> import tempfile, pathlib, infgram
@@ -196,7 +286,27 @@ class Corpus:
 
         On a tokenized index a string counts its aligned occurrences in all their forms
         (see :meth:`forms`); ``exact_tokens=True`` counts exactly its encoding.
+
+        ``whole_words=True`` counts only the occurrences with no word character just before
+        or after; it reads every occurrence, within the work budget ``max_work`` (past it a
+        :class:`~infgram.errors.LimitError`; ``exact=True`` lifts it). ``ignore_case=True`` (a
+        byte index) counts every case variant of the text. See :mod:`infgram.query.words`.
+
+        >>> index.count("ab", whole_words=True), index.count("ba", whole_words=True)
+        (0, 1)
+        >>> index.count("AB", ignore_case=True)
+        2
         """
+        if not isinstance(whole_words, bool):
+            raise QueryError(f"expected whole_words to be true or false, found {whole_words!r:.40}")
+        if whole_words or ignore_case:
+            searched, forms = self._forms_searched(query, exact_tokens, ignore_case)
+            if b"" in searched:
+                raise QueryError("expected a non-empty query with whole_words, found an empty one; pass a word or "
+                                 "phrase")
+            if whole_words:
+                return self._whole_words(query, searched, max_work, exact)[1]
+            return sum(form.count for form in forms) if forms else self._count_encoded(searched[0])
         if self._spells_forms(query, exact_tokens):
             return sum(form.count for form in self.forms(query))
         return self._count_encoded(self.encoder.encode(query))
@@ -228,7 +338,7 @@ class Corpus:
                 return totals
         data, offsets, lengths = self._encode_batch(queries)
         totals = np.zeros(len(lengths), dtype=np.int64)
-        parts = max(1, min(os.cpu_count() or 1, len(lengths) // _PARALLEL_BATCH))
+        parts = max(1, min(available_cpus(), len(lengths) // _PARALLEL_BATCH))
         pieces = np.linspace(0, len(lengths), num=parts + 1, dtype=np.int64).tolist()
         calls, targets = [], []
         for number in range(len(self.shard_set)):

@@ -19,12 +19,16 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from ..errors import QueryError
+from ..errors import DocumentRemovedError
+from ..normalize import ORIGINALS_KEY, OffsetMap
 from ..shards import Shard
 from .budget import work_limit
 from .corpus import Corpus
 from .encoding import MAX_DOCUMENTS_LIMIT, Query, check_whole_number
 from .partials import run_of
 from .results import Document, DocumentsResult
+from .words import WordTest, whole_word_positions
 
 _FEW_SPANS = 8
 """Up to this many spans, each is placed by decoding the text before it (fast in C); more
@@ -61,27 +65,40 @@ def matching_documents(shard: Shard, encoded: bytes, rows: tuple[int, int] | Non
         return empty, empty
     positions = np.sort(shard.positions(lo, hi))
     documents = shard.documents.document_of(positions)
+    if not shard.removals.is_empty:
+        live = ~shard.removals.removed_of(documents)
+        positions, documents = positions[live], documents[live]
     first = np.ones(len(documents), dtype=bool)
     first[1:] = documents[1:] != documents[:-1]
     documents = documents[first]
     return documents, positions[first] - shard.documents.starts[documents]
 
 
-def first_matches(shard: Shard, forms: list[bytes], rows: list[tuple[int, int]]) -> tuple[np.ndarray, ...]:
+def first_matches(shard: Shard, forms: list[bytes], rows: list[tuple[int, int]],
+                  words: tuple[WordTest, list[bool]] | None = None) -> tuple[np.ndarray, ...]:
     """Several forms of a query (see :mod:`infgram.query.forms`) in one shard: the documents
     holding any (sorted, each once), the offset of the first occurrence in each, and its
-    length in tokens; only the occurrences in the given rows of each form's run are read."""
-    positions, lengths = [], []
-    for encoded, (lo, hi) in zip(forms, rows):
-        positions.append(shard.positions(lo, hi).astype(np.int64))
-        lengths.append(np.full(hi - lo, len(encoded) // shard.token_width, dtype=np.int64))
-    if not positions or not sum(map(len, positions)):
+    length in tokens; only the occurrences in the given rows of each form's run are read.
+    With ``words`` (a word test and, per form, whether it carries the space before the
+    text), only whole-word occurrences count (see :mod:`infgram.query.words`)."""
+    if words is not None:
+        all_positions, all_lengths = whole_word_positions(shard, words[0], forms, words[1], rows)
+    else:
+        positions, lengths = [], []
+        for encoded, (lo, hi) in zip(forms, rows):
+            positions.append(shard.positions(lo, hi).astype(np.int64))
+            lengths.append(np.full(hi - lo, len(encoded) // shard.token_width, dtype=np.int64))
+        all_positions = np.concatenate(positions) if positions else np.zeros(0, dtype=np.int64)
+        all_lengths = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
+        order = np.argsort(all_positions, kind="stable")
+        all_positions, all_lengths = all_positions[order], all_lengths[order]
+    if not len(all_positions):
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty
-    all_positions, all_lengths = np.concatenate(positions), np.concatenate(lengths)
-    order = np.argsort(all_positions, kind="stable")
-    all_positions, all_lengths = all_positions[order], all_lengths[order]
     documents = shard.documents.document_of(all_positions)
+    if not shard.removals.is_empty:
+        live = ~shard.removals.removed_of(documents)
+        all_positions, all_lengths, documents = all_positions[live], all_lengths[live], documents[live]
     first = np.ones(len(documents), dtype=bool)
     first[1:] = documents[1:] != documents[:-1]
     documents = documents[first]
@@ -89,7 +106,12 @@ def first_matches(shard: Shard, forms: list[bytes], rows: list[tuple[int, int]])
 
 
 def document_piece(shard: Shard, local: int, start: int, end: int) -> tuple[np.ndarray, int, dict[str, Any]]:
-    """(tokens [start, end) of a document, clipped to it; its length; its metadata)."""
+    """(tokens [start, end) of a document, clipped to it; its length; its metadata); a
+    removed document raises :class:`~infgram.errors.DocumentRemovedError`."""
+    if shard.removals.is_removed(local):
+        number = shard.first_document + local
+        raise DocumentRemovedError(f"expected a document of the index, found document {number}, which was removed "
+                                   "(`infgram remove`); its number stays a gap: ask for another", number)
     length = shard.documents.length(local)
     return shard.document_slice(local, max(0, start), min(length, end)), length, shard.documents.metadata(local)
 
@@ -128,6 +150,8 @@ def read_document(corpus: Corpus, number: int, start: int | None, length: int, c
     shard_number, local = corpus.shard_set.locate_document(number)
     if spans is None:
         spans = [] if start is None else [(start, start + length)]
+    if corpus.encoder.normalization is not None:
+        return _as_written(corpus, number, shard_number, local, start, length, context, spans)
     if context is None or start is None:
         tokens, num_tokens, metadata = corpus.shard_set.call(shard_number, document_piece, local, 0, 1 << 62)
         return Document(number, corpus.tokenizer.decode(tokens), start, metadata, 0, num_tokens,
@@ -148,6 +172,30 @@ def read_document(corpus: Corpus, number: int, start: int | None, length: int, c
     window = piece[window_start - piece_start : window_end - piece_start]
     return Document(number, corpus.tokenizer.decode(window), start, metadata, window_start, num_tokens,
                     character_spans(corpus, window, window_start, spans))
+
+
+def _as_written(corpus: Corpus, number: int, shard_number: int, local: int, start: int | None, length: int,
+                context: int | None, spans: list[tuple[int, int]]) -> Document:
+    """:func:`read_document` on a normalized index: the document as written (its changed
+    pieces put back, see :mod:`infgram.normalize`), matches and window mapped to its
+    characters. Reads the whole document."""
+    tokens, num_tokens, metadata = corpus.shard_set.call(shard_number, document_piece, local, 0, 1 << 62)
+    originals = metadata.pop(ORIGINALS_KEY, [])
+    mapping = OffsetMap.of_document(corpus.tokenizer.decode(tokens), originals)
+    window_start, window_end = 0, num_tokens
+    if context is not None and start is not None:
+        window_start, window_end = max(0, start - context), min(num_tokens, start + length + context)
+        if corpus.tokenizer.kind == "bytes":  # not in the middle of a character
+            while window_start > 0 and 0x80 <= tokens[window_start] < 0xC0:
+                window_start -= 1
+            while window_end < num_tokens and 0x80 <= tokens[window_end] < 0xC0:
+                window_end += 1
+    low, high = (character_spans(corpus, tokens, 0, [(window_start, window_end)]) or [(0, 0)])[0]
+    low, high = mapping.original(low, True), mapping.original(high, False)
+    marked = [(mapping.original(a, True) - low, mapping.original(b, False) - low)
+              for a, b in character_spans(corpus, tokens, 0, spans)]
+    return Document(number, mapping.text[low:high], start, metadata, window_start, num_tokens,
+                    [(max(a, 0), min(b, high - low)) for a, b in marked if a < high - low and b > 0])
 
 
 def budget_rows(corpus: Corpus, forms: list[bytes], limit: int) -> tuple[list[list[tuple[int, int]]], bool]:
@@ -172,23 +220,29 @@ def budget_rows(corpus: Corpus, forms: list[bytes], limit: int) -> tuple[list[li
 
 def documents(corpus: Corpus, query: Query, limit: int = 10, offset: int = 0, seed: int | None = None,
               context: int | None = None, max_work: int | None = None, exact: bool = False,
-              work_ceiling: int | None = None, exact_tokens: bool = False) -> DocumentsResult:
+              work_ceiling: int | None = None, exact_tokens: bool = False, whole_words: bool = False,
+              ignore_case: bool = False) -> DocumentsResult:
     """See :meth:`infgram.Index.documents`."""
     limit = check_whole_number("limit", limit, MAX_DOCUMENTS_LIMIT)
     offset = check_whole_number("offset", offset)
     context = check_whole_number("context", context, optional=True)
     seed = check_whole_number("seed", seed, optional=True)
     budget = work_limit(max_work, exact, work_ceiling)
-    searched, forms = corpus._forms_searched(query, exact_tokens)
+    if not isinstance(whole_words, bool):
+        raise QueryError(f"expected whole_words to be true or false, found {whole_words!r:.40}")
+    searched, forms = corpus._forms_searched(query, exact_tokens, ignore_case)
+    words = (corpus._word_test(), corpus._spaced(query, searched)) if whole_words and searched != [b""] else None
     shard_set = corpus.shard_set
     complete = True
     if searched == [b""]:
-        matching = np.arange(corpus.num_documents, dtype=np.int64)
-        first_starts = np.zeros(corpus.num_documents, dtype=np.int64)
-        lengths = np.zeros(corpus.num_documents, dtype=np.int64)
+        matching = np.setdiff1d(np.arange(shard_set.num_documents, dtype=np.int64), shard_set.removed_documents(),
+                                assume_unique=True)
+        first_starts = np.zeros(len(matching), dtype=np.int64)
+        lengths = np.zeros(len(matching), dtype=np.int64)
     else:
         rows, complete = budget_rows(corpus, searched, budget)
-        parts = [shard_set.call(number, first_matches, searched, shard_rows) for number, shard_rows in enumerate(rows)]
+        parts = [shard_set.call(number, first_matches, searched, shard_rows, words)
+                 for number, shard_rows in enumerate(rows)]
         matching = np.concatenate([local + shard_set.first_documents[number]
                                    for number, (local, _, _) in enumerate(parts)])
         first_starts = np.concatenate([starts for _, starts, _ in parts])

@@ -16,6 +16,7 @@ import numpy as np
 from .. import _core
 from ..errors import QueryError
 from ..format import token_dtype
+from ..normalize import normalize_text
 from ..tokenizer import Tokenizer
 
 Query = str | Sequence[int] | np.ndarray
@@ -85,6 +86,7 @@ class QueryEncoder:
         self.dtype = token_dtype(self.token_width)
         self._bytes = tokenizer.kind == "bytes"
         self.max_characters = MAX_QUERY_CHARACTERS if self._bytes else MAX_TOKENIZED_QUERY_CHARACTERS
+        self.normalization: str | None = getattr(tokenizer, "normalization", None)
 
     def tokenize(self, query: Query) -> np.ndarray:
         """The token ids of a query (int64): a string is encoded; ids are checked."""
@@ -120,10 +122,19 @@ class QueryEncoder:
                 raise QueryError(f"expected token ids from 0 to {self.vocab_size - 1}, found {bad}{what}; "
                                  "use ids of the index's vocabulary")
 
+    def normalized(self, query: Query) -> Query:
+        """A string as the index holds text: normalized as the documents were (see
+        :mod:`infgram.normalize`; unchanged without normalization, and ids unchanged)."""
+        if self.normalization is not None and isinstance(query, str):
+            check_text(query, self.max_characters)
+            return normalize_text(query, self.normalization)
+        return query
+
     def encode(self, query: Query) -> bytes:
         """The query as stored bytes (big-endian ids), the form the compiled core searches for."""
         if self._bytes and isinstance(query, str):
             check_text(query)
+            query = self.normalized(query)
             encoded = query.encode("utf-8")  # UTF-8 never holds the separator byte 0xFF
             check_length(len(encoded))
             return encoded

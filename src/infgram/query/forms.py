@@ -25,6 +25,17 @@ the spellings of s, token by token, keeps only the prefixes that occur in the in
 batch of counts per token of depth), so it visits only what the corpus holds.
 (``_reference.aligned_occurrences`` computes the same thing by tokenizing every document.)
 
+**Forms inside tokens.** A string *has forms inside tokens* when some document holds an
+occurrence of it, in the text its tokens spell, that is not aligned: it starts strictly
+inside a token (not at the word-start space the token carries) or ends strictly inside
+one ("language" in "Ġlanguages", "ural" in "Ġnatural"). A token index cannot count those;
+replies that list ``forms`` say so with ``inside_tokens: true`` and a ``notice`` pointing to
+a byte index. It is decided exactly, from the index: such an occurrence exists exactly when
+some token sequence occurs whose spelling holds the string that way; the walk above is run
+from every token whose spelling ends with a beginning of the string (and from the aligned
+starts), and stops at the first such sequence that occurs. (``_reference.
+inside_token_occurrences`` lists those occurrences by tokenizing every document.)
+
 In a byte index every byte is a token: a string has one form, its UTF-8 bytes.
 
 >>> from infgram.tokenizer import ByteTokenizer
@@ -34,6 +45,7 @@ b'h'
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections import defaultdict
 from typing import Any, Callable
@@ -127,6 +139,123 @@ class Speller:
         """The ids whose spelling is exactly ``text`` (usually one; byte-fallback tokens last)."""
         return self.ids_of.get(text, [])
 
+    # -- occurrences inside tokens ------------------------------------------------------------
+    def _sorted(self) -> tuple[list[bytes], list[int], list[bytes], list[int]]:
+        """The spellings sorted, and reversed and sorted, with their ids (for prefix and
+        suffix lookups), built on first use."""
+        if getattr(self, "_sorted_tables", None) is None:
+            pairs = sorted((spelling, token_id) for token_id, spelling in enumerate(self.spellings) if spelling)
+            backwards = sorted((spelling[::-1], token_id) for spelling, token_id in pairs)
+            self._sorted_tables = ([s for s, _ in pairs], [i for _, i in pairs],
+                                   [s for s, _ in backwards], [i for _, i in backwards])
+        return self._sorted_tables
+
+    @staticmethod
+    def _starting_with(keys: list[bytes], ids: list[int], prefix: bytes) -> list[int]:
+        """The ids whose key starts with ``prefix`` and is longer."""
+        found = []
+        for number in range(bisect.bisect_right(keys, prefix), len(keys)):
+            if not keys[number].startswith(prefix):
+                break
+            found.append(ids[number])
+        return found
+
+    def containing(self, text: bytes) -> list[int]:
+        """The ids whose spelling holds ``text`` but is neither ``text`` nor " " + ``text``
+        (so ``text`` starts or ends strictly inside the token, not at its word-start space)."""
+        if getattr(self, "_blob", None) is None:
+            self._blob = b"".join(self.spellings)
+            self._ends = np.cumsum([len(spelling) for spelling in self.spellings], dtype=np.int64)
+        places, place = [], self._blob.find(text)
+        while place >= 0:
+            places.append(place)
+            place = self._blob.find(text, place + 1)
+        if not places:
+            return []
+        starts = np.asarray(places, dtype=np.int64)
+        owners = np.searchsorted(self._ends, starts, side="right")  # the token each place starts in
+        inside = starts + len(text) <= self._ends[owners]
+        return [token_id for token_id in np.unique(owners[inside]).tolist()
+                if self.spellings[token_id] not in (text, b" " + text)]
+
+    def inside_tokens(self, text: bytes, count_many: Callable[[list[tuple[int, ...]]], list[int]],
+                      next_many: Callable[[tuple[int, ...]], list[int]]) -> bool | None:
+        """Whether ``text`` occurs somewhere in the corpus starting or ending strictly inside
+        a token (see the module docstring); None when deciding would take more than
+        ``MAX_FORM_CANDIDATES`` counts. ``count_many`` counts token sequences, ``next_many``
+        gives the tokens that follow one somewhere."""
+        if not text:
+            return False
+        forwards, forward_ids, backwards, backward_ids = self._sorted()
+        examined = 0
+
+        def any_occurs(sequences: list[tuple[int, ...]]) -> bool | None:
+            nonlocal examined
+            for first in range(0, len(sequences), 1024):  # a few at a time: one that occurs ends it
+                chunk = sequences[first : first + 1024]
+                examined += len(chunk)
+                if examined > MAX_FORM_CANDIDATES:
+                    return None
+                if any(count_many(chunk)):
+                    return True
+            return False
+
+        # A token that holds the whole text, not as itself or as its word-start space + itself.
+        found = any_occurs([(token_id,) for token_id in self.containing(text)])
+        if found is not False:
+            return found
+        # Walk along the text: states (bytes of it spelled, ids, whether it began inside a token),
+        # from a token boundary, from the word-start space, and from inside every token whose
+        # spelling ends with a beginning of the text.
+        starts: list[tuple[int, tuple[int, ...], bool]] = []
+        for length in range(1, min(len(text), self.longest)):
+            piece = text[:length]
+            for token_id in self.ids_of.get(b" " + piece, ()):
+                starts.append((length, (token_id,), False))
+            for token_id in self._starting_with(backwards, backward_ids, piece[::-1]):
+                if self.spellings[token_id] != b" " + piece:  # the text starts strictly inside it
+                    starts.append((length, (token_id,), True))
+        examined += len(starts)
+        if examined > MAX_FORM_CANDIDATES:
+            return None
+        counts = count_many([ids for _, ids, _ in starts]) if starts else []
+        frontier = [(0, (), False)] + [state for state, count in zip(starts, counts) if count]
+        while frontier:
+            evidence: list[tuple[int, ...]] = []
+            candidates: list[tuple[int, tuple[int, ...], bool]] = []
+            pieces: dict[int, tuple[list[tuple[int, int]], list[int]]] = {}
+            for offset, ids, inside in frontier:
+                rest = text[offset:]
+                if offset not in pieces:
+                    pieces[offset] = ([(offset + size, token_id) for size in range(1, min(self.longest, len(rest)) + 1)
+                                       for token_id in self.ids_of.get(rest[:size], ())],
+                                      self._starting_with(forwards, forward_ids, rest))
+                exact, longer = pieces[offset]
+                for end, token_id in exact:
+                    if end == len(text):
+                        if inside:
+                            evidence.append(ids + (token_id,))  # began inside a token, ends at a boundary
+                    else:
+                        candidates.append((end, ids + (token_id,), inside))
+                if not ids:
+                    continue  # a single token longer than the text holds it: looked at above
+                if len(longer) <= 256:
+                    evidence.extend(ids + (token_id,) for token_id in longer)  # ends inside its last token
+                else:  # many tokens start with a short rest: ask which follow instead
+                    examined += 1
+                    following = set(next_many(ids))
+                    if any(token_id in following for token_id in longer):
+                        return True
+            found = any_occurs(evidence)
+            if found is not False:
+                return found
+            examined += len(candidates)
+            if examined > MAX_FORM_CANDIDATES:
+                return None
+            counts = count_many([ids for _, ids, _ in candidates]) if candidates else []
+            frontier = [state for state, count in zip(candidates, counts) if count]
+        return False
+
     def forms(self, text: bytes, count_many: Callable[[list[tuple[int, ...]]], list[int]]
               ) -> list[tuple[tuple[int, ...], int]]:
         """The token sequences that spell ``text`` (or " " + text, its first token holding
@@ -163,6 +292,18 @@ class Speller:
                 else:
                     frontier.append((target_number, offset, ids))
         return sorted(found)
+
+
+def inside_tokens_notice(texts: list[str]) -> str:
+    """The notice of a reply whose strings have forms inside tokens (see the module docstring).
+
+    >>> inside_tokens_notice(["language"])[:60]
+    "'language' also occurs starting or ending inside tokens, whi"
+    """
+    named = ", ".join(repr(text[:80]) for text in texts[:5]) + (f" and {len(texts) - 5} more" if len(texts) > 5 else "")
+    return (f"{named} also {'occurs' if len(texts) == 1 else 'occur'} starting or ending inside tokens, which a "
+            "token index cannot count; count every occurrence with a byte index of the corpus (`infgram build` "
+            "without --tokenizer)")
 
 
 def running_text_ids(tokenizer: Tokenizer, text: str, speller: Speller | None) -> np.ndarray:

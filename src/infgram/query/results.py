@@ -146,6 +146,9 @@ class SearchResult(_Result):
     num_documents: int
     sites: int
     documents: list[Document] = field(default_factory=list)
+    forms: list[list[list[Form] | None]] | None = field(default=None, repr=False, compare=False)
+    """The forms of each string phrase, by clause then phrase (None for a phrase of ids or
+    one form); None when no phrase has forms to list."""
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,9 @@ class CooccurrenceResult(_Result):
     document_counts: list[int] | None
     pairs: list[tuple[int, int]]
     pair_document_counts: list[int]
+    forms: list[list[Form] | None] | None = field(default=None, repr=False, compare=False)
+    """The forms of each string phrase (None for a phrase of ids or one form); None when no
+    phrase has forms to list."""
 
 
 @dataclass(frozen=True)

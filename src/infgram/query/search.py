@@ -46,9 +46,11 @@ from ..shards import Shard
 from .budget import PAIR_UNITS, SCAN_TOKENS_PER_UNIT, refuse, work_limit
 from .corpus import Corpus
 from .documents import matching_documents, read_document
+from .partials import run_of
 from .encoding import MAX_DOCUMENTS_LIMIT, Query, check_whole_number
-from .results import CooccurrenceResult, SearchResult
+from .results import CooccurrenceResult, Form, SearchResult
 from .shardset import executor
+from .words import WordTest, whole_word_documents, whole_word_mask
 
 MAX_SEARCH_PHRASES = 1_000
 """More phrases than this in one search (or co-occurrence call) are refused."""
@@ -191,23 +193,41 @@ def _concatenate(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> _Occ
     return _deduplicate(*(np.concatenate([part[k] for part in parts]) for k in range(3)))
 
 
+Words = tuple[WordTest, list[bool]] | None
+"""Whole words: the word test and, per phrase, whether it carries the space before its text
+(see :mod:`infgram.query.words`); None to keep every occurrence."""
+
+
+def _whole(shard: Shard, words: Words, number: int, starts: np.ndarray, length: int) -> np.ndarray:
+    """The mask of the occurrences of phrase ``number`` that are whole words (all without ``words``)."""
+    if words is None:
+        return np.ones(len(starts), dtype=bool)
+    return whole_word_mask(shard, words[0], starts, starts + length, words[1][number])
+
+
 def _read_occurrences(shard: Shard, phrases: list[bytes], runs: list[tuple[int, int]], token_width: int,
-                      candidates: np.ndarray | None) -> _Occurrences:
+                      candidates: np.ndarray | None, words: Words = None) -> _Occurrences:
     """Every occurrence of the phrases (from their suffix-array runs), in candidate documents only."""
     parts = []
-    for phrase, (lo, hi) in zip(phrases, runs):
+    for number, (phrase, (lo, hi)) in enumerate(zip(phrases, runs)):
         if hi == lo:
             continue
         starts = np.sort(shard.positions(lo, hi))  # sorted, the document lookups walk the table in order
         documents = shard.documents.document_of(starts)
+        if not shard.removals.is_empty:  # removed documents hold no occurrence
+            live = ~shard.removals.removed_of(documents)
+            starts, documents = starts[live], documents[live]
         if candidates is not None:
             keep = np.isin(documents, candidates, assume_unique=False)
             starts, documents = starts[keep], documents[keep]
+        keep = _whole(shard, words, number, starts, len(phrase) // token_width)
+        starts, documents = starts[keep], documents[keep]
         parts.append((starts, starts + len(phrase) // token_width, documents))
     return _concatenate(parts)
 
 
-def _scan_occurrences(shard: Shard, phrase_ids: list[np.ndarray], candidates: np.ndarray) -> _Occurrences:
+def _scan_occurrences(shard: Shard, phrase_ids: list[np.ndarray], candidates: np.ndarray,
+                      words: Words = None) -> _Occurrences:
     """Every occurrence of the phrases in the candidate documents, by comparing their tokens."""
     first_positions = shard.documents.starts[candidates]
     lengths = shard.documents.starts[candidates + 1] - 1 - first_positions
@@ -221,7 +241,7 @@ def _scan_occurrences(shard: Shard, phrase_ids: list[np.ndarray], candidates: np
     tokens = np.asarray(shard.tokens)
     last = len(tokens) - 1
     parts = []
-    for ids in phrase_ids:
+    for number, ids in enumerate(phrase_ids):
         # Filter on the first token, then check the survivors token by token. A phrase never
         # holds the separator, so a match cannot run past its document's end.
         keep = np.flatnonzero(tokens[positions] == ids[0])
@@ -230,6 +250,7 @@ def _scan_occurrences(shard: Shard, phrase_ids: list[np.ndarray], candidates: np
                 break
             at = np.minimum(positions[keep] + offset, last)
             keep = keep[tokens[at] == ids[offset]]
+        keep = keep[_whole(shard, words, number, positions[keep], len(ids))]
         starts = positions[keep]
         parts.append((starts, starts + len(ids), documents[keep]))
     return _concatenate(parts)
@@ -269,10 +290,16 @@ class _ShardMatches:
     over_budget: bool = False
 
 
-def search_matches(shard: Shard, clauses: list[list[bytes]], within: int | None, max_work: int) -> _ShardMatches:
+def search_matches(shard: Shard, clauses: list[list[bytes]], within: int | None, max_work: int,
+                   words: tuple[WordTest, list[list[bool]]] | None = None) -> _ShardMatches:
     """The partial answer of a search in one shard: its matching documents and sites, and
     the work they took. Each step's cost is known before it is taken (from run lengths and
-    document lengths), so a shard stops as soon as it would pass ``max_work``."""
+    document lengths), so a shard stops as soon as it would pass ``max_work``. With
+    ``words`` (the word test, and per clause and phrase whether it carries the space before
+    its text) only whole-word occurrences count."""
+    def clause_words(number: int) -> Words:
+        return None if words is None else (words[0], words[1][number])
+
     token_width = shard.token_width
     starts_of_documents = shard.documents.starts
     runs = [[shard.find(phrase) for phrase in clause] for clause in clauses]
@@ -286,7 +313,7 @@ def search_matches(shard: Shard, clauses: list[list[bytes]], within: int | None,
     work = sizes[rarest]
     if work > max_work:
         return _ShardMatches(empty, empty, empty, empty, work, True)
-    found[rarest] = _read_occurrences(shard, clauses[rarest], runs[rarest], token_width, None)
+    found[rarest] = _read_occurrences(shard, clauses[rarest], runs[rarest], token_width, None, clause_words(rarest))
     candidates = _sorted_unique(found[rarest].documents)
     for number in order[1:]:
         if not len(candidates):
@@ -299,9 +326,10 @@ def search_matches(shard: Shard, clauses: list[list[bytes]], within: int | None,
             return _ShardMatches(empty, empty, empty, empty, work, True)
         if scan:
             phrase_ids = [np.frombuffer(p, dtype=shard.tokens.dtype).astype(np.int64) for p in clauses[number]]
-            occurrences = _scan_occurrences(shard, phrase_ids, candidates)
+            occurrences = _scan_occurrences(shard, phrase_ids, candidates, clause_words(number))
         else:
-            occurrences = _read_occurrences(shard, clauses[number], runs[number], token_width, candidates)
+            occurrences = _read_occurrences(shard, clauses[number], runs[number], token_width, candidates,
+                                            clause_words(number))
         found[number] = occurrences
         present = _sorted_unique(occurrences.documents)
         candidates = candidates[np.isin(candidates, present, assume_unique=True)]
@@ -334,38 +362,52 @@ def _phrase_query(phrase: Any) -> Any:
     return phrase
 
 
-def _encode_clauses(corpus: Corpus, cnf: Any, exact_tokens: bool = False) -> list[list[bytes]]:
+def _encode_clauses(corpus: Corpus, cnf: Any, exact_tokens: bool = False, ignore_case: bool = False
+                    ) -> tuple[list[list[bytes]], list[list[bool]], list[list[list[Form] | None]]]:
     """The clauses as encodings to search: a string phrase on a tokenized index stands for
-    all its forms (an OR of them, see :mod:`infgram.query.forms`)."""
+    all its forms (an OR of them, see :mod:`infgram.query.forms`), and with ``ignore_case``
+    for its case variants. Also, per clause and per encoding, whether it carries the space
+    before the phrase's text; and per clause and phrase, the forms to report."""
     if isinstance(cnf, str):
         cnf = parse_query(cnf)
     if not isinstance(cnf, (list, tuple)) or not cnf:
         raise QueryError(f"expected a non-empty list of clauses, each a non-empty list of phrases "
                          f"(or a query string), found {cnf!r:.80}")
-    clauses = []
+    clauses, spaced, forms = [], [], []
     total = 0
     for clause in cnf:
         if isinstance(clause, (str, np.ndarray)) or not isinstance(clause, (list, tuple)) or not clause:
             raise QueryError(f"expected each clause to be a non-empty list of phrases, found {clause!r:.80}; "
                              'write [["natural language"], ["model", "models"]]')
-        encoded = []
+        encoded: list[bytes] = []
+        clause_spaced: list[bool] = []
+        clause_forms: list[list[Form] | None] = []
         for phrase in clause:
-            searched, _ = corpus._forms_searched(_phrase_query(phrase), exact_tokens)
+            query = _phrase_query(phrase)
+            if isinstance(query, str) and not query:
+                raise QueryError("expected every phrase to have at least one token, found an empty phrase; "
+                                 "remove it (the empty phrase occurs everywhere)")
+            searched, phrase_forms = corpus._forms_searched(query, exact_tokens, ignore_case)
             if b"" in searched:
                 raise QueryError("expected every phrase to have at least one token, found an empty phrase; "
                                  "remove it (the empty phrase occurs everywhere)")
             encoded.extend(searched)
+            clause_spaced.extend(corpus._spaced(query, searched))
+            clause_forms.append(phrase_forms)
         total += len(encoded)
         clauses.append(encoded)
+        spaced.append(clause_spaced)
+        forms.append(clause_forms)
     if total > MAX_SEARCH_PHRASES:
         raise QueryError(f"expected at most {MAX_SEARCH_PHRASES:,} phrases in one search, found {total:,}; "
                          "split the search")
-    return clauses
+    return clauses, spaced, forms
 
 
 def search(corpus: Corpus, cnf: Any, within: int | None = None, limit: int = 10, offset: int = 0,
            seed: int | None = None, context: int | None = None, max_work: int | None = None,
-           exact: bool = False, work_ceiling: int | None = None, exact_tokens: bool = False) -> SearchResult:
+           exact: bool = False, work_ceiling: int | None = None, exact_tokens: bool = False,
+           whole_words: bool = False, ignore_case: bool = False) -> SearchResult:
     """See :meth:`infgram.Index.search`."""
     limit = check_whole_number("limit", limit, MAX_DOCUMENTS_LIMIT)
     offset = check_whole_number("offset", offset)
@@ -373,9 +415,14 @@ def search(corpus: Corpus, cnf: Any, within: int | None = None, limit: int = 10,
     context = check_whole_number("context", context, optional=True)
     within = check_whole_number("within", within, optional=True)
     budget = work_limit(max_work, exact, work_ceiling)
-    clauses = _encode_clauses(corpus, cnf, exact_tokens)
+    if not isinstance(whole_words, bool):
+        raise QueryError(f"expected whole_words to be true or false, found {whole_words!r:.40}")
+    clauses, spaced, forms = _encode_clauses(corpus, cnf, exact_tokens, ignore_case)
     shard_set = corpus.shard_set
-    per_shard = shard_set.map(search_matches, clauses, within, budget)
+    if not all(clauses):  # a phrase with no spelling that occurs (ignore_case)
+        return SearchResult(0, 0, [], _reported(forms))
+    words = (corpus._word_test(), spaced) if whole_words else None
+    per_shard = shard_set.map(search_matches, clauses, within, budget, words)
     work = sum(matches.work for matches in per_shard)
     if work > budget:
         raise refuse("this search", work, budget)
@@ -391,7 +438,14 @@ def search(corpus: Corpus, cnf: Any, within: int | None = None, limit: int = 10,
         spans = list(zip(matches.starts[lo:hi].tolist(), matches.ends[lo:hi].tolist()))
         first_start, first_end = spans[0]
         found.append(read_document(corpus, number, first_start, first_end - first_start, context, spans))
-    return SearchResult(len(matching), sites, found)
+    return SearchResult(len(matching), sites, found, _reported(forms))
+
+
+def _reported(forms: list[Any], nested: bool = True) -> Any:
+    """The forms of the phrases as a reply lists them (by clause then phrase when ``nested``):
+    None when no phrase has any."""
+    flat = [entry for clause in forms for entry in clause] if nested else forms
+    return forms if any(entry is not None for entry in flat) else None
 
 
 def _phrase_documents(corpus: Corpus, forms: list[bytes]) -> np.ndarray:
@@ -431,7 +485,8 @@ def _count_documents_with_phrase(corpus: Corpus, documents: np.ndarray, phrase: 
 
 def cooccurrence(corpus: Corpus, phrases: Sequence[Query], pairs: Sequence[tuple[int, int]] | None = None,
                  document_counts: bool = False, max_work: int | None = None, exact: bool = False,
-                 work_ceiling: int | None = None, exact_tokens: bool = False) -> CooccurrenceResult:
+                 work_ceiling: int | None = None, exact_tokens: bool = False, whole_words: bool = False,
+                 ignore_case: bool = False) -> CooccurrenceResult:
     """See :meth:`infgram.Index.cooccurrence`.
 
     For a pair, the documents of the rarer phrase are read (and kept for later pairs); the
@@ -462,14 +517,23 @@ def cooccurrence(corpus: Corpus, phrases: Sequence[Query], pairs: Sequence[tuple
                                          and 0 <= i < len(phrases) for i in pair):
                 raise QueryError(f"expected each pair to be two phrase numbers from 0 to {len(phrases) - 1}, "
                                  f"found {list(pair)!r:.80}")
-    if corpus.tokenizer.kind == "huggingface" and not exact_tokens:
-        encoded = [corpus._forms_searched(phrase)[0] for phrase in phrases]
+    if not isinstance(whole_words, bool):
+        raise QueryError(f"expected whole_words to be true or false, found {whole_words!r:.40}")
+    reported: list[list[Form] | None] = [None] * len(phrases)
+    if (corpus.tokenizer.kind == "huggingface" and not exact_tokens) or ignore_case:
+        encoded = []
+        for number, phrase in enumerate(phrases):
+            searched, reported[number] = corpus._forms_searched(phrase, exact_tokens, ignore_case)
+            encoded.append(searched)
     else:
         encoded = [[value] for value in corpus.encoder.encode_many(phrases)]
     for number, forms in enumerate(encoded):
-        if b"" in forms:
+        if b"" in forms or (isinstance(phrases[number], str) and not phrases[number]):
             raise QueryError(f"expected every phrase to have at least one token, found an empty phrase at {number}; "
                              "remove it (the empty phrase occurs everywhere)")
+    if whole_words:
+        return _whole_word_cooccurrence(corpus, phrases, encoded, pairs, document_counts, budget,
+                                        _reported(reported, nested=False))
     as_ids = [[corpus.encoder.ids_of(value) for value in forms] for forms in encoded]
     flat = [ids for forms in as_ids for ids in forms]
     flat_counts = iter(corpus.count_batch(flat, exact_tokens=True).tolist() if flat else [])
@@ -514,4 +578,30 @@ def cooccurrence(corpus: Corpus, phrases: Sequence[Query], pairs: Sequence[tuple
         else:
             pair_counts.append(_intersection_size(rare, documents_of(b)))
     return CooccurrenceResult(counts, [len(documents_of(i)) for i in range(len(phrases))] if document_counts else None,
-                              pairs, pair_counts)
+                              pairs, pair_counts, _reported(reported, nested=False))
+
+
+def _whole_word_cooccurrence(corpus: Corpus, phrases: list[Any], encoded: list[list[bytes]],
+                             pairs: list[tuple[int, int]], document_counts: bool, budget: int,
+                             forms: list[list[Form] | None] | None) -> CooccurrenceResult:
+    """:func:`cooccurrence` with whole words: every occurrence of every phrase is read (its
+    work known from run lengths before any is read), and pairs intersect document sets."""
+    shard_set = corpus.shard_set
+    work = PAIR_UNITS * len(pairs)
+    for forms_of_phrase in encoded:
+        for value in forms_of_phrase:
+            work += sum((hi - lo) * cost for (lo, hi), cost in zip(shard_set.map(run_of, value), shard_set.locate_costs))
+    if work > budget:
+        raise refuse("this whole-word co-occurrence", work, budget)
+    test = corpus._word_test()
+    counts, sets = [], []
+    for phrase, forms_of_phrase in zip(phrases, encoded):
+        parts = shard_set.map(whole_word_documents, test, forms_of_phrase, corpus._spaced(phrase, forms_of_phrase)) \
+            if forms_of_phrase else []
+        counts.append(sum(number for _, number in parts))
+        found = [documents + first for (documents, _), first in zip(parts, shard_set.first_documents)]
+        sets.append(np.concatenate(found) if found else np.zeros(0, dtype=np.int64))
+    pairs = [(int(a), int(b)) for a, b in pairs]
+    pair_counts = [_intersection_size(sets[a], sets[b]) for a, b in pairs]
+    return CooccurrenceResult(counts, [len(found) for found in sets] if document_counts else None, pairs, pair_counts,
+                              forms)

@@ -1,0 +1,98 @@
+"""``inside_tokens``: whether a string also occurs starting or ending strictly inside a token,
+against the brute-force ``_reference.inside_token_occurrences`` (which tokenizes every
+document), and the notice in the replies that list ``forms``."""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import infgram
+from infgram import _reference as reference
+from infgram.query import index as index_module
+from infgram.service.protocol import run_request
+from infgram.tokenizer import load_tokenizer
+
+from conftest import shared_tokenizer
+
+WORDS = ["natural", "language", "languages", "nat", "ural", "a", "lang", "supernatural"]
+SEPARATORS = [" ", "  ", "\n", ". ", ",", " (", "-", ""]
+
+
+@functools.lru_cache(maxsize=None)
+def loaded(name: str):
+    return load_tokenizer(shared_tokenizer(name))
+
+
+def build(folder: Path, documents, name: str, shard_tokens=None) -> infgram.Index:
+    tokenizer = loaded(name)
+    infgram.build_from_documents(documents, folder, tokenizer=tokenizer, shard_tokens=shard_tokens, progress=False)
+    with mock.patch.object(index_module, "tokenizer_from_manifest", lambda entry, directory: tokenizer):
+        return infgram.Index.open(folder)
+
+
+@st.composite
+def corpora(draw):
+    vocabulary = draw(st.lists(st.sampled_from(WORDS), min_size=2, max_size=4, unique=True))
+
+    def document():
+        words = draw(st.lists(st.sampled_from(vocabulary), min_size=1, max_size=6))
+        text = words[0]
+        for word in words[1:]:
+            text += draw(st.sampled_from(SEPARATORS)) + word
+        return text
+
+    documents = [document() for _ in range(draw(st.integers(1, 4)))]
+    queries = []
+    for _ in range(draw(st.integers(1, 5))):
+        source = draw(st.sampled_from(documents))
+        start = draw(st.integers(0, len(source) - 1))
+        end = draw(st.integers(start + 1, len(source)))
+        queries.append(source[start:end])
+    queries += draw(st.lists(st.sampled_from(WORDS + ["xyz", "natural language"]), max_size=3))
+    return documents, queries, draw(st.one_of(st.none(), st.integers(30, 60)))
+
+
+@pytest.mark.parametrize("name", ["sp32k", "llama3"])
+@settings(max_examples=15)
+@given(case=corpora())
+def test_inside_tokens_matches_the_reference(name, case):
+    documents, queries, shard_tokens = case
+    spelled = [reference.spelled_tokens(loaded(name), document) for document in documents]
+    with tempfile.TemporaryDirectory() as folder:
+        index = build(Path(folder) / "i", documents, name, shard_tokens)
+        for query in queries:
+            expected = bool(reference.inside_token_occurrences(spelled, query))
+            assert index.inside_tokens(query) is expected, (query, spelled)
+
+
+@pytest.mark.parametrize("name", ["sp32k", "llama3"])
+def test_replies_with_forms_carry_the_notice(name, tmp_path):
+    index = build(tmp_path / "i", ["We study languages and natural language."], name)
+    assert index.inside_tokens("language") is True  # in "languages"
+    assert index.inside_tokens("natural language") is False
+    assert "inside_tokens" not in run_request(index, {"op": "count", "text": "language"})  # asked for only
+    reply = run_request(index, {"op": "count", "text": "language", "inside_tokens": True})
+    assert reply["inside_tokens"] is True and "byte index" in reply["notice"] and "'language'" in reply["notice"]
+    reply = run_request(index, {"op": "count", "text": "natural language", "inside_tokens": True})
+    assert reply["inside_tokens"] is False and "notice" not in reply
+    for request in ({"op": "documents", "text": "language"}, {"op": "next_tokens", "prompt": "language"},
+                    {"op": "probability", "prompt": "language", "next": " and"},
+                    {"op": "search", "cnf": [["natural"], ["language"]]},
+                    {"op": "search", "cnf": '"natural" AND language'},
+                    {"op": "cooccurrence", "phrases": ["natural", "language"]}):
+        reply = run_request(index, {**request, "inside_tokens": True})
+        assert reply["inside_tokens"] is True and "'language'" in reply["notice"], (request, reply)
+
+
+def test_byte_indexes_and_ids_have_no_forms_inside_tokens(tmp_path):
+    infgram.build_from_documents(["languages"], tmp_path / "b", progress=False)
+    index = infgram.Index.open(tmp_path / "b")
+    assert index.inside_tokens("language") is False and index.inside_tokens([97]) is False
+    assert "inside_tokens" not in run_request(index, {"op": "count", "text": "language", "inside_tokens": True})
