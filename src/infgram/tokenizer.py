@@ -8,6 +8,9 @@ tokenizer the index was built with:
 - ``huggingface``: any ``tokenizer.json`` of the Hugging Face ``tokenizers`` library, encoded
   without special tokens. Ids are 16-bit when the vocabulary has at most 65,535 entries, else
   32-bit; the largest id of the width is the separator and must not be in the vocabulary.
+  A GGUF model file (``model.gguf``) is taken as the ``tokenizer.json`` of its own tokenizer
+  (converted by :mod:`infgram.gguf_tokenizer`), so the index's ids are the model's; the index
+  stores the converted ``tokenizer.json``.
 - ``pretokenized``: documents arrive as token ids; there is no text form, so queries must be
   given as ids.
 
@@ -27,7 +30,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import BuildError, IndexFormatError, UnsupportedOperationError
+from .errors import BuildError, IndexFormatError, InfgramError, UnsupportedOperationError
+from .gguf_tokenizer import is_gguf, tokenizer_json_text
+from .normalize import OffsetMap, check_normalization, normalize_text
 
 TOKENIZER_FILE_NAME = "tokenizer.json"
 
@@ -125,12 +130,16 @@ class ByteTokenizer(Tokenizer):
 class HuggingFaceTokenizer(Tokenizer):
     kind = "huggingface"
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, json_text: str | None = None):
+        """``path``: a ``tokenizer.json``; or, with ``json_text`` (its content, e.g. converted
+        from a GGUF file), the file it came from, named in messages."""
         from tokenizers import Tokenizer as _HFTokenizer
 
         self.path = Path(path)
+        self._json = None if json_text is None else json_text.encode("utf-8")
         try:
-            self._tokenizer = _HFTokenizer.from_file(str(self.path))
+            self._tokenizer = _HFTokenizer.from_file(str(self.path)) if self._json is None else \
+                _HFTokenizer.from_str(json_text)
         except Exception as error:  # the library raises plain Exception for bad files
             raise BuildError(
                 f"cannot load tokenizer {self.path}: {error}; expected a Hugging Face tokenizer.json file"
@@ -139,7 +148,7 @@ class HuggingFaceTokenizer(Tokenizer):
         self.token_width = 2 if self.vocab_size <= separator_for_width(2) else 4
         if self.vocab_size > separator_for_width(4):
             raise BuildError(f"tokenizer {self.path} has {self.vocab_size} ids, more than 32-bit ids can hold")
-        self.sha256 = hashlib.sha256(self.path.read_bytes()).hexdigest()
+        self.sha256 = hashlib.sha256(self.path.read_bytes() if self._json is None else self._json).hexdigest()
 
     def encode(self, text: str) -> np.ndarray:
         return np.asarray(self._tokenizer.encode(text, add_special_tokens=False).ids, dtype=np.uint32)
@@ -164,6 +173,14 @@ class HuggingFaceTokenizer(Tokenizer):
     def token_piece(self, token_id: int) -> str:
         return self._tokenizer.id_to_token(int(token_id)) or self.token_text(token_id)
 
+    def vocabulary(self) -> list[str | None]:
+        """Every token string as the vocabulary spells it, by id (None for an unused id)."""
+        pieces = self._tokenizer.get_vocab(with_added_tokens=True)
+        tokens: list[str | None] = [None] * (max(pieces.values(), default=-1) + 1)
+        for token, number in pieces.items():
+            tokens[number] = token
+        return tokens
+
     def manifest_entry(self) -> dict[str, Any]:
         return {"kind": self.kind, "file": TOKENIZER_FILE_NAME, "sha256": self.sha256, "vocab_size": self.vocab_size}
 
@@ -171,7 +188,10 @@ class HuggingFaceTokenizer(Tokenizer):
         target = Path(directory) / TOKENIZER_FILE_NAME
         if not target.exists() or hashlib.sha256(target.read_bytes()).hexdigest() != self.sha256:
             temporary = target.with_name(target.name + ".partial")
-            shutil.copyfile(self.path, temporary)
+            if self._json is None:
+                shutil.copyfile(self.path, temporary)
+            else:
+                temporary.write_bytes(self._json)
             temporary.replace(target)
 
 
@@ -214,8 +234,90 @@ class _IdTexts:
         return str(token_id)
 
 
+class NormalizedTokenizer(Tokenizer):
+    """A tokenizer that normalizes text before encoding it (see :mod:`infgram.normalize`):
+    the tokenizer of an index built with ``--normalize``. Its manifest entry is the inner
+    tokenizer's with ``"normalize": FORM``.
+
+    >>> tokenizer = NormalizedTokenizer(ByteTokenizer(), "lowercase")
+    >>> tokenizer.encode("Ab").tolist(), tokenizer.manifest_entry()
+    ([97, 98], {'kind': 'bytes', 'normalize': 'lowercase'})
+    """
+
+    def __init__(self, inner: Tokenizer, normalization: str):
+        self.inner = inner
+        self.normalization = check_normalization(normalization)
+        self.kind = inner.kind
+        self.token_width = inner.token_width
+        self.vocab_size = inner.vocab_size
+        if hasattr(inner, "sha256"):
+            self.sha256 = inner.sha256
+        if hasattr(inner, "_tokenizer"):
+            self._tokenizer = inner._tokenizer  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> Any:  # anything else the inner tokenizer has (its path, vocabulary)
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def normalize(self, text: str) -> str:
+        """The text as the index holds it."""
+        return normalize_text(text, self.normalization)
+
+    def encode(self, text: str) -> np.ndarray:
+        return self.inner.encode(self.normalize(text))
+
+    def encode_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
+        return self.inner.encode_batch([self.normalize(text) for text in texts])
+
+    def encode_with_offsets(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Offsets are into ``text`` as given: a token inside a changed piece covers all of it."""
+        mapping = OffsetMap(text, self.normalization)
+        ids, starts, ends = self.inner.encode_with_offsets(mapping.normalized)
+        return (ids, np.array([mapping.original(int(x), True) for x in starts], dtype=np.int64),
+                np.array([mapping.original(int(x), False) for x in ends], dtype=np.int64))
+
+    def decode(self, ids: Sequence[int] | np.ndarray) -> str:
+        return self.inner.decode(ids)
+
+    def token_text(self, token_id: int) -> str:
+        return self.inner.token_text(token_id)
+
+    def token_texts(self) -> list[str]:
+        return self.inner.token_texts()
+
+    def token_piece(self, token_id: int) -> str:
+        return self.inner.token_piece(token_id)
+
+    def manifest_entry(self) -> dict[str, Any]:
+        return {**self.inner.manifest_entry(), "normalize": self.normalization}
+
+    def save(self, directory: Path) -> None:
+        self.inner.save(directory)
+
+
+def normalized_tokenizer(tokenizer: Tokenizer, normalization: str | None) -> Tokenizer:
+    """``tokenizer``, normalizing text first by ``normalization`` when it is given (else as it
+    is: a tokenizer of a normalized index keeps its normalization)."""
+    if normalization is None:
+        return tokenizer
+    if isinstance(tokenizer, NormalizedTokenizer):
+        tokenizer = tokenizer.inner
+    if tokenizer.kind == "pretokenized":
+        raise BuildError(f"normalize={normalization!r} applies to text, but these documents are token ids; leave "
+                         "normalize out")
+    return NormalizedTokenizer(tokenizer, normalization)
+
+
 def tokenizer_from_manifest(entry: dict[str, Any], directory: Path) -> Tokenizer:
     """Rebuild the tokenizer an index was built with from its manifest entry."""
+    if entry.get("normalize") is not None:
+        try:
+            return normalized_tokenizer(tokenizer_from_manifest({k: v for k, v in entry.items() if k != "normalize"},
+                                                                directory), entry["normalize"])
+        except BuildError as error:
+            raise IndexFormatError(f"the manifest's tokenizer entry is not one this infgram reads ({error}); "
+                                   "upgrade infgram or rebuild the index") from None
     kind = entry.get("kind")
     if kind == "bytes":
         return ByteTokenizer()
@@ -236,7 +338,9 @@ def tokenizer_from_manifest(entry: dict[str, Any], directory: Path) -> Tokenizer
 
 
 def load_tokenizer(spec: str | Path | Tokenizer | None) -> Tokenizer:
-    """``None`` or ``"bytes"`` gives byte mode; a path gives a Hugging Face tokenizer.
+    """``None`` or ``"bytes"`` gives byte mode; a path gives a Hugging Face tokenizer: a
+    ``tokenizer.json``, or a GGUF model file (recognized by its first bytes), whose own
+    tokenizer is converted.
 
     >>> load_tokenizer(None).kind
     'bytes'
@@ -248,6 +352,14 @@ def load_tokenizer(spec: str | Path | Tokenizer | None) -> Tokenizer:
     path = Path(spec)
     if not path.is_file():
         raise BuildError(
-            f"tokenizer {spec!r} is not a file; pass a Hugging Face tokenizer.json path, or 'bytes' for byte mode"
+            f"tokenizer {spec!r} is not a file; pass a Hugging Face tokenizer.json path, a GGUF model file, or "
+            "'bytes' for byte mode"
         )
+    if is_gguf(path):
+        try:
+            return HuggingFaceTokenizer(path, tokenizer_json_text(path))
+        except BuildError:
+            raise
+        except InfgramError as error:
+            raise BuildError(f"cannot use the tokenizer of the GGUF file {path}: {error}") from None
     return HuggingFaceTokenizer(path)

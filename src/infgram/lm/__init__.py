@@ -3,10 +3,11 @@
 - :mod:`infgram.lm.novelty`: n-gram novelty and the Creativity Index of a text;
 - :mod:`infgram.lm.perplexity`: a neural LM interpolated with the ∞-gram (Liu et al. 2024),
   with λ tuned on a dev split, and the perplexities before and after;
-- :mod:`infgram.lm.gguf`: a GGUF model's tokenizer as a ``tokenizer.json`` to build an index
-  with, and the check that an index and a model share one vocabulary;
+- :mod:`infgram.lm.gguf`: a GGUF model's tokenizer as a ``tokenizer.json`` (``infgram build
+  --tokenizer model.gguf`` converts it itself, through :mod:`infgram.gguf_tokenizer`), and the
+  check that an index and a model share one vocabulary;
 - :mod:`infgram.lm.neural`: per-token log-probabilities of a GGUF model through
-  ``llama-cpp-python`` (``pip install 'infgram[lm]'``);
+  ``llama-cpp-python`` or ``transformers`` (whichever is installed);
 - drafting continuations lives below, in :mod:`infgram.query.drafting`
   (:meth:`infgram.Index.draft`), re-exported here as :func:`draft`.
 """

@@ -94,9 +94,10 @@ def perplexity_run(index: Any, texts: Sequence[str] | None = None, model: Any = 
                    logprobs_path: str | Path | None = None, dev_fraction: float = 0.2, seed: int = 0,
                    stride_tokens: int = 512, max_tokens: int | None = None,
                    plot: str | Path | None = None) -> dict[str, Any]:
-    """Score texts with a model (a :class:`~infgram.lm.neural.GGUFModel`) or read scores from
-    a ``{"ids", "logprobs"}`` JSON Lines file, add the ∞-gram, tune λ and report
-    (:func:`infgram.lm.perplexity.evaluate`), with the tokens per second of each side."""
+    """Score texts with a model (a :class:`~infgram.lm.neural.GGUFModel`, whose vocabulary must
+    be the index's) or read scores from a ``{"ids", "logprobs"}`` JSON Lines file, add the
+    ∞-gram, tune λ and report (:func:`infgram.lm.perplexity.evaluate`), with the tokens per
+    second of each side."""
     if (model is None) == (logprobs_path is None):
         raise QueryError("expected the neural side as a model (--model) or as log-probabilities (--logprobs), "
                          "found " + ("neither" if model is None else "both"))
@@ -107,7 +108,9 @@ def perplexity_run(index: Any, texts: Sequence[str] | None = None, model: Any = 
         check_same_vocabulary(index, model.tokens, str(model.path))
         if texts is None:
             raise QueryError("expected texts (--file) to score with the model, found none")
-        settings.update(model=str(model.path), window_tokens=model.window_tokens, stride_tokens=stride_tokens,
+        settings.update(model=str(model.path), backend=getattr(model, "backend", None),
+                        threads=getattr(model, "threads", None), window_tokens=model.window_tokens,
+                        stride_tokens=stride_tokens,
                         max_tokens_per_text=max_tokens, context="the model: its window; the ∞-gram: the whole "
                         "text before the token")
         for ids in _tokenized(index, texts, max_tokens):
