@@ -11,7 +11,7 @@ import pytest
 import infgram
 from conftest import assert_one_line_error, build_id_index, run_cli
 from infgram.apps.dedup import OUTPUT_NAME, REPORT_NAME, dedup, find_duplicates
-from infgram.errors import IndexFormatError, UnsupportedOperationError
+from infgram.errors import IndexFormatError, InputError, UnsupportedOperationError
 
 
 def _lines(folder):
@@ -95,3 +95,23 @@ def test_a_damaged_suffix_array_is_an_index_format_error(tmp_path):
     shard.suffix_array_bytes = damaged
     with pytest.raises(IndexFormatError, match="suffix_array entry 3"):
         shard.neighbours_share_prefix(0, shard.num_positions, 2)
+
+
+def test_a_budget_below_the_marks_is_refused_with_what_it_needs(tmp_path):
+    infgram.build_from_documents(["abcabc" * 1000], tmp_path / "i", progress=False)
+    with pytest.raises(InputError, match=r"expected a memory budget of at least .* found .*--memory"):
+        find_duplicates(tmp_path / "i", 3, progress=False, memory=1000)
+    assert_one_line_error(run_cli("duplicates", tmp_path / "i", "--memory", "1K", "--quiet"), "--memory")
+    with pytest.raises(InputError, match="memory budget above 0"):
+        find_duplicates(tmp_path / "i", 3, progress=False, memory=0)
+
+
+def test_the_memory_option_does_not_change_the_result(tmp_path):
+    documents = ["the cat sat on the mat", "a cat sat on a hat", "the cat sat on the mat again"]
+    infgram.build_from_documents(documents, tmp_path / "i", shard_tokens=30, progress=False)
+    default = find_duplicates(tmp_path / "i", 6, progress=False)
+    small = find_duplicates(tmp_path / "i", 6, progress=False, memory="1G")
+    assert small.ranges("first") == default.ranges("first") and small.ranges("none") == default.ranges("none")
+    dedup(tmp_path / "i", tmp_path / "a", 6, progress=False)
+    dedup(tmp_path / "i", tmp_path / "b", 6, progress=False, memory="1G")
+    assert _lines(tmp_path / "a") == _lines(tmp_path / "b")

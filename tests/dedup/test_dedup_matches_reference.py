@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 import infgram
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from infgram import _reference
+from infgram.apps import dedup as dedup_module
 from infgram.apps.dedup import OUTPUT_NAME, REPORT_NAME, dedup, find_duplicates
 from conftest import build_id_index, corpora
 
@@ -28,6 +30,20 @@ def test_duplicated_ranges_match_brute_force(corpus, min_length):
         statistics = found.statistics()
         assert statistics["duplicated_spans"] == len(found.ranges("none"))
         assert statistics["duplicated_tokens"] == sum(e - s for _, s, e in found.ranges("none"))
+
+
+@settings(max_examples=40)
+@given(corpora(), st.integers(1, 5), st.integers(1, 5))
+def test_row_chunks_of_any_size_give_the_same_ranges(corpus, min_length, chunk_rows):
+    # Budgets of a few rows: runs that do not fit a chunk, chunk ends inside runs, the merge
+    # pointer carried between chunks of the cross-shard walk.
+    width, _, documents, shard_tokens, key_step = corpus
+    with tempfile.TemporaryDirectory() as folder, \
+            mock.patch.multiple(dedup_module, MIN_CHUNK_ROWS=chunk_rows, MAX_CHUNK_ROWS=chunk_rows):
+        index = build_id_index(Path(folder) / "i", width, documents, shard_tokens, key_step)
+        found = find_duplicates(index, min_length, progress=False, memory="1G")
+        for keep in ("none", "first"):
+            assert found.ranges(keep) == _reference.duplicated_ranges(documents, min_length, keep), keep
 
 
 TEXT_ALPHABETS = ["ab", "abc", "abcd", "aé", "a€b"]  # é and € are 2 and 3 bytes: ranges widen to them
