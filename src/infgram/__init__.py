@@ -12,8 +12,10 @@
 
 from .errors import (
     BuildError,
+    DocumentRemovedError,
     IncompleteIndexError,
     IndexFormatError,
+    IndexLockedError,
     InfgramError,
     InputError,
     LimitError,
@@ -22,6 +24,7 @@ from .errors import (
     UnsupportedOperationError,
 )
 from .build.pipeline import BuildReport, build, build_from_documents
+from .change import ChangeReport, add, compact, remove
 from .query.index import Index
 from .query.results import (
     Document,
@@ -56,6 +59,10 @@ __all__ = [
     "build",
     "build_from_documents",
     "BuildReport",
+    "add",
+    "remove",
+    "compact",
+    "ChangeReport",
     "Document",
     "DocumentsResult",
     "EntryContamination",
@@ -69,7 +76,9 @@ __all__ = [
     "BuildError",
     "IndexFormatError",
     "IncompleteIndexError",
+    "IndexLockedError",
     "QueryError",
+    "DocumentRemovedError",
     "LimitError",
     "MemoryBudgetWarning",
     "UnsupportedOperationError",

@@ -15,7 +15,8 @@ import sys
 from typing import Any, Sequence
 
 from . import __version__
-from .errors import InfgramError, QueryError
+from .errors import BuildError, InfgramError, QueryError
+from .normalize import NORMALIZATIONS
 from .terminal import safe
 
 
@@ -72,6 +73,10 @@ def command_build(args: argparse.Namespace) -> None:
     if args.ray is not None:  # the same build, spread over a Ray cluster
         from .distributed import build as build_on_cluster
 
+        if args.normalize is not None:
+            raise BuildError(f"expected --normalize without --ray, found both (--normalize {args.normalize}); a "
+                             "cluster build does not normalize yet: build on one machine, or leave --normalize out")
+
         build = functools.partial(build_on_cluster, address=args.ray)
     selection = {name: getattr(args, name) for name in ("include", "exclude") if getattr(args, name)}
     report = build(
@@ -79,13 +84,14 @@ def command_build(args: argparse.Namespace) -> None:
         text_field=args.text_field[0] if len(args.text_field) == 1 else args.text_field,
         memory=args.memory, shard_tokens=args.shard_tokens, overwrite=args.overwrite, progress=not args.quiet,
         kind=args.kind, sample_rate=args.sample_rate, **selection,
+        **({"normalize": args.normalize} if args.normalize is not None else {}),
     )
     if args.quiet:
         print(report.summary())
 
 
 def command_count(args: argparse.Namespace) -> None:
-    count = _open(args).count(_query(args.query, args.ids), args.exact_tokens)
+    count = _open(args).count(_query(args.query, args.ids), args.exact_tokens, args.whole_words, args.ignore_case)
     _print_json({"count": count}) if args.json else print(count)
 
 
@@ -127,7 +133,8 @@ def command_documents(args: argparse.Namespace) -> None:
     if args.command == "docs":
         print("infgram: `docs` is now `documents`; the old name will be removed in a later version", file=sys.stderr)
     result = _open(args).documents(_query(args.query, args.ids), limit=args.limit, offset=args.offset,
-                                   seed=args.seed, context=_context(args), exact_tokens=args.exact_tokens)
+                                   seed=args.seed, context=_context(args), exact_tokens=args.exact_tokens,
+                                   whole_words=args.whole_words, ignore_case=args.ignore_case)
     if args.json:
         _print_json(result.to_dict())
         return
@@ -170,7 +177,8 @@ def command_search(args: argparse.Namespace) -> None:
 
         query = [[_query(phrase, True) for phrase in clause] for clause in parse_query(args.query)]
     result = _open(args).search(query, within=args.within, limit=args.limit, offset=args.offset,
-                                seed=args.seed, context=_context(args), exact_tokens=args.exact_tokens)
+                                seed=args.seed, context=_context(args), exact_tokens=args.exact_tokens,
+                                whole_words=args.whole_words, ignore_case=args.ignore_case)
     if args.json:
         _print_json(result.to_dict())
         return
@@ -220,9 +228,47 @@ def command_info(args: argparse.Namespace) -> None:
         _print_json(info)
     else:
         for key, value in info.items():
+            if key == "changes":
+                for change in value:
+                    details = ", ".join(f"{name} {safe(str(item))}" for name, item in change.items()
+                                        if name not in ("generation", "action", "time", "inputs"))
+                    print(f"{'generation ' + str(change['generation']):>16}  {change['action']} at {change['time']}: "
+                          f"{details}")
+                continue
             if isinstance(value, list):
                 value = ", ".join(map(str, value))
             print(f"{key:>16}  {value:,}" if isinstance(value, int) else f"{key:>16}  {safe(str(value))}")
+
+
+def command_add(args: argparse.Namespace) -> None:
+    from .change import add
+
+    selection = {name: getattr(args, name) for name in ("include", "exclude") if getattr(args, name)}
+    report = add(args.index, args.inputs, text_field=args.text_field[0] if len(args.text_field) == 1 else args.text_field,
+                 on_error=args.on_error, again=args.again, progress=not args.quiet, **selection)
+    _print_json(report.to_json()) if args.json else print(report.summary())
+
+
+def command_remove(args: argparse.Namespace) -> None:
+    from .change import remove
+
+    numbers = None
+    if args.documents is not None:
+        try:
+            numbers = [int(part) for part in args.documents.split(",") if part.strip()]
+        except ValueError:
+            raise QueryError(f"expected --documents as numbers separated by commas (e.g. 17,42), found "
+                             f"{args.documents!r:.80}") from None
+    report = remove(args.index, documents=numbers, documents_file=args.documents_file, where=args.where,
+                    progress=not args.quiet)
+    _print_json(report.to_json()) if args.json else print(report.summary())
+
+
+def command_compact(args: argparse.Namespace) -> None:
+    from .change import compact
+
+    report = compact(args.index, memory=args.memory, shard_tokens=args.shard_tokens, progress=not args.quiet)
+    _print_json(report.to_json()) if args.json else print(report.summary())
 
 
 def command_verify(args: argparse.Namespace) -> None:
@@ -272,7 +318,7 @@ def command_duplicates(args: argparse.Namespace) -> None:
 
     from .apps.dedup import find_duplicates, histogram_svg
 
-    statistics = find_duplicates(args.index, args.min_length, progress=not args.quiet).statistics()
+    statistics = find_duplicates(args.index, args.min_length, progress=not args.quiet, memory=args.memory).statistics()
     if args.plot is not None:
         Path(args.plot).write_text(histogram_svg(statistics["length_histogram"],
                                                  f"duplicated spans of {args.min_length}+ tokens by length"),
@@ -298,7 +344,7 @@ def command_duplicates(args: argparse.Namespace) -> None:
 def command_dedup(args: argparse.Namespace) -> None:
     from .apps.dedup import dedup
 
-    report = dedup(args.index, args.out, args.min_length, args.keep, progress=not args.quiet)
+    report = dedup(args.index, args.out, args.min_length, args.keep, progress=not args.quiet, memory=args.memory)
     if args.json:
         _print_json(report.to_json())
     else:
@@ -324,7 +370,8 @@ def command_serve(args: argparse.Namespace) -> None:
             raise InfgramError(f"expected at least one API key in {args.api_key_file}, found none; one key per line")
     settings = Settings(index_names(args.index), max_work=args.max_work, api_keys=keys, rate_limit=args.rate_limit,
                         cors=args.cors, cache=args.cache, queue=args.queue,
-                        limits=Limits(max_body_bytes=args.max_body_bytes), ray_address=args.ray)
+                        limits=Limits(max_body_bytes=args.max_body_bytes), ray_address=args.ray,
+                        reload_seconds=args.reload_seconds)
     if args.ray is not None and args.workers not in (None, 1):
         raise QueryError(f"expected one worker process with --ray (each would start its own actors), found "
                          f"--workers {args.workers}; leave --workers out, or use --threads")
@@ -343,7 +390,8 @@ def command_perplexity(args: argparse.Namespace) -> None:
     if args.model is not None:
         from .lm.neural import GGUFModel, smollm2_path
 
-        model = GGUFModel(smollm2_path() if args.model == "smollm2" else args.model, window_tokens=args.window_tokens)
+        model = GGUFModel(smollm2_path() if args.model == "smollm2" else args.model, window_tokens=args.window_tokens,
+                          threads=args.threads, backend=args.backend)
     report = perplexity_run(index, texts, model, args.logprobs, dev_fraction=args.dev_fraction, seed=args.seed,
                             stride_tokens=args.stride_tokens, max_tokens=args.max_tokens, plot=args.plot)
     if args.json:
@@ -371,8 +419,29 @@ def command_perplexity(args: argparse.Namespace) -> None:
     print(f"tokens per second: neural {report['neural_tokens_per_second']}, ∞-gram {report['infgram_tokens_per_second']}")
 
 
+def _prompt(args: argparse.Namespace) -> str:
+    """The prompt of ``draft``: the argument as text, or with --file the file's text ('-': stdin)
+    less one final line break. A prompt argument is never taken as a file name."""
+    if (args.prompt is None) == (args.file is None):
+        raise QueryError("expected the prompt as an argument or as --file PATH, found "
+                         + ("neither" if args.prompt is None else "both"))
+    if args.prompt is not None:
+        return args.prompt
+    try:
+        if args.file == "-":
+            text = sys.stdin.read()
+        else:
+            with open(args.file, encoding="utf-8") as handle:
+                text = handle.read()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "it is not UTF-8 text"
+        raise QueryError(f"cannot read the prompt file {args.file}: {reason}; give a readable UTF-8 text file") \
+            from None
+    return text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
+
+
 def command_draft(args: argparse.Namespace) -> None:
-    result = _open(args).draft(_query(args.prompt, args.ids), max_tokens=args.max_tokens,
+    result = _open(args).draft(_query(_prompt(args), args.ids), max_tokens=args.max_tokens,
                                min_probability=args.min_probability, min_count=args.min_count)
     if args.json:
         _print_json(result.to_dict())
@@ -422,12 +491,21 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--exact-tokens", action="store_true",
                          help="search exactly the tokenizer's encoding of the text, not every form it takes")
 
+    def with_words(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--whole-words", action="store_true",
+                         help="only occurrences with no word character (letter, digit, _) just before or after; "
+                              "reads every occurrence, within the work budget")
+        sub.add_argument("--ignore-case", action="store_true",
+                         help="byte indexes: match every case variant of the text (each character, its lower, "
+                              "upper and title case)")
+
     sub = commands.add_parser("build", help="index files or directories", description="Index a corpus.")
     sub.add_argument("inputs", nargs="+", help="files (.jsonl .json .csv .tsv .parquet .arrow .txt .md .rst .html, "
                      "optionally .gz/.zst/.bz2/.xz), directories (a datasets save_to_disk folder too) or URLs "
                      "(s3://, hf://, https://; needs pip install 'infgram[remote]')")
     sub.add_argument("--out", required=True, help="index directory to write")
-    sub.add_argument("--tokenizer", default="bytes", help="'bytes' (default) or a Hugging Face tokenizer.json")
+    sub.add_argument("--tokenizer", default="bytes",
+                     help="'bytes' (default), a Hugging Face tokenizer.json, or a GGUF model file (its own tokenizer)")
     sub.add_argument("--text-field", nargs="+", default=["text"], metavar="FIELD",
                      help="field or column with the text (default text); meta.body names a nested field (meta\\.body "
                           "a key holding a dot); several are joined one per line; or one template '{title}: {body}'")
@@ -445,6 +523,9 @@ def _parser() -> argparse.ArgumentParser:
                           "~0.34 bytes per byte, count and documents only")
     sub.add_argument("--sample-rate", type=int, default=None,
                      help="FM-index: sample one text position in N (default 128); smaller locates faster, costs more space")
+    sub.add_argument("--normalize", choices=list(NORMALIZATIONS), default=None,
+                     help="index normalized text: lowercase, nfkc or nfkc_casefold; string queries are normalized "
+                          "the same way, documents are shown as written (default: the text as written)")
     sub.add_argument("--quiet", action="store_true", help="no progress bars")
     ray_help = ("run on a Ray cluster: 'local' (this machine), 'auto' (the running cluster) or its address; the "
                 "index and inputs on a filesystem every node sees; needs pip install 'infgram[ray]'")
@@ -454,6 +535,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = with_index("count", "count the occurrences of a sequence")
     sub.add_argument("query")
     with_exact_tokens(sub)
+    with_words(sub)
     sub.set_defaults(func=command_count)
 
     for name, func, help_text in (("probability", command_probability, "count(prompt + next) / count(prompt)"),
@@ -475,6 +557,7 @@ def _parser() -> argparse.ArgumentParser:
 
     def with_paging(sub: argparse.ArgumentParser, context_help: str) -> None:
         with_exact_tokens(sub)
+        with_words(sub)
         sub.add_argument("--limit", type=int, default=5)
         sub.add_argument("--offset", type=int, default=0)
         sub.add_argument("--seed", type=int, default=None, help="random but reproducible order")
@@ -513,6 +596,45 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("index", help=index_help)
     sub.add_argument("--json", action="store_true")
     sub.set_defaults(func=command_info)
+
+    def with_change_output(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--quiet", action="store_true", help="no progress bars")
+        sub.add_argument("--json", action="store_true", help="the report as JSON")
+
+    sub = commands.add_parser("add", help="index new inputs as new shards of an index",
+                              description="Index new inputs as new shards of an existing index, with its tokenizer "
+                                          "and shard size; documents are numbered after the last one.")
+    sub.add_argument("index", help="the index directory to add to")
+    sub.add_argument("inputs", nargs="+", help="files, directories or URLs, as `infgram build` takes them")
+    sub.add_argument("--text-field", nargs="+", default=["text"], metavar="FIELD", help="as for `infgram build`")
+    sub.add_argument("--include", action="append", metavar="GLOB", help="as for `infgram build`")
+    sub.add_argument("--exclude", action="append", metavar="GLOB", help="as for `infgram build`")
+    sub.add_argument("--on-error", choices=["fail", "skip"], default="fail", help="as for `infgram build`")
+    sub.add_argument("--again", action="store_true",
+                     help="add the inputs even if the last add was of the same, unchanged files")
+    with_change_output(sub)
+    sub.set_defaults(func=command_add)
+
+    sub = commands.add_parser("remove", help="take documents down from an index, without rebuilding",
+                              description="Take documents down: every answer leaves them out at once; their numbers "
+                                          "stay gaps. Choose them by number, from a file, or by metadata.")
+    sub.add_argument("index", help="the index directory")
+    sub.add_argument("--documents", metavar="N,M,...", help="global document numbers, separated by commas")
+    sub.add_argument("--documents-file", metavar="FILE", help="a file of document numbers, one a line")
+    sub.add_argument("--where", action="append", metavar="KEY=VALUE",
+                     help="documents whose metadata field KEY (nested keys with dots) equals VALUE; repeatable, all "
+                          "must hold")
+    with_change_output(sub)
+    sub.set_defaults(func=command_remove)
+
+    sub = commands.add_parser("compact", help="rewrite shards without removed documents, merging small ones",
+                              description="Rewrite the shards that hold removed documents without them, and merge "
+                                          "small neighbouring shards; answers and document numbers do not change.")
+    sub.add_argument("index", help="the index directory")
+    sub.add_argument("--memory", default=None, help="memory budget of the sort, e.g. 8G (default: the index's shard size)")
+    sub.add_argument("--shard-tokens", type=int, default=None, help="tokens per shard (overrides --memory)")
+    with_change_output(sub)
+    sub.set_defaults(func=command_compact)
 
     sub = commands.add_parser("verify", help="check every file against its checksum")
     sub.add_argument("index", help=index_help)
@@ -555,6 +677,8 @@ def _parser() -> argparse.ArgumentParser:
                          help="shortest duplicate, in tokens (bytes in a byte index; default 50)")
         sub.add_argument("--json", action="store_true", help="print JSON")
         sub.add_argument("--quiet", action="store_true", help="no progress bars")
+        sub.add_argument("--memory", default=None,
+                         help="memory budget, e.g. 8G (default: the index build's budget, else half of the machine's)")
         if name == "duplicates":
             sub.add_argument("--plot", default=None, metavar="FILE.svg", help="write a histogram of lengths as SVG")
             sub.set_defaults(func=command_duplicates)
@@ -588,6 +712,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--rate-limit", type=float, default=None, help="requests a second per client address (or key); beyond, 429")
     sub.add_argument("--cors", action="append", default=[], metavar="ORIGIN", help="allow this origin (CORS is off by default)")
     sub.add_argument("--cache", type=int, default=0, help="keep the last N replies in an LRU cache per worker (default 0)")
+    sub.add_argument("--reload-seconds", type=float, default=5.0, metavar="SECONDS",
+                     help="look for a new generation of the indexes (after add, remove, compact) this often and "
+                          "reload them without dropping requests (default 5; 0: only on SIGHUP)")
     sub.add_argument("--no-access-log", action="store_true", help="do not log every request")
     sub.add_argument("--ray", default=None, metavar="ADDRESS",
                      help="serve shards held by actors of a Ray cluster ('local', 'auto' or an address); one worker "
@@ -604,6 +731,10 @@ def _parser() -> argparse.ArgumentParser:
                                                       '{"ids": [...], "logprobs": [...]} (ln P(id | ids before))')
     sub.add_argument("--dev-fraction", type=float, default=0.2, help="share of the texts to tune λ on (default 0.2)")
     sub.add_argument("--seed", type=int, default=0, help="which texts are dev (default 0)")
+    sub.add_argument("--backend", default="auto", choices=["auto", "llama-cpp", "transformers"],
+                     help="what runs the GGUF model: transformers with torch, or llama-cpp-python (default: the "
+                          "first installed, in that order)")
+    sub.add_argument("--threads", type=int, default=None, help="CPU threads for the model (default: all)")
     sub.add_argument("--window-tokens", type=int, default=1024, help="the model's window (default 1024)")
     sub.add_argument("--stride-tokens", type=int, default=512, help="the window moves by this much (default 512)")
     sub.add_argument("--max-tokens", type=int, default=None, help="cut each text to its first N tokens")
@@ -611,7 +742,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.set_defaults(func=command_perplexity)
 
     sub = with_index("draft", "a greedy ∞-gram continuation of a prompt")
-    sub.add_argument("prompt")
+    sub.add_argument("prompt", nargs="?", default=None, help="the prompt text (always text, even if a file has "
+                                                            "that name; see --file)")
+    sub.add_argument("--file", default=None, help="read the prompt from this UTF-8 file ('-' for stdin), less one "
+                                                  "final line break; with --ids the file holds the ids")
     sub.add_argument("--max-tokens", type=int, default=16, help="tokens to draft at most (default 16)")
     sub.add_argument("--min-probability", type=float, default=0.0, help="stop below this probability (default 0)")
     sub.add_argument("--min-count", type=int, default=1, help="stop below this count (default 1)")

@@ -35,6 +35,20 @@ class IncompleteIndexError(IndexFormatError):
     """The index directory holds a build that has not finished."""
 
 
+class IndexLockedError(InfgramError):
+    """Another process is changing the index (``add``, ``remove``, ``compact``); changes
+    are made one at a time. ``holder`` describes the process holding the lock, when known."""
+
+    def __init__(self, message: str, holder: str | None = None):
+        super().__init__(message)
+        self.holder = holder
+
+    @property
+    def fields(self) -> dict[str, object]:
+        """The typed fields an error reply carries besides type and message."""
+        return {"holder": self.holder}
+
+
 class MemoryBudgetWarning(UserWarning):
     """A build cannot stay within its memory budget (``--memory``): the budget is below the
     floor that the interpreter and its libraries take before any data is read."""
@@ -42,6 +56,20 @@ class MemoryBudgetWarning(UserWarning):
 
 class QueryError(InfgramError):
     """A query is malformed: ids out of range, the separator, not one token, too long."""
+
+
+class DocumentRemovedError(QueryError):
+    """The document asked for was taken down (``infgram remove``); its number stays a gap.
+    ``document`` is its global number."""
+
+    def __init__(self, message: str, document: int | None = None):
+        super().__init__(message)
+        self.document = document
+
+    @property
+    def fields(self) -> dict[str, object]:
+        """The typed fields an error reply carries besides type and message."""
+        return {"document": self.document}
 
 
 class UnsupportedOperationError(InfgramError):
@@ -84,7 +112,9 @@ __all__ = [
     "BuildError",
     "IndexFormatError",
     "IncompleteIndexError",
+    "IndexLockedError",
     "QueryError",
+    "DocumentRemovedError",
     "UnsupportedOperationError",
     "LimitError",
     "MemoryBudgetWarning",

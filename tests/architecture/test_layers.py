@@ -3,14 +3,16 @@
 The layers, lowest first (a module may import its own folder and any lower layer):
 
 0. ``errors``, ``_reference`` and the compiled modules
-1. ``tokenizer``, ``format``
-2. ``build``, ``shards``
-3. ``query``
-4. ``apps``, ``lm``
-5. ``service``
-6. ``terminal`` and the package itself (``__init__``)
-7. ``cli``
-8. ``__main__``
+1. ``gguf_tokenizer`` (a GGUF model's tokenizer, read without any model library), ``normalize``
+   (the text normalizations of ``--normalize``)
+2. ``tokenizer``, ``format``
+3. ``build``, ``shards``
+4. ``query``, ``change``
+5. ``apps``, ``lm``
+6. ``service``
+7. ``terminal`` and the package itself (``__init__``)
+8. ``cli``
+9. ``__main__``
 
 Every import counts, including those inside functions and under ``TYPE_CHECKING``.
 """
@@ -26,12 +28,13 @@ SOURCE = Path(__file__).resolve().parents[2] / "src" / "infgram"
 
 LAYER = {
     "errors": 0, "_reference": 0, "_core": 0, "_fm": 0, "_sort": 0, "_dedup": 0,
-    "tokenizer": 1, "format": 1,
-    "build": 2, "shards": 2,
-    "query": 3,
-    "apps": 4, "lm": 4, "distributed": 4,
-    "service": 5,
-    "terminal": 6, "__init__": 6, "cli": 7, "__main__": 8,
+    "gguf_tokenizer": 1, "normalize": 1,
+    "tokenizer": 2, "format": 2,
+    "build": 3, "shards": 3,
+    "query": 4, "change": 4,
+    "apps": 5, "lm": 5, "distributed": 5,
+    "service": 6,
+    "terminal": 7, "__init__": 7, "cli": 8, "__main__": 9,
 }
 
 

@@ -85,7 +85,7 @@ def test_client_raises_the_same_exception_classes(remote, golden_index, method, 
     assert getattr(served.value, "fields", None) == getattr(local.value, "fields", None)
 
 
-def test_client_on_other_indexes_and_servers(server, indexes):
+def test_client_on_other_indexes_and_servers(server, indexes, golden_index):
     fm = infgram.Client(server, index="fm")
     assert fm.count("the") == 18 and not fm.supports("next_tokens")
     with pytest.raises(UnsupportedOperationError):
@@ -93,8 +93,9 @@ def test_client_on_other_indexes_and_servers(server, indexes):
     with pytest.raises(NotFoundError) as error:
         infgram.Client(server, index="nowhere").count("the")
     assert isinstance(error.value, QueryError)
-    with pytest.raises(UnsupportedOperationError):
-        infgram.Client(server).document(0)
+    assert infgram.Client(server).document(0) == golden_index.document(0)  # the one-document op
+    with pytest.raises(QueryError, match="expected 'document' to be an integer"):
+        infgram.Client(server).document("0")
     with pytest.raises(InfgramError, match="expected an infgram server"):
         infgram.Client("http://127.0.0.1:9", timeout=5).count("the")
 

@@ -43,8 +43,16 @@ comparisons per pair (so O(shards × rows) in all, each pair read sequentially) 
 per row of the shard at hand: within the build's memory budget, which already sized each
 shard to fit.
 
-**Memory.** One byte per token position of the shard at hand (the marks) and one byte per row
-(the cross-shard marks), plus chunks of rows sized from the build's ``memory_budget``.
+**Memory.** The budget is ``memory`` (``--memory``), else the build's ``memory_budget`` from
+the manifest, else the build's default (half of the machine's memory). Within it: one byte
+per token position of the shard at hand (the marks), one byte per row (the cross-shard marks,
+with two or more shards), the tokens of the shard at hand and of the one it is merged with
+(read at random, so kept resident), and chunks of rows sized from what is left (about
+:data:`BYTES_PER_CHUNK_ROW` bytes a row, at most :data:`MAX_CHUNK_ROWS` rows). The suffix
+array is read once, in order: the pages of each chunk are handed back to the page cache
+(``madvise(MADV_DONTNEED)``) once the chunk is done, and so are the tokens of a shard once it
+is marked, so the files' pages do not pile up in the process. :func:`dedup` streams its output
+and gives its passes' builds the budget less what it holds.
 
 **Passes.** Cutting a range joins the text around it, which can form a new repeat. Writing
 (:func:`dedup`) therefore indexes its output again (in a temporary directory, with
@@ -74,7 +82,10 @@ from __future__ import annotations
 import heapq
 import json
 import math
+import mmap
 import os
+import shutil
+from array import array
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -86,6 +97,7 @@ from tqdm.auto import tqdm
 
 from .. import _dedup
 from ..build.pipeline import build as build_index
+from ..build.plan import default_memory_budget, parse_memory
 from ..errors import InputError, UnsupportedOperationError
 from ..query.index import Index, IndexLocation
 
@@ -102,10 +114,14 @@ LATER_COPY = np.uint8(2)
 OCCURS_EARLIER, OCCURS_LATER = np.uint8(1), np.uint8(2)
 """Cross-shard marks of a row: its L-gram occurs in an earlier / a later shard."""
 
-DEFAULT_BUDGET_BYTES = 1 << 30
-"""Memory budget when the manifest records none (an index built with ``shard_tokens``)."""
 BYTES_PER_CHUNK_ROW = 96
 """Working memory per row of a chunk (positions, run ids and masks, as int64 and bool arrays)."""
+MIN_CHUNK_ROWS, MAX_CHUNK_ROWS = 1 << 12, 1 << 22
+"""Chunks of rows: more than 4 M rows (about 400 MB of work arrays) is no faster."""
+PROCESS_BYTES = 256 << 20
+"""What the interpreter and its libraries hold, kept out of the chunks' share of the budget."""
+RELEASE_BYTES = 1 << 26
+"""How much of a file is read in order before its pages are handed back (see :func:`_release`)."""
 TOP_SPANS = 20
 """The most repeated spans reported."""
 TOP_CANDIDATES = 2000
@@ -191,6 +207,10 @@ def _check_index(index: Index, need_text: bool) -> None:
             f"deduplication walks a suffix array, and this is a {index.kind} index (an FM-index keeps no suffix "
             "array to compare neighbours in); build a suffix-array index of the corpus with `infgram build --kind sa` "
             "and deduplicate that")
+    if any(shard.removals.rows is not None for shard in index.shards):
+        raise UnsupportedOperationError(
+            "deduplication compares neighbouring suffixes in the shards' files, which still hold the documents "
+            "taken down with `infgram remove`; run `infgram compact` on the index first, then deduplicate")
     if need_text and index.tokenizer.kind != "bytes":
         raise UnsupportedOperationError(
             f"writing a deduplicated corpus cuts the text at byte offsets, and this index holds "
@@ -199,13 +219,67 @@ def _check_index(index: Index, need_text: bool) -> None:
             "to deduplicate, or use `infgram duplicates` for statistics in tokens")
 
 
-def _budget(index: Index) -> int:
+def memory_budget(index: Index, memory: str | int | None = None) -> int:
+    """The memory budget of deduplicating ``index``: ``memory`` (bytes, or a size such as
+    ``"8G"``), else the build's ``memory_budget`` in the manifest, else the build's default."""
+    if memory is not None:
+        budget = parse_memory(memory)
+        if budget is None or budget <= 0:
+            raise InputError(f"expected a memory budget above 0 bytes, such as 8G, found {memory!r}")
+        return budget
     budget = (index.manifest.get("build") or {}).get("memory_budget")
-    return int(budget) if isinstance(budget, int) and budget > 0 else DEFAULT_BUDGET_BYTES
+    return int(budget) if isinstance(budget, int) and budget > 0 else default_memory_budget()
 
 
-def _chunk_rows(budget: int) -> int:
-    return int(min(max(budget // BYTES_PER_CHUNK_ROW, 1 << 12), 1 << 24))
+def _chunk_rows(index: Index, budget: int) -> int:
+    """Rows per chunk: what the budget leaves after the per-position arrays of the largest
+    shard (marks, cross-shard marks) and the tokens held while it is merged with another."""
+    shards = index.shards
+    largest = max((s.num_positions for s in shards), default=0)
+    width = max((s.token_width for s in shards), default=1)
+    fixed = largest * ((2 if len(shards) > 1 else 1) + width * (2 if len(shards) > 1 else 1))
+    marks = largest * (2 if len(shards) > 1 else 1)
+    if marks + PROCESS_BYTES // 4 > budget:
+        raise InputError(
+            f"expected a memory budget of at least {_size(marks + PROCESS_BYTES // 4)} to deduplicate this index "
+            f"(one byte per position of its largest shard, {largest:,} positions, for the marks"
+            f"{' and one for the cross-shard marks' if len(shards) > 1 else ''}), found {_size(budget)}; pass a "
+            "larger --memory, or rebuild the index in smaller shards (--memory or --shard-tokens of `infgram build`)")
+    rows = (budget - fixed - PROCESS_BYTES) // BYTES_PER_CHUNK_ROW
+    return int(min(max(rows, MIN_CHUNK_ROWS), MAX_CHUNK_ROWS))
+
+
+def _size(count: int) -> str:
+    return f"{count / 2**30:.2f} GiB" if count >= 2**30 else f"{count / 2**20:.0f} MiB"
+
+
+def _release(data: Any, start: int = 0, end: int | None = None) -> None:
+    """Hand the resident pages of bytes [start, end) of a memory-mapped index array back to the
+    page cache (``madvise(MADV_DONTNEED)`` on a read-only file mapping: the next read maps them
+    again), so that reading a file once does not keep it in the process's memory. Does nothing
+    on arrays that are not file mappings, or where the system has no ``madvise``."""
+    handle = getattr(data, "_mmap", None)
+    if handle is None or not hasattr(mmap, "MADV_DONTNEED"):
+        return
+    end = data.nbytes if end is None else min(end, data.nbytes)
+    try:
+        base = np.frombuffer(handle, dtype=np.uint8).ctypes.data
+        offset = data.ctypes.data - base
+        first = -(-(offset + start) // mmap.PAGESIZE) * mmap.PAGESIZE
+        last = (offset + end) // mmap.PAGESIZE * mmap.PAGESIZE
+        if end >= data.nbytes:  # the tail of the last page belongs to this file too
+            last = -(-(offset + end) // mmap.PAGESIZE) * mmap.PAGESIZE
+            last = min(last, len(handle))
+        if last > first:
+            handle.madvise(mmap.MADV_DONTNEED, first, last - first)
+    except (AttributeError, BufferError, OSError, ValueError):
+        pass
+
+
+def _release_index(index: Index) -> None:
+    for shard in index.shards:
+        _release(shard.tokens)
+        _release(shard.suffix_array_bytes)
 
 
 def _cross_marks(shards: list, number: int, length: int, chunk: int, bar: tqdm) -> np.ndarray | None:
@@ -224,11 +298,16 @@ def _cross_marks(shards: list, number: int, length: int, chunk: int, bar: tqdm) 
         other_row = 0  # the merge pointer, carried from chunk to chunk
         for lo in range(0, rows, chunk):
             hi = min(lo + chunk, rows)
+            other_before = other_row
             found, other_row = _dedup.neighbours_across(
                 tokens, shard.suffix_array_bytes, other.tokens.view(np.uint8), other.suffix_array_bytes,
                 shard.token_width, shard.pointer_width, other.pointer_width, lo, hi, length, other_row)
             marks[lo:hi] |= np.frombuffer(found, dtype=np.uint8) * bit
+            _release(shard.suffix_array_bytes, lo * shard.pointer_width, hi * shard.pointer_width)
+            _release(other.suffix_array_bytes, other_before * other.pointer_width, other_row * other.pointer_width)
             bar.update(hi - lo)
+        _release(other.suffix_array_bytes)
+        _release(other.tokens)
     return marks
 
 
@@ -281,6 +360,7 @@ def _mark_shard(shards: list, number: int, length: int, chunk: int, bar: tqdm,
         if self_repeat.any():
             cut_positions.append(positions[self_repeat])
             cut_starts.append(first_of_row[self_repeat] + length)
+        _release(shard.suffix_array_bytes, lo * shard.pointer_width, (hi + 1) * shard.pointer_width)
         repeated = np.flatnonzero(sizes >= 2)
         if len(repeated):
             best = repeated[np.argsort(-sizes[repeated], kind="stable")[:TOP_CANDIDATES]]
@@ -291,6 +371,7 @@ def _mark_shard(shards: list, number: int, length: int, chunk: int, bar: tqdm,
                 elif item > candidates[0]:
                     heapq.heapreplace(candidates, item)
         bar.update(hi - lo)
+    _release(shard.tokens)
     empty = np.zeros(0, dtype=np.int64)
     return ShardMarks(marks, np.concatenate(cut_positions) if cut_positions else empty,
                       np.concatenate(cut_starts) if cut_starts else empty)
@@ -337,12 +418,14 @@ def _covered_ranges(marks: np.ndarray, bit: np.uint8, length: int, cut_positions
     return np.concatenate(starts).astype(np.int64), np.concatenate(ends).astype(np.int64)
 
 
-def find_duplicates(index: Index | IndexLocation, min_length: int = MIN_LENGTH, progress: bool = True) -> Duplicates:
+def find_duplicates(index: Index | IndexLocation, min_length: int = MIN_LENGTH, progress: bool = True,
+                    memory: str | int | None = None) -> Duplicates:
     """Every duplicated range of an index (open, or its location; suffix array, any tokenizer),
     for both keep modes.
 
     ``min_length`` counts tokens (bytes in a byte index). See the module docstring for the
-    definitions; memory: one byte per position and one per row of a shard, plus chunks.
+    definitions; memory: within ``memory`` (see :func:`memory_budget`), one byte per position
+    and one per row of a shard, its tokens, and chunks of rows sized from what is left.
 
     >>> import tempfile, pathlib, infgram
     >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -360,7 +443,7 @@ def find_duplicates(index: Index | IndexLocation, min_length: int = MIN_LENGTH, 
     _check_index(index, need_text=False)
     started = time.perf_counter()
     shards = index.shards
-    chunk = _chunk_rows(_budget(index))
+    chunk = _chunk_rows(index, memory_budget(index, memory))
     work = sum(s.unigram_range[1] for s in shards) * (len(shards) if len(shards) > 1 else 1)
     parts: dict[str, dict[str, list[np.ndarray]]] = {keep: {"documents": [], "starts": [], "ends": []}
                                                      for keep in KEEP_MODES}
@@ -547,18 +630,40 @@ def _locate(index: Index, number: int) -> tuple[Any, int]:
     raise IndexError(number)
 
 
-def _iterate_documents(index: Index) -> Iterator[tuple[int, Any, int]]:
-    """(global number, shard, local number) of every document, in order."""
-    for shard in index.shards:
-        for local in range(shard.num_documents):
-            yield shard.first_document + local, shard, local
+def _text_ranges(found: Duplicates, keep: str) -> Iterator[tuple[int, list[tuple[int, int]]]]:
+    """(document, its ranges) for every document with a range, in order (the ranges are
+    sorted by document), without making tuples of all the ranges at once."""
+    documents, starts, ends = found.documents[keep], found.starts[keep], found.ends[keep]
+    bounds = np.concatenate(([0], np.flatnonzero(np.diff(documents)) + 1, [len(documents)])) if len(documents) \
+        else np.zeros(1, dtype=np.int64)
+    for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        yield int(documents[lo]), list(zip(starts[lo:hi].tolist(), ends[lo:hi].tolist()))
 
 
-def _text_ranges(found: Duplicates, keep: str) -> dict[int, list[tuple[int, int]]]:
-    by_document: dict[int, list[tuple[int, int]]] = {}
-    for document, start, end in found.ranges(keep):
-        by_document.setdefault(document, []).append((start, end))
-    return by_document
+def _texts(index: Index, bar_description: str, progress: bool) -> Iterator[tuple[int, Any, int, bytes]]:
+    """(global number, shard, local number, bytes) of every document, in order, reading the
+    tokens once and handing their pages back as it goes (see :func:`_release`)."""
+    with tqdm(total=index.num_documents, desc=bar_description, unit="doc", disable=not progress) as bar:
+        for shard in index.shards:
+            released = 0
+            for local in range(shard.num_documents):
+                text = bytes(np.asarray(shard.document_tokens(local), dtype=np.uint8))
+                yield shard.first_document + local, shard, local, text
+                bar.update(1)
+                end = int(shard.documents.starts[local]) + len(text)
+                if end - released >= RELEASE_BYTES:
+                    _release(shard.tokens, released, end)
+                    released = end
+            _release(shard.tokens)
+
+
+def _resident_bytes() -> int:
+    """This process's resident memory now (Linux; 0 where /proc is missing)."""
+    try:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * mmap.PAGESIZE
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def _widened(text: bytes, ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -586,13 +691,15 @@ def _write_atomically(path: Path, lines: Iterator[str]) -> int:
 
 
 def dedup(location: IndexLocation, out: str | Path, min_length: int = MIN_LENGTH, keep: str = KEEP_FIRST,
-          progress: bool = True, shard_tokens: int | None = None, max_passes: int = 100) -> DedupReport:
+          progress: bool = True, shard_tokens: int | None = None, max_passes: int = 100,
+          memory: str | int | None = None) -> DedupReport:
     """Write the corpus of a byte index without its duplicated ranges, to ``out/deduped.jsonl``
     (each line ``text``, the original metadata and ``removed``: the original text's removed
     [start, end) byte offsets), passing again over the output until it holds no repeat of
     ``min_length`` bytes or more; the report goes to ``out/.dedup-report.json``. Documents
-    left empty are dropped and listed there. ``shard_tokens`` sets the shard size of the
-    passes' indexes (default: the original build's memory budget).
+    left empty are dropped and listed there. ``memory`` is the budget (see
+    :func:`memory_budget`): of finding the duplicates, and of the passes' builds less what this
+    process holds; ``shard_tokens`` sets the shard size of the passes' indexes instead.
 
     >>> import tempfile, pathlib, json, infgram
     >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -614,8 +721,8 @@ def dedup(location: IndexLocation, out: str | Path, min_length: int = MIN_LENGTH
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     manifest_build = index.manifest.get("build") or {}
-    budget = manifest_build.get("memory_budget")
-    if shard_tokens is None and not isinstance(budget, int):
+    budget = memory_budget(index, memory)
+    if shard_tokens is None and memory is None and not isinstance(manifest_build.get("memory_budget"), int):
         shard_tokens = manifest_build.get("shard_positions")
     report = DedupReport(str(out / OUTPUT_NAME), min_length, keep, num_documents=index.num_documents)
     # pieces[n]: the kept byte ranges of original document n; untouched documents are absent.
@@ -623,14 +730,13 @@ def dedup(location: IndexLocation, out: str | Path, min_length: int = MIN_LENGTH
     pieces: dict[int, list[tuple[int, int]]] = {}
     current = index
     # current_number[i]: the original number of document i of the index of the current pass.
-    current_number: list[int] | None = None
+    current_number: array | None = None
     with tempfile.TemporaryDirectory(prefix="infgram-dedup-", dir=out) as scratch:
         while True:
             report.passes += 1
-            found = find_duplicates(current, min_length, progress=progress)
-            by_document = _text_ranges(found, keep)
-            removed_now = 0
-            for number, ranges in by_document.items():
+            found = find_duplicates(current, min_length, progress=progress, memory=budget)
+            removed_now = cut_documents = 0
+            for number, ranges in _text_ranges(found, keep):
                 original = number if current_number is None else current_number[number]
                 text = _document_bytes(current, number)
                 widened = _widened(text, ranges)
@@ -639,7 +745,10 @@ def dedup(location: IndexLocation, out: str | Path, min_length: int = MIN_LENGTH
                     lengths[original] = len(text)
                     pieces[original] = [(0, len(text))]
                 pieces[original] = cut_pieces(pieces[original], widened)
-            if not by_document:
+                cut_documents += 1
+            del found
+            _release_index(current)
+            if not cut_documents:
                 break
             report.removed_per_pass.append(removed_now)
             if report.passes >= max_passes:
@@ -648,13 +757,10 @@ def dedup(location: IndexLocation, out: str | Path, min_length: int = MIN_LENGTH
             # Index the text as it now stands, and pass over it again.
             folder = Path(scratch) / f"pass-{report.passes}"
             folder.mkdir()
-            survivors: list[int] = []
+            survivors = array("q")
 
             def lines() -> Iterator[str]:
-                for number, shard, local in tqdm(_iterate_documents(index), total=index.num_documents,
-                                                 desc=f"pass {report.passes}: writing the cut text", unit="doc",
-                                                 disable=not progress):
-                    text = bytes(np.asarray(shard.document_tokens(local), dtype=np.uint8))
+                for number, _, _, text in _texts(index, f"pass {report.passes}: writing the cut text", progress):
                     if number in pieces:
                         text = b"".join(text[start:end] for start, end in pieces[number])
                     if text:
@@ -664,17 +770,20 @@ def dedup(location: IndexLocation, out: str | Path, min_length: int = MIN_LENGTH
             _write_atomically(folder / "corpus.jsonl", lines())
             if not survivors:
                 break
-            options: dict[str, Any] = {"shard_tokens": shard_tokens} if shard_tokens else {"memory": budget}
+            # The pass's build gets the budget less what this process holds (the kept pieces).
+            build_memory = max(budget - _resident_bytes(), budget // 4)
+            options: dict[str, Any] = {"shard_tokens": shard_tokens} if shard_tokens else {"memory": build_memory}
+            current = None
             build_index([folder / "corpus.jsonl"], folder / "index", progress=progress, **options)
             current = Index.open(folder / "index")
             current_number = survivors
+            if report.passes > 1:  # the previous pass's text and index are no longer read
+                shutil.rmtree(Path(scratch) / f"pass-{report.passes - 1}", ignore_errors=True)
     # Write the output: every document in corpus order, cut, with its metadata.
     dropped: list[int] = []
 
     def output_lines() -> Iterator[str]:
-        for number, shard, local in tqdm(_iterate_documents(index), total=index.num_documents,
-                                         desc="writing the deduplicated corpus", unit="doc", disable=not progress):
-            text = bytes(np.asarray(shard.document_tokens(local), dtype=np.uint8))
+        for number, shard, local, text in _texts(index, "writing the deduplicated corpus", progress):
             report.input_bytes += len(text)
             kept = pieces.get(number, [(0, len(text))])
             cut = b"".join(text[start:end] for start, end in kept)

@@ -10,6 +10,15 @@ An index is a directory::
     shard-00000/documents.bin    per document: first token position and metadata byte offset
     shard-00000/metadata.bin     the metadata of every document, as JSON, back to back
     shard-00001/...
+    .infgram-lock                the lock that a change (add, remove, compact) holds (``flock``)
+
+An index changes by generations (see :mod:`infgram.change`): ``manifest.json`` carries a
+``generation`` number (0, or absent, for a fresh build), and each change writes its new
+files under new names and then replaces the manifest in one rename, so a reader sees one
+generation or the next, never a mix. ``infgram remove`` adds, per affected shard::
+
+    shard-00000/removed-documents.g3.bin the shard-local numbers of its removed documents, sorted
+    shard-00000/removed-rows.g3.bin      the suffix-array rows of their token positions, sorted
 
 An FM-index (``manifest.json`` ``"index_kind": "fm"``, see ``build/fm_writer.py``) keeps
 ``documents.bin`` and ``metadata.bin`` and replaces the tokens and the suffix array by::
@@ -22,7 +31,8 @@ Every ``.bin`` file starts with a 64-byte header, all integers little-endian::
     offset size  field
     0      8     magic b"INFGRAM\\0"
     8      2     format version (1)
-    10     4     file kind: b"TOKS", b"SARR", b"SKEY", b"DOCS", b"META", b"FMWT" or b"FMSS"
+    10     4     file kind: b"TOKS", b"SARR", b"SKEY", b"DOCS", b"META", b"FMWT", b"FMSS",
+                 b"RMDC" (removed documents) or b"RMRW" (removed rows)
     14     1     token width in bytes (1, 2 or 4)
     15     1     pointer width in bytes (1..8; the suffix array's entry width, else 0)
     16     8     number of items (tokens, pointers, document records, metadata bytes)
@@ -45,6 +55,7 @@ is an interrupted build, which the build command resumes).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -56,7 +67,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import IncompleteIndexError, IndexFormatError
+from ..errors import IncompleteIndexError, IndexFormatError, IndexLockedError
 
 MAGIC = b"INFGRAM\0"
 FORMAT_VERSION = 1
@@ -68,6 +79,10 @@ MANIFEST_VERSION = 2
 """Version 2 names the suffix-array kind ``"sa"`` (version 1 wrote ``"suffix_array"``); the
 files of both are the same, so a version-1 manifest is read as version 2 (see
 :func:`read_manifest`)."""
+MANIFEST_NORMALIZED_VERSION = 3
+"""Version 3 is version 2 with a tokenizer entry that may name a ``"normalize"`` form (see
+:mod:`infgram.normalize`): written only by a build with ``--normalize``, so that an older
+infgram refuses such an index instead of searching it without normalizing queries."""
 INDEX_KINDS = ("sa", "fm")
 """The index kinds: a suffix array over tokens, or an FM-index over bytes."""
 _HEADER = struct.Struct("<8sH4sBBQBB38x")
@@ -80,6 +95,9 @@ KIND_DOCUMENTS = b"DOCS"
 KIND_METADATA = b"META"
 KIND_FM_WAVELET = b"FMWT"
 KIND_FM_SAMPLES = b"FMSS"
+KIND_REMOVED_DOCUMENTS = b"RMDC"
+KIND_REMOVED_ROWS = b"RMRW"
+LOCK_NAME = ".infgram-lock"
 
 # One record of documents.bin: where the document's tokens start in the shard, and where
 # its metadata starts in metadata.bin. A shard of n documents stores n + 1 records; the
@@ -310,10 +328,12 @@ def read_manifest(directory: Path) -> dict[str, Any]:
         # Version 1 differs only in the name of the suffix-array kind: upgraded in memory.
         manifest = {**manifest, "format_version": MANIFEST_VERSION,
                     "index_kind": "sa" if manifest["index_kind"] == "suffix_array" else "fm"}
-    if manifest.get("format_version") != MANIFEST_VERSION:
+    normalized = isinstance(manifest.get("tokenizer"), dict) and "normalize" in manifest["tokenizer"]
+    if manifest.get("format_version") != (MANIFEST_NORMALIZED_VERSION if normalized else MANIFEST_VERSION):
         raise IndexFormatError(
             f"{manifest_path} has format version {manifest.get('format_version')!r:.40}, this infgram reads "
-            f"versions 1 and {MANIFEST_VERSION}; rebuild the index or use a matching infgram version"
+            f"versions 1 and {MANIFEST_VERSION} ({MANIFEST_NORMALIZED_VERSION} for a normalized index); rebuild the "
+            "index or use a matching infgram version"
         )
     if manifest.get("index_kind") not in INDEX_KINDS:
         raise IndexFormatError(
@@ -336,3 +356,72 @@ def file_sha256(path: Path, chunk_bytes: int = 1 << 24) -> str:
         while chunk := handle.read(chunk_bytes):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def generation_of(manifest: dict[str, Any]) -> int:
+    """The generation of an index: 0 for a fresh build, one more after each change.
+
+    >>> generation_of({}), generation_of({"generation": 3})
+    (0, 3)
+    """
+    generation = manifest.get("generation", 0)
+    if not isinstance(generation, int) or isinstance(generation, bool) or generation < 0:
+        raise IndexFormatError(f"the manifest's generation is {generation!r:.40}, expected a whole number; "
+                               "the manifest is damaged: rebuild the index")
+    return generation
+
+
+class WriterLock:
+    """The lock a change to an index directory holds: ``flock`` on ``.infgram-lock``.
+
+    The operating system releases it when its holder exits, killed or not, so no stale lock
+    outlives a crash; the file itself means nothing. A second writer is refused at once with
+    :class:`~infgram.errors.IndexLockedError`, never queued behind the first.
+
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> with WriterLock(folder, "add"):
+    ...     try:
+    ...         WriterLock(folder, "remove").acquire()
+    ...     except IndexLockedError as error:
+    ...         print(str(error).split(";")[0])
+    another process is changing the index in ... (add, process ...)
+    """
+
+    def __init__(self, directory: Path, action: str):
+        self.path = Path(directory) / LOCK_NAME
+        self.action = action
+        self._handle: Any = None
+
+    def acquire(self) -> "WriterLock":
+        handle = open(self.path, "a+")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read(200).strip() or None
+            handle.close()
+            raise IndexLockedError(
+                f"another process is changing the index in {self.path.parent} ({holder or 'unknown'}); changes "
+                "are made one at a time: wait for it to finish, then run this again", holder) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{self.action}, process {os.getpid()}")
+        handle.flush()
+        self._handle = handle
+        return self
+
+    def release(self) -> None:
+        if self._handle is not None:
+            self._handle.seek(0)
+            self._handle.truncate()
+            self._handle.flush()
+            fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self) -> "WriterLock":
+        return self.acquire()
+
+    def __exit__(self, *exception: Any) -> None:
+        self.release()

@@ -40,7 +40,7 @@ import numpy as np
 from ..errors import QueryError, UnsupportedOperationError
 from ..shards import Shard
 from .encoding import Query, check_whole_number
-from .partials import longest_wins
+from .partials import distribution, longest_suffix_run, longest_wins
 from .results import DraftResult, DraftToken
 
 MAX_DRAFT_TOKENS = 4096
@@ -71,18 +71,10 @@ def advance(shard: Shard, context: bytes, previous: SuffixState | None,
         length, lo, hi = previous
         if hi > lo and (length + 1) * width <= len(context):
             inner_lo, inner_hi = shard.find(context[len(context) - (length + 1) * width:], lo, hi)
-            if inner_hi > inner_lo:
+            if shard.removals.live(inner_lo, inner_hi):
                 state = (length + 1, inner_lo, inner_hi)
-    if state is None:
-        length, lo, hi = shard.view.longest_suffix(context) if context else (0, 0, 0)
-        if length == 0:
-            lo, hi = shard.unigram_range
-        state = (length, lo, hi)
-    length, lo, hi = state
-    if hi == lo:
-        return length, lo, hi, 0, np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
-    values, counts = shard.view.next_tokens(lo, hi, length)
-    return length, lo, hi, hi - lo, np.frombuffer(values, dtype=np.uint64), np.frombuffer(counts, dtype=np.int64)
+    length, lo, hi = state if state is not None else longest_suffix_run(shard, context)
+    return (length, lo, hi, *distribution(shard, lo, hi, length))
 
 
 def _check_probability(value: Any) -> float:

@@ -33,8 +33,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..errors import IndexFormatError
-from ..format import directory_bytes, file_sha256, read_header, read_manifest
+from ..errors import IndexFormatError, UnsupportedOperationError
+from ..format import directory_bytes, file_sha256, generation_of, read_header, read_manifest
 from ..shards import OPERATIONS_OF_KIND, Shard, open_shard
 from ..tokenizer import Tokenizer, tokenizer_from_manifest
 from .attribution import attribute
@@ -145,7 +145,7 @@ class Index(Corpus):
 
     def documents(self, query: Query, limit: int = 10, offset: int = 0, seed: int | None = None,
                   context: int | None = None, max_work: int | None = None, exact: bool = False,
-                  exact_tokens: bool = False) -> DocumentsResult:
+                  exact_tokens: bool = False, whole_words: bool = False, ignore_case: bool = False) -> DocumentsResult:
         """The number of documents that contain the query, and ``limit`` of them from ``offset``.
 
         Documents come in index order, or in a random order fixed by ``seed`` (the same seed
@@ -154,7 +154,9 @@ class Index(Corpus):
         ``max_work`` occurrences (see :mod:`infgram.query.budget`) gives an exact lower bound
         of the count, flagged ``num_documents_exact=False``; ``exact=True`` reads them all.
         A string on a tokenized index matches in all its forms (listed in ``forms``, see
-        :meth:`forms`); ``exact_tokens=True`` searches exactly its encoding.
+        :meth:`forms`); ``exact_tokens=True`` searches exactly its encoding. ``whole_words=True``
+        keeps the occurrences with no word character just before or after, ``ignore_case=True``
+        (a byte index) matches every case variant (see :mod:`infgram.query.words`).
 
         >>> import tempfile, pathlib, infgram
         >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -166,11 +168,12 @@ class Index(Corpus):
         [(0, 7, 'e is a'), (1, 0, 'is i')]
         """
         return documents(self, query, limit, offset, seed, context, max_work, exact, self.max_work_ceiling,
-                         exact_tokens)
+                         exact_tokens, whole_words, ignore_case)
 
     def search(self, cnf: Any, within: int | None = None, limit: int = 10, offset: int = 0,
                seed: int | None = None, context: int | None = None, max_work: int | None = None,
-               exact: bool = False, exact_tokens: bool = False) -> SearchResult:
+               exact: bool = False, exact_tokens: bool = False, whole_words: bool = False,
+               ignore_case: bool = False) -> SearchResult:
         """Documents matching an AND of ORs of phrases, exactly (see :mod:`infgram.query.search`).
 
         ``cnf`` is a list of clauses, each a list of phrases (strings, id lists or
@@ -182,7 +185,7 @@ class Index(Corpus):
         search that would read more than ``max_work`` positions raises
         :class:`~infgram.errors.LimitError` (``exact=True`` lifts the budget). A string phrase
         on a tokenized index stands for all its forms (see :meth:`forms`; ``exact_tokens=True``
-        searches exactly its encoding).
+        searches exactly its encoding); ``whole_words`` and ``ignore_case`` as in :meth:`documents`.
 
         >>> import tempfile, pathlib, infgram
         >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -196,16 +199,18 @@ class Index(Corpus):
         """
         self.require("search")
         return search(self, cnf, within, limit, offset, seed, context, max_work, exact, self.max_work_ceiling,
-                      exact_tokens)
+                      exact_tokens, whole_words, ignore_case)
 
     def cooccurrence(self, phrases: Sequence[Query], pairs: Sequence[tuple[int, int]] | None = None,
                      document_counts: bool = False, max_work: int | None = None,
-                     exact: bool = False, exact_tokens: bool = False) -> CooccurrenceResult:
+                     exact: bool = False, exact_tokens: bool = False, whole_words: bool = False,
+                     ignore_case: bool = False) -> CooccurrenceResult:
         """Counts of many phrases, and for pairs of them (by number; all pairs when None) the
         number of documents that contain both; with ``document_counts``, also the number of
         documents of each phrase (which reads every occurrence of the frequent ones). Past
         ``max_work`` units of work it raises :class:`~infgram.errors.LimitError`. String phrases
-        on a tokenized index count in all their forms (see :meth:`forms`) unless ``exact_tokens``.
+        on a tokenized index count in all their forms (see :meth:`forms`) unless ``exact_tokens``;
+        ``whole_words`` and ``ignore_case`` as in :meth:`documents` (whole words read every occurrence).
 
         >>> import tempfile, pathlib, infgram
         >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -216,7 +221,7 @@ class Index(Corpus):
         """
         self.require("cooccurrence")
         return cooccurrence(self, phrases, pairs, document_counts, max_work, exact, self.max_work_ceiling,
-                            exact_tokens)
+                            exact_tokens, whole_words, ignore_case)
 
     def attribute(self, text: Query, min_length: int | None = None, max_count: int = 100, examples: int = 3,
                   context: int | None = None) -> AttributionResult:
@@ -252,6 +257,37 @@ class Index(Corpus):
         return draft(self, prompt, max_tokens, min_probability, min_count, max_suffix_tokens)
 
     # -- the index itself -----------------------------------------------------------------------
+    @property
+    def generation(self) -> int:
+        """The generation of the (first) directory this index opened: 0 for a fresh build, one
+        more after each ``add``, ``remove`` or ``compact`` (see :mod:`infgram.change`)."""
+        return generation_of(self.manifest)
+
+    def reload(self) -> bool:
+        """Open the directories again when a change has written a new generation since this
+        index opened them; returns whether it did. Until then, and for queries already
+        running, the index answers from the generation it opened.
+
+        >>> import tempfile, pathlib, infgram
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = infgram.build_from_documents(["a rose", "a rose was red"], folder / "i", progress=False)
+        >>> index = infgram.Index.open(folder / "i")
+        >>> _ = infgram.remove(folder / "i", documents=[0], progress=False)
+        >>> index.count("rose"), index.reload(), index.count("rose"), index.reload()
+        (2, True, 1, False)
+        """
+        if type(self.shard_set) is not ShardSet:
+            raise UnsupportedOperationError("an index whose shards live elsewhere (on a Ray cluster) reloads by "
+                                            "being opened again: call infgram.distributed.open")
+        if [generation_of(read_manifest(directory)) for directory in self.directories] == \
+                [generation_of(manifest) for manifest in self.manifests]:
+            return False
+        fresh = type(self).open(self.directories)
+        ceiling = self.max_work_ceiling
+        self.__dict__.update(fresh.__dict__)  # one generation or the other, attribute by attribute
+        self.max_work_ceiling = ceiling
+        return True
+
     def info(self) -> dict[str, Any]:
         """What the index holds, what it answers, and how big it is."""
         size = sum(directory_bytes(directory) for directory in self.directories)
@@ -268,7 +304,12 @@ class Index(Corpus):
             "index_bytes": size,
             "bytes_per_token": round(size / max(self.num_tokens, 1), 3),
             "operations": sorted(self.operations),
+            "generation": self.generation,
+            "num_removed_documents": len(self.shard_set.removed_documents()),
         }
+        changes = [change for manifest in self.manifests for change in manifest.get("changes", [])]
+        if changes:
+            info["changes"] = changes[-20:]
         if self.kind == "fm":
             info["sample_rate"] = self.manifest["fm"]["sample_rate"]
             info["isa_rate"] = self.manifest["fm"].get("isa_rate")

@@ -19,6 +19,11 @@ that it can run in a thread beside the shard today or on another machine later. 
 - search and co-occurrence combine per-shard sets of documents the same way (see
   :mod:`infgram.query.search`).
 
+A shard with removed documents (:mod:`infgram.shards.removals`) answers each partial as if
+it had been built without them: runs count their live rows only, distributions lose the
+removed rows of each sub-run, and the ∞-gram backs off to the longest suffix with live
+occurrences. So the reducers never learn about removals.
+
 >>> add_counts([2, 3, 0])
 5
 >>> longest_wins([(2, 5, 1), (3, 4, 4), (3, 1, 0)])
@@ -52,14 +57,14 @@ def run_of(shard: Shard, encoded: bytes) -> tuple[int, int]:
 def count(shard: Shard, encoded: bytes) -> int:
     """Occurrences of a query in one shard."""
     lo, hi = run_of(shard, encoded)
-    return hi - lo
+    return hi - lo if shard.removals.rows is None else shard.removals.live(lo, hi)
 
 
 def count_many(shard: Shard, data: bytes, offsets: np.ndarray) -> np.ndarray:
     """Occurrences of many queries (``data[offsets[i]:offsets[i + 1]]``) in one shard, as int64."""
     runs = np.frombuffer(shard.find_many(data, np.ascontiguousarray(offsets, dtype=np.int64).tobytes()),
                          dtype=np.int64).reshape(-1, 2)
-    return runs[:, 1] - runs[:, 0]
+    return shard.removals.live_many(runs)
 
 
 def probability(shard: Shard, encoded: bytes, next_encoded: bytes) -> tuple[int, int]:
@@ -68,25 +73,48 @@ def probability(shard: Shard, encoded: bytes, next_encoded: bytes) -> tuple[int,
     if hi == lo:
         return 0, 0
     inner_lo, inner_hi = shard.find(encoded + next_encoded, lo, hi)
-    return hi - lo, inner_hi - inner_lo
+    return shard.removals.live(lo, hi), shard.removals.live(inner_lo, inner_hi)
 
 
-def _distribution(shard: Shard, lo: int, hi: int, depth: int) -> Distribution:
+def distribution(shard: Shard, lo: int, hi: int, depth: int) -> Distribution:
+    """The next-token distribution of the run [lo, hi) of a query of ``depth`` tokens."""
     if hi == lo:
         return 0, np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
-    values, counts = shard.view.next_tokens(lo, hi, depth)
-    return hi - lo, np.frombuffer(values, dtype=np.uint64), np.frombuffer(counts, dtype=np.int64)
+    raw_values, raw_counts = shard.view.next_tokens(lo, hi, depth)
+    values, counts = np.frombuffer(raw_values, dtype=np.uint64), np.frombuffer(raw_counts, dtype=np.int64)
+    live = hi - lo if shard.removals.rows is None else shard.removals.live(lo, hi)
+    if live == hi - lo:  # no removed row in the run (the common case): nothing to subtract
+        return hi - lo, values, counts
+    # Each next token is one sub-run, in row order: their bounds are the running sums of counts.
+    bounds = lo + np.concatenate(([0], np.cumsum(counts)))
+    live_counts = shard.removals.live_many(np.stack([bounds[:-1], bounds[1:]], axis=1))
+    kept = live_counts > 0
+    return live, values[kept], live_counts[kept]
 
 
 def next_tokens(shard: Shard, encoded: bytes) -> Distribution:
     """The distribution of the token after every occurrence of the prompt in one shard."""
     lo, hi = run_of(shard, encoded)
-    return _distribution(shard, lo, hi, len(encoded) // shard.token_width)
+    return distribution(shard, lo, hi, len(encoded) // shard.token_width)
 
 
-def _longest_suffix_run(shard: Shard, encoded: bytes) -> tuple[int, int, int]:
-    """(length in tokens, lo, hi) of the longest suffix of the prompt that occurs in the shard."""
-    length, lo, hi = shard.view.longest_suffix(encoded)
+def longest_suffix_run(shard: Shard, encoded: bytes) -> tuple[int, int, int]:
+    """(length in tokens, lo, hi) of the longest suffix of the prompt that occurs in the shard
+    (with live occurrences, when documents are removed); the empty suffix's run is every token."""
+    length, lo, hi = shard.view.longest_suffix(encoded) if encoded else (0, 0, 0)
+    removals = shard.removals
+    if length and removals.rows is not None and not removals.live(lo, hi):
+        # Live counts shrink as the suffix grows. Invariant: the suffix of `short` tokens has
+        # live occurrences (or short == 0), the one of `long` tokens has none.
+        width, short, long = shard.token_width, 0, length
+        while long - short > 1:
+            middle = (short + long) // 2
+            middle_lo, middle_hi = shard.find(encoded[len(encoded) - middle * width:])
+            if removals.live(middle_lo, middle_hi):
+                short, lo, hi = middle, middle_lo, middle_hi
+            else:
+                long = middle
+        length = short
     if length == 0:
         lo, hi = shard.unigram_range
     return length, lo, hi
@@ -94,35 +122,77 @@ def _longest_suffix_run(shard: Shard, encoded: bytes) -> tuple[int, int, int]:
 
 def infgram_probability(shard: Shard, encoded: bytes, next_encoded: bytes) -> tuple[int, int, int]:
     """(suffix length, its count, count with the next token) for the shard's own longest suffix."""
-    length, lo, hi = _longest_suffix_run(shard, encoded)
+    length, lo, hi = longest_suffix_run(shard, encoded)
     if hi == lo:
         return length, 0, 0
     suffix = encoded[len(encoded) - length * shard.token_width :]
     inner_lo, inner_hi = shard.find(suffix + next_encoded, lo, hi)
-    return length, hi - lo, inner_hi - inner_lo
+    return length, shard.removals.live(lo, hi), shard.removals.live(inner_lo, inner_hi)
 
 
 def infgram_next_tokens(shard: Shard, encoded: bytes) -> tuple[int, int, np.ndarray, np.ndarray]:
     """(suffix length, *distribution) after the shard's own longest suffix of the prompt."""
-    length, lo, hi = _longest_suffix_run(shard, encoded)
-    return (length, *_distribution(shard, lo, hi, length))
+    length, lo, hi = longest_suffix_run(shard, encoded)
+    return (length, *distribution(shard, lo, hi, length))
 
 
 def longest_matches(shard: Shard, encoded: bytes) -> tuple[np.ndarray, np.ndarray]:
     """For every token of a text, the longest match starting there in the shard, and its count."""
-    lengths, counts = shard.view.longest_matches(encoded)
-    return np.frombuffer(lengths, dtype=np.int64), np.frombuffer(counts, dtype=np.int64)
+    raw_lengths, raw_counts = shard.view.longest_matches(encoded)
+    lengths, counts = np.frombuffer(raw_lengths, dtype=np.int64), np.frombuffer(raw_counts, dtype=np.int64)
+    removals = shard.removals
+    if removals.rows is None:
+        return lengths, counts
+    # A live match is no longer than the match in the shard as built: shorten where needed.
+    lengths, counts, width = lengths.copy(), counts.copy(), shard.token_width
+    for start in range(len(lengths)):
+        if not lengths[start]:
+            continue
+        at = start * width
+        lo, hi = shard.find(encoded[at : at + int(lengths[start]) * width])
+        live = removals.live(lo, hi)
+        if live:
+            counts[start] = live
+            continue
+        # Invariant: the match of `short` tokens has live occurrences (or short == 0), of `long` none.
+        short, long, short_count = 0, int(lengths[start]), 0
+        while long - short > 1:
+            middle = (short + long) // 2
+            live = removals.live(*shard.find(encoded[at : at + middle * width]))
+            if live:
+                short, short_count = middle, live
+            else:
+                long = middle
+        lengths[start], counts[start] = short, short_count
+    return lengths, counts
 
 
 def infgram_probabilities(shard: Shard, encoded: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For every token of a text, the shard's longest context suffix, its count and the count with the token."""
-    parts = shard.view.infgram_probabilities(encoded, shard.unigram_range[1])
-    return tuple(np.frombuffer(part, dtype=np.int64) for part in parts)  # type: ignore[return-value]
+    if shard.removals.rows is None:
+        parts = shard.view.infgram_probabilities(encoded, shard.unigram_range[1])
+        return tuple(np.frombuffer(part, dtype=np.int64) for part in parts)  # type: ignore[return-value]
+    width = shard.token_width
+    size = len(encoded) // width
+    results = np.zeros((3, size), dtype=np.int64)
+    for number in range(size):
+        token = encoded[number * width : (number + 1) * width]
+        results[:, number] = infgram_probability(shard, encoded[: number * width], token)
+    return results[0], results[1], results[2]
 
 
 def document_lengths(shard: Shard) -> np.ndarray:
-    """The number of tokens of every document of the shard."""
-    return shard.documents.lengths()
+    """The number of tokens of every document of the shard (0 for a removed one)."""
+    lengths = shard.documents.lengths()
+    if not shard.removals.is_empty:
+        lengths = lengths.copy()
+        lengths[shard.removals.documents] = 0
+    return lengths
+
+
+def removed_documents(shard: Shard) -> np.ndarray:
+    """The shard-local numbers of the shard's removed documents, sorted."""
+    return np.asarray(shard.removals.documents, dtype=np.int64)
 
 
 # -- reducers ---------------------------------------------------------------------------------

@@ -9,24 +9,66 @@ in the order they were given.
 
 from __future__ import annotations
 
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ..errors import QueryError
 from ..shards import Shard
-from .partials import document_lengths
+from .partials import document_lengths, removed_documents
 
 _thread_pool: ThreadPoolExecutor | None = None
 
 
+@functools.lru_cache(maxsize=8)
+def available_cpus(root: Path = Path("/sys/fs/cgroup")) -> int:
+    """The cores this process may use: the machine's, fewer when its affinity mask or its
+    container's CPU quota (cgroup v2 ``cpu.max``, else cgroup v1 ``cpu.cfs_quota_us`` over
+    ``cpu.cfs_period_us``, rounded up) allows fewer; at least 1. The default thread counts
+    of queries and of the server (the memory limit is read the same way, see
+    :func:`infgram.build.plan.cgroup_memory_limit`).
+
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> _ = (root / "cpu.max").write_text("150000 100000")
+    >>> available_cpus(root) <= 2
+    True
+    """
+    cpus = os.cpu_count() or 1
+    if hasattr(os, "sched_getaffinity"):
+        cpus = min(cpus, len(os.sched_getaffinity(0)) or cpus)
+    quota = _cgroup_cpu_quota(root)
+    return max(1, min(cpus, quota) if quota is not None else cpus)
+
+
+def _cgroup_cpu_quota(root: Path) -> int | None:
+    """The CPU quota of the container in whole cores (rounded up), or None when there is
+    none or it cannot be read."""
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else -(-int(quota) // max(int(period), 1))
+    except (OSError, ValueError):
+        pass
+    for folder in ("cpu", "cpu,cpuacct", "."):
+        try:
+            quota_us = int((root / folder / "cpu.cfs_quota_us").read_text())
+            period_us = int((root / folder / "cpu.cfs_period_us").read_text())
+        except (OSError, ValueError):
+            continue
+        return None if quota_us <= 0 else -(-quota_us // max(period_us, 1))
+    return None
+
+
 def executor() -> ThreadPoolExecutor:
-    """The process's thread pool for fan-out (one thread per core; compiled searches drop the GIL)."""
+    """The process's thread pool for fan-out (one thread per core it may use, see
+    :func:`available_cpus`; compiled searches drop the GIL)."""
     global _thread_pool
     if _thread_pool is None:
-        _thread_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="infgram")
+        _thread_pool = ThreadPoolExecutor(max_workers=available_cpus(), thread_name_prefix="infgram")
     return _thread_pool
 
 
@@ -39,7 +81,9 @@ class ShardSet:
         self.first_documents = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
         """The global number of each shard's first document."""
         self.num_documents = int(sizes.sum())
-        self.num_tokens = sum(shard.num_tokens for shard in self.shards)
+        """Document numbers in use, removed ones included (they stay gaps)."""
+        self.num_tokens = sum(shard.num_tokens - shard.removals.num_tokens for shard in self.shards)
+        """Tokens of the documents not removed."""
         self.locate_costs = [shard.locate_cost for shard in self.shards]
         """Work units per occurrence located, by shard (see :mod:`infgram.query.budget`)."""
         self._lengths: np.ndarray | None = None
@@ -74,6 +118,11 @@ class ShardSet:
         bounds = np.searchsorted(numbers, np.append(self.first_documents, self.num_documents))
         return [(shard_number, numbers[lo:hi] - self.first_documents[shard_number])
                 for shard_number, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])) if hi > lo]
+
+    def removed_documents(self) -> np.ndarray:
+        """The global numbers of the removed documents, sorted."""
+        return np.concatenate([np.zeros(0, dtype=np.int64)] + [
+            local + first for local, first in zip(self.map(removed_documents), self.first_documents.tolist())])
 
     def document_lengths(self) -> np.ndarray:
         """The length in tokens of every document, by global number (computed once)."""

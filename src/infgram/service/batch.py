@@ -15,7 +15,7 @@ error reply, and the batch goes on. Replies are UTF-8; a lone surrogate in a req
 ...     print(reply)
 {"op": "count", "count": 2}
 {"op": "probability", "prompt_count": 2, "count": 2, "probability": 1.0}
-{"op": "fly", "error": {"type": "QueryError", "message": "expected op to be one of count, probability, next_tokens, infgram_probability, infgram_next_tokens, documents, search, attribute, longest_matches, infgram_probabilities, cooccurrence, contamination, draft, novelty, creativity, found 'fly'"}}
+{"op": "fly", "error": {"type": "QueryError", "message": "expected op to be one of count, probability, next_tokens, infgram_probability, infgram_next_tokens, document, documents, search, attribute, longest_matches, infgram_probabilities, cooccurrence, contamination, draft, novelty, creativity, found 'fly'"}}
 """
 
 from __future__ import annotations
@@ -61,7 +61,11 @@ def _answer_chunk(index: Any, lines: list[str]) -> list[dict[str, Any]]:
         except InfgramError as error:
             replies[number] = error_reply(None, error)
             continue
-        if request.get("op") == "count":
+        # Plain counts are answered together; a count with options (whole_words, ignore_case,
+        # exact_tokens) or whose reply lists forms (a text on a tokenized index) goes alone.
+        plain = set(request) <= {"op", "text", "ids"} and \
+            ("text" not in request or getattr(getattr(index, "tokenizer", None), "kind", "bytes") != "huggingface")
+        if request.get("op") == "count" and plain:
             try:
                 counts.append((number, sequence(request)))
             except InfgramError as error:

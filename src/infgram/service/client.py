@@ -27,7 +27,7 @@ from urllib.parse import quote, urlsplit
 
 import numpy as np
 
-from ..errors import InfgramError, LimitError, UnsupportedOperationError
+from ..errors import InfgramError
 from ..query import results
 from ..query.budget import UNLIMITED
 from .http import error_class
@@ -79,9 +79,10 @@ def _exception(body: Any, status: int) -> InfgramError:
     kind = error_class(error.get("type"))
     message = str(error.get("message", ""))
     fields = {key: value for key, value in error.items() if key not in ("type", "message")}
-    if issubclass(kind, LimitError):
-        return kind(message, fields.get("option"), fields.get("limit"), fields.get("needed"))
-    exception = kind(message)
+    try:  # an error with typed fields (LimitError, DocumentRemovedError, ...) takes them back
+        return kind(message, **fields)
+    except TypeError:
+        exception = kind(message)
     if fields:
         exception.fields = fields  # type: ignore[attr-defined]
     return exception
@@ -186,9 +187,13 @@ class Client:
             self.info()
         return operation in (self._info or {}).get("operations", ())
 
-    def count(self, query: Any) -> int:
-        """Occurrences of a token sequence (text or ids)."""
-        return int(self.call("count", **_sequence(query))["count"])
+    def count(self, query: Any, whole_words: bool = False, ignore_case: bool = False,
+              max_work: int | None = None, exact: bool = False) -> int:
+        """Occurrences of a token sequence (text or ids); see :meth:`infgram.Index.count`."""
+        options = {"whole_words": whole_words, "ignore_case": ignore_case} if whole_words or ignore_case else {}
+        if whole_words and (max_work is not None or exact):
+            options["max_work"] = UNLIMITED if exact else max_work
+        return int(self.call("count", **_sequence(query), **options)["count"])
 
     def count_batch(self, queries: Iterable[Any]) -> np.ndarray:
         """The counts of many queries, as an int64 array (one ``/v1/batch`` request)."""
@@ -237,32 +242,37 @@ class Client:
         return self._result(results.LongestMatchesResult, "longest_matches", **_sequence(text))
 
     def documents(self, query: Any, limit: int = 10, offset: int = 0, seed: int | None = None,
-                  context: int | None = None, max_work: int | None = None, exact: bool = False) -> results.DocumentsResult:
+                  context: int | None = None, max_work: int | None = None, exact: bool = False,
+                  whole_words: bool = False, ignore_case: bool = False) -> results.DocumentsResult:
         """The documents that contain a sequence (see :meth:`infgram.Index.documents`)."""
         return self._result(results.DocumentsResult, "documents", **_sequence(query), limit=limit, offset=offset,
-                            seed=seed, context=context, max_work=UNLIMITED if exact else max_work)
+                            seed=seed, context=context, max_work=UNLIMITED if exact else max_work,
+                            whole_words=whole_words, ignore_case=ignore_case)
 
     def document(self, number: int) -> results.Document:
-        """Not served: the protocol has no operation that reads a document by number."""
-        raise UnsupportedOperationError(f"expected an operation of the server to read document {number} by number, "
-                                        "found none in the protocol; open the index locally for Index.document")
+        """Document ``number``, whole, with its metadata (see :meth:`infgram.Index.document`)."""
+        return self._result(results.Document, "document", document=number)
 
     def search(self, cnf: Any, within: int | None = None, limit: int = 10, offset: int = 0, seed: int | None = None,
-               context: int | None = None, max_work: int | None = None, exact: bool = False) -> results.SearchResult:
+               context: int | None = None, max_work: int | None = None, exact: bool = False,
+               whole_words: bool = False, ignore_case: bool = False) -> results.SearchResult:
         """Documents matching an AND of ORs of phrases (see :meth:`infgram.Index.search`)."""
         if not isinstance(cnf, str) and isinstance(cnf, Sequence):
             cnf = [[_phrase(phrase) for phrase in clause] if isinstance(clause, Sequence) and not isinstance(clause, str)
                    else clause for clause in cnf]
         return self._result(results.SearchResult, "search", cnf=cnf, within=within, limit=limit, offset=offset,
-                            seed=seed, context=context, max_work=UNLIMITED if exact else max_work)
+                            seed=seed, context=context, max_work=UNLIMITED if exact else max_work,
+                            whole_words=whole_words, ignore_case=ignore_case)
 
     def cooccurrence(self, phrases: Sequence[Any], pairs: Sequence[tuple[int, int]] | None = None,
                      document_counts: bool = False, max_work: int | None = None,
-                     exact: bool = False) -> results.CooccurrenceResult:
+                     exact: bool = False, whole_words: bool = False,
+                     ignore_case: bool = False) -> results.CooccurrenceResult:
         """Counts of phrases and of the documents holding pairs of them (see :meth:`infgram.Index.cooccurrence`)."""
         return self._result(results.CooccurrenceResult, "cooccurrence", phrases=[_phrase(p) for p in phrases],
                             pairs=None if pairs is None else [list(pair) for pair in pairs],
-                            document_counts=document_counts, max_work=UNLIMITED if exact else max_work)
+                            document_counts=document_counts, max_work=UNLIMITED if exact else max_work,
+                            whole_words=whole_words, ignore_case=ignore_case)
 
     def attribute(self, text: Any, min_length: int | None = None, max_count: int = 100, examples: int = 3,
                   context: int | None = None) -> results.AttributionResult:

@@ -31,6 +31,17 @@ index the replies of ``count``, ``probability``, ``next_tokens`` and ``documents
 list them as ``forms: [{ids, text, count}]`` (see :mod:`infgram.query.forms`; on a byte
 index a text has one form, its UTF-8 bytes, and replies are unchanged).
 
+``count``, ``documents``, ``search`` and ``cooccurrence`` take ``whole_words`` (default false:
+keep only occurrences with no word character just before or after; ``count`` then also takes
+``max_work``) and ``ignore_case`` (default false; byte indexes: match every case variant,
+listed as ``forms``); see :mod:`infgram.query.words`. ``search`` and ``cooccurrence`` replies
+list the forms of their string phrases as ``forms`` (by clause then phrase for ``search``).
+On a tokenized index, a request with ``"inside_tokens": true`` whose reply lists ``forms``
+also gets ``inside_tokens``: whether its strings also occur starting or ending inside
+tokens, which it cannot count; when true, a ``notice`` names them and points to a byte
+index (see :mod:`infgram.query.forms`). It is asked for, not given by default, because it
+takes milliseconds (a walk of the vocabulary) where the count takes microseconds.
+
 ``max_work`` sets the request's work budget (:mod:`infgram.query.budget`); a server's
 ``--max-work`` caps it, and no request can lift that.
 
@@ -54,8 +65,10 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..apps.contamination import contamination
+from ..query.forms import inside_tokens_notice
+from ..query.search import parse_query
 from ..lm.novelty import DEFAULT_MAX_N, creativity, novelty
-from ..errors import IndexFormatError, InfgramError, InputError, QueryError, UnsupportedOperationError
+from ..errors import DocumentRemovedError, IndexFormatError, InfgramError, InputError, QueryError, UnsupportedOperationError
 
 
 def _show(value: Any) -> str:
@@ -119,6 +132,14 @@ def flag(request: dict[str, Any], key: str) -> bool:
     return value
 
 
+def _document_number(request: dict[str, Any]) -> int:
+    """The required ``document`` field: a global document number."""
+    value = optional_int(request, "document", None)
+    if value is None:
+        raise QueryError(f"expected 'document' (a document number) in a document request, found only {sorted(request)}")
+    return value
+
+
 def required_list(request: dict[str, Any], key: str) -> list[Any]:
     """A required list field."""
     if key not in request:
@@ -164,6 +185,13 @@ def _pairs(request: dict[str, Any]) -> Any:
 def _count(index: Any, request: dict[str, Any]) -> dict[str, Any]:
     """A count; a text query's reply lists the token sequences searched (``forms``)."""
     query = sequence(request)
+    whole_words, ignore_case = flag(request, "whole_words"), flag(request, "ignore_case")
+    if whole_words or ignore_case:
+        reply: dict[str, Any] = {"count": index.count(query, flag(request, "exact_tokens"), whole_words, ignore_case,
+                                                      optional_int(request, "max_work", None))}
+        if isinstance(query, str) and (ignore_case or index.tokenizer.kind == "huggingface"):
+            reply["forms"] = [form.to_dict() for form in index.forms(query, flag(request, "exact_tokens"), ignore_case)]
+        return reply
     if not isinstance(query, str) or index.tokenizer.kind != "huggingface":  # one form: the query itself
         return {"count": index.count(query, flag(request, "exact_tokens"))}
     forms = index.forms(query, flag(request, "exact_tokens"))
@@ -177,6 +205,26 @@ def _contamination(index: Any, request: dict[str, Any]) -> dict[str, Any]:
     reply = contamination(index, [text])[0].to_dict()
     del reply["index"]  # the entry is the request itself
     return reply
+
+
+def _strings_of(request: dict[str, Any]) -> list[str]:
+    """The strings a request searches (its text, prompt, phrases or the phrases of its cnf)."""
+    if "cnf" in request:
+        cnf = request["cnf"]
+        clauses = parse_query(cnf) if isinstance(cnf, str) else cnf
+        return [phrase for clause in clauses for phrase in clause if isinstance(phrase, str)]
+    if "phrases" in request:
+        return [phrase for phrase in request["phrases"] if isinstance(phrase, str)]
+    return [request[key] for key in ("text", "prompt") if isinstance(request.get(key), str)][:1]
+
+
+def _note_inside_tokens(index: Any, request: dict[str, Any], reply: dict[str, Any]) -> None:
+    """Add ``inside_tokens`` (and, when true, a ``notice``) to a reply that lists forms: whether
+    its strings also occur starting or ending inside tokens (see :mod:`infgram.query.forms`)."""
+    inside = [text for text in dict.fromkeys(_strings_of(request)) if index.inside_tokens(text)]
+    reply["inside_tokens"] = bool(inside)
+    if inside:
+        reply["notice"] = inside_tokens_notice(inside)
 
 
 @dataclass(frozen=True)
@@ -204,16 +252,20 @@ OPERATIONS: dict[str, Operation] = {
     "infgram_next_tokens": Operation(
         lambda index, r: index.infgram_next_tokens(prompt_or_text(r), optional_int(r, "top_k", None)).to_dict(),
         "the next-token distribution after the longest suffix of the prompt that occurs"),
+    "document": Operation(lambda index, r: index.document(_document_number(r)).to_dict(),
+                          "one document by its number, whole, with its metadata"),
     "documents": Operation(lambda index, r: index.documents(
         sequence(r), limit=optional_int(r, "limit", 10), offset=optional_int(r, "offset", 0),
         seed=optional_int(r, "seed", None), context=optional_int(r, "context", None),
-        max_work=optional_int(r, "max_work", None), exact_tokens=flag(r, "exact_tokens")).to_dict(),
+        max_work=optional_int(r, "max_work", None), exact_tokens=flag(r, "exact_tokens"),
+        whole_words=flag(r, "whole_words"), ignore_case=flag(r, "ignore_case")).to_dict(),
         "the documents that contain a sequence", expensive=True),
     "search": Operation(lambda index, r: index.search(
         _cnf(r), within=optional_int(r, "within", None), limit=optional_int(r, "limit", 10),
         offset=optional_int(r, "offset", 0), seed=optional_int(r, "seed", None),
         context=optional_int(r, "context", None), max_work=optional_int(r, "max_work", None),
-        exact_tokens=flag(r, "exact_tokens")).to_dict(),
+        exact_tokens=flag(r, "exact_tokens"), whole_words=flag(r, "whole_words"),
+        ignore_case=flag(r, "ignore_case")).to_dict(),
         "documents matching an AND of ORs of phrases", expensive=True),
     "attribute": Operation(lambda index, r: index.attribute(
         sequence(r), min_length=optional_int(r, "min_length", None), max_count=optional_int(r, "max_count", 100),
@@ -225,7 +277,8 @@ OPERATIONS: dict[str, Operation] = {
                                        "the ∞-gram probability of every token of a text"),
     "cooccurrence": Operation(lambda index, r: index.cooccurrence(
         required_list(r, "phrases"), _pairs(r), document_counts=flag(r, "document_counts"),
-        max_work=optional_int(r, "max_work", None), exact_tokens=flag(r, "exact_tokens")).to_dict(),
+        max_work=optional_int(r, "max_work", None), exact_tokens=flag(r, "exact_tokens"),
+        whole_words=flag(r, "whole_words"), ignore_case=flag(r, "ignore_case")).to_dict(),
         "counts of phrases and of the documents that hold pairs of them", expensive=True),
     "contamination": Operation(_contamination, "how much of a benchmark entry occurs in the corpus", expensive=True),
     "draft": Operation(lambda index, r: index.draft(
@@ -244,6 +297,7 @@ class InternalError(InfgramError):
 
 STATUS_OF_ERROR: dict[type, int] = {
     QueryError: 400,
+    DocumentRemovedError: 410,
     InputError: 400,
     UnsupportedOperationError: 400,
     IndexFormatError: 503,
@@ -286,7 +340,11 @@ def run_request(index: Any, request: Any) -> dict[str, Any]:
         if not isinstance(request, dict):
             raise QueryError(f"expected a JSON object as a request, found {_show(request)}")
         name = check_op(op)
-        return {"op": name, **OPERATIONS[name].answer(index, request)}
+        reply = {"op": name, **OPERATIONS[name].answer(index, request)}
+        if "forms" in reply and flag(request, "inside_tokens") and \
+                getattr(getattr(index, "tokenizer", None), "kind", None) == "huggingface":
+            _note_inside_tokens(index, request, reply)  # milliseconds, not microseconds: asked for
+        return reply
     except InfgramError as error:
         return error_reply(op, error)
     except RecursionError:

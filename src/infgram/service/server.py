@@ -34,6 +34,7 @@ import hmac
 import json
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -58,6 +59,8 @@ from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import InfgramError, QueryError
+from ..query.shardset import available_cpus
+from ..format import generation_of, read_manifest
 from ..query import results
 from ..query.budget import DEFAULT_MAX_WORK
 from ..query.index import Index, index_directories
@@ -96,9 +99,10 @@ class Settings:
     """(name, location) of each served index, the default first."""
     max_work: int = DEFAULT_MAX_WORK
     limits: Limits = field(default_factory=Limits)
-    threads: int = max(2, os.cpu_count() or 1)
-    """Threads for cheap operations, per worker process."""
-    expensive_threads: int = max(1, (os.cpu_count() or 1) // 2)
+    threads: int = field(default_factory=lambda: max(2, available_cpus()))
+    """Threads for cheap operations, per worker process (by default the cores it may use,
+    see :func:`infgram.query.shardset.available_cpus`)."""
+    expensive_threads: int = field(default_factory=lambda: max(1, available_cpus() // 2))
     """Threads for expensive operations (documents, search, attribution, ...), per worker process."""
     queue: int = 64
     """Requests that may wait for a thread; beyond them, 503 at once."""
@@ -110,6 +114,9 @@ class Settings:
     """Replies kept in an LRU cache, per worker process (0: none)."""
     ray_address: str | None = None
     """Serve shards held by actors of this Ray cluster ('local', 'auto' or an address) instead of in process."""
+    reload_seconds: float = 5.0
+    """How often each worker looks for a new generation of its indexes (``infgram add``/``remove``/
+    ``compact``) and reloads them; 0: only on SIGHUP."""
 
     def to_json(self) -> str:
         """The settings as JSON (see :meth:`from_json`)."""
@@ -195,6 +202,7 @@ REPLY_MODELS: dict[str, type[BaseModel]] = {
     "next_tokens": _reply_model("NextTokensReply", results.NextTokensResult),
     "infgram_probability": _reply_model("InfgramProbabilityReply", results.InfgramProbabilityResult),
     "infgram_next_tokens": _reply_model("InfgramNextTokensReply", results.InfgramNextTokensResult),
+    "document": _reply_model("DocumentReply", results.Document),
     "documents": _reply_model("DocumentsReply", results.DocumentsResult),
     "search": _reply_model("SearchReply", results.SearchResult),
     "attribute": _reply_model("AttributionReply", results.AttributionResult),
@@ -241,7 +249,13 @@ _PROMPT = {"prompt": (Optional[str], None), "prompt_ids": (Optional[list[int]], 
 _NEXT = {"next": (Optional[str], Field(None, description="exactly one token, as text")),
          "next_id": (Optional[int], None)}
 _WORK = {"max_work": (Optional[int], Field(None, description="work budget, at most the server's --max-work"))}
-_EXACT = {"exact_tokens": (Optional[bool], Field(False, description="search precisely the tokenizer's encoding of the text"))}
+_EXACT = {"exact_tokens": (Optional[bool], Field(False, description="search precisely the tokenizer's encoding of the text")),
+          "inside_tokens": (Optional[bool], Field(False, description="tokenized indexes: also say whether the text "
+                                                                     "occurs starting or ending inside tokens "
+                                                                     "(milliseconds)"))}
+_WORDS = {"whole_words": (Optional[bool], Field(False, description="only occurrences with no word character "
+                                                                     "just before or after")),
+          "ignore_case": (Optional[bool], Field(False, description="match every case variant (byte indexes)"))}
 _PAGE = {"limit": (Optional[int], 10), "offset": (Optional[int], 0), "seed": (Optional[int], None),
          "context": (Optional[int], None), **_WORK}
 
@@ -252,22 +266,24 @@ def _request_model(op: str, **fields: Any) -> type[BaseModel]:
 
 
 REQUEST_MODELS: dict[str, type[BaseModel]] = {
-    "count": _request_model("count", **_SEQUENCE, **_EXACT),
+    "count": _request_model("count", **_SEQUENCE, **_EXACT, **_WORDS, **_WORK),
     "probability": _request_model("probability", **_PROMPT, **_NEXT, **_EXACT),
     "next_tokens": _request_model("next_tokens", **_PROMPT, **_SEQUENCE, top_k=(Optional[int], None), **_EXACT),
     "infgram_probability": _request_model("infgram_probability", **_PROMPT, **_NEXT),
     "infgram_next_tokens": _request_model("infgram_next_tokens", **_PROMPT, **_SEQUENCE, top_k=(Optional[int], None)),
-    "documents": _request_model("documents", **_SEQUENCE, **_PAGE, **_EXACT),
+    "document": _request_model("document", document=(int, Field(..., description="the document's number", ge=0))),
+    "documents": _request_model("documents", **_SEQUENCE, **_PAGE, **_EXACT, **_WORDS),
     "search": _request_model("search", cnf=(Union[list[list[Phrase]], str], Field(
         ..., description='clauses of phrases (an AND of ORs), or a query string such as "a b" AND (c OR d)')),
-        within=(Optional[int], None), **_PAGE),
+        within=(Optional[int], None), **_PAGE, **_EXACT, **_WORDS),
     "attribute": _request_model("attribute", **_SEQUENCE, min_length=(Optional[int], None),
                                 max_count=(Optional[int], 100), examples=(Optional[int], 3),
                                 context=(Optional[int], None)),
     "longest_matches": _request_model("longest_matches", **_SEQUENCE),
     "infgram_probabilities": _request_model("infgram_probabilities", **_SEQUENCE),
     "cooccurrence": _request_model("cooccurrence", phrases=(list[Phrase], ...),
-                                   pairs=(Optional[list[tuple[int, int]]], None), document_counts=(bool, False), **_WORK),
+                                   pairs=(Optional[list[tuple[int, int]]], None), document_counts=(bool, False), **_WORK,
+                                   **_EXACT, **_WORDS),
     "contamination": _request_model("contamination", text=(str, Field(..., description="one benchmark entry"))),
     "draft": _request_model("draft", **_PROMPT, max_tokens=(Optional[int], 16), min_probability=(Optional[float], 0.0),
                             min_count=(Optional[int], 1)),
@@ -492,6 +508,17 @@ def _operation_of(path: str) -> str:
     return {"/": "page", "/metrics": "metrics"}.get(path, "static" if path.startswith("/static/") else "other")
 
 
+def _generations(location: str) -> tuple[int | None, ...]:
+    """The generation of each directory of an index location (None where it cannot be read)."""
+    found: list[int | None] = []
+    for directory in index_directories(location):
+        try:
+            found.append(generation_of(read_manifest(directory)))
+        except InfgramError:
+            found.append(None)
+    return tuple(found)
+
+
 def _open_index(location: str, ray_address: str | None) -> Index:
     """An index in this process, or one whose shards are held by a Ray cluster's actors."""
     if ray_address is None:
@@ -517,12 +544,43 @@ class Service:
                 continue
             index.max_work_ceiling = settings.max_work
             self.indexes[name] = GuardedIndex(index, settings.limits)
+        self.generations = {name: _generations(location) for name, location in settings.indexes}
         self.names = [name for name, _ in settings.indexes]
         self.pools = Pools(settings.threads, settings.expensive_threads, settings.queue)
         self.metrics = Metrics()
         self.limiter = RateLimiter(settings.rate_limit) if settings.rate_limit else None
         self.cache = ReplyCache(settings.cache)
         self.keys = [key.encode("utf-8") for key in settings.api_keys]
+
+    def reload(self, force: bool = False) -> list[str]:
+        """Open again every served index whose directories hold a new generation (all of them
+        with ``force``, as on SIGHUP); returns the names reloaded. A request already running
+        keeps the index it started with; the next one gets the new one. Cached replies go."""
+        reloaded: list[str] = []
+        if self.settings.ray_address is not None:
+            # Reopening would start a second set of shard actors beside the first: a served
+            # cluster index takes a new generation when the server is restarted.
+            if force:
+                logging.getLogger("uvicorn.error").warning("indexes served with --ray reload on restart only")
+            return reloaded
+        for name, location in self.settings.indexes:
+            generations = _generations(location)
+            if not force and generations == self.generations.get(name) and name not in self.broken:
+                continue
+            try:
+                index = _open_index(location, self.settings.ray_address)
+            except InfgramError as error:
+                logging.getLogger("uvicorn.error").warning("index %s not reloaded: %s", name, error)
+                continue
+            index.max_work_ceiling = self.settings.max_work
+            self.indexes[name] = GuardedIndex(index, self.settings.limits)  # one assignment: old or new
+            self.broken.pop(name, None)
+            self.generations[name] = generations
+            reloaded.append(name)
+        if reloaded:
+            self.cache = ReplyCache(self.settings.cache)  # replaced, not cleared: the loop may be using the old one
+            logging.getLogger("uvicorn.error").info("reloaded %s", ", ".join(reloaded))
+        return reloaded
 
     def index(self, name: str | None) -> GuardedIndex:
         """The served index of that name (the first when None)."""
@@ -577,10 +635,30 @@ def create_app(settings: Settings) -> FastAPI:
     """The FastAPI application serving ``settings.indexes`` (opened now; a damaged one answers 503)."""
     service = Service(settings)
 
+    async def reload(force: bool) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, service.reload, force)
+
+    async def watch() -> None:
+        """Look for new generations every ``reload_seconds``."""
+        while True:
+            await asyncio.sleep(settings.reload_seconds)
+            try:
+                await reload(False)
+            except Exception as error:  # a watcher that dies would stop reloads for good
+                logging.getLogger("uvicorn.error").warning("looking for a new generation failed: %s", error)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        watcher = loop.create_task(watch()) if settings.reload_seconds > 0 and settings.ray_address is None else None
+        try:  # SIGHUP reloads every index; only the main thread may install a handler
+            loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reload(True)))
+        except (RuntimeError, ValueError, NotImplementedError):
+            pass
         yield
-        await asyncio.get_running_loop().run_in_executor(None, service.pools.shutdown)
+        if watcher is not None:
+            watcher.cancel()
+        await loop.run_in_executor(None, service.pools.shutdown)
 
     app = FastAPI(title="infgram", version=_version(), lifespan=lifespan,
                   description="Exact n-gram and ∞-gram search over a corpus. Every operation of the JSON Lines "
@@ -657,7 +735,8 @@ def create_app(settings: Settings) -> FastAPI:
             reply = await service.pools.run(expensive, run_request, served, protocol_request)
             status = status_of_type(reply["error"]["type"]) if "error" in reply else 200
             content = dump_reply(reply).encode("utf-8")
-            service.cache.put(key, (status, content))
+            if service.indexes.get(name) is served:  # not an answer of a generation reloaded meanwhile
+                service.cache.put(key, (status, content))
             return Response(content, status_code=status, media_type="application/json")
 
         route.__name__ = op

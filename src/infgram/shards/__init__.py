@@ -10,6 +10,8 @@ A shard is a complete index of a run of whole documents. Whatever its kind, it o
 - ``unigram_range``: the rows of every real token (the separators sort last);
 - ``document_slice(local, start, end)`` and ``document_tokens(local)``: a document's tokens;
 - ``documents``: the :class:`~infgram.shards.documents.DocumentTable` (starts, metadata);
+- ``removals``: the :class:`~infgram.shards.removals.Removals` (documents taken down, and
+  the suffix-array rows of their tokens, which every answer leaves out);
 - ``operations``: the names of the query operations the kind can answer;
 - ``locate_cost``: the work units of locating one occurrence (see :mod:`infgram.query.budget`);
 - ``name``, ``num_documents``, ``num_tokens``, ``num_positions``, ``first_document``,

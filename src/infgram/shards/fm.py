@@ -18,6 +18,7 @@ from .. import _fm
 from ..errors import IndexFormatError
 from ..format import KIND_FM_SAMPLES, KIND_FM_WAVELET, open_payload
 from .documents import DocumentTable, checked_header
+from .removals import Removals
 from .sa import ShardEntry
 
 FM_OPERATIONS = frozenset({"count", "count_batch", "documents", "document", "contamination"})
@@ -48,6 +49,7 @@ class FMShard:
         samples = open_payload(samples_path, checked_header(samples_path, KIND_FM_SAMPLES, 1, 0, None), np.uint8)
         self.documents = DocumentTable(self.files["documents"], self.files["metadata"], 1, self.num_documents,
                                        self.num_positions)
+        self.removals = Removals()  # an FM-index does not take documents down (see infgram.change)
         self.view = _fm.FMView(wavelet, samples)  # raises IndexFormatError, naming the damage
         if self.view.num_positions != self.num_positions:
             raise IndexFormatError(f"{wavelet_path} holds {self.view.num_positions} bytes, the manifest says "

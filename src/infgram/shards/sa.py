@@ -7,7 +7,8 @@ be larger than RAM.
 
 Every shard kind offers the same locator methods (see :mod:`infgram.shards`): ``find`` and
 ``find_many`` give suffix-array runs, ``positions`` turns a run into token positions,
-``document_slice`` reads the tokens of a document, and ``documents`` is the document table.
+``document_slice`` reads the tokens of a document, ``documents`` is the document table and
+``removals`` the documents taken down (:mod:`infgram.shards.removals`).
 A suffix-array shard also reads the tokens after each occurrence (``next_tokens``, the
 ∞-gram searches) and compares neighbouring suffixes (``neighbours_share_prefix``).
 """
@@ -23,6 +24,7 @@ from .. import _core, _dedup
 from ..errors import IndexFormatError
 from ..format import KIND_SUFFIX_ARRAY, KIND_SUFFIX_KEYS, KIND_TOKENS, open_payload, token_dtype
 from .documents import DocumentTable, checked_header
+from .removals import read_removals
 
 SA_OPERATIONS = frozenset({
     "count", "count_batch", "probability", "next_tokens", "infgram_probability", "infgram_next_tokens",
@@ -97,6 +99,7 @@ class SAShard:
         self.suffix_array_bytes = open_payload(path, header, np.uint8)
         self.documents = DocumentTable(self.files["documents"], self.files["metadata"], token_width,
                                        self.num_documents, self.num_positions)
+        self.removals = read_removals(self.files, entry, token_width, self.num_documents, self.num_positions)
         self.view = _core.ShardView(self.tokens.view(np.uint8), self.suffix_array_bytes, token_width, self.pointer_width)
         if "suffix_keys" in self.files:  # absent in indexes built before it existed
             self._use_suffix_keys(entry["files"]["suffix_keys"])

@@ -1,0 +1,126 @@
+"""Generations: how a change reaches an index directory whole or not at all.
+
+Every change (add, remove, compact) follows the same steps:
+
+1. take the writer lock (``flock`` on ``.infgram-lock``, see :class:`~infgram.format.WriterLock`),
+   so two writers never interleave;
+2. read the manifest of generation g and delete what no manifest names any more (the
+   files of generation g - 1 that g replaced, and whatever a killed change left behind);
+3. write every new file under ``g<g+1>/``, a directory no manifest names yet;
+4. write the manifest of generation g + 1 under a temporary name and rename it into place.
+
+Until step 4 the directory is generation g for every reader; after it, g + 1. A reader that
+opened g keeps its memory maps, which stay valid when g's files are deleted at the next
+change. A killed change leaves generation g intact; the rerun deletes the half-written
+``g<g+1>/`` (or, for ``add``, resumes the build inside it) and finishes the job.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..build.shard_writer import remove_path
+from ..errors import IndexFormatError
+from ..format import LOCK_NAME, MANIFEST_NAME, WriterLock, generation_of, read_manifest, write_json_atomically
+
+GENERATION_DIRECTORY = re.compile(r"^g\d+$")
+"""The directories that changes write: ``g<generation>``."""
+_BUILT_SHARD = re.compile(r"^shard-\d{5}(\.partial)?$")
+MAX_HISTORY = 1000
+"""The changes a manifest lists at most (the oldest are dropped first)."""
+
+
+def generation_directory(generation: int) -> str:
+    """The directory, relative to the index, where generation ``generation`` writes its files.
+
+    >>> generation_directory(3)
+    'g3'
+    """
+    return f"g{generation}"
+
+
+def referenced_files(manifest: dict[str, Any]) -> set[str]:
+    """Every path (relative to the index directory) that a manifest's shards name."""
+    try:
+        return {str(file["path"]) for entry in manifest["shards"] for file in entry["files"].values()}
+    except (KeyError, TypeError, AttributeError) as error:
+        raise IndexFormatError(f"the manifest's shard entries are malformed ({error!r:.200}); rebuild the index") from None
+
+
+def collect_garbage(directory: Path, manifest: dict[str, Any], keep: str | None = None) -> int:
+    """Delete the files of shard and generation directories that ``manifest`` does not name
+    (``keep``: a generation directory to leave alone, a change being resumed). Returns the
+    bytes freed. Other files in the index directory are never touched."""
+    referenced = referenced_files(manifest)
+    freed = 0
+    for child in sorted(Path(directory).iterdir()):
+        if child.name == keep or not (GENERATION_DIRECTORY.match(child.name) or _BUILT_SHARD.match(child.name)):
+            continue
+        if not child.is_dir() or child.is_symlink():
+            continue
+        for path in sorted(child.rglob("*"), reverse=True):  # files before the directories holding them
+            relative = path.relative_to(directory).as_posix()
+            if path.is_file() and relative not in referenced:
+                freed += path.stat().st_size
+                path.unlink()
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+        if not any(child.iterdir()):
+            remove_path(child)
+    return freed
+
+
+def rebased_entry(entry: dict[str, Any], prefix: str, first_document: int) -> dict[str, Any]:
+    """A shard's manifest entry written in a subdirectory: its name and file paths under
+    ``prefix``, its first document renumbered.
+
+    >>> rebased_entry({"name": "shard-00000", "files": {"tokens": {"path": "shard-00000/tokens.bin"}},
+    ...                "first_document": 0}, "g2", 7)
+    {'name': 'g2/shard-00000', 'files': {'tokens': {'path': 'g2/shard-00000/tokens.bin'}}, 'first_document': 7}
+    """
+    files = {key: {**file, "path": f"{prefix}/{file['path']}"} for key, file in entry["files"].items()}
+    return {**entry, "name": f"{prefix}/{entry['name']}", "files": files, "first_document": first_document}
+
+
+@contextmanager
+def changing(directory: Path, action: str, keep: str | None = None) -> Iterator[tuple[dict[str, Any], int]]:
+    """Steps 1 and 2 of every change: hold the writer lock, read the current manifest and its
+    generation, and delete what no manifest names (but ``keep``, see :func:`collect_garbage`)."""
+    read_manifest(directory)  # a clear error when there is no index, before a lock file is made
+    with WriterLock(directory, action):
+        manifest = read_manifest(directory)
+        collect_garbage(directory, manifest, keep)
+        yield manifest, generation_of(manifest)
+
+
+def commit(directory: Path, manifest: dict[str, Any], shards: list[dict[str, Any]], change: dict[str, Any]) -> dict[str, Any]:
+    """Write the manifest of the next generation: ``manifest`` with ``shards``, renumbered
+    documents and totals, and ``change`` appended to its history. Returns it."""
+    generation = generation_of(manifest) + 1
+    first = 0
+    numbered = []
+    for entry in shards:
+        numbered.append({**entry, "first_document": first})
+        first += int(entry["num_documents"])
+    history = list(manifest.get("changes", []))[-(MAX_HISTORY - 1):]
+    history.append({"generation": generation, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **change})
+    new = {
+        **manifest,
+        "generation": generation,
+        "shards": numbered,
+        "num_documents": first,
+        "num_tokens": sum(int(entry["num_tokens"]) for entry in numbered),
+        "num_removed_documents": sum(int(entry.get("num_removed_documents", 0)) for entry in numbered),
+        "num_removed_tokens": sum(int(entry.get("num_removed_tokens", 0)) for entry in numbered),
+        "changes": history,
+    }
+    write_json_atomically(Path(directory) / MANIFEST_NAME, new)
+    return new
+
+
+__all__ = ["GENERATION_DIRECTORY", "LOCK_NAME", "generation_directory", "referenced_files", "collect_garbage",
+           "rebased_entry", "changing", "commit"]

@@ -1,0 +1,230 @@
+"""``infgram remove``: take documents down without rebuilding.
+
+The documents are chosen by number, from a file of numbers, or by metadata (``--where
+KEY=VALUE``, nested keys with dots, every condition must hold; a value matches a string
+field equal to it, or a number or boolean whose JSON text is it). For each shard holding
+some, the shard's list of removed documents grows, and one pass over its suffix array
+finds the rows of their tokens (see :mod:`infgram.shards.removals` for how queries leave
+them out, and why rows rather than a second index). Nothing is re-sorted; the shard's
+files are untouched; the lists are new files of the next generation.
+
+Document numbers are stable: a removed number stays a gap, and ``document(n)`` of it
+raises :class:`~infgram.errors.DocumentRemovedError`. Removing a removed document again
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..errors import QueryError, UnsupportedOperationError, shown
+from ..format import KIND_REMOVED_DOCUMENTS, KIND_REMOVED_ROWS, AtomicFileWriter, FileHeader
+from ..shards import open_shard
+from ..shards.sa import SAShard
+from .add import ChangeReport
+from .generations import changing, commit, generation_directory
+
+_SCAN_ROWS = 1 << 23
+"""Suffix-array rows read at a time when looking for the rows of removed documents."""
+
+
+def parse_condition(text: str) -> tuple[tuple[str, ...], str]:
+    """A ``--where`` condition ``KEY=VALUE`` as (key path, value).
+
+    >>> parse_condition("meta.source=forum.example")
+    (('meta', 'source'), 'forum.example')
+    """
+    if not isinstance(text, str) or "=" not in text or text.startswith("="):
+        raise QueryError(f"expected a condition KEY=VALUE (e.g. source=forum.example), found {text!r:.80}")
+    key, value = text.split("=", 1)
+    return tuple(key.split(".")), value
+
+
+def _matches(metadata: Any, conditions: list[tuple[tuple[str, ...], str]]) -> bool:
+    for path, value in conditions:
+        found = metadata
+        for key in path:
+            if not isinstance(found, dict) or key not in found:
+                return False
+            found = found[key]
+        if isinstance(found, str):
+            if found != value:
+                return False
+        elif isinstance(found, (bool, int, float)) or found is None:
+            if json.dumps(found) != value:
+                return False
+        else:
+            return False
+    return True
+
+
+def read_document_numbers(path: str | Path) -> list[int]:
+    """Document numbers from a file: one a line; blank lines and ``#`` comments are skipped."""
+    numbers = []
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise QueryError(f"cannot read the document numbers in {shown(path)} ({error}); pass a UTF-8 text file "
+                         "with one number a line") from None
+    for line_number, line in enumerate(lines, start=1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        try:
+            numbers.append(int(text))
+        except ValueError:
+            raise QueryError(f"expected a document number on line {line_number} of {shown(path)}, found "
+                             f"{text!r:.80}; write one whole number a line") from None
+    return numbers
+
+
+def _selected(shards: list[Any], num_documents: int, documents: Iterable[int] | None, documents_file: str | Path | None,
+              where: list[str] | None, progress: bool) -> np.ndarray:
+    """The global numbers chosen for removal, sorted and each once."""
+    chosen: list[int] = []
+    if documents is not None:
+        for number in documents:
+            if not isinstance(number, (int, np.integer)) or isinstance(number, bool):
+                raise QueryError(f"expected document numbers, found {number!r:.80}")
+            chosen.append(int(number))
+    if documents_file is not None:
+        chosen += read_document_numbers(documents_file)
+    bad = [number for number in chosen if not 0 <= number < num_documents]
+    if bad:
+        raise QueryError(f"expected document numbers from 0 to {num_documents - 1}, found {bad[0]}; "
+                         "`infgram info` shows how many documents the index has")
+    if where:
+        conditions = [parse_condition(condition) for condition in where]
+        with tqdm(total=num_documents, desc="matching metadata", unit="doc", disable=not progress) as bar:
+            first = 0
+            for shard in shards:
+                for local in range(shard.num_documents):
+                    if not shard.removals.is_removed(local) and _matches(shard.documents.metadata(local), conditions):
+                        chosen.append(first + local)
+                bar.update(shard.num_documents)
+                first += shard.num_documents
+    if documents is None and documents_file is None and not where:
+        raise QueryError("expected documents to remove: pass --documents N,M, --documents-file FILE or "
+                         "--where KEY=VALUE")
+    return np.unique(np.array(chosen, dtype=np.int64))
+
+
+def removed_rows(shard: SAShard, documents: np.ndarray, bar: tqdm) -> np.ndarray:
+    """The sorted suffix-array rows whose positions fall in the given documents (shard-local
+    numbers, their separators included): one pass over the shard's suffix array."""
+    starts = shard.documents.starts
+    inside = np.zeros(shard.num_positions, dtype=bool)
+    for local in documents.tolist():
+        inside[starts[local] : starts[local + 1]] = True
+    found = []
+    for lo in range(0, shard.num_positions, _SCAN_ROWS):
+        hi = min(lo + _SCAN_ROWS, shard.num_positions)
+        found.append(np.flatnonzero(inside[shard.positions(lo, hi)]) + lo)
+        bar.update(hi - lo)
+    return np.concatenate(found).astype(np.int64) if found else np.zeros(0, dtype=np.int64)
+
+
+def _merge(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Two sorted arrays with no value in common, merged: a stable sort (timsort) of their
+    concatenation, linear on two sorted runs (np.union1d hashes, 40 times slower here).
+
+    >>> _merge(np.array([1, 5, 9]), np.array([2, 3, 10])).tolist()
+    [1, 2, 3, 5, 9, 10]
+    """
+    merged = np.concatenate([first.astype(np.int64), second.astype(np.int64)])
+    merged.sort(kind="stable")
+    return merged
+
+
+def _write_array(path: Path, kind: bytes, token_width: int, values: np.ndarray) -> dict[str, Any]:
+    writer = AtomicFileWriter(path, FileHeader(kind, token_width, 0, len(values), 8))
+    try:
+        writer.write(np.ascontiguousarray(values, dtype="<u8"))
+        return writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def write_removals(directory: Path, target: str, number: int, entry: dict[str, Any], token_width: int,
+                   documents: np.ndarray, rows: np.ndarray | None, num_tokens: int) -> dict[str, Any]:
+    """Write a shard's removal lists into ``target`` (a generation directory); returns the
+    shard's manifest entry naming them."""
+    folder = Path(directory) / target
+    folder.mkdir(exist_ok=True)
+    files = {key: value for key, value in entry["files"].items() if key not in ("removed_documents", "removed_rows")}
+    name = f"removed-{number:05d}"
+    committed = _write_array(folder / f"{name}-documents.bin", KIND_REMOVED_DOCUMENTS, token_width, documents)
+    files["removed_documents"] = {"path": f"{target}/{name}-documents.bin", **committed}
+    if rows is not None and len(rows):
+        committed = _write_array(folder / f"{name}-rows.bin", KIND_REMOVED_ROWS, token_width, rows)
+        files["removed_rows"] = {"path": f"{target}/{name}-rows.bin", **committed}
+    return {**entry, "files": files, "num_removed_documents": len(documents), "num_removed_tokens": num_tokens}
+
+
+def remove(directory: str | Path, *, documents: Iterable[int] | None = None, documents_file: str | Path | None = None,
+           where: list[str] | None = None, progress: bool = True) -> ChangeReport:
+    """Take documents down from the index in ``directory``: by global number, from a file of
+    numbers, or by metadata conditions (``["source=forum.example"]``); see the module.
+
+    >>> import tempfile, pathlib, infgram
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = infgram.build_from_documents([{"text": "a rose", "source": "x"}, "a rose was red"],
+    ...                                  folder / "index", progress=False)
+    >>> remove(folder / "index", where=["source=x"], progress=False).num_documents
+    1
+    >>> index = infgram.Index.open(folder / "index")
+    >>> index.count("rose"), index.documents("rose").num_documents
+    (1, 1)
+    """
+    start = time.perf_counter()
+    directory = Path(directory)
+    with changing(directory, "remove") as (manifest, generation):
+        if manifest["index_kind"] != "sa":
+            raise UnsupportedOperationError(
+                f"documents cannot be removed from an FM-index ({directory}); rebuild it without them "
+                "(`infgram build --kind fm` with the inputs filtered), or build a suffix-array index, which "
+                "supports remove")
+        token_width = int(manifest["token_width"])
+        shards = [open_shard("sa", directory, entry, token_width) for entry in manifest["shards"]]
+        num_documents = sum(shard.num_documents for shard in shards)
+        chosen = _selected(shards, num_documents, documents, documents_file, where, progress)
+        firsts = np.cumsum([0] + [shard.num_documents for shard in shards])
+        target = generation_directory(generation + 1)
+        entries, newly, tokens = [], 0, 0
+        affected = []
+        for number, shard in enumerate(shards):
+            local = chosen[(chosen >= firsts[number]) & (chosen < firsts[number + 1])] - firsts[number]
+            new = local[~shard.removals.removed_of(local)]
+            affected.append(new)
+            newly += len(new)
+        if not newly:
+            return ChangeReport("remove", str(directory), generation, False,
+                                details={"note": f"the {len(chosen):,} documents chosen were removed already"
+                                         if len(chosen) else "no document matched"})
+        total_rows = sum(shard.num_positions for shard, new in zip(shards, affected) if len(new))
+        with tqdm(total=total_rows, desc="finding the rows of removed documents", unit="row", unit_scale=True,
+                  disable=not progress) as bar:
+            for number, (shard, new, entry) in enumerate(zip(shards, affected, manifest["shards"])):
+                if not len(new):
+                    entries.append(entry)
+                    continue
+                lengths = shard.documents.lengths()
+                new_tokens = int(lengths[new].sum())
+                tokens += new_tokens
+                rows = removed_rows(shard, new, bar)
+                if shard.removals.rows is not None:
+                    rows = _merge(np.asarray(shard.removals.rows), rows)
+                all_documents = _merge(np.asarray(shard.removals.documents, dtype=np.int64), new)
+                entries.append(write_removals(directory, target, number, entry, token_width, all_documents, rows,
+                                              shard.removals.num_tokens + new_tokens))
+        del shards  # the memory maps of the old generation
+        commit(directory, manifest, entries, {"action": "remove", "num_documents": newly, "num_tokens": tokens})
+    return ChangeReport("remove", str(directory), generation + 1, True, newly, tokens,
+                        {"already_removed": len(chosen) - newly}, time.perf_counter() - start)
