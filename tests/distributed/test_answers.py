@@ -28,10 +28,13 @@ from infgram.service.batch import run_batch  # noqa: E402
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 
 
-@pytest.mark.parametrize("kind, shard_tokens", [("sa", None), ("sa", 300), ("fm", 400)])
-def test_the_golden_batch_gets_the_local_replies(cluster, tmp_path, kind, shard_tokens):
+@pytest.mark.parametrize("kind, shard_tokens, removed", [("sa", None, []), ("sa", 300, []), ("fm", 400, []),
+                                                         ("sa", 300, [1, 4, 7])])
+def test_the_golden_batch_gets_the_local_replies(cluster, tmp_path, kind, shard_tokens, removed):
     out = tmp_path / "index"
     infgram.build([GOLDEN / "corpus.jsonl"], out, progress=False, kind=kind, shard_tokens=shard_tokens)
+    if removed:  # an index after `infgram remove`: the actors leave the same documents out
+        infgram.remove(out, documents=removed, progress=False)
     local = infgram.Index.open(out)
     remote = infgram.distributed.open(out, shards_per_host=2)
     assert isinstance(remote.shard_set, RayShardSet)

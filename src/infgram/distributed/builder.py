@@ -18,7 +18,12 @@ steps:
    documents back from the unit files, fills the same ``ShardBuffer`` and runs the index
    kind's writer on its node; suffix arrays go straight to the shared disk, never through
    the object store. The driver records each finished shard in ``build-state.json`` and
-   writes the report, then the manifest, last: the index is complete or does not open.
+   writes the report, then the manifest, last: the index is complete or does not open. A
+   unit's files are removed as soon as every shard reading them is written
+   (:class:`UnitRelease`), so the index and all the unit files need not fit on disk at once.
+
+A unit is a whole file: one large input file is read by one worker, while the others wait
+(split a large corpus into several files to read it in parallel).
 
 Faults: a unit or a shard whose worker dies is run again (actor restarts and task retries);
 their files are written under temporary names and renamed when whole, so a rerun writes the
@@ -283,6 +288,43 @@ def shard_pieces(units: Sequence[UnitResult], work: Path, firsts: list[int], num
     return shards
 
 
+class UnitRelease:
+    """Which unit files are no longer needed as shards finish: a unit's files are removed
+    once every shard that reads them is written (the index and the unit files need not fit
+    on the disk together). A shard still running, or run again, keeps its units.
+
+    >>> release = UnitRelease([[Piece("a.tokens", "a.metadata", 0, 0, np.ones(1), np.ones(1))],
+    ...                        [Piece("a.tokens", "a.metadata", 1, 1, np.ones(1), np.ones(1)),
+    ...                         Piece("b.tokens", "b.metadata", 0, 0, np.ones(1), np.ones(1))]])
+    >>> release.finished(1)
+    ['b.tokens', 'b.metadata']
+    >>> release.finished(0)
+    ['a.tokens', 'a.metadata']
+    """
+
+    def __init__(self, pieces: Sequence[Sequence[Piece]]):
+        self.readers: dict[tuple[str, str], set[int]] = {}
+        self.units_of: list[list[tuple[str, str]]] = []
+        for number, shard in enumerate(pieces):
+            units = [(piece.tokens_path, piece.metadata_path) for piece in shard]
+            self.units_of.append(units)
+            for unit in units:
+                self.readers.setdefault(unit, set()).add(number)
+
+    def finished(self, number: int) -> list[str]:
+        """Shard ``number`` is written: the paths of the unit files no shard needs any more."""
+        released = []
+        for unit in self.units_of[number]:
+            readers = self.readers.get(unit)
+            if readers is None:
+                continue
+            readers.discard(number)
+            if not readers:
+                del self.readers[unit]
+                released.extend(unit)
+        return released
+
+
 # -- step 3: sorting and writing ------------------------------------------------------------------
 def write_shard(out: str, tokenizer: Tokenizer, fingerprint: dict[str, Any], shard_positions: int, name: str,
                 pieces: Sequence[Piece], previous: dict[str, Any] | None,
@@ -304,6 +346,7 @@ def write_shard(out: str, tokenizer: Tokenizer, fingerprint: dict[str, Any], sha
         for token_end, metadata_end in zip(token_ends, metadata_ends):
             buffer.add(tokens[token_start:token_end], metadata[metadata_start:metadata_end])
             token_start, metadata_start = token_end, metadata_end
+        del tokens, metadata, token_ends, metadata_ends  # not kept through the next read or the sort
     writer = WRITERS[fingerprint.get("index_kind", "sa")](Path(out), tokenizer, fingerprint, False)
     entry, record = write_or_reuse_shard(writer, name, buffer, previous, lambda: None)
     kill_once(kill_spec, "shard-written")
@@ -382,6 +425,7 @@ def _write_shards(ray: Any, out: Path, tokenizer: Tokenizer, fingerprint: dict[s
     running = {task.remote(str(out), tokenizer, fingerprint, shard_positions, name, shard, previous[name], kill_spec):
                number for number, (name, shard) in enumerate(zip(names, pieces))}
     entries: list[dict[str, Any] | None] = [None] * len(pieces)
+    release = UnitRelease(pieces)
     reused = 0
     bar = tqdm(total=sum(tokens_of), desc=f"sorting and writing {len(pieces)} shard(s)", unit="tok", unit_scale=True,
                disable=not progress)
@@ -397,6 +441,8 @@ def _write_shards(ray: Any, out: Path, tokenizer: Tokenizer, fingerprint: dict[s
                     raise cause from None
                 raise BuildError(f"expected shard {names[number]} to be written on the cluster, found it failed "
                                  f"{RETRIES + 1} times: {cause}; rerun the same command to resume") from None
+            for path in release.finished(number):
+                Path(path).unlink(missing_ok=True)
             if record is None:
                 reused += 1
                 record = previous[names[number]]

@@ -30,10 +30,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..errors import InfgramError
 from ..format import read_manifest
 from ..query.index import Index, IndexLocation
 from ..query.shardset import ShardSet, executor
 from ..shards import open_shard
+from ..shards.removals import Removals
 from .cluster import connect
 
 SHARED_ARGUMENT_BYTES = 64 << 10
@@ -51,6 +53,8 @@ class RemoteShard:
     locate_cost: int
     host: int
     position: int
+    removals: Removals = Removals()
+    """The shard's removed documents and their token count (the rows stay with the host)."""
 
 
 class ShardHost:
@@ -96,6 +100,18 @@ def _resolved(arguments: Sequence[Any]) -> tuple:
     return tuple(ray.get(argument) if isinstance(argument, ray.ObjectRef) else argument for argument in arguments)
 
 
+def _get(ray: Any, references: Any) -> Any:
+    """``ray.get``, raising an infgram error a shard raised (DocumentRemovedError...) as itself,
+    as a local shard set does, not wrapped in Ray's RayTaskError with the actor's traceback."""
+    try:
+        return ray.get(references)
+    except ray.exceptions.RayTaskError as error:
+        cause = getattr(error, "cause", None)
+        if isinstance(cause, InfgramError):
+            raise cause from None
+        raise
+
+
 class RayShardSet(ShardSet):
     """A :class:`~infgram.query.shardset.ShardSet` whose shards live in :class:`ShardHost`
     actors; global numbering and everything else is inherited."""
@@ -110,7 +126,7 @@ class RayShardSet(ShardSet):
 
         if len(self.hosts) > 1:  # sent to every host: large buffers go to the object store once
             arguments = tuple(ray.put(argument) if _large(argument) else argument for argument in arguments)
-        answers = ray.get([host.run_all.remote(partial, *arguments) for host in self.hosts])
+        answers = _get(ray, [host.run_all.remote(partial, *arguments) for host in self.hosts])
         return [answers[shard.host][shard.position] for shard in self.shards]
 
     def map_parallel(self, calls: Sequence[tuple[int, Callable[..., Any], tuple]]) -> list[Any]:
@@ -125,7 +141,7 @@ class RayShardSet(ShardSet):
                         [(self.shards[calls[order][0]].position, calls[order][1], shared[order]) for order in orders])
                     for host, orders in groups.items()}
         answers: list[Any] = [None] * len(calls)
-        for host, reply in zip(requests, ray.get(list(requests.values()))):
+        for host, reply in zip(requests, _get(ray, list(requests.values()))):
             for order, answer in zip(groups[host], reply):
                 answers[order] = answer
         return answers
@@ -135,7 +151,7 @@ class RayShardSet(ShardSet):
         import ray
 
         shard = self.shards[number]
-        return ray.get(self.hosts[shard.host].run.remote(shard.position, partial, *arguments))
+        return _get(ray, self.hosts[shard.host].run.remote(shard.position, partial, *arguments))
 
     @staticmethod
     def _shared(argument_lists: Sequence[tuple]) -> list[tuple]:
@@ -204,7 +220,8 @@ def open_index(location: IndexLocation, address: str | None = "auto", *, shards_
                "num_cpus": 0, "scheduling_strategy": "SPREAD"}
     hosts = [_host_class(ray).options(**options).remote(group) for group in groups]
     shards = [RemoteShard(shard.name, shard.num_documents, shard.num_tokens, shard.locate_cost,
-                          number // max(1, shards_per_host), number % max(1, shards_per_host))
+                          number // max(1, shards_per_host), number % max(1, shards_per_host),
+                          Removals(np.array(shard.removals.documents), None, shard.removals.num_tokens))
               for number, shard in enumerate(local.shards)]
     shard_set = RayShardSet(hosts, shards)
     shard_set.pids()  # every host has opened its shards (an error there is raised here)
