@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import subprocess
@@ -94,6 +95,26 @@ def corpora(draw):
     # 4 * key_step long: small steps take that path on these tiny shards, 256 never does.
     key_step = draw(st.sampled_from([1, 2, 3, 256]))
     return width, alphabet, documents, shard_tokens, key_step
+
+
+@functools.lru_cache(maxsize=None)
+def loaded_tokenizer(name: str):
+    """A shared tokenizer, loaded once per session (loading llama3's takes seconds)."""
+    from infgram.tokenizer import load_tokenizer
+
+    return load_tokenizer(shared_tokenizer(name))
+
+
+def build_tokenized_index(folder: Path, documents, name: str, shard_tokens=None):
+    """Index documents with a shared tokenizer and open the index with the tokenizer already
+    loaded (not read again from the index's tokenizer.json)."""
+    import infgram
+    from infgram.query import index as index_module
+
+    tokenizer = loaded_tokenizer(name)
+    infgram.build_from_documents(documents, folder, tokenizer=tokenizer, shard_tokens=shard_tokens, progress=False)
+    with mock.patch.object(index_module, "tokenizer_from_manifest", lambda entry, directory: tokenizer):
+        return infgram.Index.open(folder)
 
 
 def build_id_index(directory: Path, width: int, documents, shard_tokens, key_step=256):

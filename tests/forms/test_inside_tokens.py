@@ -4,10 +4,8 @@ document), and the notice in the replies that list ``forms``."""
 
 from __future__ import annotations
 
-import functools
 import tempfile
 from pathlib import Path
-from unittest import mock
 
 import pytest
 from hypothesis import given, settings
@@ -15,26 +13,13 @@ from hypothesis import strategies as st
 
 import infgram
 from infgram import _reference as reference
-from infgram.query import index as index_module
 from infgram.service.protocol import run_request
-from infgram.tokenizer import load_tokenizer
 
-from conftest import shared_tokenizer
+from conftest import build_tokenized_index as build, loaded_tokenizer as loaded
 
 WORDS = ["natural", "language", "languages", "nat", "ural", "a", "lang", "supernatural"]
 SEPARATORS = [" ", "  ", "\n", ". ", ",", " (", "-", ""]
 
-
-@functools.lru_cache(maxsize=None)
-def loaded(name: str):
-    return load_tokenizer(shared_tokenizer(name))
-
-
-def build(folder: Path, documents, name: str, shard_tokens=None) -> infgram.Index:
-    tokenizer = loaded(name)
-    infgram.build_from_documents(documents, folder, tokenizer=tokenizer, shard_tokens=shard_tokens, progress=False)
-    with mock.patch.object(index_module, "tokenizer_from_manifest", lambda entry, directory: tokenizer):
-        return infgram.Index.open(folder)
 
 
 @st.composite
