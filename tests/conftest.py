@@ -97,6 +97,28 @@ def corpora(draw):
     return width, alphabet, documents, shard_tokens, key_step
 
 
+def draw_word_text(draw, words, separators, max_documents: int, max_words: int) -> tuple[list[str], list[str]]:
+    """Documents of words from ``words`` joined by ``separators``, and queries cut from them
+    (hypothesis, inside a composite strategy)."""
+    vocabulary = draw(st.lists(st.sampled_from(words), min_size=2, max_size=4, unique=True))
+
+    def document():
+        chosen = draw(st.lists(st.sampled_from(vocabulary), min_size=1, max_size=max_words))
+        text = chosen[0]
+        for word in chosen[1:]:
+            text += draw(st.sampled_from(separators)) + word
+        return text
+
+    documents = [document() for _ in range(draw(st.integers(1, max_documents)))]
+    queries = []
+    for _ in range(draw(st.integers(1, 5))):
+        source = draw(st.sampled_from(documents))
+        start = draw(st.integers(0, len(source) - 1))
+        end = draw(st.integers(start + 1, len(source)))
+        queries.append(source[start:end])
+    return vocabulary, documents, queries
+
+
 @functools.lru_cache(maxsize=None)
 def loaded_tokenizer(name: str):
     """A shared tokenizer, loaded once per session (loading llama3's takes seconds)."""

@@ -18,31 +18,15 @@ from hypothesis import strategies as st
 import infgram
 from infgram import _reference as reference
 
-from conftest import build_tokenized_index as build, loaded_tokenizer as loaded
+from conftest import build_tokenized_index as build, draw_word_text, loaded_tokenizer as loaded
 
 WORDS = ["natural", "language", "nat", "ural", "a", "lang"]
 SEPARATORS = [" ", " ", "  ", "\n", ". ", ",", " (", "-"]
 
 
-
 @st.composite
 def word_corpora(draw):
-    vocabulary = draw(st.lists(st.sampled_from(WORDS), min_size=2, max_size=4, unique=True))
-
-    def document():
-        words = draw(st.lists(st.sampled_from(vocabulary), min_size=1, max_size=8))
-        text = words[0]
-        for word in words[1:]:
-            text += draw(st.sampled_from(SEPARATORS)) + word
-        return text
-
-    documents = [document() for _ in range(draw(st.integers(1, 5)))]
-    queries = []
-    for _ in range(draw(st.integers(1, 5))):
-        source = draw(st.sampled_from(documents))
-        start = draw(st.integers(0, len(source) - 1))
-        end = draw(st.integers(start + 1, len(source)))
-        queries.append(source[start:end])
+    vocabulary, documents, queries = draw_word_text(draw, WORDS, SEPARATORS, 5, 8)
     queries += draw(st.lists(st.sampled_from([" ".join(p) for p in zip(vocabulary, vocabulary[1:])] + vocabulary),
                              max_size=3))
     shard_tokens = draw(st.one_of(st.none(), st.integers(40, 80)))

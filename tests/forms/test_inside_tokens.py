@@ -15,31 +15,15 @@ import infgram
 from infgram import _reference as reference
 from infgram.service.protocol import run_request
 
-from conftest import build_tokenized_index as build, loaded_tokenizer as loaded
+from conftest import build_tokenized_index as build, draw_word_text, loaded_tokenizer as loaded
 
 WORDS = ["natural", "language", "languages", "nat", "ural", "a", "lang", "supernatural"]
 SEPARATORS = [" ", "  ", "\n", ". ", ",", " (", "-", ""]
 
 
-
 @st.composite
 def corpora(draw):
-    vocabulary = draw(st.lists(st.sampled_from(WORDS), min_size=2, max_size=4, unique=True))
-
-    def document():
-        words = draw(st.lists(st.sampled_from(vocabulary), min_size=1, max_size=6))
-        text = words[0]
-        for word in words[1:]:
-            text += draw(st.sampled_from(SEPARATORS)) + word
-        return text
-
-    documents = [document() for _ in range(draw(st.integers(1, 4)))]
-    queries = []
-    for _ in range(draw(st.integers(1, 5))):
-        source = draw(st.sampled_from(documents))
-        start = draw(st.integers(0, len(source) - 1))
-        end = draw(st.integers(start + 1, len(source)))
-        queries.append(source[start:end])
+    vocabulary, documents, queries = draw_word_text(draw, WORDS, SEPARATORS, 4, 6)
     queries += draw(st.lists(st.sampled_from(WORDS + ["xyz", "natural language"]), max_size=3))
     return documents, queries, draw(st.one_of(st.none(), st.integers(30, 60)))
 
