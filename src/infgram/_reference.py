@@ -403,6 +403,84 @@ def case_insensitive_occurrences(documents: Sequence[str], query: str, whole_wor
     return found
 
 
+def whole_word_spans(documents: Sequence[str], text: str, min_length: int) -> list[tuple[int, int, int, list[int]]]:
+    """Whole-word attribution of ``text`` on a byte index (see ``infgram.query.attribution``),
+    by regular expressions on characters: every stretch [a, b) of the text's characters that
+    neither begins nor ends with whitespace, has no word character (``\\w``) just before or
+    just after it in the text, and has a :func:`whole_word_occurrences` occurrence in the
+    documents; those inside no other such stretch, at least ``min_length`` UTF-8 bytes long
+    (and 1), as (a, b, whole-word count, documents holding one).
+
+    >>> whole_word_spans(["the cat sat", "cat"], "he cat sat!", 3)
+    [(3, 10, 1, [0])]
+    """
+    import re
+
+    word = re.compile(r"\w")
+    stretches = []
+    for a in range(len(text)):
+        for b in range(a + 1, len(text) + 1):
+            piece = text[a:b]
+            if piece[0].isspace() or piece[-1].isspace() or (a > 0 and word.match(text[a - 1])) or \
+                    (b < len(text) and word.match(text[b])):
+                continue
+            found = whole_word_occurrences(documents, piece)
+            if found:
+                stretches.append((a, b, found))
+    spans = []
+    for a, b, found in stretches:
+        inside = any(c <= a and b <= d and (c, d) != (a, b) for c, d, _ in stretches)
+        if not inside and len(text[a:b].encode("utf-8")) >= max(min_length, 1):
+            spans.append((a, b, len(found), sorted({number for number, _ in found})))
+    return spans
+
+
+def whole_word_token_spans(documents: Sequence[Sequence[int]], sequence: Sequence[int], spell, min_length: int
+                           ) -> list[tuple[int, int, int, list[int]]]:
+    """Whole-word attribution of the token sequence on a token index (see
+    ``infgram.query.attribution``), documents given as token ids and ``spell(id)`` the text a
+    token spells: every stretch [i, j) of the sequence whose text (its tokens' texts, less the
+    word-start space its first token carries when that token spells " " and more) is not
+    empty, neither begins nor ends with whitespace, and has no word character just before it
+    (that carried space, or the text of the tokens before) or just after it, and that occurs
+    in a document as the same ids with the same rule; those inside no other, at least
+    ``min_length`` tokens long (and 1), as (i, j, whole-word count, documents holding one).
+
+    >>> spell = {1: "x", 2: " x", 3: "."}.get
+    >>> whole_word_token_spans([[1, 2, 3], [2, 2]], [2, 3], spell, 1)
+    [(0, 2, 1, [0])]
+    """
+    import re
+
+    word = re.compile(r"\w")
+
+    def carried(token: int) -> bool:
+        return spell(token).startswith(" ") and len(spell(token)) > 1
+
+    def whole(tokens: Sequence[int], i: int, j: int) -> bool:
+        before = " " if carried(tokens[i]) else "".join(spell(t) for t in tokens[:i])[-1:]
+        after = "".join(spell(t) for t in tokens[j:])[:1]
+        return not word.match(before) and not word.match(after)
+
+    sequence = list(sequence)
+    stretches = []
+    for i in range(len(sequence)):
+        for j in range(i + 1, len(sequence) + 1):
+            piece = "".join(spell(t) for t in sequence[i:j])[1 if carried(sequence[i]) else 0 :]
+            if not piece or piece[0].isspace() or piece[-1].isspace() or not whole(sequence, i, j):
+                continue
+            found = [(number, p) for number, document in enumerate(documents) for p in range(len(document))
+                     if list(document[p : p + j - i]) == sequence[i:j] and whole(document, p, p + j - i)]
+            if found:
+                stretches.append((i, j, found))
+    spans = []
+    for i, j, found in stretches:
+        inside = any(c <= i and j <= d and (c, d) != (i, j) for c, d, _ in stretches)
+        if not inside and j - i >= max(min_length, 1):
+            spans.append((i, j, len(found), sorted({number for number, _ in found})))
+    return spans
+
+
 def inside_token_occurrences(documents: Sequence[Sequence[str]], query: str) -> list[tuple[int, int]]:
     """Every (document, character start) where the query occurs in the text a document's
     tokens spell (given as those texts) but not as an :func:`aligned_occurrences` one: it
@@ -449,3 +527,96 @@ def normalize(text: str, form: str | None) -> str:
                  "nfkc_casefold": lambda piece: unicodedata.normalize(
                      "NFKC", unicodedata.normalize("NFKC", piece).casefold())}
     return "".join(functions[form](piece) for piece in re.findall(r"^[^\x00-\x7f]+|[\x00-\x7f][^\x00-\x7f]*", text))
+
+
+# -- seeded pages of documents (see infgram.query.documents and infgram.sampling) ----------------
+def seeded_permutation_value(seed: int, size: int, step: int) -> int:
+    """The value a seeded random order of ``range(size)`` draws at ``step``, one at a time in
+    Python integers, from the description in :mod:`infgram.sampling` (six Feistel rounds
+    over halves of k bits, 4**k >= size, the SplitMix64 finalizer as round function, keys
+    from BLAKE2b; cycle walking into ``range(size)``).
+
+    >>> sorted(seeded_permutation_value(7, 10, step) for step in range(10)) == list(range(10))
+    True
+    """
+    import hashlib
+
+    mask = (1 << 64) - 1
+    bits = max(1, ((max(size, 1) - 1).bit_length() + 1) // 2)
+    digest = hashlib.blake2b(b"infgram seeded permutation %d" % seed, digest_size=48).digest()
+    keys = [int.from_bytes(digest[8 * i : 8 * i + 8], "little") for i in range(6)]
+
+    def mix(value: int) -> int:
+        value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & mask
+        return value ^ (value >> 31)
+
+    def encipher(value: int) -> int:
+        left, right = value >> bits, value & ((1 << bits) - 1)
+        for key in keys:
+            left, right = right, left ^ (mix((right + key) & mask) >> (64 - bits))
+        return (left << bits) | right
+
+    value = encipher(step)
+    while value >= size:
+        value = encipher(value)
+    return value
+
+
+def suffix_order(documents: Corpus, separator: int) -> list[tuple[int, int]]:
+    """Every position of one shard, as (document, offset), in suffix-array order: the shard is
+    its documents' tokens, each document followed by the ``separator`` id, and positions are
+    sorted by the tokens from there to the end (a suffix that is a prefix of another first).
+
+    >>> suffix_order([[1, 0], [1]], separator=9)
+    [(0, 1), (0, 0), (1, 0), (1, 1), (0, 2)]
+    """
+    stream: list[int] = []
+    places = []
+    for number, document in enumerate(documents):
+        for offset, token in enumerate(list(document) + [separator]):
+            stream.append(token)
+            places.append((number, offset))
+    order = sorted(range(len(stream)), key=lambda position: stream[position:])
+    return [places[position] for position in order]
+
+
+def seeded_documents(shards: Sequence[Corpus], forms: Sequence[Sequence[int]], seed: int, separator: int,
+                     keep=None, costs: Sequence[int] | None = None, max_work: int | None = None
+                     ) -> list[tuple[int, int, int]]:
+    """The documents holding any of the ``forms`` (token id lists, none empty), in the seeded
+    order of a ``documents`` page, as (global document, offset of the occurrence drawn
+    first in it, length of its form).
+
+    The occurrences are listed shard by shard (``shards``: each a list of documents;
+    documents are numbered globally across them), within a shard form by form, within a
+    form in suffix-array order (:func:`suffix_order`). With N of them, occurrence number
+    ``seeded_permutation_value(seed, N, t)`` is drawn at step t = 0, 1, ...; a drawn
+    occurrence counts when ``keep(document, offset, length)`` says so (removed documents,
+    whole words); a document is listed when one of its occurrences is first drawn. With
+    ``max_work``, only the longest run of draws whose ``costs`` (per shard) sum to at most
+    it are made.
+    """
+    occurrences = []
+    first = 0
+    for shard_number, documents in enumerate(shards):
+        order = suffix_order(documents, separator)
+        for form in forms:
+            form = list(form)
+            for number, offset in order:
+                if list(documents[number][offset : offset + len(form)]) == form:
+                    occurrences.append((first + number, offset, len(form), shard_number))
+        first += len(documents)
+    listed: list[tuple[int, int, int]] = []
+    seen = set()
+    spent = 0
+    for step in range(len(occurrences)):
+        number, offset, length, shard_number = occurrences[seeded_permutation_value(seed, len(occurrences), step)]
+        if max_work is not None:
+            spent += costs[shard_number] if costs is not None else 1
+            if spent > max_work:
+                break
+        if number not in seen and (keep is None or keep(number, offset, length)):
+            seen.add(number)
+            listed.append((number, offset, length))
+    return listed

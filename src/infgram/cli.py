@@ -15,7 +15,7 @@ import sys
 from typing import Any, Sequence
 
 from . import __version__
-from .errors import BuildError, InfgramError, QueryError
+from .errors import InfgramError, QueryError
 from .normalize import NORMALIZATIONS
 from .terminal import safe
 
@@ -73,10 +73,6 @@ def command_build(args: argparse.Namespace) -> None:
     if args.ray is not None:  # the same build, spread over a Ray cluster
         from .distributed import build as build_on_cluster
 
-        if args.normalize is not None:
-            raise BuildError(f"expected --normalize without --ray, found both (--normalize {args.normalize}); a "
-                             "cluster build does not normalize yet: build on one machine, or leave --normalize out")
-
         build = functools.partial(build_on_cluster, address=args.ray)
     selection = {name: getattr(args, name) for name in ("include", "exclude") if getattr(args, name)}
     report = build(
@@ -90,25 +86,40 @@ def command_build(args: argparse.Namespace) -> None:
         print(report.summary())
 
 
+def _notice(args: argparse.Namespace, fields: dict[str, Any]) -> None:
+    """With --inside-tokens, the notice of a reply (on stderr; standard output keeps the answer)."""
+    if args.inside_tokens and fields.get("notice"):
+        print(f"infgram: {safe(fields['notice'])}", file=sys.stderr)
+
+
 def command_count(args: argparse.Namespace) -> None:
-    count = _open(args).count(_query(args.query, args.ids), args.exact_tokens, args.whole_words, args.ignore_case)
-    _print_json({"count": count}) if args.json else print(count)
+    index = _open(args)
+    query = _query(args.query, args.ids)
+    count = index.count(query, args.exact_tokens, args.whole_words, args.ignore_case)
+    fields = index.inside_tokens_fields([query]) if args.inside_tokens and isinstance(query, str) and \
+        index.tokenizer.kind == "huggingface" else {}
+    _print_json({"count": count, **fields}) if args.json else print(count)
+    _notice(args, fields)
 
 
 def command_probability(args: argparse.Namespace) -> None:
     if args.next is None and args.next_id is None:
         raise QueryError("expected the next token as --next TEXT or --next-id ID, found neither")
-    result = _open(args).probability(_query(args.prompt, args.ids), _next(args), args.exact_tokens)
+    result = _open(args).probability(_query(args.prompt, args.ids), _next(args), args.exact_tokens,
+                                     args.inside_tokens)
     if args.json:
         _print_json(result.to_dict())
     else:
         print(f"count(prompt) {result.prompt_count:,}  count(prompt + next) {result.count:,}  probability {result.probability}")
+    _notice(args, result.to_dict())
 
 
 def command_next(args: argparse.Namespace) -> None:
     index = _open(args)
-    result = index.next_tokens(_query(args.prompt, args.ids), top_k=args.top_k, exact_tokens=args.exact_tokens)
+    result = index.next_tokens(_query(args.prompt, args.ids), top_k=args.top_k, exact_tokens=args.exact_tokens,
+                               inside_tokens=args.inside_tokens)
     _print_json(result.to_dict()) if args.json else _print_distribution(index.tokenizer, result.prompt_count, result.tokens)
+    _notice(args, result.to_dict())
 
 
 def command_infgram(args: argparse.Namespace) -> None:
@@ -134,7 +145,9 @@ def command_documents(args: argparse.Namespace) -> None:
         print("infgram: `docs` is now `documents`; the old name will be removed in a later version", file=sys.stderr)
     result = _open(args).documents(_query(args.query, args.ids), limit=args.limit, offset=args.offset,
                                    seed=args.seed, context=_context(args), exact_tokens=args.exact_tokens,
-                                   whole_words=args.whole_words, ignore_case=args.ignore_case)
+                                   whole_words=args.whole_words, ignore_case=args.ignore_case,
+                                   inside_tokens=args.inside_tokens)
+    _notice(args, result.to_dict())
     if args.json:
         _print_json(result.to_dict())
         return
@@ -178,7 +191,9 @@ def command_search(args: argparse.Namespace) -> None:
         query = [[_query(phrase, True) for phrase in clause] for clause in parse_query(args.query)]
     result = _open(args).search(query, within=args.within, limit=args.limit, offset=args.offset,
                                 seed=args.seed, context=_context(args), exact_tokens=args.exact_tokens,
-                                whole_words=args.whole_words, ignore_case=args.ignore_case)
+                                whole_words=args.whole_words, ignore_case=args.ignore_case,
+                                inside_tokens=args.inside_tokens)
+    _notice(args, result.to_dict())
     if args.json:
         _print_json(result.to_dict())
         return
@@ -212,7 +227,7 @@ def command_attribute(args: argparse.Namespace) -> None:
     text = _read_text(args)
     query = _query(text, True) if args.ids else text
     result = index.attribute(query, min_length=args.min_length, max_count=args.max_count, examples=args.examples,
-                             context=args.context)
+                             context=args.context, whole_words=args.whole_words)
     if args.json:
         reply = result.to_dict()
         if args.longest_matches:
@@ -237,6 +252,8 @@ def command_info(args: argparse.Namespace) -> None:
                 continue
             if isinstance(value, list):
                 value = ", ".join(map(str, value))
+            if value is None:
+                value = "none"
             print(f"{key:>16}  {value:,}" if isinstance(value, int) else f"{key:>16}  {safe(str(value))}")
 
 
@@ -491,6 +508,11 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--exact-tokens", action="store_true",
                          help="search exactly the tokenizer's encoding of the text, not every form it takes")
 
+    def with_inside_tokens(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--inside-tokens", action="store_true",
+                         help="tokenized indexes: also say whether the text occurs starting or ending inside tokens, "
+                              "which the count leaves out (a notice on stderr; with --json, inside_tokens and notice)")
+
     def with_words(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--whole-words", action="store_true",
                          help="only occurrences with no word character (letter, digit, _) just before or after; "
@@ -536,6 +558,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("query")
     with_exact_tokens(sub)
     with_words(sub)
+    with_inside_tokens(sub)
     sub.set_defaults(func=command_count)
 
     for name, func, help_text in (("probability", command_probability, "count(prompt + next) / count(prompt)"),
@@ -547,17 +570,21 @@ def _parser() -> argparse.ArgumentParser:
         with_exact_tokens(sub)
         if name == "infgram":
             sub.add_argument("--top-k", type=int, default=10, help="without --next: entries of the distribution to show")
+        else:
+            with_inside_tokens(sub)
         sub.set_defaults(func=func)
 
     sub = with_index("next", "the exact next-token distribution after a prompt")
     sub.add_argument("prompt")
     sub.add_argument("--top-k", type=int, default=10, help="entries to show (default 10)")
     with_exact_tokens(sub)
+    with_inside_tokens(sub)
     sub.set_defaults(func=command_next)
 
     def with_paging(sub: argparse.ArgumentParser, context_help: str) -> None:
         with_exact_tokens(sub)
         with_words(sub)
+        with_inside_tokens(sub)
         sub.add_argument("--limit", type=int, default=5)
         sub.add_argument("--offset", type=int, default=0)
         sub.add_argument("--seed", type=int, default=None, help="random but reproducible order")
@@ -590,6 +617,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--context", type=int, default=None, help="tokens of context around each example match")
     sub.add_argument("--longest-matches", action="store_true",
                      help="with --json, add the longest match at every token (matching statistics)")
+    sub.add_argument("--whole-words", action="store_true",
+                     help="only spans that are whole words in the text and occur as whole words (no letter, digit "
+                          "or _ just before or after), counted as such; reads occurrences, within the work budget")
     sub.set_defaults(func=command_attribute)
 
     sub = commands.add_parser("info", help="what an index holds", description="What an index holds.")

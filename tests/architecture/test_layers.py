@@ -4,7 +4,7 @@ The layers, lowest first (a module may import its own folder and any lower layer
 
 0. ``errors``, ``_reference`` and the compiled modules
 1. ``gguf_tokenizer`` (a GGUF model's tokenizer, read without any model library), ``normalize``
-   (the text normalizations of ``--normalize``)
+   (the text normalizations of ``--normalize``), ``sampling`` (seeded random orders)
 2. ``tokenizer``, ``format``
 3. ``build``, ``shards``
 4. ``query``, ``change``
@@ -28,7 +28,7 @@ SOURCE = Path(__file__).resolve().parents[2] / "src" / "infgram"
 
 LAYER = {
     "errors": 0, "_reference": 0, "_core": 0, "_fm": 0, "_sort": 0, "_dedup": 0,
-    "gguf_tokenizer": 1, "normalize": 1,
+    "gguf_tokenizer": 1, "normalize": 1, "sampling": 1,
     "tokenizer": 2, "format": 2,
     "build": 3, "shards": 3,
     "query": 4, "change": 4,

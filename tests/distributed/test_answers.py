@@ -47,6 +47,23 @@ def test_the_golden_batch_gets_the_local_replies(cluster, tmp_path, kind, shard_
     remote.shard_set.shutdown()
 
 
+def test_a_seed_gives_one_page_on_ray_and_locally_for_both_kinds(cluster, tmp_path):
+    """Suffix-array and FM indexes of one shard layout: the FM one on Ray pages as the local SA one."""
+    for kind in ("sa", "fm"):
+        infgram.build([GOLDEN / "corpus.jsonl"], tmp_path / kind, progress=False, kind=kind, shard_tokens=300)
+    local = infgram.Index.open(tmp_path / "sa")
+    remote = infgram.distributed.open(tmp_path / "fm", shards_per_host=2)
+    try:
+        assert len(remote.shards) == len(local.shards) > 1
+        for query, options in (("the", {}), ("e", {"offset": 3}), ("the", {"whole_words": True}),
+                               ("THE", {"ignore_case": True, "context": 4}), ("", {"offset": 2})):
+            for seed in (0, 7, 2**40):
+                page = {"limit": 3, "seed": seed, **options}
+                assert remote.documents(query, **page) == local.documents(query, **page), (query, page)
+    finally:
+        remote.shard_set.shutdown()
+
+
 def _documents(draw_ids):
     return [{"ids": ids, "metadata": {"n": number}} for number, ids in enumerate(draw_ids)]
 

@@ -28,13 +28,17 @@ from infgram.errors import InputError  # noqa: E402
 WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa λ μ 猫 🐈".split()
 
 
-def _corpus(folder: Path, files: int = 4, lines: int = 300, seed: int = 5) -> Path:
+CASED_WORDS = "Alpha BETA gamma Straße STRASSE ﬁle ΣΑΣ Ünïcode ① λ Μ 猫 🐈 ǅ".split()
+"""Words that normalization changes (case, compatibility characters, a final sigma)."""
+
+
+def _corpus(folder: Path, files: int = 4, lines: int = 300, seed: int = 5, words: list[str] = WORDS) -> Path:
     """A folder of JSON Lines files of random words, with a blank line, a bad line and an
     empty document in each, and metadata."""
     rng = random.Random(seed)
     folder.mkdir()
     for number in range(files):
-        rows = [json.dumps({"text": " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 40))), "n": n},
+        rows = [json.dumps({"text": " ".join(rng.choice(words) for _ in range(rng.randint(1, 40))), "n": n},
                            ensure_ascii=False) for n in range(lines)]
         rows.insert(rng.randrange(lines), "")
         rows.insert(rng.randrange(lines), "{not json")
@@ -74,6 +78,56 @@ def test_cluster_build_with_a_tokenizer_and_a_memory_budget(cluster, tmp_path, i
     corpus = _corpus(tmp_path / "corpus", files=2)
     local, remote = _both(tmp_path, [corpus], on_error="skip", tokenizer=sp32k, memory="4G")
     assert index_files(remote) == index_files(local)
+
+
+@pytest.mark.parametrize("form", ["nfkc_casefold", "lowercase"])
+def test_a_normalized_cluster_build_is_byte_identical(cluster, tmp_path, index_files, form):
+    corpus = _corpus(tmp_path / "corpus", files=3, words=CASED_WORDS)
+    local, remote = _both(tmp_path, [corpus], on_error="skip", shard_tokens=12_000, normalize=form)
+    assert len(json.loads((local / "manifest.json").read_text())["shards"]) > 1
+    assert index_files(remote) == index_files(local)
+    index, written = infgram.Index.open(remote), infgram.Index.open(local)
+    assert index.info()["normalization"] == form
+    assert index.count("STRASSE") == written.count("strasse") > 0
+    shown = [index.document(number).text for number in range(20)]
+    assert shown == [written.document(number).text for number in range(20)]
+    assert any(character.isupper() for text in shown for character in text)  # shown as written
+
+
+def test_a_normalized_cluster_build_with_a_tokenizer(cluster, tmp_path, index_files, sp32k):
+    corpus = _corpus(tmp_path / "corpus", files=2, words=CASED_WORDS)
+    local, remote = _both(tmp_path, [corpus], on_error="skip", tokenizer=sp32k, shard_tokens=5_000,
+                          normalize="nfkc")
+    assert index_files(remote) == index_files(local)
+
+
+def test_the_command_line_normalizes_on_the_cluster(cluster, tmp_path, index_files):
+    corpus = _corpus(tmp_path / "corpus", files=2, words=CASED_WORDS)
+    command = [sys.executable, "-m", "infgram.cli", "build", str(corpus), "--quiet", "--on-error", "skip",
+               "--shard-tokens", "8000", "--normalize", "nfkc_casefold"]
+    for out, extra in (("local", []), ("ray", ["--ray", cluster.address])):
+        built = subprocess.run([*command, "--out", str(tmp_path / out), *extra], capture_output=True, text=True,
+                               timeout=300)
+        assert built.returncode == 0, built.stderr
+    assert index_files(tmp_path / "ray") == index_files(tmp_path / "local")
+
+
+def test_whole_word_answers_on_actors_are_the_local_ones(cluster, tmp_path):
+    """Whole-word attribution and counts, and inside_tokens, read shards through the actors."""
+    corpus = _corpus(tmp_path / "corpus", files=2, words=CASED_WORDS)
+    infgram.build([corpus], tmp_path / "i", progress=False, on_error="skip", shard_tokens=6_000,
+                  normalize="nfkc_casefold")
+    local = infgram.Index.open(tmp_path / "i")
+    remote = infgram.distributed.open(tmp_path / "i", shards_per_host=2)
+    try:
+        assert len(remote.shards) == len(local.shards) > 1
+        text = local.document(3).text + " Alpha beta ﬁle " + local.document(11).text[:40]
+        for options in ({"whole_words": True}, {"whole_words": True, "min_length": 4}, {}):
+            assert remote.attribute(text, **options) == local.attribute(text, **options), options
+        words = ["alpha", "STRASSE", "ss", "file", "σας"]
+        assert remote.count_batch(words, whole_words=True).tolist() == local.count_batch(words, whole_words=True).tolist()
+    finally:
+        remote.shard_set.shutdown()
 
 
 def test_a_failing_record_fails_with_the_local_message(cluster, tmp_path):

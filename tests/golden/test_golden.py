@@ -200,8 +200,13 @@ def test_byte_mode_golden_answers_match_brute_force():
             assert len(reply["documents"]) == len(matching[offset : offset + limit])
             if "seed" not in request:
                 assert [(d["index"], d["start"]) for d in reply["documents"]] == matching[offset : offset + limit]
+            elif query:  # the seeded draw of occurrences (the golden index is one shard), the drawn one shown
+                drawn = reference.seeded_documents([corpus], [query], request["seed"], 255)
+                assert [(d["index"], d["start"]) for d in reply["documents"]] == \
+                    [(number, start) for number, start, _ in drawn[offset : offset + limit]]
             for document in reply["documents"]:
-                assert (document["index"], document["start"]) in matching
+                assert (document["index"], document["start"]) in (matching if "seed" not in request or not query
+                                                                  else reference.occurrences(corpus, query))
                 source = documents[document["index"]]
                 assert document["metadata"] == {k: v for k, v in source.items() if k != "text"}
                 whole = corpus[document["index"]]

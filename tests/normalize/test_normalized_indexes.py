@@ -143,3 +143,21 @@ def test_the_command_line_builds_normalized_indexes(tmp_path, run):
                "--quiet").returncode in (0, None)
     index = infgram.Index.open(tmp_path / "i")
     assert index.count("strasse") == 2
+
+
+def test_info_says_the_normalization(tmp_path, run):
+    infgram.build_from_documents(["Ab"], tmp_path / "n", normalize="nfkc_casefold", progress=False)
+    infgram.build_from_documents(["Ab"], tmp_path / "p", progress=False)
+    assert infgram.Index.open(tmp_path / "n").info()["normalization"] == "nfkc_casefold"
+    assert infgram.Index.open(tmp_path / "p").info()["normalization"] is None
+    assert json.loads(run("info", tmp_path / "n", "--json").stdout)["normalization"] == "nfkc_casefold"
+    lines = run("info", tmp_path / "p").stdout.splitlines()
+    assert any(line.split() == ["normalization", "none"] for line in lines), lines
+    pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install -e '.[test]'")
+    from fastapi.testclient import TestClient
+
+    from infgram.service.server import Settings, create_app
+
+    settings = Settings(indexes=[("n", str(tmp_path / "n"))], threads=1, expensive_threads=1)
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/v1/indexes").json()["indexes"][0]["info"]["normalization"] == "nfkc_casefold"

@@ -40,8 +40,14 @@ def test_split_directories_answer_as_one_index(case, data):
         for query in queries:
             assert joined.count(query) == whole.count(query)
             assert joined.next_tokens(query).to_dict() == whole.next_tokens(query).to_dict()
-            assert _without_metadata(joined.documents(query, limit=20, seed=3).to_dict()) == \
-                _without_metadata(whole.documents(query, limit=20, seed=3).to_dict())
+            assert _without_metadata(joined.documents(query, limit=20).to_dict()) == \
+                _without_metadata(whole.documents(query, limit=20).to_dict())
+            # A seeded order draws suffix-array rows shard by shard: it depends on the shard
+            # layout, which splitting the directories changes; the documents do not.
+            seeded = [index.documents(query, limit=20, seed=3) for index in (joined, whole)]
+            assert [sorted(d.index for d in result.documents) for result in seeded] == \
+                [sorted(d.index for d in seeded[1].documents)] * 2
+            assert seeded[0].num_documents == seeded[1].num_documents
             assert joined.infgram_next_tokens(query + [alphabet[0]]).to_dict() == \
                 whole.infgram_next_tokens(query + [alphabet[0]]).to_dict()
         for number in range(whole.num_documents):

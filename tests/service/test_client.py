@@ -36,6 +36,7 @@ CALLS = [
     ("cooccurrence", (["cat", "dog", "sat on"],), {"pairs": [(0, 1), (0, 2)], "document_counts": True}),
     ("cooccurrence", (["cat", [100, 111, 103]],), {}),
     ("attribute", ("The cat sat on the mat and the dog sat on the log.",), {"min_length": 10, "context": 5}),
+    ("attribute", ("The cat sat on the mat and the dog sat on the log.",), {"min_length": 6, "whole_words": True}),
     ("supports", ("search",), {}),
     ("info", (), {}),
 ]
@@ -53,6 +54,12 @@ def test_client_answers_as_the_local_index(remote, golden_index, method, args, k
     served = getattr(remote, method)(*args, **kwargs)
     assert type(served) is type(local)
     assert served == local
+
+
+def test_count_batch_takes_the_count_options(remote, golden_index):
+    queries = ["cat", "at", "the", "The"]
+    for options in ({"whole_words": True}, {"ignore_case": True}, {"whole_words": True, "exact": True}):
+        assert remote.count_batch(queries, **options).tolist() == golden_index.count_batch(queries, **options).tolist()
 
 
 def test_count_batch_is_an_int64_array(remote, golden_index):
@@ -98,6 +105,18 @@ def test_client_on_other_indexes_and_servers(server, indexes, golden_index):
         infgram.Client(server).document("0")
     with pytest.raises(InfgramError, match="expected an infgram server"):
         infgram.Client("http://127.0.0.1:9", timeout=5).count("the")
+
+
+@pytest.mark.parametrize("query, options", [
+    ("the", {"limit": 3, "seed": 7, "context": 5}),
+    ("e", {"limit": 4, "offset": 2, "seed": 2**40}),
+    ("the", {"limit": 2, "seed": 1, "whole_words": True}),
+    ("", {"limit": 3, "offset": 1, "seed": 5}),
+])
+def test_a_seeded_page_is_the_same_served_from_an_fm_index(server, golden_index, query, options):
+    """The FM-index of the golden corpus has the suffix-array index's one shard: one seed, one page."""
+    with infgram.Client(server, index="fm") as fm:
+        assert fm.documents(query, **options) == golden_index.documents(query, **options)
 
 
 def test_client_from_threads_each_on_its_own_connection(remote):

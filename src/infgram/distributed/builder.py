@@ -58,6 +58,7 @@ from ..build.pipeline import (
     write_errors_named,
     write_or_reuse_shard,
 )
+from ..build.selection import Selection
 from ..build.shard_writer import ShardBuffer, remove_path
 from ..errors import BuildError, InfgramError
 from ..format import directory_bytes, token_dtype
@@ -463,15 +464,21 @@ def _write_shards(ray: Any, out: Path, tokenizer: Tokenizer, fingerprint: dict[s
 def build(inputs: Iterable[str | Path], out: str | Path, *, address: str | None = "auto",
           tokenizer: str | Path | Tokenizer | None = None, text_field: str = "text", on_error: str = "fail",
           memory: str | int | None = None, shard_tokens: int | None = None, overwrite: bool = False,
-          progress: bool = True, kind: str = "sa", sample_rate: int | None = None) -> BuildReport:
+          progress: bool = True, kind: str = "sa", sample_rate: int | None = None, include: list[str] | None = None,
+          exclude: list[str] | None = None, normalize: str | None = None) -> BuildReport:
     """:func:`infgram.build` on the Ray cluster at ``address`` (see
     :mod:`infgram.distributed.cluster`): the same options, report and index bytes. Inputs and
-    ``out`` must be on a filesystem every node sees, at the same paths."""
+    ``out`` must be on a filesystem every node sees, at the same paths. With ``normalize``,
+    every reader normalizes its documents as a local build does (the tokenizer it is given
+    normalizes, and keeps the changed pieces in the metadata; see :mod:`infgram.normalize`),
+    so the index is byte for byte the local one."""
     start = time.perf_counter()
     out = Path(out)
     ray = connect(address)  # before the output is touched
+    selection = Selection(include, exclude, skip_unknown=on_error == "skip")  # as the local build chooses files
     plan = plan_files_build(inputs, out, tokenizer, text_field, on_error, memory, shard_tokens, overwrite, progress,
-                            kind, sample_rate)
+                            kind, sample_rate, selection if include or exclude or on_error == "skip" else None,
+                            normalize)
     if plan.up_to_date is not None:
         return plan.up_to_date
     tokenizer, files, fingerprint, shard_positions = plan.tokenizer, plan.files, plan.fingerprint, plan.shard_positions

@@ -8,22 +8,49 @@ one before it: since m[i + 1] >= m[i] - 1, the ends i + m[i] never decrease, so 
 is contained in an earlier one only if the previous stretch ends where it does.
 
 Maximal stretches at least ``min_length`` tokens long are the spans. In a byte index a span
-is trimmed to whole words, without spaces at its ends, as OLMoTrace shows spans (what remains
-still occurs verbatim, perhaps more often, so it is counted again). Each span gets its count and the number of documents that
-hold it; spans held by more than ``max_count`` documents are marked ``common`` and come
-without examples, the others with up to ``examples`` documents, cut to ``context`` tokens
-around the match.
+is cut at the word boundaries of the text, without whitespace at its ends, as OLMoTrace
+shows spans (:func:`trim_to_words`; what remains still occurs verbatim, perhaps more often,
+so it is counted again); word characters are those of :mod:`infgram.query.words` (Python's
+``\\w``). Each span gets its count and the number of documents that hold it; spans held by
+more than ``max_count`` documents are marked ``common`` and come without examples, the
+others with up to ``examples`` documents, cut to ``context`` tokens around the match.
+
+**Whole words** (``whole_words=True``, ``--whole-words``, ``"whole_words": true``). Take
+the text as the tokens spell it (see :mod:`infgram.query.forms`; a token that carries a
+word-start space, "Ġcat" or "▁cat", starts its text after the space). A *whole-word
+stretch* of the text is a run of its tokens [start, end) whose text
+
+- begins and ends at character boundaries, neither with whitespace, and
+- is a whole word in the text: the character just before it (the carried space, if any)
+  and the character just after it are not word characters, or are the text's edges.
+
+The spans are the whole-word stretches of at least ``min_length`` tokens whose tokens occur
+in the corpus as whole words (by the rule of :mod:`infgram.query.words`, the first token's
+carried space counting as the character before), and that lie inside no longer such
+stretch. A span's ``count`` and ``num_documents`` count its whole-word occurrences; its
+examples are the first ``examples`` documents holding one, in index order, each cut around
+its first one. Finding them reads occurrences until a whole-word one turns up, and every
+occurrence of each span, within the work budget ``max_work`` (:mod:`infgram.query.budget`;
+past it a :class:`~infgram.errors.LimitError`, ``exact=True`` lifts it).
+``_reference.whole_word_spans`` (byte indexes, by regular expressions on the documents'
+text) and ``_reference.whole_word_token_spans`` (token indexes) compute the same spans by
+brute force.
 """
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
-from ..errors import QueryError
+from ..errors import QueryError, UnsupportedOperationError
+from .budget import refuse, work_limit
 from .corpus import Corpus
-from .documents import documents
+from .documents import documents, read_document
 from .encoding import Query, check_text, check_whole_number
+from .partials import run_of
 from .results import AttributedSpan, AttributionResult
+from .words import is_word_character, whole_word_in_run, whole_word_summary
 
 MAX_ATTRIBUTION_TOKENS = 100_000
 """Longer texts are refused: split them (the spans of each part are found the same way)."""
@@ -60,41 +87,206 @@ def _tokens_and_characters(corpus: Corpus, text: Query) -> tuple[str, np.ndarray
     return decoded, ids, starts, ends
 
 
-def _whole_words(ids: np.ndarray, spans: list[tuple[int, int]], min_length: int) -> list[tuple[int, int]]:
-    """Byte spans trimmed to whole words (letters, digits and any non-ASCII character count as
-    word bytes) without spaces at either end; spans that end up shorter than ``min_length`` or
-    inside another are dropped.
+class TextEdges:
+    """The characters around every token boundary of the text a token sequence spells (on a
+    byte index, the text itself): what the word rules of attribution look at.
 
-    >>> ids = np.frombuffer("the cat sat".encode(), dtype=np.uint8)
-    >>> _whole_words(ids, [(1, 9), (0, 11)], 3)
-    [(0, 11)]
-    >>> _whole_words(ids, [(1, 9)], 3)
-    [(4, 7)]
+    ``spellings`` are the bytes each token spells; with ``carries_space`` (a tokenized
+    index) a token spelling " " and more carries the word-start space of the text after it
+    (see :mod:`infgram.query.forms`): a stretch starting there begins after that space,
+    which counts as the character before it. Undecodable bytes are characters of their own
+    that are neither word characters nor whitespace.
+
+    >>> edges = TextEdges([bytes([b]) for b in "a é_b".encode()], carries_space=False)
+    >>> edges.whole_word_starts().tolist(), edges.whole_word_ends().tolist()
+    ([0, 2], [1, 6])
     """
-    word = np.zeros(256, dtype=bool)
-    for low, high in ((48, 57), (65, 90), (97, 122), (128, 255)):
-        word[low : high + 1] = True
-    space = np.zeros(256, dtype=bool)
-    space[[9, 10, 11, 12, 13, 32]] = True
-    n = len(ids)
+
+    def __init__(self, spellings: list[bytes], carries_space: bool):
+        data = b"".join(spellings)
+        self.offsets = np.concatenate(([0], np.cumsum([len(spelling) for spelling in spellings]))).astype(np.int64)
+        self.carried = np.array([carries_space and len(spelling) > 1 and spelling[:1] == b" "
+                                 for spelling in spellings], dtype=bool)
+        if data.isascii():
+            self.characters = data.decode("ascii")
+            index_of = self.offsets  # one byte, one character
+            at_character = np.ones(len(self.offsets), dtype=bool)
+        else:
+            self.characters = data.decode("utf-8", errors="surrogateescape")
+            sizes = [1 if "\udc80" <= character <= "\udcff" else len(character.encode("utf-8"))
+                     for character in self.characters]
+            starts = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)  # the byte where each character starts
+            where = np.searchsorted(starts, self.offsets)
+            at_character = starts[np.minimum(where, len(starts) - 1)] == self.offsets
+            index_of = where
+        self.at_character = at_character
+        """Whether each boundary is between two characters (not inside one)."""
+        self.index_of = np.asarray(index_of, dtype=np.int64)
+        """The character index of each boundary (valid where ``at_character``)."""
+
+    def _character(self, index: int) -> str | None:
+        return self.characters[index] if 0 <= index < len(self.characters) else None
+
+    def text_start(self, token: int) -> int:
+        """The character index where the text of a stretch starting at ``token`` begins."""
+        return int(self.index_of[token]) + int(self.carried[token])
+
+    def _classes(self, boundary: int) -> tuple[str | None, str | None]:
+        """The characters just before and just after a boundary (None at an edge)."""
+        index = int(self.index_of[boundary])
+        return self._character(index - 1), self._character(index)
+
+    def whole_word_starts(self) -> np.ndarray:
+        """The tokens where a whole-word stretch may start: at a character boundary, after a
+        non-word character (or the text's start, or the space the token carries), its text
+        starting with a character that is not whitespace."""
+        found = []
+        for token in range(len(self.offsets) - 1):
+            if not self.at_character[token]:
+                continue
+            before, first = self._classes(token)
+            if self.carried[token]:
+                before, first = " ", self._character(self.text_start(token))
+            if self.text_start(token) < self.index_of[token + 1] and first is not None and not first.isspace() and \
+                    (before is None or not is_word_character(before)):
+                found.append(token)
+        return np.array(found, dtype=np.int64)
+
+    def whole_word_ends(self) -> np.ndarray:
+        """The boundaries where a whole-word stretch may end: at a character boundary, before
+        a non-word character (or the text's end), after a character that is not whitespace."""
+        found = []
+        for boundary in range(1, len(self.offsets)):
+            if not self.at_character[boundary]:
+                continue
+            last, after = self._classes(boundary)
+            if last is not None and not last.isspace() and (after is None or not is_word_character(after)):
+                found.append(boundary)
+        return np.array(found, dtype=np.int64)
+
+    def word_boundary_starts(self) -> np.ndarray:
+        """The tokens where a stretch cut at word boundaries may start: at a character
+        boundary that is not inside a word, before a character that is not whitespace."""
+        found = []
+        for token in range(len(self.offsets) - 1):
+            before, first = self._classes(token)
+            if self.at_character[token] and first is not None and not first.isspace() and \
+                    not (before is not None and is_word_character(before) and is_word_character(first)):
+                found.append(token)
+        return np.array(found, dtype=np.int64)
+
+    def word_boundary_ends(self) -> np.ndarray:
+        """The boundaries where a stretch cut at word boundaries may end: at a character
+        boundary that is not inside a word, after a character that is not whitespace."""
+        found = []
+        for boundary in range(1, len(self.offsets)):
+            last, after = self._classes(boundary)
+            if self.at_character[boundary] and last is not None and not last.isspace() and \
+                    not (after is not None and is_word_character(last) and is_word_character(after)):
+                found.append(boundary)
+        return np.array(found, dtype=np.int64)
+
+
+def trim_to_words(edges: TextEdges, spans: list[tuple[int, int]], min_length: int) -> list[tuple[int, int]]:
+    """Spans cut at the word boundaries of the text, without whitespace at either end: each
+    becomes the longest stretch inside it that starts and ends at such boundaries; those
+    shorter than ``min_length`` or inside another are dropped.
+
+    >>> edges = TextEdges([bytes([b]) for b in b"the cat sat"], carries_space=False)
+    >>> trim_to_words(edges, [(1, 9), (0, 11)], 3), trim_to_words(edges, [(1, 9)], 3)
+    ([(0, 11)], [(4, 7)])
+    """
+    starts, ends = edges.word_boundary_starts(), edges.word_boundary_ends()
     trimmed: list[tuple[int, int]] = []
     for start, end in spans:
-        while start < end and start > 0 and word[ids[start - 1]] and word[ids[start]]:
-            start += 1
-        while end > start and end < n and word[ids[end - 1]] and word[ids[end]]:
-            end -= 1
-        while start < end and space[ids[start]]:
-            start += 1
-        while end > start and space[ids[end - 1]]:
-            end -= 1
-        if end - start >= min_length:
-            trimmed.append((start, end))
+        first = int(np.searchsorted(starts, start))
+        last = int(np.searchsorted(ends, end, side="right")) - 1
+        if first < len(starts) and last >= 0 and ends[last] - starts[first] >= min_length:
+            trimmed.append((int(starts[first]), int(ends[last])))
     kept: list[tuple[int, int]] = []
     for start, end in sorted(set(trimmed), key=lambda span: (span[0], -span[1])):
         if kept and end <= kept[-1][1]:
             continue  # inside the span before it
         kept.append((start, end))
     return kept
+
+
+class _WholeWordReader:
+    """Reads whole-word occurrences of token sequences, shard by shard in order, within one
+    work budget for the request (one unit per suffix-array row read; see
+    :mod:`infgram.query.budget`); past it a :class:`~infgram.errors.LimitError`."""
+
+    def __init__(self, corpus: Corpus, budget: int):
+        self.corpus = corpus
+        self.budget = budget
+        self.work = 0
+        self.test = corpus._word_test()
+
+    def exists(self, encoded: bytes, spaced: bool) -> bool:
+        """Whether the sequence has a whole-word occurrence (reading rows until one is found)."""
+        shard_set = self.corpus.shard_set
+        for number, cost in enumerate(shard_set.locate_costs):
+            rows = max(self.budget - self.work, 0) // cost
+            found, read, known = shard_set.call(number, whole_word_in_run, self.test, encoded, spaced, rows)
+            self.work += read * cost
+            if found:
+                return True
+            if not known:
+                raise refuse("this whole-word attribution", self.work + cost, self.budget)
+        return False
+
+    def summary(self, encoded: bytes, spaced: bool) -> tuple[np.ndarray, np.ndarray, int]:
+        """The global numbers of the documents holding a whole-word occurrence (sorted), the
+        offset of the first one in each, and the number of occurrences (reads every one)."""
+        shard_set = self.corpus.shard_set
+        self.work += sum((hi - lo) * cost for (lo, hi), cost in zip(shard_set.map(run_of, encoded),
+                                                                    shard_set.locate_costs))
+        if self.work > self.budget:
+            raise refuse("this whole-word attribution", self.work, self.budget)
+        parts = shard_set.map(whole_word_summary, self.test, encoded, spaced)
+        numbers = np.concatenate([np.zeros(0, dtype=np.int64)] + [local + first for (local, _, _), first in
+                                                                   zip(parts, shard_set.first_documents)])
+        offsets = np.concatenate([np.zeros(0, dtype=np.int64)] + [offsets for _, offsets, _ in parts])
+        return numbers, offsets, sum(count for _, _, count in parts)
+
+
+def whole_word_stretches(edges: TextEdges, lengths: np.ndarray, min_length: int,
+                         occurs: Callable[[int, int], bool]) -> list[tuple[int, int]]:
+    """The maximal whole-word stretches [start, end) of at least ``min_length`` tokens whose
+    tokens occur as whole words (``occurs(start, end)``), from the matching statistics
+    ``lengths`` (no stretch is longer than its start's longest match).
+
+    Two facts make it one pass. Inside a stretch that occurs as whole words, every shorter
+    whole-word stretch of the text does too (at the same place: the characters around it
+    are the same text), so the ends that work for a start are the first ones, and are
+    found from the longest down; and a stretch from a later start to an end that worked
+    for an earlier one works, so each start's search begins past it. A stretch is maximal
+    exactly when it ends later than every stretch starting before it.
+
+    >>> edges = TextEdges([bytes([b]) for b in b"a b c"], carries_space=False)
+    >>> whole_word_stretches(edges, np.array([5, 4, 3, 2, 1]), 1, lambda start, end: (start, end) != (0, 5))
+    [(0, 3), (2, 5)]
+    """
+    ends = edges.whole_word_ends()
+    best = -1  # the furthest end that worked so far
+    found: list[tuple[int, int]] = []
+    for start in edges.whole_word_starts().tolist():
+        top = start + int(lengths[start])
+        if top - start < min_length:
+            continue
+        end = best if best > start else None  # [start, best) works: known without a search
+        candidates = ends[np.searchsorted(ends, max(best, start), side="right") : np.searchsorted(ends, top, "right")]
+        for candidate in candidates[::-1].tolist():
+            if candidate - start < min_length or edges.index_of[candidate] <= edges.text_start(start):
+                break
+            if occurs(start, candidate):
+                end = candidate
+                break
+        if end is not None and end > best:
+            if end - start >= min_length:
+                found.append((start, end))
+            best = end
+    return found
 
 
 def maximal_spans(lengths: np.ndarray, min_length: int) -> list[tuple[int, int]]:
@@ -113,7 +305,8 @@ def maximal_spans(lengths: np.ndarray, min_length: int) -> list[tuple[int, int]]
 
 
 def attribute(corpus: Corpus, text: Query, min_length: int | None = None, max_count: int = 100, examples: int = 3,
-              context: int | None = None) -> AttributionResult:
+              context: int | None = None, whole_words: bool = False, max_work: int | None = None,
+              exact: bool = False) -> AttributionResult:
     """See :meth:`infgram.Index.attribute`."""
     defaults = default_settings(corpus)
     min_length = defaults["min_length"] if min_length is None else min_length
@@ -122,19 +315,59 @@ def attribute(corpus: Corpus, text: Query, min_length: int | None = None, max_co
     max_count = check_whole_number("max_count", max_count)
     examples = check_whole_number("examples", examples, 1000)
     context = check_whole_number("context", context)
+    if not isinstance(whole_words, bool):
+        raise QueryError(f"expected whole_words to be true or false, found {whole_words!r:.40}")
+    ceiling = getattr(corpus, "max_work_ceiling", None)
+    budget = work_limit(max_work, exact, ceiling)
+    if whole_words and corpus.tokenizer.kind not in ("bytes", "huggingface"):
+        raise UnsupportedOperationError("whole_words needs text, but this index was built from token ids (it has no "
+                                        "tokenizer to spell them); attribute without whole_words")
     text, ids, starts, ends = _tokens_and_characters(corpus, text)
     matches = corpus.longest_matches(ids)
-    spans = maximal_spans(np.asarray(matches.lengths, dtype=np.int64), min_length)
+    lengths = np.asarray(matches.lengths, dtype=np.int64)
+    if whole_words:
+        return _attribute_whole_words(corpus, text, ids, starts, ends, lengths, max(min_length, 1), max_count,
+                                      examples, context, _WholeWordReader(corpus, budget), min_length)
+    spans = maximal_spans(lengths, min_length)
     counts = [matches.counts[start] for start, _ in spans]
     if corpus.tokenizer.kind == "bytes" and spans:
-        spans = _whole_words(ids, spans, max(min_length, 1))
+        edges = TextEdges([bytes([token]) for token in ids.tolist()], carries_space=False)
+        spans = trim_to_words(edges, spans, max(min_length, 1))
         counts = corpus.count_batch([ids[start:end] for start, end in spans]).tolist() if spans else []
     result = []
     for (start, end), count in zip(spans, counts):
         span_ids = ids[start:end]
-        found = documents(corpus, span_ids, limit=examples, context=context)
+        found = documents(corpus, span_ids, limit=examples, context=context, max_work=max_work, exact=exact,
+                          work_ceiling=ceiling)
         common = found.num_documents > max_count
         result.append(AttributedSpan(
             start, end, int(starts[start]), int(ends[end - 1]), text[int(starts[start]) : int(ends[end - 1])],
             int(count), found.num_documents, common, [] if common else found.documents))
+    return AttributionResult(text, len(ids), min_length, result)
+
+
+def _attribute_whole_words(corpus: Corpus, text: str, ids: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                           lengths: np.ndarray, shortest: int, max_count: int, examples: int, context: int,
+                           reader: _WholeWordReader, min_length: int) -> AttributionResult:
+    """Attribution with ``whole_words``: see the module docstring."""
+    if corpus.tokenizer.kind == "bytes":
+        edges = TextEdges([bytes([token]) for token in ids.tolist()], carries_space=False)
+    else:
+        spellings = corpus._spelling_speller().spellings
+        edges = TextEdges([spellings[token] for token in ids.tolist()], carries_space=True)
+    encode = corpus.encoder.encode
+    stretches = whole_word_stretches(
+        edges, lengths, shortest,
+        lambda start, end: reader.exists(encode(ids[start:end]), bool(edges.carried[start])))
+    result = []
+    for start, end in stretches:
+        numbers, offsets, count = reader.summary(encode(ids[start:end]), bool(edges.carried[start]))
+        common = len(numbers) > max_count
+        shown = [] if common else [read_document(corpus, int(number), int(offset), end - start, context)
+                                   for number, offset in zip(numbers[:examples].tolist(), offsets[:examples].tolist())]
+        character_start, character_end = int(starts[start]), int(ends[end - 1])
+        if edges.carried[start] and character_start < character_end and text[character_start].isspace():
+            character_start += 1  # the word-start space the first token carries is not part of the span
+        result.append(AttributedSpan(start, end, character_start, character_end, text[character_start:character_end],
+                                     int(count), len(numbers), common, shown))
     return AttributionResult(text, len(ids), min_length, result)

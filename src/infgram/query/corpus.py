@@ -23,7 +23,8 @@ but the separators, which sort last.
 
 from __future__ import annotations
 
-from typing import Iterable
+import dataclasses
+from typing import Any, Iterable, Sequence, TypeVar
 
 import numpy as np
 
@@ -32,7 +33,7 @@ from ..tokenizer import Tokenizer
 from . import partials
 from .budget import refuse, work_limit
 from .encoding import Query, QueryEncoder, check_length, check_text
-from .forms import Speller, running_text_ids, speller_of
+from .forms import Speller, inside_tokens_notice, running_text_ids, speller_of
 from .results import (
     Form,
     InfgramNextTokensResult,
@@ -48,6 +49,20 @@ from .words import WordTest, case_spellings, whole_word_documents
 
 _PARALLEL_BATCH = 20_000
 """Batches at least this large per core are searched on several threads."""
+
+_WithForms = TypeVar("_WithForms")
+
+def _query_list(queries: Iterable[Query]) -> list[Query]:
+    """A batch of queries as a list (a QueryError for one string or a non-iterable)."""
+    if isinstance(queries, str):
+        raise QueryError("expected a list of queries, found one string; pass [text] to count one query "
+                         "(a string would be read as one query per character)")
+    try:
+        return list(queries)
+    except TypeError:
+        raise QueryError(f"expected a list of queries (strings or id lists), found "
+                         f"{type(queries).__name__}") from None
+
 
 def _ratio(count: int, prompt_count: int) -> float | None:
     return count / prompt_count if prompt_count else None
@@ -180,6 +195,42 @@ class Corpus:
             lambda ids: [token.id for token in self.next_tokens(list(ids), exact_tokens=True).tokens
                          if token.id is not None])
 
+    def inside_tokens_fields(self, queries: Sequence[Query]) -> dict[str, Any]:
+        """The ``inside_tokens`` and ``notice`` of a reply that lists the forms of these
+        queries (their strings; ids have no forms inside tokens): ``inside_tokens`` is true
+        when one of the strings also occurs starting or ending inside tokens
+        (:meth:`inside_tokens`), and the ``notice`` names them and points to a byte index;
+        None, with a notice, when that could not be decided for one; else false.
+
+        >>> import tempfile, pathlib, infgram
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = infgram.build_from_documents(["languages"], folder / "i", progress=False)
+        >>> infgram.Index.open(folder / "i").inside_tokens_fields(["language", [1, 2]])
+        {'inside_tokens': False}
+        """
+        strings = list(dict.fromkeys(query for query in queries if isinstance(query, str)))
+        found = [(text, self.inside_tokens(text)) for text in strings]
+        inside = [text for text, answer in found if answer]
+        undecided = [text for text, answer in found if answer is None]
+        if inside:
+            return {"inside_tokens": True, "notice": inside_tokens_notice(inside)}
+        if undecided:
+            named = ", ".join(repr(text[:80]) for text in undecided[:5])
+            return {"inside_tokens": None,
+                    "notice": f"could not decide whether {named} also occur starting or ending inside tokens (too "
+                              "many spellings to try); a byte index of the corpus counts every occurrence (`infgram "
+                              "build` without --tokenizer)"}
+        return {"inside_tokens": False}
+
+    def _with_inside_tokens(self, result: _WithForms, queries: Sequence[Query], asked: bool) -> _WithForms:
+        """``result`` with its ``inside_tokens`` and ``notice`` filled in when they are asked
+        for and it lists forms on a tokenized index (see :meth:`inside_tokens_fields`)."""
+        if not isinstance(asked, bool):
+            raise QueryError(f"expected inside_tokens to be true or false, found {asked!r:.40}")
+        if not asked or getattr(result, "forms", None) is None or self.tokenizer.kind != "huggingface":
+            return result
+        return dataclasses.replace(result, **self.inside_tokens_fields(queries))  # type: ignore[type-var]
+
     def _spelled(self, ids: tuple[int, ...] | list[int]) -> str:
         """The text a token sequence spells."""
         if self.tokenizer.kind != "huggingface":
@@ -311,7 +362,9 @@ class Corpus:
             return sum(form.count for form in self.forms(query))
         return self._count_encoded(self.encoder.encode(query))
 
-    def count_batch(self, queries: Iterable[Query] | np.ndarray, exact_tokens: bool = False) -> np.ndarray:
+    def count_batch(self, queries: Iterable[Query] | np.ndarray, exact_tokens: bool = False,
+                    whole_words: bool = False, ignore_case: bool = False, max_work: int | None = None,
+                    exact: bool = False) -> np.ndarray:
         """The counts of many queries at once, as an int64 array.
 
         Queries may be strings or id sequences of any lengths; a 2-D integer array (one
@@ -326,7 +379,24 @@ class Corpus:
         [2, 2, 0, 4]
         >>> index.count_batch(np.array([[97, 98], [98, 97]])).tolist()
         [2, 1]
+
+        ``whole_words``, ``ignore_case``, ``max_work`` and ``exact`` are those of
+        :meth:`count`, for each query (each has the work budget): the same as one
+        :meth:`count` per query, as the batch's ``count`` lines are.
+
+        >>> _ = infgram.build_from_documents(["a b ab"], folder / "words", progress=False)
+        >>> words = infgram.Index.open(folder / "words")
+        >>> words.count_batch(["a", "b", "ab"]).tolist(), words.count_batch(["a", "b", "ab"], whole_words=True).tolist()
+        ([2, 2, 1], [1, 1, 1])
         """
+        for name, value in (("whole_words", whole_words), ("ignore_case", ignore_case)):
+            if not isinstance(value, bool):
+                raise QueryError(f"expected {name} to be true or false, found {value!r:.40}")
+        if whole_words or ignore_case:
+            rows = queries.tolist() if isinstance(queries, np.ndarray) and queries.ndim == 2 else \
+                _query_list(queries)
+            return np.array([self.count(query, exact_tokens, whole_words, ignore_case, max_work, exact)
+                             for query in rows], dtype=np.int64)
         if self.tokenizer.kind == "huggingface" and not exact_tokens and \
                 not (isinstance(queries, np.ndarray) and queries.ndim == 2) and not isinstance(queries, str):
             queries = list(queries)
@@ -355,9 +425,6 @@ class Corpus:
 
     def _encode_batch(self, queries: Iterable[Query] | np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray]:
         """Queries as one buffer of token bytes, the int64 offsets of each, and their lengths."""
-        if isinstance(queries, str):
-            raise QueryError("expected a list of queries, found one string; pass [text] to count one query "
-                             "(a string would be read as one query per character)")
         if isinstance(queries, np.ndarray) and queries.ndim == 2:
             rows, width = queries.shape
             if queries.size and not np.issubdtype(queries.dtype, np.integer):
@@ -367,22 +434,20 @@ class Corpus:
             data = np.ascontiguousarray(queries, dtype=self.encoder.dtype).tobytes()
             offsets = np.arange(rows + 1, dtype=np.int64) * (width * self.token_width)
             return data, offsets, np.full(rows, width, dtype=np.int64)
-        try:
-            queries = list(queries)
-        except TypeError:
-            raise QueryError(f"expected a list of queries (strings or id lists), found "
-                             f"{type(queries).__name__}") from None
-        encoded = self.encoder.encode_many(queries)
+        encoded = self.encoder.encode_many(_query_list(queries))
         lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
         offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         return b"".join(encoded), offsets, lengths
 
-    def probability(self, prompt: Query, next_token: str | int, exact_tokens: bool = False) -> ProbabilityResult:
+    def probability(self, prompt: Query, next_token: str | int, exact_tokens: bool = False,
+                    inside_tokens: bool = False) -> ProbabilityResult:
         """count(prompt + next) / count(prompt), with both counts; ``next_token`` must be one token.
 
         A string prompt counts in all its forms (see :meth:`forms`, listed in ``forms``); a
         string continuation is read as in running text, so " language" is one token.
+        ``inside_tokens=True`` fills in ``inside_tokens`` and ``notice`` (see
+        :meth:`inside_tokens_fields`).
         """
         self.require("probability")
         next_encoded = self._encode_next(next_token, exact_tokens)
@@ -392,7 +457,8 @@ class Corpus:
             form_prompt_count, form_count = partials.add_tuples(
                 self.shard_set.map(partials.probability, encoded, next_encoded))
             prompt_count, count = prompt_count + form_prompt_count, count + form_count
-        return ProbabilityResult(prompt_count, count, _ratio(count, prompt_count), forms)
+        return self._with_inside_tokens(ProbabilityResult(prompt_count, count, _ratio(count, prompt_count), forms),
+                                        [prompt], inside_tokens)
 
     def probability_batch(self, pairs: Iterable[tuple[Query, str | int]], exact_tokens: bool = False
                           ) -> list[ProbabilityResult]:
@@ -426,18 +492,22 @@ class Corpus:
             self._texts = self.tokenizer.token_texts()
         return self._texts
 
-    def next_tokens(self, prompt: Query, top_k: int | None = None, exact_tokens: bool = False) -> NextTokensResult:
+    def next_tokens(self, prompt: Query, top_k: int | None = None, exact_tokens: bool = False,
+                    inside_tokens: bool = False) -> NextTokensResult:
         """The exact distribution of the next token after every occurrence of the prompt.
 
         Sorted by count (descending) then id; the end of a document is the entry with id None.
-        A string prompt counts in all its forms (see :meth:`forms`, listed in ``forms``).
+        A string prompt counts in all its forms (see :meth:`forms`, listed in ``forms``);
+        ``inside_tokens=True`` fills in ``inside_tokens`` and ``notice`` (see
+        :meth:`inside_tokens_fields`).
         """
         self.require("next_tokens")
         self._check_top_k(top_k)
         searched, forms = self._forms_searched(prompt, exact_tokens)
         parts = [part for encoded in searched for part in self.shard_set.map(partials.next_tokens, encoded)]
         distribution = partials.merge_distributions(parts)  # an empty distribution when there are no parts
-        return NextTokensResult(*self._tokens(distribution, top_k), forms=forms)
+        return self._with_inside_tokens(NextTokensResult(*self._tokens(distribution, top_k), forms=forms), [prompt],
+                                        inside_tokens)
 
     def next_tokens_batch(self, prompts: Iterable[Query], top_k: int | None = None,
                           exact_tokens: bool = False) -> list[NextTokensResult]:

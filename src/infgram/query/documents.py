@@ -3,9 +3,40 @@ documents that contain a query.
 
 The occurrences of a query in a shard are a suffix-array run; their token positions map to
 documents through the sorted document start positions (:class:`~infgram.shards.documents.
-DocumentTable`). Each shard reports its matching documents once each, with the position
-of the first occurrence in each (a per-shard partial); the reducer numbers them globally,
-and the page is cut from the merged list, in index order or in a seeded random order.
+DocumentTable`). A string may be searched in several forms (:mod:`infgram.query.forms`),
+each with its own run.
+
+**Counting.** Each shard reports its matching documents once each, with the position of the
+first occurrence in each (a per-shard partial); the reducer numbers them globally. Reading
+positions costs work (:mod:`infgram.query.budget`): past the budget the count is an exact
+lower bound, ``num_documents_exact: false``.
+
+**The page.** Without a seed it is cut from the counted documents, in index order. With a
+seed it is *drawn*, the same way on every index kind, size and deployment:
+
+1. The occurrences are numbered 0 .. N-1 in one global order: shard by shard, within a
+   shard form by form (in the order the forms are searched), within a form's run by
+   suffix-array row. Nothing is read to number them: the runs' lengths are all it takes.
+2. A seeded random order of ``range(N)`` (:class:`~infgram.sampling.SeededPermutation`,
+   evaluated only as far as it is read) says which occurrence is drawn at each step.
+3. Drawn occurrences are located in blocks (the first as large as the page, each next one
+   twice the last): each shard turns its drawn rows into documents (a per-shard partial),
+   dropping removed documents and, with ``whole_words``, occurrences that are not whole
+   words. A document enters the order when one of its occurrences is first drawn, and the
+   occurrence shown in its window is that one.
+4. Drawing stops when ``offset + limit`` documents are listed, when every occurrence is
+   drawn, or when the work budget is spent (each draw costs its shard's locate cost); the
+   page is documents ``offset .. offset + limit`` of the order.
+
+So a seed gives one page on suffix-array and FM indexes of the same shard layout (their rows
+are the same), locally, over HTTP and on Ray, whatever the budget as long as the draws fit
+it; an FM-index locates only the occurrences drawn, never every occurrence, for the page.
+The order is a draw of occurrences, not of documents: **a document with many occurrences
+tends to come early** (the first document is one of an occurrence drawn uniformly at
+random). The draws are made first, and the count gets the budget they leave; every
+document drawn counts towards ``num_documents`` too, and when the draws reach every
+occurrence the count is theirs, exact, without a pass of its own. The empty query, which
+every document holds, draws documents directly: each live document is equally likely first.
 
 A window of ``context`` tokens on each side of a match is read from the shard directly
 (an FM-index extracts just those bytes); in a byte index its edges move off UTF-8
@@ -22,13 +53,14 @@ import numpy as np
 from ..errors import QueryError
 from ..errors import DocumentRemovedError
 from ..normalize import ORIGINALS_KEY, OffsetMap
+from ..sampling import SeededPermutation
 from ..shards import Shard
 from .budget import work_limit
 from .corpus import Corpus
 from .encoding import MAX_DOCUMENTS_LIMIT, Query, check_whole_number
 from .partials import run_of
 from .results import Document, DocumentsResult
-from .words import WordTest, whole_word_positions
+from .words import WordTest, whole_word_mask, whole_word_positions
 
 _FEW_SPANS = 8
 """Up to this many spans, each is placed by decoding the text before it (fast in C); more
@@ -103,6 +135,44 @@ def first_matches(shard: Shard, forms: list[bytes], rows: list[tuple[int, int]],
     first[1:] = documents[1:] != documents[:-1]
     documents = documents[first]
     return documents, all_positions[first] - shard.documents.starts[documents], all_lengths[first]
+
+
+def positions_of_rows(shard: Shard, rows: np.ndarray) -> np.ndarray:
+    """The token positions of scattered suffix-array rows, as int64: one gather from a
+    suffix array's pointers, one locate per row on other kinds (an FM-index walks the BWT
+    from each row to a sample)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    pointers = getattr(shard, "suffix_array_bytes", None)
+    if pointers is None or not len(rows):
+        return np.array([int(shard.positions(row, row + 1)[0]) for row in rows.tolist()], dtype=np.int64)
+    width = shard.pointer_width  # a pointer is `width` little-endian bytes: widen to 8
+    gathered = np.asarray(pointers)[rows[:, None] * width + np.arange(width, dtype=np.int64)[None, :]]
+    padded = np.zeros((len(rows), 8), dtype=np.uint8)
+    padded[:, :width] = gathered
+    return padded.view("<u8").reshape(-1).astype(np.int64)
+
+
+def drawn_occurrences(shard: Shard, forms: list[bytes], form_numbers: np.ndarray, rows: np.ndarray,
+                      words: tuple[WordTest, list[bool]] | None = None) -> tuple[np.ndarray, ...]:
+    """A per-shard partial of the seeded page: for each drawn occurrence (row ``rows[i]`` of
+    the run of ``forms[form_numbers[i]]``), its shard-local document, its offset in it and
+    its length in tokens; the document is -1 when the occurrence does not count (its
+    document was removed, or with ``words`` it is not a whole word)."""
+    rows, form_numbers = np.asarray(rows, dtype=np.int64), np.asarray(form_numbers, dtype=np.int64)
+    positions = positions_of_rows(shard, rows)
+    form_lengths = np.array([len(encoded) // shard.token_width for encoded in forms], dtype=np.int64)
+    lengths = form_lengths[form_numbers] if len(rows) else np.zeros(0, dtype=np.int64)
+    documents = shard.documents.document_of(positions).astype(np.int64)
+    counts = np.ones(len(rows), dtype=bool)
+    if not shard.removals.is_empty:
+        counts &= ~shard.removals.removed_of(documents)
+    if words is not None:
+        for number in np.unique(form_numbers).tolist():
+            tested = np.flatnonzero((form_numbers == number) & counts)
+            counts[tested] = whole_word_mask(shard, words[0], positions[tested], positions[tested] + lengths[tested],
+                                             words[1][number])
+    offsets = positions - shard.documents.starts[documents]
+    return np.where(counts, documents, -1), offsets.astype(np.int64), lengths
 
 
 def document_piece(shard: Shard, local: int, start: int, end: int) -> tuple[np.ndarray, int, dict[str, Any]]:
@@ -198,24 +268,107 @@ def _as_written(corpus: Corpus, number: int, shard_number: int, local: int, star
                     [(max(a, 0), min(b, high - low)) for a, b in marked if a < high - low and b > 0])
 
 
-def budget_rows(corpus: Corpus, forms: list[bytes], limit: int) -> tuple[list[list[tuple[int, int]]], bool]:
+def occurrence_runs(corpus: Corpus, forms: list[bytes]) -> np.ndarray:
+    """The suffix-array run [lo, hi) of each form in each shard, as an int64 array of shape
+    (shards, forms, 2): the occurrences of a query, before any position is read."""
+    runs = [corpus.shard_set.map(run_of, encoded) for encoded in forms]
+    return np.array(runs, dtype=np.int64).reshape(len(forms), len(corpus.shard_set), 2).transpose(1, 0, 2)
+
+
+def budget_rows(corpus: Corpus, forms: list[bytes], limit: int, runs: np.ndarray | None = None
+                ) -> tuple[list[list[tuple[int, int]]], bool]:
     """The rows of each form's run in each shard to read within a work budget, and whether
     that is all of them. The budget goes to the shards in order and within a shard to the
     forms in order, each taking all it needs or what is left: a plan made from run lengths
-    alone, before any position is read."""
-    runs = [corpus.shard_set.map(run_of, encoded) for encoded in forms]
+    alone (``runs``, as :func:`occurrence_runs` gives them), before any position is read."""
+    runs = occurrence_runs(corpus, forms) if runs is None else runs
     rows: list[list[tuple[int, int]]] = []
     left, complete = limit, True
     for number, cost in enumerate(corpus.shard_set.locate_costs):
         shard_rows = []
-        for form_runs in runs:
-            lo, hi = form_runs[number]
+        for lo, hi in runs[number].tolist():
             take = min(hi - lo, left // cost)
             shard_rows.append((lo, lo + take))
             left -= take * cost
             complete &= lo + take == hi
         rows.append(shard_rows)
     return rows, complete
+
+
+class SeededDraw:
+    """The documents of a query in the seeded order of its pages: occurrences drawn at random
+    without replacement, each document listed when one of its occurrences is first drawn
+    (see the module docstring). ``listed`` holds (global document, offset of the drawn
+    occurrence, its length in tokens) in that order; ``spent`` the work units used and
+    ``exhausted`` whether every occurrence was drawn."""
+
+    def __init__(self, corpus: Corpus, forms: list[bytes], runs: np.ndarray, seed: int,
+                 words: tuple[WordTest, list[bool]] | None):
+        self.corpus, self.forms, self.words = corpus, forms, words
+        num_forms = runs.shape[1]
+        flat = runs.reshape(-1, 2)  # run k is form k % num_forms of shard k // num_forms
+        self.run_starts = flat[:, 0]
+        sizes = flat[:, 1] - flat[:, 0]
+        self.ends = np.cumsum(sizes)
+        """Occurrences numbered below ends[k] are those of runs 0..k: run k holds numbers
+        ends[k] - sizes[k] .. ends[k] - 1 (an empty run has ends[k] == ends[k - 1])."""
+        self.run_firsts = self.ends - sizes
+        """The number of the first occurrence of each run (row ``run_starts[k]``)."""
+        self.total = int(self.ends[-1]) if len(self.ends) else 0
+        self.shard_of_run = np.arange(len(flat), dtype=np.int64) // max(num_forms, 1)
+        self.form_of_run = np.arange(len(flat), dtype=np.int64) % max(num_forms, 1)
+        self.cost_of_run = np.asarray(corpus.shard_set.locate_costs, dtype=np.int64)[self.shard_of_run]
+        self.order = SeededPermutation(seed, self.total)
+        self.listed: list[tuple[int, int, int]] = []
+        self.seen: set[int] = set()
+        self.drawn = 0
+        self.spent = 0
+        self.exhausted = self.total == 0
+        self.out_of_budget = False
+
+    def draw(self, wanted: int, budget: int) -> None:
+        """Draw until ``wanted`` documents are listed, every occurrence is drawn, or the
+        draws would cost more than ``budget`` work units in all."""
+        block = max(wanted, 1)
+        while len(self.listed) < wanted and not self.exhausted and not self.out_of_budget:
+            steps = np.arange(self.drawn, min(self.total, self.drawn + block), dtype=np.int64)
+            numbers = self.order.at(steps)
+            # ends is nondecreasing; side="right" finds the first run whose end exceeds the
+            # number, which is the run holding it (empty runs end where the one before does).
+            runs = np.searchsorted(self.ends, numbers, side="right")
+            # The longest prefix of the block whose costs fit what is left of the budget.
+            affordable = int(np.searchsorted(np.cumsum(self.cost_of_run[runs]), budget - self.spent, side="right"))
+            if affordable < len(steps):
+                steps, numbers, runs = steps[:affordable], numbers[:affordable], runs[:affordable]
+                self.out_of_budget = True
+            self.spent += int(self.cost_of_run[runs].sum())
+            self._list(runs, numbers)
+            self.drawn += len(steps)
+            self.exhausted = self.drawn == self.total
+            block *= 2
+
+    def _list(self, runs: np.ndarray, numbers: np.ndarray) -> None:
+        """Locate the drawn occurrences (numbers, in their runs) and list the new documents
+        in the order drawn."""
+        rows = self.run_starts[runs] + numbers - self.run_firsts[runs]
+        shards = self.shard_of_run[runs]
+        shard_set = self.corpus.shard_set
+        calls = []
+        for number in np.unique(shards).tolist():
+            chosen = shards == number
+            calls.append((number, drawn_occurrences, (self.forms, self.form_of_run[runs][chosen], rows[chosen],
+                                                      self.words)))
+        documents = np.full(len(runs), -1, dtype=np.int64)
+        offsets = np.zeros(len(runs), dtype=np.int64)
+        lengths = np.zeros(len(runs), dtype=np.int64)
+        for (number, _, _), (local, found_offsets, found_lengths) in zip(calls, shard_set.map_parallel(calls)):
+            chosen = np.flatnonzero(shards == number)
+            documents[chosen] = np.where(local >= 0, local + shard_set.first_documents[number], -1)
+            offsets[chosen], lengths[chosen] = found_offsets, found_lengths
+        for document, offset, length in zip(documents.tolist(), offsets.tolist(), lengths.tolist()):
+            if document >= 0 and document not in self.seen:
+                self.seen.add(document)
+                self.listed.append((document, offset, length))
 
 
 def documents(corpus: Corpus, query: Query, limit: int = 10, offset: int = 0, seed: int | None = None,
@@ -233,21 +386,35 @@ def documents(corpus: Corpus, query: Query, limit: int = 10, offset: int = 0, se
     searched, forms = corpus._forms_searched(query, exact_tokens, ignore_case)
     words = (corpus._word_test(), corpus._spaced(query, searched)) if whole_words and searched != [b""] else None
     shard_set = corpus.shard_set
-    complete = True
-    if searched == [b""]:
+    if searched == [b""]:  # every live document matches: the order is of documents
         matching = np.setdiff1d(np.arange(shard_set.num_documents, dtype=np.int64), shard_set.removed_documents(),
                                 assume_unique=True)
-        first_starts = np.zeros(len(matching), dtype=np.int64)
-        lengths = np.zeros(len(matching), dtype=np.int64)
+        steps = np.arange(min(offset, len(matching)), min(offset + limit, len(matching)), dtype=np.int64)
+        chosen = steps if seed is None else SeededPermutation(seed, len(matching)).at(steps)
+        found = [read_document(corpus, int(matching[i]), 0, 0, context) for i in chosen.tolist()]
+        return DocumentsResult(len(matching), found, True, forms)
+    runs = occurrence_runs(corpus, searched)
+    page: list[tuple[int, int, int]] | None = None
+    drawn: SeededDraw | None = None
+    if seed is not None and limit:
+        drawn = SeededDraw(corpus, searched, runs, seed, words)
+        drawn.draw(offset + limit, budget)
+        page = drawn.listed[offset : offset + limit]
+    if drawn is not None and drawn.exhausted:  # every occurrence drawn: the draw counted them all
+        num_documents, complete = len(drawn.seen), True
     else:
-        rows, complete = budget_rows(corpus, searched, budget)
+        rows, complete = budget_rows(corpus, searched, budget - (drawn.spent if drawn else 0), runs)
         parts = [shard_set.call(number, first_matches, searched, shard_rows, words)
                  for number, shard_rows in enumerate(rows)]
         matching = np.concatenate([local + shard_set.first_documents[number]
                                    for number, (local, _, _) in enumerate(parts)])
-        first_starts = np.concatenate([starts for _, starts, _ in parts])
-        lengths = np.concatenate([length for _, _, length in parts])
-    order = np.arange(len(matching)) if seed is None else np.random.default_rng(seed).permutation(len(matching))
-    page = order[offset : offset + limit]
-    found = [read_document(corpus, int(matching[i]), int(first_starts[i]), int(lengths[i]), context) for i in page]
-    return DocumentsResult(len(matching), found, complete, forms)
+        num_documents = len(matching)
+        if drawn is not None and not complete:  # documents drawn past the counted rows count too
+            num_documents = len(drawn.seen.union(matching.tolist()))
+        if page is None:
+            first_starts = np.concatenate([starts for _, starts, _ in parts])
+            lengths = np.concatenate([length for _, _, length in parts])
+            page = [(int(matching[i]), int(first_starts[i]), int(lengths[i]))
+                    for i in range(min(offset, len(matching)), min(offset + limit, len(matching)))]
+    found = [read_document(corpus, number, start, length, context) for number, start, length in page]
+    return DocumentsResult(num_documents, found, complete, forms)

@@ -43,7 +43,7 @@ from .documents import documents, read_document
 from .drafting import draft
 from .encoding import Query
 from .results import AttributionResult, CooccurrenceResult, Document, DocumentsResult, DraftResult, SearchResult
-from .search import cooccurrence, search
+from .search import cooccurrence, parse_query, search
 from .shardset import ShardSet
 
 IndexLocation = str | Path | Sequence[str | Path]
@@ -145,18 +145,25 @@ class Index(Corpus):
 
     def documents(self, query: Query, limit: int = 10, offset: int = 0, seed: int | None = None,
                   context: int | None = None, max_work: int | None = None, exact: bool = False,
-                  exact_tokens: bool = False, whole_words: bool = False, ignore_case: bool = False) -> DocumentsResult:
+                  exact_tokens: bool = False, whole_words: bool = False, ignore_case: bool = False,
+                  inside_tokens: bool = False) -> DocumentsResult:
         """The number of documents that contain the query, and ``limit`` of them from ``offset``.
 
         Documents come in index order, or in a random order fixed by ``seed`` (the same seed
-        gives the same order, so pages do not overlap). With ``context``, each document is cut
-        to a window of that many tokens on each side of its first match. Reading more than
+        gives the same order, so pages do not overlap). The seeded order draws occurrences at
+        random and lists each document when one of its occurrences is first drawn (that one is
+        its ``start``), so a document with many occurrences tends to come early; it is the same
+        on suffix-array and FM indexes of one shard layout (see :mod:`infgram.query.documents`).
+        With ``context``, each document is cut to a window of that many tokens on each side of
+        its first match (with a seed, of the match drawn). Reading more than
         ``max_work`` occurrences (see :mod:`infgram.query.budget`) gives an exact lower bound
         of the count, flagged ``num_documents_exact=False``; ``exact=True`` reads them all.
         A string on a tokenized index matches in all its forms (listed in ``forms``, see
         :meth:`forms`); ``exact_tokens=True`` searches exactly its encoding. ``whole_words=True``
         keeps the occurrences with no word character just before or after, ``ignore_case=True``
         (a byte index) matches every case variant (see :mod:`infgram.query.words`).
+        ``inside_tokens=True`` fills in ``inside_tokens`` and ``notice`` (see
+        :meth:`inside_tokens_fields`).
 
         >>> import tempfile, pathlib, infgram
         >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -167,13 +174,14 @@ class Index(Corpus):
         >>> [(d.index, d.start, d.text) for d in index.documents("is", context=2).documents]
         [(0, 7, 'e is a'), (1, 0, 'is i')]
         """
-        return documents(self, query, limit, offset, seed, context, max_work, exact, self.max_work_ceiling,
-                         exact_tokens, whole_words, ignore_case)
+        return self._with_inside_tokens(documents(self, query, limit, offset, seed, context, max_work, exact,
+                                                  self.max_work_ceiling, exact_tokens, whole_words, ignore_case),
+                                        [query], inside_tokens)
 
     def search(self, cnf: Any, within: int | None = None, limit: int = 10, offset: int = 0,
                seed: int | None = None, context: int | None = None, max_work: int | None = None,
                exact: bool = False, exact_tokens: bool = False, whole_words: bool = False,
-               ignore_case: bool = False) -> SearchResult:
+               ignore_case: bool = False, inside_tokens: bool = False) -> SearchResult:
         """Documents matching an AND of ORs of phrases, exactly (see :mod:`infgram.query.search`).
 
         ``cnf`` is a list of clauses, each a list of phrases (strings, id lists or
@@ -185,7 +193,8 @@ class Index(Corpus):
         search that would read more than ``max_work`` positions raises
         :class:`~infgram.errors.LimitError` (``exact=True`` lifts the budget). A string phrase
         on a tokenized index stands for all its forms (see :meth:`forms`; ``exact_tokens=True``
-        searches exactly its encoding); ``whole_words`` and ``ignore_case`` as in :meth:`documents`.
+        searches exactly its encoding); ``whole_words``, ``ignore_case`` and ``inside_tokens`` as
+        in :meth:`documents`.
 
         >>> import tempfile, pathlib, infgram
         >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -198,19 +207,23 @@ class Index(Corpus):
         (1, 0)
         """
         self.require("search")
-        return search(self, cnf, within, limit, offset, seed, context, max_work, exact, self.max_work_ceiling,
-                      exact_tokens, whole_words, ignore_case)
+        result = search(self, cnf, within, limit, offset, seed, context, max_work, exact, self.max_work_ceiling,
+                        exact_tokens, whole_words, ignore_case)
+        phrases = [phrase for clause in (parse_query(cnf) if isinstance(cnf, str) else cnf) for phrase in clause] \
+            if inside_tokens is True else []
+        return self._with_inside_tokens(result, phrases, inside_tokens)
 
     def cooccurrence(self, phrases: Sequence[Query], pairs: Sequence[tuple[int, int]] | None = None,
                      document_counts: bool = False, max_work: int | None = None,
                      exact: bool = False, exact_tokens: bool = False, whole_words: bool = False,
-                     ignore_case: bool = False) -> CooccurrenceResult:
+                     ignore_case: bool = False, inside_tokens: bool = False) -> CooccurrenceResult:
         """Counts of many phrases, and for pairs of them (by number; all pairs when None) the
         number of documents that contain both; with ``document_counts``, also the number of
         documents of each phrase (which reads every occurrence of the frequent ones). Past
         ``max_work`` units of work it raises :class:`~infgram.errors.LimitError`. String phrases
         on a tokenized index count in all their forms (see :meth:`forms`) unless ``exact_tokens``;
-        ``whole_words`` and ``ignore_case`` as in :meth:`documents` (whole words read every occurrence).
+        ``whole_words``, ``ignore_case`` and ``inside_tokens`` as in :meth:`documents` (whole
+        words read every occurrence).
 
         >>> import tempfile, pathlib, infgram
         >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -220,27 +233,37 @@ class Index(Corpus):
         ([3, 2, 1], [2, 2, 1], [1, 1, 0])
         """
         self.require("cooccurrence")
-        return cooccurrence(self, phrases, pairs, document_counts, max_work, exact, self.max_work_ceiling,
-                            exact_tokens, whole_words, ignore_case)
+        return self._with_inside_tokens(cooccurrence(self, phrases, pairs, document_counts, max_work, exact,
+                                                     self.max_work_ceiling, exact_tokens, whole_words, ignore_case),
+                                        list(phrases), inside_tokens)
 
     def attribute(self, text: Query, min_length: int | None = None, max_count: int = 100, examples: int = 3,
-                  context: int | None = None) -> AttributionResult:
+                  context: int | None = None, whole_words: bool = False, max_work: int | None = None,
+                  exact: bool = False) -> AttributionResult:
         """The maximal spans of ``text`` that occur verbatim in the corpus, as OLMoTrace shows them.
 
         Spans are at least ``min_length`` tokens (default 32 in a byte index, 8 with a
         tokenizer); each has its count and number of documents, and up to ``examples``
         documents cut to ``context`` tokens around the match, unless it is in more than
-        ``max_count`` documents (then it is ``common``). See :mod:`infgram.query.attribution`.
+        ``max_count`` documents (then it is ``common``). ``whole_words=True`` keeps the
+        stretches that are whole words in the text and occur as whole words in the corpus,
+        counted as such; ``max_work`` bounds the occurrences read (``exact=True`` lifts it).
+        See :mod:`infgram.query.attribution`.
 
         >>> import tempfile, pathlib, infgram
         >>> folder = pathlib.Path(tempfile.mkdtemp())
         >>> _ = infgram.build_from_documents(["the cat sat on the mat", "a dog sat on a log"], folder / "i", progress=False)
-        >>> result = infgram.Index.open(folder / "i").attribute("my cat sat on a log", min_length=6, context=3)
+        >>> index = infgram.Index.open(folder / "i")
+        >>> result = index.attribute("my cat sat on a log", min_length=6, context=3)
         >>> [(span.text, span.count, [d.text for d in span.documents]) for span in result.spans]
         [('cat sat on', 1, ['he cat sat on th']), ('sat on a log', 1, ['og sat on a log'])]
+        >>> [span.text for span in index.attribute("he cat sat on a log", min_length=6).spans]  # "he" of "the"
+        ['he cat sat on', 'sat on a log']
+        >>> [span.text for span in index.attribute("he cat sat on a log", min_length=6, whole_words=True).spans]
+        ['cat sat on', 'sat on a log']
         """
         self.require("attribute")
-        return attribute(self, text, min_length, max_count, examples, context)
+        return attribute(self, text, min_length, max_count, examples, context, whole_words, max_work, exact)
 
     def draft(self, prompt: Query, max_tokens: int = 16, min_probability: float = 0.0, min_count: int = 1,
               max_suffix_tokens: int | None = None) -> DraftResult:
@@ -289,7 +312,17 @@ class Index(Corpus):
         return True
 
     def info(self) -> dict[str, Any]:
-        """What the index holds, what it answers, and how big it is."""
+        """What the index holds, what it answers, and how big it is; ``normalization`` is the
+        form of ``--normalize`` it was built with (None: the text as written; see
+        :mod:`infgram.normalize` for what keeping the originals costs).
+
+        >>> import tempfile, pathlib, infgram
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = infgram.build_from_documents(["Ab"], folder / "i", normalize="lowercase", progress=False)
+        >>> info = infgram.Index.open(folder / "i").info()
+        >>> info["normalization"], info["num_tokens"]
+        ('lowercase', 2)
+        """
         size = sum(directory_bytes(directory) for directory in self.directories)
         info = {
             "directory": ",".join(str(directory) for directory in self.directories),
@@ -306,6 +339,7 @@ class Index(Corpus):
             "operations": sorted(self.operations),
             "generation": self.generation,
             "num_removed_documents": len(self.shard_set.removed_documents()),
+            "normalization": self.manifest.get("tokenizer", {}).get("normalize"),
         }
         changes = [change for manifest in self.manifests for change in manifest.get("changes", [])]
         if changes:

@@ -9,10 +9,14 @@ from typing import Any
 @dataclass(frozen=True)
 class _Result:
     def to_dict(self) -> dict[str, Any]:
-        """The result as plain JSON-ready data; ``forms`` only when the query was a string."""
+        """The result as plain JSON-ready data; ``forms`` only when the query was a string,
+        ``inside_tokens`` and ``notice`` only when asked for."""
         data = asdict(self)
-        if data.get("forms", 0) is None:
-            del data["forms"]
+        for key in ("forms", "notice"):
+            if data.get(key, 0) is None:
+                del data[key]
+        if data.get("inside_tokens", 0) is None and "notice" not in data:
+            del data["inside_tokens"]  # not asked for (undecided comes with a notice)
         return data
 
 
@@ -35,6 +39,12 @@ class ProbabilityResult(_Result):
     probability: float | None
     forms: list[Form] | None = field(default=None, repr=False, compare=False)
     """The forms of a string prompt (None for ids), each with its count."""
+    inside_tokens: bool | None = field(default=None, repr=False, compare=False)
+    """Asked for with ``inside_tokens=True`` on a tokenized index, when ``forms`` are listed:
+    whether the strings also occur starting or ending inside tokens (None: not asked, or
+    undecided, then with a ``notice``); see :meth:`infgram.Index.inside_tokens_fields`."""
+    notice: str | None = field(default=None, repr=False, compare=False)
+    """When ``inside_tokens`` is not false: the strings that occur inside tokens, and that a byte index counts them."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,12 @@ class NextTokensResult(_Result):
     prompt_count: int
     tokens: list[NextToken] = field(default_factory=list)
     forms: list[Form] | None = field(default=None, repr=False, compare=False)
+    inside_tokens: bool | None = field(default=None, repr=False, compare=False)
+    """Asked for with ``inside_tokens=True`` on a tokenized index, when ``forms`` are listed:
+    whether the strings also occur starting or ending inside tokens (None: not asked, or
+    undecided, then with a ``notice``); see :meth:`infgram.Index.inside_tokens_fields`."""
+    notice: str | None = field(default=None, repr=False, compare=False)
+    """When ``inside_tokens`` is not false: the strings that occur inside tokens, and that a byte index counts them."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +125,12 @@ class DocumentsResult(_Result):
     num_documents_exact: bool = True
     forms: list[Form] | None = field(default=None, repr=False, compare=False)
     """The forms of a string query (None for ids), each with its count of occurrences."""
+    inside_tokens: bool | None = field(default=None, repr=False, compare=False)
+    """Asked for with ``inside_tokens=True`` on a tokenized index, when ``forms`` are listed:
+    whether the strings also occur starting or ending inside tokens (None: not asked, or
+    undecided, then with a ``notice``); see :meth:`infgram.Index.inside_tokens_fields`."""
+    notice: str | None = field(default=None, repr=False, compare=False)
+    """When ``inside_tokens`` is not false: the strings that occur inside tokens, and that a byte index counts them."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +171,12 @@ class SearchResult(_Result):
     forms: list[list[list[Form] | None]] | None = field(default=None, repr=False, compare=False)
     """The forms of each string phrase, by clause then phrase (None for a phrase of ids or
     one form); None when no phrase has forms to list."""
+    inside_tokens: bool | None = field(default=None, repr=False, compare=False)
+    """Asked for with ``inside_tokens=True`` on a tokenized index, when ``forms`` are listed:
+    whether the strings also occur starting or ending inside tokens (None: not asked, or
+    undecided, then with a ``notice``); see :meth:`infgram.Index.inside_tokens_fields`."""
+    notice: str | None = field(default=None, repr=False, compare=False)
+    """When ``inside_tokens`` is not false: the strings that occur inside tokens, and that a byte index counts them."""
 
 
 @dataclass(frozen=True)
@@ -195,6 +223,12 @@ class CooccurrenceResult(_Result):
     forms: list[list[Form] | None] | None = field(default=None, repr=False, compare=False)
     """The forms of each string phrase (None for a phrase of ids or one form); None when no
     phrase has forms to list."""
+    inside_tokens: bool | None = field(default=None, repr=False, compare=False)
+    """Asked for with ``inside_tokens=True`` on a tokenized index, when ``forms`` are listed:
+    whether the strings also occur starting or ending inside tokens (None: not asked, or
+    undecided, then with a ``notice``); see :meth:`infgram.Index.inside_tokens_fields`."""
+    notice: str | None = field(default=None, repr=False, compare=False)
+    """When ``inside_tokens`` is not false: the strings that occur inside tokens, and that a byte index counts them."""
 
 
 @dataclass(frozen=True)

@@ -216,6 +216,13 @@ def whole_word_mask(shard, test: WordTest, starts: np.ndarray, ends: np.ndarray,
     return keep
 
 
+def _live(shard, positions: np.ndarray) -> np.ndarray:
+    """The positions that are not in removed documents (see :mod:`infgram.shards.removals`)."""
+    if shard.removals.is_empty or not len(positions):
+        return positions
+    return positions[~shard.removals.removed_of(shard.documents.document_of(positions))]
+
+
 def whole_word_positions(shard, test: WordTest, forms: list[bytes], spaced: Sequence[bool],
                          rows: list[tuple[int, int]] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The whole-word occurrences of a text's forms in one shard, from the given rows of
@@ -226,7 +233,7 @@ def whole_word_positions(shard, test: WordTest, forms: list[bytes], spaced: Sequ
         lo, hi = shard.find(encoded) if rows is None else rows[number]
         if hi == lo:
             continue
-        found = shard.positions(lo, hi).astype(np.int64)
+        found = _live(shard, shard.positions(lo, hi).astype(np.int64))
         length = len(encoded) // shard.token_width
         found = found[whole_word_mask(shard, test, found, found + length, spaced[number])]
         positions.append(found)
@@ -241,3 +248,38 @@ def whole_word_documents(shard, test: WordTest, forms: list[bytes], spaced: Sequ
     text (sorted, each once) and the number of such occurrences."""
     positions, _ = whole_word_positions(shard, test, forms, spaced)
     return np.unique(shard.documents.document_of(positions)), len(positions)
+
+
+def whole_word_summary(shard, test: WordTest, encoded: bytes, spaced: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    """A per-shard partial: the shard-local documents holding a whole-word occurrence of one
+    token sequence (sorted, each once), the offset of the first such occurrence in each, and
+    the number of such occurrences."""
+    positions, _ = whole_word_positions(shard, test, [encoded], [spaced])
+    documents = shard.documents.document_of(positions)
+    first = np.ones(len(documents), dtype=bool)
+    first[1:] = documents[1:] != documents[:-1]
+    documents = documents[first]
+    return documents, positions[first] - shard.documents.starts[documents], len(positions)
+
+
+_FIRST_ROWS = 16
+"""A search for one whole-word occurrence reads this many rows of the run first, then four
+times as many at each step."""
+
+
+def whole_word_in_run(shard, test: WordTest, encoded: bytes, spaced: bool, max_rows: int) -> tuple[bool, int, bool]:
+    """A per-shard partial: whether one token sequence has a whole-word occurrence in the
+    shard, reading the rows of its run in order, in growing chunks, stopping at the first
+    one found and after at most ``max_rows`` rows. Returns (found, rows read, whether the
+    answer is known: found, or every row read)."""
+    lo, hi = shard.find(encoded)
+    length = len(encoded) // shard.token_width
+    read, chunk = 0, _FIRST_ROWS
+    while lo + read < hi and read < max_rows:
+        take = min(chunk, hi - lo - read, max_rows - read)
+        found = _live(shard, shard.positions(lo + read, lo + read + take).astype(np.int64))
+        read += take
+        if len(found) and whole_word_mask(shard, test, found, found + length, spaced).any():
+            return True, read, True
+        chunk *= 4
+    return False, read, lo + read == hi

@@ -195,10 +195,16 @@ class Client:
             options["max_work"] = UNLIMITED if exact else max_work
         return int(self.call("count", **_sequence(query), **options)["count"])
 
-    def count_batch(self, queries: Iterable[Any]) -> np.ndarray:
-        """The counts of many queries, as an int64 array (one ``/v1/batch`` request)."""
+    def count_batch(self, queries: Iterable[Any], whole_words: bool = False, ignore_case: bool = False,
+                    max_work: int | None = None, exact: bool = False) -> np.ndarray:
+        """The counts of many queries, as an int64 array (one ``/v1/batch`` request); the
+        options as in :meth:`infgram.Index.count_batch`, each query with its own budget."""
         rows = queries.tolist() if isinstance(queries, np.ndarray) else list(queries)
-        body = "".join(json.dumps({"op": "count", **_sequence(query)}) + "\n" for query in rows).encode("utf-8")
+        options = {"whole_words": whole_words, "ignore_case": ignore_case} if whole_words or ignore_case else {}
+        if whole_words and (max_work is not None or exact):
+            options["max_work"] = UNLIMITED if exact else max_work
+        body = "".join(json.dumps({"op": "count", **_sequence(query), **options}) + "\n"
+                       for query in rows).encode("utf-8")
         status, content = self.request("POST", "/v1/batch", body)
         if status != 200:
             raise _exception(json.loads(content), status)
@@ -275,10 +281,12 @@ class Client:
                             whole_words=whole_words, ignore_case=ignore_case)
 
     def attribute(self, text: Any, min_length: int | None = None, max_count: int = 100, examples: int = 3,
-                  context: int | None = None) -> results.AttributionResult:
+                  context: int | None = None, whole_words: bool = False, max_work: int | None = None,
+                  exact: bool = False) -> results.AttributionResult:
         """The spans of a text that occur verbatim in the corpus (see :meth:`infgram.Index.attribute`)."""
         return self._result(results.AttributionResult, "attribute", **_sequence(text), min_length=min_length,
-                            max_count=max_count, examples=examples, context=context)
+                            max_count=max_count, examples=examples, context=context, whole_words=whole_words,
+                            max_work=UNLIMITED if exact else max_work)
 
     def contamination(self, text: str) -> dict[str, Any]:
         """How much of one benchmark entry occurs in the corpus (the reply of the ``contamination`` op)."""

@@ -15,7 +15,8 @@ exactly one token) or ``"next_id"``):
 - ``documents``: a sequence, ``limit``, ``offset``, ``seed``, ``context``, ``max_work``;
 - ``search``: ``cnf`` (clauses of phrases, a phrase a string or ``{"ids": [...]}``, or a
   query string), ``within``, ``limit``, ``offset``, ``seed``, ``context``, ``max_work``;
-- ``attribute``: a sequence, ``min_length``, ``max_count``, ``examples``, ``context``;
+- ``attribute``: a sequence, ``min_length``, ``max_count``, ``examples``, ``context``,
+  ``whole_words``, ``max_work``;
 - ``longest_matches``, ``infgram_probabilities``: a sequence;
 - ``cooccurrence``: ``phrases``, optional ``pairs`` (pairs of phrase numbers), ``document_counts``,
   ``max_work``;
@@ -34,12 +35,16 @@ index a text has one form, its UTF-8 bytes, and replies are unchanged).
 ``count``, ``documents``, ``search`` and ``cooccurrence`` take ``whole_words`` (default false:
 keep only occurrences with no word character just before or after; ``count`` then also takes
 ``max_work``) and ``ignore_case`` (default false; byte indexes: match every case variant,
-listed as ``forms``); see :mod:`infgram.query.words`. ``search`` and ``cooccurrence`` replies
+listed as ``forms``); see :mod:`infgram.query.words`. ``attribute`` takes ``whole_words``
+too (spans that are whole words in the text and occur as whole words, see
+:mod:`infgram.query.attribution`). ``search`` and ``cooccurrence`` replies
 list the forms of their string phrases as ``forms`` (by clause then phrase for ``search``).
 On a tokenized index, a request with ``"inside_tokens": true`` whose reply lists ``forms``
 also gets ``inside_tokens``: whether its strings also occur starting or ending inside
 tokens, which it cannot count; when true, a ``notice`` names them and points to a byte
-index (see :mod:`infgram.query.forms`). It is asked for, not given by default, because it
+index (null, with a notice, when that could not be decided; see
+:meth:`infgram.Index.inside_tokens_fields`, the same fields as the Python results with
+``inside_tokens=True``). It is asked for, not given by default, because it
 takes milliseconds (a walk of the vocabulary) where the count takes microseconds.
 
 ``max_work`` sets the request's work budget (:mod:`infgram.query.budget`); a server's
@@ -65,8 +70,6 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..apps.contamination import contamination
-from ..query.forms import inside_tokens_notice
-from ..query.search import parse_query
 from ..lm.novelty import DEFAULT_MAX_N, creativity, novelty
 from ..errors import DocumentRemovedError, IndexFormatError, InfgramError, InputError, QueryError, UnsupportedOperationError
 
@@ -183,19 +186,24 @@ def _pairs(request: dict[str, Any]) -> Any:
 
 
 def _count(index: Any, request: dict[str, Any]) -> dict[str, Any]:
-    """A count; a text query's reply lists the token sequences searched (``forms``)."""
+    """A count; a text query's reply lists the token sequences searched (``forms``), and with
+    ``inside_tokens`` on a tokenized index whether they leave occurrences out."""
     query = sequence(request)
     whole_words, ignore_case = flag(request, "whole_words"), flag(request, "ignore_case")
+    tokenized = isinstance(query, str) and index.tokenizer.kind == "huggingface"
     if whole_words or ignore_case:
         reply: dict[str, Any] = {"count": index.count(query, flag(request, "exact_tokens"), whole_words, ignore_case,
                                                       optional_int(request, "max_work", None))}
-        if isinstance(query, str) and (ignore_case or index.tokenizer.kind == "huggingface"):
+        if isinstance(query, str) and (ignore_case or tokenized):
             reply["forms"] = [form.to_dict() for form in index.forms(query, flag(request, "exact_tokens"), ignore_case)]
-        return reply
-    if not isinstance(query, str) or index.tokenizer.kind != "huggingface":  # one form: the query itself
-        return {"count": index.count(query, flag(request, "exact_tokens"))}
-    forms = index.forms(query, flag(request, "exact_tokens"))
-    return {"count": sum(form.count for form in forms), "forms": [form.to_dict() for form in forms]}
+    elif not tokenized:  # one form: the query itself
+        reply = {"count": index.count(query, flag(request, "exact_tokens"))}
+    else:
+        forms = index.forms(query, flag(request, "exact_tokens"))
+        reply = {"count": sum(form.count for form in forms), "forms": [form.to_dict() for form in forms]}
+    if flag(request, "inside_tokens") and tokenized:
+        reply.update(index.inside_tokens_fields([query]))  # milliseconds, not microseconds: asked for
+    return reply
 
 
 def _contamination(index: Any, request: dict[str, Any]) -> dict[str, Any]:
@@ -205,26 +213,6 @@ def _contamination(index: Any, request: dict[str, Any]) -> dict[str, Any]:
     reply = contamination(index, [text])[0].to_dict()
     del reply["index"]  # the entry is the request itself
     return reply
-
-
-def _strings_of(request: dict[str, Any]) -> list[str]:
-    """The strings a request searches (its text, prompt, phrases or the phrases of its cnf)."""
-    if "cnf" in request:
-        cnf = request["cnf"]
-        clauses = parse_query(cnf) if isinstance(cnf, str) else cnf
-        return [phrase for clause in clauses for phrase in clause if isinstance(phrase, str)]
-    if "phrases" in request:
-        return [phrase for phrase in request["phrases"] if isinstance(phrase, str)]
-    return [request[key] for key in ("text", "prompt") if isinstance(request.get(key), str)][:1]
-
-
-def _note_inside_tokens(index: Any, request: dict[str, Any], reply: dict[str, Any]) -> None:
-    """Add ``inside_tokens`` (and, when true, a ``notice``) to a reply that lists forms: whether
-    its strings also occur starting or ending inside tokens (see :mod:`infgram.query.forms`)."""
-    inside = [text for text in dict.fromkeys(_strings_of(request)) if index.inside_tokens(text)]
-    reply["inside_tokens"] = bool(inside)
-    if inside:
-        reply["notice"] = inside_tokens_notice(inside)
 
 
 @dataclass(frozen=True)
@@ -240,11 +228,12 @@ class Operation:
 
 OPERATIONS: dict[str, Operation] = {
     "count": Operation(lambda index, r: _count(index, r), "occurrences of a sequence"),
-    "probability": Operation(lambda index, r: index.probability(prompt(r), next_token(r),
-                                                                flag(r, "exact_tokens")).to_dict(),
+    "probability": Operation(lambda index, r: index.probability(prompt(r), next_token(r), flag(r, "exact_tokens"),
+                                                                flag(r, "inside_tokens")).to_dict(),
                              "count(prompt + next) / count(prompt)"),
     "next_tokens": Operation(lambda index, r: index.next_tokens(prompt_or_text(r), optional_int(r, "top_k", None),
-                                                                flag(r, "exact_tokens")).to_dict(),
+                                                                flag(r, "exact_tokens"),
+                                                                flag(r, "inside_tokens")).to_dict(),
                              "the exact next-token distribution after a prompt"),
     "infgram_probability": Operation(lambda index, r: index.infgram_probability(
         prompt(r), next_token(r), flag(r, "exact_tokens")).to_dict(),
@@ -258,18 +247,20 @@ OPERATIONS: dict[str, Operation] = {
         sequence(r), limit=optional_int(r, "limit", 10), offset=optional_int(r, "offset", 0),
         seed=optional_int(r, "seed", None), context=optional_int(r, "context", None),
         max_work=optional_int(r, "max_work", None), exact_tokens=flag(r, "exact_tokens"),
-        whole_words=flag(r, "whole_words"), ignore_case=flag(r, "ignore_case")).to_dict(),
+        whole_words=flag(r, "whole_words"), ignore_case=flag(r, "ignore_case"),
+        inside_tokens=flag(r, "inside_tokens")).to_dict(),
         "the documents that contain a sequence", expensive=True),
     "search": Operation(lambda index, r: index.search(
         _cnf(r), within=optional_int(r, "within", None), limit=optional_int(r, "limit", 10),
         offset=optional_int(r, "offset", 0), seed=optional_int(r, "seed", None),
         context=optional_int(r, "context", None), max_work=optional_int(r, "max_work", None),
         exact_tokens=flag(r, "exact_tokens"), whole_words=flag(r, "whole_words"),
-        ignore_case=flag(r, "ignore_case")).to_dict(),
+        ignore_case=flag(r, "ignore_case"), inside_tokens=flag(r, "inside_tokens")).to_dict(),
         "documents matching an AND of ORs of phrases", expensive=True),
     "attribute": Operation(lambda index, r: index.attribute(
         sequence(r), min_length=optional_int(r, "min_length", None), max_count=optional_int(r, "max_count", 100),
-        examples=optional_int(r, "examples", 3), context=optional_int(r, "context", None)).to_dict(),
+        examples=optional_int(r, "examples", 3), context=optional_int(r, "context", None),
+        whole_words=flag(r, "whole_words"), max_work=optional_int(r, "max_work", None)).to_dict(),
         "the spans of a text that occur verbatim, with their sources", expensive=True),
     "longest_matches": Operation(lambda index, r: index.longest_matches(sequence(r)).to_dict(),
                                  "the longest match starting at every token of a text"),
@@ -278,7 +269,8 @@ OPERATIONS: dict[str, Operation] = {
     "cooccurrence": Operation(lambda index, r: index.cooccurrence(
         required_list(r, "phrases"), _pairs(r), document_counts=flag(r, "document_counts"),
         max_work=optional_int(r, "max_work", None), exact_tokens=flag(r, "exact_tokens"),
-        whole_words=flag(r, "whole_words"), ignore_case=flag(r, "ignore_case")).to_dict(),
+        whole_words=flag(r, "whole_words"), ignore_case=flag(r, "ignore_case"),
+        inside_tokens=flag(r, "inside_tokens")).to_dict(),
         "counts of phrases and of the documents that hold pairs of them", expensive=True),
     "contamination": Operation(_contamination, "how much of a benchmark entry occurs in the corpus", expensive=True),
     "draft": Operation(lambda index, r: index.draft(
@@ -340,11 +332,7 @@ def run_request(index: Any, request: Any) -> dict[str, Any]:
         if not isinstance(request, dict):
             raise QueryError(f"expected a JSON object as a request, found {_show(request)}")
         name = check_op(op)
-        reply = {"op": name, **OPERATIONS[name].answer(index, request)}
-        if "forms" in reply and flag(request, "inside_tokens") and \
-                getattr(getattr(index, "tokenizer", None), "kind", None) == "huggingface":
-            _note_inside_tokens(index, request, reply)  # milliseconds, not microseconds: asked for
-        return reply
+        return {"op": name, **OPERATIONS[name].answer(index, request)}
     except InfgramError as error:
         return error_reply(op, error)
     except RecursionError:

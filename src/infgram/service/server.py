@@ -190,10 +190,14 @@ def _reply_model(name: str, result_type: type, leave_out: tuple[str, ...] = (), 
 
 
 class CountResult(BaseModel):
-    """The occurrences of a sequence."""
+    """The occurrences of a sequence; a text's ``forms`` on a tokenized index (or with
+    ``ignore_case``), and ``inside_tokens`` and ``notice`` when asked for."""
 
     op: Optional[str] = None
     count: int
+    forms: Optional[list[_schema_type(results.Form)]] = None  # type: ignore[misc]
+    inside_tokens: Optional[bool] = None
+    notice: Optional[str] = None
 
 
 REPLY_MODELS: dict[str, type[BaseModel]] = {
@@ -278,7 +282,7 @@ REQUEST_MODELS: dict[str, type[BaseModel]] = {
         within=(Optional[int], None), **_PAGE, **_EXACT, **_WORDS),
     "attribute": _request_model("attribute", **_SEQUENCE, min_length=(Optional[int], None),
                                 max_count=(Optional[int], 100), examples=(Optional[int], 3),
-                                context=(Optional[int], None)),
+                                context=(Optional[int], None), whole_words=_WORDS["whole_words"], **_WORK),
     "longest_matches": _request_model("longest_matches", **_SEQUENCE),
     "infgram_probabilities": _request_model("infgram_probabilities", **_SEQUENCE),
     "cooccurrence": _request_model("cooccurrence", phrases=(list[Phrase], ...),
