@@ -56,6 +56,7 @@ from tqdm import tqdm
 from ..build.fields import FieldMissing, FieldNotText, TextFields
 from ..errors import InputError, UnsupportedOperationError
 from ..query.results import EntryContamination
+from .charts import Bar, log_bar_chart_svg
 
 WINDOW_CHARACTERS = 50
 """Characters per window, as in infini-gram mini."""
@@ -382,48 +383,18 @@ def _fraction_bin(result: EntryContamination) -> int:
 
 def _histogram_svg(results: Sequence[EntryContamination]) -> str:
     """An inline SVG histogram of the fraction of windows found, 20 bins, log-scaled counts."""
-    import math
-
     counts = [0] * _HISTOGRAM_BINS
     for result in results:
         counts[_fraction_bin(result)] += 1
-    width, height, left, bottom, top = 680, 300, 60, 50, 20
-    plot_width, plot_height = width - left - 20, height - bottom - top
-    largest = max(counts) if counts else 0
-    scale = math.log10(1 + largest) if largest else 1.0
-
-    def y_of(count: int) -> float:
-        return top + plot_height - plot_height * math.log10(1 + count) / scale
-
-    bar_width = plot_width / _HISTOGRAM_BINS
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-             'role="img" aria-label="histogram of the fraction of windows found per entry" font-family="sans-serif" font-size="11">']
-    power = 1
-    while power <= max(largest, 1):
-        y = y_of(power)
-        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_width}" y2="{y:.1f}" stroke="#ddd"/>')
-        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{power:,}</text>')
-        power *= 10
+    bars = []
     for number, count in enumerate(counts):
         lower = Fraction(number, _HISTOGRAM_BINS)
         label = DIRTY if lower >= DIRTY_FRACTION else SUSPICIOUS if lower >= SUSPICIOUS_FRACTION else CLEAN
-        x = left + number * bar_width
-        y = y_of(count)
-        parts.append(f'<rect x="{x + 1:.1f}" y="{y:.1f}" width="{bar_width - 2:.1f}" height="{top + plot_height - y:.1f}" '
-                     f'fill="{_COLORS[label]}"><title>{float(lower):.2f}-{float(lower) + 1 / _HISTOGRAM_BINS:.2f}: '
-                     f'{count:,} entries</title></rect>')
-        if count:
-            parts.append(f'<text x="{x + bar_width / 2:.1f}" y="{y - 3:.1f}" text-anchor="middle" font-size="9">{count:,}</text>')
-    for tick in range(0, 11, 2):
-        x = left + plot_width * tick / 10
-        parts.append(f'<text x="{x:.1f}" y="{top + plot_height + 16}" text-anchor="middle">{tick / 10:.1f}</text>')
-    parts.append(f'<line x1="{left}" y1="{top + plot_height}" x2="{left + plot_width}" y2="{top + plot_height}" stroke="#333"/>')
-    parts.append(f'<text x="{left + plot_width / 2}" y="{height - 12}" text-anchor="middle">fraction of an entry\'s '
-                 f'{WINDOW_CHARACTERS}-character windows found in the corpus</text>')
-    parts.append(f'<text x="14" y="{top + plot_height / 2}" text-anchor="middle" '
-                 f'transform="rotate(-90 14 {top + plot_height / 2})">entries (log scale)</text>')
-    parts.append("</svg>")
-    return "\n".join(parts)
+        bars.append(Bar("", count, _COLORS[label],
+                        f"{float(lower):.2f}-{float(lower) + 1 / _HISTOGRAM_BINS:.2f}: {count:,} entries"))
+    return log_bar_chart_svg(bars, "histogram of the fraction of windows found per entry",
+                             f"fraction of an entry's {WINDOW_CHARACTERS}-character windows found in the corpus",
+                             y_label="entries (log scale)", ticks=[(tick / 10, f"{tick / 10:.1f}") for tick in range(0, 11, 2)])
 
 
 def _labels_svg(summary: dict[str, Any]) -> str:

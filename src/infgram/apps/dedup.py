@@ -81,7 +81,6 @@ from __future__ import annotations
 
 import heapq
 import json
-import math
 import mmap
 import os
 import shutil
@@ -100,6 +99,7 @@ from ..build.pipeline import build as build_index
 from ..build.plan import default_memory_budget, parse_memory
 from ..errors import InputError, UnsupportedOperationError
 from ..query.index import Index, IndexLocation
+from .charts import Bar, log_bar_chart_svg
 
 MIN_LENGTH = 50
 """The default minimum length of a duplicate, in tokens (bytes in a byte index), as in Lee et al."""
@@ -507,31 +507,15 @@ def _describe_top(index: Index, candidates: list[tuple[int, int, int]], length: 
 
 # -- the plot -------------------------------------------------------------------------------------
 def histogram_svg(histogram: Sequence[dict[str, int]], title: str = "duplicated spans by length") -> str:
-    """A small bar chart of a :func:`length_histogram` as an SVG document (log-scaled counts).
+    """A bar chart of a :func:`length_histogram` as an SVG document (log-scaled counts).
 
     >>> svg = histogram_svg([{"from": 50, "to": 100, "count": 3}])
     >>> svg.startswith("<svg") and "50–99" in svg
     True
     """
-    width, height, margin = 640, 300, 48
-    bar_width = (width - 2 * margin) / max(len(histogram), 1)
-    top = max((math.log10(item["count"] + 1) for item in histogram), default=1.0) or 1.0
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
-             f'font-size="11"><rect width="{width}" height="{height}" fill="white"/>',
-             f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="14">{title}</text>',
-             f'<line x1="{margin}" y1="{height - margin}" x2="{width - margin}" y2="{height - margin}" stroke="black"/>']
-    for number, item in enumerate(histogram):
-        bar_height = (height - 2 * margin - 20) * math.log10(item["count"] + 1) / top
-        x = margin + number * bar_width
-        y = height - margin - bar_height
-        parts.append(f'<rect x="{x + 2:.1f}" y="{y:.1f}" width="{bar_width - 4:.1f}" height="{bar_height:.1f}" '
-                     f'fill="#4a7ab5"><title>{item["count"]} spans</title></rect>')
-        parts.append(f'<text x="{x + bar_width / 2:.1f}" y="{y - 4:.1f}" text-anchor="middle">{item["count"]}</text>')
-        parts.append(f'<text x="{x + bar_width / 2:.1f}" y="{height - margin + 14}" text-anchor="middle">'
-                     f'{item["from"]}–{item["to"] - 1}</text>')
-    parts.append(f'<text x="{width / 2}" y="{height - 10}" text-anchor="middle">length (tokens), count log-scaled</text>')
-    parts.append("</svg>")
-    return "\n".join(parts) + "\n"
+    bars = [Bar(f"{item['from']}–{item['to'] - 1}", item["count"], tooltip=f"{item['count']:,} spans")
+            for item in histogram]
+    return log_bar_chart_svg(bars, title, "length (tokens)", y_label="spans (log scale)")
 
 
 # -- writing the deduplicated corpus --------------------------------------------------------------
