@@ -59,10 +59,15 @@ class RemoteShard:
 
 class ShardHost:
     """A Ray actor holding some shards of index directories on the shared filesystem; it
-    runs partials on them. ``places`` lists (directory, shard number in its manifest)."""
+    runs partials on them. ``places`` lists (directory, shard number in its manifest).
 
-    def __init__(self, places: Sequence[tuple[str, int]]):
-        manifests: dict[str, dict[str, Any]] = {}
+    ``manifests`` are the coordinator's manifests by directory: a host opens the shards of
+    the generation the coordinator opened, even when an ``infgram add``/``remove`` commits a
+    newer one in between (the old generation's files stay until the next change collects
+    them). Without them (a host started by hand) it reads each manifest itself."""
+
+    def __init__(self, places: Sequence[tuple[str, int]], manifests: dict[str, dict[str, Any]] | None = None):
+        manifests = dict(manifests or {})
         self.shards = []
         for directory, number in places:
             if directory not in manifests:
@@ -218,7 +223,10 @@ def open_index(location: IndexLocation, address: str | None = "auto", *, shards_
     groups = [places[first : first + max(1, shards_per_host)] for first in range(0, len(places), max(1, shards_per_host))]
     options = {"max_restarts": max_restarts, "max_task_retries": max_task_retries, "max_concurrency": max_concurrency,
                "num_cpus": 0, "scheduling_strategy": "SPREAD"}
-    hosts = [_host_class(ray).options(**options).remote(group) for group in groups]
+    manifests = {str(directory): manifest for directory, manifest in zip(local.directories, local.manifests)}
+    hosts = [_host_class(ray).options(**options).remote(group, {directory: manifests[directory]
+                                                                for directory in {place[0] for place in group}})
+             for group in groups]
     shards = [RemoteShard(shard.name, shard.num_documents, shard.num_tokens, shard.locate_cost,
                           number // max(1, shards_per_host), number % max(1, shards_per_host),
                           Removals(np.array(shard.removals.documents), None, shard.removals.num_tokens))
