@@ -95,7 +95,7 @@ def _notice(args: argparse.Namespace, fields: dict[str, Any]) -> None:
 def command_count(args: argparse.Namespace) -> None:
     index = _open(args)
     query = _query(args.query, args.ids)
-    count = index.count(query, args.exact_tokens, args.whole_words, args.ignore_case)
+    count = index.count(query, args.exact_tokens, args.whole_words, args.ignore_case, args.max_work, args.exact)
     fields = index.inside_tokens_fields([query]) if args.inside_tokens and isinstance(query, str) and \
         index.tokenizer.kind == "huggingface" else {}
     _print_json({"count": count, **fields}) if args.json else print(count)
@@ -146,13 +146,18 @@ def command_documents(args: argparse.Namespace) -> None:
     result = _open(args).documents(_query(args.query, args.ids), limit=args.limit, offset=args.offset,
                                    seed=args.seed, context=_context(args), exact_tokens=args.exact_tokens,
                                    whole_words=args.whole_words, ignore_case=args.ignore_case,
-                                   inside_tokens=args.inside_tokens)
+                                   inside_tokens=args.inside_tokens, max_work=args.max_work, exact=args.exact,
+                                   progress=args.exact and sys.stderr.isatty())
     _notice(args, result.to_dict())
     if args.json:
         _print_json(result.to_dict())
         return
     verb = "contains" if result.num_documents == 1 else "contain"
-    _print_documents(f"{_plural(result.num_documents, 'document')} {verb} the query", result.documents)
+    heading = f"{_plural(result.num_documents, 'document')} {verb} the query"
+    if not result.num_documents_exact:
+        heading = (f"at least {heading} (counted within the work budget; --exact counts them all, "
+                   "--max-work sets the budget)")
+    _print_documents(heading, result.documents)
 
 
 DEFAULT_CONTEXT = 100
@@ -192,7 +197,7 @@ def command_search(args: argparse.Namespace) -> None:
     result = _open(args).search(query, within=args.within, limit=args.limit, offset=args.offset,
                                 seed=args.seed, context=_context(args), exact_tokens=args.exact_tokens,
                                 whole_words=args.whole_words, ignore_case=args.ignore_case,
-                                inside_tokens=args.inside_tokens)
+                                inside_tokens=args.inside_tokens, max_work=args.max_work, exact=args.exact)
     _notice(args, result.to_dict())
     if args.json:
         _print_json(result.to_dict())
@@ -227,7 +232,8 @@ def command_attribute(args: argparse.Namespace) -> None:
     text = _read_text(args)
     query = _query(text, True) if args.ids else text
     result = index.attribute(query, min_length=args.min_length, max_count=args.max_count, examples=args.examples,
-                             context=args.context, whole_words=args.whole_words)
+                             context=args.context, whole_words=args.whole_words, max_work=args.max_work,
+                             exact=args.exact)
     if args.json:
         reply = result.to_dict()
         if args.longest_matches:
@@ -491,6 +497,8 @@ def command_novelty(args: argparse.Namespace) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .query.budget import DEFAULT_MAX_WORK
+
     parser = argparse.ArgumentParser(prog="infgram", description="Exact n-gram and ∞-gram search over any corpus.")
     parser.add_argument("--version", action="version", version=f"infgram {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -520,6 +528,13 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--ignore-case", action="store_true",
                          help="byte indexes: match every case variant of the text (each character, its lower, "
                               "upper and title case)")
+
+    def with_budget(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--max-work", type=int, default=None,
+                         help=f"the work budget: occurrences read at most (default {DEFAULT_MAX_WORK:,}); past it a "
+                              "document count is a lower bound, and other answers are refused")
+        sub.add_argument("--exact", action="store_true",
+                         help="no work budget: read every occurrence (documents: with a progress bar)")
 
     sub = commands.add_parser("build", help="index files or directories", description="Index a corpus.")
     sub.add_argument("inputs", nargs="+", help="files (.jsonl .json .csv .tsv .parquet .arrow .txt .md .rst .html, "
@@ -558,6 +573,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("query")
     with_exact_tokens(sub)
     with_words(sub)
+    with_budget(sub)
     with_inside_tokens(sub)
     sub.set_defaults(func=command_count)
 
@@ -591,6 +607,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--context", type=int, default=None,
                          help=context_help + f" (default {DEFAULT_CONTEXT}; --whole shows whole documents)")
         sub.add_argument("--whole", action="store_true", help="show whole documents instead of a window")
+        with_budget(sub)
 
     sub = with_index("documents", "documents that contain a sequence", aliases=["docs"])
     sub.add_argument("query")
@@ -620,6 +637,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--whole-words", action="store_true",
                      help="only spans that are whole words in the text and occur as whole words (no letter, digit "
                           "or _ just before or after), counted as such; reads occurrences, within the work budget")
+    with_budget(sub)
     sub.set_defaults(func=command_attribute)
 
     sub = commands.add_parser("info", help="what an index holds", description="What an index holds.")
@@ -723,8 +741,6 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--rebuild", action="store_true", help="rebuild the demo index even if it exists")
     sub.add_argument("--quiet", action="store_true", help="no progress bars")
     sub.set_defaults(func=command_demo)
-
-    from .query.budget import DEFAULT_MAX_WORK
 
     sub = commands.add_parser("serve", help="an HTTP API, a web page and metrics over one or more indexes",
                               description="Serve indexes over HTTP: POST /v1/{op} for every batch operation, the web "

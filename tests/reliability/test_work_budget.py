@@ -92,3 +92,41 @@ def test_cooccurrence_of_a_thousand_phrases_is_bounded(tmp_path):
         index.cooccurrence(words, max_work=1_000_000)  # 499,500 pairs
     some = index.cooccurrence(words[:50], max_work=1_000_000)
     assert len(some.pair_document_counts) == 50 * 49 // 2
+
+
+@pytest.mark.parametrize("whole_words", [False, True])
+def test_the_count_read_step_by_step_under_a_progress_bar_is_the_same(index, monkeypatch, whole_words):
+    from infgram.query import documents as documents_module
+
+    monkeypatch.setattr(documents_module, "PROGRESS_ROWS", 7)  # many steps, each a few rows of a run
+    for query in ("ab", "cd", "b c"):
+        plain = index.documents(query, limit=20, exact=True, whole_words=whole_words)
+        stepped = index.documents(query, limit=20, exact=True, whole_words=whole_words, progress=True)
+        assert stepped == plain and stepped.num_documents_exact
+
+
+def test_the_cli_takes_the_budget_and_says_when_a_count_is_a_lower_bound(index, run):
+    directory = str(index.directories[0])
+    result = run("documents", directory, "ab", "--max-work", "20", "--limit", "1")
+    assert result.returncode == 0 and result.stdout.startswith("at least ") and "--exact" in result.stdout
+    result = run("documents", directory, "ab", "--exact", "--limit", "1")
+    assert result.stdout.startswith(f"{len(_reference_documents('ab'))} documents contain the query")
+    if not index.supports("search"):
+        return
+    result = run("search", directory, "ab AND cd", "--max-work", "5")
+    assert result.returncode != 0 and "--max-work" in result.stderr and "--exact" in result.stderr
+    result = run("search", directory, "ab AND cd", "--exact", "--json")
+    assert json.loads(result.stdout)["num_documents"] == len(_reference_documents("ab") & _reference_documents("cd"))
+
+
+def test_count_and_attribute_take_the_budget_on_the_command_line(tmp_path, run):
+    infgram.build_from_documents(["cat sat", "a cat", "cats"], tmp_path / "i", progress=False)
+    result = run("count", tmp_path / "i", "cat", "--whole-words", "--max-work", "1")
+    assert result.returncode != 0 and "--max-work" in result.stderr
+    assert run("count", tmp_path / "i", "cat", "--whole-words", "--exact").stdout.strip() == "2"
+    result = run("attribute", tmp_path / "i", "--text", "a cat sat", "--whole-words", "--min-length", "1",
+                 "--max-work", "1")
+    assert result.returncode != 0 and "--max-work" in result.stderr
+    result = run("attribute", tmp_path / "i", "--text", "a cat sat", "--whole-words", "--min-length", "1", "--exact",
+                 "--json")
+    assert result.returncode == 0 and json.loads(result.stdout)["spans"]

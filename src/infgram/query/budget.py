@@ -60,5 +60,5 @@ def work_limit(max_work: Any = None, exact: bool = False, ceiling: int | None = 
 def refuse(what: str, needed: int, limit: int) -> LimitError:
     """The error for a request that needs ``needed`` units (at least) under a budget of ``limit``."""
     return LimitError(f"expected {what} to fit the work budget of {limit:,} units (positions read), found it needs "
-                      f"at least {needed:,}; raise max_work (--max-work), pass exact=True in Python, or narrow the "
-                      "query", "max_work", limit, needed)
+                      f"at least {needed:,}; raise max_work (--max-work), pass exact=True (--exact), or narrow the query",
+                      "max_work", limit, needed)

@@ -295,6 +295,41 @@ def budget_rows(corpus: Corpus, forms: list[bytes], limit: int, runs: np.ndarray
     return rows, complete
 
 
+PROGRESS_ROWS = 1 << 20
+"""Occurrences read per step when the count shows a progress bar (a step is a fraction of a
+second of work, so the bar moves and an interrupt is taken soon)."""
+
+
+def counted_with_progress(corpus: Corpus, forms: list[bytes], rows: list[list[tuple[int, int]]],
+                          words: tuple[WordTest, list[bool]] | None) -> list[tuple[np.ndarray, ...]]:
+    """What ``first_matches`` gives for each shard's rows, read ``PROGRESS_ROWS`` occurrences
+    at a time under a progress bar. Each step finds the first occurrence of each document
+    among its rows; a document's first occurrence overall is the earliest of its steps'."""
+    from tqdm.auto import tqdm
+
+    total = sum(hi - lo for shard_rows in rows for lo, hi in shard_rows)
+    parts = []
+    with tqdm(total=total, desc="reading occurrences", unit="occ", unit_scale=True) as bar:
+        for number, shard_rows in enumerate(rows):
+            pieces = []
+            for form, (lo, hi) in enumerate(shard_rows):
+                for start in range(lo, hi, PROGRESS_ROWS):
+                    step = [(lo, lo)] * len(shard_rows)  # the other forms read nothing in this step
+                    step[form] = (start, min(hi, start + PROGRESS_ROWS))
+                    pieces.append(corpus.shard_set.call(number, first_matches, forms, step, words))
+                    bar.update(step[form][1] - start)
+            if not pieces:
+                pieces = [corpus.shard_set.call(number, first_matches, forms, shard_rows, words)]
+            documents, starts, lengths = (np.concatenate([piece[k] for piece in pieces]) for k in range(3))
+            # Sorted by document, then offset: the first row of each document is its first occurrence.
+            order = np.lexsort((starts, documents))
+            documents, starts, lengths = documents[order], starts[order], lengths[order]
+            first = np.ones(len(documents), dtype=bool)
+            first[1:] = documents[1:] != documents[:-1]
+            parts.append((documents[first], starts[first], lengths[first]))
+    return parts
+
+
 class SeededDraw:
     """The documents of a query in the seeded order of its pages: occurrences drawn at random
     without replacement, each document listed when one of its occurrences is first drawn
@@ -374,7 +409,7 @@ class SeededDraw:
 def documents(corpus: Corpus, query: Query, limit: int = 10, offset: int = 0, seed: int | None = None,
               context: int | None = None, max_work: int | None = None, exact: bool = False,
               work_ceiling: int | None = None, exact_tokens: bool = False, whole_words: bool = False,
-              ignore_case: bool = False) -> DocumentsResult:
+              ignore_case: bool = False, progress: bool = False) -> DocumentsResult:
     """See :meth:`infgram.Index.documents`."""
     limit = check_whole_number("limit", limit, MAX_DOCUMENTS_LIMIT)
     offset = check_whole_number("offset", offset)
@@ -404,8 +439,11 @@ def documents(corpus: Corpus, query: Query, limit: int = 10, offset: int = 0, se
         num_documents, complete = len(drawn.seen), True
     else:
         rows, complete = budget_rows(corpus, searched, budget - (drawn.spent if drawn else 0), runs)
-        parts = [shard_set.call(number, first_matches, searched, shard_rows, words)
-                 for number, shard_rows in enumerate(rows)]
+        if progress:
+            parts = counted_with_progress(corpus, searched, rows, words)
+        else:
+            parts = [shard_set.call(number, first_matches, searched, shard_rows, words)
+                     for number, shard_rows in enumerate(rows)]
         matching = np.concatenate([local + shard_set.first_documents[number]
                                    for number, (local, _, _) in enumerate(parts)])
         num_documents = len(matching)

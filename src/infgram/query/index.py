@@ -146,7 +146,7 @@ class Index(Corpus):
     def documents(self, query: Query, limit: int = 10, offset: int = 0, seed: int | None = None,
                   context: int | None = None, max_work: int | None = None, exact: bool = False,
                   exact_tokens: bool = False, whole_words: bool = False, ignore_case: bool = False,
-                  inside_tokens: bool = False) -> DocumentsResult:
+                  inside_tokens: bool = False, progress: bool = False) -> DocumentsResult:
         """The number of documents that contain the query, and ``limit`` of them from ``offset``.
 
         Documents come in index order, or in a random order fixed by ``seed`` (the same seed
@@ -157,7 +157,8 @@ class Index(Corpus):
         With ``context``, each document is cut to a window of that many tokens on each side of
         its first match (with a seed, of the match drawn). Reading more than
         ``max_work`` occurrences (see :mod:`infgram.query.budget`) gives an exact lower bound
-        of the count, flagged ``num_documents_exact=False``; ``exact=True`` reads them all.
+        of the count, flagged ``num_documents_exact=False``; ``exact=True`` reads them all
+        (``progress=True`` shows a progress bar meanwhile, as the CLI's ``--exact`` does).
         A string on a tokenized index matches in all its forms (listed in ``forms``, see
         :meth:`forms`); ``exact_tokens=True`` searches exactly its encoding. ``whole_words=True``
         keeps the occurrences with no word character just before or after, ``ignore_case=True``
@@ -175,7 +176,8 @@ class Index(Corpus):
         [(0, 7, 'e is a'), (1, 0, 'is i')]
         """
         return self._with_inside_tokens(documents(self, query, limit, offset, seed, context, max_work, exact,
-                                                  self.max_work_ceiling, exact_tokens, whole_words, ignore_case),
+                                                  self.max_work_ceiling, exact_tokens, whole_words, ignore_case,
+                                                  progress),
                                         [query], inside_tokens)
 
     def search(self, cnf: Any, within: int | None = None, limit: int = 10, offset: int = 0,
