@@ -6,9 +6,10 @@ every occurrence they touch, and a phrase can occur millions of times. So each s
 request has a budget of *work units*:
 
 - one unit per suffix-array position read (a position of an occurrence);
-- on an FM-index, ``sample_rate`` units per occurrence located (a locate takes at most
-  ``sample_rate - 1`` LF steps: the budget counts that bound, so that it is known before
-  the work and is the same however the shards are spread);
+- on an FM-index, ``3 * sample_rate`` units per occurrence located (a locate takes at most
+  ``sample_rate - 1`` LF steps, each about three positions' worth: the budget counts that
+  bound, so that it is known before the work and is the same however the shards are spread;
+  see ``infgram.shards.fm.LOCATE_UNITS_PER_SAMPLE``);
 - one unit per ``SCAN_TOKENS_PER_UNIT`` tokens of candidate documents scanned by search and
   co-occurrence (about the cost of reading one position);
 - ``PAIR_UNITS`` for every pair of a co-occurrence call, whatever else it costs.
@@ -29,8 +30,11 @@ from typing import Any
 from ..errors import LimitError, QueryError
 from .encoding import check_whole_number
 
-DEFAULT_MAX_WORK = 10_000_000
-"""About a second of work on this machine's 2 cores: 10 M positions read."""
+DEFAULT_MAX_WORK = 2_000_000
+"""Well under a second of work on one core: reading an occurrence's document from a suffix
+array took 0.33 µs on wiki + prose (55 M bytes, a shared 2-core machine at a load of 3.4),
+so 2 M units are about 0.7 s there (a documents count of 'the', 344,304 occurrences, took
+0.12 s; an FM-index of the same text reads 5,200 occurrences for the same budget, 0.6 s)."""
 
 SCAN_TOKENS_PER_UNIT = 4
 """Scanning a document compares a few tokens in sequence; reading a position is a scattered
