@@ -53,7 +53,7 @@ from .. import _fm
 from ..errors import BuildError
 from ..tokenizer import Tokenizer
 from ..format import KIND_FM_SAMPLES, KIND_FM_WAVELET, AtomicFileWriter, FileHeader
-from .shard_writer import ShardBuffer, ShardWriter, file_entry
+from .shard_writer import InThread, ShardBuffer, ShardWriter, file_entry, pipelining
 
 DEFAULT_SAMPLE_RATE = 128
 """One text position in 128 is sampled: ~0.2 bits per byte, and a locate takes at most 127 steps."""
@@ -196,7 +196,7 @@ def _blob(scalars: list[int], sections: list[np.ndarray | bytes]) -> list[bytes 
 
 def _write_blob(path: Path, kind: bytes, parts: list[bytes | np.ndarray]) -> dict[str, Any]:
     total = sum(len(p) if isinstance(p, bytes) else p.nbytes for p in parts)
-    writer = AtomicFileWriter(path, FileHeader(kind, 1, 0, total // 8, 8))
+    writer = AtomicFileWriter(path, FileHeader(kind, 1, 0, total // 8, 8), hash_in_thread=pipelining())
     try:
         for part in parts:
             writer.write(part)
@@ -311,7 +311,16 @@ class FMWriter(ShardWriter):
         sample_rate, isa_rate = self.fingerprint["sample_rate"], self.fingerprint["isa_rate"]
         files: dict[str, Any] = {}
         with tqdm(total=n, desc=f"sorting {name}", unit="B", unit_scale=True, disable=not self.progress) as bar:
-            bwt, primary_row, rows, values, isa = self._sort(text, sample_rate, isa_rate, bar)
+            # The sort runs in a thread (libdivsufsort releases the GIL) while the files that
+            # do not depend on it are written.
+            sorting = InThread(self._sort, text, sample_rate, isa_rate, bar, name=f"sort {name}")
+            try:
+                self.check_cancelled()
+                files.update(self.write_documents(staging, name, buffer, metadata_sha256))
+            finally:
+                sorting.wait()  # a sort cannot be stopped halfway: never leave one running
+            bwt, primary_row, rows, values, isa = sorting.result()
+        self.check_cancelled()
         with tqdm(total=n, desc=f"compressing {name}", unit="B", unit_scale=True, disable=not self.progress) as bar:
             parts = _wavelet_blob(bwt, primary_row, bar)
             del bwt
@@ -320,7 +329,7 @@ class FMWriter(ShardWriter):
             parts = _samples_blob(n, sample_rate, isa_rate, rows, values, isa)
             files["samples"] = file_entry(name, "fm_samples.bin", _write_blob(staging / "fm_samples.bin", KIND_FM_SAMPLES, parts))
             bar.update(n - bar.n)
-        files.update(self.write_documents(staging, name, buffer, metadata_sha256))
+        self.check_cancelled()
         return self.publish(name, staging, buffer, 0, files)
 
     def _sort(self, text: np.ndarray, sample_rate: int, isa_rate: int, bar: tqdm):

@@ -8,6 +8,19 @@ the shard (``sa_writer.py`` or ``fm_writer.py``).
 A corpus larger than the memory budget is cut into shards between documents; each shard is
 an independent index, and queries add their answers up.
 
+Pipelining. A full shard is handed to a background thread that sorts and writes it while
+the main thread reads and tokenizes the next one (the sorters, file writes and hashing
+release the GIL, so the two run on two cores). At most one shard is in flight: the next
+full shard waits for it. The memory plan counts both (``plan.py``: a shard is cut so that
+sorting it beside a buffer like it stays within the budget), and the reader also waits
+when the buffer being filled would not fit beside the shard being written; the cut points
+depend on the documents only, never on timing. The writer thread does everything that
+touches a shard on disk (reusing, forgetting, writing, publishing, recording), in order, so
+the build state is what a sequential build leaves. Its errors are raised in the main thread
+as they are (an ``OSError`` becomes a :class:`BuildError` there, as before); an error in the
+main thread first lets the shard in flight finish, and an interrupt (Ctrl-C) stops it at
+its next step. ``INFGRAM_BUILD_PIPELINE=0`` builds one step after another (same files).
+
 Resuming. Before anything else is written (or an old index's manifest removed), the build
 records its fingerprint (inputs, options) in ``build-state.json``; shards are then written
 one at a time under temporary names (``shard_writer.py``) and recorded there as they
@@ -36,6 +49,11 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 from tqdm.auto import tqdm
 
+try:
+    import orjson as _orjson
+except ImportError:  # an optional speed-up: json writes the same bytes
+    _orjson = None
+
 from ..errors import BuildError, InputError, MemoryBudgetWarning, shown
 from ..format import (
     BUILD_STATE_NAME,
@@ -57,12 +75,13 @@ from .inputs import BlankLine, InputProblem, SourceDocument
 from .plan import (
     budget_warning,
     default_memory_budget,
+    fits_beside,
     fm_shard_positions_for_budget,
     parse_memory,
     shard_positions_for_budget,
 )
 from .sa_writer import SAWriter
-from .shard_writer import ShardBuffer, ShardWriter, remove_path
+from .shard_writer import InThread, ShardBuffer, ShardWriter, remove_path
 
 REPORT_NAME = "build-report.json"
 SHARD_NAME = re.compile(r"^shard-\d{5}(\.partial)?$")
@@ -71,6 +90,54 @@ LEFTOVERS = frozenset(f"{name}.partial" for name in (BUILD_STATE_NAME, MANIFEST_
 WRITERS: dict[str, type[ShardWriter]] = {"sa": SAWriter, "fm": FMWriter}
 """One writer per index kind, by the kind's name in the manifest."""
 MAX_LISTED_PROBLEMS = 100
+_METADATA_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+"""What ``json.dumps(metadata, ensure_ascii=False, separators=(",", ":"), default=str)`` uses,
+made once: building an encoder per document took half of the time of encoding metadata."""
+_PLAIN_TYPES = (str, int, bool, type(None), dict, list)
+_PLAIN_DEPTH = 200
+
+
+def encode_metadata(metadata: dict[str, Any]) -> bytes:
+    """A document's metadata as stored in ``metadata.bin``: compact JSON in UTF-8, exactly
+    ``json.dumps(metadata, ensure_ascii=False, separators=(",", ":"), default=str)``, with
+    its errors (``ValueError``, ``RecursionError``, ``UnicodeEncodeError``).
+
+    Metadata made only of strings, integers, booleans, nulls, objects and arrays (what most
+    records hold) is encoded by orjson, which writes the same bytes for these five times
+    faster; anything else (floats, which orjson writes in another notation, other types
+    that ``default=str`` turns into strings, integers beyond 64 bits, a lone surrogate, deep
+    or circular nesting) goes to json.
+
+    >>> encode_metadata({"title": "Été", "n": [1, True, None]}), encode_metadata({"x": 1e16})
+    (b'{"title":"\xc3\x89t\xc3\xa9","n":[1,true,null]}', b'{"x":1e+16}')
+    """
+    if _orjson is not None and _plain(metadata):
+        try:
+            return _orjson.dumps(metadata)
+        except _orjson.JSONEncodeError:
+            pass
+    return _METADATA_ENCODER.encode(metadata).encode("utf-8")
+
+
+def _plain(value: Any) -> bool:
+    """Whether a value holds only the types orjson and json write alike (exact types: no
+    subclasses), at most :data:`_PLAIN_DEPTH` levels deep (a circular one is not plain)."""
+    pending = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        kind = type(item)
+        if kind is dict or kind is list:
+            if depth >= _PLAIN_DEPTH:
+                return False
+            for child in (item.values() if kind is dict else item):
+                child_kind = type(child)
+                if child_kind is dict or child_kind is list:
+                    pending.append((child, depth + 1))
+                elif child_kind not in _PLAIN_TYPES:
+                    return False
+        elif kind not in _PLAIN_TYPES:
+            return False
+    return True
 
 
 @dataclass
@@ -145,6 +212,11 @@ class Builder:
         self.shards: list[dict[str, Any]] = []
         self.state = state
         self.buffer = self.new_buffer()
+        self.shards_handed_over = 0
+        self.in_flight: InThread | None = None
+        """The shard being sorted and written in the background, if any."""
+        self.in_flight_bytes = 0
+        """What that shard holds, as planned (``ShardBuffer.sorting_bytes``)."""
 
     # -- build state (resume) -------------------------------------------------------------
     def save_state(self) -> None:
@@ -177,6 +249,8 @@ class Builder:
                 if len(batch) >= 2048 or batch_bytes >= (8 << 20):
                     self.add_documents(batch)
                     batch, batch_bytes = [], 0
+                    if self.in_flight is not None and self.in_flight.done():
+                        self.wait_for_shard()  # a failed shard stops the build now, not at the next one
             elif isinstance(record, BlankLine):
                 self.report.blank_lines += 1
                 self.count(record.source, "blank_lines")
@@ -240,7 +314,7 @@ class Builder:
                 ))
                 continue
             try:
-                metadata = json.dumps(document.metadata, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
+                metadata = encode_metadata(document.metadata)
             except UnicodeEncodeError as error:
                 self.problem(InputProblem(
                     document.source, document.line, inputs_module.INVALID_UTF8,
@@ -256,6 +330,8 @@ class Builder:
                 continue
             if not self.buffer.fits(len(ids), len(metadata)):
                 self.finish_shard()
+            if self.in_flight is not None and not self.fits_beside_in_flight(len(ids), len(metadata)):
+                self.wait_for_shard()  # the budget holds: wait rather than fill past it
             self.buffer.add(ids, metadata)
             self.count(document.source, "documents")
             self.report.num_documents += 1
@@ -263,10 +339,25 @@ class Builder:
 
     # -- shards ---------------------------------------------------------------------------
     def finish_shard(self) -> None:
+        """Hand the full buffer over to be sorted and written (in the background when
+        pipelining, once the shard before it is done) and start a new buffer."""
         buffer = self.buffer
         if buffer.num_documents == 0:
             return
-        name = f"shard-{len(self.shards):05d}"
+        self.wait_for_shard()
+        name = f"shard-{self.shards_handed_over:05d}"
+        self.shards_handed_over += 1
+        self.in_flight_bytes = buffer.sorting_bytes()
+        self.writer.cancelled.clear()
+        self.in_flight = InThread(self.write_shard, name, buffer, name=f"write {name}")
+        del buffer
+        self.buffer = self.new_buffer()
+        if self.in_flight.done():  # not pipelining: written already
+            self.wait_for_shard()
+
+    def write_shard(self, name: str, buffer: ShardBuffer) -> None:
+        """Write (or reuse) shard ``name`` and record it: everything a shard does on disk,
+        in the writer thread, one shard after another."""
 
         def forget() -> None:
             if self.state["shards"].pop(name, None) is not None:
@@ -279,7 +370,35 @@ class Builder:
             self.state["shards"][name] = record
             self.save_state()
         self.add_shard(entry)
-        self.buffer = self.new_buffer()
+
+    def wait_for_shard(self) -> None:
+        """Wait for the shard in flight, if any, raising its error here."""
+        shard = self.in_flight
+        if shard is None:
+            return
+        shard.wait()  # interrupted here, the shard is still in flight for abandon() to stop
+        self.in_flight, self.in_flight_bytes = None, 0
+        shard.result()
+
+    def fits_beside_in_flight(self, num_tokens: int, metadata_bytes: int) -> bool:
+        """Whether the buffer, with one more document, fits beside the shard in flight."""
+        buffer = self.buffer
+        if buffer.budget is None:
+            return True
+        return fits_beside(self.in_flight_bytes, buffer.num_positions + num_tokens + 1, buffer.num_documents + 1,
+                           buffer.metadata_bytes + metadata_bytes, buffer.token_width, buffer.budget)
+
+    def abandon(self, error: BaseException) -> None:
+        """After an error in the main thread: let the shard in flight finish, so the build
+        state is what a sequential build leaves, or on an interrupt stop it at its next
+        step (it is then written again by the rerun). Its own error, if any, gives way to
+        ``error``."""
+        shard, self.in_flight = self.in_flight, None
+        if shard is None:
+            return
+        if not isinstance(error, Exception):
+            self.writer.cancel()
+        shard.wait()
 
     def add_shard(self, entry: dict[str, Any]) -> None:
         """List a finished shard (the next one) in the manifest, numbering its first document."""
@@ -287,6 +406,7 @@ class Builder:
 
     def finish(self) -> BuildReport:
         self.finish_shard()
+        self.wait_for_shard()
         if not self.shards:
             raise BuildError(
                 f"nothing to index: all {self.report.records_read:,} records were blank or had problems"
@@ -458,9 +578,13 @@ def _run(records: Iterable[Any], out: Path, tokenizer: Tokenizer, fingerprint: d
          on_error: str, progress: bool, bar: tqdm, start: float, state: dict[str, Any],
          report: BuildReport) -> BuildReport:
     builder = Builder(out, tokenizer, fingerprint, shard_positions, on_error, progress, state, report)
-    builder.add_records(records)
-    bar.close()
-    report = builder.finish()
+    try:
+        builder.add_records(records)
+        bar.close()
+        report = builder.finish()
+    except BaseException as error:
+        builder.abandon(error)
+        raise
     report.index_bytes = directory_bytes(out)
     report.seconds = time.perf_counter() - start
     return report

@@ -11,10 +11,21 @@ interpreter, numpy and the tokenizer, measured at 41 MB in byte mode, 61 MB with
 tokenizer and 132 MB with llama3's (peak RSS after loading them), plus the batch of
 documents being read. A budget below that floor cannot be met: the build says so
 (:func:`budget_warning`) and goes on.
+
+Two shards are in memory at once. The build is pipelined (``pipeline.py``): while one shard
+is sorted and written in a background thread, the next one is read and tokenized into a
+second buffer. So a shard is cut when the shard *and one more like it being filled* would
+pass the budget (:func:`shard_fits_budget`): what sorting it holds (:func:`sort_bytes`) plus
+what filling it held (:func:`fill_bytes`). Shards are therefore smaller than one shard alone
+could be (5 + 1 bytes per byte of text instead of 5), and the cut points depend only on the
+documents, never on timing, so a rerun finds the same shards. When the shard being filled
+holds more than the one being sorted left room for (more metadata, say), the reader waits
+for the sort to finish instead of passing the budget (:func:`fits_beside`).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -166,3 +177,88 @@ def fm_shard_positions_for_budget(memory_bytes: int, token_width: int = 1) -> in
     if positions < 2:
         raise BuildError(f"a memory budget of {memory_bytes} bytes is too small to index anything; raise --memory")
     return positions
+
+
+RECORD_BYTES = 16
+"""Per document: its start and metadata offset while buffered (8 + 8 bytes), and its record
+in ``documents.bin`` (16 bytes) while the shard is written."""
+
+
+def sort_bytes(num_positions: int, num_documents: int, metadata_bytes: int, limit_positions: int,
+               budget_bytes: int) -> int:
+    """What sorting and writing a shard holds at its peak, as planned: its positions' share of
+    the budget (``limit_positions`` positions take all of it: the tokens and the sorter's
+    output, see :func:`shard_positions_for_budget`), its metadata, and per document its
+    offsets and its ``documents.bin`` record (written while the shard sorts).
+
+    >>> sort_bytes(1000, 10, 500, limit_positions=2000, budget_bytes=10000)
+    5852
+    """
+    return num_positions * budget_bytes // limit_positions + metadata_bytes + 2 * RECORD_BYTES * (num_documents + 1)
+
+
+def fill_bytes(num_positions: int, num_documents: int, metadata_bytes: int, token_bytes: float) -> int:
+    """What a shard buffer holds while it is filled: ``token_bytes`` per position, its
+    metadata and each document's offsets.
+
+    >>> fill_bytes(1000, 10, 500, 2)
+    2660
+    """
+    return int(num_positions * token_bytes) + metadata_bytes + RECORD_BYTES * num_documents
+
+
+def shard_fits_budget(num_positions: int, num_documents: int, metadata_bytes: int, limit_positions: int,
+                      budget_bytes: int) -> bool:
+    """Whether a shard of this size may be cut under the budget: sorting it while one more
+    shard like it is filled stays within the budget, with :func:`reserve_bytes` kept back.
+
+    The buffer being filled holds the tokens, counted as the planned bytes per position less
+    the sorter's 4-byte output: exactly the token width for a suffix array below 2**31
+    positions, more than that (on the safe side) for an FM-index, whose plan also counts its
+    BWT and wavelet bits, and past 2**31 positions. It is counted from the budget and the
+    plan alone so that a distributed build, which replays these cuts from counts
+    (``infgram.distributed.builder.plan_shards``), cuts the same shards. Integer arithmetic:
+    the same answer on every machine.
+
+    >>> budget = 1 << 30  # 128 MiB kept back: 896 MiB for 6 bytes per byte position
+    >>> limit = shard_positions_for_budget(budget, 1)  # 5 bytes per position, for one shard alone
+    >>> shard_fits_budget(156_000_000, 1, 0, limit, budget), shard_fits_budget(157_000_000, 1, 0, limit, budget)
+    (True, False)
+    """
+    per_position, room = _budget_terms(budget_bytes, limit_positions)
+    return num_positions * per_position <= (room - 2 * metadata_bytes - 3 * RECORD_BYTES * (num_documents + 1)) * limit_positions
+
+
+@functools.lru_cache(maxsize=8)
+def _budget_terms(budget_bytes: int, limit_positions: int) -> tuple[int, int]:
+    """The terms of :func:`shard_fits_budget` that depend on the plan only (it runs once per
+    document): bytes per position times ``limit_positions`` (budget / limit to sort, less
+    4 being filled), and the budget less what is kept back."""
+    return 2 * budget_bytes - 4 * limit_positions, budget_bytes - reserve_bytes(budget_bytes)
+
+
+def pipelined_positions(budget_bytes: int, limit_positions: int) -> int:
+    """The most positions :func:`shard_fits_budget` lets a shard hold (one document, no
+    metadata): what a shard buffer may grow to under the budget.
+
+    >>> budget = 1 << 30
+    >>> pipelined_positions(budget, shard_positions_for_budget(budget, 1))
+    156587332
+    """
+    per_position, room = _budget_terms(budget_bytes, limit_positions)
+    return max(0, min(limit_positions, (room - 6 * RECORD_BYTES) * limit_positions // per_position))
+
+
+def fits_beside(sorting_bytes: int, num_positions: int, num_documents: int, metadata_bytes: int, token_width: int,
+                budget_bytes: int) -> bool:
+    """Whether a buffer being filled (its size after the next document) still fits beside a
+    shard being sorted that holds ``sorting_bytes`` (:func:`sort_bytes`); when it does not,
+    the reader waits for that shard to be written. Only timing depends on this, never the
+    shard layout.
+
+    >>> budget = 1 << 30  # 128 MiB kept back
+    >>> fits_beside(800 << 20, 90 << 20, 10, 0, 1, budget), fits_beside(800 << 20, 100 << 20, 10, 0, 1, budget)
+    (True, False)
+    """
+    filling = fill_bytes(num_positions, num_documents, metadata_bytes, token_width)
+    return sorting_bytes + filling + reserve_bytes(budget_bytes) <= budget_bytes

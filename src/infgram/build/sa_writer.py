@@ -11,10 +11,17 @@ Sorting is linear-time induced sorting: libdivsufsort (through ``pydivsufsort``)
 bytes of a byte-mode shard, and SA-IS over the token alphabet for wider tokens (the
 compiled ``_sort.sort_suffixes``), so each token position is one suffix to sort. Tokens
 are stored big-endian, so both give exactly the token-level order that the searches use.
+
+Writing a shard overlaps what it can (see ``shard_writer.py``): the sort runs in a thread
+(both sorters release the GIL) while ``tokens.bin``, ``documents.bin`` and ``metadata.bin``
+are written; then the suffix keys are made in a thread while ``suffix_array.bin`` is
+written, and that file is hashed in a thread beside the writing. Pointers as wide as the
+sorter's integers are written straight from its output, without a copy.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Iterator
 
 import numpy as np
@@ -30,7 +37,7 @@ from ..format import (
     pointer_width_for,
 )
 from .plan import INT32_LIMIT
-from .shard_writer import ShardBuffer, ShardWriter, file_entry, release_free_memory
+from .shard_writer import InThread, ShardBuffer, ShardWriter, file_entry, pipelining, release_free_memory
 
 _MAX_SORT_ALPHABET = 1 << 22
 """Above this many distinct 32-bit ids, SA-IS's bucket arrays (8 bytes per id) cost too much:
@@ -77,7 +84,22 @@ def sorted_positions(tokens: np.ndarray, token_width: int) -> Iterator[np.ndarra
 
 
 def pack_pointers(positions: np.ndarray, pointer_width: int) -> np.ndarray:
-    """Little-endian pointers of ``pointer_width`` bytes each, as a flat uint8 array."""
+    """Little-endian pointers of ``pointer_width`` bytes each, as a flat uint8 array.
+
+    Positions are never negative, so on a little-endian machine the first ``pointer_width``
+    bytes of each native integer are the pointer: a view of the sorter's output when the
+    widths match (no copy), one strided copy when they do not.
+
+    >>> pack_pointers(np.array([1, 258], dtype=np.int32), 3).tolist()
+    [1, 0, 0, 2, 1, 0]
+    """
+    itemsize = positions.dtype.itemsize
+    if (sys.byteorder == "little" and positions.dtype.kind in "iu" and positions.dtype.isnative
+            and pointer_width <= itemsize):
+        raw = np.ascontiguousarray(positions).view(np.uint8)
+        if pointer_width == itemsize:
+            return raw
+        return np.ascontiguousarray(raw.reshape(-1, itemsize)[:, :pointer_width]).reshape(-1)
     if pointer_width in (1, 2, 4, 8):
         return positions.astype(f"<u{pointer_width}").view(np.uint8)
     packed = np.empty((len(positions), pointer_width), dtype=np.uint8)
@@ -86,6 +108,20 @@ def pack_pointers(positions: np.ndarray, pointer_width: int) -> np.ndarray:
         packed[:, byte] = wide >> np.uint64(8 * byte)  # the cast keeps the low byte
     return packed.reshape(-1)
 
+
+def _sort_chunks(tokens: np.ndarray, token_width: int) -> list[np.ndarray]:
+    """The whole suffix array, as the chunks :func:`sorted_positions` gives (views of one
+    array), looked up at call time so that tests can replace the sorter."""
+    return list(sorted_positions(tokens, token_width))
+
+
+def _suffix_keys(tokens: np.ndarray, token_width: int, chunks: list[np.ndarray]) -> bytes:
+    """The keys of every ``SUFFIX_KEY_STEP``-th suffix in sorted order (see ``format``)."""
+    key_positions, start = [], 0
+    for chunk in chunks:
+        key_positions.append(chunk[-start % SUFFIX_KEY_STEP :: SUFFIX_KEY_STEP].astype(np.int64))
+        start += len(chunk)
+    return _core.suffix_keys(tokens.view(np.uint8), token_width, np.concatenate(key_positions))
 
 
 class SAWriter(ShardWriter):
@@ -101,38 +137,51 @@ class SAWriter(ShardWriter):
         staging = self.staging(name)
         files: dict[str, Any] = {}
 
-        writer = AtomicFileWriter(staging / "tokens.bin", FileHeader(KIND_TOKENS, width, 0, num_positions, width),
-                                  known_sha256=tokens_sha256)
-        writer.write(tokens.view(np.uint8))
-        files["tokens"] = file_entry(name, "tokens.bin", writer.commit())
-
         with tqdm(total=num_positions, desc=f"sorting {name}", unit="tok", unit_scale=True, disable=not self.progress) as bar:
             release_free_memory()
-            chunks = sorted_positions(tokens, width)
-            writer = AtomicFileWriter(
+            suffix_writer = AtomicFileWriter(
                 staging / "suffix_array.bin",
                 FileHeader(KIND_SUFFIX_ARRAY, width, pointer_width, num_positions, pointer_width),
+                hash_in_thread=pipelining(),
             )
-            key_positions = []
+            keys = None
             try:
-                start = 0
+                sorting = InThread(_sort_chunks, tokens, width, name=f"sort {name}")
+                try:
+                    # While the sort runs: the files that do not depend on the sorted order.
+                    self.check_cancelled()
+                    writer = AtomicFileWriter(staging / "tokens.bin", FileHeader(KIND_TOKENS, width, 0, num_positions, width),
+                                              known_sha256=tokens_sha256)
+                    writer.write(tokens.view(np.uint8))
+                    files["tokens"] = file_entry(name, "tokens.bin", writer.commit())
+                    self.check_cancelled()
+                    files.update(self.write_documents(staging, name, buffer, metadata_sha256))
+                finally:
+                    sorting.wait()  # a sort cannot be stopped halfway: never leave one running
+                chunks = sorting.result()
+                sorting = None  # it holds the sorted array too: the chunks are the only reference now
+                self.check_cancelled()
+                keys = InThread(_suffix_keys, tokens, width, chunks, name=f"suffix keys {name}")
                 for chunk in chunks:
-                    for piece in range(0, len(chunk), _PACK_CHUNK):
-                        writer.write(pack_pointers(chunk[piece : piece + _PACK_CHUNK], pointer_width))
-                    key_positions.append(chunk[-start % SUFFIX_KEY_STEP :: SUFFIX_KEY_STEP].astype(np.int64))
-                    start += len(chunk)
+                    if pointer_width == chunk.dtype.itemsize:
+                        suffix_writer.write(pack_pointers(chunk, pointer_width))
+                    else:  # packing goes through temporaries (see _PACK_CHUNK)
+                        for piece in range(0, len(chunk), _PACK_CHUNK):
+                            suffix_writer.write(pack_pointers(chunk[piece : piece + _PACK_CHUNK], pointer_width))
                     bar.update(len(chunk))
-                # The last chunk is a view of the whole sorted array: let it go now, not after
-                # the keys and documents are written (it held 6.8 GB past the budget once).
+                    self.check_cancelled()
+                # The chunks are views of the whole sorted array: let it go now, not after the
+                # keys are written (it held 6.8 GB past the budget once).
                 chunk = chunks = None
-                files["suffix_array"] = file_entry(name, "suffix_array.bin", writer.commit())
+                files["suffix_array"] = file_entry(name, "suffix_array.bin", suffix_writer.commit())
             except BaseException:
-                writer.abort()
+                suffix_writer.abort()
+                if keys is not None:
+                    keys.wait()  # no thread outlives the shard's failure
                 raise
-        keys = _core.suffix_keys(tokens.view(np.uint8), width, np.concatenate(key_positions))
+        keys = keys.result()
         writer = AtomicFileWriter(staging / "suffix_keys.bin", FileHeader(KIND_SUFFIX_KEYS, width, 0, len(keys) // 8, 8))
         writer.write(keys)
         files["suffix_keys"] = {**file_entry(name, "suffix_keys.bin", writer.commit()), "step": SUFFIX_KEY_STEP}
-
-        files.update(self.write_documents(staging, name, buffer, metadata_sha256))
+        self.check_cancelled()
         return self.publish(name, staging, buffer, pointer_width, files)

@@ -6,15 +6,22 @@ in it is committed, so a shard directory without the suffix is always complete. 
 directory left by a killed build is discarded, never resumed: the rerun writes the shard
 again from the same tokens, byte for byte. Each index kind has one writer
 (``sa_writer.py``, ``fm_writer.py``) that adds its own files.
+
+Writers overlap their steps where the order of the files allows: the sort runs in a thread
+(:class:`InThread`; the sorters release the GIL) while the files that need no sorted order
+(tokens, documents, metadata) are written, and files are hashed as they are written, in
+another thread. ``INFGRAM_BUILD_PIPELINE=0`` (:func:`pipelining`) turns every such overlap
+off, for comparisons; the files are the same either way.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import threading
 from array import array
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -27,39 +34,54 @@ from ..format import (
     token_dtype,
 )
 from ..tokenizer import Tokenizer
-from .plan import reserve_bytes
+from .plan import physical_memory_bytes, pipelined_positions, shard_fits_budget, sort_bytes
 
 
 class ShardBuffer:
-    """The tokens and metadata of the shard being filled, grown by doubling up to its limit.
+    """The tokens and metadata of the shard being filled.
 
-    With a memory budget, the shard is also full once its tokens' share of the budget
-    (``limit_positions`` of them fill it), its metadata and its document records (16 bytes
-    each) and a reserve for the interpreter would pass the budget: corpora with much
-    metadata per token get smaller shards instead of a build over its budget.
+    With a memory budget, the shard is full once sorting it beside one more shard like it
+    being filled would pass the budget (:func:`~.plan.shard_fits_budget`): its tokens, its
+    metadata and its documents' records count. Corpora with much metadata per token get
+    smaller shards instead of a build over its budget. The tokens' array is allocated at
+    that size up front: its pages take memory only once written, and it never has to be
+    copied to grow (a copy would hold the tokens twice, which the plan does not count).
+    Without a budget it grows by doubling, up to ``limit_positions``.
     """
 
     def __init__(self, token_width: int, limit_positions: int, separator_id: int, budget_bytes: int | None = None):
         self.dtype = token_dtype(token_width)
+        self.token_width = token_width
         self.limit = limit_positions
         self.budget = budget_bytes
         self.separator_id = separator_id
-        self.tokens = np.empty(min(1 << 20, limit_positions), dtype=self.dtype)
+        if budget_bytes is None:
+            capacity = min(1 << 20, limit_positions)
+        else:  # at most half the machine: a budget beyond it must not make the allocation fail
+            capacity = max(1, min(pipelined_positions(budget_bytes, limit_positions),
+                                  physical_memory_bytes() // (2 * token_width)))
+        self.tokens = np.empty(capacity, dtype=self.dtype)
         self.num_positions = 0
         self.starts = array("q")
         self.metadata = bytearray()
         self.metadata_offsets = array("q")
 
     def fits(self, num_tokens: int, metadata_bytes: int) -> bool:
+        """Whether a document of ``num_tokens`` and ``metadata_bytes`` may join this shard.
+        It depends only on what the shard holds (a distributed build replays it from counts)."""
         positions = self.num_positions + num_tokens + 1
         if positions > self.limit:
             return False
         if self.budget is None:
             return True
-        records = DOCUMENT_RECORD.itemsize * (self.num_documents + 1)  # also the size of starts + metadata_offsets
-        other = self.metadata_bytes + metadata_bytes + records + reserve_bytes(self.budget)
-        # positions / limit of the budget for the tokens and their sort, the rest for the others
-        return positions * self.budget <= (self.budget - other) * self.limit
+        return shard_fits_budget(positions, self.num_documents + 1, self.metadata_bytes + metadata_bytes, self.limit,
+                                 self.budget)
+
+    def sorting_bytes(self) -> int:
+        """What sorting and writing this shard holds, as planned (:func:`~.plan.sort_bytes`)."""
+        if self.budget is None:
+            return 0
+        return sort_bytes(self.num_positions, self.num_documents, self.metadata_bytes, self.limit, self.budget)
 
     def add(self, ids: np.ndarray, metadata: bytes) -> None:
         needed = self.num_positions + len(ids) + 1
@@ -67,7 +89,7 @@ class ShardBuffer:
             capacity = len(self.tokens)
             while capacity < needed:
                 capacity *= 2
-            grown = np.empty(min(capacity, self.limit), dtype=self.dtype)
+            grown = np.empty(max(min(capacity, self.limit), needed), dtype=self.dtype)
             grown[: self.num_positions] = self.tokens[: self.num_positions]
             self.tokens = grown
         self.starts.append(self.num_positions)
@@ -108,6 +130,71 @@ def release_free_memory() -> None:
 _malloc_trim: Any = None
 
 
+PIPELINE_VARIABLE = "INFGRAM_BUILD_PIPELINE"
+"""``0`` turns off every overlap of the build (the background shard writer, the sort beside
+the other files, hashing beside writing): each step then runs in turn, as builds did
+before. For benchmarks and debugging; the index files are the same either way."""
+
+
+def pipelining() -> bool:
+    """Whether the build overlaps its steps (see :data:`PIPELINE_VARIABLE`)."""
+    return os.environ.get(PIPELINE_VARIABLE, "1").strip() != "0"
+
+
+class InThread:
+    """``function(*arguments)`` running in a background thread; :meth:`result` waits for it
+    and returns its value, or raises its exception (any, KeyboardInterrupt included) in the
+    caller's thread, so an error surfaces where it would have without the thread. Without
+    :func:`pipelining` it runs at once, in the caller's thread.
+
+    The thread is a daemon: a process interrupted while it runs (a C sort cannot be stopped
+    halfway) can still exit, leaving what a killed build leaves.
+
+    >>> InThread(sum, [1, 2, 3], name="example").result()
+    6
+    """
+
+    def __init__(self, function: Callable[..., Any], *arguments: Any, name: str):
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if not pipelining():
+            self._run(function, arguments)
+            return
+        self._thread = threading.Thread(target=self._run, args=(function, arguments), name=f"infgram {name}",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self, function: Callable[..., Any], arguments: tuple[Any, ...]) -> None:
+        try:
+            self._value = function(*arguments)
+        except BaseException as error:  # any: handed to the waiting thread, which raises it
+            self._error = error
+
+    def done(self) -> bool:
+        """Whether the function has returned or raised."""
+        return self._thread is None or not self._thread.is_alive()
+
+    def wait(self) -> None:
+        """Wait for the function to end, without its value or its exception."""
+        if self._thread is not None:
+            self._thread.join()
+
+    def result(self) -> Any:
+        """The function's value (raising its exception), once it has ended; given once."""
+        self.wait()
+        error, self._error = self._error, None
+        value, self._value = self._value, None  # not kept alive by this object: it may be a large array
+        if error is not None:
+            raise error
+        return value
+
+
+class ShardCancelled(BaseException):
+    """Raised inside a shard writer told to stop (:meth:`ShardWriter.cancel`): the build was
+    interrupted, and the shard is left half-written, for the rerun to discard."""
+
+
 def file_entry(shard_name: str, file_name: str, committed: dict[str, Any]) -> dict[str, Any]:
     return {"path": f"{shard_name}/{file_name}", **committed}
 
@@ -132,6 +219,16 @@ class ShardWriter:
         self.tokenizer = tokenizer
         self.fingerprint = fingerprint
         self.progress = progress
+        self.cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        """Ask the shard being written to stop at its next step (from another thread)."""
+        self.cancelled.set()
+
+    def check_cancelled(self) -> None:
+        """Stop here (:class:`ShardCancelled`) when :meth:`cancel` was called."""
+        if self.cancelled.is_set():
+            raise ShardCancelled
 
     def staging(self, name: str) -> Path:
         """A fresh, empty staging directory for shard ``name``."""

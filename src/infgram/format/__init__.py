@@ -59,8 +59,10 @@ import fcntl
 import hashlib
 import json
 import os
+import queue
 import signal
 import struct
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -223,14 +225,56 @@ def open_payload(path: Path, header: FileHeader, dtype: np.dtype | str) -> np.nd
     return np.memmap(path, dtype=dtype, mode="r", offset=HEADER_BYTES, shape=(header.payload_bytes // np.dtype(dtype).itemsize,))
 
 
+class _HashInThread:
+    """sha256 of the pieces handed to it, computed in a thread of its own, in order.
+
+    ``hashlib`` releases the GIL on pieces of 2 KiB or more, so a large file is hashed on
+    one core while it is written (or its next piece made) on another. At most a few pieces
+    wait, so pieces made on the fly (packed pointers) are not all held at once.
+    """
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self._error: BaseException | None = None
+        self._pieces: queue.Queue[Any] = queue.Queue(maxsize=4)
+        self._thread = threading.Thread(target=self._run, name="infgram sha256", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (piece := self._pieces.get()) is not None:
+            if self._error is None:
+                try:
+                    self._digest.update(piece)
+                except BaseException as error:  # any: raised by hexdigest, in the writing thread
+                    self._error = error
+
+    def update(self, piece: bytes | memoryview) -> None:
+        self._pieces.put(piece)
+
+    def hexdigest(self) -> str:
+        self.stop()
+        if self._error is not None:
+            raise self._error
+        return self._digest.hexdigest()
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._pieces.put(None)
+            self._thread.join()
+
+
 class AtomicFileWriter:
     """Write an index file under a temporary name; ``commit`` makes it appear whole.
 
     The header is written first with ``complete = 0`` and rewritten with ``complete = 1``
-    after the payload is flushed; then the file is renamed to its final name.
+    after the payload is flushed; then the file is renamed to its final name. The payload's
+    sha256 (for the manifest) is computed as it is written, never by reading the file back:
+    given by the caller (``known_sha256``), hashed piece by piece, or with
+    ``hash_in_thread`` hashed in a thread beside the writing (then the pieces written must
+    not change until :meth:`commit`).
     """
 
-    def __init__(self, path: Path, header: FileHeader, known_sha256: str | None = None):
+    def __init__(self, path: Path, header: FileHeader, known_sha256: str | None = None, hash_in_thread: bool = False):
         """``known_sha256``: the payload's checksum when the caller has already computed it."""
         self.path = Path(path)
         self.header = header
@@ -238,12 +282,16 @@ class AtomicFileWriter:
         self._handle = open(self.temporary_path, "wb")
         self._handle.write(FileHeader(**{**header.__dict__, "complete": False}).pack())
         self._known_sha256 = known_sha256
-        self._hash = None if known_sha256 else hashlib.sha256()
+        self._hash: Any = None if known_sha256 else _HashInThread() if hash_in_thread else hashlib.sha256()
         self._written = 0
 
     def write(self, data: bytes | memoryview | np.ndarray) -> None:
         view = memoryview(data).cast("B") if not isinstance(data, bytes) else data
-        self._handle.write(view)
+        try:
+            self._handle.write(view)
+        except BaseException:
+            self._stop_hashing()
+            raise
         if self._hash is not None:
             self._hash.update(view)
         self._written += len(view)
@@ -252,24 +300,34 @@ class AtomicFileWriter:
     def commit(self) -> dict[str, Any]:
         """Finish the file; returns its manifest entry (path, bytes, sha256 of the payload)."""
         if self._written != self.header.payload_bytes:
-            self._handle.close()
-            os.unlink(self.temporary_path)
+            self.abort()
             raise IndexFormatError(
                 f"internal error: wrote {self._written} payload bytes to {self.path.name}, "
                 f"header promises {self.header.payload_bytes}"
             )
-        self._handle.flush()
-        self._handle.seek(0)
-        self._handle.write(self.header.pack())
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-        self._handle.close()
+        try:
+            self._handle.flush()
+            self._handle.seek(0)
+            self._handle.write(self.header.pack())
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
+            sha256 = self._known_sha256 if self._hash is None else self._hash.hexdigest()
+        except BaseException:
+            self._stop_hashing()
+            raise
         kill_point("file-before-rename")
         os.replace(self.temporary_path, self.path)
-        sha256 = self._known_sha256 if self._hash is None else self._hash.hexdigest()
         return {"bytes": HEADER_BYTES + self._written, "sha256": sha256}
 
+    def _stop_hashing(self) -> None:
+        """End the hashing thread, if any (after an error: no thread left waiting for pieces)."""
+        if isinstance(self._hash, _HashInThread):
+            self._hash.stop()
+
     def abort(self) -> None:
+        """Give up the file: its temporary name is removed."""
+        self._stop_hashing()
         if not self._handle.closed:
             self._handle.close()
         if self.temporary_path.exists():
