@@ -52,7 +52,7 @@ def work_limit(max_work: Any = None, exact: bool = False, ceiling: int | None = 
     ``exact``, never above a server's ``ceiling``.
 
     >>> work_limit(), work_limit(500), work_limit(exact=True) > 10**18, work_limit(10**9, ceiling=10**6)
-    (10000000, 500, True, 1000000)
+    (2000000, 500, True, 1000000)
     """
     max_work = check_whole_number("max_work", max_work, optional=True)
     if not isinstance(exact, bool):
