@@ -42,6 +42,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import QueryError
+from ..sampling import SeededPermutation
 from ..shards import Shard
 from .budget import PAIR_UNITS, SCAN_TOKENS_PER_UNIT, refuse, work_limit
 from .corpus import Corpus
@@ -428,9 +429,12 @@ def search(corpus: Corpus, cnf: Any, within: int | None = None, limit: int = 10,
         raise refuse("this search", work, budget)
     matching = np.concatenate([m.documents + first for m, first in zip(per_shard, shard_set.first_documents)])
     sites = sum(len(m.starts) for m in per_shard)
-    order = np.arange(len(matching)) if seed is None else np.random.default_rng(seed).permutation(len(matching))
+    steps = np.arange(min(offset, len(matching)), min(offset + limit, len(matching)), dtype=np.int64)
+    # The matching documents in index order, or in the seeded order of the documents page
+    # (infgram.sampling): only the page's steps of it are computed.
+    order = steps if seed is None else SeededPermutation(seed, len(matching)).at(steps)
     found = []
-    for position in order[offset : offset + limit].tolist():
+    for position in order.tolist():
         number = int(matching[position])
         shard_number, local = shard_set.locate_document(number)
         matches = per_shard[shard_number]
