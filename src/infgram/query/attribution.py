@@ -123,68 +123,74 @@ class TextEdges:
         """Whether each boundary is between two characters (not inside one)."""
         self.index_of = np.asarray(index_of, dtype=np.int64)
         """The character index of each boundary (valid where ``at_character``)."""
+        self._word_and_space: tuple[np.ndarray, np.ndarray] | None = None
 
-    def _character(self, index: int) -> str | None:
-        return self.characters[index] if 0 <= index < len(self.characters) else None
+    def _padded(self, classes: list[bool]) -> np.ndarray:
+        """A per-character class with a False on each side, so that the characters just
+        outside the text (indices -1 and len) read as neither word nor whitespace."""
+        return np.concatenate(([False], np.array(classes, dtype=bool), [False]))
+
+    def _at(self, padded: np.ndarray, index: np.ndarray) -> np.ndarray:
+        """A padded class at character indices (clipped to the text's edges, which are False)."""
+        return padded[np.clip(index, -1, len(self.characters)) + 1]
+
+    def _inside(self, index: np.ndarray) -> np.ndarray:
+        return (index >= 0) & (index < len(self.characters))
 
     def text_start(self, token: int) -> int:
         """The character index where the text of a stretch starting at ``token`` begins."""
         return int(self.index_of[token]) + int(self.carried[token])
 
-    def _classes(self, boundary: int) -> tuple[str | None, str | None]:
-        """The characters just before and just after a boundary (None at an edge)."""
-        index = int(self.index_of[boundary])
-        return self._character(index - 1), self._character(index)
-
+    # The four sets below look at the characters on each side of every boundary at once: a
+    # word character is one of Python's ``\w`` (words.is_word_character), computed once per
+    # character of the text, so a long text costs array operations, not a Python loop.
     def whole_word_starts(self) -> np.ndarray:
         """The tokens where a whole-word stretch may start: at a character boundary, after a
         non-word character (or the text's start, or the space the token carries), its text
         starting with a character that is not whitespace."""
-        found = []
-        for token in range(len(self.offsets) - 1):
-            if not self.at_character[token]:
-                continue
-            before, first = self._classes(token)
-            if self.carried[token]:
-                before, first = " ", self._character(self.text_start(token))
-            if self.text_start(token) < self.index_of[token + 1] and first is not None and not first.isspace() and \
-                    (before is None or not is_word_character(before)):
-                found.append(token)
-        return np.array(found, dtype=np.int64)
+        tokens = len(self.offsets) - 1
+        index = self.index_of[:tokens]
+        carried = self.carried[:tokens]
+        first = index + carried
+        word, space = self._classes()
+        before_is_word = ~carried & self._at(word, index - 1)
+        found = (self.at_character[:tokens] & (first < self.index_of[1:]) & self._inside(first)
+                 & ~self._at(space, first) & ~before_is_word)
+        return np.flatnonzero(found).astype(np.int64)
 
     def whole_word_ends(self) -> np.ndarray:
         """The boundaries where a whole-word stretch may end: at a character boundary, before
         a non-word character (or the text's end), after a character that is not whitespace."""
-        found = []
-        for boundary in range(1, len(self.offsets)):
-            if not self.at_character[boundary]:
-                continue
-            last, after = self._classes(boundary)
-            if last is not None and not last.isspace() and (after is None or not is_word_character(after)):
-                found.append(boundary)
-        return np.array(found, dtype=np.int64)
+        index = self.index_of[1:]
+        word, space = self._classes()
+        found = (self.at_character[1:] & self._inside(index - 1) & ~self._at(space, index - 1)
+                 & ~self._at(word, index))
+        return np.flatnonzero(found).astype(np.int64) + 1
 
     def word_boundary_starts(self) -> np.ndarray:
         """The tokens where a stretch cut at word boundaries may start: at a character
         boundary that is not inside a word, before a character that is not whitespace."""
-        found = []
-        for token in range(len(self.offsets) - 1):
-            before, first = self._classes(token)
-            if self.at_character[token] and first is not None and not first.isspace() and \
-                    not (before is not None and is_word_character(before) and is_word_character(first)):
-                found.append(token)
-        return np.array(found, dtype=np.int64)
+        index = self.index_of[: len(self.offsets) - 1]
+        word, space = self._classes()
+        found = (self.at_character[: len(self.offsets) - 1] & self._inside(index) & ~self._at(space, index)
+                 & ~(self._at(word, index - 1) & self._at(word, index)))
+        return np.flatnonzero(found).astype(np.int64)
 
     def word_boundary_ends(self) -> np.ndarray:
         """The boundaries where a stretch cut at word boundaries may end: at a character
         boundary that is not inside a word, after a character that is not whitespace."""
-        found = []
-        for boundary in range(1, len(self.offsets)):
-            last, after = self._classes(boundary)
-            if self.at_character[boundary] and last is not None and not last.isspace() and \
-                    not (after is not None and is_word_character(last) and is_word_character(after)):
-                found.append(boundary)
-        return np.array(found, dtype=np.int64)
+        index = self.index_of[1:]
+        word, space = self._classes()
+        found = (self.at_character[1:] & self._inside(index - 1) & ~self._at(space, index - 1)
+                 & ~(self._at(word, index - 1) & self._at(word, index)))
+        return np.flatnonzero(found).astype(np.int64) + 1
+
+    def _classes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Whether each character is a word character, and whether it is whitespace (padded)."""
+        if self._word_and_space is None:
+            self._word_and_space = (self._padded([is_word_character(c) for c in self.characters]),
+                                    self._padded([c.isspace() for c in self.characters]))
+        return self._word_and_space
 
 
 def trim_to_words(edges: TextEdges, spans: list[tuple[int, int]], min_length: int) -> list[tuple[int, int]]:
