@@ -116,3 +116,15 @@ class SeededPermutation:
                 break
             values[outside] = self._encipher(values[outside])
         return values.astype(np.int64)
+
+
+def page_order(seed: int | None, size: int, offset: int, limit: int) -> np.ndarray:
+    """The indices of items ``offset .. offset + limit`` (clipped to ``size``) of a page: in
+    index order without a seed, else in the seeded order of ``range(size)``, of which only
+    the page's steps are computed.
+
+    >>> page_order(None, 5, 3, 10).tolist(), sorted(page_order(7, 5, 0, 5).tolist())
+    ([3, 4], [0, 1, 2, 3, 4])
+    """
+    steps = np.arange(min(offset, size), min(offset + limit, size), dtype=np.int64)
+    return steps if seed is None else SeededPermutation(seed, size).at(steps)

@@ -53,12 +53,12 @@ import numpy as np
 from ..errors import QueryError
 from ..errors import DocumentRemovedError
 from ..normalize import ORIGINALS_KEY, OffsetMap
-from ..sampling import SeededPermutation
+from ..sampling import SeededPermutation, page_order
 from ..shards import Shard
 from .budget import work_limit
 from .corpus import Corpus
 from .encoding import MAX_DOCUMENTS_LIMIT, Query, check_whole_number
-from .partials import run_of
+from .partials import first_of_runs, run_of
 from .results import Document, DocumentsResult
 from .words import WordTest, whole_word_mask, whole_word_positions
 
@@ -100,8 +100,7 @@ def matching_documents(shard: Shard, encoded: bytes, rows: tuple[int, int] | Non
     if not shard.removals.is_empty:
         live = ~shard.removals.removed_of(documents)
         positions, documents = positions[live], documents[live]
-    first = np.ones(len(documents), dtype=bool)
-    first[1:] = documents[1:] != documents[:-1]
+    first = first_of_runs(documents)
     documents = documents[first]
     return documents, positions[first] - shard.documents.starts[documents]
 
@@ -131,8 +130,7 @@ def first_matches(shard: Shard, forms: list[bytes], rows: list[tuple[int, int]],
     if not shard.removals.is_empty:
         live = ~shard.removals.removed_of(documents)
         all_positions, all_lengths, documents = all_positions[live], all_lengths[live], documents[live]
-    first = np.ones(len(documents), dtype=bool)
-    first[1:] = documents[1:] != documents[:-1]
+    first = first_of_runs(documents)
     documents = documents[first]
     return documents, all_positions[first] - shard.documents.starts[documents], all_lengths[first]
 
@@ -324,8 +322,7 @@ def counted_with_progress(corpus: Corpus, forms: list[bytes], rows: list[list[tu
             # Sorted by document, then offset: the first row of each document is its first occurrence.
             order = np.lexsort((starts, documents))
             documents, starts, lengths = documents[order], starts[order], lengths[order]
-            first = np.ones(len(documents), dtype=bool)
-            first[1:] = documents[1:] != documents[:-1]
+            first = first_of_runs(documents)
             parts.append((documents[first], starts[first], lengths[first]))
     return parts
 
@@ -424,9 +421,8 @@ def documents(corpus: Corpus, query: Query, limit: int = 10, offset: int = 0, se
     if searched == [b""]:  # every live document matches: the order is of documents
         matching = np.setdiff1d(np.arange(shard_set.num_documents, dtype=np.int64), shard_set.removed_documents(),
                                 assume_unique=True)
-        steps = np.arange(min(offset, len(matching)), min(offset + limit, len(matching)), dtype=np.int64)
-        chosen = steps if seed is None else SeededPermutation(seed, len(matching)).at(steps)
-        found = [read_document(corpus, int(matching[i]), 0, 0, context) for i in chosen.tolist()]
+        found = [read_document(corpus, int(matching[i]), 0, 0, context)
+                 for i in page_order(seed, len(matching), offset, limit).tolist()]
         return DocumentsResult(len(matching), found, True, forms)
     runs = occurrence_runs(corpus, searched)
     page: list[tuple[int, int, int]] | None = None

@@ -46,6 +46,18 @@ Distribution = tuple[int, np.ndarray, np.ndarray]
 """A next-token distribution: (prompt count, distinct next ids as uint64, their counts as int64)."""
 
 
+def first_of_runs(values: np.ndarray) -> np.ndarray:
+    """A mask of the first element of every run of equal values (of a sorted array): with the
+    document of each occurrence in order, the first occurrence in each document.
+
+    >>> first_of_runs(np.array([3, 3, 5, 7, 7])).tolist()
+    [True, False, True, True, False]
+    """
+    first = np.ones(len(values), dtype=bool)
+    first[1:] = values[1:] != values[:-1]
+    return first
+
+
 # -- partials ---------------------------------------------------------------------------------
 def run_of(shard: Shard, encoded: bytes) -> tuple[int, int]:
     """The suffix-array run of a query in a shard; the empty query's run is every real token."""

@@ -42,12 +42,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import QueryError
-from ..sampling import SeededPermutation
+from ..sampling import page_order
 from ..shards import Shard
 from .budget import PAIR_UNITS, SCAN_TOKENS_PER_UNIT, refuse, work_limit
 from .corpus import Corpus
 from .documents import matching_documents, read_document
-from .partials import run_of
+from .partials import first_of_runs, run_of
 from .encoding import MAX_DOCUMENTS_LIMIT, Query, check_whole_number
 from .results import CooccurrenceResult, Form, SearchResult
 from .shardset import executor
@@ -167,22 +167,15 @@ def _deduplicate(starts: np.ndarray, ends: np.ndarray, documents: np.ndarray) ->
     # A stable sort is a merge sort, linear on the few sorted runs the phrases come in.
     order = np.argsort(starts, kind="stable")
     starts, ends, documents = starts[order], ends[order], documents[order]
-    first = _first_of_runs(starts)
+    first = first_of_runs(starts)
     groups = np.flatnonzero(first)
     longest = np.maximum.reduceat(ends, groups) if len(groups) else ends
     return _Occurrences(starts[first], longest, documents[first])
 
 
-def _first_of_runs(values: np.ndarray) -> np.ndarray:
-    """A mask of the first element of every run of equal values (of a sorted array)."""
-    first = np.ones(len(values), dtype=bool)
-    first[1:] = values[1:] != values[:-1]
-    return first
-
-
 def _sorted_unique(values: np.ndarray) -> np.ndarray:
     """np.unique of an already sorted array, in one linear pass."""
-    return values[_first_of_runs(values)]
+    return values[first_of_runs(values)]
 
 
 def _concatenate(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> _Occurrences:
@@ -429,12 +422,8 @@ def search(corpus: Corpus, cnf: Any, within: int | None = None, limit: int = 10,
         raise refuse("this search", work, budget)
     matching = np.concatenate([m.documents + first for m, first in zip(per_shard, shard_set.first_documents)])
     sites = sum(len(m.starts) for m in per_shard)
-    steps = np.arange(min(offset, len(matching)), min(offset + limit, len(matching)), dtype=np.int64)
-    # The matching documents in index order, or in the seeded order of the documents page
-    # (infgram.sampling): only the page's steps of it are computed.
-    order = steps if seed is None else SeededPermutation(seed, len(matching)).at(steps)
     found = []
-    for position in order.tolist():
+    for position in page_order(seed, len(matching), offset, limit).tolist():
         number = int(matching[position])
         shard_number, local = shard_set.locate_document(number)
         matches = per_shard[shard_number]

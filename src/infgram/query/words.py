@@ -51,6 +51,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..errors import LimitError
+from .partials import first_of_runs
 
 MAX_CASE_VARIANTS = 10_000
 """An ``ignore_case`` query may be searched as at most this many spellings (counted as they
@@ -256,8 +257,7 @@ def whole_word_summary(shard, test: WordTest, encoded: bytes, spaced: bool) -> t
     the number of such occurrences."""
     positions, _ = whole_word_positions(shard, test, [encoded], [spaced])
     documents = shard.documents.document_of(positions)
-    first = np.ones(len(documents), dtype=bool)
-    first[1:] = documents[1:] != documents[:-1]
+    first = first_of_runs(documents)
     documents = documents[first]
     return documents, positions[first] - shard.documents.starts[documents], len(positions)
 

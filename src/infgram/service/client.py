@@ -51,6 +51,17 @@ def _phrase(phrase: Any) -> Any:
     return {"ids": [int(i) for i in phrase]}
 
 
+def _count_options(whole_words: bool, ignore_case: bool, max_work: int | None, exact: bool) -> dict[str, Any]:
+    """The fields a ``count`` line takes for these options (none for a plain count, whose
+    reply is then the plain, fastest one); a budget only matters with whole words."""
+    options: dict[str, Any] = {}
+    if whole_words or ignore_case:
+        options.update(whole_words=whole_words, ignore_case=ignore_case)
+    if whole_words and (max_work is not None or exact):
+        options["max_work"] = UNLIMITED if exact else max_work
+    return options
+
+
 def _rebuild(kind: Any, value: Any) -> Any:
     """A value of a reply as the type of the result field it fills (dataclasses, tuples, lists)."""
     if value is None:
@@ -190,19 +201,15 @@ class Client:
     def count(self, query: Any, whole_words: bool = False, ignore_case: bool = False,
               max_work: int | None = None, exact: bool = False) -> int:
         """Occurrences of a token sequence (text or ids); see :meth:`infgram.Index.count`."""
-        options = {"whole_words": whole_words, "ignore_case": ignore_case} if whole_words or ignore_case else {}
-        if whole_words and (max_work is not None or exact):
-            options["max_work"] = UNLIMITED if exact else max_work
-        return int(self.call("count", **_sequence(query), **options)["count"])
+        return int(self.call("count", **_sequence(query), **_count_options(whole_words, ignore_case, max_work,
+                                                                           exact))["count"])
 
     def count_batch(self, queries: Iterable[Any], whole_words: bool = False, ignore_case: bool = False,
                     max_work: int | None = None, exact: bool = False) -> np.ndarray:
         """The counts of many queries, as an int64 array (one ``/v1/batch`` request); the
         options as in :meth:`infgram.Index.count_batch`, each query with its own budget."""
         rows = queries.tolist() if isinstance(queries, np.ndarray) else list(queries)
-        options = {"whole_words": whole_words, "ignore_case": ignore_case} if whole_words or ignore_case else {}
-        if whole_words and (max_work is not None or exact):
-            options["max_work"] = UNLIMITED if exact else max_work
+        options = _count_options(whole_words, ignore_case, max_work, exact)
         body = "".join(json.dumps({"op": "count", **_sequence(query), **options}) + "\n"
                        for query in rows).encode("utf-8")
         status, content = self.request("POST", "/v1/batch", body)
