@@ -37,7 +37,6 @@ import bz2
 import csv
 import gzip
 import io
-import json
 import lzma
 import os
 import zlib
@@ -48,6 +47,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from ..errors import InputError, shown
+from .fast_json import parse_json_line
 from .fields import FieldMissing, FieldNotText, TextFields
 from .hf_datasets import DatasetSource, is_dataset
 from .html_text import visible_text
@@ -488,68 +488,6 @@ def _check_columns(path: Source, columns: list[str] | None, fields: TextFields) 
             f"{shown(path)} has no column {missing[0]!r} (columns: {shown(', '.join(columns or []))}); "
             "pass --text-field with the column that holds the text"
         )
-
-
-try:
-    import orjson as _orjson
-except ImportError:  # an optional speed-up: json gives the same records
-    _orjson = None
-
-_FLOAT_OF_A_HUGE_INT = float(2**63)
-_DEEP_NESTING = 200
-"""Records nested deeper than this are parsed by json, whose limit (about a thousand levels,
-less the depth of the calling code) decides whether they can be read; orjson has none."""
-
-
-def parse_json_line(line: bytes) -> Any:
-    """``json.loads(line)``: the same values, and the same errors, about three times faster.
-
-    orjson parses the line first. Where it refuses one, json parses it instead, so json's
-    extensions (NaN, Infinity, a byte-order mark, lone surrogates in escapes, numbers too
-    large for a double) and json's own error messages (invalid UTF-8, invalid JSON) are
-    kept. Two things orjson does differently, without an error, are caught after parsing:
-    it turns an integer outside 64 bits into a float, so a float of magnitude 2**63 or more
-    is parsed again by json (a genuine float that large too: the same value either way);
-    and it reads any depth of nesting, where json gives up at about a thousand levels, so a
-    record nested deeper than :data:`_DEEP_NESTING` levels is parsed again by json.
-
-    >>> parse_json_line(b'{"a": 1, "a": 2, "b": [NaN, 123456789012345678901234567890]}')
-    {'a': 2, 'b': [nan, 123456789012345678901234567890]}
-    """
-    if _orjson is not None:
-        try:
-            value = _orjson.loads(line)
-        except _orjson.JSONDecodeError:
-            pass
-        else:
-            if not _differs_from_json(value):
-                return value
-    return json.loads(line)
-
-
-def _differs_from_json(value: Any) -> bool:
-    """Whether json may parse the line of this orjson value differently: it holds a float of
-    magnitude 2**63 or more, or is nested more than :data:`_DEEP_NESTING` levels."""
-    if type(value) is dict:  # most records: a flat object of strings and small numbers
-        for child in value.values():
-            kind = type(child)
-            if kind is dict or kind is list or kind is float:
-                break
-        else:
-            return False
-    pending = [(value, 0)]
-    while pending:
-        item, depth = pending.pop()
-        kind = type(item)
-        if kind is float:
-            if not -_FLOAT_OF_A_HUGE_INT < item < _FLOAT_OF_A_HUGE_INT:
-                return True
-            continue
-        if depth >= _DEEP_NESTING:
-            return True
-        children = item.values() if kind is dict else item
-        pending.extend((child, depth + 1) for child in children if type(child) in (float, dict, list))
-    return False
 
 
 def _read_jsonl(handle: io.BufferedIOBase, source: str, fields: TextFields) -> Iterator[Record]:

@@ -49,11 +49,6 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 from tqdm.auto import tqdm
 
-try:
-    import orjson as _orjson
-except ImportError:  # an optional speed-up: json writes the same bytes
-    _orjson = None
-
 from ..errors import BuildError, InputError, MemoryBudgetWarning, shown
 from ..format import (
     BUILD_STATE_NAME,
@@ -70,6 +65,7 @@ from ..format import (
 from ..normalize import ORIGINALS_KEY, normalize_with_originals
 from ..tokenizer import TOKENIZER_FILE_NAME, PretokenizedVocabulary, Tokenizer, load_tokenizer, normalized_tokenizer
 from . import inputs as inputs_module
+from .fast_json import encode_metadata
 from .fm_writer import FMWriter, fm_fingerprint
 from .inputs import BlankLine, InputProblem, SourceDocument
 from .plan import (
@@ -90,56 +86,6 @@ LEFTOVERS = frozenset(f"{name}.partial" for name in (BUILD_STATE_NAME, MANIFEST_
 WRITERS: dict[str, type[ShardWriter]] = {"sa": SAWriter, "fm": FMWriter}
 """One writer per index kind, by the kind's name in the manifest."""
 MAX_LISTED_PROBLEMS = 100
-_METADATA_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
-"""What ``json.dumps(metadata, ensure_ascii=False, separators=(",", ":"), default=str)`` uses,
-made once: building an encoder per document took half of the time of encoding metadata."""
-_PLAIN_TYPES = (str, int, bool, type(None), dict, list)
-_PLAIN_DEPTH = 200
-
-
-def encode_metadata(metadata: dict[str, Any]) -> bytes:
-    """A document's metadata as stored in ``metadata.bin``: compact JSON in UTF-8, exactly
-    ``json.dumps(metadata, ensure_ascii=False, separators=(",", ":"), default=str)``, with
-    its errors (``ValueError``, ``RecursionError``, ``UnicodeEncodeError``).
-
-    Metadata made only of strings, integers, booleans, nulls, objects and arrays (what most
-    records hold) is encoded by orjson, which writes the same bytes for these five times
-    faster; anything else (floats, which orjson writes in another notation, other types
-    that ``default=str`` turns into strings, integers beyond 64 bits, a lone surrogate, deep
-    or circular nesting) goes to json.
-
-    >>> encode_metadata({"title": "Été", "n": [1, True, None]}), encode_metadata({"x": 1e16})
-    (b'{"title":"\xc3\x89t\xc3\xa9","n":[1,true,null]}', b'{"x":1e+16}')
-    """
-    if _orjson is not None and _plain(metadata):
-        try:
-            return _orjson.dumps(metadata)
-        except _orjson.JSONEncodeError:
-            pass
-    return _METADATA_ENCODER.encode(metadata).encode("utf-8")
-
-
-def _plain(value: Any) -> bool:
-    """Whether a value holds only the types orjson and json write alike (exact types: no
-    subclasses), at most :data:`_PLAIN_DEPTH` levels deep (a circular one is not plain)."""
-    pending = [(value, 0)]
-    while pending:
-        item, depth = pending.pop()
-        kind = type(item)
-        if kind is dict or kind is list:
-            if depth >= _PLAIN_DEPTH:
-                return False
-            for child in (item.values() if kind is dict else item):
-                child_kind = type(child)
-                if child_kind is dict or child_kind is list:
-                    pending.append((child, depth + 1))
-                elif child_kind not in _PLAIN_TYPES:
-                    return False
-        elif kind not in _PLAIN_TYPES:
-            return False
-    return True
-
-
 @dataclass
 class BuildReport:
     """What a build did: every input record is a document, a blank line or a problem."""
