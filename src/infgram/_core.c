@@ -231,16 +231,12 @@ static PyObject *ShardView_infgram_probabilities(ShardView *self, PyObject *args
 }
 
 /* use_keys(keys, step): search with the keys of suffixes SA[0], SA[step], SA[2 * step], ... from
- * now on (made by suffix_keys). */
+ * now on (made by suffix_keys), in place of any keys it had. */
 static PyObject *ShardView_use_keys(ShardView *self, PyObject *args) {
     PyObject *keys_obj;
     long long step;
     if (!PyArg_ParseTuple(args, "OL", &keys_obj, &step)) return NULL;
     if (check_query(self, 0) < 0) return NULL;
-    if (self->have_keys) {
-        PyErr_SetString(PyExc_ValueError, "this view already has keys");
-        return NULL;
-    }
     if (step < 1) {
         PyErr_SetString(PyExc_ValueError, "step must be at least 1");
         return NULL;
@@ -254,11 +250,21 @@ static PyObject *ShardView_use_keys(ShardView *self, PyObject *args) {
         PyBuffer_Release(&keys);
         return NULL;
     }
+    if (self->have_keys) PyBuffer_Release(&self->keys); /* keys may be replaced (a sparser sample) */
     self->keys = keys;
     self->have_keys = 1;
     self->view.keys = keys.buf;
     self->view.key_step = step;
     self->view.num_keys = n;
+    Py_RETURN_NONE;
+}
+
+/* read_from_disk(on): search as from disk (True) or from memory (False); see c/sa_search.h. */
+static PyObject *ShardView_read_from_disk(ShardView *self, PyObject *args) {
+    int on_disk;
+    if (!PyArg_ParseTuple(args, "p", &on_disk)) return NULL;
+    if (check_query(self, 0) < 0) return NULL;
+    sa_view_read_from_disk(&self->view, on_disk);
     Py_RETURN_NONE;
 }
 
@@ -279,6 +285,8 @@ static PyMethodDef ShardView_methods[] = {
      "longest_matches(query: bytes) -> (lengths, counts) as int64 bytes: per start, the longest prefix that occurs."},
     {"infgram_probabilities", (PyCFunction)ShardView_infgram_probabilities, METH_VARARGS,
      "infgram_probabilities(query: bytes, unigram_hi) -> (suffix_lengths, prompt_counts, counts) as int64 bytes."},
+    {"read_from_disk", (PyCFunction)ShardView_read_from_disk, METH_VARARGS,
+     "read_from_disk(on: bool): read the probes of each search step at once (pages may be on disk), or not."},
     {"use_keys", (PyCFunction)ShardView_use_keys, METH_VARARGS,
      "use_keys(keys, step): search with the keys of every step-th suffix (see _core.suffix_keys)."},
     {NULL, NULL, 0, NULL},

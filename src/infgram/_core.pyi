@@ -21,6 +21,8 @@ class ShardView:
         """Per token: the longest context suffix, its count and the count with the token (int64)."""
     def use_keys(self, keys: Buffer, step: int) -> None:
         """Start searches from the first 8 bytes of every ``step``-th suffix."""
+    def read_from_disk(self, on: bool) -> None:
+        """Read the probes of each search step at once (pages may be on disk), or search as in memory."""
 
 def suffix_keys(tokens: Buffer, token_width: int, positions: bytes) -> bytes:
     """The suffix keys (native uint64) of the given positions."""

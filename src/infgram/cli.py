@@ -64,7 +64,7 @@ def _open(args: argparse.Namespace):
         from .distributed import open as open_on_cluster
 
         return open_on_cluster(args.index, address=args.ray)
-    return Index.open(args.index)
+    return Index.open(args.index, load=getattr(args, "load", "auto"), memory=getattr(args, "query_memory", None))
 
 
 def command_build(args: argparse.Namespace) -> None:
@@ -394,7 +394,7 @@ def command_serve(args: argparse.Namespace) -> None:
     settings = Settings(index_names(args.index), max_work=args.max_work, api_keys=keys, rate_limit=args.rate_limit,
                         cors=args.cors, cache=args.cache, queue=args.queue,
                         limits=Limits(max_body_bytes=args.max_body_bytes), ray_address=args.ray,
-                        reload_seconds=args.reload_seconds)
+                        reload_seconds=args.reload_seconds, load=args.load, query_memory=args.query_memory)
     if args.ray is not None and args.workers not in (None, 1):
         raise QueryError(f"expected one worker process with --ray (each would start its own actors), found "
                          f"--workers {args.workers}; leave --workers out, or use --threads")
@@ -807,6 +807,17 @@ def _parser() -> argparse.ArgumentParser:
                      help="span lengths L of the Creativity Index (default 5 to 12)")
     sub.add_argument("--plot", default=None, help="novelty against n, as .png (matplotlib) or .svg")
     sub.set_defaults(func=command_novelty)
+
+    # Every command that opens an index for queries (and the server) says where it lives.
+    load_help = ("where the index lives while it answers: ram (read into memory at open), disk (read as queries need "
+                 "it, with a RAM tier of sampled keys) or auto: ram when it takes at most half the memory available "
+                 "(default auto)")
+    for sub in {id(p): p for p in commands.choices.values()}.values():
+        if sub.get_default("func") in _OPENS_AN_INDEX:
+            sub.add_argument("--load", choices=["auto", "ram", "disk"], default="auto", help=load_help)
+            sub.add_argument("--query-memory", default=None, metavar="SIZE",
+                             help="budget of the RAM tier of an index read from disk, e.g. 64M (default: a quarter "
+                                  "of the memory available)")
     return parser
 
 
@@ -814,6 +825,12 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
                   file: Any = None, line: str | None = None) -> None:
     """Warnings as one line each, like errors: ``infgram: warning: ...``."""
     print(f"infgram: warning: {safe(str(message), keep_newlines=False)}", file=sys.stderr)
+
+
+_OPENS_AN_INDEX = {command_count, command_probability, command_next, command_infgram, command_documents, command_search,
+                   command_attribute, command_info, command_verify, command_batch, command_perplexity, command_draft,
+                   command_novelty, command_serve}
+"""The commands that take --load and --query-memory."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

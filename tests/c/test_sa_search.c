@@ -3,8 +3,11 @@
  * tests/unit/test_c_sanitizers.py under AddressSanitizer and UBSan. Checks the searches
  * against counting by brute force, then damages the suffix array and checks that every
  * search returns INFGRAM_DAMAGED or INFGRAM_OK (never reads out of bounds: the sanitizers
- * would stop the program). Exits non-zero on the first failure.
+ * would stop the program). Every check runs twice: with the searches as in memory, and as
+ * from disk (on_disk: the k-ary searches that read each step's probes at once).
+ * Exits non-zero on the first failure.
  */
+#define _POSIX_C_SOURCE 200112L /* posix_madvise in sa_search.c */
 #include "../../src/infgram/c/encode.c"
 #include "../../src/infgram/c/find_many.c"
 #include "../../src/infgram/c/sa_search.c"
@@ -63,7 +66,9 @@ int main(void) {
     CHECK(suffix_keys(text, N, 1, &bad_position, 1, keys, &report) == INFGRAM_INVALID_ARGUMENT);
     damage_report_clear(&report);
 
-    for (int with_keys = 0; with_keys < 2; with_keys++) {
+    for (int mode = 0; mode < 4; mode++) {
+        int with_keys = mode & 1;
+        sa_view_read_from_disk(&view, mode >> 1);
         view.keys = with_keys ? keys : NULL;
         view.key_step = with_keys ? 8 : 0;
         view.num_keys = with_keys ? num_keys : 0;
@@ -117,6 +122,7 @@ int main(void) {
 
     /* Damage: one pointer far out of range is reported by a search that reads it. */
     view.keys = NULL;
+    sa_view_read_from_disk(&view, 0);
     uint32_t saved;
     memcpy(&saved, suffix_array + 4 * (N / 2), 4);
     memset(suffix_array + 4 * (N / 2), 0xff, 4);
@@ -143,6 +149,7 @@ int main(void) {
         for (int i = 0; i < N * 4; i++) suffix_array[i] = (unsigned char)next_random(&seed);
         for (int i = 0; i < num_keys; i++) keys[i] = next_random(&seed) << 31 ^ next_random(&seed);
         view.keys = round % 2 ? keys : NULL;
+        sa_view_read_from_disk(&view, round % 4 >= 2);
         view.key_step = 8;
         view.num_keys = num_keys;
         for (int trial = 0; trial < 20; trial++) {

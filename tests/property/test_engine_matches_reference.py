@@ -36,7 +36,14 @@ def corpus_and_queries(draw):
         return list(document[draw_piece(st.integers(0, len(document) - 1)) :])
 
     queries = draw(st.lists(st.one_of(random_queries, pieces(), document_ends()), min_size=1, max_size=8))
-    return width, alphabet, documents, shard_tokens, key_step, queries
+    # Where the index lives (infgram.shards.residency): answers must not depend on it.
+    placement = draw(st.sampled_from(PLACEMENTS))
+    return width, alphabet, documents, shard_tokens, key_step, queries, placement
+
+
+PLACEMENTS = [("ram", None), ("disk", None), ("disk", 0), ("disk", 16), ("auto", "1K")]
+"""(load, memory) pairs: in memory; from disk with the whole RAM tier, with none of it (every
+key dropped but the sparsest sample), and with part of it."""
 
 
 def as_pairs(tokens):
@@ -45,9 +52,10 @@ def as_pairs(tokens):
 
 @given(corpus_and_queries())
 def test_every_query_type_matches_reference(case):
-    width, alphabet, documents, shard_tokens, key_step, queries = case
+    width, alphabet, documents, shard_tokens, key_step, queries, placement = case
     with tempfile.TemporaryDirectory() as folder:
         index = build(Path(folder) / "index", width, documents, shard_tokens, key_step)
+        index.place(*placement)
         assert index.num_documents == len(documents)
         assert index.num_tokens == sum(len(d) for d in documents)
         assert index.count_batch(queries).tolist() == [reference.count(documents, q) for q in queries]

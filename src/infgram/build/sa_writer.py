@@ -47,11 +47,14 @@ _POINTER_CHUNK = 1 << 22
 _PACK_CHUNK = 1 << 18
 """Pointers packed at a time: packing 3, 5, 6 or 7-byte pointers goes through 8-byte
 temporaries, ~32 bytes per pointer at once (a 4 M chunk cost 128 MB past the budget)."""
-# Every SUFFIX_KEY_STEP-th suffix's first 8 bytes go to suffix_keys.bin: 8 / 256 = 0.03
-# bytes per token (under 1% of an index), 1.7 MB for 55 M tokens, which stays in cache and
-# takes the first ~18 of a search's ~26 steps without reading the text. Timing ShardView.find
-# on wiki + prose (byte mode), steps of 16 and 64 were no faster; 1024 were slower.
-SUFFIX_KEY_STEP = 256
+# Every SUFFIX_KEY_STEP-th suffix's first 8 bytes go to suffix_keys.bin: 8 / 16 = 0.5 bytes
+# per token (a tenth of a byte index). In memory they make no difference (a step of 256 was
+# as fast: the text is resident anyway), but they are the RAM tier of an index read from disk
+# (infgram.shards.residency): the keys settle a query's first 8 bytes without a disk read and
+# leave 16 suffixes around each end of its run, which one round of concurrent reads settles.
+# At a step of 256 the same count took 2-3 more rounds (BENCHMARKS.md, "From disk"). An
+# index opened with a smaller RAM budget keeps every 2nd, 4th, ... key.
+SUFFIX_KEY_STEP = 16
 
 
 def sorted_positions(tokens: np.ndarray, token_width: int) -> Iterator[np.ndarray]:

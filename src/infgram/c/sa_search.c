@@ -22,10 +22,13 @@
  * which every query sorts before), so the searches finish their bounded loops and return
  * INFGRAM_DAMAGED. The cost is one well-predicted comparison per pointer read.
  */
+#define _POSIX_C_SOURCE 200112L /* posix_madvise, sysconf: the disk reads below */
 #include "sa_search.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "encode.h"
 
@@ -156,10 +159,206 @@ static void keyed_range(const sa_view *view, const unsigned char *query, int64_t
     *out_hi = clip(end, lo, hi);
 }
 
+/* ---- Searching from disk ---------------------------------------------------------------
+ *
+ * A binary search over an array on disk makes one read per step, and each read waits for
+ * the one before it: about log2(rows) reads of the suffix array and as many of the text,
+ * one after another. A disk answers many reads at once almost as fast as one, so from disk
+ * the searches here trade reads for steps:
+ *
+ *   - The sampled keys (which the index keeps in memory) place each end of a query's run
+ *     between two samples without reading the disk at all: for a query of at most 8 bytes
+ *     exactly, for a longer one between the first sample whose key ties with the query's
+ *     first 8 bytes and the first whose key is above them.
+ *   - What is left of each end is found by a k-ary search: a step picks FAN_OUT rows spread
+ *     evenly over the range (or, once at most FINAL_ROWS are left, every row), asks for the
+ *     suffix-array pages of all of them at once, then for the text pages of all of them at
+ *     once, compares, and keeps the gap between the last row before the bound and the first
+ *     after it: the range shrinks by FAN_OUT + 1 per step for two rounds of reads, where a
+ *     binary search shrinks it by 2.
+ *   - Several searches (the two ends of a run; the two ends of each narrowing) step
+ *     together, so that their reads overlap too.
+ *
+ * "Asks for" is posix_madvise(POSIX_MADV_WILLNEED), which starts reading pages that are
+ * not resident and returns at once; the comparisons that follow then wait for all of them
+ * together. It is a system call per page, about a microsecond when the page is resident,
+ * which is why it is used only where on_disk is set. */
+
+#define FAN_OUT 16
+#define FINAL_ROWS 32
+#define MAX_LANES 2
+
+void sa_view_read_from_disk(sa_view *view, int on_disk) {
+    long page = sysconf(_SC_PAGESIZE);
+    view->page_bytes = page > 0 ? (int64_t)page : 4096;
+    view->on_disk = on_disk ? 1 : 0;
+}
+
+/* Start reading the pages of [address, address + length) (a no-op for resident pages). */
+static void prefetch(const sa_view *view, const unsigned char *address, int64_t length) {
+    uintptr_t mask = (uintptr_t)view->page_bytes - 1;
+    uintptr_t start = (uintptr_t)address & ~mask;
+    uintptr_t end = ((uintptr_t)address + (uintptr_t)(length > 0 ? length : 1) + mask) & ~mask;
+    (void)posix_madvise((void *)start, (size_t)(end - start), POSIX_MADV_WILLNEED);
+}
+
+/* Compare the `query_bytes` bytes of the suffix at `position`, from token `depth` on, with
+ * the query: compare_suffix of the suffix shifted by depth; a suffix that ends before
+ * `depth` sorts first. */
+static inline int compare_at(const sa_view *view, uint64_t position, int64_t depth, const unsigned char *query,
+                             int64_t query_bytes) {
+    int64_t at = (int64_t)position + depth;
+    if (at >= view->num_positions) return -1;
+    return compare_suffix(view, (uint64_t)at, query, query_bytes);
+}
+
+/* One bound being searched: the first row of [a, b) whose suffix (from token `depth` on)
+ * does not compare < 0 with the query (`inclusive`: not <= 0). */
+typedef struct {
+    const unsigned char *query;
+    int64_t query_bytes, depth;
+    int inclusive;
+    int64_t a, b; /* invariant: rows before a compare < 0 (<= 0); rows at or after b do not */
+} bound_lane;
+
+/* Run the lanes' k-ary searches in lockstep until a == b in every lane; each lane's bound
+ * is then its a. Preconditions: a <= b, and the rows of [a, b) sorted (any sub-range of the
+ * array is) with "compares before" monotone along them. */
+static void resolve_lanes(const sa_view *view, bound_lane *lanes, int num_lanes, damage_report *report) {
+    int64_t rows[MAX_LANES][FINAL_ROWS];
+    uint64_t positions[MAX_LANES][FINAL_ROWS];
+    int counts[MAX_LANES];
+    const int w = view->token_width, pw = view->pointer_width;
+    for (;;) {
+        int active = 0;
+        for (int l = 0; l < num_lanes; l++) {
+            bound_lane *lane = &lanes[l];
+            int64_t size = lane->b - lane->a;
+            counts[l] = 0;
+            if (size <= 0) continue;
+            active++;
+            if (size <= FINAL_ROWS) {
+                for (int64_t r = 0; r < size; r++) rows[l][r] = lane->a + r;
+                counts[l] = (int)size;
+            } else {
+                for (int k = 0; k < FAN_OUT; k++) rows[l][k] = lane->a + ((k + 1) * size) / (FAN_OUT + 1);
+                counts[l] = FAN_OUT;
+            }
+        }
+        if (!active) return;
+        /* Round one: the suffix-array entries of every probe (consecutive rows share pages). */
+        for (int l = 0; l < num_lanes; l++) {
+            if (counts[l] == 0) continue;
+            if (lanes[l].b - lanes[l].a <= FINAL_ROWS) {
+                prefetch(view, view->suffix_array + rows[l][0] * pw, (int64_t)counts[l] * pw);
+            } else {
+                for (int k = 0; k < counts[l]; k++) prefetch(view, view->suffix_array + rows[l][k] * pw, pw);
+            }
+        }
+        /* Round two: the bytes of every probe's suffix that the comparison may read. */
+        for (int l = 0; l < num_lanes; l++) {
+            for (int k = 0; k < counts[l]; k++) {
+                uint64_t position = pointer_at(view, rows[l][k], report);
+                positions[l][k] = position;
+                int64_t at = (int64_t)position + lanes[l].depth;
+                if (at < view->num_positions) {
+                    int64_t available = (view->num_positions - at) * w;
+                    prefetch(view, view->tokens + at * w,
+                             available < lanes[l].query_bytes ? available : lanes[l].query_bytes);
+                }
+            }
+        }
+        /* Compare and keep the gap that holds each bound. */
+        for (int l = 0; l < num_lanes; l++) {
+            bound_lane *lane = &lanes[l];
+            if (counts[l] == 0) continue;
+            int k = 0;
+            /* Rows are in order and "compares before" is monotone along them: find the first
+             * probe that does not compare before. */
+            while (k < counts[l]) {
+                int c = compare_at(view, positions[l][k], lane->depth, lane->query, lane->query_bytes);
+                if (lane->inclusive ? c > 0 : c >= 0) break;
+                k++;
+            }
+            if (lane->b - lane->a <= FINAL_ROWS) {
+                lane->a = k < counts[l] ? rows[l][k] : lane->b;
+                lane->b = lane->a;
+            } else {
+                if (k > 0) lane->a = rows[l][k - 1] + 1;
+                if (k < counts[l]) lane->b = rows[l][k];
+            }
+        }
+    }
+}
+
+/* The run of the query in [lo, hi), from disk: the sampled keys place each end without
+ * reading the disk (see "Sampled suffix keys" for why they may), then both ends are found
+ * together by resolve_lanes. */
+static void disk_find_range(const sa_view *view, const unsigned char *query, int64_t query_bytes, int64_t lo,
+                            int64_t hi, int64_t *out_lo, int64_t *out_hi, damage_report *report) {
+    int64_t first_a = lo, first_b = hi, end_a = lo, end_b = hi;
+    if (view->keys && query_bytes > 0) {
+        uint64_t low = prefix_key(query, (size_t)query_bytes, 0x00), high = prefix_key(query, (size_t)query_bytes, 0xff);
+        const int64_t step = view->key_step, num_keys = view->num_keys;
+        int64_t a = 0, b = num_keys;
+        /* Invariant: samples before a have keys < low (their suffixes come before the run);
+         * samples at or after b do not. */
+        while (a < b) {
+            int64_t m = a + (b - a) / 2;
+            if (view->keys[m] < low) a = m + 1;
+            else b = m;
+        }
+        int64_t tie_start = a;
+        b = num_keys;
+        /* Invariant: samples before a have keys <= high; samples at or after b have keys
+         * above high (their suffixes come after the run). */
+        while (a < b) {
+            int64_t m = a + (b - a) / 2;
+            if (view->keys[m] <= high) a = m + 1;
+            else b = m;
+        }
+        int64_t tie_end = a;
+        /* Rows up to sample tie_start - 1 come before the run; rows from sample tie_end on
+         * come after it. Samples in between start with the query when it has at most 8 bytes
+         * (they are in the run), and are undecided otherwise. */
+        int64_t before = tie_start > 0 ? (tie_start - 1) * step + 1 : 0;
+        int64_t after = tie_end < num_keys ? tie_end * step : view->num_positions;
+        first_a = before;
+        end_b = after;
+        if (query_bytes <= 8 && tie_end > tie_start) {
+            first_b = tie_start * step;
+            end_a = (tie_end - 1) * step + 1;
+        } else {
+            first_b = after;
+            end_a = before;
+        }
+        first_a = clip(first_a, lo, hi);
+        first_b = clip(first_b, lo, hi);
+        end_a = clip(end_a, lo, hi);
+        end_b = clip(end_b, lo, hi);
+    }
+    bound_lane lanes[2] = {{query, query_bytes, 0, 0, first_a, first_b}, {query, query_bytes, 0, 1, end_a, end_b}};
+    resolve_lanes(view, lanes, 2, report);
+    int64_t first = lanes[0].a, end = lanes[1].a;
+    if (UNLIKELY(end < first)) {
+        report_problem(report, INFGRAM_DAMAGED,
+                       "suffix_keys.bin or tokens.bin: a run ends at entry %lld before it starts at %lld, expected "
+                       "keys and suffixes in sorted order",
+                       (long long)end, (long long)first);
+        end = first;
+    }
+    *out_lo = first;
+    *out_hi = end;
+}
+
 /* The run [*out_lo, *out_hi) of suffixes in [lo, hi) that start with the query.
  * Precondition: the suffixes in [lo, hi) are sorted (any sub-range of the array is). */
 static void find_range(const sa_view *view, const unsigned char *query, int64_t query_bytes, int64_t lo, int64_t hi,
                        int64_t *out_lo, int64_t *out_hi, damage_report *report) {
+    if (view->on_disk) {
+        disk_find_range(view, query, query_bytes, lo, hi, out_lo, out_hi, report);
+        return;
+    }
     if (view->keys && hi - lo > 4 * view->key_step) {
         keyed_range(view, query, query_bytes, lo, hi, out_lo, out_hi, report);
         return;
@@ -275,6 +474,14 @@ static inline int compare_token_at(const sa_view *view, uint64_t position, int64
  * binary searches that each compare one token suffice. */
 static void narrow_range(const sa_view *view, int64_t lo, int64_t hi, int64_t depth, const unsigned char *token,
                          int64_t *out_lo, int64_t *out_hi, damage_report *report) {
+    if (view->on_disk) {
+        /* Both ends at once, each by the k-ary search (see "Searching from disk"). */
+        bound_lane lanes[2] = {{token, view->token_width, depth, 0, lo, hi}, {token, view->token_width, depth, 1, lo, hi}};
+        resolve_lanes(view, lanes, 2, report);
+        *out_lo = lanes[0].a;
+        *out_hi = lanes[1].a > lanes[0].a ? lanes[1].a : lanes[0].a;
+        return;
+    }
     int64_t a = lo, b = hi;
     /* Invariant: suffixes before a compare < 0; suffixes at or after b compare >= 0. */
     while (a < b) {

@@ -23,6 +23,15 @@
  * never reads out of bounds; where that shows cheaply (a run that ends before it starts) it
  * is reported too.
  *
+ * Reading from disk: where on_disk is set, the files may not be resident in memory, and a
+ * page that is not costs a disk read (tens of microseconds) where a resident one costs
+ * nanoseconds. The searches then take their decisions in steps that each read several rows
+ * at once: every step first asks the operating system for all the pages it is about to read
+ * (posix_madvise WILLNEED, which starts the reads and returns), then reads them, so that
+ * the reads of one step overlap instead of queueing one behind another (see "Searching from
+ * disk" in sa_search.c). Where on_disk is 0 the searches are the plain binary searches, which
+ * cost nothing extra when every page is resident. Answers are the same either way.
+ *
  * Threads: the view is never written by the searches; any number may run at once.
  * Memory: the searches use O(1) memory besides their outputs, except sa_next_tokens.
  *
@@ -44,6 +53,8 @@ typedef struct {
     const uint64_t *keys;              /* NULL, or num_keys sampled keys */
     int64_t key_step;                  /* >= 1 when keys is not NULL */
     int64_t num_keys;                  /* ceil(num_positions / key_step) */
+    int on_disk;                       /* 1: read the probes of each step at once (see above) */
+    int64_t page_bytes;                /* the memory page size, a power of two (when on_disk) */
 } sa_view;
 
 /*
@@ -51,6 +62,11 @@ typedef struct {
  * else INFGRAM_INVALID_ARGUMENT with `report` filled. Call it once before searching.
  */
 int sa_view_check(const sa_view *view, damage_report *report);
+
+/*
+ * sa_view_read_from_disk: set on_disk (0 or 1) and page_bytes (the system's page size).
+ */
+void sa_view_read_from_disk(sa_view *view, int on_disk);
 
 /*
  * sa_find: the run [*out_lo, *out_hi) of the entries in [lo, hi) whose suffixes start with

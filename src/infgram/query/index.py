@@ -36,6 +36,7 @@ from typing import Any, Sequence
 from ..errors import IndexFormatError, UnsupportedOperationError
 from ..format import directory_bytes, file_sha256, generation_of, read_header, read_manifest
 from ..shards import OPERATIONS_OF_KIND, Shard, open_shard
+from ..shards.residency import Residency
 from ..tokenizer import Tokenizer, tokenizer_from_manifest
 from .attribution import attribute
 from .corpus import Corpus
@@ -105,9 +106,47 @@ class Index(Corpus):
         """A ceiling on every request's work budget that no call can lift (a server's ``--max-work``)."""
 
     @classmethod
-    def open(cls, location: IndexLocation) -> "Index":
+    def open(cls, location: IndexLocation, *, load: str = "auto", memory: str | int | None = None) -> "Index":
         """Open an index directory, or several as one (a list, or a comma-separated string);
-        raises :class:`~infgram.errors.IndexFormatError` if one is damaged or they differ."""
+        raises :class:`~infgram.errors.IndexFormatError` if one is damaged or they differ.
+
+        ``load`` says where the index lives while it answers: ``ram`` (read into memory at
+        open), ``disk`` (read as queries need it, with a RAM tier of sampled suffix keys
+        sized by ``memory``, e.g. ``"64M"``) or ``auto`` (``ram`` when the index takes at
+        most half the memory available to the process, its control group's limit included).
+        Answers are the same either way; see :mod:`infgram.shards.residency`.
+
+        >>> import tempfile, pathlib, infgram
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = infgram.build_from_documents(["a rose is a rose"], folder / "i", progress=False)
+        >>> index = infgram.Index.open(folder / "i", load="disk", memory="1M")
+        >>> index.count("rose"), index.info()["memory"]["load"]
+        (2, 'disk')
+        """
+        index = cls._open_files(location)
+        index.place(load, memory)
+        return index
+
+    def place(self, load: str = "auto", memory: str | int | None = None) -> None:
+        """Choose where the index lives while it answers (see :meth:`open`): advise the
+        operating system and fill the RAM tier, shard by shard."""
+        shards = [shard for shard in self.shards if hasattr(shard, "place")]
+        index_bytes = sum(path.stat().st_size for shard in shards for path in shard.files.values())
+        tier_bytes = sum(shard.tier_bytes for shard in shards)
+        residency = Residency.plan(index_bytes, tier_bytes, load, memory)
+        for shard in shards:
+            # Each shard's part of the tier budget is its part of the keys.
+            share = residency.tier_budget_bytes * shard.tier_bytes // max(tier_bytes, 1)
+            held, locked, step = shard.place(residency.load, share)
+            residency.tier_bytes += held
+            residency.tier_locked = residency.tier_locked and locked
+            residency.key_steps.append(step)
+        self.residency = residency
+        # From disk, the shards wait for their pages together (see ShardSet.map).
+        self.shard_set.read_in_parallel = residency.load == "disk" and len(shards) > 1
+
+    @classmethod
+    def _open_files(cls, location: IndexLocation) -> "Index":
         directories = index_directories(location)
         opened = [_open_directory(directory) for directory in directories]
         first_manifest, tokenizer, _ = opened[0]
@@ -307,7 +346,10 @@ class Index(Corpus):
         if [generation_of(read_manifest(directory)) for directory in self.directories] == \
                 [generation_of(manifest) for manifest in self.manifests]:
             return False
-        fresh = type(self).open(self.directories)
+        fresh = type(self)._open_files(self.directories)
+        residency = getattr(self, "residency", None)
+        if residency is not None:
+            fresh.place(residency.requested, residency.tier_budget_bytes)
         ceiling = self.max_work_ceiling
         self.__dict__.update(fresh.__dict__)  # one generation or the other, attribute by attribute
         self.max_work_ceiling = ceiling
@@ -346,6 +388,9 @@ class Index(Corpus):
         changes = [change for manifest in self.manifests for change in manifest.get("changes", [])]
         if changes:
             info["changes"] = changes[-20:]
+        residency = getattr(self, "residency", None)
+        if residency is not None:
+            info["memory"] = residency.describe()
         if self.kind == "fm":
             info["sample_rate"] = self.manifest["fm"]["sample_rate"]
             info["isa_rate"] = self.manifest["fm"].get("isa_rate")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -72,8 +73,28 @@ def executor() -> ThreadPoolExecutor:
     return _thread_pool
 
 
+_disk_pool: ThreadPoolExecutor | None = None
+_DISK_THREAD_PREFIX = "infgram-disk"
+DISK_THREADS = 32
+"""Threads that wait for the disk on behalf of the shards of an index read from disk: a shard
+waiting for its pages takes no core, so more threads than cores let the shards' reads
+overlap (the disk answers many reads at once about as fast as one)."""
+
+
+def disk_executor() -> ThreadPoolExecutor:
+    """The process's thread pool for shards read from disk (see :data:`DISK_THREADS`)."""
+    global _disk_pool
+    if _disk_pool is None:
+        _disk_pool = ThreadPoolExecutor(max_workers=DISK_THREADS, thread_name_prefix=_DISK_THREAD_PREFIX)
+    return _disk_pool
+
+
 class ShardSet:
     """Shards answering as one index, with global document numbers."""
+
+    read_in_parallel = False
+    """Whether :meth:`map` asks every shard at once, on threads (set for an index of several
+    shards read from disk, whose shards then wait for their reads together)."""
 
     def __init__(self, shards: Sequence[Shard]):
         self.shards = list(shards)
@@ -93,6 +114,9 @@ class ShardSet:
 
     def map(self, partial: Callable[..., Any], *arguments: Any) -> list[Any]:
         """``partial(shard, *arguments)`` on every shard, in shard order."""
+        if self.read_in_parallel and len(self.shards) > 1 and \
+                not threading.current_thread().name.startswith(_DISK_THREAD_PREFIX):
+            return list(disk_executor().map(lambda shard: partial(shard, *arguments), self.shards))
         return [partial(shard, *arguments) for shard in self.shards]
 
     def map_parallel(self, calls: Sequence[tuple[int, Callable[..., Any], tuple]]) -> list[Any]:

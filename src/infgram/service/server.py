@@ -117,6 +117,13 @@ class Settings:
     reload_seconds: float = 5.0
     """How often each worker looks for a new generation of its indexes (``infgram add``/``remove``/
     ``compact``) and reloads them; 0: only on SIGHUP."""
+    load: str = "auto"
+    """Where the indexes live while they answer: ``auto``, ``ram`` or ``disk`` (see
+    :meth:`infgram.Index.open`). Every worker maps the same files, so the page cache and the
+    RAM tier of sampled keys are shared between workers, not copied."""
+    query_memory: str | int | None = None
+    """The budget of the RAM tier of each index read from disk (default: a quarter of the
+    memory available)."""
 
     def to_json(self) -> str:
         """The settings as JSON (see :meth:`from_json`)."""
@@ -523,10 +530,11 @@ def _generations(location: str) -> tuple[int | None, ...]:
     return tuple(found)
 
 
-def _open_index(location: str, ray_address: str | None) -> Index:
+def _open_index(location: str, settings: "Settings") -> Index:
     """An index in this process, or one whose shards are held by a Ray cluster's actors."""
+    ray_address = settings.ray_address
     if ray_address is None:
-        return Index.open(location)
+        return Index.open(location, load=settings.load, memory=settings.query_memory)
     from ..distributed import open as open_on_cluster
 
     return open_on_cluster(location, address=ray_address)
@@ -541,7 +549,7 @@ class Service:
         self.broken: dict[str, InfgramError] = {}
         for name, location in settings.indexes:
             try:
-                index = _open_index(location, settings.ray_address)
+                index = _open_index(location, settings)
             except InfgramError as error:
                 logging.getLogger("uvicorn.error").warning("index %s answers 503: %s", name, error)
                 self.broken[name] = error
@@ -572,7 +580,7 @@ class Service:
             if not force and generations == self.generations.get(name) and name not in self.broken:
                 continue
             try:
-                index = _open_index(location, self.settings.ray_address)
+                index = _open_index(location, self.settings)
             except InfgramError as error:
                 logging.getLogger("uvicorn.error").warning("index %s not reloaded: %s", name, error)
                 continue

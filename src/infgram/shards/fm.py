@@ -9,6 +9,7 @@ sample (see :mod:`infgram.build.fm_writer`).
 
 from __future__ import annotations
 
+import mmap
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from ..errors import IndexFormatError
 from ..format import KIND_FM_SAMPLES, KIND_FM_WAVELET, open_payload
 from .documents import DocumentTable, checked_header
 from .removals import Removals
+from .residency import advise
 from .sa import ShardEntry
 
 FM_OPERATIONS = frozenset({"count", "count_batch", "documents", "document", "contamination"})
@@ -57,12 +59,24 @@ class FMShard:
         self.documents = DocumentTable(self.files["documents"], self.files["metadata"], 1, self.num_documents,
                                        self.num_positions)
         self.removals = Removals()  # an FM-index does not take documents down (see infgram.change)
+        self._arrays = (wavelet, samples)
         self.view = _fm.FMView(wavelet, samples)  # raises IndexFormatError, naming the damage
         if self.view.num_positions != self.num_positions:
             raise IndexFormatError(f"{wavelet_path} holds {self.view.num_positions} bytes, the manifest says "
                                    f"{self.num_positions}; rebuild the index")
         self.find = self.view.find
         self.find_many = self.view.find_many
+
+    tier_bytes = 0
+    """An FM-index keeps no sampled keys: its RAM tier is empty."""
+
+    def place(self, load: str, tier_budget_bytes: int) -> tuple[int, bool, int]:
+        """Open the shard for ``ram`` (every file read in, in the background) or ``disk``
+        (random access advised: a rank reads its page, not the read-ahead window)."""
+        advice = mmap.MADV_WILLNEED if load == "ram" else mmap.MADV_RANDOM
+        for array in (*self._arrays, self.documents.metadata_bytes):
+            advise(array, advice)
+        return 0, True, 0
 
     @property
     def unigram_range(self) -> tuple[int, int]:

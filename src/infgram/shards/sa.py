@@ -18,6 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import mmap
+
 import numpy as np
 
 from .. import _core, _dedup
@@ -25,6 +27,7 @@ from ..errors import IndexFormatError
 from ..format import KIND_SUFFIX_ARRAY, KIND_SUFFIX_KEYS, KIND_TOKENS, open_payload, token_dtype
 from .documents import DocumentTable, checked_header
 from .removals import read_removals
+from .residency import advise, lock, read_through, unlock
 
 SA_OPERATIONS = frozenset({
     "count", "count_batch", "probability", "next_tokens", "infgram_probability", "infgram_next_tokens",
@@ -120,7 +123,58 @@ class SAShard:
         num_keys = -(-self.num_positions // step)
         header = checked_header(path, KIND_SUFFIX_KEYS, self.token_width, 0, num_keys)
         self.suffix_keys = open_payload(path, header, np.dtype("<u8"))
+        self.key_step = step
         self.view.use_keys(self.suffix_keys, step)
+
+    @property
+    def tier_bytes(self) -> int:
+        """The bytes of the sampled suffix keys: what the RAM tier holds when reading from disk."""
+        keys = getattr(self, "suffix_keys", None)
+        return 0 if keys is None else int(keys.nbytes)
+
+    def place(self, load: str, tier_budget_bytes: int) -> tuple[int, bool, int]:
+        """Open the shard for ``ram`` or ``disk`` (see :mod:`infgram.shards.residency`);
+        returns what its RAM tier holds: (bytes, locked, key step).
+
+        ``ram`` asks for every file to be read in (in the background). ``disk`` advises random
+        access to the text and the suffix array, switches the searches to reading each step's
+        probes at once, and reads the sampled keys into memory whole (every 2nd, 4th, ... of
+        them when they exceed ``tier_budget_bytes``), locked where the system allows it.
+        """
+        arrays = [self.tokens, self.suffix_array_bytes, self.documents.metadata_bytes]
+        keys = getattr(self, "suffix_keys", None)
+        if load == "ram":
+            self.view.read_from_disk(False)
+            for array in arrays + ([keys] if keys is not None else []):
+                advise(array, mmap.MADV_WILLNEED)
+            return 0, True, getattr(self, "key_step", 0)
+        for array in arrays:
+            advise(array, mmap.MADV_RANDOM)
+        self.view.read_from_disk(True)
+        if keys is None:
+            return 0, True, 0
+        factor = 1
+        while -(-len(keys) // factor) * 8 > tier_budget_bytes and factor * self.key_step < self.num_positions:
+            factor *= 2
+        if factor == 1:
+            read_through(keys)
+            locked = lock(keys)
+            self._tier = keys
+        else:
+            # A sparser sample, copied: keys k * factor of the file are those of every
+            # (step * factor)-th suffix.
+            advise(keys, mmap.MADV_SEQUENTIAL)
+            self._tier = np.ascontiguousarray(keys[::factor])
+            advise(keys, mmap.MADV_DONTNEED)
+            locked = lock(self._tier)
+        self.view.use_keys(self._tier, self.key_step * factor)
+        return int(self._tier.nbytes), locked, self.key_step * factor
+
+    def release(self) -> None:
+        """Unlock the RAM tier (the mapping itself goes with the shard)."""
+        tier = getattr(self, "_tier", None)
+        if tier is not None:
+            unlock(tier)
 
     def _check_samples(self) -> None:
         """A few evenly spread suffix-array entries must be token positions, in suffix order."""

@@ -1,0 +1,77 @@
+"""Every operation gives the same answers whether the index lives in memory or on disk.
+
+An index opened with ``load="disk"`` searches with the k-ary searches of
+``c/sa_search.c`` ("Searching from disk") and a RAM tier of sampled keys sized by a budget
+(every 2nd, 4th, ... key kept when the budget is small); one opened with ``load="ram"``
+searches with plain binary searches. The engine test (``test_engine_matches_reference``)
+checks counts, probabilities, next tokens and documents against the oracle under each
+placement; this one checks the operations built on the searches (longest matches, the ∞-gram
+along a sequence, search, attribution, drafting) against the in-memory answers of the same
+index, and the RAM tier's size against its budget.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+import infgram
+from infgram import _reference as reference
+
+from conftest import build_id_index as build, corpora
+
+
+@given(corpora(), st.data())
+def test_operations_answer_the_same_from_disk(case, data):
+    width, alphabet, documents, shard_tokens, key_step = case
+    sequence = data.draw(st.lists(st.sampled_from(alphabet), min_size=0, max_size=12))
+    memory = data.draw(st.sampled_from([None, 0, 8, 24]))
+    with tempfile.TemporaryDirectory() as folder:
+        in_memory = build(Path(folder) / "index", width, documents, shard_tokens, key_step)
+        in_memory.place("ram")
+        from_disk = infgram.Index.open(Path(folder) / "index", load="disk", memory=memory)
+        assert from_disk.info()["memory"]["load"] == "disk"
+        expected = reference.longest_matches(documents, sequence)
+        for index in (in_memory, from_disk):
+            matches = index.longest_matches(sequence)
+            assert list(zip(matches.lengths, matches.counts)) == expected
+            scored = index.infgram_probabilities(sequence)
+            assert list(zip(scored.suffix_lengths, scored.prompt_counts, scored.counts)) == \
+                reference.infgram_probabilities(documents, sequence)
+        assert from_disk.longest_matches(sequence) == in_memory.longest_matches(sequence)
+        assert from_disk.infgram_probabilities(sequence) == in_memory.infgram_probabilities(sequence)
+        assert from_disk.attribute(sequence) == in_memory.attribute(sequence)
+        assert from_disk.draft(sequence[:3], max_tokens=4) == in_memory.draft(sequence[:3], max_tokens=4)
+        if sequence:
+            cnf = [[sequence[:2]], [sequence[-1:]]]
+            assert from_disk.search(cnf, limit=10) == in_memory.search(cnf, limit=10)
+
+
+def test_the_ram_tier_stays_within_its_budget(tmp_path):
+    """The keys kept in memory never exceed the budget (but for one key per shard), and a
+    budget of nothing still answers."""
+    documents = [[(i * 7 + j) % 5 for j in range(40)] for i in range(50)]
+    build(tmp_path / "index", 1, documents, None, 1)
+    whole = infgram.Index.open(tmp_path / "index", load="disk", memory="1G").info()["memory"]
+    assert whole["key_steps"] == [1] and whole["tier_bytes"] > 1000
+    for budget in (0, 100, 1000):
+        index = infgram.Index.open(tmp_path / "index", load="disk", memory=budget)
+        memory = index.info()["memory"]
+        assert memory["tier_bytes"] <= max(budget, 8)
+        assert index.count([1, 3]) == reference.count(documents, [1, 3])
+
+
+def test_a_bad_load_or_budget_is_refused(tmp_path):
+    build(tmp_path / "index", 1, [[1, 2, 3]], None, 1)
+    for load, memory, words in (("fast", None, "expected load to be one of auto, ram, disk"),
+                                ("disk", "lots", "cannot read the query memory budget"),
+                                ("disk", -5, "expected a query memory budget of 0 or more")):
+        try:
+            infgram.Index.open(tmp_path / "index", load=load, memory=memory)
+        except infgram.QueryError as error:
+            assert words in str(error)
+        else:
+            raise AssertionError(f"load={load!r}, memory={memory!r} was accepted")
