@@ -179,6 +179,7 @@ def main() -> None:
     parser.add_argument("--work", default=None, help=f"working folder (default {CACHE}/work/quick)")
     parser.add_argument("--official-venv", default=str(CACHE / "official-venv"))
     parser.add_argument("--rebuild", action="store_true", help="build our index again (after a format change)")
+    parser.add_argument("--no-fm", action="store_true", help="leave out infgram's FM-index (built once, kind fm)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -193,6 +194,11 @@ def main() -> None:
     if args.rebuild or not (ours_dir / "manifest.json").exists():
         print("building infgram's byte index (defaults)", flush=True)
         build_ours_from_jsonl(corpus, ours_dir, "bytes", 8)
+    fm_dir = work / "disk" / "infgram-fm"
+    if not args.no_fm and not (fm_dir / "manifest.json").exists():
+        print("building infgram's FM-index (defaults)", flush=True)
+        subprocess.run([sys.executable, "-m", "infgram", "build", str(corpus), "--out", str(fm_dir), "--kind", "fm",
+                        "--quiet"], check=True, env={**os.environ, "PYTHONPATH": str(Path(infgram.__file__).resolve().parents[1])})
     python = official_python(Path(args.official_venv))
     if not any(official_dir.glob("table.*")):
         print("building the official byte index", flush=True)
@@ -201,6 +207,7 @@ def main() -> None:
 
     index = infgram.Index.open(ours_dir, load="ram")
     ours_bytes = sum(p.stat().st_size for p in ours_dir.rglob("*") if p.is_file())
+    fm_bytes = sum(p.stat().st_size for p in fm_dir.rglob("*") if p.is_file()) if fm_dir.exists() else 0
     official_bytes = sum(p.stat().st_size for p in official_dir.rglob("*") if p.is_file())
     tokens = np.asarray(index.shards[0].tokens)
     rng = np.random.default_rng(args.seed)
@@ -225,18 +232,23 @@ def main() -> None:
     cap_bytes = parse_size(args.cap)
     cap = MemoryCap(cap_bytes, f"infgram-from-disk-{os.getpid()}")
     env = {"PYTHONPATH": str(Path(infgram.__file__).resolve().parents[1])}
-    results: dict[str, list[dict]] = {"infgram": [], "official": []}
+    results: dict[str, list[dict]] = {"infgram": [], "official": [], "infgram FM": []}
     try:
         for round_number in range(args.rounds):
             order = ["official", "infgram"] if round_number % 2 == 0 else ["infgram", "official"]
+            if not args.no_fm:
+                order.append("infgram FM")
             for engine in order:
-                if engine == "infgram":
+                if engine == "infgram FM":
+                    answer = run_capped(cap, [sys.executable, "-c", _OURS],
+                                        {"index": str(fm_dir), "counts": request["counts"], "contexts": []}, env)
+                elif engine == "infgram":
                     answer = run_capped(cap, [sys.executable, "-c", _OURS], {"index": str(ours_dir), **request}, env)
                 else:
                     answer = run_capped(cap, [str(python), "-c", _OFFICIAL], {"index": str(official_dir), **request})
                 results[engine].append(answer)
-                print(f"round {round_number + 1} {engine}: count median {summarize([t for t, _ in answer['count']])[0]:.0f} µs, "
-                      f"∞-gram median {summarize([t for t, _ in answer['infgram']])[0]:.0f} µs", flush=True)
+                print(f"round {round_number + 1} {engine}: count median "
+                      f"{summarize([t for t, _ in answer['count']])[0]:.0f} µs", flush=True)
     finally:
         cap.remove()
 
@@ -245,6 +257,8 @@ def main() -> None:
     for engine in results:
         for answer in results[engine]:
             for kind in ("count", "infgram"):
+                if not answer[kind]:
+                    continue
                 ours_answers = [a for _, a in answer[kind]]
                 expected = [a for _, a in reference[kind]]
                 for query_number, (mine, theirs) in enumerate(zip(ours_answers, expected)):
@@ -263,6 +277,13 @@ def main() -> None:
         (om, op), (im, ip) = figures[(kind, "official")], figures[(kind, "infgram")]
         rows.append(f"| {label} | {om / 1e3:.2f} / {op / 1e3:.1f} ms | {im / 1e3:.3f} / {ip / 1e3:.2f} ms | "
                     f"**{im / om:.2f}x** / {ip / op:.2f}x | {im / disk_us:.1f} |")
+    if results["infgram FM"]:
+        times = [t for answer in results["infgram FM"] for t, _ in answer["count"]]
+        fm_median, fm_p99 = summarize(times)
+        om, op = figures[("count", "official")]
+        rows.append(f"| count on infgram's FM-index ({fm_bytes / 1e6:.0f} MB, sample rate 128) | {om / 1e3:.2f} / "
+                    f"{op / 1e3:.1f} ms | {fm_median / 1e3:.3f} / {fm_p99 / 1e3:.2f} ms | **{fm_median / om:.2f}x** / "
+                    f"{fm_p99 / op:.2f}x | {fm_median / disk_us:.1f} |")
     opens = {engine: statistics.median(a["open_seconds"] for a in results[engine]) for engine in results}
     memory = results["infgram"][0].get("memory") or {}
     date = datetime.date.today().isoformat()

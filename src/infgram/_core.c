@@ -230,12 +230,14 @@ static PyObject *ShardView_infgram_probabilities(ShardView *self, PyObject *args
     return Py_BuildValue("NNN", outputs[0], outputs[1], outputs[2]);
 }
 
-/* use_keys(keys, step): search with the keys of suffixes SA[0], SA[step], SA[2 * step], ... from
- * now on (made by suffix_keys), in place of any keys it had. */
+/* use_keys(keys, step, with_pointers=False): search with the keys of suffixes SA[0], SA[step],
+ * SA[2 * step], ... from now on (made by suffix_keys), in place of any keys it had; with
+ * pointers, each key is followed by its suffix's position (c/sa_search.h). */
 static PyObject *ShardView_use_keys(ShardView *self, PyObject *args) {
     PyObject *keys_obj;
     long long step;
-    if (!PyArg_ParseTuple(args, "OL", &keys_obj, &step)) return NULL;
+    int with_pointers = 0;
+    if (!PyArg_ParseTuple(args, "OL|p", &keys_obj, &step, &with_pointers)) return NULL;
     if (check_query(self, 0) < 0) return NULL;
     if (step < 1) {
         PyErr_SetString(PyExc_ValueError, "step must be at least 1");
@@ -244,9 +246,10 @@ static PyObject *ShardView_use_keys(ShardView *self, PyObject *args) {
     Py_buffer keys;
     if (PyObject_GetBuffer(keys_obj, &keys, PyBUF_SIMPLE) < 0) return NULL;
     int64_t n = (self->view.num_positions + step - 1) / step;
-    if (keys.len != n * 8 || ((uintptr_t)keys.buf) % 8 != 0) {
+    int64_t record_bytes = with_pointers ? 16 : 8;
+    if (keys.len != n * record_bytes || ((uintptr_t)keys.buf) % 8 != 0) {
         PyErr_Format(PyExc_ValueError, "keys hold %zd bytes, expected %lld, 8-byte aligned", keys.len,
-                     (long long)(n * 8));
+                     (long long)(n * record_bytes));
         PyBuffer_Release(&keys);
         return NULL;
     }
@@ -256,6 +259,7 @@ static PyObject *ShardView_use_keys(ShardView *self, PyObject *args) {
     self->view.keys = keys.buf;
     self->view.key_step = step;
     self->view.num_keys = n;
+    self->view.keys_have_pointers = with_pointers ? 1 : 0;
     Py_RETURN_NONE;
 }
 
@@ -288,7 +292,8 @@ static PyMethodDef ShardView_methods[] = {
     {"read_from_disk", (PyCFunction)ShardView_read_from_disk, METH_VARARGS,
      "read_from_disk(on: bool): read the probes of each search step at once (pages may be on disk), or not."},
     {"use_keys", (PyCFunction)ShardView_use_keys, METH_VARARGS,
-     "use_keys(keys, step): search with the keys of every step-th suffix (see _core.suffix_keys)."},
+     "use_keys(keys, step, with_pointers=False): search with the keys of every step-th suffix (and their "
+     "positions)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -19,8 +19,8 @@ class ShardView:
         """Per start, the longest prefix that occurs and its count, as int64 arrays."""
     def infgram_probabilities(self, query: bytes, unigram_hi: int) -> tuple[bytes, bytes, bytes]:
         """Per token: the longest context suffix, its count and the count with the token (int64)."""
-    def use_keys(self, keys: Buffer, step: int) -> None:
-        """Start searches from the first 8 bytes of every ``step``-th suffix."""
+    def use_keys(self, keys: Buffer, step: int, with_pointers: bool = False) -> None:
+        """Start searches from the first 8 bytes of every ``step``-th suffix (each followed by its position)."""
     def read_from_disk(self, on: bool) -> None:
         """Read the probes of each search step at once (pages may be on disk), or search as in memory."""
 

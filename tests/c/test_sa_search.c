@@ -66,10 +66,17 @@ int main(void) {
     CHECK(suffix_keys(text, N, 1, &bad_position, 1, keys, &report) == INFGRAM_INVALID_ARGUMENT);
     damage_report_clear(&report);
 
-    for (int mode = 0; mode < 4; mode++) {
-        int with_keys = mode & 1;
-        sa_view_read_from_disk(&view, mode >> 1);
-        view.keys = with_keys ? keys : NULL;
+    /* The same keys as records that also hold each sample's position. */
+    uint64_t *records = malloc((size_t)num_keys * 16);
+    for (int64_t k = 0; k < num_keys; k++) {
+        records[2 * k] = keys[k];
+        records[2 * k + 1] = (uint64_t)key_positions[k];
+    }
+    for (int mode = 0; mode < 6; mode++) {
+        int with_keys = mode % 3 != 0;
+        sa_view_read_from_disk(&view, mode >= 3);
+        view.keys_have_pointers = mode % 3 == 2;
+        view.keys = with_keys ? (view.keys_have_pointers ? records : keys) : NULL;
         view.key_step = with_keys ? 8 : 0;
         view.num_keys = with_keys ? num_keys : 0;
         CHECK(sa_view_check(&view, &report) == INFGRAM_OK);
@@ -122,6 +129,7 @@ int main(void) {
 
     /* Damage: one pointer far out of range is reported by a search that reads it. */
     view.keys = NULL;
+    view.keys_have_pointers = 0;
     sa_view_read_from_disk(&view, 0);
     uint32_t saved;
     memcpy(&saved, suffix_array + 4 * (N / 2), 4);
@@ -145,10 +153,12 @@ int main(void) {
     memcpy(suffix_array + 4 * (N / 2), &saved, 4);
 
     /* Garbage everywhere: every search ends and reports or answers, within the buffers. */
-    for (int round = 0; round < 20; round++) {
+    for (int round = 0; round < 24; round++) {
         for (int i = 0; i < N * 4; i++) suffix_array[i] = (unsigned char)next_random(&seed);
         for (int i = 0; i < num_keys; i++) keys[i] = next_random(&seed) << 31 ^ next_random(&seed);
-        view.keys = round % 2 ? keys : NULL;
+        for (int i = 0; i < 2 * num_keys; i++) records[i] = next_random(&seed) << 31 ^ next_random(&seed);
+        view.keys_have_pointers = round % 8 >= 4;
+        view.keys = round % 2 ? (view.keys_have_pointers ? records : keys) : NULL;
         sa_view_read_from_disk(&view, round % 4 >= 2);
         view.key_step = 8;
         view.num_keys = num_keys;
@@ -181,6 +191,7 @@ int main(void) {
     free(text);
     free(suffix_array);
     free(keys);
+    free(records);
     free(key_positions);
     printf("sa_search: ok\n");
     return 0;

@@ -51,7 +51,7 @@ def test_operations_answer_the_same_from_disk(case, data):
 
 
 def test_the_ram_tier_stays_within_its_budget(tmp_path):
-    """The keys kept in memory never exceed the budget (but for one key per shard), and a
+    """The records kept in memory never exceed the budget (but for one per shard), and a
     budget of nothing still answers."""
     documents = [[(i * 7 + j) % 5 for j in range(40)] for i in range(50)]
     build(tmp_path / "index", 1, documents, None, 1)
@@ -60,7 +60,7 @@ def test_the_ram_tier_stays_within_its_budget(tmp_path):
     for budget in (0, 100, 1000):
         index = infgram.Index.open(tmp_path / "index", load="disk", memory=budget)
         memory = index.info()["memory"]
-        assert memory["tier_bytes"] <= max(budget, 8)
+        assert memory["tier_bytes"] <= max(budget, 16)  # one record (a key and a position) at least
         assert index.count([1, 3]) == reference.count(documents, [1, 3])
 
 

@@ -303,3 +303,16 @@ def test_reply_cache_gives_the_same_replies(indexes):
         assert first == again and SCRIPT_DOCUMENT.encode()[:20] in first[0]
         assert c.post("/v1/count", json={"text": 5}).status_code == 400  # errors are cached with their status
         assert c.post("/v1/count", json={"text": 5}).status_code == 400
+
+
+def test_an_index_served_from_disk_answers_alike_and_counts_its_reads(indexes, golden_index):
+    """``load="disk"`` in the settings (``serve --load disk``): the same answers, and /metrics
+    counts the bytes each operation read from storage."""
+    with TestClient(create_app(settings_for(indexes, "golden", load="disk", query_memory="4K"))) as c:
+        for text in ("a", "the", "zzz"):
+            assert c.post("/v1/count", json={"text": text}).json()["count"] == golden_index.count(text)
+        info = c.get("/v1/indexes").json()["indexes"][0]["info"]
+        assert info["memory"]["load"] == "disk" and info["memory"]["tier_bytes"] <= 4096
+        metrics = c.get("/metrics").text
+        assert 'infgram_disk_requests_total{operation="count"} 3' in metrics
+        assert 'infgram_disk_read_bytes_total{operation="count"}' in metrics

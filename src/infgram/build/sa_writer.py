@@ -47,14 +47,19 @@ _POINTER_CHUNK = 1 << 22
 _PACK_CHUNK = 1 << 18
 """Pointers packed at a time: packing 3, 5, 6 or 7-byte pointers goes through 8-byte
 temporaries, ~32 bytes per pointer at once (a 4 M chunk cost 128 MB past the budget)."""
-# Every SUFFIX_KEY_STEP-th suffix's first 8 bytes go to suffix_keys.bin: 8 / 16 = 0.5 bytes
-# per token (a tenth of a byte index). In memory they make no difference (a step of 256 was
-# as fast: the text is resident anyway), but they are the RAM tier of an index read from disk
-# (infgram.shards.residency): the keys settle a query's first 8 bytes without a disk read and
-# leave 16 suffixes around each end of its run, which one round of concurrent reads settles.
-# At a step of 256 the same count took 2-3 more rounds (BENCHMARKS.md, "From disk"). An
-# index opened with a smaller RAM budget keeps every 2nd, 4th, ... key.
-SUFFIX_KEY_STEP = 16
+# Every SUFFIX_KEY_STEP-th suffix's first 8 bytes go to suffix_keys.bin, each with that
+# suffix's position: 16 / 32 = 0.5 bytes per token (a tenth of a byte index). In memory they
+# make little difference (the text is resident anyway), but they are the RAM tier of an index
+# read from disk (infgram.shards.residency): the keys settle a query's first 8 bytes without
+# a disk read, the positions let a search compare the samples whose keys tie with a longer
+# query by reading the text alone (one round of reads per step instead of two), and what is
+# left, 32 suffixes around each end of the run, takes two rounds of concurrent reads. Keys
+# alone at a step of 16 (the same bytes) took a round or two more per count, a step of 256
+# two to three more (BENCHMARKS.md, "From disk"). An index opened with a smaller RAM budget
+# keeps every 2nd, 4th, ... record.
+SUFFIX_KEY_STEP = 32
+SUFFIX_KEY_RECORD_BYTES = 16
+"""A key and a position; files of 8-byte records (keys alone) were written before."""
 
 
 def sorted_positions(tokens: np.ndarray, token_width: int) -> Iterator[np.ndarray]:
@@ -119,12 +124,17 @@ def _sort_chunks(tokens: np.ndarray, token_width: int) -> list[np.ndarray]:
 
 
 def _suffix_keys(tokens: np.ndarray, token_width: int, chunks: list[np.ndarray]) -> bytes:
-    """The keys of every ``SUFFIX_KEY_STEP``-th suffix in sorted order (see ``format``)."""
+    """The records of every ``SUFFIX_KEY_STEP``-th suffix in sorted order: its key and its
+    position, as two little-endian uint64 (see ``format``)."""
     key_positions, start = [], 0
     for chunk in chunks:
         key_positions.append(chunk[-start % SUFFIX_KEY_STEP :: SUFFIX_KEY_STEP].astype(np.int64))
         start += len(chunk)
-    return _core.suffix_keys(tokens.view(np.uint8), token_width, np.concatenate(key_positions))
+    positions = np.concatenate(key_positions)
+    records = np.empty((len(positions), 2), dtype="<u8")
+    records[:, 0] = np.frombuffer(_core.suffix_keys(tokens.view(np.uint8), token_width, positions), dtype="<u8")
+    records[:, 1] = positions
+    return records.tobytes()
 
 
 class SAWriter(ShardWriter):
@@ -183,7 +193,9 @@ class SAWriter(ShardWriter):
                     keys.wait()  # no thread outlives the shard's failure
                 raise
         keys = keys.result()
-        writer = AtomicFileWriter(staging / "suffix_keys.bin", FileHeader(KIND_SUFFIX_KEYS, width, 0, len(keys) // 8, 8))
+        writer = AtomicFileWriter(staging / "suffix_keys.bin",
+                                  FileHeader(KIND_SUFFIX_KEYS, width, 0, len(keys) // SUFFIX_KEY_RECORD_BYTES,
+                                             SUFFIX_KEY_RECORD_BYTES))
         writer.write(keys)
         files["suffix_keys"] = {**file_entry(name, "suffix_keys.bin", writer.commit()), "step": SUFFIX_KEY_STEP}
         self.check_cancelled()

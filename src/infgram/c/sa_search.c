@@ -100,14 +100,31 @@ typedef struct {
     uint64_t low, high;
 } keyed_query;
 
+/* The key of sample k. */
+static inline uint64_t key_of(const sa_view *view, int64_t k) { return view->keys[k << view->keys_have_pointers]; }
+
+/* The position of sample k's suffix: from the record where it holds one (checked like a
+ * suffix-array entry), else from the suffix array. */
+static inline uint64_t sample_position(const sa_view *view, int64_t k, damage_report *report) {
+    if (!view->keys_have_pointers) return pointer_at(view, k * view->key_step, report);
+    uint64_t value = view->keys[2 * k + 1];
+    if (UNLIKELY(value >= (uint64_t)view->num_positions)) {
+        report_problem(report, INFGRAM_DAMAGED,
+                       "suffix_keys.bin: sample %lld points to token %llu, expected a position below %lld",
+                       (long long)k, (unsigned long long)value, (long long)view->num_positions);
+        return (uint64_t)(view->num_positions - 1);
+    }
+    return value;
+}
+
 /* Does sample k compare < 0 with the query (`inclusive`: <= 0)? */
 static inline int sample_before(const sa_view *view, const keyed_query *q, int64_t k, int inclusive,
                                 damage_report *report) {
-    uint64_t key = view->keys[k];
+    uint64_t key = key_of(view, k);
     if (key < q->low) return 1;
     if (key > q->high) return 0;
     if (q->query_bytes <= 8) return inclusive; /* the suffix starts with the query: it compares 0 */
-    int c = compare_suffix(view, pointer_at(view, k * view->key_step, report), q->query, q->query_bytes);
+    int c = compare_suffix(view, sample_position(view, k, report), q->query, q->query_bytes);
     return inclusive ? c <= 0 : c < 0;
 }
 
@@ -291,6 +308,60 @@ static void resolve_lanes(const sa_view *view, bound_lane *lanes, int num_lanes,
     }
 }
 
+/* resolve_lanes over samples instead of rows, for records that hold their suffix's
+ * position: a step reads the text of its probes only (one round of reads, not two). Each
+ * lane's bound is the first sample (of its [a, b)) that does not compare < 0 (<= 0). */
+static void resolve_samples(const sa_view *view, bound_lane *lanes, damage_report *report) {
+    int64_t samples[2][FINAL_ROWS];
+    uint64_t positions[2][FINAL_ROWS];
+    int counts[2];
+    const int w = view->token_width;
+    for (;;) {
+        int active = 0;
+        for (int l = 0; l < 2; l++) {
+            int64_t size = lanes[l].b - lanes[l].a;
+            counts[l] = 0;
+            if (size <= 0) continue;
+            active++;
+            if (size <= FINAL_ROWS) {
+                for (int64_t r = 0; r < size; r++) samples[l][r] = lanes[l].a + r;
+                counts[l] = (int)size;
+            } else {
+                for (int k = 0; k < FAN_OUT; k++) samples[l][k] = lanes[l].a + ((k + 1) * size) / (FAN_OUT + 1);
+                counts[l] = FAN_OUT;
+            }
+        }
+        if (!active) return;
+        for (int l = 0; l < 2; l++) {
+            for (int k = 0; k < counts[l]; k++) {
+                uint64_t position = sample_position(view, samples[l][k], report);
+                positions[l][k] = position;
+                int64_t available = (view->num_positions - (int64_t)position) * w;
+                prefetch(view, view->tokens + position * w,
+                         available < lanes[l].query_bytes ? available : lanes[l].query_bytes);
+            }
+        }
+        for (int l = 0; l < 2; l++) {
+            bound_lane *lane = &lanes[l];
+            if (counts[l] == 0) continue;
+            int k = 0;
+            /* Samples are in suffix order, so "compares before" is monotone along them. */
+            while (k < counts[l]) {
+                int c = compare_suffix(view, positions[l][k], lane->query, lane->query_bytes);
+                if (lane->inclusive ? c > 0 : c >= 0) break;
+                k++;
+            }
+            if (lane->b - lane->a <= FINAL_ROWS) {
+                lane->a = k < counts[l] ? samples[l][k] : lane->b;
+                lane->b = lane->a;
+            } else {
+                if (k > 0) lane->a = samples[l][k - 1] + 1;
+                if (k < counts[l]) lane->b = samples[l][k];
+            }
+        }
+    }
+}
+
 /* The run of the query in [lo, hi), from disk: the sampled keys place each end without
  * reading the disk (see "Sampled suffix keys" for why they may), then both ends are found
  * together by resolve_lanes. */
@@ -305,7 +376,7 @@ static void disk_find_range(const sa_view *view, const unsigned char *query, int
          * samples at or after b do not. */
         while (a < b) {
             int64_t m = a + (b - a) / 2;
-            if (view->keys[m] < low) a = m + 1;
+            if (key_of(view, m) < low) a = m + 1;
             else b = m;
         }
         int64_t tie_start = a;
@@ -314,23 +385,36 @@ static void disk_find_range(const sa_view *view, const unsigned char *query, int
          * above high (their suffixes come after the run). */
         while (a < b) {
             int64_t m = a + (b - a) / 2;
-            if (view->keys[m] <= high) a = m + 1;
+            if (key_of(view, m) <= high) a = m + 1;
             else b = m;
         }
         int64_t tie_end = a;
         /* Rows up to sample tie_start - 1 come before the run; rows from sample tie_end on
          * come after it. Samples in between start with the query when it has at most 8 bytes
          * (they are in the run), and are undecided otherwise. */
-        int64_t before = tie_start > 0 ? (tie_start - 1) * step + 1 : 0;
-        int64_t after = tie_end < num_keys ? tie_end * step : view->num_positions;
-        first_a = before;
-        end_b = after;
-        if (query_bytes <= 8 && tie_end > tie_start) {
-            first_b = tie_start * step;
-            end_a = (tie_end - 1) * step + 1;
+        if (query_bytes > 8 && tie_end > tie_start && view->keys_have_pointers) {
+            /* The samples that tie hold their positions: settle them by reading the text
+             * alone, one round of reads per step, before the rows between samples. */
+            bound_lane samples[2] = {{query, query_bytes, 0, 0, tie_start, tie_end},
+                                     {query, query_bytes, 0, 1, tie_start, tie_end}};
+            resolve_samples(view, samples, report);
+            int64_t first_sample = samples[0].a, end_sample = samples[1].a;
+            first_a = first_sample > 0 ? (first_sample - 1) * step + 1 : 0;
+            first_b = first_sample < num_keys ? first_sample * step : view->num_positions;
+            end_a = end_sample > 0 ? (end_sample - 1) * step + 1 : 0;
+            end_b = end_sample < num_keys ? end_sample * step : view->num_positions;
         } else {
-            first_b = after;
-            end_a = before;
+            int64_t before = tie_start > 0 ? (tie_start - 1) * step + 1 : 0;
+            int64_t after = tie_end < num_keys ? tie_end * step : view->num_positions;
+            first_a = before;
+            end_b = after;
+            if (query_bytes <= 8 && tie_end > tie_start) {
+                first_b = tie_start * step;
+                end_a = (tie_end - 1) * step + 1;
+            } else {
+                first_b = after;
+                end_a = before;
+            }
         }
         first_a = clip(first_a, lo, hi);
         first_b = clip(first_b, lo, hi);
@@ -649,6 +733,118 @@ static int add_count(token_counts *out, uint64_t value, int64_t n) {
     return 0;
 }
 
+/* The tokens at `depth` of the suffixes of `count` rows (in increasing order), read as from
+ * disk: the suffix-array pages of all rows are asked for at once, then their text pages.
+ * Rows on one page are asked for once. */
+static void read_tokens_at(const sa_view *view, const int64_t *rows, int64_t count, int64_t depth, uint64_t *values,
+                           damage_report *report) {
+    const int w = view->token_width, pw = view->pointer_width;
+    uintptr_t mask = (uintptr_t)view->page_bytes - 1, last_page = 0;
+    for (int64_t k = 0; k < count; k++) {
+        uintptr_t page = (uintptr_t)(view->suffix_array + rows[k] * pw) & ~mask;
+        if (k == 0 || page != last_page) prefetch(view, view->suffix_array + rows[k] * pw, pw);
+        last_page = page;
+    }
+    for (int64_t k = 0; k < count; k++) {
+        values[k] = position_after(view, rows[k], depth, report); /* the position, for now */
+        prefetch(view, view->tokens + values[k] * w, w);
+    }
+    for (int64_t k = 0; k < count; k++) values[k] = token_decode(view->tokens + values[k] * w, w);
+}
+
+/* From disk, the distinct tokens at `depth` along [lo, hi) are found by refining the gaps
+ * between rows whose tokens are known: a gap whose two ends hold the same token holds that
+ * token throughout (the token at `depth` never decreases along a run), and a gap whose ends
+ * differ gets FAN_OUT rows probed inside it (every row once it has at most FINAL_ROWS), all
+ * the gaps of a round at once. Each round cuts every open gap 17-fold for two rounds of
+ * concurrent reads; the galloping of the in-memory walk would wait for each read in turn. */
+static int disk_next_tokens(const sa_view *view, int64_t lo, int64_t hi, int64_t depth, token_counts *out,
+                            damage_report *report) {
+    int64_t capacity = 64, known = 0;
+    int64_t *rows = malloc((size_t)capacity * sizeof(int64_t));
+    uint64_t *values = malloc((size_t)capacity * sizeof(uint64_t));
+    int64_t *probe_rows = NULL, *merged_rows = NULL;
+    uint64_t *probe_values = NULL, *merged_values = NULL;
+    int failed = rows == NULL || values == NULL;
+    /* Round zero: the run's two ends and FAN_OUT rows between (or every row). */
+    if (!failed) {
+        int64_t span = hi - 1 - lo, count = 0;
+        int64_t first[FAN_OUT + FINAL_ROWS + 2];
+        first[count++] = lo;
+        if (span > 0) {
+            if (span - 1 <= FINAL_ROWS) {
+                for (int64_t r = lo + 1; r < hi - 1; r++) first[count++] = r;
+            } else {
+                for (int k = 0; k < FAN_OUT; k++) first[count++] = lo + ((k + 1) * span) / (FAN_OUT + 1);
+            }
+            first[count++] = hi - 1;
+        }
+        memcpy(rows, first, (size_t)count * sizeof(int64_t));
+        read_tokens_at(view, rows, count, depth, values, report);
+        known = count;
+    }
+    while (!failed && report->status == INFGRAM_OK) {
+        /* The probes of this round, in row order: inside every gap whose ends differ. */
+        int64_t probes = 0;
+        for (int64_t i = 0; i + 1 < known; i++) {
+            int64_t gap = rows[i + 1] - rows[i] - 1;
+            if (gap > 0 && values[i] != values[i + 1]) probes += gap <= FINAL_ROWS ? gap : FAN_OUT;
+        }
+        if (probes == 0) break;
+        probe_rows = malloc((size_t)probes * sizeof(int64_t));
+        probe_values = malloc((size_t)probes * sizeof(uint64_t));
+        merged_rows = malloc((size_t)(known + probes) * sizeof(int64_t));
+        merged_values = malloc((size_t)(known + probes) * sizeof(uint64_t));
+        if (!probe_rows || !probe_values || !merged_rows || !merged_values) {
+            failed = 1;
+            break;
+        }
+        int64_t p = 0;
+        for (int64_t i = 0; i + 1 < known; i++) {
+            int64_t span = rows[i + 1] - rows[i], gap = span - 1;
+            if (gap <= 0 || values[i] == values[i + 1]) continue;
+            if (gap <= FINAL_ROWS) {
+                for (int64_t r = rows[i] + 1; r < rows[i + 1]; r++) probe_rows[p++] = r;
+            } else {
+                for (int k = 0; k < FAN_OUT; k++) probe_rows[p++] = rows[i] + ((k + 1) * span) / (FAN_OUT + 1);
+            }
+        }
+        read_tokens_at(view, probe_rows, probes, depth, probe_values, report);
+        /* Merge the probes into the known rows (both in row order). */
+        int64_t a = 0, b = 0, m = 0;
+        while (a < known || b < probes) {
+            if (b >= probes || (a < known && rows[a] < probe_rows[b])) {
+                merged_rows[m] = rows[a];
+                merged_values[m++] = values[a++];
+            } else {
+                merged_rows[m] = probe_rows[b];
+                merged_values[m++] = probe_values[b++];
+            }
+        }
+        free(rows);
+        free(values);
+        free(probe_rows);
+        free(probe_values);
+        rows = merged_rows;
+        values = merged_values;
+        known = m;
+        probe_rows = merged_rows = NULL;
+        probe_values = merged_values = NULL;
+    }
+    /* Every gap is settled: rows between two known rows of one token hold that token. */
+    for (int64_t i = 0; !failed && i < known; i++) {
+        int64_t through = i + 1 < known && values[i] == values[i + 1] ? rows[i + 1] - rows[i] - 1 : 0;
+        failed = add_count(out, values[i], 1 + through) < 0;
+    }
+    free(rows);
+    free(values);
+    free(probe_rows);
+    free(probe_values);
+    free(merged_rows);
+    free(merged_values);
+    return failed ? -1 : 0;
+}
+
 #define NEXT_BLOCK 32
 
 /* Every suffix in [lo, hi) shares its first `depth` tokens, so the token at depth is
@@ -678,6 +874,10 @@ int sa_next_tokens(const sa_view *view, int64_t lo, int64_t hi, int64_t depth, u
     token_counts out = {malloc(64 * sizeof(uint64_t)), malloc(64 * sizeof(int64_t)), 0, 64};
     int failed = out.values == NULL || out.counts == NULL;
     int64_t i = lo;
+    if (!failed && view->on_disk && hi > lo) {
+        failed = disk_next_tokens(view, lo, hi, depth, &out, report) < 0;
+        i = hi;
+    }
     while (!failed && i < hi) {
         int64_t block_end = i + NEXT_BLOCK < hi ? i + NEXT_BLOCK : hi;
         uint64_t first = token_after(view, i, depth, report);

@@ -10,8 +10,11 @@
  *                 i-th smallest suffix, little-endian in pointer_width bytes (1..8). Little-
  *                 endian hosts only.
  *   keys          optional (NULL when absent): num_keys = ceil(num_positions / key_step)
- *                 native uint64 values, 8-byte aligned; keys[k] is the key (encode.h) of the
- *                 suffix at suffix_array entry k * key_step.
+ *                 records of native uint64 values, 8-byte aligned. Record k holds the key
+ *                 (encode.h) of the suffix at suffix_array entry k * key_step and, where
+ *                 keys_have_pointers is 1, then that entry's value (the suffix's position),
+ *                 so that a search can compare a sample's suffix without reading the suffix
+ *                 array. A record is 1 value, or 2 with pointers.
  *
  * A query is query_bytes bytes of whole tokens, encoded like `tokens`. All the suffixes that
  * start with a query q form one run [lo, hi) of the suffix array; the count of q is hi - lo.
@@ -53,6 +56,7 @@ typedef struct {
     const uint64_t *keys;              /* NULL, or num_keys sampled keys */
     int64_t key_step;                  /* >= 1 when keys is not NULL */
     int64_t num_keys;                  /* ceil(num_positions / key_step) */
+    int keys_have_pointers;            /* 1: each key is followed by its suffix's position */
     int on_disk;                       /* 1: read the probes of each step at once (see above) */
     int64_t page_bytes;                /* the memory page size, a power of two (when on_disk) */
 } sa_view;

@@ -6,7 +6,7 @@ An index is a directory::
     tokenizer.json               the Hugging Face tokenizer, when the index has one
     shard-00000/tokens.bin       the token ids of every document, each followed by a separator
     shard-00000/suffix_array.bin the suffix array: token positions in sorted order of their suffixes
-    shard-00000/suffix_keys.bin  the first 8 bytes of every 256th suffix, so searches start in cache
+    shard-00000/suffix_keys.bin  the first 8 bytes of every 16th suffix: the RAM tier read from disk
     shard-00000/documents.bin    per document: first token position and metadata byte offset
     shard-00000/metadata.bin     the metadata of every document, as JSON, back to back
     shard-00001/...

@@ -64,6 +64,7 @@ from ..format import generation_of, read_manifest
 from ..query import results
 from ..query.budget import DEFAULT_MAX_WORK
 from ..query.index import Index, index_directories
+from ..shards.residency import thread_read_bytes
 from .batch import dump_reply, parse_line, run_batch
 from .http import (
     GuardedIndex,
@@ -416,6 +417,13 @@ class Metrics:
         self.rejections: dict[tuple[str, str], int] = defaultdict(int)
         self.latency_counts: dict[str, list[int]] = defaultdict(lambda: [0] * (len(self.BUCKETS) + 1))
         self.latency_sums: dict[str, float] = defaultdict(float)
+        self.disk_read_bytes: dict[str, int] = defaultdict(int)
+        self.disk_measured: dict[str, int] = defaultdict(int)
+
+    def observe_reads(self, operation: str, read_bytes: int) -> None:
+        """Count the bytes one request had read from storage (indexes read from disk only)."""
+        self.disk_read_bytes[operation] += read_bytes
+        self.disk_measured[operation] += 1
 
     def observe(self, operation: str, status: int, seconds: float) -> None:
         """Count one answered request."""
@@ -446,6 +454,16 @@ class Metrics:
                 lines.append(f'infgram_request_seconds_bucket{{operation="{op}",le="{bound}"}} {total}')
             lines.append(f'infgram_request_seconds_sum{{operation="{op}"}} {self.latency_sums[op]:.6f}')
             lines.append(f'infgram_request_seconds_count{{operation="{op}"}} {total}')
+        if self.disk_measured:
+            lines += ["# HELP infgram_disk_read_bytes_total Bytes read from storage while answering, by operation "
+                      "(indexes read from disk; divide by infgram_disk_requests_total for a request's mean).",
+                      "# TYPE infgram_disk_read_bytes_total counter"]
+            lines += [f'infgram_disk_read_bytes_total{{operation="{op}"}} {n}'
+                      for op, n in sorted(self.disk_read_bytes.items())]
+            lines += ["# HELP infgram_disk_requests_total Requests whose disk reads were counted, by operation.",
+                      "# TYPE infgram_disk_requests_total counter"]
+            lines += [f'infgram_disk_requests_total{{operation="{op}"}} {n}'
+                      for op, n in sorted(self.disk_measured.items())]
         lines += ["# HELP infgram_queue_depth Requests waiting for a worker thread.",
                   "# TYPE infgram_queue_depth gauge", f"infgram_queue_depth {pools.waiting}",
                   "# HELP infgram_running Requests running, by pool.", "# TYPE infgram_running gauge",
@@ -593,6 +611,23 @@ class Service:
             self.cache = ReplyCache(self.settings.cache)  # replaced, not cleared: the loop may be using the old one
             logging.getLogger("uvicorn.error").info("reloaded %s", ", ".join(reloaded))
         return reloaded
+
+    def counted(self, operation: str, served: "GuardedIndex", function: Callable[..., Any]) -> Callable[..., Any]:
+        """``function``, counting in the metrics the bytes it has read from storage when the
+        index is read from disk (a thread's own count: /proc/thread-self/io)."""
+        residency = getattr(served.index, "residency", None)
+        if residency is None or residency.load != "disk":
+            return function
+
+        def measured(*args: Any) -> Any:
+            before = thread_read_bytes()
+            try:
+                return function(*args)
+            finally:
+                after = thread_read_bytes()
+                if before is not None and after is not None:
+                    self.metrics.observe_reads(operation, after - before)
+        return measured
 
     def index(self, name: str | None) -> GuardedIndex:
         """The served index of that name (the first when None)."""
@@ -744,7 +779,8 @@ def create_app(settings: Settings) -> FastAPI:
                 protocol_request = _read_request(op, body)
             except InfgramError as error:
                 return _error(error)
-            reply = await service.pools.run(expensive, run_request, served, protocol_request)
+            reply = await service.pools.run(expensive, service.counted(op, served, run_request), served,
+                                            protocol_request)
             status = status_of_type(reply["error"]["type"]) if "error" in reply else 200
             content = dump_reply(reply).encode("utf-8")
             if service.indexes.get(name) is served:  # not an answer of a generation reloaded meanwhile

@@ -116,6 +116,25 @@ def read_through(array: np.ndarray) -> None:
         advise(array, mmap.MADV_NORMAL)
 
 
+def thread_read_bytes() -> int | None:
+    """The bytes this thread has had read from storage so far (``read_bytes`` of
+    ``/proc/thread-self/io``: page faults and read-ahead it caused, not pages it found in
+    the page cache), or None where the system does not say.
+
+    >>> value = thread_read_bytes()
+    >>> value is None or value >= 0
+    True
+    """
+    try:
+        with open("/proc/thread-self/io", "rb") as source:
+            for line in source:
+                if line.startswith(b"read_bytes:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 @dataclass
 class Residency:
     """How an index was opened: what is in memory and how queries read the rest.

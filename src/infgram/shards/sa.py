@@ -122,9 +122,14 @@ class SAShard:
             raise IndexFormatError(f"the manifest gives {path} a step of {step}, expected 1 or more; rebuild the index")
         num_keys = -(-self.num_positions // step)
         header = checked_header(path, KIND_SUFFIX_KEYS, self.token_width, 0, num_keys)
-        self.suffix_keys = open_payload(path, header, np.dtype("<u8"))
+        if header.item_width not in (8, 16):
+            raise IndexFormatError(f"{path} holds records of {header.item_width} bytes, expected 8 (a key) or 16 (a "
+                                   "key and a position); rebuild the index")
+        self.key_pointers = header.item_width == 16
+        # One row per sample: its key, then (in files that hold them) its suffix's position.
+        self.suffix_keys = open_payload(path, header, np.dtype("<u8")).reshape(num_keys, header.item_width // 8)
         self.key_step = step
-        self.view.use_keys(self.suffix_keys, step)
+        self.view.use_keys(self.suffix_keys, step, self.key_pointers)
 
     @property
     def tier_bytes(self) -> int:
@@ -154,7 +159,8 @@ class SAShard:
         if keys is None:
             return 0, True, 0
         factor = 1
-        while -(-len(keys) // factor) * 8 > tier_budget_bytes and factor * self.key_step < self.num_positions:
+        while -(-len(keys) // factor) * keys.shape[1] * 8 > tier_budget_bytes and \
+                factor * self.key_step < self.num_positions:
             factor *= 2
         if factor == 1:
             read_through(keys)
@@ -167,7 +173,7 @@ class SAShard:
             self._tier = np.ascontiguousarray(keys[::factor])
             advise(keys, mmap.MADV_DONTNEED)
             locked = lock(self._tier)
-        self.view.use_keys(self._tier, self.key_step * factor)
+        self.view.use_keys(self._tier, self.key_step * factor, self.key_pointers)
         return int(self._tier.nbytes), locked, self.key_step * factor
 
     def release(self) -> None:
