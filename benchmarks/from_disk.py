@@ -284,7 +284,7 @@ def main() -> None:
         rows.append(f"| count on infgram's FM-index ({fm_bytes / 1e6:.0f} MB, sample rate 128) | {om / 1e3:.2f} / "
                     f"{op / 1e3:.1f} ms | {fm_median / 1e3:.3f} / {fm_p99 / 1e3:.2f} ms | **{fm_median / om:.2f}x** / "
                     f"{fm_p99 / op:.2f}x | {fm_median / disk_us:.1f} |")
-    opens = {engine: statistics.median(a["open_seconds"] for a in results[engine]) for engine in results}
+    opens = {engine: statistics.median(a["open_seconds"] for a in results[engine]) for engine in results if results[engine]}
     memory = results["infgram"][0].get("memory") or {}
     date = datetime.date.today().isoformat()
     text = "\n".join([

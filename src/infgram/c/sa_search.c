@@ -203,7 +203,8 @@ static void keyed_range(const sa_view *view, const unsigned char *query, int64_t
 
 #define FAN_OUT 16
 #define FINAL_ROWS 32
-#define MAX_LANES 2
+#define MAX_FINDS 4
+#define MAX_LANES (2 * MAX_FINDS)
 
 void sa_view_read_from_disk(sa_view *view, int on_disk) {
     long page = sysconf(_SC_PAGESIZE);
@@ -217,6 +218,46 @@ static void prefetch(const sa_view *view, const unsigned char *address, int64_t 
     uintptr_t start = (uintptr_t)address & ~mask;
     uintptr_t end = ((uintptr_t)address + (uintptr_t)(length > 0 ? length : 1) + mask) & ~mask;
     (void)posix_madvise((void *)start, (size_t)(end - start), POSIX_MADV_WILLNEED);
+}
+
+/* The pages one step asks for, collected so that each is asked for once and neighbouring
+ * pages in one call: the two ends of a run, and the finds of one step, often probe the same
+ * rows, and every call costs a system call even when the page is resident. */
+#define BATCH_PAGES 1024
+typedef struct {
+    uintptr_t pages[BATCH_PAGES];
+    int count;
+} page_batch;
+
+static int compare_pages(const void *a, const void *b) {
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Ask for every page collected (sorted, once each, consecutive pages together), then empty. */
+static void batch_flush(const sa_view *view, page_batch *batch) {
+    qsort(batch->pages, (size_t)batch->count, sizeof(uintptr_t), compare_pages);
+    uintptr_t page_bytes = (uintptr_t)view->page_bytes;
+    int i = 0;
+    while (i < batch->count) {
+        uintptr_t start = batch->pages[i], end = start + page_bytes;
+        while (++i < batch->count && batch->pages[i] <= end) {
+            if (batch->pages[i] == end) end += page_bytes;
+        }
+        (void)posix_madvise((void *)start, (size_t)(end - start), POSIX_MADV_WILLNEED);
+    }
+    batch->count = 0;
+}
+
+/* Collect the pages of [address, address + length). */
+static void batch_add(const sa_view *view, page_batch *batch, const unsigned char *address, int64_t length) {
+    uintptr_t mask = (uintptr_t)view->page_bytes - 1;
+    uintptr_t page = (uintptr_t)address & ~mask;
+    uintptr_t end = (uintptr_t)address + (uintptr_t)(length > 0 ? length : 1);
+    for (; page < end; page += mask + 1) {
+        if (batch->count == BATCH_PAGES) batch_flush(view, batch);
+        batch->pages[batch->count++] = page;
+    }
 }
 
 /* Compare the `query_bytes` bytes of the suffix at `position`, from token `depth` on, with
@@ -242,6 +283,8 @@ typedef struct {
  * is then its a. Preconditions: a <= b, and the rows of [a, b) sorted (any sub-range of the
  * array is) with "compares before" monotone along them. */
 static void resolve_lanes(const sa_view *view, bound_lane *lanes, int num_lanes, damage_report *report) {
+    page_batch batch_memory, *batch = &batch_memory;
+    batch->count = 0;
     int64_t rows[MAX_LANES][FINAL_ROWS];
     uint64_t positions[MAX_LANES][FINAL_ROWS];
     int counts[MAX_LANES];
@@ -267,11 +310,12 @@ static void resolve_lanes(const sa_view *view, bound_lane *lanes, int num_lanes,
         for (int l = 0; l < num_lanes; l++) {
             if (counts[l] == 0) continue;
             if (lanes[l].b - lanes[l].a <= FINAL_ROWS) {
-                prefetch(view, view->suffix_array + rows[l][0] * pw, (int64_t)counts[l] * pw);
+                batch_add(view, batch, view->suffix_array + rows[l][0] * pw, (int64_t)counts[l] * pw);
             } else {
-                for (int k = 0; k < counts[l]; k++) prefetch(view, view->suffix_array + rows[l][k] * pw, pw);
+                for (int k = 0; k < counts[l]; k++) batch_add(view, batch, view->suffix_array + rows[l][k] * pw, pw);
             }
         }
+        batch_flush(view, batch);
         /* Round two: the bytes of every probe's suffix that the comparison may read. */
         for (int l = 0; l < num_lanes; l++) {
             for (int k = 0; k < counts[l]; k++) {
@@ -280,11 +324,12 @@ static void resolve_lanes(const sa_view *view, bound_lane *lanes, int num_lanes,
                 int64_t at = (int64_t)position + lanes[l].depth;
                 if (at < view->num_positions) {
                     int64_t available = (view->num_positions - at) * w;
-                    prefetch(view, view->tokens + at * w,
-                             available < lanes[l].query_bytes ? available : lanes[l].query_bytes);
+                    batch_add(view, batch, view->tokens + at * w,
+                              available < lanes[l].query_bytes ? available : lanes[l].query_bytes);
                 }
             }
         }
+        batch_flush(view, batch);
         /* Compare and keep the gap that holds each bound. */
         for (int l = 0; l < num_lanes; l++) {
             bound_lane *lane = &lanes[l];
@@ -311,14 +356,16 @@ static void resolve_lanes(const sa_view *view, bound_lane *lanes, int num_lanes,
 /* resolve_lanes over samples instead of rows, for records that hold their suffix's
  * position: a step reads the text of its probes only (one round of reads, not two). Each
  * lane's bound is the first sample (of its [a, b)) that does not compare < 0 (<= 0). */
-static void resolve_samples(const sa_view *view, bound_lane *lanes, damage_report *report) {
-    int64_t samples[2][FINAL_ROWS];
-    uint64_t positions[2][FINAL_ROWS];
-    int counts[2];
+static void resolve_samples(const sa_view *view, bound_lane *lanes, int num_lanes, damage_report *report) {
+    page_batch batch_memory, *batch = &batch_memory;
+    batch->count = 0;
+    int64_t samples[MAX_LANES][FINAL_ROWS];
+    uint64_t positions[MAX_LANES][FINAL_ROWS];
+    int counts[MAX_LANES];
     const int w = view->token_width;
     for (;;) {
         int active = 0;
-        for (int l = 0; l < 2; l++) {
+        for (int l = 0; l < num_lanes; l++) {
             int64_t size = lanes[l].b - lanes[l].a;
             counts[l] = 0;
             if (size <= 0) continue;
@@ -332,16 +379,17 @@ static void resolve_samples(const sa_view *view, bound_lane *lanes, damage_repor
             }
         }
         if (!active) return;
-        for (int l = 0; l < 2; l++) {
+        for (int l = 0; l < num_lanes; l++) {
             for (int k = 0; k < counts[l]; k++) {
                 uint64_t position = sample_position(view, samples[l][k], report);
                 positions[l][k] = position;
                 int64_t available = (view->num_positions - (int64_t)position) * w;
-                prefetch(view, view->tokens + position * w,
-                         available < lanes[l].query_bytes ? available : lanes[l].query_bytes);
+                batch_add(view, batch, view->tokens + position * w,
+                          available < lanes[l].query_bytes ? available : lanes[l].query_bytes);
             }
         }
-        for (int l = 0; l < 2; l++) {
+        batch_flush(view, batch);
+        for (int l = 0; l < num_lanes; l++) {
             bound_lane *lane = &lanes[l];
             if (counts[l] == 0) continue;
             int k = 0;
@@ -362,15 +410,26 @@ static void resolve_samples(const sa_view *view, bound_lane *lanes, damage_repor
     }
 }
 
-/* The run of the query in [lo, hi), from disk: the sampled keys place each end without
- * reading the disk (see "Sampled suffix keys" for why they may), then both ends are found
- * together by resolve_lanes. */
-static void disk_find_range(const sa_view *view, const unsigned char *query, int64_t query_bytes, int64_t lo,
-                            int64_t hi, int64_t *out_lo, int64_t *out_hi, damage_report *report) {
-    int64_t first_a = lo, first_b = hi, end_a = lo, end_b = hi;
-    if (view->keys && query_bytes > 0) {
-        uint64_t low = prefix_key(query, (size_t)query_bytes, 0x00), high = prefix_key(query, (size_t)query_bytes, 0xff);
-        const int64_t step = view->key_step, num_keys = view->num_keys;
+/* The runs of `count` (at most MAX_FINDS) queries, each in [lo, hi), from disk, their reads
+ * in the same rounds: the sampled keys place each end without reading the disk (see
+ * "Sampled suffix keys" for why they may), the samples whose keys tie with a query longer
+ * than 8 bytes are settled next (by their text alone, where the records hold positions),
+ * then every end among the rows between two samples, all by resolve_lanes. */
+static void disk_find_several(const sa_view *view, const unsigned char *const *queries, const int64_t *query_bytes,
+                              int count, int64_t lo, int64_t hi, int64_t *out_lo, int64_t *out_hi,
+                              damage_report *report) {
+    bound_lane lanes[MAX_LANES], samples[MAX_LANES];
+    int64_t tie_start[MAX_FINDS] = {0}, tie_end[MAX_FINDS] = {0};
+    int num_samples = 0, sample_of[MAX_FINDS];
+    const int64_t step = view->key_step, num_keys = view->num_keys;
+    for (int q = 0; q < count; q++) {
+        const unsigned char *query = queries[q];
+        int64_t bytes = query_bytes[q];
+        lanes[2 * q] = (bound_lane){query, bytes, 0, 0, lo, hi};
+        lanes[2 * q + 1] = (bound_lane){query, bytes, 0, 1, lo, hi};
+        sample_of[q] = -1;
+        if (!view->keys || bytes == 0) continue;
+        uint64_t low = prefix_key(query, (size_t)bytes, 0x00), high = prefix_key(query, (size_t)bytes, 0xff);
         int64_t a = 0, b = num_keys;
         /* Invariant: samples before a have keys < low (their suffixes come before the run);
          * samples at or after b do not. */
@@ -379,7 +438,7 @@ static void disk_find_range(const sa_view *view, const unsigned char *query, int
             if (key_of(view, m) < low) a = m + 1;
             else b = m;
         }
-        int64_t tie_start = a;
+        tie_start[q] = a;
         b = num_keys;
         /* Invariant: samples before a have keys <= high; samples at or after b have keys
          * above high (their suffixes come after the run). */
@@ -388,51 +447,99 @@ static void disk_find_range(const sa_view *view, const unsigned char *query, int
             if (key_of(view, m) <= high) a = m + 1;
             else b = m;
         }
-        int64_t tie_end = a;
-        /* Rows up to sample tie_start - 1 come before the run; rows from sample tie_end on
-         * come after it. Samples in between start with the query when it has at most 8 bytes
-         * (they are in the run), and are undecided otherwise. */
-        if (query_bytes > 8 && tie_end > tie_start && view->keys_have_pointers) {
-            /* The samples that tie hold their positions: settle them by reading the text
-             * alone, one round of reads per step, before the rows between samples. */
-            bound_lane samples[2] = {{query, query_bytes, 0, 0, tie_start, tie_end},
-                                     {query, query_bytes, 0, 1, tie_start, tie_end}};
-            resolve_samples(view, samples, report);
-            int64_t first_sample = samples[0].a, end_sample = samples[1].a;
+        tie_end[q] = a;
+        if (bytes > 8 && tie_end[q] > tie_start[q] && view->keys_have_pointers) {
+            /* Undecided samples whose records hold their positions: settled below. */
+            sample_of[q] = num_samples;
+            samples[num_samples++] = (bound_lane){query, bytes, 0, 0, tie_start[q], tie_end[q]};
+            samples[num_samples++] = (bound_lane){query, bytes, 0, 1, tie_start[q], tie_end[q]};
+        }
+    }
+    if (num_samples) resolve_samples(view, samples, num_samples, report);
+    for (int q = 0; q < count && view->keys; q++) {
+        if (query_bytes[q] == 0) continue;
+        int64_t first_a, first_b, end_a, end_b;
+        if (sample_of[q] >= 0) {
+            int64_t first_sample = samples[sample_of[q]].a, end_sample = samples[sample_of[q] + 1].a;
             first_a = first_sample > 0 ? (first_sample - 1) * step + 1 : 0;
             first_b = first_sample < num_keys ? first_sample * step : view->num_positions;
             end_a = end_sample > 0 ? (end_sample - 1) * step + 1 : 0;
             end_b = end_sample < num_keys ? end_sample * step : view->num_positions;
         } else {
-            int64_t before = tie_start > 0 ? (tie_start - 1) * step + 1 : 0;
-            int64_t after = tie_end < num_keys ? tie_end * step : view->num_positions;
+            /* Rows up to sample tie_start - 1 come before the run; rows from sample tie_end
+             * on come after it. Samples in between start with the query when it has at most
+             * 8 bytes (they are in the run), and are undecided otherwise. */
+            int64_t before = tie_start[q] > 0 ? (tie_start[q] - 1) * step + 1 : 0;
+            int64_t after = tie_end[q] < num_keys ? tie_end[q] * step : view->num_positions;
             first_a = before;
             end_b = after;
-            if (query_bytes <= 8 && tie_end > tie_start) {
-                first_b = tie_start * step;
-                end_a = (tie_end - 1) * step + 1;
+            if (query_bytes[q] <= 8 && tie_end[q] > tie_start[q]) {
+                first_b = tie_start[q] * step;
+                end_a = (tie_end[q] - 1) * step + 1;
             } else {
                 first_b = after;
                 end_a = before;
             }
         }
-        first_a = clip(first_a, lo, hi);
-        first_b = clip(first_b, lo, hi);
-        end_a = clip(end_a, lo, hi);
-        end_b = clip(end_b, lo, hi);
+        lanes[2 * q].a = clip(first_a, lo, hi);
+        lanes[2 * q].b = clip(first_b, lo, hi);
+        lanes[2 * q + 1].a = clip(end_a, lo, hi);
+        lanes[2 * q + 1].b = clip(end_b, lo, hi);
     }
-    bound_lane lanes[2] = {{query, query_bytes, 0, 0, first_a, first_b}, {query, query_bytes, 0, 1, end_a, end_b}};
-    resolve_lanes(view, lanes, 2, report);
-    int64_t first = lanes[0].a, end = lanes[1].a;
-    if (UNLIKELY(end < first)) {
-        report_problem(report, INFGRAM_DAMAGED,
-                       "suffix_keys.bin or tokens.bin: a run ends at entry %lld before it starts at %lld, expected "
-                       "keys and suffixes in sorted order",
-                       (long long)end, (long long)first);
-        end = first;
+    resolve_lanes(view, lanes, 2 * count, report);
+    for (int q = 0; q < count; q++) {
+        int64_t first = lanes[2 * q].a, end = lanes[2 * q + 1].a;
+        if (UNLIKELY(end < first)) {
+            report_problem(report, INFGRAM_DAMAGED,
+                           "suffix_keys.bin or tokens.bin: a run ends at entry %lld before it starts at %lld, "
+                           "expected keys and suffixes in sorted order",
+                           (long long)end, (long long)first);
+            end = first;
+        }
+        out_lo[q] = first;
+        out_hi[q] = end;
     }
-    *out_lo = first;
-    *out_hi = end;
+}
+
+/* The run of one query in [lo, hi), from disk. */
+static void disk_find_range(const sa_view *view, const unsigned char *query, int64_t query_bytes, int64_t lo,
+                            int64_t hi, int64_t *out_lo, int64_t *out_hi, damage_report *report) {
+    disk_find_several(view, &query, &query_bytes, 1, lo, hi, out_lo, out_hi, report);
+}
+
+/* The longest suffix of the query that occurs, from disk: a k-ary search over where the
+ * suffix starts, MAX_FINDS starts probed at once (disk_find_several) instead of one at a
+ * time: log5 rather than log2 rounds of finds. Occurrence is monotone in the start (if
+ * query[s:] occurs, so does query[s + 1:]). */
+static void disk_longest_suffix(const sa_view *view, const unsigned char *query, int64_t query_bytes,
+                                int64_t *length, int64_t *out_lo, int64_t *out_hi, damage_report *report) {
+    const int w = view->token_width;
+    int64_t n = query_bytes / w;
+    int64_t good = n; /* query[good:] occurs (the empty suffix always does) */
+    int64_t bad = -1; /* query[bad:] does not occur, or bad is before the query */
+    *out_lo = 0;
+    *out_hi = view->num_positions;
+    /* Invariant: bad < good, query[good:] occurs, and query[bad:] does not (unless bad == -1). */
+    while (good - bad > 1 && report->status == INFGRAM_OK) {
+        int64_t gap = good - bad - 1, starts[MAX_FINDS], bytes[MAX_FINDS], runs_lo[MAX_FINDS], runs_hi[MAX_FINDS];
+        const unsigned char *probes[MAX_FINDS];
+        int count = gap < MAX_FINDS ? (int)gap : MAX_FINDS;
+        for (int j = 0; j < count; j++) {
+            starts[j] = bad + ((j + 1) * (good - bad)) / (count + 1); /* increasing, inside (bad, good) */
+            probes[j] = query + starts[j] * w;
+            bytes[j] = (n - starts[j]) * w;
+        }
+        disk_find_several(view, probes, bytes, count, 0, view->num_positions, runs_lo, runs_hi, report);
+        int j = 0;
+        while (j < count && runs_hi[j] == runs_lo[j]) j++; /* the first (longest) probe that occurs */
+        if (j < count) {
+            good = starts[j];
+            *out_lo = runs_lo[j];
+            *out_hi = runs_hi[j];
+        }
+        if (j > 0) bad = starts[j - 1];
+    }
+    *length = n - good;
 }
 
 /* The run [*out_lo, *out_hi) of suffixes in [lo, hi) that start with the query.
@@ -524,6 +631,10 @@ int sa_longest_suffix(const sa_view *view, const unsigned char *query, int64_t q
     int64_t good = n;  /* query[good:] occurs (the empty suffix always does) */
     int64_t bad = -1;  /* query[bad:] does not occur, or bad is before the query */
     int64_t tlo, thi;
+    if (view->on_disk) {
+        disk_longest_suffix(view, query, query_bytes, length, out_lo, out_hi, report);
+        return report->status;
+    }
     /* The empty suffix: every position, which the caller trims of separators. */
     *out_lo = 0;
     *out_hi = view->num_positions;
