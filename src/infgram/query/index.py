@@ -42,7 +42,17 @@ from .corpus import Corpus
 from .documents import documents, read_document
 from .drafting import draft
 from .encoding import Query
-from .results import AttributionResult, CooccurrenceResult, Document, DocumentsResult, DraftResult, SearchResult
+from .novelty import DEFAULT_MAX_N, creativity, novelty
+from .results import (
+    AttributionResult,
+    CooccurrenceResult,
+    CreativityResult,
+    Document,
+    DocumentsResult,
+    DraftResult,
+    NoveltyResult,
+    SearchResult,
+)
 from .search import cooccurrence, parse_query, search
 from .shardset import ShardSet
 
@@ -280,6 +290,30 @@ class Index(Corpus):
         (' ro', 'max_tokens')
         """
         return draft(self, prompt, max_tokens, min_probability, min_count, max_suffix_tokens)
+
+    def novelty(self, text: Query, max_n: int = DEFAULT_MAX_N) -> NoveltyResult:
+        """The share of the text's n-grams, for n = 1 .. ``max_n``, that occur nowhere in the
+        corpus (units are tokens, or words in a byte index; see :mod:`infgram.query.novelty`).
+
+        >>> import tempfile, pathlib, infgram
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = infgram.build_from_documents(["the cat sat on the mat"], folder / "i", progress=False)
+        >>> infgram.Index.open(folder / "i").novelty("the cat sat on a mat", max_n=3).novelty
+        [0.0, 0.4, 0.5]
+        """
+        return novelty(self, text, max_n)
+
+    def creativity(self, text: Query, min_length: int | Sequence[int] | None = None) -> CreativityResult:
+        """The L-uniqueness of the text for each L of ``min_length`` (one or a list; default
+        5 .. 12) and the Creativity Index, their sum (see :mod:`infgram.query.novelty`).
+
+        >>> import tempfile, pathlib, infgram
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = infgram.build_from_documents(["the cat sat on the mat"], folder / "i", progress=False)
+        >>> infgram.Index.open(folder / "i").creativity("the cat sat on a mat", min_length=[2, 3]).creativity_index
+        0.6666666666666666
+        """
+        return creativity(self, text, min_length)
 
     # -- the index itself -----------------------------------------------------------------------
     @property
