@@ -93,13 +93,15 @@ def _notice(args: argparse.Namespace, fields: dict[str, Any]) -> None:
 
 
 def command_count(args: argparse.Namespace) -> None:
+    from .service.protocol import count_reply
+
     index = _open(args)
     query = _query(args.query, args.ids)
-    count = index.count(query, args.exact_tokens, args.whole_words, args.ignore_case, args.max_work, args.exact)
-    fields = index.inside_tokens_fields([query]) if args.inside_tokens and isinstance(query, str) and \
-        index.tokenizer.kind == "huggingface" else {}
-    _print_json({"count": count, **fields}) if args.json else print(count)
-    _notice(args, fields)
+    # The batch's reply, so --json lists the forms searched just as a batch line does.
+    reply = count_reply(index, query, args.exact_tokens, args.whole_words, args.ignore_case, args.max_work,
+                        args.exact, args.inside_tokens)
+    _print_json(reply) if args.json else print(reply["count"])
+    _notice(args, reply)
 
 
 def command_probability(args: argparse.Namespace) -> None:
@@ -601,8 +603,8 @@ def _parser() -> argparse.ArgumentParser:
         with_exact_tokens(sub)
         with_words(sub)
         with_inside_tokens(sub)
-        sub.add_argument("--limit", type=int, default=5)
-        sub.add_argument("--offset", type=int, default=0)
+        sub.add_argument("--limit", type=int, default=10, help="documents to show (default 10)")
+        sub.add_argument("--offset", type=int, default=0, help="documents to skip first (default 0)")
         sub.add_argument("--seed", type=int, default=None, help="random but reproducible order")
         sub.add_argument("--context", type=int, default=None,
                          help=context_help + f" (default {DEFAULT_CONTEXT}; --whole shows whole documents)")

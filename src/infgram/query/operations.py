@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Any, Optional, TypedDict, Union
+from typing import Any, Optional, Union
 
 from . import results
 from .budget import DEFAULT_MAX_WORK
@@ -52,8 +52,9 @@ REQUIRED: Any = _Required()
 """The default of a required parameter."""
 
 
-class PhraseIds(TypedDict):
-    """A phrase given as token ids, ``{"ids": [...]}``."""
+@dataclass(frozen=True)
+class PhraseIds:
+    """A phrase given as token ids, ``{"ids": [...]}`` (the type of the OpenAPI models)."""
 
     ids: list[int]
 

@@ -191,25 +191,37 @@ def _pairs(request: dict[str, Any]) -> Any:
     return pairs
 
 
-def _count(index: Any, request: dict[str, Any]) -> dict[str, Any]:
-    """A count; a text query's reply lists the token sequences searched (``forms``), and with
-    ``inside_tokens`` on a tokenized index whether they leave occurrences out."""
-    query = sequence(request)
-    whole_words, ignore_case = flag(request, "whole_words"), flag(request, "ignore_case")
+def count_reply(index: Any, query: Any, exact_tokens: bool = False, whole_words: bool = False,
+                ignore_case: bool = False, max_work: int | None = None, exact: bool = False,
+                inside_tokens: bool = False) -> dict[str, Any]:
+    """The reply to a count (without ``op``): a text query's reply lists the token sequences
+    searched (``forms``) on a tokenized index or with ``ignore_case``, and with
+    ``inside_tokens`` on a tokenized index whether they leave occurrences out. ``infgram count
+    --json`` prints the same.
+
+    >>> import tempfile, pathlib, infgram
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = infgram.build_from_documents(["a Rose is a rose"], folder / "index", progress=False)
+    >>> count_reply(infgram.Index.open(folder / "index"), "rose", ignore_case=True)["count"]
+    2
+    """
     tokenized = isinstance(query, str) and index.tokenizer.kind == "huggingface"
     if whole_words or ignore_case:
-        reply: dict[str, Any] = {"count": index.count(query, flag(request, "exact_tokens"), whole_words, ignore_case,
-                                                      optional_int(request, "max_work", None))}
+        reply: dict[str, Any] = {"count": index.count(query, exact_tokens, whole_words, ignore_case, max_work, exact)}
         if isinstance(query, str) and (ignore_case or tokenized):
-            reply["forms"] = [form.to_dict() for form in index.forms(query, flag(request, "exact_tokens"), ignore_case)]
+            reply["forms"] = [form.to_dict() for form in index.forms(query, exact_tokens, ignore_case)]
     elif not tokenized:  # one form: the query itself
-        reply = {"count": index.count(query, flag(request, "exact_tokens"))}
+        reply = {"count": index.count(query, exact_tokens)}
     else:
-        forms = index.forms(query, flag(request, "exact_tokens"))
+        forms = index.forms(query, exact_tokens)
         reply = {"count": sum(form.count for form in forms), "forms": [form.to_dict() for form in forms]}
-    if flag(request, "inside_tokens") and tokenized:
+    if inside_tokens and tokenized:
         reply.update(index.inside_tokens_fields([query]))  # milliseconds, not microseconds: asked for
     return reply
+
+
+def _count(index: Any, request: dict[str, Any]) -> dict[str, Any]:
+    return count_reply(index, **arguments("count", request), inside_tokens=flag(request, "inside_tokens"))
 
 
 def _contamination(index: Any, request: dict[str, Any]) -> dict[str, Any]:
