@@ -498,7 +498,8 @@ def command_novelty(args: argparse.Namespace) -> None:
           f"{'-' if mean is None else f'{mean:.3f}'} (mean over texts)")
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every subcommand (tests read its defaults against :mod:`infgram.query.operations`)."""
     from .query.budget import DEFAULT_MAX_WORK
 
     parser = argparse.ArgumentParser(prog="infgram", description="Exact n-gram and ∞-gram search over any corpus.")
@@ -822,7 +823,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import warnings
 
     warnings.showwarning = _show_warning
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     if getattr(args, "next", None) is not None and getattr(args, "next_id", None) is not None:
         print("infgram: error: give --next or --next-id, not both", file=sys.stderr)
         return 2

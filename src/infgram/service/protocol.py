@@ -89,6 +89,11 @@ def _show(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def _present(request: dict[str, Any]) -> list[str]:
+    """The fields a request gives (its ``id`` aside), for a message about a missing one."""
+    return sorted(key for key in request if key != "id")
+
+
 def sequence(request: dict[str, Any], text_key: str = "text", ids_key: str = "ids", required: bool = True) -> Any:
     """A sequence field: a string under ``text_key`` or a list of ids under ``ids_key``."""
     if text_key in request and ids_key in request:
@@ -145,14 +150,14 @@ def _document_number(request: dict[str, Any]) -> int:
     """The required ``document`` field: a global document number."""
     value = optional_int(request, "document", None)
     if value is None:
-        raise QueryError(f"expected 'document' (a document number) in a document request, found only {sorted(request)}")
+        raise QueryError(f"expected 'document' (a document number) in a document request, found only {_present(request)}")
     return value
 
 
 def required_list(request: dict[str, Any], key: str) -> list[Any]:
     """A required list field."""
     if key not in request:
-        raise QueryError(f"expected {key!r} in a {request.get('op')} request, found only {sorted(request)}")
+        raise QueryError(f"expected {key!r} in a {request.get('op')} request, found only {_present(request)}")
     value = request[key]
     if not isinstance(value, list):
         raise QueryError(f"expected {key!r} to be a list, found {_show(value)}")
@@ -173,7 +178,7 @@ def prompt_or_text(request: dict[str, Any]) -> Any:
 
 def _cnf(request: dict[str, Any]) -> Any:
     if "cnf" not in request:
-        raise QueryError(f"expected 'cnf' in a search request, found only {sorted(request)}")
+        raise QueryError(f"expected 'cnf' in a search request, found only {_present(request)}")
     value = request["cnf"]
     if not isinstance(value, (list, str)):
         raise QueryError(f"expected 'cnf' to be a list of clauses or a query string, found {_show(value)}")
