@@ -38,11 +38,13 @@ from ..format import directory_bytes, file_sha256, generation_of, read_header, r
 from ..shards import OPERATIONS_OF_KIND, Shard, open_shard
 from ..tokenizer import Tokenizer, tokenizer_from_manifest
 from .attribution import attribute
+from .budget import work_limit
 from .corpus import Corpus
 from .documents import documents, read_document
 from .drafting import draft
 from .encoding import Query
 from .novelty import DEFAULT_MAX_N, creativity, novelty
+from .options import Matching
 from .results import (
     AttributionResult,
     CooccurrenceResult,
@@ -185,10 +187,10 @@ class Index(Corpus):
         >>> [(d.index, d.start, d.text) for d in index.documents("is", context=2).documents]
         [(0, 7, 'e is a'), (1, 0, 'is i')]
         """
-        return self._with_inside_tokens(documents(self, query, limit, offset, seed, context, max_work, exact,
-                                                  self.max_work_ceiling, exact_tokens, whole_words, ignore_case,
-                                                  progress),
-                                        [query], inside_tokens)
+        matching = Matching.of(exact_tokens, whole_words, ignore_case, inside_tokens)
+        budget = work_limit(max_work, exact, self.max_work_ceiling)
+        return self._with_inside_tokens(documents(self, query, limit, offset, seed, context, budget, matching, progress),
+                                        [query], matching.inside_tokens)
 
     def search(self, cnf: Any, within: int | None = None, limit: int = 10, offset: int = 0,
                seed: int | None = None, context: int | None = None, max_work: int | None = None,
@@ -219,8 +221,9 @@ class Index(Corpus):
         (1, 0)
         """
         self.require("search")
-        result = search(self, cnf, within, limit, offset, seed, context, max_work, exact, self.max_work_ceiling,
-                        exact_tokens, whole_words, ignore_case)
+        matching = Matching.of(exact_tokens, whole_words, ignore_case, inside_tokens)
+        result = search(self, cnf, within, limit, offset, seed, context,
+                        work_limit(max_work, exact, self.max_work_ceiling), matching)
         phrases = [phrase for clause in (parse_query(cnf) if isinstance(cnf, str) else cnf) for phrase in clause] \
             if inside_tokens is True else []
         return self._with_inside_tokens(result, phrases, inside_tokens)
@@ -245,9 +248,10 @@ class Index(Corpus):
         ([3, 2, 1], [2, 2, 1], [1, 1, 0])
         """
         self.require("cooccurrence")
-        return self._with_inside_tokens(cooccurrence(self, phrases, pairs, document_counts, max_work, exact,
-                                                     self.max_work_ceiling, exact_tokens, whole_words, ignore_case),
-                                        list(phrases), inside_tokens)
+        matching = Matching.of(exact_tokens, whole_words, ignore_case, inside_tokens)
+        return self._with_inside_tokens(cooccurrence(self, phrases, pairs, document_counts,
+                                                     work_limit(max_work, exact, self.max_work_ceiling), matching),
+                                        list(phrases), matching.inside_tokens)
 
     def attribute(self, text: Query, min_length: int | None = None, max_count: int = 100, examples: int = 3,
                   context: int | None = None, whole_words: bool = False, max_work: int | None = None,

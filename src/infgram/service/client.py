@@ -255,7 +255,9 @@ class Client:
         options as in :meth:`infgram.Index.count_batch`, each query with its own budget."""
         rows = queries.tolist() if isinstance(queries, np.ndarray) else list(queries)
         options = request_fields("count_batch", locals())
-        body = "".join(json.dumps({"op": "count", **request_fields("count", {"query": query}), **options}) + "\n"
+        sequence = OPERATIONS["count"].parameters[0]  # each query as a count's text or ids
+        write = _WRITERS[sequence.kind]
+        body = "".join(json.dumps({"op": "count", **write(sequence, query), **options}) + "\n"
                        for query in rows).encode("utf-8")
         status, content = self.request("POST", "/v1/batch", body)
         if status != 200:

@@ -27,7 +27,8 @@ exactly one token) or ``"next_id"``):
 - ``cooccurrence``: ``phrases``, optional ``pairs`` (pairs of phrase numbers), ``document_counts``,
   ``max_work``;
 - ``contamination``: a benchmark entry as ``"text"`` (byte indexes only);
-- ``draft``: a prompt, ``max_tokens`` (16), ``min_probability`` (0), ``min_count`` (1);
+- ``draft``: a prompt, ``max_tokens`` (16), ``min_probability`` (0), ``min_count`` (1),
+  ``max_suffix_tokens`` (none);
 - ``novelty``: a sequence, ``max_n`` (20); ``creativity``: a sequence, ``min_length`` (one
   length or a list; default 5 .. 12).
 
