@@ -498,6 +498,18 @@ def command_novelty(args: argparse.Namespace) -> None:
           f"{'-' if mean is None else f'{mean:.3f}'} (mean over texts)")
 
 
+class DefaultsShown(argparse.HelpFormatter):
+    """``--help`` that shows each option's default, unless it is none or false or the help
+    already says it (the query commands' defaults are those of Python and the batch)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.option_strings and action.default is not None and action.default is not False and \
+                action.default is not argparse.SUPPRESS and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every subcommand (tests read its defaults against :mod:`infgram.query.operations`)."""
     from .query.budget import DEFAULT_MAX_WORK
@@ -509,7 +521,8 @@ def build_parser() -> argparse.ArgumentParser:
     index_help = "index directory, or several separated by commas (answered as one index)"
 
     def with_index(name: str, help_text: str, aliases: Sequence[str] = ()) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text, aliases=list(aliases))
+        sub = commands.add_parser(name, help=help_text, description=help_text, aliases=list(aliases),
+                                  formatter_class=DefaultsShown)
         sub.add_argument("index", help=index_help)
         sub.add_argument("--json", action="store_true", help="print JSON")
         sub.add_argument("--ids", action="store_true", help="queries are token ids, separated by commas or spaces")
@@ -604,8 +617,8 @@ def build_parser() -> argparse.ArgumentParser:
         with_exact_tokens(sub)
         with_words(sub)
         with_inside_tokens(sub)
-        sub.add_argument("--limit", type=int, default=10, help="documents to show (default 10)")
-        sub.add_argument("--offset", type=int, default=0, help="documents to skip first (default 0)")
+        sub.add_argument("--limit", type=int, default=10, help="documents to show")
+        sub.add_argument("--offset", type=int, default=0, help="documents to skip first")
         sub.add_argument("--seed", type=int, default=None, help="random but reproducible order")
         sub.add_argument("--context", type=int, default=None,
                          help=context_help + f" (default {DEFAULT_CONTEXT}; --whole shows whole documents)")

@@ -148,6 +148,8 @@ def test_documents_limit_is_ten_everywhere():
     options = {action.dest: action.default for action in _subcommands()["documents"]._actions}
     assert options["limit"] == OPERATIONS["documents"].python_parameters()[1].default == 10
     assert inspect.signature(infgram.Index.documents).parameters["limit"].default == 10
+    shown = " ".join(_subcommands()["documents"].format_help().split())
+    assert "--limit LIMIT documents to show (default: 10)" in shown  # --help shows the defaults
 
 
 # -- unknown fields, on every transport -------------------------------------------------------------------
