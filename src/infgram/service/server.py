@@ -202,25 +202,18 @@ class CountResult(BaseModel):
     notice: Optional[str] = None
 
 
+def _camel(op: str) -> str:
+    return "".join(part.capitalize() for part in op.split("_"))
+
+
 REPLY_MODELS: dict[str, type[BaseModel]] = {
-    "count": CountResult,
-    "probability": _reply_model("ProbabilityReply", results.ProbabilityResult),
-    "next_tokens": _reply_model("NextTokensReply", results.NextTokensResult),
-    "infgram_probability": _reply_model("InfgramProbabilityReply", results.InfgramProbabilityResult),
-    "infgram_next_tokens": _reply_model("InfgramNextTokensReply", results.InfgramNextTokensResult),
-    "document": _reply_model("DocumentReply", results.Document),
-    "documents": _reply_model("DocumentsReply", results.DocumentsResult),
-    "search": _reply_model("SearchReply", results.SearchResult),
-    "attribute": _reply_model("AttributionReply", results.AttributionResult),
-    "longest_matches": _reply_model("LongestMatchesReply", results.LongestMatchesResult),
-    "infgram_probabilities": _reply_model("InfgramProbabilitiesReply", results.InfgramProbabilitiesResult),
-    "cooccurrence": _reply_model("CooccurrenceReply", results.CooccurrenceResult),
-    "contamination": _reply_model("ContaminationReply", results.EntryContamination, leave_out=("index",)),
-    "draft": _reply_model("DraftReply", results.DraftResult),
-    "novelty": _reply_model("NoveltyReply", results.NoveltyResult),
-    "creativity": _reply_model("CreativityReply", results.CreativityResult),
+    op: CountResult if op == "count" else
+    _reply_model(_camel(op) + "Reply", spec.result, leave_out=("index",) if op == "contamination" else ())
+    for op, spec in SPECS.items()
 }
-"""The reply of every operation (``op`` may be left out)."""
+"""The reply of every operation (``op`` may be left out): its result type in the registry
+(:mod:`infgram.query.operations`) as a model, ``count`` its own (a number and its forms), and
+``contamination`` without ``index`` (the entry is the request itself)."""
 
 
 class ErrorDetail(BaseModel):
@@ -265,8 +258,8 @@ def _request_fields(spec: Spec) -> dict[str, Any]:
 def _request_model(op: str) -> type[BaseModel]:
     """The request body of ``POST /v1/{op}``, from the registry; a field it does not define is an error."""
     spec = SPECS[op]
-    name = "".join(part.capitalize() for part in op.split("_")) + "Request"
-    return create_model(name, __doc__=spec.summary, __config__=ConfigDict(extra="forbid"), **_request_fields(spec))
+    return create_model(_camel(op) + "Request", __doc__=spec.summary, __config__=ConfigDict(extra="forbid"),
+                        **_request_fields(spec))
 
 
 REQUEST_MODELS: dict[str, type[BaseModel]] = {op: _request_model(op) for op in SPECS}
