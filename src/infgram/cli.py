@@ -93,13 +93,15 @@ def _notice(args: argparse.Namespace, fields: dict[str, Any]) -> None:
 
 
 def command_count(args: argparse.Namespace) -> None:
+    from .service.protocol import count_reply
+
     index = _open(args)
     query = _query(args.query, args.ids)
-    count = index.count(query, args.exact_tokens, args.whole_words, args.ignore_case, args.max_work, args.exact)
-    fields = index.inside_tokens_fields([query]) if args.inside_tokens and isinstance(query, str) and \
-        index.tokenizer.kind == "huggingface" else {}
-    _print_json({"count": count, **fields}) if args.json else print(count)
-    _notice(args, fields)
+    # The batch's reply, so --json lists the forms searched just as a batch line does.
+    reply = count_reply(index, query, args.exact_tokens, args.whole_words, args.ignore_case, args.max_work,
+                        args.exact, args.inside_tokens)
+    _print_json(reply) if args.json else print(reply["count"])
+    _notice(args, reply)
 
 
 def command_probability(args: argparse.Namespace) -> None:
@@ -496,7 +498,20 @@ def command_novelty(args: argparse.Namespace) -> None:
           f"{'-' if mean is None else f'{mean:.3f}'} (mean over texts)")
 
 
-def _parser() -> argparse.ArgumentParser:
+class DefaultsShown(argparse.HelpFormatter):
+    """``--help`` that shows each option's default, unless it is none or false or the help
+    already says it (the query commands' defaults are those of Python and the batch)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.option_strings and action.default is not None and action.default is not False and \
+                action.default is not argparse.SUPPRESS and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every subcommand (tests read its defaults against :mod:`infgram.query.operations`)."""
     from .query.budget import DEFAULT_MAX_WORK
 
     parser = argparse.ArgumentParser(prog="infgram", description="Exact n-gram and ∞-gram search over any corpus.")
@@ -506,7 +521,8 @@ def _parser() -> argparse.ArgumentParser:
     index_help = "index directory, or several separated by commas (answered as one index)"
 
     def with_index(name: str, help_text: str, aliases: Sequence[str] = ()) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text, aliases=list(aliases))
+        sub = commands.add_parser(name, help=help_text, description=help_text, aliases=list(aliases),
+                                  formatter_class=DefaultsShown)
         sub.add_argument("index", help=index_help)
         sub.add_argument("--json", action="store_true", help="print JSON")
         sub.add_argument("--ids", action="store_true", help="queries are token ids, separated by commas or spaces")
@@ -601,8 +617,8 @@ def _parser() -> argparse.ArgumentParser:
         with_exact_tokens(sub)
         with_words(sub)
         with_inside_tokens(sub)
-        sub.add_argument("--limit", type=int, default=5)
-        sub.add_argument("--offset", type=int, default=0)
+        sub.add_argument("--limit", type=int, default=10, help="documents to show")
+        sub.add_argument("--offset", type=int, default=0, help="documents to skip first")
         sub.add_argument("--seed", type=int, default=None, help="random but reproducible order")
         sub.add_argument("--context", type=int, default=None,
                          help=context_help + f" (default {DEFAULT_CONTEXT}; --whole shows whole documents)")
@@ -837,7 +853,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import warnings
 
     warnings.showwarning = _show_warning
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     if getattr(args, "next", None) is not None and getattr(args, "next_id", None) is not None:
         print("infgram: error: give --next or --next-id, not both", file=sys.stderr)
         return 2

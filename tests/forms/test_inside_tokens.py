@@ -99,7 +99,9 @@ def test_python_results_carry_what_the_replies_carry(name, tmp_path, run):
     reply = json.loads(run("documents", tmp_path / "i", "language", "--inside-tokens", "--json").stdout)
     assert reply["inside_tokens"] is True and "'language'" in reply["notice"]
     reply = json.loads(run("count", tmp_path / "i", "natural language", "--inside-tokens", "--json").stdout)
-    assert reply == {"count": 1, "inside_tokens": False}
+    batch = run_request(index, {"op": "count", "text": "natural language", "inside_tokens": True})
+    assert reply == {key: value for key, value in batch.items() if key != "op"}  # forms too, as the batch
+    assert reply["count"] == 1 and reply["inside_tokens"] is False and reply["forms"]
 
 
 def test_undecided_is_said_not_guessed(tmp_path, monkeypatch):

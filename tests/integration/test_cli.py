@@ -258,7 +258,8 @@ def test_build_with_sp32k_tokenizer(run, tmp_path):
     assert info["vocab_size"] == 32000 and info["separator_id"] == 65535
     assert (tmp_path / "index" / "tokenizer.json").read_bytes() == tokenizer.read_bytes()
     # "the cat" is two tokens here ("▁the", "▁cat"), found at the start of two documents.
-    assert _json(run("count", tmp_path / "index", "the cat", "--json")) == {"count": 2}
+    counted = _json(run("count", tmp_path / "index", "the cat", "--json"))  # with its forms, as a batch reply
+    assert counted["count"] == 2 and sum(form["count"] for form in counted["forms"]) == 2
     following = _json(run("next", tmp_path / "index", "the cat", "--json"))
     assert following["prompt_count"] == 2 and {t["text"] for t in following["tokens"]} == {"sat", "ran"}
     # "cat sat" is two tokens, so it cannot be a continuation.

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import InputError, QueryError
 from .gguf import check_same_vocabulary
-from .novelty import creativity, novelty
+from ..query.novelty import creativity, novelty
 from .perplexity import LAMBDA_GRID, TextScores, evaluate, infgram_scores, mixture_logprobs, score_logprobs
 from .plot import line_plot
 

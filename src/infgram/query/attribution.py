@@ -343,8 +343,7 @@ def attribute(corpus: Corpus, text: Query, min_length: int | None = None, max_co
     result = []
     for (start, end), count in zip(spans, counts):
         span_ids = ids[start:end]
-        found = documents(corpus, span_ids, limit=examples, context=context, max_work=max_work, exact=exact,
-                          work_ceiling=ceiling)
+        found = documents(corpus, span_ids, limit=examples, context=context, budget=budget)
         common = found.num_documents > max_count
         result.append(AttributedSpan(
             start, end, int(starts[start]), int(ends[end - 1]), text[int(starts[start]) : int(ends[end - 1])],

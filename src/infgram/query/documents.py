@@ -50,14 +50,14 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ..errors import QueryError
 from ..errors import DocumentRemovedError
 from ..normalize import ORIGINALS_KEY, OffsetMap
 from ..sampling import SeededPermutation, page_order
 from ..shards import Shard
-from .budget import work_limit
+from .budget import DEFAULT_MAX_WORK
 from .corpus import Corpus
 from .encoding import MAX_DOCUMENTS_LIMIT, Query, check_whole_number
+from .options import Matching
 from .partials import first_of_runs, run_of
 from .results import Document, DocumentsResult
 from .words import WordTest, whole_word_mask, whole_word_positions
@@ -404,26 +404,24 @@ class SeededDraw:
 
 
 def documents(corpus: Corpus, query: Query, limit: int = 10, offset: int = 0, seed: int | None = None,
-              context: int | None = None, max_work: int | None = None, exact: bool = False,
-              work_ceiling: int | None = None, exact_tokens: bool = False, whole_words: bool = False,
-              ignore_case: bool = False, progress: bool = False) -> DocumentsResult:
-    """See :meth:`infgram.Index.documents`."""
+              context: int | None = None, budget: int = DEFAULT_MAX_WORK, matching: Matching = Matching(),
+              progress: bool = False) -> DocumentsResult:
+    """See :meth:`infgram.Index.documents`; ``budget`` is the request's work limit
+    (:func:`~infgram.query.budget.work_limit`), ``matching`` its options."""
     limit = check_whole_number("limit", limit, MAX_DOCUMENTS_LIMIT)
     offset = check_whole_number("offset", offset)
     context = check_whole_number("context", context, optional=True)
     seed = check_whole_number("seed", seed, optional=True)
-    budget = work_limit(max_work, exact, work_ceiling)
-    if not isinstance(whole_words, bool):
-        raise QueryError(f"expected whole_words to be true or false, found {whole_words!r:.40}")
-    searched, forms = corpus._forms_searched(query, exact_tokens, ignore_case)
-    words = (corpus._word_test(), corpus._spaced(query, searched)) if whole_words and searched != [b""] else None
+    searched, forms = corpus._forms_searched(query, matching.exact_tokens, matching.ignore_case)
+    words = (corpus._word_test(), corpus._spaced(query, searched)) \
+        if matching.whole_words and searched != [b""] else None
     shard_set = corpus.shard_set
     if searched == [b""]:  # every live document matches: the order is of documents
-        matching = np.setdiff1d(np.arange(shard_set.num_documents, dtype=np.int64), shard_set.removed_documents(),
+        matched = np.setdiff1d(np.arange(shard_set.num_documents, dtype=np.int64), shard_set.removed_documents(),
                                 assume_unique=True)
-        found = [read_document(corpus, int(matching[i]), 0, 0, context)
-                 for i in page_order(seed, len(matching), offset, limit).tolist()]
-        return DocumentsResult(len(matching), found, True, forms)
+        found = [read_document(corpus, int(matched[i]), 0, 0, context)
+                 for i in page_order(seed, len(matched), offset, limit).tolist()]
+        return DocumentsResult(len(matched), found, True, forms)
     runs = occurrence_runs(corpus, searched)
     page: list[tuple[int, int, int]] | None = None
     drawn: SeededDraw | None = None
@@ -440,15 +438,15 @@ def documents(corpus: Corpus, query: Query, limit: int = 10, offset: int = 0, se
         else:
             parts = [shard_set.call(number, first_matches, searched, shard_rows, words)
                      for number, shard_rows in enumerate(rows)]
-        matching = np.concatenate([local + shard_set.first_documents[number]
-                                   for number, (local, _, _) in enumerate(parts)])
-        num_documents = len(matching)
+        matched = np.concatenate([local + shard_set.first_documents[number]
+                                  for number, (local, _, _) in enumerate(parts)])
+        num_documents = len(matched)
         if drawn is not None and not complete:  # documents drawn past the counted rows count too
-            num_documents = len(drawn.seen.union(matching.tolist()))
+            num_documents = len(drawn.seen.union(matched.tolist()))
         if page is None:
             first_starts = np.concatenate([starts for _, starts, _ in parts])
             lengths = np.concatenate([length for _, _, length in parts])
-            page = [(int(matching[i]), int(first_starts[i]), int(lengths[i]))
-                    for i in range(min(offset, len(matching)), min(offset + limit, len(matching)))]
+            page = [(int(matched[i]), int(first_starts[i]), int(lengths[i]))
+                    for i in range(min(offset, len(matched)), min(offset + limit, len(matched)))]
     found = [read_document(corpus, number, start, length, context) for number, start, length in page]
     return DocumentsResult(num_documents, found, complete, forms)

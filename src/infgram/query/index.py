@@ -39,11 +39,23 @@ from ..shards import OPERATIONS_OF_KIND, Shard, open_shard
 from ..shards.residency import Residency
 from ..tokenizer import Tokenizer, tokenizer_from_manifest
 from .attribution import attribute
+from .budget import work_limit
 from .corpus import Corpus
 from .documents import documents, read_document
 from .drafting import draft
 from .encoding import Query
-from .results import AttributionResult, CooccurrenceResult, Document, DocumentsResult, DraftResult, SearchResult
+from .novelty import DEFAULT_MAX_N, creativity, novelty
+from .options import Matching
+from .results import (
+    AttributionResult,
+    CooccurrenceResult,
+    CreativityResult,
+    Document,
+    DocumentsResult,
+    DraftResult,
+    NoveltyResult,
+    SearchResult,
+)
 from .search import cooccurrence, parse_query, search
 from .shardset import ShardSet
 
@@ -214,10 +226,10 @@ class Index(Corpus):
         >>> [(d.index, d.start, d.text) for d in index.documents("is", context=2).documents]
         [(0, 7, 'e is a'), (1, 0, 'is i')]
         """
-        return self._with_inside_tokens(documents(self, query, limit, offset, seed, context, max_work, exact,
-                                                  self.max_work_ceiling, exact_tokens, whole_words, ignore_case,
-                                                  progress),
-                                        [query], inside_tokens)
+        matching = Matching.of(exact_tokens, whole_words, ignore_case, inside_tokens)
+        budget = work_limit(max_work, exact, self.max_work_ceiling)
+        return self._with_inside_tokens(documents(self, query, limit, offset, seed, context, budget, matching, progress),
+                                        [query], matching.inside_tokens)
 
     def search(self, cnf: Any, within: int | None = None, limit: int = 10, offset: int = 0,
                seed: int | None = None, context: int | None = None, max_work: int | None = None,
@@ -248,8 +260,9 @@ class Index(Corpus):
         (1, 0)
         """
         self.require("search")
-        result = search(self, cnf, within, limit, offset, seed, context, max_work, exact, self.max_work_ceiling,
-                        exact_tokens, whole_words, ignore_case)
+        matching = Matching.of(exact_tokens, whole_words, ignore_case, inside_tokens)
+        result = search(self, cnf, within, limit, offset, seed, context,
+                        work_limit(max_work, exact, self.max_work_ceiling), matching)
         phrases = [phrase for clause in (parse_query(cnf) if isinstance(cnf, str) else cnf) for phrase in clause] \
             if inside_tokens is True else []
         return self._with_inside_tokens(result, phrases, inside_tokens)
@@ -274,9 +287,10 @@ class Index(Corpus):
         ([3, 2, 1], [2, 2, 1], [1, 1, 0])
         """
         self.require("cooccurrence")
-        return self._with_inside_tokens(cooccurrence(self, phrases, pairs, document_counts, max_work, exact,
-                                                     self.max_work_ceiling, exact_tokens, whole_words, ignore_case),
-                                        list(phrases), inside_tokens)
+        matching = Matching.of(exact_tokens, whole_words, ignore_case, inside_tokens)
+        return self._with_inside_tokens(cooccurrence(self, phrases, pairs, document_counts,
+                                                     work_limit(max_work, exact, self.max_work_ceiling), matching),
+                                        list(phrases), matching.inside_tokens)
 
     def attribute(self, text: Query, min_length: int | None = None, max_count: int = 100, examples: int = 3,
                   context: int | None = None, whole_words: bool = False, max_work: int | None = None,
@@ -319,6 +333,30 @@ class Index(Corpus):
         (' ro', 'max_tokens')
         """
         return draft(self, prompt, max_tokens, min_probability, min_count, max_suffix_tokens)
+
+    def novelty(self, text: Query, max_n: int = DEFAULT_MAX_N) -> NoveltyResult:
+        """The share of the text's n-grams, for n = 1 .. ``max_n``, that occur nowhere in the
+        corpus (units are tokens, or words in a byte index; see :mod:`infgram.query.novelty`).
+
+        >>> import tempfile, pathlib, infgram
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = infgram.build_from_documents(["the cat sat on the mat"], folder / "i", progress=False)
+        >>> infgram.Index.open(folder / "i").novelty("the cat sat on a mat", max_n=3).novelty
+        [0.0, 0.4, 0.5]
+        """
+        return novelty(self, text, max_n)
+
+    def creativity(self, text: Query, min_length: int | Sequence[int] | None = None) -> CreativityResult:
+        """The L-uniqueness of the text for each L of ``min_length`` (one or a list; default
+        5 .. 12) and the Creativity Index, their sum (see :mod:`infgram.query.novelty`).
+
+        >>> import tempfile, pathlib, infgram
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = infgram.build_from_documents(["the cat sat on the mat"], folder / "i", progress=False)
+        >>> infgram.Index.open(folder / "i").creativity("the cat sat on a mat", min_length=[2, 3]).creativity_index
+        0.6666666666666666
+        """
+        return creativity(self, text, min_length)
 
     # -- the index itself -----------------------------------------------------------------------
     @property

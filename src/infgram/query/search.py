@@ -44,11 +44,12 @@ import numpy as np
 from ..errors import QueryError
 from ..sampling import page_order
 from ..shards import Shard
-from .budget import PAIR_UNITS, SCAN_TOKENS_PER_UNIT, refuse, work_limit
+from .budget import DEFAULT_MAX_WORK, PAIR_UNITS, SCAN_TOKENS_PER_UNIT, refuse
 from .corpus import Corpus
 from .documents import matching_documents, read_document
 from .partials import first_of_runs, run_of
 from .encoding import MAX_DOCUMENTS_LIMIT, Query, check_whole_number
+from .options import Matching
 from .results import CooccurrenceResult, Form, SearchResult
 from .shardset import executor
 from .words import WordTest, whole_word_documents, whole_word_mask
@@ -399,39 +400,36 @@ def _encode_clauses(corpus: Corpus, cnf: Any, exact_tokens: bool = False, ignore
 
 
 def search(corpus: Corpus, cnf: Any, within: int | None = None, limit: int = 10, offset: int = 0,
-           seed: int | None = None, context: int | None = None, max_work: int | None = None,
-           exact: bool = False, work_ceiling: int | None = None, exact_tokens: bool = False,
-           whole_words: bool = False, ignore_case: bool = False) -> SearchResult:
-    """See :meth:`infgram.Index.search`."""
+           seed: int | None = None, context: int | None = None, budget: int = DEFAULT_MAX_WORK,
+           matching: Matching = Matching()) -> SearchResult:
+    """See :meth:`infgram.Index.search`; ``budget`` is the request's work limit
+    (:func:`~infgram.query.budget.work_limit`), ``matching`` its options."""
     limit = check_whole_number("limit", limit, MAX_DOCUMENTS_LIMIT)
     offset = check_whole_number("offset", offset)
     seed = check_whole_number("seed", seed, optional=True)
     context = check_whole_number("context", context, optional=True)
     within = check_whole_number("within", within, optional=True)
-    budget = work_limit(max_work, exact, work_ceiling)
-    if not isinstance(whole_words, bool):
-        raise QueryError(f"expected whole_words to be true or false, found {whole_words!r:.40}")
-    clauses, spaced, forms = _encode_clauses(corpus, cnf, exact_tokens, ignore_case)
+    clauses, spaced, forms = _encode_clauses(corpus, cnf, matching.exact_tokens, matching.ignore_case)
     shard_set = corpus.shard_set
     if not all(clauses):  # a phrase with no spelling that occurs (ignore_case)
         return SearchResult(0, 0, [], _reported(forms))
-    words = (corpus._word_test(), spaced) if whole_words else None
+    words = (corpus._word_test(), spaced) if matching.whole_words else None
     per_shard = shard_set.map(search_matches, clauses, within, budget, words)
     work = sum(matches.work for matches in per_shard)
     if work > budget:
         raise refuse("this search", work, budget)
-    matching = np.concatenate([m.documents + first for m, first in zip(per_shard, shard_set.first_documents)])
+    matched = np.concatenate([m.documents + first for m, first in zip(per_shard, shard_set.first_documents)])
     sites = sum(len(m.starts) for m in per_shard)
     found = []
-    for position in page_order(seed, len(matching), offset, limit).tolist():
-        number = int(matching[position])
+    for position in page_order(seed, len(matched), offset, limit).tolist():
+        number = int(matched[position])
         shard_number, local = shard_set.locate_document(number)
         matches = per_shard[shard_number]
         lo, hi = np.searchsorted(matches.occurrence_documents, [local, local + 1])
         spans = list(zip(matches.starts[lo:hi].tolist(), matches.ends[lo:hi].tolist()))
         first_start, first_end = spans[0]
         found.append(read_document(corpus, number, first_start, first_end - first_start, context, spans))
-    return SearchResult(len(matching), sites, found, _reported(forms))
+    return SearchResult(len(matched), sites, found, _reported(forms))
 
 
 def _reported(forms: list[Any], nested: bool = True) -> Any:
@@ -477,16 +475,15 @@ def _count_documents_with_phrase(corpus: Corpus, documents: np.ndarray, phrase: 
 
 
 def cooccurrence(corpus: Corpus, phrases: Sequence[Query], pairs: Sequence[tuple[int, int]] | None = None,
-                 document_counts: bool = False, max_work: int | None = None, exact: bool = False,
-                 work_ceiling: int | None = None, exact_tokens: bool = False, whole_words: bool = False,
-                 ignore_case: bool = False) -> CooccurrenceResult:
-    """See :meth:`infgram.Index.cooccurrence`.
+                 document_counts: bool = False, budget: int = DEFAULT_MAX_WORK,
+                 matching: Matching = Matching()) -> CooccurrenceResult:
+    """See :meth:`infgram.Index.cooccurrence`; ``budget`` and ``matching`` as in :func:`search`.
 
     For a pair, the documents of the rarer phrase are read (and kept for later pairs); the
     other phrase is then either read too and the two sorted sets intersected, or looked for
     by scanning the rarer phrase's documents, whichever costs less, as in :func:`search`.
     """
-    budget = work_limit(max_work, exact, work_ceiling)
+    exact_tokens, whole_words, ignore_case = matching.exact_tokens, matching.whole_words, matching.ignore_case
     if isinstance(phrases, (str, bytes, dict)) or not isinstance(phrases, Sequence):
         raise QueryError(f"expected a list of phrases, found {type(phrases).__name__}; pass [phrase, ...]")
     phrases = [_phrase_query(phrase) for phrase in phrases]
@@ -510,8 +507,6 @@ def cooccurrence(corpus: Corpus, phrases: Sequence[Query], pairs: Sequence[tuple
                                          and 0 <= i < len(phrases) for i in pair):
                 raise QueryError(f"expected each pair to be two phrase numbers from 0 to {len(phrases) - 1}, "
                                  f"found {list(pair)!r:.80}")
-    if not isinstance(whole_words, bool):
-        raise QueryError(f"expected whole_words to be true or false, found {whole_words!r:.40}")
     reported: list[list[Form] | None] = [None] * len(phrases)
     if (corpus.tokenizer.kind == "huggingface" and not exact_tokens) or ignore_case:
         encoded = []

@@ -1,6 +1,7 @@
 """The JSON Lines batch: one request per line in, one reply per line out, in order.
 
-It carries the requests and replies of :mod:`infgram.service.protocol`. Consecutive
+It carries the requests and replies of :mod:`infgram.service.protocol` (a request's ``id`` is
+echoed in its reply, and a field its operation does not define is that line's error). Consecutive
 ``count`` requests are answered together by ``count_batch``. Every line gets a reply:
 invalid JSON, a request too deeply nested to read, or any other failure is that line's
 error reply, and the batch goes on. Replies are UTF-8; a lone surrogate in a request
@@ -24,9 +25,11 @@ import json
 from typing import Any, Iterable, Iterator
 
 from ..errors import InfgramError, QueryError
-from .protocol import check_op, error_reply, run_request, sequence
+from .protocol import check_op, error_reply, request_id, run_request, sequence, with_id
 
 _CHUNK = 4096
+_PLAIN_COUNT = frozenset({"op", "text", "ids", "id"})
+"""The fields of a count answered with others in one ``count_batch``."""
 
 
 def parse_line(line: str) -> dict[str, Any]:
@@ -54,7 +57,7 @@ def dump_reply(reply: dict[str, Any]) -> str:
 
 def _answer_chunk(index: Any, lines: list[str]) -> list[dict[str, Any]]:
     replies: list[dict[str, Any] | None] = [None] * len(lines)
-    counts: list[tuple[int, Any]] = []
+    counts: list[tuple[int, Any, Any]] = []
     for number, line in enumerate(lines):
         try:
             request = parse_line(line)
@@ -63,23 +66,25 @@ def _answer_chunk(index: Any, lines: list[str]) -> list[dict[str, Any]]:
             continue
         # Plain counts are answered together; a count with options (whole_words, ignore_case,
         # exact_tokens) or whose reply lists forms (a text on a tokenized index) goes alone.
-        plain = set(request) <= {"op", "text", "ids"} and \
+        plain = set(request) <= _PLAIN_COUNT and ("id" not in request or request_id(request) is not None) and \
             ("text" not in request or getattr(getattr(index, "tokenizer", None), "kind", "bytes") != "huggingface")
         if request.get("op") == "count" and plain:
             try:
-                counts.append((number, sequence(request)))
+                counts.append((number, sequence(request), request_id(request)))
             except InfgramError as error:
-                replies[number] = error_reply("count", error)
+                replies[number] = with_id(error_reply("count", error), request)
         else:
             replies[number] = run_request(index, request)
     if counts:
         try:
-            values = index.count_batch([query for _, query in counts]).tolist()
-            for (number, _), value in zip(counts, values):
-                replies[number] = {"op": "count", "count": value}
+            values = index.count_batch([query for _, query, _ in counts]).tolist()
+            for (number, _, identifier), value in zip(counts, values):
+                replies[number] = {"op": "count", "count": value} if identifier is None else \
+                    {"op": "count", "id": identifier, "count": value}
         except InfgramError:
-            for number, query in counts:  # find which ones are bad, one by one
-                replies[number] = run_request(index, {"op": "count", "ids" if isinstance(query, list) else "text": query})
+            for number, query, identifier in counts:  # find which ones are bad, one by one
+                request = {"op": "count", "ids" if isinstance(query, list) else "text": query}
+                replies[number] = run_request(index, request if identifier is None else {**request, "id": identifier})
     return replies  # type: ignore[return-value]
 
 

@@ -11,7 +11,11 @@ a server without change::
 
 It needs only the standard library: one keep-alive connection per thread (``http.client``).
 A server's ``--max-work`` caps every budget, so ``exact=True`` asks for the most work the
-server allows rather than lifting the budget.
+server allows rather than lifting the budget. Its query methods take the parameters of
+:class:`~infgram.Index`'s, in the same order (both follow :mod:`infgram.query.operations`);
+a parameter that means nothing remotely (``progress``) is accepted and ignored. A field the
+server does not know (``client.call("next_tokens", text="a", topk=3)``) is refused with a
+:class:`~infgram.errors.QueryError` naming the nearest valid one.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import json
 import threading
 import types
 import typing
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 from urllib.parse import quote, urlsplit
 
 import numpy as np
@@ -30,36 +34,75 @@ import numpy as np
 from ..errors import InfgramError
 from ..query import results
 from ..query.budget import UNLIMITED
+from ..query.novelty import DEFAULT_MAX_N
+from ..query.operations import OPERATIONS, Parameter
 from .http import error_class
 
 _RETRIED = (http.client.RemoteDisconnected, http.client.CannotSendRequest, ConnectionResetError, BrokenPipeError)
 
 
-def _sequence(query: Any, text_key: str = "text", ids_key: str = "ids") -> dict[str, Any]:
-    if isinstance(query, str):
-        return {text_key: query}
-    return {ids_key: np.asarray(query).tolist() if isinstance(query, np.ndarray) else [int(i) for i in query]}
+def _ids(values: Any) -> list[int]:
+    return np.asarray(values).tolist() if isinstance(values, np.ndarray) else [int(i) for i in values]
 
 
-def _next_token(next_token: Any) -> dict[str, Any]:
-    return {"next": next_token} if isinstance(next_token, str) else {"next_id": int(next_token)}
+def _plain(value: Any) -> Any:
+    """A value as JSON takes it (numpy integers as ints)."""
+    return int(value) if isinstance(value, np.integer) else value
 
 
 def _phrase(phrase: Any) -> Any:
     if isinstance(phrase, (str, dict)):
         return phrase
-    return {"ids": [int(i) for i in phrase]}
+    return {"ids": _ids(phrase)}
 
 
-def _count_options(whole_words: bool, ignore_case: bool, max_work: int | None, exact: bool) -> dict[str, Any]:
-    """The fields a ``count`` line takes for these options (none for a plain count, whose
-    reply is then the plain, fastest one); a budget only matters with whole words."""
-    options: dict[str, Any] = {}
-    if whole_words or ignore_case:
-        options.update(whole_words=whole_words, ignore_case=ignore_case)
-    if whole_words and (max_work is not None or exact):
-        options["max_work"] = UNLIMITED if exact else max_work
-    return options
+def _cnf(cnf: Any) -> Any:
+    if not isinstance(cnf, str) and isinstance(cnf, Sequence):
+        return [[_phrase(phrase) for phrase in clause] if isinstance(clause, Sequence) and not isinstance(clause, str)
+                else clause for clause in cnf]
+    return cnf
+
+
+_WRITERS: dict[str, Callable[[Parameter, Any], dict[str, Any]]] = {
+    "sequence": lambda p, v: {p.field: v} if isinstance(v, str) else {p.aliases[0][0]: _ids(v)},
+    "prompt_or_text": lambda p, v: {p.field: v} if isinstance(v, str) else {p.aliases[0][0]: _ids(v)},
+    "next_token": lambda p, v: {"next": v} if isinstance(v, str) else {"next_id": int(v)},
+    "integer": lambda p, v: {p.field: _plain(v)},
+    "flag": lambda p, v: {p.field: v},
+    "number": lambda p, v: {p.field: _plain(v)},
+    "document_number": lambda p, v: {p.field: _plain(v)},
+    "cnf": lambda p, v: {p.field: _cnf(v)},
+    "phrases": lambda p, v: {p.field: [_phrase(phrase) for phrase in v]},
+    "pairs": lambda p, v: {p.field: [[_plain(i) for i in pair] for pair in v]},
+    "lengths": lambda p, v: {p.field: _plain(v) if not isinstance(v, Sequence) else [_plain(i) for i in v]},
+}
+"""How a Python argument of each kind (:attr:`~infgram.query.operations.Parameter.kind`) is written in a request."""
+
+
+def _is_default(parameter: Parameter, value: Any) -> bool:
+    default = parameter.default
+    return value is default or (type(value) is type(default) and not isinstance(value, np.ndarray) and value == default)
+
+
+def request_fields(op: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The request fields of a call of the method ``op`` with these arguments (by parameter
+    name): ``exact`` asks for the most work the server allows, ``progress`` means nothing
+    remotely, and arguments left at their default are left out (a plain count stays plain)."""
+    spec = OPERATIONS[op]
+    arguments = {name: value for name, value in arguments.items() if name != "self"}
+    if arguments.pop("exact", False):
+        arguments["max_work"] = UNLIMITED
+    if op in ("count", "count_batch") and not arguments.get("whole_words"):
+        arguments.pop("max_work", None)  # a budget only bounds whole-word counts
+    fields: dict[str, Any] = {}
+    for parameter in spec.python_parameters():
+        if parameter.field is None or parameter.name not in arguments:
+            continue
+        value = arguments[parameter.name]
+        if not parameter.required and (value is None or _is_default(parameter, value)):
+            continue
+        fields.update(_WRITERS[parameter.kind](parameter, value))
+    return fields
 
 
 def _rebuild(kind: Any, value: Any) -> Any:
@@ -173,9 +216,6 @@ class Client:
             raise _exception(reply, status)
         return reply
 
-    def _result(self, kind: type, op: str, **fields: Any) -> Any:
-        return _rebuild(kind, self.call(op, **fields))
-
     # -- the methods of Index -------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
         """What the served index holds (its ``Index.info()``)."""
@@ -198,19 +238,26 @@ class Client:
             self.info()
         return operation in (self._info or {}).get("operations", ())
 
-    def count(self, query: Any, whole_words: bool = False, ignore_case: bool = False,
+    def _ask(self, op: str, arguments: dict[str, Any]) -> Any:
+        """The result of the method ``op`` called with ``arguments`` (its locals), from the server."""
+        return _rebuild(OPERATIONS[op].result, self.call(op, **request_fields(op, arguments)))
+
+    # The query methods have the parameters of Index's, in the same order (a test checks them
+    # against infgram.query.operations); each sends its arguments through request_fields.
+    def count(self, query: Any, exact_tokens: bool = False, whole_words: bool = False, ignore_case: bool = False,
               max_work: int | None = None, exact: bool = False) -> int:
         """Occurrences of a token sequence (text or ids); see :meth:`infgram.Index.count`."""
-        return int(self.call("count", **_sequence(query), **_count_options(whole_words, ignore_case, max_work,
-                                                                           exact))["count"])
+        return int(self.call("count", **request_fields("count", locals()))["count"])
 
-    def count_batch(self, queries: Iterable[Any], whole_words: bool = False, ignore_case: bool = False,
-                    max_work: int | None = None, exact: bool = False) -> np.ndarray:
+    def count_batch(self, queries: Iterable[Any], exact_tokens: bool = False, whole_words: bool = False,
+                    ignore_case: bool = False, max_work: int | None = None, exact: bool = False) -> np.ndarray:
         """The counts of many queries, as an int64 array (one ``/v1/batch`` request); the
         options as in :meth:`infgram.Index.count_batch`, each query with its own budget."""
         rows = queries.tolist() if isinstance(queries, np.ndarray) else list(queries)
-        options = _count_options(whole_words, ignore_case, max_work, exact)
-        body = "".join(json.dumps({"op": "count", **_sequence(query), **options}) + "\n"
+        options = request_fields("count_batch", locals())
+        sequence = OPERATIONS["count"].parameters[0]  # each query as a count's text or ids
+        write = _WRITERS[sequence.kind]
+        body = "".join(json.dumps({"op": "count", **write(sequence, query), **options}) + "\n"
                        for query in rows).encode("utf-8")
         status, content = self.request("POST", "/v1/batch", body)
         if status != 200:
@@ -226,74 +273,77 @@ class Client:
             raise InfgramError(f"expected {len(rows):,} replies from the server, found {len(lines):,}; retry")
         return counts
 
-    def probability(self, prompt: Any, next_token: str | int) -> results.ProbabilityResult:
-        """count(prompt + next) / count(prompt)."""
-        return self._result(results.ProbabilityResult, "probability", **_sequence(prompt, "prompt", "prompt_ids"),
-                            **_next_token(next_token))
+    def probability(self, prompt: Any, next_token: str | int, exact_tokens: bool = False,
+                    inside_tokens: bool = False) -> results.ProbabilityResult:
+        """count(prompt + next) / count(prompt); see :meth:`infgram.Index.probability`."""
+        return self._ask("probability", locals())
 
-    def next_tokens(self, prompt: Any, top_k: int | None = None) -> results.NextTokensResult:
-        """The exact next-token distribution after a prompt."""
-        return self._result(results.NextTokensResult, "next_tokens", **_sequence(prompt, "prompt", "prompt_ids"),
-                            top_k=top_k)
+    def next_tokens(self, prompt: Any, top_k: int | None = None, exact_tokens: bool = False,
+                    inside_tokens: bool = False) -> results.NextTokensResult:
+        """The exact next-token distribution after a prompt; see :meth:`infgram.Index.next_tokens`."""
+        return self._ask("next_tokens", locals())
 
-    def infgram_probability(self, prompt: Any, next_token: str | int) -> results.InfgramProbabilityResult:
-        """The ∞-gram probability of a next token."""
-        return self._result(results.InfgramProbabilityResult, "infgram_probability",
-                            **_sequence(prompt, "prompt", "prompt_ids"), **_next_token(next_token))
+    def infgram_probability(self, prompt: Any, next_token: str | int,
+                            exact_tokens: bool = False) -> results.InfgramProbabilityResult:
+        """The ∞-gram probability of a next token; see :meth:`infgram.Index.infgram_probability`."""
+        return self._ask("infgram_probability", locals())
 
     def infgram_next_tokens(self, prompt: Any, top_k: int | None = None) -> results.InfgramNextTokensResult:
         """The next-token distribution after the longest suffix of the prompt that occurs."""
-        return self._result(results.InfgramNextTokensResult, "infgram_next_tokens",
-                            **_sequence(prompt, "prompt", "prompt_ids"), top_k=top_k)
+        return self._ask("infgram_next_tokens", locals())
 
     def infgram_probabilities(self, text: Any) -> results.InfgramProbabilitiesResult:
         """The ∞-gram probability of every token of a text."""
-        return self._result(results.InfgramProbabilitiesResult, "infgram_probabilities", **_sequence(text))
+        return self._ask("infgram_probabilities", locals())
 
     def longest_matches(self, text: Any) -> results.LongestMatchesResult:
         """The longest match starting at every token of a text."""
-        return self._result(results.LongestMatchesResult, "longest_matches", **_sequence(text))
+        return self._ask("longest_matches", locals())
 
     def documents(self, query: Any, limit: int = 10, offset: int = 0, seed: int | None = None,
                   context: int | None = None, max_work: int | None = None, exact: bool = False,
-                  whole_words: bool = False, ignore_case: bool = False) -> results.DocumentsResult:
-        """The documents that contain a sequence (see :meth:`infgram.Index.documents`)."""
-        return self._result(results.DocumentsResult, "documents", **_sequence(query), limit=limit, offset=offset,
-                            seed=seed, context=context, max_work=UNLIMITED if exact else max_work,
-                            whole_words=whole_words, ignore_case=ignore_case)
+                  exact_tokens: bool = False, whole_words: bool = False, ignore_case: bool = False,
+                  inside_tokens: bool = False, progress: bool = False) -> results.DocumentsResult:
+        """The documents that contain a sequence (see :meth:`infgram.Index.documents`);
+        ``progress`` is ignored (the server shows no progress bar)."""
+        return self._ask("documents", locals())
 
     def document(self, number: int) -> results.Document:
         """Document ``number``, whole, with its metadata (see :meth:`infgram.Index.document`)."""
-        return self._result(results.Document, "document", document=number)
+        return self._ask("document", locals())
 
     def search(self, cnf: Any, within: int | None = None, limit: int = 10, offset: int = 0, seed: int | None = None,
                context: int | None = None, max_work: int | None = None, exact: bool = False,
-               whole_words: bool = False, ignore_case: bool = False) -> results.SearchResult:
+               exact_tokens: bool = False, whole_words: bool = False, ignore_case: bool = False,
+               inside_tokens: bool = False) -> results.SearchResult:
         """Documents matching an AND of ORs of phrases (see :meth:`infgram.Index.search`)."""
-        if not isinstance(cnf, str) and isinstance(cnf, Sequence):
-            cnf = [[_phrase(phrase) for phrase in clause] if isinstance(clause, Sequence) and not isinstance(clause, str)
-                   else clause for clause in cnf]
-        return self._result(results.SearchResult, "search", cnf=cnf, within=within, limit=limit, offset=offset,
-                            seed=seed, context=context, max_work=UNLIMITED if exact else max_work,
-                            whole_words=whole_words, ignore_case=ignore_case)
+        return self._ask("search", locals())
 
     def cooccurrence(self, phrases: Sequence[Any], pairs: Sequence[tuple[int, int]] | None = None,
-                     document_counts: bool = False, max_work: int | None = None,
-                     exact: bool = False, whole_words: bool = False,
-                     ignore_case: bool = False) -> results.CooccurrenceResult:
+                     document_counts: bool = False, max_work: int | None = None, exact: bool = False,
+                     exact_tokens: bool = False, whole_words: bool = False, ignore_case: bool = False,
+                     inside_tokens: bool = False) -> results.CooccurrenceResult:
         """Counts of phrases and of the documents holding pairs of them (see :meth:`infgram.Index.cooccurrence`)."""
-        return self._result(results.CooccurrenceResult, "cooccurrence", phrases=[_phrase(p) for p in phrases],
-                            pairs=None if pairs is None else [list(pair) for pair in pairs],
-                            document_counts=document_counts, max_work=UNLIMITED if exact else max_work,
-                            whole_words=whole_words, ignore_case=ignore_case)
+        return self._ask("cooccurrence", locals())
 
     def attribute(self, text: Any, min_length: int | None = None, max_count: int = 100, examples: int = 3,
                   context: int | None = None, whole_words: bool = False, max_work: int | None = None,
                   exact: bool = False) -> results.AttributionResult:
         """The spans of a text that occur verbatim in the corpus (see :meth:`infgram.Index.attribute`)."""
-        return self._result(results.AttributionResult, "attribute", **_sequence(text), min_length=min_length,
-                            max_count=max_count, examples=examples, context=context, whole_words=whole_words,
-                            max_work=UNLIMITED if exact else max_work)
+        return self._ask("attribute", locals())
+
+    def draft(self, prompt: Any, max_tokens: int = 16, min_probability: float = 0.0, min_count: int = 1,
+              max_suffix_tokens: int | None = None) -> results.DraftResult:
+        """A greedy ∞-gram continuation of the prompt (see :meth:`infgram.Index.draft`)."""
+        return self._ask("draft", locals())
+
+    def novelty(self, text: Any, max_n: int = DEFAULT_MAX_N) -> results.NoveltyResult:
+        """The share of the text's n-grams that occur nowhere in the corpus (see :meth:`infgram.Index.novelty`)."""
+        return self._ask("novelty", locals())
+
+    def creativity(self, text: Any, min_length: int | Sequence[int] | None = None) -> results.CreativityResult:
+        """The L-uniqueness of the text and its Creativity Index (see :meth:`infgram.Index.creativity`)."""
+        return self._ask("creativity", locals())
 
     def contamination(self, text: str) -> dict[str, Any]:
         """How much of one benchmark entry occurs in the corpus (the reply of the ``contamination`` op)."""

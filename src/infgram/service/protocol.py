@@ -5,6 +5,12 @@ the fields of the operation's result type (:mod:`infgram.query.results`), or
 ``{"op": OP, "error": {"type", "message"}}``. The JSON Lines batch (:mod:`.batch`) and the
 HTTP server carry the same requests and replies, so they cannot drift apart.
 
+The fields of every operation, their defaults and their cost class are defined once, in
+:mod:`infgram.query.operations`; requests are read from there. A field the operation does not
+define is refused before any other check, naming the nearest valid field (``topk``: did you
+mean ``top_k``?). Every request may carry an ``id`` (a string or an integer), echoed in its
+reply after ``op``.
+
 Fields by operation (a *sequence* is ``"text"`` (a string) or ``"ids"`` (a list of ids); a
 *prompt* is ``"prompt"`` or ``"prompt_ids"``; a *next token* is ``"next"`` (a string of
 exactly one token) or ``"next_id"``):
@@ -21,7 +27,8 @@ exactly one token) or ``"next_id"``):
 - ``cooccurrence``: ``phrases``, optional ``pairs`` (pairs of phrase numbers), ``document_counts``,
   ``max_work``;
 - ``contamination``: a benchmark entry as ``"text"`` (byte indexes only);
-- ``draft``: a prompt, ``max_tokens`` (16), ``min_probability`` (0), ``min_count`` (1);
+- ``draft``: a prompt, ``max_tokens`` (16), ``min_probability`` (0), ``min_count`` (1),
+  ``max_suffix_tokens`` (none);
 - ``novelty``: a sequence, ``max_n`` (20); ``creativity``: a sequence, ``min_length`` (one
   length or a list; default 5 .. 12).
 
@@ -70,8 +77,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..apps.contamination import contamination
-from ..lm.novelty import DEFAULT_MAX_N, creativity, novelty
 from ..errors import DocumentRemovedError, IndexFormatError, InfgramError, InputError, QueryError, UnsupportedOperationError
+from ..query.operations import REQUESTS as SPECS, Operation as Spec, Parameter, unknown_field
 
 
 def _show(value: Any) -> str:
@@ -81,6 +88,11 @@ def _show(value: Any) -> str:
     except (TypeError, ValueError, RecursionError):
         text = type(value).__name__
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _present(request: dict[str, Any]) -> list[str]:
+    """The fields a request gives (its ``id`` aside), for a message about a missing one."""
+    return sorted(key for key in request if key != "id")
 
 
 def sequence(request: dict[str, Any], text_key: str = "text", ids_key: str = "ids", required: bool = True) -> Any:
@@ -139,14 +151,14 @@ def _document_number(request: dict[str, Any]) -> int:
     """The required ``document`` field: a global document number."""
     value = optional_int(request, "document", None)
     if value is None:
-        raise QueryError(f"expected 'document' (a document number) in a document request, found only {sorted(request)}")
+        raise QueryError(f"expected 'document' (a document number) in a document request, found only {_present(request)}")
     return value
 
 
 def required_list(request: dict[str, Any], key: str) -> list[Any]:
     """A required list field."""
     if key not in request:
-        raise QueryError(f"expected {key!r} in a {request.get('op')} request, found only {sorted(request)}")
+        raise QueryError(f"expected {key!r} in a {request.get('op')} request, found only {_present(request)}")
     value = request[key]
     if not isinstance(value, list):
         raise QueryError(f"expected {key!r} to be a list, found {_show(value)}")
@@ -167,7 +179,7 @@ def prompt_or_text(request: dict[str, Any]) -> Any:
 
 def _cnf(request: dict[str, Any]) -> Any:
     if "cnf" not in request:
-        raise QueryError(f"expected 'cnf' in a search request, found only {sorted(request)}")
+        raise QueryError(f"expected 'cnf' in a search request, found only {_present(request)}")
     value = request["cnf"]
     if not isinstance(value, (list, str)):
         raise QueryError(f"expected 'cnf' to be a list of clauses or a query string, found {_show(value)}")
@@ -185,25 +197,37 @@ def _pairs(request: dict[str, Any]) -> Any:
     return pairs
 
 
-def _count(index: Any, request: dict[str, Any]) -> dict[str, Any]:
-    """A count; a text query's reply lists the token sequences searched (``forms``), and with
-    ``inside_tokens`` on a tokenized index whether they leave occurrences out."""
-    query = sequence(request)
-    whole_words, ignore_case = flag(request, "whole_words"), flag(request, "ignore_case")
+def count_reply(index: Any, query: Any, exact_tokens: bool = False, whole_words: bool = False,
+                ignore_case: bool = False, max_work: int | None = None, exact: bool = False,
+                inside_tokens: bool = False) -> dict[str, Any]:
+    """The reply to a count (without ``op``): a text query's reply lists the token sequences
+    searched (``forms``) on a tokenized index or with ``ignore_case``, and with
+    ``inside_tokens`` on a tokenized index whether they leave occurrences out. ``infgram count
+    --json`` prints the same.
+
+    >>> import tempfile, pathlib, infgram
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = infgram.build_from_documents(["a Rose is a rose"], folder / "index", progress=False)
+    >>> count_reply(infgram.Index.open(folder / "index"), "rose", ignore_case=True)["count"]
+    2
+    """
     tokenized = isinstance(query, str) and index.tokenizer.kind == "huggingface"
     if whole_words or ignore_case:
-        reply: dict[str, Any] = {"count": index.count(query, flag(request, "exact_tokens"), whole_words, ignore_case,
-                                                      optional_int(request, "max_work", None))}
+        reply: dict[str, Any] = {"count": index.count(query, exact_tokens, whole_words, ignore_case, max_work, exact)}
         if isinstance(query, str) and (ignore_case or tokenized):
-            reply["forms"] = [form.to_dict() for form in index.forms(query, flag(request, "exact_tokens"), ignore_case)]
+            reply["forms"] = [form.to_dict() for form in index.forms(query, exact_tokens, ignore_case)]
     elif not tokenized:  # one form: the query itself
-        reply = {"count": index.count(query, flag(request, "exact_tokens"))}
+        reply = {"count": index.count(query, exact_tokens)}
     else:
-        forms = index.forms(query, flag(request, "exact_tokens"))
+        forms = index.forms(query, exact_tokens)
         reply = {"count": sum(form.count for form in forms), "forms": [form.to_dict() for form in forms]}
-    if flag(request, "inside_tokens") and tokenized:
+    if inside_tokens and tokenized:
         reply.update(index.inside_tokens_fields([query]))  # milliseconds, not microseconds: asked for
     return reply
+
+
+def _count(index: Any, request: dict[str, Any]) -> dict[str, Any]:
+    return count_reply(index, **arguments("count", request), inside_tokens=flag(request, "inside_tokens"))
 
 
 def _contamination(index: Any, request: dict[str, Any]) -> dict[str, Any]:
@@ -215,72 +239,72 @@ def _contamination(index: Any, request: dict[str, Any]) -> dict[str, Any]:
     return reply
 
 
+def _lengths(request: dict[str, Any], key: str) -> Any:
+    """One length or a list of them, checked by the operation itself."""
+    return request.get(key)
+
+
+def _number(request: dict[str, Any], key: str, default: Any) -> Any:
+    """A number field, checked by the operation itself."""
+    return request.get(key, default)
+
+
+_READERS: dict[str, Callable[[dict[str, Any], Parameter], Any]] = {
+    "sequence": lambda r, p: sequence(r, p.field, p.aliases[0][0]),  # type: ignore[arg-type]
+    "prompt_or_text": lambda r, p: prompt_or_text(r),
+    "next_token": lambda r, p: next_token(r),
+    "integer": lambda r, p: optional_int(r, p.field, p.default),  # type: ignore[arg-type]
+    "flag": lambda r, p: flag(r, p.field),  # type: ignore[arg-type]
+    "number": lambda r, p: _number(r, p.field, p.default),  # type: ignore[arg-type]
+    "document_number": lambda r, p: _document_number(r),
+    "cnf": lambda r, p: _cnf(r),
+    "phrases": lambda r, p: required_list(r, p.field),  # type: ignore[arg-type]
+    "pairs": lambda r, p: _pairs(r),
+    "lengths": lambda r, p: _lengths(r, p.field),  # type: ignore[arg-type]
+}
+"""How a request field of each kind (:attr:`~infgram.query.operations.Parameter.kind`) is read."""
+
+
+def arguments(op: str, request: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of the query method for a request of ``op``, read field by field
+    (the fields were checked first: see :func:`check_fields`)."""
+    return {parameter.name: _READERS[parameter.kind](request, parameter)
+            for parameter in SPECS[op].parameters if parameter.field is not None and parameter.python}
+
+
+def _answer_by_method(op: str) -> Callable[[Any, dict[str, Any]], dict[str, Any]]:
+    """The answer of an operation that is the index method of that name, with its result as a dict."""
+    return lambda index, request: getattr(index, op)(**arguments(op, request)).to_dict()
+
+
 @dataclass(frozen=True)
 class Operation:
-    """One operation of the protocol: how to answer a request, and what it is."""
+    """One operation of the protocol: how to answer a request, and what it is (its spec)."""
 
     answer: Callable[[Any, dict[str, Any]], dict[str, Any]]
-    summary: str
-    expensive: bool = False
-    """Its cost can grow with the number of occurrences or documents (a server runs such
-    operations in their own bounded pool)."""
+    spec: Spec
 
+    @property
+    def summary(self) -> str:
+        """What it answers, in a line."""
+        return self.spec.summary
+
+    @property
+    def expensive(self) -> bool:
+        """Its cost can grow with the number of occurrences or documents (a server runs such
+        operations in their own bounded pool)."""
+        return self.spec.expensive
+
+
+_CUSTOM_ANSWERS: dict[str, Callable[[Any, dict[str, Any]], dict[str, Any]]] = {
+    "count": _count,  # its reply adds the forms to a bare number
+    "contamination": _contamination,  # an application, not an index method
+}
 
 OPERATIONS: dict[str, Operation] = {
-    "count": Operation(lambda index, r: _count(index, r), "occurrences of a sequence"),
-    "probability": Operation(lambda index, r: index.probability(prompt(r), next_token(r), flag(r, "exact_tokens"),
-                                                                flag(r, "inside_tokens")).to_dict(),
-                             "count(prompt + next) / count(prompt)"),
-    "next_tokens": Operation(lambda index, r: index.next_tokens(prompt_or_text(r), optional_int(r, "top_k", None),
-                                                                flag(r, "exact_tokens"),
-                                                                flag(r, "inside_tokens")).to_dict(),
-                             "the exact next-token distribution after a prompt"),
-    "infgram_probability": Operation(lambda index, r: index.infgram_probability(
-        prompt(r), next_token(r), flag(r, "exact_tokens")).to_dict(),
-                                     "the ∞-gram probability of a next token"),
-    "infgram_next_tokens": Operation(
-        lambda index, r: index.infgram_next_tokens(prompt_or_text(r), optional_int(r, "top_k", None)).to_dict(),
-        "the next-token distribution after the longest suffix of the prompt that occurs"),
-    "document": Operation(lambda index, r: index.document(_document_number(r)).to_dict(),
-                          "one document by its number, whole, with its metadata"),
-    "documents": Operation(lambda index, r: index.documents(
-        sequence(r), limit=optional_int(r, "limit", 10), offset=optional_int(r, "offset", 0),
-        seed=optional_int(r, "seed", None), context=optional_int(r, "context", None),
-        max_work=optional_int(r, "max_work", None), exact_tokens=flag(r, "exact_tokens"),
-        whole_words=flag(r, "whole_words"), ignore_case=flag(r, "ignore_case"),
-        inside_tokens=flag(r, "inside_tokens")).to_dict(),
-        "the documents that contain a sequence", expensive=True),
-    "search": Operation(lambda index, r: index.search(
-        _cnf(r), within=optional_int(r, "within", None), limit=optional_int(r, "limit", 10),
-        offset=optional_int(r, "offset", 0), seed=optional_int(r, "seed", None),
-        context=optional_int(r, "context", None), max_work=optional_int(r, "max_work", None),
-        exact_tokens=flag(r, "exact_tokens"), whole_words=flag(r, "whole_words"),
-        ignore_case=flag(r, "ignore_case"), inside_tokens=flag(r, "inside_tokens")).to_dict(),
-        "documents matching an AND of ORs of phrases", expensive=True),
-    "attribute": Operation(lambda index, r: index.attribute(
-        sequence(r), min_length=optional_int(r, "min_length", None), max_count=optional_int(r, "max_count", 100),
-        examples=optional_int(r, "examples", 3), context=optional_int(r, "context", None),
-        whole_words=flag(r, "whole_words"), max_work=optional_int(r, "max_work", None)).to_dict(),
-        "the spans of a text that occur verbatim, with their sources", expensive=True),
-    "longest_matches": Operation(lambda index, r: index.longest_matches(sequence(r)).to_dict(),
-                                 "the longest match starting at every token of a text"),
-    "infgram_probabilities": Operation(lambda index, r: index.infgram_probabilities(sequence(r)).to_dict(),
-                                       "the ∞-gram probability of every token of a text"),
-    "cooccurrence": Operation(lambda index, r: index.cooccurrence(
-        required_list(r, "phrases"), _pairs(r), document_counts=flag(r, "document_counts"),
-        max_work=optional_int(r, "max_work", None), exact_tokens=flag(r, "exact_tokens"),
-        whole_words=flag(r, "whole_words"), ignore_case=flag(r, "ignore_case"),
-        inside_tokens=flag(r, "inside_tokens")).to_dict(),
-        "counts of phrases and of the documents that hold pairs of them", expensive=True),
-    "contamination": Operation(_contamination, "how much of a benchmark entry occurs in the corpus", expensive=True),
-    "draft": Operation(lambda index, r: index.draft(
-        prompt(r), max_tokens=optional_int(r, "max_tokens", 16), min_probability=r.get("min_probability", 0.0),
-        min_count=optional_int(r, "min_count", 1)).to_dict(), "a greedy ∞-gram continuation of a prompt"),
-    "novelty": Operation(lambda index, r: novelty(index, sequence(r), optional_int(r, "max_n", DEFAULT_MAX_N)).to_dict(),
-                         "the share of a text's n-grams that occur nowhere in the corpus, for each n"),
-    "creativity": Operation(lambda index, r: creativity(index, sequence(r), r.get("min_length")).to_dict(),
-                            "the Creativity Index: how much of a text no long-enough span of the corpus covers"),
+    name: Operation(_CUSTOM_ANSWERS.get(name) or _answer_by_method(name), spec) for name, spec in SPECS.items()
 }
+"""Every operation a request can name, in the order of :data:`infgram.query.operations.REQUESTS`."""
 
 
 class InternalError(InfgramError):
@@ -325,21 +349,68 @@ def check_op(op: Any) -> str:
     return op
 
 
+def check_fields(op: str, request: dict[str, Any]) -> None:
+    """Refuse a field the operation does not define, naming the nearest valid one; checked
+    before any other field, so a misspelled option is never answered with its default."""
+    message = unknown_field(op, request)
+    if message is not None:
+        raise QueryError(message)
+
+
+def request_id(request: Any) -> Any:
+    """The request's ``id`` (None when it has none, or one of the wrong type)."""
+    if not isinstance(request, dict):
+        return None
+    value = request.get("id")
+    return value if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+
+
+def _check_id(request: dict[str, Any]) -> None:
+    if "id" in request and request_id(request) is None:
+        raise QueryError(f"expected 'id' to be a string or an integer (echoed in the reply), found "
+                         f"{_show(request['id'])}")
+
+
+def with_id(reply: dict[str, Any], request: Any) -> dict[str, Any]:
+    """The reply with the request's ``id`` after its ``op``, when the request has one."""
+    identifier = request_id(request)
+    if identifier is None:
+        return reply
+    op = reply.pop("op", None)
+    return {"op": op, "id": identifier, **reply}
+
+
 def run_request(index: Any, request: Any) -> dict[str, Any]:
-    """Answer one request dict; every error comes back as an error reply, never raised."""
+    """Answer one request dict; every error comes back as an error reply, never raised.
+
+    The checks come in this order: a JSON object, a known ``op``, only fields of that
+    operation (see :func:`check_fields`), then the fields' values.
+
+    >>> import tempfile, pathlib, infgram
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = infgram.build_from_documents(["a rose is a rose"], folder / "index", progress=False)
+    >>> index = infgram.Index.open(folder / "index")
+    >>> run_request(index, {"op": "count", "text": "rose", "id": "q1"})
+    {'op': 'count', 'id': 'q1', 'count': 2}
+    >>> run_request(index, {"op": "next_tokens", "text": "a", "topk": 3, "id": 7})["error"]["message"]
+    "expected the fields of a next_tokens request (prompt, prompt_ids, text, ids, top_k, exact_tokens, inside_tokens, and op, id), found 'topk'; did you mean 'top_k'?"
+    """
     op = request.get("op") if isinstance(request, dict) else None
     try:
         if not isinstance(request, dict):
             raise QueryError(f"expected a JSON object as a request, found {_show(request)}")
         name = check_op(op)
-        return {"op": name, **OPERATIONS[name].answer(index, request)}
+        check_fields(name, request)
+        _check_id(request)
+        return with_id({"op": name, **OPERATIONS[name].answer(index, request)}, request)
     except InfgramError as error:
-        return error_reply(op, error)
+        return with_id(error_reply(op, error), request)
     except RecursionError:
-        return error_reply(op, QueryError("expected a request nested at most a few levels deep, found one nested "
-                                          "too deep to read; flatten it"))
+        return with_id(error_reply(op, QueryError("expected a request nested at most a few levels deep, found one "
+                                                  "nested too deep to read; flatten it")), request)
     except (MemoryError, KeyboardInterrupt):
         raise
     except Exception as error:  # a defect: answer it, name it, keep going
-        return error_reply(op, InternalError(f"infgram failed on this request ({type(error).__name__}: "
-                                             f"{str(error)[:200]}); please report it with the request"))
+        return with_id(error_reply(op, InternalError(f"infgram failed on this request ({type(error).__name__}: "
+                                                     f"{str(error)[:200]}); please report it with the request")),
+                       request)

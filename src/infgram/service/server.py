@@ -77,6 +77,7 @@ from .http import (
     status_of_type,
     too_large,
 )
+from ..query.operations import REQUEST_ID_TYPE, REQUESTS as SPECS, Operation as Spec
 from .protocol import OPERATIONS, InternalError, run_request
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -183,7 +184,7 @@ def _reply_model(name: str, result_type: type, leave_out: tuple[str, ...] = (), 
     if not reply and result_type in _MODELS_OF_DATACLASSES:
         return _MODELS_OF_DATACLASSES[result_type]
     hints = typing.get_type_hints(result_type)
-    fields: dict[str, Any] = {"op": (Optional[str], None)} if reply else {}
+    fields: dict[str, Any] = {"op": (Optional[str], None), "id": (Optional[REQUEST_ID_TYPE], None)} if reply else {}
     for item in dataclasses.fields(result_type):
         if item.name in leave_out:
             continue
@@ -202,31 +203,25 @@ class CountResult(BaseModel):
     ``ignore_case``), and ``inside_tokens`` and ``notice`` when asked for."""
 
     op: Optional[str] = None
+    id: Optional[REQUEST_ID_TYPE] = None
     count: int
     forms: Optional[list[_schema_type(results.Form)]] = None  # type: ignore[misc]
     inside_tokens: Optional[bool] = None
     notice: Optional[str] = None
 
 
+def _camel(op: str) -> str:
+    return "".join(part.capitalize() for part in op.split("_"))
+
+
 REPLY_MODELS: dict[str, type[BaseModel]] = {
-    "count": CountResult,
-    "probability": _reply_model("ProbabilityReply", results.ProbabilityResult),
-    "next_tokens": _reply_model("NextTokensReply", results.NextTokensResult),
-    "infgram_probability": _reply_model("InfgramProbabilityReply", results.InfgramProbabilityResult),
-    "infgram_next_tokens": _reply_model("InfgramNextTokensReply", results.InfgramNextTokensResult),
-    "document": _reply_model("DocumentReply", results.Document),
-    "documents": _reply_model("DocumentsReply", results.DocumentsResult),
-    "search": _reply_model("SearchReply", results.SearchResult),
-    "attribute": _reply_model("AttributionReply", results.AttributionResult),
-    "longest_matches": _reply_model("LongestMatchesReply", results.LongestMatchesResult),
-    "infgram_probabilities": _reply_model("InfgramProbabilitiesReply", results.InfgramProbabilitiesResult),
-    "cooccurrence": _reply_model("CooccurrenceReply", results.CooccurrenceResult),
-    "contamination": _reply_model("ContaminationReply", results.EntryContamination, leave_out=("index",)),
-    "draft": _reply_model("DraftReply", results.DraftResult),
-    "novelty": _reply_model("NoveltyReply", results.NoveltyResult),
-    "creativity": _reply_model("CreativityReply", results.CreativityResult),
+    op: CountResult if op == "count" else
+    _reply_model(_camel(op) + "Reply", spec.result, leave_out=("index",) if op == "contamination" else ())
+    for op, spec in SPECS.items()
 }
-"""The reply of every operation (``op`` may be left out)."""
+"""The reply of every operation (``op`` may be left out): its result type in the registry
+(:mod:`infgram.query.operations`) as a model, ``count`` its own (a number and its forms), and
+``contamination`` without ``index`` (the entry is the request itself)."""
 
 
 class ErrorDetail(BaseModel):
@@ -245,66 +240,42 @@ class ErrorReply(BaseModel):
     """Every error: never a 200, and never a 500 for anything a client sends."""
 
     op: Optional[str] = None
+    id: Optional[REQUEST_ID_TYPE] = None
     error: ErrorDetail
 
 
-class PhraseIds(BaseModel):
-    """A phrase given as token ids."""
-
-    ids: list[int]
-
-
-Phrase = Union[str, PhraseIds]
-_SEQUENCE = {"text": (Optional[str], Field(None, description="the sequence as text")),
-             "ids": (Optional[list[int]], Field(None, description="the sequence as token ids (instead of text)"))}
-_PROMPT = {"prompt": (Optional[str], None), "prompt_ids": (Optional[list[int]], None)}
-_NEXT = {"next": (Optional[str], Field(None, description="exactly one token, as text")),
-         "next_id": (Optional[int], None)}
-_WORK = {"max_work": (Optional[int], Field(None, description="work budget, at most the server's --max-work"))}
-_EXACT = {"exact_tokens": (Optional[bool], Field(False, description="search precisely the tokenizer's encoding of the text")),
-          "inside_tokens": (Optional[bool], Field(False, description="tokenized indexes: also say whether the text "
-                                                                     "occurs starting or ending inside tokens "
-                                                                     "(milliseconds)"))}
-_WORDS = {"whole_words": (Optional[bool], Field(False, description="only occurrences with no word character "
-                                                                     "just before or after")),
-          "ignore_case": (Optional[bool], Field(False, description="match every case variant (byte indexes)"))}
-_PAGE = {"limit": (Optional[int], 10), "offset": (Optional[int], 0), "seed": (Optional[int], None),
-         "context": (Optional[int], None), **_WORK}
+def _request_fields(spec: Spec) -> dict[str, Any]:
+    """The model fields of an operation's request: each parameter's JSON field and aliases, and ``id``."""
+    fields: dict[str, Any] = {}
+    for parameter in spec.parameters:
+        if parameter.field is None:
+            continue
+        limits = {key: value for key, value in (("ge", parameter.minimum), ("le", parameter.maximum)) if value is not None}
+        if parameter.required and not parameter.aliases:
+            fields[parameter.field] = (parameter.type, Field(..., description=parameter.doc, **limits))
+        elif parameter.required:  # one of several names
+            fields[parameter.field] = (Optional[parameter.type], Field(None, description=parameter.doc, **limits))
+        else:
+            fields[parameter.field] = (parameter.type, Field(parameter.default, description=parameter.doc, **limits))
+        for alias, annotation in parameter.aliases:
+            fields[alias] = (Optional[annotation], Field(None, description=f"instead of {parameter.field}"))
+    fields["id"] = (Optional[REQUEST_ID_TYPE], Field(None, description="any string or integer, echoed in the reply"))
+    return fields
 
 
-def _request_model(op: str, **fields: Any) -> type[BaseModel]:
-    name = "".join(part.capitalize() for part in op.split("_")) + "Request"
-    return create_model(name, __doc__=OPERATIONS[op].summary, **fields)
+def _request_model(op: str) -> type[BaseModel]:
+    """The request body of ``POST /v1/{op}``, from the registry; a field it does not define is an error."""
+    spec = SPECS[op]
+    return create_model(_camel(op) + "Request", __doc__=spec.summary, __config__=ConfigDict(extra="forbid"),
+                        **_request_fields(spec))
 
 
-REQUEST_MODELS: dict[str, type[BaseModel]] = {
-    "count": _request_model("count", **_SEQUENCE, **_EXACT, **_WORDS, **_WORK),
-    "probability": _request_model("probability", **_PROMPT, **_NEXT, **_EXACT),
-    "next_tokens": _request_model("next_tokens", **_PROMPT, **_SEQUENCE, top_k=(Optional[int], None), **_EXACT),
-    "infgram_probability": _request_model("infgram_probability", **_PROMPT, **_NEXT),
-    "infgram_next_tokens": _request_model("infgram_next_tokens", **_PROMPT, **_SEQUENCE, top_k=(Optional[int], None)),
-    "document": _request_model("document", document=(int, Field(..., description="the document's number", ge=0))),
-    "documents": _request_model("documents", **_SEQUENCE, **_PAGE, **_EXACT, **_WORDS),
-    "search": _request_model("search", cnf=(Union[list[list[Phrase]], str], Field(
-        ..., description='clauses of phrases (an AND of ORs), or a query string such as "a b" AND (c OR d)')),
-        within=(Optional[int], None), **_PAGE, **_EXACT, **_WORDS),
-    "attribute": _request_model("attribute", **_SEQUENCE, min_length=(Optional[int], None),
-                                max_count=(Optional[int], 100), examples=(Optional[int], 3),
-                                context=(Optional[int], None), whole_words=_WORDS["whole_words"], **_WORK),
-    "longest_matches": _request_model("longest_matches", **_SEQUENCE),
-    "infgram_probabilities": _request_model("infgram_probabilities", **_SEQUENCE),
-    "cooccurrence": _request_model("cooccurrence", phrases=(list[Phrase], ...),
-                                   pairs=(Optional[list[tuple[int, int]]], None), document_counts=(bool, False), **_WORK,
-                                   **_EXACT, **_WORDS),
-    "contamination": _request_model("contamination", text=(str, Field(..., description="one benchmark entry"))),
-    "draft": _request_model("draft", **_PROMPT, max_tokens=(Optional[int], 16), min_probability=(Optional[float], 0.0),
-                            min_count=(Optional[int], 1)),
-    "novelty": _request_model("novelty", **_SEQUENCE, max_n=(Optional[int], 20)),
-    "creativity": _request_model("creativity", **_SEQUENCE, min_length=(Optional[Union[int, list[int]]], None)),
-}
-"""The request body of every operation: the batch request without ``op``. The server reads
-bodies with the protocol's own checks (so HTTP and batch answer alike); these models
-document them."""
+REQUEST_MODELS: dict[str, type[BaseModel]] = {op: _request_model(op) for op in SPECS}
+"""The request body of every operation: the batch request without ``op``, built from
+:mod:`infgram.query.operations`. The server reads bodies with the protocol's own checks (so
+HTTP and batch answer alike, and an unknown field is a 400 naming the nearest valid one);
+these models document them."""
+
 
 class AnyRequest(BaseModel):
     """The fields of the operation (see the protocol's documentation)."""

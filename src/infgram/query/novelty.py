@@ -1,6 +1,7 @@
 """How much of a text is new to the corpus: n-gram novelty and the Creativity Index.
 
-Both come from one pass of :meth:`~infgram.query.corpus.Corpus.longest_matches`, which gives
+Both come from one pass of :meth:`~infgram.query.corpus.Corpus.longest_matches` (so they are
+query logic, answered by :meth:`infgram.Index.novelty` and :meth:`infgram.Index.creativity`), which gives
 for every start i the length m[i] of the longest stretch of the text from i that occurs
 verbatim in the corpus. Every piece of an occurring stretch occurs too, so:
 
@@ -41,8 +42,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import QueryError
-from ..query.encoding import Query, check_whole_number
-from ..query.results import CreativityResult, NoveltyResult
+from .encoding import Query, check_whole_number
+from .results import CreativityResult, NoveltyResult
 
 DEFAULT_MAX_N = 20
 """n-gram novelty is reported for n = 1 .. this by default."""

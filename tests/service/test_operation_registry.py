@@ -1,0 +1,244 @@
+"""Every transport follows the one registry of operations (``infgram.query.operations``).
+
+- ``Index`` and ``Client`` have the same query methods, with the registry's parameters, in
+  its order, with its defaults;
+- the HTTP request models (and so the OpenAPI schema) have exactly the registry's fields;
+- the command line's defaults are the registry's (or a documented display choice);
+- a field an operation does not define is refused, before any other check, naming the
+  nearest valid field: in the batch, over HTTP and through ``Client``, for every field of
+  every operation;
+- a request's ``id`` comes back in its reply, in the batch and over HTTP.
+
+Adding a field to one transport only fails one of these tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+
+import pytest
+
+import infgram
+from infgram.cli import build_parser
+from infgram.errors import QueryError
+from infgram.query.operations import CHEAP, METHOD_ORDER, OPERATIONS, REQUESTS, REQUIRED, unknown_field
+from infgram.service.batch import run_batch
+from infgram.service.protocol import run_request
+from service_fixtures import golden_index, indexes, query_lines, server, settings_for  # noqa: F401 (fixtures)
+
+fastapi_testclient = pytest.importorskip("fastapi.testclient")
+
+from infgram.service.server import REPLY_MODELS, REQUEST_MODELS, create_app  # noqa: E402
+
+
+def _parameters(method) -> list[tuple[str, object]]:
+    """(name, default) of a method's parameters after self, REQUIRED for those without one."""
+    return [(p.name, REQUIRED if p.default is inspect.Parameter.empty else p.default)
+            for p in list(inspect.signature(method).parameters.values())[1:]]
+
+
+def _registry_parameters(op: str) -> list[tuple[str, object]]:
+    return [(p.name, p.default) for p in OPERATIONS[op].python_parameters()]
+
+
+# -- Index and Client ---------------------------------------------------------------------------------
+def test_every_method_of_the_registry_is_named():
+    assert set(METHOD_ORDER) == {name for name, operation in OPERATIONS.items() if operation.index_method}
+
+
+@pytest.mark.parametrize("op", METHOD_ORDER)
+@pytest.mark.parametrize("kind", [infgram.Index, infgram.Client], ids=["Index", "Client"])
+def test_methods_take_the_registry_parameters_in_order(kind, op):
+    assert _parameters(getattr(kind, op)) == _registry_parameters(op)
+
+
+@pytest.mark.parametrize("op", METHOD_ORDER)
+def test_index_and_client_signatures_match(op):
+    local, remote = inspect.signature(getattr(infgram.Index, op)), inspect.signature(getattr(infgram.Client, op))
+    assert [(p.name, p.kind, p.default) for p in local.parameters.values()] == \
+        [(p.name, p.kind, p.default) for p in remote.parameters.values()]
+
+
+def test_cost_classes():
+    assert CHEAP == {"count", "probability", "next_tokens", "infgram_probability", "infgram_next_tokens", "document"}
+    assert all(operation.cost in ("cheap", "expensive") for operation in OPERATIONS.values())
+
+
+# -- HTTP models and OpenAPI ----------------------------------------------------------------------------
+@pytest.mark.parametrize("op", list(REQUESTS))
+def test_request_models_have_exactly_the_registry_fields(op):
+    assert list(REQUEST_MODELS[op].model_fields) == [*REQUESTS[op].fields(), "id"]
+    assert REQUEST_MODELS[op].model_config.get("extra") == "forbid"
+    for parameter in REQUESTS[op].parameters:
+        if parameter.field is not None and not parameter.required:
+            assert REQUEST_MODELS[op].model_fields[parameter.field].default == parameter.default, parameter.name
+
+
+def test_every_request_has_a_reply_model():
+    assert set(REPLY_MODELS) == set(REQUESTS)
+    assert all("id" in model.model_fields for model in REPLY_MODELS.values())
+
+
+def test_openapi_lists_the_registry_fields(indexes):
+    with fastapi_testclient.TestClient(create_app(settings_for(indexes, "golden"))) as client:
+        schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    for op in REQUESTS:
+        schema = schemas[REQUEST_MODELS[op].__name__]
+        assert list(schema["properties"]) == [*REQUESTS[op].fields(), "id"], op
+        assert schema["additionalProperties"] is False
+    assert "exact_tokens" in schemas["InfgramProbabilityRequest"]["properties"]
+
+
+# -- the command line -------------------------------------------------------------------------------------
+COMMANDS = {"count": ["count"], "probability": ["probability"], "next": ["next_tokens"],
+            "infgram": ["infgram_probability", "infgram_next_tokens"], "documents": ["documents"],
+            "search": ["search"], "attribute": ["attribute"], "draft": ["draft"], "novelty": ["novelty", "creativity"]}
+"""Each query command and the operations it runs."""
+
+DISPLAY_DEFAULTS = {
+    ("next", "top_k"): "a terminal shows the 10 most frequent next tokens; Python and the batch give all",
+    ("infgram", "top_k"): "as for next",
+    ("documents", "context"): "a terminal shows a window of 100 tokens (--whole: the whole document)",
+    ("search", "context"): "as for documents",
+}
+"""Command-line defaults that differ from Python's on purpose, and why."""
+
+
+def _subcommands() -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_command_line_defaults_are_the_registry_defaults(command):
+    options = {action.dest: action.default for action in _subcommands()[command]._actions}
+    checked = 0
+    for op in COMMANDS[command]:
+        for parameter in OPERATIONS[op].python_parameters():
+            if parameter.name not in options or parameter.required or (command, parameter.name) in DISPLAY_DEFAULTS:
+                continue
+            assert options[parameter.name] == parameter.default, (command, parameter.name)
+            checked += 1
+    assert checked >= 1
+
+
+@pytest.mark.parametrize("tokenizer", ["bytes", "sp32k"])
+def test_count_json_is_the_batch_reply(tmp_path, run, tokenizer):
+    from conftest import build_tokenized_index
+
+    documents = ["We study Natural language and natural languages."]
+    if tokenizer == "bytes":
+        index = infgram.build_from_documents(documents, tmp_path / "i", progress=False) and \
+            infgram.Index.open(tmp_path / "i")
+    else:
+        index = build_tokenized_index(tmp_path / "i", documents, tokenizer)
+    cases = [([], {}), (["--whole-words"], {"whole_words": True})]
+    if tokenizer == "bytes":  # case variants need a byte index
+        cases.append((["--ignore-case"], {"ignore_case": True}))
+    for options, fields in cases:
+        shown = json.loads(run("count", tmp_path / "i", "natural language", "--json", *options).stdout)
+        batch = run_request(index, {"op": "count", "text": "natural language", **fields})
+        assert shown == {key: value for key, value in batch.items() if key != "op"}, options
+        assert ("forms" in shown) == (tokenizer != "bytes" or "--ignore-case" in options)
+
+
+def test_documents_limit_is_ten_everywhere():
+    options = {action.dest: action.default for action in _subcommands()["documents"]._actions}
+    assert options["limit"] == OPERATIONS["documents"].python_parameters()[1].default == 10
+    assert inspect.signature(infgram.Index.documents).parameters["limit"].default == 10
+    shown = " ".join(_subcommands()["documents"].format_help().split())
+    assert "--limit LIMIT documents to show (default: 10)" in shown  # --help shows the defaults
+
+
+# -- unknown fields, on every transport -------------------------------------------------------------------
+CASES = [(op, name) for op, operation in REQUESTS.items() for name in operation.fields()]
+"""Every field of every operation; each test sends it misspelled (a ``_`` added)."""
+
+
+def _expect_refusal(message: str, op: str, name: str) -> None:
+    assert repr(name + "_") in message and f"did you mean {name!r}" in message, message
+    assert f"fields of a {op} request" in message
+
+
+def test_the_example_of_the_issue(golden_index):
+    reply = run_request(golden_index, {"op": "next_tokens", "text": "a", "topk": 3})
+    assert reply["error"]["type"] == "QueryError"
+    assert "'topk'" in reply["error"]["message"] and "did you mean 'top_k'" in reply["error"]["message"]
+
+
+@pytest.mark.parametrize("op, name", CASES)
+def test_unknown_fields_are_refused_first_in_a_batch(golden_index, op, name):
+    # Nothing else of the request is valid either (no sequence, a bad value): the unknown field is named first.
+    line = json.dumps({"op": op, name + "_": 1, "limit": "many", "id": 5})
+    reply = json.loads(next(run_batch(golden_index, [line])))
+    assert reply["op"] == op and reply["id"] == 5 and reply["error"]["type"] == "QueryError"
+    _expect_refusal(reply["error"]["message"], op, name)
+
+
+def test_unknown_fields_over_http_every_field(indexes):
+    with fastapi_testclient.TestClient(create_app(settings_for(indexes, "golden"))) as client:
+        for op, name in CASES:
+            response = client.post(f"/v1/{op}", json={name + "_": 1})
+            assert response.status_code == 400, (op, name, response.text)
+            assert response.headers["content-type"].startswith("application/json")
+            _expect_refusal(response.json()["error"]["message"], op, name)
+        response = client.post("/v1/next_tokens", json={"text": "a", "topk": 3})
+        assert response.status_code == 400 and "did you mean 'top_k'" in response.json()["error"]["message"]
+        lines = client.post("/v1/batch", content='{"op": "count", "text": "the", "txt": 1}\n{"op": "count", "text": "the"}\n')
+        first, second = map(json.loads, lines.text.splitlines())
+        assert "did you mean 'text'" in first["error"]["message"] and second["count"] == 18
+
+
+def test_unknown_fields_through_the_client_every_field(server):
+    with infgram.Client(server) as client:
+        for op, name in CASES:
+            with pytest.raises(QueryError) as caught:
+                client.call(op, **{name + "_": 1})
+            _expect_refusal(str(caught.value), op, name)
+        with pytest.raises(QueryError, match="did you mean 'top_k'"):
+            client.call("next_tokens", text="a", topk=3)
+
+
+def test_a_far_off_name_gets_no_suggestion():
+    message = unknown_field("count", {"op": "count", "zzzzzz": 1})
+    assert "'zzzzzz'" in message and "did you mean" not in message and "remove it" in message
+
+
+# -- ids ----------------------------------------------------------------------------------------------------
+def test_the_batch_echoes_ids_and_answers_as_without(golden_index):
+    lines = query_lines()
+    plain = list(run_batch(golden_index, lines))
+    with_ids, expected = [], []
+    for number, (line, reply) in enumerate(zip([line for line in lines if line.strip()], plain)):
+        try:
+            request = json.loads(line)
+        except ValueError:
+            request = None
+        if isinstance(request, dict):
+            with_ids.append(json.dumps({**request, "id": f"q{number}"}))
+            parsed = json.loads(reply)
+            expected.append({"op": parsed.pop("op"), "id": f"q{number}", **parsed})
+        else:
+            with_ids.append(line)
+            expected.append(json.loads(reply))
+    assert [json.loads(reply) for reply in run_batch(golden_index, with_ids)] == expected
+    # Plain counts are answered together, and keep their ids.
+    replies = [json.loads(r) for r in run_batch(golden_index, [json.dumps({"op": "count", "text": t, "id": i})
+                                                               for i, t in enumerate(["the", "cat", "zebra"])])]
+    assert replies == [{"op": "count", "id": number, "count": golden_index.count(text)}
+                       for number, text in enumerate(["the", "cat", "zebra"])]
+
+
+def test_an_id_must_be_a_string_or_an_integer(golden_index):
+    for bad in ([1], {"a": 1}, True, 1.5):
+        reply = run_request(golden_index, {"op": "count", "text": "the", "id": bad})
+        assert "expected 'id' to be a string or an integer" in reply["error"]["message"] and "id" not in reply
+
+
+def test_http_echoes_ids(indexes):
+    with fastapi_testclient.TestClient(create_app(settings_for(indexes, "golden"))) as client:
+        assert client.post("/v1/count", json={"text": "the", "id": "a"}).json() == {"op": "count", "id": "a", "count": 18}
+        error = client.post("/v1/count", json={"text": 5, "id": 9})
+        assert error.status_code == 400 and error.json()["id"] == 9
