@@ -141,7 +141,16 @@ class Index(Corpus):
 
     def place(self, load: str = "auto", memory: str | int | None = None) -> None:
         """Choose where the index lives while it answers (see :meth:`open`): advise the
-        operating system and fill the RAM tier, shard by shard."""
+        operating system and fill the RAM tier, shard by shard. Answers do not change.
+
+        >>> import tempfile, pathlib, infgram
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = infgram.build_from_documents(["a rose is a rose"], folder / "i", progress=False)
+        >>> index = infgram.Index.open(folder / "i", load="ram")
+        >>> index.place("disk", memory=0)
+        >>> index.count("rose"), index.info()["memory"]["tier_bytes"]
+        (2, 16)
+        """
         shards = [shard for shard in self.shards if hasattr(shard, "place")]
         index_bytes = sum(path.stat().st_size for shard in shards for path in shard.files.values())
         tier_bytes = sum(shard.tier_bytes for shard in shards)

@@ -87,7 +87,12 @@ def advise(array: np.ndarray, advice: int) -> bool:
 
 def lock(array: np.ndarray) -> bool:
     """Keep the pages of an array in memory (``mlock``); False when the system refuses (the
-    process's ``RLIMIT_MEMLOCK``), in which case they stay resident only while used."""
+    process's ``RLIMIT_MEMLOCK``), in which case they stay resident only while used.
+
+    >>> pages = np.ones(4096, dtype=np.uint8)
+    >>> lock(pages) in (True, False), unlock(pages), lock(np.zeros(0))
+    (True, None, False)
+    """
     pages = _pages(array)
     if pages is None:
         return False
@@ -106,7 +111,10 @@ def unlock(array: np.ndarray) -> None:
 
 
 def read_through(array: np.ndarray) -> None:
-    """Bring every page of an array into memory now, reading it in order."""
+    """Bring every page of an array into memory now, reading it in order.
+
+    >>> read_through(np.arange(10_000, dtype=np.uint64))
+    """
     if array.size:
         advise(array, mmap.MADV_SEQUENTIAL)
         raw = array.reshape(-1).view(np.uint8)
