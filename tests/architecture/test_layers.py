@@ -27,7 +27,7 @@ import pytest
 SOURCE = Path(__file__).resolve().parents[2] / "src" / "infgram"
 
 LAYER = {
-    "errors": 0, "_reference": 0, "_core": 0, "_fm": 0, "_sort": 0, "_dedup": 0,
+    "errors": 0, "_reference": 0, "_core": 0, "_fm": 0, "_sort": 0, "_dedup": 0, "_official": 0,
     "gguf_tokenizer": 1, "normalize": 1, "sampling": 1,
     "tokenizer": 2, "format": 2,
     "build": 3, "shards": 3,
