@@ -20,8 +20,10 @@ from hypothesis import strategies as st
 
 import infgram
 from infgram import _reference as reference
-from infgram.apps.official_export import export_official, write_official_index
+from infgram.apps.official import export_official, write_official_index
 from infgram.errors import IndexFormatError, QueryError, UnsupportedOperationError
+
+from conftest import run_cli
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 GOLDENS = json.loads((FIXTURES / "goldens.json").read_text())
@@ -306,3 +308,48 @@ def test_official_layout_matches_the_oracle(case):
         probabilities = index.infgram_probabilities(sequence)
         assert list(zip(probabilities.suffix_lengths, probabilities.prompt_counts, probabilities.counts)) == \
             reference.infgram_probabilities(corpus, sequence)
+
+
+def word_tokenizer(path: Path) -> Path:
+    """A tiny word-level Hugging Face tokenizer: ids 0..4 for five words, split on spaces."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    tokenizer = Tokenizer(models.WordLevel({"[UNK]": 0, "a": 1, "rose": 2, "is": 3, "red": 4}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer.save(str(path))
+    return path
+
+
+def test_adopt_records_a_tokenizer_beside_the_official_files(tmp_path):
+    folder = tmp_path / "official"
+    write_official_index(folder, [[1, 2, 3, 4], [1, 2]], token_width=2)
+    before = tree_digest(folder)
+    tokenizer = word_tokenizer(tmp_path / "words.json")
+    assert infgram.Index.open(folder, tokenizer=tokenizer).count("a rose", exact_tokens=True) == 2
+    result = run_cli("adopt", folder, "--tokenizer", tokenizer, "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["tokenizer"]["kind"] == "huggingface"
+    after = tree_digest(folder)
+    assert {name: digest for name, digest in after.items() if not name.startswith("infgram-")} == before
+    index = infgram.Index.open(folder)
+    assert index.info()["official"]["adopted"] and index.tokenizer.kind == "huggingface"
+    assert index.count("a rose", exact_tokens=True) == 2 and index.document(0).text == "a rose is red"
+    result = run_cli("count", folder, "rose is", "--exact-tokens")
+    assert (result.returncode, result.stdout.strip()) == (0, "1")
+    result = run_cli("adopt", FIXTURES / "u16-one", "--tokenizer", "bytes")
+    assert result.returncode == 1 and "1-byte tokens" in result.stderr
+    result = run_cli("adopt", tmp_path, "--tokenizer", "bytes")
+    assert result.returncode == 1 and "not one" in result.stderr
+
+
+def test_the_command_line_opens_official_indexes(tmp_path):
+    result = run_cli("count", FIXTURES / "u16-two", "--ids", "1 2 3")
+    assert (result.returncode, result.stdout.strip()) == (0, "4")
+    result = run_cli("info", FIXTURES / "u8-one", "--json")
+    assert json.loads(result.stdout)["official"]["token_dtype"] == "u8"
+    result = run_cli("next", FIXTURES / "u8-one", "rose", "--tokenizer", "bytes", "--json")
+    assert result.returncode == 0 and json.loads(result.stdout)["prompt_count"] == 5
+    result = run_cli("export", FIXTURES / "u8-two", "--out", tmp_path / "again", "--json")
+    assert result.returncode == 0, result.stderr
+    assert infgram.Index.open(tmp_path / "again").count("rose") == 5
+    assert tree_digest(tmp_path / "again") == tree_digest(FIXTURES / "u8-two")

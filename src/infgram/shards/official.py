@@ -37,7 +37,7 @@ Official indexes are read-only here: nothing is ever written into their director
 with ``infgram adopt``, a sidecar of ours (:data:`SIDECAR_NAME`) recording the tokenizer.
 
 >>> import tempfile, pathlib
->>> from infgram.apps.official_export import write_official_index
+>>> from infgram.apps.official import write_official_index
 >>> folder = pathlib.Path(tempfile.mkdtemp())
 >>> write_official_index(folder, [[1, 2, 3], [2, 3]], token_width=2)
 >>> shard = open_official_directory(folder).shards[0]
@@ -361,7 +361,7 @@ def official_tokenizer(opened: OfficialDirectory, spec: str | Path | Tokenizer |
     index's token width below the separator.
 
     >>> import tempfile, pathlib
-    >>> from infgram.apps.official_export import write_official_index
+    >>> from infgram.apps.official import write_official_index
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> write_official_index(folder, [[1, 2]], token_width=2)
     >>> official_tokenizer(open_official_directory(folder)).kind

@@ -1,5 +1,14 @@
-"""Write an index in the official infini-gram layout (format version 4), for the tools built
-on the official package (``infgram export --format infini-gram``).
+"""Official infini-gram indexes and infgram: record a tokenizer beside one (``infgram adopt``),
+and write an index in the official layout (format version 4) for the tools built on the
+official package (``infgram export --format infini-gram``).
+
+**Adopt.** An official index does not record its tokenizer. ``adopt(directory, tokenizer)``
+checks that the directory opens as an official index with that tokenizer, then writes our
+sidecar beside it (:data:`~infgram.shards.official.SIDECAR_NAME`, and a copy of the
+tokenizer file), so that every later open, from Python, the command line or a server, uses
+it. The official files are never written.
+
+**Export.**
 
 The official layout (see :mod:`infgram.shards.official`) differs from ours in three ways, and
 the export undoes each: tokens are little-endian (ours are big-endian), each document's
@@ -23,6 +32,7 @@ files carry no header (their format has none); infgram adds nothing to the direc
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -33,7 +43,15 @@ import numpy as np
 from .. import _sort
 from ..errors import QueryError
 from ..query.index import Index
-from ..shards.official import pointer_width_of
+from ..shards.official import (
+    SIDECAR_NAME,
+    SIDECAR_TOKENIZER_NAME,
+    is_official_directory,
+    official_tokenizer,
+    open_official_directory,
+    pointer_width_of,
+)
+from ..tokenizer import load_tokenizer
 
 _DTYPE_NAMES = {1: "u8", 2: "u16", 4: "u32"}
 
@@ -50,6 +68,36 @@ def _write_atomically(path: Path, payload: bytes) -> None:
         if temporary.exists():
             temporary.unlink()
         raise
+
+
+def adopt(directory: str | Path, tokenizer: str | Path) -> dict[str, Any]:
+    """Record ``tokenizer`` (a ``tokenizer.json`` path, or ``"bytes"``) beside the official
+    index in ``directory``; returns the sidecar's content.
+
+    >>> import tempfile, pathlib, infgram
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> write_official_index(folder, [list(b"a rose")], token_width=1)
+    >>> adopt(folder, "bytes")["tokenizer"]
+    {'kind': 'bytes'}
+    >>> infgram.Index.open(folder).count("rose")
+    1
+    """
+    directory = Path(directory)
+    if not is_official_directory(directory):
+        raise QueryError(f"expected an official infini-gram index directory (tokenized.N, table.N, offset.N), found "
+                         f"{directory}, which is not one; `infgram adopt` is for official indexes only")
+    opened = open_official_directory(directory)
+    official_tokenizer(opened, tokenizer)  # raises when it does not fit the index
+    loaded = load_tokenizer(tokenizer)
+    if loaded.kind == "bytes":
+        entry: dict[str, Any] = {"kind": "bytes"}
+    else:
+        payload = Path(tokenizer).read_bytes()
+        _write_atomically(directory / SIDECAR_TOKENIZER_NAME, payload)
+        entry = {"kind": loaded.kind, "file": SIDECAR_TOKENIZER_NAME, "sha256": hashlib.sha256(payload).hexdigest()}
+    sidecar = {"format": "infgram-adopted", "version": 1, "token_width": opened.token_width, "tokenizer": entry}
+    _write_atomically(directory / SIDECAR_NAME, (json.dumps(sidecar, indent=2, sort_keys=True) + "\n").encode())
+    return sidecar
 
 
 def official_table(data: bytes, token_width: int) -> bytes:
@@ -109,7 +157,8 @@ def export_official(index: Index, out: Path, num_shards: int | None = None) -> d
     """Write an open infgram index as an official infini-gram index in ``out`` (one official
     shard per shard of ours unless ``num_shards`` is given; documents keep their numbers when
     the shard counts match, and their metadata, as ``{"path": "", "linenum": number,
-    "metadata": ...}``). Removed documents are written empty, so numbers stay."""
+    "metadata": ...}``, or as it is when the index is an official one, which so comes out
+    byte for byte as it was). Removed documents are written empty, so numbers stay."""
     if index.kind not in ("sa", "infini-gram", "fm"):
         raise QueryError(f"expected an index to export, found one of kind {index.kind!r}")
     out = Path(out)
@@ -127,7 +176,10 @@ def export_official(index: Index, out: Path, num_shards: int | None = None) -> d
             number = first + local
             gone = number in removed
             documents.append(np.zeros(0, dtype=np.int64) if gone else shard.document_tokens(local).astype(np.int64))
-            metadata.append({"path": "", "linenum": number, "metadata": {} if gone else shard.documents.metadata(local)})
+            if index.kind == "infini-gram" and not gone:  # already the official line: kept as it is
+                metadata.append(shard.documents.metadata(local))
+            else:
+                metadata.append({"path": "", "linenum": number, "metadata": {} if gone else shard.documents.metadata(local)})
     count = num_shards or len(shards)
     if count == len(shards) and len(shards) > 1:
         # One official shard per shard of ours, keeping document numbers: write each separately.
