@@ -32,7 +32,7 @@ LAYER = {
     "tokenizer": 2, "format": 2,
     "build": 3, "shards": 3,
     "query": 4, "change": 4,
-    "apps": 5, "lm": 5, "distributed": 5,
+    "apps": 5, "lm": 5, "distributed": 5, "compat": 5,
     "service": 6,
     "terminal": 7, "__init__": 7, "cli": 8, "__main__": 9,
 }

@@ -42,7 +42,7 @@ with ``infgram adopt``, a sidecar of ours (:data:`SIDECAR_NAME`) recording the t
 >>> write_official_index(folder, [[1, 2, 3], [2, 3]], token_width=2)
 >>> shard = open_official_directory(folder).shards[0]
 >>> shard.num_documents, shard.num_tokens, shard.find(bytes([0, 2, 0, 3]))
-(2, 5, (2, 4))
+(2, 5, (1, 3))
 >>> [shard.document_tokens(number).tolist() for number in range(2)]
 [[1, 2, 3], [2, 3]]
 """
