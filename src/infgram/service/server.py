@@ -76,6 +76,7 @@ from .http import (
     status_of_type,
     too_large,
 )
+from .official_api import OFFICIAL_API_PATH, answer_payload
 from .protocol import OPERATIONS, InternalError, run_request
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -774,6 +775,19 @@ def create_app(settings: Settings) -> FastAPI:
                 yield ("\n".join(step) + "\n").encode("utf-8")
 
         return StreamingResponse(stream(), media_type="application/x-ndjson")
+
+    @app.post(OFFICIAL_API_PATH, tags=["operations"], response_model=None,
+              summary="the official infini-gram hosted API's payloads (query_type, query, maxnum, ...)")
+    async def infini_gram(request: Request) -> Response:
+        body = await service.body(request)
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            payload = None
+        name = payload.get("index") if isinstance(payload, dict) else None
+        served = service.index(name if name in service.indexes else None)
+        reply = await service.pools.run(True, answer_payload, served, payload)
+        return _json(reply, 400 if "error" in reply else 200)
 
     @app.get("/v1/indexes", tags=["service"], summary="the served indexes and what they hold")
     async def indexes() -> dict[str, Any]:
