@@ -1,0 +1,134 @@
+"""infgram against the official engine, both reading the SAME official infini-gram index.
+
+    python benchmarks/official_index.py                  # 12 MB of wiki + prose, byte mode (u8)
+    python benchmarks/official_index.py --megabytes 40 --queries 2000
+
+What it does, in one run:
+
+1. Builds an official index with the official indexer (``infini-gram==2.6.0`` in its own
+   virtualenv, as ``vs_official.py`` makes it; same quirks: ``--ulimit``, ``--cpus 1`` below
+   16 MB, a folder name free of the words its engine looks for in file names) from the first
+   ``--megabytes`` of the wiki + prose corpus.
+2. Opens it with infgram (``Index.open(dir)``: in place, no conversion, nothing written) and
+   with the official engine in its own process (``official_worker.py``, prefetch depths 0:
+   its best case on a warm index).
+3. Times count (n = 1, 5, 20) and the ∞-gram probability (100-token contexts from the
+   corpus) on both, interleaved in chunks of 100 queries, every answer checked against the
+   other engine's (the known differences of ``vs_official.py`` allowed), on a warm index
+   (the page cache holds it: "in RAM").
+4. Prints the table and writes it into BENCHMARKS.md.
+
+Not measured here: a cold index (from disk). Both engines map the files, and the kernel does
+not drop mapped pages on request, so a fair cold run needs the page cache dropped for the
+whole machine, which this shared machine does not allow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import statistics
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+import infgram
+from common import fetch, machine, sample_ngrams, split_corpus, warm
+from vs_official import (
+    CACHE,
+    Context,
+    OfficialWorker,
+    Row,
+    _figure,
+    _ratio,
+    check_count,
+    check_infgram,
+    interleaved,
+    official_indexing,
+    official_python,
+    transformers_stub,
+    write_benchmarks,
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--megabytes", type=int, default=12, help="corpus size in MB of JSONL (default 12)")
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--context-tokens", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--official-venv", default=str(CACHE / "official-venv"))
+    parser.add_argument("--no-write", action="store_true", help="print the table but leave BENCHMARKS.md alone")
+    args = parser.parse_args()
+    command = "python benchmarks/official_index.py " + " ".join(sys.argv[1:])
+
+    work = (CACHE / "work" / f"official-index-{args.megabytes}mb").resolve()
+    corpus_dir, index_dir = work / "corpus", work / "index"
+    if not (index_dir / "table.0").exists():
+        corpus_dir.mkdir(parents=True, exist_ok=True)
+        whole = work / "whole.jsonl"
+        split_corpus(fetch(["wiki", "prose"]), whole, 0.01, args.seed)
+        with open(whole, "rb") as source, open(corpus_dir / "corpus.jsonl", "wb") as sink:
+            written = 0
+            for line in source:
+                if written + len(line) > args.megabytes * 10**6:
+                    break
+                sink.write(line)
+                written += len(line)
+        whole.unlink()
+        python = official_python(Path(args.official_venv))
+        print(f"building the official index in {index_dir}", flush=True)
+        measured = official_indexing(python, corpus_dir, index_dir, "u8", written, 4, transformers_stub(work / "stub"))
+        print(f"  official build: {measured.seconds:.1f} s", flush=True)
+    python = official_python(Path(args.official_venv))
+    before = {path.name: path.stat().st_mtime_ns for path in index_dir.iterdir()}
+    index = infgram.Index.open(index_dir)
+    print(f"infgram opened it: {index.num_documents:,} documents, {index.num_tokens:,} tokens, kind {index.kind}")
+    warm(sorted(index_dir.iterdir()))
+    worker = OfficialWorker(python)
+    eos = 254
+    worker.request(op="open", index_dir=str(index_dir), token_dtype="u8", eos_token_id=eos, vocab_size=255)
+    context = Context(index, worker, eos, Counter())
+    tokens = np.concatenate([np.asarray(shard.tokens) for shard in index.shards])
+    rng = np.random.default_rng(args.seed)
+    rows: list[Row] = []
+    started = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    try:
+        for n in (1, 5, 20):
+            found = sample_ngrams(tokens, 255, n, args.queries, rng)
+            print(f"  count, n = {n}", flush=True)
+            rows.append(interleaved(context, Row(f"count, n = {n} (in RAM)"), "count", [[g] for g in found],
+                                    index.count, found, check_count(f"count n={n}")))
+        contexts = [(g[:-1], g[-1]) for g in sample_ngrams(tokens, 255, args.context_tokens + 1, args.queries, rng)]
+        print("  ∞-gram probability", flush=True)
+        rows.append(interleaved(context, Row(f"∞-gram probability, {args.context_tokens}-token contexts (in RAM)"),
+                                "infgram_prob", [list(pair) for pair in contexts],
+                                lambda pair: index.infgram_probability(pair[0], pair[1]), contexts,
+                                check_infgram(context, "infgram")))
+    finally:
+        worker.close()
+    after = {path.name: path.stat().st_mtime_ns for path in index_dir.iterdir()}
+    if before != after:
+        raise RuntimeError("the official index directory changed while infgram read it")
+    lines = [f"Both engines on one official index (u8, {index.num_tokens / 1e6:.1f} M tokens, "
+             f"{index.num_documents:,} documents, built by infini-gram 2.6.0); run {started}, load "
+             f"{os.getloadavg()[0]:.1f}. infgram opens the official files in place (nothing converted or written).",
+             "", "| query | infgram | official | infgram / official |", "|---|---|---|---|"]
+    for row in rows:
+        lines.append(f"| {row.name} | {_figure(row.ours_ns, row.unit)} | {_figure(row.official_ns, row.unit)} | "
+                     f"{_ratio(row)} |")
+    allowed = ", ".join(f"{reason} ({count})" for reason, count in context.allowed.items())
+    lines += ["", f"Every answer checked against the other engine's; known differences allowed: {allowed or 'none'}."]
+    text = "\n".join(lines)
+    print(text)
+    if not args.no_write:
+        write_benchmarks("official-index", text, command)
+    print(f"median ratio: {statistics.median(statistics.median(r.ours_ns) / statistics.median(r.official_ns) for r in rows):.2f}"
+          f" ({machine()})")
+
+
+if __name__ == "__main__":
+    main()
