@@ -353,3 +353,25 @@ def test_the_command_line_opens_official_indexes(tmp_path):
     assert result.returncode == 0, result.stderr
     assert infgram.Index.open(tmp_path / "again").count("rose") == 5
     assert tree_digest(tmp_path / "again") == tree_digest(FIXTURES / "u8-two")
+
+
+@pytest.mark.parametrize("num_shards", [1, 2])
+def test_every_batch_operation_answers_as_on_an_infgram_index_of_the_same_documents(tmp_path, num_shards):
+    from infgram.service.batch import run_batch
+
+    golden = Path(__file__).resolve().parents[1] / "golden"
+    records = [json.loads(line) for line in (golden / "corpus.jsonl").read_text(encoding="utf-8").splitlines()
+               if line.strip()]
+    texts = [record["text"] for record in records]
+    fields = [{key: value for key, value in record.items() if key != "text"} for record in records]
+    write_official_index(tmp_path / "official", [list(text.encode("utf-8")) for text in texts], 1, num_shards, fields)
+    parts = []  # one index of ours per official shard (its documents, dealt round-robin), opened as one
+    for shard in range(num_shards):
+        parts.append(tmp_path / f"ours-{shard}")
+        infgram.build_from_documents([{"text": texts[number], **fields[number]}
+                                      for number in range(shard, len(texts), num_shards)], parts[-1], progress=False)
+    official, ours = infgram.Index.open(tmp_path / "official"), infgram.Index.open(parts)
+    assert official.document(0).metadata == ours.document(0).metadata
+    lines = (golden / "queries.jsonl").read_text(encoding="utf-8").splitlines()
+    for line, mine, theirs in zip([l for l in lines if l.strip()], run_batch(official, lines), run_batch(ours, lines)):
+        assert json.loads(mine) == json.loads(theirs), line
