@@ -375,3 +375,14 @@ def test_every_batch_operation_answers_as_on_an_infgram_index_of_the_same_docume
     lines = (golden / "queries.jsonl").read_text(encoding="utf-8").splitlines()
     for line, mine, theirs in zip([l for l in lines if l.strip()], run_batch(official, lines), run_batch(ours, lines)):
         assert json.loads(mine) == json.loads(theirs), line
+
+
+def test_a_ray_shard_host_opens_official_shards_from_the_coordinators_manifest():
+    from infgram.distributed.shardset import ShardHost
+    from infgram.query.partials import count
+
+    index = infgram.Index.open(FIXTURES / "u8-two")
+    places = [(str(FIXTURES / "u8-two"), number) for number in range(len(index.manifest["shards"]))]
+    host = ShardHost(places, {places[0][0]: index.manifest})
+    assert sum(host.run_all(count, b"rose")) == index.count("rose") == 5
+    assert [shard.num_documents for shard in host.shards] == [shard.num_documents for shard in index.shards]

@@ -36,7 +36,13 @@ from typing import Any, Sequence
 from ..errors import IndexFormatError, QueryError, UnsupportedOperationError
 from ..format import directory_bytes, file_sha256, generation_of, read_header, read_manifest
 from ..shards import OPERATIONS_OF_KIND, Shard, open_shard
-from ..shards.official import OFFICIAL_KIND, is_official_directory, official_tokenizer, open_official_directory
+from ..shards.official import (
+    OFFICIAL_KIND,
+    is_official_directory,
+    manifest_entries,
+    official_tokenizer,
+    open_official_directory,
+)
 from ..tokenizer import Tokenizer, tokenizer_from_manifest
 from .attribution import attribute
 from .corpus import Corpus
@@ -74,7 +80,7 @@ def _open_official(directory: Path, tokenizer_spec: Any) -> tuple[dict[str, Any]
     tokenizer = official_tokenizer(opened, tokenizer_spec)
     manifest = {"format": OFFICIAL_KIND, "format_version": 4, "index_kind": OFFICIAL_KIND,
                 "token_width": opened.token_width, "tokenizer": tokenizer.manifest_entry(),
-                "num_documents": opened.num_documents, "num_tokens": opened.num_tokens, "shards": [],
+                "num_documents": opened.num_documents, "num_tokens": opened.num_tokens, "shards": manifest_entries(opened),
                 "official": {"num_shards": len(opened.shards), "metadata": all(s.has_metadata for s in opened.shards),
                              "adopted": bool(opened.sidecar)}}
     return manifest, tokenizer, list(opened.shards)

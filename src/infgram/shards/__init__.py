@@ -32,7 +32,7 @@ from .fm import FM_OPERATIONS, FMShard
 from .official import OFFICIAL_KIND, OFFICIAL_OPERATIONS, OfficialShard
 from .sa import SA_OPERATIONS, SAShard
 
-SHARD_KINDS: dict[str, type] = {"sa": SAShard, "fm": FMShard}
+SHARD_KINDS: dict[str, Any] = {"sa": SAShard, "fm": FMShard, OFFICIAL_KIND: OfficialShard.from_entry}
 """The shard reader of each index kind, by its name in the manifest."""
 
 OPERATIONS_OF_KIND = {"sa": SA_OPERATIONS, "fm": FM_OPERATIONS, OFFICIAL_KIND: OFFICIAL_OPERATIONS}

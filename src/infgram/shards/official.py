@@ -260,6 +260,17 @@ class OfficialShard:
         self.find = self.view.find
         self.find_many = self.view.find_many
 
+    @classmethod
+    def from_entry(cls, directory: Path, entry: dict[str, Any], token_width: int,
+                   settings: dict[str, Any] | None = None) -> "OfficialShard":
+        """Open a shard from the entry that :func:`manifest_entries` made for it (as every shard
+        kind opens from its manifest entry: how a Ray host opens its shards)."""
+        shard = cls(directory, str(entry["name"]), int(entry["first_document"]))
+        if shard.token_width != token_width:
+            raise IndexFormatError(f"tokenized.{entry['name']} in {directory} holds {shard.token_width}-byte tokens, "
+                                   f"expected {token_width}; the official index changed: open it again")
+        return shard
+
     def _check_samples(self) -> None:
         """A few evenly spread table entries must be token offsets, their suffixes in byte order."""
         rows = np.unique(np.linspace(0, self.num_positions - 1, num=min(_OPEN_SAMPLES, self.num_positions),
@@ -321,6 +332,13 @@ class OfficialDirectory:
     @property
     def num_tokens(self) -> int:
         return sum(shard.num_tokens for shard in self.shards)
+
+
+def manifest_entries(opened: OfficialDirectory) -> list[dict[str, Any]]:
+    """The shards of an opened official directory as entries of the manifest infgram keeps for
+    it in memory (never written): the file suffix and the first document of each."""
+    return [{"name": shard.name.rsplit(".", 1)[1], "first_document": shard.first_document,
+             "num_documents": shard.num_documents, "num_tokens": shard.num_tokens} for shard in opened.shards]
 
 
 def read_sidecar(directory: Path) -> dict[str, Any]:
