@@ -13,6 +13,7 @@ pytest.importorskip("fastapi", reason="the serve extra is not installed: pip ins
 from fastapi.testclient import TestClient  # noqa: E402
 
 import infgram  # noqa: E402
+from infgram.service.official_api import answer_payload  # noqa: E402
 from infgram.service.server import Settings, create_app  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -66,9 +67,11 @@ def test_hosted_payloads_over_an_infgram_index(client):
     ({"query_type": "get_doc_by_ix", "doc_ix": 10 ** 6}, "doc_ix"),
     ([1, 2], "JSON object"),
 ])
-def test_bad_payloads_are_400_with_the_hosted_error_shape(client, payload, message):
+def test_bad_payloads_are_400_with_the_hosted_message(client, payload, message):
     reply = client.post("/infini-gram/", json=payload)
     assert reply.status_code == 400
-    assert message in reply.json()["error"]
+    assert reply.json()["error"]["type"] == "QueryError" and message in reply.json()["error"]["message"]
     reply = client.post("/infini-gram/", content=b"{not json")
-    assert reply.status_code == 400 and "JSON object" in reply.json()["error"]
+    assert reply.status_code == 400 and "JSON object" in reply.json()["error"]["message"]
+    hosted = answer_payload(infgram.Index.open(FIXTURES / "u8-one"), payload)  # the hosted API's own shape
+    assert list(hosted) == ["error"] and message in hosted["error"]

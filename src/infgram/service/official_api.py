@@ -16,8 +16,9 @@ Query types: ``count``, ``prob`` (the last token of the query is the continuatio
 ``query_ids`` gives ids. In ``count`` and ``search_docs`` a string with `` AND ``/`` OR ``
 is a CNF, as the hosted API reads it. Every reply carries ``token_ids`` and ``tokens`` (the
 query's; a document's own for the get_doc_by types) and ``latency`` (milliseconds), and is computed by :mod:`infgram.compat`, so it is
-exact (ntd and CNF counts too) and says so as there. A bad payload is an HTTP 400 whose
-body is ``{"error": message}``, the hosted API's error shape.
+exact (ntd and CNF counts too) and says so as there. A bad payload is an HTTP 400 with
+infgram's error body, ``{"error": {"type": "QueryError", "message": ...}}``, the message being
+the one the hosted API gives (``answer_payload`` itself returns the hosted ``{"error": message}``).
 
 >>> import tempfile, pathlib, infgram
 >>> folder = pathlib.Path(tempfile.mkdtemp())

@@ -777,7 +777,14 @@ def create_app(settings: Settings) -> FastAPI:
         return StreamingResponse(stream(), media_type="application/x-ndjson")
 
     @app.post(OFFICIAL_API_PATH, tags=["operations"], response_model=None,
-              summary="the official infini-gram hosted API's payloads (query_type, query, maxnum, ...)")
+              summary="the official infini-gram hosted API's payloads (query_type, query, maxnum, ...)",
+              responses={200: {"description": "the hosted API's reply",
+                               "content": {"application/json": {"schema": {"type": "object"}}}}, **_ERROR_RESPONSES},
+              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
+                  "type": "object", "required": ["query_type"],
+                  "properties": {"query_type": {"type": "string"}, "index": {"type": "string"},
+                                 "query": {"type": "string"}, "query_ids": {"type": "array", "items": {"type": "integer"}},
+                                 "maxnum": {"type": "integer"}, "max_disp_len": {"type": "integer"}}}}}}})
     async def infini_gram(request: Request) -> Response:
         body = await service.body(request)
         try:
@@ -785,9 +792,11 @@ def create_app(settings: Settings) -> FastAPI:
         except ValueError:
             payload = None
         name = payload.get("index") if isinstance(payload, dict) else None
-        served = service.index(name if name in service.indexes else None)
+        served = service.index(name if isinstance(name, str) and name in service.indexes else None)
         reply = await service.pools.run(True, answer_payload, served, payload)
-        return _json(reply, 400 if "error" in reply else 200)
+        if "error" in reply:  # the hosted API's message, in infgram's error body
+            return _error(QueryError(reply["error"]))
+        return _json(reply)
 
     @app.get("/v1/indexes", tags=["service"], summary="the served indexes and what they hold")
     async def indexes() -> dict[str, Any]:
