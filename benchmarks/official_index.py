@@ -1,6 +1,7 @@
 """infgram against the official engine, both reading the SAME official infini-gram index.
 
     python benchmarks/official_index.py                  # 12 MB of wiki + prose, byte mode (u8)
+    python benchmarks/official_index.py --mode sp32k     # u16 token ids (a tokenizer of ../shared/tokenizers)
     python benchmarks/official_index.py --megabytes 40 --queries 2000
 
 What it does, in one run:
@@ -8,7 +9,9 @@ What it does, in one run:
 1. Builds an official index with the official indexer (``infini-gram==2.6.0`` in its own
    virtualenv, as ``vs_official.py`` makes it; same quirks: ``--ulimit``, ``--cpus 1`` below
    16 MB, a folder name free of the words its engine looks for in file names) from the first
-   ``--megabytes`` of the wiki + prose corpus.
+   ``--megabytes`` of the wiki + prose corpus. With a tokenizer (``--mode sp32k``) the official
+   indexer cannot tokenize offline, so its ``tokenized.0`` and ``offset.0`` are written from
+   our token stream (``vs_official.write_official_inputs``) and it builds the suffix array.
 2. Opens it with infgram (``Index.open(dir)``: in place, no conversion, nothing written) and
    with the official engine in its own process (``official_worker.py``, prefetch depths 0:
    its best case on a warm index).
@@ -27,7 +30,9 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
+import shutil
 import statistics
 import sys
 from collections import Counter
@@ -36,9 +41,10 @@ from pathlib import Path
 import numpy as np
 
 import infgram
-from common import fetch, machine, sample_ngrams, split_corpus, warm
+from common import SHARED, fetch, machine, sample_ngrams, split_corpus, warm
 from vs_official import (
     CACHE,
+    write_official_inputs,
     Context,
     OfficialWorker,
     Row,
@@ -57,6 +63,7 @@ from vs_official import (
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--megabytes", type=int, default=12, help="corpus size in MB of JSONL (default 12)")
+    parser.add_argument("--mode", default="bytes", help="bytes (u8), or a tokenizer name under ../shared/tokenizers")
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--context-tokens", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
@@ -65,7 +72,7 @@ def main() -> None:
     args = parser.parse_args()
     command = "python benchmarks/official_index.py " + " ".join(sys.argv[1:])
 
-    work = (CACHE / "work" / f"official-index-{args.megabytes}mb").resolve()
+    work = (CACHE / "work" / f"official-index-{args.megabytes}mb-{args.mode}").resolve()
     corpus_dir, index_dir = work / "corpus", work / "index"
     if not (index_dir / "table.0").exists():
         corpus_dir.mkdir(parents=True, exist_ok=True)
@@ -81,7 +88,18 @@ def main() -> None:
         whole.unlink()
         python = official_python(Path(args.official_venv))
         print(f"building the official index in {index_dir}", flush=True)
-        measured = official_indexing(python, corpus_dir, index_dir, "u8", written, 4, transformers_stub(work / "stub"))
+        dtype = "u8"
+        if args.mode != "bytes":  # our token stream, in the official input layout; it sorts the suffixes
+            ours = work / "ours"
+            infgram.build_from_documents([json.loads(line) for line in open(corpus_dir / "corpus.jsonl")], ours,
+                                         tokenizer=SHARED / "tokenizers" / f"{args.mode}.tokenizer.json",
+                                         progress=False)
+            built = infgram.Index.open(ours)
+            stream = np.concatenate([np.asarray(shard.tokens) for shard in built.shards])
+            written = write_official_inputs(stream, built.separator_id, index_dir)
+            dtype = f"u{8 * built.token_width}"
+            shutil.rmtree(ours)
+        measured = official_indexing(python, corpus_dir, index_dir, dtype, written, 4, transformers_stub(work / "stub"))
         print(f"  official build: {measured.seconds:.1f} s", flush=True)
     python = official_python(Path(args.official_venv))
     before = {path.name: path.stat().st_mtime_ns for path in index_dir.iterdir()}
@@ -89,20 +107,24 @@ def main() -> None:
     print(f"infgram opened it: {index.num_documents:,} documents, {index.num_tokens:,} tokens, kind {index.kind}")
     warm(sorted(index_dir.iterdir()))
     worker = OfficialWorker(python)
-    eos = 254
-    worker.request(op="open", index_dir=str(index_dir), token_dtype="u8", eos_token_id=eos, vocab_size=255)
+    separator = index.separator_id
+    eos = separator - 1  # an id no document holds: the official engine's name for a document end
+    if index.count([eos]) > 0:
+        raise RuntimeError(f"id {eos} occurs in the corpus; it cannot stand for document ends")
+    worker.request(op="open", index_dir=str(index_dir), token_dtype=f"u{8 * index.token_width}", eos_token_id=eos,
+                   vocab_size=separator)
     context = Context(index, worker, eos, Counter())
-    tokens = np.concatenate([np.asarray(shard.tokens) for shard in index.shards])
+    tokens = np.concatenate([np.asarray(shard.tokens) for shard in index.shards]).astype(np.int64)
     rng = np.random.default_rng(args.seed)
     rows: list[Row] = []
     started = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     try:
         for n in (1, 5, 20):
-            found = sample_ngrams(tokens, 255, n, args.queries, rng)
+            found = sample_ngrams(tokens, separator, n, args.queries, rng)
             print(f"  count, n = {n}", flush=True)
             rows.append(interleaved(context, Row(f"count, n = {n} (in RAM)"), "count", [[g] for g in found],
                                     index.count, found, check_count(f"count n={n}")))
-        contexts = [(g[:-1], g[-1]) for g in sample_ngrams(tokens, 255, args.context_tokens + 1, args.queries, rng)]
+        contexts = [(g[:-1], g[-1]) for g in sample_ngrams(tokens, separator, args.context_tokens + 1, args.queries, rng)]
         print("  ∞-gram probability", flush=True)
         rows.append(interleaved(context, Row(f"∞-gram probability, {args.context_tokens}-token contexts (in RAM)"),
                                 "infgram_prob", [list(pair) for pair in contexts],
@@ -113,7 +135,8 @@ def main() -> None:
     after = {path.name: path.stat().st_mtime_ns for path in index_dir.iterdir()}
     if before != after:
         raise RuntimeError("the official index directory changed while infgram read it")
-    lines = [f"Both engines on one official index (u8, {index.num_tokens / 1e6:.1f} M tokens, "
+    lines = [f"Both engines on one official index (u{8 * index.token_width}, {args.mode}, "
+             f"{index.num_tokens / 1e6:.1f} M tokens, "
              f"{index.num_documents:,} documents, built by infini-gram 2.6.0); run {started}, load "
              f"{os.getloadavg()[0]:.1f}. infgram opens the official files in place (nothing converted or written).",
              "", "| query | infgram | official | infgram / official |", "|---|---|---|---|"]
@@ -125,7 +148,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
-        write_benchmarks("official-index", text, command)
+        write_benchmarks(f"official-index-{args.mode}", text, command)
     print(f"median ratio: {statistics.median(statistics.median(r.ours_ns) / statistics.median(r.official_ns) for r in rows):.2f}"
           f" ({machine()})")
 
