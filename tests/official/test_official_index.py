@@ -274,7 +274,7 @@ def official_corpora(draw):
     return width, alphabet, documents, num_shards, queries
 
 
-@settings(max_examples=60, deadline=None)
+@settings(deadline=None)
 @given(official_corpora())
 def test_official_layout_matches_the_oracle(case):
     width, alphabet, documents, num_shards, queries = case
@@ -386,3 +386,21 @@ def test_a_ray_shard_host_opens_official_shards_from_the_coordinators_manifest()
     host = ShardHost(places, {places[0][0]: index.manifest})
     assert sum(host.run_all(count, b"rose")) == index.count("rose") == 5
     assert [shard.num_documents for shard in host.shards] == [shard.num_documents for shard in index.shards]
+
+
+def test_an_official_index_without_metadata_or_with_wide_tokens(tmp_path):
+    folder = tmp_path / "bare"
+    shutil.copytree(FIXTURES / "u16-two", folder)
+    for path in folder.glob("meta*"):
+        path.unlink()
+    index = infgram.Index.open(folder)
+    assert index.document(0).metadata == {} and not index.info()["official"]["metadata"]
+    assert index.count([1, 2, 3]) == infgram.Index.open(FIXTURES / "u16-two").count([1, 2, 3])
+    write_official_index(tmp_path / "wide", [[0xfffffffe, 0x100ff, 7], [0x100ff, 7]], token_width=4)
+    wide = infgram.Index.open(tmp_path / "wide")
+    assert wide.info()["official"]["token_dtype"] == "u32" and wide.count([0x100ff, 7]) == 2
+    infgram.build_from_documents(["a rose"], tmp_path / "ours", progress=False)
+    with pytest.raises(IndexFormatError, match="index kind"):
+        infgram.Index.open([FIXTURES / "u8-one", tmp_path / "ours"])
+    with pytest.raises(IndexFormatError, match="tokenizer of"):
+        infgram.Index.open([FIXTURES / "u16-one", tmp_path / "wide"])
