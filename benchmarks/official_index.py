@@ -59,6 +59,8 @@ from vs_official import (
     _ratio,
     check_count,
     check_infgram,
+    check_next_tokens,
+    check_probability,
     interleaved,
     official_indexing,
     official_python,
@@ -191,6 +193,17 @@ def main() -> None:
             print(f"  count, n = {n}", flush=True)
             rows.append(interleaved(context, Row(f"count, n = {n} (in RAM)"), "count", [[g] for g in found],
                                     index.count, found, check_count(f"count n={n}")))
+        pairs = [(g[:-1], g[-1]) for g in sample_ngrams(tokens, separator, 4, args.queries, rng)]
+        print("  probability", flush=True)
+        rows.append(interleaved(context, Row("probability, 3-token prompt (in RAM)"), "prob",
+                                [list(pair) for pair in pairs], lambda pair: index.probability(pair[0], pair[1]),
+                                pairs, check_probability("probability")))
+        prompts = sample_ngrams(tokens, separator, 3, args.queries, rng)
+        print("  next-token distribution", flush=True)
+        rows.append(interleaved(context, Row("next-token distribution, 3-token prompt (in RAM)",
+                                             note="official approximate above max_support"), "ntd",
+                                [[prompt] for prompt in prompts], index.next_tokens, prompts,
+                                check_next_tokens(context, "ntd", args.mode == "bytes")))
         contexts = [(g[:-1], g[-1]) for g in sample_ngrams(tokens, separator, args.context_tokens + 1, args.queries, rng)]
         print("  ∞-gram probability", flush=True)
         rows.append(interleaved(context, Row(f"∞-gram probability, {args.context_tokens}-token contexts (in RAM)"),
