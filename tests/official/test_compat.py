@@ -150,3 +150,51 @@ def test_over_an_infgram_index_it_answers_as_the_oracle(tmp_path):
     infgram.remove(tmp_path / "index", documents=[1], progress=False)
     compat = InfiniGramEngine(index_dir=str(tmp_path / "index"), eos_token_id=9, token_dtype="u16")
     assert compat.get_doc_by_ix(1)["blocked"] and compat.get_doc_by_ix(1)["token_ids"] == []
+
+
+from hypothesis import given, settings  # noqa: E402
+from test_official_index import official_corpora  # noqa: E402
+
+from infgram.apps.official import write_official_index  # noqa: E402
+
+
+@settings(deadline=None)
+@given(official_corpora())
+def test_compat_on_the_official_layout_matches_the_oracle(case):
+    import tempfile
+
+    width, alphabet, documents, num_shards, queries = case
+    with tempfile.TemporaryDirectory() as folder:
+        write_official_index(Path(folder), documents, width, num_shards)
+        separator = (1 << (8 * width)) - 1
+        eos = separator - 1 if separator - 1 not in alphabet else 2
+        if eos in alphabet:
+            return
+        compat = InfiniGramEngine(index_dir=folder, eos_token_id=eos, vocab_size=separator, token_dtype=f"u{8 * width}")
+        order = [number for shard in range(num_shards) for number in range(shard, len(documents), num_shards)]
+        corpus = [documents[number] for number in order]
+        positions = sum(map(len, corpus)) + len(corpus)  # the official empty query counts every separator
+        for query in queries:
+            assert compat.count(query)["count"] == (reference.count(corpus, query) if query else positions)
+            reply = compat.ntd(query)
+            expected = {eos if token is None else token: count for token, count in reference.next_tokens(corpus, query)}
+            if not query:
+                expected[eos] = expected.get(eos, 0) + len(corpus)
+            assert {token: value["cont_cnt"] for token, value in reply["result_by_token_id"].items()} == expected
+            for next_id in alphabet:
+                length, prompt_count, count = reference.infgram_probability(corpus, query, next_id)
+                reply = compat.infgram_prob(query, next_id)
+                assert (reply["suffix_len"], reply["prompt_cnt"], reply["cont_cnt"]) == \
+                    (length, prompt_count + (0 if length else len(corpus)), count)
+            found = compat.find(query)
+            for s, (lo, hi) in enumerate(found["segment_by_shard"]):
+                for rank in range(lo, min(hi, lo + 3)):
+                    document = compat.get_doc_by_rank_2(s, rank, len(query), 2)
+                    if query:
+                        offset = document["needle_offset"]
+                        assert document["token_ids"][offset : offset + len(query)] == query
+                    window = document["token_ids"]  # a stretch of its document
+                    assert not window or reference.count([corpus[document["doc_ix"]]], window) >= 1
+        sequence = [token for query in queries for token in query]
+        lengths = [length for length, _ in reference.longest_matches(corpus, sequence)]
+        assert compat.creativity(sequence)["rs"] == [start + length for start, length in enumerate(lengths)]
