@@ -1,5 +1,6 @@
 """Build script for the compiled cores (plain C, Python buffer protocol only): the suffix-array
-searches and the suffix sorter used by the build (_core), and the FM-index (_fm).
+searches and the suffix sorter used by the build (_core), the FM-index (_fm), and the searches
+over official infini-gram indexes (_official).
 
 Everything else is declared in pyproject.toml; setuptools needs this file only to
 describe the extension module.
@@ -29,6 +30,14 @@ setup(
                      "src/infgram/c/rrr.c", "src/infgram/c/find_many.c", "src/infgram/c/status.c"],
             depends=["src/infgram/_binding.h", "src/infgram/c/fm_index.h", "src/infgram/c/fm_build.h", "src/infgram/c/rrr.h",
                      "src/infgram/c/bits.h", "src/infgram/c/find_many.h", "src/infgram/c/status.h"],
+            extra_compile_args=["-O3", "-std=c99"],
+        ),
+        Extension(
+            "infgram._official",
+            sources=["src/infgram/_official.c", "src/infgram/c/official_search.c", "src/infgram/c/find_many.c",
+                     "src/infgram/c/status.c"],
+            depends=["src/infgram/_binding.h", "src/infgram/c/official_search.h", "src/infgram/c/find_many.h",
+                     "src/infgram/c/status.h"],
             extra_compile_args=["-O3", "-std=c99"],
         ),
         Extension(

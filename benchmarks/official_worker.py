@@ -5,7 +5,9 @@ lines: one request per line on stdin, one answer per line on stdout. Every call 
 here, in this process, so that neither the pipe nor JSON is part of any figure.
 
 Requests:
-    {"op": "open", "index_dir": ..., "token_dtype": "u8"|"u16"|"u32", "eos_token_id": ..., "vocab_size": ...}
+    {"op": "open", "index_dir": ..., "token_dtype": "u8"|"u16"|"u32", "eos_token_id": ..., "vocab_size": ...,
+     "warm": true (default: read every file first, no prefetching) or false (leave the page cache as it
+     is, the engine's default prefetch depths)}
     {"op": "time", "method": "count"|"prob"|"ntd"|"infgram_prob"|"search_docs", "calls": [[arg, ...], ...]}
     {"op": "quit"}
 Answers: {"ok": true, ...} or {"ok": false, "error": "..."}; "time" answers carry
@@ -63,14 +65,17 @@ def main() -> None:
                 if bad:
                     raise ValueError(f"the index path {index_dir} holds {bad}, which the official engine "
                                      "would take for index files; choose another folder")
-                for name in sorted(os.listdir(index_dir)):  # warm: the page cache holds the index
-                    with open(os.path.join(index_dir, name), "rb") as handle:
+                for name in sorted(os.listdir(index_dir)) if request.get("warm", True) else []:
+                    with open(os.path.join(index_dir, name), "rb") as handle:  # warm: the page cache holds it
                         while handle.read(1 << 24):
                             pass
-                # Best case on a warm index: no prefetching (it only helps a cold one).
+                # Best case on a warm index: no prefetching (it only helps a cold one); on a cold
+                # one ("warm": false) its default prefetch depths.
+                depths = {} if not request.get("warm", True) else \
+                    {"ds_prefetch_depth": 0, "sa_prefetch_depth": 0, "od_prefetch_depth": 0}
                 engine = InfiniGramEngine(index_dir=index_dir, eos_token_id=request["eos_token_id"],
                                           vocab_size=request["vocab_size"], token_dtype=request["token_dtype"],
-                                          ds_prefetch_depth=0, sa_prefetch_depth=0, od_prefetch_depth=0)
+                                          **depths)
                 answers.write(json.dumps({"ok": True, "num_documents": engine.get_total_doc_cnt()}) + "\n")
                 continue
             if request["op"] == "time":

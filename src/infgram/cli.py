@@ -64,7 +64,8 @@ def _open(args: argparse.Namespace):
         from .distributed import open as open_on_cluster
 
         return open_on_cluster(args.index, address=args.ray)
-    return Index.open(args.index, load=getattr(args, "load", "auto"), memory=getattr(args, "query_memory", None))
+    return Index.open(args.index, tokenizer=getattr(args, "index_tokenizer", None), load=getattr(args, "load", "auto"),
+                      memory=getattr(args, "query_memory", None))
 
 
 def command_build(args: argparse.Namespace) -> None:
@@ -243,6 +244,23 @@ def command_attribute(args: argparse.Namespace) -> None:
         _print_json(reply)
     else:
         print(render(result, color=sys.stdout.isatty()))
+
+
+def command_adopt(args: argparse.Namespace) -> None:
+    from .apps.official import adopt
+
+    sidecar = adopt(args.index, args.tokenizer)
+    _print_json(sidecar) if args.json else print(f"{args.index}: queries now use the {sidecar['tokenizer']['kind']} "
+                                                 "tokenizer (recorded beside the official files, which are unchanged)")
+
+
+def command_export(args: argparse.Namespace) -> None:
+    from .apps.official import export_official
+
+    report = export_official(_open(args), args.out, args.shards)
+    _print_json(report) if args.json else print(
+        f"wrote an official infini-gram index to {args.out}: {report['num_documents']:,} documents in "
+        f"{report['num_shards']} shards, token_dtype {report['token_dtype']}")
 
 
 def command_info(args: argparse.Namespace) -> None:
@@ -519,6 +537,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     index_help = "index directory, or several separated by commas (answered as one index)"
+    official_tokenizer_help = ("an official infini-gram index's tokenizer (tokenizer.json, or bytes); default: the "
+                               "one `infgram adopt` recorded, else bytes for u8 and token ids for u16/u32")
 
     def with_index(name: str, help_text: str, aliases: Sequence[str] = ()) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text, aliases=list(aliases),
@@ -526,6 +546,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("index", help=index_help)
         sub.add_argument("--json", action="store_true", help="print JSON")
         sub.add_argument("--ids", action="store_true", help="queries are token ids, separated by commas or spaces")
+        sub.add_argument("--tokenizer", dest="index_tokenizer", default=None, metavar="TOKENIZER",
+                         help=official_tokenizer_help)
         return sub
 
     def with_exact_tokens(sub: argparse.ArgumentParser) -> None:
@@ -659,7 +681,28 @@ def build_parser() -> argparse.ArgumentParser:
     sub = commands.add_parser("info", help="what an index holds", description="What an index holds.")
     sub.add_argument("index", help=index_help)
     sub.add_argument("--json", action="store_true")
+    sub.add_argument("--tokenizer", dest="index_tokenizer", default=None, metavar="TOKENIZER",
+                     help=official_tokenizer_help)
     sub.set_defaults(func=command_info)
+
+    sub = commands.add_parser("adopt", help="record the tokenizer of an official infini-gram index beside it",
+                              description="Record the tokenizer of an official infini-gram index in a small file of "
+                                          "ours beside it, so every later open uses it; the official files are "
+                                          "never written.")
+    sub.add_argument("index", help="the official index directory (tokenized.N, table.N, offset.N)")
+    sub.add_argument("--tokenizer", required=True, help="tokenizer.json, or bytes")
+    sub.add_argument("--json", action="store_true")
+    sub.set_defaults(func=command_adopt)
+
+    sub = commands.add_parser("export", help="write an index in another layout (the official infini-gram one)",
+                              description="Write an index as an official infini-gram index (format version 4), "
+                                          "which the official package opens; one official shard per shard.")
+    sub.add_argument("index", help=index_help)
+    sub.add_argument("--format", choices=["infini-gram"], default="infini-gram", help="the layout (infini-gram)")
+    sub.add_argument("--out", required=True, help="a new or empty directory")
+    sub.add_argument("--shards", type=int, default=None, help="official shards (default: one per shard)")
+    sub.add_argument("--json", action="store_true")
+    sub.set_defaults(func=command_export)
 
     def with_change_output(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -27,12 +27,12 @@ import pytest
 SOURCE = Path(__file__).resolve().parents[2] / "src" / "infgram"
 
 LAYER = {
-    "errors": 0, "_reference": 0, "_core": 0, "_fm": 0, "_sort": 0, "_dedup": 0,
+    "errors": 0, "_reference": 0, "_core": 0, "_fm": 0, "_sort": 0, "_dedup": 0, "_official": 0,
     "gguf_tokenizer": 1, "normalize": 1, "sampling": 1, "resources": 1,
     "tokenizer": 2, "format": 2,
     "build": 3, "shards": 3,
     "query": 4, "change": 4,
-    "apps": 5, "lm": 5, "distributed": 5,
+    "apps": 5, "lm": 5, "distributed": 5, "compat": 5,
     "service": 6,
     "terminal": 7, "__init__": 7, "cli": 8, "__main__": 9,
 }

@@ -36,6 +36,10 @@ def test_suffix_array_searches_under_sanitizers(tmp_path):
     assert "sa_search: ok" in _compile_and_run("test_sa_search.c", tmp_path)
 
 
+def test_official_index_searches_under_sanitizers(tmp_path):
+    assert "official_search: ok" in _compile_and_run("test_official_search.c", tmp_path)
+
+
 def test_fm_index_under_sanitizers(tmp_path):
     """The FM files come from the real build (fm_writer), so the test reads what the build writes."""
     rng = np.random.default_rng(3)

@@ -20,7 +20,7 @@ from ..build.selection import Selection
 from ..errors import BuildError
 from ..format import generation_of, read_manifest
 from ..tokenizer import tokenizer_from_manifest
-from .generations import changing, collect_garbage, commit, generation_directory, rebased_entry
+from .generations import changing, collect_garbage, commit, generation_directory, rebased_entry, refuse_read_only
 
 
 @dataclass
@@ -85,6 +85,7 @@ def add(directory: str | Path, inputs: Any, *, text_field: str | list[str] = "te
 
     start = time.perf_counter()
     directory = Path(directory)
+    refuse_read_only(directory, "add")
     # A killed add of the next generation resumes: its directory is kept (the build inside resumes).
     with changing(directory, "add", keep=generation_directory(generation_of(read_manifest(directory)) + 1)) \
             as (manifest, generation):

@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..build.shard_writer import remove_path
-from ..errors import IndexFormatError
+from ..errors import IndexFormatError, UnsupportedOperationError
 from ..format import LOCK_NAME, MANIFEST_NAME, WriterLock, generation_of, read_manifest, write_json_atomically
+from ..shards.official import is_official_directory
 
 GENERATION_DIRECTORY = re.compile(r"^g\d+$")
 """The directories that changes write: ``g<generation>``."""
@@ -86,10 +87,21 @@ def rebased_entry(entry: dict[str, Any], prefix: str, first_document: int) -> di
     return {**entry, "name": f"{prefix}/{entry['name']}", "files": files, "first_document": first_document}
 
 
+def refuse_read_only(directory: Path, action: str) -> None:
+    """Raise UnsupportedOperationError when ``directory`` is an official infini-gram index,
+    which infgram opens read-only (nothing of it is ever written)."""
+    if is_official_directory(Path(directory)):
+        raise UnsupportedOperationError(f"{directory} is an official infini-gram index, which infgram opens "
+                                        f"read-only: it cannot {action}; build an infgram index of the corpus "
+                                        "(or `infgram export` one) to change it")
+
+
 @contextmanager
 def changing(directory: Path, action: str, keep: str | None = None) -> Iterator[tuple[dict[str, Any], int]]:
     """Steps 1 and 2 of every change: hold the writer lock, read the current manifest and its
-    generation, and delete what no manifest names (but ``keep``, see :func:`collect_garbage`)."""
+    generation, and delete what no manifest names (but ``keep``, see :func:`collect_garbage`).
+    An official infini-gram index is read-only: it is refused before anything is touched."""
+    refuse_read_only(directory, action)
     read_manifest(directory)  # a clear error when there is no index, before a lock file is made
     with WriterLock(directory, action):
         manifest = read_manifest(directory)

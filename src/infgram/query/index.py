@@ -33,10 +33,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..errors import IndexFormatError, UnsupportedOperationError
+from ..errors import IndexFormatError, QueryError, UnsupportedOperationError
 from ..format import directory_bytes, file_sha256, generation_of, read_header, read_manifest
 from ..shards import OPERATIONS_OF_KIND, Shard, open_shard
 from ..shards.residency import Residency
+from ..shards.official import (
+    OFFICIAL_KIND,
+    is_official_directory,
+    manifest_entries,
+    official_tokenizer,
+    open_official_directory,
+)
 from ..tokenizer import Tokenizer, tokenizer_from_manifest
 from .attribution import attribute
 from .budget import work_limit
@@ -79,7 +86,30 @@ def index_directories(location: IndexLocation) -> list[Path]:
     return directories
 
 
-def _open_directory(directory: Path) -> tuple[dict[str, Any], Tokenizer, list[Shard]]:
+def _open_official(directory: Path, tokenizer_spec: Any) -> tuple[dict[str, Any], Tokenizer, list[Shard]]:
+    """An official infini-gram index, opened in place (see :mod:`infgram.shards.official`),
+    with a manifest of ours describing it (never written)."""
+    opened = open_official_directory(directory)
+    tokenizer = official_tokenizer(opened, tokenizer_spec)
+    manifest = {"format": OFFICIAL_KIND, "format_version": 4, "index_kind": OFFICIAL_KIND,
+                "token_width": opened.token_width, "tokenizer": tokenizer.manifest_entry(),
+                "num_documents": opened.num_documents, "num_tokens": opened.num_tokens, "shards": manifest_entries(opened),
+                "official": {"num_shards": len(opened.shards), "metadata": all(s.has_metadata for s in opened.shards),
+                             "adopted": bool(opened.sidecar)}}
+    return manifest, tokenizer, list(opened.shards)
+
+
+def _generation(directory: Path) -> int:
+    """The generation of an index directory on disk (an official index never changes: 0)."""
+    return 0 if is_official_directory(directory) else generation_of(read_manifest(directory))
+
+
+def _open_directory(directory: Path, tokenizer_spec: Any = None) -> tuple[dict[str, Any], Tokenizer, list[Shard]]:
+    if is_official_directory(directory):
+        return _open_official(directory, tokenizer_spec)
+    if tokenizer_spec is not None:
+        raise QueryError(f"{directory} is an infgram index, which records its own tokenizer; open it without "
+                         "tokenizer= (that is for official infini-gram indexes)")
     manifest = read_manifest(directory)
     tokenizer = tokenizer_from_manifest(manifest.get("tokenizer", {}), directory)
     if tokenizer.token_width != manifest.get("token_width"):
@@ -118,9 +148,13 @@ class Index(Corpus):
         """A ceiling on every request's work budget that no call can lift (a server's ``--max-work``)."""
 
     @classmethod
-    def open(cls, location: IndexLocation, *, load: str = "auto", memory: str | int | None = None) -> "Index":
+    def open(cls, location: IndexLocation, tokenizer: Any = None, *, load: str = "auto",
+             memory: str | int | None = None) -> "Index":
         """Open an index directory, or several as one (a list, or a comma-separated string);
         raises :class:`~infgram.errors.IndexFormatError` if one is damaged or they differ.
+        An official infini-gram index directory opens in place, read-only; ``tokenizer`` (a
+        ``tokenizer.json`` path) is its tokenizer, else the one ``infgram adopt`` recorded
+        (see :mod:`infgram.shards.official`).
 
         ``load`` says where the index lives while it answers: ``ram`` (read into memory at
         open), ``disk`` (read as queries need it, with a RAM tier of sampled suffix keys
@@ -135,7 +169,7 @@ class Index(Corpus):
         >>> index.count("rose"), index.info()["memory"]["load"]
         (2, 'disk')
         """
-        index = cls._open_files(location)
+        index = cls._open_files(location, tokenizer)
         index.place(load, memory)
         return index
 
@@ -167,9 +201,9 @@ class Index(Corpus):
         self.shard_set.read_in_parallel = residency.load == "disk" and len(shards) > 1
 
     @classmethod
-    def _open_files(cls, location: IndexLocation) -> "Index":
+    def _open_files(cls, location: IndexLocation, tokenizer: Any = None) -> "Index":
         directories = index_directories(location)
-        opened = [_open_directory(directory) for directory in directories]
+        opened = [_open_directory(directory, tokenizer) for directory in directories]
         first_manifest, tokenizer, _ = opened[0]
         for directory, (manifest, other, _) in zip(directories[1:], opened[1:]):
             for what, mine, theirs in (
@@ -390,10 +424,10 @@ class Index(Corpus):
         if type(self.shard_set) is not ShardSet:
             raise UnsupportedOperationError("an index whose shards live elsewhere (on a Ray cluster) reloads by "
                                             "being opened again: call infgram.distributed.open")
-        if [generation_of(read_manifest(directory)) for directory in self.directories] == \
+        if [_generation(directory) for directory in self.directories] == \
                 [generation_of(manifest) for manifest in self.manifests]:
             return False
-        fresh = type(self)._open_files(self.directories)
+        fresh = type(self)._open_files(self.directories, self.tokenizer if self.kind == OFFICIAL_KIND else None)
         residency = getattr(self, "residency", None)
         if residency is not None:
             fresh.place(residency.requested, residency.tier_budget_bytes)
@@ -438,6 +472,10 @@ class Index(Corpus):
         residency = getattr(self, "residency", None)
         if residency is not None:
             info["memory"] = residency.describe()
+        if self.kind == OFFICIAL_KIND:
+            info["official"] = {**self.manifest["official"], "format_version": 4, "read_only": True,
+                                "cannot": ["add", "remove", "compact", "deduplicate", "verify"],
+                                "token_dtype": f"u{8 * self.token_width}"}
         if self.kind == "fm":
             info["sample_rate"] = self.manifest["fm"]["sample_rate"]
             info["isa_rate"] = self.manifest["fm"].get("isa_rate")
@@ -447,6 +485,9 @@ class Index(Corpus):
         """Check every file's header and recompute its checksum against the manifest (reads
         the whole index); raises :class:`~infgram.errors.IndexFormatError` naming the first
         damaged file."""
+        if self.kind == OFFICIAL_KIND:
+            raise UnsupportedOperationError("an official infini-gram index has no checksums to verify; its files are "
+                                            "checked when it opens (sizes, document offsets, a sample of its table)")
         for directory, manifest in zip(self.directories, self.manifests):
             for entry in manifest["shards"]:
                 for file in entry["files"].values():

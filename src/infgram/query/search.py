@@ -42,6 +42,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import QueryError
+from ..format import token_dtype
 from ..sampling import page_order
 from ..shards import Shard
 from .budget import DEFAULT_MAX_WORK, PAIR_UNITS, SCAN_TOKENS_PER_UNIT, refuse
@@ -320,7 +321,7 @@ def search_matches(shard: Shard, clauses: list[list[bytes]], within: int | None,
         if work > max_work:
             return _ShardMatches(empty, empty, empty, empty, work, True)
         if scan:
-            phrase_ids = [np.frombuffer(p, dtype=shard.tokens.dtype).astype(np.int64) for p in clauses[number]]
+            phrase_ids = [np.frombuffer(p, dtype=token_dtype(token_width)).astype(np.int64) for p in clauses[number]]
             occurrences = _scan_occurrences(shard, phrase_ids, candidates, clause_words(number))
         else:
             occurrences = _read_occurrences(shard, clauses[number], runs[number], token_width, candidates,

@@ -78,6 +78,7 @@ from .http import (
     too_large,
 )
 from ..query.operations import REQUEST_ID_TYPE, REQUESTS as SPECS, Operation as Spec
+from .official_api import OFFICIAL_API_PATH, answer_payload
 from .protocol import OPERATIONS, InternalError, run_request
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -789,6 +790,28 @@ def create_app(settings: Settings) -> FastAPI:
                 yield ("\n".join(step) + "\n").encode("utf-8")
 
         return StreamingResponse(stream(), media_type="application/x-ndjson")
+
+    @app.post(OFFICIAL_API_PATH, tags=["operations"], response_model=None,
+              summary="the official infini-gram hosted API's payloads (query_type, query, maxnum, ...)",
+              responses={200: {"description": "the hosted API's reply",
+                               "content": {"application/json": {"schema": {"type": "object"}}}}, **_ERROR_RESPONSES},
+              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
+                  "type": "object", "required": ["query_type"],
+                  "properties": {"query_type": {"type": "string"}, "index": {"type": "string"},
+                                 "query": {"type": "string"}, "query_ids": {"type": "array", "items": {"type": "integer"}},
+                                 "maxnum": {"type": "integer"}, "max_disp_len": {"type": "integer"}}}}}}})
+    async def infini_gram(request: Request) -> Response:
+        body = await service.body(request)
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            payload = None
+        name = payload.get("index") if isinstance(payload, dict) else None
+        served = service.index(name if isinstance(name, str) and name in service.indexes else None)
+        reply = await service.pools.run(True, answer_payload, served, payload)
+        if "error" in reply:  # the hosted API's message, in infgram's error body
+            return _error(QueryError(reply["error"]))
+        return _json(reply)
 
     @app.get("/v1/indexes", tags=["service"], summary="the served indexes and what they hold")
     async def indexes() -> dict[str, Any]:

@@ -29,14 +29,17 @@ from pathlib import Path
 from typing import Any
 
 from .fm import FM_OPERATIONS, FMShard
+from .official import OFFICIAL_KIND, OFFICIAL_OPERATIONS, OfficialShard
 from .sa import SA_OPERATIONS, SAShard
 
-SHARD_KINDS: dict[str, type] = {"sa": SAShard, "fm": FMShard}
+SHARD_KINDS: dict[str, Any] = {"sa": SAShard, "fm": FMShard, OFFICIAL_KIND: OfficialShard.from_entry}
 """The shard reader of each index kind, by its name in the manifest."""
 
-OPERATIONS_OF_KIND = {"sa": SA_OPERATIONS, "fm": FM_OPERATIONS}
+OPERATIONS_OF_KIND = {"sa": SA_OPERATIONS, "fm": FM_OPERATIONS, OFFICIAL_KIND: OFFICIAL_OPERATIONS}
+"""What each index kind answers; an official infini-gram index (opened in place, never through
+a manifest of ours: see :mod:`infgram.shards.official`) answers what a suffix array does."""
 
-Shard = SAShard | FMShard
+Shard = SAShard | FMShard | OfficialShard
 
 
 def open_shard(kind: str, directory: Path, entry: dict[str, Any], token_width: int,
@@ -46,4 +49,4 @@ def open_shard(kind: str, directory: Path, entry: dict[str, Any], token_width: i
     return SHARD_KINDS[kind](directory, entry, token_width, settings)
 
 
-__all__ = ["SAShard", "FMShard", "Shard", "open_shard", "SHARD_KINDS", "OPERATIONS_OF_KIND"]
+__all__ = ["SAShard", "FMShard", "OfficialShard", "Shard", "open_shard", "SHARD_KINDS", "OPERATIONS_OF_KIND"]
