@@ -1,11 +1,14 @@
-"""A Ray cluster of three nodes on this machine for each test module, on 127.0.0.1 only.
+"""A Ray cluster of three nodes on this machine for the Ray tests, on 127.0.0.1 only.
 
 Test modules import these fixtures by name (a conftest.py here would shadow tests/conftest.py,
 which other test folders import as ``conftest``).
 
 Every test module here starts with ``pytest.importorskip("ray")``: without Ray (``pip install
 "infgram[ray]"``) the whole directory is skipped with that reason. The cluster is small
-(one CPU and 150 MB of object store per node) and is shut down when the module ends.
+(one CPU and 150 MB of object store per node). It is started once, by the first test that
+asks for it, and shut down when the session ends: starting one takes seconds, and no test
+changes the cluster itself (killed actors and workers are Ray's to restart). The test modules
+that use it are in one pytest-xdist group, so one worker runs them all on one cluster.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ NODES = 3
 OBJECT_STORE_BYTES = 150 << 20
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cluster():
     """A running three-node cluster this process is connected to (its address as ``.address``)."""
     ray = pytest.importorskip("ray", reason='ray is not installed: pip install "infgram[ray]" to run these tests')

@@ -149,4 +149,4 @@ def commit(directory: Path, manifest: dict[str, Any], shards: list[dict[str, Any
 
 
 __all__ = ["GENERATION_DIRECTORY", "LOCK_NAME", "generation_directory", "referenced_files", "collect_garbage",
-           "rebased_entry", "changing", "commit"]
+           "rebased_entry", "changing", "commit", "shard_size_options"]
