@@ -29,29 +29,43 @@ NODES = 3
 OBJECT_STORE_BYTES = 150 << 20
 
 
+_RUNNING: list = []
+"""The one cluster of this process, once started. Each test module that imports ``cluster``
+holds its own copy of the fixture (pytest keys fixtures by the module that names them), so the
+cluster is kept here, not in the fixture's cache: every copy yields the same one."""
+
+
 @pytest.fixture(scope="session")
 def cluster():
     """A running three-node cluster this process is connected to (its address as ``.address``)."""
     ray = pytest.importorskip("ray", reason='ray is not installed: pip install "infgram[ray]" to run these tests')
     from ray.cluster_utils import Cluster
 
-    if ray.is_initialized():
-        ray.shutdown()
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": OBJECT_STORE_BYTES,
-                                                            "include_dashboard": False})
-    for _ in range(NODES - 1):
-        cluster.add_node(num_cpus=1, object_store_memory=OBJECT_STORE_BYTES)
-    cluster.wait_for_nodes()
-    ray.init(address=cluster.address, logging_level=logging.WARNING, log_to_driver=False)
+    if not _RUNNING:
+        if ray.is_initialized():
+            ray.shutdown()
+        started = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": OBJECT_STORE_BYTES,
+                                                                "include_dashboard": False})
+        try:
+            for _ in range(NODES - 1):
+                started.add_node(num_cpus=1, object_store_memory=OBJECT_STORE_BYTES)
+            started.wait_for_nodes()
+            ray.init(address=started.address, logging_level=logging.WARNING, log_to_driver=False)
+            addresses = [node["NodeManagerAddress"] for node in ray.nodes() if node["Alive"]]
+            assert len(addresses) == NODES
+            assert set(addresses) == {"127.0.0.1"}, f"expected every node on the loopback address, found {addresses}"
+            assert started.address.startswith("127.0.0.1:")
+        except BaseException:
+            ray.shutdown()
+            started.shutdown()
+            raise
+        _RUNNING.append(started)
     try:
-        addresses = [node["NodeManagerAddress"] for node in ray.nodes() if node["Alive"]]
-        assert len(addresses) == NODES
-        assert set(addresses) == {"127.0.0.1"}, f"expected every node on the loopback address, found {addresses}"
-        assert cluster.address.startswith("127.0.0.1:")
-        yield cluster
+        yield _RUNNING[0]
     finally:
-        ray.shutdown()
-        cluster.shutdown()
+        if _RUNNING:  # the first copy torn down (at the session's end) stops it
+            ray.shutdown()
+            _RUNNING.pop().shutdown()
 
 
 @pytest.fixture(scope="session")
