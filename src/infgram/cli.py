@@ -288,7 +288,8 @@ def command_add(args: argparse.Namespace) -> None:
 
     selection = {name: getattr(args, name) for name in ("include", "exclude") if getattr(args, name)}
     report = add(args.index, args.inputs, text_field=args.text_field[0] if len(args.text_field) == 1 else args.text_field,
-                 on_error=args.on_error, again=args.again, progress=not args.quiet, **selection)
+                 on_error=args.on_error, again=args.again, progress=not args.quiet, shard_tokens=args.shard_tokens,
+                 memory=args.memory, **selection)
     _print_json(report.to_json()) if args.json else print(report.summary())
 
 
@@ -360,12 +361,12 @@ def command_duplicates(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from .apps.dedup import find_duplicates, histogram_svg
+    from .format import write_text_atomically
 
     statistics = find_duplicates(args.index, args.min_length, progress=not args.quiet, memory=args.memory).statistics()
     if args.plot is not None:
-        Path(args.plot).write_text(histogram_svg(statistics["length_histogram"],
-                                                 f"duplicated spans of {args.min_length}+ tokens by length"),
-                                   encoding="utf-8")
+        write_text_atomically(Path(args.plot), histogram_svg(statistics["length_histogram"],
+                                                             f"duplicated spans of {args.min_length}+ tokens by length"))
     if args.json:
         _print_json(statistics)
         return
@@ -719,6 +720,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--on-error", choices=["fail", "skip"], default="fail", help="as for `infgram build`")
     sub.add_argument("--again", action="store_true",
                      help="add the inputs even if the last add was of the same, unchanged files")
+    shard_size_help = "(default: as the index was built with --shard-tokens or --memory, else 335M tokens in byte mode)"
+    sub.add_argument("--memory", default=None, help=f"memory budget of the sort, e.g. 8G {shard_size_help}")
+    sub.add_argument("--shard-tokens", type=int, default=None, help="tokens per shard (overrides --memory)")
     with_change_output(sub)
     sub.set_defaults(func=command_add)
 
@@ -738,7 +742,7 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Rewrite the shards that hold removed documents without them, and merge "
                                           "small neighbouring shards; answers and document numbers do not change.")
     sub.add_argument("index", help="the index directory")
-    sub.add_argument("--memory", default=None, help="memory budget of the sort, e.g. 8G (default: the index's shard size)")
+    sub.add_argument("--memory", default=None, help=f"memory budget of the sort, e.g. 8G {shard_size_help}")
     sub.add_argument("--shard-tokens", type=int, default=None, help="tokens per shard (overrides --memory)")
     with_change_output(sub)
     sub.set_defaults(func=command_compact)

@@ -24,7 +24,6 @@ tokenizer the index was built with:
 from __future__ import annotations
 
 import hashlib
-import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -95,8 +94,15 @@ class Tokenizer:
     def manifest_entry(self) -> dict[str, Any]:
         raise NotImplementedError
 
-    def save(self, directory: Path) -> None:
-        """Store whatever files the tokenizer needs inside the index directory."""
+    def stored_file(self) -> bytes | None:
+        """The bytes of the file (``tokenizer.json``) the index directory must hold for this
+        tokenizer, or None when it needs none; the build writes it (with the index's one
+        atomic writer, :mod:`infgram.format`).
+
+        >>> ByteTokenizer().stored_file() is None
+        True
+        """
+        return None
 
 
 class ByteTokenizer(Tokenizer):
@@ -184,15 +190,8 @@ class HuggingFaceTokenizer(Tokenizer):
     def manifest_entry(self) -> dict[str, Any]:
         return {"kind": self.kind, "file": TOKENIZER_FILE_NAME, "sha256": self.sha256, "vocab_size": self.vocab_size}
 
-    def save(self, directory: Path) -> None:
-        target = Path(directory) / TOKENIZER_FILE_NAME
-        if not target.exists() or hashlib.sha256(target.read_bytes()).hexdigest() != self.sha256:
-            temporary = target.with_name(target.name + ".partial")
-            if self._json is None:
-                shutil.copyfile(self.path, temporary)
-            else:
-                temporary.write_bytes(self._json)
-            temporary.replace(target)
+    def stored_file(self) -> bytes | None:
+        return self.path.read_bytes() if self._json is None else self._json
 
 
 class PretokenizedVocabulary(Tokenizer):
@@ -292,8 +291,8 @@ class NormalizedTokenizer(Tokenizer):
     def manifest_entry(self) -> dict[str, Any]:
         return {**self.inner.manifest_entry(), "normalize": self.normalization}
 
-    def save(self, directory: Path) -> None:
-        self.inner.save(directory)
+    def stored_file(self) -> bytes | None:
+        return self.inner.stored_file()
 
 
 def normalized_tokenizer(tokenizer: Tokenizer, normalization: str | None) -> Tokenizer:

@@ -1,11 +1,14 @@
-"""A Ray cluster of three nodes on this machine for each test module, on 127.0.0.1 only.
+"""A Ray cluster of three nodes on this machine for the Ray tests, on 127.0.0.1 only.
 
 Test modules import these fixtures by name (a conftest.py here would shadow tests/conftest.py,
 which other test folders import as ``conftest``).
 
 Every test module here starts with ``pytest.importorskip("ray")``: without Ray (``pip install
 "infgram[ray]"``) the whole directory is skipped with that reason. The cluster is small
-(one CPU and 150 MB of object store per node) and is shut down when the module ends.
+(one CPU and 150 MB of object store per node). It is started once, by the first test that
+asks for it, and shut down when the session ends: starting one takes seconds, and no test
+changes the cluster itself (killed actors and workers are Ray's to restart). The test modules
+that use it are in one pytest-xdist group, so one worker runs them all on one cluster.
 """
 
 from __future__ import annotations
@@ -26,29 +29,43 @@ NODES = 3
 OBJECT_STORE_BYTES = 150 << 20
 
 
-@pytest.fixture(scope="module")
+_RUNNING: list = []
+"""The one cluster of this process, once started. Each test module that imports ``cluster``
+holds its own copy of the fixture (pytest keys fixtures by the module that names them), so the
+cluster is kept here, not in the fixture's cache: every copy yields the same one."""
+
+
+@pytest.fixture(scope="session")
 def cluster():
     """A running three-node cluster this process is connected to (its address as ``.address``)."""
     ray = pytest.importorskip("ray", reason='ray is not installed: pip install "infgram[ray]" to run these tests')
     from ray.cluster_utils import Cluster
 
-    if ray.is_initialized():
-        ray.shutdown()
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": OBJECT_STORE_BYTES,
-                                                            "include_dashboard": False})
-    for _ in range(NODES - 1):
-        cluster.add_node(num_cpus=1, object_store_memory=OBJECT_STORE_BYTES)
-    cluster.wait_for_nodes()
-    ray.init(address=cluster.address, logging_level=logging.WARNING, log_to_driver=False)
+    if not _RUNNING:
+        if ray.is_initialized():
+            ray.shutdown()
+        started = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": OBJECT_STORE_BYTES,
+                                                                "include_dashboard": False})
+        try:
+            for _ in range(NODES - 1):
+                started.add_node(num_cpus=1, object_store_memory=OBJECT_STORE_BYTES)
+            started.wait_for_nodes()
+            ray.init(address=started.address, logging_level=logging.WARNING, log_to_driver=False)
+            addresses = [node["NodeManagerAddress"] for node in ray.nodes() if node["Alive"]]
+            assert len(addresses) == NODES
+            assert set(addresses) == {"127.0.0.1"}, f"expected every node on the loopback address, found {addresses}"
+            assert started.address.startswith("127.0.0.1:")
+        except BaseException:
+            ray.shutdown()
+            started.shutdown()
+            raise
+        _RUNNING.append(started)
     try:
-        addresses = [node["NodeManagerAddress"] for node in ray.nodes() if node["Alive"]]
-        assert len(addresses) == NODES
-        assert set(addresses) == {"127.0.0.1"}, f"expected every node on the loopback address, found {addresses}"
-        assert cluster.address.startswith("127.0.0.1:")
-        yield cluster
+        yield _RUNNING[0]
     finally:
-        ray.shutdown()
-        cluster.shutdown()
+        if _RUNNING:  # the first copy torn down (at the session's end) stops it
+            ray.shutdown()
+            _RUNNING.pop().shutdown()
 
 
 @pytest.fixture(scope="session")

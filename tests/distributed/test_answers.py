@@ -20,6 +20,9 @@ from cluster_fixtures import cluster  # noqa: E402,F401 (fixtures; sets the loop
 
 pytest.importorskip("ray", reason='ray is not installed: pip install "infgram[ray]" to run these tests')
 
+# One pytest-xdist worker runs every test of a Ray cluster, one cluster at a time (--dist loadgroup).
+pytestmark = pytest.mark.xdist_group("ray")
+
 import infgram  # noqa: E402
 import infgram.distributed  # noqa: E402
 from infgram.distributed.shardset import RayShardSet  # noqa: E402

@@ -21,6 +21,9 @@ from cluster_fixtures import cluster, index_files, sp32k  # noqa: E402,F401 (fix
 
 pytest.importorskip("ray", reason='ray is not installed: pip install "infgram[ray]" to run these tests')
 
+# One pytest-xdist worker runs every test of a Ray cluster, one cluster at a time (--dist loadgroup).
+pytestmark = pytest.mark.xdist_group("ray")
+
 import infgram  # noqa: E402
 import infgram.distributed  # noqa: E402
 from infgram.errors import InputError  # noqa: E402

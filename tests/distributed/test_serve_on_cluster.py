@@ -11,6 +11,9 @@ from cluster_fixtures import cluster  # noqa: F401 (fixtures; sets the loopback 
 pytest.importorskip("ray", reason="the Ray tests need ray: pip install 'infgram[ray]'")
 pytest.importorskip("fastapi", reason="the server needs the serve extra: pip install 'infgram[serve]'")
 
+# One pytest-xdist worker runs every test of a Ray cluster, one cluster at a time (--dist loadgroup).
+pytestmark = pytest.mark.xdist_group("ray")
+
 import infgram  # noqa: E402
 from infgram.service.batch import run_batch  # noqa: E402
 

@@ -13,10 +13,14 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cluster_fixtures import cluster, index_files  # noqa: E402,F401 (fixtures; sets the loopback variable)
+
+# One pytest-xdist worker runs every test of a Ray cluster, one cluster at a time (--dist loadgroup).
+pytestmark = pytest.mark.xdist_group("ray")
 
 import infgram  # noqa: E402
 from infgram.build.pipeline import BuildReport  # noqa: E402

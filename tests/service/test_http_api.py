@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.client
 import json
 import threading
-import time
 import urllib.parse
 
 import pytest
@@ -214,11 +213,12 @@ def test_damaged_index_answers_503(indexes, tmp_path):
 
 
 def test_over_capacity_answers_503_at_once_and_in_flight_requests_finish(indexes, monkeypatch):
-    release = threading.Event()
+    release, holding = threading.Event(), threading.Event()
     original = server_module.run_request
 
     def slow(index, request):
         if request.get("text") == "hold":
+            holding.set()
             release.wait(timeout=30)
         return original(index, request)
 
@@ -228,10 +228,7 @@ def test_over_capacity_answers_503_at_once_and_in_flight_requests_finish(indexes
         thread = threading.Thread(target=lambda: held.append(post(url, "/v1/documents", '{"text": "hold"}')))
         thread.start()
         try:
-            for _ in range(1000):  # until the held request runs
-                if 'infgram_running{pool="expensive"} 1' in get(url, "/metrics"):
-                    break
-                time.sleep(0.01)
+            assert holding.wait(timeout=60)  # the held request runs: the expensive pool is full
             status, headers, content = post(url, "/v1/search", '{"cnf": "the"}')
             assert status == 503 and headers["retry-after"] == "1"
             assert_error_body(content, "OverCapacityError")

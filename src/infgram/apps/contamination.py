@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 import statistics
 import time
@@ -491,13 +490,6 @@ that is one window); a window is <em>found</em> when it occurs word for word in 
 """
 
 
-def _write_text_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".partial")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(temporary, path)
-
-
 def write_report(out: str | Path, results: Sequence[EntryContamination], texts: Sequence[str],
                  summary: dict[str, Any]) -> dict[str, Path]:
     """Write ``entries.jsonl``, ``summary.json`` and ``report.html`` into ``out`` (each whole or not at all).
@@ -509,16 +501,16 @@ def write_report(out: str | Path, results: Sequence[EntryContamination], texts: 
     >>> paths["entries"].read_text()
     '{"index": 0, "windows": 1, "found": 0, "fraction": 0.0, "label": "clean", "example": null}\\n'
     """
-    from ..format import write_json_atomically
+    from ..format import write_json_atomically, write_text_atomically
 
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"expected --out to be a directory, found a file {out}; pass a directory path")
     out.mkdir(parents=True, exist_ok=True)
     paths = {"entries": out / "entries.jsonl", "summary": out / "summary.json", "report": out / "report.html"}
-    _write_text_atomically(paths["entries"], "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in results))
+    write_text_atomically(paths["entries"], (json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in results))
     write_json_atomically(paths["summary"], summary)
-    _write_text_atomically(paths["report"], _report_html(results, texts, summary))
+    write_text_atomically(paths["report"], _report_html(results, texts, summary))
     return paths
 
 

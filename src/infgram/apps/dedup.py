@@ -43,8 +43,8 @@ comparisons per pair (so O(shards × rows) in all, each pair read sequentially) 
 per row of the shard at hand: within the build's memory budget, which already sized each
 shard to fit.
 
-**Memory.** The budget is ``memory`` (``--memory``), else the build's ``memory_budget`` from
-the manifest, else the build's default (half of the machine's memory). Within it: one byte
+**Memory.** The budget is ``memory`` (``--memory``), else the budget the build was given
+(``memory_bytes`` in the manifest), else the build's default (half of the machine's memory). Within it: one byte
 per token position of the shard at hand (the marks), one byte per row (the cross-shard marks,
 with two or more shards), the tokens of the shard at hand and of the one it is merged with
 (read at random, so kept resident), and chunks of rows sized from what is left (about
@@ -82,7 +82,6 @@ from __future__ import annotations
 import heapq
 import json
 import mmap
-import os
 import shutil
 from array import array
 import tempfile
@@ -98,6 +97,7 @@ from .. import _dedup
 from ..build.pipeline import build as build_index
 from ..build.plan import default_memory_budget, parse_memory
 from ..errors import InputError, UnsupportedOperationError
+from ..format import write_text_atomically
 from ..query.index import Index, IndexLocation
 from .charts import Bar, log_bar_chart_svg
 
@@ -221,13 +221,14 @@ def _check_index(index: Index, need_text: bool) -> None:
 
 def memory_budget(index: Index, memory: str | int | None = None) -> int:
     """The memory budget of deduplicating ``index``: ``memory`` (bytes, or a size such as
-    ``"8G"``), else the build's ``memory_budget`` in the manifest, else the build's default."""
+    ``"8G"``), else the budget the build was given (``memory_bytes`` in the manifest), else the
+    build's default."""
     if memory is not None:
         budget = parse_memory(memory)
         if budget is None or budget <= 0:
             raise InputError(f"expected a memory budget above 0 bytes, such as 8G, found {memory!r}")
         return budget
-    budget = (index.manifest.get("build") or {}).get("memory_budget")
+    budget = (index.manifest.get("build") or {}).get("memory_bytes")
     return int(budget) if isinstance(budget, int) and budget > 0 else default_memory_budget()
 
 
@@ -662,18 +663,6 @@ def _widened(text: bytes, ranges: list[tuple[int, int]]) -> list[tuple[int, int]
     return merged
 
 
-def _write_atomically(path: Path, lines: Iterator[str]) -> int:
-    """Write lines to a temporary name beside ``path``, then rename; returns the bytes written."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    written = 0
-    with open(temporary, "w", encoding="utf-8") as handle:
-        for line in lines:
-            handle.write(line)
-            written += len(line.encode("utf-8"))
-    os.replace(temporary, path)
-    return written
-
-
 def dedup(location: IndexLocation, out: str | Path, min_length: int = MIN_LENGTH, keep: str = KEEP_FIRST,
           progress: bool = True, shard_tokens: int | None = None, max_passes: int = 100,
           memory: str | int | None = None) -> DedupReport:
@@ -706,8 +695,8 @@ def dedup(location: IndexLocation, out: str | Path, min_length: int = MIN_LENGTH
     out.mkdir(parents=True, exist_ok=True)
     manifest_build = index.manifest.get("build") or {}
     budget = memory_budget(index, memory)
-    if shard_tokens is None and memory is None and not isinstance(manifest_build.get("memory_budget"), int):
-        shard_tokens = manifest_build.get("shard_positions")
+    if shard_tokens is None and memory is None:
+        shard_tokens = manifest_build.get("shard_tokens")
     report = DedupReport(str(out / OUTPUT_NAME), min_length, keep, num_documents=index.num_documents)
     # pieces[n]: the kept byte ranges of original document n; untouched documents are absent.
     lengths = {}
@@ -751,7 +740,7 @@ def dedup(location: IndexLocation, out: str | Path, min_length: int = MIN_LENGTH
                         survivors.append(number)
                         yield json.dumps({"text": text.decode("utf-8"), "document": number}, ensure_ascii=False) + "\n"
 
-            _write_atomically(folder / "corpus.jsonl", lines())
+            write_text_atomically(folder / "corpus.jsonl", lines())
             if not survivors:
                 break
             # The pass's build gets the budget less what this process holds (the kept pieces).
@@ -780,9 +769,9 @@ def dedup(location: IndexLocation, out: str | Path, min_length: int = MIN_LENGTH
                       "removed": removed_ranges(kept, len(text))}
             yield json.dumps(record, ensure_ascii=False) + "\n"
 
-    _write_atomically(out / OUTPUT_NAME, output_lines())
+    write_text_atomically(out / OUTPUT_NAME, output_lines())
     report.dropped_documents = dropped
     report.removed_bytes = report.input_bytes - report.output_bytes
     report.seconds = round(time.perf_counter() - started, 3)
-    _write_atomically(out / REPORT_NAME, iter([json.dumps(report.to_json(), indent=1) + "\n"]))
+    write_text_atomically(out / REPORT_NAME, json.dumps(report.to_json(), indent=1) + "\n")
     return report

@@ -60,6 +60,9 @@ from ..format import (
     MANIFEST_NAME,
     directory_bytes,
     kill_point,
+    manifest_build_options,
+    upgrade_build_options,
+    write_bytes_atomically,
     write_json_atomically,
 )
 from ..normalize import ORIGINALS_KEY, normalize_with_originals
@@ -358,7 +361,7 @@ class Builder:
                 f"nothing to index: all {self.report.records_read:,} records were blank or had problems"
                 + (f" (first: {self.report.first_problems[0]})" if self.report.first_problems else "")
             )
-        self.tokenizer.save(self.out)
+        save_tokenizer(self.tokenizer, self.out)
         names = {shard["name"] for shard in self.shards}
         for stale in self.out.iterdir():
             if SHARD_NAME.match(stale.name) and stale.name not in names:
@@ -377,12 +380,20 @@ class Builder:
             "num_documents": self.report.num_documents,
             "num_tokens": self.report.num_tokens,
             "shards": self.shards,
-            "build": self.fingerprint,
+            "build": manifest_build_options(self.fingerprint),
             **self.writer.manifest_extra(),
         }
         write_json_atomically(self.out / MANIFEST_NAME, manifest)
         (self.out / BUILD_STATE_NAME).unlink(missing_ok=True)
         return self.report
+
+
+def save_tokenizer(tokenizer: Tokenizer, out: Path) -> None:
+    """Store the file the tokenizer needs (``tokenizer.json``) in the index, unless it is there already."""
+    data = tokenizer.stored_file()
+    target = out / TOKENIZER_FILE_NAME
+    if data is not None and not (target.is_file() and target.read_bytes() == data):
+        write_bytes_atomically(target, data)
 
 
 def write_or_reuse_shard(writer: ShardWriter, name: str, buffer: ShardBuffer, previous: dict[str, Any] | None,
@@ -451,6 +462,18 @@ def _normalized_inputs(build: Any) -> Any:
     return {**build, "inputs": inputs}
 
 
+def _same_options(recorded: Any, fingerprint: dict[str, Any]) -> bool:
+    """Whether a manifest's ``build`` entry records the options of this build's fingerprint.
+    The plan resolved from them (:data:`~infgram.format.PLAN_KEYS`) does not count: an index
+    built with the default budget is up to date on any machine. A manifest of an older
+    version recorded a budget without saying whether the user gave it: then the budget is
+    not compared."""
+    options = manifest_build_options(fingerprint)
+    if isinstance(recorded, dict) and isinstance(recorded.get("memory_budget"), int):
+        options.pop("memory_bytes", None)
+    return upgrade_build_options(_normalized_inputs(recorded)) == options
+
+
 def _stored_report(out: Path, manifest: dict[str, Any]) -> BuildReport | None:
     """The report of the finished build in ``out``, or None when it is missing or damaged."""
     data, _ = _read_json(out / REPORT_NAME)
@@ -492,7 +515,7 @@ def prepare_output(out: Path, fingerprint: dict[str, Any], overwrite: bool,
                     "there is damaged; pass --overwrite to build it again, or choose another --out"
                 )
         else:
-            same = _normalized_inputs(existing.get("build")) == fingerprint
+            same = _same_options(existing.get("build"), fingerprint)
             if same and fingerprint.get("inputs") is not None and not overwrite:
                 report = _stored_report(out, existing)
                 if report is not None:
@@ -592,14 +615,19 @@ def build_options(tokenizer: Tokenizer, text_field: str, on_error: str, memory_b
         warning = budget_warning(budget, tokenizer.kind) if memory_bytes is not None else None
         if warning:
             warnings.warn(warning, MemoryBudgetWarning, stacklevel=stacklevel)
-    fingerprint = {
+    fingerprint: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "tokenizer": tokenizer.manifest_entry(),
         "text_field": text_field,
         "on_error": on_error,
-        "shard_positions": shard_positions,
-        "memory_budget": budget,
     }
+    # The options as the user gave them (the manifest records these), then the plan resolved
+    # from them on this machine (PLAN_KEYS: the build state only, for resuming).
+    if shard_tokens is not None:
+        fingerprint["shard_tokens"] = shard_positions
+    elif memory_bytes is not None:
+        fingerprint["memory_bytes"] = budget
+    fingerprint.update(shard_positions=shard_positions, memory_budget=budget)
     if kind == "fm":
         fingerprint.update(fm_fingerprint(tokenizer, sample_rate))
     return shard_positions, fingerprint

@@ -3,8 +3,11 @@
 A shard is sorted in memory, so its size is set by what its sort holds at once: the tokens
 and the sorter's output (see each function). The budget is fixed per build (``--memory``,
 default half the machine's memory, or of the container's limit when that is smaller) and
-recorded in the build's fingerprint, so a rerun finds the same shard layout, which resuming
-and the up-to-date check rely on.
+recorded in the build's state, so a rerun finds the same shard layout, which resuming relies
+on. The manifest records only the options the user gave (``shard_tokens``, ``memory_bytes``)
+and the shards as built, never the default budget: an index's bytes do not depend on the
+machine's memory. ``add`` and ``compact`` size new shards by the user's options, else the
+build's recorded ones, else :func:`default_shard_tokens`, which is the same on every machine.
 
 Part of the budget is kept back for the process itself (:func:`reserve_bytes`): the
 interpreter, numpy and the tokenizer, measured at 41 MB in byte mode, 61 MB with the sp32k
@@ -79,6 +82,24 @@ def default_memory_budget() -> int:
     limit = cgroup_memory_limit()
     physical = physical_memory_bytes()
     return (physical if limit is None else min(physical, limit)) // 2
+
+
+CHANGE_MEMORY_BYTES = 2 << 30
+"""The budget that sizes the shards ``add`` and ``compact`` write when neither the user nor the
+build gave a shard size or a budget (see :func:`default_shard_tokens`): a constant, not a share
+of the machine, so that the same change writes the same bytes on any machine."""
+
+
+def default_shard_tokens(token_width: int, kind: str = "sa") -> int:
+    """The shard size (positions) of ``add`` and ``compact`` when none is given: the largest
+    shard that :data:`CHANGE_MEMORY_BYTES` lets the pipelined build hold (one shard sorted, the
+    next one filled), for this token width and index kind. It depends on nothing else.
+
+    >>> default_shard_tokens(1), default_shard_tokens(2), default_shard_tokens(1, "fm")
+    (335544303, 251658227, 201326582)
+    """
+    positions_for_budget = fm_shard_positions_for_budget if kind == "fm" else shard_positions_for_budget
+    return pipelined_positions(CHANGE_MEMORY_BYTES, positions_for_budget(CHANGE_MEMORY_BYTES, token_width))
 
 
 PROCESS_RESERVE = 128 << 20

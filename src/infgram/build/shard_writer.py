@@ -31,6 +31,7 @@ from ..format import (
     KIND_METADATA,
     AtomicFileWriter,
     FileHeader,
+    fsync_directory,
     token_dtype,
 )
 from ..tokenizer import Tokenizer
@@ -279,6 +280,7 @@ class ShardWriter:
         final = self.out / name
         remove_path(final)
         os.replace(staging, final)
+        fsync_directory(self.out)  # its files were fsynced as they were renamed inside staging
         return {
             "name": name,
             "num_documents": buffer.num_documents,

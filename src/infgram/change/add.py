@@ -1,7 +1,7 @@
 """``infgram add``: index new inputs as new shards of an existing index.
 
 The new inputs are built exactly as ``infgram build`` would build them, with the index's
-own tokenizer, kind and shard size, into ``g<next generation>/`` inside the index; no file
+own tokenizer, kind and shard size options, into ``g<next generation>/`` inside the index; no file
 of the existing shards is touched. The new manifest lists the old shards and then the new
 ones, so document numbers continue after the last one, and every answer equals that of a
 build of the old and new inputs in that order. A killed ``add`` leaves the index as it was;
@@ -20,7 +20,8 @@ from ..build.selection import Selection
 from ..errors import BuildError
 from ..format import generation_of, read_manifest
 from ..tokenizer import tokenizer_from_manifest
-from .generations import changing, collect_garbage, commit, generation_directory, rebased_entry, refuse_read_only
+from .generations import (changing, collect_garbage, commit, generation_directory, rebased_entry, refuse_read_only,
+                          shard_size_options)
 
 
 @dataclass
@@ -63,12 +64,15 @@ def _are_documents(inputs: Any) -> bool:
 
 def add(directory: str | Path, inputs: Any, *, text_field: str | list[str] = "text", on_error: str = "fail",
         include: list[str] | None = None, exclude: list[str] | None = None, again: bool = False,
-        progress: bool = True) -> ChangeReport:
+        progress: bool = True, shard_tokens: int | None = None, memory: str | int | None = None) -> ChangeReport:
     """Index ``inputs`` (files, directories, URLs, as :func:`infgram.build` takes them, or a
     list of documents as dicts, as :func:`infgram.build_from_documents` takes them) as new
     shards of the index in ``directory``; returns the :class:`ChangeReport` with the build's
     report (every input line accounted for). The same unchanged files as the last ``add``
-    are not added twice (a rerun after an add that finished), unless ``again=True``.
+    are not added twice (a rerun after an add that finished), unless ``again=True``. The new
+    shards are sized by ``shard_tokens``, else ``memory``, else as the index's build was asked
+    to, else by a default that is the same on every machine (see
+    :func:`~.generations.shard_size_options`).
 
     >>> import tempfile, pathlib, infgram
     >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -92,18 +96,13 @@ def add(directory: str | Path, inputs: Any, *, text_field: str | list[str] = "te
         target = generation_directory(generation + 1)
         tokenizer = tokenizer_from_manifest(manifest.get("tokenizer", {}), directory)
         kind = manifest["index_kind"]
-        options = manifest.get("build") or {}
-        try:
-            shard_tokens = int(options["shard_positions"])
-        except (KeyError, TypeError, ValueError):
-            raise BuildError(f"the manifest of {directory} does not record its shard size; rebuild the index "
-                             "with this version of infgram to add to it") from None
+        sizes = shard_size_options(manifest, memory, shard_tokens)
         sample_rate = (manifest.get("fm") or {}).get("sample_rate") if kind == "fm" else None
         if _are_documents(inputs):
             vocabulary = {"token_width": tokenizer.token_width, "vocab_size": tokenizer.vocab_size} \
                 if tokenizer.kind == "pretokenized" else {"tokenizer": tokenizer}
-            report = build_from_documents(inputs, directory / target, on_error=on_error, shard_tokens=shard_tokens,
-                                          progress=progress, kind=kind, sample_rate=sample_rate, **vocabulary)
+            report = build_from_documents(inputs, directory / target, on_error=on_error, progress=progress, kind=kind,
+                                          sample_rate=sample_rate, **sizes, **vocabulary)
         else:
             if tokenizer.kind == "pretokenized":
                 raise BuildError(f"the index in {directory} was built from token ids, so new text cannot be "
@@ -120,8 +119,8 @@ def add(directory: str | Path, inputs: Any, *, text_field: str | list[str] = "te
                     "note": f"these inputs, unchanged, were added in generation {last['generation']}; pass "
                             "again=True (--again) to add them once more"})
             report = build(inputs, directory / target, tokenizer=tokenizer, text_field=text_field, on_error=on_error,
-                           shard_tokens=shard_tokens, progress=progress, kind=kind, sample_rate=sample_rate,
-                           include=include, exclude=exclude)
+                           progress=progress, kind=kind, sample_rate=sample_rate, include=include, exclude=exclude,
+                           **sizes)
         added = read_manifest(directory / target)
         shards = list(manifest["shards"]) + [rebased_entry(entry, target, 0) for entry in added["shards"]]
         change = {"action": "add", "num_documents": added["num_documents"], "num_tokens": added["num_tokens"],

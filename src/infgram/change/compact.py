@@ -1,7 +1,8 @@
 """``infgram compact``: rewrite shards without their removed documents, merging small ones.
 
 Consecutive shards are grouped greedily while their live positions fit one shard of the
-index's size (its build's, or ``--shard-tokens``/``--memory``). A group of one shard with
+index's size (``--shard-tokens``/``--memory``, else the build's options, else a default
+that is the same on every machine: see :func:`~.generations.shard_size_options`). A group of one shard with
 no removed tokens is kept as it is; every other group becomes one new shard, sorted anew,
 in ``g<next generation>/``. A removed document keeps its number as an empty placeholder
 (its separator alone, metadata ``{}``) that the new shard still lists as removed, so
@@ -27,7 +28,7 @@ from ..shards import open_shard
 from ..shards.sa import SAShard
 from ..tokenizer import tokenizer_from_manifest
 from .add import ChangeReport
-from .generations import changing, commit, generation_directory, rebased_entry
+from .generations import changing, commit, generation_directory, rebased_entry, shard_size_options
 from .remove import write_removals
 
 
@@ -116,11 +117,8 @@ def compact(directory: str | Path, *, memory: str | int | None = None, shard_tok
                 "are merged by building it again (`infgram build --kind fm --overwrite` with larger --memory)")
         tokenizer = tokenizer_from_manifest(manifest.get("tokenizer", {}), directory)
         options = manifest.get("build") or {}
-        if memory is not None or shard_tokens is not None:
-            shard_positions, _ = build_options(tokenizer, "text", "fail", memory, shard_tokens)
-        else:
-            shard_positions = int(options.get("shard_positions") or 0) or build_options(tokenizer, "text", "fail", None,
-                                                                                          None)[0]
+        sizes = shard_size_options(manifest, memory, shard_tokens)
+        shard_positions, _ = build_options(tokenizer, "text", "fail", sizes.get("memory"), sizes.get("shard_tokens"))
         token_width = tokenizer.token_width
         shards = [open_shard("sa", directory, entry, token_width) for entry in manifest["shards"]]
         groups = plan_groups(shards, shard_positions)

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..build.plan import default_shard_tokens
 from ..build.shard_writer import remove_path
 from ..errors import IndexFormatError, UnsupportedOperationError
 from ..format import LOCK_NAME, MANIFEST_NAME, WriterLock, generation_of, read_manifest, write_json_atomically
@@ -42,6 +43,31 @@ def generation_directory(generation: int) -> str:
     'g3'
     """
     return f"g{generation}"
+
+
+def shard_size_options(manifest: dict[str, Any], memory: str | int | None = None,
+                       shard_tokens: int | None = None) -> dict[str, Any]:
+    """How a change sizes the shards it writes, as options of :func:`infgram.build`: the
+    user's ``shard_tokens``, else the user's ``memory``, else those the index's build was given
+    (its manifest records them), else :func:`~infgram.build.plan.default_shard_tokens`. Never
+    the machine's memory: the same change writes the same bytes on every machine.
+
+    >>> manifest = {"index_kind": "sa", "token_width": 1, "build": {"on_error": "fail"}}
+    >>> shard_size_options(manifest, shard_tokens=1000), shard_size_options(manifest, memory="1G")
+    ({'shard_tokens': 1000}, {'memory': '1G'})
+    >>> shard_size_options({**manifest, "build": {"memory_bytes": 2**30}}), shard_size_options(manifest)
+    ({'memory': 1073741824}, {'shard_tokens': 335544303})
+    """
+    if shard_tokens is not None:
+        return {"shard_tokens": shard_tokens}
+    if memory is not None:
+        return {"memory": memory}
+    options = manifest.get("build") if isinstance(manifest.get("build"), dict) else {}
+    if isinstance(options.get("shard_tokens"), int):
+        return {"shard_tokens": options["shard_tokens"]}
+    if isinstance(options.get("memory_bytes"), int):
+        return {"memory": options["memory_bytes"]}
+    return {"shard_tokens": default_shard_tokens(int(manifest.get("token_width", 1)), manifest.get("index_kind", "sa"))}
 
 
 def referenced_files(manifest: dict[str, Any]) -> set[str]:
@@ -135,4 +161,4 @@ def commit(directory: Path, manifest: dict[str, Any], shards: list[dict[str, Any
 
 
 __all__ = ["GENERATION_DIRECTORY", "LOCK_NAME", "generation_directory", "referenced_files", "collect_garbage",
-           "rebased_entry", "changing", "commit"]
+           "rebased_entry", "changing", "commit", "shard_size_options"]

@@ -61,7 +61,7 @@ from ..build.pipeline import (
 from ..build.selection import Selection
 from ..build.shard_writer import ShardBuffer, remove_path
 from ..errors import BuildError, InfgramError
-from ..format import directory_bytes, token_dtype
+from ..format import AtomicFile, directory_bytes, token_dtype
 from ..tokenizer import Tokenizer
 from .cluster import cluster_cpus, connect
 
@@ -80,8 +80,8 @@ class _Spool:
 
     def __init__(self, tokens_path: Path, metadata_path: Path, token_width: int):
         self.dtype = token_dtype(token_width)
-        self.tokens = open(tokens_path, "wb")
-        self.metadata = open(metadata_path, "wb")
+        self.files = [AtomicFile(tokens_path), AtomicFile(metadata_path)]
+        self.tokens, self.metadata = (file.handle for file in self.files)
         self.token_counts = array("q")
         self.metadata_lengths = array("q")
 
@@ -94,9 +94,15 @@ class _Spool:
         self.token_counts.append(len(ids))
         self.metadata_lengths.append(len(metadata))
 
-    def close(self) -> None:
-        self.tokens.close()
-        self.metadata.close()
+    def commit(self) -> None:
+        """Both files renamed into place, whole."""
+        for file in self.files:
+            file.commit()
+
+    def abort(self) -> None:
+        """Both temporary files removed."""
+        for file in self.files:
+            file.abort()
 
 
 class _UnitBuilder(Builder):
@@ -145,17 +151,16 @@ class UnitReader:
         """Read file ``path`` as unit ``number``; raises the local build's InputError on a
         problem under ``on_error="fail"``."""
         tokens_path, metadata_path = unit_paths(self.work, number)
-        partial = [Path(f"{name}.partial") for name in (tokens_path, metadata_path)]
-        spool = _Spool(*partial, self.tokenizer.token_width)
+        spool = _Spool(Path(tokens_path), Path(metadata_path), self.tokenizer.token_width)
         report = BuildReport(directory=str(self.work), files={path: file_counts()})
         builder = _UnitBuilder(spool, self.work, self.tokenizer, self.fingerprint, self.shard_positions,
                                self.on_error, False, {"shards": {}}, report)
         try:
             builder.add_records(read_records([Path(path)], self.text_field))
-        finally:
-            spool.close()
-        for temporary, final in zip(partial, (tokens_path, metadata_path)):
-            os.replace(temporary, final)
+        except BaseException:
+            spool.abort()
+            raise
+        spool.commit()
         kill_once(self.kill_once, "unit-read")
         return UnitResult(report, np.frombuffer(spool.token_counts, dtype=np.int64),
                           np.frombuffer(spool.metadata_lengths, dtype=np.int64))

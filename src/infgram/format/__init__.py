@@ -47,7 +47,8 @@ suffix-array entry (the step is in the file's manifest entry), the first 8 bytes
 suffix as a little-endian uint64 whose value is those bytes read big-endian, zero-padded at
 the end of the shard (see "Sampled suffix keys" in ``_core.c``). It is optional: a shard
 without it (built before it existed) is searched without it. Files are written under a
-temporary name with ``complete = 0``, then the flag is set, the file flushed and renamed into place, so a
+temporary name with ``complete = 0``, then the flag is set, the file flushed, fsynced and renamed into
+place and the directory fsynced (:class:`AtomicFile`, the one writer of every file infgram writes), so a
 reader never sees a partial file under its final name. ``manifest.json`` is written last:
 a directory without it is not an index (and one with ``build-state.json`` but no manifest
 is an interrupted build, which the build command resumes).
@@ -65,7 +66,7 @@ import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -263,23 +264,129 @@ class _HashInThread:
             self._thread.join()
 
 
+def fsync_directory(directory: Path) -> None:
+    """Make the entries of ``directory`` (a file renamed into it, say) durable: without this a
+    power loss after a rename may bring back the old name (POSIX; a no-op where directories
+    cannot be opened)."""
+    try:
+        descriptor = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass  # some filesystems refuse fsync on a directory; the rename itself is still atomic
+    finally:
+        os.close(descriptor)
+
+
+def temporary_name(path: Path) -> Path:
+    """The temporary name a file is written under before it is renamed to ``path``: in the
+    same directory (a rename across filesystems is not atomic), ending in ``.partial`` (a
+    rerun of an interrupted build discards such names)."""
+    path = Path(path)
+    return path.with_name(path.name + ".partial")
+
+
+class AtomicFile:
+    """The one way infgram writes a file: under a temporary name in the same directory, then
+    flushed, fsynced, renamed to its final name and the directory fsynced. So a reader (or a
+    crash at any point) sees the old file or the new one whole, never part of it.
+
+    Use it as a context manager: the file is committed when the block ends and removed when
+    the block raises. ``before_rename`` names the :func:`kill_point` passed just before the
+    rename (for the tests that kill a build).
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "out.txt"
+    >>> with AtomicFile(path, "w") as handle:
+    ...     _ = handle.write("whole")
+    >>> path.read_text(), sorted(p.name for p in path.parent.iterdir())
+    ('whole', ['out.txt'])
+    """
+
+    def __init__(self, path: Path, mode: str = "wb", before_rename: str | None = None):
+        if mode not in ("wb", "w"):
+            raise ValueError(f"expected mode 'wb' or 'w', found {mode!r}")
+        self.path = Path(path)
+        self.temporary_path = temporary_name(self.path)
+        self.before_rename = before_rename
+        self.handle: Any = open(self.temporary_path, mode, **({"encoding": "utf-8"} if mode == "w" else {}))
+
+    def commit(self) -> None:
+        """Flush and fsync the file, rename it into place and fsync its directory."""
+        try:
+            self.handle.flush()
+            os.fsync(self.handle.fileno())
+            self.handle.close()
+            if self.before_rename:
+                kill_point(self.before_rename)
+            os.replace(self.temporary_path, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        fsync_directory(self.path.parent)
+
+    def abort(self) -> None:
+        """Give up the file: its temporary name is removed, a file under the final name is untouched."""
+        if not self.handle.closed:
+            self.handle.close()
+        try:
+            os.unlink(self.temporary_path)
+        except FileNotFoundError:
+            pass
+
+    def __enter__(self) -> Any:
+        return self.handle
+
+    def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
+        if kind is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+def write_bytes_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all (see :class:`AtomicFile`)."""
+    with AtomicFile(path, "wb") as handle:
+        handle.write(data)
+
+
+def write_text_atomically(path: Path, text: str | Iterable[str]) -> int:
+    """Write text, or lines of text as they are produced, to ``path`` whole or not at all (an
+    error while producing them leaves the old file, or none); returns the UTF-8 bytes written.
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "lines.jsonl"
+    >>> write_text_atomically(path, (f"{n}\\n" for n in range(3))), path.read_text()
+    (6, '0\\n1\\n2\\n')
+    """
+    written = 0
+    with AtomicFile(path, "w") as handle:
+        for piece in [text] if isinstance(text, str) else text:
+            handle.write(piece)
+            written += len(piece.encode("utf-8"))
+    return written
+
+
 class AtomicFileWriter:
     """Write an index file under a temporary name; ``commit`` makes it appear whole.
 
     The header is written first with ``complete = 0`` and rewritten with ``complete = 1``
-    after the payload is flushed; then the file is renamed to its final name. The payload's
-    sha256 (for the manifest) is computed as it is written, never by reading the file back:
-    given by the caller (``known_sha256``), hashed piece by piece, or with
-    ``hash_in_thread`` hashed in a thread beside the writing (then the pieces written must
-    not change until :meth:`commit`).
+    after the payload is flushed; then the file is fsynced and renamed to its final name
+    (:class:`AtomicFile`). The payload's sha256 (for the manifest) is computed as it is
+    written, never by reading the file back: given by the caller (``known_sha256``), hashed
+    piece by piece, or with ``hash_in_thread`` hashed in a thread beside the writing (then the
+    pieces written must not change until :meth:`commit`).
     """
 
     def __init__(self, path: Path, header: FileHeader, known_sha256: str | None = None, hash_in_thread: bool = False):
         """``known_sha256``: the payload's checksum when the caller has already computed it."""
         self.path = Path(path)
         self.header = header
-        self.temporary_path = self.path.with_name(self.path.name + ".partial")
-        self._handle = open(self.temporary_path, "wb")
+        self._file = AtomicFile(self.path, "wb", before_rename="file-before-rename")
+        self.temporary_path = self._file.temporary_path
+        self._handle = self._file.handle
         self._handle.write(FileHeader(**{**header.__dict__, "complete": False}).pack())
         self._known_sha256 = known_sha256
         self._hash: Any = None if known_sha256 else _HashInThread() if hash_in_thread else hashlib.sha256()
@@ -309,15 +416,11 @@ class AtomicFileWriter:
             self._handle.flush()
             self._handle.seek(0)
             self._handle.write(self.header.pack())
-            self._handle.flush()
-            os.fsync(self._handle.fileno())
-            self._handle.close()
             sha256 = self._known_sha256 if self._hash is None else self._hash.hexdigest()
         except BaseException:
             self._stop_hashing()
             raise
-        kill_point("file-before-rename")
-        os.replace(self.temporary_path, self.path)
+        self._file.commit()
         return {"bytes": HEADER_BYTES + self._written, "sha256": sha256}
 
     def _stop_hashing(self) -> None:
@@ -328,29 +431,52 @@ class AtomicFileWriter:
     def abort(self) -> None:
         """Give up the file: its temporary name is removed."""
         self._stop_hashing()
-        if not self._handle.closed:
-            self._handle.close()
-        if self.temporary_path.exists():
-            os.unlink(self.temporary_path)
+        self._file.abort()
 
 
 def write_json_atomically(path: Path, payload: dict[str, Any]) -> None:
-    """Write a JSON file via a temporary name and rename, with stable key order."""
-    path = Path(path)
-    temporary = path.with_name(path.name + ".partial")
-    try:
-        with open(temporary, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=2, sort_keys=True, ensure_ascii=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        kill_point("json-before-rename")
-        os.replace(temporary, path)
-    except BaseException:
-        if temporary.is_file():
-            temporary.unlink()
-        raise
+    """Write a JSON file whole or not at all (:class:`AtomicFile`), with stable key order."""
+    with AtomicFile(path, "w", before_rename="json-before-rename") as handle:
+        json.dump(payload, handle, indent=2, sort_keys=True, ensure_ascii=False)
+        handle.write("\n")
     kill_point("json-written")
+
+
+PLAN_KEYS = ("shard_positions", "memory_budget")
+"""Keys of a build's fingerprint (kept in ``build-state.json`` while it runs, so that a resumed
+build finds the same shards) that hold the shard plan as resolved on the machine: the shard
+size in positions and the memory budget, which by default is a share of the machine's memory.
+The manifest's ``build`` entry never holds them: it records the options the user gave
+(``shard_tokens``, ``memory_bytes``), and the shards record what was built."""
+
+
+def manifest_build_options(fingerprint: dict[str, Any]) -> dict[str, Any]:
+    """The ``build`` entry of a manifest: a build's fingerprint without :data:`PLAN_KEYS`.
+
+    >>> manifest_build_options({"on_error": "fail", "shard_positions": 1000, "memory_budget": 6000})
+    {'on_error': 'fail'}
+    """
+    return {key: value for key, value in fingerprint.items() if key not in PLAN_KEYS}
+
+
+def upgrade_build_options(build: Any) -> Any:
+    """The ``build`` entry of a manifest written when it still held :data:`PLAN_KEYS`, as it is
+    written now: ``memory_budget`` (which may have been the machine's default) and
+    ``shard_positions`` are dropped, and a shard size the user gave (then recorded as
+    ``shard_positions`` without a budget) becomes ``shard_tokens``. Other entries are returned
+    as they are.
+
+    >>> upgrade_build_options({"on_error": "fail", "memory_budget": None, "shard_positions": 1000})
+    {'on_error': 'fail', 'shard_tokens': 1000}
+    >>> upgrade_build_options({"on_error": "fail", "memory_budget": 8589934592, "shard_positions": 1717986918})
+    {'on_error': 'fail'}
+    """
+    if not isinstance(build, dict) or not any(key in build for key in PLAN_KEYS):
+        return build
+    upgraded = manifest_build_options(build)
+    if build.get("memory_budget") is None and isinstance(build.get("shard_positions"), int):
+        upgraded["shard_tokens"] = build["shard_positions"]
+    return upgraded
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
@@ -398,6 +524,8 @@ def read_manifest(directory: Path) -> dict[str, Any]:
             f"{manifest_path} holds an index of kind {manifest.get('index_kind')!r:.40}, expected one of "
             f"{', '.join(INDEX_KINDS)}; upgrade infgram or rebuild the index"
         )
+    if "build" in manifest:  # migrated in memory; the next change writes it migrated
+        manifest = {**manifest, "build": upgrade_build_options(manifest["build"])}
     return manifest
 
 

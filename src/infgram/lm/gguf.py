@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import InputError, UnsupportedOperationError
+from ..format import write_text_atomically
 from ..gguf_tokenizer import (PRE_TOKENIZERS, read_metadata, read_metadata_from, tokenizer_json,
                               tokenizer_json_text, vocabulary_fingerprint)
 
@@ -30,7 +31,7 @@ __all__ = ["PRE_TOKENIZERS", "check_same_vocabulary", "index_vocabulary", "read_
 def write_tokenizer_json(gguf_path: str | Path, out_path: str | Path) -> Path:
     """Write the tokenizer of a GGUF model as a ``tokenizer.json`` file; returns its path."""
     out = Path(out_path)
-    out.write_text(tokenizer_json_text(gguf_path), encoding="utf-8")
+    write_text_atomically(out, tokenizer_json_text(gguf_path))
     return out
 
 

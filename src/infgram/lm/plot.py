@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import UnsupportedOperationError
+from ..format import AtomicFile, write_text_atomically
 
 Series = dict[str, tuple[Sequence[float], Sequence[float | None]]]
 
@@ -42,10 +43,11 @@ def line_plot(path: str | Path, series: Series, x_label: str, y_label: str, titl
         axes.set_title(title)
         axes.legend()
         figure.tight_layout()
-        figure.savefig(path, dpi=120)
+        with AtomicFile(path, "wb") as handle:
+            figure.savefig(handle, dpi=120, format="png")
         pyplot.close(figure)
         return
-    path.write_text(svg_plot(series, x_label, y_label, title), encoding="utf-8")
+    write_text_atomically(path, svg_plot(series, x_label, y_label, title))
 
 
 def svg_plot(series: Series, x_label: str, y_label: str, title: str, width: int = 640, height: int = 400) -> str:
