@@ -23,8 +23,9 @@ _NO_LIMIT = 1 << 62
 this is taken for it."""
 
 
-def parse_size(text: str | int | None, what: str = "memory size") -> int | None:
-    """Bytes from a size such as ``"8G"``, ``"512M"``, ``"64MiB"`` or ``"1000000"``.
+def parse_size(text: str | int | None, what: str = "memory size", error: type[Exception] = QueryError) -> int | None:
+    """Bytes from a size such as ``"8G"``, ``"512M"``, ``"64MiB"`` or ``"1000000"``; ``error``
+    (an :mod:`infgram.errors` class) when it is none of these.
 
     >>> parse_size("1.5G"), parse_size("64M"), parse_size(4096), parse_size(None)
     (1610612736, 67108864, 4096, None)
@@ -33,8 +34,8 @@ def parse_size(text: str | int | None, what: str = "memory size") -> int | None:
         return text
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgGtT]?)i?[bB]?\s*", str(text))
     if not match:
-        raise QueryError(f"cannot read the {what} {str(text)!r:.40}: expected a number with an optional K, M, G or "
-                         "T suffix, e.g. 64M")
+        raise error(f"cannot read the {what} {str(text)!r:.40}: expected a number with an optional K, M, G or T "
+                    "suffix, e.g. 64M")
     scale = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}[match.group(2).lower()]
     return int(float(match.group(1)) * scale)
 

@@ -27,7 +27,7 @@ def test_parse_memory(text, expected):
 
 @pytest.mark.parametrize("text", ["lots", "", "-1G", "1X", "1e9", "G", "1.2.3G", "8 GB RAM"])
 def test_parse_memory_rejects(text):
-    with pytest.raises(infgram.BuildError, match="cannot read memory size"):
+    with pytest.raises(infgram.BuildError, match="cannot read the memory size"):
         parse_memory(text)
 
 

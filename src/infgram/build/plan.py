@@ -30,48 +30,30 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 from pathlib import Path
 
 from ..errors import BuildError
+from ..resources import parse_size, physical_memory_bytes, process_memory_limit
 
 INT32_LIMIT = 2**31 - 1
 """Suffix arrays of shards up to this many positions are sorted with 32-bit indices."""
 
 
 def parse_memory(text: str | int | None) -> int | None:
-    """Bytes from a size such as ``"8G"``, ``"512M"`` or ``"1000000"``.
+    """Bytes from a size such as ``"8G"``, ``"512M"`` or ``"1000000"`` (:func:`infgram.resources.parse_size`,
+    a :class:`~infgram.errors.BuildError` when it cannot be read).
 
     >>> parse_memory("1.5G"), parse_memory("512M"), parse_memory(4096)
     (1610612736, 536870912, 4096)
     """
-    if text is None or isinstance(text, int):
-        return text
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgGtT]?)i?[bB]?\s*", str(text))
-    if not match:
-        raise BuildError(f"cannot read memory size {text!r}: expected a number with an optional K, M, G or T suffix, e.g. 8G")
-    scale = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}[match.group(2).lower()]
-    return int(float(match.group(1)) * scale)
-
-
-def physical_memory_bytes() -> int:
-    """The machine's memory (not what is free now, which changes from run to run)."""
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return parse_size(text, "memory size", BuildError)
 
 
 def cgroup_memory_limit(root: Path = Path("/sys/fs/cgroup")) -> int | None:
-    """The memory limit of the container (cgroup v2 ``memory.max``, else cgroup v1
-    ``memory/memory.limit_in_bytes``), or None when there is none or it cannot be read."""
-    for name in ("memory.max", "memory/memory.limit_in_bytes", "memory.limit_in_bytes"):
-        try:
-            text = (root / name).read_text().strip()
-        except (OSError, ValueError):
-            continue
-        if text.isdigit():
-            return int(text)
-        if text == "max":
-            return None
-    return None
+    """The memory limit of this process's control groups (cgroup v2 ``memory.max``, else v1
+    ``memory/memory.limit_in_bytes``, along the process's path and above it), or None when
+    there is none: :func:`infgram.resources.process_memory_limit`."""
+    return process_memory_limit(root)
 
 
 def default_memory_budget() -> int:
