@@ -75,3 +75,14 @@ def test_a_bad_load_or_budget_is_refused(tmp_path):
             assert words in str(error)
         else:
             raise AssertionError(f"load={load!r}, memory={memory!r} was accepted")
+
+
+def test_an_fm_index_answers_the_same_from_disk(tmp_path):
+    texts = ["a rose is a rose is a rose", "roses are red", "is it"]
+    infgram.build_from_documents(texts, tmp_path / "fm", kind="fm", progress=False)
+    in_memory = infgram.Index.open(tmp_path / "fm", load="ram")
+    from_disk = infgram.Index.open(tmp_path / "fm", load="disk")
+    assert from_disk.info()["memory"]["load"] == "disk"
+    for query in ("rose", "a rose", "is", "zzz", ""):
+        assert from_disk.count(query) == in_memory.count(query) == reference.count(
+            [list(t.encode()) for t in texts], list(query.encode()))
