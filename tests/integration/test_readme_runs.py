@@ -27,6 +27,8 @@ from conftest import ROOT
 
 README = ROOT / "README.md"
 
+OFFICIAL = "a prebuilt official index (downloaded, terabytes): tests/official/ make the same calls on official fixtures"
+
 SKIPPED_LINES = {
     "python3 -m pip install . && python3 -m infgram demo":
         "installs the package from PyPI; .ci/run runs it on a fresh clone",
@@ -46,12 +48,22 @@ SKIPPED_LINES = {
     "print(smollm2_path())')\"": "needs the GGUF model (tests/lm/test_smollm2_large.py, opt-in)",
     "infgram perplexity idx/ --file heldout.jsonl --model smollm2 --max-tokens 256":
         "needs the GGUF model and transformers (tests/lm/test_smollm2_large.py, opt-in)",
+    'infgram count /data/v4_pileval_llama --ids "5613 4086 9068"': OFFICIAL,
+    "infgram adopt /data/v4_pileval_llama --tokenizer llama2.tokenizer.json": OFFICIAL,
+    'infgram next /data/v4_pileval_llama "natural language" --json': OFFICIAL,
+    "infgram info /data/v4_pileval_llama": OFFICIAL,
+    "infgram export idx/ --format infini-gram --out official/":
+        "writes an official index: tests/official/test_export_with_the_official_engine.py runs it",
 }
 """Bash lines (without their comment) that are not run, and why."""
 
 SKIPPED_PYTHON = {
     'index = infgram.distributed.open("/shared/idx", address="auto")   # Index\'s methods and answers':
         "joins a running Ray cluster: tests/distributed/ run it on a local cluster (the names are checked)",
+    'index = infgram.Index.open("/data/v4_pileval_llama", tokenizer="tokenizer.json")  # or several: [a, b]': OFFICIAL,
+    "index.infgram_next_tokens([5613, 4086])        # every operation of a suffix-array index, exact": OFFICIAL,
+    'engine = InfiniGramEngine(index_dir="/data/v4_pileval_llama", eos_token_id=2)': OFFICIAL,
+    "engine.count(input_ids=[5613, 4086, 9068])     # {'count': ..., 'approx': False}": OFFICIAL,
 }
 """Python lines that are not run, and why; the ``infgram.`` names they use are still checked."""
 
