@@ -1,6 +1,10 @@
 """Every operation on an index several times larger than the memory it may use, cold and in steady state.
 
-    python benchmarks/larger_than_memory.py --index BIG_INDEX --cap 1G
+    python benchmarks/larger_than_memory.py --work /big/disk/folder --copies 18 --cap 1G
+
+With ``--copies N`` it first writes wiki + prose N times over, each copy shuffled
+(``large_sharded.make_corpus``), and builds it with ``infgram build --memory 2G`` into
+``WORK/index`` (kept between runs); ``--index DIR`` measures any byte index instead.
 
 A fresh process is put into a memory control group capped at ``--cap`` (process and page
 cache; see ``from_disk.py``), drops the page cache, opens the index with its defaults
@@ -124,7 +128,9 @@ def draw_queries(indexed: list[bytes], held_out: list[bytes], rng: np.random.Gen
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--index", required=True)
+    parser.add_argument("--index", default=None, help="a byte index to measure (default WORK/index)")
+    parser.add_argument("--work", default=None, help="where --copies writes the corpus and builds the index")
+    parser.add_argument("--copies", type=int, default=18, help="copies of wiki + prose in the corpus built (18: 1 GB)")
     parser.add_argument("--cap", default="1G")
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
@@ -136,9 +142,20 @@ def main() -> None:
     if os.geteuid() != 0:
         sys.exit("larger_than_memory.py needs root: it makes a memory control group and drops the page cache")
     command = "python benchmarks/larger_than_memory.py " + " ".join(sys.argv[1:])
-    index_dir = Path(args.index).resolve()
     corpus = CACHE / "work" / "quick" / "corpus" / "corpus.jsonl"
     held_out = [t.encode("utf-8") for t in split_corpus(fetch(CORPORA["quick"]), corpus, 0.01, 0)]
+    if args.index is None:
+        if args.work is None:
+            parser.error("give --index DIR, or --work DIR (with --copies) to build one")
+        index_dir = Path(args.work).resolve() / "index"
+        if not (index_dir / "manifest.json").exists():
+            from large_sharded import make_corpus, timed_build
+
+            copies = make_corpus(corpus, Path(args.work).resolve() / "corpus", args.copies)
+            seconds, peak = timed_build(copies, index_dir, "2G")
+            print(f"built {index_dir} in {seconds / 60:.1f} min, peak RSS {peak / 2**30:.2f} GiB", flush=True)
+    else:
+        index_dir = Path(args.index).resolve()
     held_out = [t for t in held_out if len(t) > 400]
     indexed = []
     with open(corpus, encoding="utf-8") as source:
