@@ -119,3 +119,18 @@ def machine() -> str:
         pass
     return (f"{model}, {os.cpu_count()} cores, {memory / 2**30:.0f} GiB memory, "
             f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
+
+
+def write_section(path: Path, title: str, text: str, before: str | None = None) -> None:
+    """Put ``text`` under the heading ``title`` in a Markdown file (BENCHMARKS.md): in place of
+    that section if it is there, else before the heading ``before`` (or at the end)."""
+    content = path.read_text(encoding="utf-8")
+    block = f"{title}\n\n{text}\n"
+    if title in content:
+        start = content.index(title)
+        end = content.find("\n## ", start + len(title))
+        content = content[:start] + block + (content[end:] if end != -1 else "")
+    else:
+        at = content.find(before) if before else -1
+        content = content[:at] + block + "\n" + content[at:] if at != -1 else content + "\n" + block
+    path.write_text(content, encoding="utf-8")

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 import infgram
-from common import ROOT, machine, percentile
+from common import ROOT, machine, percentile, write_section
 from from_disk import MemoryCap, disk_read_micros, parse_size
 from vs_official import CACHE, CORPORA, fetch, official_python, split_corpus
 
@@ -230,17 +230,7 @@ def main() -> None:
     ])
     print(text)
     if not args.no_write:
-        content = BENCHMARKS_MD.read_text(encoding="utf-8")
-        block = f"{SECTION_TITLE}\n\n{text}\n"
-        if SECTION_TITLE in content:
-            start = content.index(SECTION_TITLE)
-            end = content.find("\n## ", start + len(SECTION_TITLE))
-            content = content[:start] + block + (content[end:] if end != -1 else "")
-        else:
-            marker = "## From disk, against the official infini-gram package"
-            at = content.find(marker)
-            content = content[:at] + block + "\n" + content[at:] if at != -1 else content + "\n" + block
-        BENCHMARKS_MD.write_text(content, encoding="utf-8")
+        write_section(BENCHMARKS_MD, SECTION_TITLE, text, before="## From disk, against the official infini-gram package")
 
 
 if __name__ == "__main__":

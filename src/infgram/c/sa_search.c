@@ -281,8 +281,12 @@ typedef struct {
 
 /* Run the lanes' k-ary searches in lockstep until a == b in every lane; each lane's bound
  * is then its a. Preconditions: a <= b, and the rows of [a, b) sorted (any sub-range of the
- * array is) with "compares before" monotone along them. */
-static void resolve_lanes(const sa_view *view, bound_lane *lanes, int num_lanes, damage_report *report) {
+ * array is) with "compares before" monotone along them.
+ * With `over_samples`, a and b number samples instead of rows, in records that hold their
+ * suffix's position (keys_have_pointers): a step then reads the text of its probes only, one
+ * round of reads instead of two (depth must be 0). */
+static void resolve_lanes(const sa_view *view, bound_lane *lanes, int num_lanes, int over_samples,
+                          damage_report *report) {
     page_batch batch_memory, *batch = &batch_memory;
     batch->count = 0;
     int64_t rows[MAX_LANES][FINAL_ROWS];
@@ -307,7 +311,7 @@ static void resolve_lanes(const sa_view *view, bound_lane *lanes, int num_lanes,
         }
         if (!active) return;
         /* Round one: the suffix-array entries of every probe (consecutive rows share pages). */
-        for (int l = 0; l < num_lanes; l++) {
+        for (int l = 0; l < num_lanes && !over_samples; l++) {
             if (counts[l] == 0) continue;
             if (lanes[l].b - lanes[l].a <= FINAL_ROWS) {
                 batch_add(view, batch, view->suffix_array + rows[l][0] * pw, (int64_t)counts[l] * pw);
@@ -319,7 +323,8 @@ static void resolve_lanes(const sa_view *view, bound_lane *lanes, int num_lanes,
         /* Round two: the bytes of every probe's suffix that the comparison may read. */
         for (int l = 0; l < num_lanes; l++) {
             for (int k = 0; k < counts[l]; k++) {
-                uint64_t position = pointer_at(view, rows[l][k], report);
+                uint64_t position = over_samples ? sample_position(view, rows[l][k], report)
+                                                 : pointer_at(view, rows[l][k], report);
                 positions[l][k] = position;
                 int64_t at = (int64_t)position + lanes[l].depth;
                 if (at < view->num_positions) {
@@ -348,63 +353,6 @@ static void resolve_lanes(const sa_view *view, bound_lane *lanes, int num_lanes,
             } else {
                 if (k > 0) lane->a = rows[l][k - 1] + 1;
                 if (k < counts[l]) lane->b = rows[l][k];
-            }
-        }
-    }
-}
-
-/* resolve_lanes over samples instead of rows, for records that hold their suffix's
- * position: a step reads the text of its probes only (one round of reads, not two). Each
- * lane's bound is the first sample (of its [a, b)) that does not compare < 0 (<= 0). */
-static void resolve_samples(const sa_view *view, bound_lane *lanes, int num_lanes, damage_report *report) {
-    page_batch batch_memory, *batch = &batch_memory;
-    batch->count = 0;
-    int64_t samples[MAX_LANES][FINAL_ROWS];
-    uint64_t positions[MAX_LANES][FINAL_ROWS];
-    int counts[MAX_LANES];
-    const int w = view->token_width;
-    for (;;) {
-        int active = 0;
-        for (int l = 0; l < num_lanes; l++) {
-            int64_t size = lanes[l].b - lanes[l].a;
-            counts[l] = 0;
-            if (size <= 0) continue;
-            active++;
-            if (size <= FINAL_ROWS) {
-                for (int64_t r = 0; r < size; r++) samples[l][r] = lanes[l].a + r;
-                counts[l] = (int)size;
-            } else {
-                for (int k = 0; k < FAN_OUT; k++) samples[l][k] = lanes[l].a + ((k + 1) * size) / (FAN_OUT + 1);
-                counts[l] = FAN_OUT;
-            }
-        }
-        if (!active) return;
-        for (int l = 0; l < num_lanes; l++) {
-            for (int k = 0; k < counts[l]; k++) {
-                uint64_t position = sample_position(view, samples[l][k], report);
-                positions[l][k] = position;
-                int64_t available = (view->num_positions - (int64_t)position) * w;
-                batch_add(view, batch, view->tokens + position * w,
-                          available < lanes[l].query_bytes ? available : lanes[l].query_bytes);
-            }
-        }
-        batch_flush(view, batch);
-        for (int l = 0; l < num_lanes; l++) {
-            bound_lane *lane = &lanes[l];
-            if (counts[l] == 0) continue;
-            int k = 0;
-            /* Samples are in suffix order, so "compares before" is monotone along them. */
-            while (k < counts[l]) {
-                int c = compare_suffix(view, positions[l][k], lane->query, lane->query_bytes);
-                if (lane->inclusive ? c > 0 : c >= 0) break;
-                k++;
-            }
-            if (lane->b - lane->a <= FINAL_ROWS) {
-                lane->a = k < counts[l] ? samples[l][k] : lane->b;
-                lane->b = lane->a;
-            } else {
-                if (k > 0) lane->a = samples[l][k - 1] + 1;
-                if (k < counts[l]) lane->b = samples[l][k];
             }
         }
     }
@@ -455,7 +403,7 @@ static void disk_find_several(const sa_view *view, const unsigned char *const *q
             samples[num_samples++] = (bound_lane){query, bytes, 0, 1, tie_start[q], tie_end[q]};
         }
     }
-    if (num_samples) resolve_samples(view, samples, num_samples, report);
+    if (num_samples) resolve_lanes(view, samples, num_samples, 1, report);
     for (int q = 0; q < count && view->keys; q++) {
         if (query_bytes[q] == 0) continue;
         int64_t first_a, first_b, end_a, end_b;
@@ -486,7 +434,7 @@ static void disk_find_several(const sa_view *view, const unsigned char *const *q
         lanes[2 * q + 1].a = clip(end_a, lo, hi);
         lanes[2 * q + 1].b = clip(end_b, lo, hi);
     }
-    resolve_lanes(view, lanes, 2 * count, report);
+    resolve_lanes(view, lanes, 2 * count, 0, report);
     for (int q = 0; q < count; q++) {
         int64_t first = lanes[2 * q].a, end = lanes[2 * q + 1].a;
         if (UNLIKELY(end < first)) {
@@ -672,7 +620,7 @@ static void narrow_range(const sa_view *view, int64_t lo, int64_t hi, int64_t de
     if (view->on_disk) {
         /* Both ends at once, each by the k-ary search (see "Searching from disk"). */
         bound_lane lanes[2] = {{token, view->token_width, depth, 0, lo, hi}, {token, view->token_width, depth, 1, lo, hi}};
-        resolve_lanes(view, lanes, 2, report);
+        resolve_lanes(view, lanes, 2, 0, report);
         *out_lo = lanes[0].a;
         *out_hi = lanes[1].a > lanes[0].a ? lanes[1].a : lanes[0].a;
         return;
