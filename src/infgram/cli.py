@@ -325,7 +325,7 @@ def command_batch(args: argparse.Namespace) -> None:
 
     index = _open(args)
     output = sys.stdout
-    for reply in run_batch(index, sys.stdin):
+    for reply in run_batch(index, sys.stdin, args.max_batch_work):
         output.write(reply)
         output.write("\n")
     output.flush()
@@ -411,7 +411,8 @@ def command_serve(args: argparse.Namespace) -> None:
             raise InfgramError(f"expected a readable API key file, found {error}; give one key per line") from None
         if not keys:
             raise InfgramError(f"expected at least one API key in {args.api_key_file}, found none; one key per line")
-    settings = Settings(index_names(args.index), max_work=args.max_work, api_keys=keys, rate_limit=args.rate_limit,
+    settings = Settings(index_names(args.index), max_work=args.max_work, max_batch_work=args.max_batch_work,
+                        api_keys=keys, rate_limit=args.rate_limit,
                         cors=args.cors, cache=args.cache, queue=args.queue,
                         limits=Limits(max_body_bytes=args.max_body_bytes), ray_address=args.ray,
                         reload_seconds=args.reload_seconds, load=args.load, query_memory=args.query_memory)
@@ -530,7 +531,7 @@ class DefaultsShown(argparse.HelpFormatter):
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every subcommand (tests read its defaults against :mod:`infgram.query.operations`)."""
-    from .query.budget import DEFAULT_MAX_WORK
+    from .query.budget import DEFAULT_MAX_BATCH_WORK, DEFAULT_MAX_WORK
 
     parser = argparse.ArgumentParser(prog="infgram", description="Exact n-gram and ∞-gram search over any corpus.")
     parser.add_argument("--version", action="version", version=f"infgram {__version__}")
@@ -757,6 +758,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"operations:\n{operations}\n\nfields: see the README's batch contract")
     sub.add_argument("index", help=index_help)
     sub.add_argument("--ray", default=None, metavar="ADDRESS", help=ray_help)
+    sub.add_argument("--max-batch-work", type=int, default=None, metavar="UNITS",
+                     help="work budget of the whole batch, summed over its lines; once spent, the lines left are "
+                          "refused with a LimitError (default: none; each line keeps its own max_work)")
     sub.set_defaults(func=command_batch)
 
     sub = commands.add_parser(
@@ -812,6 +816,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--queue", type=int, default=64, help="requests that may wait for a thread; beyond, 503 (default 64)")
     sub.add_argument("--max-work", type=int, default=DEFAULT_MAX_WORK,
                      help=f"work budget ceiling of every request; no request can raise it (default {DEFAULT_MAX_WORK:,})")
+    sub.add_argument("--max-batch-work", type=int, default=DEFAULT_MAX_BATCH_WORK, metavar="UNITS",
+                     help="work budget of one POST /v1/batch as a whole, summed over its lines; once spent, the "
+                          f"lines left are refused with a LimitError (default {DEFAULT_MAX_BATCH_WORK:,})")
     sub.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024, help="largest request body (default 4 MiB)")
     sub.add_argument("--api-key-file", default=None, help="file of API keys, one a line: requests need 'Authorization: Bearer KEY'")
     sub.add_argument("--rate-limit", type=float, default=None, help="requests a second per client address (or key); beyond, 429")

@@ -62,7 +62,7 @@ from ..errors import InfgramError, QueryError
 from ..query.shardset import available_cpus
 from ..format import generation_of, read_manifest
 from ..query import results
-from ..query.budget import DEFAULT_MAX_WORK
+from ..query.budget import DEFAULT_MAX_BATCH_WORK, DEFAULT_MAX_WORK
 from ..query.index import Index, index_directories
 from ..shards.residency import thread_read_bytes
 from .batch import dump_reply, parse_line, run_batch
@@ -101,6 +101,8 @@ class Settings:
     indexes: list[tuple[str, str]]
     """(name, location) of each served index, the default first."""
     max_work: int = DEFAULT_MAX_WORK
+    max_batch_work: int = DEFAULT_MAX_BATCH_WORK
+    """The work budget of one ``POST /v1/batch`` as a whole, summed over its lines."""
     limits: Limits = field(default_factory=Limits)
     threads: int = field(default_factory=lambda: max(2, available_cpus()))
     """Threads for cheap operations, per worker process (by default the cores it may use,
@@ -386,6 +388,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.requests: dict[tuple[str, int], int] = defaultdict(int)
+        self.batch_lines = 0
         self.rejections: dict[tuple[str, str], int] = defaultdict(int)
         self.latency_counts: dict[str, list[int]] = defaultdict(lambda: [0] * (len(self.BUCKETS) + 1))
         self.latency_sums: dict[str, float] = defaultdict(float)
@@ -436,6 +439,9 @@ class Metrics:
                       "# TYPE infgram_disk_requests_total counter"]
             lines += [f'infgram_disk_requests_total{{operation="{op}"}} {n}'
                       for op, n in sorted(self.disk_measured.items())]
+        lines += ["# HELP infgram_batch_lines_total Lines of POST /v1/batch taken up (a batch whose client has gone "
+                  "stops taking them).", "# TYPE infgram_batch_lines_total counter",
+                  f"infgram_batch_lines_total {self.batch_lines}"]
         lines += ["# HELP infgram_queue_depth Requests waiting for a worker thread.",
                   "# TYPE infgram_queue_depth gauge", f"infgram_queue_depth {pools.waiting}",
                   "# HELP infgram_running Requests running, by pool.", "# TYPE infgram_running gauge",
@@ -553,6 +559,8 @@ class Service:
         self.limiter = RateLimiter(settings.rate_limit) if settings.rate_limit else None
         self.cache = ReplyCache(settings.cache)
         self.keys = [key.encode("utf-8") for key in settings.api_keys]
+        self.stopping = threading.Event()
+        """Set when the server shuts down: running batches take no more lines."""
 
     def reload(self, force: bool = False) -> list[str]:
         """Open again every served index whose directories hold a new generation (all of them
@@ -675,6 +683,7 @@ def create_app(settings: Settings) -> FastAPI:
         except (RuntimeError, ValueError, NotImplementedError):
             pass
         yield
+        service.stopping.set()
         if watcher is not None:
             watcher.cancel()
         await loop.run_in_executor(None, service.pools.shutdown)
@@ -779,15 +788,26 @@ def create_app(settings: Settings) -> FastAPI:
         lines = body.decode("utf-8", "replace").splitlines()
         if service.pools.full(True):
             raise OverCapacityError("expected a free worker or a place in the queue, found none; retry shortly")
-        replies = run_batch(served, lines)
+        stopped = threading.Event()  # set when the client has gone or the server stops: no more lines
+
+        def proceed() -> bool:
+            if stopped.is_set() or service.stopping.is_set():
+                return False
+            service.metrics.batch_lines += 1
+            return True
+
+        replies = run_batch(served, lines, settings.max_batch_work, proceed)
 
         async def stream() -> AsyncIterator[bytes]:
-            while True:
-                step = await service.pools.run(True, lambda: list(islice(replies, _BATCH_LINES_PER_STEP)),
-                                               admitted=True)
-                if not step:
-                    return
-                yield ("\n".join(step) + "\n").encode("utf-8")
+            try:
+                while not await request.is_disconnected():
+                    step = await service.pools.run(True, lambda: list(islice(replies, _BATCH_LINES_PER_STEP)),
+                                                   admitted=True)
+                    if not step:
+                        return
+                    yield ("\n".join(step) + "\n").encode("utf-8")
+            finally:  # also when the response is cancelled (its client gone): the thread stops at the next line
+                stopped.set()
 
         return StreamingResponse(stream(), media_type="application/x-ndjson")
 

@@ -1,0 +1,120 @@
+"""A server safe to put on a network: a batch has a budget as a whole and stops when its client
+goes, limits hold per client identity, preflights pass before authentication, and no reply
+shows a path of the server's machine."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import socket
+import time
+import urllib.parse
+
+import pytest
+import service_fixtures
+from service_fixtures import indexes, running_server, settings_for  # noqa: F401 (fixtures)
+from fastapi.testclient import TestClient
+
+from infgram.service.http import GuardedIndex
+from infgram.service.server import create_app
+
+SEARCH_LINE = '{"op": "search", "cnf": [["e"], ["a"], ["t"]], "within": 1000, "seed": %d}'
+
+
+def _batch(lines: list[str]) -> str:
+    return "\n".join(lines) + "\n"
+
+
+# -- 1. a batch has a budget as a whole, and stops when its client goes ---------------------------
+def test_a_batch_past_its_whole_budget_gets_the_lines_left_refused_by_name(indexes):
+    with TestClient(create_app(settings_for(indexes, "golden", max_batch_work=2_000))) as c:
+        reply = c.post("/v1/batch", content=_batch([SEARCH_LINE % seed for seed in range(200)]))
+        assert reply.status_code == 200
+        replies = [json.loads(line) for line in reply.text.splitlines()]
+        assert len(replies) == 200
+        answered = [r for r in replies if "error" not in r]
+        refused = [r["error"] for r in replies if "error" in r]
+        assert answered and refused, "some lines fit the batch's budget, the others do not"
+        assert all(e["type"] == "LimitError" and e["option"] == "max_batch_work" and e["limit"] == 2_000
+                   for e in refused)
+        assert "--max-batch-work" in refused[0]["message"]
+        first_refused = next(n for n, r in enumerate(replies) if "error" in r)
+        assert all("error" in r for r in replies[first_refused:]), "once spent, every line left is refused"
+        # Counts cost no work units: a batch of them is never refused.
+        counts = c.post("/v1/batch", content=_batch(['{"op": "count", "text": "the"}'] * 500))
+        assert all("error" not in json.loads(line) for line in counts.text.splitlines())
+
+
+def test_the_batch_command_takes_a_budget_for_the_whole_batch(indexes, monkeypatch, capsys):
+    import io
+
+    from infgram import cli
+
+    lines = _batch([SEARCH_LINE % seed for seed in range(50)])
+    monkeypatch.setattr("sys.stdin", io.StringIO(lines))
+    assert cli.main(["batch", str(indexes["golden"]), "--max-batch-work", "1000"]) == 0
+    replies = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(replies) == 50 and replies[-1]["error"]["option"] == "max_batch_work"
+    monkeypatch.setattr("sys.stdin", io.StringIO(lines))
+    assert cli.main(["batch", str(indexes["golden"])]) == 0  # no whole budget by default on the command line
+    assert all("error" not in json.loads(line) for line in capsys.readouterr().out.splitlines())
+
+
+class _SlowIndex:
+    """An index whose searches take a little while each, so a batch of them outlives its client."""
+
+    def __init__(self, index):
+        self.index = index
+
+    def __getattr__(self, name):
+        return getattr(self.index, name)
+
+    def search(self, *args, **kwargs):
+        time.sleep(0.005)
+        return self.index.search(*args, **kwargs)
+
+
+def _batch_lines_taken(url: str) -> int:
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.request("GET", "/metrics")
+        text = connection.getresponse().read().decode("utf-8")
+    finally:
+        connection.close()
+    return int(re.search(r"^infgram_batch_lines_total (\d+)$", text, re.MULTILINE).group(1))
+
+
+def test_a_batch_whose_client_has_gone_stops_and_another_client_is_answered(indexes, monkeypatch):
+    def slow_app(settings):
+        app = create_app(settings)
+        service = app.state.service
+        service.indexes["golden"] = GuardedIndex(_SlowIndex(service.indexes["golden"].index), settings.limits)
+        return app
+
+    monkeypatch.setattr(service_fixtures, "create_app", slow_app)
+    total = 3_000  # one chunk of the batch (it reads lines 4,096 at a time)
+    body = _batch(['{"op": "search", "cnf": "the"}'] * total).encode()
+    with running_server(settings_for(indexes, "golden", max_batch_work=10**12)) as url:
+        parts = urllib.parse.urlsplit(url)
+        with socket.create_connection((parts.hostname, parts.port), timeout=30) as raw:
+            raw.sendall(b"POST /v1/batch HTTP/1.1\r\nHost: test\r\nContent-Type: application/x-ndjson\r\n"
+                        b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            assert raw.recv(1).startswith(b"H")  # the first replies are on their way: the batch is running
+        # The client has gone: the batch takes at most the lines already on their way.
+        taken, previous = _batch_lines_taken(url), -1
+        for _ in range(200):
+            if taken == previous:
+                break
+            time.sleep(0.25)
+            taken, previous = _batch_lines_taken(url), taken
+        assert taken == previous, "the dropped batch went on taking lines"
+        assert 0 < taken < total
+        # The one thread for expensive work is free again: another client's search is answered.
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        connection.request("POST", "/v1/search", body=b'{"cnf": "the", "limit": 0}')
+        response = connection.getresponse()
+        assert response.status == 200 and json.loads(response.read())["num_documents"] > 0
+        connection.close()
+        assert _batch_lines_taken(url) == taken
