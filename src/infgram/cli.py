@@ -412,7 +412,7 @@ def command_serve(args: argparse.Namespace) -> None:
         if not keys:
             raise InfgramError(f"expected at least one API key in {args.api_key_file}, found none; one key per line")
     settings = Settings(index_names(args.index), max_work=args.max_work, max_batch_work=args.max_batch_work,
-                        api_keys=keys, rate_limit=args.rate_limit,
+                        api_keys=keys, trusted_proxies=args.trusted_proxy, rate_limit=args.rate_limit,
                         cors=args.cors, cache=args.cache, queue=args.queue,
                         limits=Limits(max_body_bytes=args.max_body_bytes), ray_address=args.ray,
                         reload_seconds=args.reload_seconds, load=args.load, query_memory=args.query_memory)
@@ -821,7 +821,12 @@ def build_parser() -> argparse.ArgumentParser:
                           f"lines left are refused with a LimitError (default {DEFAULT_MAX_BATCH_WORK:,})")
     sub.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024, help="largest request body (default 4 MiB)")
     sub.add_argument("--api-key-file", default=None, help="file of API keys, one a line: requests need 'Authorization: Bearer KEY'")
-    sub.add_argument("--rate-limit", type=float, default=None, help="requests a second per client address (or key); beyond, 429")
+    sub.add_argument("--rate-limit", type=float, default=None,
+                     help="requests a second per client: its API key, else its address; beyond, 429 (counted per "
+                          "worker process: with --workers N a client gets up to N times as many)")
+    sub.add_argument("--trusted-proxy", action="append", default=[], metavar="ADDR",
+                     help="a reverse proxy in front of the server: X-Forwarded-For names the client (for the rate "
+                          "limit) only on requests from these addresses")
     sub.add_argument("--cors", action="append", default=[], metavar="ORIGIN", help="allow this origin (CORS is off by default)")
     sub.add_argument("--cache", type=int, default=0, help="keep the last N replies in an LRU cache per worker (default 0)")
     sub.add_argument("--reload-seconds", type=float, default=5.0, metavar="SECONDS",

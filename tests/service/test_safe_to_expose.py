@@ -118,3 +118,35 @@ def test_a_batch_whose_client_has_gone_stops_and_another_client_is_answered(inde
         assert response.status == 200 and json.loads(response.read())["num_documents"] > 0
         connection.close()
         assert _batch_lines_taken(url) == taken
+
+
+# -- 2. the rate limit counts clients, not headers --------------------------------------------------
+def _statuses(c, headers_of_each: list[dict]) -> list[int]:
+    return [c.post("/v1/count", json={"text": "a"}, headers=headers).status_code for headers in headers_of_each]
+
+
+def test_a_random_bearer_value_without_keys_gets_no_fresh_bucket(indexes):
+    with TestClient(create_app(settings_for(indexes, "golden", rate_limit=2))) as c:
+        statuses = _statuses(c, [{"Authorization": f"Bearer random-{n}"} for n in range(20)])
+        assert statuses[:2] == [200, 200] and statuses.count(429) >= 15
+
+
+@pytest.mark.parametrize("spelling", ["Bearer sesame", "Bearer      sesame", "bearer sesame", "  BEARER\tsesame  ",
+                                      "Bearer sesame   "])
+def test_the_spellings_of_one_key_share_its_bucket(indexes, spelling):
+    with TestClient(create_app(settings_for(indexes, "golden", rate_limit=2, api_keys=["sesame", "other"]))) as c:
+        statuses = _statuses(c, [{"Authorization": "Bearer sesame"}] * 2 + [{"Authorization": spelling}] * 10)
+        assert statuses[:2] == [200, 200] and statuses[2:].count(429) >= 8, statuses
+        # Another key is another client.
+        assert _statuses(c, [{"Authorization": "Bearer other"}]) == [200]
+
+
+def test_forwarded_addresses_count_only_from_a_trusted_proxy(indexes):
+    forwarded = [{"X-Forwarded-For": f"203.0.113.{n}"} for n in range(20)]
+    with TestClient(create_app(settings_for(indexes, "golden", rate_limit=2))) as c:
+        assert _statuses(c, forwarded).count(429) >= 15  # anyone may send the header: it is not read
+    # TestClient's requests come from "testclient": as a trusted proxy, it names each client.
+    with TestClient(create_app(settings_for(indexes, "golden", rate_limit=2, trusted_proxies=["testclient"]))) as c:
+        assert _statuses(c, forwarded) == [200] * 20
+        spoofed = [{"X-Forwarded-For": f"198.51.100.{n}, 192.0.2.1"} for n in range(10)]
+        assert _statuses(c, spoofed).count(429) >= 7  # the proxy's own entry is the last: the client's spoofs are left of it

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import hmac
 import json
 import logging
@@ -113,7 +114,10 @@ class Settings:
     """Requests that may wait for a thread; beyond them, 503 at once."""
     api_keys: list[str] = field(default_factory=list)
     rate_limit: float | None = None
-    """Requests a second per client address (or per API key), with bursts of as many."""
+    """Requests a second per client (see :meth:`Service.client`), with bursts of as many; per
+    worker process: with ``--workers N`` a client may make up to N times as many."""
+    trusted_proxies: list[str] = field(default_factory=list)
+    """Addresses of reverse proxies whose ``X-Forwarded-For`` names the client (no other's is read)."""
     cors: list[str] = field(default_factory=list)
     cache: int = 0
     """Replies kept in an LRU cache, per worker process (0: none)."""
@@ -495,6 +499,17 @@ class ReplyCache:
 
 
 # -- the application ---------------------------------------------------------------------------------
+def bearer_token(header: str) -> str | None:
+    """The token of an ``Authorization: Bearer TOKEN`` header (the scheme in any case, any
+    whitespace around and between), or None for another scheme.
+
+    >>> bearer_token("Bearer key"), bearer_token("  bearer \t  key "), bearer_token("Basic key"), bearer_token("Bearer")
+    ('key', 'key', None, None)
+    """
+    parts = header.split(None, 1)
+    return parts[1].strip() if len(parts) == 2 and parts[0].lower() == "bearer" else None
+
+
 def _json(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(dump_reply(body).encode("utf-8"), status_code=status, media_type="application/json",
                     headers=headers)
@@ -621,11 +636,33 @@ class Service:
 
     def authorized(self, request: Request) -> bool:
         """Whether the request carries one of the API keys (always, when there are none)."""
-        if not self.keys:
-            return True
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        given = token.strip().encode("utf-8")
-        return scheme.lower() == "bearer" and any(hmac.compare_digest(given, key) for key in self.keys)
+        return not self.keys or self.key_of(request) is not None
+
+    def key_of(self, request: Request) -> bytes | None:
+        """The API key the request carries, if it is one of the server's: the token after
+        ``Bearer`` (any case) and any whitespace."""
+        given = bearer_token(request.headers.get("authorization", ""))
+        if given is None or not self.keys:
+            return None
+        return next((key for key in self.keys if hmac.compare_digest(given.encode("utf-8"), key)), None)
+
+    def client(self, request: Request) -> str:
+        """Who the rate limit counts a request against: its API key when it carries a valid one,
+        else its address (the one a trusted proxy names in ``X-Forwarded-For``). A header the
+        server does not check (a bearer value without keys, a forwarded address from anyone but
+        a trusted proxy) never makes a new client."""
+        key = self.key_of(request)
+        if key is not None:
+            return "key " + hashlib.sha256(key).hexdigest()
+        address = request.client.host if request.client else ""
+        if address in self.settings.trusted_proxies:
+            # The proxy appends the address it saw: read from the right, past trusted proxies.
+            forwarded = [part.strip() for header in request.headers.getlist("x-forwarded-for")
+                         for part in header.split(",")]
+            for hop in reversed(forwarded):
+                if hop and hop not in self.settings.trusted_proxies:
+                    return "address " + hop[:100]
+        return "address " + address
 
     async def body(self, request: Request) -> bytes:
         """The request body, refused (413) past ``max_body_bytes`` without reading the rest."""
@@ -706,8 +743,7 @@ def create_app(settings: Settings) -> FastAPI:
             response = _error(UnauthorizedError("expected an API key as 'Authorization: Bearer KEY', found "
                                                 f"{'a wrong one' if 'authorization' in request.headers else 'none'}; "
                                                 "ask the server's operator for a key"))
-        elif protected and service.limiter is not None and not service.limiter.allow(
-                request.headers.get("authorization") or (request.client.host if request.client else "")):
+        elif protected and service.limiter is not None and not service.limiter.allow(service.client(request)):
             response = _error(RateLimitedError(f"expected at most {settings.rate_limit:g} requests a second from "
                                                "one client, found more; retry after a second"))
         else:
