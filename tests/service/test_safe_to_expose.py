@@ -150,3 +150,21 @@ def test_forwarded_addresses_count_only_from_a_trusted_proxy(indexes):
         assert _statuses(c, forwarded) == [200] * 20
         spoofed = [{"X-Forwarded-For": f"198.51.100.{n}, 192.0.2.1"} for n in range(10)]
         assert _statuses(c, spoofed).count(429) >= 7  # the proxy's own entry is the last: the client's spoofs are left of it
+
+
+# -- 3. a preflight is answered before the key is asked for ----------------------------------------
+def test_a_preflight_from_the_allowed_origin_passes_before_authentication(indexes):
+    origin = "http://ok.example"
+    with TestClient(create_app(settings_for(indexes, "golden", cors=[origin], api_keys=["sesame"]))) as c:
+        preflight = c.options("/v1/count", headers={"Origin": origin, "Access-Control-Request-Method": "POST",
+                                                    "Access-Control-Request-Headers": "authorization, content-type"})
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == origin
+        assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
+        # The request itself still needs the key; the browser can read either answer.
+        refused = c.post("/v1/count", json={"text": "the"}, headers={"Origin": origin})
+        assert refused.status_code == 401 and refused.headers["access-control-allow-origin"] == origin
+        answered = c.post("/v1/count", json={"text": "the"}, headers={"Origin": origin, "Authorization": "Bearer sesame"})
+        assert answered.status_code == 200 and answered.headers["access-control-allow-origin"] == origin
+        other = c.options("/v1/count", headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"})
+        assert "access-control-allow-origin" not in other.headers

@@ -729,9 +729,6 @@ def create_app(settings: Settings) -> FastAPI:
                   description="Exact n-gram and ∞-gram search over a corpus. Every operation of the JSON Lines "
                               "batch is POST /v1/{op} with the batch request (without op) as its body.")
     app.state.service = service
-    if settings.cors:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors, allow_methods=["GET", "POST"],
-                           allow_headers=["Authorization", "Content-Type"])
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Any]) -> Response:
@@ -754,6 +751,10 @@ def create_app(settings: Settings) -> FastAPI:
         response.headers["Referrer-Policy"] = "no-referrer"
         service.metrics.observe(operation, response.status_code, time.perf_counter() - started)
         return response
+
+    if settings.cors:  # added last, so outermost: a preflight is answered before the key is asked for
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"])
 
     @app.exception_handler(InfgramError)
     async def infgram_error(request: Request, error: InfgramError) -> Response:
