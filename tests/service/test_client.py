@@ -52,6 +52,8 @@ def remote(server):
 def test_client_answers_as_the_local_index(remote, golden_index, method, args, kwargs):
     local = getattr(golden_index, method)(*args, **kwargs)
     served = getattr(remote, method)(*args, **kwargs)
+    if method == "info":  # a server shows no path of its machine: the index's directory is left out
+        local.pop("directory")
     assert type(served) is type(local)
     assert served == local
 

@@ -168,3 +168,43 @@ def test_a_preflight_from_the_allowed_origin_passes_before_authentication(indexe
         assert answered.status_code == 200 and answered.headers["access-control-allow-origin"] == origin
         other = c.options("/v1/count", headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"})
         assert "access-control-allow-origin" not in other.headers
+
+
+# -- 4. no reply shows a path of the server's machine ----------------------------------------------
+def test_indexes_and_health_show_names_and_file_names_only(tmp_path):
+    import infgram
+
+    infgram.build_from_documents(["a rose is a rose"], tmp_path / "served", progress=False)
+    data = tmp_path / "private-inputs"
+    data.mkdir()
+    (data / "more.jsonl").write_text('{"text": "a tulip"}\n', encoding="utf-8")
+    infgram.add(tmp_path / "served", [str(data / "more.jsonl")], progress=False)
+    settings = settings_for({"served": tmp_path / "served"}, "served")
+    with TestClient(create_app(settings)) as c:
+        for path in ("/v1/indexes", "/v1/health"):
+            reply = c.get(path)
+            assert reply.status_code == 200 and str(tmp_path) not in reply.text, reply.text
+        info = c.get("/v1/indexes").json()["indexes"][0]["info"]
+        assert "directory" not in info and info["changes"][-1]["inputs"] == ["more.jsonl"]
+
+
+def test_a_damaged_file_is_named_within_its_index(indexes, tmp_path):
+    import shutil
+
+    damaged = tmp_path / "secret-place" / "damaged"
+    shutil.copytree(indexes["golden"], damaged)
+    target = next(damaged.rglob("suffix_array.bin"))
+    with open(target, "r+b") as file:
+        file.truncate(target.stat().st_size - 3)
+    settings = settings_for(indexes, "golden")
+    settings.indexes.append(("damaged", str(damaged)))
+    with TestClient(create_app(settings)) as c:
+        replies = [c.get("/v1/health"), c.get("/v1/indexes"), c.post("/v1/count?index=damaged", json={"text": "a"}),
+                   c.post("/v1/batch?index=damaged", content='{"op": "count", "text": "a"}\n')]
+        for reply in replies:
+            assert "secret-place" not in reply.text and str(tmp_path) not in reply.text, reply.text
+        health = replies[0].json()
+        assert replies[0].status_code == 503 and health["error"]["type"] == "IndexFormatError"
+        assert health["index"] == "damaged"
+        assert f"damaged/{target.relative_to(damaged)}" in health["error"]["message"], health
+        assert replies[2].status_code == 503

@@ -515,8 +515,9 @@ def _json(body: dict[str, Any], status: int = 200, headers: dict[str, str] | Non
                     headers=headers)
 
 
-def _error(error: BaseException) -> Response:
+def _error(error: BaseException, public: Callable[[str], str] = str) -> Response:
     body = error_body(error)
+    body["error"]["message"] = public(body["error"]["message"])
     headers = {"Retry-After": "1"} if isinstance(error, (RateLimitedError, OverCapacityError)) else None
     if isinstance(error, UnauthorizedError):
         headers = {"WWW-Authenticate": "Bearer"}
@@ -528,6 +529,46 @@ def _operation_of(path: str) -> str:
         name = path[4:]
         return name if name in OPERATIONS or name in ("batch", "indexes", "health") else "unknown"
     return {"/": "page", "/metrics": "metrics"}.get(path, "static" if path.startswith("/static/") else "other")
+
+
+def _places(indexes: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(how a served index's directory may be written, its name), longest first: the
+    directory as given, absolute and resolved, and as JSON writes it."""
+    places: dict[str, str] = {}
+    for name, location in indexes:
+        try:
+            directories = index_directories(location)
+        except InfgramError:
+            continue
+        for directory in directories:
+            for spelling in {str(directory), str(directory.absolute()), str(directory.resolve())}:
+                if "/" in spelling.strip("/"):  # not a bare word, which a message may hold for another reason
+                    for written in {spelling, json.dumps(spelling)[1:-1]}:
+                        places[written] = name
+    return sorted(places.items(), key=lambda item: -len(item[0]))
+
+
+def public_info(info: dict[str, Any]) -> dict[str, Any]:
+    """An index's info as a server shows it: no directory, and a change's input files by name only.
+
+    >>> public_info({"directory": "/srv/idx", "changes": [{"action": "add", "inputs": ["/home/a/new.jsonl"]}]})
+    {'changes': [{'action': 'add', 'inputs': ['new.jsonl']}]}
+    """
+    def named(change: Any) -> Any:
+        if not isinstance(change, dict):
+            return change
+        change = dict(change)
+        if isinstance(change.get("inputs"), list):
+            change["inputs"] = [Path(str(item)).name for item in change["inputs"]]
+        if isinstance(change.get("fingerprint"), list):  # [path, size, time] per input file
+            change["fingerprint"] = [[Path(str(entry[0])).name, *entry[1:]] if isinstance(entry, list) and entry
+                                     else entry for entry in change["fingerprint"]]
+        return change
+
+    shown = {key: value for key, value in info.items() if key != "directory"}
+    if isinstance(shown.get("changes"), list):
+        shown["changes"] = [named(change) for change in shown["changes"]]
+    return shown
 
 
 def _generations(location: str) -> tuple[int | None, ...]:
@@ -574,6 +615,7 @@ class Service:
         self.limiter = RateLimiter(settings.rate_limit) if settings.rate_limit else None
         self.cache = ReplyCache(settings.cache)
         self.keys = [key.encode("utf-8") for key in settings.api_keys]
+        self.places = _places(settings.indexes)
         self.stopping = threading.Event()
         """Set when the server shuts down: running batches take no more lines."""
 
@@ -633,6 +675,19 @@ class Service:
             raise NotFoundError(f"expected an index served here ({', '.join(self.names)}), found {name!r:.80}; "
                                 "see GET /v1/indexes")
         return self.indexes[name]
+
+    def public(self, text: str) -> str:
+        """Text for a reply: every served index's directory replaced by the index's name, so
+        that no reply shows where the server keeps its files."""
+        for place, name in self.places:
+            text = text.replace(place, name)
+        return text
+
+    def public_error(self, error: BaseException) -> dict[str, Any]:
+        """An error's body for a reply, without the server's paths."""
+        body = error_body(error)
+        body["error"]["message"] = self.public(body["error"]["message"])
+        return body
 
     def authorized(self, request: Request) -> bool:
         """Whether the request carries one of the API keys (always, when there are none)."""
@@ -758,7 +813,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(InfgramError)
     async def infgram_error(request: Request, error: InfgramError) -> Response:
-        return _error(error)
+        return _error(error, service.public)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> Response:
@@ -799,6 +854,8 @@ def create_app(settings: Settings) -> FastAPI:
                 return _error(error)
             reply = await service.pools.run(expensive, service.counted(op, served, run_request), served,
                                             protocol_request)
+            if "error" in reply:
+                reply["error"]["message"] = service.public(reply["error"]["message"])
             status = status_of_type(reply["error"]["type"]) if "error" in reply else 200
             content = dump_reply(reply).encode("utf-8")
             if service.indexes.get(name) is served:  # not an answer of a generation reloaded meanwhile
@@ -842,7 +899,7 @@ def create_app(settings: Settings) -> FastAPI:
                                                    admitted=True)
                     if not step:
                         return
-                    yield ("\n".join(step) + "\n").encode("utf-8")
+                    yield service.public("\n".join(step) + "\n").encode("utf-8")
             finally:  # also when the response is cancelled (its client gone): the thread stops at the next line
                 stopped.set()
 
@@ -867,7 +924,7 @@ def create_app(settings: Settings) -> FastAPI:
         served = service.index(name if isinstance(name, str) and name in service.indexes else None)
         reply = await service.pools.run(True, answer_payload, served, payload)
         if "error" in reply:  # the hosted API's message, in infgram's error body
-            return _error(QueryError(reply["error"]))
+            return _error(QueryError(reply["error"]), service.public)
         return _json(reply)
 
     @app.get("/v1/indexes", tags=["service"], summary="the served indexes and what they hold")
@@ -875,16 +932,17 @@ def create_app(settings: Settings) -> FastAPI:
         listed: list[dict[str, Any]] = []
         for name in service.names:
             if name in service.broken:
-                listed.append({"name": name, **error_body(service.broken[name])})
+                listed.append({"name": name, **service.public_error(service.broken[name])})
             else:
-                listed.append({"name": name, "info": await service.pools.run(False, service.indexes[name].info)})
+                info = await service.pools.run(False, service.indexes[name].info)
+                listed.append({"name": name, "info": public_info(info)})
         return {"default": service.names[0], "indexes": listed}
 
     @app.get("/v1/health", tags=["service"], summary="200 once every index is open, 503 if one is damaged")
     async def health() -> Response:
         if service.broken:
             name, error = next(iter(service.broken.items()))
-            return _json({"status": "degraded", **error_body(error)}, 503)
+            return _json({"status": "degraded", "index": name, **service.public_error(error)}, 503)
         return _json({"status": "ok", "indexes": service.names})
 
     @app.get("/metrics", tags=["service"], summary="Prometheus metrics of this worker process",
