@@ -1,7 +1,8 @@
 """The ``infgram`` command line: build an index, query it, run batches, run the demo.
 
 Every subcommand prints its answer on stdout (``--json`` for programs) and, on an error,
-one line on stderr and exit status 1 (2 for a misused command line).
+one line on stderr naming the error's type, ``infgram: IndexFormatError: ...`` (as a batch
+reply does), and exit status 1 (2 for a misused command line: ``infgram: error: ...``).
 """
 
 from __future__ import annotations
@@ -915,7 +916,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.func(args)
     except InfgramError as error:
-        print(f"infgram: error: {safe(str(error), keep_newlines=False)}", file=sys.stderr)
+        print(f"infgram: {type(error).__name__}: {safe(str(error), keep_newlines=False)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("infgram: interrupted", file=sys.stderr)

@@ -46,21 +46,6 @@ def test_a_batch_past_its_whole_budget_gets_the_lines_left_refused_by_name(index
         assert all("error" not in json.loads(line) for line in counts.text.splitlines())
 
 
-def test_the_batch_command_takes_a_budget_for_the_whole_batch(indexes, monkeypatch, capsys):
-    import io
-
-    from infgram import cli
-
-    lines = _batch([SEARCH_LINE % seed for seed in range(50)])
-    monkeypatch.setattr("sys.stdin", io.StringIO(lines))
-    assert cli.main(["batch", str(indexes["golden"]), "--max-batch-work", "1000"]) == 0
-    replies = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert len(replies) == 50 and replies[-1]["error"]["option"] == "max_batch_work"
-    monkeypatch.setattr("sys.stdin", io.StringIO(lines))
-    assert cli.main(["batch", str(indexes["golden"])]) == 0  # no whole budget by default on the command line
-    assert all("error" not in json.loads(line) for line in capsys.readouterr().out.splitlines())
-
-
 class _SlowIndex:
     """An index whose searches take a little while each, so a batch of them outlives its client."""
 
@@ -208,3 +193,92 @@ def test_a_damaged_file_is_named_within_its_index(indexes, tmp_path):
         assert health["index"] == "damaged"
         assert f"damaged/{target.relative_to(damaged)}" in health["error"]["message"], health
         assert replies[2].status_code == 503
+
+
+# -- 5. smaller things -----------------------------------------------------------------------------
+def test_a_wrong_method_is_answered_405_naming_the_right_one(indexes):
+    with TestClient(create_app(settings_for(indexes, "golden"))) as c:
+        reply = c.post("/v1/health")
+        assert reply.status_code == 405
+        message = reply.json()["error"]["message"]
+        assert message.startswith("expected GET for /v1/health, found POST"), message
+        assert c.post("/v1/indexes").json()["error"]["message"].startswith("expected GET for /v1/indexes")
+        assert c.get("/v1/count").json()["error"]["message"].startswith("expected POST for /v1/count, found GET")
+
+
+def test_a_limit_error_over_http_does_not_suggest_what_the_ceiling_forbids(indexes):
+    with TestClient(create_app(settings_for(indexes, "golden", max_work=5))) as c:
+        single = c.post("/v1/search", json={"cnf": "the OR a"}).json()["error"]
+        lines = c.post("/v1/batch", content='{"op": "search", "cnf": "the OR a"}\n').text
+        for error in (single, json.loads(lines)["error"]):
+            assert error["type"] == "LimitError" and error["option"] == "max_work"
+            assert "--exact" not in error["message"] and "exact=True" not in error["message"]
+            assert "narrow the query" in error["message"] and "operator" in error["message"]
+
+
+@pytest.fixture
+def guarded_server(indexes):
+    """A live server with the connection options ``infgram serve`` uses, and a short header timeout."""
+    import threading
+
+    import uvicorn
+
+    from infgram.service import server as server_module
+
+    quick = type("QuickHeaderTimeout", (server_module.HeaderTimeoutProtocol,), {"header_timeout": 0.5})
+    options = {**server_module.connection_options(), "http": quick}
+    config = uvicorn.Config(create_app(settings_for(indexes, "golden")), host="127.0.0.1", port=0, log_level="warning",
+                            access_log=False, **options)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        assert thread.is_alive()
+        time.sleep(0.02)
+    yield server.servers[0].sockets[0].getsockname()[:2]
+    server.should_exit = True
+    thread.join(timeout=15)
+
+
+def _closed_by_server(raw: socket.socket) -> bool:
+    """Read until the server closes the connection (True) or 30 s pass without it (False)."""
+    raw.settimeout(30)
+    try:
+        while raw.recv(65536):
+            pass
+    except socket.timeout:
+        return False
+    return True
+
+
+def test_a_connection_that_never_finishes_its_headers_is_closed(guarded_server):
+    with socket.create_connection(guarded_server) as raw:
+        raw.sendall(b"GET /v1/health HTTP/1.1\r\nHost: test\r\nX-Slow: ")  # and nothing more
+        assert _closed_by_server(raw)
+    # The same after a reply on a kept-alive connection: the next headers have as long.
+    with socket.create_connection(guarded_server) as raw:
+        raw.sendall(b"GET /v1/health HTTP/1.1\r\nHost: test\r\n\r\nGET /v1/health HTTP/1.1\r\nHost: te")
+        assert _closed_by_server(raw)
+
+
+def test_64_kept_alive_connections_from_one_address_are_all_answered(guarded_server):
+    host, port = guarded_server
+    connections = [http.client.HTTPConnection(host, port, timeout=30) for _ in range(64)]
+    try:
+        for _ in range(2):
+            for connection in connections:
+                connection.request("POST", "/v1/count", body=b'{"text": "the"}')
+            for connection in connections:
+                response = connection.getresponse()
+                assert response.status == 200 and json.loads(response.read())["count"] == 18
+    finally:
+        for connection in connections:
+            connection.close()
+
+
+def test_an_oversized_header_is_refused(guarded_server):
+    with socket.create_connection(guarded_server) as raw:
+        # Headers past the limit, still unfinished: refused as they arrive, not buffered on.
+        raw.sendall(b"GET /v1/health HTTP/1.1\r\nHost: test\r\nX-Big: " + b"a" * (64 * 1024))
+        raw.settimeout(30)
+        assert raw.recv(65536).startswith(b"HTTP/1.1 400")

@@ -131,6 +131,10 @@ def work_limit(max_work: Any = None, exact: bool = False, ceiling: int | None = 
     return min(limit, account.remaining) if account is not None else limit
 
 
+LIFT_BUDGET = "raise max_work (--max-work), pass exact=True (--exact), or narrow the query"
+"""What a refusal suggests (a server, whose ceiling no request lifts, says something else)."""
+
+
 def refuse(what: str, needed: int, limit: int) -> LimitError:
     """The error for a request that needs ``needed`` units (at least) under a budget of ``limit``
     (the batch's, when the batch's account is what bounded it)."""
@@ -138,5 +142,5 @@ def refuse(what: str, needed: int, limit: int) -> LimitError:
     if account is not None and limit >= account.remaining:
         return account.refusal(needed)
     return LimitError(f"expected {what} to fit the work budget of {limit:,} units (positions read), found it needs "
-                      f"at least {needed:,}; raise max_work (--max-work), pass exact=True (--exact), or narrow the query",
+                      f"at least {needed:,}; {LIFT_BUDGET}",
                       "max_work", limit, needed)

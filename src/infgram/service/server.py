@@ -49,6 +49,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any, AsyncIterator, Callable, Optional, Union
 
+import h11
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -58,12 +59,13 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..errors import InfgramError, QueryError
 from ..query.shardset import available_cpus
 from ..format import generation_of, read_manifest
 from ..query import results
-from ..query.budget import DEFAULT_MAX_BATCH_WORK, DEFAULT_MAX_WORK
+from ..query.budget import DEFAULT_MAX_BATCH_WORK, DEFAULT_MAX_WORK, LIFT_BUDGET
 from ..query.index import Index, index_directories
 from ..shards.residency import thread_read_bytes
 from .batch import dump_reply, parse_line, run_batch
@@ -92,6 +94,10 @@ _DOCS_PATHS = ("/docs", "/redoc", "/docs/oauth2-redirect")
 """FastAPI's documentation pages load their script from a CDN, so they get no CSP."""
 
 _BATCH_LINES_PER_STEP = 256
+
+SERVED_LIFT_BUDGET = ("narrow the query (a request's max_work can be raised up to the server's ceiling, --max-work, "
+                      "which only its operator can raise)")
+"""What a refusal over the budget suggests over HTTP, where no request can pass exact=True past the ceiling."""
 
 
 # -- settings ---------------------------------------------------------------------------------------
@@ -681,7 +687,8 @@ class Service:
         that no reply shows where the server keeps its files."""
         for place, name in self.places:
             text = text.replace(place, name)
-        return text
+        # No request can lift this server's ceiling: a refusal says what can be done instead.
+        return text.replace(LIFT_BUDGET, SERVED_LIFT_BUDGET)
 
     def public_error(self, error: BaseException) -> dict[str, Any]:
         """An error's body for a reply, without the server's paths."""
@@ -829,7 +836,8 @@ def create_app(settings: Settings) -> FastAPI:
                 return _error(NotFoundError(f"expected an operation ({', '.join(OPERATIONS)}) or batch, indexes, "
                                             f"health after /v1/, found {path[4:]!r:.80}"))
             return _error(NotFoundError(f"expected a path of this API (see /docs), found {path!r:.80}"))
-        body = error_body(QueryError(f"expected {'POST' if path.startswith('/v1/') else 'GET'} for {path:.80}, found "
+        allowed = (error.headers or {}).get("Allow") or ("POST" if path.startswith("/v1/") else "GET")
+        body = error_body(QueryError(f"expected {' or '.join(allowed.split(', '))} for {path:.80}, found "
                                      f"{request.method}" if error.status_code == 405 else str(error.detail)))
         return _json(body, error.status_code, dict(error.headers or {}))
 
@@ -986,13 +994,79 @@ def app_from_environment() -> FastAPI:
     return create_app(Settings.from_json(os.environ[SETTINGS_VARIABLE]))
 
 
+HEADER_TIMEOUT_SECONDS = 10.0
+"""How long a connection may take to send a request's headers (the first, or the next on a
+kept-alive connection) before it is closed: a slowloris client holds no connection longer."""
+
+KEEP_ALIVE_SECONDS = 5
+"""How long an idle kept-alive connection stays open after its last reply."""
+
+MAX_HEADER_BYTES = 16 * 1024
+"""The largest request line and headers accepted (h11's incomplete-event limit); beyond, 400."""
+
+GRACEFUL_SHUTDOWN_SECONDS = 30
+"""On SIGTERM, requests in flight have this long; then they are cancelled (a batch stops at its next line)."""
+
+
+class HeaderTimeoutProtocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, closing a connection whose request line and headers do not
+    all arrive within ``header_timeout`` seconds of its opening or of its last reply (uvicorn
+    alone waits for them forever, and a trickle of bytes defeats its keep-alive timeout)."""
+
+    header_timeout = HEADER_TIMEOUT_SECONDS
+    header_timer: asyncio.TimerHandle | None = None
+
+    def _arm(self) -> None:
+        self._disarm()
+        self.header_timer = self.loop.call_later(self.header_timeout, self._headers_late)
+
+    def _disarm(self) -> None:
+        if self.header_timer is not None:
+            self.header_timer.cancel()
+            self.header_timer = None
+
+    def _headers_late(self) -> None:
+        self.header_timer = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self.transport.close()  # still no complete request line and headers
+
+    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE:  # the headers are in: the request runs
+            self._disarm()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._arm()  # the next request's headers get as long (an idle connection closes sooner, by keep-alive)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+
+def connection_options() -> dict[str, Any]:
+    """uvicorn's options for connections: the header timeout, keep-alive and the header size limit.
+
+    >>> sorted(connection_options())
+    ['h11_max_incomplete_event_size', 'http', 'timeout_keep_alive']
+    """
+    return {"http": HeaderTimeoutProtocol, "timeout_keep_alive": KEEP_ALIVE_SECONDS,
+            "h11_max_incomplete_event_size": MAX_HEADER_BYTES}
+
+
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
           access_log: bool = True) -> None:
-    """Serve until interrupted; on SIGINT or SIGTERM, stop taking requests and finish those in flight."""
+    """Serve until interrupted; on SIGINT or SIGTERM, stop taking requests and finish those in
+    flight (for at most ``GRACEFUL_SHUTDOWN_SECONDS``)."""
     import uvicorn
 
     options: dict[str, Any] = {"host": host, "port": port, "access_log": access_log, "log_level": "info",
-                               "timeout_graceful_shutdown": 30, "server_header": False}
+                               "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS, "server_header": False,
+                               **connection_options()}
     if workers > 1:
         os.environ[SETTINGS_VARIABLE] = settings.to_json()
         uvicorn.run("infgram.service.server:app_from_environment", factory=True, workers=workers, **options)
