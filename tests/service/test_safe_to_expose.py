@@ -55,7 +55,10 @@ class _SlowIndex:
     def __getattr__(self, name):
         return getattr(self.index, name)
 
+    searches = 0
+
     def search(self, *args, **kwargs):
+        _SlowIndex.searches += 1  # one thread answers them: no lock needed
         time.sleep(0.005)
         return self.index.search(*args, **kwargs)
 
@@ -71,14 +74,32 @@ def _batch_lines_taken(url: str) -> int:
     return int(re.search(r"^infgram_batch_lines_total (\d+)$", text, re.MULTILINE).group(1))
 
 
-def test_a_batch_whose_client_has_gone_stops_and_another_client_is_answered(indexes, monkeypatch):
-    def slow_app(settings):
-        app = create_app(settings)
-        service = app.state.service
-        service.indexes["golden"] = GuardedIndex(_SlowIndex(service.indexes["golden"].index), settings.limits)
-        return app
+def _slow_app(settings):
+    app = create_app(settings)
+    service = app.state.service
+    service.indexes["golden"] = GuardedIndex(_SlowIndex(service.indexes["golden"].index), settings.limits)
+    return app
 
-    monkeypatch.setattr(service_fixtures, "create_app", slow_app)
+
+def test_a_batch_in_flight_is_cancelled_when_the_server_stops(indexes, monkeypatch):
+    monkeypatch.setattr(service_fixtures, "create_app", _slow_app)
+    total = 3_000  # one chunk of the batch (it reads lines 4,096 at a time)
+    body = _batch(['{"op": "search", "cnf": "the"}'] * total).encode()
+    with running_server(settings_for(indexes, "golden", max_batch_work=10**12)) as url:  # 5 s to finish in flight
+        parts = urllib.parse.urlsplit(url)
+        raw = socket.create_connection((parts.hostname, parts.port), timeout=30)
+        raw.sendall(b"POST /v1/batch HTTP/1.1\r\nHost: test\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        assert raw.recv(1).startswith(b"H")  # the batch is running; its client stays
+    try:
+        stopped_at = _SlowIndex.searches
+        time.sleep(1)
+        assert _SlowIndex.searches == stopped_at < total, "the batch went on after the server stopped"
+    finally:
+        raw.close()
+
+
+def test_a_batch_whose_client_has_gone_stops_and_another_client_is_answered(indexes, monkeypatch):
+    monkeypatch.setattr(service_fixtures, "create_app", _slow_app)
     total = 3_000  # one chunk of the batch (it reads lines 4,096 at a time)
     body = _batch(['{"op": "search", "cnf": "the"}'] * total).encode()
     with running_server(settings_for(indexes, "golden", max_batch_work=10**12)) as url:
