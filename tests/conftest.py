@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import io
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -46,11 +47,11 @@ def run_cli(*args, input: str | None = None, cwd: str | Path | None = None) -> s
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
-    """The CLI's error contract: exit status 1 and exactly one stderr line starting 'infgram: error:'."""
+    """The CLI's error contract: exit status 1 and exactly one stderr line 'infgram: TypeOfError: ...'."""
     lines = result.stderr.splitlines()
     assert result.returncode == 1, (result.returncode, result.stderr)
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("infgram: error: "), lines[0]
+    assert re.match(r"infgram: [A-Za-z]+Error: ", lines[0]), lines[0]
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
     return lines[0]

@@ -1,7 +1,8 @@
 """The ``infgram`` command line: build an index, query it, run batches, run the demo.
 
 Every subcommand prints its answer on stdout (``--json`` for programs) and, on an error,
-one line on stderr and exit status 1 (2 for a misused command line).
+one line on stderr naming the error's type, ``infgram: IndexFormatError: ...`` (as a batch
+reply does), and exit status 1 (2 for a misused command line: ``infgram: error: ...``).
 """
 
 from __future__ import annotations
@@ -326,7 +327,7 @@ def command_batch(args: argparse.Namespace) -> None:
 
     index = _open(args)
     output = sys.stdout
-    for reply in run_batch(index, sys.stdin):
+    for reply in run_batch(index, sys.stdin, args.max_batch_work):
         output.write(reply)
         output.write("\n")
     output.flush()
@@ -412,7 +413,8 @@ def command_serve(args: argparse.Namespace) -> None:
             raise InfgramError(f"expected a readable API key file, found {error}; give one key per line") from None
         if not keys:
             raise InfgramError(f"expected at least one API key in {args.api_key_file}, found none; one key per line")
-    settings = Settings(index_names(args.index), max_work=args.max_work, api_keys=keys, rate_limit=args.rate_limit,
+    settings = Settings(index_names(args.index), max_work=args.max_work, max_batch_work=args.max_batch_work,
+                        api_keys=keys, trusted_proxies=args.trusted_proxy, rate_limit=args.rate_limit,
                         cors=args.cors, cache=args.cache, queue=args.queue,
                         limits=Limits(max_body_bytes=args.max_body_bytes), ray_address=args.ray,
                         reload_seconds=args.reload_seconds, load=args.load, query_memory=args.query_memory)
@@ -531,7 +533,7 @@ class DefaultsShown(argparse.HelpFormatter):
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every subcommand (tests read its defaults against :mod:`infgram.query.operations`)."""
-    from .query.budget import DEFAULT_MAX_WORK
+    from .query.budget import DEFAULT_MAX_BATCH_WORK, DEFAULT_MAX_WORK
 
     parser = argparse.ArgumentParser(prog="infgram", description="Exact n-gram and ∞-gram search over any corpus.")
     parser.add_argument("--version", action="version", version=f"infgram {__version__}")
@@ -761,6 +763,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"operations:\n{operations}\n\nfields: see the README's batch contract")
     sub.add_argument("index", help=index_help)
     sub.add_argument("--ray", default=None, metavar="ADDRESS", help=ray_help)
+    sub.add_argument("--max-batch-work", type=int, default=None, metavar="UNITS",
+                     help="work budget of the whole batch, summed over its lines; once spent, the lines left are "
+                          "refused with a LimitError (default: none; each line keeps its own max_work)")
     sub.set_defaults(func=command_batch)
 
     sub = commands.add_parser(
@@ -816,9 +821,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--queue", type=int, default=64, help="requests that may wait for a thread; beyond, 503 (default 64)")
     sub.add_argument("--max-work", type=int, default=DEFAULT_MAX_WORK,
                      help=f"work budget ceiling of every request; no request can raise it (default {DEFAULT_MAX_WORK:,})")
+    sub.add_argument("--max-batch-work", type=int, default=DEFAULT_MAX_BATCH_WORK, metavar="UNITS",
+                     help="work budget of one POST /v1/batch as a whole, summed over its lines; once spent, the "
+                          f"lines left are refused with a LimitError (default {DEFAULT_MAX_BATCH_WORK:,})")
     sub.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024, help="largest request body (default 4 MiB)")
     sub.add_argument("--api-key-file", default=None, help="file of API keys, one a line: requests need 'Authorization: Bearer KEY'")
-    sub.add_argument("--rate-limit", type=float, default=None, help="requests a second per client address (or key); beyond, 429")
+    sub.add_argument("--rate-limit", type=float, default=None,
+                     help="requests a second per client: its API key, else its address; beyond, 429 (counted per "
+                          "worker process: with --workers N a client gets up to N times as many)")
+    sub.add_argument("--trusted-proxy", action="append", default=[], metavar="ADDR",
+                     help="a reverse proxy in front of the server: X-Forwarded-For names the client (for the rate "
+                          "limit) only on requests from these addresses")
     sub.add_argument("--cors", action="append", default=[], metavar="ORIGIN", help="allow this origin (CORS is off by default)")
     sub.add_argument("--cache", type=int, default=0, help="keep the last N replies in an LRU cache per worker (default 0)")
     sub.add_argument("--reload-seconds", type=float, default=5.0, metavar="SECONDS",
@@ -907,7 +920,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.func(args)
     except InfgramError as error:
-        print(f"infgram: error: {safe(str(error), keep_newlines=False)}", file=sys.stderr)
+        print(f"infgram: {type(error).__name__}: {safe(str(error), keep_newlines=False)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("infgram: interrupted", file=sys.stderr)

@@ -1,7 +1,7 @@
 """The real `infgram` commands: exit codes, output that parses, one-line errors.
 
 Every query command prints its answer on stdout; an error is exactly one stderr line starting
-"infgram: error:" and exit status 1 (2 for a misused command line). The builds the other
+"infgram: TypeOfError:" and exit status 1 (2 for a misused command line). The builds the other
 tests share, the batch command and the error contract run as real subprocesses
 (``python -m infgram.cli``); the many small queries call ``infgram.cli.main`` in-process
 (same code path, without half a second of interpreter start-up each).
@@ -245,7 +245,7 @@ def test_main_in_process(byte_index, capsys):
     assert json.loads(capsys.readouterr().out) == {"count": 2}
     assert main(["count", str(byte_index), "--ids", "999"]) == 1
     captured = capsys.readouterr()
-    assert captured.out == "" and captured.err.count("\n") == 1 and captured.err.startswith("infgram: error: ")
+    assert captured.out == "" and captured.err.count("\n") == 1 and captured.err.startswith("infgram: QueryError: ")
 
 
 def test_build_with_sp32k_tokenizer(run, tmp_path):

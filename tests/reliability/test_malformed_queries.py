@@ -153,4 +153,4 @@ def test_probability_command_without_next_is_a_one_line_error(tmp_path, capsys):
     infgram.build_from_documents(["the cat"], tmp_path / "index", progress=False)
     assert cli.main(["probability", str(tmp_path / "index"), "the"]) == 1
     error = capsys.readouterr().err.strip().splitlines()
-    assert len(error) == 1 and error[0].startswith("infgram: error: expected the next token")
+    assert len(error) == 1 and error[0].startswith("infgram: QueryError: expected the next token")

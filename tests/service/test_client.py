@@ -13,6 +13,9 @@ from infgram.errors import InfgramError, LimitError, QueryError, UnsupportedOper
 from infgram.service.http import NotFoundError
 from service_fixtures import golden_index, indexes, server  # noqa: F401 (fixtures)
 
+from infgram.query.budget import LIFT_BUDGET  # noqa: E402
+from infgram.service.server import SERVED_LIFT_BUDGET  # noqa: E402
+
 CALLS = [
     ("count", ("the",), {}),
     ("count", ([116, 104, 101],), {}),
@@ -52,6 +55,8 @@ def remote(server):
 def test_client_answers_as_the_local_index(remote, golden_index, method, args, kwargs):
     local = getattr(golden_index, method)(*args, **kwargs)
     served = getattr(remote, method)(*args, **kwargs)
+    if method == "info":  # a server shows no path of its machine: the index's directory is left out
+        local.pop("directory")
     assert type(served) is type(local)
     assert served == local
 
@@ -88,7 +93,8 @@ def test_client_raises_the_same_exception_classes(remote, golden_index, method, 
     with pytest.raises(kind) as served:
         getattr(remote, method)(*args, **kwargs)
     assert type(served.value) is type(local.value)
-    assert str(served.value) == str(local.value)
+    # Over HTTP a refusal suggests what the server's ceiling allows (not exact=True).
+    assert str(served.value) == str(local.value).replace(LIFT_BUDGET, SERVED_LIFT_BUDGET)
     assert getattr(served.value, "fields", None) == getattr(local.value, "fields", None)
 
 

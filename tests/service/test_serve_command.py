@@ -30,7 +30,7 @@ def test_serve_without_the_extra_says_how_to_install_it(indexes):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("infgram: error: ") and "pip install 'infgram[serve]'" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("infgram: InfgramError: ") and "pip install 'infgram[serve]'" in lines[0]
 
 
 def test_serve_with_two_workers_answers_logs_and_stops_on_sigterm(indexes):

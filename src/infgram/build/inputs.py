@@ -168,8 +168,9 @@ def expand_inputs(paths: Any, exclude: Path | None = None, selection: Selection 
     docstring), and ``datasets`` objects. ``paths`` may also be one path, URL or dataset.
 
     Files below ``exclude`` (the index being written, when it lies inside an input
-    directory) are left out. A file of an unknown kind is an error, unless ``selection``
-    skips unknown kinds: then it is kept, and :func:`read_records` reports it as a problem.
+    directory) are left out. A file of an unknown kind, or a symbolic link to nothing, is an
+    error, unless ``selection`` skips unknown kinds (``--on-error skip``): then it is kept,
+    and :func:`read_records` reports it as a problem.
 
     >>> import tempfile
     >>> folder = Path(tempfile.mkdtemp())
@@ -210,6 +211,8 @@ def _local_files(path: Path, excluded: Path | None, selection: Selection) -> lis
         return _files_below(path, excluded, selection)
     if is_file:
         return [path]
+    if path.is_symlink() and selection.skip_unknown:
+        return [path]  # listed as a problem by read_records
     if path.is_symlink():
         raise InputError(f"input {shown(path)} is a symbolic link to {shown(os.readlink(path))}, which does not exist; "
                          "fix or remove the link")
@@ -259,6 +262,9 @@ def _files_below(root: Path, excluded: Path | None, selection: Selection) -> lis
                 elif entry.is_file():
                     if selection.wants_file(prefix + entry.name):
                         found.append((path.parts, path))
+                elif entry.is_symlink() and selection.skip_unknown:
+                    if selection.wants_file(prefix + entry.name):
+                        found.append((path.parts, path))  # listed as a problem by read_records
                 elif entry.is_symlink():
                     raise InputError(f"{shown(path)} is a symbolic link to {shown(os.readlink(path))}, which does not "
                                      "exist; fix or remove the link (or hide it with a name starting with '.')")
@@ -708,6 +714,10 @@ def read_records(files: list[Source], text_field: str | list[str] | TextFields =
     for path in files:
         if isinstance(path, DatasetSource):
             yield from _guarded(path, None, ["row"], _read_dataset(path, fields, on_read))
+            continue
+        if isinstance(path, Path) and path.is_symlink() and not path.exists():
+            yield InputProblem(str(path), 0, UNREADABLE_FILE, f"skipped: a symbolic link to {os.readlink(path)}, "
+                                                              "which does not exist")
             continue
         fmt, compression = _known_format(path)
         if fmt is None:

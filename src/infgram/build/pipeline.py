@@ -39,6 +39,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import time
 import warnings
 from contextlib import contextmanager
@@ -582,7 +583,11 @@ def input_fingerprint(files: list[Any]) -> tuple[list[list[Any]] | None, int]:
             entries.append(path.fingerprint())
             continue
         try:
-            status = path.stat()
+            # A link to nothing is kept only to be listed as skipped (--on-error skip): the link itself.
+            status = path.lstat() if path.is_symlink() and not path.exists() else path.stat()
+            if stat.S_ISLNK(status.st_mode):
+                entries.append([os.path.abspath(path), 0, status.st_mtime_ns])
+                continue
         except OSError as error:
             raise InputError(f"cannot read input {shown(path)}: {error.strerror or error}; check that it still exists "
                              "and is readable") from None

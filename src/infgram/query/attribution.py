@@ -44,7 +44,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import QueryError, UnsupportedOperationError
-from .budget import refuse, work_limit
+from .budget import charge, refuse, work_limit
 from .corpus import Corpus
 from .documents import documents, read_document
 from .encoding import Query, check_text, check_whole_number
@@ -235,6 +235,7 @@ class _WholeWordReader:
             rows = max(self.budget - self.work, 0) // cost
             found, read, known = shard_set.call(number, whole_word_in_run, self.test, encoded, spaced, rows)
             self.work += read * cost
+            charge(read * cost)
             if found:
                 return True
             if not known:
@@ -245,10 +246,12 @@ class _WholeWordReader:
         """The global numbers of the documents holding a whole-word occurrence (sorted), the
         offset of the first one in each, and the number of occurrences (reads every one)."""
         shard_set = self.corpus.shard_set
+        before = self.work
         self.work += sum((hi - lo) * cost for (lo, hi), cost in zip(shard_set.map(run_of, encoded),
                                                                     shard_set.locate_costs))
         if self.work > self.budget:
             raise refuse("this whole-word attribution", self.work, self.budget)
+        charge(self.work - before)
         parts = shard_set.map(whole_word_summary, self.test, encoded, spaced)
         numbers = np.concatenate([np.zeros(0, dtype=np.int64)] + [local + first for (local, _, _), first in
                                                                    zip(parts, shard_set.first_documents)])

@@ -21,11 +21,18 @@ one that cannot (search or co-occurrence past the budget) is refused with a
 :class:`~infgram.errors.LimitError` naming the option that raises the budget. The default
 is ``DEFAULT_MAX_WORK``; ``max_work=`` sets another, and in Python ``exact=True`` lifts it.
 A server's ``--max-work`` is a ceiling no request can raise.
+
+A request made of many (a batch) has a budget as a whole too, a :class:`WorkAccount`: each
+line keeps its own budget, but draws on the account, so no line gets more than the account
+has left; the work every line spends is charged to it (:func:`charge`), and once it is
+spent, the lines left are refused with a ``LimitError`` naming ``max_batch_work``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import contextvars
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from ..errors import LimitError, QueryError
 from .encoding import check_whole_number
@@ -46,6 +53,67 @@ PAIR_UNITS = 10
 
 UNLIMITED = 1 << 62
 
+DEFAULT_MAX_BATCH_WORK = 10 * DEFAULT_MAX_WORK
+"""A server's budget of one batch as a whole (``--max-batch-work``): about ten lines at the
+budget of one, a few seconds of work."""
+
+
+class WorkAccount:
+    """The work budget of a request made of many (a batch): the units its lines may spend in all.
+
+    >>> account = WorkAccount(1000)
+    >>> with account.drawn_on():
+    ...     work_limit(), charge(600), work_limit(500), charge(600)
+    (1000, None, 400, None)
+    >>> account.spent, account.exhausted, work_limit()
+    (1000, True, 2000000)
+    >>> account.refusal().fields["option"]
+    'max_batch_work'
+    """
+
+    def __init__(self, limit: int):
+        self.limit = int(limit)
+        self.spent = 0
+        self.exhausted = False
+
+    @property
+    def remaining(self) -> int:
+        """The units the lines still to come may spend."""
+        return max(self.limit - self.spent, 0)
+
+    def charge(self, units: int) -> None:
+        """Count work done; the account is exhausted once nothing is left."""
+        self.spent = min(self.spent + max(int(units), 0), self.limit)
+        self.exhausted = self.exhausted or self.spent >= self.limit
+
+    def refusal(self, needed: int | None = None) -> LimitError:
+        """The error of a line the account cannot pay for; the account is exhausted from then on."""
+        self.exhausted = True
+        needed = max(self.limit + 1, self.spent + (needed or 0))
+        return LimitError(f"expected this batch to fit its work budget of {self.limit:,} units (positions read) as a "
+                          f"whole, found its lines need at least {needed:,}; split the batch into smaller ones, "
+                          "narrow the queries, or ask the operator for a larger --max-batch-work",
+                          "max_batch_work", self.limit, needed)
+
+    @contextmanager
+    def drawn_on(self) -> Iterator["WorkAccount"]:
+        """Within this block, budgets are bounded by what the account has left, and work is charged to it."""
+        token = _ACCOUNT.set(self)
+        try:
+            yield self
+        finally:
+            _ACCOUNT.reset(token)
+
+
+_ACCOUNT: contextvars.ContextVar[WorkAccount | None] = contextvars.ContextVar("infgram_work_account", default=None)
+
+
+def charge(units: int) -> None:
+    """Charge work done to the account of the request being answered, if it has one."""
+    account = _ACCOUNT.get()
+    if account is not None:
+        account.charge(units)
+
 
 def work_limit(max_work: Any = None, exact: bool = False, ceiling: int | None = None) -> int:
     """The budget of one request: ``max_work`` (default ``DEFAULT_MAX_WORK``), none with
@@ -58,11 +126,21 @@ def work_limit(max_work: Any = None, exact: bool = False, ceiling: int | None = 
     if not isinstance(exact, bool):
         raise QueryError(f"expected exact to be true or false, found {exact!r:.40}")
     limit = UNLIMITED if exact else (DEFAULT_MAX_WORK if max_work is None else int(max_work))
-    return min(limit, ceiling) if ceiling is not None else limit
+    limit = min(limit, ceiling) if ceiling is not None else limit
+    account = _ACCOUNT.get()
+    return min(limit, account.remaining) if account is not None else limit
+
+
+LIFT_BUDGET = "raise max_work (--max-work), pass exact=True (--exact), or narrow the query"
+"""What a refusal suggests (a server, whose ceiling no request lifts, says something else)."""
 
 
 def refuse(what: str, needed: int, limit: int) -> LimitError:
-    """The error for a request that needs ``needed`` units (at least) under a budget of ``limit``."""
+    """The error for a request that needs ``needed`` units (at least) under a budget of ``limit``
+    (the batch's, when the batch's account is what bounded it)."""
+    account = _ACCOUNT.get()
+    if account is not None and limit >= account.remaining:
+        return account.refusal(needed)
     return LimitError(f"expected {what} to fit the work budget of {limit:,} units (positions read), found it needs "
-                      f"at least {needed:,}; raise max_work (--max-work), pass exact=True (--exact), or narrow the query",
+                      f"at least {needed:,}; {LIFT_BUDGET}",
                       "max_work", limit, needed)

@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import QueryError, UnsupportedOperationError
 from ..tokenizer import Tokenizer
 from . import partials
-from .budget import refuse, work_limit
+from .budget import charge, refuse, work_limit
 from .encoding import Query, QueryEncoder, check_length, check_text
 from .forms import Speller, inside_tokens_notice, running_text_ids, speller_of
 from .results import (
@@ -297,6 +297,7 @@ class Corpus:
                 work += (hi - lo) * cost
         if work > budget:
             raise refuse("this whole-word query", work, budget)
+        charge(work)
         spaced = self._spaced(query, searched)
         test = self._word_test()
         parts = shard_set.map(whole_word_documents, test, searched, spaced) if searched else []

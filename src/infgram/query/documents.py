@@ -54,7 +54,7 @@ from ..errors import DocumentRemovedError
 from ..normalize import ORIGINALS_KEY, OffsetMap
 from ..sampling import SeededPermutation, page_order
 from ..shards import Shard
-from .budget import DEFAULT_MAX_WORK
+from .budget import DEFAULT_MAX_WORK, charge
 from .corpus import Corpus
 from .encoding import MAX_DOCUMENTS_LIMIT, Query, check_whole_number
 from .options import Matching
@@ -429,10 +429,13 @@ def documents(corpus: Corpus, query: Query, limit: int = 10, offset: int = 0, se
         drawn = SeededDraw(corpus, searched, runs, seed, words)
         drawn.draw(offset + limit, budget)
         page = drawn.listed[offset : offset + limit]
+    if drawn is not None:
+        charge(drawn.spent)
     if drawn is not None and drawn.exhausted:  # every occurrence drawn: the draw counted them all
         num_documents, complete = len(drawn.seen), True
     else:
         rows, complete = budget_rows(corpus, searched, budget - (drawn.spent if drawn else 0), runs)
+        charge(sum((hi - lo) * cost for shard_rows, cost in zip(rows, shard_set.locate_costs) for lo, hi in shard_rows))
         if progress:
             parts = counted_with_progress(corpus, searched, rows, words)
         else:

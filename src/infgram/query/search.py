@@ -45,7 +45,7 @@ from ..errors import QueryError
 from ..format import token_dtype
 from ..sampling import page_order
 from ..shards import Shard
-from .budget import DEFAULT_MAX_WORK, PAIR_UNITS, SCAN_TOKENS_PER_UNIT, refuse
+from .budget import DEFAULT_MAX_WORK, PAIR_UNITS, SCAN_TOKENS_PER_UNIT, charge, refuse
 from .corpus import Corpus
 from .documents import matching_documents, read_document
 from .partials import first_of_runs, run_of
@@ -417,6 +417,7 @@ def search(corpus: Corpus, cnf: Any, within: int | None = None, limit: int = 10,
     words = (corpus._word_test(), spaced) if matching.whole_words else None
     per_shard = shard_set.map(search_matches, clauses, within, budget, words)
     work = sum(matches.work for matches in per_shard)
+    charge(min(work, budget))  # a shard stops before it would pass the budget
     if work > budget:
         raise refuse("this search", work, budget)
     matched = np.concatenate([m.documents + first for m, first in zip(per_shard, shard_set.first_documents)])
@@ -543,6 +544,7 @@ def cooccurrence(corpus: Corpus, phrases: Sequence[Query], pairs: Sequence[tuple
     work = sum(counts[a] for a in (range(len(phrases)) if document_counts else rarer))
     if work > budget:
         raise refuse("this co-occurrence", work, budget)
+
     if len(rarer) > 1:
         known.update(zip(rarer, executor().map(lambda number: _phrase_documents(corpus, encoded[number]), rarer)))
     lengths = corpus.shard_set.document_lengths()
@@ -551,6 +553,7 @@ def cooccurrence(corpus: Corpus, phrases: Sequence[Query], pairs: Sequence[tuple
         if counts[a] == 0:
             work += PAIR_UNITS
             if work > budget:
+                charge(budget)
                 raise refuse("this co-occurrence", work, budget)
             pair_counts.append(0)
             continue
@@ -561,11 +564,13 @@ def cooccurrence(corpus: Corpus, phrases: Sequence[Query], pairs: Sequence[tuple
         # and at least its own bookkeeping.
         work += PAIR_UNITS + (-(-scan_tokens // _FETCH_COST) if scan else len(rare) + (0 if b in known else counts[b]))
         if work > budget:
+            charge(budget)
             raise refuse("this co-occurrence", work, budget)
         if scan:
             pair_counts.append(_count_documents_with_phrase(corpus, rare, as_ids[b]))
         else:
             pair_counts.append(_intersection_size(rare, documents_of(b)))
+    charge(work)
     return CooccurrenceResult(counts, [len(documents_of(i)) for i in range(len(phrases))] if document_counts else None,
                               pairs, pair_counts, _reported(reported, nested=False))
 
@@ -582,6 +587,7 @@ def _whole_word_cooccurrence(corpus: Corpus, phrases: list[Any], encoded: list[l
             work += sum((hi - lo) * cost for (lo, hi), cost in zip(shard_set.map(run_of, value), shard_set.locate_costs))
     if work > budget:
         raise refuse("this whole-word co-occurrence", work, budget)
+    charge(work)
     test = corpus._word_test()
     counts, sets = [], []
     for phrase, forms_of_phrase in zip(phrases, encoded):

@@ -7,6 +7,11 @@ invalid JSON, a request too deeply nested to read, or any other failure is that 
 error reply, and the batch goes on. Replies are UTF-8; a lone surrogate in a request
 (which JSON allows and UTF-8 cannot hold) is written back escaped.
 
+A batch may have a work budget as a whole (``max_batch_work``, see
+:class:`~infgram.query.budget.WorkAccount`): its lines draw on it, and once it is spent every
+line left gets a ``LimitError`` naming it. ``proceed``, called before each line, stops the
+batch when it returns False (the server's, when its client has gone or it shuts down).
+
 >>> import tempfile, pathlib, infgram
 >>> folder = pathlib.Path(tempfile.mkdtemp())
 >>> _ = infgram.build_from_documents(["a rose is a rose"], folder / "index", progress=False)
@@ -22,9 +27,10 @@ error reply, and the batch goes on. Replies are UTF-8; a lone surrogate in a req
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import InfgramError, QueryError
+from ..query.budget import WorkAccount
 from .protocol import check_op, error_reply, request_id, run_request, sequence, with_id
 
 _CHUNK = 4096
@@ -55,10 +61,13 @@ def dump_reply(reply: dict[str, Any]) -> str:
     return line
 
 
-def _answer_chunk(index: Any, lines: list[str]) -> list[dict[str, Any]]:
+def _answer_chunk(index: Any, lines: list[str], account: WorkAccount | None = None,
+                  proceed: Callable[[], bool] | None = None) -> list[dict[str, Any]]:
     replies: list[dict[str, Any] | None] = [None] * len(lines)
     counts: list[tuple[int, Any, Any]] = []
     for number, line in enumerate(lines):
+        if proceed is not None and not proceed():
+            return []
         try:
             request = parse_line(line)
         except InfgramError as error:
@@ -73,8 +82,14 @@ def _answer_chunk(index: Any, lines: list[str]) -> list[dict[str, Any]]:
                 counts.append((number, sequence(request), request_id(request)))
             except InfgramError as error:
                 replies[number] = with_id(error_reply("count", error), request)
-        else:
+        elif account is None:
             replies[number] = run_request(index, request)
+        elif account.exhausted:
+            replies[number] = with_id(error_reply(request.get("op") if isinstance(request.get("op"), str) else None,
+                                                  account.refusal()), request)
+        else:
+            with account.drawn_on():
+                replies[number] = run_request(index, request)
     if counts:
         try:
             values = index.count_batch([query for _, query, _ in counts]).tolist()
@@ -88,18 +103,34 @@ def _answer_chunk(index: Any, lines: list[str]) -> list[dict[str, Any]]:
     return replies  # type: ignore[return-value]
 
 
-def run_batch(index: Any, lines: Iterable[str]) -> Iterator[str]:
-    """Answer JSON Lines requests; yields one JSON line (without newline) per non-blank input line."""
+def run_batch(index: Any, lines: Iterable[str], max_batch_work: int | None = None,
+              proceed: Callable[[], bool] | None = None) -> Iterator[str]:
+    """Answer JSON Lines requests; yields one JSON line (without newline) per non-blank input
+    line, within a work budget of ``max_batch_work`` units for the batch as a whole (none
+    when None), until ``proceed()`` returns False.
+
+    >>> import tempfile, pathlib, infgram
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = infgram.build_from_documents(["a rose is a rose"] * 10, folder / "index", progress=False)
+    >>> index = infgram.Index.open(folder / "index")
+    >>> lines = ['{"op": "search", "cnf": "rose", "id": 1}', '{"op": "search", "cnf": "rose", "id": 2}']
+    >>> [json.loads(reply).get("error", {}).get("option") for reply in run_batch(index, lines, max_batch_work=25)]
+    [None, 'max_batch_work']
+    """
+    account = None if max_batch_work is None else WorkAccount(max_batch_work)
     chunk: list[str] = []
     for line in lines:
         if not line.strip():
             continue
         chunk.append(line)
         if len(chunk) >= _CHUNK:
-            yield from map(dump_reply, _answer_chunk(index, chunk))
+            replies = _answer_chunk(index, chunk, account, proceed)
+            yield from map(dump_reply, replies)
+            if len(replies) < len(chunk):
+                return
             chunk = []
     if chunk:
-        yield from map(dump_reply, _answer_chunk(index, chunk))
+        yield from map(dump_reply, _answer_chunk(index, chunk, account, proceed))
 
 
 __all__ = ["run_batch", "parse_line", "dump_reply", "check_op"]

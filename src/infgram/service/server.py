@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import hmac
 import json
 import logging
@@ -48,6 +49,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any, AsyncIterator, Callable, Optional, Union
 
+import h11
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -57,12 +59,13 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..errors import InfgramError, QueryError
 from ..query.shardset import available_cpus
 from ..format import generation_of, read_manifest
 from ..query import results
-from ..query.budget import DEFAULT_MAX_WORK
+from ..query.budget import DEFAULT_MAX_BATCH_WORK, DEFAULT_MAX_WORK, LIFT_BUDGET
 from ..query.index import Index, index_directories
 from ..shards.residency import thread_read_bytes
 from .batch import dump_reply, parse_line, run_batch
@@ -92,6 +95,10 @@ _DOCS_PATHS = ("/docs", "/redoc", "/docs/oauth2-redirect")
 
 _BATCH_LINES_PER_STEP = 256
 
+SERVED_LIFT_BUDGET = ("narrow the query (a request's max_work can be raised up to the server's ceiling, --max-work, "
+                      "which only its operator can raise)")
+"""What a refusal over the budget suggests over HTTP, where no request can pass exact=True past the ceiling."""
+
 
 # -- settings ---------------------------------------------------------------------------------------
 @dataclass
@@ -101,6 +108,8 @@ class Settings:
     indexes: list[tuple[str, str]]
     """(name, location) of each served index, the default first."""
     max_work: int = DEFAULT_MAX_WORK
+    max_batch_work: int = DEFAULT_MAX_BATCH_WORK
+    """The work budget of one ``POST /v1/batch`` as a whole, summed over its lines."""
     limits: Limits = field(default_factory=Limits)
     threads: int = field(default_factory=lambda: max(2, available_cpus()))
     """Threads for cheap operations, per worker process (by default the cores it may use,
@@ -111,7 +120,10 @@ class Settings:
     """Requests that may wait for a thread; beyond them, 503 at once."""
     api_keys: list[str] = field(default_factory=list)
     rate_limit: float | None = None
-    """Requests a second per client address (or per API key), with bursts of as many."""
+    """Requests a second per client (see :meth:`Service.client`), with bursts of as many; per
+    worker process: with ``--workers N`` a client may make up to N times as many."""
+    trusted_proxies: list[str] = field(default_factory=list)
+    """Addresses of reverse proxies whose ``X-Forwarded-For`` names the client (no other's is read)."""
     cors: list[str] = field(default_factory=list)
     cache: int = 0
     """Replies kept in an LRU cache, per worker process (0: none)."""
@@ -386,6 +398,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.requests: dict[tuple[str, int], int] = defaultdict(int)
+        self.batch_lines = 0
         self.rejections: dict[tuple[str, str], int] = defaultdict(int)
         self.latency_counts: dict[str, list[int]] = defaultdict(lambda: [0] * (len(self.BUCKETS) + 1))
         self.latency_sums: dict[str, float] = defaultdict(float)
@@ -436,6 +449,9 @@ class Metrics:
                       "# TYPE infgram_disk_requests_total counter"]
             lines += [f'infgram_disk_requests_total{{operation="{op}"}} {n}'
                       for op, n in sorted(self.disk_measured.items())]
+        lines += ["# HELP infgram_batch_lines_total Lines of POST /v1/batch taken up (a batch whose client has gone "
+                  "stops taking them).", "# TYPE infgram_batch_lines_total counter",
+                  f"infgram_batch_lines_total {self.batch_lines}"]
         lines += ["# HELP infgram_queue_depth Requests waiting for a worker thread.",
                   "# TYPE infgram_queue_depth gauge", f"infgram_queue_depth {pools.waiting}",
                   "# HELP infgram_running Requests running, by pool.", "# TYPE infgram_running gauge",
@@ -489,13 +505,25 @@ class ReplyCache:
 
 
 # -- the application ---------------------------------------------------------------------------------
+def bearer_token(header: str) -> str | None:
+    """The token of an ``Authorization: Bearer TOKEN`` header (the scheme in any case, any
+    whitespace around and between), or None for another scheme.
+
+    >>> bearer_token("Bearer key"), bearer_token("  bearer \t  key "), bearer_token("Basic key"), bearer_token("Bearer")
+    ('key', 'key', None, None)
+    """
+    parts = header.split(None, 1)
+    return parts[1].strip() if len(parts) == 2 and parts[0].lower() == "bearer" else None
+
+
 def _json(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(dump_reply(body).encode("utf-8"), status_code=status, media_type="application/json",
                     headers=headers)
 
 
-def _error(error: BaseException) -> Response:
+def _error(error: BaseException, public: Callable[[str], str] = str) -> Response:
     body = error_body(error)
+    body["error"]["message"] = public(body["error"]["message"])
     headers = {"Retry-After": "1"} if isinstance(error, (RateLimitedError, OverCapacityError)) else None
     if isinstance(error, UnauthorizedError):
         headers = {"WWW-Authenticate": "Bearer"}
@@ -507,6 +535,46 @@ def _operation_of(path: str) -> str:
         name = path[4:]
         return name if name in OPERATIONS or name in ("batch", "indexes", "health") else "unknown"
     return {"/": "page", "/metrics": "metrics"}.get(path, "static" if path.startswith("/static/") else "other")
+
+
+def _places(indexes: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(how a served index's directory may be written, its name), longest first: the
+    directory as given, absolute and resolved, and as JSON writes it."""
+    places: dict[str, str] = {}
+    for name, location in indexes:
+        try:
+            directories = index_directories(location)
+        except InfgramError:
+            continue
+        for directory in directories:
+            for spelling in {str(directory), str(directory.absolute()), str(directory.resolve())}:
+                if "/" in spelling.strip("/"):  # not a bare word, which a message may hold for another reason
+                    for written in {spelling, json.dumps(spelling)[1:-1]}:
+                        places[written] = name
+    return sorted(places.items(), key=lambda item: -len(item[0]))
+
+
+def public_info(info: dict[str, Any]) -> dict[str, Any]:
+    """An index's info as a server shows it: no directory, and a change's input files by name only.
+
+    >>> public_info({"directory": "/srv/idx", "changes": [{"action": "add", "inputs": ["/home/a/new.jsonl"]}]})
+    {'changes': [{'action': 'add', 'inputs': ['new.jsonl']}]}
+    """
+    def named(change: Any) -> Any:
+        if not isinstance(change, dict):
+            return change
+        change = dict(change)
+        if isinstance(change.get("inputs"), list):
+            change["inputs"] = [Path(str(item)).name for item in change["inputs"]]
+        if isinstance(change.get("fingerprint"), list):  # [path, size, time] per input file
+            change["fingerprint"] = [[Path(str(entry[0])).name, *entry[1:]] if isinstance(entry, list) and entry
+                                     else entry for entry in change["fingerprint"]]
+        return change
+
+    shown = {key: value for key, value in info.items() if key != "directory"}
+    if isinstance(shown.get("changes"), list):
+        shown["changes"] = [named(change) for change in shown["changes"]]
+    return shown
 
 
 def _generations(location: str) -> tuple[int | None, ...]:
@@ -553,6 +621,9 @@ class Service:
         self.limiter = RateLimiter(settings.rate_limit) if settings.rate_limit else None
         self.cache = ReplyCache(settings.cache)
         self.keys = [key.encode("utf-8") for key in settings.api_keys]
+        self.places = _places(settings.indexes)
+        self.stopping = threading.Event()
+        """Set when the server shuts down: running batches take no more lines."""
 
     def reload(self, force: bool = False) -> list[str]:
         """Open again every served index whose directories hold a new generation (all of them
@@ -611,13 +682,49 @@ class Service:
                                 "see GET /v1/indexes")
         return self.indexes[name]
 
+    def public(self, text: str) -> str:
+        """Text for a reply: every served index's directory replaced by the index's name, so
+        that no reply shows where the server keeps its files."""
+        for place, name in self.places:
+            text = text.replace(place, name)
+        # No request can lift this server's ceiling: a refusal says what can be done instead.
+        return text.replace(LIFT_BUDGET, SERVED_LIFT_BUDGET)
+
+    def public_error(self, error: BaseException) -> dict[str, Any]:
+        """An error's body for a reply, without the server's paths."""
+        body = error_body(error)
+        body["error"]["message"] = self.public(body["error"]["message"])
+        return body
+
     def authorized(self, request: Request) -> bool:
         """Whether the request carries one of the API keys (always, when there are none)."""
-        if not self.keys:
-            return True
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        given = token.strip().encode("utf-8")
-        return scheme.lower() == "bearer" and any(hmac.compare_digest(given, key) for key in self.keys)
+        return not self.keys or self.key_of(request) is not None
+
+    def key_of(self, request: Request) -> bytes | None:
+        """The API key the request carries, if it is one of the server's: the token after
+        ``Bearer`` (any case) and any whitespace."""
+        given = bearer_token(request.headers.get("authorization", ""))
+        if given is None or not self.keys:
+            return None
+        return next((key for key in self.keys if hmac.compare_digest(given.encode("utf-8"), key)), None)
+
+    def client(self, request: Request) -> str:
+        """Who the rate limit counts a request against: its API key when it carries a valid one,
+        else its address (the one a trusted proxy names in ``X-Forwarded-For``). A header the
+        server does not check (a bearer value without keys, a forwarded address from anyone but
+        a trusted proxy) never makes a new client."""
+        key = self.key_of(request)
+        if key is not None:
+            return "key " + hashlib.sha256(key).hexdigest()
+        address = request.client.host if request.client else ""
+        if address in self.settings.trusted_proxies:
+            # The proxy appends the address it saw: read from the right, past trusted proxies.
+            forwarded = [part.strip() for header in request.headers.getlist("x-forwarded-for")
+                         for part in header.split(",")]
+            for hop in reversed(forwarded):
+                if hop and hop not in self.settings.trusted_proxies:
+                    return "address " + hop[:100]
+        return "address " + address
 
     async def body(self, request: Request) -> bytes:
         """The request body, refused (413) past ``max_body_bytes`` without reading the rest."""
@@ -675,6 +782,7 @@ def create_app(settings: Settings) -> FastAPI:
         except (RuntimeError, ValueError, NotImplementedError):
             pass
         yield
+        service.stopping.set()
         if watcher is not None:
             watcher.cancel()
         await loop.run_in_executor(None, service.pools.shutdown)
@@ -683,9 +791,6 @@ def create_app(settings: Settings) -> FastAPI:
                   description="Exact n-gram and ∞-gram search over a corpus. Every operation of the JSON Lines "
                               "batch is POST /v1/{op} with the batch request (without op) as its body.")
     app.state.service = service
-    if settings.cors:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors, allow_methods=["GET", "POST"],
-                           allow_headers=["Authorization", "Content-Type"])
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Any]) -> Response:
@@ -697,8 +802,7 @@ def create_app(settings: Settings) -> FastAPI:
             response = _error(UnauthorizedError("expected an API key as 'Authorization: Bearer KEY', found "
                                                 f"{'a wrong one' if 'authorization' in request.headers else 'none'}; "
                                                 "ask the server's operator for a key"))
-        elif protected and service.limiter is not None and not service.limiter.allow(
-                request.headers.get("authorization") or (request.client.host if request.client else "")):
+        elif protected and service.limiter is not None and not service.limiter.allow(service.client(request)):
             response = _error(RateLimitedError(f"expected at most {settings.rate_limit:g} requests a second from "
                                                "one client, found more; retry after a second"))
         else:
@@ -710,9 +814,13 @@ def create_app(settings: Settings) -> FastAPI:
         service.metrics.observe(operation, response.status_code, time.perf_counter() - started)
         return response
 
+    if settings.cors:  # added last, so outermost: a preflight is answered before the key is asked for
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"])
+
     @app.exception_handler(InfgramError)
     async def infgram_error(request: Request, error: InfgramError) -> Response:
-        return _error(error)
+        return _error(error, service.public)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> Response:
@@ -728,7 +836,8 @@ def create_app(settings: Settings) -> FastAPI:
                 return _error(NotFoundError(f"expected an operation ({', '.join(OPERATIONS)}) or batch, indexes, "
                                             f"health after /v1/, found {path[4:]!r:.80}"))
             return _error(NotFoundError(f"expected a path of this API (see /docs), found {path!r:.80}"))
-        body = error_body(QueryError(f"expected {'POST' if path.startswith('/v1/') else 'GET'} for {path:.80}, found "
+        allowed = (error.headers or {}).get("Allow") or ("POST" if path.startswith("/v1/") else "GET")
+        body = error_body(QueryError(f"expected {' or '.join(allowed.split(', '))} for {path:.80}, found "
                                      f"{request.method}" if error.status_code == 405 else str(error.detail)))
         return _json(body, error.status_code, dict(error.headers or {}))
 
@@ -753,6 +862,8 @@ def create_app(settings: Settings) -> FastAPI:
                 return _error(error)
             reply = await service.pools.run(expensive, service.counted(op, served, run_request), served,
                                             protocol_request)
+            if "error" in reply:
+                reply["error"]["message"] = service.public(reply["error"]["message"])
             status = status_of_type(reply["error"]["type"]) if "error" in reply else 200
             content = dump_reply(reply).encode("utf-8")
             if service.indexes.get(name) is served:  # not an answer of a generation reloaded meanwhile
@@ -779,15 +890,26 @@ def create_app(settings: Settings) -> FastAPI:
         lines = body.decode("utf-8", "replace").splitlines()
         if service.pools.full(True):
             raise OverCapacityError("expected a free worker or a place in the queue, found none; retry shortly")
-        replies = run_batch(served, lines)
+        stopped = threading.Event()  # set when the client has gone or the server stops: no more lines
+
+        def proceed() -> bool:
+            if stopped.is_set() or service.stopping.is_set():
+                return False
+            service.metrics.batch_lines += 1
+            return True
+
+        replies = run_batch(served, lines, settings.max_batch_work, proceed)
 
         async def stream() -> AsyncIterator[bytes]:
-            while True:
-                step = await service.pools.run(True, lambda: list(islice(replies, _BATCH_LINES_PER_STEP)),
-                                               admitted=True)
-                if not step:
-                    return
-                yield ("\n".join(step) + "\n").encode("utf-8")
+            try:
+                while not await request.is_disconnected():
+                    step = await service.pools.run(True, lambda: list(islice(replies, _BATCH_LINES_PER_STEP)),
+                                                   admitted=True)
+                    if not step:
+                        return
+                    yield service.public("\n".join(step) + "\n").encode("utf-8")
+            finally:  # also when the response is cancelled (its client gone): the thread stops at the next line
+                stopped.set()
 
         return StreamingResponse(stream(), media_type="application/x-ndjson")
 
@@ -810,7 +932,7 @@ def create_app(settings: Settings) -> FastAPI:
         served = service.index(name if isinstance(name, str) and name in service.indexes else None)
         reply = await service.pools.run(True, answer_payload, served, payload)
         if "error" in reply:  # the hosted API's message, in infgram's error body
-            return _error(QueryError(reply["error"]))
+            return _error(QueryError(reply["error"]), service.public)
         return _json(reply)
 
     @app.get("/v1/indexes", tags=["service"], summary="the served indexes and what they hold")
@@ -818,16 +940,17 @@ def create_app(settings: Settings) -> FastAPI:
         listed: list[dict[str, Any]] = []
         for name in service.names:
             if name in service.broken:
-                listed.append({"name": name, **error_body(service.broken[name])})
+                listed.append({"name": name, **service.public_error(service.broken[name])})
             else:
-                listed.append({"name": name, "info": await service.pools.run(False, service.indexes[name].info)})
+                info = await service.pools.run(False, service.indexes[name].info)
+                listed.append({"name": name, "info": public_info(info)})
         return {"default": service.names[0], "indexes": listed}
 
     @app.get("/v1/health", tags=["service"], summary="200 once every index is open, 503 if one is damaged")
     async def health() -> Response:
         if service.broken:
             name, error = next(iter(service.broken.items()))
-            return _json({"status": "degraded", **error_body(error)}, 503)
+            return _json({"status": "degraded", "index": name, **service.public_error(error)}, 503)
         return _json({"status": "ok", "indexes": service.names})
 
     @app.get("/metrics", tags=["service"], summary="Prometheus metrics of this worker process",
@@ -871,13 +994,79 @@ def app_from_environment() -> FastAPI:
     return create_app(Settings.from_json(os.environ[SETTINGS_VARIABLE]))
 
 
+HEADER_TIMEOUT_SECONDS = 10.0
+"""How long a connection may take to send a request's headers (the first, or the next on a
+kept-alive connection) before it is closed: a slowloris client holds no connection longer."""
+
+KEEP_ALIVE_SECONDS = 5
+"""How long an idle kept-alive connection stays open after its last reply."""
+
+MAX_HEADER_BYTES = 16 * 1024
+"""The largest request line and headers accepted (h11's incomplete-event limit); beyond, 400."""
+
+GRACEFUL_SHUTDOWN_SECONDS = 30
+"""On SIGTERM, requests in flight have this long; then they are cancelled (a batch stops at its next line)."""
+
+
+class HeaderTimeoutProtocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, closing a connection whose request line and headers do not
+    all arrive within ``header_timeout`` seconds of its opening or of its last reply (uvicorn
+    alone waits for them forever, and a trickle of bytes defeats its keep-alive timeout)."""
+
+    header_timeout = HEADER_TIMEOUT_SECONDS
+    header_timer: asyncio.TimerHandle | None = None
+
+    def _arm(self) -> None:
+        self._disarm()
+        self.header_timer = self.loop.call_later(self.header_timeout, self._headers_late)
+
+    def _disarm(self) -> None:
+        if self.header_timer is not None:
+            self.header_timer.cancel()
+            self.header_timer = None
+
+    def _headers_late(self) -> None:
+        self.header_timer = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self.transport.close()  # still no complete request line and headers
+
+    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE:  # the headers are in: the request runs
+            self._disarm()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._arm()  # the next request's headers get as long (an idle connection closes sooner, by keep-alive)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+
+def connection_options() -> dict[str, Any]:
+    """uvicorn's options for connections: the header timeout, keep-alive and the header size limit.
+
+    >>> sorted(connection_options())
+    ['h11_max_incomplete_event_size', 'http', 'timeout_keep_alive']
+    """
+    return {"http": HeaderTimeoutProtocol, "timeout_keep_alive": KEEP_ALIVE_SECONDS,
+            "h11_max_incomplete_event_size": MAX_HEADER_BYTES}
+
+
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
           access_log: bool = True) -> None:
-    """Serve until interrupted; on SIGINT or SIGTERM, stop taking requests and finish those in flight."""
+    """Serve until interrupted; on SIGINT or SIGTERM, stop taking requests and finish those in
+    flight (for at most ``GRACEFUL_SHUTDOWN_SECONDS``)."""
     import uvicorn
 
     options: dict[str, Any] = {"host": host, "port": port, "access_log": access_log, "log_level": "info",
-                               "timeout_graceful_shutdown": 30, "server_header": False}
+                               "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS, "server_header": False,
+                               **connection_options()}
     if workers > 1:
         os.environ[SETTINGS_VARIABLE] = settings.to_json()
         uvicorn.run("infgram.service.server:app_from_environment", factory=True, workers=workers, **options)
