@@ -57,6 +57,56 @@ def _print_distribution(tokenizer: Any, prompt_count: int, tokens: list[Any], su
         print(f"{rank:>4}  {identifier:>8}  {name:<24}  {token.count:>12,}  {token.probability:.6f}")
 
 
+class _TextField(argparse.Action):
+    """``--text-field FIELD``, once per field (``--text-field title --text-field body``).
+
+    The old form, several fields after one flag (``--text-field title body``), still parses
+    (``nargs="+"``); :func:`_inputs_given_back` then returns to the inputs the values that
+    are inputs, so ``--text-field meta.body data/`` never swallows ``data/``. ``--field``
+    (``contamination``'s old name) is a deprecated alias."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        values = [values] if isinstance(values, str) else list(values)
+        if option_string == "--field":
+            import warnings
+
+            warnings.warn("--field is now --text-field (once per field: --text-field text --text-field choices); "
+                          "--field will be removed in a later version", FutureWarning, stacklevel=2)
+        setattr(namespace, self.dest, [*(getattr(namespace, self.dest) or []), *values])
+        setattr(namespace, "text_field_flags", getattr(namespace, "text_field_flags", 0) + 1)
+
+
+def _looks_like_input(value: str) -> bool:
+    from .build.remote import is_url
+
+    return is_url(value) or os.path.exists(value)
+
+
+def _inputs_given_back(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Inputs that an old-form ``--text-field a b`` before them took, given back: from the
+    first value that names a file, directory or URL on (else the last value) they are inputs."""
+    fields, flags = args.text_field or [], getattr(args, "text_field_flags", 0)
+    if not args.inputs and len(fields) > flags:
+        split = next((number for number in range(flags, len(fields)) if _looks_like_input(fields[number])),
+                     len(fields) - 1)
+        split = max(split, 1)
+        args.text_field, args.inputs = fields[:split], fields[split:]
+    if not args.inputs:
+        parser.error(f"the following arguments are required: inputs (after {args.command}: files, directories or URLs)")
+    if len(args.text_field or []) > flags:
+        import warnings
+
+        warnings.warn("several fields after one --text-field are deprecated; give the flag once per field: "
+                      + " ".join(f"--text-field {safe(field)}" for field in args.text_field), FutureWarning)
+
+
+def _text_fields(args: argparse.Namespace) -> str | list[str]:
+    """The --text-field values as build and add take them: one name, or a list of several."""
+    fields = args.text_field or ["text"]
+    return fields[0] if len(fields) == 1 else fields
+
+
 def _open(args: argparse.Namespace):
     from .query.index import Index
 
@@ -75,16 +125,28 @@ def command_build(args: argparse.Namespace) -> None:
         from .distributed import build as build_on_cluster
 
         build = functools.partial(build_on_cluster, address=args.ray)
-    selection = {name: getattr(args, name) for name in ("include", "exclude") if getattr(args, name)}
+    selection: dict[str, Any] = {name: getattr(args, name) for name in ("include", "exclude") if getattr(args, name)}
+    if args.format != "auto":
+        if args.ray is not None:
+            raise QueryError(f"expected --format auto with --ray, found --format {args.format}; a build on a Ray "
+                             "cluster reads files by their names: build on one machine, or rename the files")
+        selection["format"] = args.format
     report = build(
         args.inputs, args.out, tokenizer=args.tokenizer, on_error=args.on_error,
-        text_field=args.text_field[0] if len(args.text_field) == 1 else args.text_field,
-        memory=args.memory, shard_tokens=args.shard_tokens, overwrite=args.overwrite, progress=not args.quiet,
-        kind=args.kind, sample_rate=args.sample_rate, **selection,
+        text_field=_text_fields(args), memory=args.memory, shard_tokens=args.shard_tokens, overwrite=args.overwrite,
+        progress=not (args.quiet or args.json), kind=args.kind, sample_rate=args.sample_rate, **selection,
         **({"normalize": args.normalize} if args.normalize is not None else {}),
     )
-    if args.quiet:
+    if args.json:
+        _print_json(_report_json(report))
+    elif args.quiet:
         print(report.summary())
+
+
+def _report_json(report: Any) -> dict[str, Any]:
+    """A build's report as --json prints it: the stored report with where, how big and how long."""
+    return {"directory": report.directory, **report.to_json(), "num_shards": report.num_shards,
+            "index_bytes": report.index_bytes, "seconds": round(report.seconds, 3), "up_to_date": report.up_to_date}
 
 
 def _notice(args: argparse.Namespace, fields: dict[str, Any]) -> None:
@@ -287,7 +349,7 @@ def command_add(args: argparse.Namespace) -> None:
     from .change import add
 
     selection = {name: getattr(args, name) for name in ("include", "exclude") if getattr(args, name)}
-    report = add(args.index, args.inputs, text_field=args.text_field[0] if len(args.text_field) == 1 else args.text_field,
+    report = add(args.index, args.inputs, text_field=_text_fields(args),
                  on_error=args.on_error, again=args.again, progress=not args.quiet, **selection)
     _print_json(report.to_json()) if args.json else print(report.summary())
 
@@ -334,7 +396,7 @@ def command_batch(args: argparse.Namespace) -> None:
 def command_contamination(args: argparse.Namespace) -> None:
     from .apps.contamination import contamination_report, summary_table
 
-    summary = contamination_report(args.index, args.benchmark, args.field, args.out, examples=not args.no_examples,
+    summary = contamination_report(args.index, args.benchmark, args.text_field or ["text"], args.out, examples=not args.no_examples,
                                    progress=not args.quiet)
     if args.json:
         _print_json(summary)
@@ -575,19 +637,24 @@ def build_parser() -> argparse.ArgumentParser:
                          help="no work budget: read every occurrence (documents: with a progress bar)")
 
     sub = commands.add_parser("build", help="index files or directories", description="Index a corpus.")
-    sub.add_argument("inputs", nargs="+", help="files (.jsonl .json .csv .tsv .parquet .arrow .txt .md .rst .html, "
+    sub.add_argument("inputs", nargs="*", help="files (.jsonl .json .csv .tsv .parquet .arrow .txt .md .rst .html, "
                      "optionally .gz/.zst/.bz2/.xz), directories (a datasets save_to_disk folder too) or URLs "
                      "(s3://, hf://, https://; needs pip install 'infgram[remote]')")
     sub.add_argument("--out", required=True, help="index directory to write")
     sub.add_argument("--tokenizer", default="bytes",
                      help="'bytes' (default), a Hugging Face tokenizer.json, or a GGUF model file (its own tokenizer)")
-    sub.add_argument("--text-field", nargs="+", default=["text"], metavar="FIELD",
+    sub.add_argument("--text-field", action=_TextField, nargs="+", default=None, metavar="FIELD",
                      help="field or column with the text (default text); meta.body names a nested field (meta\\.body "
-                          "a key holding a dot); several are joined one per line; or one template '{title}: {body}'")
+                          "a key holding a dot); repeat the flag for several fields, joined one per line "
+                          "(--text-field title --text-field body); or one template '{title}: {body}'")
     sub.add_argument("--include", action="append", metavar="GLOB",
-                     help="in input directories, read only files matching this pattern (repeatable), e.g. '*.md'")
+                     help="in input directories, read only files matching this pattern (repeatable), e.g. '*.md'; "
+                          "files of a kind unknown by name that it names ('*.py') are read as plain text")
     sub.add_argument("--exclude", action="append", metavar="GLOB",
                      help="in input directories, leave out files and directories matching this pattern (repeatable)")
+    sub.add_argument("--format", choices=["auto", "text"], default="auto",
+                     help="auto: read each file as its name says (default); text: every file is one plain-text "
+                          "document, its bytes as UTF-8 with invalid bytes replaced by U+FFFD")
     sub.add_argument("--on-error", choices=["fail", "skip"], default="fail",
                      help="on a bad record: stop (default) or skip it and report it at the end")
     sub.add_argument("--memory", default=None, help="memory budget for sorting, e.g. 8G (default: half of the machine's memory)")
@@ -602,6 +669,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="index normalized text: lowercase, nfkc or nfkc_casefold; string queries are normalized "
                           "the same way, documents are shown as written (default: the text as written)")
     sub.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub.add_argument("--json", action="store_true", help="print the build report as JSON (and no progress bars)")
     ray_help = ("run on a Ray cluster: 'local' (this machine), 'auto' (the running cluster) or its address; the "
                 "index and inputs on a filesystem every node sees; needs pip install 'infgram[ray]'")
     sub.add_argument("--ray", default=None, metavar="ADDRESS", help=ray_help)
@@ -712,8 +780,9 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Index new inputs as new shards of an existing index, with its tokenizer "
                                           "and shard size; documents are numbered after the last one.")
     sub.add_argument("index", help="the index directory to add to")
-    sub.add_argument("inputs", nargs="+", help="files, directories or URLs, as `infgram build` takes them")
-    sub.add_argument("--text-field", nargs="+", default=["text"], metavar="FIELD", help="as for `infgram build`")
+    sub.add_argument("inputs", nargs="*", help="files, directories or URLs, as `infgram build` takes them")
+    sub.add_argument("--text-field", action=_TextField, nargs="+", default=None, metavar="FIELD",
+                     help="as for `infgram build` (once per field)")
     sub.add_argument("--include", action="append", metavar="GLOB", help="as for `infgram build`")
     sub.add_argument("--exclude", action="append", metavar="GLOB", help="as for `infgram build`")
     sub.add_argument("--on-error", choices=["fail", "skip"], default="fail", help="as for `infgram build`")
@@ -766,9 +835,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "byte-level index.")
     sub.add_argument("index", help="index directory (byte mode)")
     sub.add_argument("benchmark", help="benchmark as JSON Lines (.jsonl or .json, optionally .gz or .zst)")
-    sub.add_argument("--field", nargs="+", default=["text"], metavar="FIELD",
-                     help="field(s) holding the entry's text, joined one per line (lists one item per line); "
-                          "or one template such as '{question} {answer}' (default text)")
+    sub.add_argument("--text-field", action=_TextField, default=None, metavar="FIELD",
+                     help="field holding the entry's text (default text); repeat for several, joined one per line "
+                          "(lists one item per line); or one template such as '{question} {answer}'")
+    sub.add_argument("--field", action=_TextField, nargs="+", dest="text_field", metavar="FIELD",
+                     help="deprecated: the old name of --text-field")
     sub.add_argument("--out", default=None, help="directory for entries.jsonl, summary.json and report.html")
     sub.add_argument("--no-examples", action="store_true", help="do not look up an example document per entry")
     sub.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -896,7 +967,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     import warnings
 
     warnings.showwarning = _show_warning
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) in (command_build, command_add):
+        _inputs_given_back(args, parser)
     if getattr(args, "next", None) is not None and getattr(args, "next_id", None) is not None:
         print("infgram: error: give --next or --next-id, not both", file=sys.stderr)
         return 2

@@ -1,0 +1,113 @@
+"""One command-line grammar (issue 28): any text file in, ``--text-field`` that never takes
+the inputs, text given the same way to every command, ``--json`` everywhere, completion, and
+output a person can read."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import infgram
+
+
+def _code_folder(tmp_path):
+    folder = tmp_path / "src"
+    (folder / "pkg").mkdir(parents=True)
+    (folder / "pkg" / "a.py").write_bytes('def f():\n    return "café"\n'.encode())
+    (folder / "pkg" / "b.py").write_bytes(b"bad \xff byte\n")
+    (folder / "pkg" / "notes.cfg").write_bytes(b"unknown kind, not named\n")
+    (folder / "README").write_bytes(b"no extension at all\n")
+    return folder
+
+
+# -- any text in ----------------------------------------------------------------------------------------------
+
+def test_include_reads_files_of_unknown_kind_as_text(tmp_path, run):
+    folder = _code_folder(tmp_path)
+    result = run("build", "--include", "*.py", folder, "--out", tmp_path / "idx", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "files read as: plain text (unknown kind, named by --include) 2" in result.stdout
+    assert run("count", tmp_path / "idx", "café").stdout.strip() == "1"
+    # An invalid byte is replaced, as UTF-8 decoders usually do, not refused.
+    assert run("count", tmp_path / "idx", "bad \ufffd byte").stdout.strip() == "1"
+    stored = json.loads((tmp_path / "idx" / "build-report.json").read_text())
+    assert set(stored["read_as"].values()) == {"plain text (unknown kind, named by --include)"}
+
+
+def test_format_text_reads_every_file_as_one_document(tmp_path, run):
+    folder = _code_folder(tmp_path)
+    (folder / "data.jsonl").write_text('{"text": "not parsed"}\n')
+    result = run("build", "--format", "text", folder, "--out", tmp_path / "idx", "--quiet", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["num_documents"] == 5
+    assert set(report["read_as"].values()) == {"plain text (--format text)"}
+    assert run("count", tmp_path / "idx", '{"text": "not parsed"}').stdout.strip() == "1"
+
+
+def test_unknown_kinds_not_named_stay_an_error(tmp_path, run):
+    folder = _code_folder(tmp_path)
+    result = run("build", folder, "--out", tmp_path / "idx")
+    assert result.returncode == 1 and "expected a name ending in" in result.stderr
+
+
+def test_reading_in_python_says_how_each_file_was_read(tmp_path):
+    folder = _code_folder(tmp_path)
+    report = infgram.build([folder], tmp_path / "idx", include=["*.py", "README"], progress=False)
+    assert report.num_documents == 3 and report.read_as[str(folder / "README")].startswith("plain text")
+    with pytest.raises(infgram.InputError, match="expected the format to read inputs in"):
+        infgram.build([folder], tmp_path / "other", format="binary", progress=False)
+
+
+# -- --text-field ---------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def nested(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "d.jsonl").write_text(json.dumps({"meta": {"body": "hello world"}, "title": "Greeting"}) + "\n")
+    return data
+
+
+def test_text_field_before_the_inputs_does_not_take_them(tmp_path, run, nested):
+    result = run("build", "--out", tmp_path / "idx", "--text-field", "meta.body", nested, "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert run("count", tmp_path / "idx", "hello world").stdout.strip() == "1"
+
+
+def test_text_field_repeats(tmp_path, run, nested):
+    result = run("build", "--out", tmp_path / "idx", "--text-field", "title", "--text-field", "meta.body", nested,
+                 "--quiet")
+    assert result.returncode == 0 and result.stderr == ""
+    assert run("count", tmp_path / "idx", "Greeting\nhello world").stdout.strip() == "1"
+
+
+def test_text_field_template_stays(tmp_path, run, nested):
+    result = run("build", nested, "--out", tmp_path / "idx", "--text-field", "{title}: {meta.body}", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert run("count", tmp_path / "idx", "Greeting: hello world").stdout.strip() == "1"
+
+
+def test_old_form_of_several_fields_still_works_with_a_warning(tmp_path, run, nested):
+    result = run("build", "--out", tmp_path / "idx", "--text-field", "title", "meta.body", nested, "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "--text-field title --text-field meta.body" in result.stderr and "deprecated" in result.stderr
+    assert run("count", tmp_path / "idx", "Greeting\nhello world").stdout.strip() == "1"
+
+
+def test_text_field_without_inputs_is_a_usage_error(tmp_path, run):
+    with pytest.raises(SystemExit) as exit:
+        run("build", "--out", tmp_path / "idx", "--text-field", "body")
+    assert exit.value.code == 2
+
+
+def test_add_takes_text_field_the_same_way(tmp_path, run, nested):
+    assert run("build", nested, "--out", tmp_path / "idx", "--text-field", "meta.body", "--quiet").returncode == 0
+    more = tmp_path / "more"
+    more.mkdir()
+    (more / "e.jsonl").write_text(json.dumps({"meta": {"body": "another one"}}) + "\n")
+    result = run("add", tmp_path / "idx", "--text-field", "meta.body", more, "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert run("count", tmp_path / "idx", "another one").stdout.strip() == "1"
