@@ -159,7 +159,7 @@ def command_count(args: argparse.Namespace) -> None:
     from .service.protocol import count_reply
 
     index = _open(args)
-    query = _query(args.query, args.ids)
+    query = _query(_text_given(args, "query", "the query"), args.ids)
     # The batch's reply, so --json lists the forms searched just as a batch line does.
     reply = count_reply(index, query, args.exact_tokens, args.whole_words, args.ignore_case, args.max_work,
                         args.exact, args.inside_tokens)
@@ -272,29 +272,60 @@ def command_search(args: argparse.Namespace) -> None:
                      result.documents)
 
 
-def _read_text(args: argparse.Namespace) -> str:
-    if (args.text is None) == (args.file is None):
-        raise QueryError("expected the text to attribute as --text TEXT or --file PATH (- for standard input), "
-                         "found " + ("neither" if args.text is None else "both"))
-    if args.text is not None:
-        return args.text
+_JSONL_NAME = re.compile(r"\.jsonl(\.(gz|zst|bz2|xz))?$", re.IGNORECASE)
+
+
+def _warn(message: str) -> None:
+    import warnings
+
+    warnings.warn(message, FutureWarning, stacklevel=3)
+
+
+def _text_given(args: argparse.Namespace, name: str = "text", what: str = "the text") -> str:
+    """The one text of a command: the argument ``name`` (always text, even if a file has that
+    name), or ``--file PATH``: a UTF-8 text file ('-' for standard input) less one final line break."""
+    given = getattr(args, name)
+    if getattr(args, "text_option", None) is not None:  # the deprecated --text TEXT
+        _warn(f"--text is deprecated: give {what} as an argument (`infgram {args.command} INDEX TEXT`) or --file PATH")
+        if given is not None:
+            raise QueryError(f"expected {what} once, found both an argument and --text; keep the argument")
+        given = args.text_option
+    if (given is None) == (args.file is None):
+        raise QueryError(f"expected {what} as an argument or as --file PATH (- for standard input), found "
+                         + ("neither" if given is None else "both"))
+    if given is not None:
+        return given
     try:
         if args.file == "-":
-            return sys.stdin.read()
-        with open(args.file, encoding="utf-8") as handle:
-            return handle.read()
+            text = sys.stdin.read()
+        else:
+            with open(args.file, encoding="utf-8") as handle:
+                text = handle.read()
     except OSError as error:
-        raise QueryError(f"cannot read {args.file}: {error.strerror}; give a readable UTF-8 text file") from None
+        raise QueryError(f"cannot read {what} file {args.file}: {error.strerror}; give a readable UTF-8 text file") \
+            from None
     except UnicodeDecodeError as error:
-        raise QueryError(f"expected UTF-8 text in {args.file}, found invalid bytes at byte {error.start}; "
+        raise QueryError(f"expected UTF-8 text in {args.file}, found invalid bytes (not UTF-8) at byte {error.start}; "
                          "convert the file to UTF-8") from None
+    return text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
+
+
+def _jsonl_given(args: argparse.Namespace) -> str | None:
+    """``--jsonl PATH``, or a ``--file`` named ``*.jsonl`` in its old meaning (for one release, with a warning)."""
+    if args.file is not None and _JSONL_NAME.search(args.file):
+        if args.jsonl is not None:
+            raise QueryError("expected --jsonl PATH once, found --jsonl and a .jsonl --file; keep --jsonl")
+        _warn(f"--file {args.file} reads JSON Lines for one more release: write --jsonl {args.file} (--file is now "
+              "one plain-text file)")
+        args.jsonl, args.file = args.file, None
+    return args.jsonl
 
 
 def command_attribute(args: argparse.Namespace) -> None:
     from .terminal import render
 
     index = _open(args)
-    text = _read_text(args)
+    text = _text_given(args)
     query = _query(text, True) if args.ids else text
     result = index.attribute(query, min_length=args.min_length, max_count=args.max_count, examples=args.examples,
                              context=args.context, whole_words=args.whole_words, max_work=args.max_work,
@@ -490,7 +521,11 @@ def command_perplexity(args: argparse.Namespace) -> None:
     from .lm.reports import perplexity_run, read_texts
 
     index = _open(args)
-    texts = read_texts(args.file, args.text_field, args.limit) if args.file is not None else None
+    if args.file is not None and not _JSONL_NAME.search(args.file):
+        raise QueryError(f"expected the texts as JSON Lines with --jsonl PATH, found --file {args.file}; perplexity "
+                         "scores many texts: write one {\"text\": ...} a line and pass --jsonl")
+    jsonl = _jsonl_given(args)
+    texts = read_texts(jsonl, args.text_field, args.limit) if jsonl is not None else None
     model = None
     if args.model is not None:
         from .lm.neural import GGUFModel, smollm2_path
@@ -524,29 +559,8 @@ def command_perplexity(args: argparse.Namespace) -> None:
     print(f"tokens per second: neural {report['neural_tokens_per_second']}, ∞-gram {report['infgram_tokens_per_second']}")
 
 
-def _prompt(args: argparse.Namespace) -> str:
-    """The prompt of ``draft``: the argument as text, or with --file the file's text ('-': stdin)
-    less one final line break. A prompt argument is never taken as a file name."""
-    if (args.prompt is None) == (args.file is None):
-        raise QueryError("expected the prompt as an argument or as --file PATH, found "
-                         + ("neither" if args.prompt is None else "both"))
-    if args.prompt is not None:
-        return args.prompt
-    try:
-        if args.file == "-":
-            text = sys.stdin.read()
-        else:
-            with open(args.file, encoding="utf-8") as handle:
-                text = handle.read()
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) else "it is not UTF-8 text"
-        raise QueryError(f"cannot read the prompt file {args.file}: {reason}; give a readable UTF-8 text file") \
-            from None
-    return text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
-
-
 def command_draft(args: argparse.Namespace) -> None:
-    result = _open(args).draft(_query(_prompt(args), args.ids), max_tokens=args.max_tokens,
+    result = _open(args).draft(_query(_text_given(args, "prompt", "the prompt"), args.ids), max_tokens=args.max_tokens,
                                min_probability=args.min_probability, min_count=args.min_count)
     if args.json:
         _print_json(result.to_dict())
@@ -562,10 +576,14 @@ def command_novelty(args: argparse.Namespace) -> None:
     from .lm.reports import novelty_report, read_texts
 
     index = _open(args)
-    if (args.text is None) == (args.file is None):
-        raise QueryError("expected the texts as --text TEXT or --file PATH (JSON Lines), found "
-                         + ("neither" if args.text is None else "both"))
-    texts = [_query(args.text, args.ids)] if args.text is not None else read_texts(args.file, args.text_field, args.limit)
+    jsonl = _jsonl_given(args)
+    if jsonl is not None:
+        if args.text is not None or args.text_option is not None or args.file is not None:
+            raise QueryError("expected one text (an argument or --file PATH) or many (--jsonl PATH), found both; "
+                             "keep one")
+        texts = read_texts(jsonl, args.text_field, args.limit)
+    else:
+        texts = [_query(_text_given(args), args.ids)]
     report = novelty_report(index, texts, max_n=args.max_n, min_lengths=args.min_length, plot=args.plot)
     if args.json:
         _print_json(report)
@@ -675,8 +693,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--ray", default=None, metavar="ADDRESS", help=ray_help)
     sub.set_defaults(func=command_build)
 
+    file_help = "read the text from this UTF-8 file ('-' for standard input), less one final line break"
     sub = with_index("count", "count the occurrences of a sequence")
-    sub.add_argument("query")
+    sub.add_argument("query", nargs="?", default=None, help="the text to count (always text; see --file)")
+    sub.add_argument("--file", default=None, metavar="PATH", help=file_help)
     with_exact_tokens(sub)
     with_words(sub)
     with_budget(sub)
@@ -730,8 +750,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.set_defaults(func=command_search)
 
     sub = with_index("attribute", "the spans of a text (e.g. a model's output) that occur verbatim in the corpus")
-    sub.add_argument("--text", default=None, help="the text to attribute")
-    sub.add_argument("--file", default=None, help="read the text from a file (- for standard input)")
+    sub.add_argument("text", nargs="?", default=None, help="the text to attribute (always text; see --file)")
+    sub.add_argument("--file", default=None, metavar="PATH", help=file_help)
+    sub.add_argument("--text", dest="text_option", default=None, help="deprecated: give the text as an argument")
     sub.add_argument("--min-length", type=int, default=None,
                      help="shortest span in tokens (default 32 in a byte index, 8 with a tokenizer)")
     sub.add_argument("--max-count", type=int, default=100,
@@ -898,7 +919,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.set_defaults(func=command_serve)
 
     sub = with_index("perplexity", "a neural LM alone, the ∞-gram alone, and the two interpolated (Liu et al. 2024)")
-    sub.add_argument("--file", default=None, help="texts as JSON Lines (one {\"text\": ...} a line)")
+    sub.add_argument("--jsonl", default=None, metavar="PATH", help="texts as JSON Lines (one {\"text\": ...} a line)")
+    sub.add_argument("--file", default=None, metavar="PATH", help="deprecated: the old name of --jsonl")
     sub.add_argument("--text-field", default="text", help="JSON field with the text (default text)")
     sub.add_argument("--limit", type=int, default=None, help="score the first N texts only")
     sub.add_argument("--model", default=None, help="a GGUF model (needs pip install 'infgram[lm]'), or 'smollm2' for "
@@ -920,16 +942,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = with_index("draft", "a greedy ∞-gram continuation of a prompt")
     sub.add_argument("prompt", nargs="?", default=None, help="the prompt text (always text, even if a file has "
                                                             "that name; see --file)")
-    sub.add_argument("--file", default=None, help="read the prompt from this UTF-8 file ('-' for stdin), less one "
-                                                  "final line break; with --ids the file holds the ids")
+    sub.add_argument("--file", default=None, metavar="PATH", help=file_help + "; with --ids the file holds the ids")
     sub.add_argument("--max-tokens", type=int, default=16, help="tokens to draft at most (default 16)")
     sub.add_argument("--min-probability", type=float, default=0.0, help="stop below this probability (default 0)")
     sub.add_argument("--min-count", type=int, default=1, help="stop below this count (default 1)")
     sub.set_defaults(func=command_draft)
 
     sub = with_index("novelty", "n-gram novelty and the Creativity Index of texts against the corpus")
-    sub.add_argument("--text", default=None, help="one text")
-    sub.add_argument("--file", default=None, help="texts as JSON Lines")
+    sub.add_argument("text", nargs="?", default=None, help="one text (always text; see --file)")
+    sub.add_argument("--file", default=None, metavar="PATH", help=file_help + " (a name ending in .jsonl: as "
+                                                                           "--jsonl, deprecated)")
+    sub.add_argument("--jsonl", default=None, metavar="PATH", help="many texts, as JSON Lines")
+    sub.add_argument("--text", dest="text_option", default=None, help="deprecated: give the text as an argument")
     sub.add_argument("--text-field", default="text", help="JSON field with the text (default text)")
     sub.add_argument("--limit", type=int, default=None, help="the first N texts only")
     sub.add_argument("--max-n", type=int, default=20, help="n from 1 to this (default 20)")
@@ -963,12 +987,23 @@ _OPENS_AN_INDEX = {command_count, command_probability, command_next, command_inf
 """The commands that take --load and --query-memory."""
 
 
+_TEXT_ARGUMENT = {command_count: "query", command_attribute: "text", command_novelty: "text", command_draft: "prompt"}
+"""The commands that take one text as an argument or --file, and the argument's name."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import warnings
 
     warnings.showwarning = _show_warning
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    # An optional text argument (``count INDEX --ids 1,2``) is taken as empty when argparse
+    # meets the index before it; the one value left over is that text.
+    name = _TEXT_ARGUMENT.get(getattr(args, "func", None))
+    if name is not None and getattr(args, name) is None and len(extras) == 1 and not extras[0].startswith("-"):
+        setattr(args, name, extras.pop())
+    if extras:
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
     if getattr(args, "func", None) in (command_build, command_add):
         _inputs_given_back(args, parser)
     if getattr(args, "next", None) is not None and getattr(args, "next_id", None) is not None:

@@ -111,3 +111,53 @@ def test_add_takes_text_field_the_same_way(tmp_path, run, nested):
     result = run("add", tmp_path / "idx", "--text-field", "meta.body", more, "--quiet")
     assert result.returncode == 0, result.stderr
     assert run("count", tmp_path / "idx", "another one").stdout.strip() == "1"
+
+
+# -- one text grammar -----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def small_index(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("grammar")
+    infgram.build_from_documents(["the cat sat on the mat", "the dog sat on the log", "café olé, canción"],
+                                 folder / "index", progress=False)
+    return folder / "index"
+
+
+def test_count_takes_the_text_or_a_file(small_index, tmp_path, run):
+    (tmp_path / "query.txt").write_text("sat on the\n", encoding="utf-8")
+    assert run("count", small_index, "sat on the").stdout.strip() == "2"
+    assert run("count", small_index, "--file", tmp_path / "query.txt").stdout.strip() == "2"  # less its line break
+    assert run("count", small_index, "--file", "-", stdin="the cat\n").stdout.strip() == "1"
+    both = run("count", small_index, "the", "--file", tmp_path / "query.txt")
+    assert both.returncode == 1 and "expected the query as an argument or as --file PATH" in both.stderr
+
+
+def test_attribute_takes_the_text_as_an_argument_and_text_is_deprecated(small_index, run):
+    new = run("attribute", small_index, "a dog sat on the mat", "--min-length", "6", "--json")
+    old = run("attribute", small_index, "--text", "a dog sat on the mat", "--min-length", "6", "--json")
+    assert new.returncode == old.returncode == 0, old.stderr
+    assert json.loads(new.stdout)["spans"] == json.loads(old.stdout)["spans"] != []
+    assert new.stderr == "" and "--text is deprecated" in old.stderr
+
+
+def test_novelty_takes_one_text_or_json_lines(small_index, tmp_path, run):
+    (tmp_path / "outputs.txt").write_text("the cat sat on the log\n", encoding="utf-8")
+    (tmp_path / "outputs.jsonl").write_text(json.dumps({"text": "the cat sat on the log"}) + "\n"
+                                            + json.dumps({"text": "a new sentence"}) + "\n", encoding="utf-8")
+    one = json.loads(run("novelty", small_index, "the cat sat on the log", "--json", "--max-n", "4").stdout)
+    from_file = json.loads(run("novelty", small_index, "--file", tmp_path / "outputs.txt", "--json",
+                               "--max-n", "4").stdout)
+    assert one == from_file and one["num_texts"] == 1
+    many = run("novelty", small_index, "--jsonl", tmp_path / "outputs.jsonl", "--json", "--max-n", "4")
+    assert json.loads(many.stdout)["num_texts"] == 2 and many.stderr == ""
+    old = run("novelty", small_index, "--file", tmp_path / "outputs.jsonl", "--json", "--max-n", "4")
+    assert json.loads(old.stdout) == json.loads(many.stdout)
+    assert "reads JSON Lines for one more release: write --jsonl" in old.stderr
+    both = run("novelty", small_index, "text", "--jsonl", tmp_path / "outputs.jsonl")
+    assert both.returncode == 1 and "found both" in both.stderr
+
+
+def test_perplexity_wants_json_lines(small_index, tmp_path, run):
+    (tmp_path / "outputs.txt").write_text("plain\n", encoding="utf-8")
+    result = run("perplexity", small_index, "--file", tmp_path / "outputs.txt")
+    assert result.returncode == 1 and "--jsonl" in result.stderr
