@@ -410,7 +410,25 @@ def command_compact(args: argparse.Namespace) -> None:
 def command_verify(args: argparse.Namespace) -> None:
     index = _open(args)
     index.verify()
-    print(f"{safe(args.index)}: every file matches its checksum")
+    if args.json:
+        _print_json({"index": args.index, "verified": True,
+                     "num_files": sum(len(entry["files"]) for manifest in index.manifests for entry in manifest["shards"])})
+    else:
+        print(f"{safe(args.index)}: every file matches its checksum")
+
+
+def command_completion(args: argparse.Namespace) -> None:
+    """A shell's completion script, generated from the parser (with shtab)."""
+    try:
+        import shtab
+    except ImportError:
+        raise InfgramError("expected the package shtab to be installed, found it missing; install it with: "
+                           "pip install shtab") from None
+    script = shtab.complete(build_parser(), shell=args.shell)
+    if args.json:
+        _print_json({"shell": args.shell, "script": script})
+    else:
+        print(script)
 
 
 def command_batch(args: argparse.Namespace) -> None:
@@ -444,9 +462,19 @@ def command_contamination(args: argparse.Namespace) -> None:
 
 
 def command_demo(args: argparse.Namespace) -> None:
-    from .apps.demo import run_demo
+    from .apps.demo import COUNT_QUERIES, run_demo
 
-    run_demo(args.out, rebuild=args.rebuild, progress=not args.quiet)
+    if not args.json:
+        run_demo(args.out, rebuild=args.rebuild, progress=not args.quiet)
+        return
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):  # the tour is for people; --json gives its facts
+        index = run_demo(args.out, rebuild=args.rebuild, progress=False)
+    _print_json({"directory": str(index.directories[0]), "num_documents": index.num_documents,
+                 "num_tokens": index.num_tokens, "num_shards": len(index.shards),
+                 "counts": {query: index.count(query) for query in COUNT_QUERIES}})
 
 
 def command_duplicates(args: argparse.Namespace) -> None:
@@ -835,6 +863,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = commands.add_parser("verify", help="check every file against its checksum")
     sub.add_argument("index", help=index_help)
+    sub.add_argument("--json", action="store_true", help="print the result as JSON")
     sub.set_defaults(func=command_verify)
 
     from .service.protocol import OPERATIONS
@@ -847,6 +876,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"operations:\n{operations}\n\nfields: see the README's batch contract")
     sub.add_argument("index", help=index_help)
     sub.add_argument("--ray", default=None, metavar="ADDRESS", help=ray_help)
+    sub.add_argument("--json", action="store_true", help="accepted for uniformity: the replies are JSON Lines anyway")
     sub.set_defaults(func=command_batch)
 
     sub = commands.add_parser(
@@ -891,7 +921,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--out", default=None, help="where to keep the demo index (default ~/.cache/infgram/demo-stdlib)")
     sub.add_argument("--rebuild", action="store_true", help="rebuild the demo index even if it exists")
     sub.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub.add_argument("--json", action="store_true", help="print the index's size and the demo's counts as JSON")
     sub.set_defaults(func=command_demo)
+
+    sub = commands.add_parser("completion", help="print a shell completion script",
+                              description="Print the completion script of a shell, e.g. "
+                                          "`infgram completion bash > ~/.local/share/bash-completion/completions/infgram`,"
+                                          " `infgram completion zsh > \"${fpath[1]}/_infgram\"` or "
+                                          "`infgram completion fish > ~/.config/fish/completions/infgram.fish`.")
+    sub.add_argument("shell", choices=["bash", "zsh", "fish"])
+    sub.add_argument("--json", action="store_true", help="print {\"shell\": ..., \"script\": ...}")
+    sub.set_defaults(func=command_completion)
 
     sub = commands.add_parser("serve", help="an HTTP API, a web page and metrics over one or more indexes",
                               description="Serve indexes over HTTP: POST /v1/{op} for every batch operation, the web "

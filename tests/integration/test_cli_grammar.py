@@ -161,3 +161,62 @@ def test_perplexity_wants_json_lines(small_index, tmp_path, run):
     (tmp_path / "outputs.txt").write_text("plain\n", encoding="utf-8")
     result = run("perplexity", small_index, "--file", tmp_path / "outputs.txt")
     assert result.returncode == 1 and "--jsonl" in result.stderr
+
+
+# -- --json everywhere, shell completion ----------------------------------------------------------------------
+
+def _subcommands():
+    import argparse
+
+    from infgram.cli import build_parser
+
+    action = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return {id(parser): (name, parser) for name, parser in action.choices.items()}.values()
+
+
+def test_every_command_but_serve_takes_json():
+    missing = [name for name, parser in _subcommands()
+               if not any("--json" in action.option_strings for action in parser._actions)]
+    assert missing == ["serve"]  # the server logs; its replies are JSON
+
+
+def test_verify_json(small_index, run):
+    reply = json.loads(run("verify", small_index, "--json").stdout)
+    assert reply["verified"] is True and reply["num_files"] > 0
+
+
+def test_demo_json(tmp_path, run, monkeypatch):
+    import infgram.apps.demo as demo
+
+    files = [tmp_path / "a.py", tmp_path / "b.py"]
+    files[0].write_text("import os\ndef __init__(self):\n    pass\n")
+    files[1].write_text("raise ValueError('Guido van Rossum')\n")
+    monkeypatch.setattr(demo, "standard_library_files", lambda: files)
+    monkeypatch.setattr(demo.sysconfig, "get_paths", lambda: {"stdlib": str(tmp_path)})
+    result = run("demo", "--out", tmp_path / "demo", "--json")
+    assert result.returncode == 0, result.stderr
+    reply = json.loads(result.stdout)  # one line of JSON, nothing else on stdout
+    assert reply["num_documents"] == 2 and reply["counts"]["import os"] == 1
+    assert reply["counts"]["Guido van Rossum"] == 1
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_completion_scripts_name_every_command(shell, run):
+    script = run("completion", shell).stdout
+    for name, _ in _subcommands():
+        assert name in script, name
+    assert "--text-field" in script and "--format" in script
+
+
+def test_bash_completion_completes(tmp_path, run):
+    import shutil
+    import subprocess
+
+    if shutil.which("bash") is None:
+        pytest.skip("no bash")
+    (tmp_path / "infgram.bash").write_text(run("completion", "bash").stdout)
+    probe = ('source "$1"; COMP_WORDS=(infgram bu); COMP_CWORD=1; _shtab_infgram; echo "${COMPREPLY[@]}"; '
+             'COMP_WORDS=(infgram build --text-f); COMP_CWORD=2; _shtab_infgram; echo "${COMPREPLY[@]}"')
+    lines = subprocess.run(["bash", "-c", probe, "bash", str(tmp_path / "infgram.bash")], capture_output=True,
+                           text=True, check=True).stdout.splitlines()
+    assert lines == ["build", "--text-field"]
