@@ -52,7 +52,9 @@ def _print_distribution(tokenizer: Any, prompt_count: int, tokens: list[Any], su
         head = f"longest suffix that occurs: {_plural(suffix_length, 'token')}; " + head
     print(head)
     for rank, token in enumerate(tokens, start=1):
-        name = "<end of document>" if token.id is None else repr(tokenizer.token_piece(token.id))
+        # The token decoded, as the JSON reply has it (" States", not "ĠStates"; a lone byte of a
+        # longer character as U+FFFD).
+        name = "<end of document>" if token.id is None else repr(tokenizer.decode([token.id]))
         identifier = "-" if token.id is None else str(token.id)
         print(f"{rank:>4}  {identifier:>8}  {name:<24}  {token.count:>12,}  {token.probability:.6f}")
 
@@ -588,14 +590,18 @@ def command_perplexity(args: argparse.Namespace) -> None:
 
 
 def command_draft(args: argparse.Namespace) -> None:
-    result = _open(args).draft(_query(_text_given(args, "prompt", "the prompt"), args.ids), max_tokens=args.max_tokens,
+    index = _open(args)
+    result = index.draft(_query(_text_given(args, "prompt", "the prompt"), args.ids), max_tokens=args.max_tokens,
                                min_probability=args.min_probability, min_count=args.min_count)
     if args.json:
         _print_json(result.to_dict())
         return
-    print(safe("".join(token.text for token in result.tokens)))
-    for token in result.tokens:
-        print(f"{token.id:>8}  {safe(repr(token.text)):<24}  {token.count:>12,}  {token.probability:.6f}  "
+    print(safe(result.text))
+    # Each token shows the characters it completes: bytes of one character are joined on its
+    # last byte (the ones before show ''), never printed as \xNN.
+    texts = index.tokenizer.readable_texts([token.id for token in result.tokens])
+    for token, text in zip(result.tokens, texts):
+        print(f"{token.id:>8}  {safe(repr(text)):<24}  {token.count:>12,}  {token.probability:.6f}  "
               f"suffix {token.suffix_length}")
     print(f"stopped: {result.stop}")
 

@@ -220,3 +220,43 @@ def test_bash_completion_completes(tmp_path, run):
     lines = subprocess.run(["bash", "-c", probe, "bash", str(tmp_path / "infgram.bash")], capture_output=True,
                            text=True, check=True).stdout.splitlines()
     assert lines == ["build", "--text-field"]
+
+
+# -- output a person can read ---------------------------------------------------------------------------------
+
+def test_draft_on_a_byte_index_prints_characters(tmp_path, run):
+    infgram.build_from_documents(["la canción está bien", "una canción más"], tmp_path / "i", progress=False)
+    result = run("draft", tmp_path / "i", "la canci", "--max-tokens", "3")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "ón" and "\\x" not in result.stdout
+    assert [line.split()[1] for line in lines[1:4]] == ["''", "'ó'", "'n'"]
+    reply = json.loads(run("draft", tmp_path / "i", "la canci", "--max-tokens", "3", "--json").stdout)
+    assert reply["text"] == "ón"
+    # A draft that stops inside a character shows U+FFFD, never an escape.
+    cut = run("draft", tmp_path / "i", "la canci", "--max-tokens", "1")
+    assert cut.stdout.splitlines()[0] == "\ufffd" and "\\x" not in cut.stdout
+    assert json.loads(run("draft", tmp_path / "i", "la canci", "--max-tokens", "1", "--json").stdout)["text"] == "\ufffd"
+    assert infgram.Index.open(tmp_path / "i").draft("la canci", max_tokens=3).text == "ón"
+
+
+def test_next_on_a_tokenized_index_prints_decoded_tokens(tmp_path, run):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    texts = ["the United States of America", "in the United States", "United States law"] * 20
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=300, show_progress=False,
+                                                             initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tokenizer.save(str(tmp_path / "tokenizer.json"))
+    assert "ĠStates" in tokenizer.get_vocab()
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"text": text}) + "\n" for text in texts))
+    assert run("build", corpus, "--out", tmp_path / "i", "--tokenizer", tmp_path / "tokenizer.json",
+               "--quiet").returncode == 0
+    result = run("next", tmp_path / "i", "United")
+    assert result.returncode == 0, result.stderr
+    assert "' States'" in result.stdout and "Ġ" not in result.stdout
+    reply = json.loads(run("next", tmp_path / "i", "United", "--json").stdout)
+    assert reply["tokens"][0]["text"] == " States"
