@@ -398,7 +398,7 @@ def command_remove(args: argparse.Namespace) -> None:
             raise QueryError(f"expected --documents as numbers separated by commas (e.g. 17,42), found "
                              f"{args.documents!r:.80}") from None
     report = remove(args.index, documents=numbers, documents_file=args.documents_file, where=args.where,
-                    progress=not args.quiet)
+                    progress=not args.quiet, allow_none=args.allow_none)
     _print_json(report.to_json()) if args.json else print(report.summary())
 
 
@@ -855,6 +855,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--where", action="append", metavar="KEY=VALUE",
                      help="documents whose metadata field KEY (nested keys with dots) equals VALUE; repeatable, all "
                           "must hold")
+    sub.add_argument("--allow-none", action="store_true",
+                     help="succeed, changing nothing, when --where matches no document (default: an error naming "
+                          "the metadata keys that exist)")
     with_change_output(sub)
     sub.set_defaults(func=command_remove)
 

@@ -260,3 +260,24 @@ def test_next_on_a_tokenized_index_prints_decoded_tokens(tmp_path, run):
     assert "' States'" in result.stdout and "Ġ" not in result.stdout
     reply = json.loads(run("next", tmp_path / "i", "United", "--json").stdout)
     assert reply["tokens"][0]["text"] == " States"
+
+
+# -- changes without surprises --------------------------------------------------------------------------------
+
+def test_remove_where_matching_nothing_is_an_error_naming_the_keys(tmp_path, run):
+    infgram.build_from_documents([{"text": "a grammar book", "title": "Grammar", "meta": {"url": "u"}}, "other"],
+                                 tmp_path / "i", progress=False)
+    misspelled = run("remove", tmp_path / "i", "--where", "titel=Grammar", "--quiet")
+    assert misspelled.returncode == 1
+    assert "no document has the key 'titel'" in misspelled.stderr
+    assert "the metadata keys are: meta.url, title" in misspelled.stderr and "--allow-none" in misspelled.stderr
+    wrong_value = run("remove", tmp_path / "i", "--where", "title=Gramar", "--quiet")
+    assert wrong_value.returncode == 1 and "no document has all the values" in wrong_value.stderr
+    allowed = run("remove", tmp_path / "i", "--where", "titel=Grammar", "--quiet", "--allow-none")
+    assert allowed.returncode == 0 and "nothing to do" in allowed.stdout
+    assert infgram.Index.open(tmp_path / "i").count("grammar") == 1
+    assert run("remove", tmp_path / "i", "--where", "title=Grammar", "--quiet").returncode == 0
+    again = run("remove", tmp_path / "i", "--where", "title=Grammar", "--quiet")  # a takedown run twice
+    assert again.returncode == 0 and "removed already" in again.stdout
+    with pytest.raises(infgram.QueryError, match="the metadata keys are"):
+        infgram.remove(tmp_path / "i", where=["meta.uri=u"], progress=False)
