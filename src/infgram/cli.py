@@ -510,7 +510,8 @@ def command_duplicates(args: argparse.Namespace) -> None:
 def command_dedup(args: argparse.Namespace) -> None:
     from .apps.dedup import dedup
 
-    report = dedup(args.index, args.out, args.min_length, args.keep, progress=not args.quiet, memory=args.memory)
+    report = dedup(args.index, args.out, args.min_length, args.keep, progress=not args.quiet, memory=args.memory,
+                   boundary=args.boundary)
     if args.json:
         _print_json(report.to_json())
     else:
@@ -924,6 +925,9 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--out", required=True, help="directory for deduped.jsonl and .dedup-report.json")
             sub.add_argument("--keep", choices=["first", "none"], default="first",
                              help="keep the first occurrence of each duplicate (default) or none")
+            sub.add_argument("--boundary", choices=["character", "word"], default="character",
+                             help="cut at the duplicate's edges widened to whole characters (default), or to whole "
+                                  "words: at whitespace, never joining the words on either side of a cut")
             sub.set_defaults(func=command_dedup)
 
     sub = commands.add_parser("demo", help="index the Python standard library and run example queries")

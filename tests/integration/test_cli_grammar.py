@@ -281,3 +281,22 @@ def test_remove_where_matching_nothing_is_an_error_naming_the_keys(tmp_path, run
     assert again.returncode == 0 and "removed already" in again.stdout
     with pytest.raises(infgram.QueryError, match="the metadata keys are"):
         infgram.remove(tmp_path / "i", where=["meta.uri=u"], progress=False)
+
+
+def test_dedup_word_boundary_never_joins_words(tmp_path, run):
+    infgram.build_from_documents(["alpha opening flutes of the orchestra play now",
+                                  "the evening flutes of the orchids bloom"], tmp_path / "i", progress=False)
+    texts = {}
+    for boundary in ("character", "word"):
+        result = run("dedup", tmp_path / "i", "--out", tmp_path / boundary, "--min-length", "16", "--quiet",
+                     "--boundary", boundary, "--json")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["boundary"] == boundary
+        lines = (tmp_path / boundary / "deduped.jsonl").read_text(encoding="utf-8").splitlines()
+        texts[boundary] = [json.loads(line)["text"] for line in lines]
+    assert texts["character"][1] == "the evids bloom"  # the old cut: two words run together
+    assert texts["word"] == ["alpha opening flutes of the orchestra play now", "the bloom"]
+    with pytest.raises(infgram.InputError, match="expected --boundary character or word"):
+        from infgram.apps.dedup import dedup
+
+        dedup(tmp_path / "i", tmp_path / "bad", boundary="sentence", progress=False)
