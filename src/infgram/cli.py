@@ -382,7 +382,7 @@ def command_add(args: argparse.Namespace) -> None:
     from .change import add
 
     selection = {name: getattr(args, name) for name in ("include", "exclude") if getattr(args, name)}
-    report = add(args.index, args.inputs, text_field=_text_fields(args),
+    report = add(args.index, args.inputs, text_field=_text_fields(args), format=args.format,
                  on_error=args.on_error, again=args.again, progress=not args.quiet, **selection)
     _print_json(report.to_json()) if args.json else print(report.summary())
 
@@ -840,6 +840,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--text-field", action=_TextField, nargs="+", default=None, metavar="FIELD",
                      help="as for `infgram build` (once per field)")
     sub.add_argument("--include", action="append", metavar="GLOB", help="as for `infgram build`")
+    sub.add_argument("--format", choices=["auto", "text"], default="auto", help="as for `infgram build`")
     sub.add_argument("--exclude", action="append", metavar="GLOB", help="as for `infgram build`")
     sub.add_argument("--on-error", choices=["fail", "skip"], default="fail", help="as for `infgram build`")
     sub.add_argument("--again", action="store_true",
@@ -1055,6 +1056,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     name = _TEXT_ARGUMENT.get(getattr(args, "func", None))
     if name is not None and getattr(args, name) is None and len(extras) == 1 and not extras[0].startswith("-"):
         setattr(args, name, extras.pop())
+    if getattr(args, "func", None) in (command_build, command_add):
+        # Inputs after an option (``add INDEX --include '*.py' src/``), in the order given.
+        args.inputs += [extra for extra in extras if not extra.startswith("-")]
+        extras = [extra for extra in extras if extra.startswith("-")]
     if extras:
         parser.error(f"unrecognized arguments: {' '.join(extras)}")
     if getattr(args, "func", None) in (command_build, command_add):

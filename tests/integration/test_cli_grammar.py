@@ -300,3 +300,22 @@ def test_dedup_word_boundary_never_joins_words(tmp_path, run):
         from infgram.apps.dedup import dedup
 
         dedup(tmp_path / "i", tmp_path / "bad", boundary="sentence", progress=False)
+
+
+def test_add_reads_code_and_any_text_as_build_does(tmp_path, run):
+    folder = _code_folder(tmp_path)
+    infgram.build_from_documents(["first"], tmp_path / "idx", progress=False)
+    result = run("add", tmp_path / "idx", "--include", "*.py", folder, "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert run("count", tmp_path / "idx", "café").stdout.strip() == "1"
+    result = run("add", tmp_path / "idx", "--format", "text", folder / "README", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert run("count", tmp_path / "idx", "no extension at all").stdout.strip() == "1"
+
+
+def test_inputs_may_come_before_and_after_options(tmp_path, run):
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.jsonl").write_text(json.dumps({"text": f"document {name}"}) + "\n")
+    result = run("build", tmp_path / "a.jsonl", "--out", tmp_path / "idx", tmp_path / "b.jsonl", "--json")
+    assert result.returncode == 0, result.stderr
+    assert list(json.loads(result.stdout)["files"]) == [str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")]
