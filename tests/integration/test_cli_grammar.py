@@ -319,3 +319,15 @@ def test_inputs_may_come_before_and_after_options(tmp_path, run):
     result = run("build", tmp_path / "a.jsonl", "--out", tmp_path / "idx", tmp_path / "b.jsonl", "--json")
     assert result.returncode == 0, result.stderr
     assert list(json.loads(result.stdout)["files"]) == [str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")]
+
+
+def test_failure_paths_of_the_grammar(small_index, tmp_path, run):
+    (tmp_path / "texts.jsonl").write_text(json.dumps({"text": "the cat"}) + "\n")
+    twice = run("novelty", small_index, "--jsonl", tmp_path / "texts.jsonl", "--file", tmp_path / "texts.jsonl")
+    assert twice.returncode == 1 and "found --jsonl and a .jsonl --file" in twice.stderr
+    both = run("attribute", small_index, "the cat", "--text", "the dog")
+    assert both.returncode == 1 and "found both an argument and --text" in both.stderr
+    neither = run("novelty", small_index)
+    assert neither.returncode == 1 and "expected the text as an argument or as --file PATH" in neither.stderr
+    on_ray = run("build", "--format", "text", tmp_path, "--out", tmp_path / "idx", "--ray", "local")
+    assert on_ray.returncode == 1 and "expected --format auto with --ray" in on_ray.stderr
