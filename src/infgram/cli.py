@@ -53,9 +53,61 @@ def _print_distribution(tokenizer: Any, prompt_count: int, tokens: list[Any], su
         head = f"longest suffix that occurs: {_plural(suffix_length, 'token')}; " + head
     print(head)
     for rank, token in enumerate(tokens, start=1):
-        name = "<end of document>" if token.id is None else repr(tokenizer.token_piece(token.id))
+        # The token decoded, as the JSON reply has it (" States", not "ĠStates"; a lone byte of a
+        # longer character as U+FFFD).
+        name = "<end of document>" if token.id is None else repr(tokenizer.decode([token.id]))
         identifier = "-" if token.id is None else str(token.id)
         print(f"{rank:>4}  {identifier:>8}  {name:<24}  {token.count:>12,}  {token.probability:.6f}")
+
+
+class _TextField(argparse.Action):
+    """``--text-field FIELD``, once per field (``--text-field title --text-field body``).
+
+    The old form, several fields after one flag (``--text-field title body``), still parses
+    (``nargs="+"``); :func:`_inputs_given_back` then returns to the inputs the values that
+    are inputs, so ``--text-field meta.body data/`` never swallows ``data/``. ``--field``
+    (``contamination``'s old name) is a deprecated alias."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        values = [values] if isinstance(values, str) else list(values)
+        if option_string == "--field":
+            import warnings
+
+            warnings.warn("--field is now --text-field (once per field: --text-field text --text-field choices); "
+                          "--field will be removed in a later version", FutureWarning, stacklevel=2)
+        setattr(namespace, self.dest, [*(getattr(namespace, self.dest) or []), *values])
+        setattr(namespace, "text_field_flags", getattr(namespace, "text_field_flags", 0) + 1)
+
+
+def _looks_like_input(value: str) -> bool:
+    from .build.remote import is_url
+
+    return is_url(value) or os.path.exists(value)
+
+
+def _inputs_given_back(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Inputs that an old-form ``--text-field a b`` before them took, given back: from the
+    first value that names a file, directory or URL on (else the last value) they are inputs."""
+    fields, flags = args.text_field or [], getattr(args, "text_field_flags", 0)
+    if not args.inputs and len(fields) > flags:
+        split = next((number for number in range(flags, len(fields)) if _looks_like_input(fields[number])),
+                     len(fields) - 1)
+        split = max(split, 1)
+        args.text_field, args.inputs = fields[:split], fields[split:]
+    if not args.inputs:
+        parser.error(f"the following arguments are required: inputs (after {args.command}: files, directories or URLs)")
+    if len(args.text_field or []) > flags:
+        import warnings
+
+        warnings.warn("several fields after one --text-field are deprecated; give the flag once per field: "
+                      + " ".join(f"--text-field {safe(field)}" for field in args.text_field), FutureWarning)
+
+
+def _text_fields(args: argparse.Namespace) -> str | list[str]:
+    """The --text-field values as build and add take them: one name, or a list of several."""
+    fields = args.text_field or ["text"]
+    return fields[0] if len(fields) == 1 else fields
 
 
 def _open(args: argparse.Namespace):
@@ -76,16 +128,28 @@ def command_build(args: argparse.Namespace) -> None:
         from .distributed import build as build_on_cluster
 
         build = functools.partial(build_on_cluster, address=args.ray)
-    selection = {name: getattr(args, name) for name in ("include", "exclude") if getattr(args, name)}
+    selection: dict[str, Any] = {name: getattr(args, name) for name in ("include", "exclude") if getattr(args, name)}
+    if args.format != "auto":
+        if args.ray is not None:
+            raise QueryError(f"expected --format auto with --ray, found --format {args.format}; a build on a Ray "
+                             "cluster reads files by their names: build on one machine, or rename the files")
+        selection["format"] = args.format
     report = build(
         args.inputs, args.out, tokenizer=args.tokenizer, on_error=args.on_error,
-        text_field=args.text_field[0] if len(args.text_field) == 1 else args.text_field,
-        memory=args.memory, shard_tokens=args.shard_tokens, overwrite=args.overwrite, progress=not args.quiet,
-        kind=args.kind, sample_rate=args.sample_rate, **selection,
+        text_field=_text_fields(args), memory=args.memory, shard_tokens=args.shard_tokens, overwrite=args.overwrite,
+        progress=not (args.quiet or args.json), kind=args.kind, sample_rate=args.sample_rate, **selection,
         **({"normalize": args.normalize} if args.normalize is not None else {}),
     )
-    if args.quiet:
+    if args.json:
+        _print_json(_report_json(report))
+    elif args.quiet:
         print(report.summary())
+
+
+def _report_json(report: Any) -> dict[str, Any]:
+    """A build's report as --json prints it: the stored report with where, how big and how long."""
+    return {"directory": report.directory, **report.to_json(), "num_shards": report.num_shards,
+            "index_bytes": report.index_bytes, "seconds": round(report.seconds, 3), "up_to_date": report.up_to_date}
 
 
 def _notice(args: argparse.Namespace, fields: dict[str, Any]) -> None:
@@ -98,7 +162,7 @@ def command_count(args: argparse.Namespace) -> None:
     from .service.protocol import count_reply
 
     index = _open(args)
-    query = _query(args.query, args.ids)
+    query = _query(_text_given(args, "query", "the query"), args.ids)
     # The batch's reply, so --json lists the forms searched just as a batch line does.
     reply = count_reply(index, query, args.exact_tokens, args.whole_words, args.ignore_case, args.max_work,
                         args.exact, args.inside_tokens)
@@ -211,29 +275,60 @@ def command_search(args: argparse.Namespace) -> None:
                      result.documents)
 
 
-def _read_text(args: argparse.Namespace) -> str:
-    if (args.text is None) == (args.file is None):
-        raise QueryError("expected the text to attribute as --text TEXT or --file PATH (- for standard input), "
-                         "found " + ("neither" if args.text is None else "both"))
-    if args.text is not None:
-        return args.text
+_JSONL_NAME = re.compile(r"\.jsonl(\.(gz|zst|bz2|xz))?$", re.IGNORECASE)
+
+
+def _warn(message: str) -> None:
+    import warnings
+
+    warnings.warn(message, FutureWarning, stacklevel=3)
+
+
+def _text_given(args: argparse.Namespace, name: str = "text", what: str = "the text") -> str:
+    """The one text of a command: the argument ``name`` (always text, even if a file has that
+    name), or ``--file PATH``: a UTF-8 text file ('-' for standard input) less one final line break."""
+    given = getattr(args, name)
+    if getattr(args, "text_option", None) is not None:  # the deprecated --text TEXT
+        _warn(f"--text is deprecated: give {what} as an argument (`infgram {args.command} INDEX TEXT`) or --file PATH")
+        if given is not None:
+            raise QueryError(f"expected {what} once, found both an argument and --text; keep the argument")
+        given = args.text_option
+    if (given is None) == (args.file is None):
+        raise QueryError(f"expected {what} as an argument or as --file PATH (- for standard input), found "
+                         + ("neither" if given is None else "both"))
+    if given is not None:
+        return given
     try:
         if args.file == "-":
-            return sys.stdin.read()
-        with open(args.file, encoding="utf-8") as handle:
-            return handle.read()
+            text = sys.stdin.read()
+        else:
+            with open(args.file, encoding="utf-8") as handle:
+                text = handle.read()
     except OSError as error:
-        raise QueryError(f"cannot read {args.file}: {error.strerror}; give a readable UTF-8 text file") from None
+        raise QueryError(f"cannot read {what} file {args.file}: {error.strerror}; give a readable UTF-8 text file") \
+            from None
     except UnicodeDecodeError as error:
-        raise QueryError(f"expected UTF-8 text in {args.file}, found invalid bytes at byte {error.start}; "
+        raise QueryError(f"expected UTF-8 text in {args.file}, found invalid bytes (not UTF-8) at byte {error.start}; "
                          "convert the file to UTF-8") from None
+    return text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
+
+
+def _jsonl_given(args: argparse.Namespace) -> str | None:
+    """``--jsonl PATH``, or a ``--file`` named ``*.jsonl`` in its old meaning (for one release, with a warning)."""
+    if args.file is not None and _JSONL_NAME.search(args.file):
+        if args.jsonl is not None:
+            raise QueryError("expected --jsonl PATH once, found --jsonl and a .jsonl --file; keep --jsonl")
+        _warn(f"--file {args.file} reads JSON Lines for one more release: write --jsonl {args.file} (--file is now "
+              "one plain-text file)")
+        args.jsonl, args.file = args.file, None
+    return args.jsonl
 
 
 def command_attribute(args: argparse.Namespace) -> None:
     from .terminal import render
 
     index = _open(args)
-    text = _read_text(args)
+    text = _text_given(args)
     query = _query(text, True) if args.ids else text
     result = index.attribute(query, min_length=args.min_length, max_count=args.max_count, examples=args.examples,
                              context=args.context, whole_words=args.whole_words, max_work=args.max_work,
@@ -288,7 +383,7 @@ def command_add(args: argparse.Namespace) -> None:
     from .change import add
 
     selection = {name: getattr(args, name) for name in ("include", "exclude") if getattr(args, name)}
-    report = add(args.index, args.inputs, text_field=args.text_field[0] if len(args.text_field) == 1 else args.text_field,
+    report = add(args.index, args.inputs, text_field=_text_fields(args), format=args.format,
                  on_error=args.on_error, again=args.again, progress=not args.quiet, shard_tokens=args.shard_tokens,
                  memory=args.memory, **selection)
     _print_json(report.to_json()) if args.json else print(report.summary())
@@ -305,7 +400,7 @@ def command_remove(args: argparse.Namespace) -> None:
             raise QueryError(f"expected --documents as numbers separated by commas (e.g. 17,42), found "
                              f"{args.documents!r:.80}") from None
     report = remove(args.index, documents=numbers, documents_file=args.documents_file, where=args.where,
-                    progress=not args.quiet)
+                    progress=not args.quiet, allow_none=args.allow_none)
     _print_json(report.to_json()) if args.json else print(report.summary())
 
 
@@ -319,7 +414,25 @@ def command_compact(args: argparse.Namespace) -> None:
 def command_verify(args: argparse.Namespace) -> None:
     index = _open(args)
     index.verify()
-    print(f"{safe(args.index)}: every file matches its checksum")
+    if args.json:
+        _print_json({"index": args.index, "verified": True,
+                     "num_files": sum(len(entry["files"]) for manifest in index.manifests for entry in manifest["shards"])})
+    else:
+        print(f"{safe(args.index)}: every file matches its checksum")
+
+
+def command_completion(args: argparse.Namespace) -> None:
+    """A shell's completion script, generated from the parser (with shtab)."""
+    try:
+        import shtab
+    except ImportError:
+        raise InfgramError("expected the package shtab to be installed, found it missing; install it with: "
+                           "pip install shtab") from None
+    script = shtab.complete(build_parser(), shell=args.shell)
+    if args.json:
+        _print_json({"shell": args.shell, "script": script})
+    else:
+        print(script)
 
 
 def command_batch(args: argparse.Namespace) -> None:
@@ -336,7 +449,7 @@ def command_batch(args: argparse.Namespace) -> None:
 def command_contamination(args: argparse.Namespace) -> None:
     from .apps.contamination import contamination_report, summary_table
 
-    summary = contamination_report(args.index, args.benchmark, args.field, args.out, examples=not args.no_examples,
+    summary = contamination_report(args.index, args.benchmark, args.text_field or ["text"], args.out, examples=not args.no_examples,
                                    progress=not args.quiet)
     if args.json:
         _print_json(summary)
@@ -353,9 +466,19 @@ def command_contamination(args: argparse.Namespace) -> None:
 
 
 def command_demo(args: argparse.Namespace) -> None:
-    from .apps.demo import run_demo
+    from .apps.demo import COUNT_QUERIES, run_demo
 
-    run_demo(args.out, rebuild=args.rebuild, progress=not args.quiet)
+    if not args.json:
+        run_demo(args.out, rebuild=args.rebuild, progress=not args.quiet)
+        return
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):  # the tour is for people; --json gives its facts
+        index = run_demo(args.out, rebuild=args.rebuild, progress=False)
+    _print_json({"directory": str(index.directories[0]), "num_documents": index.num_documents,
+                 "num_tokens": index.num_tokens, "num_shards": len(index.shards),
+                 "counts": {query: index.count(query) for query in COUNT_QUERIES}})
 
 
 def command_duplicates(args: argparse.Namespace) -> None:
@@ -389,7 +512,8 @@ def command_duplicates(args: argparse.Namespace) -> None:
 def command_dedup(args: argparse.Namespace) -> None:
     from .apps.dedup import dedup
 
-    report = dedup(args.index, args.out, args.min_length, args.keep, progress=not args.quiet, memory=args.memory)
+    report = dedup(args.index, args.out, args.min_length, args.keep, progress=not args.quiet, memory=args.memory,
+                   boundary=args.boundary)
     if args.json:
         _print_json(report.to_json())
     else:
@@ -431,7 +555,11 @@ def command_perplexity(args: argparse.Namespace) -> None:
     from .lm.reports import perplexity_run, read_texts
 
     index = _open(args)
-    texts = read_texts(args.file, args.text_field, args.limit) if args.file is not None else None
+    if args.file is not None and not _JSONL_NAME.search(args.file):
+        raise QueryError(f"expected the texts as JSON Lines with --jsonl PATH, found --file {args.file}; perplexity "
+                         "scores many texts: write one {\"text\": ...} a line and pass --jsonl")
+    jsonl = _jsonl_given(args)
+    texts = read_texts(jsonl, args.text_field, args.limit) if jsonl is not None else None
     model = None
     if args.model is not None:
         from .lm.neural import GGUFModel, smollm2_path
@@ -465,36 +593,19 @@ def command_perplexity(args: argparse.Namespace) -> None:
     print(f"tokens per second: neural {report['neural_tokens_per_second']}, ∞-gram {report['infgram_tokens_per_second']}")
 
 
-def _prompt(args: argparse.Namespace) -> str:
-    """The prompt of ``draft``: the argument as text, or with --file the file's text ('-': stdin)
-    less one final line break. A prompt argument is never taken as a file name."""
-    if (args.prompt is None) == (args.file is None):
-        raise QueryError("expected the prompt as an argument or as --file PATH, found "
-                         + ("neither" if args.prompt is None else "both"))
-    if args.prompt is not None:
-        return args.prompt
-    try:
-        if args.file == "-":
-            text = sys.stdin.read()
-        else:
-            with open(args.file, encoding="utf-8") as handle:
-                text = handle.read()
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) else "it is not UTF-8 text"
-        raise QueryError(f"cannot read the prompt file {args.file}: {reason}; give a readable UTF-8 text file") \
-            from None
-    return text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
-
-
 def command_draft(args: argparse.Namespace) -> None:
-    result = _open(args).draft(_query(_prompt(args), args.ids), max_tokens=args.max_tokens,
+    index = _open(args)
+    result = index.draft(_query(_text_given(args, "prompt", "the prompt"), args.ids), max_tokens=args.max_tokens,
                                min_probability=args.min_probability, min_count=args.min_count)
     if args.json:
         _print_json(result.to_dict())
         return
-    print(safe("".join(token.text for token in result.tokens)))
-    for token in result.tokens:
-        print(f"{token.id:>8}  {safe(repr(token.text)):<24}  {token.count:>12,}  {token.probability:.6f}  "
+    print(safe(result.text))
+    # Each token shows the characters it completes: bytes of one character are joined on its
+    # last byte (the ones before show ''), never printed as \xNN.
+    texts = index.tokenizer.readable_texts([token.id for token in result.tokens])
+    for token, text in zip(result.tokens, texts):
+        print(f"{token.id:>8}  {safe(repr(text)):<24}  {token.count:>12,}  {token.probability:.6f}  "
               f"suffix {token.suffix_length}")
     print(f"stopped: {result.stop}")
 
@@ -503,10 +614,14 @@ def command_novelty(args: argparse.Namespace) -> None:
     from .lm.reports import novelty_report, read_texts
 
     index = _open(args)
-    if (args.text is None) == (args.file is None):
-        raise QueryError("expected the texts as --text TEXT or --file PATH (JSON Lines), found "
-                         + ("neither" if args.text is None else "both"))
-    texts = [_query(args.text, args.ids)] if args.text is not None else read_texts(args.file, args.text_field, args.limit)
+    jsonl = _jsonl_given(args)
+    if jsonl is not None:
+        if args.text is not None or args.text_option is not None or args.file is not None:
+            raise QueryError("expected one text (an argument or --file PATH) or many (--jsonl PATH), found both; "
+                             "keep one")
+        texts = read_texts(jsonl, args.text_field, args.limit)
+    else:
+        texts = [_query(_text_given(args), args.ids)]
     report = novelty_report(index, texts, max_n=args.max_n, min_lengths=args.min_length, plot=args.plot)
     if args.json:
         _print_json(report)
@@ -578,19 +693,24 @@ def build_parser() -> argparse.ArgumentParser:
                          help="no work budget: read every occurrence (documents: with a progress bar)")
 
     sub = commands.add_parser("build", help="index files or directories", description="Index a corpus.")
-    sub.add_argument("inputs", nargs="+", help="files (.jsonl .json .csv .tsv .parquet .arrow .txt .md .rst .html, "
+    sub.add_argument("inputs", nargs="*", help="files (.jsonl .json .csv .tsv .parquet .arrow .txt .md .rst .html, "
                      "optionally .gz/.zst/.bz2/.xz), directories (a datasets save_to_disk folder too) or URLs "
                      "(s3://, hf://, https://; needs pip install 'infgram[remote]')")
     sub.add_argument("--out", required=True, help="index directory to write")
     sub.add_argument("--tokenizer", default="bytes",
                      help="'bytes' (default), a Hugging Face tokenizer.json, or a GGUF model file (its own tokenizer)")
-    sub.add_argument("--text-field", nargs="+", default=["text"], metavar="FIELD",
+    sub.add_argument("--text-field", action=_TextField, nargs="+", default=None, metavar="FIELD",
                      help="field or column with the text (default text); meta.body names a nested field (meta\\.body "
-                          "a key holding a dot); several are joined one per line; or one template '{title}: {body}'")
+                          "a key holding a dot); repeat the flag for several fields, joined one per line "
+                          "(--text-field title --text-field body); or one template '{title}: {body}'")
     sub.add_argument("--include", action="append", metavar="GLOB",
-                     help="in input directories, read only files matching this pattern (repeatable), e.g. '*.md'")
+                     help="in input directories, read only files matching this pattern (repeatable), e.g. '*.md'; "
+                          "files of a kind unknown by name that it names ('*.py') are read as plain text")
     sub.add_argument("--exclude", action="append", metavar="GLOB",
                      help="in input directories, leave out files and directories matching this pattern (repeatable)")
+    sub.add_argument("--format", choices=["auto", "text"], default="auto",
+                     help="auto: read each file as its name says (default); text: every file is one plain-text "
+                          "document, its bytes as UTF-8 with invalid bytes replaced by U+FFFD")
     sub.add_argument("--on-error", choices=["fail", "skip"], default="fail",
                      help="on a bad record: stop (default) or skip it and report it at the end")
     sub.add_argument("--memory", default=None, help="memory budget for sorting, e.g. 8G (default: half of the machine's memory)")
@@ -605,13 +725,16 @@ def build_parser() -> argparse.ArgumentParser:
                      help="index normalized text: lowercase, nfkc or nfkc_casefold; string queries are normalized "
                           "the same way, documents are shown as written (default: the text as written)")
     sub.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub.add_argument("--json", action="store_true", help="print the build report as JSON (and no progress bars)")
     ray_help = ("run on a Ray cluster: 'local' (this machine), 'auto' (the running cluster) or its address; the "
                 "index and inputs on a filesystem every node sees; needs pip install 'infgram[ray]'")
     sub.add_argument("--ray", default=None, metavar="ADDRESS", help=ray_help)
     sub.set_defaults(func=command_build)
 
+    file_help = "read the text from this UTF-8 file ('-' for standard input), less one final line break"
     sub = with_index("count", "count the occurrences of a sequence")
-    sub.add_argument("query")
+    sub.add_argument("query", nargs="?", default=None, help="the text to count (always text; see --file)")
+    sub.add_argument("--file", default=None, metavar="PATH", help=file_help)
     with_exact_tokens(sub)
     with_words(sub)
     with_budget(sub)
@@ -665,8 +788,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.set_defaults(func=command_search)
 
     sub = with_index("attribute", "the spans of a text (e.g. a model's output) that occur verbatim in the corpus")
-    sub.add_argument("--text", default=None, help="the text to attribute")
-    sub.add_argument("--file", default=None, help="read the text from a file (- for standard input)")
+    sub.add_argument("text", nargs="?", default=None, help="the text to attribute (always text; see --file)")
+    sub.add_argument("--file", default=None, metavar="PATH", help=file_help)
+    sub.add_argument("--text", dest="text_option", default=None, help="deprecated: give the text as an argument")
     sub.add_argument("--min-length", type=int, default=None,
                      help="shortest span in tokens (default 32 in a byte index, 8 with a tokenizer)")
     sub.add_argument("--max-count", type=int, default=100,
@@ -715,9 +839,11 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Index new inputs as new shards of an existing index, with its tokenizer "
                                           "and shard size; documents are numbered after the last one.")
     sub.add_argument("index", help="the index directory to add to")
-    sub.add_argument("inputs", nargs="+", help="files, directories or URLs, as `infgram build` takes them")
-    sub.add_argument("--text-field", nargs="+", default=["text"], metavar="FIELD", help="as for `infgram build`")
+    sub.add_argument("inputs", nargs="*", help="files, directories or URLs, as `infgram build` takes them")
+    sub.add_argument("--text-field", action=_TextField, nargs="+", default=None, metavar="FIELD",
+                     help="as for `infgram build` (once per field)")
     sub.add_argument("--include", action="append", metavar="GLOB", help="as for `infgram build`")
+    sub.add_argument("--format", choices=["auto", "text"], default="auto", help="as for `infgram build`")
     sub.add_argument("--exclude", action="append", metavar="GLOB", help="as for `infgram build`")
     sub.add_argument("--on-error", choices=["fail", "skip"], default="fail", help="as for `infgram build`")
     sub.add_argument("--again", action="store_true",
@@ -737,6 +863,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--where", action="append", metavar="KEY=VALUE",
                      help="documents whose metadata field KEY (nested keys with dots) equals VALUE; repeatable, all "
                           "must hold")
+    sub.add_argument("--allow-none", action="store_true",
+                     help="succeed, changing nothing, when --where matches no document (default: an error naming "
+                          "the metadata keys that exist)")
     with_change_output(sub)
     sub.set_defaults(func=command_remove)
 
@@ -751,6 +880,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = commands.add_parser("verify", help="check every file against its checksum")
     sub.add_argument("index", help=index_help)
+    sub.add_argument("--json", action="store_true", help="print the result as JSON")
     sub.set_defaults(func=command_verify)
 
     from .service.protocol import OPERATIONS
@@ -766,6 +896,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--max-batch-work", type=int, default=None, metavar="UNITS",
                      help="work budget of the whole batch, summed over its lines; once spent, the lines left are "
                           "refused with a LimitError (default: none; each line keeps its own max_work)")
+    sub.add_argument("--json", action="store_true", help="accepted for uniformity: the replies are JSON Lines anyway")
     sub.set_defaults(func=command_batch)
 
     sub = commands.add_parser(
@@ -775,9 +906,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "byte-level index.")
     sub.add_argument("index", help="index directory (byte mode)")
     sub.add_argument("benchmark", help="benchmark as JSON Lines (.jsonl or .json, optionally .gz or .zst)")
-    sub.add_argument("--field", nargs="+", default=["text"], metavar="FIELD",
-                     help="field(s) holding the entry's text, joined one per line (lists one item per line); "
-                          "or one template such as '{question} {answer}' (default text)")
+    sub.add_argument("--text-field", action=_TextField, default=None, metavar="FIELD",
+                     help="field holding the entry's text (default text); repeat for several, joined one per line "
+                          "(lists one item per line); or one template such as '{question} {answer}'")
+    sub.add_argument("--field", action=_TextField, nargs="+", dest="text_field", metavar="FIELD",
+                     help="deprecated: the old name of --text-field")
     sub.add_argument("--out", default=None, help="directory for entries.jsonl, summary.json and report.html")
     sub.add_argument("--no-examples", action="store_true", help="do not look up an example document per entry")
     sub.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -802,13 +935,26 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--out", required=True, help="directory for deduped.jsonl and .dedup-report.json")
             sub.add_argument("--keep", choices=["first", "none"], default="first",
                              help="keep the first occurrence of each duplicate (default) or none")
+            sub.add_argument("--boundary", choices=["character", "word"], default="character",
+                             help="cut at the duplicate's edges widened to whole characters (default), or to whole "
+                                  "words: at whitespace, never joining the words on either side of a cut")
             sub.set_defaults(func=command_dedup)
 
     sub = commands.add_parser("demo", help="index the Python standard library and run example queries")
     sub.add_argument("--out", default=None, help="where to keep the demo index (default ~/.cache/infgram/demo-stdlib)")
     sub.add_argument("--rebuild", action="store_true", help="rebuild the demo index even if it exists")
     sub.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub.add_argument("--json", action="store_true", help="print the index's size and the demo's counts as JSON")
     sub.set_defaults(func=command_demo)
+
+    sub = commands.add_parser("completion", help="print a shell completion script",
+                              description="Print the completion script of a shell, e.g. "
+                                          "`infgram completion bash > ~/.local/share/bash-completion/completions/infgram`,"
+                                          " `infgram completion zsh > \"${fpath[1]}/_infgram\"` or "
+                                          "`infgram completion fish > ~/.config/fish/completions/infgram.fish`.")
+    sub.add_argument("shell", choices=["bash", "zsh", "fish"])
+    sub.add_argument("--json", action="store_true", help="print {\"shell\": ..., \"script\": ...}")
+    sub.set_defaults(func=command_completion)
 
     sub = commands.add_parser("serve", help="an HTTP API, a web page and metrics over one or more indexes",
                               description="Serve indexes over HTTP: POST /v1/{op} for every batch operation, the web "
@@ -844,7 +990,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.set_defaults(func=command_serve)
 
     sub = with_index("perplexity", "a neural LM alone, the ∞-gram alone, and the two interpolated (Liu et al. 2024)")
-    sub.add_argument("--file", default=None, help="texts as JSON Lines (one {\"text\": ...} a line)")
+    sub.add_argument("--jsonl", default=None, metavar="PATH", help="texts as JSON Lines (one {\"text\": ...} a line)")
+    sub.add_argument("--file", default=None, metavar="PATH", help="deprecated: the old name of --jsonl")
     sub.add_argument("--text-field", default="text", help="JSON field with the text (default text)")
     sub.add_argument("--limit", type=int, default=None, help="score the first N texts only")
     sub.add_argument("--model", default=None, help="a GGUF model (needs pip install 'infgram[lm]'), or 'smollm2' for "
@@ -866,16 +1013,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = with_index("draft", "a greedy ∞-gram continuation of a prompt")
     sub.add_argument("prompt", nargs="?", default=None, help="the prompt text (always text, even if a file has "
                                                             "that name; see --file)")
-    sub.add_argument("--file", default=None, help="read the prompt from this UTF-8 file ('-' for stdin), less one "
-                                                  "final line break; with --ids the file holds the ids")
+    sub.add_argument("--file", default=None, metavar="PATH", help=file_help + "; with --ids the file holds the ids")
     sub.add_argument("--max-tokens", type=int, default=16, help="tokens to draft at most (default 16)")
     sub.add_argument("--min-probability", type=float, default=0.0, help="stop below this probability (default 0)")
     sub.add_argument("--min-count", type=int, default=1, help="stop below this count (default 1)")
     sub.set_defaults(func=command_draft)
 
     sub = with_index("novelty", "n-gram novelty and the Creativity Index of texts against the corpus")
-    sub.add_argument("--text", default=None, help="one text")
-    sub.add_argument("--file", default=None, help="texts as JSON Lines")
+    sub.add_argument("text", nargs="?", default=None, help="one text (always text; see --file)")
+    sub.add_argument("--file", default=None, metavar="PATH", help=file_help + " (a name ending in .jsonl: as "
+                                                                           "--jsonl, deprecated)")
+    sub.add_argument("--jsonl", default=None, metavar="PATH", help="many texts, as JSON Lines")
+    sub.add_argument("--text", dest="text_option", default=None, help="deprecated: give the text as an argument")
     sub.add_argument("--text-field", default="text", help="JSON field with the text (default text)")
     sub.add_argument("--limit", type=int, default=None, help="the first N texts only")
     sub.add_argument("--max-n", type=int, default=20, help="n from 1 to this (default 20)")
@@ -909,11 +1058,29 @@ _OPENS_AN_INDEX = {command_count, command_probability, command_next, command_inf
 """The commands that take --load and --query-memory."""
 
 
+_TEXT_ARGUMENT = {command_count: "query", command_attribute: "text", command_novelty: "text", command_draft: "prompt"}
+"""The commands that take one text as an argument or --file, and the argument's name."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import warnings
 
     warnings.showwarning = _show_warning
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    # An optional text argument (``count INDEX --ids 1,2``) is taken as empty when argparse
+    # meets the index before it; the one value left over is that text.
+    name = _TEXT_ARGUMENT.get(getattr(args, "func", None))
+    if name is not None and getattr(args, name) is None and len(extras) == 1 and not extras[0].startswith("-"):
+        setattr(args, name, extras.pop())
+    if getattr(args, "func", None) in (command_build, command_add):
+        # Inputs after an option (``add INDEX --include '*.py' src/``), in the order given.
+        args.inputs += [extra for extra in extras if not extra.startswith("-")]
+        extras = [extra for extra in extras if extra.startswith("-")]
+    if extras:
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
+    if getattr(args, "func", None) in (command_build, command_add):
+        _inputs_given_back(args, parser)
     if getattr(args, "next", None) is not None and getattr(args, "next_id", None) is not None:
         print("infgram: error: give --next or --next-id, not both", file=sys.stderr)
         return 2

@@ -82,6 +82,31 @@ class Tokenizer:
         """:meth:`token_text` of every id below ``vocab_size``, in one go."""
         return [self.token_text(i) for i in range(self.vocab_size)]
 
+    def readable_texts(self, ids: Sequence[int] | np.ndarray) -> list[str]:
+        """The text each token of a sequence adds, for people: bytes joined into characters
+        (a character shows on the token that completes it, ``""`` on the ones before), an
+        incomplete UTF-8 sequence at the end shown as U+FFFD, never as ``\\xNN``.
+
+        >>> ByteTokenizer().readable_texts(list("ón".encode()))
+        ['', 'ó', 'n']
+        >>> ByteTokenizer().readable_texts([ord("a"), 0xC3])
+        ['a', '\ufffd']
+        """
+        ids = [int(token_id) for token_id in ids]
+        texts: list[str] = []
+        shown = ""
+        for end in range(1, len(ids) + 1):
+            # Decoding each prefix (drafts are short) lets the tokenizer join bytes and pieces;
+            # a prefix that stops inside a character ends in U+FFFD, left for the next token.
+            text = self.decode(ids[:end])
+            if end < len(ids):
+                text = text.rstrip("\ufffd")
+            if not text.startswith(shown):  # a decoder that rewrites earlier text: each token alone
+                return [self.decode([token_id]) for token_id in ids]
+            texts.append(text[len(shown):])
+            shown = text
+        return texts
+
     def token_piece(self, token_id: int) -> str:
         """How the vocabulary spells one token, for tables: its word-start marker kept
         ("▁language", "Ġlanguage"), a byte that is not a whole character shown as ``<0xD0>``.

@@ -189,3 +189,13 @@ def test_the_plan_cuts_where_the_local_buffer_does(counts, positions, budget):
     token_counts = np.array([c for c, _ in counts], dtype=np.int64)
     metadata_lengths = np.array([m for _, m in counts], dtype=np.int64)
     assert plan_shards(token_counts, metadata_lengths, positions, budget) == firsts
+
+
+def test_a_cluster_build_reads_files_an_include_names_as_text(cluster, tmp_path, index_files):
+    folder = tmp_path / "code"
+    folder.mkdir()
+    (folder / "a.py").write_text("def alpha():\n    return 1\n")
+    (folder / "b.py").write_bytes(b"beta = '\xff'\n")
+    local, remote = _both(tmp_path, [folder], include=["*.py"])
+    assert index_files(remote) == index_files(local)
+    assert infgram.Index.open(remote).count("def alpha") == 1

@@ -194,9 +194,9 @@ def test_error_contract_in_a_real_process(tmp_path, byte_index):
     (["search", "{index}", "cat dog"], 'quote a phrase that has spaces ("cat dog")'),
     (["search", "{index}", "(cat AND dog)"], "expected OR or a closing parenthesis"),
     (["search", "{index}", "cat", "--within", "-2"], "expected within"),
-    (["attribute", "{index}"], "expected the text to attribute as --text TEXT or --file PATH"),
+    (["attribute", "{index}"], "expected the text as an argument or as --file PATH"),
     (["attribute", "{index}", "--file", "{missing}"], "cannot read"),
-    (["attribute", "{index}", "--text", "x", "--min-length", "-1"], "expected min_length"),
+    (["attribute", "{index}", "x", "--min-length", "-1"], "expected min_length"),
     (["build", "{corpus}", "--out", "{empty_with_file}", "--quiet"], "not empty"),
     (["build", "{missing}.jsonl", "--out", "{fresh}", "--quiet"], "does not exist"),
     (["build", "{csv}", "--out", "{fresh}", "--quiet"], "text"),  # a CSV without a text column
@@ -389,7 +389,7 @@ def test_search_marks_every_clause(run, byte_index):
 
 def test_attribute_human_and_json(run, byte_index, tmp_path):
     text = "my cat sat on the log and ran after the dog"
-    result = run("attribute", byte_index, "--text", text, "--min-length", "8")
+    result = run("attribute", byte_index, text, "--min-length", "8")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("my ⟦cat sat on the log⟧ and ⟦ran after the dog⟧")
     (tmp_path / "output.txt").write_text(text, encoding="utf-8")

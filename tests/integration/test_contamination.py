@@ -84,7 +84,7 @@ def test_every_label_is_the_one_built_in(synthetic):
 
 def test_cli_writes_entries_summary_and_an_offline_html_report(synthetic, run):
     out = synthetic.folder / "report"
-    result = run("contamination", synthetic.index, synthetic.benchmark, "--field", "question", "--out", out, "--quiet")
+    result = run("contamination", synthetic.index, synthetic.benchmark, "--text-field", "question", "--out", out, "--quiet")
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     for line in ("clean               3", "suspicious          2", "dirty               3", "total               8"):
@@ -111,9 +111,9 @@ def test_cli_json_summary_and_fields(synthetic, run, tmp_path):
     copied = " ".join(DOCUMENTS[0].split(" ")[:30])
     benchmark.write_text(json.dumps({"text": copied, "choices": ["yes", "no"], "answer": "A"}) + "\n", encoding="utf-8")
     alone = json.loads(run("contamination", synthetic.index, benchmark, "--json", "--quiet").stdout)
-    with_choices = json.loads(run("contamination", synthetic.index, benchmark, "--field", "text", "choices",
+    with_choices = json.loads(run("contamination", synthetic.index, benchmark, "--text-field", "text", "--text-field", "choices",
                                   "--json", "--quiet").stdout)
-    template = json.loads(run("contamination", synthetic.index, benchmark, "--field", "{text} ({answer})",
+    template = json.loads(run("contamination", synthetic.index, benchmark, "--text-field", "{text} ({answer})",
                               "--json", "--quiet").stdout)
     assert alone["labels"]["dirty"]["entries"] == 1 and alone["num_windows_found"] == alone["num_windows"]
     # The choices add windows that are not in the corpus.
@@ -126,7 +126,7 @@ def test_cli_json_summary_and_fields(synthetic, run, tmp_path):
 BAD_BENCHMARKS = {
     "invalid_json": (b'{"text": "fine"}\n{"text": "unterminated\n', ("benchmark.jsonl:2", "invalid JSON")),
     "not_an_object": (b'["text"]\n', ("benchmark.jsonl:1", "JSON object")),
-    "missing_field": (b'{"question": "what?"}\n', ("benchmark.jsonl:1", "'text'", "'question'", "--field")),
+    "missing_field": (b'{"question": "what?"}\n', ("benchmark.jsonl:1", "'text'", "'question'", "--text-field")),
     "wrong_type": (b'{"text": {"a": 1}}\n', ("benchmark.jsonl:1", "dict")),
     "empty_text": (b'{"text": "  "}\n', ("benchmark.jsonl:1", "only whitespace")),
     "invalid_utf8": (b'{"text": "caf\xe9"}\n', ("benchmark.jsonl:1", "UTF-8")),
@@ -181,3 +181,13 @@ def test_batch_op(synthetic):
     assert "index" not in replies[0] and replies[0]["example"]["document"] == 2
     assert replies[1]["error"]["type"] == "QueryError"
     assert replies[2]["label"] == CLEAN and replies[2]["example"] is None
+
+
+def test_field_is_a_deprecated_alias_of_text_field(synthetic, run):
+    old = run("contamination", synthetic.index, synthetic.benchmark, "--field", "question", "--json", "--quiet")
+    new = run("contamination", synthetic.index, synthetic.benchmark, "--text-field", "question", "--json", "--quiet")
+    assert old.returncode == new.returncode == 0, old.stderr
+    old_summary, new_summary = json.loads(old.stdout), json.loads(new.stdout)
+    assert old_summary["fields"] == new_summary["fields"] == ["question"]
+    assert old_summary["labels"] == new_summary["labels"]
+    assert "--field is now --text-field" in old.stderr and new.stderr == ""

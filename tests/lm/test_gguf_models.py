@@ -93,12 +93,12 @@ def test_a_model_with_another_vocabulary_is_refused_before_it_loads(tmp_path, ru
     monkeypatch.setattr(neural, "_LlamaCpp", never)
     monkeypatch.setattr(neural, "_Transformers", never)
     monkeypatch.setattr(neural, "installed_backends", lambda: ["llama-cpp"])
-    result = run("perplexity", tmp_path / "i", "--file", tmp_path / "corpus.jsonl", "--model", other)
+    result = run("perplexity", tmp_path / "i", "--jsonl", tmp_path / "corpus.jsonl", "--model", other)
     assert result.returncode == 1
     assert "would not align" in result.stderr and "--tokenizer MODEL.gguf" in result.stderr
     assert len(result.stderr.splitlines()) == 1
     assert run("build", tmp_path / "corpus.jsonl", "--out", tmp_path / "b").returncode == 0
-    result = run("perplexity", tmp_path / "b", "--file", tmp_path / "corpus.jsonl", "--model", model)
+    result = run("perplexity", tmp_path / "b", "--jsonl", tmp_path / "corpus.jsonl", "--model", model)
     assert result.returncode == 1 and "bytes tokenizer" in result.stderr
 
 

@@ -95,7 +95,7 @@ def test_the_cli_reads_logprobs_and_reports(tmp_path, run):
         lines.append(json.dumps({"ids": ids, "logprobs": [None] + [math.log(1 / (2 + number % 3))] * (len(ids) - 1)}))
     (tmp_path / "n.jsonl").write_text("\n".join(lines) + "\n")
     (tmp_path / "t.jsonl").write_text("\n".join(json.dumps({"text": t}) for t in documents) + "\n")
-    result = run("perplexity", tmp_path / "i", "--file", tmp_path / "t.jsonl", "--logprobs", tmp_path / "n.jsonl",
+    result = run("perplexity", tmp_path / "i", "--jsonl", tmp_path / "t.jsonl", "--logprobs", tmp_path / "n.jsonl",
                  "--json", "--dev-fraction", "0.3", "--plot", tmp_path / "l.svg")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -106,7 +106,7 @@ def test_the_cli_reads_logprobs_and_reports(tmp_path, run):
     text = run("perplexity", tmp_path / "i", "--logprobs", tmp_path / "n.jsonl")
     assert "relative improvement" in text.stdout and "sparse" in text.stdout
     (tmp_path / "t.jsonl").write_text("\n".join(json.dumps({"text": t + "!"}) for t in documents) + "\n")
-    misaligned = run("perplexity", tmp_path / "i", "--file", tmp_path / "t.jsonl", "--logprobs", tmp_path / "n.jsonl")
+    misaligned = run("perplexity", tmp_path / "i", "--jsonl", tmp_path / "t.jsonl", "--logprobs", tmp_path / "n.jsonl")
     assert misaligned.returncode == 1 and "tokenizes to other ids" in misaligned.stderr
 
 

@@ -14,7 +14,7 @@ def test_control_characters_in_documents_are_shown_escaped(tmp_path):
     infgram.build_from_documents([{"text": HOSTILE, "metadata": {"note": "\x1b[31mred\x9b"}}], tmp_path / "index",
                                  progress=False)
     for arguments in (["documents", tmp_path / "index", "clear"], ["search", tmp_path / "index", "clear"],
-                      ["attribute", tmp_path / "index", "--text", HOSTILE, "--min-length", "5"],
+                      ["attribute", tmp_path / "index", HOSTILE, "--min-length", "5"],
                       ["documents", tmp_path / "index", "clear", "--json"]):
         result = run_cli(*arguments)
         assert result.returncode == 0, result.stderr

@@ -124,9 +124,9 @@ def test_count_and_attribute_take_the_budget_on_the_command_line(tmp_path, run):
     result = run("count", tmp_path / "i", "cat", "--whole-words", "--max-work", "1")
     assert result.returncode != 0 and "--max-work" in result.stderr
     assert run("count", tmp_path / "i", "cat", "--whole-words", "--exact").stdout.strip() == "2"
-    result = run("attribute", tmp_path / "i", "--text", "a cat sat", "--whole-words", "--min-length", "1",
+    result = run("attribute", tmp_path / "i", "a cat sat", "--whole-words", "--min-length", "1",
                  "--max-work", "1")
     assert result.returncode != 0 and "--max-work" in result.stderr
-    result = run("attribute", tmp_path / "i", "--text", "a cat sat", "--whole-words", "--min-length", "1", "--exact",
+    result = run("attribute", tmp_path / "i", "a cat sat", "--whole-words", "--min-length", "1", "--exact",
                  "--json")
     assert result.returncode == 0 and json.loads(result.stdout)["spans"]

@@ -235,10 +235,10 @@ def _field_error(error: FieldMissing | FieldNotText, record: dict[str, Any], whe
     name = error.args[0]
     available = ", ".join(repr(key) for key in record) or "none"
     if isinstance(error, KeyError):
-        return InputError(f"{where}: expected a field {name!r}, found fields {available}; pass --field with the "
+        return InputError(f"{where}: expected a field {name!r}, found fields {available}; pass --text-field with the "
                           "fields that hold the entry's text")
     return InputError(f"{where}: expected field {name!r} to hold text, a number or a list of them, found a "
-                      f"{type(error.found).__name__}; pass --field with the fields that hold the entry's text")
+                      f"{type(error.found).__name__}; pass --text-field with the fields that hold the entry's text")
 
 
 def read_benchmark(path: str | Path, fields: Sequence[str] = ("text",)) -> list[str]:
@@ -260,7 +260,7 @@ def read_benchmark(path: str | Path, fields: Sequence[str] = ("text",)) -> list[
         fields = [fields]
     fields = list(fields)
     if not fields or not all(isinstance(name, str) and name for name in fields):
-        raise InputError(f"expected one or more field names or a template, found {fields!r}; pass --field text")
+        raise InputError(f"expected one or more field names or a template, found {fields!r}; pass --text-field text")
     if not path.is_file():
         raise InputError(f"benchmark {path} does not exist or is not a file; check the path")
     try:

@@ -534,6 +534,35 @@ def widen_to_characters(text: bytes, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+BOUNDARIES = ("character", "word")
+"""Where ``dedup`` cuts: at the edges of the duplicated range widened to whole characters, or
+to whole words (whitespace), so that no cut joins the words on either side of it."""
+
+_WHITESPACE = frozenset(b" \t\n\r\x0b\x0c")
+
+
+def widen_to_words(text: bytes, start: int, end: int) -> tuple[int, int]:
+    """Widen a byte range to whole words: a word it touches goes whole, and when whitespace is
+    left on its left (or the text starts there), the whitespace after it goes too, so the
+    words kept on either side stay one space apart instead of running together.
+
+    >>> text = b"the opening flutes play"
+    >>> start, end = widen_to_words(text, 8, 15)  # "ning fl"
+    >>> text[:start] + text[end:]
+    b'the play'
+    >>> widen_to_words(b"abc def", 0, 1)
+    (0, 4)
+    """
+    while start > 0 and text[start - 1] not in _WHITESPACE:
+        start -= 1
+    while end < len(text) and text[end] not in _WHITESPACE:
+        end += 1
+    if start == 0 or text[start - 1] in _WHITESPACE:
+        while end < len(text) and text[end] in _WHITESPACE:
+            end += 1
+    return start, end
+
+
 def cut_pieces(pieces: list[tuple[int, int]], ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
     """Remove ``ranges`` (offsets of the text the pieces make up, sorted, disjoint) from
     ``pieces`` (the kept (start, end) offsets of the original text, in order).
@@ -591,6 +620,7 @@ class DedupReport:
     output_bytes: int = 0
     removed_bytes: int = 0
     seconds: float = 0.0
+    boundary: str = "character"
 
     def to_json(self) -> dict[str, Any]:
         return {key: getattr(self, key) for key in self.__dataclass_fields__}
@@ -651,11 +681,13 @@ def _resident_bytes() -> int:
         return 0
 
 
-def _widened(text: bytes, ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Ranges widened to whole characters, merged where they overlap or touch."""
+def _widened(text: bytes, ranges: list[tuple[int, int]], boundary: str = "character") -> list[tuple[int, int]]:
+    """Ranges widened to whole characters (or whole words), merged where they overlap or touch."""
     merged: list[tuple[int, int]] = []
     for start, end in ranges:
         start, end = widen_to_characters(text, start, end)
+        if boundary == "word":
+            start, end = widen_to_words(text, start, end)
         if merged and start <= merged[-1][1]:
             merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
         else:
@@ -665,7 +697,7 @@ def _widened(text: bytes, ranges: list[tuple[int, int]]) -> list[tuple[int, int]
 
 def dedup(location: IndexLocation, out: str | Path, min_length: int = MIN_LENGTH, keep: str = KEEP_FIRST,
           progress: bool = True, shard_tokens: int | None = None, max_passes: int = 100,
-          memory: str | int | None = None) -> DedupReport:
+          memory: str | int | None = None, boundary: str = "character") -> DedupReport:
     """Write the corpus of a byte index without its duplicated ranges, to ``out/deduped.jsonl``
     (each line ``text``, the original metadata and ``removed``: the original text's removed
     [start, end) byte offsets), passing again over the output until it holds no repeat of
@@ -673,6 +705,8 @@ def dedup(location: IndexLocation, out: str | Path, min_length: int = MIN_LENGTH
     left empty are dropped and listed there. ``memory`` is the budget (see
     :func:`memory_budget`): of finding the duplicates, and of the passes' builds less what this
     process holds; ``shard_tokens`` sets the shard size of the passes' indexes instead.
+    ``boundary="word"`` cuts at whitespace (:func:`widen_to_words`): a word a duplicate
+    touches goes whole, and the words on either side of a cut are never joined.
 
     >>> import tempfile, pathlib, json, infgram
     >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -686,6 +720,8 @@ def dedup(location: IndexLocation, out: str | Path, min_length: int = MIN_LENGTH
     """
     if keep not in KEEP_MODES:
         raise InputError(f"expected --keep first or none, found {keep!r}")
+    if boundary not in BOUNDARIES:
+        raise InputError(f"expected --boundary character or word, found {boundary!r}")
     if min_length < 1:
         raise InputError(f"expected a minimum length of 1 or more bytes, found {min_length}")
     started = time.perf_counter()
@@ -697,7 +733,8 @@ def dedup(location: IndexLocation, out: str | Path, min_length: int = MIN_LENGTH
     budget = memory_budget(index, memory)
     if shard_tokens is None and memory is None:
         shard_tokens = manifest_build.get("shard_tokens")
-    report = DedupReport(str(out / OUTPUT_NAME), min_length, keep, num_documents=index.num_documents)
+    report = DedupReport(str(out / OUTPUT_NAME), min_length, keep, num_documents=index.num_documents,
+                         boundary=boundary)
     # pieces[n]: the kept byte ranges of original document n; untouched documents are absent.
     lengths = {}
     pieces: dict[int, list[tuple[int, int]]] = {}
@@ -712,7 +749,7 @@ def dedup(location: IndexLocation, out: str | Path, min_length: int = MIN_LENGTH
             for number, ranges in _text_ranges(found, keep):
                 original = number if current_number is None else current_number[number]
                 text = _document_bytes(current, number)
-                widened = _widened(text, ranges)
+                widened = _widened(text, ranges, boundary)
                 removed_now += sum(end - start for start, end in widened)
                 if original not in pieces:
                     lengths[original] = len(text)

@@ -63,6 +63,10 @@ def _timed(function: Callable[[], Any], repeats: int = 200) -> tuple[Any, float]
     return result, statistics.median(times) * 1e6
 
 
+COUNT_QUERIES = ("def __init__(self", "import os", "raise ValueError(", "Guido van Rossum")
+"""The sequences the demo counts first (and ``infgram demo --json`` reports)."""
+
+
 def run_demo(out: str | Path | None = None, rebuild: bool = False, progress: bool = True) -> Index:
     out = Path(out) if out is not None else Path.home() / ".cache" / "infgram" / "demo-stdlib"
     index = None
@@ -87,7 +91,7 @@ def run_demo(out: str | Path | None = None, rebuild: bool = False, progress: boo
     print(f"{index.num_documents:,} documents, {index.num_tokens:,} tokens, {len(index.shards)} shard(s)")
     print()
 
-    for query in ("def __init__(self", "import os", "raise ValueError(", "Guido van Rossum"):
+    for query in COUNT_QUERIES:
         count, micros = _timed(lambda q=query: index.count(q))
         print(f"count({query!r}) = {count:,}    [{micros:.1f} µs]")
     print()

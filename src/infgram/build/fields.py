@@ -1,6 +1,6 @@
 """Naming the text of a record: one field, a nested field, several fields, or a template.
 
-``infgram build --text-field`` and ``infgram contamination --field`` take the same names,
+``infgram build --text-field`` and ``infgram contamination --text-field`` take the same names,
 read here by one implementation:
 
 * ``body`` names a top-level field (a JSON key, a Parquet, Arrow or CSV column).

@@ -19,7 +19,11 @@ Accepted names, by their last suffix (a compression suffix ``.gz``, ``.zst``, ``
 
 In records with fields, the text field(s) (``--text-field``, see :mod:`.fields`) make the
 document and every other field or column its metadata. A file of any other name is an
-error, or with ``on_error="skip"`` an ``unknown_format`` problem: listed, never silent.
+error, or with ``on_error="skip"`` an ``unknown_format`` problem: listed, never silent;
+unless an ``--include`` pattern names it, or ``format="text"`` (``--format text``) is given:
+then it is read as plain text, one document, its bytes decoded as UTF-8 with each invalid
+byte sequence replaced by U+FFFD (a compression suffix is still undone). The build report
+says how each file was read (:func:`reading_of`).
 
 Directories are read recursively in sorted order (choosing files as :mod:`.selection`
 says), following symbolic links to directories; a directory reached twice (a link cycle,
@@ -133,6 +137,36 @@ def input_format(path: Path | RemoteFile) -> tuple[str, str | None]:
     raise InputError(f"cannot read {shown(path)}: {_unknown_name(path)}")
 
 
+ANY_TEXT = "any text"
+"""The format of a file read as plain text whatever its name (invalid UTF-8 replaced)."""
+
+
+def reading_of(path: Source, selection: Selection | None = None) -> tuple[str | None, str | None, str]:
+    """How a file is read: its (format, compression) and the words the build report uses.
+
+    >>> reading_of(Path("a.jsonl.gz"))
+    ('jsonl', 'gz', 'jsonl (gz)')
+    >>> reading_of(Path("src/cli.py"), Selection(include=["*.py"]))
+    ('any text', None, 'plain text (unknown kind, named by --include)')
+    >>> reading_of(Path("a.jsonl"), Selection(format="text"))
+    ('any text', None, 'plain text (--format text)')
+    >>> reading_of(Path("README"))
+    (None, None, 'unknown kind')
+    """
+    if isinstance(path, DatasetSource):
+        return None, None, "dataset"
+    selection = selection or Selection()
+    fmt, compression = _known_format(path)
+    if selection.format == "text" or (fmt is None and selection.names_file(str(path))):
+        suffixes = [s.lstrip(".").lower() for s in PurePosixPath(path.name).suffixes]
+        compression = suffixes[-1] if suffixes and suffixes[-1] in COMPRESSIONS else None
+        why = "--format text" if selection.format == "text" else "unknown kind, named by --include"
+        return ANY_TEXT, compression, f"plain text ({why})" + (f" ({compression})" if compression else "")
+    if fmt is None:
+        return None, None, "unknown kind"
+    return fmt, compression, fmt + (f" ({compression})" if compression else "")
+
+
 def _unknown_name(path: Path | RemoteFile) -> str:
     found = "".join(PurePosixPath(path.name).suffixes)
     return ("expected a name ending in " + ", ".join(f".{f}" for f in FORMATS)
@@ -194,7 +228,8 @@ def expand_inputs(paths: Any, exclude: Path | None = None, selection: Selection 
             found = _local_files(Path(raw), excluded, selection)
         if not selection.skip_unknown:
             for file in found:
-                input_format(file)
+                if reading_of(file, selection)[0] is None:
+                    input_format(file)  # raises, naming the file
         sources.extend(found)
     if not sources:
         raise InputError("no input files: pass files, directories or URLs holding "
@@ -609,13 +644,15 @@ def _undecodable(row: list[str]) -> bool:
         return True
 
 
-def _read_whole(path: Source, compression: str | None, on_read, html: bool) -> Iterator[Record]:
-    """A whole file as one document: plain text, or an HTML page's visible text."""
+def _read_whole(path: Source, compression: str | None, on_read, html: bool,
+                any_text: bool = False) -> Iterator[Record]:
+    """A whole file as one document: plain text, or an HTML page's visible text; with
+    ``any_text`` invalid UTF-8 is replaced (U+FFFD) instead of refused."""
     source = str(path)
     with open_input(path, compression, on_read) as handle:
         data = handle.read()
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8", "replace" if any_text else "strict")
     except UnicodeDecodeError as error:
         yield InputProblem(source, 0, INVALID_UTF8, f"the file is not valid UTF-8 (at byte {error.start}); re-encode it as UTF-8")
         return
@@ -699,10 +736,12 @@ def _read_dataset(source: DatasetSource, fields: TextFields, on_read) -> Iterato
 
 
 def read_records(files: list[Source], text_field: str | list[str] | TextFields = "text",
-                 on_read: Callable[[int], None] = lambda n: None) -> Iterator[Record]:
+                 on_read: Callable[[int], None] = lambda n: None,
+                 selection: Selection | None = None) -> Iterator[Record]:
     """Every record of every input, in order; a file that cannot be read to its end ends in a
     ``truncated_file`` or ``unreadable_file`` problem, a file of an unknown kind is an
-    ``unknown_format`` problem.
+    ``unknown_format`` problem. ``selection`` says which files are read as plain text
+    (:func:`reading_of`).
 
     >>> import tempfile
     >>> path = Path(tempfile.mkdtemp()) / "rows.csv"
@@ -719,12 +758,14 @@ def read_records(files: list[Source], text_field: str | list[str] | TextFields =
             yield InputProblem(str(path), 0, UNREADABLE_FILE, f"skipped: a symbolic link to {os.readlink(path)}, "
                                                               "which does not exist")
             continue
-        fmt, compression = _known_format(path)
+        fmt, compression, _ = reading_of(path, selection)
         if fmt is None:
             yield InputProblem(str(path), 0, UNKNOWN_FORMAT, f"skipped: {_unknown_name(path)}")
             continue
         unit = ["line"]
-        if fmt in ("jsonl", "json"):
+        if fmt == ANY_TEXT:
+            records = _read_whole(path, compression, on_read, html=False, any_text=True)
+        elif fmt in ("jsonl", "json"):
             records = _read_json(path, compression, fields, on_read, unit)
         elif fmt in ("csv", "tsv"):
             records = _read_csv(path, compression, fields, on_read, "\t" if fmt == "tsv" else ",")

@@ -110,6 +110,8 @@ class BuildReport:
     files: dict[str, dict[str, int]] = field(default_factory=dict)
     """Per input file: records read (lines of JSON Lines, rows of Parquet, 1 for text),
     documents, blank lines and problems (a truncated or unreadable file is one problem)."""
+    read_as: dict[str, str] = field(default_factory=dict)
+    """Per input file, how it was read: ``jsonl``, ``csv (gz)``, ``plain text (--format text)``, ..."""
 
     @property
     def num_problems(self) -> int:
@@ -128,6 +130,11 @@ class BuildReport:
             f"({self.index_bytes / max(self.num_tokens, 1):.2f} bytes per token) in {self.seconds:.1f} s"
             + (f" ({self.num_tokens / max(self.seconds, 1e-9) / 1e6:.1f} M tokens/s)" if self.seconds else ""),
         ]
+        if self.read_as:
+            kinds: dict[str, int] = {}
+            for how in self.read_as.values():
+                kinds[how] = kinds.get(how, 0) + 1
+            lines.append("files read as: " + ", ".join(f"{how} {count:,}" for how, count in kinds.items()))
         if self.reused_shards:
             lines.append(f"reused {self.reused_shards} shard(s) finished by an earlier run")
         if self.up_to_date:
@@ -654,11 +661,13 @@ class FilesBuild:
     total_bytes: int
     state: dict[str, Any]
     up_to_date: BuildReport | None
+    selection: inputs_module.Selection | None = None
 
     def new_report(self, out: Path) -> BuildReport:
-        """The report before any record is read: every file listed, in reading order."""
+        """The report before any record is read: every file listed, in reading order, with how it is read."""
         return BuildReport(directory=str(out), input_bytes=self.total_bytes,
-                           files={str(f): file_counts() for f in self.files})
+                           files={str(f): file_counts() for f in self.files},
+                           read_as={str(f): inputs_module.reading_of(f, self.selection)[2] for f in self.files})
 
 
 def plan_files_build(inputs: Iterable[str | Path], out: Path, tokenizer: str | Path | Tokenizer | None, text_field: str,
@@ -674,18 +683,20 @@ def plan_files_build(inputs: Iterable[str | Path], out: Path, tokenizer: str | P
     shard_positions, fingerprint = build_options(tokenizer, text_field, on_error, memory, shard_tokens, kind, sample_rate,
                                                  stacklevel=4)
     fingerprint["inputs"], total_bytes = input_fingerprint(files)
+    if selection is not None and selection.format != "auto":
+        fingerprint["format"] = selection.format  # another reading of the same files is another index
     with write_errors_named(out):
         up_to_date, state = prepare_output(out, fingerprint, overwrite, progress)
     if up_to_date is not None and progress:
         tqdm.write(up_to_date.summary())
-    return FilesBuild(tokenizer, files, shard_positions, fingerprint, total_bytes, state, up_to_date)
+    return FilesBuild(tokenizer, files, shard_positions, fingerprint, total_bytes, state, up_to_date, selection)
 
 
 def build(inputs: Any, out: str | Path, *, tokenizer: str | Path | Tokenizer | None = None,
           text_field: str | list[str] = "text", on_error: str = "fail", memory: str | int | None = None,
           shard_tokens: int | None = None, overwrite: bool = False, progress: bool = True, kind: str = "sa",
           sample_rate: int | None = None, include: list[str] | None = None,
-          exclude: list[str] | None = None, normalize: str | None = None) -> BuildReport:
+          exclude: list[str] | None = None, normalize: str | None = None, format: str = "auto") -> BuildReport:
     """Index files, directories, URLs or ``datasets`` objects into ``out``.
 
     ``inputs`` is one or a list of: files (JSON Lines, JSON, CSV/TSV, Parquet, Arrow, text,
@@ -693,7 +704,9 @@ def build(inputs: Any, out: str | Path, *, tokenizer: str | Path | Tokenizer | N
     ``datasets.Dataset``/``IterableDataset`` objects. ``text_field`` names the field(s)
     holding the text: ``"meta.body"`` a nested one, a list several joined by newlines, or
     a template ``"{title}: {body}"`` (see ``fields.py``). ``include``/``exclude`` are glob
-    patterns choosing files below input directories (see ``selection.py``).
+    patterns choosing files below input directories (see ``selection.py``); a file of an
+    unknown kind that an include pattern names is read as plain text, and ``format="text"``
+    reads every file as one plain-text document (see ``inputs.py``).
 
     ``tokenizer`` is ``None``/``"bytes"`` for byte mode or a ``tokenizer.json`` path.
     ``memory`` bounds the sort's working set (e.g. ``"8G"``; default half the machine's
@@ -715,9 +728,10 @@ def build(inputs: Any, out: str | Path, *, tokenizer: str | Path | Tokenizer | N
     out = Path(out)
     if not isinstance(text_field, str):
         text_field = list(text_field) if len(text_field) != 1 else text_field[0]
-    selection = inputs_module.Selection(include, exclude, skip_unknown=on_error == "skip")
+    selection = inputs_module.Selection(include, exclude, skip_unknown=on_error == "skip", format=format)
     plan = plan_files_build(inputs, out, tokenizer, text_field, on_error, memory, shard_tokens, overwrite, progress,
-                            kind, sample_rate, selection if include or exclude or on_error == "skip" else None,
+                            kind, sample_rate,
+                            selection if include or exclude or on_error == "skip" or format != "auto" else None,
                             normalize)
     if plan.up_to_date is not None:
         return plan.up_to_date
@@ -727,7 +741,7 @@ def build(inputs: Any, out: str | Path, *, tokenizer: str | Path | Tokenizer | N
         # Counted in bytes on disk, as read: compressed ones for .gz and .zst inputs.
         bar = tqdm(total=total_bytes, desc="reading and tokenizing" + (" (bytes on disk, compressed)" if compressed else ""),
                    unit="B", unit_scale=True, disable=not progress)
-        records = inputs_module.read_records(files, text_field, on_read=bar.update)
+        records = inputs_module.read_records(files, text_field, on_read=bar.update, selection=plan.selection)
         report = _run(records, out, tokenizer, plan.fingerprint, plan.shard_positions, on_error, progress, bar, start,
                       plan.state, plan.new_report(out))
     if progress:

@@ -10,6 +10,10 @@ The same rules hold for local directories and for remote ones (``s3://bucket/cor
   input (``drafts/*.md``; ``*`` there also matches across ``/``). Matching is by
   :func:`fnmatch.fnmatchcase`: case-sensitive, whole names, never substrings.
   Files named directly as inputs are always read.
+* A file of a kind not known by its name (``.py``, ``.c``, ``README``) that an
+  ``--include`` pattern names is read as plain text: ``--include '*.py' src/`` indexes a
+  folder of code, one document a file. ``format="text"`` (``--format text``) reads every
+  file that way, whatever its name.
 * A directory written by Hugging Face ``datasets``' ``save_to_disk`` (it holds
   ``state.json`` and ``dataset_info.json``) is one dataset: its Arrow data files are read
   in the order ``state.json`` lists them, and nothing else in it is read as input.
@@ -18,6 +22,8 @@ The same rules hold for local directories and for remote ones (``s3://bucket/cor
 >>> [selection.wants_file(p) for p in ("a.md", "x/b.md", "docs/c.txt", "c.txt")]
 [True, True, True, False]
 >>> selection.wants_directory("drafts"), selection.wants_directory("docs")
+(False, True)
+>>> selection.names_file("src/infgram/cli.py"), Selection(include=["*.py"]).names_file("src/infgram/cli.py")
 (False, True)
 """
 
@@ -29,6 +35,9 @@ from typing import Sequence
 
 from ..errors import InputError, shown
 
+READ_FORMATS = ("auto", "text")
+"""How input files are read: by their names, or every file as plain text."""
+
 SAVED_DATASET_MARKERS = ("state.json", "dataset_info.json")
 """The files that make a directory a dataset saved with ``datasets``' ``save_to_disk``."""
 
@@ -38,10 +47,12 @@ def _matches(pattern: str, relative: str) -> bool:
 
 
 class Selection:
-    """Include and exclude patterns, and what to do with files of an unknown kind."""
+    """Include and exclude patterns, what to do with files of an unknown kind, and the
+    format files are read in (``"auto"``: by their names; ``"text"``: every file as one
+    plain-text document)."""
 
     def __init__(self, include: Sequence[str] | None = None, exclude: Sequence[str] | None = None,
-                 skip_unknown: bool = False):
+                 skip_unknown: bool = False, format: str = "auto"):
         for name, patterns in (("include", include), ("exclude", exclude)):
             if isinstance(patterns, str):
                 raise InputError(f"expected a list of {name} patterns, found the string {patterns!r}; "
@@ -49,12 +60,23 @@ class Selection:
         self.include = list(include or ())
         self.exclude = list(exclude or ())
         self.skip_unknown = skip_unknown
+        if format not in READ_FORMATS:
+            raise InputError(f"expected the format to read inputs in as one of {', '.join(READ_FORMATS)}, found "
+                             f"{shown(repr(format))}; pass format='text' to read every file as plain text")
+        self.format = format
 
     def wants_file(self, relative: str) -> bool:
         """Whether a file found at ``relative`` (its path below the input directory, with ``/``) is read."""
         if any(_matches(pattern, relative) for pattern in self.exclude):
             return False
         return not self.include or any(_matches(pattern, relative) for pattern in self.include)
+
+    def names_file(self, path: str) -> bool:
+        """Whether an include pattern names the file at ``path`` (any path ending in a part the
+        pattern matches: its name, or its path below an input directory)."""
+        parts = path.replace("\\", "/").split("/")
+        tails = ["/".join(parts[start:]) for start in range(len(parts))]
+        return any(_matches(pattern, tail) for pattern in self.include for tail in tails)
 
     def wants_directory(self, relative: str) -> bool:
         """Whether a directory found at ``relative`` is entered."""

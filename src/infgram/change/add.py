@@ -64,7 +64,8 @@ def _are_documents(inputs: Any) -> bool:
 
 def add(directory: str | Path, inputs: Any, *, text_field: str | list[str] = "text", on_error: str = "fail",
         include: list[str] | None = None, exclude: list[str] | None = None, again: bool = False,
-        progress: bool = True, shard_tokens: int | None = None, memory: str | int | None = None) -> ChangeReport:
+        progress: bool = True, shard_tokens: int | None = None, memory: str | int | None = None,
+        format: str = "auto") -> ChangeReport:
     """Index ``inputs`` (files, directories, URLs, as :func:`infgram.build` takes them, or a
     list of documents as dicts, as :func:`infgram.build_from_documents` takes them) as new
     shards of the index in ``directory``; returns the :class:`ChangeReport` with the build's
@@ -73,6 +74,7 @@ def add(directory: str | Path, inputs: Any, *, text_field: str | list[str] = "te
     shards are sized by ``shard_tokens``, else ``memory``, else as the index's build was asked
     to, else by a default that is the same on every machine (see
     :func:`~.generations.shard_size_options`).
+    ``format="text"`` reads every file as plain text, as :func:`infgram.build` does.
 
     >>> import tempfile, pathlib, infgram
     >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -108,7 +110,7 @@ def add(directory: str | Path, inputs: Any, *, text_field: str | list[str] = "te
                 raise BuildError(f"the index in {directory} was built from token ids, so new text cannot be "
                                  "tokenized for it; add documents as token ids from Python: "
                                  "infgram.add(directory, [{'ids': [...]}, ...])")
-            selection = Selection(include, exclude, skip_unknown=on_error == "skip")
+            selection = Selection(include, exclude, skip_unknown=on_error == "skip", format=format)
             fingerprint, _ = input_fingerprint(expand_inputs(inputs, exclude=directory, selection=selection))
             last = (manifest.get("changes") or [{}])[-1]
             if not again and fingerprint is not None and last.get("action") == "add" and \
@@ -120,7 +122,7 @@ def add(directory: str | Path, inputs: Any, *, text_field: str | list[str] = "te
                             "again=True (--again) to add them once more"})
             report = build(inputs, directory / target, tokenizer=tokenizer, text_field=text_field, on_error=on_error,
                            progress=progress, kind=kind, sample_rate=sample_rate, include=include, exclude=exclude,
-                           **sizes)
+                           format=format, **sizes)
         added = read_manifest(directory / target)
         shards = list(manifest["shards"]) + [rebased_entry(entry, target, 0) for entry in added["shards"]]
         change = {"action": "add", "num_documents": added["num_documents"], "num_tokens": added["num_tokens"],

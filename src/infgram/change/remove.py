@@ -84,8 +84,39 @@ def read_document_numbers(path: str | Path) -> list[int]:
     return numbers
 
 
+_MAX_KEYS_SHOWN = 40
+"""Metadata keys named at most when ``--where`` matches nothing."""
+
+
+def metadata_keys(metadata: Any, prefix: str = "") -> list[str]:
+    """Every key of a document's metadata that ``--where`` can name, nested ones with dots.
+
+    >>> metadata_keys({"title": "Grammar", "meta": {"url": "u", "lang": "en"}})
+    ['title', 'meta.url', 'meta.lang']
+    """
+    if not isinstance(metadata, dict):
+        return []
+    keys = []
+    for key, value in metadata.items():
+        if isinstance(value, dict) and value:
+            keys += metadata_keys(value, f"{prefix}{key}.")
+        else:
+            keys.append(f"{prefix}{key}")
+    return keys
+
+
+def _nothing_matched(where: list[str], conditions: list[tuple[tuple[str, ...], str]], keys: set[str]) -> str:
+    """Why ``--where`` chose nothing: the keys that exist, and which condition names none of them."""
+    unknown = [".".join(path) for path, _ in conditions if ".".join(path) not in keys]
+    found = ", ".join(sorted(keys)) if keys else "none (the documents have no metadata)"
+    reason = (f"no document has the key {unknown[0]!r}" if unknown
+              else "the keys exist, but no document has all the values")
+    return (f"expected --where {' '.join(where)} to match documents, found none: {reason}; the metadata keys are: "
+            f"{found}. Check the spelling, or pass --allow-none (allow_none=True) when matching nothing is fine")
+
+
 def _selected(shards: list[Any], num_documents: int, documents: Iterable[int] | None, documents_file: str | Path | None,
-              where: list[str] | None, progress: bool) -> np.ndarray:
+              where: list[str] | None, progress: bool, allow_none: bool = False) -> np.ndarray:
     """The global numbers chosen for removal, sorted and each once."""
     chosen: list[int] = []
     if documents is not None:
@@ -101,14 +132,22 @@ def _selected(shards: list[Any], num_documents: int, documents: Iterable[int] | 
                          "`infgram info` shows how many documents the index has")
     if where:
         conditions = [parse_condition(condition) for condition in where]
+        keys: set[str] = set()
+        matched = 0
         with tqdm(total=num_documents, desc="matching metadata", unit="doc", disable=not progress) as bar:
             first = 0
             for shard in shards:
                 for local in range(shard.num_documents):
-                    if not shard.removals.is_removed(local) and _matches(shard.documents.metadata(local), conditions):
+                    metadata = shard.documents.metadata(local)
+                    if _matches(metadata, conditions):  # removed ones too: the report counts them as such
+                        matched += 1
                         chosen.append(first + local)
+                    elif not matched and len(keys) < _MAX_KEYS_SHOWN:
+                        keys.update(metadata_keys(metadata))
                 bar.update(shard.num_documents)
                 first += shard.num_documents
+        if not matched and not allow_none:
+            raise QueryError(_nothing_matched(where, conditions, keys))
     if documents is None and documents_file is None and not where:
         raise QueryError("expected documents to remove: pass --documents N,M, --documents-file FILE or "
                          "--where KEY=VALUE")
@@ -169,9 +208,11 @@ def write_removals(directory: Path, target: str, number: int, entry: dict[str, A
 
 
 def remove(directory: str | Path, *, documents: Iterable[int] | None = None, documents_file: str | Path | None = None,
-           where: list[str] | None = None, progress: bool = True) -> ChangeReport:
+           where: list[str] | None = None, progress: bool = True, allow_none: bool = False) -> ChangeReport:
     """Take documents down from the index in ``directory``: by global number, from a file of
     numbers, or by metadata conditions (``["source=forum.example"]``); see the module.
+    Conditions that match no document (a misspelled key, say) are an error naming the
+    metadata keys that exist, unless ``allow_none``: then the index is left unchanged.
 
     >>> import tempfile, pathlib, infgram
     >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -194,7 +235,7 @@ def remove(directory: str | Path, *, documents: Iterable[int] | None = None, doc
         token_width = int(manifest["token_width"])
         shards = [open_shard("sa", directory, entry, token_width) for entry in manifest["shards"]]
         num_documents = sum(shard.num_documents for shard in shards)
-        chosen = _selected(shards, num_documents, documents, documents_file, where, progress)
+        chosen = _selected(shards, num_documents, documents, documents_file, where, progress, allow_none)
         firsts = np.cumsum([0] + [shard.num_documents for shard in shards])
         target = generation_directory(generation + 1)
         entries, newly, tokens = [], 0, 0

@@ -137,8 +137,9 @@ class UnitReader:
     input paths and the messages naming them are the local build's."""
 
     def __init__(self, tokenizer: Tokenizer, fingerprint: dict[str, Any], shard_positions: int, on_error: str,
-                 text_field: str, work: str, directory: str, kill_once: str | None):
+                 text_field: str, work: str, directory: str, kill_once: str | None, selection: Selection | None = None):
         os.chdir(directory)
+        self.selection = selection  # which files of unknown kind an --include pattern names (read as text)
         self.tokenizer = tokenizer
         self.fingerprint = fingerprint
         self.shard_positions = shard_positions
@@ -156,7 +157,7 @@ class UnitReader:
         builder = _UnitBuilder(spool, self.work, self.tokenizer, self.fingerprint, self.shard_positions,
                                self.on_error, False, {"shards": {}}, report)
         try:
-            builder.add_records(read_records([Path(path)], self.text_field))
+            builder.add_records(read_records([Path(path)], self.text_field, selection=self.selection))
         except BaseException:
             spool.abort()
             raise
@@ -495,7 +496,7 @@ def build(inputs: Iterable[str | Path], out: str | Path, *, address: str | None 
         phases = {"start": time.perf_counter()}
         try:
             units = _read_units(ray, files, (tokenizer, fingerprint, shard_positions, on_error, text_field, str(work),
-                                             os.getcwd(), kill_spec), plan.total_bytes, progress)
+                                             os.getcwd(), kill_spec, plan.selection), plan.total_bytes, progress)
             report = merge_reports(plan.new_report(out), (unit.report for unit in units))
             builder = Builder(out, tokenizer, fingerprint, shard_positions, on_error, progress, plan.state, report)
             token_counts = np.concatenate([unit.token_counts for unit in units] or [np.zeros(0, np.int64)])

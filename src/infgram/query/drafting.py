@@ -27,7 +27,7 @@ n-gram drafter with back-off, to compare against.
 >>> folder = pathlib.Path(tempfile.mkdtemp())
 >>> _ = infgram.build_from_documents(["a rose is a rose is a rose"], folder / "i", progress=False)
 >>> result = draft(infgram.Index.open(folder / "i"), "a r", max_tokens=6)
->>> "".join(token.text for token in result.tokens), result.stop
+>>> result.text, result.stop
 ('ose is', 'max_tokens')
 """
 
@@ -84,6 +84,11 @@ def _check_probability(value: Any) -> float:
     return float(value)
 
 
+def _finished(corpus: Any, tokens: list[DraftToken], stop: str) -> DraftResult:
+    """The result, with the drafted tokens decoded together as its ``text``."""
+    return DraftResult(tokens, stop, corpus.tokenizer.decode([token.id for token in tokens]) if tokens else "")
+
+
 def draft(corpus: Any, prompt: Query, max_tokens: int = 16, min_probability: float = 0.0, min_count: int = 1,
           max_suffix_tokens: int | None = None) -> DraftResult:
     """Greedily continue ``prompt`` with the ∞-gram (see the module docstring).
@@ -119,16 +124,16 @@ def draft(corpus: Any, prompt: Query, max_tokens: int = 16, min_probability: flo
         states = [part[:3] for part in parts]
         length, prompt_count, values, counts = longest_wins([(part[0], *part[3:]) for part in parts])
         if not len(values):  # an index without a single token
-            return DraftResult(tokens, "end_of_document")
+            return _finished(corpus, tokens, "end_of_document")
         best = int(np.lexsort((values, -counts))[0])  # by count, then id; the separator is the largest id
         chosen, count = int(values[best]), int(counts[best])
         if chosen == separator:
-            return DraftResult(tokens, "end_of_document")
+            return _finished(corpus, tokens, "end_of_document")
         probability = count / prompt_count
         if probability < min_probability:
-            return DraftResult(tokens, "min_probability")
+            return _finished(corpus, tokens, "min_probability")
         if count < min_count:
-            return DraftResult(tokens, "min_count")
+            return _finished(corpus, tokens, "min_count")
         tokens.append(DraftToken(chosen, corpus.tokenizer.token_text(chosen), probability, count, int(length)))
         context += chosen.to_bytes(width, "big")
-    return DraftResult(tokens, "max_tokens")
+    return _finished(corpus, tokens, "max_tokens")

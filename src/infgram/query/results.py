@@ -267,10 +267,13 @@ class DraftToken(_Result):
 class DraftResult(_Result):
     """A greedy ∞-gram continuation and why it stopped: ``stop`` is ``end_of_document`` (the
     end of a document ranked first; not emitted), ``min_probability`` or ``min_count`` (the
-    first choice fell below that threshold; not emitted) or ``max_tokens``."""
+    first choice fell below that threshold; not emitted) or ``max_tokens``. ``text`` is the
+    drafted tokens decoded together (bytes joined into characters; an incomplete UTF-8
+    sequence at the end is U+FFFD)."""
 
     tokens: list[DraftToken] = field(default_factory=list)
     stop: str = "max_tokens"
+    text: str = ""
 
 
 @dataclass(frozen=True)
