@@ -38,6 +38,8 @@ SKIPPED_LINES = {
     "[--api-key-file F] [--rate-limit N] [--trusted-proxy ADDR]":
         "a synopsis, and a server runs until stopped: tests/service/test_serve_command.py runs it",
     "open http://127.0.0.1:8000/": "opens a browser: tests/service/test_web_page.py drives the page",
+    "infgram completion bash > ~/.local/share/bash-completion/completions/infgram":
+        "writes into the home folder: tests/integration/test_cli_grammar.py runs `infgram completion`",
     'python3 -m pip install ".[ray]"': "installs an extra from PyPI (the test extra has it)",
     "infgram build --ray auto --out /shared/idx /shared/data/ --shard-tokens 4000000000":
         "joins a running Ray cluster over a shared filesystem: tests/distributed/ run these on a local cluster",
@@ -144,6 +146,10 @@ def inputs(tmp_path_factory) -> Path:
     _write_jsonl(folder / "bench.jsonl", [{"prompt": "def f():\n", "solution": "    return 1\n"},
                                           {"prompt": documents[1]["text"][:40], "solution": documents[1]["text"][40:]}])
     (folder / "model_output.txt").write_text("We study natural language models in Paris, France.\n", encoding="utf-8")
+    (folder / "output.txt").write_text("natural language models in Paris\n", encoding="utf-8")
+    (folder / "src" / "package").mkdir(parents=True)  # a folder of code, indexed as text
+    (folder / "src" / "package" / "module.py").write_text("def natural_language():\n    return 'models'\n")
+    (folder / "src" / "notes.md").write_text("not code: left out by --include\n", encoding="utf-8")
     texts = [documents[number]["text"] for number in range(0, 60, 6)] + ["a text the corpus has not seen"]
     _write_jsonl(folder / "texts.jsonl", [{"text": text} for text in texts])
     _write_jsonl(folder / "neural.jsonl", [{"ids": list(text.encode()), "logprobs": [math.log(0.3)] * len(text.encode())}
