@@ -3,7 +3,8 @@
     python benchmarks/larger_than_memory.py --work /big/disk/folder --copies 18 --cap 1G
 
 With ``--copies N`` it first writes wiki + prose N times over, each copy shuffled
-(``large_sharded.make_corpus``), and builds it with ``infgram build --memory 2G`` into
+(``large_sharded.make_corpus``), and builds it with ``infgram build --memory 2G`` (or
+``--build-memory``) into
 ``WORK/index`` (kept between runs); ``--index DIR`` measures any byte index instead.
 
 A fresh process is put into a memory control group capped at ``--cap`` (process and page
@@ -131,6 +132,7 @@ def main() -> None:
     parser.add_argument("--index", default=None, help="a byte index to measure (default WORK/index)")
     parser.add_argument("--work", default=None, help="where --copies writes the corpus and builds the index")
     parser.add_argument("--copies", type=int, default=18, help="copies of wiki + prose in the corpus built (18: 1 GB)")
+    parser.add_argument("--build-memory", default="2G", help="memory budget of the build of --copies (default 2G)")
     parser.add_argument("--cap", default="1G")
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
@@ -152,7 +154,7 @@ def main() -> None:
             from large_sharded import make_corpus, timed_build
 
             copies = make_corpus(corpus, Path(args.work).resolve() / "corpus", args.copies)
-            seconds, peak = timed_build(copies, index_dir, "2G")
+            seconds, peak = timed_build(copies, index_dir, args.build_memory)
             print(f"built {index_dir} in {seconds / 60:.1f} min, peak RSS {peak / 2**30:.2f} GiB", flush=True)
     else:
         index_dir = Path(args.index).resolve()
