@@ -86,3 +86,20 @@ def test_an_fm_index_answers_the_same_from_disk(tmp_path):
     for query in ("rose", "a rose", "is", "zzz", ""):
         assert from_disk.count(query) == in_memory.count(query) == reference.count(
             [list(t.encode()) for t in texts], list(query.encode()))
+
+
+def test_damaged_suffix_keys_are_caught_at_open(tmp_path):
+    """A key or a position changed in suffix_keys.bin (values still in range, so the searches
+    could not tell) makes opening fail, in every load mode."""
+    infgram.build_from_documents(["a rose is a rose", "roses are red"], tmp_path / "index", progress=False)
+    path = tmp_path / "index" / "shard-00000" / "suffix_keys.bin"
+    data = bytearray(path.read_bytes())
+    data[64 + 3] ^= 0x01  # a byte of the first key
+    path.write_bytes(bytes(data))
+    for load in ("ram", "disk"):
+        try:
+            infgram.Index.open(tmp_path / "index", load=load)
+        except infgram.IndexFormatError as error:
+            assert "suffix_keys.bin does not match its checksum" in str(error)
+        else:
+            raise AssertionError(f"a damaged suffix_keys.bin opened with load={load!r}")
