@@ -404,3 +404,15 @@ def test_an_official_index_without_metadata_or_with_wide_tokens(tmp_path):
         infgram.Index.open([FIXTURES / "u8-one", tmp_path / "ours"])
     with pytest.raises(IndexFormatError, match="tokenizer of"):
         infgram.Index.open([FIXTURES / "u16-one", tmp_path / "wide"])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_official_index_answers_the_same_from_disk(name):
+    """``load="disk"`` advises random access to the official files; the answers stay the same."""
+    in_memory = infgram.Index.open(FIXTURES / name, load="ram")
+    from_disk = infgram.Index.open(FIXTURES / name, load="disk")
+    assert from_disk.info()["memory"]["load"] == "disk" and in_memory.info()["memory"]["load"] == "ram"
+    documents = corpus_of(in_memory)
+    for (args, _reply) in calls(name, "count"):
+        query = args[0] if args and isinstance(args[0], list) else args
+        assert from_disk.count(query) == in_memory.count(query) == reference.count(documents, query)

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import json
 import math
+import mmap
 import os
 import re
 from dataclasses import dataclass, field
@@ -64,6 +65,7 @@ from ..errors import BuildError, IndexFormatError
 from ..tokenizer import ByteTokenizer, PretokenizedVocabulary, Tokenizer, load_tokenizer, separator_for_width
 from .documents import DocumentTable
 from .removals import Removals
+from .residency import advise
 from .sa import SA_OPERATIONS
 
 OFFICIAL_KIND = "infini-gram"
@@ -270,6 +272,19 @@ class OfficialShard:
             raise IndexFormatError(f"tokenized.{entry['name']} in {directory} holds {shard.token_width}-byte tokens, "
                                    f"expected {token_width}; the official index changed: open it again")
         return shard
+
+    tier_bytes = 0
+    """An official index keeps no sampled keys: nothing is held in memory for its searches."""
+
+    def place(self, load: str, tier_budget_bytes: int) -> tuple[int, bool, int]:
+        """Open the shard for ``ram`` (its files read in, in the background) or ``disk`` (random
+        access advised, so that a search's read is one page, not the read-ahead window that
+        would evict the pages that matter; see :mod:`infgram.shards.residency`). Its searches
+        are the same binary searches either way."""
+        advice = mmap.MADV_WILLNEED if load == "ram" else mmap.MADV_RANDOM
+        for array in (self.data, self.table):
+            advise(array, advice)
+        return 0, True, 0
 
     def _check_samples(self) -> None:
         """A few evenly spread table entries must be token offsets, their suffixes in byte order."""
