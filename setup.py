@@ -42,8 +42,10 @@ setup(
         ),
         Extension(
             "infgram._dedup",
-            sources=["src/infgram/_dedup.c", "src/infgram/c/neighbours.c", "src/infgram/c/status.c"],
-            depends=["src/infgram/_binding.h", "src/infgram/c/neighbours.h", "src/infgram/c/status.h"],
+            sources=["src/infgram/_dedup.c", "src/infgram/c/neighbours.c", "src/infgram/c/sa_search.c",
+                     "src/infgram/c/status.c"],
+            depends=["src/infgram/_binding.h", "src/infgram/c/neighbours.h", "src/infgram/c/sa_search.h",
+                     "src/infgram/c/encode.h", "src/infgram/c/status.h"],
             extra_compile_args=["-O3", "-std=c99"],
         ),
     ]

@@ -16,11 +16,11 @@
 
 /* A view over two buffers; -1 with ValueError when their sizes do not fit the widths. */
 static int make_view(const Py_buffer *tokens, const Py_buffer *suffix_array, int token_width, int pointer_width,
-                     neighbour_view *view) {
+                     sa_view *view) {
     damage_report report;
     damage_report_clear(&report);
-    neighbour_view checked = {tokens->buf, suffix_array->buf, token_width, pointer_width, 0};
-    if (neighbour_view_check(&checked, &report) != INFGRAM_OK) {
+    sa_view checked = {tokens->buf, suffix_array->buf, token_width, pointer_width, 0}; /* no keys, in memory */
+    if (sa_view_check(&checked, &report) != INFGRAM_OK) {
         raise_report(&report);
         return -1;
     }
@@ -47,7 +47,7 @@ static PyObject *dedup_neighbours_share_prefix(PyObject *module, PyObject *args)
                           &num_tokens))
         return NULL;
     PyObject *out = NULL;
-    neighbour_view view;
+    sa_view view;
     if (make_view(&tokens, &suffix_array, token_width, pointer_width, &view) == 0) {
         if (lo < 0 || hi > view.num_positions || lo > hi || num_tokens < 1) {
             PyErr_Format(PyExc_ValueError, "expected 0 <= lo <= hi <= %lld and num_tokens >= 1, found %lld, %lld, %lld",
@@ -79,7 +79,7 @@ static PyObject *dedup_neighbours_across(PyObject *module, PyObject *args) {
                           &token_width, &pointer_width, &other_pointer_width, &lo, &hi, &num_tokens, &other_row))
         return NULL;
     PyObject *out = NULL, *result = NULL;
-    neighbour_view view, other;
+    sa_view view, other;
     if (make_view(&tokens, &suffix_array, token_width, pointer_width, &view) == 0 &&
         make_view(&other_tokens, &other_suffix_array, token_width, other_pointer_width, &other) == 0) {
         if (lo < 0 || hi > view.num_positions || lo > hi || num_tokens < 1 || other_row < 0 ||

@@ -7,7 +7,9 @@
  * report INFGRAM_DAMAGED (or answer) without reading out of bounds. Exits non-zero on the
  * first failure; prints "neighbours: ok" at the end.
  */
+#define _POSIX_C_SOURCE 200112L /* posix_madvise in sa_search.c */
 #include "../../src/infgram/c/neighbours.c"
+#include "../../src/infgram/c/sa_search.c"
 #include "../../src/infgram/c/status.c"
 
 #include <stdio.h>
@@ -67,7 +69,7 @@ static int naive_share(const unsigned char *a, int64_t na, int64_t p, const unsi
 }
 
 static void check_within(const unsigned char *text, int64_t n, const unsigned char *suffix_array) {
-    neighbour_view view = {text, suffix_array, 1, 4, n};
+    sa_view view = {text, suffix_array, 1, 4, n};
     unsigned char *shared = malloc((size_t)n);
     for (int64_t length = 1; length <= 7; length++) {
         damage_report report;
@@ -87,7 +89,7 @@ static void check_within(const unsigned char *text, int64_t n, const unsigned ch
 
 static void check_across(const unsigned char *a, int64_t na, const unsigned char *sa_a, const unsigned char *b,
                          int64_t nb, const unsigned char *sa_b) {
-    neighbour_view view = {a, sa_a, 1, 4, na}, other = {b, sa_b, 1, 4, nb};
+    sa_view view = {a, sa_a, 1, 4, na}, other = {b, sa_b, 1, 4, nb};
     unsigned char *found = malloc((size_t)na);
     for (int64_t length = 1; length <= 6; length++) {
         for (int64_t chunk = 1; chunk <= na; chunk = chunk * 3 + 1) { /* merge pointer carried across calls */
@@ -117,7 +119,7 @@ static void check_damage(unsigned char *text, int64_t n, unsigned char *suffix_a
     unsigned char saved[4];
     memcpy(saved, suffix_array + 8, 4);
     memset(suffix_array + 8, 0xEE, 4);
-    neighbour_view view = {text, suffix_array, 1, 4, n};
+    sa_view view = {text, suffix_array, 1, 4, n};
     damage_report_clear(&report);
     CHECK(neighbours_share_prefix(&view, 0, n, 5, shared, &report) == INFGRAM_DAMAGED);
     CHECK(strstr(report.message, "suffix_array entry 2") != NULL);
@@ -128,7 +130,7 @@ static void check_damage(unsigned char *text, int64_t n, unsigned char *suffix_a
     /* A text that does not end in a separator (and keys that run to its end): answers, in bounds. */
     unsigned char *cut = malloc((size_t)n);
     memset(cut, 'a', (size_t)n);
-    neighbour_view ragged = {cut, suffix_array, 1, 4, n};
+    sa_view ragged = {cut, suffix_array, 1, 4, n};
     damage_report_clear(&report);
     CHECK(neighbours_share_prefix(&ragged, 0, n, n + 5, shared, &report) == INFGRAM_OK);
     other_row = 0;
@@ -140,7 +142,7 @@ static void check_damage(unsigned char *text, int64_t n, unsigned char *suffix_a
     CHECK(neighbours_share_prefix(&view, 0, n + 1, 5, shared, &report) == INFGRAM_INVALID_ARGUMENT);
     damage_report_clear(&report);
     CHECK(neighbours_share_prefix(&view, 0, n, 0, shared, &report) == INFGRAM_INVALID_ARGUMENT);
-    neighbour_view wide = {text, suffix_array, 3, 4, n};
+    sa_view wide = {text, suffix_array, 3, 4, n};
     damage_report_clear(&report);
     CHECK(neighbours_share_prefix(&wide, 0, 1, 5, shared, &report) == INFGRAM_INVALID_ARGUMENT);
     other_row = n + 1;
@@ -158,7 +160,7 @@ static void check_wide(const unsigned char *text, int64_t n) {
         wide[2 * i + 1] = text[i];
     }
     unsigned char *suffix_array = suffix_array_of(text, n); /* same order as the bytes */
-    neighbour_view view = {wide, suffix_array, 2, 4, n};
+    sa_view view = {wide, suffix_array, 2, 4, n};
     unsigned char *shared = malloc((size_t)n);
     damage_report report;
     damage_report_clear(&report);

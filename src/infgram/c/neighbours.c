@@ -8,22 +8,9 @@
 
 #define END_OF_TOKENS (-1) /* stands for "no token here": sorts before every token */
 
-int neighbour_view_check(const neighbour_view *view, damage_report *report) {
-    if (view->token_width != 1 && view->token_width != 2 && view->token_width != 4)
-        return report_problem(report, INFGRAM_INVALID_ARGUMENT, "expected a token width of 1, 2 or 4, found %d",
-                              view->token_width);
-    if (view->pointer_width < 1 || view->pointer_width > 8)
-        return report_problem(report, INFGRAM_INVALID_ARGUMENT, "expected a pointer width from 1 to 8, found %d",
-                              view->pointer_width);
-    if (view->num_positions < 0)
-        return report_problem(report, INFGRAM_INVALID_ARGUMENT, "expected a number of positions >= 0, found %lld",
-                              (long long)view->num_positions);
-    return INFGRAM_OK;
-}
-
 /* The position held by suffix-array entry `row` (0 <= row < num_positions); a value outside
  * the shard is reported and replaced by the last position. */
-static inline int64_t pointer_of(const neighbour_view *view, int64_t row, damage_report *report) {
+static inline int64_t pointer_of(const sa_view *view, int64_t row, damage_report *report) {
     const unsigned char *bytes = view->suffix_array + row * view->pointer_width;
     uint64_t value = 0;
     for (int b = view->pointer_width - 1; b >= 0; b--) value = (value << 8) | bytes[b];
@@ -37,7 +24,7 @@ static inline int64_t pointer_of(const neighbour_view *view, int64_t row, damage
 }
 
 /* The token at `position`, or END_OF_TOKENS at or past the end. */
-static inline int64_t token_of(const neighbour_view *view, int64_t position) {
+static inline int64_t token_of(const sa_view *view, int64_t position) {
     if (position >= view->num_positions) return END_OF_TOKENS;
     const unsigned char *bytes = view->tokens + position * view->token_width;
     uint32_t value = 0;
@@ -45,7 +32,7 @@ static inline int64_t token_of(const neighbour_view *view, int64_t position) {
     return (int64_t)value;
 }
 
-static inline int64_t separator_of(const neighbour_view *view) {
+static inline int64_t separator_of(const sa_view *view) {
     return (int64_t)((UINT64_C(1) << (8 * view->token_width)) - 1);
 }
 
@@ -59,7 +46,7 @@ static inline int64_t separator_of(const neighbour_view *view) {
 #endif
 #define PREFETCH_ROWS 16
 
-static inline void prefetch_row(const neighbour_view *view, int64_t row) {
+static inline void prefetch_row(const sa_view *view, int64_t row) {
     if (row >= view->num_positions) return;
     const unsigned char *bytes = view->suffix_array + row * view->pointer_width;
     uint64_t value = 0;
@@ -68,7 +55,7 @@ static inline void prefetch_row(const neighbour_view *view, int64_t row) {
 }
 
 /* compare_keys for one-byte tokens (a byte index): the same answer, without decoding. */
-static int compare_byte_keys(const neighbour_view *a, int64_t p, const neighbour_view *b, int64_t q,
+static int compare_byte_keys(const sa_view *a, int64_t p, const sa_view *b, int64_t q,
                              int64_t length, int *full) {
     const unsigned char *x = a->tokens + p, *y = b->tokens + q;
     int64_t room_a = a->num_positions - p, room_b = b->num_positions - q;
@@ -85,7 +72,7 @@ static int compare_byte_keys(const neighbour_view *a, int64_t p, const neighbour
 
 /* Compare the L-prefix keys of the suffixes at positions p (of a) and q (of b): <0, 0 or >0.
  * *full is set to 1 when the keys are equal and hold L real tokens (a shared L-gram). */
-static int compare_keys(const neighbour_view *a, int64_t p, const neighbour_view *b, int64_t q, int64_t length,
+static int compare_keys(const sa_view *a, int64_t p, const sa_view *b, int64_t q, int64_t length,
                         int *full) {
     if (a->token_width == 1) return compare_byte_keys(a, p, b, q, length, full);
     int64_t separator = separator_of(a);
@@ -99,9 +86,9 @@ static int compare_keys(const neighbour_view *a, int64_t p, const neighbour_view
     return 0;
 }
 
-int neighbours_share_prefix(const neighbour_view *view, int64_t lo, int64_t hi, int64_t num_tokens,
+int neighbours_share_prefix(const sa_view *view, int64_t lo, int64_t hi, int64_t num_tokens,
                             unsigned char *shared, damage_report *report) {
-    if (neighbour_view_check(view, report) != INFGRAM_OK) return report->status;
+    if (sa_view_check(view, report) != INFGRAM_OK) return report->status;
     if (lo < 0 || hi > view->num_positions || lo > hi || num_tokens < 1)
         return report_problem(report, INFGRAM_INVALID_ARGUMENT,
                               "expected 0 <= lo <= hi <= %lld and a length >= 1, found lo %lld, hi %lld, length %lld",
@@ -119,9 +106,9 @@ int neighbours_share_prefix(const neighbour_view *view, int64_t lo, int64_t hi, 
     return report->status;
 }
 
-int neighbours_across(const neighbour_view *view, const neighbour_view *other, int64_t lo, int64_t hi,
+int neighbours_across(const sa_view *view, const sa_view *other, int64_t lo, int64_t hi,
                       int64_t num_tokens, int64_t *other_row, unsigned char *found, damage_report *report) {
-    if (neighbour_view_check(view, report) != INFGRAM_OK || neighbour_view_check(other, report) != INFGRAM_OK)
+    if (sa_view_check(view, report) != INFGRAM_OK || sa_view_check(other, report) != INFGRAM_OK)
         return report->status;
     if (view->token_width != other->token_width)
         return report_problem(report, INFGRAM_INVALID_ARGUMENT, "expected equal token widths, found %d and %d",

@@ -5,7 +5,8 @@
  * tokens instead of through an LCP array: an LCP array costs 4 to 8 bytes per token (more
  * while it is built), these functions cost nothing beyond their one-byte-per-row outputs.
  *
- * The data (read-only, from the index files; see sa_search.h for the layout):
+ * The view is sa_search.h's sa_view, one view of a shard's suffix array for every search (its
+ * keys and on_disk are not used here). The data (read-only, from the index files):
  *
  *   tokens        num_positions * token_width bytes, every token big-endian (width 1, 2 or 4).
  *                 The separator, which ends every document, is the largest id of the width.
@@ -34,21 +35,8 @@
 
 #include <stdint.h>
 
+#include "sa_search.h"
 #include "status.h"
-
-typedef struct {
-    const unsigned char *tokens;       /* num_positions * token_width bytes */
-    const unsigned char *suffix_array; /* num_positions * pointer_width bytes */
-    int token_width;                   /* 1, 2 or 4 */
-    int pointer_width;                 /* 1 .. 8 */
-    int64_t num_positions;             /* >= 0 */
-} neighbour_view;
-
-/*
- * neighbour_view_check: INFGRAM_OK when the widths are inside the contract above, else
- * INFGRAM_INVALID_ARGUMENT with `report` filled.
- */
-int neighbour_view_check(const neighbour_view *view, damage_report *report);
 
 /*
  * neighbours_share_prefix: for every row i of [lo, hi - 1), shared[i - lo] = 1 when the
@@ -56,7 +44,7 @@ int neighbour_view_check(const neighbour_view *view, damage_report *report);
  * Preconditions: 0 <= lo <= hi <= num_positions; num_tokens >= 1; `shared` holds
  * max(hi - lo - 1, 0) bytes. Returns INFGRAM_OK, INFGRAM_DAMAGED or INFGRAM_INVALID_ARGUMENT.
  */
-int neighbours_share_prefix(const neighbour_view *view, int64_t lo, int64_t hi, int64_t num_tokens,
+int neighbours_share_prefix(const sa_view *view, int64_t lo, int64_t hi, int64_t num_tokens,
                             unsigned char *shared, damage_report *report);
 
 /*
@@ -73,7 +61,7 @@ int neighbours_share_prefix(const neighbour_view *view, int64_t lo, int64_t hi, 
  * num_tokens >= 1; equal token widths; `found` holds hi - lo bytes.
  * Returns INFGRAM_OK, INFGRAM_DAMAGED or INFGRAM_INVALID_ARGUMENT.
  */
-int neighbours_across(const neighbour_view *view, const neighbour_view *other, int64_t lo, int64_t hi,
+int neighbours_across(const sa_view *view, const sa_view *other, int64_t lo, int64_t hi,
                       int64_t num_tokens, int64_t *other_row, unsigned char *found, damage_report *report);
 
 #endif
