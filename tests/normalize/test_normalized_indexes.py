@@ -62,7 +62,15 @@ def test_byte_indexes_answer_as_the_reference(case):
             for document in result.documents:  # shown as written, the match marked on its characters
                 assert document.text == documents[document.index] and ORIGINALS not in document.metadata
                 low, high = document.spans[0]
-                assert reference.normalize(query, form) in reference.normalize(document.text[low:high], form)
+                # Normalization works piece by piece (an ASCII character and the non-ASCII ones
+                # after it), and lowering a Greek sigma depends on its piece: so the span is
+                # normalized within the pieces that hold it.
+                text = document.text
+                while low > 0 and not text[low].isascii():
+                    low -= 1
+                while high < len(text) and not text[high].isascii():
+                    high += 1
+                assert reference.normalize(query, form) in reference.normalize(text[low:high], form)
             if kind == "sa":
                 assert index.search([[query]], limit=0).num_documents == len(expected)
         assert index.count_batch(queries).tolist() == [index.count(q) for q in queries]
