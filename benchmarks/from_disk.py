@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 import infgram
+from infgram.resources import parse_size
 from common import ROOT, machine, percentile, write_section
 from vs_official import (CACHE, CORPORA, build_ours_from_jsonl, fetch, official_indexing, official_python,
                          split_corpus, transformers_stub)
@@ -157,11 +158,6 @@ def run_capped(cap: MemoryCap, command: list[str], request: dict, env: dict[str,
     if process.returncode != 0:
         raise RuntimeError(f"{command[0]} failed ({process.returncode}):\n{process.stderr[-3000:]}")
     return json.loads(process.stdout.strip().splitlines()[-1])
-
-
-def parse_size(text: str) -> int:
-    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-    return int(float(text[:-1]) * scale[text[-1].upper()]) if text[-1].upper() in scale else int(text)
 
 
 def summarize(times_ns: list[int]) -> tuple[float, float]:

@@ -32,8 +32,9 @@ from pathlib import Path
 import numpy as np
 
 import infgram
+from infgram.resources import parse_size
 from common import ROOT, machine, percentile, write_section
-from from_disk import MemoryCap, disk_read_micros, parse_size
+from from_disk import MemoryCap, disk_read_micros
 from vs_official import CACHE, CORPORA, fetch, official_python, split_corpus
 
 BENCHMARKS_MD = ROOT / "BENCHMARKS.md"

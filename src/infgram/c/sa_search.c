@@ -212,14 +212,6 @@ void sa_view_read_from_disk(sa_view *view, int on_disk) {
     view->on_disk = on_disk ? 1 : 0;
 }
 
-/* Start reading the pages of [address, address + length) (a no-op for resident pages). */
-static void prefetch(const sa_view *view, const unsigned char *address, int64_t length) {
-    uintptr_t mask = (uintptr_t)view->page_bytes - 1;
-    uintptr_t start = (uintptr_t)address & ~mask;
-    uintptr_t end = ((uintptr_t)address + (uintptr_t)(length > 0 ? length : 1) + mask) & ~mask;
-    (void)posix_madvise((void *)start, (size_t)(end - start), POSIX_MADV_WILLNEED);
-}
-
 /* The pages one step asks for, collected so that each is asked for once and neighbouring
  * pages in one call: the two ends of a run, and the finds of one step, often probe the same
  * rows, and every call costs a system call even when the page is resident. */
@@ -260,6 +252,22 @@ static void batch_add(const sa_view *view, page_batch *batch, const unsigned cha
     }
 }
 
+/* The rows a step probes strictly between rows `left` and `right` (left < right): every one
+ * when at most FINAL_ROWS lie between, else FAN_OUT spread evenly, in increasing order. They
+ * are written to `out` (when not NULL); returns how many. */
+static int64_t probes_between(int64_t left, int64_t right, int64_t *out) {
+    int64_t span = right - left, between = span - 1;
+    if (between <= 0) return 0;
+    if (between <= FINAL_ROWS) {
+        for (int64_t r = 0; out && r < between; r++) out[r] = left + 1 + r;
+        return between;
+    }
+    /* left + (k + 1) * span / (FAN_OUT + 1), k < FAN_OUT: increasing (span > FAN_OUT + 1), and
+     * strictly between left and right. */
+    for (int k = 0; out && k < FAN_OUT; k++) out[k] = left + ((k + 1) * span) / (FAN_OUT + 1);
+    return FAN_OUT;
+}
+
 /* Compare the `query_bytes` bytes of the suffix at `position`, from token `depth` on, with
  * the query: compare_suffix of the suffix shifted by depth; a suffix that ends before
  * `depth` sorts first. */
@@ -296,18 +304,9 @@ static void resolve_lanes(const sa_view *view, bound_lane *lanes, int num_lanes,
     for (;;) {
         int active = 0;
         for (int l = 0; l < num_lanes; l++) {
-            bound_lane *lane = &lanes[l];
-            int64_t size = lane->b - lane->a;
-            counts[l] = 0;
-            if (size <= 0) continue;
-            active++;
-            if (size <= FINAL_ROWS) {
-                for (int64_t r = 0; r < size; r++) rows[l][r] = lane->a + r;
-                counts[l] = (int)size;
-            } else {
-                for (int k = 0; k < FAN_OUT; k++) rows[l][k] = lane->a + ((k + 1) * size) / (FAN_OUT + 1);
-                counts[l] = FAN_OUT;
-            }
+            /* The rows of [a, b) are those strictly between a - 1 and b. */
+            counts[l] = (int)probes_between(lanes[l].a - 1, lanes[l].b, rows[l]);
+            active += counts[l] > 0;
         }
         if (!active) return;
         /* Round one: the suffix-array entries of every probe (consecutive rows share pages). */
@@ -798,16 +797,15 @@ static int add_count(token_counts *out, uint64_t value, int64_t n) {
 static void read_tokens_at(const sa_view *view, const int64_t *rows, int64_t count, int64_t depth, uint64_t *values,
                            damage_report *report) {
     const int w = view->token_width, pw = view->pointer_width;
-    uintptr_t mask = (uintptr_t)view->page_bytes - 1, last_page = 0;
-    for (int64_t k = 0; k < count; k++) {
-        uintptr_t page = (uintptr_t)(view->suffix_array + rows[k] * pw) & ~mask;
-        if (k == 0 || page != last_page) prefetch(view, view->suffix_array + rows[k] * pw, pw);
-        last_page = page;
-    }
+    page_batch batch_memory, *batch = &batch_memory;
+    batch->count = 0;
+    for (int64_t k = 0; k < count; k++) batch_add(view, batch, view->suffix_array + rows[k] * pw, pw);
+    batch_flush(view, batch);
     for (int64_t k = 0; k < count; k++) {
         values[k] = position_after(view, rows[k], depth, report); /* the position, for now */
-        prefetch(view, view->tokens + values[k] * w, w);
+        batch_add(view, batch, view->tokens + values[k] * w, w);
     }
+    batch_flush(view, batch);
     for (int64_t k = 0; k < count; k++) values[k] = token_decode(view->tokens + values[k] * w, w);
 }
 
@@ -819,35 +817,24 @@ static void read_tokens_at(const sa_view *view, const int64_t *rows, int64_t cou
  * concurrent reads; the galloping of the in-memory walk would wait for each read in turn. */
 static int disk_next_tokens(const sa_view *view, int64_t lo, int64_t hi, int64_t depth, token_counts *out,
                             damage_report *report) {
-    int64_t capacity = 64, known = 0;
-    int64_t *rows = malloc((size_t)capacity * sizeof(int64_t));
-    uint64_t *values = malloc((size_t)capacity * sizeof(uint64_t));
+    /* The run's two ends and the rows between them that a step probes. */
+    int64_t known = 0, *rows = malloc((FINAL_ROWS + 2) * sizeof(int64_t));
+    uint64_t *values = malloc((FINAL_ROWS + 2) * sizeof(uint64_t));
     int64_t *probe_rows = NULL, *merged_rows = NULL;
     uint64_t *probe_values = NULL, *merged_values = NULL;
     int failed = rows == NULL || values == NULL;
-    /* Round zero: the run's two ends and FAN_OUT rows between (or every row). */
+    /* Round zero: the run's two ends and the rows a step probes between them. */
     if (!failed) {
-        int64_t span = hi - 1 - lo, count = 0;
-        int64_t first[FAN_OUT + FINAL_ROWS + 2];
-        first[count++] = lo;
-        if (span > 0) {
-            if (span - 1 <= FINAL_ROWS) {
-                for (int64_t r = lo + 1; r < hi - 1; r++) first[count++] = r;
-            } else {
-                for (int k = 0; k < FAN_OUT; k++) first[count++] = lo + ((k + 1) * span) / (FAN_OUT + 1);
-            }
-            first[count++] = hi - 1;
-        }
-        memcpy(rows, first, (size_t)count * sizeof(int64_t));
-        read_tokens_at(view, rows, count, depth, values, report);
-        known = count;
+        rows[known++] = lo;
+        known += probes_between(lo, hi - 1, rows + 1);
+        if (hi - 1 > lo) rows[known++] = hi - 1;
+        read_tokens_at(view, rows, known, depth, values, report);
     }
     while (!failed && report->status == INFGRAM_OK) {
         /* The probes of this round, in row order: inside every gap whose ends differ. */
         int64_t probes = 0;
         for (int64_t i = 0; i + 1 < known; i++) {
-            int64_t gap = rows[i + 1] - rows[i] - 1;
-            if (gap > 0 && values[i] != values[i + 1]) probes += gap <= FINAL_ROWS ? gap : FAN_OUT;
+            if (values[i] != values[i + 1]) probes += probes_between(rows[i], rows[i + 1], NULL);
         }
         if (probes == 0) break;
         probe_rows = malloc((size_t)probes * sizeof(int64_t));
@@ -860,13 +847,7 @@ static int disk_next_tokens(const sa_view *view, int64_t lo, int64_t hi, int64_t
         }
         int64_t p = 0;
         for (int64_t i = 0; i + 1 < known; i++) {
-            int64_t span = rows[i + 1] - rows[i], gap = span - 1;
-            if (gap <= 0 || values[i] == values[i + 1]) continue;
-            if (gap <= FINAL_ROWS) {
-                for (int64_t r = rows[i] + 1; r < rows[i + 1]; r++) probe_rows[p++] = r;
-            } else {
-                for (int k = 0; k < FAN_OUT; k++) probe_rows[p++] = rows[i] + ((k + 1) * span) / (FAN_OUT + 1);
-            }
+            if (values[i] != values[i + 1]) p += probes_between(rows[i], rows[i + 1], probe_rows + p);
         }
         read_tokens_at(view, probe_rows, probes, depth, probe_values, report);
         /* Merge the probes into the known rows (both in row order). */

@@ -185,7 +185,7 @@ class Index(Corpus):
         >>> index.count("rose"), index.info()["memory"]["tier_bytes"]
         (2, 16)
         """
-        shards = [shard for shard in self.shards if hasattr(shard, "place")]
+        shards = self.shards
         index_bytes = sum(path.stat().st_size for shard in shards for path in shard.files.values() if path.is_file())
         tier_bytes = sum(shard.tier_bytes for shard in shards)
         residency = Residency.plan(index_bytes, tier_bytes, load, memory)

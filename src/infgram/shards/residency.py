@@ -17,7 +17,8 @@ an index is opened in one of two ways (``load``):
     tier: read whole at open, sequentially, and locked in memory where the system allows it
     (``mlock``), so that the first steps of every search never wait for the disk. The tier
     is sized by a budget (``memory``): when the keys file is larger than its share, every
-    2nd, 4th, ... key is kept (a copy of that size), which costs one more step per search.
+    2nd, 4th, ... key is kept (a copy of that size, which each process of a server holds on
+    its own, where the mapped file is shared), which costs one more step per search.
 ``auto`` (the default)
     ``ram`` when the index's files take at most half the memory available to the process
     (the machine's, or its control group's limit: :mod:`infgram.resources`), else ``disk``.
@@ -89,9 +90,8 @@ def lock(array: np.ndarray) -> bool:
     """Keep the pages of an array in memory (``mlock``); False when the system refuses (the
     process's ``RLIMIT_MEMLOCK``), in which case they stay resident only while used.
 
-    >>> pages = np.ones(4096, dtype=np.uint8)
-    >>> lock(pages) in (True, False), unlock(pages), lock(np.zeros(0))
-    (True, None, False)
+    >>> lock(np.ones(4096, dtype=np.uint8)) in (True, False), lock(np.zeros(0))
+    (True, False)
     """
     pages = _pages(array)
     if pages is None:
@@ -99,29 +99,6 @@ def lock(array: np.ndarray) -> bool:
     function = _c_library().mlock
     function.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
     return function(ctypes.c_void_p(pages[0]), ctypes.c_size_t(pages[1])) == 0
-
-
-def unlock(array: np.ndarray) -> None:
-    """Undo :func:`lock` (before the mapping goes)."""
-    pages = _pages(array)
-    if pages is not None:
-        function = _c_library().munlock
-        function.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-        function(ctypes.c_void_p(pages[0]), ctypes.c_size_t(pages[1]))
-
-
-def read_through(array: np.ndarray) -> None:
-    """Bring every page of an array into memory now, reading it in order.
-
-    >>> read_through(np.arange(10_000, dtype=np.uint64))
-    """
-    if array.size:
-        advise(array, mmap.MADV_SEQUENTIAL)
-        raw = array.reshape(-1).view(np.uint8)
-        step = 1 << 24
-        for start in range(0, raw.size, step):
-            int(raw[start : start + step : mmap.PAGESIZE].sum())  # one byte of every page
-        advise(array, mmap.MADV_NORMAL)
 
 
 def thread_read_bytes() -> int | None:

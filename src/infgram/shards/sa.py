@@ -15,11 +15,10 @@ A suffix-array shard also reads the tokens after each occurrence (``next_tokens`
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import hashlib
 import mmap
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,7 +27,7 @@ from ..errors import IndexFormatError
 from ..format import KIND_SUFFIX_ARRAY, KIND_SUFFIX_KEYS, KIND_TOKENS, open_payload, token_dtype
 from .documents import DocumentTable, checked_header
 from .removals import read_removals
-from .residency import advise, lock, read_through, unlock
+from .residency import advise, lock
 
 SA_OPERATIONS = frozenset({
     "count", "count_batch", "probability", "next_tokens", "infgram_probability", "infgram_next_tokens",
@@ -132,9 +131,10 @@ class SAShard:
         self.key_pointers = header.item_width == 16
         # One row per sample: its key, then (in files that hold them) its suffix's position.
         self.suffix_keys = open_payload(path, header, np.dtype("<u8")).reshape(num_keys, header.item_width // 8)
-        # The keys are read whole at open (the RAM tier), and a damaged key or position would
-        # change answers without any check noticing: their checksum is verified as they are
-        # read (about 1 ms per 1 MB; the text and suffix array are verified by `verify`).
+        # The keys are read whole at open (the RAM tier, in order), and a damaged key or
+        # position would change answers without any check noticing: their checksum is verified
+        # as they are read (about 1 ms per 1 MB; the text and suffix array are verified by
+        # `verify`). Reading them here is what brings the tier into memory.
         expected = file_entry.get("sha256")
         if isinstance(expected, str) and hashlib.sha256(memoryview(self.suffix_keys).cast("B")).hexdigest() != expected:
             raise IndexFormatError(f"{path} does not match its checksum in the manifest; the file is damaged: "
@@ -157,49 +157,32 @@ class SAShard:
         probes at once, and reads the sampled keys into memory whole (every 2nd, 4th, ... of
         them when they exceed ``tier_budget_bytes``), locked where the system allows it.
         """
-        arrays = [self.tokens, self.suffix_array_bytes, self.documents.metadata_bytes]
+        in_memory = load == "ram"
+        for array in (self.tokens, self.suffix_array_bytes, self.documents.metadata_bytes):
+            advise(array, mmap.MADV_WILLNEED if in_memory else mmap.MADV_RANDOM)
+        self.view.read_from_disk(not in_memory)
         keys = getattr(self, "suffix_keys", None)
-        if load == "ram":
-            self.view.read_from_disk(False)
-            for array in arrays:
-                advise(array, mmap.MADV_WILLNEED)
-            if keys is None:
-                return 0, True, 0
+        if keys is None:
+            return 0, True, 0
+        if in_memory:
             # In memory the text is as near as the keys, so a sparser sample does better:
             # the binary search over the keys then stays in the processor's caches (every
             # RAM_KEY_STEP-th suffix: measured in benchmarks/keys_in_memory.py).
             factor = max(1, RAM_KEY_STEP // self.key_step)
-            self._tier = np.ascontiguousarray(keys[::factor]) if factor > 1 else keys
-            self.view.use_keys(self._tier, self.key_step * factor, self.key_pointers)
-            return 0, True, self.key_step * factor
-        for array in arrays:
-            advise(array, mmap.MADV_RANDOM)
-        self.view.read_from_disk(True)
-        if keys is None:
-            return 0, True, 0
-        factor = 1
-        while -(-len(keys) // factor) * keys.shape[1] * 8 > tier_budget_bytes and \
-                factor * self.key_step < self.num_positions:
-            factor *= 2
-        if factor == 1:
-            read_through(keys)
-            locked = lock(keys)
-            self._tier = keys
         else:
-            # A sparser sample, copied: keys k * factor of the file are those of every
-            # (step * factor)-th suffix.
-            advise(keys, mmap.MADV_SEQUENTIAL)
-            self._tier = np.ascontiguousarray(keys[::factor])
-            advise(keys, mmap.MADV_DONTNEED)
-            locked = lock(self._tier)
-        self.view.use_keys(self._tier, self.key_step * factor, self.key_pointers)
-        return int(self._tier.nbytes), locked, self.key_step * factor
-
-    def release(self) -> None:
-        """Unlock the RAM tier (the mapping itself goes with the shard)."""
-        tier = getattr(self, "_tier", None)
-        if tier is not None:
-            unlock(tier)
+            factor = 1
+            while -(-len(keys) // factor) * keys.shape[1] * 8 > tier_budget_bytes and \
+                    factor * self.key_step < self.num_positions:
+                factor *= 2
+        # The keys were read whole at open (their checksum); a sparser sample is a copy of
+        # every factor-th record, those of every (step * factor)-th suffix.
+        tier = keys if factor == 1 else np.ascontiguousarray(keys[::factor])
+        if not in_memory and factor > 1:
+            advise(keys, mmap.MADV_DONTNEED)  # the tier is the copy: the file's pages may go
+        self.view.use_keys(tier, self.key_step * factor, self.key_pointers)
+        if in_memory:
+            return 0, True, self.key_step * factor
+        return int(tier.nbytes), lock(tier), self.key_step * factor
 
     def _check_samples(self) -> None:
         """A few evenly spread suffix-array entries must be token positions, in suffix order."""
