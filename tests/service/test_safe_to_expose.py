@@ -107,7 +107,11 @@ def test_a_batch_whose_client_has_gone_stops_and_another_client_is_answered(inde
         with socket.create_connection((parts.hostname, parts.port), timeout=30) as raw:
             raw.sendall(b"POST /v1/batch HTTP/1.1\r\nHost: test\r\nContent-Type: application/x-ndjson\r\n"
                         b"Content-Length: %d\r\n\r\n" % len(body) + body)
-            assert raw.recv(1).startswith(b"H")  # the first replies are on their way: the batch is running
+            assert raw.recv(1).startswith(b"H")  # the response has begun
+            for _ in range(400):  # the head may come before any line is taken: wait until the batch runs
+                if _batch_lines_taken(url) > 0:
+                    break
+                time.sleep(0.025)
         # The client has gone: the batch takes at most the lines already on their way.
         taken, previous = _batch_lines_taken(url), -1
         for _ in range(200):
