@@ -124,8 +124,8 @@ static void resolve_lanes(const official_view *view, bound_lane *lanes, int num_
     page_batch batch_memory, *batch = &batch_memory;
     batch->count = 0;
     batch->page_bytes = (uintptr_t)view->page_bytes;
-    int64_t rows[MAX_LANES][K_ARY_FINAL_ROWS];
-    int64_t offsets[MAX_LANES][K_ARY_FINAL_ROWS];
+    int64_t rows[MAX_LANES][K_ARY_MAX_PROBES];
+    int64_t offsets[MAX_LANES][K_ARY_MAX_PROBES];
     int counts[MAX_LANES];
     const int pw = view->pointer_width;
     while (report->status == INFGRAM_OK) {
@@ -139,8 +139,8 @@ static void resolve_lanes(const official_view *view, bound_lane *lanes, int num_
         /* Round one: the table entries of every probe (consecutive rows share pages). */
         for (int l = 0; l < num_lanes && !over_samples; l++) {
             if (counts[l] == 0) continue;
-            if (lanes[l].b - lanes[l].a <= K_ARY_FINAL_ROWS) {
-                page_batch_add(batch, view->table + rows[l][0] * pw, (int64_t)counts[l] * pw);
+            if (rows[l][counts[l] - 1] - rows[l][0] < K_ARY_NEAR_ROWS) {
+                page_batch_add(batch, view->table + rows[l][0] * pw, (rows[l][counts[l] - 1] - rows[l][0] + 1) * pw);
             } else {
                 for (int k = 0; k < counts[l]; k++) page_batch_add(batch, view->table + rows[l][k] * pw, pw);
             }
@@ -169,14 +169,10 @@ static void resolve_lanes(const official_view *view, bound_lane *lanes, int num_
                 if (lane->inclusive ? c > 0 : c >= 0) break;
                 k++;
             }
-            if (lane->b - lane->a <= K_ARY_FINAL_ROWS) {
-                /* Every row of [a, b) was probed: the bound is the first that did not compare before. */
-                lane->a = k < counts[l] ? rows[l][k] : lane->b;
-                lane->b = lane->a;
-            } else {
-                if (k > 0) lane->a = rows[l][k - 1] + 1;
-                if (k < counts[l]) lane->b = rows[l][k];
-            }
+            /* The bound is after the last probe that compares before and at or before the first
+             * that does not (when every row of [a, b) was probed, a meets b). */
+            if (k > 0) lane->a = rows[l][k - 1] + 1;
+            if (k < counts[l]) lane->b = rows[l][k];
         }
     }
 }
@@ -273,7 +269,7 @@ static void disk_find_several(const official_view *view, const unsigned char *co
 }
 
 /* The longest suffix of the query that occurs, from disk: a k-ary search over where it
- * starts, MAX_FINDS starts probed in the same rounds. Occurrence is monotone in the start
+ * starts, MAX_FINDS starts probed in the same rounds, the whole query among the first. Occurrence is monotone in the start
  * (if query[s:] occurs, so does query[s + 1:]). */
 static void disk_longest_suffix(const official_view *view, const unsigned char *query, int64_t query_bytes,
                                 int64_t *length, int64_t *out_lo, int64_t *out_hi, damage_report *report) {
@@ -289,7 +285,9 @@ static void disk_longest_suffix(const official_view *view, const unsigned char *
         const unsigned char *probes[MAX_FINDS];
         int count = gap < MAX_FINDS ? (int)gap : MAX_FINDS;
         for (int j = 0; j < count; j++) {
-            starts[j] = bad + ((j + 1) * (good - bad)) / (count + 1); /* increasing, inside (bad, good) */
+            /* Increasing, inside (bad, good). The first round tries the whole query too (a
+             * context that occurs whole is then settled in one round). */
+            starts[j] = bad == -1 && good == n ? (j * n) / count : bad + ((j + 1) * (good - bad)) / (count + 1);
             probes[j] = query + starts[j] * w;
             bytes[j] = (n - starts[j]) * w;
         }

@@ -56,10 +56,10 @@ typedef struct {
  * data alone. Offsets are checked like table entries.
  *
  * Reading from disk (on_disk, set with official_view_read_from_disk): each search step
- * probes up to K_ARY_FAN_OUT rows (page_reads.h) and asks for their table entries, then
- * their data, all at once, so a step costs two rounds of concurrent reads and shrinks the
- * range 17-fold where a binary search's step costs two reads one after another and halves
- * it. Answers are the same either way.
+ * probes several rows (page_reads.h: 16 in a large range, 3 between two sampled keys) and
+ * asks for their table entries, then their data, all at once, so a step costs two rounds of
+ * concurrent reads and shrinks a large range 17-fold where a binary search's step costs two
+ * reads one after another and halves it. Answers are the same either way.
  */
 
 /* INFGRAM_OK when widths and sizes are inside the contract, else INFGRAM_INVALID_ARGUMENT. */
