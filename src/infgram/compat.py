@@ -429,13 +429,15 @@ class InfiniGramEngine:
         return problem, max_diff_tokens
 
     def _cnf_sites(self, cnf: list, max_diff_tokens: int) -> list[list[int]]:
-        """The pointers of the positions taking part in a match, per shard, in order."""
+        """The pointers of the positions taking part in a match, per shard: in suffix order for
+        one phrase (as the official engine), else in position order."""
         if len(cnf) == 1:  # one clause: the occurrences of its phrases
             found: list[list[int]] = [[] for _ in self.shards]
             for ids in cnf[0]:
                 for number, (lo, hi) in enumerate(self._runs(ids)):
                     found[number] += (self.shards[number].positions(lo, hi) * self.token_width).tolist()
-            return [sorted(pointers) for pointers in found]
+            # One phrase: in the order of its run, as the official engine gives them (by suffix).
+            return found if len(cnf[0]) == 1 else [sorted(pointers) for pointers in found]
         clauses = [[self._encode(ids) for ids in clause] for clause in cnf]
         found = []
         for shard in self.shards:
