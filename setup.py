@@ -36,7 +36,7 @@ setup(
             "infgram._official",
             sources=["src/infgram/_official.c", "src/infgram/c/official_search.c", "src/infgram/c/find_many.c",
                      "src/infgram/c/status.c"],
-            depends=["src/infgram/_binding.h", "src/infgram/c/official_search.h", "src/infgram/c/find_many.h",
+            depends=["src/infgram/_binding.h", "src/infgram/c/official_search.h", "src/infgram/c/page_reads.h", "src/infgram/c/find_many.h",
                      "src/infgram/c/status.h"],
             extra_compile_args=["-O3", "-std=c99"],
         ),

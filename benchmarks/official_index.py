@@ -1,8 +1,8 @@
 """infgram against the official engine, both reading the SAME official infini-gram index.
 
-    python benchmarks/official_index.py                  # 12 MB of wiki + prose, byte mode (u8)
+    python benchmarks/official_index.py                  # wiki + prose, byte mode (u8), RAM and from disk
     python benchmarks/official_index.py --mode sp32k     # u16 token ids (a tokenizer of ../shared/tokenizers)
-    python benchmarks/official_index.py --megabytes 40 --queries 2000
+    python benchmarks/official_index.py --megabytes 12 --cap 40M --queries 2000
 
 What it does, in one run:
 
@@ -21,13 +21,19 @@ What it does, in one run:
    (the page cache holds it: "in RAM").
 4. Prints the table and writes it into BENCHMARKS.md.
 
-5. From disk: the index's pages are dropped from the page cache (``posix_fadvise``
-   ``DONTNEED``, while no process maps them), then each engine, in a fresh process that does
-   not warm the files, answers ``--cold-queries`` queries once, each timed; again for the
-   other engine (the official one with its default prefetch depths). The first queries read
-   the disk, later ones find more and more pages in the cache, as on any cold start; on a
-   small index, the kernel's read-ahead on infgram's maps brings much of it in within the
-   first queries.
+5. From disk: each engine in turn (the order alternating, ``--rounds`` rounds), in a fresh
+   process put into a memory control group capped at ``--cap`` (cgroup v2 ``memory.max`` or
+   v1 ``memory.limit_in_bytes``, as ``from_disk.py`` makes it: the process and the page cache
+   it brings in, below the index's size), opens the index with every default as a user gets
+   it (infgram: ``Index.open(dir)``, which chooses ``disk`` under the cap and reads our sampled
+   keys, written beside the official files by ``infgram adopt`` before the run; official:
+   ``InfiniGramEngine(index_dir=...)`` with its default prefetch depths); the page cache is
+   dropped, then it times ``--disk-queries`` counts of 5-grams and as many ∞-gram
+   probabilities, every answer checked against the other engine's. Needs root (the control
+   group, dropping the page cache); without it the from-disk rows are left out, saying so.
+
+Default: 60 MB of wiki + prose (all of it), an official u8 index of about 280 MB, capped at
+160 MB in the from-disk rows.
 """
 
 from __future__ import annotations
@@ -38,7 +44,6 @@ import gc
 import json
 import os
 import shutil
-import subprocess
 import statistics
 import sys
 from collections import Counter
@@ -48,6 +53,10 @@ import numpy as np
 
 import infgram
 from common import SHARED, fetch, machine, sample_ngrams, split_corpus, warm
+from from_disk import MemoryCap, run_capped
+from infgram.apps.official import adopt
+from infgram.shards.official import SIDECAR_NAME
+from infgram.resources import parse_size
 from vs_official import (
     CACHE,
     our_env,
@@ -69,71 +78,101 @@ from vs_official import (
 )
 
 
-_COLD_OURS = """
-import json, sys, time
+_CAPPED_OURS = r"""
+import json, os, sys, time
+from pathlib import Path
 import infgram
-index_dir, method, calls = sys.argv[1], sys.argv[2], json.loads(open(sys.argv[3]).read())
-index = infgram.Index.open(index_dir)
-times, answers = [], []
-for call in calls:
+request = json.loads(sys.stdin.read())
+index = infgram.Index.open(request["index"])
+os.sync(); Path("/proc/sys/vm/drop_caches").write_text("1")
+out = {"memory": index.info().get("memory"), "count": [], "infgram": []}
+for query in request["counts"]:
     start = time.perf_counter_ns()
-    answer = index.count(call[0]) if method == "count" else index.infgram_probability(call[0], call[1])
-    times.append(time.perf_counter_ns() - start)
-    answers.append(answer if method == "count" else [answer.suffix_length, answer.prompt_count, answer.count])
-print(json.dumps({"times_ns": times, "answers": answers}))
+    answer = index.count(query)
+    out["count"].append([time.perf_counter_ns() - start, answer])
+for context, next_token in request["contexts"]:
+    start = time.perf_counter_ns()
+    result = index.infgram_probability(context, next_token)
+    out["infgram"].append([time.perf_counter_ns() - start, [result.suffix_length, result.prompt_count, result.count]])
+print(json.dumps(out))
+"""
+
+_CAPPED_OFFICIAL = r"""
+import json, os, sys, time
+from pathlib import Path
+request = json.loads(sys.stdin.read())
+from infini_gram.engine import InfiniGramEngine
+engine = InfiniGramEngine(index_dir=request["index"], eos_token_id=request["eos"], vocab_size=request["vocab_size"],
+                          token_dtype=request["token_dtype"])
+os.sync(); Path("/proc/sys/vm/drop_caches").write_text("1")
+out = {"count": [], "infgram": []}
+for query in request["counts"]:
+    start = time.perf_counter_ns()
+    answer = engine.count(input_ids=query)
+    out["count"].append([time.perf_counter_ns() - start, answer["count"]])
+for context, next_token in request["contexts"]:
+    start = time.perf_counter_ns()
+    r = engine.infgram_prob(prompt_ids=context, cont_id=next_token)
+    out["infgram"].append([time.perf_counter_ns() - start, [r["suffix_len"], r["prompt_cnt"], r["cont_cnt"]]])
+print(json.dumps(out))
 """
 
 
-def evict(folder: Path) -> None:
-    """Drop a folder's files from the page cache (their pages must not be mapped by any
-    process); with util-linux's ``fincore`` on the machine, check that they left."""
-    for path in folder.iterdir():
-        descriptor = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)  # dirty pages (a fresh build) cannot be dropped until written
-            os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(descriptor)
-    if shutil.which("fincore"):
-        report = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES", *map(str, folder.iterdir())],
-                                capture_output=True, text=True).stdout.split()
-        resident = sum(int(value) for value in report if value.isdigit())
-        if resident > 1 << 20:
-            raise RuntimeError(f"{resident:,} bytes of {folder} stay in the page cache (still mapped by a process?)")
+OFFICIAL_FILES = ("tokenized", "table", "offset", "metadata", "metaoff")
 
 
-def cold_row(name: str, python: Path, index_dir: Path, method: str, calls: list[list], token_dtype: str,
-             eos: int, vocab_size: int, separators: int) -> Row:
-    """Both engines from a cold page cache, each in a fresh process (see the module docstring)."""
-    row = Row(name)
-    evict(index_dir)
-    worker = OfficialWorker(python)
-    worker.request(op="open", index_dir=str(index_dir), token_dtype=token_dtype, eos_token_id=eos,
-                   vocab_size=vocab_size, warm=False)
-    row.official_ns, official = worker.time(method, calls)
-    worker.close()
-    evict(index_dir)
-    calls_file = index_dir.parent / "cold-calls.json"
-    calls_file.write_text(json.dumps(calls))
-    result = subprocess.run([sys.executable, "-c", _COLD_OURS, str(index_dir), method, str(calls_file)], check=True,
-                            capture_output=True, text=True, env={**os.environ, **our_env()})
-    ours = json.loads(result.stdout.strip().splitlines()[-1])
-    row.ours_ns = ours["times_ns"]
-    for call, mine, theirs in zip(calls, ours["answers"], official):
-        if method == "infgram_prob" and mine[0] == 0:
-            mine = [0, mine[1] + separators, mine[2]]  # the official empty suffix counts separators too
-        if mine != theirs:
-            raise RuntimeError(f"{name}: the engines disagree on {str(call)[:200]}: {mine} vs {theirs}")
-    return row
+def capped_rows(python: Path, index_dir: Path, request: dict, cap: str, rounds: int, separators: int,
+                context_tokens: int) -> tuple[list[Row], dict]:
+    """Both engines from disk, each in a fresh process in a capped memory control group (see
+    the module docstring); every answer of every round checked against the official one."""
+    cap_bytes = parse_size(cap)
+    group = MemoryCap(cap_bytes, f"infgram-official-index-{os.getpid()}")
+    results: dict[str, list[dict]] = {"infgram": [], "official": []}
+    try:
+        for round_number in range(rounds):
+            for engine in (["official", "infgram"] if round_number % 2 == 0 else ["infgram", "official"]):
+                if engine == "infgram":
+                    answer = run_capped(group, [sys.executable, "-c", _CAPPED_OURS], request, our_env())
+                else:
+                    answer = run_capped(group, [str(python), "-c", _CAPPED_OFFICIAL], request)
+                results[engine].append(answer)
+                print(f"  from disk, round {round_number + 1}, {engine}: count median "
+                      f"{statistics.median(t for t, _ in answer['count']) / 1e3:.0f} µs", flush=True)
+    finally:
+        group.remove()
+    reference = results["official"][0]
+    for engine, answers in results.items():
+        for answer in answers:
+            for kind in ("count", "infgram"):
+                for query, (_, mine), (_, theirs) in zip(request["counts" if kind == "count" else "contexts"],
+                                                         answer[kind], reference[kind]):
+                    if kind == "infgram" and engine == "infgram" and mine[0] == 0:
+                        mine = [0, mine[1] + separators, mine[2]]  # the official empty suffix counts separators
+                    if mine != theirs:
+                        raise RuntimeError(f"from disk, {engine} {kind}: {mine} where the official engine answers "
+                                           f"{theirs} for {str(query)[:200]}")
+    rows = []
+    for kind, name in (("count", f"count, n = 5 (from disk, capped at {cap})"),
+                       ("infgram", f"∞-gram probability, {context_tokens}-token contexts (from disk, capped at {cap})")):
+        row = Row(name)
+        row.ours_ns = [t for answer in results["infgram"] for t, _ in answer[kind]]
+        row.official_ns = [t for answer in results["official"] for t, _ in answer[kind]]
+        rows.append(row)
+    return rows, results["infgram"][0].get("memory") or {}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--megabytes", type=int, default=12, help="corpus size in MB of JSONL (default 12)")
+    parser.add_argument("--megabytes", type=int, default=60, help="corpus size in MB of JSONL (default 60: all of "
+                        "wiki + prose)")
     parser.add_argument("--mode", default="bytes", help="bytes (u8), or a tokenizer name under ../shared/tokenizers")
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--context-tokens", type=int, default=100)
-    parser.add_argument("--cold-queries", type=int, default=300, help="queries per engine from a cold page cache")
+    parser.add_argument("--disk-queries", type=int, default=200, help="queries of each kind per engine and round, "
+                        "from disk")
+    parser.add_argument("--cap", default="160M", help="the memory cap of each from-disk process, page cache included "
+                        "(below the index's size)")
+    parser.add_argument("--rounds", type=int, default=2, help="from-disk rounds (the engines alternate)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--official-venv", default=str(CACHE / "official-venv"))
     parser.add_argument("--no-write", action="store_true", help="print the table but leave BENCHMARKS.md alone")
@@ -170,7 +209,12 @@ def main() -> None:
         measured = official_indexing(python, corpus_dir, index_dir, dtype, written, 4, transformers_stub(work / "stub"))
         print(f"  official build: {measured.seconds:.1f} s", flush=True)
     python = official_python(Path(args.official_venv))
+    if not (index_dir / SIDECAR_NAME).exists():
+        print("writing infgram's sampled keys beside the official files (infgram adopt)", flush=True)
+        adopt(index_dir)
     before = {path.name: path.stat().st_mtime_ns for path in index_dir.iterdir()}
+    index_bytes = sum(path.stat().st_size for path in index_dir.iterdir() if path.name.split(".")[0] in OFFICIAL_FILES)
+    keys_bytes = sum(path.stat().st_size for path in index_dir.glob("infgram-keys.*"))
     index = infgram.Index.open(index_dir)
     num_documents, num_tokens = index.num_documents, index.num_tokens
     print(f"infgram opened it: {index.num_documents:,} documents, {index.num_tokens:,} tokens, kind {index.kind}")
@@ -216,15 +260,18 @@ def main() -> None:
     del index  # unmapped: its pages can leave the page cache
     context.index = None  # type: ignore[assignment]
     gc.collect()
-    cold_grams = sample_ngrams(tokens, separator, 5, args.cold_queries, rng)
-    print("  count from disk", flush=True)
-    rows.append(cold_row("count, n = 5 (from disk, cold cache)", python, index_dir, "count",
-                         [[g] for g in cold_grams], dtype, eos, separator, num_documents))
-    cold_contexts = [[g[:-1], g[-1]] for g in sample_ngrams(tokens, separator, args.context_tokens + 1,
-                                                             args.cold_queries, rng)]
-    print("  ∞-gram from disk", flush=True)
-    rows.append(cold_row(f"∞-gram probability, {args.context_tokens}-token contexts (from disk, cold cache)", python,
-                         index_dir, "infgram_prob", cold_contexts, dtype, eos, separator, num_documents))
+    request = {"index": str(index_dir), "eos": eos, "vocab_size": separator, "token_dtype": dtype,
+               "counts": sample_ngrams(tokens, separator, 5, args.disk_queries, rng),
+               "contexts": [[g[:-1], g[-1]] for g in sample_ngrams(tokens, separator, args.context_tokens + 1,
+                                                                    args.disk_queries, rng)]}
+    memory: dict = {}
+    if os.geteuid() == 0:
+        print(f"  from disk, capped at {args.cap}", flush=True)
+        disk_rows, memory = capped_rows(python, index_dir, request, args.cap, args.rounds, num_documents,
+                                        args.context_tokens)
+        rows += disk_rows
+    else:
+        print("  from disk: left out (a memory control group and dropping the page cache need root)", flush=True)
     after = {path.name: path.stat().st_mtime_ns for path in index_dir.iterdir()}
     if before != after:
         raise RuntimeError("the official index directory changed while infgram read it")
@@ -237,9 +284,15 @@ def main() -> None:
                      f"{_ratio(row)} |")
     allowed = ", ".join(f"{reason} ({count})" for reason, count in context.allowed.items())
     lines += ["", f"Every answer checked against the other engine's; known differences allowed: {allowed or 'none'}. "
-              f"From disk: the first {args.cold_queries} queries of a fresh process after the index's pages were "
-              "dropped from the page cache (the official engine with its default prefetch depths); on an index "
-              "this small the kernel's read-ahead brings much of it back within the first queries."]
+              f"The official files take {index_bytes / 1e6:.0f} MB; infgram's sampled keys beside them "
+              f"(`infgram adopt`) {keys_bytes / 1e6:.1f} MB."]
+    if memory:
+        lines += ["", f"From disk: {args.rounds} rounds, each engine in turn in a fresh process in a memory control "
+                  f"group capped at {args.cap} (process and page cache), the page cache dropped after the index "
+                  f"opened, {args.disk_queries} queries of each kind per round; every answer of every round equal "
+                  "between the engines. infgram opened with `Index.open(dir)`, which chose "
+                  f"`load={memory.get('load')}` with a RAM tier of {memory.get('tier_bytes', 0) / 1e6:.1f} MB (key "
+                  f"step {memory.get('key_steps')}); the official engine with its default prefetch depths."]
     text = "\n".join(lines)
     print(text)
     if not args.no_write:

@@ -22,8 +22,8 @@
 typedef struct {
     PyObject_HEAD
     official_view view;
-    Py_buffer data, table;
-    int have_data, have_table, ready;
+    Py_buffer data, table, keys;
+    int have_data, have_table, have_keys, ready;
 } OfficialView;
 
 static int OfficialView_init(OfficialView *self, PyObject *args, PyObject *kwds) {
@@ -60,6 +60,7 @@ static int OfficialView_init(OfficialView *self, PyObject *args, PyObject *kwds)
 static void OfficialView_dealloc(OfficialView *self) {
     if (self->have_data) PyBuffer_Release(&self->data);
     if (self->have_table) PyBuffer_Release(&self->table);
+    if (self->have_keys) PyBuffer_Release(&self->keys);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -228,6 +229,51 @@ static PyObject *OfficialView_infgram_probabilities(OfficialView *self, PyObject
     return per_token(self, args, 1);
 }
 
+/* use_keys(records, step): search from sampled keys (records of a key and a byte offset,
+ * native uint64, one per `step` table entries; see official_search.h), or use_keys(None) to
+ * stop. The view holds the buffer until it is replaced. Not while searches run. */
+static PyObject *OfficialView_use_keys(OfficialView *self, PyObject *args) {
+    PyObject *keys_obj;
+    long long step = 0;
+    if (!PyArg_ParseTuple(args, "O|L", &keys_obj, &step) || check_ready(self) < 0) return NULL;
+    official_view view = self->view;
+    Py_buffer keys;
+    int have = keys_obj != Py_None;
+    if (have) {
+        if (PyObject_GetBuffer(keys_obj, &keys, PyBUF_SIMPLE) < 0) return NULL;
+        if (keys.len % 16 != 0 || ((uintptr_t)keys.buf) % 8 != 0) {
+            PyBuffer_Release(&keys);
+            PyErr_Format(PyExc_ValueError, "expected 8-byte aligned records of 16 bytes, found %zd bytes", keys.len);
+            return NULL;
+        }
+        view.keys = keys.buf;
+        view.key_step = step;
+        view.num_keys = keys.len / 16;
+    } else {
+        view.keys = NULL;
+        view.key_step = 0;
+        view.num_keys = 0;
+    }
+    damage_report report;
+    damage_report_clear(&report);
+    if (official_view_check(&view, &report) != INFGRAM_OK) {
+        if (have) PyBuffer_Release(&keys);
+        return raise_report(&report);
+    }
+    if (self->have_keys) PyBuffer_Release(&self->keys);
+    self->have_keys = have;
+    if (have) self->keys = keys;
+    self->view = view;
+    Py_RETURN_NONE;
+}
+
+static PyObject *OfficialView_read_from_disk(OfficialView *self, PyObject *args) {
+    int on_disk;
+    if (!PyArg_ParseTuple(args, "p", &on_disk) || check_ready(self) < 0) return NULL;
+    official_view_read_from_disk(&self->view, on_disk);
+    Py_RETURN_NONE;
+}
+
 static PyObject *OfficialView_get_num_positions(OfficialView *self, void *closure) {
     return PyLong_FromLongLong(self->ready ? (long long)self->view.num_positions : 0);
 }
@@ -239,6 +285,10 @@ static PyMethodDef OfficialView_methods[] = {
      "find_many(data: bytes, offsets: int64 bytes) -> bytes of int64 (lo, hi) pairs."},
     {"next_tokens", (PyCFunction)OfficialView_next_tokens, METH_VARARGS,
      "next_tokens(lo, hi, depth) -> (uint64 ids, int64 counts) in the run's byte order."},
+    {"use_keys", (PyCFunction)OfficialView_use_keys, METH_VARARGS,
+     "use_keys(records, step) or use_keys(None): search from sampled keys (16-byte records: key, byte offset)."},
+    {"read_from_disk", (PyCFunction)OfficialView_read_from_disk, METH_VARARGS,
+     "read_from_disk(flag): k-ary searches that ask for each step's pages at once (True), or binary ones."},
     {"longest_suffix", (PyCFunction)OfficialView_longest_suffix, METH_VARARGS,
      "longest_suffix(query) -> (length in tokens, lo, hi) of the longest suffix that occurs."},
     {"longest_matches", (PyCFunction)OfficialView_longest_matches, METH_VARARGS,

@@ -345,9 +345,11 @@ def command_attribute(args: argparse.Namespace) -> None:
 def command_adopt(args: argparse.Namespace) -> None:
     from .apps.official import adopt
 
-    sidecar = adopt(args.index, args.tokenizer)
-    _print_json(sidecar) if args.json else print(f"{args.index}: queries now use the {sidecar['tokenizer']['kind']} "
-                                                 "tokenizer (recorded beside the official files, which are unchanged)")
+    sidecar = adopt(args.index, args.tokenizer, keys=not args.no_keys)
+    tokenizer = (sidecar.get("tokenizer") or {}).get("kind", "default")
+    keys = "" if args.no_keys else " and the sampled keys that speed up queries from disk"
+    _print_json(sidecar) if args.json else print(f"{args.index}: queries now use the {tokenizer} tokenizer{keys} "
+                                                 "(recorded beside the official files, which are unchanged)")
 
 
 def command_export(args: argparse.Namespace) -> None:
@@ -817,7 +819,10 @@ def build_parser() -> argparse.ArgumentParser:
                                           "ours beside it, so every later open uses it; the official files are "
                                           "never written.")
     sub.add_argument("index", help="the official index directory (tokenized.N, table.N, offset.N)")
-    sub.add_argument("--tokenizer", required=True, help="tokenizer.json, or bytes")
+    sub.add_argument("--tokenizer", default=None, help="tokenizer.json, or bytes (default: keep the one recorded, "
+                     "else bytes for u8 and token ids for u16/u32)")
+    sub.add_argument("--no-keys", action="store_true", help="do not write the sampled keys (0.5 bytes per token) "
+                     "that make queries from disk a few rounds of reads")
     sub.add_argument("--json", action="store_true")
     sub.set_defaults(func=command_adopt)
 

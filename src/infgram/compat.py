@@ -59,10 +59,11 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .errors import InfgramError, QueryError
+from .errors import IndexFormatError, InfgramError, QueryError, UnsupportedOperationError
 from .query import partials
 from .query.index import Index
 from .query.search import search_matches
+from .query.shardset import ShardSet
 from .shards.official import OFFICIAL_KIND
 
 _WIDTHS = {"u8": 1, "u16": 2, "u32": 4}
@@ -94,8 +95,9 @@ class InfiniGramEngine:
         if token_dtype not in _WIDTHS:
             raise QueryError(f"expected token_dtype u8, u16 or u32, found {token_dtype!r:.40}")
         if version != 4:
-            raise QueryError(f"expected index version 4, found {version!r:.40}; infgram reads version 4 official "
-                             "indexes (version 5, reversed, is not supported)")
+            raise IndexFormatError(f"expected index version 4, found {version!r:.40}; infgram reads format version 4 "
+                                   "official indexes only: version 5 (every document's tokens reversed) and later "
+                                   "are out of scope")
         if not (isinstance(eos_token_id, int) and 0 <= eos_token_id < vocab_size):
             raise QueryError(f"expected eos_token_id an integer in [0, vocab_size = {vocab_size}), found "
                              f"{eos_token_id!r:.40}")
@@ -119,6 +121,11 @@ class InfiniGramEngine:
         self.random = np.random.default_rng(seed)
         self.official = self.index.kind == OFFICIAL_KIND
         shard_set = self.index.shard_set
+        if type(shard_set) is not ShardSet:
+            raise UnsupportedOperationError("the official API reads the shards' documents and positions in this "
+                                            "process, but this index's shards live elsewhere (on a Ray cluster); "
+                                            "open the index with Index.open, or query the cluster through the "
+                                            "index's own methods, batch or HTTP")
         self.shards = shard_set.shards
         self.first_documents = shard_set.first_documents
         self.num_positions = sum(shard.num_positions for shard in self.shards)
@@ -422,13 +429,15 @@ class InfiniGramEngine:
         return problem, max_diff_tokens
 
     def _cnf_sites(self, cnf: list, max_diff_tokens: int) -> list[list[int]]:
-        """The pointers of the positions taking part in a match, per shard, in order."""
+        """The pointers of the positions taking part in a match, per shard: in suffix order for
+        one phrase (as the official engine), else in position order."""
         if len(cnf) == 1:  # one clause: the occurrences of its phrases
             found: list[list[int]] = [[] for _ in self.shards]
             for ids in cnf[0]:
                 for number, (lo, hi) in enumerate(self._runs(ids)):
                     found[number] += (self.shards[number].positions(lo, hi) * self.token_width).tolist()
-            return [sorted(pointers) for pointers in found]
+            # One phrase: in the order of its run, as the official engine gives them (by suffix).
+            return found if len(cnf[0]) == 1 else [sorted(pointers) for pointers in found]
         clauses = [[self._encode(ids) for ids in clause] for clause in cnf]
         found = []
         for shard in self.shards:

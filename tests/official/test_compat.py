@@ -12,7 +12,7 @@ import pytest
 import infgram
 from infgram import _reference as reference
 from infgram.compat import InfiniGramEngine
-from infgram.errors import QueryError
+from infgram.errors import IndexFormatError, QueryError
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 GOLDENS = json.loads((FIXTURES / "goldens.json").read_text())
@@ -105,7 +105,7 @@ def test_exact_where_the_official_engine_samples(engine):
 def test_constructor_errors():
     with pytest.raises(QueryError, match="token_dtype u8"):
         InfiniGramEngine(index_dir=str(FIXTURES / "u8-one"), eos_token_id=1, token_dtype="u16")
-    with pytest.raises(QueryError, match="version 4"):
+    with pytest.raises(IndexFormatError, match="out of scope"):
         InfiniGramEngine(index_dir=str(FIXTURES / "u8-one"), eos_token_id=1, token_dtype="u8", version=5)
     with pytest.raises(QueryError, match="eos_token_id"):
         InfiniGramEngine(index_dir=str(FIXTURES / "u8-one"), eos_token_id=300, vocab_size=255, token_dtype="u8")

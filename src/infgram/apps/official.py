@@ -6,7 +6,9 @@ official package (``infgram export --format infini-gram``).
 checks that the directory opens as an official index with that tokenizer, then writes our
 sidecar beside it (:data:`~infgram.shards.official.SIDECAR_NAME`, and a copy of the
 tokenizer file), so that every later open, from Python, the command line or a server, uses
-it. The official files are never written.
+it. It also writes the sampled keys of every shard's table
+(:func:`~infgram.shards.official.write_official_keys`, 0.5 bytes per token), the RAM tier
+that makes queries from disk a few rounds of reads. The official files are never written.
 
 **Export.**
 
@@ -47,6 +49,8 @@ from ..shards.official import (
     SIDECAR_NAME,
     SIDECAR_TOKENIZER_NAME,
     is_official_directory,
+    read_sidecar,
+    write_official_keys,
     official_tokenizer,
     open_official_directory,
     pointer_width_of,
@@ -70,9 +74,10 @@ def _write_atomically(path: Path, payload: bytes) -> None:
         raise
 
 
-def adopt(directory: str | Path, tokenizer: str | Path) -> dict[str, Any]:
-    """Record ``tokenizer`` (a ``tokenizer.json`` path, or ``"bytes"``) beside the official
-    index in ``directory``; returns the sidecar's content.
+def adopt(directory: str | Path, tokenizer: str | Path | None = None, keys: bool = True) -> dict[str, Any]:
+    """Record ``tokenizer`` (a ``tokenizer.json`` path, or ``"bytes"``; None keeps the one
+    recorded before, if any) and, with ``keys``, the sampled keys of every shard beside the
+    official index in ``directory``; returns the sidecar's content.
 
     >>> import tempfile, pathlib, infgram
     >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -87,15 +92,22 @@ def adopt(directory: str | Path, tokenizer: str | Path) -> dict[str, Any]:
         raise QueryError(f"expected an official infini-gram index directory (tokenized.N, table.N, offset.N), found "
                          f"{directory}, which is not one; `infgram adopt` is for official indexes only")
     opened = open_official_directory(directory)
-    official_tokenizer(opened, tokenizer)  # raises when it does not fit the index
-    loaded = load_tokenizer(tokenizer)
-    if loaded.kind == "bytes":
-        entry: dict[str, Any] = {"kind": "bytes"}
-    else:
-        payload = Path(tokenizer).read_bytes()
-        _write_atomically(directory / SIDECAR_TOKENIZER_NAME, payload)
-        entry = {"kind": loaded.kind, "file": SIDECAR_TOKENIZER_NAME, "sha256": hashlib.sha256(payload).hexdigest()}
-    sidecar = {"format": "infgram-adopted", "version": 1, "token_width": opened.token_width, "tokenizer": entry}
+    entry: dict[str, Any] | None = read_sidecar(directory).get("tokenizer")
+    if tokenizer is not None:
+        official_tokenizer(opened, tokenizer)  # raises when it does not fit the index
+        loaded = load_tokenizer(tokenizer)
+        if loaded.kind == "bytes":
+            entry = {"kind": "bytes"}
+        else:
+            payload = Path(tokenizer).read_bytes()
+            _write_atomically(directory / SIDECAR_TOKENIZER_NAME, payload)
+            entry = {"kind": loaded.kind, "file": SIDECAR_TOKENIZER_NAME,
+                     "sha256": hashlib.sha256(payload).hexdigest()}
+    sidecar: dict[str, Any] = {"format": "infgram-adopted", "version": 1, "token_width": opened.token_width}
+    if entry:
+        sidecar["tokenizer"] = entry
+    if keys:
+        sidecar["keys"] = {shard.name.rsplit(".", 1)[1]: write_official_keys(shard) for shard in opened.shards}
     _write_atomically(directory / SIDECAR_NAME, (json.dumps(sidecar, indent=2, sort_keys=True) + "\n").encode())
     return sidecar
 

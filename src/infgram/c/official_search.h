@@ -39,10 +39,34 @@ typedef struct {
     int pointer_width;           /* 1 .. 8 */
     int64_t data_bytes;          /* a multiple of token_width */
     int64_t num_positions;       /* data_bytes / token_width */
+    const uint64_t *keys;        /* NULL, or num_keys records of 2 native uint64 (see below) */
+    int64_t key_step;            /* >= 1 when keys is not NULL */
+    int64_t num_keys;            /* ceil(num_positions / key_step) */
+    int on_disk;                 /* 1: k-ary searches that ask for each step's pages at once */
+    int64_t page_bytes;          /* the page size (set with on_disk) */
 } official_view;
+
+/*
+ * The sampled keys (our sidecar beside the official files, the RAM tier when reading from
+ * disk): record k describes table entry k * key_step: its suffix's first 8 bytes read as a
+ * big-endian number (zero bytes past the end of the data), then its byte offset. Keys never
+ * decrease along the table (memcmp order; a proper prefix pads with zeros, which no byte is
+ * below), so they place each end of a query's run between two samples without touching the
+ * disk; the offsets let a sample that ties with a longer query be compared by reading the
+ * data alone. Offsets are checked like table entries.
+ *
+ * Reading from disk (on_disk, set with official_view_read_from_disk): each search step
+ * probes several rows (page_reads.h: 16 in a large range, 3 between two sampled keys) and
+ * asks for their table entries, then their data, all at once, so a step costs two rounds of
+ * concurrent reads and shrinks a large range 17-fold where a binary search's step costs two
+ * reads one after another and halves it. Answers are the same either way.
+ */
 
 /* INFGRAM_OK when widths and sizes are inside the contract, else INFGRAM_INVALID_ARGUMENT. */
 int official_view_check(const official_view *view, damage_report *report);
+
+/* Set on_disk (0 or 1) and page_bytes. */
+void official_view_read_from_disk(official_view *view, int on_disk);
 
 /*
  * official_find: the run [*out_lo, *out_hi) of the entries in [lo, hi) whose suffixes start

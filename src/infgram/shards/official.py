@@ -34,7 +34,17 @@ How it maps onto our locator protocol (see :mod:`infgram.shards`):
   but the last ``num_documents``, as in ours.
 
 Official indexes are read-only here: nothing is ever written into their directory except,
-with ``infgram adopt``, a sidecar of ours (:data:`SIDECAR_NAME`) recording the tokenizer.
+with ``infgram adopt``, a sidecar of ours (:data:`SIDECAR_NAME`) recording the tokenizer, and
+beside each shard the sampled keys of its table (:data:`KEYS_NAME`): the first 8 bytes and
+the byte offset of every 32nd suffix, 0.5 bytes per token, with our file header. Read from
+disk (``load="disk"``), they are the RAM tier, as our own shards' ``suffix_keys.bin``: the
+searches start from them and read each step's probes at once (``c/official_search.h``).
+Without them the searches from disk are k-ary over the whole table, a few rounds more.
+
+Only format version 4 is read. Version 5 holds every document's tokens reversed, in files
+that look the same; a directory named as the official project names such indexes (``v5_...``)
+or in the one-file layout of its later indexer (``tokenized``, ``table`` without a shard
+number) is refused with an :class:`~infgram.errors.IndexFormatError`.
 
 >>> import tempfile, pathlib
 >>> from infgram.apps.official import write_official_index
@@ -49,6 +59,7 @@ with ``infgram adopt``, a sidecar of ours (:data:`SIDECAR_NAME`) recording the t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import mmap
@@ -62,10 +73,11 @@ import numpy as np
 
 from .. import _official
 from ..errors import BuildError, IndexFormatError
+from ..format import KIND_SUFFIX_KEYS, AtomicFileWriter, FileHeader, open_payload
 from ..tokenizer import ByteTokenizer, PretokenizedVocabulary, Tokenizer, load_tokenizer, separator_for_width
-from .documents import DocumentTable
+from .documents import DocumentTable, checked_header
 from .removals import Removals
-from .residency import advise
+from .residency import advise, lock
 from .sa import SA_OPERATIONS
 
 OFFICIAL_KIND = "infini-gram"
@@ -82,7 +94,14 @@ Its name holds none of the words the official engine looks for in file names."""
 SIDECAR_TOKENIZER_NAME = "infgram-adopted-tokenizer.json"
 """The tokenizer file ``infgram adopt`` copies beside an official index."""
 
+KEYS_NAME = "infgram-keys.{name}"
+"""Our sampled keys of shard ``name`` (written by ``infgram adopt``; see the module docstring)."""
+
+KEY_STEP = 32
+"""Every KEY_STEP-th suffix of an official table has a record in our keys."""
+
 _SHARD_FILE = re.compile(r"^tokenized\.(\d+)$")
+_VERSIONED_NAME = re.compile(r"^v(\d+)_")
 _OPEN_SAMPLES = 64
 """Table entries checked at open (inside the data, in suffix order), as for our shards."""
 
@@ -106,10 +125,36 @@ def official_shard_numbers(directory: Path) -> list[str]:
 
 
 def is_official_directory(directory: Path) -> bool:
-    """Whether a directory holds an official infini-gram index (``tokenized.N`` files and no
-    infgram manifest)."""
+    """Whether a directory holds an official infini-gram index (``tokenized.N`` files, or the
+    unnumbered ``tokenized`` of its later layout, and no infgram manifest)."""
     directory = Path(directory)
-    return directory.is_dir() and not (directory / "manifest.json").exists() and bool(official_shard_numbers(directory))
+    return directory.is_dir() and not (directory / "manifest.json").exists() and \
+        (bool(official_shard_numbers(directory)) or (directory / "tokenized").is_file())
+
+
+def check_official_version(directory: Path) -> None:
+    """Refuse an official index of another format version than 4 (see the module docstring).
+
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp()) / "v5_pileval_llama"
+    >>> folder.mkdir()
+    >>> check_official_version(folder)
+    Traceback (most recent call last):
+    ...
+    infgram.errors.IndexFormatError: ...v5_pileval_llama is named as an official infini-gram index of format version 5...
+    """
+    directory = Path(directory)
+    match = _VERSIONED_NAME.match(directory.resolve().name)
+    if match and match.group(1) != "4":
+        version = match.group(1)
+        what = "every document's tokens reversed" if version == "5" else "a layout infgram does not read"
+        raise IndexFormatError(f"{directory} is named as an official infini-gram index of format version {version} "
+                               f"({what}); infgram reads format version 4 only, version {version} is out of scope: "
+                               "use the version 4 index of the same corpus, or rename the folder if it is version 4")
+    if (directory / "tokenized").is_file() and not official_shard_numbers(directory):
+        raise IndexFormatError(f"{directory} holds an official infini-gram index in the one-file layout (tokenized, "
+                               "table without shard numbers) of format versions 5 and later; infgram reads format "
+                               "version 4 (tokenized.N, table.N, offset.N) only, the later versions are out of scope")
 
 
 def pointer_width_of(data_bytes: int) -> int:
@@ -211,6 +256,8 @@ class OfficialView:
         self.longest_suffix = self.compiled.longest_suffix
         self.longest_matches = self.compiled.longest_matches
         self.infgram_probabilities = self.compiled.infgram_probabilities
+        self.use_keys = self.compiled.use_keys
+        self.read_from_disk = self.compiled.read_from_disk
 
     def next_tokens(self, lo: int, hi: int, depth: int) -> tuple[bytes, bytes]:
         """Distinct tokens at ``depth`` over the run (uint64, ascending) and their counts (int64)."""
@@ -228,7 +275,7 @@ class OfficialShard:
     locate_cost = 1
     """Work units to turn one occurrence into its position: one pointer read."""
 
-    def __init__(self, directory: Path, name: str, first_document: int):
+    def __init__(self, directory: Path, name: str, first_document: int, keys_entry: dict[str, Any] | None = None):
         directory = Path(directory)
         self.name = f"{directory.name}/tokenized.{name}"
         self.files = {key: directory / f"{key}.{name}" for key in ("tokenized", "table", "offset", "metadata",
@@ -261,30 +308,79 @@ class OfficialShard:
         self._check_samples()
         self.find = self.view.find
         self.find_many = self.view.find_many
+        self.keys: np.ndarray | None = None
+        self.keys_entry = keys_entry
+        if keys_entry is not None:
+            self._map_keys(directory, name, keys_entry)
+
+    def _map_keys(self, directory: Path, name: str, entry: dict[str, Any]) -> None:
+        """Map our sampled keys beside the shard (read when the shard is placed on disk)."""
+        try:
+            path, step = directory / str(entry["path"]), int(entry["step"])
+            sizes = int(entry["tokenized_bytes"]), int(entry["table_bytes"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise IndexFormatError(f"{directory / SIDECAR_NAME} has a malformed entry for the keys of shard {name} "
+                                   f"({error!r:.100}); run `infgram adopt` again") from None
+        if sizes != (len(self.data), len(self.table)) or step < 1 or not path.is_file():
+            raise IndexFormatError(f"the sampled keys infgram recorded for tokenized.{name} in {directory} do not fit "
+                                   "it (the official files changed, or the keys are missing); run `infgram adopt` "
+                                   "again")
+        self.files["keys"] = path
+        num_keys = -(-self.num_positions // step)
+        header = checked_header(path, KIND_SUFFIX_KEYS, self.token_width, 0, num_keys)
+        if header.item_width != 16:
+            raise IndexFormatError(f"{path} holds records of {header.item_width} bytes, expected 16 (a key and a byte "
+                                   "offset); run `infgram adopt` again")
+        self.keys = open_payload(path, header, np.dtype("<u8")).reshape(num_keys, 2)
+        self.key_step = step
 
     @classmethod
     def from_entry(cls, directory: Path, entry: dict[str, Any], token_width: int,
                    settings: dict[str, Any] | None = None) -> "OfficialShard":
         """Open a shard from the entry that :func:`manifest_entries` made for it (as every shard
         kind opens from its manifest entry: how a Ray host opens its shards)."""
-        shard = cls(directory, str(entry["name"]), int(entry["first_document"]))
+        keys = read_sidecar(Path(directory)).get("keys") or {}
+        shard = cls(directory, str(entry["name"]), int(entry["first_document"]), keys.get(str(entry["name"])))
         if shard.token_width != token_width:
             raise IndexFormatError(f"tokenized.{entry['name']} in {directory} holds {shard.token_width}-byte tokens, "
                                    f"expected {token_width}; the official index changed: open it again")
         return shard
 
-    tier_bytes = 0
-    """An official index keeps no sampled keys: nothing is held in memory for its searches."""
+    @property
+    def tier_bytes(self) -> int:
+        """The bytes of our sampled keys beside the shard (0 without them): the RAM tier from disk."""
+        return 0 if self.keys is None else int(self.keys.nbytes)
 
     def place(self, load: str, tier_budget_bytes: int) -> tuple[int, bool, int]:
-        """Open the shard for ``ram`` (its files read in, in the background) or ``disk`` (random
-        access advised, so that a search's read is one page, not the read-ahead window that
-        would evict the pages that matter; see :mod:`infgram.shards.residency`). Its searches
-        are the same binary searches either way."""
-        advice = mmap.MADV_WILLNEED if load == "ram" else mmap.MADV_RANDOM
-        for array in (self.data, self.table):
-            advise(array, advice)
-        return 0, True, 0
+        """Open the shard for ``ram`` (its files read in, in the background; binary searches)
+        or ``disk`` (random access advised, so that a search's read is one page, not the
+        read-ahead window that would evict the pages that matter; k-ary searches from our
+        sampled keys, read whole and locked as the RAM tier, every 2nd, 4th, ... record kept
+        when they exceed ``tier_budget_bytes``; see :mod:`infgram.shards.residency`). Returns
+        what the tier holds: (bytes, locked, key step)."""
+        in_memory = load == "ram"
+        for array in (self.data, self.table, self.documents.metadata_bytes):
+            advise(array, mmap.MADV_WILLNEED if in_memory else mmap.MADV_RANDOM)
+        self.view.read_from_disk(not in_memory)
+        keys = self.keys
+        if in_memory or keys is None:
+            self.view.use_keys(None)  # in memory the table is as near as the keys
+            return 0, True, 0
+        expected = (self.keys_entry or {}).get("sha256")
+        # Read whole here (the tier, in order), and checked: a damaged key would change answers.
+        if not getattr(self, "_keys_checked", False):
+            if hashlib.sha256(memoryview(keys).cast("B")).hexdigest() != expected:
+                raise IndexFormatError(f"{self.files['keys']} does not match its checksum in "
+                                       f"{SIDECAR_NAME}; the file is damaged: run `infgram adopt` again")
+            self._keys_checked = True
+        factor = 1
+        while -(-len(keys) // factor) * 16 > tier_budget_bytes and factor * self.key_step < self.num_positions:
+            factor *= 2
+        tier = keys if factor == 1 else np.ascontiguousarray(keys[::factor])
+        if factor > 1:
+            advise(keys, mmap.MADV_DONTNEED)  # the tier is the copy: the file's pages may go
+        self.view.use_keys(tier, self.key_step * factor)
+        return int(tier.nbytes), lock(tier), self.key_step * factor
 
     def _check_samples(self) -> None:
         """A few evenly spread table entries must be token offsets, their suffixes in byte order."""
@@ -373,18 +469,70 @@ def read_sidecar(directory: Path) -> dict[str, Any]:
 def open_official_directory(directory: Path) -> OfficialDirectory:
     """Open every shard of an official index directory, in place (see the module docstring)."""
     directory = Path(directory)
+    check_official_version(directory)
     names = official_shard_numbers(directory)
     if not names:
         raise IndexFormatError(f"expected an official infini-gram index in {directory} (tokenized.N, table.N and "
                                "offset.N files), found none")
+    sidecar = read_sidecar(directory)
+    keys = sidecar.get("keys") or {}
     shards: list[OfficialShard] = []
     for name in names:
-        shards.append(OfficialShard(directory, name, sum(shard.num_documents for shard in shards)))
+        shards.append(OfficialShard(directory, name, sum(shard.num_documents for shard in shards), keys.get(name)))
     widths = {shard.token_width for shard in shards}
     if len(widths) != 1:
         raise IndexFormatError(f"the shards of the official index in {directory} have different token widths "
                                f"({sorted(widths)}); expected one: download or build it again")
-    return OfficialDirectory(directory, shards, widths.pop(), read_sidecar(directory))
+    return OfficialDirectory(directory, shards, widths.pop(), sidecar)
+
+
+def write_official_keys(shard: OfficialShard, step: int = KEY_STEP, chunk_rows: int = 1 << 20) -> dict[str, Any]:
+    """Write our sampled keys beside an official shard (:data:`KEYS_NAME`: a header, then a
+    record of the key and the byte offset of every ``step``-th suffix of its table; see
+    ``c/official_search.h``), reading the table and the data, writing nothing else. Returns
+    the sidecar's entry for it.
+
+    >>> import tempfile, pathlib
+    >>> from infgram.apps.official import write_official_index
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> write_official_index(folder, [list(b"abab")], token_width=1)
+    >>> entry = write_official_keys(open_official_directory(folder).shards[0], step=2)
+    >>> entry["path"], entry["step"]
+    ('infgram-keys.0', 2)
+    """
+    name = shard.name.rsplit(".", 1)[1]
+    directory = shard.files["tokenized"].parent
+    path = directory / KEYS_NAME.format(name=name)
+    rows = np.arange(0, shard.num_positions, step, dtype=np.int64)
+    writer = AtomicFileWriter(path, FileHeader(KIND_SUFFIX_KEYS, shard.token_width, 0, len(rows), 16))
+    try:
+        table = shard.table.reshape(-1, shard.pointer_width)
+        data, data_bytes = shard.data, len(shard.data)
+        for start in range(0, len(rows), chunk_rows):
+            chunk = rows[start : start + chunk_rows]
+            padded = np.zeros((len(chunk), 8), dtype=np.uint8)
+            padded[:, : shard.pointer_width] = table[chunk]
+            offsets = padded.view("<u8").reshape(-1)
+            if len(offsets) and (int(offsets.max()) >= data_bytes or bool(np.any(offsets % shard.token_width))):
+                raise IndexFormatError(f"{shard.files['table']} holds an offset outside tokenized or inside a token; "
+                                       "the official index is damaged: download or build it again")
+            # The key: the suffix's first 8 bytes, big-endian, zeros past the end of the data.
+            keys = np.zeros(len(chunk), dtype=np.uint64)
+            for byte in range(8):
+                at = offsets + byte
+                inside = at < data_bytes
+                value = np.zeros(len(chunk), dtype=np.uint64)
+                value[inside] = data[at[inside]]
+                keys = (keys << np.uint64(8)) | value
+            records = np.empty((len(chunk), 2), dtype="<u8")
+            records[:, 0], records[:, 1] = keys, offsets
+            writer.write(records)
+        written = writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    return {"path": path.name, "step": step, "sha256": written["sha256"], "tokenized_bytes": len(shard.data),
+            "table_bytes": len(shard.table)}
 
 
 def official_tokenizer(opened: OfficialDirectory, spec: str | Path | Tokenizer | None = None) -> Tokenizer:
@@ -401,7 +549,7 @@ def official_tokenizer(opened: OfficialDirectory, spec: str | Path | Tokenizer |
     'pretokenized'
     """
     width = opened.token_width
-    if spec is None and opened.sidecar:
+    if spec is None and opened.sidecar.get("tokenizer"):
         entry = opened.sidecar.get("tokenizer") or {}
         spec = "bytes" if entry.get("kind") == "bytes" else opened.directory / str(entry.get("file", ""))
         if spec != "bytes" and not Path(spec).is_file():
