@@ -162,3 +162,38 @@ def test_an_expensive_query_waits_for_a_slot_another_worker_holds(indexes, tmp_p
 def test_serve_refuses_bad_priority_options(indexes, capsys, option, value, expected):
     assert main(["serve", str(indexes["golden"]), option, value]) == 1
     assert expected in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("protocol", ["h11", "httptools"])
+def test_pipelined_requests_and_head_over_the_served_protocols(indexes, protocol):
+    import socket
+    import uvicorn
+
+    chosen = server_module.HeaderTimeoutProtocol if protocol == "h11" else server_module.FastHeaderTimeoutProtocol
+    if chosen is None:
+        pytest.skip("httptools is not installed")
+    config = uvicorn.Config(create_app(settings_for(indexes, "golden")), host="127.0.0.1", port=0, log_level="warning",
+                            access_log=False, **{**server_module.connection_options(), "http": chosen})
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            assert thread.is_alive()
+            time.sleep(0.02)
+        address = server.servers[0].sockets[0].getsockname()[:2]
+        with socket.create_connection(address, timeout=30) as raw:
+            body = b'{"text": "the"}'
+            one = b"POST /v1/count HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+            raw.sendall(one + one + b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n")  # three requests before any reply
+            received = b""
+            while received.count(b"HTTP/1.1 200") < 3 or not received.endswith(b"\r\n\r\n"):
+                chunk = raw.recv(65536)
+                assert chunk, received
+                received += chunk
+        assert received.count(b'{"op": "count", "count": 18}') == 2
+        head = received[received.rindex(b"HTTP/1.1 200"):]
+        assert b"content-type: text/html" in head.lower() and head.endswith(b"\r\n\r\n")  # a head, no body
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)

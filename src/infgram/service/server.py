@@ -13,10 +13,16 @@ An error is never a 200, nor a 500 for anything a client sends: its body is
 ``{"error": {"type", "message", ...typed fields}}`` and its status follows its type
 (:mod:`.http`).
 
-Load: queries run on threads, off the event loop (the compiled searches release the GIL).
-Cheap operations and expensive ones (:attr:`~.protocol.Operation.expensive`) have a
-thread pool each, so a flood of searches cannot starve counts; a request that finds its
-pool busy waits in a bounded queue, and beyond it is answered 503 at once. Every request's
+Load: cheap requests never wait behind expensive ones. The cheap operations (count,
+probability, next tokens, the ∞-gram, document: :attr:`~.protocol.Operation.expensive` is
+false) are answered by :class:`CheapRoute`, plain ASGI ahead of the framework, and on an
+index in memory on the event loop itself: they take microseconds, less than a thread
+hand-off. Expensive queries run on their own threads (the compiled searches release the
+GIL), at most ``expensive_slots`` at once in the whole server, over every worker process
+(:class:`ServerSlots`), so a core is left to cheap ones. A request that finds its pool busy
+waits in that pool's FIFO queue, and beyond it is answered 503 at once; one still waiting or
+running past ``deadline_seconds`` is answered 503 naming that limit; every 429 and 503
+carries ``Retry-After``. ``/v1/health`` and ``/metrics`` show each queue's depth. Every request's
 work budget is capped by ``--max-work`` (``index.max_work_ceiling``), and :class:`~.http.Limits`
 bound body size, attribution length and co-occurrence size, on every transport.
 Indexes are memory-mapped: several worker processes (``--workers``) share the page cache.
