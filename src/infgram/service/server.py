@@ -364,7 +364,17 @@ def _yield_to_cheap_work() -> None:
 class ServerSlots:
     """At most ``count`` expensive queries running at once across every worker process of one
     server: a slot is an exclusive ``flock`` on one of ``count`` files of a directory the
-    workers share (the kernel drops it with the process, so a dead worker frees its slot)."""
+    workers share (the kernel drops it with the process, so a dead worker frees its slot).
+
+    >>> import tempfile, time
+    >>> directory = tempfile.mkdtemp()
+    >>> one, other = ServerSlots(directory, 1), ServerSlots(directory, 1)
+    >>> held = one.acquire(None)
+    >>> other.acquire(time.monotonic()) is None  # the one slot is taken: past the deadline, none
+    True
+    >>> one.release(held)
+    >>> other.release(other.acquire(None))
+    """
 
     POLL_SECONDS = 0.002
 
@@ -910,7 +920,7 @@ _GROWING_OPTIONS = ("whole_words", "ignore_case", "inside_tokens")
 """Options of cheap operations whose cost grows with the occurrences or the vocabulary."""
 
 
-async def answer_operation(service: Service, op: str, request: Request, index: str | None) -> tuple[int, bytes]:
+async def _answer_operation(service: Service, op: str, request: Request, index: str | None) -> tuple[int, bytes]:
     """The status and JSON body of ``POST /v1/{op}``: read the body, answer from the cache, on
     the event loop (a cheap request on an index in memory) or on a pool's thread."""
     deadline = service.pools.deadline()
@@ -954,7 +964,7 @@ class CheapRoute:
     parameter, the body limit, the cache, the protocol's :func:`~.protocol.run_request`, the
     same error bodies and headers, and the metrics. Every other request, and every other
     method on these paths, goes on to the application, whose ``/v1/{op}`` routes still
-    document these operations (and answer them the same way, through :func:`answer_operation`).
+    document these operations (and answer them the same way, through the same function).
     """
 
     def __init__(self, app: Any, service: Service):
@@ -979,7 +989,7 @@ class CheapRoute:
             if index is not None and len(index) > _INDEX_NAME_LENGTH:
                 raise QueryError("expected a valid request, found query.index: String should have at most "
                                  f"{_INDEX_NAME_LENGTH} characters")
-            status, content = await answer_operation(service, op, request, index)
+            status, content = await _answer_operation(service, op, request, index)
         except ClientDisconnect:
             return
         except Exception as error:
@@ -1102,7 +1112,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     def answer(op: str) -> Callable[..., Any]:
         async def route(request: Request, index: Optional[str] = _INDEX_PARAMETER) -> Response:
-            status, content = await answer_operation(service, op, request, index)
+            status, content = await _answer_operation(service, op, request, index)
             return Response(content, status_code=status, media_type="application/json")
 
         route.__name__ = op
@@ -1297,6 +1307,17 @@ class CoalescingTransport:
     system calls, and on loopback two wake-ups of the client, which reads the head, waits, and
     is woken again for the body; on a busy machine each wake-up can cost the server its core
     for a while. Held until the loop's next turn, the two go as one.
+
+    >>> class Sink:
+    ...     sent: list = []
+    ...     def write(self, data): self.sent.append(data)
+    ...     def is_closing(self): return False
+    >>> async def respond(transport):
+    ...     transport.write(b"head;")
+    ...     transport.write(b"body")
+    ...     await asyncio.sleep(0)
+    >>> asyncio.run(respond(CoalescingTransport(Sink()))); Sink.sent
+    [b'head;body']
     """
 
     def __init__(self, transport: Any):
