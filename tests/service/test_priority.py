@@ -135,6 +135,30 @@ def test_server_slots_cap_expensive_queries_across_processes(tmp_path):
     second.release(again)
 
 
+def test_a_worker_that_gives_a_slot_back_cannot_take_it_ahead_of_one_waiting(tmp_path):
+    first, second = ServerSlots(str(tmp_path), 1), ServerSlots(str(tmp_path), 1)
+    held = first.acquire(None)
+    taken: list = []
+    waiting = threading.Thread(target=lambda: taken.append(second.acquire(time.monotonic() + 60)))
+    waiting.start()
+    probe = os.open(tmp_path / "turnstile.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        for _ in range(6000):  # until the second holds the turnstile, looking for a slot
+            try:
+                fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(probe, fcntl.LOCK_UN)
+                time.sleep(0.005)
+            except OSError:
+                break
+    finally:
+        os.close(probe)
+    first.release(held)
+    assert first.acquire(time.monotonic() + 0.2) is None  # the one waiting has it
+    waiting.join(timeout=60)
+    assert taken[0] is not None
+    second.release(taken[0])
+
+
 def test_an_expensive_query_waits_for_a_slot_another_worker_holds(indexes, tmp_path):
     settings = settings_for(indexes, "golden", deadline_seconds=0.3, expensive_slots=1, slot_directory=str(tmp_path))
     with running_server(settings) as url:

@@ -365,6 +365,9 @@ class ServerSlots:
     """At most ``count`` expensive queries running at once across every worker process of one
     server: a slot is an exclusive ``flock`` on one of ``count`` files of a directory the
     workers share (the kernel drops it with the process, so a dead worker frees its slot).
+    A worker looks for a slot only while it holds the turnstile (one more lock file): the
+    worker that has just given a slot back cannot take it again ahead of one already waiting,
+    so every worker's expensive requests get their turn.
 
     >>> import tempfile, time
     >>> directory = tempfile.mkdtemp()
@@ -380,13 +383,14 @@ class ServerSlots:
 
     def __init__(self, directory: str, count: int):
         self.paths = [os.path.join(directory, f"expensive-{number}.lock") for number in range(max(1, count))]
+        self.turnstile = os.path.join(directory, "turnstile.lock")
 
-    def acquire(self, deadline: float | None) -> int | None:
-        """A held slot (a file descriptor), or None once ``deadline`` (``time.monotonic``) has passed."""
+    def _take(self, paths: list[str], deadline: float | None) -> int | None:
+        """An exclusive lock on one of ``paths`` (its file descriptor), or None past the deadline."""
         import fcntl
 
         while True:
-            for path in self.paths:
+            for path in paths:
                 descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
                 try:
                     fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -396,6 +400,16 @@ class ServerSlots:
             if deadline is not None and time.monotonic() >= deadline:
                 return None
             time.sleep(self.POLL_SECONDS)
+
+    def acquire(self, deadline: float | None) -> int | None:
+        """A held slot (a file descriptor), or None once ``deadline`` (``time.monotonic``) has passed."""
+        turn = self._take([self.turnstile], deadline)
+        if turn is None:
+            return None
+        try:
+            return self._take(self.paths, deadline)
+        finally:
+            os.close(turn)  # the next waiter may look now
 
     @staticmethod
     def release(descriptor: int) -> None:
@@ -1168,6 +1182,7 @@ def create_app(settings: Settings) -> FastAPI:
                                  "query": {"type": "string"}, "query_ids": {"type": "array", "items": {"type": "integer"}},
                                  "maxnum": {"type": "integer"}, "max_disp_len": {"type": "integer"}}}}}}})
     async def infini_gram(request: Request) -> Response:
+        deadline = service.pools.deadline()
         body = await service.body(request)
         try:
             payload = json.loads(body)
@@ -1175,7 +1190,7 @@ def create_app(settings: Settings) -> FastAPI:
             payload = None
         name = payload.get("index") if isinstance(payload, dict) else None
         served = service.index(name if isinstance(name, str) and name in service.indexes else None)
-        reply = await service.pools.run(True, answer_payload, served, payload)
+        reply = await service.pools.run(True, answer_payload, served, payload, deadline=deadline)
         if "error" in reply:  # the hosted API's message, in infgram's error body
             return _error(QueryError(reply["error"]), service.public)
         return _json(reply)
