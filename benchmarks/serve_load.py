@@ -1,6 +1,6 @@
 """Load on `infgram serve`: 50 keep-alive clients, cheap and expensive requests, latency by class.
 
-    cd benchmarks && python serve_load.py [--seconds 60] [--workers 2] [--batch-queries 200000] [--out result.json]
+    cd benchmarks && python serve_load.py [--seconds 60] [--workers N] [--batch-queries 200000] [--out result.json]
 
 The mix of the issue "a server a whole lab can share": 50 closed-loop keep-alive clients on
 asyncio, in 2 separate processes (25 each); each sends its next request when the last is
@@ -9,7 +9,7 @@ infgram_probability, next_tokens with top_k 10, equally) and 15% expensive (docu
 limit 10, a search of two content words of 6 letters or more ANDed, attribute of a 300-character
 text, equally), sampled
 with a fixed seed from the indexed texts. It runs on two byte indexes, each served by
-``infgram serve`` (defaults but ``--workers``) in a subprocess on 127.0.0.1:
+``infgram serve`` with its defaults (``--workers N`` if given) in a subprocess on 127.0.0.1:
 
 - ``wiki-prose``: the wiki and prose corpora (about 58 MB);
 - ``small``: the English wiki alone, 10% of its documents held out (about 5 MB).
@@ -170,10 +170,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(indexes: list[str], port: int, workers: int, *options: str) -> subprocess.Popen:
-    """`infgram serve INDEXES` on 127.0.0.1:port, once its health check answers."""
+def start_server(indexes: list[str], port: int, workers: int | None, *options: str) -> subprocess.Popen:
+    """`infgram serve INDEXES` on 127.0.0.1:port (its default workers when None), once its health check answers."""
     process = subprocess.Popen([sys.executable, "-m", "infgram", "serve", *indexes, "--port", str(port),
-                                "--workers", str(workers), "--no-access-log", *options],
+                                *(["--workers", str(workers)] if workers else []), "--no-access-log", *options],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     for _ in range(600):
         try:
@@ -267,7 +267,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60, help="measured seconds per index (default 60)")
     parser.add_argument("--warmup", type=float, default=5, help="seconds of load before measuring (default 5)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="server worker processes")
+    parser.add_argument("--workers", type=int, default=None, help="server worker processes (default: the server's)")
     parser.add_argument("--indexes", default="wiki-prose,small", help="which of wiki-prose,small to run")
     parser.add_argument("--cheap-share", type=float, default=CHEAP_SHARE,
                         help="share of cheap requests (default 0.85, the issue's mix; 1: cheap alone, to profile)")
@@ -285,7 +285,7 @@ def main() -> None:
     }
     report: dict = {"machine": machine(), "load_average_before": os.getloadavg()[0], "clients": CLIENTS,
                     "cheap_share": args.cheap_share, "server_options": args.server_option,
-                    "generator_processes": PROCESSES, "server_workers": args.workers, "seconds": args.seconds,
+                    "generator_processes": PROCESSES, "server_workers": args.workers or "default", "seconds": args.seconds,
                     "indexes": {}}
     for name in args.indexes.split(","):
         index, texts = corpora[name]
