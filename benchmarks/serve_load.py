@@ -1,21 +1,34 @@
-"""Load on `infgram serve`: many keep-alive clients, a mixed workload, latency and throughput per operation.
+"""Load on `infgram serve`: 50 keep-alive clients, cheap and expensive requests, latency by class.
 
-    python benchmarks/serve_load.py [--clients 50] [--seconds 60] [--workers 2] [--out result.json]
+    cd benchmarks && python serve_load.py [--seconds 60] [--workers N] [--batch-queries 200000] [--out result.json]
 
-It indexes the wiki and prose corpora as bytes (``../shared/datasets/fetch wiki prose``;
-kept under ~/.cache/infgram-bench/serve), starts ``infgram serve`` in a subprocess on
-127.0.0.1, and runs a closed-loop load generator in its own process: each client sends its
-next request when the last is answered, on one keep-alive connection. Requests are sampled
-from the corpus: count, probability, ∞-gram probability, next tokens, documents, search and
-attribution of short texts. It reports errors (any non-200), p50/p99 latency and throughput
-per operation, and the CPU the generator took (it shares the machine with the server).
+The mix of the issue "a server a whole lab can share": 50 closed-loop keep-alive clients on
+asyncio, in 2 separate processes (25 each); each sends its next request when the last is
+answered, on one connection. 85% of the requests are cheap (count, probability,
+infgram_probability, next_tokens with top_k 10, equally) and 15% expensive (documents with
+limit 10, a search of two content words of 6 letters or more ANDed, attribute of a 300-character
+text, equally), sampled
+with a fixed seed from the indexed texts. It runs on two byte indexes, each served by
+``infgram serve`` with its defaults (``--workers N`` if given) in a subprocess on 127.0.0.1:
 
-Then ``/v1/batch`` count throughput over HTTP against ``count_batch`` in this process.
+- ``wiki-prose``: the wiki and prose corpora (about 58 MB);
+- ``small``: the English wiki alone, 10% of its documents held out (about 5 MB).
+
+Both are built once under ~/.cache/infgram-bench/serve. For each it reports, after a warm-up
+that is not counted: cheap p50/p99 and expensive p99 (ms), p50/p99 by operation, errors (any
+reply but 200, or a broken connection), the expensive share of the completed requests, and the
+CPU the two generator processes took (seconds, a share of one core, and of the machine), since
+they share the machine with the server. The targets: cheap p99 <= 25 ms, p50 <= 3 ms, 0 errors,
+expensive >= 10% of completions.
+
+Then ``/v1/batch`` count throughput over HTTP against ``count_batch`` in this process
+(``--batch-queries 0`` leaves it out).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import http.client
 import json
 import multiprocessing
@@ -25,14 +38,16 @@ import resource
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
-from common import fetch, machine, percentile, read_texts
+from common import DATA, fetch, machine, percentile, read_texts, split_corpus
 
 CACHE = Path.home() / ".cache" / "infgram-bench" / "serve"
-CHEAP = ("count", "probability", "infgram_probability")
+CHEAP = ("count", "probability", "infgram_probability", "next_tokens")
+EXPENSIVE = ("documents", "search", "attribute")
+CHEAP_SHARE = 0.85
+CLIENTS, PROCESSES = 50, 2
 
 
 def build_index() -> Path:
@@ -46,8 +61,22 @@ def build_index() -> Path:
     return index
 
 
-def workload(texts: list[str], size: int, seed: int) -> list[tuple[str, dict]]:
-    """``size`` requests (op, body) sampled from the corpus texts."""
+def build_small_index() -> tuple[Path, Path]:
+    """The small byte index: the English wiki with 10% of its documents held out (built once);
+    (index, the corpus file it was built from)."""
+    import infgram
+
+    index, corpus = CACHE / "small", CACHE / "small-corpus.jsonl"
+    if not (index / "manifest.json").exists():
+        fetch(["wiki"])
+        split_corpus([DATA / "wiki" / "en.jsonl"], corpus, held_out_share=0.1, seed=1)
+        infgram.build([str(corpus)], index, overwrite=True, progress=False)
+    return index, corpus
+
+
+def workload(texts: list[str], size: int, seed: int, cheap_share: float = CHEAP_SHARE) -> list[tuple[str, dict]]:
+    """``size`` requests (op, body) sampled from the texts: 85% cheap, 15% expensive, each
+    class's operations equally."""
     rng = random.Random(seed)
     texts = [t for t in texts if len(t) > 400]
 
@@ -59,60 +88,80 @@ def workload(texts: list[str], size: int, seed: int) -> list[tuple[str, dict]]:
                 return text[start:start + length]
 
     def words(count: int) -> list[str]:
-        return [w for w in piece(200).split()[1:-1] if w.isalpha()][:count] or ["the"]
+        while True:  # content words: two stop words ANDed exceed the default work budget (a 400)
+            found = [w for w in piece(200).split()[1:-1] if w.isalpha() and len(w) >= 6][:count]
+            if len(found) == count:
+                return found
 
     makers = {
         "count": lambda: {"text": piece(rng.randint(3, 30))},
         "probability": lambda: (lambda p: {"prompt": p[:-1], "next": p[-1]})(piece(rng.randint(4, 20))),
         "infgram_probability": lambda: (lambda p: {"prompt": p[:-1], "next": p[-1]})(piece(rng.randint(20, 80))),
         "next_tokens": lambda: {"prompt": piece(rng.randint(3, 12)), "top_k": 10},
-        "documents": lambda: {"text": piece(rng.randint(6, 20)), "limit": 5, "context": 40},
-        "search": lambda: {"cnf": " AND ".join(f'"{w}"' for w in words(2)), "limit": 5, "context": 40},
-        "attribute": lambda: {"text": piece(rng.randint(100, 300)), "context": 40},
+        "documents": lambda: {"text": piece(rng.randint(6, 20)), "limit": 10},
+        "search": lambda: {"cnf": " AND ".join(f'"{w}"' for w in words(2))},
+        "attribute": lambda: {"text": piece(300)},
     }
-    weights = {"count": 30, "probability": 20, "infgram_probability": 15, "next_tokens": 15, "documents": 8,
-               "search": 7, "attribute": 5}
-    ops = rng.choices(list(weights), weights=list(weights.values()), k=size)
-    return [(op, makers[op]()) for op in ops]
+    requests = []
+    for _ in range(size):
+        cheap = rng.random() < cheap_share
+        op = rng.choice(CHEAP if cheap else EXPENSIVE)
+        requests.append((op, makers[op]()))
+    return requests
 
 
-def generator(port: int, requests: list[tuple[str, dict]], clients: int, seconds: float, queue) -> None:
-    """The closed loop, in its own process: ``clients`` threads, each on one keep-alive connection."""
-    stop = time.monotonic() + seconds
-    records: list[list[tuple[str, int, float]]] = [[] for _ in range(clients)]
-    bodies = [(op, json.dumps(body).encode()) for op, body in requests]
-    started = time.process_time()
+def _message(op: str, body: dict) -> bytes:
+    """One HTTP/1.1 request, whole (written in one call)."""
+    content = json.dumps(body).encode("utf-8")
+    return (f"POST /v1/{op} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(content)}\r\n\r\n").encode("ascii") + content
 
-    def client(number: int) -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        mine = records[number]
-        at = number * 997
-        while time.monotonic() < stop:
-            op, body = bodies[at % len(bodies)]
-            at += 1
-            began = time.perf_counter()
-            try:
-                connection.request("POST", f"/v1/{op}", body=body, headers={"Content-Type": "application/json"})
-                response = connection.getresponse()
-                response.read()
-                status = response.status
-            except (OSError, http.client.HTTPException):
-                status = 0
-                connection.close()
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            mine.append((op, status, time.perf_counter() - began))
-        connection.close()
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+async def _client(port: int, requests: list[tuple[str, bytes]], first: int, stop: float,
+                  records: list[tuple[str, int, float, float]], failures: list[str]) -> None:
+    """One closed-loop client on one keep-alive connection: (op, status, start, seconds) per request."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    at = first
+    while time.monotonic() < stop:
+        op, message = requests[at % len(requests)]
+        at += 1
+        began = time.monotonic()
+        try:
+            writer.write(message)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            content = await reader.readexactly(length)
+            if status != 200 and len(failures) < 20:
+                failures.append(f"{op} {status} {content[:300].decode('utf-8', 'replace')}")
+        except (OSError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            status = 0
+            writer.close()
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        records.append((op, status, began, time.monotonic() - began))
+    writer.close()
+
+
+def generator(port: int, requests: list[tuple[str, dict]], clients: int, first: int, seconds: float, queue) -> None:
+    """The closed loop of one process: ``clients`` asyncio clients, each on one keep-alive connection."""
+    messages = [(op, _message(op, body)) for op, body in requests]
+    records: list[tuple[str, int, float, float]] = []
+    failures: list[str] = []
+    cpu = time.process_time()
     wall = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.monotonic() - wall
+
+    async def run() -> None:
+        stop = time.monotonic() + seconds
+        await asyncio.gather(*(_client(port, messages, (first + number) * 997, stop, records, failures)
+                               for number in range(clients)))
+
+    asyncio.run(run())
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    queue.put({"records": [r for mine in records for r in mine], "wall": wall,
-               "cpu": time.process_time() - started, "max_rss_mb": usage.ru_maxrss / 1024})
+    queue.put({"records": records, "failures": failures, "wall": time.monotonic() - wall, "cpu": time.process_time() - cpu,
+               "max_rss_mb": usage.ru_maxrss / 1024})
 
 
 def free_port() -> int:
@@ -121,10 +170,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(indexes: list[str], port: int, workers: int, *options: str) -> subprocess.Popen:
-    """`infgram serve INDEXES` on 127.0.0.1:port, once its health check answers."""
+def start_server(indexes: list[str], port: int, workers: int | None, *options: str) -> subprocess.Popen:
+    """`infgram serve INDEXES` on 127.0.0.1:port (its default workers when None), once its health check answers."""
     process = subprocess.Popen([sys.executable, "-m", "infgram", "serve", *indexes, "--port", str(port),
-                                "--workers", str(workers), "--no-access-log", *options],
+                                *(["--workers", str(workers)] if workers else []), "--no-access-log", *options],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     for _ in range(600):
         try:
@@ -138,17 +187,53 @@ def start_server(indexes: list[str], port: int, workers: int, *options: str) -> 
     raise RuntimeError("the server did not start: " + (process.stderr.read() if process.stderr else ""))
 
 
-def summarize(result: dict) -> dict:
-    by_op: dict[str, list[tuple[int, float]]] = {}
-    for op, status, seconds in result["records"]:
-        by_op.setdefault(op, []).append((status, seconds))
-    summary = {}
-    for op, rows in sorted(by_op.items()):
-        latencies = [s * 1000 for _, s in rows]
-        summary[op] = {"requests": len(rows), "errors": sum(1 for status, _ in rows if status != 200),
-                       "p50_ms": round(percentile(latencies, 0.5), 2), "p99_ms": round(percentile(latencies, 0.99), 2),
-                       "per_second": round(len(rows) / result["wall"], 1)}
-    return summary
+def load(port: int, requests: list[tuple[str, dict]], seconds: float, warmup: float) -> dict:
+    """Run the closed loop (warm-up included) and summarize what completed after the warm-up."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    share = CLIENTS // PROCESSES
+    processes = [context.Process(target=generator, args=(port, requests, share, number * share, warmup + seconds, queue))
+                 for number in range(PROCESSES)]
+    for process in processes:
+        process.start()
+    results = [queue.get() for _ in processes]
+    for process in processes:
+        process.join()
+    return summarize(results, warmup, seconds)
+
+
+def summarize(results: list[dict], warmup: float, seconds: float) -> dict:
+    """Latency by class and operation, errors, the expensive share and the generator's CPU."""
+    begin = min(began for result in results for _, _, began, _ in result["records"]) + warmup
+    kept = [(op, status, took * 1000) for result in results for op, status, began, took in result["records"]
+            if began >= begin]
+    wall = max(result["wall"] for result in results)
+    cpu = sum(result["cpu"] for result in results)
+
+    def latencies(ops: tuple[str, ...]) -> list[float]:
+        return [took for op, status, took in kept if op in ops and status == 200] or [float("nan")]
+
+    by_op = {}
+    for op in (*CHEAP, *EXPENSIVE):
+        rows = [(status, took) for name, status, took in kept if name == op]
+        times = [took for status, took in rows if status == 200] or [float("nan")]
+        by_op[op] = {"requests": len(rows), "errors": sum(1 for status, _ in rows if status != 200),
+                     "p50_ms": round(percentile(times, 0.5), 2), "p99_ms": round(percentile(times, 0.99), 2),
+                     "per_second": round(len(rows) / seconds, 1)}
+    cheap, expensive = latencies(CHEAP), latencies(EXPENSIVE)
+    completed = [op for op, status, _ in kept if status == 200]
+    return {"requests": len(kept), "errors": sum(1 for _, status, _ in kept if status != 200),
+            "cheap_p50_ms": round(percentile(cheap, 0.5), 2), "cheap_p99_ms": round(percentile(cheap, 0.99), 2),
+            "expensive_p50_ms": round(percentile(expensive, 0.5), 2),
+            "expensive_p99_ms": round(percentile(expensive, 0.99), 2),
+            "expensive_share": round(sum(1 for op in completed if op in EXPENSIVE) / max(1, len(completed)), 3),
+            "requests_per_second": round(len(kept) / seconds, 1),
+            "generator_cpu_seconds": round(cpu, 1), "generator_cpu_of_one_core": round(cpu / wall, 2),
+            "generator_cpu_of_machine": round(cpu / wall / (os.cpu_count() or 1), 2),
+            "operations": by_op,
+            "errors_by_status": {str(status): sum(1 for _, other, _ in kept if other == status)
+                                 for status in sorted({status for _, status, _ in kept if status != 200})},
+            "first_errors": [failure for result in results for failure in result["failures"]][:5]}
 
 
 def batch_throughput(index: Path, port: int, texts: list[str], size: int) -> dict:
@@ -180,35 +265,40 @@ def batch_throughput(index: Path, port: int, texts: list[str], size: int) -> dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--batch-queries", type=int, default=200_000)
+    parser.add_argument("--seconds", type=float, default=60, help="measured seconds per index (default 60)")
+    parser.add_argument("--warmup", type=float, default=5, help="seconds of load before measuring (default 5)")
+    parser.add_argument("--workers", type=int, default=None, help="server worker processes (default: the server's)")
+    parser.add_argument("--indexes", default="wiki-prose,small", help="which of wiki-prose,small to run")
+    parser.add_argument("--cheap-share", type=float, default=CHEAP_SHARE,
+                        help="share of cheap requests (default 0.85, the issue's mix; 1: cheap alone, to profile)")
+    parser.add_argument("--server-option", action="append", default=[], metavar="OPTION",
+                        help="an option of infgram serve (repeat; e.g. --server-option=--expensive-slots=2)")
+    parser.add_argument("--batch-queries", type=int, default=200_000, help="0: no /v1/batch comparison")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    index = build_index()
-    texts = read_texts(sorted(p for name in ("wiki", "prose") for p in (Path.home() / ".cache/infgram-data" / name).glob("*.jsonl")),
-                       limit=20_000)
-    requests = workload(texts, 20_000, seed=1)
-    port = free_port()
-    server = start_server([str(index)], port, args.workers)
-    try:
-        queue = multiprocessing.get_context("spawn").Queue()
-        load = multiprocessing.get_context("spawn").Process(
-            target=generator, args=(port, requests, args.clients, args.seconds, queue))
-        load.start()
-        result = queue.get()
-        load.join()
-        report = {"machine": machine(), "clients": args.clients, "seconds": round(result["wall"], 1),
-                  "server_workers": args.workers, "generator_cpu_seconds": round(result["cpu"], 1),
-                  "generator_cpu_share": round(result["cpu"] / result["wall"], 2),
-                  "total_requests": len(result["records"]),
-                  "total_errors": sum(1 for _, status, _ in result["records"] if status != 200),
-                  "operations": summarize(result),
-                  "batch": batch_throughput(index, port, texts, args.batch_queries)}
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
+    wiki_prose = build_index()
+    small, small_corpus = build_small_index()
+    corpora = {
+        "wiki-prose": (wiki_prose, read_texts(sorted(p for name in ("wiki", "prose") for p in (DATA / name).glob("*.jsonl")),
+                                              limit=20_000)),
+        "small": (small, read_texts([small_corpus])),
+    }
+    report: dict = {"machine": machine(), "load_average_before": os.getloadavg()[0], "clients": CLIENTS,
+                    "cheap_share": args.cheap_share, "server_options": args.server_option,
+                    "generator_processes": PROCESSES, "server_workers": args.workers or "default", "seconds": args.seconds,
+                    "indexes": {}}
+    for name in args.indexes.split(","):
+        index, texts = corpora[name]
+        port = free_port()
+        server = start_server([str(index)], port, args.workers, *args.server_option)
+        try:
+            requests = workload(texts, 20_000, seed=1, cheap_share=args.cheap_share)
+            report["indexes"][name] = load(port, requests, args.seconds, args.warmup)
+            if name == "wiki-prose" and args.batch_queries:
+                report["batch"] = batch_throughput(index, port, texts, args.batch_queries)
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
     write_report(report, args.out)
 
 

@@ -541,15 +541,24 @@ def command_serve(args: argparse.Namespace) -> None:
             raise InfgramError(f"expected at least one API key in {args.api_key_file}, found none; one key per line")
     settings = Settings(index_names(args.index), max_work=args.max_work, max_batch_work=args.max_batch_work,
                         api_keys=keys, trusted_proxies=args.trusted_proxy, rate_limit=args.rate_limit,
-                        cors=args.cors, cache=args.cache, queue=args.queue,
+                        cors=args.cors, cache=args.cache, queue=args.queue, deadline_seconds=args.deadline_seconds,
                         limits=Limits(max_body_bytes=args.max_body_bytes), ray_address=args.ray,
                         reload_seconds=args.reload_seconds, load=args.load, query_memory=args.query_memory)
     if args.ray is not None and args.workers not in (None, 1):
         raise QueryError(f"expected one worker process with --ray (each would start its own actors), found "
                          f"--workers {args.workers}; leave --workers out, or use --threads")
-    workers = 1 if args.ray is not None else (args.workers or os.cpu_count() or 1)
+    # One event loop answers thousands of cheap requests a second; the other cores are left to
+    # expensive queries (measured on 2 cores: one worker kept the cheap p99 lower than two).
+    workers = 1 if args.ray is not None else (args.workers or max(1, (os.cpu_count() or 1) // 2))
     if args.threads is not None:
         settings.threads = settings.expensive_threads = args.threads
+    if args.expensive_slots is not None:
+        if args.expensive_slots < 1:
+            raise QueryError(f"expected --expensive-slots of at least 1, found {args.expensive_slots}; expensive "
+                             "queries need one slot to run at all")
+        settings.expensive_slots = args.expensive_slots
+    if not args.deadline_seconds >= 0:
+        raise QueryError(f"expected --deadline-seconds of 0 (none) or more, found {args.deadline_seconds:g}")
     serve(settings, host=args.host, port=args.port, workers=workers, access_log=not args.no_access_log)
 
 
@@ -967,9 +976,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("index", nargs="+", help="index directory (a,b for several as one), or NAME=DIR; the first is the default")
     sub.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
     sub.add_argument("--port", type=int, default=8000)
-    sub.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core; one with --ray)")
+    sub.add_argument("--workers", type=int, default=None, help="worker processes (default: one per two cores, at least one; one with --ray)")
     sub.add_argument("--threads", type=int, default=None, help="query threads per worker and pool (default: cores)")
-    sub.add_argument("--queue", type=int, default=64, help="requests that may wait for a thread; beyond, 503 (default 64)")
+    sub.add_argument("--queue", type=int, default=64,
+                     help="requests that may wait for a thread, per pool (cheap, expensive); beyond, 503 (default 64)")
+    sub.add_argument("--expensive-slots", type=int, default=None, metavar="N",
+                     help="expensive queries (documents, search, attribute, ...) running at once in the whole server, "
+                          "over every worker (default: cores - 1, at least 1); cheap ones are never behind them")
+    sub.add_argument("--deadline-seconds", type=float, default=30.0, metavar="SECONDS",
+                     help="a request still waiting or running after this long is dropped with a 503 naming the "
+                          "deadline (default 30; 0: none)")
     sub.add_argument("--max-work", type=int, default=DEFAULT_MAX_WORK,
                      help=f"work budget ceiling of every request; no request can raise it (default {DEFAULT_MAX_WORK:,})")
     sub.add_argument("--max-batch-work", type=int, default=DEFAULT_MAX_BATCH_WORK, metavar="UNITS",

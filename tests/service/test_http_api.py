@@ -275,7 +275,8 @@ def test_indexes_health_metrics_and_headers(client):
     assert metrics.headers["content-type"].startswith("text/plain")
     assert 'infgram_requests_total{operation="count",status="200"}' in metrics.text
     assert 'infgram_request_seconds_bucket{operation="count",le="+Inf"}' in metrics.text
-    assert "infgram_queue_depth 0" in metrics.text
+    assert 'infgram_queue_depth{queue="cheap"} 0' in metrics.text
+    assert 'infgram_queue_depth{queue="expensive"} 0' in metrics.text
     page = client.get("/")
     assert page.status_code == 200 and "script-src 'self'" in page.headers["content-security-policy"]
     assert "<script src=\"/static/page.js\"" in page.text and "unsafe-inline" not in page.headers["content-security-policy"]

@@ -241,16 +241,20 @@ def test_a_limit_error_over_http_does_not_suggest_what_the_ceiling_forbids(index
             assert "narrow the query" in error["message"] and "operator" in error["message"]
 
 
-@pytest.fixture
-def guarded_server(indexes):
-    """A live server with the connection options ``infgram serve`` uses, and a short header timeout."""
+@pytest.fixture(params=["h11", "httptools"])
+def guarded_server(indexes, request):
+    """A live server with the connection options ``infgram serve`` uses, and a short header
+    timeout, on each HTTP parser."""
     import threading
 
     import uvicorn
 
     from infgram.service import server as server_module
 
-    quick = type("QuickHeaderTimeout", (server_module.HeaderTimeoutProtocol,), {"header_timeout": 0.5})
+    protocol = server_module.HeaderTimeoutProtocol if request.param == "h11" else server_module.FastHeaderTimeoutProtocol
+    if protocol is None:
+        pytest.skip("httptools is not installed")
+    quick = type("QuickHeaderTimeout", (protocol,), {"header_timeout": 0.5})
     options = {**server_module.connection_options(), "http": quick}
     config = uvicorn.Config(create_app(settings_for(indexes, "golden")), host="127.0.0.1", port=0, log_level="warning",
                             access_log=False, **options)

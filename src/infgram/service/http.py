@@ -12,7 +12,11 @@ engine's errors, a server answers with:
   :class:`~infgram.errors.LimitError`, with ``option``, ``limit`` and ``needed``);
 - :class:`UnauthorizedError` (401): no valid ``Authorization: Bearer KEY`` header;
 - :class:`RateLimitedError` (429): more than ``--rate-limit`` requests a second;
-- :class:`OverCapacityError` (503): every worker busy and the waiting queue full.
+- :class:`OverCapacityError` (503): every worker busy and the waiting queue full;
+- :class:`DeadlineExceededError` (503): no answer within the server's per-request deadline
+  (``--deadline-seconds``).
+
+Every 429 and 503 carries ``Retry-After``.
 
 A client turns an error body back into the exception of the same name
 (:func:`error_class`), so code that catches :class:`~infgram.errors.QueryError` locally
@@ -54,6 +58,20 @@ class OverCapacityError(InfgramError):
     """Every worker is busy and the queue of waiting requests is full; retry shortly."""
 
 
+class DeadlineExceededError(InfgramError):
+    """A request waited and ran longer than the server's per-request deadline; it was dropped.
+    ``option`` names the setting (``deadline_seconds``) and ``limit_seconds`` is its value."""
+
+    def __init__(self, message: str, limit_seconds: float):
+        super().__init__(message)
+        self.limit_seconds = limit_seconds
+
+    @property
+    def fields(self) -> dict[str, object]:
+        """The typed fields an error reply carries besides type and message."""
+        return {"option": "deadline_seconds", "limit_seconds": self.limit_seconds}
+
+
 HTTP_STATUS_OF_ERROR: dict[type, int] = {
     **STATUS_OF_ERROR,
     NotFoundError: 404,
@@ -61,6 +79,7 @@ HTTP_STATUS_OF_ERROR: dict[type, int] = {
     UnauthorizedError: 401,
     RateLimitedError: 429,
     OverCapacityError: 503,
+    DeadlineExceededError: 503,
 }
 """The HTTP status of each error type (the most specific class listed wins)."""
 
@@ -172,5 +191,6 @@ class GuardedIndex:
 
 __all__ = [
     "NotFoundError", "RequestTooLargeError", "UnauthorizedError", "RateLimitedError", "OverCapacityError",
+    "DeadlineExceededError",
     "HTTP_STATUS_OF_ERROR", "error_class", "status_of_type", "error_body", "too_large", "Limits", "GuardedIndex",
 ]
