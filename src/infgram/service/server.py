@@ -5,7 +5,7 @@ without ``"op"`` (read as JSON whatever the Content-Type says, so ``curl -d`` wo
 reply is the batch reply, answered by the same :func:`~.protocol.run_request`, so HTTP and
 the JSON Lines batch cannot drift. ``?index=NAME`` picks one of the served indexes (the
 first by default). ``POST /v1/batch`` takes JSON Lines and streams JSON Lines back
-(:func:`~.batch.run_batch`). ``GET /v1/indexes`` lists the indexes, ``GET /v1/health`` is
+(:func:`~.batch.reply_blocks`). ``GET /v1/indexes`` lists the indexes, ``GET /v1/health`` is
 200 once they are open, ``GET /metrics`` is in Prometheus' text format, ``GET /`` is the
 web page, ``/openapi.json`` and ``/docs`` describe the API.
 
@@ -45,7 +45,6 @@ from collections import OrderedDict, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any, AsyncIterator, Callable, Optional, Union
 
@@ -68,7 +67,7 @@ from ..query import results
 from ..query.budget import DEFAULT_MAX_BATCH_WORK, DEFAULT_MAX_WORK, LIFT_BUDGET
 from ..query.index import Index, index_directories
 from ..shards.residency import thread_read_bytes
-from .batch import dump_reply, parse_line, run_batch
+from .batch import dump_reply, parse_line, reply_blocks
 from .http import (
     GuardedIndex,
     Limits,
@@ -93,7 +92,6 @@ CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'se
 _DOCS_PATHS = ("/docs", "/redoc", "/docs/oauth2-redirect")
 """FastAPI's documentation pages load their script from a CDN, so they get no CSP."""
 
-_BATCH_LINES_PER_STEP = 256
 
 SERVED_LIFT_BUDGET = ("narrow the query (a request's max_work can be raised up to the server's ceiling, --max-work, "
                       "which only its operator can raise)")
@@ -726,17 +724,18 @@ class Service:
                     return "address " + hop[:100]
         return "address " + address
 
-    async def body(self, request: Request) -> bytes:
-        """The request body, refused (413) past ``max_body_bytes`` without reading the rest."""
-        limit = self.settings.limits.max_body_bytes
+    async def body(self, request: Request, option: str = "max_body_bytes") -> bytes:
+        """The request body, refused (413) past the limit ``option`` (``max_body_bytes``, or
+        ``max_batch_body_bytes`` for a batch) without reading the rest."""
+        limit = getattr(self.settings.limits, option)
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
-            raise too_large(limit, int(declared))
+            raise too_large(limit, int(declared), option)
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                raise too_large(limit, size)
+                raise too_large(limit, size, option)
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -886,28 +885,30 @@ def create_app(settings: Settings) -> FastAPI:
                   "schema": {"type": "string", "description": "one request {\"op\": OP, ...} per line"}}}}})
     async def batch(request: Request, index: Optional[str] = _INDEX_PARAMETER) -> Response:
         served = service.index(index)
-        body = await service.body(request)
+        body = await service.body(request, "max_batch_body_bytes")
         lines = body.decode("utf-8", "replace").splitlines()
+        del body
         if service.pools.full(True):
             raise OverCapacityError("expected a free worker or a place in the queue, found none; retry shortly")
         stopped = threading.Event()  # set when the client has gone or the server stops: no more lines
 
-        def proceed() -> bool:
+        def proceed(taken: int) -> bool:
             if stopped.is_set() or service.stopping.is_set():
                 return False
-            service.metrics.batch_lines += 1
+            service.metrics.batch_lines += taken
             return True
 
-        replies = run_batch(served, lines, settings.max_batch_work, proceed)
+        # A step answers a chunk of lines (thousands of plain counts, or fewer lines of other
+        # requests) and is sent as one piece of the streamed reply.
+        blocks = reply_blocks(served, lines, settings.max_batch_work, proceed)
 
         async def stream() -> AsyncIterator[bytes]:
             try:
                 while not await request.is_disconnected():
-                    step = await service.pools.run(True, lambda: list(islice(replies, _BATCH_LINES_PER_STEP)),
-                                                   admitted=True)
-                    if not step:
+                    step = await service.pools.run(True, next, blocks, None, admitted=True)
+                    if step is None:
                         return
-                    yield service.public("\n".join(step) + "\n").encode("utf-8")
+                    yield service.public(step).encode("utf-8")
             finally:  # also when the response is cancelled (its client gone): the thread stops at the next line
                 stopped.set()
 
