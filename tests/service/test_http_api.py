@@ -63,6 +63,21 @@ def test_every_operation_is_documented(client):
         assert "requestBody" in paths[f"/v1/{op}"]["post"], op
 
 
+def test_the_api_description_needs_nothing_from_another_origin(client):
+    import re
+
+    page = client.get("/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]  # the page's own policy, no exception
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert sources and all(source.startswith("/") and not source.startswith("//") for source in sources), sources
+    for source in sources:  # every asset is the server's own: from the package installed with it, or static/
+        assert client.get(source).status_code == 200, source
+    script = client.get("/static/docs.js").text
+    assert "http" not in script and "/openapi.json" in script
+    assert client.get("/redoc").status_code == 404  # it would load its script from a CDN
+
+
 def test_every_golden_query_over_http_equals_the_batch_reply(server, golden_index):
     seen = set()
     for line in query_lines():

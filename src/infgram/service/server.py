@@ -57,6 +57,7 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Res
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.json_schema import models_json_schema
+from swagger_ui_bundle import swagger_ui_path
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -88,9 +89,6 @@ STATIC = Path(__file__).resolve().parent / "static"
 CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                            "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 """The page's own script and style only: no inline script, no other origin, no frames."""
-
-_DOCS_PATHS = ("/docs", "/redoc", "/docs/oauth2-redirect")
-"""FastAPI's documentation pages load their script from a CDN, so they get no CSP."""
 
 
 SERVED_LIFT_BUDGET = ("narrow the query (a request's max_work can be raised up to the server's ceiling, --max-work, "
@@ -786,7 +784,8 @@ def create_app(settings: Settings) -> FastAPI:
             watcher.cancel()
         await loop.run_in_executor(None, service.pools.shutdown)
 
-    app = FastAPI(title="infgram", version=_version(), lifespan=lifespan,
+    # /docs is Swagger UI from the package installed with the server, not from a CDN: it works offline.
+    app = FastAPI(title="infgram", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Exact n-gram and ∞-gram search over a corpus. Every operation of the JSON Lines "
                               "batch is POST /v1/{op} with the batch request (without op) as its body.")
     app.state.service = service
@@ -806,8 +805,7 @@ def create_app(settings: Settings) -> FastAPI:
                                                "one client, found more; retry after a second"))
         else:
             response = await call_next(request)
-        if not path.startswith(_DOCS_PATHS):
-            response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
         service.metrics.observe(operation, response.status_code, time.perf_counter() - started)
@@ -964,6 +962,12 @@ def create_app(settings: Settings) -> FastAPI:
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> FileResponse:
+        return FileResponse(STATIC / "docs.html", media_type="text/html; charset=utf-8")
+
+    app.mount("/docs/assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
