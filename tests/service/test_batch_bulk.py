@@ -13,15 +13,17 @@ import tempfile
 from pathlib import Path
 from unittest import mock
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import infgram
 from infgram import _reference as reference
-from infgram.errors import InfgramError
+from infgram.errors import InfgramError, QueryError
 from infgram.service import batch
 from infgram.service.batch import dump_reply, parse_line, reply_blocks, run_batch
 from infgram.service.protocol import error_reply, run_request
+from service_fixtures import golden_index, indexes, server  # noqa: F401 (fixtures)
 
 ALPHABET = "ab\u00e9\u2028"
 """Two letters, one of two UTF-8 bytes, and a line separator (a newline to str.splitlines, not to JSON)."""
@@ -104,6 +106,12 @@ def test_the_count_template_is_what_json_writes():
         dump_reply({"op": "count", "count": 1}) + "\n" + dump_reply({"op": "count", "count": 2}) + "\n"
 
 
+def test_a_run_of_counts_fits_in_one_count_batch_of_a_server():
+    from infgram.service.http import Limits
+
+    assert batch._COUNT_RUN + batch._CHUNK - 1 <= Limits().max_batch_queries
+
+
 def test_a_run_of_counts_takes_its_lines_at_once_and_stops_when_told(tmp_path):
     infgram.build_from_documents(["a rose is a rose"], tmp_path / "index", progress=False)
     index = infgram.Index.open(tmp_path / "index")
@@ -134,3 +142,33 @@ def test_a_bad_query_in_a_run_of_counts_gets_its_own_reply(tmp_path):
     assert replies[0] == {"op": "count", "count": 2} and replies[2] == {"op": "count", "count": 2}
     assert replies[1]["error"]["type"] == "QueryError"
     assert list(run_batch(index, lines)) == one_by_one(index, lines)
+
+
+def test_the_client_sends_large_count_batches_in_bodies_any_server_takes(server, golden_index, monkeypatch):
+    from infgram.service import client as client_module
+
+    queries = ["the", "caf\u00e9", "", "The cat", [116, 104, 101], "\u2028", 'a "quoted" \\ word'] * 300
+    sent: list[int] = []
+    with infgram.Client(server) as client:
+        request = client.request
+
+        def counted(method, path, body=None):
+            if path == "/v1/batch":
+                sent.append(len(body))
+            return request(method, path, body)
+
+        monkeypatch.setattr(client, "request", counted)
+        assert client.count_batch(queries).tolist() == golden_index.count_batch(queries).tolist()
+        assert len(sent) == 1
+        monkeypatch.setattr(client_module, "BATCH_BODY_BYTES", 5000)
+        sent.clear()
+        assert client.count_batch(queries).tolist() == golden_index.count_batch(queries).tolist()
+        assert len(sent) > 1 and max(sent) <= 5000
+        worded = [query for query in queries[:50] if query != ""]  # whole words of nothing is an error
+        assert client.count_batch(worded, whole_words=True).tolist() == \
+            golden_index.count_batch(worded, whole_words=True).tolist()
+        with pytest.raises(QueryError) as served:  # a lone surrogate travels escaped, and is refused as locally
+            client.count_batch(["the", "a\ud800"])
+        with pytest.raises(QueryError) as local:
+            golden_index.count_batch(["the", "a\ud800"])
+        assert str(served.value) == str(local.value)

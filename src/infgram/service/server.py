@@ -68,7 +68,7 @@ from ..query import results
 from ..query.budget import DEFAULT_MAX_BATCH_WORK, DEFAULT_MAX_WORK, LIFT_BUDGET
 from ..query.index import Index, index_directories
 from ..shards.residency import thread_read_bytes
-from .batch import dump_reply, parse_line, reply_blocks
+from .batch import dump_reply, parse_line, reply_blocks, split_lines
 from .http import (
     GuardedIndex,
     Limits,
@@ -884,7 +884,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def batch(request: Request, index: Optional[str] = _INDEX_PARAMETER) -> Response:
         served = service.index(index)
         body = await service.body(request, "max_batch_body_bytes")
-        lines = body.decode("utf-8", "replace").splitlines()
+        lines = split_lines(body.decode("utf-8", "replace"))
         del body
         if service.pools.full(True):
             raise OverCapacityError("expected a free worker or a place in the queue, found none; retry shortly")
