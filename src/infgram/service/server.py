@@ -7,7 +7,8 @@ the JSON Lines batch cannot drift. ``?index=NAME`` picks one of the served index
 first by default). ``POST /v1/batch`` takes JSON Lines and streams JSON Lines back
 (:func:`~.batch.reply_blocks`). ``GET /v1/indexes`` lists the indexes, ``GET /v1/health`` is
 200 once they are open, ``GET /metrics`` is in Prometheus' text format, ``GET /`` is the
-web page, ``/openapi.json`` and ``/docs`` describe the API.
+web page, ``/openapi.json`` and ``/docs`` describe the API (Swagger UI, served from the
+package installed with the server, so it needs no network).
 
 An error is never a 200, nor a 500 for anything a client sends: its body is
 ``{"error": {"type", "message", ...typed fields}}`` and its status follows its type
@@ -57,8 +58,8 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Res
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.json_schema import models_json_schema
-from swagger_ui_bundle import swagger_ui_path
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from swagger_ui_bundle import swagger_ui_path
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..errors import InfgramError, QueryError
@@ -89,7 +90,6 @@ STATIC = Path(__file__).resolve().parent / "static"
 CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                            "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 """The page's own script and style only: no inline script, no other origin, no frames."""
-
 
 SERVED_LIFT_BUDGET = ("narrow the query (a request's max_work can be raised up to the server's ceiling, --max-work, "
                       "which only its operator can raise)")
@@ -907,8 +907,8 @@ def create_app(settings: Settings) -> FastAPI:
                     if step is None:
                         return
                     yield service.public(step).encode("utf-8")
-            finally:  # also when the response is cancelled (its client gone): the thread stops at the next line
-                stopped.set()
+            finally:  # also when the response is cancelled (its client gone): the thread stops at its
+                stopped.set()  # next line or run of counts
 
         return StreamingResponse(stream(), media_type="application/x-ndjson")
 
