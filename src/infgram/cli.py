@@ -438,13 +438,12 @@ def command_completion(args: argparse.Namespace) -> None:
 
 
 def command_batch(args: argparse.Namespace) -> None:
-    from .service.batch import run_batch
+    from .service.batch import reply_blocks
 
     index = _open(args)
     output = sys.stdout
-    for reply in run_batch(index, sys.stdin, args.max_batch_work):
-        output.write(reply)
-        output.write("\n")
+    for block in reply_blocks(index, sys.stdin, args.max_batch_work):
+        output.write(block)
     output.flush()
 
 
@@ -542,7 +541,8 @@ def command_serve(args: argparse.Namespace) -> None:
     settings = Settings(index_names(args.index), max_work=args.max_work, max_batch_work=args.max_batch_work,
                         api_keys=keys, trusted_proxies=args.trusted_proxy, rate_limit=args.rate_limit,
                         cors=args.cors, cache=args.cache, queue=args.queue, deadline_seconds=args.deadline_seconds,
-                        limits=Limits(max_body_bytes=args.max_body_bytes), ray_address=args.ray,
+                        limits=Limits(max_body_bytes=args.max_body_bytes,
+                                      max_batch_body_bytes=args.max_batch_body_bytes), ray_address=args.ray,
                         reload_seconds=args.reload_seconds, load=args.load, query_memory=args.query_memory)
     if args.ray is not None and args.workers not in (None, 1):
         raise QueryError(f"expected one worker process with --ray (each would start its own actors), found "
@@ -992,6 +992,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="work budget of one POST /v1/batch as a whole, summed over its lines; once spent, the "
                           f"lines left are refused with a LimitError (default {DEFAULT_MAX_BATCH_WORK:,})")
     sub.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024, help="largest request body (default 4 MiB)")
+    sub.add_argument("--max-batch-body-bytes", type=int, default=16 * 1024 * 1024,
+                     help="largest body of POST /v1/batch (default 16 MiB: 100,000 counts and more)")
     sub.add_argument("--api-key-file", default=None, help="file of API keys, one a line: requests need 'Authorization: Bearer KEY'")
     sub.add_argument("--rate-limit", type=float, default=None,
                      help="requests a second per client: its API key, else its address; beyond, 429 (counted per "

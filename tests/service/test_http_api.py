@@ -63,6 +63,21 @@ def test_every_operation_is_documented(client):
         assert "requestBody" in paths[f"/v1/{op}"]["post"], op
 
 
+def test_the_api_description_needs_nothing_from_another_origin(client):
+    import re
+
+    page = client.get("/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]  # the page's own policy, no exception
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert sources and all(source.startswith("/") and not source.startswith("//") for source in sources), sources
+    for source in sources:  # every asset is the server's own: from the package installed with it, or static/
+        assert client.get(source).status_code == 200, source
+    script = client.get("/static/docs.js").text
+    assert "http" not in script and "/openapi.json" in script
+    assert client.get("/redoc").status_code == 404  # it would load its script from a CDN
+
+
 def test_every_golden_query_over_http_equals_the_batch_reply(server, golden_index):
     seen = set()
     for line in query_lines():
@@ -163,14 +178,32 @@ def test_wrong_method_and_unknown_paths(client):
 
 
 def test_body_over_the_size_limit_is_413(indexes):
-    with TestClient(create_app(settings_for(indexes, "golden", limits=server_module.Limits(max_body_bytes=1000)))) as c:
+    limits = server_module.Limits(max_body_bytes=1000, max_batch_body_bytes=2000)
+    with TestClient(create_app(settings_for(indexes, "golden", limits=limits))) as c:
         reply = c.post("/v1/count", content=json.dumps({"text": "a" * 5000}))
         assert reply.status_code == 413
         error = assert_error_body(reply.content, "RequestTooLargeError")
         assert error["option"] == "max_body_bytes" and error["limit"] == 1000
         chunked = c.post("/v1/batch", content=iter([b'{"op": "count", "text": "a"}\n'] * 100))  # no Content-Length
         assert chunked.status_code == 413
+        error = assert_error_body(chunked.content, "RequestTooLargeError")
+        assert error["option"] == "max_batch_body_bytes" and error["limit"] == 2000
+        assert "--max-batch-body-bytes" in error["message"]
+        # A batch has its own limit: a body over max_body_bytes but within it is answered.
+        batch = c.post("/v1/batch", content=b'{"op": "count", "text": "a"}\n' * 50)
+        assert batch.status_code == 200 and len(batch.text.splitlines()) == 50
         assert c.post("/v1/count", content='{"text": "a"}').status_code == 200
+
+
+def test_a_batch_of_100_000_plain_counts_fits_the_default_limits(indexes, golden_index):
+    queries = [f"the {n % 97} and a few words"[: 8 + n % 17] for n in range(100_000)]
+    body = "".join(json.dumps({"op": "count", "text": query}) + "\n" for query in queries).encode("utf-8")
+    assert len(body) > server_module.Limits().max_body_bytes  # larger than any other request may be
+    with TestClient(create_app(settings_for(indexes, "golden"))) as c:
+        reply = c.post("/v1/batch", content=body)
+        assert reply.status_code == 200
+        counts = [json.loads(line)["count"] for line in reply.text.splitlines()]
+    assert counts == golden_index.count_batch(queries).tolist()
 
 
 def test_api_key_is_required_when_configured(indexes):

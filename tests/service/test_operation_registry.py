@@ -5,8 +5,8 @@
 - the HTTP request models (and so the OpenAPI schema) have exactly the registry's fields;
 - the command line's defaults are the registry's (or a documented display choice);
 - a field an operation does not define is refused, before any other check, naming the
-  nearest valid field: in the batch, over HTTP and through ``Client``, for every field of
-  every operation;
+  nearest valid field, with status 400: over HTTP (each operation's route and ``/v1/batch``
+  lines), in ``infgram batch`` and through ``Client``, for every field of every operation;
 - a request's ``id`` comes back in its reply, in the batch and over HTTP.
 
 Adding a field to one transport only fails one of these tests.
@@ -15,8 +15,10 @@ Adding a field to one transport only fails one of these tests.
 from __future__ import annotations
 
 import argparse
+import http.client
 import inspect
 import json
+import urllib.parse
 
 import pytest
 
@@ -25,6 +27,7 @@ from infgram.cli import build_parser
 from infgram.errors import QueryError
 from infgram.query.operations import CHEAP, METHOD_ORDER, OPERATIONS, REQUESTS, REQUIRED, unknown_field
 from infgram.service.batch import run_batch
+from infgram.service.http import status_of_type
 from infgram.service.protocol import run_request
 from service_fixtures import golden_index, indexes, query_lines, server, settings_for  # noqa: F401 (fixtures)
 
@@ -199,6 +202,69 @@ def test_unknown_fields_through_the_client_every_field(server):
             _expect_refusal(str(caught.value), op, name)
         with pytest.raises(QueryError, match="did you mean 'top_k'"):
             client.call("next_tokens", text="a", topk=3)
+
+
+def _refusals_over_http(server: str) -> list[tuple[int, str]]:
+    parts = urllib.parse.urlsplit(server)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    found = []
+    for op, name in CASES:
+        connection.request("POST", f"/v1/{op}", body=json.dumps({name + "_": 1}).encode(),
+                           headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        found.append((response.status, json.loads(response.read())["error"]["message"]))
+    connection.close()
+    return found
+
+
+def _refusals_in_lines(replies: list[str]) -> list[tuple[int, str]]:
+    found = []
+    for (op, _), line in zip(CASES, replies, strict=True):
+        reply = json.loads(line)
+        assert reply["op"] == op and reply["id"] == 7, reply
+        found.append((status_of_type(reply["error"]["type"]), reply["error"]["message"]))
+    return found
+
+
+def _batch_lines() -> str:
+    return "".join(json.dumps({"op": op, name + "_": 1, "id": 7}) + "\n" for op, name in CASES)
+
+
+def _refusals_through_the_client(server: str) -> list[tuple[int, str]]:
+    found = []
+    with infgram.Client(server) as client:
+        for op, name in CASES:
+            with pytest.raises(QueryError) as caught:
+                client.call(op, **{name + "_": 1})
+            found.append((status_of_type(type(caught.value).__name__), str(caught.value)))
+    return found
+
+
+@pytest.mark.parametrize("transport", ["http", "batch over http", "infgram batch", "client"])
+def test_every_operation_refuses_an_unknown_field_on_every_transport(transport, server, indexes, run):
+    """Every field of every operation, misspelled, on each transport: a 400 (QueryError) naming
+    the field sent and the nearest valid one."""
+    assert {op for op, _ in CASES} == set(REQUESTS), "an operation without fields would go unchecked"
+    if transport == "http":
+        found = _refusals_over_http(server)
+    elif transport == "batch over http":
+        parts = urllib.parse.urlsplit(server)
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        connection.request("POST", "/v1/batch", body=_batch_lines().encode())
+        response = connection.getresponse()
+        assert response.status == 200
+        found = _refusals_in_lines(response.read().decode().splitlines())
+        connection.close()
+    elif transport == "infgram batch":
+        answered = run("batch", indexes["golden"], stdin=_batch_lines())
+        assert answered.returncode in (0, None), answered.stderr
+        found = _refusals_in_lines(answered.stdout.splitlines())
+    else:
+        found = _refusals_through_the_client(server)
+    assert len(found) == len(CASES)
+    for (op, name), (status, message) in zip(CASES, found):
+        assert status == 400, (transport, op, name, message)
+        _expect_refusal(message, op, name)
 
 
 def test_a_far_off_name_gets_no_suggestion():

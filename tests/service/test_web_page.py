@@ -143,3 +143,36 @@ def test_contamination_of_pasted_entries(page):
     page.wait_for_selector("#contamination-result table tr:nth-child(3)")
     labels = [cell.inner_text() for cell in page.query_selector_all("#contamination-result td[class^=label-]")]
     assert labels == ["dirty", "clean"]
+
+
+def test_the_api_description_renders_with_no_network(browser, site):
+    """/docs draws every operation with every request to another host refused (as on a machine
+    with no network): its assets come from the server, and the page's policy holds."""
+    from infgram.service.protocol import OPERATIONS
+
+    context = browser.new_context()
+    refused: list[str] = []
+
+    def loopback_only(route):
+        if urllib.parse.urlsplit(route.request.url).hostname in ("127.0.0.1", "localhost"):
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", loopback_only)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    problems: list[str] = []
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    try:
+        page.goto(site + "/docs")
+        page.wait_for_selector(".opblock-summary-path")
+        shown = {element.get_attribute("data-path") for element in page.query_selector_all(".opblock-summary-path")}
+        assert {f"/v1/{op}" for op in OPERATIONS} | {"/v1/batch", "/v1/health", "/metrics"} <= shown
+        page.click(".opblock-summary-path[data-path='/v1/count']")  # an operation opens, with its body's fields
+        page.wait_for_selector(".opblock.is-open .opblock-section-request-body")
+        assert refused == [] and problems == []
+    finally:
+        context.close()

@@ -1,6 +1,6 @@
 """``infgram.Client``: an ``infgram serve`` server, queried with the methods of :class:`~infgram.Index`.
 
-The client sends each call as ``POST /v1/{op}`` (and ``count_batch`` as one ``/v1/batch``),
+The client sends each call as ``POST /v1/{op}`` (and ``count_batch`` through ``/v1/batch``),
 rebuilds the same result dataclasses from the replies, and raises the same exception
 classes as a local index (by the error's ``type``), so code moves between a local index and
 a server without change::
@@ -26,7 +26,8 @@ import json
 import threading
 import types
 import typing
-from typing import Any, Callable, Iterable, Sequence
+from json.encoder import encode_basestring, encode_basestring_ascii
+from typing import Any, Callable, Iterable, Iterator, Sequence
 from urllib.parse import quote, urlsplit
 
 import numpy as np
@@ -122,6 +123,69 @@ def _rebuild(kind: Any, value: Any) -> Any:
             if argument is not type(None):
                 return _rebuild(argument, value)
     return value
+
+
+BATCH_BODY_BYTES = 4 * 1024 * 1024
+"""The largest body :meth:`Client.count_batch` sends in one ``/v1/batch`` (what any server
+takes); more queries go in several requests, one after another."""
+
+_COUNT_REPLY_START = b'{"op": "count", "count": '
+
+
+def _count_bodies(rows: list[Any], options: dict[str, Any]) -> Iterator[tuple[bytes, int]]:
+    """The JSON Lines bodies of count requests for ``rows`` (each with ``options``), and how many
+    each holds: one body when it fits in :data:`BATCH_BODY_BYTES`. A string is written by the
+    json module's own string encoder, the bytes ``json.dumps`` gives, without a dict per query."""
+    rest = "" if not options else ", " + json.dumps(options)[1:-1]
+    start, end = '{"op": "count", "text": ', rest + "}\n"
+
+    def lines(string: Callable[[str], str]) -> list[str]:
+        return [start + string(row) + end if isinstance(row, str) else
+                f'{{"op": "count", "ids": {json.dumps(_ids(row))}{end}' for row in rows]
+
+    string = encode_basestring
+    try:
+        if all(type(row) is str for row in rows):  # the common case, written in one pass in C
+            body = (start + (end + start).join(map(string, rows)) + end if rows else "").encode("utf-8")
+        else:
+            body = "".join(lines(string)).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, which UTF-8 cannot hold: escaped, as JSON allows
+        string = encode_basestring_ascii
+        body = "".join(lines(string)).encode("utf-8")
+    if len(body) <= BATCH_BODY_BYTES:
+        if rows:
+            yield body, len(rows)
+        return
+    piece: list[bytes] = []
+    size = 0
+    for line in lines(string):
+        encoded = line.encode("utf-8")
+        if piece and size + len(encoded) > BATCH_BODY_BYTES:
+            yield b"".join(piece), len(piece)
+            piece, size = [], 0
+        piece.append(encoded)
+        size += len(encoded)
+    yield b"".join(piece), len(piece)
+
+
+def _read_counts(content: bytes, expected: int) -> np.ndarray:
+    """The counts of a batch's reply to ``expected`` count requests; the first error raised.
+    A reply of plain counts only (``{"op": "count", "count": N}`` lines) is read in bulk."""
+    numbers = content.replace(_COUNT_REPLY_START, b"").replace(b"}\n", b" ")
+    if not numbers.translate(None, b"0123456789 "):  # nothing but the counts: read them at once
+        values = numbers.split()
+        if len(values) == expected and content.count(b"\n") == expected:
+            return np.array(values, dtype=np.int64)
+    counts = np.empty(expected, dtype=np.int64)
+    lines = content.decode("utf-8").splitlines()
+    for number, line in enumerate(lines[:expected]):
+        reply = json.loads(line)
+        if "error" in reply:
+            raise _exception(reply, 400)
+        counts[number] = reply["count"]
+    if len(lines) != expected:
+        raise InfgramError(f"expected {expected:,} replies from the server, found {len(lines):,}; retry")
+    return counts
 
 
 def _exception(body: Any, status: int) -> InfgramError:
@@ -251,26 +315,18 @@ class Client:
 
     def count_batch(self, queries: Iterable[Any], exact_tokens: bool = False, whole_words: bool = False,
                     ignore_case: bool = False, max_work: int | None = None, exact: bool = False) -> np.ndarray:
-        """The counts of many queries, as an int64 array (one ``/v1/batch`` request); the
-        options as in :meth:`infgram.Index.count_batch`, each query with its own budget."""
+        """The counts of many queries, as an int64 array (through ``/v1/batch``, bodies of at
+        most 4 MiB); the options as in :meth:`infgram.Index.count_batch`, each query with its own budget."""
         rows = queries.tolist() if isinstance(queries, np.ndarray) else list(queries)
         options = request_fields("count_batch", locals())
-        sequence = OPERATIONS["count"].parameters[0]  # each query as a count's text or ids
-        write = _WRITERS[sequence.kind]
-        body = "".join(json.dumps({"op": "count", **write(sequence, query), **options}) + "\n"
-                       for query in rows).encode("utf-8")
-        status, content = self.request("POST", "/v1/batch", body)
-        if status != 200:
-            raise _exception(json.loads(content), status)
         counts = np.empty(len(rows), dtype=np.int64)
-        lines = content.decode("utf-8").splitlines()
-        for number, line in enumerate(lines):
-            reply = json.loads(line)
-            if "error" in reply:
-                raise _exception(reply, 400)
-            counts[number] = reply["count"]
-        if len(lines) != len(rows):
-            raise InfgramError(f"expected {len(rows):,} replies from the server, found {len(lines):,}; retry")
+        done = 0
+        for body, size in _count_bodies(rows, options):
+            status, content = self.request("POST", "/v1/batch", body)
+            if status != 200:
+                raise _exception(json.loads(content), status)
+            counts[done:done + size] = _read_counts(content, size)
+            done += size
         return counts
 
     def probability(self, prompt: Any, next_token: str | int, exact_tokens: bool = False,

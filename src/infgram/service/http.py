@@ -8,8 +8,8 @@ without the ``op``: ``{"error": {"type", "message", ...typed fields}}``. Besides
 engine's errors, a server answers with:
 
 - :class:`NotFoundError` (404): an unknown path, operation or index name;
-- :class:`RequestTooLargeError` (413): a body over ``--max-body-bytes`` (a
-  :class:`~infgram.errors.LimitError`, with ``option``, ``limit`` and ``needed``);
+- :class:`RequestTooLargeError` (413): a body over ``--max-body-bytes`` (``--max-batch-body-bytes``
+  for a batch; a :class:`~infgram.errors.LimitError`, with ``option``, ``limit`` and ``needed``);
 - :class:`UnauthorizedError` (401): no valid ``Authorization: Bearer KEY`` header;
 - :class:`RateLimitedError` (429): more than ``--rate-limit`` requests a second;
 - :class:`OverCapacityError` (503): every worker busy and the waiting queue full;
@@ -111,11 +111,12 @@ def error_body(error: BaseException) -> dict[str, Any]:
     return {"error": body}
 
 
-def too_large(limit: int, needed: int) -> RequestTooLargeError:
-    """The error for a body of ``needed`` bytes (at least) under a limit of ``limit``."""
+def too_large(limit: int, needed: int, option: str = "max_body_bytes") -> RequestTooLargeError:
+    """The error for a body of ``needed`` bytes (at least) under a limit of ``limit``, the
+    setting ``option`` (``max_batch_body_bytes`` for a batch)."""
     return RequestTooLargeError(f"expected a request body of at most {limit:,} bytes, found {needed:,} or more; "
                                 "send a smaller request (split a batch), or start the server with a larger "
-                                "--max-body-bytes", "max_body_bytes", limit, needed)
+                                f"--{option.replace('_', '-')}", option, limit, needed)
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,9 @@ class Limits:
     """What one request may ask of a server, besides the work budget (``--max-work``)."""
 
     max_body_bytes: int = 4 * 1024 * 1024
+    max_batch_body_bytes: int = 16 * 1024 * 1024
+    """The body of ``POST /v1/batch``: room for 100,000 plain counts and more (a batch's
+    expensive lines are bounded by its work budget, ``--max-batch-work``, its counts by this)."""
     max_attribute_tokens: int = 10_000
     max_cooccurrence_phrases: int = 1_000
     max_cooccurrence_pairs: int = 100_000

@@ -5,9 +5,10 @@ without ``"op"`` (read as JSON whatever the Content-Type says, so ``curl -d`` wo
 reply is the batch reply, answered by the same :func:`~.protocol.run_request`, so HTTP and
 the JSON Lines batch cannot drift. ``?index=NAME`` picks one of the served indexes (the
 first by default). ``POST /v1/batch`` takes JSON Lines and streams JSON Lines back
-(:func:`~.batch.run_batch`). ``GET /v1/indexes`` lists the indexes, ``GET /v1/health`` is
+(:func:`~.batch.reply_blocks`). ``GET /v1/indexes`` lists the indexes, ``GET /v1/health`` is
 200 once they are open, ``GET /metrics`` is in Prometheus' text format, ``GET /`` is the
-web page, ``/openapi.json`` and ``/docs`` describe the API.
+web page, ``/openapi.json`` and ``/docs`` describe the API (Swagger UI, served from the
+package installed with the server, so it needs no network).
 
 An error is never a 200, nor a 500 for anything a client sends: its body is
 ``{"error": {"type", "message", ...typed fields}}`` and its status follows its type
@@ -51,7 +52,6 @@ from collections import OrderedDict, defaultdict, deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any, AsyncIterator, Callable, Optional, Union
 
@@ -66,6 +66,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from swagger_ui_bundle import swagger_ui_path
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..errors import InfgramError, QueryError
@@ -75,7 +76,7 @@ from ..query import results
 from ..query.budget import DEFAULT_MAX_BATCH_WORK, DEFAULT_MAX_WORK, LIFT_BUDGET
 from ..query.index import Index, index_directories
 from ..shards.residency import thread_read_bytes
-from .batch import dump_reply, parse_line, run_batch
+from .batch import dump_reply, parse_line, reply_blocks, split_lines
 from .http import (
     GuardedIndex,
     Limits,
@@ -97,11 +98,6 @@ STATIC = Path(__file__).resolve().parent / "static"
 CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                            "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 """The page's own script and style only: no inline script, no other origin, no frames."""
-
-_DOCS_PATHS = ("/docs", "/redoc", "/docs/oauth2-redirect")
-"""FastAPI's documentation pages load their script from a CDN, so they get no CSP."""
-
-_BATCH_LINES_PER_STEP = 256
 
 SERVED_LIFT_BUDGET = ("narrow the query (a request's max_work can be raised up to the server's ceiling, --max-work, "
                       "which only its operator can raise)")
@@ -915,17 +911,18 @@ class Service:
                     return "address " + hop[:100]
         return "address " + address
 
-    async def body(self, request: Request) -> bytes:
-        """The request body, refused (413) past ``max_body_bytes`` without reading the rest."""
-        limit = self.settings.limits.max_body_bytes
+    async def body(self, request: Request, option: str = "max_body_bytes") -> bytes:
+        """The request body, refused (413) past the limit ``option`` (``max_body_bytes``, or
+        ``max_batch_body_bytes`` for a batch) without reading the rest."""
+        limit = getattr(self.settings.limits, option)
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
-            raise too_large(limit, int(declared))
+            raise too_large(limit, int(declared), option)
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                raise too_large(limit, size)
+                raise too_large(limit, size, option)
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -1067,7 +1064,8 @@ def create_app(settings: Settings) -> FastAPI:
             watcher.cancel()
         await loop.run_in_executor(None, service.pools.shutdown)
 
-    app = FastAPI(title="infgram", version=_version(), lifespan=lifespan,
+    # /docs is Swagger UI from the package installed with the server, not from a CDN: it works offline.
+    app = FastAPI(title="infgram", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Exact n-gram and ∞-gram search over a corpus. Every operation of the JSON Lines "
                               "batch is POST /v1/{op} with the batch request (without op) as its body.")
     app.state.service = service
@@ -1085,8 +1083,7 @@ def create_app(settings: Settings) -> FastAPI:
             response = await call_next(request)
         if response.status_code in (429, 503) and "retry-after" not in response.headers:
             response.headers["Retry-After"] = RETRY_AFTER_SECONDS
-        if not path.startswith(_DOCS_PATHS):
-            response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
         service.metrics.observe(operation, response.status_code, time.perf_counter() - started)
@@ -1145,30 +1142,32 @@ def create_app(settings: Settings) -> FastAPI:
                   "schema": {"type": "string", "description": "one request {\"op\": OP, ...} per line"}}}}})
     async def batch(request: Request, index: Optional[str] = _INDEX_PARAMETER) -> Response:
         served = service.index(index)
-        body = await service.body(request)
-        lines = body.decode("utf-8", "replace").splitlines()
+        body = await service.body(request, "max_batch_body_bytes")
+        lines = split_lines(body.decode("utf-8", "replace"))
+        del body
         if service.pools.full(True):
             raise OverCapacityError("expected a free worker or a place in the queue, found none; retry shortly")
         stopped = threading.Event()  # set when the client has gone or the server stops: no more lines
 
-        def proceed() -> bool:
+        def proceed(taken: int) -> bool:
             if stopped.is_set() or service.stopping.is_set():
                 return False
-            service.metrics.batch_lines += 1
+            service.metrics.batch_lines += taken
             return True
 
-        replies = run_batch(served, lines, settings.max_batch_work, proceed)
+        # A step answers a chunk of lines (thousands of plain counts, or fewer lines of other
+        # requests) and is sent as one piece of the streamed reply.
+        blocks = reply_blocks(served, lines, settings.max_batch_work, proceed)
 
         async def stream() -> AsyncIterator[bytes]:
             try:
                 while not await request.is_disconnected():
-                    step = await service.pools.run(True, lambda: list(islice(replies, _BATCH_LINES_PER_STEP)),
-                                                   admitted=True)
-                    if not step:
+                    step = await service.pools.run(True, next, blocks, None, admitted=True)
+                    if step is None:
                         return
-                    yield service.public("\n".join(step) + "\n").encode("utf-8")
-            finally:  # also when the response is cancelled (its client gone): the thread stops at the next line
-                stopped.set()
+                    yield service.public(step).encode("utf-8")
+            finally:  # also when the response is cancelled (its client gone): the thread stops at its
+                stopped.set()  # next line or run of counts
 
         return StreamingResponse(stream(), media_type="application/x-ndjson")
 
@@ -1224,6 +1223,12 @@ def create_app(settings: Settings) -> FastAPI:
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> FileResponse:
+        return FileResponse(STATIC / "docs.html", media_type="text/html; charset=utf-8")
+
+    app.mount("/docs/assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
