@@ -376,7 +376,13 @@ class Builder:
                 remove_path(stale)
         self.report.num_shards = len(self.shards)
         write_json_atomically(self.out / REPORT_NAME, self.report.to_json())
-        manifest = {
+        write_json_atomically(self.out / MANIFEST_NAME, self.manifest())
+        (self.out / BUILD_STATE_NAME).unlink(missing_ok=True)
+        return self.report
+
+    def manifest(self) -> dict[str, Any]:
+        """The manifest of the index built: its tokenizer, totals, shards and build options."""
+        return {
             "format": MANIFEST_FORMAT,
             "format_version": MANIFEST_VERSION if getattr(self.tokenizer, "normalization", None) is None
             else MANIFEST_NORMALIZED_VERSION,
@@ -391,9 +397,6 @@ class Builder:
             "build": manifest_build_options(self.fingerprint),
             **self.writer.manifest_extra(),
         }
-        write_json_atomically(self.out / MANIFEST_NAME, manifest)
-        (self.out / BUILD_STATE_NAME).unlink(missing_ok=True)
-        return self.report
 
 
 def save_tokenizer(tokenizer: Tokenizer, out: Path) -> None:
@@ -749,6 +752,40 @@ def build(inputs: Any, out: str | Path, *, tokenizer: str | Path | Tokenizer | N
     return report
 
 
+def python_records(documents: Iterable[str | dict[str, Any] | SourceDocument | InputProblem], tokenizer: Tokenizer,
+                   on_record: Callable[[int], Any] | None = None) -> Iterator[SourceDocument | InputProblem]:
+    """The records of documents given in Python (see :func:`build_from_documents`): each a
+    document or the problem that keeps it out; ``on_record(1)`` is called for each.
+
+    >>> [type(r).__name__ for r in python_records(["ab", {"text": 3}], load_tokenizer(None))]
+    ['SourceDocument', 'InputProblem']
+    """
+    for number, item in enumerate(documents, start=1):
+        if on_record is not None:
+            on_record(1)
+        if isinstance(item, (SourceDocument, InputProblem)):
+            yield item
+            continue
+        if isinstance(item, str):
+            item = {"text": item}
+        metadata = inputs_module.python_metadata(item, number)
+        if isinstance(metadata, InputProblem):
+            yield metadata
+        elif "ids" in item:
+            ids = np.asarray(item["ids"])
+            if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
+                yield InputProblem("<python>", number, inputs_module.TOKEN_OUT_OF_RANGE,
+                                   f"expected a flat list of integer token ids, found {ids.dtype} of shape {ids.shape}")
+                continue
+            yield SourceDocument(None, metadata, "<python>", number, ids.astype(np.int64))
+        elif isinstance(tokenizer, PretokenizedVocabulary):
+            yield InputProblem("<python>", number, inputs_module.MISSING_TEXT_FIELD,
+                               "expected 'ids' in every document of an index built from token ids")
+        else:
+            text = inputs_module.text_or_problem(item.get("text"), "<python>", number, "text")
+            yield text if isinstance(text, InputProblem) else SourceDocument(text, metadata, "<python>", number)
+
+
 def build_from_documents(documents: Iterable[str | dict[str, Any] | SourceDocument | InputProblem], out: str | Path, *,
                          tokenizer: str | Path | Tokenizer | None = None, token_width: int | None = None,
                          vocab_size: int | None = None, on_error: str = "fail", memory: str | int | None = None,
@@ -776,35 +813,9 @@ def build_from_documents(documents: Iterable[str | dict[str, Any] | SourceDocume
     with write_errors_named(out):
         _, state = prepare_output(out, fingerprint, overwrite, progress)
     bar = tqdm(desc="reading and tokenizing", unit="doc", disable=not progress)
-
-    def records() -> Iterator[SourceDocument | InputProblem]:
-        for number, item in enumerate(documents, start=1):
-            bar.update(1)
-            if isinstance(item, (SourceDocument, InputProblem)):
-                yield item
-                continue
-            if isinstance(item, str):
-                item = {"text": item}
-            metadata = inputs_module.python_metadata(item, number)
-            if isinstance(metadata, InputProblem):
-                yield metadata
-            elif "ids" in item:
-                ids = np.asarray(item["ids"])
-                if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
-                    yield InputProblem("<python>", number, inputs_module.TOKEN_OUT_OF_RANGE,
-                                       f"expected a flat list of integer token ids, found {ids.dtype} of shape {ids.shape}")
-                    continue
-                yield SourceDocument(None, metadata, "<python>", number, ids.astype(np.int64))
-            elif isinstance(tokenizer, PretokenizedVocabulary):
-                yield InputProblem("<python>", number, inputs_module.MISSING_TEXT_FIELD,
-                                   "expected 'ids' in every document of an index built from token ids")
-            else:
-                text = inputs_module.text_or_problem(item.get("text"), "<python>", number, "text")
-                yield text if isinstance(text, InputProblem) else SourceDocument(text, metadata, "<python>", number)
-
     with write_errors_named(out):
-        report = _run(records(), out, tokenizer, fingerprint, shard_positions, on_error, progress, bar, start, state,
-                      BuildReport(directory=str(out)))
+        report = _run(python_records(documents, tokenizer, bar.update), out, tokenizer, fingerprint, shard_positions,
+                      on_error, progress, bar, start, state, BuildReport(directory=str(out)))
     if progress:
         tqdm.write(report.summary())
     return report

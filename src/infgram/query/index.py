@@ -35,7 +35,9 @@ from typing import Any, Sequence
 
 from ..errors import IndexFormatError, QueryError, UnsupportedOperationError
 from ..format import directory_bytes, file_sha256, generation_of, read_header, read_manifest
+from ..build.memory import build_in_memory
 from ..shards import OPERATIONS_OF_KIND, Shard, open_shard
+from ..shards.memory import MemorySAShard
 from ..shards.residency import Residency
 from ..shards.official import (
     OFFICIAL_KIND,
@@ -146,6 +148,8 @@ class Index(Corpus):
         self.manifests = manifests
         self.max_work_ceiling: int | None = None
         """A ceiling on every request's work budget that no call can lift (a server's ``--max-work``)."""
+        self.build_report: Any = None
+        """What building an index in memory did (:meth:`from_texts`): a :class:`~infgram.BuildReport`."""
 
     @classmethod
     def open(cls, location: IndexLocation, tokenizer: Any = None, *, load: str = "auto",
@@ -172,6 +176,43 @@ class Index(Corpus):
         index = cls._open_files(location, tokenizer)
         index.place(load, memory)
         return index
+
+    @classmethod
+    def from_texts(cls, documents: Any, *, tokenizer: Any = None, token_width: int | None = None,
+                   vocab_size: int | None = None, on_error: str = "fail", shard_tokens: int | None = None,
+                   normalize: str | None = None) -> "Index":
+        """An index built in memory, with no files: a throwaway index for a notebook, built in
+        milliseconds for small inputs, that answers every query an index directory of the
+        same documents answers, the same way (see :mod:`infgram.build.memory`).
+
+        ``documents`` are strings, ``{"text": ..., "metadata": {...}}`` or, with
+        ``token_width``, ``{"ids": [...]}`` (or lists of ids), as for
+        :func:`~infgram.build_from_documents`, whose options these are. Its ``directories`` are
+        empty, and ``info()["index_bytes"]`` counts the arrays in memory.
+
+        >>> import infgram
+        >>> index = infgram.Index.from_texts(["a rose is a rose", "is it"])
+        >>> index.count("rose"), index.document(1).text, index.info()["in_memory"]
+        (2, 'is it', True)
+        >>> infgram.Index.from_texts([[1, 2, 1], [2]], token_width=2).count([2, 1])
+        1
+        """
+        if token_width is not None and not isinstance(documents, (str, bytes, dict)):
+            # Lists of ids stand for {"ids": ...}.
+            documents = ({"ids": item} if not isinstance(item, (str, dict)) else item for item in documents)
+        built = build_in_memory(documents, tokenizer=tokenizer, token_width=token_width, vocab_size=vocab_size,
+                                on_error=on_error, shard_tokens=shard_tokens, normalize=normalize)
+        shards = [MemorySAShard(shard.name, shard.tokens, shard.suffix_array, shard.starts, shard.metadata_offsets,
+                                shard.metadata, shard.first_document, built.tokenizer.token_width)
+                  for shard in built.shards]
+        index = cls([], [built.manifest], built.tokenizer, shards)
+        index.build_report = built.report
+        return index
+
+    @property
+    def in_memory(self) -> bool:
+        """Whether the index was built in memory (:meth:`from_texts`), with no directory."""
+        return not self.directories
 
     def place(self, load: str = "auto", memory: str | int | None = None) -> None:
         """Choose where the index lives while it answers (see :meth:`open`): advise the
@@ -220,6 +261,9 @@ class Index(Corpus):
     @property
     def directory(self) -> Path:
         """The (first) index directory."""
+        if self.in_memory:
+            raise UnsupportedOperationError("this index was built in memory (Index.from_texts) and has no directory; "
+                                            "build one with infgram.build_from_documents to keep it on disk")
         return self.directories[0]
 
     @property
@@ -424,6 +468,8 @@ class Index(Corpus):
         if type(self.shard_set) is not ShardSet:
             raise UnsupportedOperationError("an index whose shards live elsewhere (on a Ray cluster) reloads by "
                                             "being opened again: call infgram.distributed.open")
+        if self.in_memory:
+            return False  # nothing else can change it
         if [_generation(directory) for directory in self.directories] == \
                 [generation_of(manifest) for manifest in self.manifests]:
             return False
@@ -448,9 +494,12 @@ class Index(Corpus):
         >>> info["normalization"], info["num_tokens"]
         ('lowercase', 2)
         """
-        size = sum(directory_bytes(directory) for directory in self.directories)
+        if self.in_memory:
+            size = sum(shard.memory_bytes for shard in self.shards if isinstance(shard, MemorySAShard))
+        else:
+            size = sum(directory_bytes(directory) for directory in self.directories)
         info = {
-            "directory": ",".join(str(directory) for directory in self.directories),
+            "directory": ",".join(str(directory) for directory in self.directories) or None,
             "index_kind": self.kind,
             "tokenizer": self.tokenizer.kind,
             "token_width": self.token_width,
@@ -466,6 +515,8 @@ class Index(Corpus):
             "num_removed_documents": len(self.shard_set.removed_documents()),
             "normalization": self.manifest.get("tokenizer", {}).get("normalize"),
         }
+        if self.in_memory:
+            info["in_memory"] = True
         changes = [change for manifest in self.manifests for change in manifest.get("changes", [])]
         if changes:
             info["changes"] = changes[-20:]
@@ -484,7 +535,7 @@ class Index(Corpus):
     def verify(self) -> None:
         """Check every file's header and recompute its checksum against the manifest (reads
         the whole index); raises :class:`~infgram.errors.IndexFormatError` naming the first
-        damaged file."""
+        damaged file. An index in memory has no files: nothing to check."""
         if self.kind == OFFICIAL_KIND:
             raise UnsupportedOperationError("an official infini-gram index has no checksums to verify; its files are "
                                             "checked when it opens (sizes, document offsets, a sample of its table)")
