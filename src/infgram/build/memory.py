@@ -112,7 +112,7 @@ class MemoryBuilder(Builder):
                          {"fingerprint": fingerprint, "shards": {}}, BuildReport(directory=""))
         self.memory_shards: list[MemoryShard] = []
 
-    def write_shard(self, name: str, buffer: ShardBuffer) -> None:
+    def write_shard(self, name: str, buffer: ShardBuffer, resume: dict[str, Any] | None = None) -> None:
         shard = sort_shard(name, buffer)
         shard.first_document = sum(s.num_documents for s in self.memory_shards)
         self.memory_shards.append(shard)
