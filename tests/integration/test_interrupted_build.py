@@ -232,7 +232,7 @@ def test_resumed_build_skips_reading_the_finished_shards_input(tmp_path, monkeyp
     opened, tokenized = _spy_on_reading(monkeypatch)
     report = infgram.build([corpus], out, shard_tokens=SHARD_TOKENS, on_error="skip", progress=False)
     assert report.reused_shards == 3
-    kept_documents = sum(shard["num_documents"] for shard in infgram.Index.open(out).manifest["shards"][:3])
+    kept_documents = sum(shard["num_documents"] for shard in infgram.format.read_manifest(out)["shards"][:3])
     assert tokenized[0] == report.num_documents - kept_documents  # not one kept document again
     assert "part-0.jsonl" not in opened and opened == sorted(opened)
     assert (report.records_read, report.blank_lines, report.problems, report.files) == \
