@@ -2,7 +2,7 @@
 
     python benchmarks/resumed_build.py
 
-Builds wiki + prose (``common.fetch``; their JSON Lines files in sorted order, mail last) with
+Builds wiki + prose (``common.fetch``: their JSON Lines files in sorted order) with
 ``--shard-tokens`` (default 4 M), then builds again into a second folder, interrupted
 (KeyboardInterrupt, as Ctrl-C) when its last shard starts sorting, and reruns it: the rerun keeps
 the finished shards and skips their input (see ``infgram.build.pipeline``). Prints both times,
