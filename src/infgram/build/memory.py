@@ -112,6 +112,17 @@ class MemoryBuilder(Builder):
                          {"fingerprint": fingerprint, "shards": {}}, BuildReport(directory=""))
         self.memory_shards: list[MemoryShard] = []
 
+    def finish_shard(self) -> None:
+        """Sort the full buffer here, in this thread: for the small inputs an index in memory
+        is for, starting a writer thread costs more than the overlap saves."""
+        buffer = self.buffer
+        if buffer.num_documents == 0:
+            return
+        name = f"shard-{self.shards_handed_over:05d}"
+        self.shards_handed_over += 1
+        self.write_shard(name, buffer)
+        self.buffer = self.new_buffer()
+
     def write_shard(self, name: str, buffer: ShardBuffer, resume: dict[str, Any] | None = None) -> None:
         shard = sort_shard(name, buffer)
         shard.first_document = sum(s.num_documents for s in self.memory_shards)
