@@ -451,7 +451,7 @@ def command_contamination(args: argparse.Namespace) -> None:
     from .apps.contamination import contamination_report, summary_table
 
     summary = contamination_report(args.index, args.benchmark, args.text_field or ["text"], args.out, examples=not args.no_examples,
-                                   progress=not args.quiet)
+                                   progress=not args.quiet, group_by=args.group_by)
     if args.json:
         _print_json(summary)
         return
@@ -926,6 +926,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--field", action=_TextField, nargs="+", dest="text_field", metavar="FIELD",
                      help="deprecated: the old name of --text-field")
     sub.add_argument("--out", default=None, help="directory for entries.jsonl, summary.json and report.html")
+    sub.add_argument("--group-by", default=None, metavar="FIELD",
+                     help="break the labels down by this field of the entries (e.g. subject in MMLU); default: none")
     sub.add_argument("--no-examples", action="store_true", help="do not look up an example document per entry")
     sub.add_argument("--json", action="store_true", help="print the summary as JSON")
     sub.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -91,7 +91,9 @@ def test_cli_writes_entries_summary_and_an_offline_html_report(synthetic, run):
         assert line in result.stdout, result.stdout
     entries = [json.loads(line) for line in (out / "entries.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [e["index"] for e in entries] == list(range(len(ENTRIES)))
-    assert all(set(e) == {"index", "windows", "found", "fraction", "label", "example"} for e in entries)
+    assert all(set(e) == {"index", "windows", "found", "fraction", "label", "example", "span_words", "span_count",
+                          "span"} for e in entries)
+    assert entries[0]["span_words"] == 40 and entries[0]["span_count"] == 1 and entries[4]["span_words"] == 0
     assert [e["label"] for e in entries] == [label for label, _ in ENTRIES]
     assert entries[4]["example"] is None and entries[0]["example"]["document"] == 2
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
@@ -191,3 +193,32 @@ def test_field_is_a_deprecated_alias_of_text_field(synthetic, run):
     assert old_summary["fields"] == new_summary["fields"] == ["question"]
     assert old_summary["labels"] == new_summary["labels"]
     assert "--field is now --text-field" in old.stderr and new.stderr == ""
+
+
+def test_report_ranks_by_evidence_and_breaks_labels_down_by_a_field(synthetic, run, tmp_path):
+    """A one-word entry found everywhere is dirty, but the weakest evidence: the report ranks
+    the entries by the longest stretch found (in words), then by its rarity; --group-by
+    breaks the labels down by a field (MMLU's subject), and the text quotes the bars' labels."""
+    common = DOCUMENTS[0].split(" ")[0]
+    rows = [{"question": common, "subject": "economics"},                                   # one word: weak
+            {"question": " ".join(DOCUMENTS[3].split(" ")[20:60]), "subject": "law"},          # 40 words: strong
+            {"question": " ".join(DOCUMENTS[4].split(" ")[5:20]), "subject": "law"},           # 15 words
+            {"question": " ".join(_words(random.Random(3), 30)), "subject": "economics"}]      # clean
+    benchmark = tmp_path / "subjects.jsonl"
+    benchmark.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    out = tmp_path / "report"
+    result = run("contamination", synthetic.index, benchmark, "--text-field", "question", "--group-by", "subject",
+                 "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "by subject (most dirty first; 2 groups):" in result.stdout
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert [group["group"] for group in summary["groups"]] == ["law", "economics"]
+    assert summary["groups"][0]["dirty"] == 2 and summary["groups"][1]["clean"] == 1
+    entries = [json.loads(line) for line in (out / "entries.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [e["span_words"] for e in entries] == [1, 40, 15, 0]
+    assert [e["group"] for e in entries] == ["economics", "law", "law", "economics"]
+    report = (out / "report.html").read_text(encoding="utf-8")
+    ranked = report.split("strongest evidence")[-1]
+    order = [ranked.index(f"<tr><td class=n>{number}<br>") for number in (1, 2, 0)]
+    assert order == sorted(order)  # 40 words, then 15, then the one-word entry
+    assert "The leftmost bar, 0.00-0.05, holds 1 of 4 entries" in report and "0.00-0.05: 1 entries" in report

@@ -170,3 +170,89 @@ def test_resume_after_inputs_changed_starts_over(tmp_path, monkeypatch):
     fresh = tmp_path / "fresh"
     infgram.build([corpus], fresh, shard_tokens=SHARD_TOKENS, progress=False)
     _assert_identical(out, fresh)
+
+
+def _folder_corpus(folder: Path) -> Path:
+    """Six JSON Lines files (one with a bad line, each with its own lines), read in name order."""
+    folder.mkdir()
+    for number, count in enumerate((700, 400, 650, 300, 800, 500)):
+        _write_corpus(folder / f"part-{number}.jsonl", count=count, bad_line=250 if number == 2 else None)
+    with open(folder / "part-3.jsonl", "a", encoding="utf-8") as handle:
+        handle.write("\n")  # a blank line: the report counts it, resumed or not
+    return folder
+
+
+def _interrupted_folder_build(monkeypatch, corpus: Path, out: Path, shard_number: int) -> None:
+    original = build_module.sorted_positions
+    started = []
+
+    def failing(tokens, token_width):
+        started.append(len(tokens))
+        if len(started) == shard_number:
+            raise KeyboardInterrupt
+        yield from original(tokens, token_width)
+
+    monkeypatch.setattr(build_module, "sorted_positions", failing)
+    with pytest.raises(KeyboardInterrupt):
+        infgram.build([corpus], out, shard_tokens=SHARD_TOKENS, on_error="skip", progress=False)
+    monkeypatch.setattr(build_module, "sorted_positions", original)
+
+
+def _spy_on_reading(monkeypatch) -> tuple[list[str], list[int]]:
+    """The files the build opens, and the number of documents it tokenizes."""
+    from infgram.build import inputs as inputs_module
+    from infgram.build import pipeline
+
+    opened, tokenized = [], [0]
+    read_records, add_documents = inputs_module.read_records, pipeline.Builder.add_documents
+
+    def reading(files, *arguments, **options):
+        opened.extend(Path(f).name for f in files)
+        return read_records(files, *arguments, **options)
+
+    def adding(self, records):
+        tokenized[0] += sum(isinstance(r, inputs_module.SourceDocument) for r in records)
+        return add_documents(self, records)
+
+    monkeypatch.setattr(inputs_module, "read_records", reading)
+    monkeypatch.setattr(pipeline.Builder, "add_documents", adding)
+    return opened, tokenized
+
+
+def test_resumed_build_skips_reading_the_finished_shards_input(tmp_path, monkeypatch):
+    """Interrupted while sorting its fourth shard, the build resumes after the third's cut: the
+    files read whole before it are not opened, their documents not tokenized again, and the
+    files (the report included) are those of an uninterrupted build."""
+    corpus = _folder_corpus(tmp_path / "corpus")
+    fresh = tmp_path / "fresh"
+    fresh_report = infgram.build([corpus], fresh, shard_tokens=SHARD_TOKENS, on_error="skip", progress=False)
+    assert fresh_report.num_shards >= 5 and fresh_report.problems == {"invalid_json": 1}
+    out = tmp_path / "resumed"
+    _interrupted_folder_build(monkeypatch, corpus, out, shard_number=4)
+    opened, tokenized = _spy_on_reading(monkeypatch)
+    report = infgram.build([corpus], out, shard_tokens=SHARD_TOKENS, on_error="skip", progress=False)
+    assert report.reused_shards == 3
+    kept_documents = sum(shard["num_documents"] for shard in infgram.format.read_manifest(out)["shards"][:3])
+    assert tokenized[0] == report.num_documents - kept_documents  # not one kept document again
+    assert "part-0.jsonl" not in opened and opened == sorted(opened)
+    assert (report.records_read, report.blank_lines, report.problems, report.files) == \
+        (fresh_report.records_read, fresh_report.blank_lines, fresh_report.problems, fresh_report.files)
+    _assert_identical(out, fresh)
+
+
+def test_resume_reads_everything_again_when_a_kept_shard_is_gone(tmp_path, monkeypatch):
+    """A shard before the resume point deleted: nothing can be skipped, the rerun reads every
+    file, reuses the intact shards by their contents, and still writes the same files."""
+    corpus = _folder_corpus(tmp_path / "corpus")
+    out = tmp_path / "resumed"
+    _interrupted_folder_build(monkeypatch, corpus, out, shard_number=4)
+    import shutil
+
+    shutil.rmtree(out / "shard-00001")
+    opened, tokenized = _spy_on_reading(monkeypatch)
+    report = infgram.build([corpus], out, shard_tokens=SHARD_TOKENS, on_error="skip", progress=False)
+    assert report.reused_shards == 2 and tokenized[0] == report.num_documents
+    assert opened == [f"part-{n}.jsonl" for n in range(6)]
+    fresh = tmp_path / "fresh"
+    infgram.build([corpus], fresh, shard_tokens=SHARD_TOKENS, on_error="skip", progress=False)
+    _assert_identical(out, fresh)

@@ -8,7 +8,8 @@ points and delays are drawn from a seeded generator, over every point an uninter
 of the same kind passes (counted in-process first). After each kill the directory holds a
 finished index or a build state, never an index that opens half-built; the rerun finishes and
 every file matches an uninterrupted build's bytes. Single-shard (the default memory
-budget), multi-shard and FM builds; the ``large`` run tries many more kills.
+budget), multi-shard (from one file and from several, where a resume skips the files read
+before the last finished shard) and FM builds; the ``large`` run tries many more kills.
 """
 
 from __future__ import annotations
@@ -37,16 +38,27 @@ BUILDS = {
     "single": {},  # the default memory budget: one shard
     "multi": {"shard_tokens": 30_000},
     "fm": {"kind": "fm", "shard_tokens": 60_000},
+    "files": {"shard_tokens": 30_000},  # the corpus in several files: a resume skips the finished ones
 }
+PARTS = {"files": 4}
+"""The number of files the corpus of a build is cut into (1 unless named here)."""
 
 
-def _corpus(path: Path, count: int = 3000) -> Path:
+def _corpus(path: Path, count: int = 3000, parts: int = 1) -> Path:
+    """The corpus in one file, or with ``parts`` in a folder of that many files."""
     rng = random.Random(7)
     lines = [json.dumps({"text": " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 12))), "n": n})
              for n in range(count)]
     lines.insert(count // 2, "")  # a blank line and a bad one: the report must match too
     lines.insert(count // 3, "{not json")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    if parts == 1:
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+    path.mkdir()
+    size = -(-len(lines) // parts)
+    for part in range(parts):
+        (path / f"part-{part}.jsonl").write_text("\n".join(lines[part * size : (part + 1) * size]) + "\n",
+                                                 encoding="utf-8")
     return path
 
 
@@ -143,7 +155,7 @@ def _kills(counts: dict[str, int], rng: random.Random, hooks: int, delays: int, 
 
 def _kill_and_resume(tmp_path: Path, name: str, monkeypatch, seed: int, hooks: int, delays: int) -> list[str]:
     options = BUILDS[name]
-    corpus = _corpus(tmp_path / "corpus.jsonl")
+    corpus = _corpus(tmp_path / ("corpus" if PARTS.get(name, 1) > 1 else "corpus.jsonl"), parts=PARTS.get(name, 1))
     fresh = tmp_path / "fresh"
     start = time.perf_counter()
     counts = _kill_counts(corpus, fresh, options, monkeypatch)

@@ -46,6 +46,7 @@ import json
 import re
 import statistics
 import time
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -68,6 +69,12 @@ DIRTY_FRACTION = Fraction(4, 5)
 
 CLEAN, SUSPICIOUS, DIRTY = "clean", "suspicious", "dirty"
 LABELS = (CLEAN, SUSPICIOUS, DIRTY)
+
+NO_GROUP = "(none)"
+"""The group of an entry without the ``group_by`` field."""
+
+TOP_GROUPS = 10
+"""Groups listed in the terminal summary (all are in summary.json and report.html)."""
 
 EXAMPLE_CONTEXT_BYTES = 100
 """Bytes of the matching document shown on each side of the example window."""
@@ -100,6 +107,66 @@ def text_windows(text: str, width: int = WINDOW_CHARACTERS) -> list[str]:
         return windows
     stripped = text.strip()
     return [stripped] if stripped else []
+
+
+def window_starts(text: str, width: int = WINDOW_CHARACTERS) -> list[int]:
+    """Where each window of :func:`text_windows` starts in the text (an entry shorter than one
+    window: where its stripped text starts).
+
+    >>> window_starts("the cat sat on the mat", width=10), window_starts("  hi ")
+    ([0, 4, 8, 12], [2])
+    """
+    last_start = len(text) - width
+    starts = [match.start() for match in _WORD_START.finditer(text) if match.start() <= last_start]
+    if starts or not text.strip():
+        return starts
+    return [len(text) - len(text.lstrip())]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The strongest evidence an entry is in the corpus: its longest stretch of consecutive
+    found windows (``span``, as text), that stretch's length in words (``span_words``) and
+    how often its rarest window occurs in the corpus (``span_count``: 1 is one copy
+    somewhere). A one-word entry found is weak evidence; twenty words found in one copy is
+    strong. Entries with nothing found have ``span_words`` 0."""
+
+    span_words: int = 0
+    span_count: int | None = None
+    span: str = ""
+
+    def rank_key(self) -> tuple[int, int]:
+        """Stronger first: longer spans, then rarer ones."""
+        return (-self.span_words, self.span_count if self.span_count is not None else 1 << 62)
+
+
+def evidence_of(text: str, windows: Sequence[str], counts: dict[str, int], width: int = WINDOW_CHARACTERS) -> Evidence:
+    """The :class:`Evidence` of one entry from its windows' counts in the corpus.
+
+    >>> text = "one two three four five six"
+    >>> windows = text_windows(text, width=9)
+    >>> evidence_of(text, windows, {"one two t": 0, "two three": 5, "three fou": 2, "four five": 0, "five six": 0}, 9)
+    Evidence(span_words=3, span_count=2, span='two three fou')
+    """
+    starts = window_starts(text, width)
+    best = Evidence()
+    run_start = None
+    rarest = 0
+    for number, window in enumerate(list(windows) + [None]):  # None closes the last run
+        count = counts.get(window, 0) if window is not None else 0
+        if count > 0:
+            if run_start is None:
+                run_start, rarest = number, count
+            rarest = min(rarest, count)
+            continue
+        if run_start is not None:
+            begin, end = starts[run_start], min(len(text), starts[number - 1] + len(windows[number - 1]))
+            span = text[begin:end]
+            candidate = Evidence(len(span.split()), rarest, span)
+            if candidate.rank_key() < best.rank_key():
+                best = candidate
+            run_start = None
+    return best
 
 
 def label_of(found: int, windows: int) -> str:
@@ -166,10 +233,24 @@ def contamination(index: Any, texts: Iterable[str], *, width: int = WINDOW_CHARA
     >>> contamination(index, ["brown fox"])[0].example["document"]
     0
     """
+    return measure(index, texts, width=width, examples=examples, progress=progress)[0]
+
+
+def measure(index: Any, texts: Iterable[str], *, width: int = WINDOW_CHARACTERS, examples: bool = True,
+            progress: bool = False) -> tuple[list[EntryContamination], list[Evidence]]:
+    """:func:`contamination`, with each entry's :class:`Evidence` beside its result.
+
+    >>> import tempfile, pathlib, infgram
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = infgram.build_from_documents(["the quick brown fox jumps over the lazy dog"], folder / "i", progress=False)
+    >>> measure(infgram.Index.open(folder / "i"), ["a quick brown fox"], width=9)[1]
+    [Evidence(span_words=3, span_count=1, span='quick brown fox')]
+    """
     require_byte_index(index)
     texts = list(texts)
     for number, text in enumerate(texts):
         _check_text(text, number)
+    evidence: list[Evidence] = []
     results: list[EntryContamination] = []
     example_cache: dict[str, dict[str, Any] | None] = {}
     bar = tqdm(total=len(texts), desc="contamination", unit="entry", disable=not progress)
@@ -196,11 +277,12 @@ def contamination(index: Any, texts: Iterable[str], *, width: int = WINDOW_CHARA
                 found = len(found_windows)
                 results.append(EntryContamination(start + offset, len(windows), found, found / len(windows),
                                                   label_of(found, len(windows)), example))
+                evidence.append(evidence_of(texts[start + offset], windows, counts, width) if found else Evidence())
             start += len(chunk_windows)
             bar.update(len(chunk_windows))
     finally:
         bar.close()
-    return results
+    return results, evidence
 
 
 def _example(index: Any, window: str, count: int) -> dict[str, Any] | None:
@@ -253,6 +335,22 @@ def read_benchmark(path: str | Path, fields: Sequence[str] = ("text",)) -> list[
     >>> read_benchmark(path, ["question"])
     ['Why?', 'How?']
     """
+    return read_benchmark_groups(path, fields)[0]
+
+
+def read_benchmark_groups(path: str | Path, fields: Sequence[str] = ("text",),
+                          group_by: str | None = None) -> tuple[list[str], list[str] | None]:
+    """:func:`read_benchmark`, and with ``group_by`` (a field such as MMLU's ``subject``;
+    ``meta.subject`` a nested one) each entry's value of it, as text (``(none)`` when missing).
+
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "bench.jsonl"
+    >>> _ = path.write_text('{"question": "Why?", "subject": "law"}\\n{"question": "How?"}\\n')
+    >>> read_benchmark_groups(path, ["question"], group_by="subject")
+    (['Why?', 'How?'], ['law', '(none)'])
+    """
+    group_field = TextFields([group_by], strings_only=False) if group_by else None
+    groups: list[str] | None = [] if group_field is not None else None
     from ..build.inputs import input_format, open_input
 
     path = Path(path)
@@ -299,13 +397,41 @@ def read_benchmark(path: str | Path, fields: Sequence[str] = ("text",)) -> list[
                 raise InputError(f"{where}: the text holds an unpaired surrogate at character {error.start} that has no "
                                  "UTF-8 form; fix the entry") from None
             texts.append(text)
+            if group_field is not None and groups is not None:
+                try:
+                    groups.append(group_field.text(record).strip() or NO_GROUP)
+                except (FieldMissing, FieldNotText):
+                    groups.append(NO_GROUP)
     if not texts:
         raise InputError(f"expected at least one entry in {path}, found none (the file is empty or blank); "
                          "check the path")
-    return texts
+    return texts, groups
 
 
 # -- summary and report ---------------------------------------------------------------------------
+
+def group_summary(results: Sequence[EntryContamination], groups: Sequence[str]) -> list[dict[str, Any]]:
+    """Per value of the ``group_by`` field: entries, the entries of each label, the share that
+    is dirty and the mean fraction found; the most contaminated groups first (dirty share,
+    then mean fraction, then name), as a list (JSON keeps its order).
+
+    >>> from infgram.query.results import EntryContamination
+    >>> results = [EntryContamination(0, 2, 2, 1.0, "dirty", None), EntryContamination(1, 2, 0, 0.0, "clean", None),
+    ...            EntryContamination(2, 2, 0, 0.0, "clean", None)]
+    >>> group_summary(results, ["law", "law", "art"])[0]
+    {'group': 'law', 'entries': 2, 'clean': 1, 'suspicious': 0, 'dirty': 1, 'dirty_share': 0.5, 'mean_fraction': 0.5}
+    """
+    members: dict[str, list[EntryContamination]] = {}
+    for result in results:
+        members.setdefault(groups[result.index], []).append(result)
+    table = []
+    for name, group in members.items():
+        labels = [result.label for result in group]
+        table.append({"group": name, "entries": len(group), **{label: labels.count(label) for label in LABELS},
+                      "dirty_share": labels.count(DIRTY) / len(group),
+                      "mean_fraction": statistics.fmean(result.fraction for result in group)})
+    return sorted(table, key=lambda row: (-row["dirty_share"], -row["mean_fraction"], row["group"]))
+
 
 def summarize(results: Sequence[EntryContamination], texts: Sequence[str] | None = None) -> dict[str, Any]:
     """Counts and shares of each label, windows found, and the mean and median fraction.
@@ -368,6 +494,13 @@ def summary_table(summary: dict[str, Any]) -> str:
     if short and short["entries"]:
         lines.append(f"entries shorter than one window ({WINDOW_CHARACTERS} characters, looked up whole): "
                      f"{short['entries']:,}, of which {short[DIRTY]:,} dirty")
+    groups = summary.get("groups")
+    if groups:
+        lines.append(f"by {summary.get('group_by')} (most dirty first; {len(groups):,} groups):")
+        width = min(40, max(len(group["group"]) for group in groups))
+        for group in groups[:TOP_GROUPS]:
+            lines.append(f"  {group['group'][:width]:<{width}}  {group['entries']:>7,} entries  {group[DIRTY]:>6,} dirty "
+                         f"({group['dirty_share']:.1%})  mean fraction {group['mean_fraction']:.4f}")
     return "\n".join(lines)
 
 
@@ -419,8 +552,10 @@ def _labels_svg(summary: dict[str, Any]) -> str:
 
 
 def _report_html(results: Sequence[EntryContamination], texts: Sequence[str], summary: dict[str, Any],
-                top_entries: int = 30) -> str:
-    """A self-contained HTML report: summary, the two plots, and the most contaminated entries."""
+                top_entries: int = 30, evidence: Sequence[Evidence] | None = None,
+                groups: Sequence[str] | None = None) -> str:
+    """A self-contained HTML report: summary, the two plots, the groups, and the entries with
+    the strongest evidence (the longest stretch found, then the rarest)."""
     escape = html.escape
     rows = "".join(
         f"<tr><td>{label}</td><td class=n>{summary['labels'][label]['entries']:,}</td>"
@@ -436,9 +571,16 @@ def _report_html(results: Sequence[EntryContamination], texts: Sequence[str], su
 
     details = "".join(f"<tr><th>{escape(str(key))}</th><td>{escape(shown_value(value))}</td></tr>"
                       for key, value in summary.items() if not isinstance(value, dict))
-    worst = sorted((r for r in results if r.found), key=lambda r: (-r.fraction, -r.found, r.index))[:top_entries]
+    if evidence is None:
+        evidence = [Evidence()] * len(results)
+    worst = sorted((r for r in results if r.found),
+                   key=lambda r: (*evidence[r.index].rank_key(), -r.fraction, -r.found, r.index))[:top_entries]
     entries = []
     for result in worst:
+        proof = evidence[result.index]
+        proof_html = (f"<br><small>{proof.span_words:,} words in a row, rarest window {proof.span_count:,}x</small>"
+                      if proof.span_words else "")
+        group_html = f"<br><small>{escape(groups[result.index])}</small>" if groups is not None else ""
         text = texts[result.index] if result.index < len(texts) else ""
         shown = text if len(text) <= 300 else text[:300] + " …"
         example = result.example
@@ -451,13 +593,24 @@ def _report_html(results: Sequence[EntryContamination], texts: Sequence[str], su
         else:
             example_html = "—"
         short = "<br><small>whole entry: shorter than a window</small>" if len(text.lstrip()) < WINDOW_CHARACTERS else ""
-        entries.append(f"<tr><td class=n>{result.index}</td><td class=n>{result.found}/{result.windows}{short}</td>"
+        entries.append(f"<tr><td class=n>{result.index}{group_html}</td><td class=n>{result.found}/{result.windows}{short}"
+                       f"{proof_html}</td>"
                        f"<td style='color:{_COLORS[result.label]}'>{result.label}</td><td><pre>{escape(shown)}</pre></td>"
                        f"<td>{example_html}</td></tr>")
     entries_table = ("<table class=entries><tr><th>entry</th><th>found</th><th>label</th><th>text</th>"
                      "<th>example: the rarest window found, in a document of the corpus</th></tr>"
                      + "".join(entries) + "</table>") if entries else "<p>No window of any entry occurs in the corpus.</p>"
     no_window = sum(1 for r in results if r.found == 0)
+    first_bin = sum(1 for r in results if _fraction_bin(r) == 0)
+    first_label = f"0.00-{1 / _HISTOGRAM_BINS:.2f}"  # the leftmost bar's own label (see _histogram_svg)
+    group_rows = "".join(
+        f"<tr><td>{escape(group['group'])}</td><td class=n>{group['entries']:,}</td>"
+        + "".join(f"<td class=n>{group[label]:,}</td>" for label in LABELS)
+        + f"<td class=n>{group['dirty_share']:.1%}</td><td class=n>{group['mean_fraction']:.4f}</td></tr>"
+        for group in summary.get("groups") or [])
+    groups_html = (f"<h2>By {escape(str(summary.get('group_by')))}</h2><table><tr><th>{escape(str(summary.get('group_by')))}"
+                   "</th><th>entries</th>" + "".join(f"<th>{label}</th>" for label in LABELS)
+                   + f"<th>dirty share</th><th>mean fraction</th></tr>{group_rows}</table>") if group_rows else ""
     short = summary.get("short_entries")
     short_html = (f"<p>{short['entries']:,} entries are shorter than one window and were looked up whole; "
                   f"{short[DIRTY]:,} of them are dirty. A short entry (a one-word question, say) is found whenever "
@@ -482,16 +635,21 @@ that is one window); a window is <em>found</em> when it occurs word for word in 
 {short_html}
 {_labels_svg(summary)}
 <h2>Fraction of windows found per entry</h2>
-<p>{no_window:,} of {len(results):,} entries have no window in the corpus (the leftmost bar). Bar colors follow the labels.</p>
+<p>The leftmost bar, {first_label}, holds {first_bin:,} of {len(results):,} entries; {no_window:,} of them have no
+window in the corpus. Bar colors follow the labels.</p>
 {_histogram_svg(results)}
-<h2>The most contaminated entries</h2>
+{groups_html}
+<h2>The entries with the strongest evidence</h2>
+<p>Ranked by the longest stretch of an entry found word for word (in words), then by how rare that stretch is in
+the corpus (its rarest window's count), so that a one-word entry found everywhere comes last.</p>
 {entries_table}
 </body></html>
 """
 
 
 def write_report(out: str | Path, results: Sequence[EntryContamination], texts: Sequence[str],
-                 summary: dict[str, Any]) -> dict[str, Path]:
+                 summary: dict[str, Any], evidence: Sequence[Evidence] | None = None,
+                 groups: Sequence[str] | None = None) -> dict[str, Path]:
     """Write ``entries.jsonl``, ``summary.json`` and ``report.html`` into ``out`` (each whole or not at all).
 
     >>> import tempfile, pathlib
@@ -508,15 +666,27 @@ def write_report(out: str | Path, results: Sequence[EntryContamination], texts: 
         raise InputError(f"expected --out to be a directory, found a file {out}; pass a directory path")
     out.mkdir(parents=True, exist_ok=True)
     paths = {"entries": out / "entries.jsonl", "summary": out / "summary.json", "report": out / "report.html"}
-    write_text_atomically(paths["entries"], (json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in results))
+
+    def row(result: EntryContamination) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        if evidence is not None:
+            proof = evidence[result.index]
+            extra = {"span_words": proof.span_words, "span_count": proof.span_count, "span": proof.span}
+        if groups is not None:
+            extra["group"] = groups[result.index]
+        return {**result.to_dict(), **extra}
+
+    write_text_atomically(paths["entries"], (json.dumps(row(r), ensure_ascii=False) + "\n" for r in results))
     write_json_atomically(paths["summary"], summary)
-    write_text_atomically(paths["report"], _report_html(results, texts, summary))
+    write_text_atomically(paths["report"], _report_html(results, texts, summary, evidence=evidence, groups=groups))
     return paths
 
 
 def contamination_report(index_directory: str | Path, benchmark: str | Path, fields: Sequence[str] = ("text",),
-                         out: str | Path | None = None, *, examples: bool = True, progress: bool = True) -> dict[str, Any]:
+                         out: str | Path | None = None, *, examples: bool = True, progress: bool = True,
+                         group_by: str | None = None) -> dict[str, Any]:
     """Read a benchmark, measure it against an index, write the report files; returns the summary.
+    ``group_by`` names a field of the entries (MMLU's ``subject``) to break the labels down by.
 
     >>> import tempfile, pathlib, json, infgram
     >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -528,11 +698,11 @@ def contamination_report(index_directory: str | Path, benchmark: str | Path, fie
     """
     from ..query.index import Index
 
-    texts = read_benchmark(benchmark, fields)
+    texts, groups = read_benchmark_groups(benchmark, fields, group_by)
     index = Index.open(index_directory)
     info = require_byte_index(index)
     started = time.perf_counter()
-    results = contamination(index, texts, examples=examples, progress=progress)
+    results, evidence = measure(index, texts, examples=examples, progress=progress)
     seconds = time.perf_counter() - started
     summary = {
         "index": str(index_directory),
@@ -545,6 +715,9 @@ def contamination_report(index_directory: str | Path, benchmark: str | Path, fie
         "seconds": round(seconds, 3),
         "entries_per_minute": round(len(results) / seconds * 60) if seconds > 0 else None,
     }
+    if groups is not None:
+        summary["group_by"] = group_by
+        summary["groups"] = group_summary(results, groups)
     if out is not None:
-        write_report(out, results, texts, summary)
+        write_report(out, results, texts, summary, evidence, groups)
     return summary

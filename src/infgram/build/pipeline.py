@@ -26,9 +26,16 @@ records its fingerprint (inputs, options) in ``build-state.json``; shards are th
 one at a time under temporary names (``shard_writer.py``) and recorded there as they
 finish; the report, then the manifest are written last and the state removed. So at any
 point where the process may be killed, the directory holds either a finished index or a
-build state, and rerunning the same command resumes: it re-reads the inputs, reuses every
-recorded shard whose tokens and metadata are unchanged, discards half-written ones and
-writes byte-identical files. A missing or damaged ``build-report.json`` or
+build state, and rerunning the same command resumes: it keeps the finished shards, discards
+half-written ones and writes byte-identical files. With each shard the state records its
+resume point (:meth:`Builder.resume_point`): the records read before the shard's cut, the
+record count at the end of each input file, and the report's counts there. A rerun keeps
+every shard up to the last resume point without reading their input again: the files read
+whole before the cut are not opened, and the file holding it is read from its start to the
+cut without tokenizing (input files are fingerprinted by size and modification time, so the
+records are the same). When that is not possible (documents from Python, a kept shard gone),
+it reads the inputs again and reuses every recorded shard whose tokens and metadata are
+unchanged. A missing or damaged ``build-report.json`` or
 ``build-state.json`` makes the rerun build again; a damaged ``manifest.json`` (not one of
 this build's) is a :class:`BuildError`.
 """
@@ -36,6 +43,7 @@ this build's) is a :class:`BuildError`.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -174,6 +182,8 @@ class Builder:
         """The shard being sorted and written in the background, if any."""
         self.in_flight_bytes = 0
         """What that shard holds, as planned (``ShardBuffer.sorting_bytes``)."""
+        self.stream: FileRecords | None = None
+        """The input files' records, when they come from files (see :meth:`resume_point`)."""
 
     # -- build state (resume) -------------------------------------------------------------
     def save_state(self) -> None:
@@ -195,22 +205,21 @@ class Builder:
     def add_records(self, records: Iterable[Any]) -> None:
         """Account for every record (document, blank line or problem) and buffer the documents
         in batches, tokenizing each batch at once."""
-        batch: list[SourceDocument] = []
+        # Every record is accounted for in input order (a blank line waits in the batch with the
+        # documents around it), so at a shard's cut the report counts exactly the records
+        # before it: what a resumed build restores (see resume_point).
+        batch: list[SourceDocument | BlankLine] = []
         batch_bytes = 0
         for record in records:
-            self.report.records_read += 1
-            self.count(record.source, "records_read")
-            if isinstance(record, SourceDocument):
+            if isinstance(record, (SourceDocument, BlankLine)):
                 batch.append(record)
-                batch_bytes += len(record.text) if record.text is not None else len(record.ids)
+                if isinstance(record, SourceDocument):
+                    batch_bytes += len(record.text) if record.text is not None else len(record.ids)
                 if len(batch) >= 2048 or batch_bytes >= (8 << 20):
                     self.add_documents(batch)
                     batch, batch_bytes = [], 0
                     if self.in_flight is not None and self.in_flight.done():
                         self.wait_for_shard()  # a failed shard stops the build now, not at the next one
-            elif isinstance(record, BlankLine):
-                self.report.blank_lines += 1
-                self.count(record.source, "blank_lines")
             else:
                 # Documents before the problem may hold problems of their own (found when they
                 # are tokenized): handle them first, so problems are reported in input order.
@@ -221,7 +230,13 @@ class Builder:
         if batch:
             self.add_documents(batch)
 
+    def account(self, source: str) -> None:
+        """Count one record read (in input order)."""
+        self.report.records_read += 1
+        self.count(source, "records_read")
+
     def problem(self, problem: InputProblem) -> None:
+        self.account(problem.source)
         if self.on_error == "fail":
             raise InputError(f"{problem.describe()} (pass --on-error skip to index the rest and list such records)")
         self.count(problem.source, "problems")
@@ -229,7 +244,8 @@ class Builder:
         if len(self.report.first_problems) < MAX_LISTED_PROBLEMS:
             self.report.first_problems.append(problem.describe())
 
-    def add_documents(self, documents: list[SourceDocument]) -> None:
+    def add_documents(self, records: list[SourceDocument | BlankLine]) -> None:
+        documents = [record for record in records if isinstance(record, SourceDocument)]
         texts = [d.text for d in documents if d.ids is None]
         form = getattr(self.tokenizer, "normalization", None)
         if form is not None and texts:  # see infgram.normalize: index the normalized text, keep what changed
@@ -238,7 +254,12 @@ class Builder:
             changed = iter([originals for _, originals in normalized])
         encoded = iter((self.tokenizer.inner if form is not None else self.tokenizer).encode_batch(texts)) \
             if texts else iter(())
-        for document in documents:
+        for document in records:
+            if isinstance(document, BlankLine):
+                self.account(document.source)
+                self.report.blank_lines += 1
+                self.count(document.source, "blank_lines")
+                continue
             if document.ids is None:
                 ids = next(encoded)
                 if form is not None:
@@ -289,6 +310,7 @@ class Builder:
                 self.finish_shard()
             if self.in_flight is not None and not self.fits_beside_in_flight(len(ids), len(metadata)):
                 self.wait_for_shard()  # the budget holds: wait rather than fill past it
+            self.account(document.source)
             self.buffer.add(ids, metadata)
             self.count(document.source, "documents")
             self.report.num_documents += 1
@@ -306,15 +328,17 @@ class Builder:
         self.shards_handed_over += 1
         self.in_flight_bytes = buffer.sorting_bytes()
         self.writer.cancelled.clear()
-        self.in_flight = InThread(self.write_shard, name, buffer, name=f"write {name}")
+        resume = self.resume_point(name)
+        self.in_flight = InThread(self.write_shard, name, buffer, resume, name=f"write {name}")
         del buffer
         self.buffer = self.new_buffer()
         if self.in_flight.done():  # not pipelining: written already
             self.wait_for_shard()
 
-    def write_shard(self, name: str, buffer: ShardBuffer) -> None:
+    def write_shard(self, name: str, buffer: ShardBuffer, resume: dict[str, Any] | None = None) -> None:
         """Write (or reuse) shard ``name`` and record it: everything a shard does on disk,
-        in the writer thread, one shard after another."""
+        in the writer thread, one shard after another. ``resume`` (see :meth:`resume_point`)
+        is recorded with it: where a rerun starts reading when this shard is the last one kept."""
 
         def forget() -> None:
             if self.state["shards"].pop(name, None) is not None:
@@ -325,8 +349,45 @@ class Builder:
             self.report.reused_shards += 1
         else:
             self.state["shards"][name] = record
+        if record is not None or (resume is not None and self.state.get("resume") != resume):
+            if resume is not None:
+                self.state["resume"] = resume
             self.save_state()
         self.add_shard(entry)
+
+    def resume_point(self, name: str) -> dict[str, Any] | None:
+        """Where the input stands when shard ``name`` is cut: the records read before its
+        cut, the record count at the end of each input file read so far, and the report's
+        counts, so that a rerun keeping this shard (and those before it) starts reading
+        right after it, with the report as it was here. None when the input is not a list of
+        files with a fingerprint (documents from Python, a dataset without a version)."""
+        stream = self.stream
+        if stream is None:
+            return None
+        report = self.report
+        return {"shard": name, "records_read": report.records_read, "file_ends": list(stream.ends),
+                "report": {"num_documents": report.num_documents, "num_tokens": report.num_tokens,
+                           "blank_lines": report.blank_lines, "problems": dict(report.problems),
+                           "first_problems": list(report.first_problems),
+                           "files": {path: dict(counts) for path, counts in report.files.items()
+                                     if any(counts.values())}}}
+
+    def resume_from(self, entries: list[dict[str, Any]], resume: dict[str, Any]) -> None:
+        """Start after the kept shards ``entries`` (recorded by an earlier run, with
+        ``resume`` the resume point of the last), the report restored to its counts there."""
+        for entry in entries:
+            self.add_shard({key: value for key, value in entry.items() if key != "first_document"})
+        self.shards_handed_over = len(entries)
+        report, saved = self.report, resume["report"]
+        report.records_read = resume["records_read"]
+        report.num_documents, report.num_tokens = saved["num_documents"], saved["num_tokens"]
+        report.blank_lines = saved["blank_lines"]
+        report.problems = dict(saved["problems"])
+        report.first_problems = list(saved["first_problems"])
+        for path, counts in saved["files"].items():
+            if path in report.files:
+                report.files[path] = dict(counts)
+        report.reused_shards += len(entries)
 
     def wait_for_shard(self) -> None:
         """Wait for the shard in flight, if any, raising its error here."""
@@ -376,7 +437,13 @@ class Builder:
                 remove_path(stale)
         self.report.num_shards = len(self.shards)
         write_json_atomically(self.out / REPORT_NAME, self.report.to_json())
-        manifest = {
+        write_json_atomically(self.out / MANIFEST_NAME, self.manifest())
+        (self.out / BUILD_STATE_NAME).unlink(missing_ok=True)
+        return self.report
+
+    def manifest(self) -> dict[str, Any]:
+        """The manifest of the index built: its tokenizer, totals, shards and build options."""
+        return {
             "format": MANIFEST_FORMAT,
             "format_version": MANIFEST_VERSION if getattr(self.tokenizer, "normalization", None) is None
             else MANIFEST_NORMALIZED_VERSION,
@@ -391,9 +458,6 @@ class Builder:
             "build": manifest_build_options(self.fingerprint),
             **self.writer.manifest_extra(),
         }
-        write_json_atomically(self.out / MANIFEST_NAME, manifest)
-        (self.out / BUILD_STATE_NAME).unlink(missing_ok=True)
-        return self.report
 
 
 def save_tokenizer(tokenizer: Tokenizer, out: Path) -> None:
@@ -454,7 +518,10 @@ def _read_state(out: Path, fingerprint: dict[str, Any]) -> dict[str, Any] | None
     shards = {name: record for name, record in state["shards"].items()
               if isinstance(record, dict) and isinstance(record.get("content_sha256"), str)
               and isinstance(record.get("entry"), dict)}
-    return {"fingerprint": fingerprint, "shards": shards}
+    kept = {"fingerprint": fingerprint, "shards": shards}
+    if isinstance(state.get("resume"), dict):
+        kept["resume"] = state["resume"]  # checked when used (kept_shards)
+    return kept
 
 
 def _normalized_inputs(build: Any) -> Any:
@@ -551,10 +618,90 @@ def prepare_output(out: Path, fingerprint: dict[str, Any], overwrite: bool,
     return None, state
 
 
+class FileRecords:
+    """The records of the input files, read one file after another, keeping the number of
+    records read by the end of each file (``ends``): what a build's resume point records.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> files = [folder / "a.txt", folder / "b.jsonl"]
+    >>> _ = files[0].write_text("one"), files[1].write_text('{"text": "x"}\\n\\n{"text": "y"}\\n')
+    >>> stream = FileRecords(files, inputs_module.read_records)
+    >>> [record.line for record in stream], stream.ends
+    ([0, 1, 2, 3], [1, 4])
+    >>> stream = FileRecords(files, inputs_module.read_records)
+    >>> stream.skip(2, [1, 4]), [record.line for record in stream], stream.ends
+    (1, [2, 3], [1, 4])
+    """
+
+    def __init__(self, files: list[Any], read: Callable[[list[Any]], Iterable[Any]]):
+        self.files = files
+        self.read = read
+        self.ends: list[int] = []
+        self._first_file = 0
+        self._offset = 0
+        self._total = 0
+
+    def skip(self, records: int, file_ends: list[int]) -> int:
+        """Start after the first ``records`` records, without opening the files that end by
+        then (``file_ends``: the ends of the files an earlier run read, as it counted them).
+        Returns the number of files not opened."""
+        first = 0
+        while first < min(len(file_ends), len(self.files)) and file_ends[first] <= records:
+            first += 1
+        self.ends = list(file_ends[:first])
+        self._first_file = first
+        self._total = self.ends[-1] if self.ends else 0
+        self._offset = records - self._total
+        return first
+
+    def __iter__(self) -> Iterator[Any]:
+        for number in range(self._first_file, len(self.files)):
+            records = iter(self.read([self.files[number]]))
+            if number == self._first_file and self._offset:
+                # The part of this file before the cut: read again (never tokenized), not kept.
+                self._total += sum(1 for _ in itertools.islice(records, self._offset))
+            for record in records:
+                self._total += 1
+                yield record
+            self.ends.append(self._total)
+
+
+def kept_shards(out: Path, state: dict[str, Any], fingerprint: dict[str, Any],
+                num_files: int) -> tuple[list[dict[str, Any]], dict[str, Any]] | None:
+    """The shards a resumed build keeps without reading their input again: those up to the
+    build state's resume point (see :meth:`Builder.resume_point`), when every one of them is
+    recorded and intact; with that resume point. None when there is nothing to keep this way
+    (inputs without a fingerprint, no resume point, a shard missing or changed)."""
+    resume = state.get("resume")
+    if fingerprint.get("inputs") is None or not isinstance(resume, dict):
+        return None
+    try:
+        last = int(str(resume["shard"]).removeprefix("shard-"))
+        ends = resume["file_ends"]
+        if not (isinstance(resume["records_read"], int) and isinstance(ends, list) and len(ends) <= num_files
+                and all(isinstance(end, int) for end in ends) and ends == sorted(ends)
+                and isinstance(resume["report"], dict)):
+            return None
+    except (KeyError, TypeError, ValueError):
+        return None
+    entries = []
+    for number in range(last + 1):
+        record = state["shards"].get(f"shard-{number:05d}")
+        if record is None or not _shard_intact(out, record["entry"]):
+            return None
+        entries.append(record["entry"])
+    return entries, resume
+
+
 def _run(records: Iterable[Any], out: Path, tokenizer: Tokenizer, fingerprint: dict[str, Any], shard_positions: int,
          on_error: str, progress: bool, bar: tqdm, start: float, state: dict[str, Any],
-         report: BuildReport) -> BuildReport:
+         report: BuildReport, kept: tuple[list[dict[str, Any]], dict[str, Any]] | None = None) -> BuildReport:
     builder = Builder(out, tokenizer, fingerprint, shard_positions, on_error, progress, state, report)
+    if isinstance(records, FileRecords) and fingerprint.get("inputs") is not None:
+        builder.stream = records
+    if kept is not None:
+        builder.resume_from(*kept)
     try:
         builder.add_records(records)
         bar.close()
@@ -741,12 +888,53 @@ def build(inputs: Any, out: str | Path, *, tokenizer: str | Path | Tokenizer | N
         # Counted in bytes on disk, as read: compressed ones for .gz and .zst inputs.
         bar = tqdm(total=total_bytes, desc="reading and tokenizing" + (" (bytes on disk, compressed)" if compressed else ""),
                    unit="B", unit_scale=True, disable=not progress)
-        records = inputs_module.read_records(files, text_field, on_read=bar.update, selection=plan.selection)
+        records = FileRecords(files, lambda chosen: inputs_module.read_records(chosen, text_field, on_read=bar.update,
+                                                                               selection=plan.selection))
+        kept = kept_shards(out, plan.state, plan.fingerprint, len(files))
+        if kept is not None:
+            # The kept shards' input is not read again: the files before the cut are not opened.
+            skipped = records.skip(kept[1]["records_read"], kept[1]["file_ends"])
+            bar.update(sum(entry[1] for entry in plan.fingerprint["inputs"][:skipped]
+                           if isinstance(entry, list) and len(entry) > 1 and isinstance(entry[1], int)))
         report = _run(records, out, tokenizer, plan.fingerprint, plan.shard_positions, on_error, progress, bar, start,
-                      plan.state, plan.new_report(out))
+                      plan.state, plan.new_report(out), kept)
     if progress:
         tqdm.write(report.summary())
     return report
+
+
+def python_records(documents: Iterable[str | dict[str, Any] | SourceDocument | InputProblem], tokenizer: Tokenizer,
+                   on_record: Callable[[int], Any] | None = None) -> Iterator[SourceDocument | InputProblem]:
+    """The records of documents given in Python (see :func:`build_from_documents`): each a
+    document or the problem that keeps it out; ``on_record(1)`` is called for each.
+
+    >>> [type(r).__name__ for r in python_records(["ab", {"text": 3}], load_tokenizer(None))]
+    ['SourceDocument', 'InputProblem']
+    """
+    for number, item in enumerate(documents, start=1):
+        if on_record is not None:
+            on_record(1)
+        if isinstance(item, (SourceDocument, InputProblem)):
+            yield item
+            continue
+        if isinstance(item, str):
+            item = {"text": item}
+        metadata = inputs_module.python_metadata(item, number)
+        if isinstance(metadata, InputProblem):
+            yield metadata
+        elif "ids" in item:
+            ids = np.asarray(item["ids"])
+            if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
+                yield InputProblem("<python>", number, inputs_module.TOKEN_OUT_OF_RANGE,
+                                   f"expected a flat list of integer token ids, found {ids.dtype} of shape {ids.shape}")
+                continue
+            yield SourceDocument(None, metadata, "<python>", number, ids.astype(np.int64))
+        elif isinstance(tokenizer, PretokenizedVocabulary):
+            yield InputProblem("<python>", number, inputs_module.MISSING_TEXT_FIELD,
+                               "expected 'ids' in every document of an index built from token ids")
+        else:
+            text = inputs_module.text_or_problem(item.get("text"), "<python>", number, "text")
+            yield text if isinstance(text, InputProblem) else SourceDocument(text, metadata, "<python>", number)
 
 
 def build_from_documents(documents: Iterable[str | dict[str, Any] | SourceDocument | InputProblem], out: str | Path, *,
@@ -776,35 +964,9 @@ def build_from_documents(documents: Iterable[str | dict[str, Any] | SourceDocume
     with write_errors_named(out):
         _, state = prepare_output(out, fingerprint, overwrite, progress)
     bar = tqdm(desc="reading and tokenizing", unit="doc", disable=not progress)
-
-    def records() -> Iterator[SourceDocument | InputProblem]:
-        for number, item in enumerate(documents, start=1):
-            bar.update(1)
-            if isinstance(item, (SourceDocument, InputProblem)):
-                yield item
-                continue
-            if isinstance(item, str):
-                item = {"text": item}
-            metadata = inputs_module.python_metadata(item, number)
-            if isinstance(metadata, InputProblem):
-                yield metadata
-            elif "ids" in item:
-                ids = np.asarray(item["ids"])
-                if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
-                    yield InputProblem("<python>", number, inputs_module.TOKEN_OUT_OF_RANGE,
-                                       f"expected a flat list of integer token ids, found {ids.dtype} of shape {ids.shape}")
-                    continue
-                yield SourceDocument(None, metadata, "<python>", number, ids.astype(np.int64))
-            elif isinstance(tokenizer, PretokenizedVocabulary):
-                yield InputProblem("<python>", number, inputs_module.MISSING_TEXT_FIELD,
-                                   "expected 'ids' in every document of an index built from token ids")
-            else:
-                text = inputs_module.text_or_problem(item.get("text"), "<python>", number, "text")
-                yield text if isinstance(text, InputProblem) else SourceDocument(text, metadata, "<python>", number)
-
     with write_errors_named(out):
-        report = _run(records(), out, tokenizer, fingerprint, shard_positions, on_error, progress, bar, start, state,
-                      BuildReport(directory=str(out)))
+        report = _run(python_records(documents, tokenizer, bar.update), out, tokenizer, fingerprint, shard_positions,
+                      on_error, progress, bar, start, state, BuildReport(directory=str(out)))
     if progress:
         tqdm.write(report.summary())
     return report

@@ -7,7 +7,9 @@ no removed tokens is kept as it is; every other group becomes one new shard, sor
 in ``g<next generation>/``. A removed document keeps its number as an empty placeholder
 (its separator alone, metadata ``{}``) that the new shard still lists as removed, so
 document numbers never move and ``document(n)`` keeps refusing it; its tokens and metadata
-are gone from the disk. Every answer is unchanged.
+are gone from the disk. Every answer is unchanged. The shards it replaced are deleted as soon
+as it commits, unless a reader holds the generation before (see
+:mod:`infgram.format.readers`): then at the next change that finds none held.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from ..shards import open_shard
 from ..shards.sa import SAShard
 from ..tokenizer import tokenizer_from_manifest
 from .add import ChangeReport
-from .generations import changing, commit, generation_directory, rebased_entry, shard_size_options
+from .generations import changing, commit, free_superseded, generation_directory, rebased_entry, shard_size_options
 from .remove import write_removals
 
 
@@ -150,9 +152,12 @@ def compact(directory: str | Path, *, memory: str | int | None = None, shard_tok
                                 details={"note": "no shard holds removed tokens or can merge with its neighbour"})
         del shards
         num_documents = sum(int(entry["num_documents"]) for entry in entries)
-        commit(directory, manifest, entries, {"action": "compact", "rewritten_shards": rewritten,
-                                              "num_shards": len(entries), "freed_tokens": removed_tokens})
+        committed = commit(directory, manifest, entries, {"action": "compact", "rewritten_shards": rewritten,
+                                                          "num_shards": len(entries), "freed_tokens": removed_tokens})
+        # The shards it replaced go now, unless a reader still holds the generation before.
+        freed = free_superseded(directory, committed)
     return ChangeReport("compact", str(directory), generation + 1, True, num_documents,
                         sum(int(entry["num_tokens"]) for entry in entries),
-                        {"rewritten_shards": rewritten, "num_shards": len(entries), "freed_tokens": removed_tokens},
+                        {"rewritten_shards": rewritten, "num_shards": len(entries), "freed_tokens": removed_tokens,
+                         "freed_bytes": freed},
                         time.perf_counter() - start)

@@ -27,6 +27,7 @@ from ..build.plan import default_shard_tokens
 from ..build.shard_writer import remove_path
 from ..errors import IndexFormatError, UnsupportedOperationError
 from ..format import LOCK_NAME, MANIFEST_NAME, WriterLock, generation_of, read_manifest, write_json_atomically
+from ..format.readers import unheld_generations
 from ..shards.official import is_official_directory
 
 GENERATION_DIRECTORY = re.compile(r"^g\d+$")
@@ -101,6 +102,28 @@ def collect_garbage(directory: Path, manifest: dict[str, Any], keep: str | None 
     return freed
 
 
+def free_superseded(directory: Path, manifest: dict[str, Any]) -> int | None:
+    """Right after ``manifest`` (generation g) is committed: delete what it does not name,
+    when no reader holds a generation below g (see :mod:`infgram.format.readers`). Returns
+    the bytes freed, or None when a reader holds an older generation (the files then go at
+    the next change that finds none held). Called with the writer lock held.
+
+    >>> import tempfile, pathlib, infgram
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = infgram.build_from_documents(["a rose", "a rose was red"], folder / "i", progress=False)
+    >>> _ = infgram.remove(folder / "i", documents=[0], progress=False)
+    >>> reader = infgram.Index.open(folder / "i")               # holds generation 1
+    >>> infgram.compact(folder / "i", progress=False).details["freed_bytes"]   # generation 2: 1 is held
+    >>> reader.close()
+    >>> infgram.remove(folder / "i", documents=[1], progress=False).details["freed_bytes"] > 0
+    True
+    """
+    with unheld_generations(directory, below=generation_of(manifest)) as unheld:
+        if not unheld.complete:
+            return None
+        return collect_garbage(directory, manifest)
+
+
 def rebased_entry(entry: dict[str, Any], prefix: str, first_document: int) -> dict[str, Any]:
     """A shard's manifest entry written in a subdirectory: its name and file paths under
     ``prefix``, its first document renumbered.
@@ -161,4 +184,4 @@ def commit(directory: Path, manifest: dict[str, Any], shards: list[dict[str, Any
 
 
 __all__ = ["GENERATION_DIRECTORY", "LOCK_NAME", "generation_directory", "referenced_files", "collect_garbage",
-           "rebased_entry", "changing", "commit", "shard_size_options"]
+           "free_superseded", "rebased_entry", "changing", "commit", "shard_size_options"]

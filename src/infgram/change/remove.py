@@ -28,7 +28,7 @@ from ..format import KIND_REMOVED_DOCUMENTS, KIND_REMOVED_ROWS, AtomicFileWriter
 from ..shards import open_shard
 from ..shards.sa import SAShard
 from .add import ChangeReport
-from .generations import changing, commit, generation_directory
+from .generations import changing, commit, free_superseded, generation_directory
 
 _SCAN_ROWS = 1 << 23
 """Suffix-array rows read at a time when looking for the rows of removed documents."""
@@ -266,6 +266,8 @@ def remove(directory: str | Path, *, documents: Iterable[int] | None = None, doc
                 entries.append(write_removals(directory, target, number, entry, token_width, all_documents, rows,
                                               shard.removals.num_tokens + new_tokens))
         del shards  # the memory maps of the old generation
-        commit(directory, manifest, entries, {"action": "remove", "num_documents": newly, "num_tokens": tokens})
+        committed = commit(directory, manifest, entries, {"action": "remove", "num_documents": newly,
+                                                          "num_tokens": tokens})
+        freed = free_superseded(directory, committed)  # the removal lists it replaced, when no reader holds them
     return ChangeReport("remove", str(directory), generation + 1, True, newly, tokens,
-                        {"already_removed": len(chosen) - newly}, time.perf_counter() - start)
+                        {"already_removed": len(chosen) - newly, "freed_bytes": freed}, time.perf_counter() - start)

@@ -35,7 +35,10 @@ from typing import Any, Sequence
 
 from ..errors import IndexFormatError, QueryError, UnsupportedOperationError
 from ..format import directory_bytes, file_sha256, generation_of, read_header, read_manifest
+from ..format.readers import ReaderHold
+from ..build.memory import build_in_memory
 from ..shards import OPERATIONS_OF_KIND, Shard, open_shard
+from ..shards.memory import MemorySAShard
 from ..shards.residency import Residency
 from ..shards.official import (
     OFFICIAL_KIND,
@@ -104,13 +107,30 @@ def _generation(directory: Path) -> int:
     return 0 if is_official_directory(directory) else generation_of(read_manifest(directory))
 
 
-def _open_directory(directory: Path, tokenizer_spec: Any = None) -> tuple[dict[str, Any], Tokenizer, list[Shard]]:
+def _held_manifest(directory: Path) -> tuple[dict[str, Any], ReaderHold]:
+    """The manifest of an index directory and a hold on its generation, taken before the
+    manifest is trusted (see :mod:`infgram.format.readers`): a change that commits meanwhile
+    makes it start over with the new generation."""
+    manifest = read_manifest(directory)
+    while True:
+        hold = ReaderHold.take(directory, generation_of(manifest))
+        again = read_manifest(directory)
+        if generation_of(again) == hold.generation:
+            return again, hold
+        hold.release()
+        manifest = again
+
+
+def _open_directory(directory: Path, tokenizer_spec: Any = None,
+                    holds: list[ReaderHold] | None = None) -> tuple[dict[str, Any], Tokenizer, list[Shard]]:
     if is_official_directory(directory):
         return _open_official(directory, tokenizer_spec)
     if tokenizer_spec is not None:
         raise QueryError(f"{directory} is an infgram index, which records its own tokenizer; open it without "
                          "tokenizer= (that is for official infini-gram indexes)")
-    manifest = read_manifest(directory)
+    manifest, hold = _held_manifest(directory)
+    if holds is not None:
+        holds.append(hold)
     tokenizer = tokenizer_from_manifest(manifest.get("tokenizer", {}), directory)
     if tokenizer.token_width != manifest.get("token_width"):
         raise IndexFormatError(f"the manifest's token width {manifest.get('token_width')!r:.40} does not match its "
@@ -133,6 +153,40 @@ def _open_directory(directory: Path, tokenizer_spec: Any = None) -> tuple[dict[s
     return manifest, tokenizer, shards
 
 
+def _directory_sizes(directory: Path, manifest: dict[str, Any]) -> tuple[int, int, int]:
+    """The bytes of an index directory as (index, garbage, other): the shard files the manifest
+    names (what queries read), the files of shard and generation folders it does not name
+    (superseded by a change, deleted once no reader holds them: see
+    :mod:`infgram.format.readers`), and the rest (manifest, tokenizer, build report).
+
+    >>> import tempfile, pathlib, infgram
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = infgram.build_from_documents(["a rose", "a rose was red"], folder / "i", progress=False)
+    >>> _ = infgram.remove(folder / "i", documents=[0], progress=False)
+    >>> reader = infgram.Index.open(folder / "i")            # holds generation 1: compact cannot free it
+    >>> _ = infgram.compact(folder / "i", progress=False)
+    >>> info = infgram.Index.open(folder / "i").info()
+    >>> on_disk = sum(f.stat().st_size for f in (folder / "i").rglob("*") if f.is_file())
+    >>> info["garbage_bytes"] > 0, info["index_bytes"] + info["garbage_bytes"] + info["other_bytes"] == on_disk
+    (True, True)
+    """
+    named = {str(file.get("path")) for entry in manifest.get("shards", []) for file in entry.get("files", {}).values()}
+    index = garbage = other = 0
+    root = Path(directory)
+    for path in root.rglob("*"):
+        if not path.is_file():
+            continue
+        relative = path.relative_to(root).as_posix()
+        size = path.stat().st_size
+        if relative in named:
+            index += size
+        elif "/" in relative and not relative.startswith("."):
+            garbage += size
+        else:
+            other += size
+    return index, garbage, other
+
+
 class Index(Corpus):
     """An open index (one directory or several as one). Use :meth:`Index.open`; queries
     are strings or token ids."""
@@ -146,6 +200,10 @@ class Index(Corpus):
         self.manifests = manifests
         self.max_work_ceiling: int | None = None
         """A ceiling on every request's work budget that no call can lift (a server's ``--max-work``)."""
+        self.holds: list[ReaderHold] = []
+        """The generations this index holds while it uses them (see :mod:`infgram.format.readers`)."""
+        self.build_report: Any = None
+        """What building an index in memory did (:meth:`from_texts`): a :class:`~infgram.BuildReport`."""
 
     @classmethod
     def open(cls, location: IndexLocation, tokenizer: Any = None, *, load: str = "auto",
@@ -172,6 +230,43 @@ class Index(Corpus):
         index = cls._open_files(location, tokenizer)
         index.place(load, memory)
         return index
+
+    @classmethod
+    def from_texts(cls, documents: Any, *, tokenizer: Any = None, token_width: int | None = None,
+                   vocab_size: int | None = None, on_error: str = "fail", shard_tokens: int | None = None,
+                   normalize: str | None = None) -> "Index":
+        """An index built in memory, with no files: a throwaway index for a notebook, built in
+        milliseconds for small inputs, that answers every query an index directory of the
+        same documents answers, the same way (see :mod:`infgram.build.memory`).
+
+        ``documents`` are strings, ``{"text": ..., "metadata": {...}}`` or, with
+        ``token_width``, ``{"ids": [...]}`` (or lists of ids), as for
+        :func:`~infgram.build_from_documents`, whose options these are. Its ``directories`` are
+        empty, and ``info()["index_bytes"]`` counts the arrays in memory.
+
+        >>> import infgram
+        >>> index = infgram.Index.from_texts(["a rose is a rose", "is it"])
+        >>> index.count("rose"), index.document(1).text, index.info()["in_memory"]
+        (2, 'is it', True)
+        >>> infgram.Index.from_texts([[1, 2, 1], [2]], token_width=2).count([2, 1])
+        1
+        """
+        if token_width is not None and not isinstance(documents, (str, bytes, dict)):
+            # Lists of ids stand for {"ids": ...}.
+            documents = ({"ids": item} if not isinstance(item, (str, dict)) else item for item in documents)
+        built = build_in_memory(documents, tokenizer=tokenizer, token_width=token_width, vocab_size=vocab_size,
+                                on_error=on_error, shard_tokens=shard_tokens, normalize=normalize)
+        shards = [MemorySAShard(shard.name, shard.tokens, shard.suffix_array, shard.starts, shard.metadata_offsets,
+                                shard.metadata, shard.first_document, built.tokenizer.token_width)
+                  for shard in built.shards]
+        index = cls([], [built.manifest], built.tokenizer, shards)
+        index.build_report = built.report
+        return index
+
+    @property
+    def in_memory(self) -> bool:
+        """Whether the index was built in memory (:meth:`from_texts`), with no directory."""
+        return not self.directories
 
     def place(self, load: str = "auto", memory: str | int | None = None) -> None:
         """Choose where the index lives while it answers (see :meth:`open`): advise the
@@ -203,7 +298,13 @@ class Index(Corpus):
     @classmethod
     def _open_files(cls, location: IndexLocation, tokenizer: Any = None) -> "Index":
         directories = index_directories(location)
-        opened = [_open_directory(directory, tokenizer) for directory in directories]
+        holds: list[ReaderHold] = []
+        try:
+            opened = [_open_directory(directory, tokenizer, holds) for directory in directories]
+        except BaseException:
+            for hold in holds:
+                hold.release()
+            raise
         first_manifest, tokenizer, _ = opened[0]
         for directory, (manifest, other, _) in zip(directories[1:], opened[1:]):
             for what, mine, theirs in (
@@ -215,11 +316,16 @@ class Index(Corpus):
                     raise IndexFormatError(f"expected every index opened together to have the {what} of "
                                            f"{directories[0]} ({mine!r:.120}), found {theirs!r:.120} in {directory}; "
                                            "open them separately, or rebuild one to match")
-        return cls(directories, [m for m, _, _ in opened], tokenizer, [s for _, _, shards in opened for s in shards])
+        index = cls(directories, [m for m, _, _ in opened], tokenizer, [s for _, _, shards in opened for s in shards])
+        index.holds = holds
+        return index
 
     @property
     def directory(self) -> Path:
         """The (first) index directory."""
+        if self.in_memory:
+            raise UnsupportedOperationError("this index was built in memory (Index.from_texts) and has no directory; "
+                                            "build one with infgram.build_from_documents to keep it on disk")
         return self.directories[0]
 
     @property
@@ -424,6 +530,8 @@ class Index(Corpus):
         if type(self.shard_set) is not ShardSet:
             raise UnsupportedOperationError("an index whose shards live elsewhere (on a Ray cluster) reloads by "
                                             "being opened again: call infgram.distributed.open")
+        if self.in_memory:
+            return False  # nothing else can change it
         if [_generation(directory) for directory in self.directories] == \
                 [generation_of(manifest) for manifest in self.manifests]:
             return False
@@ -432,9 +540,21 @@ class Index(Corpus):
         if residency is not None:
             fresh.place(residency.requested, residency.tier_budget_bytes)
         ceiling = self.max_work_ceiling
+        old_holds = self.holds
         self.__dict__.update(fresh.__dict__)  # one generation or the other, attribute by attribute
         self.max_work_ceiling = ceiling
+        fresh.holds = []
+        for hold in old_holds:  # queries still running keep their maps; the next change may delete the files
+            hold.release()
         return True
+
+    def close(self) -> None:
+        """Let go of the generations this index holds, so that a change may delete their
+        files (see :mod:`infgram.format.readers`); queries after it are not supported. An
+        index that is garbage collected, or whose process ends, lets go the same way."""
+        for hold in self.holds:
+            hold.release()
+        self.holds = []
 
     def info(self) -> dict[str, Any]:
         """What the index holds, what it answers, and how big it is; ``normalization`` is the
@@ -448,9 +568,19 @@ class Index(Corpus):
         >>> info["normalization"], info["num_tokens"]
         ('lowercase', 2)
         """
-        size = sum(directory_bytes(directory) for directory in self.directories)
+        garbage_bytes = other_bytes = 0
+        if self.in_memory:
+            size = sum(shard.memory_bytes for shard in self.shards if isinstance(shard, MemorySAShard))
+        else:
+            size = 0
+            for directory, manifest in zip(self.directories, self.manifests):
+                if self.kind == OFFICIAL_KIND:
+                    size += directory_bytes(directory)
+                    continue
+                index_bytes, garbage, other = _directory_sizes(directory, manifest)
+                size, garbage_bytes, other_bytes = size + index_bytes, garbage_bytes + garbage, other_bytes + other
         info = {
-            "directory": ",".join(str(directory) for directory in self.directories),
+            "directory": ",".join(str(directory) for directory in self.directories) or None,
             "index_kind": self.kind,
             "tokenizer": self.tokenizer.kind,
             "token_width": self.token_width,
@@ -461,11 +591,15 @@ class Index(Corpus):
             "num_shards": len(self.shards),
             "index_bytes": size,
             "bytes_per_token": round(size / max(self.num_tokens, 1), 3),
+            "garbage_bytes": garbage_bytes,
+            "other_bytes": other_bytes,
             "operations": sorted(self.operations),
             "generation": self.generation,
             "num_removed_documents": len(self.shard_set.removed_documents()),
             "normalization": self.manifest.get("tokenizer", {}).get("normalize"),
         }
+        if self.in_memory:
+            info["in_memory"] = True
         changes = [change for manifest in self.manifests for change in manifest.get("changes", [])]
         if changes:
             info["changes"] = changes[-20:]
@@ -484,7 +618,7 @@ class Index(Corpus):
     def verify(self) -> None:
         """Check every file's header and recompute its checksum against the manifest (reads
         the whole index); raises :class:`~infgram.errors.IndexFormatError` naming the first
-        damaged file."""
+        damaged file. An index in memory has no files: nothing to check."""
         if self.kind == OFFICIAL_KIND:
             raise UnsupportedOperationError("an official infini-gram index has no checksums to verify; its files are "
                                             "checked when it opens (sizes, document offsets, a sample of its table)")
