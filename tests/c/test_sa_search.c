@@ -72,13 +72,21 @@ int main(void) {
         records[2 * k] = keys[k];
         records[2 * k + 1] = (uint64_t)key_positions[k];
     }
-    for (int mode = 0; mode < 6; mode++) {
-        int with_keys = mode % 3 != 0;
-        sa_view_read_from_disk(&view, mode >= 3);
-        view.keys_have_pointers = mode % 3 == 2;
-        view.keys = with_keys ? (view.keys_have_pointers ? records : keys) : NULL;
-        view.key_step = with_keys ? 8 : 0;
-        view.num_keys = with_keys ? num_keys : 0;
+    /* Records every 32 entries too: from disk, the rows between two samples are then more
+     * than a count's step probes, so its steps spread their probes. */
+    int64_t num_sparse = (N + 31) / 32;
+    uint64_t *sparse_records = malloc((size_t)num_sparse * 16);
+    for (int64_t k = 0; k < num_sparse; k++) {
+        sparse_records[2 * k] = records[8 * k];
+        sparse_records[2 * k + 1] = records[8 * k + 1];
+    }
+    for (int mode = 0; mode < 8; mode++) {
+        int with_keys = mode % 3 != 0 || mode >= 6, sparse = mode >= 6;
+        sa_view_read_from_disk(&view, mode >= 3 && mode != 6);
+        view.keys_have_pointers = mode % 3 == 2 || sparse;
+        view.keys = with_keys ? (sparse ? sparse_records : view.keys_have_pointers ? records : keys) : NULL;
+        view.key_step = with_keys ? (sparse ? 32 : 8) : 0;
+        view.num_keys = with_keys ? (sparse ? num_sparse : num_keys) : 0;
         CHECK(sa_view_check(&view, &report) == INFGRAM_OK);
         for (int trial = 0; trial < 300; trial++) {
             unsigned char query[12];
@@ -192,6 +200,7 @@ int main(void) {
     free(suffix_array);
     free(keys);
     free(records);
+    free(sparse_records);
     free(key_positions);
     printf("sa_search: ok\n");
     return 0;
