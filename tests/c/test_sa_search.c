@@ -7,6 +7,7 @@
  * from disk (on_disk: the k-ary searches that read each step's probes at once).
  * Exits non-zero on the first failure.
  */
+#define _DEFAULT_SOURCE         /* mincore in sa_search.c */
 #define _POSIX_C_SOURCE 200112L /* posix_madvise in sa_search.c */
 #include "../../src/infgram/c/encode.c"
 #include "../../src/infgram/c/find_many.c"
