@@ -9,6 +9,18 @@
  */
 #define _DEFAULT_SOURCE         /* mincore in sa_search.c */
 #define _POSIX_C_SOURCE 200112L /* posix_madvise in sa_search.c */
+#include <stdint.h>
+/* From disk, the searches compare first the rows whose text is in memory; here every buffer
+ * is, so a test check says "in memory" of some rows only (as if the rest were on disk),
+ * when in_memory_share is not 0: rows whose text's address hashes below it. */
+static int in_memory_share = 0;
+#define SA_SEARCH_RESIDENT test_resident
+#include "../../src/infgram/c/sa_search.h"
+static int resident(const sa_view *view, const unsigned char *address, int64_t length);
+static int test_resident(const sa_view *view, const unsigned char *address, int64_t length) {
+    if (in_memory_share == 0) return resident(view, address, length);
+    return (int)(((uintptr_t)address * 2654435761u >> 7) % 4) < in_memory_share;
+}
 #include "../../src/infgram/c/encode.c"
 #include "../../src/infgram/c/find_many.c"
 #include "../../src/infgram/c/sa_search.c"
@@ -56,6 +68,9 @@ int main(void) {
     damage_report_clear(&report);
     sa_view view = {text, suffix_array, 1, 4, N, NULL, 0, 0};
     CHECK(sa_view_check(&view, &report) == INFGRAM_OK);
+    sa_view_read_from_disk(&view, 1);
+    CHECK(resident(&view, text, N) == 1); /* a buffer in use is in memory */
+    CHECK(resident(&view, text, 9 * 4096 * 4) == 0); /* more pages than the check looks at */
 
     /* Keys every 8 entries (exact size, so an overread is caught). */
     int64_t num_keys = (N + 7) / 8;
@@ -90,6 +105,7 @@ int main(void) {
         view.num_keys = with_keys ? (sparse ? num_sparse : num_keys) : 0;
         CHECK(sa_view_check(&view, &report) == INFGRAM_OK);
         for (int trial = 0; trial < 300; trial++) {
+            in_memory_share = trial % 4;
             unsigned char query[12];
             int64_t length = 1 + (int64_t)(next_random(&seed) % 10);
             for (int64_t b = 0; b < length; b++) query[b] = (unsigned char)('a' + next_random(&seed) % 3);
@@ -172,6 +188,7 @@ int main(void) {
         view.key_step = 8;
         view.num_keys = num_keys;
         for (int trial = 0; trial < 20; trial++) {
+            in_memory_share = trial % 4;
             unsigned char query[6] = {'a', 'b', 'c', 'a', 'b', 'c'};
             int64_t lo, hi, length, lengths[6], counts[6], prompt_counts[6];
             damage_report_clear(&report);

@@ -343,6 +343,11 @@ static int resident(const sa_view *view, const unsigned char *address, int64_t l
     return 1;
 }
 
+/* The tests replace the check, so that the searches also meet text that is not in memory. */
+#ifndef SA_SEARCH_RESIDENT
+#define SA_SEARCH_RESIDENT resident
+#endif
+
 /* Narrow a lane by the rows of [a, b) whose text is in memory (their suffix-array entries,
  * or for samples their records, must be). A step's probes then spread over what is left,
  * so on an index whose page cache holds part of the text, a step reads fewer pages, and
@@ -357,7 +362,7 @@ static void compare_resident(const sa_view *view, bound_lane *lane, int over_sam
         int64_t at = (int64_t)position + lane->depth;
         if (at < view->num_positions) { /* else the suffix ends first: it compares before, reading nothing */
             int64_t available = (view->num_positions - at) * w;
-            if (!resident(view, view->tokens + at * w,
+            if (!SA_SEARCH_RESIDENT(view, view->tokens + at * w,
                           available < lane->query_bytes ? available : lane->query_bytes)) continue;
         }
         if (!compares_before(view, lane, position)) {
