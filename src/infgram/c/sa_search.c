@@ -212,9 +212,10 @@ static void keyed_range(const sa_view *view, const unsigned char *query, int64_t
  *     of 31 rows in two rounds of text reads of at most 10 pages per end, where every row
  *     at once would read 31 pages per end in one round, and a binary search 5 rounds.
  *   - The longest suffix probes up to MAX_FINDS starts at once over the whole array, whose
- *     rounds depend on the searches that come back with a match; it keeps WIDE, which was
- *     measured faster there (the run it finds is narrowed further by NARROW finds).
- *   - Before the samples' text settles a long query's first sample, the suffix-array
+ *     rounds depend on the searches that come back with a match; it keeps WIDE, as do the
+ *     finds inside a known run (the ∞-gram's last one) and the narrowings: the ∞-gram
+ *     already met its target with them, and reads the same pages as before.
+ *   - Before the samples' text settles a long count's first sample, the suffix-array
  *     entries of the rows around the tied samples are asked for with it (when they take a
  *     page or two), so the rows' first step needs no round of its own.
  *   - A count's lane of at most 32 rows first compares the rows whose text is already in
@@ -495,7 +496,7 @@ static void disk_find_several(const sa_view *view, const unsigned char *const *q
     }
     page_batch batch_memory, *batch = &batch_memory;
     batch->count = 0;
-    for (int q = 0; q < count && num_samples; q++) {
+    for (int q = 0; q < count && num_samples && shape.scan_rows > 0; q++) {
         if (sample_of[q] < 0) continue;
         /* Both ends lie in the rows from sample tie_start - 1 to sample tie_end: when their
          * suffix-array entries take a page or two, they are read with the samples' text,
@@ -555,7 +556,10 @@ static void disk_find_several(const sa_view *view, const unsigned char *const *q
 /* The run of one query in [lo, hi), from disk. */
 static void disk_find_range(const sa_view *view, const unsigned char *query, int64_t query_bytes, int64_t lo,
                             int64_t hi, int64_t *out_lo, int64_t *out_hi, damage_report *report) {
-    disk_find_several(view, &query, &query_bytes, 1, lo, hi, NARROW, out_lo, out_hi, report);
+    /* A count (over the whole array) steps narrow; a find inside a known run (the ∞-gram's
+     * last one) keeps the wide steps (see "Searching from disk"). */
+    probe_shape shape = lo == 0 && hi == view->num_positions ? NARROW : WIDE;
+    disk_find_several(view, &query, &query_bytes, 1, lo, hi, shape, out_lo, out_hi, report);
 }
 
 /* The longest suffix of the query that occurs, from disk: a k-ary search over where the

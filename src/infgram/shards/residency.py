@@ -176,8 +176,9 @@ class Residency:
                 "tier_locked": self.tier_locked, "key_steps": sorted(set(self.key_steps)),
                 "in_memory": "the sampled suffix keys and the document table; the text, the suffix array and "
                              "the metadata are read from disk as queries need them",
-                "reads_per_query": "count: 3 rounds of concurrent page reads (a suffix-array page, then two of "
-                                   "at most 10 text pages per end of the run) once the keys place both ends; "
+                "reads_per_query": "count: at most 3 rounds of concurrent page reads (a suffix-array page, "
+                                   "then two of at most 10 text pages per end of the run, fewer where the text "
+                                   "is in memory) once the keys place both ends; "
                                    "one more round per 8-fold narrowing where a query's first 8 bytes tie "
                                    "with many keys; documents: one read per document",
             })
