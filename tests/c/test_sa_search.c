@@ -7,7 +7,20 @@
  * from disk (on_disk: the k-ary searches that read each step's probes at once).
  * Exits non-zero on the first failure.
  */
+#define _DEFAULT_SOURCE         /* mincore in sa_search.c */
 #define _POSIX_C_SOURCE 200112L /* posix_madvise in sa_search.c */
+#include <stdint.h>
+/* From disk, the searches compare first the rows whose text is in memory; here every buffer
+ * is, so a test check says "in memory" of some rows only (as if the rest were on disk),
+ * when in_memory_share is not 0: rows whose text's address hashes below it. */
+static int in_memory_share = 0;
+#define SA_SEARCH_RESIDENT test_resident
+#include "../../src/infgram/c/sa_search.h"
+static int resident(const sa_view *view, const unsigned char *address, int64_t length);
+static int test_resident(const sa_view *view, const unsigned char *address, int64_t length) {
+    if (in_memory_share == 0) return resident(view, address, length);
+    return (int)(((uintptr_t)address * 2654435761u >> 7) % 4) < in_memory_share;
+}
 #include "../../src/infgram/c/encode.c"
 #include "../../src/infgram/c/find_many.c"
 #include "../../src/infgram/c/sa_search.c"
@@ -55,6 +68,9 @@ int main(void) {
     damage_report_clear(&report);
     sa_view view = {text, suffix_array, 1, 4, N, NULL, 0, 0};
     CHECK(sa_view_check(&view, &report) == INFGRAM_OK);
+    sa_view_read_from_disk(&view, 1);
+    CHECK(resident(&view, text, N) == 1); /* a buffer in use is in memory */
+    CHECK(resident(&view, text, 9 * 4096 * 4) == 0); /* more pages than the check looks at */
 
     /* Keys every 8 entries (exact size, so an overread is caught). */
     int64_t num_keys = (N + 7) / 8;
@@ -72,15 +88,24 @@ int main(void) {
         records[2 * k] = keys[k];
         records[2 * k + 1] = (uint64_t)key_positions[k];
     }
-    for (int mode = 0; mode < 6; mode++) {
-        int with_keys = mode % 3 != 0;
-        sa_view_read_from_disk(&view, mode >= 3);
-        view.keys_have_pointers = mode % 3 == 2;
-        view.keys = with_keys ? (view.keys_have_pointers ? records : keys) : NULL;
-        view.key_step = with_keys ? 8 : 0;
-        view.num_keys = with_keys ? num_keys : 0;
+    /* Records every 32 entries too: from disk, the rows between two samples are then more
+     * than a count's step probes, so its steps spread their probes. */
+    int64_t num_sparse = (N + 31) / 32;
+    uint64_t *sparse_records = malloc((size_t)num_sparse * 16);
+    for (int64_t k = 0; k < num_sparse; k++) {
+        sparse_records[2 * k] = records[8 * k];
+        sparse_records[2 * k + 1] = records[8 * k + 1];
+    }
+    for (int mode = 0; mode < 8; mode++) {
+        int with_keys = mode % 3 != 0 || mode >= 6, sparse = mode >= 6;
+        sa_view_read_from_disk(&view, mode >= 3 && mode != 6);
+        view.keys_have_pointers = mode % 3 == 2 || sparse;
+        view.keys = with_keys ? (sparse ? sparse_records : view.keys_have_pointers ? records : keys) : NULL;
+        view.key_step = with_keys ? (sparse ? 32 : 8) : 0;
+        view.num_keys = with_keys ? (sparse ? num_sparse : num_keys) : 0;
         CHECK(sa_view_check(&view, &report) == INFGRAM_OK);
         for (int trial = 0; trial < 300; trial++) {
+            in_memory_share = trial % 4;
             unsigned char query[12];
             int64_t length = 1 + (int64_t)(next_random(&seed) % 10);
             for (int64_t b = 0; b < length; b++) query[b] = (unsigned char)('a' + next_random(&seed) % 3);
@@ -163,6 +188,7 @@ int main(void) {
         view.key_step = 8;
         view.num_keys = num_keys;
         for (int trial = 0; trial < 20; trial++) {
+            in_memory_share = trial % 4;
             unsigned char query[6] = {'a', 'b', 'c', 'a', 'b', 'c'};
             int64_t lo, hi, length, lengths[6], counts[6], prompt_counts[6];
             damage_report_clear(&report);
@@ -192,6 +218,7 @@ int main(void) {
     free(suffix_array);
     free(keys);
     free(records);
+    free(sparse_records);
     free(key_positions);
     printf("sa_search: ok\n");
     return 0;

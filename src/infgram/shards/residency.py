@@ -176,9 +176,11 @@ class Residency:
                 "tier_locked": self.tier_locked, "key_steps": sorted(set(self.key_steps)),
                 "in_memory": "the sampled suffix keys and the document table; the text, the suffix array and "
                              "the metadata are read from disk as queries need them",
-                "reads_per_query": "count: about 2 rounds of concurrent page reads per end of the run when the "
-                                   "keys settle the query's first 8 bytes, 2 more per 17-fold narrowing past "
-                                   "them; documents: one read per document",
+                "reads_per_query": "count: at most 3 rounds of concurrent page reads (a suffix-array page, "
+                                   "then two of at most 10 text pages per end of the run, fewer where the text "
+                                   "is in memory) once the keys place both ends; "
+                                   "one more round per 8-fold narrowing where a query's first 8 bytes tie "
+                                   "with many keys; documents: one read per document",
             })
         else:
             what["in_memory"] = "every file (read into the page cache at open)"
