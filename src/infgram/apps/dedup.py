@@ -228,7 +228,7 @@ def memory_budget(index: Index, memory: str | int | None = None) -> int:
         if budget is None or budget <= 0:
             raise InputError(f"expected a memory budget above 0 bytes, such as 8G, found {memory!r}")
         return budget
-    budget = (index.manifest.get("build") or {}).get("memory_bytes")
+    budget = index.manifest.build_options.get("memory_bytes")
     return int(budget) if isinstance(budget, int) and budget > 0 else default_memory_budget()
 
 
@@ -729,7 +729,7 @@ def dedup(location: IndexLocation, out: str | Path, min_length: int = MIN_LENGTH
     _check_index(index, need_text=True)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    manifest_build = index.manifest.get("build") or {}
+    manifest_build = index.manifest.build_options
     budget = memory_budget(index, memory)
     if shard_tokens is None and memory is None:
         shard_tokens = manifest_build.get("shard_tokens")

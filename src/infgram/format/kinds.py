@@ -82,10 +82,6 @@ class IndexKind:
         if not self.supports(action):
             raise UnsupportedOperationError(f"{directory} is {self.title}, which cannot {action}: {self.instead}")
 
-    def settings_of(self, manifest: Any) -> Any:
-        """The kind's own section of a manifest (None when the kind has none)."""
-        return manifest.get(self.settings_section) if self.settings_section else None
-
 
 _KINDS: dict[str, IndexKind] = {
     "sa": IndexKind(

@@ -112,8 +112,9 @@ class ShardEntry(_Record):
     num_documents: int
     num_tokens: int
     num_positions: int
-    first_document: int
     files: dict[str, dict[str, Any]]
+    first_document: int = 0
+    """The global number of its first document (0 for a shard just written, before it is listed)."""
     pointer_width: int | None = None
     removed_documents: int | None = None
     removed_tokens: int | None = None
