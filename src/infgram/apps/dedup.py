@@ -211,7 +211,7 @@ def _check_index(index: Index, need_text: bool) -> None:
         raise UnsupportedOperationError(
             "deduplication compares neighbouring suffixes in the shards' files, which still hold the documents "
             "taken down with `infgram remove`; run `infgram compact` on the index first, then deduplicate")
-    if need_text and index.tokenizer.kind != "bytes":
+    if need_text and not index.tokenizer.tokens_are_bytes:
         raise UnsupportedOperationError(
             f"writing a deduplicated corpus cuts the text at byte offsets, and this index holds "
             f"{index.tokenizer.kind} tokens, which do not map to byte ranges that can be cut and tokenized again "
@@ -497,7 +497,7 @@ def _describe_top(index: Index, candidates: list[tuple[int, int, int]], length: 
         span = np.asarray(shard.document_slice(local, span_start, span_end)).astype(np.int64).tolist()
         item: dict[str, Any] = {"count": index.count(ids), "length": span_end - span_start, "document": document,
                                 "start": span_start}
-        if index.tokenizer.kind == "bytes":
+        if index.tokenizer.tokens_are_bytes:
             item["text"] = bytes(span).decode("utf-8", errors="replace")
         else:
             item["ids"] = span

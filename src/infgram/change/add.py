@@ -102,11 +102,11 @@ def add(directory: str | Path, inputs: Any, *, text_field: str | list[str] = "te
         sample_rate = (manifest.settings or {}).get("sample_rate")  # an FM-index's: the new shards sample as the old
         if _are_documents(inputs):
             vocabulary = {"token_width": tokenizer.token_width, "vocab_size": tokenizer.vocab_size} \
-                if tokenizer.kind == "pretokenized" else {"tokenizer": tokenizer}
+                if not tokenizer.takes_text else {"tokenizer": tokenizer}
             report = build_from_documents(inputs, directory / target, on_error=on_error, progress=progress, kind=kind,
                                           sample_rate=sample_rate, **sizes, **vocabulary)
         else:
-            if tokenizer.kind == "pretokenized":
+            if not tokenizer.takes_text:
                 raise BuildError(f"the index in {directory} was built from token ids, so new text cannot be "
                                  "tokenized for it; add documents as token ids from Python: "
                                  "infgram.add(directory, [{'ids': [...]}, ...])")
