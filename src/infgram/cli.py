@@ -418,7 +418,7 @@ def command_verify(args: argparse.Namespace) -> None:
     index.verify()
     if args.json:
         _print_json({"index": args.index, "verified": True,
-                     "num_files": sum(len(entry["files"]) for manifest in index.manifests for entry in manifest["shards"])})
+                     "num_files": sum(len(entry.files) for manifest in index.manifests for entry in manifest.shards)})
     else:
         print(f"{safe(args.index)}: every file matches its checksum")
 

@@ -52,6 +52,16 @@ class Tokenizer:
     token_width: int
     vocab_size: int
 
+    # Capabilities: what callers ask instead of comparing ``kind`` names.
+    tokens_are_bytes = False
+    """Each token is one byte of the UTF-8 text: a span of tokens may cut a character, and
+    character windows map onto token windows."""
+    text_has_forms = False
+    """A text has more than one tokenization (pieces merge by context): matching text searches
+    several encodings, reports each form, and tests word edges on the tokens' texts."""
+    takes_text = True
+    """Text can be encoded (False when documents and queries arrive as token ids only)."""
+
     @property
     def separator_id(self) -> int:
         return separator_for_width(self.token_width)
@@ -132,6 +142,7 @@ class Tokenizer:
 
 class ByteTokenizer(Tokenizer):
     kind = "bytes"
+    tokens_are_bytes = True
     token_width = 1
     vocab_size = 255
 
@@ -160,6 +171,7 @@ class ByteTokenizer(Tokenizer):
 
 class HuggingFaceTokenizer(Tokenizer):
     kind = "huggingface"
+    text_has_forms = True
 
     def __init__(self, path: str | Path, json_text: str | None = None):
         """``path``: a ``tokenizer.json``; or, with ``json_text`` (its content, e.g. converted
@@ -180,6 +192,12 @@ class HuggingFaceTokenizer(Tokenizer):
         if self.vocab_size > separator_for_width(4):
             raise BuildError(f"tokenizer {self.path} has {self.vocab_size} ids, more than 32-bit ids can hold")
         self.sha256 = hashlib.sha256(self.path.read_bytes() if self._json is None else self._json).hexdigest()
+
+    @property
+    def library_tokenizer(self) -> Any:
+        """The ``tokenizers`` library's tokenizer (its pieces and its JSON definition), for
+        the code that spells tokens (:mod:`infgram.query.forms`)."""
+        return self._tokenizer
 
     def encode(self, text: str) -> np.ndarray:
         return np.asarray(self._tokenizer.encode(text, add_special_tokens=False).ids, dtype=np.uint32)
@@ -223,6 +241,7 @@ class PretokenizedVocabulary(Tokenizer):
     """Documents given as ids; text is shown as the ids separated by spaces."""
 
     kind = "pretokenized"
+    takes_text = False
 
     def __init__(self, token_width: int, vocab_size: int | None = None):
         if token_width not in (1, 2, 4):
@@ -272,12 +291,14 @@ class NormalizedTokenizer(Tokenizer):
         self.inner = inner
         self.normalization = check_normalization(normalization)
         self.kind = inner.kind
+        self.tokens_are_bytes, self.text_has_forms = inner.tokens_are_bytes, inner.text_has_forms
+        self.takes_text = inner.takes_text
         self.token_width = inner.token_width
         self.vocab_size = inner.vocab_size
         if hasattr(inner, "sha256"):
             self.sha256 = inner.sha256
-        if hasattr(inner, "_tokenizer"):
-            self._tokenizer = inner._tokenizer  # type: ignore[attr-defined]
+        if isinstance(inner, HuggingFaceTokenizer):
+            self._tokenizer = inner.library_tokenizer
 
     def __getattr__(self, name: str) -> Any:  # anything else the inner tokenizer has (its path, vocabulary)
         if name == "inner":
@@ -327,7 +348,7 @@ def normalized_tokenizer(tokenizer: Tokenizer, normalization: str | None) -> Tok
         return tokenizer
     if isinstance(tokenizer, NormalizedTokenizer):
         tokenizer = tokenizer.inner
-    if tokenizer.kind == "pretokenized":
+    if not tokenizer.takes_text:
         raise BuildError(f"normalize={normalization!r} applies to text, but these documents are token ids; leave "
                          "normalize out")
     return NormalizedTokenizer(tokenizer, normalization)

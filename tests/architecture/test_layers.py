@@ -114,6 +114,37 @@ def test_no_module_takes_another_modules_private_names():
     assert not wrong, "\n".join(wrong)
 
 
+def _private_uses(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, expression) of every private attribute read from something other than ``self``,
+    ``cls``, ``type(self)`` or a class of the same module: a private name of another object."""
+    local_classes = {node.name for node in ast.walk(tree) if isinstance(node, ast.ClassDef)}
+    found = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")):
+            continue
+        owner = node.value
+        if isinstance(owner, ast.Name) and (owner.id in ("self", "cls") or owner.id in local_classes):
+            continue
+        if isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and owner.func.id in ("type", "super"):
+            continue
+        found.append((node.lineno, ast.unparse(node)))
+    return found
+
+
+def test_no_module_uses_another_objects_private_names():
+    """Not only imports: ``corpus._forms_searched(...)`` from another module is a private call."""
+    wrong = [f"{_module_name(path)}:{line} uses {expression}"
+             for path in sorted(SOURCE.rglob("*.py"))
+             for line, expression in _private_uses(ast.parse(path.read_text(encoding="utf-8")))]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_private_use_check_finds_a_private_call():
+    tree = ast.parse("class A:\n    def f(self):\n        return self._x, A._y, type(self)._z\n"
+                     "def g(corpus):\n    return corpus._forms_searched('a')\n")
+    assert [expression for _, expression in _private_uses(tree)] == ["corpus._forms_searched"]
+
+
 def test_there_are_no_import_cycles():
     graph = {module: sorted({target for target, _, _ in imports if target in _graph_modules()})
              for module, imports in _graph().items()}

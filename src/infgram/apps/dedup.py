@@ -211,7 +211,7 @@ def _check_index(index: Index, need_text: bool) -> None:
         raise UnsupportedOperationError(
             "deduplication compares neighbouring suffixes in the shards' files, which still hold the documents "
             "taken down with `infgram remove`; run `infgram compact` on the index first, then deduplicate")
-    if need_text and index.tokenizer.kind != "bytes":
+    if need_text and not index.tokenizer.tokens_are_bytes:
         raise UnsupportedOperationError(
             f"writing a deduplicated corpus cuts the text at byte offsets, and this index holds "
             f"{index.tokenizer.kind} tokens, which do not map to byte ranges that can be cut and tokenized again "
@@ -228,7 +228,7 @@ def memory_budget(index: Index, memory: str | int | None = None) -> int:
         if budget is None or budget <= 0:
             raise InputError(f"expected a memory budget above 0 bytes, such as 8G, found {memory!r}")
         return budget
-    budget = (index.manifest.get("build") or {}).get("memory_bytes")
+    budget = index.manifest.build_options.get("memory_bytes")
     return int(budget) if isinstance(budget, int) and budget > 0 else default_memory_budget()
 
 
@@ -497,7 +497,7 @@ def _describe_top(index: Index, candidates: list[tuple[int, int, int]], length: 
         span = np.asarray(shard.document_slice(local, span_start, span_end)).astype(np.int64).tolist()
         item: dict[str, Any] = {"count": index.count(ids), "length": span_end - span_start, "document": document,
                                 "start": span_start}
-        if index.tokenizer.kind == "bytes":
+        if index.tokenizer.tokens_are_bytes:
             item["text"] = bytes(span).decode("utf-8", errors="replace")
         else:
             item["ids"] = span
@@ -729,7 +729,7 @@ def dedup(location: IndexLocation, out: str | Path, min_length: int = MIN_LENGTH
     _check_index(index, need_text=True)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    manifest_build = index.manifest.get("build") or {}
+    manifest_build = index.manifest.build_options
     budget = memory_budget(index, memory)
     if shard_tokens is None and memory is None:
         shard_tokens = manifest_build.get("shard_tokens")

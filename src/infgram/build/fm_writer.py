@@ -82,7 +82,7 @@ def fm_fingerprint(tokenizer: Tokenizer, sample_rate: int | None) -> dict[str, A
     >>> fm_fingerprint(load_tokenizer("bytes"), None)
     {'index_kind': 'fm', 'sample_rate': 128, 'isa_rate': 1024}
     """
-    if tokenizer.kind != "bytes":
+    if not tokenizer.tokens_are_bytes:
         raise BuildError(f"an FM-index is built over bytes, found the {tokenizer.kind} tokenizer; "
                          "pass --tokenizer bytes, or build a suffix-array index (--kind sa) for tokens")
     rate = DEFAULT_SAMPLE_RATE if sample_rate is None else sample_rate

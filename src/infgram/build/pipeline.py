@@ -71,9 +71,12 @@ from ..format import (
     kill_point,
     manifest_build_options,
     upgrade_build_options,
+    index_kind,
     write_bytes_atomically,
     write_json_atomically,
+    write_manifest,
 )
+from ..format.kinds import register_writer
 from ..normalize import ORIGINALS_KEY, normalize_with_originals
 from ..tokenizer import TOKENIZER_FILE_NAME, PretokenizedVocabulary, Tokenizer, load_tokenizer, normalized_tokenizer
 from . import inputs as inputs_module
@@ -84,9 +87,8 @@ from .plan import (
     budget_warning,
     default_memory_budget,
     fits_beside,
-    fm_shard_positions_for_budget,
     parse_memory,
-    shard_positions_for_budget,
+    positions_for_budget,
 )
 from .sa_writer import SAWriter
 from .shard_writer import InThread, ShardBuffer, ShardWriter, remove_path
@@ -95,8 +97,10 @@ REPORT_NAME = "build-report.json"
 SHARD_NAME = re.compile(r"^shard-\d{5}(\.partial)?$")
 LEFTOVERS = frozenset(f"{name}.partial" for name in (BUILD_STATE_NAME, MANIFEST_NAME, REPORT_NAME, TOKENIZER_FILE_NAME))
 """Temporary files of a killed build's JSON and tokenizer writes: discarded by the rerun."""
-WRITERS: dict[str, type[ShardWriter]] = {"sa": SAWriter, "fm": FMWriter}
-"""One writer per index kind, by the kind's name in the manifest."""
+register_writer("sa", SAWriter)
+register_writer("fm", FMWriter)
+WRITERS: dict[str, type[ShardWriter]] = {name: index_kind(name).writer for name in INDEX_KINDS}
+"""One writer per index kind, by the kind's name in the manifest (from the registry of kinds)."""
 MAX_LISTED_PROBLEMS = 100
 @dataclass
 class BuildReport:
@@ -166,7 +170,7 @@ class Builder:
 
     def __init__(self, out: Path, tokenizer: Tokenizer, fingerprint: dict[str, Any], shard_positions: int,
                  on_error: str, progress: bool, state: dict[str, Any], report: BuildReport):
-        self.writer = WRITERS[fingerprint.get("index_kind", "sa")](out, tokenizer, fingerprint, progress)
+        self.writer = index_kind(fingerprint.get("index_kind", "sa")).writer(out, tokenizer, fingerprint, progress)
         self.out = out
         self.tokenizer = tokenizer
         self.fingerprint = fingerprint
@@ -437,7 +441,7 @@ class Builder:
                 remove_path(stale)
         self.report.num_shards = len(self.shards)
         write_json_atomically(self.out / REPORT_NAME, self.report.to_json())
-        write_json_atomically(self.out / MANIFEST_NAME, self.manifest())
+        write_manifest(self.out, self.manifest())
         (self.out / BUILD_STATE_NAME).unlink(missing_ok=True)
         return self.report
 
@@ -759,7 +763,8 @@ def build_options(tokenizer: Tokenizer, text_field: str, on_error: str, memory_b
         raise BuildError(f"on_error must be 'fail' or 'skip', found {on_error!r}")
     if kind not in INDEX_KINDS:
         raise BuildError(f"expected the index kind 'sa' (suffix array) or 'fm' (FM-index), found {kind!r}")
-    if kind != "fm" and sample_rate is not None:
+    writes = index_kind(kind)
+    if writes.settings_section is None and sample_rate is not None:
         raise BuildError(f"a sample rate ({sample_rate}) applies to FM-indexes only; pass --kind fm or drop --sample-rate")
     budget = None
     if shard_tokens is not None:
@@ -768,8 +773,7 @@ def build_options(tokenizer: Tokenizer, text_field: str, on_error: str, memory_b
         shard_positions = int(shard_tokens)
     else:
         budget = parse_memory(memory_bytes) if memory_bytes is not None else default_memory_budget()
-        positions_for_budget = fm_shard_positions_for_budget if kind == "fm" else shard_positions_for_budget
-        shard_positions = positions_for_budget(budget, tokenizer.token_width)
+        shard_positions = positions_for_budget(kind, budget, tokenizer.token_width)
         # Only a budget the user set is a promise to keep; the default is a share of the machine.
         warning = budget_warning(budget, tokenizer.kind) if memory_bytes is not None else None
         if warning:

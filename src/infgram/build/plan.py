@@ -33,6 +33,7 @@ import os
 from pathlib import Path
 
 from ..errors import BuildError
+from ..format.kinds import index_kind, register_planner
 from ..resources import parse_size, physical_memory_bytes, process_memory_limit
 
 INT32_LIMIT = 2**31 - 1
@@ -80,8 +81,7 @@ def default_shard_tokens(token_width: int, kind: str = "sa") -> int:
     >>> default_shard_tokens(1), default_shard_tokens(2), default_shard_tokens(1, "fm")
     (335544303, 251658227, 201326582)
     """
-    positions_for_budget = fm_shard_positions_for_budget if kind == "fm" else shard_positions_for_budget
-    return pipelined_positions(CHANGE_MEMORY_BYTES, positions_for_budget(CHANGE_MEMORY_BYTES, token_width))
+    return pipelined_positions(CHANGE_MEMORY_BYTES, positions_for_budget(kind, CHANGE_MEMORY_BYTES, token_width))
 
 
 PROCESS_RESERVE = 128 << 20
@@ -180,6 +180,23 @@ def fm_shard_positions_for_budget(memory_bytes: int, token_width: int = 1) -> in
     if positions < 2:
         raise BuildError(f"a memory budget of {memory_bytes} bytes is too small to index anything; raise --memory")
     return positions
+
+
+register_planner("sa", shard_positions_for_budget)
+register_planner("fm", fm_shard_positions_for_budget)
+
+
+def positions_for_budget(kind: str, memory_bytes: int, token_width: int) -> int:
+    """The most positions one shard of an index of ``kind`` may hold under a memory budget:
+    the kind's planner, from the registry of index kinds.
+
+    >>> positions_for_budget("sa", 10 * 2**20, 1), positions_for_budget("fm", 7 * 2**20, 1)
+    (2097152, 1048576)
+    """
+    planner = index_kind(kind).planner
+    if planner is None:
+        raise BuildError(f"infgram does not build {index_kind(kind).title}")
+    return planner(memory_bytes, token_width)
 
 
 RECORD_BYTES = 16

@@ -18,9 +18,9 @@ from ..build.inputs import expand_inputs
 from ..build.pipeline import BuildReport, build, build_from_documents, input_fingerprint
 from ..build.selection import Selection
 from ..errors import BuildError
-from ..format import generation_of, read_manifest
+from ..format import read_manifest
 from ..tokenizer import tokenizer_from_manifest
-from .generations import (changing, collect_garbage, commit, generation_directory, rebased_entry, refuse_read_only,
+from .generations import (changing, collect_garbage, commit, generation_directory, refuse_read_only,
                           shard_size_options)
 
 
@@ -93,26 +93,26 @@ def add(directory: str | Path, inputs: Any, *, text_field: str | list[str] = "te
     directory = Path(directory)
     refuse_read_only(directory, "add")
     # A killed add of the next generation resumes: its directory is kept (the build inside resumes).
-    with changing(directory, "add", keep=generation_directory(generation_of(read_manifest(directory)) + 1)) \
+    with changing(directory, "add", keep=generation_directory(read_manifest(directory).generation_number + 1)) \
             as (manifest, generation):
         target = generation_directory(generation + 1)
-        tokenizer = tokenizer_from_manifest(manifest.get("tokenizer", {}), directory)
-        kind = manifest["index_kind"]
+        tokenizer = tokenizer_from_manifest(manifest.tokenizer or {}, directory)
+        kind = manifest.index_kind
         sizes = shard_size_options(manifest, memory, shard_tokens)
-        sample_rate = (manifest.get("fm") or {}).get("sample_rate") if kind == "fm" else None
+        sample_rate = (manifest.settings or {}).get("sample_rate")  # an FM-index's: the new shards sample as the old
         if _are_documents(inputs):
             vocabulary = {"token_width": tokenizer.token_width, "vocab_size": tokenizer.vocab_size} \
-                if tokenizer.kind == "pretokenized" else {"tokenizer": tokenizer}
+                if not tokenizer.takes_text else {"tokenizer": tokenizer}
             report = build_from_documents(inputs, directory / target, on_error=on_error, progress=progress, kind=kind,
                                           sample_rate=sample_rate, **sizes, **vocabulary)
         else:
-            if tokenizer.kind == "pretokenized":
+            if not tokenizer.takes_text:
                 raise BuildError(f"the index in {directory} was built from token ids, so new text cannot be "
                                  "tokenized for it; add documents as token ids from Python: "
                                  "infgram.add(directory, [{'ids': [...]}, ...])")
             selection = Selection(include, exclude, skip_unknown=on_error == "skip", format=format)
             fingerprint, _ = input_fingerprint(expand_inputs(inputs, exclude=directory, selection=selection))
-            last = (manifest.get("changes") or [{}])[-1]
+            last = (manifest.changes or [{}])[-1]
             if not again and fingerprint is not None and last.get("action") == "add" and \
                     last.get("fingerprint") == fingerprint:
                 # The same files, unchanged, were the last thing added: a rerun after the add
@@ -124,12 +124,12 @@ def add(directory: str | Path, inputs: Any, *, text_field: str | list[str] = "te
                            progress=progress, kind=kind, sample_rate=sample_rate, include=include, exclude=exclude,
                            format=format, **sizes)
         added = read_manifest(directory / target)
-        shards = list(manifest["shards"]) + [rebased_entry(entry, target, 0) for entry in added["shards"]]
-        change = {"action": "add", "num_documents": added["num_documents"], "num_tokens": added["num_tokens"],
-                  "num_shards": len(added["shards"]), "inputs": [str(path) for path in report.files] or "python",
-                  "fingerprint": (added.get("build") or {}).get("inputs")}
+        shards = list(manifest.shards) + [entry.rebased(target, 0) for entry in added.shards]
+        change = {"action": "add", "num_documents": added.num_documents, "num_tokens": added.num_tokens,
+                  "num_shards": len(added.shards), "inputs": [str(path) for path in report.files] or "python",
+                  "fingerprint": added.build_options.get("inputs")}
         commit(directory, manifest, shards, change)
         # The sub-build's own manifest and report are not part of the index: only its shards are.
         collect_garbage(directory, read_manifest(directory))
-    return ChangeReport("add", str(directory), generation + 1, True, added["num_documents"], added["num_tokens"],
-                        {"new_shards": len(added["shards"])}, time.perf_counter() - start, report)
+    return ChangeReport("add", str(directory), generation + 1, True, added.num_documents, added.num_tokens,
+                        {"new_shards": len(added.shards)}, time.perf_counter() - start, report)

@@ -18,14 +18,12 @@ import hashlib
 import time
 from array import array
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ..build.pipeline import build_options
-from ..build.sa_writer import SAWriter
 from ..build.shard_writer import ShardBuffer
-from ..errors import UnsupportedOperationError
+from ..format import ShardEntry
 from ..shards import open_shard
 from ..shards.sa import SAShard
 from ..tokenizer import tokenizer_from_manifest
@@ -113,25 +111,22 @@ def compact(directory: str | Path, *, memory: str | int | None = None, shard_tok
     start = time.perf_counter()
     directory = Path(directory)
     with changing(directory, "compact") as (manifest, generation):
-        if manifest["index_kind"] != "sa":
-            raise UnsupportedOperationError(
-                f"an FM-index ({directory}) cannot be compacted: it never holds removed documents, and its shards "
-                "are merged by building it again (`infgram build --kind fm --overwrite` with larger --memory)")
-        tokenizer = tokenizer_from_manifest(manifest.get("tokenizer", {}), directory)
-        options = manifest.get("build") or {}
+        # changing() refused the kinds that cannot be compacted (see infgram.format.kinds)
+        tokenizer = tokenizer_from_manifest(manifest.tokenizer or {}, directory)
+        options = manifest.build_options
         sizes = shard_size_options(manifest, memory, shard_tokens)
         shard_positions, _ = build_options(tokenizer, "text", "fail", sizes.get("memory"), sizes.get("shard_tokens"))
         token_width = tokenizer.token_width
-        shards = [open_shard("sa", directory, entry, token_width) for entry in manifest["shards"]]
+        shards = [open_shard(manifest.index_kind, directory, entry, token_width) for entry in manifest.shards]
         groups = plan_groups(shards, shard_positions)
         target = generation_directory(generation + 1)
-        writer = SAWriter(directory / target, tokenizer, options, progress)
-        entries: list[dict[str, Any]] = []
+        writer = manifest.kind.writer(directory / target, tokenizer, options, progress)
+        entries: list[ShardEntry] = []
         rewritten = removed_tokens = 0
         for group in groups:
             members = [shards[number] for number in group]
             if len(group) == 1 and not members[0].removals.num_tokens:
-                entries.append(manifest["shards"][group[0]])
+                entries.append(manifest.shards[group[0]])
                 continue
             (directory / target).mkdir(exist_ok=True)
             name = f"shard-{rewritten:05d}"
@@ -151,13 +146,13 @@ def compact(directory: str | Path, *, memory: str | int | None = None, shard_tok
             return ChangeReport("compact", str(directory), generation, False,
                                 details={"note": "no shard holds removed tokens or can merge with its neighbour"})
         del shards
-        num_documents = sum(int(entry["num_documents"]) for entry in entries)
+        num_documents = sum(entry.num_documents for entry in entries)
         committed = commit(directory, manifest, entries, {"action": "compact", "rewritten_shards": rewritten,
                                                           "num_shards": len(entries), "freed_tokens": removed_tokens})
         # The shards it replaced go now, unless a reader still holds the generation before.
         freed = free_superseded(directory, committed)
     return ChangeReport("compact", str(directory), generation + 1, True, num_documents,
-                        sum(int(entry["num_tokens"]) for entry in entries),
+                        sum(entry.num_tokens for entry in entries),
                         {"rewritten_shards": rewritten, "num_shards": len(entries), "freed_tokens": removed_tokens,
                          "freed_bytes": freed},
                         time.perf_counter() - start)

@@ -25,8 +25,9 @@ from typing import Any, Iterator
 
 from ..build.plan import default_shard_tokens
 from ..build.shard_writer import remove_path
-from ..errors import IndexFormatError, UnsupportedOperationError
-from ..format import LOCK_NAME, MANIFEST_NAME, WriterLock, generation_of, read_manifest, write_json_atomically
+from ..errors import IndexFormatError
+from ..format import LOCK_NAME, OFFICIAL_KIND, WriterLock, generation_of, index_kind, read_manifest, write_manifest
+from ..format.manifest import Manifest, ShardEntry
 from ..format.readers import unheld_generations
 from ..shards.official import is_official_directory
 
@@ -63,23 +64,24 @@ def shard_size_options(manifest: dict[str, Any], memory: str | int | None = None
         return {"shard_tokens": shard_tokens}
     if memory is not None:
         return {"memory": memory}
-    options = manifest.get("build") if isinstance(manifest.get("build"), dict) else {}
+    typed = Manifest.from_json(manifest)
+    options = typed.build_options
     if isinstance(options.get("shard_tokens"), int):
         return {"shard_tokens": options["shard_tokens"]}
     if isinstance(options.get("memory_bytes"), int):
         return {"memory": options["memory_bytes"]}
-    return {"shard_tokens": default_shard_tokens(int(manifest.get("token_width", 1)), manifest.get("index_kind", "sa"))}
+    return {"shard_tokens": default_shard_tokens(int(typed.token_width or 1), typed.index_kind or "sa")}
 
 
-def referenced_files(manifest: dict[str, Any]) -> set[str]:
+def referenced_files(manifest: Manifest) -> set[str]:
     """Every path (relative to the index directory) that a manifest's shards name."""
     try:
-        return {str(file["path"]) for entry in manifest["shards"] for file in entry["files"].values()}
+        return Manifest.from_json(manifest).paths()
     except (KeyError, TypeError, AttributeError) as error:
         raise IndexFormatError(f"the manifest's shard entries are malformed ({error!r:.200}); rebuild the index") from None
 
 
-def collect_garbage(directory: Path, manifest: dict[str, Any], keep: str | None = None) -> int:
+def collect_garbage(directory: Path, manifest: Manifest, keep: str | None = None) -> int:
     """Delete the files of shard and generation directories that ``manifest`` does not name
     (``keep``: a generation directory to leave alone, a change being resumed). Returns the
     bytes freed. Other files in the index directory are never touched."""
@@ -102,7 +104,7 @@ def collect_garbage(directory: Path, manifest: dict[str, Any], keep: str | None 
     return freed
 
 
-def free_superseded(directory: Path, manifest: dict[str, Any]) -> int | None:
+def free_superseded(directory: Path, manifest: Manifest | dict[str, Any]) -> int | None:
     """Right after ``manifest`` (generation g) is committed: delete what it does not name,
     when no reader holds a generation below g (see :mod:`infgram.format.readers`). Returns
     the bytes freed, or None when a reader holds an older generation (the files then go at
@@ -124,63 +126,50 @@ def free_superseded(directory: Path, manifest: dict[str, Any]) -> int | None:
         return collect_garbage(directory, manifest)
 
 
-def rebased_entry(entry: dict[str, Any], prefix: str, first_document: int) -> dict[str, Any]:
+def rebased_entry(entry: ShardEntry | dict[str, Any], prefix: str, first_document: int) -> ShardEntry:
     """A shard's manifest entry written in a subdirectory: its name and file paths under
-    ``prefix``, its first document renumbered.
+    ``prefix``, its first document renumbered (see :meth:`ShardEntry.rebased`).
 
-    >>> rebased_entry({"name": "shard-00000", "files": {"tokens": {"path": "shard-00000/tokens.bin"}},
-    ...                "first_document": 0}, "g2", 7)
-    {'name': 'g2/shard-00000', 'files': {'tokens': {'path': 'g2/shard-00000/tokens.bin'}}, 'first_document': 7}
+    >>> entry = rebased_entry({"name": "shard-00000", "files": {"tokens": {"path": "shard-00000/tokens.bin"}},
+    ...                        "first_document": 0, "num_documents": 1, "num_tokens": 2, "num_positions": 3}, "g2", 7)
+    >>> entry.name, entry.files, entry.first_document
+    ('g2/shard-00000', {'tokens': {'path': 'g2/shard-00000/tokens.bin'}}, 7)
     """
-    files = {key: {**file, "path": f"{prefix}/{file['path']}"} for key, file in entry["files"].items()}
-    return {**entry, "name": f"{prefix}/{entry['name']}", "files": files, "first_document": first_document}
+    return ShardEntry.from_json(entry).rebased(prefix, first_document)
 
 
 def refuse_read_only(directory: Path, action: str) -> None:
     """Raise UnsupportedOperationError when ``directory`` is an official infini-gram index,
-    which infgram opens read-only (nothing of it is ever written)."""
+    which infgram opens read-only (nothing of it is ever written): the registry's refusal
+    (:meth:`~infgram.format.kinds.IndexKind.refuse`), as for every kind a change does not apply to."""
     if is_official_directory(Path(directory)):
-        raise UnsupportedOperationError(f"{directory} is an official infini-gram index, which infgram opens "
-                                        f"read-only: it cannot {action}; build an infgram index of the corpus "
-                                        "(or `infgram export` one) to change it")
+        index_kind(OFFICIAL_KIND).refuse(action, directory)
 
 
 @contextmanager
-def changing(directory: Path, action: str, keep: str | None = None) -> Iterator[tuple[dict[str, Any], int]]:
+def changing(directory: Path, action: str, keep: str | None = None) -> Iterator[tuple[Manifest, int]]:
     """Steps 1 and 2 of every change: hold the writer lock, read the current manifest and its
     generation, and delete what no manifest names (but ``keep``, see :func:`collect_garbage`).
-    An official infini-gram index is read-only: it is refused before anything is touched."""
+    A kind the change does not apply to (an official infini-gram index, which is read-only;
+    an FM-index for ``remove`` and ``compact``) is refused here, before anything is touched,
+    with the registry's one message (:meth:`~infgram.format.kinds.IndexKind.refuse`)."""
     refuse_read_only(directory, action)
-    read_manifest(directory)  # a clear error when there is no index, before a lock file is made
+    # A clear error when there is no index, before a lock file is made.
+    read_manifest(directory).kind.refuse(action, directory)
     with WriterLock(directory, action):
         manifest = read_manifest(directory)
+        manifest.kind.refuse(action, directory)
         collect_garbage(directory, manifest, keep)
-        yield manifest, generation_of(manifest)
+        yield manifest, manifest.generation_number
 
 
-def commit(directory: Path, manifest: dict[str, Any], shards: list[dict[str, Any]], change: dict[str, Any]) -> dict[str, Any]:
+def commit(directory: Path, manifest: Manifest, shards: list[ShardEntry], change: dict[str, Any]) -> Manifest:
     """Write the manifest of the next generation: ``manifest`` with ``shards``, renumbered
-    documents and totals, and ``change`` appended to its history. Returns it."""
-    generation = generation_of(manifest) + 1
-    first = 0
-    numbered = []
-    for entry in shards:
-        numbered.append({**entry, "first_document": first})
-        first += int(entry["num_documents"])
-    history = list(manifest.get("changes", []))[-(MAX_HISTORY - 1):]
-    history.append({"generation": generation, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **change})
-    new = {
-        **manifest,
-        "generation": generation,
-        "shards": numbered,
-        "num_documents": first,
-        "num_tokens": sum(int(entry["num_tokens"]) for entry in numbered),
-        "num_removed_documents": sum(int(entry.get("num_removed_documents", 0)) for entry in numbered),
-        "num_removed_tokens": sum(int(entry.get("num_removed_tokens", 0)) for entry in numbered),
-        "changes": history,
-    }
-    write_json_atomically(Path(directory) / MANIFEST_NAME, new)
-    return new
+    documents and totals, and ``change`` appended to its history
+    (:meth:`~infgram.format.manifest.Manifest.next_generation`). Returns it."""
+    new = Manifest.from_json(manifest).next_generation(
+        shards, change, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), MAX_HISTORY)
+    return write_manifest(directory, new)
 
 
 __all__ = ["GENERATION_DIRECTORY", "LOCK_NAME", "generation_directory", "referenced_files", "collect_garbage",

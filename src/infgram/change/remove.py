@@ -15,6 +15,7 @@ changes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -23,8 +24,8 @@ from typing import Any, Iterable
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..errors import QueryError, UnsupportedOperationError, shown
-from ..format import KIND_REMOVED_DOCUMENTS, KIND_REMOVED_ROWS, AtomicFileWriter, FileHeader
+from ..errors import QueryError, shown
+from ..format import KIND_REMOVED_DOCUMENTS, KIND_REMOVED_ROWS, AtomicFileWriter, FileHeader, ShardEntry
 from ..shards import open_shard
 from ..shards.sa import SAShard
 from .add import ChangeReport
@@ -191,20 +192,20 @@ def _write_array(path: Path, kind: bytes, token_width: int, values: np.ndarray) 
         raise
 
 
-def write_removals(directory: Path, target: str, number: int, entry: dict[str, Any], token_width: int,
-                   documents: np.ndarray, rows: np.ndarray | None, num_tokens: int) -> dict[str, Any]:
+def write_removals(directory: Path, target: str, number: int, entry: ShardEntry, token_width: int,
+                   documents: np.ndarray, rows: np.ndarray | None, num_tokens: int) -> ShardEntry:
     """Write a shard's removal lists into ``target`` (a generation directory); returns the
     shard's manifest entry naming them."""
     folder = Path(directory) / target
     folder.mkdir(exist_ok=True)
-    files = {key: value for key, value in entry["files"].items() if key not in ("removed_documents", "removed_rows")}
+    files = {key: value for key, value in entry.files.items() if key not in ("removed_documents", "removed_rows")}
     name = f"removed-{number:05d}"
     committed = _write_array(folder / f"{name}-documents.bin", KIND_REMOVED_DOCUMENTS, token_width, documents)
     files["removed_documents"] = {"path": f"{target}/{name}-documents.bin", **committed}
     if rows is not None and len(rows):
         committed = _write_array(folder / f"{name}-rows.bin", KIND_REMOVED_ROWS, token_width, rows)
         files["removed_rows"] = {"path": f"{target}/{name}-rows.bin", **committed}
-    return {**entry, "files": files, "num_removed_documents": len(documents), "num_removed_tokens": num_tokens}
+    return dataclasses.replace(entry, files=files, removed_documents=len(documents), removed_tokens=num_tokens)
 
 
 def remove(directory: str | Path, *, documents: Iterable[int] | None = None, documents_file: str | Path | None = None,
@@ -227,13 +228,9 @@ def remove(directory: str | Path, *, documents: Iterable[int] | None = None, doc
     start = time.perf_counter()
     directory = Path(directory)
     with changing(directory, "remove") as (manifest, generation):
-        if manifest["index_kind"] != "sa":
-            raise UnsupportedOperationError(
-                f"documents cannot be removed from an FM-index ({directory}); rebuild it without them "
-                "(`infgram build --kind fm` with the inputs filtered), or build a suffix-array index, which "
-                "supports remove")
-        token_width = int(manifest["token_width"])
-        shards = [open_shard("sa", directory, entry, token_width) for entry in manifest["shards"]]
+        # changing() refused the kinds without removal lists (see infgram.format.kinds)
+        token_width = int(manifest.token_width)
+        shards = [open_shard(manifest.index_kind, directory, entry, token_width) for entry in manifest.shards]
         num_documents = sum(shard.num_documents for shard in shards)
         chosen = _selected(shards, num_documents, documents, documents_file, where, progress, allow_none)
         firsts = np.cumsum([0] + [shard.num_documents for shard in shards])
@@ -252,7 +249,7 @@ def remove(directory: str | Path, *, documents: Iterable[int] | None = None, doc
         total_rows = sum(shard.num_positions for shard, new in zip(shards, affected) if len(new))
         with tqdm(total=total_rows, desc="finding the rows of removed documents", unit="row", unit_scale=True,
                   disable=not progress) as bar:
-            for number, (shard, new, entry) in enumerate(zip(shards, affected, manifest["shards"])):
+            for number, (shard, new, entry) in enumerate(zip(shards, affected, manifest.shards)):
                 if not len(new):
                     entries.append(entry)
                     continue

@@ -31,7 +31,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..errors import InfgramError
-from ..format import read_manifest
+from ..format import Manifest, read_manifest
 from ..query.index import Index, IndexLocation
 from ..query.shardset import ShardSet, executor
 from ..shards import open_shard
@@ -72,10 +72,9 @@ class ShardHost:
         for directory, number in places:
             if directory not in manifests:
                 manifests[directory] = read_manifest(Path(directory))
-            manifest = manifests[directory]
-            kind = manifest["index_kind"]
-            self.shards.append(open_shard(kind, Path(directory), manifest["shards"][number], manifest["token_width"],
-                                          manifest.get(kind)))
+            manifest = Manifest.from_json(manifests[directory])  # typed again when it came as JSON
+            self.shards.append(open_shard(manifest.index_kind, Path(directory), manifest.shards[number],
+                                          manifest.token_width, manifest.settings))
 
     def pid(self) -> int:
         """The process id of the host (tests kill it)."""
@@ -219,7 +218,7 @@ def open_index(location: IndexLocation, address: str | None = "auto", *, shards_
     ray = connect(address)
     local = Index.open(location)  # checks the directories exactly as a local open does
     places = [(str(directory), number) for directory, manifest in zip(local.directories, local.manifests)
-              for number in range(len(manifest["shards"]))]
+              for number in range(len(manifest.shards))]
     groups = [places[first : first + max(1, shards_per_host)] for first in range(0, len(places), max(1, shards_per_host))]
     options = {"max_restarts": max_restarts, "max_task_retries": max_task_retries, "max_concurrency": max_concurrency,
                "num_cpus": 0, "scheduling_strategy": "SPREAD"}

@@ -71,23 +71,29 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..errors import IncompleteIndexError, IndexFormatError, IndexLockedError
+from .kinds import OFFICIAL_KIND, IndexKind, index_kind, written_kinds
+from .manifest import (
+    BUILD_STATE_NAME,
+    MANIFEST_FORMAT,
+    MANIFEST_NAME,
+    MANIFEST_NORMALIZED_VERSION,
+    MANIFEST_VERSION,
+    PLAN_KEYS,
+    Manifest,
+    ShardEntry,
+    generation_of,
+    manifest_build_options,
+    migrate,
+    read_manifest,
+    upgrade_build_options,
+)
 
 MAGIC = b"INFGRAM\0"
 FORMAT_VERSION = 1
 HEADER_BYTES = 64
-MANIFEST_NAME = "manifest.json"
-BUILD_STATE_NAME = "build-state.json"
-MANIFEST_FORMAT = "infgram-index"
-MANIFEST_VERSION = 2
-"""Version 2 names the suffix-array kind ``"sa"`` (version 1 wrote ``"suffix_array"``); the
-files of both are the same, so a version-1 manifest is read as version 2 (see
-:func:`read_manifest`)."""
-MANIFEST_NORMALIZED_VERSION = 3
-"""Version 3 is version 2 with a tokenizer entry that may name a ``"normalize"`` form (see
-:mod:`infgram.normalize`): written only by a build with ``--normalize``, so that an older
-infgram refuses such an index instead of searching it without normalizing queries."""
-INDEX_KINDS = ("sa", "fm")
-"""The index kinds: a suffix array over tokens, or an FM-index over bytes."""
+INDEX_KINDS = written_kinds()
+"""The index kinds infgram builds: a suffix array over tokens, or an FM-index over bytes (see
+:mod:`infgram.format.kinds` for every kind and what each supports)."""
 _HEADER = struct.Struct("<8sH4sBBQBB38x")
 assert _HEADER.size == HEADER_BYTES
 
@@ -442,91 +448,21 @@ def write_json_atomically(path: Path, payload: dict[str, Any]) -> None:
     kill_point("json-written")
 
 
-PLAN_KEYS = ("shard_positions", "memory_budget")
-"""Keys of a build's fingerprint (kept in ``build-state.json`` while it runs, so that a resumed
-build finds the same shards) that hold the shard plan as resolved on the machine: the shard
-size in positions and the memory budget, which by default is a share of the machine's memory.
-The manifest's ``build`` entry never holds them: it records the options the user gave
-(``shard_tokens``, ``memory_bytes``), and the shards record what was built."""
+def write_manifest(directory: Path, manifest: Manifest | dict[str, Any]) -> Manifest:
+    """Write ``manifest.json`` of an index directory whole or not at all: the one writer of
+    manifests (typed and checked by :class:`~infgram.format.manifest.Manifest` first, so what
+    is written is what :func:`read_manifest` reads back). Returns the manifest, typed.
 
-
-def manifest_build_options(fingerprint: dict[str, Any]) -> dict[str, Any]:
-    """The ``build`` entry of a manifest: a build's fingerprint without :data:`PLAN_KEYS`.
-
-    >>> manifest_build_options({"on_error": "fail", "shard_positions": 1000, "memory_budget": 6000})
-    {'on_error': 'fail'}
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> written = write_manifest(folder, {"format": MANIFEST_FORMAT, "format_version": MANIFEST_VERSION,
+    ...                                   "index_kind": "sa", "build": {"memory_budget": 6000}})
+    >>> read_manifest(folder) == written, written.build
+    (True, {})
     """
-    return {key: value for key, value in fingerprint.items() if key not in PLAN_KEYS}
-
-
-def upgrade_build_options(build: Any) -> Any:
-    """The ``build`` entry of a manifest written when it still held :data:`PLAN_KEYS`, as it is
-    written now: ``memory_budget`` (which may have been the machine's default) and
-    ``shard_positions`` are dropped, and a shard size the user gave (then recorded as
-    ``shard_positions`` without a budget) becomes ``shard_tokens``. Other entries are returned
-    as they are.
-
-    >>> upgrade_build_options({"on_error": "fail", "memory_budget": None, "shard_positions": 1000})
-    {'on_error': 'fail', 'shard_tokens': 1000}
-    >>> upgrade_build_options({"on_error": "fail", "memory_budget": 8589934592, "shard_positions": 1717986918})
-    {'on_error': 'fail'}
-    """
-    if not isinstance(build, dict) or not any(key in build for key in PLAN_KEYS):
-        return build
-    upgraded = manifest_build_options(build)
-    if build.get("memory_budget") is None and isinstance(build.get("shard_positions"), int):
-        upgraded["shard_tokens"] = build["shard_positions"]
-    return upgraded
-
-
-def read_manifest(directory: Path) -> dict[str, Any]:
-    """Load and check ``manifest.json`` of an index directory."""
-    directory = Path(directory)
-    manifest_path = directory / MANIFEST_NAME
-    if not directory.is_dir():
-        raise IndexFormatError(
-            f"no index at {directory}: the directory does not exist; build one with `infgram build --out {directory} ...`"
-        )
-    if not manifest_path.exists():
-        if (directory / BUILD_STATE_NAME).exists():
-            raise IncompleteIndexError(
-                f"the build in {directory} did not finish (there is a build state but no manifest); "
-                "rerun the same `infgram build` command to resume it"
-            )
-        raise IndexFormatError(
-            f"{directory} has no {MANIFEST_NAME}, so it is not an infgram index; build one with `infgram build`"
-        )
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
-        raise IndexFormatError(f"{manifest_path} is not valid JSON ({error}); rebuild the index") from None
-    except OSError as error:
-        raise IndexFormatError(
-            f"cannot read {manifest_path} ({error.strerror or error}); check its permissions, or rebuild the index"
-        ) from None
-    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-        raise IndexFormatError(
-            f"{manifest_path} does not describe an infgram index (expected format {MANIFEST_FORMAT!r})"
-        )
-    if manifest.get("format_version") == 1 and manifest.get("index_kind") in ("suffix_array", "fm"):
-        # Version 1 differs only in the name of the suffix-array kind: upgraded in memory.
-        manifest = {**manifest, "format_version": MANIFEST_VERSION,
-                    "index_kind": "sa" if manifest["index_kind"] == "suffix_array" else "fm"}
-    normalized = isinstance(manifest.get("tokenizer"), dict) and "normalize" in manifest["tokenizer"]
-    if manifest.get("format_version") != (MANIFEST_NORMALIZED_VERSION if normalized else MANIFEST_VERSION):
-        raise IndexFormatError(
-            f"{manifest_path} has format version {manifest.get('format_version')!r:.40}, this infgram reads "
-            f"versions 1 and {MANIFEST_VERSION} ({MANIFEST_NORMALIZED_VERSION} for a normalized index); rebuild the "
-            "index or use a matching infgram version"
-        )
-    if manifest.get("index_kind") not in INDEX_KINDS:
-        raise IndexFormatError(
-            f"{manifest_path} holds an index of kind {manifest.get('index_kind')!r:.40}, expected one of "
-            f"{', '.join(INDEX_KINDS)}; upgrade infgram or rebuild the index"
-        )
-    if "build" in manifest:  # migrated in memory; the next change writes it migrated
-        manifest = {**manifest, "build": upgrade_build_options(manifest["build"])}
-    return manifest
+    typed = Manifest.from_json(manifest)
+    write_json_atomically(Path(directory) / MANIFEST_NAME, typed.to_json())
+    return typed
 
 
 def directory_bytes(directory: Path) -> int:
@@ -542,19 +478,6 @@ def file_sha256(path: Path, chunk_bytes: int = 1 << 24) -> str:
         while chunk := handle.read(chunk_bytes):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def generation_of(manifest: dict[str, Any]) -> int:
-    """The generation of an index: 0 for a fresh build, one more after each change.
-
-    >>> generation_of({}), generation_of({"generation": 3})
-    (0, 3)
-    """
-    generation = manifest.get("generation", 0)
-    if not isinstance(generation, int) or isinstance(generation, bool) or generation < 0:
-        raise IndexFormatError(f"the manifest's generation is {generation!r:.40}, expected a whole number; "
-                               "the manifest is damaged: rebuild the index")
-    return generation
 
 
 class WriterLock:

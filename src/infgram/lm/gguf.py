@@ -38,7 +38,7 @@ def write_tokenizer_json(gguf_path: str | Path, out_path: str | Path) -> Path:
 def index_vocabulary(index: Any) -> list[str | None]:
     """The token strings of an index's tokenizer, by id; refused unless it is a Hugging Face one."""
     vocabulary = getattr(index.tokenizer, "vocabulary", None)
-    if index.tokenizer.kind != "huggingface" or vocabulary is None:
+    if not index.tokenizer.text_has_forms or vocabulary is None:
         raise UnsupportedOperationError(
             f"expected an index built with the model's tokenizer, found one built with the {index.tokenizer.kind} "
             "tokenizer; rebuild the index with `infgram build ... --tokenizer MODEL.gguf`")

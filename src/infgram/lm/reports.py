@@ -76,7 +76,7 @@ def novelty_report(index: Any, texts: Sequence[Any], max_n: int = 20, min_length
                          "uniqueness": index_of_text.uniqueness, "creativity_index": index_of_text.creativity_index})
     pooled = [float(a / b) if b else None for a, b in zip(novel, total)]
     indexes = [t["creativity_index"] for t in per_text if t["creativity_index"] is not None]
-    report = {"num_texts": len(per_text), "unit": "word" if index.tokenizer.kind == "bytes" else "token",
+    report = {"num_texts": len(per_text), "unit": "word" if index.tokenizer.tokens_are_bytes else "token",
               "novelty": pooled, "min_lengths": creativity(index, [], min_lengths).min_lengths,
               "creativity_index_mean": float(np.mean(indexes)) if indexes else None, "texts": per_text}
     if plot is not None:

@@ -59,7 +59,7 @@ MAX_ATTRIBUTION_TOKENS = 100_000
 def default_settings(corpus: Corpus) -> dict[str, int]:
     """``min_length`` and ``context`` default to about the same text in either kind of index:
     32 bytes or 8 tokens for a span, 100 bytes or 25 tokens of context."""
-    if corpus.tokenizer.kind == "bytes":
+    if corpus.tokenizer.tokens_are_bytes:
         return {"min_length": 32, "context": 100}
     return {"min_length": 8, "context": 25}
 
@@ -226,7 +226,7 @@ class _WholeWordReader:
         self.corpus = corpus
         self.budget = budget
         self.work = 0
-        self.test = corpus._word_test()
+        self.test = corpus.word_test()
 
     def exists(self, encoded: bytes, spaced: bool) -> bool:
         """Whether the sequence has a whole-word occurrence (reading rows until one is found)."""
@@ -339,7 +339,7 @@ def attribute(corpus: Corpus, text: Query, min_length: int | None = None, max_co
                                       examples, context, _WholeWordReader(corpus, budget), min_length)
     spans = maximal_spans(lengths, min_length)
     counts = [matches.counts[start] for start, _ in spans]
-    if corpus.tokenizer.kind == "bytes" and spans:
+    if corpus.tokenizer.tokens_are_bytes and spans:
         edges = TextEdges([bytes([token]) for token in ids.tolist()], carries_space=False)
         spans = trim_to_words(edges, spans, max(min_length, 1))
         counts = corpus.count_batch([ids[start:end] for start, end in spans]).tolist() if spans else []
@@ -358,10 +358,10 @@ def _attribute_whole_words(corpus: Corpus, text: str, ids: np.ndarray, starts: n
                            lengths: np.ndarray, shortest: int, max_count: int, examples: int, context: int,
                            reader: _WholeWordReader, min_length: int) -> AttributionResult:
     """Attribution with ``whole_words``: see the module docstring."""
-    if corpus.tokenizer.kind == "bytes":
+    if corpus.tokenizer.tokens_are_bytes:
         edges = TextEdges([bytes([token]) for token in ids.tolist()], carries_space=False)
     else:
-        spellings = corpus._spelling_speller().spellings
+        spellings = corpus.spelling_speller().spellings
         edges = TextEdges([spellings[token] for token in ids.tolist()], carries_space=True)
     encode = corpus.encoder.encode
     stretches = whole_word_stretches(

@@ -34,6 +34,7 @@ from . import partials
 from .budget import charge, refuse, work_limit
 from .encoding import Query, QueryEncoder, check_length, check_text
 from .forms import Speller, inside_tokens_notice, running_text_ids, speller_of
+from .options import Matching, MatchPlan
 from .results import (
     Form,
     InfgramNextTokensResult,
@@ -128,9 +129,10 @@ class Corpus:
         """Whether a query is searched in all its forms (a non-empty string on a tokenized index)."""
         if not isinstance(exact_tokens, bool):
             raise QueryError(f"expected exact_tokens to be true or false, found {exact_tokens!r:.40}")
-        return isinstance(query, str) and bool(query) and not exact_tokens and self.tokenizer.kind == "huggingface"
+        return isinstance(query, str) and bool(query) and not exact_tokens and self.tokenizer.text_has_forms
 
-    def _spelling_speller(self) -> Speller:
+    def spelling_speller(self) -> Speller:
+        """The tokenizer's spellings of its tokens, made once (see :mod:`infgram.query.forms`)."""
         if self._speller is None:
             self._speller = speller_of(self.tokenizer)
         return self._speller
@@ -164,7 +166,7 @@ class Corpus:
             return [Form(list(spelling), spelling.decode("utf-8"), count) for spelling, count in spellings]
         if self._spells_forms(query, exact_tokens):
             check_text(query, self.encoder.max_characters)  # type: ignore[arg-type]
-            speller = self._spelling_speller()
+            speller = self.spelling_speller()
             found = speller.forms(query.encode("utf-8"), self._count_sequences)  # type: ignore[union-attr]
             if not found:
                 found = [(tuple(running_text_ids(self.tokenizer, query, speller).tolist()), 0)]  # type: ignore[arg-type]
@@ -186,11 +188,11 @@ class Corpus:
         >>> infgram.Index.open(folder / "i").inside_tokens("language")
         False
         """
-        if not isinstance(query, str) or not query or self.tokenizer.kind != "huggingface":
+        if not isinstance(query, str) or not query or not self.tokenizer.text_has_forms:
             return False
         check_text(query, self.encoder.max_characters)
         query = self.encoder.normalized(query)
-        return self._spelling_speller().inside_tokens(
+        return self.spelling_speller().inside_tokens(
             query.encode("utf-8"), self._count_sequences,
             lambda ids: [token.id for token in self.next_tokens(list(ids), exact_tokens=True).tokens
                          if token.id is not None])
@@ -227,15 +229,15 @@ class Corpus:
         for and it lists forms on a tokenized index (see :meth:`inside_tokens_fields`)."""
         if not isinstance(asked, bool):
             raise QueryError(f"expected inside_tokens to be true or false, found {asked!r:.40}")
-        if not asked or getattr(result, "forms", None) is None or self.tokenizer.kind != "huggingface":
+        if not asked or getattr(result, "forms", None) is None or not self.tokenizer.text_has_forms:
             return result
         return dataclasses.replace(result, **self.inside_tokens_fields(queries))  # type: ignore[type-var]
 
     def _spelled(self, ids: tuple[int, ...] | list[int]) -> str:
         """The text a token sequence spells."""
-        if self.tokenizer.kind != "huggingface":
+        if not self.tokenizer.text_has_forms:
             return self.tokenizer.decode(ids)
-        spellings = self._spelling_speller().spellings
+        spellings = self.spelling_speller().spellings
         return b"".join(spellings[i] for i in ids).decode("utf-8", errors="replace")
 
     def _ignores_case(self, query: Query, ignore_case: bool) -> bool:
@@ -244,7 +246,7 @@ class Corpus:
             raise QueryError(f"expected ignore_case to be true or false, found {ignore_case!r:.40}")
         if not ignore_case:
             return False
-        if self.tokenizer.kind != "bytes":
+        if not self.tokenizer.tokens_are_bytes:
             raise UnsupportedOperationError(
                 f"ignore_case needs a byte index, but this index is tokenized ({self.tokenizer.kind}), where the case "
                 "variants of a text tokenize differently; search a byte index of the corpus (`infgram build` "
@@ -265,30 +267,49 @@ class Corpus:
             forms = self.forms(query)
             return [self.encoder.encode(form.ids) for form in forms if form.count], forms
         encoded = self.encoder.encode(query)
-        if not isinstance(query, str) or self.tokenizer.kind != "huggingface":
+        if not isinstance(query, str) or not self.tokenizer.text_has_forms:
             return [encoded], None  # ids, or a byte index: the one form is the query itself
         return [encoded], self.forms(query, exact_tokens=True)
 
-    def _word_test(self) -> WordTest:
-        """What a shard needs to tell whole words (see :mod:`infgram.query.words`)."""
-        if self.tokenizer.kind == "bytes":
-            return WordTest(None)
-        return WordTest(self._spelling_speller().spellings)
+    def plan(self, query: Query, matching: Matching = Matching()) -> MatchPlan:
+        """How ``query`` is matched under ``matching``: the encodings to search, the forms to
+        report and the word test (see :class:`~infgram.query.options.MatchPlan`). The one
+        room where a query meets the tokenizer's capabilities; every operation that matches
+        text (count, documents, search, co-occurrence) consumes a plan.
 
-    def _spaced(self, query: Query, searched: list[bytes]) -> list[bool]:
+        >>> import tempfile, pathlib, infgram
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = infgram.build_from_documents(["Ab ab"], folder / "i", progress=False)
+        >>> plan = infgram.Index.open(folder / "i").plan("ab", Matching(ignore_case=True, whole_words=True))
+        >>> plan.searched, [form.text for form in plan.forms], plan.words[1]
+        ([b'Ab', b'ab'], ['Ab', 'ab'], [False, False])
+        """
+        searched, forms = self._forms_searched(query, matching.exact_tokens, matching.ignore_case)
+        words = (self.word_test(), self.spaced(query, searched)) \
+            if matching.whole_words and b"" not in searched else None
+        return MatchPlan(query, matching, searched, forms, words)
+
+    def word_test(self) -> WordTest:
+        """What a shard needs to tell whole words (see :mod:`infgram.query.words`)."""
+        if self.tokenizer.tokens_are_bytes:
+            return WordTest(None)
+        return WordTest(self.spelling_speller().spellings)
+
+    def spaced(self, query: Query, searched: list[bytes]) -> list[bool]:
         """For each encoding searched for a query: whether its first token carries the
         word-start space before the text (a form spelling " " + text)."""
-        if not isinstance(query, str) or self.tokenizer.kind != "huggingface":
+        if not isinstance(query, str) or not self.tokenizer.text_has_forms:
             return [False] * len(searched)
         length = len(self.encoder.normalized(query).encode("utf-8"))
         return [len(self._spelled(self.encoder.ids_of(encoded).tolist()).encode("utf-8")) > length
                 for encoded in searched]
 
-    def _whole_words(self, query: Query, searched: list[bytes], max_work: int | None = None, exact: bool = False,
+    def _whole_words(self, plan: MatchPlan, max_work: int | None = None, exact: bool = False,
                      ) -> tuple[np.ndarray, int]:
-        """The global numbers of the documents holding a whole-word occurrence of a query
-        (sorted) and the number of such occurrences, reading every occurrence of its forms
-        within the work budget (refused past it)."""
+        """The global numbers of the documents holding a whole-word occurrence of a planned
+        query (sorted) and the number of such occurrences, reading every occurrence of its
+        forms within the work budget (refused past it)."""
+        searched = plan.searched
         budget = work_limit(max_work, exact, getattr(self, "max_work_ceiling", None))
         shard_set = self.shard_set
         work = 0
@@ -298,8 +319,7 @@ class Corpus:
         if work > budget:
             raise refuse("this whole-word query", work, budget)
         charge(work)
-        spaced = self._spaced(query, searched)
-        test = self._word_test()
+        test, spaced = plan.words if plan.words is not None else (self.word_test(), self.spaced(plan.query, searched))
         parts = shard_set.map(whole_word_documents, test, searched, spaced) if searched else []
         numbers = [documents + first for (documents, _), first in zip(parts, shard_set.first_documents)]
         return (np.concatenate(numbers) if numbers else np.zeros(0, dtype=np.int64)), sum(n for _, n in parts)
@@ -307,10 +327,10 @@ class Corpus:
     def _encode_next(self, next_token: str | int, exact_tokens: bool = False) -> bytes:
         """A continuation of one token: a string as it reads in running text (" language" is
         the one token "Ġlanguage"/"▁language"), or exactly its encoding with ``exact_tokens``."""
-        if not isinstance(next_token, str) or exact_tokens or self.tokenizer.kind != "huggingface":
+        if not isinstance(next_token, str) or exact_tokens or not self.tokenizer.text_has_forms:
             return self.encoder.encode_next(next_token)
         check_text(next_token, self.encoder.max_characters)
-        ids = running_text_ids(self.tokenizer, self.encoder.normalized(next_token), self._spelling_speller())
+        ids = running_text_ids(self.tokenizer, self.encoder.normalized(next_token), self.spelling_speller())
         if len(ids) != 1:
             raise QueryError(f"expected the continuation to be exactly one token, but {next_token!r:.80} is "
                              f"{len(ids)} tokens {ids.tolist()[:20]} in running text; pass a single token id instead")
@@ -352,13 +372,13 @@ class Corpus:
         if not isinstance(whole_words, bool):
             raise QueryError(f"expected whole_words to be true or false, found {whole_words!r:.40}")
         if whole_words or ignore_case:
-            searched, forms = self._forms_searched(query, exact_tokens, ignore_case)
-            if b"" in searched:
+            plan = self.plan(query, Matching(exact_tokens, whole_words, ignore_case))
+            if plan.is_empty_query:
                 raise QueryError("expected a non-empty query with whole_words, found an empty one; pass a word or "
                                  "phrase")
             if whole_words:
-                return self._whole_words(query, searched, max_work, exact)[1]
-            return sum(form.count for form in forms) if forms else self._count_encoded(searched[0])
+                return self._whole_words(plan, max_work, exact)[1]
+            return sum(form.count for form in plan.forms) if plan.forms else self._count_encoded(plan.searched[0])
         if self._spells_forms(query, exact_tokens):
             return sum(form.count for form in self.forms(query))
         return self._count_encoded(self.encoder.encode(query))
@@ -398,7 +418,7 @@ class Corpus:
                 _query_list(queries)
             return np.array([self.count(query, exact_tokens, whole_words, ignore_case, max_work, exact)
                              for query in rows], dtype=np.int64)
-        if self.tokenizer.kind == "huggingface" and not exact_tokens and \
+        if self.tokenizer.text_has_forms and not exact_tokens and \
                 not (isinstance(queries, np.ndarray) and queries.ndim == 2) and not isinstance(queries, str):
             queries = list(queries)
             spelled = [number for number, query in enumerate(queries) if self._spells_forms(query, exact_tokens)]

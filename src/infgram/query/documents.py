@@ -198,7 +198,7 @@ def character_spans(corpus: Corpus, window: np.ndarray, window_start: int,
     if not pieces:
         return []
     decode = corpus.tokenizer.decode
-    if len(pieces) <= _FEW_SPANS or corpus.tokenizer.kind != "bytes":
+    if len(pieces) <= _FEW_SPANS or not corpus.tokenizer.tokens_are_bytes:
         return [(len(decode(window[:start])), len(decode(window[:end]))) for start, end in pieces]
     # Many spans in a byte index: one pass. The text is UTF-8, so the characters before byte
     # b are the lead bytes before it (a character cut at b decodes to one replacement
@@ -225,7 +225,7 @@ def read_document(corpus: Corpus, number: int, start: int | None, length: int, c
         return Document(number, corpus.tokenizer.decode(tokens), start, metadata, 0, num_tokens,
                         character_spans(corpus, tokens, 0, spans))
     window_start, window_end = max(0, start - context), start + length + context
-    margin = _UTF8_CONTINUATION_MAX if corpus.tokenizer.kind == "bytes" else 0
+    margin = _UTF8_CONTINUATION_MAX if corpus.tokenizer.tokens_are_bytes else 0
     piece_start = max(0, window_start - margin)
     piece, num_tokens, metadata = corpus.shard_set.call(shard_number, document_piece, local, piece_start,
                                                         window_end + margin)
@@ -253,7 +253,7 @@ def _as_written(corpus: Corpus, number: int, shard_number: int, local: int, star
     window_start, window_end = 0, num_tokens
     if context is not None and start is not None:
         window_start, window_end = max(0, start - context), min(num_tokens, start + length + context)
-        if corpus.tokenizer.kind == "bytes":  # not in the middle of a character
+        if corpus.tokenizer.tokens_are_bytes:  # not in the middle of a character
             while window_start > 0 and 0x80 <= tokens[window_start] < 0xC0:
                 window_start -= 1
             while window_end < num_tokens and 0x80 <= tokens[window_end] < 0xC0:
@@ -412,9 +412,8 @@ def documents(corpus: Corpus, query: Query, limit: int = 10, offset: int = 0, se
     offset = check_whole_number("offset", offset)
     context = check_whole_number("context", context, optional=True)
     seed = check_whole_number("seed", seed, optional=True)
-    searched, forms = corpus._forms_searched(query, matching.exact_tokens, matching.ignore_case)
-    words = (corpus._word_test(), corpus._spaced(query, searched)) \
-        if matching.whole_words and searched != [b""] else None
+    plan = corpus.plan(query, matching)
+    searched, forms, words = plan.searched, plan.forms, plan.words
     shard_set = corpus.shard_set
     if searched == [b""]:  # every live document matches: the order is of documents
         matched = np.setdiff1d(np.arange(shard_set.num_documents, dtype=np.int64), shard_set.removed_documents(),

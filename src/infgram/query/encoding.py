@@ -84,7 +84,7 @@ class QueryEncoder:
         self.vocab_size = tokenizer.vocab_size
         self.separator_id = tokenizer.separator_id
         self.dtype = token_dtype(self.token_width)
-        self._bytes = tokenizer.kind == "bytes"
+        self._bytes = tokenizer.tokens_are_bytes
         self.max_characters = MAX_QUERY_CHARACTERS if self._bytes else MAX_TOKENIZED_QUERY_CHARACTERS
         self.normalization: str | None = getattr(tokenizer, "normalization", None)
 
@@ -148,7 +148,7 @@ class QueryEncoder:
 
     def encode_many(self, queries: list[Query]) -> list[bytes]:
         """:meth:`encode` of many queries; strings go through the tokenizer's batch encoder."""
-        if self.tokenizer.kind != "huggingface":
+        if not self.tokenizer.text_has_forms:
             return [self.encode(q) for q in queries]
         texts = [q for q in queries if isinstance(q, str)]
         for text in texts:

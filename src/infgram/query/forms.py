@@ -99,10 +99,10 @@ def token_spellings(tokenizer: Tokenizer) -> list[bytes]:
     key = (tokenizer.kind, getattr(tokenizer, "sha256", None), tokenizer.vocab_size)
     if key in _SPELLINGS:
         return _SPELLINGS[key]
-    if tokenizer.kind == "bytes":
+    if tokenizer.tokens_are_bytes:
         spellings = [bytes([i]) for i in range(tokenizer.vocab_size)]
     else:
-        inner = tokenizer._tokenizer  # type: ignore[attr-defined]
+        inner = tokenizer.library_tokenizer  # type: ignore[attr-defined]
         byte_level = _uses_byte_level(json.loads(inner.to_str()))
         decoder = _byte_decoder()
         texts = tokenizer.token_texts()

@@ -34,10 +34,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import IndexFormatError, QueryError, UnsupportedOperationError
-from ..format import directory_bytes, file_sha256, generation_of, read_header, read_manifest
+from ..format import directory_bytes, file_sha256, generation_of, index_kind, read_header, read_manifest
+from ..format.manifest import Manifest, ShardEntry
 from ..format.readers import ReaderHold
 from ..build.memory import build_in_memory
-from ..shards import OPERATIONS_OF_KIND, Shard, open_shard
+from ..shards import Shard, open_shard
 from ..shards.memory import MemorySAShard
 from ..shards.residency import Residency
 from ..shards.official import (
@@ -89,16 +90,19 @@ def index_directories(location: IndexLocation) -> list[Path]:
     return directories
 
 
-def _open_official(directory: Path, tokenizer_spec: Any) -> tuple[dict[str, Any], Tokenizer, list[Shard]]:
+def _open_official(directory: Path, tokenizer_spec: Any) -> tuple[Manifest, Tokenizer, list[Shard]]:
     """An official infini-gram index, opened in place (see :mod:`infgram.shards.official`),
     with a manifest of ours describing it (never written)."""
     opened = open_official_directory(directory)
     tokenizer = official_tokenizer(opened, tokenizer_spec)
-    manifest = {"format": OFFICIAL_KIND, "format_version": 4, "index_kind": OFFICIAL_KIND,
-                "token_width": opened.token_width, "tokenizer": tokenizer.manifest_entry(),
-                "num_documents": opened.num_documents, "num_tokens": opened.num_tokens, "shards": manifest_entries(opened),
-                "official": {"num_shards": len(opened.shards), "metadata": all(s.has_metadata for s in opened.shards),
-                             "adopted": bool(opened.sidecar)}}
+    manifest = Manifest(index_kind=OFFICIAL_KIND, format=OFFICIAL_KIND, format_version=4,
+                        token_width=opened.token_width, tokenizer=tokenizer.manifest_entry(),
+                        num_documents=opened.num_documents, num_tokens=opened.num_tokens,
+                        shards=[ShardEntry(**entry, num_positions=entry["num_documents"] + entry["num_tokens"], files={})
+                                for entry in manifest_entries(opened)],
+                        settings={"num_shards": len(opened.shards),
+                                  "metadata": all(s.has_metadata for s in opened.shards),
+                                  "adopted": bool(opened.sidecar)})
     return manifest, tokenizer, list(opened.shards)
 
 
@@ -107,7 +111,7 @@ def _generation(directory: Path) -> int:
     return 0 if is_official_directory(directory) else generation_of(read_manifest(directory))
 
 
-def _held_manifest(directory: Path) -> tuple[dict[str, Any], ReaderHold]:
+def _held_manifest(directory: Path) -> tuple[Manifest, ReaderHold]:
     """The manifest of an index directory and a hold on its generation, taken before the
     manifest is trusted (see :mod:`infgram.format.readers`): a change that commits meanwhile
     makes it start over with the new generation."""
@@ -122,7 +126,7 @@ def _held_manifest(directory: Path) -> tuple[dict[str, Any], ReaderHold]:
 
 
 def _open_directory(directory: Path, tokenizer_spec: Any = None,
-                    holds: list[ReaderHold] | None = None) -> tuple[dict[str, Any], Tokenizer, list[Shard]]:
+                    holds: list[ReaderHold] | None = None) -> tuple[Manifest, Tokenizer, list[Shard]]:
     if is_official_directory(directory):
         return _open_official(directory, tokenizer_spec)
     if tokenizer_spec is not None:
@@ -131,25 +135,21 @@ def _open_directory(directory: Path, tokenizer_spec: Any = None,
     manifest, hold = _held_manifest(directory)
     if holds is not None:
         holds.append(hold)
-    tokenizer = tokenizer_from_manifest(manifest.get("tokenizer", {}), directory)
-    if tokenizer.token_width != manifest.get("token_width"):
-        raise IndexFormatError(f"the manifest's token width {manifest.get('token_width')!r:.40} does not match its "
+    tokenizer = tokenizer_from_manifest(manifest.tokenizer or {}, directory)
+    if tokenizer.token_width != manifest.token_width:
+        raise IndexFormatError(f"the manifest's token width {manifest.token_width!r:.40} does not match its "
                                f"tokenizer's ({tokenizer.token_width}); rebuild the index")
-    kind = manifest["index_kind"]
-    if kind == "fm":
-        fm = manifest.get("fm")
-        if tokenizer.kind != "bytes":
-            raise IndexFormatError(f"the FM-index in {directory} names the {tokenizer.kind} tokenizer, but "
-                                   "FM-indexes hold bytes; rebuild the index")
-        if not isinstance(fm, dict) or not isinstance(fm.get("sample_rate"), int):
-            raise IndexFormatError(f"the manifest of {directory} has no FM sampling settings; rebuild the index")
-    entries = manifest.get("shards")
-    if not isinstance(entries, list) or not entries:
-        raise IndexFormatError(f"the manifest of {directory} lists no shards; rebuild the index")
-    shards = [open_shard(kind, directory, entry, tokenizer.token_width, manifest.get(kind)) for entry in entries]
-    if sum(s.num_documents for s in shards) != manifest.get("num_documents") or \
-            sum(s.num_tokens for s in shards) != manifest.get("num_tokens"):
-        raise IndexFormatError(f"the shards of {directory} do not add up to the manifest's totals; rebuild the index")
+    kind = manifest.kind
+    if kind.tokenizers is not None and tokenizer.kind not in kind.tokenizers:
+        raise IndexFormatError(f"the index in {directory} is {kind.title} and names the {tokenizer.kind} tokenizer, "
+                               f"but {kind.title} holds {' or '.join(kind.tokenizers)} only; rebuild the index")
+    if kind.settings_section and (not isinstance(manifest.settings, dict) or
+                                  not isinstance(manifest.settings.get("sample_rate"), int)):
+        raise IndexFormatError(f"the manifest of {directory} has no {kind.settings_section!r} settings (the "
+                               f"sampling rates of {kind.title}); rebuild the index")
+    entries = manifest.check_shards(directory)
+    shards = [open_shard(kind.name, directory, entry, tokenizer.token_width, manifest.settings) for entry in entries]
+    manifest.check_totals(directory, sum(s.num_documents for s in shards), sum(s.num_tokens for s in shards))
     return manifest, tokenizer, shards
 
 
@@ -191,11 +191,11 @@ class Index(Corpus):
     """An open index (one directory or several as one). Use :meth:`Index.open`; queries
     are strings or token ids."""
 
-    def __init__(self, directories: list[Path], manifests: list[dict[str, Any]], tokenizer: Tokenizer,
+    def __init__(self, directories: list[Path], manifests: list[Manifest], tokenizer: Tokenizer,
                  shards: list[Shard] | ShardSet):
-        kind = manifests[0]["index_kind"]
+        kind = index_kind(manifests[0]["index_kind"])
         shard_set = shards if isinstance(shards, ShardSet) else ShardSet(shards)  # a ShardSet: shards elsewhere
-        super().__init__(shard_set, tokenizer, kind, OPERATIONS_OF_KIND[kind])
+        super().__init__(shard_set, tokenizer, kind.name, kind.operations)
         self.directories = directories
         self.manifests = manifests
         self.max_work_ceiling: int | None = None
@@ -308,7 +308,7 @@ class Index(Corpus):
         first_manifest, tokenizer, _ = opened[0]
         for directory, (manifest, other, _) in zip(directories[1:], opened[1:]):
             for what, mine, theirs in (
-                ("index kind", first_manifest["index_kind"], manifest["index_kind"]),
+                ("index kind", first_manifest.index_kind, manifest.index_kind),
                 ("tokenizer", tokenizer.manifest_entry(), other.manifest_entry()),
                 ("token width", tokenizer.token_width, other.token_width),
             ):
@@ -329,7 +329,7 @@ class Index(Corpus):
         return self.directories[0]
 
     @property
-    def manifest(self) -> dict[str, Any]:
+    def manifest(self) -> Manifest:
         """The (first) directory's manifest."""
         return self.manifests[0]
 
@@ -596,23 +596,23 @@ class Index(Corpus):
             "operations": sorted(self.operations),
             "generation": self.generation,
             "num_removed_documents": len(self.shard_set.removed_documents()),
-            "normalization": self.manifest.get("tokenizer", {}).get("normalize"),
+            "normalization": (self.manifest.tokenizer or {}).get("normalize"),
         }
         if self.in_memory:
             info["in_memory"] = True
-        changes = [change for manifest in self.manifests for change in manifest.get("changes", [])]
+        changes = [change for manifest in self.manifests for change in manifest.changes or []]
         if changes:
             info["changes"] = changes[-20:]
         residency = getattr(self, "residency", None)
         if residency is not None:
             info["memory"] = residency.describe()
         if self.kind == OFFICIAL_KIND:
-            info["official"] = {**self.manifest["official"], "format_version": 4, "read_only": True,
+            info["official"] = {**self.manifest.settings, "format_version": 4, "read_only": True,
                                 "cannot": ["add", "remove", "compact", "deduplicate", "verify"],
                                 "token_dtype": f"u{8 * self.token_width}"}
-        if self.kind == "fm":
-            info["sample_rate"] = self.manifest["fm"]["sample_rate"]
-            info["isa_rate"] = self.manifest["fm"].get("isa_rate")
+        elif self.manifest.settings is not None:  # the kind's own settings (an FM-index's sampling rates)
+            info["sample_rate"] = self.manifest.settings["sample_rate"]
+            info["isa_rate"] = self.manifest.settings.get("isa_rate")
         return info
 
     def verify(self) -> None:
@@ -623,8 +623,8 @@ class Index(Corpus):
             raise UnsupportedOperationError("an official infini-gram index has no checksums to verify; its files are "
                                             "checked when it opens (sizes, document offsets, a sample of its table)")
         for directory, manifest in zip(self.directories, self.manifests):
-            for entry in manifest["shards"]:
-                for file in entry["files"].values():
+            for entry in manifest.shards:
+                for file in entry.files.values():
                     path = directory / file["path"]
                     read_header(path)  # the checksum covers the payload; the header is checked whole
                     if file_sha256(path) != file["sha256"]:

@@ -65,7 +65,7 @@ class Units:
         match = index.longest_matches(text)
         ids = np.asarray(match.token_ids, dtype=np.int64)
         lengths = np.asarray(match.lengths, dtype=np.int64)
-        if index.tokenizer.kind == "bytes":
+        if index.tokenizer.tokens_are_bytes:
             self.unit = "word"
             words = [found.span() for found in _WORD.finditer(ids.astype(np.uint8).tobytes())]
             starts = np.array([start for start, _ in words], dtype=np.int64)

@@ -17,7 +17,7 @@ infgram.errors.QueryError: expected ignore_case to be true or false, found 'yes'
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 from ..errors import QueryError
 
@@ -46,4 +46,29 @@ class Matching:
         return cls(exact_tokens, whole_words, ignore_case, inside_tokens)
 
 
-__all__ = ["Matching"]
+@dataclass(frozen=True)
+class MatchPlan:
+    """What matching a query takes, decided once from the query and its :class:`Matching`
+    (by :meth:`infgram.query.corpus.Corpus.plan`, the one place that reads the tokenizer's
+    capabilities for it); every operation that matches text consumes one.
+
+    ``searched`` are the encodings to search (one for ids and on a byte index, one per form
+    that occurs on a tokenized index, one per case variant with ``ignore_case``); ``forms``
+    the forms to report (None when the query has only itself); ``words`` the whole-word test
+    and, per encoding, whether it starts with the word-start space (None unless
+    ``whole_words``).
+    """
+
+    query: Any
+    matching: Matching
+    searched: list[bytes]
+    forms: Sequence[Any] | None
+    words: tuple[Any, list[bool]] | None = None
+
+    @property
+    def is_empty_query(self) -> bool:
+        """Whether the query is empty (it occurs everywhere: one empty encoding)."""
+        return b"" in self.searched
+
+
+__all__ = ["Matching", "MatchPlan"]

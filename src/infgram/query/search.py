@@ -358,12 +358,13 @@ def _phrase_query(phrase: Any) -> Any:
     return phrase
 
 
-def _encode_clauses(corpus: Corpus, cnf: Any, exact_tokens: bool = False, ignore_case: bool = False
+def _encode_clauses(corpus: Corpus, cnf: Any, matching: Matching = Matching()
                     ) -> tuple[list[list[bytes]], list[list[bool]], list[list[list[Form] | None]]]:
-    """The clauses as encodings to search: a string phrase on a tokenized index stands for
-    all its forms (an OR of them, see :mod:`infgram.query.forms`), and with ``ignore_case``
-    for its case variants. Also, per clause and per encoding, whether it carries the space
-    before the phrase's text; and per clause and phrase, the forms to report."""
+    """The clauses as encodings to search, from each phrase's plan (:meth:`Corpus.plan`): a
+    string phrase on a tokenized index stands for all its forms (an OR of them, see
+    :mod:`infgram.query.forms`), and with ``ignore_case`` for its case variants. Also, per
+    clause and per encoding, whether it carries the space before the phrase's text (with
+    ``whole_words``); and per clause and phrase, the forms to report."""
     if isinstance(cnf, str):
         cnf = parse_query(cnf)
     if not isinstance(cnf, (list, tuple)) or not cnf:
@@ -383,12 +384,13 @@ def _encode_clauses(corpus: Corpus, cnf: Any, exact_tokens: bool = False, ignore
             if isinstance(query, str) and not query:
                 raise QueryError("expected every phrase to have at least one token, found an empty phrase; "
                                  "remove it (the empty phrase occurs everywhere)")
-            searched, phrase_forms = corpus._forms_searched(query, exact_tokens, ignore_case)
-            if b"" in searched:
+            plan = corpus.plan(query, matching)
+            searched, phrase_forms = plan.searched, plan.forms
+            if plan.is_empty_query:
                 raise QueryError("expected every phrase to have at least one token, found an empty phrase; "
                                  "remove it (the empty phrase occurs everywhere)")
             encoded.extend(searched)
-            clause_spaced.extend(corpus._spaced(query, searched))
+            clause_spaced.extend(plan.words[1] if plan.words is not None else [False] * len(searched))
             clause_forms.append(phrase_forms)
         total += len(encoded)
         clauses.append(encoded)
@@ -410,11 +412,11 @@ def search(corpus: Corpus, cnf: Any, within: int | None = None, limit: int = 10,
     seed = check_whole_number("seed", seed, optional=True)
     context = check_whole_number("context", context, optional=True)
     within = check_whole_number("within", within, optional=True)
-    clauses, spaced, forms = _encode_clauses(corpus, cnf, matching.exact_tokens, matching.ignore_case)
+    clauses, spaced, forms = _encode_clauses(corpus, cnf, matching)
     shard_set = corpus.shard_set
     if not all(clauses):  # a phrase with no spelling that occurs (ignore_case)
         return SearchResult(0, 0, [], _reported(forms))
-    words = (corpus._word_test(), spaced) if matching.whole_words else None
+    words = (corpus.word_test(), spaced) if matching.whole_words else None
     per_shard = shard_set.map(search_matches, clauses, within, budget, words)
     work = sum(matches.work for matches in per_shard)
     charge(min(work, budget))  # a shard stops before it would pass the budget
@@ -510,11 +512,12 @@ def cooccurrence(corpus: Corpus, phrases: Sequence[Query], pairs: Sequence[tuple
                 raise QueryError(f"expected each pair to be two phrase numbers from 0 to {len(phrases) - 1}, "
                                  f"found {list(pair)!r:.80}")
     reported: list[list[Form] | None] = [None] * len(phrases)
-    if (corpus.tokenizer.kind == "huggingface" and not exact_tokens) or ignore_case:
+    if (corpus.tokenizer.text_has_forms and not exact_tokens) or ignore_case:
         encoded = []
         for number, phrase in enumerate(phrases):
-            searched, reported[number] = corpus._forms_searched(phrase, exact_tokens, ignore_case)
-            encoded.append(searched)
+            plan = corpus.plan(phrase, matching)
+            encoded.append(plan.searched)
+            reported[number] = plan.forms
     else:
         encoded = [[value] for value in corpus.encoder.encode_many(phrases)]
     for number, forms in enumerate(encoded):
@@ -588,10 +591,10 @@ def _whole_word_cooccurrence(corpus: Corpus, phrases: list[Any], encoded: list[l
     if work > budget:
         raise refuse("this whole-word co-occurrence", work, budget)
     charge(work)
-    test = corpus._word_test()
+    test = corpus.word_test()
     counts, sets = [], []
     for phrase, forms_of_phrase in zip(phrases, encoded):
-        parts = shard_set.map(whole_word_documents, test, forms_of_phrase, corpus._spaced(phrase, forms_of_phrase)) \
+        parts = shard_set.map(whole_word_documents, test, forms_of_phrase, corpus.spaced(phrase, forms_of_phrase)) \
             if forms_of_phrase else []
         counts.append(sum(number for _, number in parts))
         found = [documents + first for (documents, _), first in zip(parts, shard_set.first_documents)]

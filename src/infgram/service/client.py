@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import http.client
+import inspect
 import json
 import threading
 import types
@@ -33,10 +34,8 @@ from urllib.parse import quote, urlsplit
 import numpy as np
 
 from ..errors import InfgramError
-from ..query import results
 from ..query.budget import UNLIMITED
-from ..query.novelty import DEFAULT_MAX_N
-from ..query.operations import OPERATIONS, Parameter
+from ..query.operations import METHOD_ORDER, OPERATIONS, Parameter
 from .http import error_class
 
 _RETRIED = (http.client.RemoteDisconnected, http.client.CannotSendRequest, ConnectionResetError, BrokenPipeError)
@@ -308,6 +307,8 @@ class Client:
 
     # The query methods have the parameters of Index's, in the same order (a test checks them
     # against infgram.query.operations); each sends its arguments through request_fields.
+    # Those that only send their arguments and rebuild the result are made from the registry
+    # (remote_method, below): adding an operation to the registry adds its Client method.
     def count(self, query: Any, exact_tokens: bool = False, whole_words: bool = False, ignore_case: bool = False,
               max_work: int | None = None, exact: bool = False) -> int:
         """Occurrences of a token sequence (text or ids); see :meth:`infgram.Index.count`."""
@@ -329,78 +330,6 @@ class Client:
             done += size
         return counts
 
-    def probability(self, prompt: Any, next_token: str | int, exact_tokens: bool = False,
-                    inside_tokens: bool = False) -> results.ProbabilityResult:
-        """count(prompt + next) / count(prompt); see :meth:`infgram.Index.probability`."""
-        return self._ask("probability", locals())
-
-    def next_tokens(self, prompt: Any, top_k: int | None = None, exact_tokens: bool = False,
-                    inside_tokens: bool = False) -> results.NextTokensResult:
-        """The exact next-token distribution after a prompt; see :meth:`infgram.Index.next_tokens`."""
-        return self._ask("next_tokens", locals())
-
-    def infgram_probability(self, prompt: Any, next_token: str | int,
-                            exact_tokens: bool = False) -> results.InfgramProbabilityResult:
-        """The ∞-gram probability of a next token; see :meth:`infgram.Index.infgram_probability`."""
-        return self._ask("infgram_probability", locals())
-
-    def infgram_next_tokens(self, prompt: Any, top_k: int | None = None) -> results.InfgramNextTokensResult:
-        """The next-token distribution after the longest suffix of the prompt that occurs."""
-        return self._ask("infgram_next_tokens", locals())
-
-    def infgram_probabilities(self, text: Any) -> results.InfgramProbabilitiesResult:
-        """The ∞-gram probability of every token of a text."""
-        return self._ask("infgram_probabilities", locals())
-
-    def longest_matches(self, text: Any) -> results.LongestMatchesResult:
-        """The longest match starting at every token of a text."""
-        return self._ask("longest_matches", locals())
-
-    def documents(self, query: Any, limit: int = 10, offset: int = 0, seed: int | None = None,
-                  context: int | None = None, max_work: int | None = None, exact: bool = False,
-                  exact_tokens: bool = False, whole_words: bool = False, ignore_case: bool = False,
-                  inside_tokens: bool = False, progress: bool = False) -> results.DocumentsResult:
-        """The documents that contain a sequence (see :meth:`infgram.Index.documents`);
-        ``progress`` is ignored (the server shows no progress bar)."""
-        return self._ask("documents", locals())
-
-    def document(self, number: int) -> results.Document:
-        """Document ``number``, whole, with its metadata (see :meth:`infgram.Index.document`)."""
-        return self._ask("document", locals())
-
-    def search(self, cnf: Any, within: int | None = None, limit: int = 10, offset: int = 0, seed: int | None = None,
-               context: int | None = None, max_work: int | None = None, exact: bool = False,
-               exact_tokens: bool = False, whole_words: bool = False, ignore_case: bool = False,
-               inside_tokens: bool = False) -> results.SearchResult:
-        """Documents matching an AND of ORs of phrases (see :meth:`infgram.Index.search`)."""
-        return self._ask("search", locals())
-
-    def cooccurrence(self, phrases: Sequence[Any], pairs: Sequence[tuple[int, int]] | None = None,
-                     document_counts: bool = False, max_work: int | None = None, exact: bool = False,
-                     exact_tokens: bool = False, whole_words: bool = False, ignore_case: bool = False,
-                     inside_tokens: bool = False) -> results.CooccurrenceResult:
-        """Counts of phrases and of the documents holding pairs of them (see :meth:`infgram.Index.cooccurrence`)."""
-        return self._ask("cooccurrence", locals())
-
-    def attribute(self, text: Any, min_length: int | None = None, max_count: int = 100, examples: int = 3,
-                  context: int | None = None, whole_words: bool = False, max_work: int | None = None,
-                  exact: bool = False) -> results.AttributionResult:
-        """The spans of a text that occur verbatim in the corpus (see :meth:`infgram.Index.attribute`)."""
-        return self._ask("attribute", locals())
-
-    def draft(self, prompt: Any, max_tokens: int = 16, min_probability: float = 0.0, min_count: int = 1,
-              max_suffix_tokens: int | None = None) -> results.DraftResult:
-        """A greedy ∞-gram continuation of the prompt (see :meth:`infgram.Index.draft`)."""
-        return self._ask("draft", locals())
-
-    def novelty(self, text: Any, max_n: int = DEFAULT_MAX_N) -> results.NoveltyResult:
-        """The share of the text's n-grams that occur nowhere in the corpus (see :meth:`infgram.Index.novelty`)."""
-        return self._ask("novelty", locals())
-
-    def creativity(self, text: Any, min_length: int | Sequence[int] | None = None) -> results.CreativityResult:
-        """The L-uniqueness of the text and its Creativity Index (see :meth:`infgram.Index.creativity`)."""
-        return self._ask("creativity", locals())
-
     def contamination(self, text: str) -> dict[str, Any]:
         """How much of one benchmark entry occurs in the corpus (the reply of the ``contamination`` op)."""
         reply = self.call("contamination", text=text)
@@ -409,3 +338,45 @@ class Client:
 
 
 __all__ = ["Client"]
+
+
+def remote_method(op: str) -> Callable[..., Any]:
+    """The :class:`Client` method of the operation ``op``, made from its registry entry
+    (:mod:`infgram.query.operations`): the parameters of :class:`~infgram.Index`'s method in
+    the same order with the same defaults, sent as the request's fields, the reply rebuilt as
+    the result type.
+
+    >>> import inspect
+    >>> str(inspect.signature(remote_method("novelty")))
+    '(self, text, max_n=20) -> infgram.query.results.NoveltyResult'
+    """
+    spec = OPERATIONS[op]
+    keyword = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    signature = inspect.Signature(
+        [inspect.Parameter("self", keyword)] +
+        [inspect.Parameter(parameter.name, keyword,
+                           default=inspect.Parameter.empty if parameter.required else parameter.default)
+         for parameter in spec.python_parameters()],
+        return_annotation=spec.result if spec.result is not None else Any)
+
+    def method(self: "Client", *args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        return self._ask(op, dict(bound.arguments))
+
+    method.__name__ = op
+    method.__qualname__ = f"Client.{op}"
+    method.__signature__ = signature  # type: ignore[attr-defined]
+    method.__doc__ = (f"{spec.summary[:1].upper()}{spec.summary[1:]}, from the server (see :meth:`infgram.Index.{op}`"
+                      "; a parameter that means nothing remotely, such as ``progress``, is ignored).")
+    return method
+
+
+def add_remote_methods(client_class: type) -> None:
+    """Give ``client_class`` every query method of the registry it does not define itself."""
+    for op in METHOD_ORDER:
+        if op not in client_class.__dict__:
+            setattr(client_class, op, remote_method(op))
+
+
+add_remote_methods(Client)

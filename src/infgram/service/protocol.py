@@ -211,7 +211,7 @@ def count_reply(index: Any, query: Any, exact_tokens: bool = False, whole_words:
     >>> count_reply(infgram.Index.open(folder / "index"), "rose", ignore_case=True)["count"]
     2
     """
-    tokenized = isinstance(query, str) and index.tokenizer.kind == "huggingface"
+    tokenized = isinstance(query, str) and index.tokenizer.text_has_forms
     if whole_words or ignore_case:
         reply: dict[str, Any] = {"count": index.count(query, exact_tokens, whole_words, ignore_case, max_work, exact)}
         if isinstance(query, str) and (ignore_case or tokenized):

@@ -28,16 +28,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..format.kinds import index_kind, register_reader
 from .fm import FM_OPERATIONS, FMShard
 from .official import OFFICIAL_KIND, OFFICIAL_OPERATIONS, OfficialShard
 from .sa import SA_OPERATIONS, SAShard
 
-SHARD_KINDS: dict[str, Any] = {"sa": SAShard, "fm": FMShard, OFFICIAL_KIND: OfficialShard.from_entry}
-"""The shard reader of each index kind, by its name in the manifest."""
+# Each kind's reader and operations, in the registry of index kinds (see infgram.format.kinds);
+# an official infini-gram index (opened in place, never through a manifest of ours: see
+# infgram.shards.official) answers what a suffix array does.
+register_reader("sa", SAShard, SA_OPERATIONS)
+register_reader("fm", FMShard, FM_OPERATIONS)
+register_reader(OFFICIAL_KIND, OfficialShard.from_entry, OFFICIAL_OPERATIONS)
 
-OPERATIONS_OF_KIND = {"sa": SA_OPERATIONS, "fm": FM_OPERATIONS, OFFICIAL_KIND: OFFICIAL_OPERATIONS}
-"""What each index kind answers; an official infini-gram index (opened in place, never through
-a manifest of ours: see :mod:`infgram.shards.official`) answers what a suffix array does."""
+SHARD_KINDS: dict[str, Any] = {name: index_kind(name).reader for name in ("sa", "fm", OFFICIAL_KIND)}
+"""The shard reader of each index kind, by its name in the manifest (from the registry)."""
+
+OPERATIONS_OF_KIND = {name: index_kind(name).operations for name in ("sa", "fm", OFFICIAL_KIND)}
+"""What each index kind answers (from the registry)."""
 
 Shard = SAShard | FMShard | OfficialShard
 
@@ -46,7 +53,9 @@ def open_shard(kind: str, directory: Path, entry: dict[str, Any], token_width: i
                settings: dict[str, Any] | None = None) -> Shard:
     """Open one shard of an index of the given kind (``settings``: the kind's manifest
     section, e.g. the FM sampling rates)."""
-    return SHARD_KINDS[kind](directory, entry, token_width, settings)
+    reader = index_kind(kind).reader
+    assert reader is not None, f"every kind registers its reader above; {kind} did not"
+    return reader(directory, entry, token_width, settings)
 
 
 __all__ = ["SAShard", "FMShard", "OfficialShard", "Shard", "open_shard", "SHARD_KINDS", "OPERATIONS_OF_KIND"]

@@ -25,6 +25,7 @@ import numpy as np
 from .. import _core, _dedup
 from ..errors import IndexFormatError
 from ..format import KIND_SUFFIX_ARRAY, KIND_SUFFIX_KEYS, KIND_TOKENS, open_payload, token_dtype
+from ..format.manifest import ShardEntry as ManifestShardEntry
 from .documents import DocumentTable, checked_header
 from .removals import read_removals
 from .residency import advise, lock
@@ -49,25 +50,14 @@ class ShardEntry:
     confined to the index directory."""
 
     def __init__(self, directory: Path, entry: Any, kind_files: tuple[str, ...]):
-        try:
-            self.name = str(entry["name"])
-            self.num_documents = int(entry["num_documents"])
-            self.num_tokens = int(entry["num_tokens"])
-            self.num_positions = int(entry["num_positions"])
-            self.first_document = int(entry["first_document"])
-            self.pointer_width = int(entry.get("pointer_width", 0))
-            files = {str(key): value for key, value in entry["files"].items()}
-            for key in (*kind_files, "documents", "metadata"):  # all must be listed
-                if not isinstance(files[key], dict) or not isinstance(files[key]["path"], str):
-                    raise TypeError(f"the entry of {key} has no path")
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise IndexFormatError(f"the manifest's entry for a shard is malformed ({error!r:.200}); "
-                                   "rebuild the index") from None
-        if min(self.num_documents, self.num_tokens, self.first_document) < 0 or \
-                self.num_positions != self.num_tokens + self.num_documents or self.num_documents == 0:
-            raise IndexFormatError(f"the manifest's entry for shard {self.name!r:.80} has inconsistent counts "
-                                   f"({self.num_documents} documents, {self.num_tokens} tokens, "
-                                   f"{self.num_positions} positions); rebuild the index")
+        typed = ManifestShardEntry.from_json(entry, (*kind_files, "documents", "metadata"))  # checked there
+        self.name = typed.name
+        self.num_documents = typed.num_documents
+        self.num_tokens = typed.num_tokens
+        self.num_positions = typed.num_positions
+        self.first_document = typed.first_document
+        self.pointer_width = typed.pointer_width or 0
+        files = {str(key): value for key, value in typed.files.items()}
         root = Path(directory).resolve()
         self.files: dict[str, Path] = {}
         for key, value in files.items():
