@@ -259,7 +259,7 @@ class Index(Corpus):
         shards = [MemorySAShard(shard.name, shard.tokens, shard.suffix_array, shard.starts, shard.metadata_offsets,
                                 shard.metadata, shard.first_document, built.tokenizer.token_width)
                   for shard in built.shards]
-        index = cls([], [built.manifest], built.tokenizer, shards)
+        index = cls([], [Manifest.from_json(built.manifest)], built.tokenizer, shards)
         index.build_report = built.report
         return index
 
