@@ -80,7 +80,8 @@ class Parameter:
     under the first alias), ``prompt_or_text`` (a prompt under ``prompt``/``prompt_ids`` or
     ``text``/``ids``), ``next_token`` (``next`` or ``next_id``), ``integer``, ``flag``,
     ``number``, ``document_number``, ``cnf``, ``phrases``, ``pairs``, ``lengths`` (one
-    integer or a list), ``python`` (not in JSON)."""
+    integer or a list), ``field`` (a metadata field name), ``where`` (metadata conditions),
+    ``python`` (not in JSON)."""
     type: Any
     """The JSON type of the value under ``field`` (for the OpenAPI models)."""
     default: Any = REQUIRED
@@ -178,11 +179,17 @@ _PAGE = (
               "whole documents)", field="context", minimum=0),
 )
 _MATCHING = (_EXACT_TOKENS, _WHOLE_WORDS, _IGNORE_CASE, _INSIDE_TOKENS)
+_BY = Parameter("by", "field", Optional[str], None, "a metadata field (e.g. lang or meta.lang): the count per value "
+                "of it, and in documents lacking it (see infgram.query.metadata)", field="by")
+_WHERE = Parameter("where", "where", Optional[Union[dict[str, Any], list[str]]], None,
+                   'only documents whose metadata meet these conditions: {"lang": "de"}, {"lang": {"in": [...]}}, '
+                   '{"lang": {"not": "de"}}, {"year": {"gte": 1990, "lt": 2000}}, or ["lang=de", "year>=1990"]',
+                   field="where")
 
 
 OPERATIONS: dict[str, Operation] = {operation.name: operation for operation in (
     Operation("count", "occurrences of a sequence", (
-        _sequence("query", "the sequence"), _EXACT_TOKENS, _WHOLE_WORDS, _IGNORE_CASE, _MAX_WORK, _EXACT,
+        _sequence("query", "the sequence"), _EXACT_TOKENS, _WHOLE_WORDS, _IGNORE_CASE, _MAX_WORK, _EXACT, _BY, _WHERE,
         _flag("inside_tokens", _INSIDE_TOKENS.doc, python=False)), None),
     Operation("probability", "count(prompt + next) / count(prompt)", (
         _prompt(), _NEXT_TOKEN, _EXACT_TOKENS, _INSIDE_TOKENS), results.ProbabilityResult),
@@ -197,8 +204,8 @@ OPERATIONS: dict[str, Operation] = {operation.name: operation for operation in (
                   field="document", minimum=0),), results.Document),
     Operation("documents", "the documents that contain a sequence", (
         _sequence("query", "the sequence"), *_PAGE, _MAX_WORK, _EXACT, *_MATCHING,
-        Parameter("progress", "python", bool, False, "show a progress bar while reading (ignored remotely)")),
-        results.DocumentsResult, "expensive"),
+        Parameter("progress", "python", bool, False, "show a progress bar while reading (ignored remotely)"),
+        _WHERE), results.DocumentsResult, "expensive"),
     Operation("search", "documents matching an AND of ORs of phrases", (
         Parameter("cnf", "cnf", Union[list[list[Phrase]], str],
                   doc='clauses of phrases (an AND of ORs), or a query string such as "a b" AND (c OR d)', field="cnf"),
