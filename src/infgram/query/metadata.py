@@ -63,7 +63,6 @@ from .corpus import Corpus
 from .documents import budget_rows, first_matches, occurrence_runs, read_document
 from .encoding import MAX_DOCUMENTS_LIMIT, Query, check_whole_number
 from .options import Matching
-from .partials import first_of_runs
 from .results import DocumentsResult
 from .words import WordTest, whole_word_positions
 
@@ -180,6 +179,7 @@ def count_by_shard(shard: Shard, forms: list[bytes], rows: list[tuple[int, int]]
     documents that meet ``where``, per value of ``by`` (value -> count), in documents
     lacking it, and in all. The empty query (``forms == [b""]``) weighs every live
     document by its length."""
+    weights: np.ndarray | None = None  # None: one occurrence per entry of documents
     if forms == [b""]:
         documents = np.arange(shard.num_documents, dtype=np.int64)
         weights = shard.documents.lengths().astype(np.int64)
@@ -187,24 +187,22 @@ def count_by_shard(shard: Shard, forms: list[bytes], rows: list[tuple[int, int]]
         if words is not None:
             positions = whole_word_positions(shard, words[0], forms, words[1], rows)[0]
         else:
-            pieces = [shard.positions(lo, hi).astype(np.int64) for lo, hi in rows if hi > lo]
-            positions = np.sort(np.concatenate(pieces)) if pieces else np.zeros(0, dtype=np.int64)
-        # Sorted positions give sorted documents: each document's occurrences are one run.
-        found = shard.documents.document_of(positions).astype(np.int64)
-        first = np.flatnonzero(first_of_runs(found))
-        documents = found[first]
-        weights = np.diff(np.append(first, len(found))).astype(np.int64)
-    if not shard.removals.is_empty:
-        live = ~shard.removals.removed_of(documents)
-        documents, weights = documents[live], weights[live]
+            pieces = [shard.positions(lo, hi) for lo, hi in rows if hi > lo]
+            positions = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
+        # Unsorted: the document starts are few and cached, and a histogram needs no order.
+        documents = shard.documents.document_of(positions)
     keep = _accepted(shard, where, documents)
-    documents, weights = documents[keep], weights[keep]
-    total = int(weights.sum())
+    if not shard.removals.is_empty:
+        keep &= ~shard.removals.removed_of(documents)
+    if not keep.all():
+        documents = documents[keep]
+        weights = weights[keep] if weights is not None else None
+    total = int(weights.sum()) if weights is not None else len(documents)
     if by is None:
         return {}, 0, total
     column = _column(shard, by)
-    sums = np.bincount(np.asarray(column.numbers)[documents].astype(np.int64), weights=weights,
-                       minlength=len(column.values) + 1).astype(np.int64)
+    sums = np.bincount(np.asarray(column.numbers)[documents], weights=weights, minlength=len(column.values) + 1)
+    sums = sums.astype(np.int64)
     counted = {column.values[number - 1]: int(sums[number]) for number in np.flatnonzero(sums[1:]) + 1}
     return counted, int(sums[0]), total
 
