@@ -75,6 +75,19 @@ def test_removed_documents_are_not_counted(tmp_path):
     assert index.documents("rose", where={"lang": {"in": ["de", "en"]}}).num_documents == 1
 
 
+def test_after_compact_and_on_an_fm_index(tmp_path, index):
+    infgram.build_from_documents(DOCUMENTS, tmp_path / "i", shard_tokens=30, progress=False)
+    infgram.remove(tmp_path / "i", documents=[0], progress=False)
+    infgram.compact(tmp_path / "i", progress=False)
+    compacted = infgram.Index.open(tmp_path / "i")
+    assert "metadata_values" in compacted.manifest["shards"][0]["files"]
+    assert compacted.count("rose", by="lang").by == {"de": 2, "fr": 1}
+    infgram.build_from_documents(DOCUMENTS, tmp_path / "fm", kind="fm", progress=False)
+    fm = infgram.Index.open(tmp_path / "fm")
+    assert fm.count("rose", by="lang") == index.count("rose", by="lang")
+    assert fm.documents("rose", where=["lang in de,fr"]).num_documents == 2
+
+
 def test_a_key_no_document_has_names_the_keys(index):
     for call in (lambda: index.count("rose", by="language"), lambda: index.count("rose", where={"language": "de"}),
                  lambda: index.documents("rose", where=["meta.src=web"])):
