@@ -219,11 +219,15 @@ def command_documents(args: argparse.Namespace) -> None:
                                    seed=args.seed, context=_context(args), exact_tokens=args.exact_tokens,
                                    whole_words=args.whole_words, ignore_case=args.ignore_case,
                                    inside_tokens=args.inside_tokens, max_work=args.max_work, exact=args.exact,
-                                   progress=args.exact and sys.stderr.isatty(), where=args.where)
+                                   progress=args.exact and sys.stderr.isatty(), where=args.where, by=args.by)
     _notice(args, result.to_dict())
     if args.json:
         _print_json(result.to_dict())
         return
+    if result.by is not None:
+        for value, number in result.by.items():
+            print(f"  {safe(value)}\t{number}")
+        print(f"  (missing {safe(args.by)})\t{result.missing}")
     verb = "contains" if result.num_documents == 1 else "contain"
     heading = f"{_plural(result.num_documents, 'document')} {verb} the query"
     if not result.num_documents_exact:
@@ -820,6 +824,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("query")
     with_paging(sub, "show this many tokens around the match")
     with_where(sub)
+    sub.add_argument("--by", default=None, metavar="FIELD",
+                     help="also count the documents per value of this metadata field, and those lacking it")
     sub.set_defaults(func=command_documents)
 
     sub = with_index("stats", "the metadata fields of an index: their values, documents and tokens")

@@ -57,6 +57,10 @@ def test_filtered_documents(index):
     assert [d.index for d in result.documents] == [1, 2] and result.num_documents == 2
     assert result.documents[0].text == "e rose i"
     assert index.documents("", where=["lang=de"]).num_documents == 1
+    result = index.documents("rose", by="lang", limit=0)
+    assert (result.num_documents, result.by, result.missing) == (4, {"de": 1, "en": 1, "fr": 1}, 1)
+    assert result.to_dict()["by"] == {"de": 1, "en": 1, "fr": 1}
+    assert "by" not in index.documents("rose").to_dict()
 
 
 def test_count_by_whole_words_and_ignore_case(tmp_path):

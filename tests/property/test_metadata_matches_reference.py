@@ -113,9 +113,13 @@ def test_counts_by_metadata_match_reference(case):
         directory = _build(Path(folder) / "index", width, documents, metadata, shard_tokens)
         index = infgram.Index.open(directory)
         assert _ask(index, query, by, where) == expected
-        result = index.documents(query, where=where, limit=len(documents))
+        result = index.documents(query, where=where, limit=len(documents), by=by)
         assert [d.index for d in result.documents] == expected_documents
         assert result.num_documents == len(expected_documents) and result.num_documents_exact
+        if by is not None:
+            values = [reference.metadata_value(metadata[number], key) for number in expected_documents]
+            assert result.by == {value: values.count(value) for value in values if value is not None}
+            assert result.missing == values.count(None)
         without_columns(directory)
         old = infgram.Index.open(directory)
         assert _ask(old, query, by, where) == expected

@@ -44,6 +44,7 @@ CALLS = [
     ("count", ("the",), {"where": {"source": {"not": "news"}}}),
     ("count", ("the",), {"by": "id", "where": ["source in fables,news"], "max_work": 10_000}),
     ("documents", ("the",), {"where": ["source in fables,news"], "limit": 3, "seed": 5}),
+    ("documents", ("the",), {"by": "source", "limit": 1}),
     ("supports", ("search",), {}),
     ("info", (), {}),
 ]

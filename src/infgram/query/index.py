@@ -269,7 +269,8 @@ class Index(Corpus):
     def documents(self, query: Query, limit: int = 10, offset: int = 0, seed: int | None = None,
                   context: int | None = None, max_work: int | None = None, exact: bool = False,
                   exact_tokens: bool = False, whole_words: bool = False, ignore_case: bool = False,
-                  inside_tokens: bool = False, progress: bool = False, where: Any = None) -> DocumentsResult:
+                  inside_tokens: bool = False, progress: bool = False, where: Any = None,
+                  by: str | None = None) -> DocumentsResult:
         """The number of documents that contain the query, and ``limit`` of them from ``offset``.
 
         Documents come in index order, or in a random order fixed by ``seed`` (the same seed
@@ -291,6 +292,8 @@ class Index(Corpus):
         conditions (as in :meth:`count`); the count is then exact, every occurrence read
         within the budget (past it a :class:`~infgram.errors.LimitError`), and a seed orders
         the matching documents (see :func:`infgram.query.metadata.filtered_documents`).
+        ``by`` (a metadata field) also gives the number of those documents per value of it
+        (``by``) and of those lacking it (``missing``), exactly, the same way.
 
         >>> import tempfile, pathlib, infgram
         >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -303,9 +306,9 @@ class Index(Corpus):
         """
         matching = Matching.of(exact_tokens, whole_words, ignore_case, inside_tokens)
         budget = work_limit(max_work, exact, self.max_work_ceiling)
-        if where is not None:
+        if where is not None or by is not None:
             return self._with_inside_tokens(filtered_documents(self, query, where, limit, offset, seed, context, budget,
-                                                               matching), [query], matching.inside_tokens)
+                                                               matching, by), [query], matching.inside_tokens)
         return self._with_inside_tokens(documents(self, query, limit, offset, seed, context, budget, matching, progress),
                                         [query], matching.inside_tokens)
 

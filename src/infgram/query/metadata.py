@@ -271,30 +271,45 @@ def count_by(corpus: Corpus, query: Query, by: Any, where: Any, matching: Matchi
     total = sum(part[2] for part in parts)
     if by_path is None:
         return total
+    return CountByResult(total, _merged([part[0] for part in parts]), sum(part[1] for part in parts))
+
+
+def documents_by_value(shard: Shard, by: tuple[str, ...], documents: np.ndarray) -> tuple[dict[str, int], int]:
+    """A per-shard partial: how many of these shard-local documents have each value of a
+    field, and how many lack it."""
+    column = _column(shard, by)
+    sums = np.bincount(np.asarray(column.numbers)[np.asarray(documents, dtype=np.int64)],
+                       minlength=len(column.values) + 1)
+    return {column.values[number - 1]: int(sums[number]) for number in np.flatnonzero(sums[1:]) + 1}, int(sums[0])
+
+
+def _merged(parts: Sequence[dict[str, int]]) -> dict[str, int]:
+    """Per-value counts of several shards added up, most frequent first (then by value)."""
     merged: dict[str, int] = {}
-    for counted, _, _ in parts:
+    for counted in parts:
         for value, number in counted.items():
             merged[value] = merged.get(value, 0) + number
-    ordered = dict(sorted(merged.items(), key=lambda item: (-item[1], item[0])))
-    return CountByResult(total, ordered, sum(part[1] for part in parts))
+    return dict(sorted(merged.items(), key=lambda item: (-item[1], item[0])))
 
 
 def filtered_documents(corpus: Corpus, query: Query, where: Any, limit: int, offset: int, seed: int | None,
-                       context: int | None, budget: int, matching: Matching) -> DocumentsResult:
-    """:meth:`infgram.Index.documents` with ``where``: the documents holding the query that
-    meet the conditions, counted exactly (every occurrence is read, within the budget, else
-    a :class:`~infgram.errors.LimitError`), the page in index order or, with a seed, in a
-    seeded order of those documents."""
+                       context: int | None, budget: int, matching: Matching, by: Any = None) -> DocumentsResult:
+    """:meth:`infgram.Index.documents` with ``where`` or ``by``: the documents holding the
+    query that meet the conditions, counted exactly (every occurrence is read, within the
+    budget, else a :class:`~infgram.errors.LimitError`), with ``by`` their number per value
+    of a field, the page in index order or, with a seed, in a seeded order of those
+    documents."""
     limit = check_whole_number("limit", limit, MAX_DOCUMENTS_LIMIT)
     offset = check_whole_number("offset", offset)
     context = check_whole_number("context", context, optional=True)
     seed = check_whole_number("seed", seed, optional=True)
     conditions = parse_where(where)
-    searched, rows, words = _plan(corpus, query, matching, budget, None, conditions,
-                                  "these documents filtered by metadata")
+    by_path = _field(by)
+    searched, rows, words = _plan(corpus, query, matching, budget, by_path, conditions,
+                                  "these documents by metadata")
     _, forms = corpus._forms_searched(query, matching.exact_tokens, matching.ignore_case)
     shard_set = corpus.shard_set
-    matched, starts, lengths = [], [], []
+    matched, starts, lengths, by_parts, missing = [], [], [], [], 0
     sizes = np.diff(np.append(shard_set.first_documents, shard_set.num_documents))
     removed = shard_set.removed_documents() if searched == [b""] else np.zeros(0, dtype=np.int64)
     for number, shard_rows in enumerate(rows):
@@ -307,6 +322,10 @@ def filtered_documents(corpus: Corpus, query: Query, where: Any, limit: int, off
         else:
             continue
         keep = shard_set.call(number, documents_meeting, conditions, local)
+        if by_path is not None:
+            counted, lacking = shard_set.call(number, documents_by_value, by_path, local[keep])
+            by_parts.append(counted)
+            missing += lacking
         matched.append(local[keep] + shard_set.first_documents[number])
         starts.append(first[keep])
         lengths.append(length[keep])
@@ -315,7 +334,9 @@ def filtered_documents(corpus: Corpus, query: Query, where: Any, limit: int, off
     lengths_all = np.concatenate(lengths) if lengths else numbers
     page = page_order(seed, len(numbers), offset, limit).tolist()
     found = [read_document(corpus, int(numbers[i]), int(starts_all[i]), int(lengths_all[i]), context) for i in page]
-    return DocumentsResult(len(numbers), found, True, forms)
+    if by_path is None:
+        return DocumentsResult(len(numbers), found, True, forms)
+    return DocumentsResult(len(numbers), found, True, forms, by=_merged(by_parts), missing=missing)
 
 
 

@@ -312,7 +312,8 @@ class Client:
     def documents(self, query: Any, limit: int = 10, offset: int = 0, seed: int | None = None,
                   context: int | None = None, max_work: int | None = None, exact: bool = False,
                   exact_tokens: bool = False, whole_words: bool = False, ignore_case: bool = False,
-                  inside_tokens: bool = False, progress: bool = False, where: Any = None) -> results.DocumentsResult:
+                  inside_tokens: bool = False, progress: bool = False, where: Any = None,
+                  by: str | None = None) -> results.DocumentsResult:
         """The documents that contain a sequence (see :meth:`infgram.Index.documents`);
         ``progress`` is ignored (the server shows no progress bar)."""
         return self._ask("documents", locals())
