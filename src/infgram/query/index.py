@@ -51,6 +51,7 @@ from .corpus import Corpus
 from .documents import documents, read_document
 from .drafting import draft
 from .encoding import Query
+from ..format.metadata import parse_where
 from .metadata import CountByResult, count_by, filtered_documents
 from .novelty import DEFAULT_MAX_N, creativity, novelty
 from .options import Matching
@@ -256,7 +257,7 @@ class Index(Corpus):
         >>> index.count("ab"), index.count("ab", by="year").by, index.count("ab", where={"year": {"lt": 2000}})
         (3, {'1999': 2, '2001': 1}, 2)
         """
-        if by is None and where is None:
+        if by is None and (where is None or parse_where(where) is None):  # no field, no condition: a plain count
             return super().count(query, exact_tokens, whole_words, ignore_case, max_work, exact)
         matching = Matching.of(exact_tokens, whole_words, ignore_case)
         return count_by(self, query, by, where, matching, work_limit(max_work, exact, self.max_work_ceiling))
