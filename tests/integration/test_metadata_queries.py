@@ -149,6 +149,23 @@ def test_the_budget_counts_occurrences_and_metadata_read(tmp_path, index):
     assert old.count("rose", by="lang", max_work=8) == index.count("rose", by="lang")  # read once, then kept
 
 
+def test_a_field_left_out_of_the_column_is_read_once(tmp_path, monkeypatch):
+    from infgram.format import metadata as format_metadata
+
+    monkeypatch.setattr(format_metadata, "MAX_COLUMN_VALUES", 2)  # lang has 3 values: left out
+    infgram.build_from_documents(DOCUMENTS, tmp_path / "i", progress=False)
+    index = infgram.Index.open(tmp_path / "i")
+    needed = 8 + len(DOCUMENTS) * METADATA_UNITS_PER_DOCUMENT
+    with pytest.raises(LimitError):
+        index.count("rose", by="lang", max_work=needed - 1)
+    assert index.count("rose", by="lang", max_work=needed).by == {"de": 2, "en": 2, "fr": 1}
+    assert index.count("rose", by="lang", max_work=8).by == {"de": 2, "en": 2, "fr": 1}
+    assert index.count("rose", by="meta", max_work=needed).by == {'{"source":"books"}': 2, '{"source":"web"}': 2}
+    stats = infgram.query.metadata.metadata_statistics(index)
+    assert {field["field"]: field["num_values"] for field in stats["fields"]} == {"lang": None, "meta.source": 2,
+                                                                                  "year": None}
+
+
 def test_a_damaged_column_is_an_index_format_error(tmp_path):
     infgram.build_from_documents(DOCUMENTS, tmp_path / "i", progress=False)
     path = tmp_path / "i" / "shard-00000" / "metadata_values.bin"

@@ -76,6 +76,9 @@ _MAX_KEYS_SHOWN = 40
 _COLUMNS: "weakref.WeakKeyDictionary[Any, ValueColumns]" = weakref.WeakKeyDictionary()
 """Value columns read from metadata.bin (shards without the column file), kept per shard."""
 
+_READ_FIELDS: "weakref.WeakKeyDictionary[Any, dict[tuple[str, ...], ValueColumn]]" = weakref.WeakKeyDictionary()
+"""Fields the columns leave out (too many values, or objects), once read from metadata.bin."""
+
 
 # -- results ---------------------------------------------------------------------------------------
 @dataclass
@@ -123,6 +126,8 @@ def _covers(columns: ValueColumns | None, paths: Sequence[tuple[str, ...]]) -> b
 def metadata_cost(shard: Shard, paths: Sequence[tuple[str, ...]]) -> int:
     """A per-shard partial: the work units of knowing these fields' values in the shard
     (0 when its columns hold them)."""
+    read = _READ_FIELDS.get(shard, {})
+    paths = [path for path in paths if path not in read]
     return 0 if _covers(_stored(shard), paths) else shard.num_documents * METADATA_UNITS_PER_DOCUMENT
 
 
@@ -142,13 +147,16 @@ def _column(shard: Shard, path: tuple[str, ...]) -> ValueColumn:
         return columns.fields[path]
     if not any(key[: len(path)] == path for key in columns.keys):  # no document of the shard has it
         return ValueColumn([], np.zeros(shard.num_documents, dtype=np.uint8))
-    values: dict[str, int] = {}
-    numbers = np.zeros(shard.num_documents, dtype=np.int64)
-    for local in range(shard.num_documents):
-        text = lookup(shard.documents.metadata(local), path)
-        if text is not None:
-            numbers[local] = values.setdefault(text, len(values) + 1)
-    return ValueColumn(list(values), numbers)
+    read = _READ_FIELDS.setdefault(shard, {})
+    if path not in read:
+        values: dict[str, int] = {}
+        numbers = np.zeros(shard.num_documents, dtype=np.int64)
+        for local in range(shard.num_documents):
+            text = lookup(shard.documents.metadata(local), path)
+            if text is not None:
+                numbers[local] = values.setdefault(text, len(values) + 1)
+        read[path] = ValueColumn(list(values), numbers)
+    return read[path]
 
 
 def shard_keys(shard: Shard) -> list[tuple[str, ...]]:
