@@ -189,7 +189,7 @@ def command_probability(args: argparse.Namespace) -> None:
 def command_next(args: argparse.Namespace) -> None:
     index = _open(args)
     result = index.next_tokens(_query(args.prompt, args.ids), top_k=args.top_k, exact_tokens=args.exact_tokens,
-                               inside_tokens=args.inside_tokens)
+                               inside_tokens=args.inside_tokens, where=args.where)
     _print_json(result.to_dict()) if args.json else _print_distribution(index.tokenizer, result.prompt_count, result.tokens)
     _notice(args, result.to_dict())
 
@@ -806,6 +806,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--top-k", type=int, default=10, help="entries to show (default 10)")
     with_exact_tokens(sub)
     with_inside_tokens(sub)
+    with_where(sub)
     sub.set_defaults(func=command_next)
 
     def with_paging(sub: argparse.ArgumentParser, context_help: str) -> None:

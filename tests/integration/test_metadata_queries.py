@@ -63,6 +63,16 @@ def test_filtered_documents(index):
     assert "by" not in index.documents("rose").to_dict()
 
 
+def test_filtered_next_tokens(index, index_directory):
+    assert [(t.text, t.count) for t in index.next_tokens("rose", where=["lang=de"]).tokens] == [(" ", 1), (None, 1)]
+    limited = infgram.Index.open(index_directory)
+    limited.max_work_ceiling = 10  # as a server's --max-work sets it
+    with pytest.raises(LimitError, match="lengthen the prompt"):
+        limited.next_tokens("", where=["lang=de"])  # every token of the index: 55 units
+    found = run_cli("next", index_directory, "rose", "--where", "lang=fr", "--json")
+    assert json.loads(found.stdout)["prompt_count"] == 1
+
+
 def test_count_by_whole_words_and_ignore_case(tmp_path):
     infgram.build_from_documents([{"text": "cat cats", "k": "a"}, {"text": "Cat", "k": "b"}], tmp_path / "i",
                                  progress=False)

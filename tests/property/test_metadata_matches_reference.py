@@ -120,6 +120,10 @@ def test_counts_by_metadata_match_reference(case):
             values = [reference.metadata_value(metadata[number], key) for number in expected_documents]
             assert result.by == {value: values.count(value) for value in values if value is not None}
             assert result.missing == values.count(None)
+        kept = [d if reference.meets(m, conditions) else [] for d, m in zip(documents, metadata)]
+        distribution = index.next_tokens(query, where=where)
+        assert [(t.id, t.count) for t in distribution.tokens] == reference.next_tokens(kept, query)
+        assert distribution.prompt_count == reference.count(kept, query)
         without_columns(directory)
         old = infgram.Index.open(directory)
         assert _ask(old, query, by, where) == expected

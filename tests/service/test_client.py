@@ -45,6 +45,7 @@ CALLS = [
     ("count", ("the",), {"by": "id", "where": ["source in fables,news"], "max_work": 10_000}),
     ("documents", ("the",), {"where": ["source in fables,news"], "limit": 3, "seed": 5}),
     ("documents", ("the",), {"by": "source", "limit": 1}),
+    ("next_tokens", ("The ",), {"where": {"source": "fables"}, "top_k": 3}),
     ("supports", ("search",), {}),
     ("info", (), {}),
 ]

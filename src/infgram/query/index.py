@@ -52,7 +52,7 @@ from .documents import documents, read_document
 from .drafting import draft
 from .encoding import Query
 from ..format.metadata import parse_where
-from .metadata import CountByResult, count_by, filtered_documents
+from .metadata import CountByResult, count_by, filtered_documents, filtered_next_tokens
 from .novelty import DEFAULT_MAX_N, creativity, novelty
 from .options import Matching
 from .results import (
@@ -62,6 +62,7 @@ from .results import (
     Document,
     DocumentsResult,
     DraftResult,
+    NextTokensResult,
     NoveltyResult,
     SearchResult,
 )
@@ -261,6 +262,28 @@ class Index(Corpus):
             return super().count(query, exact_tokens, whole_words, ignore_case, max_work, exact)
         matching = Matching.of(exact_tokens, whole_words, ignore_case)
         return count_by(self, query, by, where, matching, work_limit(max_work, exact, self.max_work_ceiling))
+
+    def next_tokens(self, prompt: Query, top_k: int | None = None, exact_tokens: bool = False,
+                    inside_tokens: bool = False, where: Any = None) -> NextTokensResult:
+        """The exact next-token distribution after a prompt (see :meth:`Corpus.next_tokens
+        <infgram.query.corpus.Corpus.next_tokens>`); ``where`` keeps the occurrences in documents
+        whose metadata meet conditions (as in :meth:`count`), reading every occurrence within the
+        default work budget (past it a :class:`~infgram.errors.LimitError`).
+
+        >>> import tempfile, pathlib, infgram
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = infgram.build_from_documents([{"text": "ab", "k": "x"}, {"text": "ac", "k": "y"}], folder / "i",
+        ...                                  progress=False)
+        >>> [token.text for token in infgram.Index.open(folder / "i").next_tokens("a", where={"k": "y"}).tokens]
+        ['c']
+        """
+        if where is None or parse_where(where) is None:
+            return super().next_tokens(prompt, top_k, exact_tokens, inside_tokens)
+        self.require("next_tokens")
+        self._check_top_k(top_k)
+        result = filtered_next_tokens(self, prompt, top_k, exact_tokens, where,
+                                      work_limit(None, False, self.max_work_ceiling))
+        return self._with_inside_tokens(result, [prompt], inside_tokens)
 
     # -- documents --------------------------------------------------------------------------------
     def document(self, number: int) -> Document:

@@ -2,8 +2,8 @@
 the metadata holds.
 
 ``count(query, by="lang")`` answers how many occurrences of a phrase lie in documents of
-each value of a field; ``where={"lang": "de"}`` keeps only the occurrences (or documents)
-whose document meets conditions (the syntax of :mod:`infgram.format.metadata`, the same as
+each value of a field; ``where={"lang": "de"}`` (on ``count``, ``documents`` and ``next_tokens``) keeps only the
+occurrences (or documents) whose document meets conditions (the syntax of :mod:`infgram.format.metadata`, the same as
 ``remove --where``). Both are exact.
 
 **How.** The occurrences of a query in a shard are one suffix-array run per form
@@ -58,12 +58,14 @@ from ..format.metadata import (
 )
 from ..sampling import page_order
 from ..shards import Shard
+from ..errors import LimitError
 from .budget import charge, refuse
 from .corpus import Corpus
 from .documents import budget_rows, first_matches, occurrence_runs, read_document
 from .encoding import MAX_DOCUMENTS_LIMIT, Query, check_whole_number
 from .options import Matching
-from .results import DocumentsResult
+from .partials import merge_distributions, run_of
+from .results import DocumentsResult, NextTokensResult
 from .words import WordTest, whole_word_positions
 
 METADATA_UNITS_PER_DOCUMENT = 8
@@ -348,6 +350,47 @@ def filtered_documents(corpus: Corpus, query: Query, where: Any, limit: int, off
 
 
 
+def filtered_distribution(shard: Shard, encoded: bytes, where: Where | None) -> tuple[int, np.ndarray, np.ndarray]:
+    """A per-shard partial: the next-token distribution after the occurrences of a prompt
+    in live documents that meet ``where`` (a :data:`~infgram.query.partials.Distribution`).
+    Each occurrence is read: the token after it is at its position plus the prompt's length
+    (a separator when it ends its document)."""
+    lo, hi = run_of(shard, encoded)
+    positions = shard.positions(lo, hi).astype(np.int64) if hi > lo else np.zeros(0, dtype=np.int64)
+    documents = shard.documents.document_of(positions)
+    keep = _accepted(shard, where, documents)
+    if not shard.removals.is_empty:
+        keep &= ~shard.removals.removed_of(documents)
+    following = np.asarray(shard.tokens[positions[keep] + len(encoded) // shard.token_width]).astype(np.uint64)
+    values, counts = np.unique(following, return_counts=True)
+    return len(following), values, counts.astype(np.int64)
+
+
+def filtered_next_tokens(corpus: Corpus, prompt: Query, top_k: int | None, exact_tokens: bool, where: Any,
+                         budget: int) -> NextTokensResult:
+    """:meth:`infgram.Index.next_tokens` with ``where``: the distribution after the
+    occurrences in documents meeting the conditions. It reads every occurrence (a plain
+    distribution reads none), within the default work budget; past it a
+    :class:`~infgram.errors.LimitError`."""
+    conditions = parse_where(where)
+    searched, forms = corpus._forms_searched(prompt, exact_tokens)
+    shard_set = corpus.shard_set
+    paths = conditions.paths if conditions else []
+    needed = sum(shard_set.map(metadata_cost, paths)) + sum(
+        (hi - lo) * cost for encoded in searched for (lo, hi), cost in zip(shard_set.map(run_of, encoded),
+                                                                          shard_set.locate_costs))
+    if needed > budget:
+        raise LimitError(f"expected this next-token distribution filtered by metadata to fit the work budget of "
+                         f"{budget:,} units (occurrences read), found it needs {needed:,}; lengthen the prompt (a "
+                         "longer one occurs less often), or count with where and a larger max_work",
+                         "max_work", budget, needed)
+    charge(needed)
+    _check_keys(corpus, paths, "every condition of where")
+    parts = [part for encoded in searched for part in shard_set.map(filtered_distribution, encoded, conditions)]
+    distribution = merge_distributions(parts)
+    return NextTokensResult(*corpus._tokens(distribution, top_k), forms=forms)
+
+
 # -- what the metadata holds --------------------------------------------------------------------------------
 def shard_statistics(shard: Shard) -> tuple[dict[tuple[str, ...], dict[str, list[int]]], dict[tuple[str, ...], str],
                                               list[int]]:
@@ -413,4 +456,4 @@ def metadata_statistics(corpus: Corpus, top: int | None = 20) -> dict[str, Any]:
     return {"num_documents": num_documents, "num_tokens": num_tokens, "fields": described}
 
 
-__all__ = ["CountByResult", "count_by", "filtered_documents", "metadata_statistics", "METADATA_UNITS_PER_DOCUMENT"]
+__all__ = ["CountByResult", "count_by", "filtered_documents", "filtered_next_tokens", "metadata_statistics", "METADATA_UNITS_PER_DOCUMENT"]

@@ -21,11 +21,11 @@ the corpus (a server answers them first) and ``"expensive"`` for those whose cos
 the occurrences or documents they read.
 
 >>> OPERATIONS["next_tokens"].fields()
-['prompt', 'prompt_ids', 'text', 'ids', 'top_k', 'exact_tokens', 'inside_tokens']
+['prompt', 'prompt_ids', 'text', 'ids', 'top_k', 'exact_tokens', 'inside_tokens', 'where']
 >>> [p.name for p in OPERATIONS["documents"].parameters][:3], OPERATIONS["documents"].cost
 (['query', 'limit', 'offset'], 'expensive')
 >>> unknown_field("next_tokens", {"op": "next_tokens", "text": "a", "topk": 3})
-"expected the fields of a next_tokens request (prompt, prompt_ids, text, ids, top_k, exact_tokens, inside_tokens, and op, id), found 'topk'; did you mean 'top_k'?"
+"expected the fields of a next_tokens request (prompt, prompt_ids, text, ids, top_k, exact_tokens, inside_tokens, where, and op, id), found 'topk'; did you mean 'top_k'?"
 """
 
 from __future__ import annotations
@@ -194,7 +194,7 @@ OPERATIONS: dict[str, Operation] = {operation.name: operation for operation in (
     Operation("probability", "count(prompt + next) / count(prompt)", (
         _prompt(), _NEXT_TOKEN, _EXACT_TOKENS, _INSIDE_TOKENS), results.ProbabilityResult),
     Operation("next_tokens", "the exact next-token distribution after a prompt", (
-        _PROMPT_OR_TEXT, _TOP_K, _EXACT_TOKENS, _INSIDE_TOKENS), results.NextTokensResult),
+        _PROMPT_OR_TEXT, _TOP_K, _EXACT_TOKENS, _INSIDE_TOKENS, _WHERE), results.NextTokensResult),
     Operation("infgram_probability", "the ∞-gram probability of a next token", (
         _prompt(), _NEXT_TOKEN, _EXACT_TOKENS), results.InfgramProbabilityResult),
     Operation("infgram_next_tokens", "the next-token distribution after the longest suffix of the prompt that occurs",

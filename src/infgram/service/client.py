@@ -288,7 +288,7 @@ class Client:
         return self._ask("probability", locals())
 
     def next_tokens(self, prompt: Any, top_k: int | None = None, exact_tokens: bool = False,
-                    inside_tokens: bool = False) -> results.NextTokensResult:
+                    inside_tokens: bool = False, where: Any = None) -> results.NextTokensResult:
         """The exact next-token distribution after a prompt; see :meth:`infgram.Index.next_tokens`."""
         return self._ask("next_tokens", locals())
 
