@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
-from ..errors import InputError, shown
+from ..errors import InputError
 from ..format.metadata import field_path  # the one reader of field names (metadata conditions use it too)
 
 _TEMPLATE_PART = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")

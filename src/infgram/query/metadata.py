@@ -44,7 +44,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import QueryError
+from ..errors import LimitError, QueryError
 from ..format.metadata import (
     ValueColumn,
     ValueColumns,
@@ -58,10 +58,9 @@ from ..format.metadata import (
 )
 from ..sampling import page_order
 from ..shards import Shard
-from ..errors import LimitError
 from .budget import charge, refuse
 from .corpus import Corpus
-from .documents import budget_rows, first_matches, occurrence_runs, read_document
+from .documents import first_matches, occurrence_runs, read_document
 from .encoding import MAX_DOCUMENTS_LIMIT, Query, check_whole_number
 from .options import Matching
 from .partials import merge_distributions, run_of
