@@ -399,7 +399,7 @@ def run_request(index: Any, request: Any) -> dict[str, Any]:
     >>> run_request(index, {"op": "count", "text": "rose", "id": "q1"})
     {'op': 'count', 'id': 'q1', 'count': 2}
     >>> run_request(index, {"op": "next_tokens", "text": "a", "topk": 3, "id": 7})["error"]["message"]
-    "expected the fields of a next_tokens request (prompt, prompt_ids, text, ids, top_k, exact_tokens, inside_tokens, and op, id), found 'topk'; did you mean 'top_k'?"
+    "expected the fields of a next_tokens request (prompt, prompt_ids, text, ids, top_k, exact_tokens, inside_tokens, where, and op, id), found 'topk'; did you mean 'top_k'?"
     """
     op = request.get("op") if isinstance(request, dict) else None
     try:
