@@ -620,3 +620,87 @@ def seeded_documents(shards: Sequence[Corpus], forms: Sequence[Sequence[int]], s
             seen.add(number)
             listed.append((number, offset, length))
     return listed
+
+
+# -- metadata: counts by a field, filters ----------------------------------------------------------------
+def metadata_value(metadata: dict, key: Sequence[str]) -> str | None:
+    """A document's value of a field (a key path) as text, or None when it lacks the field:
+    a string is itself, anything else its JSON text (compact, keys sorted).
+
+    >>> metadata_value({"a": {"b": 2}}, ["a", "b"]), metadata_value({"a": 1}, ["a", "b"]), metadata_value({"a": "x"}, ["a"])
+    ('2', None, 'x')
+    """
+    import json
+
+    value = metadata
+    for part in key:
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def meets(metadata: dict, conditions: Sequence[tuple[Sequence[str], str, object]]) -> bool:
+    """Whether a document meets every condition (key path, operator, operand): ``eq``/``not``
+    (a value text), ``in`` (a list of them), ``gte``/``gt``/``lte``/``lt`` (a number: the
+    value must read as a number; or a string: compared as strings). A document lacking the
+    field meets none.
+
+    >>> meets({"y": 1999}, [(["y"], "gte", 1990), (["y"], "lt", 2000)]), meets({}, [(["y"], "not", "1")])
+    (True, False)
+    """
+    import operator as operators
+
+    compare = {"gte": operators.ge, "gt": operators.gt, "lte": operators.le, "lt": operators.lt}
+    for key, operator, operand in conditions:
+        text = metadata_value(metadata, key)
+        if text is None:
+            return False
+        if operator == "eq" and text != operand or operator == "not" and text == operand:
+            return False
+        if operator == "in" and text not in operand:  # type: ignore[operator]
+            return False
+        if operator in compare:
+            if isinstance(operand, str):
+                if not compare[operator](text, operand):
+                    return False
+                continue
+            try:
+                number = float(text)
+            except ValueError:
+                return False
+            if number != number or number in (float("inf"), float("-inf")) or not compare[operator](number, operand):
+                return False
+    return True
+
+
+def count_by(corpus: Corpus, metadata: Sequence[dict], query: Sequence[int], key: Sequence[str] | None,
+             conditions: Sequence[tuple[Sequence[str], str, object]] = ()) -> tuple[int, dict[str, int], int]:
+    """(occurrences in documents meeting the conditions, those per value of the field,
+    those in documents lacking it).
+
+    >>> count_by([[1, 2], [1], [1, 1]], [{"k": "a"}, {"k": 2}, {}], [1], ["k"])
+    (4, {'a': 1, '2': 1}, 2)
+    """
+    total, missing = 0, 0
+    by: Counter = Counter()
+    for number, _ in occurrences(corpus, query):
+        if not meets(metadata[number], conditions):
+            continue
+        total += 1
+        if key is None:
+            continue
+        value = metadata_value(metadata[number], key)
+        if value is None:
+            missing += 1
+        else:
+            by[value] += 1
+    return total, dict(by), missing
+
+
+def documents_where(corpus: Corpus, metadata: Sequence[dict], query: Sequence[int],
+                    conditions: Sequence[tuple[Sequence[str], str, object]]) -> list[int]:
+    """The documents that contain the query and meet the conditions, in order."""
+    return [number for number, _ in documents(corpus, query) if meets(metadata[number], conditions)]

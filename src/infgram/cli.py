@@ -165,8 +165,12 @@ def command_count(args: argparse.Namespace) -> None:
     query = _query(_text_given(args, "query", "the query"), args.ids)
     # The batch's reply, so --json lists the forms searched just as a batch line does.
     reply = count_reply(index, query, args.exact_tokens, args.whole_words, args.ignore_case, args.max_work,
-                        args.exact, args.inside_tokens)
+                        args.exact, args.inside_tokens, by=args.by, where=args.where)
     _print_json(reply) if args.json else print(reply["count"])
+    if "by" in reply and not args.json:
+        for value, number in reply["by"].items():
+            print(f"  {safe(value)}\t{number}")
+        print(f"  (missing {safe(args.by)})\t{reply['missing']}")
     _notice(args, reply)
 
 
@@ -185,7 +189,7 @@ def command_probability(args: argparse.Namespace) -> None:
 def command_next(args: argparse.Namespace) -> None:
     index = _open(args)
     result = index.next_tokens(_query(args.prompt, args.ids), top_k=args.top_k, exact_tokens=args.exact_tokens,
-                               inside_tokens=args.inside_tokens)
+                               inside_tokens=args.inside_tokens, where=args.where)
     _print_json(result.to_dict()) if args.json else _print_distribution(index.tokenizer, result.prompt_count, result.tokens)
     _notice(args, result.to_dict())
 
@@ -215,11 +219,15 @@ def command_documents(args: argparse.Namespace) -> None:
                                    seed=args.seed, context=_context(args), exact_tokens=args.exact_tokens,
                                    whole_words=args.whole_words, ignore_case=args.ignore_case,
                                    inside_tokens=args.inside_tokens, max_work=args.max_work, exact=args.exact,
-                                   progress=args.exact and sys.stderr.isatty())
+                                   progress=args.exact and sys.stderr.isatty(), where=args.where, by=args.by)
     _notice(args, result.to_dict())
     if args.json:
         _print_json(result.to_dict())
         return
+    if result.by is not None:
+        for value, number in result.by.items():
+            print(f"  {safe(value)}\t{number}")
+        print(f"  (missing {safe(args.by)})\t{result.missing}")
     verb = "contains" if result.num_documents == 1 else "contain"
     heading = f"{_plural(result.num_documents, 'document')} {verb} the query"
     if not result.num_documents_exact:
@@ -359,6 +367,37 @@ def command_export(args: argparse.Namespace) -> None:
     _print_json(report) if args.json else print(
         f"wrote an official infini-gram index to {args.out}: {report['num_documents']:,} documents in "
         f"{report['num_shards']} shards, token_dtype {report['token_dtype']}")
+
+
+def command_stats(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from .apps.charts import Bar, log_bar_chart_svg
+    from .format import write_text_atomically
+    from .query.metadata import metadata_statistics
+
+    stats = metadata_statistics(_open(args), args.top)
+    if args.plot:
+        charts = [log_bar_chart_svg([Bar(str(value["value"])[:16], value["num_tokens"]) for value in field["values"]],
+                                    f"tokens by {field['field']}", field["field"], y_label="tokens (log scale)")
+                  for field in stats["fields"] if field.get("values")]
+        page = ("<!doctype html><meta charset='utf-8'><title>infgram stats</title>\n"
+                + "\n".join(charts) + "\n")
+        write_text_atomically(Path(args.plot), page)
+    if args.json:
+        _print_json(stats)
+        return
+    print(f"{stats['num_documents']:,} documents, {stats['num_tokens']:,} tokens")
+    if not stats["fields"]:
+        print("no metadata fields")
+    for field in stats["fields"]:
+        if field["num_values"] is None:
+            print(f"{safe(field['field'])}: not counted ({safe(field['note'])})")
+            continue
+        print(f"{safe(field['field'])}: {field['num_values']:,} values in {field['num_documents']:,} documents "
+              f"({field['num_tokens']:,} tokens); missing in {field['missing']['num_documents']:,}")
+        for value in field["values"]:
+            print(f"  {safe(value['value'])[:60]}\t{value['num_documents']:,} documents\t{value['num_tokens']:,} tokens")
 
 
 def command_info(args: argparse.Namespace) -> None:
@@ -696,6 +735,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="byte indexes: match every case variant of the text (each character, its lower, "
                               "upper and title case)")
 
+    def with_where(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--where", action="append", default=None, metavar="CONDITION",
+                         help="only documents whose metadata meet this: KEY=VALUE, KEY!=VALUE, 'KEY in A,B', "
+                              "KEY>=N, KEY<N (nested keys with dots); repeatable, all must hold")
+
     def with_budget(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--max-work", type=int, default=None,
                          help=f"the work budget: occurrences read at most (default {DEFAULT_MAX_WORK:,}); past it a "
@@ -750,6 +794,9 @@ def build_parser() -> argparse.ArgumentParser:
     with_words(sub)
     with_budget(sub)
     with_inside_tokens(sub)
+    with_where(sub)
+    sub.add_argument("--by", default=None, metavar="FIELD",
+                     help="also count per value of this metadata field (nested: meta.lang), and where it is missing")
     sub.set_defaults(func=command_count)
 
     for name, func, help_text in (("probability", command_probability, "count(prompt + next) / count(prompt)"),
@@ -770,6 +817,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--top-k", type=int, default=10, help="entries to show (default 10)")
     with_exact_tokens(sub)
     with_inside_tokens(sub)
+    with_where(sub)
     sub.set_defaults(func=command_next)
 
     def with_paging(sub: argparse.ArgumentParser, context_help: str) -> None:
@@ -787,7 +835,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = with_index("documents", "documents that contain a sequence", aliases=["docs"])
     sub.add_argument("query")
     with_paging(sub, "show this many tokens around the match")
+    with_where(sub)
+    sub.add_argument("--by", default=None, metavar="FIELD",
+                     help="also count the documents per value of this metadata field, and those lacking it")
     sub.set_defaults(func=command_documents)
+
+    sub = with_index("stats", "the metadata fields of an index: their values, documents and tokens")
+    sub.add_argument("--top", type=int, default=20, help="values shown per field, most documents first")
+    sub.add_argument("--plot", default=None, metavar="FILE.html", help="also draw tokens per value as bar charts")
+    sub.set_defaults(func=command_stats)
 
     sub = with_index("search", "documents matching an AND of ORs of phrases, e.g. '\"a b\" AND (c OR d)'")
     sub.add_argument("query", help='phrases in double quotes (or single words) joined by AND and OR; '
@@ -874,9 +930,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("index", help="the index directory")
     sub.add_argument("--documents", metavar="N,M,...", help="global document numbers, separated by commas")
     sub.add_argument("--documents-file", metavar="FILE", help="a file of document numbers, one a line")
-    sub.add_argument("--where", action="append", metavar="KEY=VALUE",
-                     help="documents whose metadata field KEY (nested keys with dots) equals VALUE; repeatable, all "
-                          "must hold")
+    sub.add_argument("--where", action="append", metavar="CONDITION",
+                     help="documents whose metadata meet this: KEY=VALUE, KEY!=VALUE, 'KEY in A,B', KEY>=N, KEY<N "
+                          "(nested keys with dots); repeatable, all must hold")
     sub.add_argument("--allow-none", action="store_true",
                      help="succeed, changing nothing, when --where matches no document (default: an error naming "
                           "the metadata keys that exist)")

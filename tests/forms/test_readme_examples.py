@@ -23,7 +23,8 @@ def readme_queries() -> list[str]:
 @pytest.mark.parametrize("tokenizer", ["bytes", "sp32k", "llama3"])
 def test_readme_examples_run_on_every_kind(tokenizer, tmp_path):
     spec = "bytes" if tokenizer == "bytes" else shared_tokenizer(tokenizer)
-    documents = [SENTENCES[number % len(SENTENCES)] for number in range(50)]
+    documents = [{"text": SENTENCES[number % len(SENTENCES)], "lang": ("en", "de")[number % 2], "year": 1980 + number}
+                 for number in range(50)]
     infgram.build_from_documents(documents, tmp_path / "i", tokenizer=spec, progress=False)
     index = infgram.Index.open(tmp_path / "i")
     model_output = text = "We study natural language models in Paris."

@@ -27,7 +27,7 @@ def _assert_identical(resumed: Path, fresh: Path) -> None:
     resumed_files, fresh_files = _files(resumed), _files(fresh)
     assert sorted(resumed_files) == sorted(fresh_files)
     assert "manifest.json" in fresh_files and "build-report.json" in fresh_files
-    assert sum(name.endswith(".bin") for name in fresh_files) == 5 * len(infgram.Index.open(fresh).shards)
+    assert sum(name.endswith(".bin") for name in fresh_files) == 6 * len(infgram.Index.open(fresh).shards)
     for name in fresh_files:
         assert resumed_files[name] == fresh_files[name], f"{name} differs between the resumed and the fresh build"
 

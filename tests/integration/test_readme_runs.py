@@ -100,7 +100,8 @@ def _documents() -> list[dict]:
     for number in range(60):
         words = [WORDS[(number * 7 + step * 3) % len(WORDS)] for step in range(12)]
         text = " ".join(words) + ". natural language is studied in Paris, France; models of natural language."
-        documents.append({"text": text, "source": "forum.example" if number % 10 == 3 else "site.example"})
+        documents.append({"text": text, "source": "forum.example" if number % 10 == 3 else "site.example",
+                          "lang": ("en", "de", "fr")[number % 3], "year": 1970 + number})
     return documents
 
 

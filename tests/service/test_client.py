@@ -40,6 +40,12 @@ CALLS = [
     ("cooccurrence", (["cat", [100, 111, 103]],), {}),
     ("attribute", ("The cat sat on the mat and the dog sat on the log.",), {"min_length": 10, "context": 5}),
     ("attribute", ("The cat sat on the mat and the dog sat on the log.",), {"min_length": 6, "whole_words": True}),
+    ("count", ("the",), {"by": "source"}),
+    ("count", ("the",), {"where": {"source": {"not": "news"}}}),
+    ("count", ("the",), {"by": "id", "where": ["source in fables,news"], "max_work": 10_000}),
+    ("documents", ("the",), {"where": ["source in fables,news"], "limit": 3, "seed": 5}),
+    ("documents", ("the",), {"by": "source", "limit": 1}),
+    ("next_tokens", ("The ",), {"where": {"source": "fables"}, "top_k": 3}),
     ("supports", ("search",), {}),
     ("info", (), {}),
 ]
@@ -78,6 +84,9 @@ def test_count_batch_is_an_int64_array(remote, golden_index):
 
 @pytest.mark.parametrize("method, args, kwargs, kind", [
     ("count", ([300],), {}, QueryError),
+    ("count", ("the",), {"by": "sourse"}, QueryError),
+    ("count", ("the",), {"where": {"source": {"like": "x"}}}, QueryError),
+    ("count", ("the",), {"by": "source", "max_work": 1}, LimitError),
     ("count", ([255],), {}, QueryError),
     ("probability", ("The", "cat sat"), {}, QueryError),
     ("next_tokens", ("cat",), {"top_k": -1}, QueryError),

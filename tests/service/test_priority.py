@@ -221,3 +221,25 @@ def test_pipelined_requests_and_head_over_the_served_protocols(indexes, protocol
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+def test_a_count_by_a_field_or_within_a_filter_waits_with_the_expensive_queries(indexes, monkeypatch):
+    """A plain count is cheap; with ``by`` or ``where`` it visits every occurrence's document, so
+    it is answered on the expensive pool (never on the event loop)."""
+    pools_asked: list[bool] = []
+    with TestClient(create_app(settings_for(indexes, "golden"))) as c:
+        service = c.app.state.service
+        original = service.pools.run
+
+        async def recording(expensive, *args, **kwargs):
+            pools_asked.append(expensive)
+            return await original(expensive, *args, **kwargs)
+
+        monkeypatch.setattr(service.pools, "run", recording)
+        plain = c.post("/v1/count", json={"text": "the"})
+        by_title = c.post("/v1/count", json={"text": "the", "by": "lang"})
+        within = c.post("/v1/count", json={"text": "the", "where": {"lang": {"not": "xx"}}})
+    assert plain.status_code == 200 and by_title.status_code == 200 and within.status_code == 200, within.text
+    assert by_title.json()["count"] == plain.json()["count"] == sum(by_title.json()["by"].values()) + \
+        by_title.json()["missing"]
+    assert pools_asked[-2:] == [True, True] and True not in pools_asked[:-2]

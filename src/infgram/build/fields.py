@@ -30,7 +30,8 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
-from ..errors import InputError, shown
+from ..errors import InputError
+from ..format.metadata import field_path  # the one reader of field names (metadata conditions use it too)
 
 _TEMPLATE_PART = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 
@@ -45,35 +46,6 @@ class FieldNotText(TypeError):
     def __init__(self, name: str, found: Any):
         super().__init__(name)
         self.found = found
-
-
-def field_path(name: str) -> tuple[str, ...]:
-    """The keys along a field name: dots separate keys, ``\\.`` is a dot inside a key.
-
-    >>> field_path("meta.body"), field_path("meta\\\\.body"), field_path("text")
-    (('meta', 'body'), ('meta.body',), ('text',))
-    """
-    keys: list[str] = []
-    current: list[str] = []
-    escaped = False
-    for character in name:
-        if escaped:
-            current.append(character)
-            escaped = False
-        elif character == "\\":
-            escaped = True
-        elif character == ".":
-            keys.append("".join(current))
-            current = []
-        else:
-            current.append(character)
-    if escaped:
-        current.append("\\")
-    keys.append("".join(current))
-    if not all(keys):
-        raise InputError(f"expected a field name such as 'text' or 'meta.body', found {shown(name)!r} (an empty key "
-                         "between dots); write a dot inside a key as '\\.'")
-    return tuple(keys)
 
 
 def _text_of(value: Any, strings_only: bool) -> str | None:

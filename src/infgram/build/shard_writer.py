@@ -34,6 +34,7 @@ from ..format import (
     fsync_directory,
     token_dtype,
 )
+from ..format.metadata import columns_of, metadata_objects, write_value_columns
 from ..tokenizer import Tokenizer
 from .plan import physical_memory_bytes, pipelined_positions, shard_fits_budget, sort_bytes
 
@@ -268,6 +269,10 @@ class ShardWriter:
                                   known_sha256=metadata_sha256)
         writer.write(memoryview(buffer.metadata))  # not bytes(): no copy of what may be much of the budget
         files["metadata"] = file_entry(name, "metadata.bin", writer.commit())
+        offsets = [*buffer.metadata_offsets, len(buffer.metadata)]
+        columns = columns_of(metadata_objects(buffer.metadata, offsets), buffer.num_documents)
+        files["metadata_values"] = file_entry(name, "metadata_values.bin",
+                                              write_value_columns(staging / "metadata_values.bin", width, columns))
         return files
 
     def publish(self, name: str, staging: Path, buffer: ShardBuffer, pointer_width: int,

@@ -1,8 +1,10 @@
 """``infgram remove``: take documents down without rebuilding.
 
 The documents are chosen by number, from a file of numbers, or by metadata (``--where
-KEY=VALUE``, nested keys with dots, every condition must hold; a value matches a string
-field equal to it, or a number or boolean whose JSON text is it). For each shard holding
+KEY=VALUE``, ``KEY!=VALUE``, ``KEY in A,B``, ranges such as ``KEY>=1990``; nested keys with
+dots, every condition must hold; a value matches a string field equal to it, or a number
+or boolean whose JSON text is it: the syntax of queries' ``where``, see
+:mod:`infgram.format.metadata`). For each shard holding
 some, the shard's list of removed documents grows, and one pass over its suffix array
 finds the rows of their tokens (see :mod:`infgram.shards.removals` for how queries leave
 them out, and why rows rather than a second index). Nothing is re-sorted; the shard's
@@ -16,7 +18,6 @@ changes nothing.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 from typing import Any, Iterable
@@ -26,6 +27,7 @@ from tqdm.auto import tqdm
 
 from ..errors import QueryError, shown
 from ..format import KIND_REMOVED_DOCUMENTS, KIND_REMOVED_ROWS, AtomicFileWriter, FileHeader, ShardEntry
+from ..format.metadata import Where, field_name, parse_where
 from ..shards import open_shard
 from ..shards.sa import SAShard
 from .add import ChangeReport
@@ -33,36 +35,6 @@ from .generations import changing, commit, free_superseded, generation_directory
 
 _SCAN_ROWS = 1 << 23
 """Suffix-array rows read at a time when looking for the rows of removed documents."""
-
-
-def parse_condition(text: str) -> tuple[tuple[str, ...], str]:
-    """A ``--where`` condition ``KEY=VALUE`` as (key path, value).
-
-    >>> parse_condition("meta.source=forum.example")
-    (('meta', 'source'), 'forum.example')
-    """
-    if not isinstance(text, str) or "=" not in text or text.startswith("="):
-        raise QueryError(f"expected a condition KEY=VALUE (e.g. source=forum.example), found {text!r:.80}")
-    key, value = text.split("=", 1)
-    return tuple(key.split(".")), value
-
-
-def _matches(metadata: Any, conditions: list[tuple[tuple[str, ...], str]]) -> bool:
-    for path, value in conditions:
-        found = metadata
-        for key in path:
-            if not isinstance(found, dict) or key not in found:
-                return False
-            found = found[key]
-        if isinstance(found, str):
-            if found != value:
-                return False
-        elif isinstance(found, (bool, int, float)) or found is None:
-            if json.dumps(found) != value:
-                return False
-        else:
-            return False
-    return True
 
 
 def read_document_numbers(path: str | Path) -> list[int]:
@@ -106,9 +78,9 @@ def metadata_keys(metadata: Any, prefix: str = "") -> list[str]:
     return keys
 
 
-def _nothing_matched(where: list[str], conditions: list[tuple[tuple[str, ...], str]], keys: set[str]) -> str:
+def _nothing_matched(where: list[str], conditions: Where, keys: set[str]) -> str:
     """Why ``--where`` chose nothing: the keys that exist, and which condition names none of them."""
-    unknown = [".".join(path) for path, _ in conditions if ".".join(path) not in keys]
+    unknown = [field_name(path) for path in conditions.paths if ".".join(path) not in keys]
     found = ", ".join(sorted(keys)) if keys else "none (the documents have no metadata)"
     reason = (f"no document has the key {unknown[0]!r}" if unknown
               else "the keys exist, but no document has all the values")
@@ -132,7 +104,8 @@ def _selected(shards: list[Any], num_documents: int, documents: Iterable[int] | 
         raise QueryError(f"expected document numbers from 0 to {num_documents - 1}, found {bad[0]}; "
                          "`infgram info` shows how many documents the index has")
     if where:
-        conditions = [parse_condition(condition) for condition in where]
+        conditions = parse_where(list(where))
+        assert conditions is not None
         keys: set[str] = set()
         matched = 0
         with tqdm(total=num_documents, desc="matching metadata", unit="doc", disable=not progress) as bar:
@@ -140,7 +113,7 @@ def _selected(shards: list[Any], num_documents: int, documents: Iterable[int] | 
             for shard in shards:
                 for local in range(shard.num_documents):
                     metadata = shard.documents.metadata(local)
-                    if _matches(metadata, conditions):  # removed ones too: the report counts them as such
+                    if conditions.matches(metadata):  # removed ones too: the report counts them as such
                         matched += 1
                         chosen.append(first + local)
                     elif not matched and len(keys) < _MAX_KEYS_SHOWN:

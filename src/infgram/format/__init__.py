@@ -9,6 +9,7 @@ An index is a directory::
     shard-00000/suffix_keys.bin  the first 8 bytes of every 16th suffix: the RAM tier read from disk
     shard-00000/documents.bin    per document: first token position and metadata byte offset
     shard-00000/metadata.bin     the metadata of every document, as JSON, back to back
+    shard-00000/metadata_values.bin each document's value of every metadata field (see format/metadata.py)
     shard-00001/...
     .infgram-lock                the lock that a change (add, remove, compact) holds (``flock``)
 
@@ -32,7 +33,7 @@ Every ``.bin`` file starts with a 64-byte header, all integers little-endian::
     0      8     magic b"INFGRAM\\0"
     8      2     format version (1)
     10     4     file kind: b"TOKS", b"SARR", b"SKEY", b"DOCS", b"META", b"FMWT", b"FMSS",
-                 b"RMDC" (removed documents) or b"RMRW" (removed rows)
+                 b"RMDC" (removed documents), b"RMRW" (removed rows) or b"MVAL" (metadata values)
     14     1     token width in bytes (1, 2 or 4)
     15     1     pointer width in bytes (1..8; the suffix array's entry width, else 0)
     16     8     number of items (tokens, pointers, document records, metadata bytes)

@@ -55,6 +55,8 @@ from .corpus import Corpus
 from .documents import documents, read_document
 from .drafting import draft
 from .encoding import Query
+from ..format.metadata import parse_where
+from .metadata import CountByResult, count_by, filtered_documents, filtered_next_tokens
 from .novelty import DEFAULT_MAX_N, creativity, novelty
 from .options import Matching
 from .results import (
@@ -64,6 +66,7 @@ from .results import (
     Document,
     DocumentsResult,
     DraftResult,
+    NextTokensResult,
     NoveltyResult,
     SearchResult,
 )
@@ -338,6 +341,56 @@ class Index(Corpus):
         """The shards, in global document order: the low-level door for tools (see :mod:`infgram.shards`)."""
         return self.shard_set.shards
 
+    # -- counts by metadata --------------------------------------------------------------------------
+    def count(self, query: Query, exact_tokens: bool = False, whole_words: bool = False, ignore_case: bool = False,
+              max_work: int | None = None, exact: bool = False, by: str | None = None,
+              where: Any = None) -> int | CountByResult:
+        """Occurrences of a token sequence (see :meth:`Corpus.count <infgram.query.corpus.Corpus.count>`).
+
+        ``by="lang"`` (a metadata field; nested ones as ``meta.lang``) gives a
+        :class:`~infgram.query.metadata.CountByResult`: the count, the count per value of the
+        field (values shown as strings) and in documents lacking it (``missing``).
+        ``where`` keeps the occurrences in documents whose metadata meet conditions
+        (``{"lang": "de"}``, ``{"year": {"gte": 1990}}``, ``["lang!=de"]``; see
+        :mod:`infgram.format.metadata`). Both are exact: they read every occurrence, within
+        ``max_work`` (past it a :class:`~infgram.errors.LimitError`; ``exact=True`` lifts
+        it). See :mod:`infgram.query.metadata`.
+
+        >>> import tempfile, pathlib, infgram
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = infgram.build_from_documents([{"text": "abab", "year": 1999}, {"text": "ab", "year": 2001}],
+        ...                                  folder / "i", progress=False)
+        >>> index = infgram.Index.open(folder / "i")
+        >>> index.count("ab"), index.count("ab", by="year").by, index.count("ab", where={"year": {"lt": 2000}})
+        (3, {'1999': 2, '2001': 1}, 2)
+        """
+        if by is None and (where is None or parse_where(where) is None):  # no field, no condition: a plain count
+            return super().count(query, exact_tokens, whole_words, ignore_case, max_work, exact)
+        matching = Matching.of(exact_tokens, whole_words, ignore_case)
+        return count_by(self, query, by, where, matching, work_limit(max_work, exact, self.max_work_ceiling))
+
+    def next_tokens(self, prompt: Query, top_k: int | None = None, exact_tokens: bool = False,
+                    inside_tokens: bool = False, where: Any = None) -> NextTokensResult:
+        """The exact next-token distribution after a prompt (see :meth:`Corpus.next_tokens
+        <infgram.query.corpus.Corpus.next_tokens>`); ``where`` keeps the occurrences in documents
+        whose metadata meet conditions (as in :meth:`count`), reading every occurrence within the
+        default work budget (past it a :class:`~infgram.errors.LimitError`).
+
+        >>> import tempfile, pathlib, infgram
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = infgram.build_from_documents([{"text": "ab", "k": "x"}, {"text": "ac", "k": "y"}], folder / "i",
+        ...                                  progress=False)
+        >>> [token.text for token in infgram.Index.open(folder / "i").next_tokens("a", where={"k": "y"}).tokens]
+        ['c']
+        """
+        if where is None or parse_where(where) is None:
+            return super().next_tokens(prompt, top_k, exact_tokens, inside_tokens)
+        self.require("next_tokens")
+        self._check_top_k(top_k)
+        result = filtered_next_tokens(self, prompt, top_k, exact_tokens, where,
+                                      work_limit(None, False, self.max_work_ceiling))
+        return self._with_inside_tokens(result, [prompt], inside_tokens)
+
     # -- documents --------------------------------------------------------------------------------
     def document(self, number: int) -> Document:
         """Document ``number`` (0-based, in input order), whole, with its metadata."""
@@ -346,7 +399,8 @@ class Index(Corpus):
     def documents(self, query: Query, limit: int = 10, offset: int = 0, seed: int | None = None,
                   context: int | None = None, max_work: int | None = None, exact: bool = False,
                   exact_tokens: bool = False, whole_words: bool = False, ignore_case: bool = False,
-                  inside_tokens: bool = False, progress: bool = False) -> DocumentsResult:
+                  inside_tokens: bool = False, progress: bool = False, where: Any = None,
+                  by: str | None = None) -> DocumentsResult:
         """The number of documents that contain the query, and ``limit`` of them from ``offset``.
 
         Documents come in index order, or in a random order fixed by ``seed`` (the same seed
@@ -364,7 +418,12 @@ class Index(Corpus):
         keeps the occurrences with no word character just before or after, ``ignore_case=True``
         (a byte index) matches every case variant (see :mod:`infgram.query.words`).
         ``inside_tokens=True`` fills in ``inside_tokens`` and ``notice`` (see
-        :meth:`inside_tokens_fields`).
+        :meth:`inside_tokens_fields`). ``where`` keeps the documents whose metadata meet
+        conditions (as in :meth:`count`); the count is then exact, every occurrence read
+        within the budget (past it a :class:`~infgram.errors.LimitError`), and a seed orders
+        the matching documents (see :func:`infgram.query.metadata.filtered_documents`).
+        ``by`` (a metadata field) also gives the number of those documents per value of it
+        (``by``) and of those lacking it (``missing``), exactly, the same way.
 
         >>> import tempfile, pathlib, infgram
         >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -377,6 +436,9 @@ class Index(Corpus):
         """
         matching = Matching.of(exact_tokens, whole_words, ignore_case, inside_tokens)
         budget = work_limit(max_work, exact, self.max_work_ceiling)
+        if where is not None or by is not None:
+            return self._with_inside_tokens(filtered_documents(self, query, where, limit, offset, seed, context, budget,
+                                                               matching, by), [query], matching.inside_tokens)
         return self._with_inside_tokens(documents(self, query, limit, offset, seed, context, budget, matching, progress),
                                         [query], matching.inside_tokens)
 

@@ -21,11 +21,11 @@ the corpus (a server answers them first) and ``"expensive"`` for those whose cos
 the occurrences or documents they read.
 
 >>> OPERATIONS["next_tokens"].fields()
-['prompt', 'prompt_ids', 'text', 'ids', 'top_k', 'exact_tokens', 'inside_tokens']
+['prompt', 'prompt_ids', 'text', 'ids', 'top_k', 'exact_tokens', 'inside_tokens', 'where']
 >>> [p.name for p in OPERATIONS["documents"].parameters][:3], OPERATIONS["documents"].cost
 (['query', 'limit', 'offset'], 'expensive')
 >>> unknown_field("next_tokens", {"op": "next_tokens", "text": "a", "topk": 3})
-"expected the fields of a next_tokens request (prompt, prompt_ids, text, ids, top_k, exact_tokens, inside_tokens, and op, id), found 'topk'; did you mean 'top_k'?"
+"expected the fields of a next_tokens request (prompt, prompt_ids, text, ids, top_k, exact_tokens, inside_tokens, where, and op, id), found 'topk'; did you mean 'top_k'?"
 """
 
 from __future__ import annotations
@@ -80,7 +80,8 @@ class Parameter:
     under the first alias), ``prompt_or_text`` (a prompt under ``prompt``/``prompt_ids`` or
     ``text``/``ids``), ``next_token`` (``next`` or ``next_id``), ``integer``, ``flag``,
     ``number``, ``document_number``, ``cnf``, ``phrases``, ``pairs``, ``lengths`` (one
-    integer or a list), ``python`` (not in JSON)."""
+    integer or a list), ``field`` (a metadata field name), ``where`` (metadata conditions),
+    ``python`` (not in JSON)."""
     type: Any
     """The JSON type of the value under ``field`` (for the OpenAPI models)."""
     default: Any = REQUIRED
@@ -178,16 +179,22 @@ _PAGE = (
               "whole documents)", field="context", minimum=0),
 )
 _MATCHING = (_EXACT_TOKENS, _WHOLE_WORDS, _IGNORE_CASE, _INSIDE_TOKENS)
+_BY = Parameter("by", "field", Optional[str], None, "a metadata field (e.g. lang or meta.lang): the count per value "
+                "of it, and in documents lacking it (see infgram.query.metadata)", field="by")
+_WHERE = Parameter("where", "where", Optional[Union[dict[str, Any], list[str]]], None,
+                   'only documents whose metadata meet these conditions: {"lang": "de"}, {"lang": {"in": [...]}}, '
+                   '{"lang": {"not": "de"}}, {"year": {"gte": 1990, "lt": 2000}}, or ["lang=de", "year>=1990"]',
+                   field="where")
 
 
 OPERATIONS: dict[str, Operation] = {operation.name: operation for operation in (
     Operation("count", "occurrences of a sequence", (
-        _sequence("query", "the sequence"), _EXACT_TOKENS, _WHOLE_WORDS, _IGNORE_CASE, _MAX_WORK, _EXACT,
+        _sequence("query", "the sequence"), _EXACT_TOKENS, _WHOLE_WORDS, _IGNORE_CASE, _MAX_WORK, _EXACT, _BY, _WHERE,
         _flag("inside_tokens", _INSIDE_TOKENS.doc, python=False)), None),
     Operation("probability", "count(prompt + next) / count(prompt)", (
         _prompt(), _NEXT_TOKEN, _EXACT_TOKENS, _INSIDE_TOKENS), results.ProbabilityResult),
     Operation("next_tokens", "the exact next-token distribution after a prompt", (
-        _PROMPT_OR_TEXT, _TOP_K, _EXACT_TOKENS, _INSIDE_TOKENS), results.NextTokensResult),
+        _PROMPT_OR_TEXT, _TOP_K, _EXACT_TOKENS, _INSIDE_TOKENS, _WHERE), results.NextTokensResult),
     Operation("infgram_probability", "the ∞-gram probability of a next token", (
         _prompt(), _NEXT_TOKEN, _EXACT_TOKENS), results.InfgramProbabilityResult),
     Operation("infgram_next_tokens", "the next-token distribution after the longest suffix of the prompt that occurs",
@@ -197,8 +204,9 @@ OPERATIONS: dict[str, Operation] = {operation.name: operation for operation in (
                   field="document", minimum=0),), results.Document),
     Operation("documents", "the documents that contain a sequence", (
         _sequence("query", "the sequence"), *_PAGE, _MAX_WORK, _EXACT, *_MATCHING,
-        Parameter("progress", "python", bool, False, "show a progress bar while reading (ignored remotely)")),
-        results.DocumentsResult, "expensive"),
+        Parameter("progress", "python", bool, False, "show a progress bar while reading (ignored remotely)"),
+        _WHERE, Parameter("by", "field", Optional[str], None, "a metadata field: the number of documents per value of "
+                          "it, and of those lacking it", field="by")), results.DocumentsResult, "expensive"),
     Operation("search", "documents matching an AND of ORs of phrases", (
         Parameter("cnf", "cnf", Union[list[list[Phrase]], str],
                   doc='clauses of phrases (an AND of ORs), or a query string such as "a b" AND (c OR d)', field="cnf"),

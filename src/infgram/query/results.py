@@ -12,7 +12,7 @@ class _Result:
         """The result as plain JSON-ready data; ``forms`` only when the query was a string,
         ``inside_tokens`` and ``notice`` only when asked for."""
         data = asdict(self)
-        for key in ("forms", "notice"):
+        for key in ("forms", "notice", "by", "missing"):
             if data.get(key, 0) is None:
                 del data[key]
         if data.get("inside_tokens", 0) is None and "notice" not in data:
@@ -131,6 +131,10 @@ class DocumentsResult(_Result):
     undecided, then with a ``notice``); see :meth:`infgram.Index.inside_tokens_fields`."""
     notice: str | None = field(default=None, repr=False, compare=False)
     """When ``inside_tokens`` is not false: the strings that occur inside tokens, and that a byte index counts them."""
+    by: dict[str, int] | None = None
+    """Asked for with ``by``: the number of documents per value of a metadata field (see
+    :mod:`infgram.query.metadata`); ``missing``: those lacking the field."""
+    missing: int | None = None
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ import numpy as np
 
 from ..errors import InfgramError
 from ..query.budget import UNLIMITED
+from ..query.metadata import CountByResult
 from ..query.operations import METHOD_ORDER, OPERATIONS, Parameter
 from .http import error_class
 
@@ -75,6 +76,8 @@ _WRITERS: dict[str, Callable[[Parameter, Any], dict[str, Any]]] = {
     "phrases": lambda p, v: {p.field: [_phrase(phrase) for phrase in v]},
     "pairs": lambda p, v: {p.field: [[_plain(i) for i in pair] for pair in v]},
     "lengths": lambda p, v: {p.field: _plain(v) if not isinstance(v, Sequence) else [_plain(i) for i in v]},
+    "field": lambda p, v: {p.field: v},
+    "where": lambda p, v: {p.field: v if isinstance(v, (dict, str)) else list(v)},
 }
 """How a Python argument of each kind (:attr:`~infgram.query.operations.Parameter.kind`) is written in a request."""
 
@@ -92,7 +95,8 @@ def request_fields(op: str, arguments: dict[str, Any]) -> dict[str, Any]:
     arguments = {name: value for name, value in arguments.items() if name != "self"}
     if arguments.pop("exact", False):
         arguments["max_work"] = UNLIMITED
-    if op in ("count", "count_batch") and not arguments.get("whole_words"):
+    if op in ("count", "count_batch") and not arguments.get("whole_words") and arguments.get("by") is None \
+            and arguments.get("where") is None:
         arguments.pop("max_work", None)  # a budget only bounds whole-word counts
     fields: dict[str, Any] = {}
     for parameter in spec.python_parameters():
@@ -310,9 +314,14 @@ class Client:
     # Those that only send their arguments and rebuild the result are made from the registry
     # (remote_method, below): adding an operation to the registry adds its Client method.
     def count(self, query: Any, exact_tokens: bool = False, whole_words: bool = False, ignore_case: bool = False,
-              max_work: int | None = None, exact: bool = False) -> int:
-        """Occurrences of a token sequence (text or ids); see :meth:`infgram.Index.count`."""
-        return int(self.call("count", **request_fields("count", locals()))["count"])
+              max_work: int | None = None, exact: bool = False, by: str | None = None,
+              where: Any = None) -> int | CountByResult:
+        """Occurrences of a token sequence (text or ids), per value of ``by``, in documents
+        meeting ``where``; see :meth:`infgram.Index.count`."""
+        reply = self.call("count", **request_fields("count", locals()))
+        if by is not None:
+            return CountByResult(int(reply["count"]), dict(reply["by"]), int(reply["missing"]))
+        return int(reply["count"])
 
     def count_batch(self, queries: Iterable[Any], exact_tokens: bool = False, whole_words: bool = False,
                     ignore_case: bool = False, max_work: int | None = None, exact: bool = False) -> np.ndarray:

@@ -199,11 +199,12 @@ def _pairs(request: dict[str, Any]) -> Any:
 
 def count_reply(index: Any, query: Any, exact_tokens: bool = False, whole_words: bool = False,
                 ignore_case: bool = False, max_work: int | None = None, exact: bool = False,
-                inside_tokens: bool = False) -> dict[str, Any]:
+                inside_tokens: bool = False, by: str | None = None, where: Any = None) -> dict[str, Any]:
     """The reply to a count (without ``op``): a text query's reply lists the token sequences
     searched (``forms``) on a tokenized index or with ``ignore_case``, and with
-    ``inside_tokens`` on a tokenized index whether they leave occurrences out. ``infgram count
-    --json`` prints the same.
+    ``inside_tokens`` on a tokenized index whether they leave occurrences out. With ``by``
+    it is ``{"count", "by", "missing"}``, with ``where`` the count of the documents meeting it
+    (see :mod:`infgram.query.metadata`). ``infgram count --json`` prints the same.
 
     >>> import tempfile, pathlib, infgram
     >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -212,6 +213,9 @@ def count_reply(index: Any, query: Any, exact_tokens: bool = False, whole_words:
     2
     """
     tokenized = isinstance(query, str) and index.tokenizer.text_has_forms
+    if by is not None or where is not None:
+        result = index.count(query, exact_tokens, whole_words, ignore_case, max_work, exact, by, where)
+        return result.to_dict() if by is not None else {"count": result}
     if whole_words or ignore_case:
         reply: dict[str, Any] = {"count": index.count(query, exact_tokens, whole_words, ignore_case, max_work, exact)}
         if isinstance(query, str) and (ignore_case or tokenized):
@@ -261,6 +265,8 @@ _READERS: dict[str, Callable[[dict[str, Any], Parameter], Any]] = {
     "phrases": lambda r, p: required_list(r, p.field),  # type: ignore[arg-type]
     "pairs": lambda r, p: _pairs(r),
     "lengths": lambda r, p: _lengths(r, p.field),  # type: ignore[arg-type]
+    "field": lambda r, p: r.get(p.field),  # type: ignore[arg-type]  (checked by the operation)
+    "where": lambda r, p: r.get(p.field),  # type: ignore[arg-type]  (checked by the operation)
 }
 """How a request field of each kind (:attr:`~infgram.query.operations.Parameter.kind`) is read."""
 
@@ -393,7 +399,7 @@ def run_request(index: Any, request: Any) -> dict[str, Any]:
     >>> run_request(index, {"op": "count", "text": "rose", "id": "q1"})
     {'op': 'count', 'id': 'q1', 'count': 2}
     >>> run_request(index, {"op": "next_tokens", "text": "a", "topk": 3, "id": 7})["error"]["message"]
-    "expected the fields of a next_tokens request (prompt, prompt_ids, text, ids, top_k, exact_tokens, inside_tokens, and op, id), found 'topk'; did you mean 'top_k'?"
+    "expected the fields of a next_tokens request (prompt, prompt_ids, text, ids, top_k, exact_tokens, inside_tokens, where, and op, id), found 'topk'; did you mean 'top_k'?"
     """
     op = request.get("op") if isinstance(request, dict) else None
     try:

@@ -929,6 +929,9 @@ class Service:
 
 _GROWING_OPTIONS = ("whole_words", "ignore_case", "inside_tokens")
 """Options of cheap operations whose cost grows with the occurrences or the vocabulary."""
+_EXPENSIVE_FIELDS = ("by", "where")
+"""Fields that make a cheap operation expensive: a count by a metadata field, or within a filter,
+visits every occurrence's document (seconds for a common phrase), so it waits with the expensive ones."""
 
 
 async def _answer_operation(service: Service, op: str, request: Request, index: str | None) -> tuple[int, bytes]:
@@ -946,7 +949,7 @@ async def _answer_operation(service: Service, op: str, request: Request, index: 
         protocol_request = _read_request(op, body)
     except InfgramError as error:
         return status_of_type(type(error).__name__), dump_reply(error_body(error)).encode("utf-8")
-    expensive = OPERATIONS[op].expensive
+    expensive = OPERATIONS[op].expensive or any(protocol_request.get(field) is not None for field in _EXPENSIVE_FIELDS)
     if not expensive and service.inline(served, protocol_request):
         reply = run_request(served, protocol_request)
     else:

@@ -1,0 +1,110 @@
+"""Counts by a metadata field and filtered counts, against a plain count, on wiki + prose.
+
+    python benchmarks/metadata_counts.py [--work DIR] [--runs 5]
+
+Builds one byte suffix-array index of wiki + prose (its documents carry ``lang`` and
+``title`` (wiki), ``year`` and ``name`` (State of the Union addresses) or ``file`` (mail)),
+then, for phrases from rare to frequent, times the median of ``runs`` calls of:
+
+- ``count(q)``, the plain count (two binary searches, whatever the frequency);
+- ``count(q, by="lang")`` and ``count(q, by="year")``, from the value column written at build
+  time (one position read per occurrence, then a histogram);
+- ``count(q, where={"lang": "fr"})``;
+- ``count(q, by="lang")`` on a copy of the index without the value column (an index built
+  before it existed): the first call reads every document's metadata, later ones reuse it.
+
+Every by-count is checked to add up to the plain count. It prints a Markdown table with the
+ratio of each per-value count to the plain count measured in the same run, and the time of
+``infgram stats`` (its fields and values). The work budget is lifted (``exact=True``) so that
+every phrase is answered; the units each needed are shown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import infgram
+from infgram.query.metadata import metadata_statistics
+from common import fetch, machine, warm
+
+QUERIES = ["Moby Dick", "Mr. President", "language", "the", "e"]
+
+
+def _median_seconds(call, runs: int) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def _without_columns(source: Path, target: Path) -> None:
+    if (target / "manifest.json").exists():
+        return
+    shutil.copytree(source, target)
+    manifest = json.loads((target / "manifest.json").read_text())
+    for entry in manifest["shards"]:
+        (target / entry["files"].pop("metadata_values")["path"]).unlink()
+    (target / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _time(seconds: float) -> str:
+    return f"{seconds * 1e6:,.0f} µs" if seconds < 1e-3 else f"{seconds * 1e3:,.1f} ms"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", type=Path, default=None, help="keep the indexes here (default: a temporary folder)")
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="infgram-metadata-"))
+    work.mkdir(parents=True, exist_ok=True)
+    corpus = work / "wiki-prose.jsonl"
+    if not corpus.exists():
+        paths = fetch(["wiki", "prose"])
+        with open(corpus.with_suffix(".partial"), "wb") as sink:
+            for path in paths:
+                sink.write(path.read_bytes())
+        corpus.with_suffix(".partial").rename(corpus)
+    if not (work / "sa" / "manifest.json").exists():
+        subprocess.run([sys.executable, "-m", "infgram.cli", "build", str(corpus), "--out", str(work / "sa"),
+                        "--quiet"], check=True)
+    _without_columns(work / "sa", work / "old")
+    index = infgram.Index.open(work / "sa")
+    warm(sorted((work / "sa").rglob("*.bin")))
+    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}")
+    print(f"{index.num_documents:,} documents, {index.num_tokens:,} tokens, {len(index.shards)} shard(s)\n")
+    print("| query | occurrences | count | by lang | by year | where lang=fr | by lang, no column (first / later) "
+          "| by lang / count |")
+    print("|---|---|---|---|---|---|---|---|")
+    for query in QUERIES:
+        plain, count = _median_seconds(lambda: index.count(query), args.runs)
+        by_lang, result = _median_seconds(lambda: index.count(query, by="lang", exact=True), args.runs)
+        assert result.count == count == sum(result.by.values()) + result.missing, (query, result, count)
+        by_year, result = _median_seconds(lambda: index.count(query, by="year", exact=True), args.runs)
+        assert result.count == count
+        where, filtered = _median_seconds(lambda: index.count(query, where={"lang": "fr"}, exact=True), args.runs)
+        assert filtered == index.count(query, by="lang", exact=True).by.get("fr", 0)
+        old = infgram.Index.open(work / "old")  # fresh: nothing read yet
+        first, result = _median_seconds(lambda: old.count(query, by="lang", exact=True), 1)
+        later, again = _median_seconds(lambda: old.count(query, by="lang", exact=True), args.runs)
+        assert again == index.count(query, by="lang", exact=True)
+        print(f"| {query!r} | {count:,} | {_time(plain)} | {_time(by_lang)} | {_time(by_year)} | {_time(where)} | "
+              f"{_time(first)} / {_time(later)} | {by_lang / plain:,.0f}x |")
+    seconds, stats = _median_seconds(lambda: metadata_statistics(index), 1)
+    fields = ", ".join(f"{field['field']} ({field['num_values']} values)" for field in stats["fields"])
+    print(f"\nstats: {_time(seconds)}; fields: {fields}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,458 @@
+"""Where in the corpus: counts by a metadata field, queries filtered by metadata, and what
+the metadata holds.
+
+``count(query, by="lang")`` answers how many occurrences of a phrase lie in documents of
+each value of a field; ``where={"lang": "de"}`` (on ``count``, ``documents`` and ``next_tokens``) keeps only the
+occurrences (or documents) whose document meets conditions (the syntax of :mod:`infgram.format.metadata`, the same as
+``remove --where``). Both are exact.
+
+**How.** The occurrences of a query in a shard are one suffix-array run per form
+(:mod:`infgram.query.documents`); their token positions map to documents by binary search
+over the document starts, and each document to its value through the shard's value column
+(``metadata_values.bin``, one small integer per document and field, written at build
+time). So the cost is one position read per occurrence, as for ``documents``, plus a
+gather and a histogram: it grows with the occurrences, not the documents. The empty query
+weighs each live document by its length instead (no position is read).
+
+**The budget.** Reading positions costs work units (:mod:`infgram.query.budget`); a shard
+without the column (an index built before it existed, or a field with too many values to
+keep in one) reads every document's metadata once instead, ``METADATA_UNITS_PER_DOCUMENT``
+units a document, kept for the next question. The whole cost is known from run lengths
+before anything is read: past the budget the answer is a
+:class:`~infgram.errors.LimitError`, never a partial count.
+
+**Keys.** A field that no document of the index has is an error naming those that exist
+(a misspelled key would otherwise count everything as missing).
+
+>>> import tempfile, pathlib, infgram
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> _ = infgram.build_from_documents([{"text": "a rose", "lang": "en"}, {"text": "eine rose", "lang": "de"},
+...                                   {"text": "rose"}], folder / "i", progress=False)
+>>> index = infgram.Index.open(folder / "i")
+>>> result = index.count("rose", by="lang")
+>>> result.count, result.by, result.missing
+(3, {'de': 1, 'en': 1}, 1)
+>>> index.count("rose", where={"lang": {"not": "en"}}), index.count("rose", where=["lang in de,en"])
+(1, 2)
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import LimitError, QueryError
+from ..format.metadata import (
+    ValueColumn,
+    ValueColumns,
+    Where,
+    columns_of,
+    field_name,
+    field_path,
+    lookup,
+    parse_where,
+    read_value_columns,
+)
+from ..sampling import page_order
+from ..shards import Shard
+from .budget import charge, refuse
+from .corpus import Corpus
+from .documents import first_matches, occurrence_runs, read_document
+from .encoding import MAX_DOCUMENTS_LIMIT, Query, check_whole_number
+from .options import Matching
+from .partials import merge_distributions, run_of
+from .results import DocumentsResult, NextTokensResult
+from .words import WordTest, whole_word_positions
+
+METADATA_UNITS_PER_DOCUMENT = 8
+"""Reading one document's metadata (a JSON parse, a few microseconds) in work units, each
+about one position read."""
+
+_MAX_KEYS_SHOWN = 40
+"""Keys named at most by the error for a key no document has."""
+
+_COLUMNS: "weakref.WeakKeyDictionary[Any, ValueColumns]" = weakref.WeakKeyDictionary()
+"""Value columns read from metadata.bin (shards without the column file), kept per shard."""
+
+_READ_FIELDS: "weakref.WeakKeyDictionary[Any, dict[tuple[str, ...], ValueColumn]]" = weakref.WeakKeyDictionary()
+"""Fields the columns leave out (too many values, or objects), once read from metadata.bin."""
+
+
+# -- results ---------------------------------------------------------------------------------------
+@dataclass
+class CountByResult:
+    """Occurrences of a query (``count``), per value of a field (``by``: value shown as a
+    string -> count, most frequent first) and in documents lacking it (``missing``)."""
+
+    count: int
+    by: dict[str, int] = field(default_factory=dict)
+    missing: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The reply of a batch or HTTP request."""
+        return {"count": self.count, "by": dict(self.by), "missing": self.missing}
+
+
+# -- a shard's columns -------------------------------------------------------------------------------
+def _stored(shard: Shard) -> ValueColumns | None:
+    """The shard's value columns when it has them without reading metadata."""
+    cached = _COLUMNS.get(shard)
+    if cached is not None:
+        return cached
+    files = getattr(shard, "files", None)
+    path = files.get("metadata_values") if isinstance(files, dict) else None
+    if path is None:
+        return None
+    columns = read_value_columns(path, shard.token_width, shard.num_documents)
+    _COLUMNS[shard] = columns
+    return columns
+
+
+def _covers(columns: ValueColumns | None, paths: Sequence[tuple[str, ...]]) -> bool:
+    """Whether stored columns answer questions on these fields without reading metadata:
+    each is a column, or no document of the shard has it (nor fields inside it)."""
+    if columns is None:
+        return False
+    for path in paths:
+        if path in columns.fields:
+            continue
+        if path in columns.skipped or any(key[: len(path)] == path for key in columns.keys):
+            return False
+    return True
+
+
+def metadata_cost(shard: Shard, paths: Sequence[tuple[str, ...]]) -> int:
+    """A per-shard partial: the work units of knowing these fields' values in the shard
+    (0 when its columns hold them)."""
+    read = _READ_FIELDS.get(shard, {})
+    paths = [path for path in paths if path not in read]
+    return 0 if _covers(_stored(shard), paths) else shard.num_documents * METADATA_UNITS_PER_DOCUMENT
+
+
+def _columns(shard: Shard) -> ValueColumns:
+    """The shard's columns: stored, or read from its metadata once (then kept)."""
+    columns = _stored(shard)
+    if columns is None:
+        metadata = (shard.documents.metadata(local) for local in range(shard.num_documents))
+        columns = _COLUMNS[shard] = columns_of(metadata, shard.num_documents)
+    return columns
+
+
+def _column(shard: Shard, path: tuple[str, ...]) -> ValueColumn:
+    """The values of one field in a shard, from its column, else from its metadata."""
+    columns = _columns(shard)
+    if path in columns.fields:
+        return columns.fields[path]
+    if not any(key[: len(path)] == path for key in columns.keys):  # no document of the shard has it
+        return ValueColumn([], np.zeros(shard.num_documents, dtype=np.uint8))
+    read = _READ_FIELDS.setdefault(shard, {})
+    if path not in read:
+        values: dict[str, int] = {}
+        numbers = np.zeros(shard.num_documents, dtype=np.int64)
+        for local in range(shard.num_documents):
+            text = lookup(shard.documents.metadata(local), path)
+            if text is not None:
+                numbers[local] = values.setdefault(text, len(values) + 1)
+        read[path] = ValueColumn(list(values), numbers)
+    return read[path]
+
+
+def shard_keys(shard: Shard) -> list[tuple[str, ...]]:
+    """A per-shard partial: every field some document of the shard has."""
+    return _columns(shard).keys
+
+
+def _accepted(shard: Shard, where: Where | None, documents: np.ndarray) -> np.ndarray:
+    """Which of the shard's documents meet the conditions."""
+    keep = np.ones(len(documents), dtype=bool)
+    if where is None:
+        return keep
+    for path in where.paths:
+        column = _column(shard, path)
+        keep &= where.accepted(path, column.values)[np.asarray(column.numbers)[documents]]
+    return keep
+
+
+def documents_meeting(shard: Shard, where: Where | None, documents: np.ndarray) -> np.ndarray:
+    """A per-shard partial: which of these shard-local documents meet the conditions."""
+    return _accepted(shard, where, np.asarray(documents, dtype=np.int64))
+
+
+def count_by_shard(shard: Shard, forms: list[bytes], rows: list[tuple[int, int]],
+                   words: tuple[WordTest, list[bool]] | None, by: tuple[str, ...] | None,
+                   where: Where | None) -> tuple[dict[str, int], int, int]:
+    """A per-shard partial: the occurrences in the given rows of each form's run, in live
+    documents that meet ``where``, per value of ``by`` (value -> count), in documents
+    lacking it, and in all. The empty query (``forms == [b""]``) weighs every live
+    document by its length."""
+    weights: np.ndarray | None = None  # None: one occurrence per entry of documents
+    if forms == [b""]:
+        documents = np.arange(shard.num_documents, dtype=np.int64)
+        weights = shard.documents.lengths().astype(np.int64)
+    else:
+        if words is not None:
+            positions = whole_word_positions(shard, words[0], forms, words[1], rows)[0]
+        else:
+            pieces = [shard.positions(lo, hi) for lo, hi in rows if hi > lo]
+            positions = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
+        # Unsorted: the document starts are few and cached, and a histogram needs no order.
+        documents = shard.documents.document_of(positions)
+    keep = _accepted(shard, where, documents)
+    if not shard.removals.is_empty:
+        keep &= ~shard.removals.removed_of(documents)
+    if not keep.all():
+        documents = documents[keep]
+        weights = weights[keep] if weights is not None else None
+    total = int(weights.sum()) if weights is not None else len(documents)
+    if by is None:
+        return {}, 0, total
+    column = _column(shard, by)
+    sums = np.bincount(np.asarray(column.numbers)[documents], weights=weights, minlength=len(column.values) + 1)
+    sums = sums.astype(np.int64)
+    counted = {column.values[number - 1]: int(sums[number]) for number in np.flatnonzero(sums[1:]) + 1}
+    return counted, int(sums[0]), total
+
+
+# -- the questions --------------------------------------------------------------------------------------
+def _check_keys(corpus: Corpus, paths: Sequence[tuple[str, ...]], what: str) -> None:
+    """A field no document has is an error naming those that exist."""
+    keys: set[tuple[str, ...]] = set()
+    for shard_keys_found in corpus.shard_set.map(shard_keys):
+        keys.update(shard_keys_found)
+    for path in paths:
+        if path not in keys and not any(key[: len(path)] == path for key in keys):
+            names = sorted(field_name(key) for key in keys)
+            shown = ", ".join(names[:_MAX_KEYS_SHOWN]) + (f" and {len(names) - _MAX_KEYS_SHOWN} more"
+                                                          if len(names) > _MAX_KEYS_SHOWN else "")
+            raise QueryError(f"expected {what} to name a metadata field of the index, found {field_name(path)!r}, "
+                             f"which no document has; the fields are: {shown or 'none (the documents have no metadata)'}")
+
+
+def _field(by: Any) -> tuple[str, ...] | None:
+    if by is None:
+        return None
+    if not isinstance(by, str) or not by:
+        raise QueryError(f"expected by to be a metadata field name such as 'lang' or 'meta.lang', found {by!r:.80}")
+    return field_path(by)
+
+
+def _plan(corpus: Corpus, query: Query, matching: Matching, budget: int, by: tuple[str, ...] | None,
+          where: Where | None, what: str) -> tuple[list[bytes], list[list[tuple[int, int]]], tuple[WordTest, list[bool]] | None]:
+    """The forms of a query and every row of their runs, once the work they take (positions
+    and metadata read) is known to fit the budget, and charged."""
+    searched, _ = corpus._forms_searched(query, matching.exact_tokens, matching.ignore_case)
+    shard_set = corpus.shard_set
+    paths = ([by] if by else []) + (where.paths if where else [])
+    needed = sum(shard_set.map(metadata_cost, paths))
+    if searched == [b""]:
+        if matching.whole_words:
+            raise QueryError("expected a non-empty query with whole_words, found an empty one; pass a word or phrase")
+        needed += corpus.num_documents  # one document length each
+        rows: list[list[tuple[int, int]]] = [[(0, 0)] for _ in range(len(shard_set))]
+    else:
+        runs = occurrence_runs(corpus, searched) if searched else np.zeros((len(shard_set), 0, 2), dtype=np.int64)
+        rows = [[(lo, hi) for lo, hi in shard_runs.tolist()] for shard_runs in runs]
+        needed += sum((hi - lo) * cost for shard_rows, cost in zip(rows, shard_set.locate_costs)
+                      for lo, hi in shard_rows)
+    if needed > budget:
+        raise refuse(what, needed, budget)
+    charge(needed)
+    _check_keys(corpus, [by] if by else [], "by")
+    _check_keys(corpus, where.paths if where else [], "every condition of where")
+    words = (corpus._word_test(), corpus._spaced(query, searched)) if matching.whole_words else None
+    return searched, rows, words
+
+
+def count_by(corpus: Corpus, query: Query, by: Any, where: Any, matching: Matching, budget: int
+             ) -> CountByResult | int:
+    """See :meth:`infgram.Index.count`: a :class:`CountByResult` with ``by``, else the
+    count of the occurrences in documents that meet ``where``."""
+    by_path = _field(by)
+    conditions = parse_where(where)
+    searched, rows, words = _plan(corpus, query, matching, budget, by_path, conditions, "this count by metadata")
+    if not searched:  # no form occurs
+        return CountByResult(0) if by_path else 0
+    parts = [corpus.shard_set.call(number, count_by_shard, searched, shard_rows, words, by_path, conditions)
+             for number, shard_rows in enumerate(rows)]
+    total = sum(part[2] for part in parts)
+    if by_path is None:
+        return total
+    return CountByResult(total, _merged([part[0] for part in parts]), sum(part[1] for part in parts))
+
+
+def documents_by_value(shard: Shard, by: tuple[str, ...], documents: np.ndarray) -> tuple[dict[str, int], int]:
+    """A per-shard partial: how many of these shard-local documents have each value of a
+    field, and how many lack it."""
+    column = _column(shard, by)
+    sums = np.bincount(np.asarray(column.numbers)[np.asarray(documents, dtype=np.int64)],
+                       minlength=len(column.values) + 1)
+    return {column.values[number - 1]: int(sums[number]) for number in np.flatnonzero(sums[1:]) + 1}, int(sums[0])
+
+
+def _merged(parts: Sequence[dict[str, int]]) -> dict[str, int]:
+    """Per-value counts of several shards added up, most frequent first (then by value)."""
+    merged: dict[str, int] = {}
+    for counted in parts:
+        for value, number in counted.items():
+            merged[value] = merged.get(value, 0) + number
+    return dict(sorted(merged.items(), key=lambda item: (-item[1], item[0])))
+
+
+def filtered_documents(corpus: Corpus, query: Query, where: Any, limit: int, offset: int, seed: int | None,
+                       context: int | None, budget: int, matching: Matching, by: Any = None) -> DocumentsResult:
+    """:meth:`infgram.Index.documents` with ``where`` or ``by``: the documents holding the
+    query that meet the conditions, counted exactly (every occurrence is read, within the
+    budget, else a :class:`~infgram.errors.LimitError`), with ``by`` their number per value
+    of a field, the page in index order or, with a seed, in a seeded order of those
+    documents."""
+    limit = check_whole_number("limit", limit, MAX_DOCUMENTS_LIMIT)
+    offset = check_whole_number("offset", offset)
+    context = check_whole_number("context", context, optional=True)
+    seed = check_whole_number("seed", seed, optional=True)
+    conditions = parse_where(where)
+    by_path = _field(by)
+    searched, rows, words = _plan(corpus, query, matching, budget, by_path, conditions,
+                                  "these documents by metadata")
+    _, forms = corpus._forms_searched(query, matching.exact_tokens, matching.ignore_case)
+    shard_set = corpus.shard_set
+    matched, starts, lengths, by_parts, missing = [], [], [], [], 0
+    sizes = np.diff(np.append(shard_set.first_documents, shard_set.num_documents))
+    removed = shard_set.removed_documents() if searched == [b""] else np.zeros(0, dtype=np.int64)
+    for number, shard_rows in enumerate(rows):
+        if searched == [b""]:  # every live document holds the empty query
+            local = np.setdiff1d(np.arange(int(sizes[number]), dtype=np.int64),
+                                 removed - shard_set.first_documents[number])
+            first, length = np.zeros(len(local), dtype=np.int64), np.zeros(len(local), dtype=np.int64)
+        elif searched:
+            local, first, length = shard_set.call(number, first_matches, searched, shard_rows, words)
+        else:
+            continue
+        keep = shard_set.call(number, documents_meeting, conditions, local)
+        if by_path is not None:
+            counted, lacking = shard_set.call(number, documents_by_value, by_path, local[keep])
+            by_parts.append(counted)
+            missing += lacking
+        matched.append(local[keep] + shard_set.first_documents[number])
+        starts.append(first[keep])
+        lengths.append(length[keep])
+    numbers = np.concatenate(matched) if matched else np.zeros(0, dtype=np.int64)
+    starts_all = np.concatenate(starts) if starts else numbers
+    lengths_all = np.concatenate(lengths) if lengths else numbers
+    page = page_order(seed, len(numbers), offset, limit).tolist()
+    found = [read_document(corpus, int(numbers[i]), int(starts_all[i]), int(lengths_all[i]), context) for i in page]
+    if by_path is None:
+        return DocumentsResult(len(numbers), found, True, forms)
+    return DocumentsResult(len(numbers), found, True, forms, by=_merged(by_parts), missing=missing)
+
+
+
+def filtered_distribution(shard: Shard, encoded: bytes, where: Where | None) -> tuple[int, np.ndarray, np.ndarray]:
+    """A per-shard partial: the next-token distribution after the occurrences of a prompt
+    in live documents that meet ``where`` (a :data:`~infgram.query.partials.Distribution`).
+    Each occurrence is read: the token after it is at its position plus the prompt's length
+    (a separator when it ends its document)."""
+    lo, hi = run_of(shard, encoded)
+    positions = shard.positions(lo, hi).astype(np.int64) if hi > lo else np.zeros(0, dtype=np.int64)
+    documents = shard.documents.document_of(positions)
+    keep = _accepted(shard, where, documents)
+    if not shard.removals.is_empty:
+        keep &= ~shard.removals.removed_of(documents)
+    following = np.asarray(shard.tokens[positions[keep] + len(encoded) // shard.token_width]).astype(np.uint64)
+    values, counts = np.unique(following, return_counts=True)
+    return len(following), values, counts.astype(np.int64)
+
+
+def filtered_next_tokens(corpus: Corpus, prompt: Query, top_k: int | None, exact_tokens: bool, where: Any,
+                         budget: int) -> NextTokensResult:
+    """:meth:`infgram.Index.next_tokens` with ``where``: the distribution after the
+    occurrences in documents meeting the conditions. It reads every occurrence (a plain
+    distribution reads none), within the default work budget; past it a
+    :class:`~infgram.errors.LimitError`."""
+    conditions = parse_where(where)
+    searched, forms = corpus._forms_searched(prompt, exact_tokens)
+    shard_set = corpus.shard_set
+    paths = conditions.paths if conditions else []
+    needed = sum(shard_set.map(metadata_cost, paths)) + sum(
+        (hi - lo) * cost for encoded in searched for (lo, hi), cost in zip(shard_set.map(run_of, encoded),
+                                                                          shard_set.locate_costs))
+    if needed > budget:
+        raise LimitError(f"expected this next-token distribution filtered by metadata to fit the work budget of "
+                         f"{budget:,} units (occurrences read), found it needs {needed:,}; lengthen the prompt (a "
+                         "longer one occurs less often), or count with where and a larger max_work",
+                         "max_work", budget, needed)
+    charge(needed)
+    _check_keys(corpus, paths, "every condition of where")
+    parts = [part for encoded in searched for part in shard_set.map(filtered_distribution, encoded, conditions)]
+    distribution = merge_distributions(parts)
+    return NextTokensResult(*corpus._tokens(distribution, top_k), forms=forms)
+
+
+# -- what the metadata holds --------------------------------------------------------------------------------
+def shard_statistics(shard: Shard) -> tuple[dict[tuple[str, ...], dict[str, list[int]]], dict[tuple[str, ...], str],
+                                              list[int]]:
+    """A per-shard partial: per field, per value, [live documents, their tokens]; the fields
+    left out of the columns (with why); and [live documents, tokens] of the shard."""
+    columns = _columns(shard)
+    live = np.ones(shard.num_documents, dtype=bool)
+    if not shard.removals.is_empty:
+        live &= ~shard.removals.removed_of(np.arange(shard.num_documents, dtype=np.int64))
+    lengths = np.where(live, shard.documents.lengths(), 0).astype(np.int64)
+    fields: dict[tuple[str, ...], dict[str, list[int]]] = {}
+    for path, column in columns.fields.items():
+        numbers = np.asarray(column.numbers).astype(np.int64)
+        documents = np.bincount(numbers, weights=live, minlength=len(column.values) + 1).astype(np.int64)
+        tokens = np.bincount(numbers, weights=lengths, minlength=len(column.values) + 1).astype(np.int64)
+        fields[path] = {value: [int(documents[k]), int(tokens[k])] for k, value in enumerate(column.values, start=1)
+                        if documents[k]}
+    return fields, dict(columns.skipped), [int(live.sum()), int(lengths.sum())]
+
+
+def metadata_statistics(corpus: Corpus, top: int | None = 20) -> dict[str, Any]:
+    """The metadata fields of an index: for each, the live documents that have it and their
+    tokens, its number of distinct values, and its ``top`` most frequent values (by
+    documents; None: all) with their documents and tokens. It reads every shard's columns
+    (or, without them, every document's metadata) and is not bounded by a work budget.
+
+    >>> import tempfile, pathlib, infgram
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = infgram.build_from_documents([{"text": "abc", "lang": "en"}, {"text": "de", "lang": "de"}, "x"],
+    ...                                  folder / "i", progress=False)
+    >>> stats = metadata_statistics(infgram.Index.open(folder / "i"))
+    >>> stats["num_documents"], stats["fields"][0]["field"], stats["fields"][0]["values"]
+    (3, 'lang', [{'value': 'en', 'num_documents': 1, 'num_tokens': 3}, {'value': 'de', 'num_documents': 1, 'num_tokens': 2}])
+    """
+    top = check_whole_number("top", top, optional=True)
+    merged: dict[tuple[str, ...], dict[str, list[int]]] = {}
+    skipped: dict[tuple[str, ...], str] = {}
+    num_documents = num_tokens = 0
+    for fields, left_out, (documents, tokens) in corpus.shard_set.map(shard_statistics):
+        num_documents += documents
+        num_tokens += tokens
+        skipped.update(left_out)
+        for path, values in fields.items():
+            into = merged.setdefault(path, {})
+            for value, (value_documents, value_tokens) in values.items():
+                counts = into.setdefault(value, [0, 0])
+                counts[0] += value_documents
+                counts[1] += value_tokens
+    described = []
+    for path in sorted(set(merged) | set(skipped)):
+        if path in skipped:  # some shard holds too many values to keep: counted nowhere
+            described.append({"field": field_name(path), "num_values": None, "note": skipped[path]})
+            continue
+        values = sorted(merged[path].items(), key=lambda item: (-item[1][0], -item[1][1], item[0]))
+        with_field = sum(documents for documents, _ in merged[path].values())
+        tokens_with = sum(tokens for _, tokens in merged[path].values())
+        described.append({
+            "field": field_name(path), "num_documents": with_field, "num_tokens": tokens_with,
+            "num_values": len(values),
+            "missing": {"num_documents": num_documents - with_field, "num_tokens": num_tokens - tokens_with},
+            "values": [{"value": value, "num_documents": documents, "num_tokens": tokens}
+                       for value, (documents, tokens) in (values if top is None else values[:top])]})
+    return {"num_documents": num_documents, "num_tokens": num_tokens, "fields": described}
+
+
+__all__ = ["CountByResult", "count_by", "filtered_documents", "filtered_next_tokens", "metadata_statistics", "METADATA_UNITS_PER_DOCUMENT"]
