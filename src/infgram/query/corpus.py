@@ -486,7 +486,8 @@ class Corpus:
         """:meth:`probability` of many (prompt, next token) pairs."""
         return [self.probability(prompt, next_token, exact_tokens) for prompt, next_token in pairs]
 
-    def _tokens(self, distribution: partials.Distribution, top_k: int | None) -> tuple[int, list[NextToken]]:
+    def ranked_tokens(self, distribution: partials.Distribution, top_k: int | None) -> tuple[int, list[NextToken]]:
+        """A distribution's prompt count and its ``top_k`` tokens, by count, then id, decoded."""
         prompt_count, values, counts = distribution
         # By count, descending, then id; the separator (end of document) is the largest id.
         order = np.lexsort((values, -counts))
@@ -527,7 +528,7 @@ class Corpus:
         searched, forms = self._forms_searched(prompt, exact_tokens)
         parts = [part for encoded in searched for part in self.shard_set.map(partials.next_tokens, encoded)]
         distribution = partials.merge_distributions(parts)  # an empty distribution when there are no parts
-        return self._with_inside_tokens(NextTokensResult(*self._tokens(distribution, top_k), forms=forms), [prompt],
+        return self._with_inside_tokens(NextTokensResult(*self.ranked_tokens(distribution, top_k), forms=forms), [prompt],
                                         inside_tokens)
 
     def next_tokens_batch(self, prompts: Iterable[Query], top_k: int | None = None,
@@ -558,7 +559,7 @@ class Corpus:
         self._check_top_k(top_k)
         length, *distribution = partials.longest_wins(
             self.shard_set.map(partials.infgram_next_tokens, self.encoder.encode(prompt)))
-        return InfgramNextTokensResult(length, *self._tokens(tuple(distribution), top_k))
+        return InfgramNextTokensResult(length, *self.ranked_tokens(tuple(distribution), top_k))
 
     def infgram_probabilities(self, text: Query) -> InfgramProbabilitiesResult:
         """The ∞-gram probability of every token of ``text`` given all the tokens before it.

@@ -243,7 +243,8 @@ def _plan(corpus: Corpus, query: Query, matching: Matching, budget: int, by: tup
           where: Where | None, what: str) -> tuple[list[bytes], list[list[tuple[int, int]]], tuple[WordTest, list[bool]] | None]:
     """The forms of a query and every row of their runs, once the work they take (positions
     and metadata read) is known to fit the budget, and charged."""
-    searched, _ = corpus._forms_searched(query, matching.exact_tokens, matching.ignore_case)
+    plan = corpus.plan(query, matching)
+    searched = plan.searched
     shard_set = corpus.shard_set
     paths = ([by] if by else []) + (where.paths if where else [])
     needed = sum(shard_set.map(metadata_cost, paths))
@@ -262,7 +263,7 @@ def _plan(corpus: Corpus, query: Query, matching: Matching, budget: int, by: tup
     charge(needed)
     _check_keys(corpus, [by] if by else [], "by")
     _check_keys(corpus, where.paths if where else [], "every condition of where")
-    words = (corpus._word_test(), corpus._spaced(query, searched)) if matching.whole_words else None
+    words = plan.words if matching.whole_words else None
     return searched, rows, words
 
 
@@ -316,7 +317,7 @@ def filtered_documents(corpus: Corpus, query: Query, where: Any, limit: int, off
     by_path = _field(by)
     searched, rows, words = _plan(corpus, query, matching, budget, by_path, conditions,
                                   "these documents by metadata")
-    _, forms = corpus._forms_searched(query, matching.exact_tokens, matching.ignore_case)
+    forms = corpus.plan(query, matching).forms
     shard_set = corpus.shard_set
     matched, starts, lengths, by_parts, missing = [], [], [], [], 0
     sizes = np.diff(np.append(shard_set.first_documents, shard_set.num_documents))
@@ -372,7 +373,8 @@ def filtered_next_tokens(corpus: Corpus, prompt: Query, top_k: int | None, exact
     distribution reads none), within the default work budget; past it a
     :class:`~infgram.errors.LimitError`."""
     conditions = parse_where(where)
-    searched, forms = corpus._forms_searched(prompt, exact_tokens)
+    plan = corpus.plan(prompt, Matching(exact_tokens=exact_tokens))
+    searched, forms = plan.searched, plan.forms
     shard_set = corpus.shard_set
     paths = conditions.paths if conditions else []
     needed = sum(shard_set.map(metadata_cost, paths)) + sum(
@@ -387,7 +389,7 @@ def filtered_next_tokens(corpus: Corpus, prompt: Query, top_k: int | None, exact
     _check_keys(corpus, paths, "every condition of where")
     parts = [part for encoded in searched for part in shard_set.map(filtered_distribution, encoded, conditions)]
     distribution = merge_distributions(parts)
-    return NextTokensResult(*corpus._tokens(distribution, top_k), forms=forms)
+    return NextTokensResult(*corpus.ranked_tokens(distribution, top_k), forms=forms)
 
 
 # -- what the metadata holds --------------------------------------------------------------------------------
