@@ -66,7 +66,7 @@ import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -534,13 +534,16 @@ def directory_bytes(directory: Path) -> int:
     return sum(f.stat().st_size for f in Path(directory).rglob("*") if f.is_file())
 
 
-def file_sha256(path: Path, chunk_bytes: int = 1 << 24) -> str:
-    """sha256 of a file's payload (everything after the header)."""
+def file_sha256(path: Path, chunk_bytes: int = 1 << 24, on_chunk: Callable[[int], None] | None = None) -> str:
+    """sha256 of a file's payload (everything after the header); ``on_chunk`` is called with
+    the bytes of every chunk read (progress; it may also pause the reading, or stop it by raising)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         handle.seek(HEADER_BYTES)
         while chunk := handle.read(chunk_bytes):
             digest.update(chunk)
+            if on_chunk is not None:
+                on_chunk(len(chunk))
     return digest.hexdigest()
 
 

@@ -35,8 +35,10 @@ import hmac
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 import types
@@ -61,7 +63,7 @@ from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from ..errors import InfgramError, QueryError
+from ..errors import IndexFormatError, InfgramError, QueryError
 from ..query.shardset import available_cpus
 from ..format import generation_of, read_manifest
 from ..query import results
@@ -83,6 +85,8 @@ from .http import (
 from ..query.operations import REQUEST_ID_TYPE, REQUESTS as SPECS, Operation as Spec
 from .official_api import OFFICIAL_API_PATH, answer_payload
 from .protocol import OPERATIONS, InternalError, run_request
+from .shared import METRICS_PUBLISH_SECONDS, SharedState, alive, newer
+from .verification import Verifier, identity_of
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -120,8 +124,8 @@ class Settings:
     """Requests that may wait for a thread; beyond them, 503 at once."""
     api_keys: list[str] = field(default_factory=list)
     rate_limit: float | None = None
-    """Requests a second per client (see :meth:`Service.client`), with bursts of as many; per
-    worker process: with ``--workers N`` a client may make up to N times as many."""
+    """Requests a second per client (see :meth:`Service.client`), with bursts of as many; for
+    the whole server: the worker processes share the buckets (see :mod:`.shared`)."""
     trusted_proxies: list[str] = field(default_factory=list)
     """Addresses of reverse proxies whose ``X-Forwarded-For`` names the client (no other's is read)."""
     cors: list[str] = field(default_factory=list)
@@ -139,6 +143,14 @@ class Settings:
     query_memory: str | int | None = None
     """The budget of the RAM tier of each index read from disk (default: a quarter of the
     memory available)."""
+    verify: bool = True
+    """Verify every served index against its checksums in the background (``--verify``, see
+    :mod:`.verification`); a damaged one answers 503 from then on."""
+    workers: int = 1
+    """The server's worker processes (set by :func:`serve`)."""
+    shared_directory: str | None = None
+    """Where the worker processes keep their shared state (made by :func:`serve`; None: a
+    directory of this process's own)."""
 
     def to_json(self) -> str:
         """The settings as JSON (see :meth:`from_json`)."""
@@ -420,6 +432,39 @@ class Metrics:
         if reason is not None:
             self.rejections[(operation, reason)] += 1
 
+    def snapshot(self, pools: Pools) -> dict[str, Any]:
+        """This worker's metrics as JSON (see :meth:`of_workers`)."""
+        return {"requests": [[op, status, n] for (op, status), n in self.requests.items()],
+                "rejections": [[op, reason, n] for (op, reason), n in self.rejections.items()],
+                "latency_counts": self.latency_counts, "latency_sums": self.latency_sums,
+                "disk_read_bytes": self.disk_read_bytes, "disk_measured": self.disk_measured,
+                "batch_lines": self.batch_lines, "waiting": pools.waiting,
+                "running": [pools.running[False], pools.running[True]]}
+
+    @classmethod
+    def of_workers(cls, snapshots: list[tuple[dict[str, Any], bool]]) -> tuple["Metrics", Any]:
+        """The server's metrics from every worker's :meth:`snapshot` (with whether the worker
+        still runs): counters added up over all, gauges over the live ones; returns them and
+        the gauges, in the shape :meth:`text` takes."""
+        total = cls()
+        gauges = types.SimpleNamespace(waiting=0, running={False: 0, True: 0})
+        for snapshot, running in snapshots:
+            for op, status, n in snapshot["requests"]:
+                total.requests[(op, status)] += n
+            for op, reason, n in snapshot["rejections"]:
+                total.rejections[(op, reason)] += n
+            for op, counts in snapshot["latency_counts"].items():
+                total.latency_counts[op] = [a + b for a, b in zip(total.latency_counts[op], counts)]
+            for name in ("latency_sums", "disk_read_bytes", "disk_measured"):
+                for op, value in snapshot[name].items():
+                    getattr(total, name)[op] += value
+            total.batch_lines += snapshot["batch_lines"]
+            if running:
+                gauges.waiting += snapshot["waiting"]
+                gauges.running[False] += snapshot["running"][0]
+                gauges.running[True] += snapshot["running"][1]
+        return total, gauges
+
     def text(self, pools: Pools) -> str:
         """All metrics, in the Prometheus text exposition format (version 0.0.4)."""
         lines = ["# HELP infgram_requests_total Requests answered, by operation and status.",
@@ -478,6 +523,18 @@ class RateLimiter:
         while len(self.buckets) > self.clients:
             self.buckets.popitem(last=False)
         return allowed
+
+
+class SharedBuckets:
+    """:class:`RateLimiter` over the buckets every worker process shares (see :mod:`.shared`)."""
+
+    def __init__(self, shared: SharedState, rate: float):
+        self.shared = shared
+        self.rate = rate
+
+    def allow(self, client: str) -> bool:
+        """Take one token from the client's bucket, for the whole server; False if it is empty."""
+        return self.shared.take(client, self.rate)
 
 
 class ReplyCache:
@@ -618,12 +675,73 @@ class Service:
         self.names = [name for name, _ in settings.indexes]
         self.pools = Pools(settings.threads, settings.expensive_threads, settings.queue)
         self.metrics = Metrics()
-        self.limiter = RateLimiter(settings.rate_limit) if settings.rate_limit else None
+        # One state for all worker processes (see .shared): with one worker, a private one.
+        self.together = settings.workers > 1 and settings.shared_directory is not None
+        self.own_directory = None if self.together else tempfile.mkdtemp(prefix="infgram-serve-")
+        self.shared = SharedState(Path(settings.shared_directory if self.together else self.own_directory))
+        self.limiter: Any = None
+        if settings.rate_limit:
+            self.limiter = SharedBuckets(self.shared, settings.rate_limit) if self.together \
+                else RateLimiter(settings.rate_limit)
+        self.damaged: dict[str, str] = {}
+        """The indexes found damaged by verification, by name: the identity found damaged."""
         self.cache = ReplyCache(settings.cache)
         self.keys = [key.encode("utf-8") for key in settings.api_keys]
         self.places = _places(settings.indexes)
         self.stopping = threading.Event()
         """Set when the server shuts down: running batches take no more lines."""
+        self.verifier = Verifier(self.shared, self.stopping, self.found_damaged, self.public) if settings.verify \
+            else None
+        for name, served in self.indexes.items():
+            self.opened(name, served.index)
+
+    def opened(self, name: str, index: Index) -> None:
+        """Record that ``index`` now answers as ``name``: its generations published to the
+        other workers (before it answers), its verification started."""
+        self.generations[name] = tuple(generation_of(manifest) for manifest in index.manifests)
+        if self.together:
+            self.shared.publish_generations(name, self.generations[name])
+        if self.verifier is not None and self.settings.ray_address is None:
+            self.verifier.start(name, index)
+
+    def found_damaged(self, name: str, identity: str, error: InfgramError) -> None:
+        """Verification found an index damaged: it answers 503 from now on."""
+        self.damaged[name] = identity
+        self.broken[name] = error
+        self.cache = ReplyCache(self.settings.cache)
+
+    def catch_up(self) -> bool:
+        """With several workers, before answering: take up damage other workers found, and
+        say whether another worker answers from a newer generation (then reload first)."""
+        if self.verifier is not None:
+            for name, (identity, message) in self.verifier.damaged().items():
+                if self.damaged.get(name) != identity:
+                    self.found_damaged(name, identity, IndexFormatError(message))
+        newest = self.shared.newest_generations()
+        return any(name in self.generations and newer(found, self.generations[name]) and name not in self.damaged
+                   for name, found in newest.items())
+
+    def publish_metrics(self) -> None:
+        """Publish this worker's metrics for the others' ``/metrics``."""
+        self.shared.publish_metrics(self.metrics.snapshot(self.pools))
+
+    def metrics_text(self) -> str:
+        """``/metrics``: the whole server's (every worker's) with several workers, else this one's."""
+        if not self.together:
+            return self.metrics.text(self.pools)
+        self.publish_metrics()
+        snapshots = [(snapshot, pid == os.getpid() or alive(pid)) for pid, snapshot in self.shared.metrics_snapshots()]
+        total, gauges = Metrics.of_workers(snapshots)
+        return total.text(gauges)
+
+    def close(self) -> None:
+        """Stop verifying, leave the shared state (a private one is removed)."""
+        self.stopping.set()
+        if self.together:
+            self.publish_metrics()
+        self.shared.close()
+        if self.own_directory is not None:
+            shutil.rmtree(self.own_directory, ignore_errors=True)
 
     def reload(self, force: bool = False) -> list[str]:
         """Open again every served index whose directories hold a new generation (all of them
@@ -640,15 +758,20 @@ class Service:
             generations = _generations(location)
             if not force and generations == self.generations.get(name) and name not in self.broken:
                 continue
+            if not force and name in self.damaged and generations == self.generations.get(name):
+                continue  # found damaged: 503 until a new generation or a restart
             try:
                 index = _open_index(location, self.settings)
             except InfgramError as error:
                 logging.getLogger("uvicorn.error").warning("index %s not reloaded: %s", name, error)
                 continue
+            if name in self.damaged and identity_of(index) == self.damaged[name]:
+                continue  # the same files, found damaged
             index.max_work_ceiling = self.settings.max_work
+            self.opened(name, index)
             self.indexes[name] = GuardedIndex(index, self.settings.limits)  # one assignment: old or new
             self.broken.pop(name, None)
-            self.generations[name] = generations
+            self.damaged.pop(name, None)
             reloaded.append(name)
         if reloaded:
             self.cache = ReplyCache(self.settings.cache)  # replaced, not cleared: the loop may be using the old one
@@ -764,6 +887,11 @@ def create_app(settings: Settings) -> FastAPI:
     async def reload(force: bool) -> None:
         await asyncio.get_running_loop().run_in_executor(None, service.reload, force)
 
+    async def caught_up() -> bool:
+        """Reload to the newest generation another worker answers from; whether this one has it now."""
+        await reload(False)
+        return not service.catch_up()
+
     async def watch() -> None:
         """Look for new generations every ``reload_seconds``."""
         while True:
@@ -773,19 +901,31 @@ def create_app(settings: Settings) -> FastAPI:
             except Exception as error:  # a watcher that dies would stop reloads for good
                 logging.getLogger("uvicorn.error").warning("looking for a new generation failed: %s", error)
 
+    async def publish() -> None:
+        """Publish this worker's metrics for the whole server's /metrics (several workers)."""
+        while True:
+            await asyncio.sleep(METRICS_PUBLISH_SECONDS)
+            try:
+                service.publish_metrics()
+            except Exception as error:  # noqa: BLE001 (a publisher that dies would freeze the metrics)
+                logging.getLogger("uvicorn.error").warning("publishing metrics failed: %s", error)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
         watcher = loop.create_task(watch()) if settings.reload_seconds > 0 and settings.ray_address is None else None
+        publisher = loop.create_task(publish()) if service.together else None
         try:  # SIGHUP reloads every index; only the main thread may install a handler
             loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reload(True)))
         except (RuntimeError, ValueError, NotImplementedError):
             pass
         yield
         service.stopping.set()
-        if watcher is not None:
-            watcher.cancel()
+        for task in (watcher, publisher):
+            if task is not None:
+                task.cancel()
         await loop.run_in_executor(None, service.pools.shutdown)
+        service.close()
 
     app = FastAPI(title="infgram", version=_version(), lifespan=lifespan,
                   description="Exact n-gram and ∞-gram search over a corpus. Every operation of the JSON Lines "
@@ -805,6 +945,10 @@ def create_app(settings: Settings) -> FastAPI:
         elif protected and service.limiter is not None and not service.limiter.allow(service.client(request)):
             response = _error(RateLimitedError(f"expected at most {settings.rate_limit:g} requests a second from "
                                                "one client, found more; retry after a second"))
+        elif service.together and path.startswith("/v1/") and service.catch_up() and not await caught_up():
+            # Another worker answers from a newer generation, and this one could not reload to it.
+            response = _error(OverCapacityError("expected this worker to have the newest generation of the index, "
+                                                "found it still reloading; retry shortly"))
         else:
             response = await call_next(request)
         if not path.startswith(_DOCS_PATHS):
@@ -951,12 +1095,14 @@ def create_app(settings: Settings) -> FastAPI:
         if service.broken:
             name, error = next(iter(service.broken.items()))
             return _json({"status": "degraded", "index": name, **service.public_error(error)}, 503)
-        return _json({"status": "ok", "indexes": service.names})
+        if service.verifier is None:
+            return _json({"status": "ok", "indexes": service.names})
+        return _json({"status": "ok", "indexes": service.names, "verification": service.verifier.progress(service.names)})
 
-    @app.get("/metrics", tags=["service"], summary="Prometheus metrics of this worker process",
+    @app.get("/metrics", tags=["service"], summary="Prometheus metrics of the whole server (every worker process)",
              response_class=PlainTextResponse)
     async def metrics() -> PlainTextResponse:
-        return PlainTextResponse(service.metrics.text(service.pools), media_type="text/plain; version=0.0.4")
+        return PlainTextResponse(service.metrics_text(), media_type="text/plain; version=0.0.4")
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
@@ -1068,8 +1214,13 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers
                                "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS, "server_header": False,
                                **connection_options()}
     if workers > 1:
+        shared = tempfile.mkdtemp(prefix="infgram-serve-")  # the workers' shared state (see .shared)
+        settings = dataclasses.replace(settings, workers=workers, shared_directory=shared)
         os.environ[SETTINGS_VARIABLE] = settings.to_json()
-        uvicorn.run("infgram.service.server:app_from_environment", factory=True, workers=workers, **options)
+        try:
+            uvicorn.run("infgram.service.server:app_from_environment", factory=True, workers=workers, **options)
+        finally:
+            shutil.rmtree(shared, ignore_errors=True)
     else:
         uvicorn.run(create_app(settings), **options)
 

@@ -1,0 +1,179 @@
+"""The cost of the damage checks: checksums at open, background verification per query, and
+the workers' shared state per request.
+
+    python benchmarks/verify_cost.py                  # wiki + prose, first 20 MB of text, 5 rounds
+    python benchmarks/verify_cost.py --megabytes 50 --rounds 7
+
+Corpus: the wiki and prose JSONL files (``../shared/datasets/fetch``), their texts in order
+up to ``--megabytes``, indexed as a suffix array and as an FM-index in a temporary folder.
+Measured, interleaved round by round (medians over ``--rounds``):
+
+  open    ``Index.open`` of each index (``load="ram"`` and ``"disk"``), with the checksums
+          of the files read whole at open (sampled keys, FM sections, document tables,
+          removal lists) and with them switched off; the ratio is the cost of the checks.
+  query   ``count`` of 2,000 n-grams sampled from the corpus (n = 1..6), mean µs per query,
+          alone and while ``serve --verify``'s verifier (:class:`infgram.service.verification.Verifier`,
+          restarted whenever it finishes) reads the same index in the background; the
+          ratio is the per-query cost of verifying (target: within 5%).
+  shared  µs per request of the shared state of ``serve --workers N``: a rate-limit token
+          taken, and the check for a newer generation or a damage verdict.
+
+Figures from a loaded machine only say which way things go; the script prints the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import infgram  # noqa: E402
+from infgram import format as index_format  # noqa: E402
+from infgram.service import verification  # noqa: E402
+from infgram.service.shared import SharedState  # noqa: E402
+from infgram.shards import documents as shard_documents, fm as shard_fm, removals as shard_removals, sa as shard_sa  # noqa: E402
+
+CHECKED_MODULES = (shard_sa, shard_fm, shard_documents, shard_removals)
+
+
+def corpus_texts(megabytes: float) -> list[str]:
+    from common import DATA, fetch
+
+    files = sorted(p for name in ("wiki", "prose") for p in (DATA / name).glob("*.jsonl")) or fetch(["wiki", "prose"])
+    texts, size = [], 0
+    for path in files:
+        for line in open(path, encoding="utf-8"):
+            text = json.loads(line).get("text")
+            if isinstance(text, str) and text:
+                texts.append(text)
+                size += len(text.encode("utf-8"))
+                if size >= megabytes * 1e6:
+                    return texts
+    return texts
+
+
+def set_checks(on: bool) -> None:
+    """Switch the checksums at open on or off (off: what opening cost before them)."""
+    for module in CHECKED_MODULES:
+        module.check_payload_sha256 = index_format.check_payload_sha256 if on else (lambda *arguments: None)
+
+
+def timed_open(directory: Path, load: str) -> float:
+    started = time.perf_counter()
+    infgram.Index.open(directory, load=load)
+    return time.perf_counter() - started
+
+
+def mean_query_micros(index: infgram.Index, queries: list[str]) -> float:
+    started = time.perf_counter()
+    for query in queries:
+        index.count(query)
+    return (time.perf_counter() - started) / len(queries) * 1e6
+
+
+class Background:
+    """serve --verify's verifier over one index, started again whenever it finishes."""
+
+    def __init__(self, index: infgram.Index, folder: Path):
+        self.index, self.stopping = index, threading.Event()
+        self.shared = SharedState(folder)
+        self.rounds = 0
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self.stopping.is_set():
+            verifier = verification.Verifier(self.shared, self.stopping, lambda *arguments: None)
+            thread = verifier.start(f"index-{self.rounds}", self.index)
+            if thread is not None:
+                thread.join()
+            self.rounds += 1
+
+    def __enter__(self) -> "Background":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
+        self.thread.join()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--megabytes", type=float, default=20.0)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    print(f"load average before: {os.getloadavg()}")
+    folder = Path(tempfile.mkdtemp(prefix="infgram-verify-cost-"))
+    texts = corpus_texts(args.megabytes)
+    infgram.build_from_documents(texts, folder / "sa", progress=False)
+    infgram.build_from_documents(texts, folder / "fm", kind="fm", progress=False)
+    rng = random.Random(0)
+    queries = []
+    while len(queries) < 2000:
+        text = rng.choice(texts)
+        words = text.split()
+        if len(words) >= 6:
+            n = rng.randint(1, 6)
+            start = rng.randrange(len(words) - n + 1)
+            queries.append(" ".join(words[start : start + n]))
+
+    rows: dict[str, list[float]] = {}
+    for _ in range(args.rounds):
+        for kind in ("sa", "fm"):
+            for load in ("ram", "disk"):
+                for on in (False, True):
+                    set_checks(on)
+                    rows.setdefault(f"open {kind} {load} checks={'on' if on else 'off'} (ms)", []).append(
+                        timed_open(folder / kind, load) * 1e3)
+        set_checks(True)
+        for kind in ("sa", "fm"):
+            for load in ("ram", "disk"):
+                index = infgram.Index.open(folder / kind, load=load)
+                mean_query_micros(index, queries[:200])  # warm
+                rows.setdefault(f"query {kind} {load} alone (µs)", []).append(mean_query_micros(index, queries))
+                with Background(index, Path(tempfile.mkdtemp(dir=folder))) as background:
+                    time.sleep(0.05)
+                    rows.setdefault(f"query {kind} {load} while verifying (µs)", []).append(
+                        mean_query_micros(index, queries))
+                rows.setdefault(f"verifications run {kind} {load}", []).append(background.rounds)
+    state = SharedState(Path(tempfile.mkdtemp(prefix="infgram-verify-cost-state-")))
+    state.publish_generations("wiki", (3,))
+    started = time.perf_counter()
+    for number in range(5000):
+        state.take(f"address 10.0.{number % 50}.1", rate=1e9)
+    take = (time.perf_counter() - started) / 5000 * 1e6
+    started = time.perf_counter()
+    for _ in range(5000):
+        state.newest_generations()
+        state.verification("wiki")
+    check = (time.perf_counter() - started) / 5000 * 1e6
+
+    print(f"corpus: {sum(len(t.encode()) for t in texts) / 1e6:.1f} MB of text, {len(texts)} documents; "
+          f"{args.rounds} rounds, medians")
+    for name, values in rows.items():
+        print(f"  {name:48} {statistics.median(values):10.2f}")
+    for kind in ("sa", "fm"):
+        for load in ("ram", "disk"):
+            opened = statistics.median(rows[f"open {kind} {load} checks=on (ms)"]) / \
+                statistics.median(rows[f"open {kind} {load} checks=off (ms)"])
+            queried = statistics.median(rows[f"query {kind} {load} while verifying (µs)"]) / \
+                statistics.median(rows[f"query {kind} {load} alone (µs)"])
+            print(f"  ratio {kind} {load}: open with checks / without {opened:.3f}; "
+                  f"query while verifying / alone {queried:.3f}")
+    print(f"  shared state: {take:.1f} µs per rate-limit token, {check:.1f} µs per generation and verdict check")
+    print(f"load average after: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
