@@ -43,6 +43,7 @@ import threading
 import time
 import types
 import typing
+import weakref
 from collections import OrderedDict, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -679,12 +680,16 @@ class Service:
         self.together = settings.workers > 1 and settings.shared_directory is not None
         self.own_directory = None if self.together else tempfile.mkdtemp(prefix="infgram-serve-")
         self.shared = SharedState(Path(settings.shared_directory if self.together else self.own_directory))
+        if self.own_directory is not None:  # also when the application never runs its lifespan
+            weakref.finalize(self, shutil.rmtree, self.own_directory, True)
         self.limiter: Any = None
         if settings.rate_limit:
             self.limiter = SharedBuckets(self.shared, settings.rate_limit) if self.together \
                 else RateLimiter(settings.rate_limit)
         self.damaged: dict[str, str] = {}
         """The indexes found damaged by verification, by name: the identity found damaged."""
+        self.seen_change: tuple[int, int] | None = None
+        """The shared state's change token when this worker was last up to date with it."""
         self.cache = ReplyCache(settings.cache)
         self.keys = [key.encode("utf-8") for key in settings.api_keys]
         self.places = _places(settings.indexes)
@@ -713,13 +718,19 @@ class Service:
     def catch_up(self) -> bool:
         """With several workers, before answering: take up damage other workers found, and
         say whether another worker answers from a newer generation (then reload first)."""
+        token = self.shared.change_token()
+        if token is not None and token == self.seen_change:
+            return False  # nothing published since this worker was last up to date: one stat
         if self.verifier is not None:
             for name, (identity, message) in self.verifier.damaged().items():
                 if self.damaged.get(name) != identity:
                     self.found_damaged(name, identity, IndexFormatError(message))
         newest = self.shared.newest_generations()
-        return any(name in self.generations and newer(found, self.generations[name]) and name not in self.damaged
-                   for name, found in newest.items())
+        behind = any(name in self.generations and newer(found, self.generations[name]) and name not in self.damaged
+                     for name, found in newest.items())
+        if not behind:
+            self.seen_change = token
+        return behind
 
     def publish_metrics(self) -> None:
         """Publish this worker's metrics for the others' ``/metrics``."""

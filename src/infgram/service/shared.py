@@ -82,6 +82,22 @@ class SharedState:
             self._connection.execute("PRAGMA synchronous=OFF")  # state of a running server: nothing to keep
             self._connection.executescript(_SCHEMA)
 
+    def mark_changed(self) -> None:
+        """Tell the other workers that a generation or a verdict was published: the marker
+        file is replaced (a new inode), which :meth:`change_token` sees with one ``stat``."""
+        marker = self.path.with_name(f"changed.{os.getpid()}.{threading.get_native_id()}")
+        marker.write_bytes(b"")
+        os.replace(marker, self.path.with_name("changed"))
+
+    def change_token(self) -> tuple[int, int] | None:
+        """What :meth:`mark_changed` last left (None before it ran): equal tokens, nothing new
+        to read. A ``stat`` is far cheaper than a query, and every request of a worker asks."""
+        try:
+            found = os.stat(self.path.with_name("changed"))
+        except FileNotFoundError:
+            return None
+        return found.st_ino, found.st_mtime_ns
+
     def _transaction(self, statements: Any) -> Any:
         """Run ``statements(cursor)`` in one write transaction; its result."""
         with self._lock:
@@ -141,7 +157,10 @@ class SharedState:
                                (name, json.dumps(list(generations))))
                 return generations
             return known  # type: ignore[return-value]
-        return self._transaction(statements)
+        newest = self._transaction(statements)
+        if newest == generations:
+            self.mark_changed()
+        return newest
 
     def newest_generations(self) -> dict[str, tuple[int | None, ...]]:
         """The newest generations any worker has answered from, by index name."""
@@ -168,6 +187,8 @@ class SharedState:
         self._transaction(lambda cursor: cursor.execute(
             "UPDATE verifications SET state = ?, verified_bytes = ?, message = ? WHERE name = ? AND identity = ?",
             (state, verified_bytes, message, name, identity)))
+        if state == "damaged":
+            self.mark_changed()
 
     def verification(self, name: str) -> dict[str, Any] | None:
         """An index's verification: identity, state, verified_bytes, total_bytes, message."""
