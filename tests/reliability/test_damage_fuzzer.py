@@ -18,6 +18,7 @@ to a copy, one at a time. Each case is then:
 
 from __future__ import annotations
 
+import atexit
 import json
 import random
 import shutil
@@ -133,6 +134,7 @@ def _layout() -> dict[str, Path]:
         import tempfile
 
         folder = Path(tempfile.mkdtemp(prefix="infgram-fuzz-layout-"))
+        atexit.register(shutil.rmtree, folder, True)  # also in processes that only collected the tests
         infgram.build_from_documents(DOCUMENTS, folder / "sa", shard_tokens=200, progress=False)
         remove(folder / "sa", documents=[3, 9], progress=False)
         infgram.build_from_documents(DOCUMENTS, folder / "fm", kind="fm", progress=False)
