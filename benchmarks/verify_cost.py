@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -179,6 +180,8 @@ def main() -> None:
     print(f"  shared state: {take:.1f} µs per rate-limit token, {check:.1f} µs per generation and verdict check, "
           f"{unchanged:.1f} µs per request when nothing was published")
     print(f"load average after: {os.getloadavg()}")
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(state.path.parent, ignore_errors=True)
 
 
 if __name__ == "__main__":
