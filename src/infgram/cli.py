@@ -582,7 +582,8 @@ def command_serve(args: argparse.Namespace) -> None:
                         cors=args.cors, cache=args.cache, queue=args.queue, deadline_seconds=args.deadline_seconds,
                         limits=Limits(max_body_bytes=args.max_body_bytes,
                                       max_batch_body_bytes=args.max_batch_body_bytes), ray_address=args.ray,
-                        reload_seconds=args.reload_seconds, load=args.load, query_memory=args.query_memory)
+                        reload_seconds=args.reload_seconds, load=args.load, query_memory=args.query_memory,
+                        verify=args.verify)
     if args.ray is not None and args.workers not in (None, 1):
         raise QueryError(f"expected one worker process with --ray (each would start its own actors), found "
                          f"--workers {args.workers}; leave --workers out, or use --threads")
@@ -1054,8 +1055,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="largest body of POST /v1/batch (default 16 MiB: 100,000 counts and more)")
     sub.add_argument("--api-key-file", default=None, help="file of API keys, one a line: requests need 'Authorization: Bearer KEY'")
     sub.add_argument("--rate-limit", type=float, default=None,
-                     help="requests a second per client: its API key, else its address; beyond, 429 (counted per "
-                          "worker process: with --workers N a client gets up to N times as many)")
+                     help="requests a second per client: its API key, else its address; beyond, 429 (for the whole "
+                          "server: its worker processes share the count)")
     sub.add_argument("--trusted-proxy", action="append", default=[], metavar="ADDR",
                      help="a reverse proxy in front of the server: X-Forwarded-For names the client (for the rate "
                           "limit) only on requests from these addresses")
@@ -1065,6 +1066,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="look for a new generation of the indexes (after add, remove, compact) this often and "
                           "reload them without dropping requests (default 5; 0: only on SIGHUP)")
     sub.add_argument("--no-access-log", action="store_true", help="do not log every request")
+    sub.add_argument("--verify", action=argparse.BooleanOptionalAction, default=True,
+                     help="verify every index against its checksums in the background while serving, progress in "
+                          "/v1/health; an index found damaged answers 503 from then on (default: on)")
     sub.add_argument("--ray", default=None, metavar="ADDRESS",
                      help="serve shards held by actors of a Ray cluster ('local', 'auto' or an address); one worker "
                           "process, its threads sharing the cluster")

@@ -47,6 +47,7 @@ def test_serve_with_two_workers_answers_logs_and_stops_on_sigterm(indexes):
                     health = json.loads(response.read())
                     assert {key: health[key] for key in ("status", "indexes")} == {"status": "ok", "indexes": ["main", "fm"]}
                     assert health["queues"]["expensive"]["waiting"] == 0
+                    assert set(health["verification"]) == {"main", "fm"}  # verified in the background
                     break
             except (urllib.error.URLError, ConnectionError):
                 assert process.poll() is None, process.stderr.read()

@@ -63,7 +63,7 @@ from ..build.shard_writer import ShardBuffer, remove_path
 from ..errors import BuildError, InfgramError
 from ..format import AtomicFile, directory_bytes, token_dtype
 from ..tokenizer import Tokenizer
-from .cluster import cluster_cpus, connect
+from .cluster import cluster_cpus, connect, ray_errors_named
 
 KILL_ONCE_VARIABLE = "INFGRAM_TEST_KILL_ONCE"
 """For tests: ``POINT:MARKER`` kills the first worker that reaches POINT (``unit-read`` or
@@ -488,7 +488,7 @@ def build(inputs: Iterable[str | Path], out: str | Path, *, address: str | None 
     if plan.up_to_date is not None:
         return plan.up_to_date
     tokenizer, files, fingerprint, shard_positions = plan.tokenizer, plan.files, plan.fingerprint, plan.shard_positions
-    with write_errors_named(out):
+    with ray_errors_named(ray, f"the index {out.name} built"), write_errors_named(out):
         work = out.resolve().parent / f".{out.name}.ray-work"
         remove_path(work)
         work.mkdir(parents=True)

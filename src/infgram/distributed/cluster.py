@@ -21,9 +21,12 @@ called ``ray.init``) stays on its cluster whatever the address.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from typing import Any
+import traceback
+from pathlib import Path
+from typing import Any, Iterator
 
 from ..errors import InfgramError
 
@@ -66,7 +69,41 @@ def connect(address: str | None = "auto") -> Any:
         raise InfgramError(f"expected a running Ray cluster at {address!r}, found none ({error}); start one with "
                            "`ray start --head`, pass its address, or pass --ray local for a cluster of this "
                            "machine alone") from None
+    except Exception as error:  # a node that dies while Ray starts fails in many ways, none of them ours
+        if isinstance(error, InfgramError) or not raised_by_ray(ray, error):
+            raise
+        with contextlib.suppress(Exception):  # leave no half-started cluster behind
+            ray.shutdown()
+        raise InfgramError(f"expected Ray to start or join the cluster at {address!r}, found it failed "
+                           f"({type(error).__name__}: {str(error)[:300]}); a node may have died while it started: "
+                           "check the cluster (`ray status`), then rerun the same command") from None
     return ray
+
+
+def raised_by_ray(ray: Any, error: BaseException) -> bool:
+    """Whether ``error`` is Ray's: one of its exception types, or raised inside its package."""
+    if isinstance(error, ray.exceptions.RayError):
+        return True
+    package = Path(ray.__file__).parent
+    frames = traceback.extract_tb(error.__traceback__)
+    return bool(frames) and Path(frames[-1].filename).is_relative_to(package)
+
+
+@contextlib.contextmanager
+def ray_errors_named(ray: Any, what: str) -> Iterator[None]:
+    """Turn an error Ray raises inside the block (a node that died, a cluster gone away) into
+    an :class:`~infgram.errors.InfgramError` saying ``what`` failed; infgram's own pass."""
+    try:
+        yield
+    except Exception as error:
+        cause = getattr(error, "cause", None)
+        if isinstance(cause, InfgramError) and not isinstance(error, InfgramError):
+            raise cause from None  # a task's own error, as it was raised
+        if isinstance(error, InfgramError) or not raised_by_ray(ray, error):
+            raise
+        raise InfgramError(f"expected {what} on the Ray cluster, found Ray failed ({type(error).__name__}: "
+                           f"{str(error)[:300]}); a node may have died: check the cluster (`ray status`), then "
+                           "rerun the same command to resume") from None
 
 
 def cluster_cpus(ray: Any) -> int:

@@ -36,7 +36,7 @@ from ..query.index import Index, IndexLocation
 from ..query.shardset import ShardSet, executor
 from ..shards import open_shard
 from ..shards.removals import Removals
-from .cluster import connect
+from .cluster import connect, ray_errors_named
 
 SHARED_ARGUMENT_BYTES = 64 << 10
 """An argument at least this large that several calls share is put in the object store once."""
@@ -231,5 +231,6 @@ def open_index(location: IndexLocation, address: str | None = "auto", *, shards_
                           Removals(np.array(shard.removals.documents), None, shard.removals.num_tokens))
               for number, shard in enumerate(local.shards)]
     shard_set = RayShardSet(hosts, shards)
-    shard_set.pids()  # every host has opened its shards (an error there is raised here)
+    with ray_errors_named(ray, f"the shards of {len(hosts)} host(s) opened"):
+        shard_set.pids()  # every host has opened its shards (an error there is raised here)
     return Index(local.directories, local.manifests, local.tokenizer, shard_set)

@@ -67,7 +67,7 @@ import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -471,14 +471,42 @@ def directory_bytes(directory: Path) -> int:
     return sum(f.stat().st_size for f in Path(directory).rglob("*") if f.is_file())
 
 
-def file_sha256(path: Path, chunk_bytes: int = 1 << 24) -> str:
-    """sha256 of a file's payload (everything after the header)."""
+def file_sha256(path: Path, chunk_bytes: int = 1 << 24, on_chunk: Callable[[int], None] | None = None) -> str:
+    """sha256 of a file's payload (everything after the header); ``on_chunk`` is called with
+    the bytes of every chunk read (progress; it may also pause the reading, or stop it by raising)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         handle.seek(HEADER_BYTES)
         while chunk := handle.read(chunk_bytes):
             digest.update(chunk)
+            if on_chunk is not None:
+                on_chunk(len(chunk))
     return digest.hexdigest()
+
+
+def check_payload_sha256(path: Path, payload: Any, file_entry: Any) -> None:
+    """Raise :class:`IndexFormatError` unless ``payload`` (a file's mapped payload) has the
+    sha256 its manifest entry gives; an entry without one (older indexes) is not checked.
+
+    Files whose bytes are read whole at open (sampled keys, FM sections, removal lists) are
+    checked this way as they are loaded: a damaged byte there changes answers without any
+    other check noticing.
+
+    >>> import numpy as np
+    >>> payload = np.frombuffer(b"abc", dtype=np.uint8)
+    >>> check_payload_sha256(Path("x.bin"), payload, {"sha256": hashlib.sha256(b"abc").hexdigest()})
+    >>> check_payload_sha256(Path("x.bin"), payload, {"sha256": "0" * 64})
+    Traceback (most recent call last):
+    ...
+    infgram.errors.IndexFormatError: x.bin does not match its checksum in the manifest; the file is damaged: rebuild the index
+    """
+    expected = file_entry.get("sha256") if isinstance(file_entry, dict) else None
+    if not isinstance(expected, str):
+        return
+    data = np.ascontiguousarray(payload).reshape(-1).view(np.uint8)  # any record layout, as its bytes
+    if hashlib.sha256(data).hexdigest() != expected:
+        raise IndexFormatError(f"{path} does not match its checksum in the manifest; the file is damaged: "
+                               "rebuild the index")
 
 
 class WriterLock:

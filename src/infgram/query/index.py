@@ -31,10 +31,10 @@ InfgramProbabilityResult(suffix_length=3, prompt_count=1, count=1, probability=1
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from ..errors import IndexFormatError, QueryError, UnsupportedOperationError
-from ..format import directory_bytes, file_sha256, generation_of, index_kind, read_header, read_manifest
+from ..format import HEADER_BYTES, directory_bytes, file_sha256, generation_of, index_kind, read_header, read_manifest
 from ..format.manifest import Manifest, ShardEntry
 from ..format.readers import ReaderHold
 from ..build.memory import build_in_memory
@@ -677,10 +677,24 @@ class Index(Corpus):
             info["isa_rate"] = self.manifest.settings.get("isa_rate")
         return info
 
-    def verify(self) -> None:
+    def verify_bytes(self) -> int:
+        """The bytes :meth:`verify` reads: every file's payload.
+
+        >>> import tempfile, pathlib, infgram
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> index = infgram.Index.open(infgram.build_from_documents(["a rose"], folder / "i", progress=False).directory)
+        >>> index.verify_bytes() > 0
+        True
+        """
+        return sum(max(0, int(file.get("bytes", 0)) - HEADER_BYTES) for manifest in self.manifests
+                   for entry in manifest["shards"] for file in entry["files"].values())
+
+    def verify(self, on_chunk: Callable[[int], None] | None = None) -> None:
         """Check every file's header and recompute its checksum against the manifest (reads
         the whole index); raises :class:`~infgram.errors.IndexFormatError` naming the first
-        damaged file. An index in memory has no files: nothing to check."""
+        damaged file. An index in memory has no files: nothing to check. ``on_chunk`` is called
+        with the bytes of every chunk read (of :meth:`verify_bytes` in all): progress, and a place
+        to pause or stop."""
         if self.kind == OFFICIAL_KIND:
             raise UnsupportedOperationError("an official infini-gram index has no checksums to verify; its files are "
                                             "checked when it opens (sizes, document offsets, a sample of its table)")
@@ -689,6 +703,6 @@ class Index(Corpus):
                 for file in entry.files.values():
                     path = directory / file["path"]
                     read_header(path)  # the checksum covers the payload; the header is checked whole
-                    if file_sha256(path) != file["sha256"]:
+                    if file_sha256(path, on_chunk=on_chunk) != file["sha256"]:
                         raise IndexFormatError(f"{path} does not match its checksum in the manifest; "
                                                "the file is damaged: rebuild the index")

@@ -42,12 +42,15 @@ import hmac
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 import types
 import typing
+import weakref
 from collections import OrderedDict, defaultdict, deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -69,7 +72,7 @@ from starlette.requests import ClientDisconnect
 from swagger_ui_bundle import swagger_ui_path
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from ..errors import InfgramError, QueryError
+from ..errors import IndexFormatError, InfgramError, QueryError
 from ..query.shardset import available_cpus
 from ..format import generation_of, read_manifest
 from ..query import results
@@ -92,6 +95,8 @@ from .http import (
 from ..query.operations import REQUEST_ID_TYPE, REQUESTS as SPECS, Operation as Spec
 from .official_api import OFFICIAL_API_PATH, answer_payload
 from .protocol import OPERATIONS, InternalError, run_request
+from .shared import METRICS_PUBLISH_SECONDS, SharedState, alive, newer
+from .verification import Verifier, identity_of
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -131,8 +136,8 @@ class Settings:
     """Where worker processes hold the server-wide expensive slots (set by :func:`serve`)."""
     api_keys: list[str] = field(default_factory=list)
     rate_limit: float | None = None
-    """Requests a second per client (see :meth:`Service.client`), with bursts of as many; per
-    worker process: with ``--workers N`` a client may make up to N times as many."""
+    """Requests a second per client (see :meth:`Service.client`), with bursts of as many; for
+    the whole server: the worker processes share the buckets (see :mod:`.shared`)."""
     trusted_proxies: list[str] = field(default_factory=list)
     """Addresses of reverse proxies whose ``X-Forwarded-For`` names the client (no other's is read)."""
     cors: list[str] = field(default_factory=list)
@@ -150,6 +155,14 @@ class Settings:
     query_memory: str | int | None = None
     """The budget of the RAM tier of each index read from disk (default: a quarter of the
     memory available)."""
+    verify: bool = True
+    """Verify every served index against its checksums in the background (``--verify``, see
+    :mod:`.verification`); a damaged one answers 503 from then on."""
+    workers: int = 1
+    """The server's worker processes (set by :func:`serve`)."""
+    shared_directory: str | None = None
+    """Where the worker processes keep their shared state (made by :func:`serve`; None: a
+    directory of this process's own)."""
 
     def to_json(self) -> str:
         """The settings as JSON (see :meth:`from_json`)."""
@@ -577,6 +590,39 @@ class Metrics:
         if reason is not None:
             self.rejections[(operation, reason)] += 1
 
+    def snapshot(self, pools: Pools) -> dict[str, Any]:
+        """This worker's metrics as JSON (see :meth:`of_workers`)."""
+        return {"requests": [[op, status, n] for (op, status), n in self.requests.items()],
+                "rejections": [[op, reason, n] for (op, reason), n in self.rejections.items()],
+                "latency_counts": self.latency_counts, "latency_sums": self.latency_sums,
+                "disk_read_bytes": self.disk_read_bytes, "disk_measured": self.disk_measured,
+                "batch_lines": self.batch_lines, "waiting": pools.waiting,
+                "running": [pools.running[False], pools.running[True]]}
+
+    @classmethod
+    def of_workers(cls, snapshots: list[tuple[dict[str, Any], bool]]) -> tuple["Metrics", Any]:
+        """The server's metrics from every worker's :meth:`snapshot` (with whether the worker
+        still runs): counters added up over all, gauges over the live ones; returns them and
+        the gauges, in the shape :meth:`text` takes."""
+        total = cls()
+        gauges = types.SimpleNamespace(waiting=0, running={False: 0, True: 0})
+        for snapshot, running in snapshots:
+            for op, status, n in snapshot["requests"]:
+                total.requests[(op, status)] += n
+            for op, reason, n in snapshot["rejections"]:
+                total.rejections[(op, reason)] += n
+            for op, counts in snapshot["latency_counts"].items():
+                total.latency_counts[op] = [a + b for a, b in zip(total.latency_counts[op], counts)]
+            for name in ("latency_sums", "disk_read_bytes", "disk_measured"):
+                for op, value in snapshot[name].items():
+                    getattr(total, name)[op] += value
+            total.batch_lines += snapshot["batch_lines"]
+            if running:
+                gauges.waiting += snapshot["waiting"]
+                gauges.running[False] += snapshot["running"][0]
+                gauges.running[True] += snapshot["running"][1]
+        return total, gauges
+
     def text(self, pools: Pools) -> str:
         """All metrics, in the Prometheus text exposition format (version 0.0.4)."""
         lines = ["# HELP infgram_requests_total Requests answered, by operation and status.",
@@ -636,6 +682,18 @@ class RateLimiter:
         while len(self.buckets) > self.clients:
             self.buckets.popitem(last=False)
         return allowed
+
+
+class SharedBuckets:
+    """:class:`RateLimiter` over the buckets every worker process shares (see :mod:`.shared`)."""
+
+    def __init__(self, shared: SharedState, rate: float):
+        self.shared = shared
+        self.rate = rate
+
+    def allow(self, client: str) -> bool:
+        """Take one token from the client's bucket, for the whole server; False if it is empty."""
+        return self.shared.take(client, self.rate)
 
 
 class ReplyCache:
@@ -782,12 +840,96 @@ class Service:
         self.pools = Pools(settings.threads, max(1, min(settings.expensive_threads, settings.expensive_slots)),
                            settings.queue, settings.deadline_seconds, slots)
         self.metrics = Metrics()
-        self.limiter = RateLimiter(settings.rate_limit) if settings.rate_limit else None
+        # One state for all worker processes (see .shared): with one worker, a private one.
+        self.together = settings.workers > 1 and settings.shared_directory is not None
+        self.own_directory = None if self.together else tempfile.mkdtemp(prefix="infgram-serve-")
+        self.shared = SharedState(Path(settings.shared_directory if self.together else self.own_directory))
+        if self.own_directory is not None:  # also when the application never runs its lifespan
+            weakref.finalize(self, shutil.rmtree, self.own_directory, True)
+        self.limiter: Any = None
+        if settings.rate_limit:
+            self.limiter = SharedBuckets(self.shared, settings.rate_limit) if self.together \
+                else RateLimiter(settings.rate_limit)
+        self.damaged: dict[str, str] = {}
+        """The indexes found damaged by verification, by name: the identity found damaged."""
+        self.seen_change: tuple[int, int] | None = None
+        """The shared state's change token when this worker was last up to date with it."""
         self.cache = ReplyCache(settings.cache)
         self.keys = [key.encode("utf-8") for key in settings.api_keys]
         self.places = _places(settings.indexes)
         self.stopping = threading.Event()
         """Set when the server shuts down: running batches take no more lines."""
+        self.verifier = Verifier(self.shared, self.stopping, self.found_damaged, self.public) if settings.verify \
+            else None
+        for name, served in self.indexes.items():
+            self.opened(name, served.index)
+
+    def opened(self, name: str, index: Index) -> None:
+        """Record that ``index`` now answers as ``name``: its generations published to the
+        other workers (before it answers), its verification started."""
+        self.generations[name] = tuple(generation_of(manifest) for manifest in index.manifests)
+        if self.together:
+            self.shared.publish_generations(name, self.generations[name])
+        if self.verifier is not None and self.settings.ray_address is None:
+            self.verifier.start(name, index)
+
+    def found_damaged(self, name: str, identity: str, error: InfgramError) -> None:
+        """Verification found an index damaged: it answers 503 from now on."""
+        self.damaged[name] = identity
+        self.broken[name] = error
+        self.cache = ReplyCache(self.settings.cache)
+
+    def catch_up(self) -> bool:
+        """With several workers, before answering: take up damage other workers found, and
+        say whether another worker answers from a newer generation (then reload first)."""
+        token = self.shared.change_token()
+        if token is not None and token == self.seen_change:
+            return False  # nothing published since this worker was last up to date: one stat
+        if self.verifier is not None:
+            for name, (identity, message) in self.verifier.damaged().items():
+                if self.damaged.get(name) != identity:
+                    self.found_damaged(name, identity, IndexFormatError(message))
+        newest = self.shared.newest_generations()
+        behind = any(name in self.generations and newer(found, self.generations[name]) and name not in self.damaged
+                     for name, found in newest.items())
+        if not behind:
+            self.seen_change = token
+        return behind
+
+    async def behind_refusal(self) -> InfgramError | None:
+        """With several workers, before a request to /v1/ is answered: None once this worker
+        answers from the newest generation any worker answers from (reloading first when
+        another is ahead), else why it cannot answer yet. So a client never sees an older
+        generation after a newer one."""
+        if not self.together or not self.catch_up():
+            return None
+        await asyncio.get_running_loop().run_in_executor(None, self.reload, False)
+        if not self.catch_up():
+            return None
+        return OverCapacityError("expected this worker to have the newest generation of the index, found it still "
+                                 "reloading; retry shortly")
+
+    def publish_metrics(self) -> None:
+        """Publish this worker's metrics for the others' ``/metrics``."""
+        self.shared.publish_metrics(self.metrics.snapshot(self.pools))
+
+    def metrics_text(self) -> str:
+        """``/metrics``: the whole server's (every worker's) with several workers, else this one's."""
+        if not self.together:
+            return self.metrics.text(self.pools)
+        self.publish_metrics()
+        snapshots = [(snapshot, pid == os.getpid() or alive(pid)) for pid, snapshot in self.shared.metrics_snapshots()]
+        total, gauges = Metrics.of_workers(snapshots)
+        return total.text(gauges)
+
+    def close(self) -> None:
+        """Stop verifying, leave the shared state (a private one is removed)."""
+        self.stopping.set()
+        if self.together:
+            self.publish_metrics()
+        self.shared.close()
+        if self.own_directory is not None:
+            shutil.rmtree(self.own_directory, ignore_errors=True)
 
     def reload(self, force: bool = False) -> list[str]:
         """Open again every served index whose directories hold a new generation (all of them
@@ -804,15 +946,20 @@ class Service:
             generations = _generations(location)
             if not force and generations == self.generations.get(name) and name not in self.broken:
                 continue
+            if not force and name in self.damaged and generations == self.generations.get(name):
+                continue  # found damaged: 503 until a new generation or a restart
             try:
                 index = _open_index(location, self.settings)
             except InfgramError as error:
                 logging.getLogger("uvicorn.error").warning("index %s not reloaded: %s", name, error)
                 continue
+            if name in self.damaged and identity_of(index) == self.damaged[name]:
+                continue  # the same files, found damaged
             index.max_work_ceiling = self.settings.max_work
+            self.opened(name, index)
             self.indexes[name] = GuardedIndex(index, self.settings.limits)  # one assignment: old or new
             self.broken.pop(name, None)
-            self.generations[name] = generations
+            self.damaged.pop(name, None)
             reloaded.append(name)
         if reloaded:
             self.cache = ReplyCache(self.settings.cache)  # replaced, not cleared: the loop may be using the old one
@@ -996,7 +1143,7 @@ class CheapRoute:
         request = Request(scope, receive)
         headers: dict[str, str] = {}
         try:
-            refusal = service.refusal(request)
+            refusal = service.refusal(request) or await service.behind_refusal()
             if refusal is not None:
                 raise refusal
             index = request.query_params.get("index")
@@ -1053,19 +1200,31 @@ def create_app(settings: Settings) -> FastAPI:
             except Exception as error:  # a watcher that dies would stop reloads for good
                 logging.getLogger("uvicorn.error").warning("looking for a new generation failed: %s", error)
 
+    async def publish() -> None:
+        """Publish this worker's metrics for the whole server's /metrics (several workers)."""
+        while True:
+            await asyncio.sleep(METRICS_PUBLISH_SECONDS)
+            try:
+                service.publish_metrics()
+            except Exception as error:  # noqa: BLE001 (a publisher that dies would freeze the metrics)
+                logging.getLogger("uvicorn.error").warning("publishing metrics failed: %s", error)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
         watcher = loop.create_task(watch()) if settings.reload_seconds > 0 and settings.ray_address is None else None
+        publisher = loop.create_task(publish()) if service.together else None
         try:  # SIGHUP reloads every index; only the main thread may install a handler
             loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reload(True)))
         except (RuntimeError, ValueError, NotImplementedError):
             pass
         yield
         service.stopping.set()
-        if watcher is not None:
-            watcher.cancel()
+        for task in (watcher, publisher):
+            if task is not None:
+                task.cancel()
         await loop.run_in_executor(None, service.pools.shutdown)
+        service.close()
 
     # /docs is Swagger UI from the package installed with the server, not from a CDN: it works offline.
     app = FastAPI(title="infgram", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
@@ -1082,6 +1241,8 @@ def create_app(settings: Settings) -> FastAPI:
         refusal = service.refusal(request) if protected else None
         if refusal is not None:
             response = _error(refusal)
+        elif path.startswith("/v1/") and (behind := await service.behind_refusal()) is not None:
+            response = _error(behind)
         else:
             response = await call_next(request)
         if response.status_code in (429, 503) and "retry-after" not in response.headers:
@@ -1214,12 +1375,15 @@ def create_app(settings: Settings) -> FastAPI:
             name, error = next(iter(service.broken.items()))
             return _json({"status": "degraded", "index": name, **service.public_error(error),
                           "queues": service.pools.depths()}, 503)
-        return _json({"status": "ok", "indexes": service.names, "queues": service.pools.depths()})
+        healthy = {"status": "ok", "indexes": service.names, "queues": service.pools.depths()}
+        if service.verifier is not None:
+            healthy["verification"] = service.verifier.progress(service.names)
+        return _json(healthy)
 
-    @app.get("/metrics", tags=["service"], summary="Prometheus metrics of this worker process",
+    @app.get("/metrics", tags=["service"], summary="Prometheus metrics of the whole server (every worker process)",
              response_class=PlainTextResponse)
     async def metrics() -> PlainTextResponse:
-        return PlainTextResponse(service.metrics.text(service.pools), media_type="text/plain; version=0.0.4")
+        return PlainTextResponse(service.metrics_text(), media_type="text/plain; version=0.0.4")
 
     @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def page() -> FileResponse:
@@ -1450,16 +1614,16 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers
     options: dict[str, Any] = {"host": host, "port": port, "access_log": access_log, "log_level": "info",
                                "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS, "server_header": False,
                                **connection_options()}
-    if workers > 1:  # one cap on expensive queries for every worker: lock files in a directory of this server's
-        import shutil
-        import tempfile
-
-        settings = dataclasses.replace(settings, slot_directory=tempfile.mkdtemp(prefix="infgram-serve-"))
+    if workers > 1:  # the workers' shared state (see .shared) and their one cap on expensive queries (lock files)
+        shared = tempfile.mkdtemp(prefix="infgram-serve-")
+        settings = dataclasses.replace(settings, workers=workers, shared_directory=shared,
+                                       slot_directory=tempfile.mkdtemp(prefix="infgram-serve-slots-"))
         os.environ[SETTINGS_VARIABLE] = settings.to_json()
         try:
             uvicorn.run("infgram.service.server:app_from_environment", factory=True, workers=workers, **options)
         finally:
             shutil.rmtree(settings.slot_directory, ignore_errors=True)
+            shutil.rmtree(shared, ignore_errors=True)
     else:
         uvicorn.run(create_app(settings), **options)
 

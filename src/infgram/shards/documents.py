@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import IndexFormatError
-from ..format import DOCUMENT_RECORD, KIND_DOCUMENTS, KIND_METADATA, FileHeader, open_payload, read_header
+from ..format import DOCUMENT_RECORD, KIND_DOCUMENTS, KIND_METADATA, FileHeader, check_payload_sha256, open_payload, read_header
 
 
 def checked_header(path: Path, kind: bytes, token_width: int, pointer_width: int, num_items: int | None) -> FileHeader:
@@ -43,7 +43,9 @@ class DocumentTable:
     """Document start positions and metadata of one shard; numbers are shard-local."""
 
     def __init__(self, documents_path: Path, metadata_path: Path, token_width: int, num_documents: int,
-                 num_positions: int):
+                 num_positions: int, documents_entry: dict[str, Any] | None = None):
+        """``documents_entry``: the manifest's entry of ``documents_path``, whose checksum is
+        verified as the table is read whole (none: not checked)."""
         records = open_payload(documents_path, checked_header(documents_path, KIND_DOCUMENTS, token_width, 0,
                                                               num_documents + 1), DOCUMENT_RECORD)
         self.num_documents = num_documents
@@ -64,6 +66,9 @@ class DocumentTable:
                               or bool(np.any(np.diff(offsets.astype(np.int64)) < 0))):
             raise IndexFormatError(f"{documents_path} holds metadata offsets outside {metadata_path}; the file is "
                                    "damaged: rebuild the index")
+        # The table is read whole here, and a damaged start or offset that keeps the order
+        # would move answers to the wrong document: its checksum is verified as it is read.
+        check_payload_sha256(documents_path, records, documents_entry)
 
     def document_of(self, positions: np.ndarray) -> np.ndarray:
         """The shard-local document number of each token position."""

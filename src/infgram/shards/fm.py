@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import _fm
 from ..errors import IndexFormatError
-from ..format import KIND_FM_SAMPLES, KIND_FM_WAVELET, open_payload
+from ..format import KIND_FM_SAMPLES, KIND_FM_WAVELET, check_payload_sha256, open_payload
 from .documents import DocumentTable, checked_header
 from .removals import Removals
 from .residency import advise
@@ -56,8 +56,13 @@ class FMShard:
         wavelet_path, samples_path = self.files["wavelet"], self.files["samples"]
         wavelet = open_payload(wavelet_path, checked_header(wavelet_path, KIND_FM_WAVELET, 1, 0, None), np.uint8)
         samples = open_payload(samples_path, checked_header(samples_path, KIND_FM_SAMPLES, 1, 0, None), np.uint8)
+        # The compressed BWT and the samples are read whole by the search view, and a damaged
+        # rank, sample or tree shape would change answers without the structural checks
+        # noticing: their checksums are verified as they are loaded.
+        check_payload_sha256(wavelet_path, wavelet, entry["files"]["wavelet"])
+        check_payload_sha256(samples_path, samples, entry["files"]["samples"])
         self.documents = DocumentTable(self.files["documents"], self.files["metadata"], 1, self.num_documents,
-                                       self.num_positions)
+                                       self.num_positions, entry["files"]["documents"])
         self.removals = Removals()  # an FM-index does not take documents down (see infgram.change)
         self._arrays = (wavelet, samples)
         self.view = _fm.FMView(wavelet, samples)  # raises IndexFormatError, naming the damage

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import IndexFormatError
-from ..format import KIND_REMOVED_DOCUMENTS, KIND_REMOVED_ROWS, open_payload
+from ..format import KIND_REMOVED_DOCUMENTS, KIND_REMOVED_ROWS, check_payload_sha256, open_payload
 from .documents import checked_header
 
 _EMPTY = np.zeros(0, dtype=np.int64)
@@ -101,10 +101,14 @@ def read_removals(files: dict[str, Path], entry: dict[str, Any], token_width: in
         return Removals()
     path = files["removed_documents"]
     header = checked_header(path, KIND_REMOVED_DOCUMENTS, token_width, 0, None)
-    documents = np.asarray(open_payload(path, header, np.dtype("<u8"))).astype(np.int64)
+    payload = open_payload(path, header, np.dtype("<u8"))
+    documents = np.asarray(payload).astype(np.int64)
     if len(documents) and (documents[0] < 0 or documents[-1] >= num_documents or np.any(np.diff(documents) <= 0)):
         raise IndexFormatError(f"{path} holds document numbers that are not increasing shard-local numbers below "
                                f"{num_documents}; the file is damaged: run `infgram verify` and rebuild the index")
+    # A damaged number or row that keeps the order would silently bring a removed document
+    # back, or hide a live one: the lists are read whole, so their checksums are verified here.
+    check_payload_sha256(path, payload, entry["files"]["removed_documents"])
     rows = None
     if "removed_rows" in files:
         path = files["removed_rows"]
@@ -113,6 +117,7 @@ def read_removals(files: dict[str, Path], entry: dict[str, Any], token_width: in
         if len(rows) and (rows[0] < 0 or rows[-1] >= num_positions):
             raise IndexFormatError(f"{path} holds rows outside the shard's {num_positions} rows; the file is damaged: "
                                    "run `infgram verify` and rebuild the index")
+        check_payload_sha256(path, rows, entry["files"]["removed_rows"])
     try:
         num_tokens = int(entry.get("num_removed_tokens", 0))
     except (TypeError, ValueError):

@@ -15,7 +15,6 @@ A suffix-array shard also reads the tokens after each occurrence (``next_tokens`
 
 from __future__ import annotations
 
-import hashlib
 import mmap
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ import numpy as np
 
 from .. import _core, _dedup
 from ..errors import IndexFormatError
-from ..format import KIND_SUFFIX_ARRAY, KIND_SUFFIX_KEYS, KIND_TOKENS, open_payload, token_dtype
+from ..format import KIND_SUFFIX_ARRAY, KIND_SUFFIX_KEYS, KIND_TOKENS, check_payload_sha256, open_payload, token_dtype
 from ..format.manifest import ShardEntry as ManifestShardEntry
 from .documents import DocumentTable, checked_header
 from .removals import read_removals
@@ -94,7 +93,7 @@ class SAShard:
         header = checked_header(path, KIND_SUFFIX_ARRAY, token_width, self.pointer_width, self.num_positions)
         self.suffix_array_bytes = open_payload(path, header, np.uint8)
         self.documents = DocumentTable(self.files["documents"], self.files["metadata"], token_width,
-                                       self.num_documents, self.num_positions)
+                                       self.num_documents, self.num_positions, entry["files"]["documents"])
         self.removals = read_removals(self.files, entry, token_width, self.num_documents, self.num_positions)
         self.view = _core.ShardView(self.tokens.view(np.uint8), self.suffix_array_bytes, token_width, self.pointer_width)
         if "suffix_keys" in self.files:  # absent in indexes built before it existed
@@ -125,10 +124,7 @@ class SAShard:
         # position would change answers without any check noticing: their checksum is verified
         # as they are read (about 1 ms per 1 MB; the text and suffix array are verified by
         # `verify`). Reading them here is what brings the tier into memory.
-        expected = file_entry.get("sha256")
-        if isinstance(expected, str) and hashlib.sha256(memoryview(self.suffix_keys).cast("B")).hexdigest() != expected:
-            raise IndexFormatError(f"{path} does not match its checksum in the manifest; the file is damaged: "
-                                   "rebuild the index")
+        check_payload_sha256(path, self.suffix_keys, file_entry)
         self.key_step = step
         self.view.use_keys(self.suffix_keys, step, self.key_pointers)
 
