@@ -157,3 +157,16 @@ def test_fuzzer_covers_every_kind_of_file():
              for _, relative in CASES}
     assert {"tokens.bin", "suffix_array.bin", "suffix_keys.bin", "documents.bin", "metadata.bin", "rows.bin",
             "fm_wavelet.bin", "fm_samples.bin", "manifest.json"} <= names
+
+
+@pytest.mark.parametrize("renamed", ["removed_rows", "removed_documents"])
+def test_a_removal_list_whose_manifest_key_is_damaged_is_an_error_not_a_document_back(renamed, tmp_path):
+    """A flipped byte in a removal list's key ("removel_rows") would skip the list: the counts
+    the manifest keeps beside it catch that."""
+    copy = tmp_path / "sa"
+    shutil.copytree(_layout()["sa"], copy)
+    manifest = (copy / "manifest.json").read_text()
+    assert f'"{renamed}"' in manifest
+    (copy / "manifest.json").write_text(manifest.replace(f'"{renamed}"', f'"{renamed[:-1]}x"'))
+    with pytest.raises(infgram.IndexFormatError, match="manifest is damaged"):
+        infgram.Index.open(copy)

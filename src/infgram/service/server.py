@@ -596,8 +596,7 @@ class Metrics:
                 "rejections": [[op, reason, n] for (op, reason), n in self.rejections.items()],
                 "latency_counts": self.latency_counts, "latency_sums": self.latency_sums,
                 "disk_read_bytes": self.disk_read_bytes, "disk_measured": self.disk_measured,
-                "batch_lines": self.batch_lines, "waiting": pools.waiting,
-                "running": [pools.running[False], pools.running[True]]}
+                "batch_lines": self.batch_lines, "depths": pools.depths()}
 
     @classmethod
     def of_workers(cls, snapshots: list[tuple[dict[str, Any], bool]]) -> tuple["Metrics", Any]:
@@ -605,7 +604,7 @@ class Metrics:
         still runs): counters added up over all, gauges over the live ones; returns them and
         the gauges, in the shape :meth:`text` takes."""
         total = cls()
-        gauges = types.SimpleNamespace(waiting=0, running={False: 0, True: 0})
+        depths: dict[str, dict[str, int]] = {}
         for snapshot, running in snapshots:
             for op, status, n in snapshot["requests"]:
                 total.requests[(op, status)] += n
@@ -617,11 +616,12 @@ class Metrics:
                 for op, value in snapshot[name].items():
                     getattr(total, name)[op] += value
             total.batch_lines += snapshot["batch_lines"]
-            if running:
-                gauges.waiting += snapshot["waiting"]
-                gauges.running[False] += snapshot["running"][0]
-                gauges.running[True] += snapshot["running"][1]
-        return total, gauges
+            if running:  # each queue's figures (waiting, running, places, threads) added up over the live workers
+                for name, depth in snapshot.get("depths", {}).items():
+                    summed = depths.setdefault(name, {})
+                    for key, value in depth.items():
+                        summed[key] = summed.get(key, 0) + value
+        return total, types.SimpleNamespace(depths=lambda: depths)
 
     def text(self, pools: Pools) -> str:
         """All metrics, in the Prometheus text exposition format (version 0.0.4)."""

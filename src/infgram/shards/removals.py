@@ -98,8 +98,11 @@ def read_removals(files: dict[str, Path], entry: dict[str, Any], token_width: in
     """The removals a shard's manifest entry lists (its ``removed_documents`` and
     ``removed_rows`` files), checked against the shard; none when it lists none."""
     if "removed_documents" not in files:
+        if entry.get("num_removed_documents") or entry.get("num_removed_tokens"):
+            raise IndexFormatError("the manifest counts removed documents in a shard but names no removed_documents "
+                                   "file for them; the manifest is damaged: rebuild the index")
         return Removals()
-    path = files["removed_documents"]
+    path = documents_path = files["removed_documents"]
     header = checked_header(path, KIND_REMOVED_DOCUMENTS, token_width, 0, None)
     payload = open_payload(path, header, np.dtype("<u8"))
     documents = np.asarray(payload).astype(np.int64)
@@ -122,4 +125,13 @@ def read_removals(files: dict[str, Path], entry: dict[str, Any], token_width: in
         num_tokens = int(entry.get("num_removed_tokens", 0))
     except (TypeError, ValueError):
         raise IndexFormatError("the manifest's count of removed tokens is not a number; rebuild the index") from None
+    # The manifest's counts must agree with the lists it names: a list whose key was damaged
+    # would otherwise be skipped, and removed documents would come back without an error.
+    if num_tokens > 0 and rows is None:
+        raise IndexFormatError(f"the manifest lists {num_tokens:,} removed tokens in a shard but no removed_rows file "
+                               "for them; the manifest is damaged: rebuild the index")
+    listed = entry.get("num_removed_documents")
+    if listed is not None and listed != len(documents):
+        raise IndexFormatError(f"the manifest lists {listed!r:.40} removed documents in a shard, but {documents_path.name} "
+                               f"holds {len(documents):,}; the manifest is damaged: rebuild the index")
     return Removals(documents, rows, num_tokens)
