@@ -74,6 +74,8 @@ def test_cli_dedup_output_can_be_indexed_directly(tmp_path):
     assert json.loads((tmp_path / "out" / REPORT_NAME).read_text())["dropped_documents"] == []
     assert run_cli("build", tmp_path / "out", "--out", tmp_path / "again").returncode == 0
     assert infgram.Index.open(tmp_path / "again").num_documents == 3
+    said = run_cli("dedup", tmp_path / "i", "--min-length", 10, "--out", tmp_path / "told", "--quiet")
+    assert str(tmp_path / "told" / REPORT_NAME) in said.stdout + said.stderr  # where the report is, said
 
 
 def test_fm_and_token_indexes_are_refused_with_the_alternative(tmp_path):

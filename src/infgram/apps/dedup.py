@@ -630,7 +630,9 @@ class DedupReport:
         return (f"removed {self.removed_bytes:,} of {self.input_bytes:,} bytes ({share:.2%}) in {self.passes} passes "
                 f"(bytes removed per pass: {self.removed_per_pass}); wrote {self.num_documents_written:,} of "
                 f"{self.num_documents:,} documents to {self.output}, dropped {len(self.dropped_documents):,} left "
-                f"empty; {self.seconds:.1f} s")
+                f"empty; {self.seconds:.1f} s; the report (passes, dropped documents) is "
+                f"{Path(self.output).parent / REPORT_NAME} (a dot file, so that building from the folder indexes "
+                "the output alone)")
 
 
 def _document_bytes(index: Index, number: int) -> bytes:

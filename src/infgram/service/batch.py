@@ -205,7 +205,7 @@ def _answer_chunk(index: Any, lines: list[str], account: WorkAccount | None = No
 
 def _counts_texts(index: Any) -> bool:
     """Whether counts of text go with others: not on a tokenized index, where each lists its forms."""
-    return getattr(getattr(index, "tokenizer", None), "kind", "bytes") != "huggingface"
+    return not getattr(getattr(index, "tokenizer", None), "text_has_forms", False)
 
 
 def _count_texts(index: Any, texts: list[str], proceed: Callable[[int], bool] | None) -> str | None:
