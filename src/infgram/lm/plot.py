@@ -38,6 +38,10 @@ def line_plot(path: str | Path, series: Series, x_label: str, y_label: str, titl
         figure, axes = pyplot.subplots(figsize=(6.4, 4))
         for name, (xs, ys) in series.items():
             axes.plot(list(xs), [math.nan if y is None else y for y in ys], marker="o", markersize=3, label=name)
+        if _whole_numbers(series):  # n of an n-gram, a length: no tick between two whole numbers
+            from matplotlib.ticker import MaxNLocator
+
+            axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_xlabel(x_label)
         axes.set_ylabel(y_label)
         axes.set_title(title)
@@ -48,6 +52,11 @@ def line_plot(path: str | Path, series: Series, x_label: str, y_label: str, titl
         pyplot.close(figure)
         return
     write_text_atomically(path, svg_plot(series, x_label, y_label, title))
+
+
+def _whole_numbers(series: Series) -> bool:
+    """Whether every x value of the series is a whole number (then so are the ticks)."""
+    return all(float(x).is_integer() for xs, _ in series.values() for x in xs)
 
 
 def svg_plot(series: Series, x_label: str, y_label: str, title: str, width: int = 640, height: int = 400) -> str:
@@ -70,11 +79,15 @@ def svg_plot(series: Series, x_label: str, y_label: str, title: str, width: int 
              f'<text x="{width / 2}" y="{height - 12}" text-anchor="middle">{html.escape(x_label)}</text>',
              f'<text x="16" y="{height / 2}" text-anchor="middle" transform="rotate(-90 16 {height / 2})">'
              f'{html.escape(y_label)}</text>']
-    for step in range(5):
-        x_value, y_value = x_low + (x_high - x_low) * step / 4, y_low + (y_high - y_low) * step / 4
+    x_ticks = [x_low + (x_high - x_low) * step / 4 for step in range(5)]
+    if _whole_numbers(series):  # n of an n-gram, a length: no tick between two whole numbers
+        x_ticks = sorted({round(value) for value in x_ticks})
+    for x_value in x_ticks:
         x, _ = at(x_value, y_low)
-        _, y = at(x_low, y_value)
         parts.append(f'<text x="{x:.1f}" y="{height - bottom + 16}" text-anchor="middle">{x_value:g}</text>')
+    for step in range(5):
+        y_value = y_low + (y_high - y_low) * step / 4
+        _, y = at(x_low, y_value)
         parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{y_value:.3g}</text>')
     for number, (name, (xs, ys)) in enumerate(series.items()):
         colour = _COLOURS[number % len(_COLOURS)]
