@@ -127,22 +127,22 @@ def _plain_count(line: str, texts: bool) -> tuple[Any, Any] | None:
     return query, identifier
 
 
-_TEXT_COUNTS = re.compile(r'\n*+(?:\{"op": ?"count", ?"text": ?"(?:[^"\\\n]++|\\.)*+"\}\n++)*+')
-"""Lines that are all counts of a text and nothing else, in the spellings ``json.dumps`` and
-compact writers give (a string holds no raw newline, so each line is one request)."""
-_TEXT_OF_COUNT = re.compile(r'"text": ?("(?:[^"\\\n]++|\\.)*+")\}\n')
+_TEXT_OF_COUNT = re.compile(r'^\{"op": ?"count", ?"text": ?("(?:[^"\\\n]++|\\.)*+")\}$', re.MULTILINE)
+"""A line that is a count of a text and nothing else, in the spellings ``json.dumps`` and
+compact writers give; its string. A string holds no raw newline, so a match never leaves its
+line, and a line matches at most once."""
 
 
 def _texts_of_counts(lines: list[str]) -> list[str] | None:
     """The texts of a chunk of lines when every one is a plain count of a text (or blank), read
-    in two passes over the chunk and one call of the parser; None otherwise. A string the
-    parser refuses as a whole (a bad escape, a raw control character, a lone surrogate) sends
-    the chunk down the line-by-line path, which gives those lines their own replies."""
-    text = "\n".join(lines) + "\n"
-    if _TEXT_COUNTS.fullmatch(text) is None:
+    in one pass over the chunk and one call of the parser; None otherwise. A string the parser
+    refuses as a whole (a bad escape, a raw control character, a lone surrogate) sends the
+    chunk down the line-by-line path, which gives those lines their own replies."""
+    found = _TEXT_OF_COUNT.findall("\n".join(lines))
+    if len(found) != len(lines) - lines.count(""):  # a line that is not such a count (a blank one is "")
         return None
     try:
-        return _fast_loads("[" + ",".join(_TEXT_OF_COUNT.findall(text)) + "]")
+        return _fast_loads("[" + ",".join(found) + "]")
     except (ValueError, RecursionError):
         return None
 
