@@ -103,3 +103,23 @@ def test_damaged_suffix_keys_are_caught_at_open(tmp_path):
             assert "suffix_keys.bin does not match its checksum" in str(error)
         else:
             raise AssertionError(f"a damaged suffix_keys.bin opened with load={load!r}")
+
+
+@given(corpora(), st.data())
+def test_the_longest_suffix_of_a_long_prompt_is_found_from_disk(case, data):
+    # Prompts longer than 64 tokens take the first round that probes doubling lengths, and
+    # then the round that probes every start left; their tail is a piece of a document, so
+    # that the longest suffix that occurs has any length.
+    width, alphabet, documents, shard_tokens, key_step = case
+    document = data.draw(st.sampled_from(documents))
+    start = data.draw(st.integers(0, len(document)))
+    tail = list(document[start : start + data.draw(st.integers(0, 40))])
+    head = data.draw(st.lists(st.sampled_from(alphabet), min_size=65, max_size=90))
+    prompt = head + tail
+    next_id = data.draw(st.sampled_from(alphabet))
+    with tempfile.TemporaryDirectory() as folder:
+        build(Path(folder) / "index", width, documents, shard_tokens, key_step)
+        from_disk = infgram.Index.open(Path(folder) / "index", load="disk")
+        result = from_disk.infgram_probability(prompt, next_id)
+        assert (result.suffix_length, result.prompt_count, result.count) == \
+            reference.infgram_probability(documents, prompt, next_id)

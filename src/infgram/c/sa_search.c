@@ -211,8 +211,13 @@ static void keyed_range(const sa_view *view, const unsigned char *query, int64_t
  *     between two samples; NARROW, 7 probes and then at most 3 rows, settles such a window
  *     of 31 rows in two rounds of text reads of at most 10 pages per end, where every row
  *     at once would read 31 pages per end in one round, and a binary search 5 rounds.
- *   - The longest suffix probes up to MAX_FINDS starts at once over the whole array, whose
- *     rounds depend on the searches that come back with a match; it keeps WIDE, as do the
+ *   - The longest suffix probes several starts at once over the whole array, whose
+ *     rounds depend on the searches that come back with a match: on a long query its first
+ *     round probes lengths doubling from the keys' 8 bytes (answers are mostly short), then
+ *     spreads SPREAD_FINDS starts over the undecided ones, and probes all of them once at
+ *     most MAX_FINDS are left (measured, 100-byte held-out contexts: 0.80 ms against
+ *     0.90 ms the ∞-gram, about 19 disk reads' time against 21). It keeps WIDE (NARROW
+ *     measured slower for it, 1.15-1.34 ms against 0.93-1.07 ms), as do the
  *     finds inside a known run (the ∞-gram's last one) and the narrowings: the ∞-gram
  *     already met its target with them, and reads the same pages as before.
  *   - Before the samples' text settles a long count's first sample, the suffix-array
@@ -239,7 +244,10 @@ static inline int probes_every_row(int64_t between, probe_shape shape) {
 #define MAX_PROBES 32
 static const probe_shape WIDE = {16, 32, 0};
 static const probe_shape NARROW = {7, 3, 32};
-#define MAX_FINDS 4
+/* The longest suffix's finds per round: SPREAD_FINDS while more starts are undecided,
+ * all of them (at most MAX_FINDS) once that few are left. */
+#define SPREAD_FINDS 4
+#define MAX_FINDS 8
 #define MAX_LANES (2 * MAX_FINDS)
 
 void sa_view_read_from_disk(sa_view *view, int on_disk) {
@@ -578,9 +586,21 @@ static void disk_longest_suffix(const sa_view *view, const unsigned char *query,
     while (good - bad > 1 && report->status == INFGRAM_OK) {
         int64_t gap = good - bad - 1, starts[MAX_FINDS], bytes[MAX_FINDS], runs_lo[MAX_FINDS], runs_hi[MAX_FINDS];
         const unsigned char *probes[MAX_FINDS];
-        int count = gap < MAX_FINDS ? (int)gap : MAX_FINDS;
+        /* At most MAX_FINDS undecided starts are all probed at once: this round settles them. */
+        int limit = gap <= MAX_FINDS ? MAX_FINDS : SPREAD_FINDS;
+        int count = gap < limit ? (int)gap : limit;
+        int64_t key_tokens = 8 / w > 0 ? 8 / w : 1; /* a suffix this short is placed by the keys alone */
+        if (bad == -1 && good == n && n > (key_tokens << (SPREAD_FINDS - 1))) {
+            /* First round, on a long query: the longest occurring suffix is most often short
+             * (a median of 12 of 100 bytes on held-out text), so the lengths probed double from
+             * the keys' length (8, 16, 32, 64 bytes): most answers then lie in a gap of at most
+             * MAX_FINDS starts, which the next round settles. Starts increase with j. */
+            for (int j = 0; j < count; j++) starts[j] = n - (key_tokens << (count - 1 - j));
+        } else {
+            for (int j = 0; j < count; j++)
+                starts[j] = bad + ((j + 1) * (good - bad)) / (count + 1); /* increasing, inside (bad, good) */
+        }
         for (int j = 0; j < count; j++) {
-            starts[j] = bad + ((j + 1) * (good - bad)) / (count + 1); /* increasing, inside (bad, good) */
             probes[j] = query + starts[j] * w;
             bytes[j] = (n - starts[j]) * w;
         }
