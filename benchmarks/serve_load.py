@@ -1,6 +1,7 @@
 """Load on `infgram serve`: 50 keep-alive clients, cheap and expensive requests, latency by class.
 
     cd benchmarks && python serve_load.py [--seconds 60] [--workers N] [--batch-queries 200000] [--out result.json]
+    cd benchmarks && python serve_load.py --large /big/index --cap 1G   # also an index larger than its memory (root)
 
 The mix of the issue "a server a whole lab can share": 50 closed-loop keep-alive clients on
 asyncio, in 2 separate processes (25 each); each sends its next request when the last is
@@ -42,6 +43,8 @@ import time
 from pathlib import Path
 
 from common import DATA, fetch, machine, percentile, read_texts, split_corpus
+from from_disk import MemoryCap
+from infgram.resources import parse_size
 
 CACHE = Path.home() / ".cache" / "infgram-bench" / "serve"
 CHEAP = ("count", "probability", "infgram_probability", "next_tokens")
@@ -170,11 +173,14 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(indexes: list[str], port: int, workers: int | None, *options: str) -> subprocess.Popen:
-    """`infgram serve INDEXES` on 127.0.0.1:port (its default workers when None), once its health check answers."""
+def start_server(indexes: list[str], port: int, workers: int | None, *options: str,
+                 cap: "MemoryCap | None" = None) -> subprocess.Popen:
+    """`infgram serve INDEXES` on 127.0.0.1:port (its default workers when None), once its health
+    check answers; in the memory control group ``cap`` (process and page cache) when given."""
     process = subprocess.Popen([sys.executable, "-m", "infgram", "serve", *indexes, "--port", str(port),
                                 *(["--workers", str(workers)] if workers else []), "--no-access-log", *options],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=cap.enter if cap is not None else None)
     for _ in range(600):
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
@@ -274,6 +280,10 @@ def main() -> None:
     parser.add_argument("--server-option", action="append", default=[], metavar="OPTION",
                         help="an option of infgram serve (repeat; e.g. --server-option=--expensive-slots=2)")
     parser.add_argument("--batch-queries", type=int, default=200_000, help="0: no /v1/batch comparison")
+    parser.add_argument("--large", default=None, metavar="DIR",
+                        help="also serve this byte index of copies of wiki + prose (larger_than_memory.py builds one) "
+                             "in a memory control group capped at --cap, the page cache dropped first")
+    parser.add_argument("--cap", default="1G", help="the server's memory cap with --large (default 1G)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     wiki_prose = build_index()
@@ -283,6 +293,9 @@ def main() -> None:
                                               limit=20_000)),
         "small": (small, read_texts([small_corpus])),
     }
+    if args.large:
+        corpora["large"] = (Path(args.large), corpora["wiki-prose"][1])
+        args.indexes += ",large"
     report: dict = {"machine": machine(), "load_average_before": os.getloadavg()[0], "clients": CLIENTS,
                     "cheap_share": args.cheap_share, "server_options": args.server_option,
                     "generator_processes": PROCESSES, "server_workers": args.workers or "default", "seconds": args.seconds,
@@ -290,7 +303,14 @@ def main() -> None:
     for name in args.indexes.split(","):
         index, texts = corpora[name]
         port = free_port()
-        server = start_server([str(index)], port, args.workers, *args.server_option)
+        cap = None
+        if name == "large":  # larger than the memory the server may use: read from disk
+            cap = MemoryCap(parse_size(args.cap), "infgram-serve-load")
+            report["large"] = {"index": index.name, "index_bytes": sum(p.stat().st_size for p in index.rglob("*")
+                                                                       if p.is_file()), "cap_bytes": cap.limit_bytes}
+            os.sync()
+            Path("/proc/sys/vm/drop_caches").write_text("1")
+        server = start_server([str(index)], port, args.workers, *args.server_option, cap=cap)
         try:
             requests = workload(texts, 20_000, seed=1, cheap_share=args.cheap_share)
             report["indexes"][name] = load(port, requests, args.seconds, args.warmup)

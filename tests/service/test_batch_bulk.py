@@ -193,3 +193,19 @@ def test_the_client_sends_a_large_count_batch_in_pieces_two_at_a_time_in_order(s
         assert sorted(sent) == [525] * 4
         with pytest.raises(QueryError):  # an error in any piece is raised, as locally
             client.count_batch(queries[:1500] + ["a\ud800"] + queries[:600])
+
+
+@pytest.mark.parametrize("text", [
+    '{"op": "count", "text": "rose"}\n{"op":"count","text":"a"}\n',        # every line a count: read at once
+    '{"op": "count", "text": "rose"}\n\n{"op": "count", "text": "a"}',      # a blank line: line by line
+    '{"op": "count", "text": "rose"}\r\n{"op": "count", "text": "a\\u2028"}\n',  # a carriage return: line by line
+    '{"op": "count", "text": "rose"}\n{"op": "count", "text": "\\ud800"}\n',     # a lone surrogate: its own error
+    '{"op": "count", "text": "rose"}\n{"op": "count", "text": "rose", "id": 3}\n',
+    '',
+])
+def test_a_whole_body_gets_the_replies_its_lines_get_one_by_one(text, golden_index):
+    from infgram.service.batch import reply_blocks_of_text, split_lines
+
+    lines = [line for line in split_lines(text) if line.strip()]
+    assert "".join(reply_blocks_of_text(golden_index, text)) == "".join(line + "\n" for line in
+                                                                       one_by_one(golden_index, lines))

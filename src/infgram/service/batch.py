@@ -285,4 +285,45 @@ def reply_blocks(index: Any, lines: Iterable[str], max_batch_work: int | None = 
     return _chunks(index, lines, max_batch_work, proceed)
 
 
-__all__ = ["run_batch", "reply_blocks", "split_lines", "parse_line", "dump_reply", "check_op"]
+def _texts_of_all_counts(index: Any, text: str) -> list[str] | None:
+    """The texts of a whole JSON Lines text when every line of it is a plain count of a text
+    (no blank line, no carriage return), read in one pass and one call of the parser; None
+    otherwise (the text then goes line by line)."""
+    if not text or "\r" in text or not _counts_texts(index):
+        return None
+    found = _TEXT_OF_COUNT.findall(text)
+    if len(found) != text.count("\n") + (not text.endswith("\n")):  # a line that is not such a count
+        return None
+    try:
+        return _fast_loads("[" + ",".join(found) + "]")
+    except (ValueError, RecursionError):
+        return None
+
+
+def reply_blocks_of_text(index: Any, text: str, max_batch_work: int | None = None,
+                         proceed: Callable[[int], bool] | None = None) -> Iterator[str]:
+    """:func:`reply_blocks` of a whole JSON Lines text (a request's body), its lines as
+    :func:`split_lines` reads them. A text of nothing but plain counts of text is read at once
+    and counted in runs, without splitting it into lines first; the work is done as the blocks
+    are taken (on the thread that takes them).
+
+    >>> import tempfile, pathlib, infgram
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = infgram.build_from_documents(["a rose is a rose"], folder / "index", progress=False)
+    >>> index = infgram.Index.open(folder / "index")
+    >>> list(reply_blocks_of_text(index, '{"op": "count", "text": "rose"}\\n{"op": "count", "text": "a"}\\n'))
+    ['{"op": "count", "count": 2}\\n{"op": "count", "count": 2}\\n']
+    """
+    texts = _texts_of_all_counts(index, text)
+    if texts is None:
+        yield from _chunks(index, split_lines(text), max_batch_work, proceed)
+        return
+    for start in range(0, len(texts), _COUNT_RUN):
+        block = _count_texts(index, texts[start:start + _COUNT_RUN], proceed)
+        if block is None:
+            return
+        if block:
+            yield block
+
+
+__all__ = ["run_batch", "reply_blocks", "reply_blocks_of_text", "split_lines", "parse_line", "dump_reply", "check_op"]

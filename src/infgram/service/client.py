@@ -182,9 +182,9 @@ def _read_counts(content: bytes, expected: int) -> np.ndarray:
     A reply of plain counts only (``{"op": "count", "count": N}`` lines) is read in bulk."""
     numbers = content.replace(_COUNT_REPLY_START, b"").replace(b"}\n", b" ")
     if not numbers.translate(None, b"0123456789 "):  # nothing but the counts: read them at once
-        values = numbers.split()
+        values = np.fromstring(numbers, dtype=np.int64, sep=" ")  # digits and spaces alone: read in C
         if len(values) == expected and content.count(b"\n") == expected:
-            return np.array(values, dtype=np.int64)
+            return values
     counts = np.empty(expected, dtype=np.int64)
     lines = content.decode("utf-8").splitlines()
     for number, line in enumerate(lines[:expected]):

@@ -79,7 +79,7 @@ from ..query import results
 from ..query.budget import DEFAULT_MAX_BATCH_WORK, DEFAULT_MAX_WORK, LIFT_BUDGET
 from ..query.index import Index, index_directories
 from ..shards.residency import thread_read_bytes
-from .batch import dump_reply, parse_line, reply_blocks, split_lines
+from .batch import dump_reply, parse_line, reply_blocks_of_text
 from .http import (
     GuardedIndex,
     Limits,
@@ -1307,7 +1307,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def batch(request: Request, index: Optional[str] = _INDEX_PARAMETER) -> Response:
         served = service.index(index)
         body = await service.body(request, "max_batch_body_bytes")
-        lines = split_lines(body.decode("utf-8", "replace"))
+        text = body.decode("utf-8", "replace")
         del body
         if service.pools.full(True):
             raise OverCapacityError("expected a free worker or a place in the queue, found none; retry shortly")
@@ -1321,7 +1321,7 @@ def create_app(settings: Settings) -> FastAPI:
 
         # A step answers a chunk of lines (thousands of plain counts, or fewer lines of other
         # requests) and is sent as one piece of the streamed reply.
-        blocks = reply_blocks(served, lines, settings.max_batch_work, proceed)
+        blocks = reply_blocks_of_text(served, text, settings.max_batch_work, proceed)
 
         async def stream() -> AsyncIterator[bytes]:
             try:
