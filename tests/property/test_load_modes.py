@@ -15,6 +15,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -123,3 +124,29 @@ def test_the_longest_suffix_of_a_long_prompt_is_found_from_disk(case, data):
         result = from_disk.infgram_probability(prompt, next_id)
         assert (result.suffix_length, result.prompt_count, result.count) == \
             reference.infgram_probability(documents, prompt, next_id)
+
+
+def test_processes_that_share_a_tier_directory_map_one_sparser_tier(tmp_path):
+    """A tier sparser than the keys file (the keys exceed the budget) is kept once in a folder
+    the processes of one server share, and every index opened with it maps that file: the
+    same answers, one file, however many open it; a damaged one is refused."""
+    documents = [[(i * 7 + j) % 5 for j in range(40)] for i in range(50)]
+    build(tmp_path / "index", 1, documents, None, 1)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    opened = [infgram.Index.open(tmp_path / "index", load="disk", memory=1000, tier_directory=shared)
+              for _ in range(3)]
+    tiers = sorted(path.name for path in shared.iterdir() if not path.name.endswith(".lock"))
+    assert len(tiers) == 1 and tiers[0].startswith("tier-")
+    step = opened[0].info()["memory"]["key_steps"][0]
+    assert step > 1 and all(index.info()["memory"]["key_steps"] == [step] for index in opened)
+    for query in ([1, 3], [0], [4, 1, 3], []):
+        assert {index.count(query) for index in opened} == {reference.count(documents, query)}
+    for index in opened:
+        index.close()
+    tier = shared / tiers[0]
+    data = bytearray(tier.read_bytes())
+    data[-1] ^= 0xFF
+    tier.write_bytes(bytes(data))
+    with pytest.raises(infgram.IndexFormatError, match="shared RAM tier"):
+        infgram.Index.open(tmp_path / "index", load="disk", memory=1000, tier_directory=shared)

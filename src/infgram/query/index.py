@@ -207,10 +207,13 @@ class Index(Corpus):
         """The generations this index holds while it uses them (see :mod:`infgram.format.readers`)."""
         self.build_report: Any = None
         """What building an index in memory did (:meth:`from_texts`): a :class:`~infgram.BuildReport`."""
+        self.tier_directory: Path | None = None
+        """A folder the processes of one server share, where a RAM tier sparser than the keys
+        file is kept once for all of them (see :meth:`open`); None: in this process."""
 
     @classmethod
     def open(cls, location: IndexLocation, tokenizer: Any = None, *, load: str = "auto",
-             memory: str | int | None = None) -> "Index":
+             memory: str | int | None = None, tier_directory: str | Path | None = None) -> "Index":
         """Open an index directory, or several as one (a list, or a comma-separated string);
         raises :class:`~infgram.errors.IndexFormatError` if one is damaged or they differ.
         An official infini-gram index directory opens in place, read-only; ``tokenizer`` (a
@@ -221,7 +224,10 @@ class Index(Corpus):
         open), ``disk`` (read as queries need it, with a RAM tier of sampled suffix keys
         sized by ``memory``, e.g. ``"64M"``) or ``auto`` (``ram`` when the index takes at
         most half the memory available to the process, its control group's limit included).
-        Answers are the same either way; see :mod:`infgram.shards.residency`.
+        Answers are the same either way; see :mod:`infgram.shards.residency`. Processes that
+        serve the same index (a server's workers) give the same ``tier_directory``, a folder
+        they share: a RAM tier sparser than the keys file (an index whose keys exceed the
+        budget) is then a file there that they all map, in memory once, not once per process.
 
         >>> import tempfile, pathlib, infgram
         >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -231,6 +237,7 @@ class Index(Corpus):
         (2, 'disk')
         """
         index = cls._open_files(location, tokenizer)
+        index.tier_directory = None if tier_directory is None else Path(tier_directory)
         index.place(load, memory)
         return index
 
@@ -290,7 +297,7 @@ class Index(Corpus):
         for shard in shards:
             # Each shard's part of the tier budget is its part of the keys.
             share = residency.tier_budget_bytes * shard.tier_bytes // max(tier_bytes, 1)
-            held, locked, step = shard.place(residency.load, share)
+            held, locked, step = shard.place(residency.load, share, self.tier_directory)
             residency.tier_bytes += held
             residency.tier_locked = residency.tier_locked and locked
             residency.key_steps.append(step)
@@ -600,6 +607,7 @@ class Index(Corpus):
         fresh = type(self)._open_files(self.directories, self.tokenizer if self.kind == OFFICIAL_KIND else None)
         residency = getattr(self, "residency", None)
         if residency is not None:
+            fresh.tier_directory = self.tier_directory
             fresh.place(residency.requested, residency.tier_budget_bytes)
         ceiling = self.max_work_ceiling
         old_holds = self.holds

@@ -812,7 +812,9 @@ def _open_index(location: str, settings: "Settings") -> Index:
     """An index in this process, or one whose shards are held by a Ray cluster's actors."""
     ray_address = settings.ray_address
     if ray_address is None:
-        return Index.open(location, load=settings.load, memory=settings.query_memory)
+        # Several workers share one RAM tier: a sparser sample of the keys is a file of their shared folder.
+        return Index.open(location, load=settings.load, memory=settings.query_memory,
+                          tier_directory=settings.shared_directory if settings.workers > 1 else None)
     from ..distributed import open as open_on_cluster
 
     return open_on_cluster(location, address=ray_address)

@@ -75,7 +75,7 @@ class FMShard:
     tier_bytes = 0
     """An FM-index keeps no sampled keys: its RAM tier is empty."""
 
-    def place(self, load: str, tier_budget_bytes: int) -> tuple[int, bool, int]:
+    def place(self, load: str, tier_budget_bytes: int, tier_directory: Path | None = None) -> tuple[int, bool, int]:
         """Open the shard for ``ram`` (every file read in, in the background) or ``disk``
         (random access advised: a rank reads its page, not the read-ahead window)."""
         advice = mmap.MADV_WILLNEED if load == "ram" else mmap.MADV_RANDOM

@@ -17,6 +17,8 @@ files. There is nothing to check at open (the arrays were made here), nothing to
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from typing import Any
 
 import numpy as np
@@ -69,6 +71,6 @@ class MemorySAShard(SAShard):
         return int(self.tokens.nbytes + self.suffix_array_bytes.nbytes + self.documents.starts.nbytes
                    + self.documents.metadata_offsets.nbytes + self.documents.metadata_bytes.nbytes)
 
-    def place(self, load: str, tier_budget_bytes: int) -> tuple[int, bool, int]:
+    def place(self, load: str, tier_budget_bytes: int, tier_directory: Path | None = None) -> tuple[int, bool, int]:
         """Nothing to place: the arrays are in memory (see :meth:`SAShard.place`)."""
         return 0, True, 0

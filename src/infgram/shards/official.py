@@ -351,7 +351,7 @@ class OfficialShard:
         """The bytes of our sampled keys beside the shard (0 without them): the RAM tier from disk."""
         return 0 if self.keys is None else int(self.keys.nbytes)
 
-    def place(self, load: str, tier_budget_bytes: int) -> tuple[int, bool, int]:
+    def place(self, load: str, tier_budget_bytes: int, tier_directory: Path | None = None) -> tuple[int, bool, int]:
         """Open the shard for ``ram`` (its files read in, in the background; binary searches)
         or ``disk`` (random access advised, so that a search's read is one page, not the
         read-ahead window that would evict the pages that matter; k-ary searches from our

@@ -15,6 +15,7 @@ A suffix-array shard also reads the tokens after each occurrence (``next_tokens`
 
 from __future__ import annotations
 
+import fcntl
 import mmap
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,8 @@ import numpy as np
 
 from .. import _core, _dedup
 from ..errors import IndexFormatError
-from ..format import KIND_SUFFIX_ARRAY, KIND_SUFFIX_KEYS, KIND_TOKENS, check_payload_sha256, open_payload, token_dtype
+from ..format import (KIND_SUFFIX_ARRAY, KIND_SUFFIX_KEYS, KIND_TOKENS, AtomicFileWriter, FileHeader,
+                      check_payload_sha256, open_payload, token_dtype)
 from ..format.manifest import ShardEntry as ManifestShardEntry
 from .documents import DocumentTable, checked_header
 from .removals import read_removals
@@ -125,6 +127,7 @@ class SAShard:
         # as they are read (about 1 ms per 1 MB; the text and suffix array are verified by
         # `verify`). Reading them here is what brings the tier into memory.
         check_payload_sha256(path, self.suffix_keys, file_entry)
+        self.suffix_keys_sha256 = file_entry.get("sha256")
         self.key_step = step
         self.view.use_keys(self.suffix_keys, step, self.key_pointers)
 
@@ -134,7 +137,31 @@ class SAShard:
         keys = getattr(self, "suffix_keys", None)
         return 0 if keys is None else int(keys.nbytes)
 
-    def place(self, load: str, tier_budget_bytes: int) -> tuple[int, bool, int]:
+    def _sparser_keys(self, keys: np.ndarray, factor: int, directory: Path | None) -> np.ndarray:
+        """Every ``factor``-th record of the keys, contiguous. With ``directory`` (a folder the
+        worker processes of one server share), the records are a file there, written once
+        (under a lock, then renamed) and mapped by every process: the tier is in memory once
+        for all of them, not copied per worker."""
+        sparse = np.ascontiguousarray(keys[::factor])
+        sha = getattr(self, "suffix_keys_sha256", None)
+        if directory is None or not isinstance(sha, str):
+            return sparse
+        path = Path(directory) / f"tier-{sha[:32]}-every-{factor}.bin"
+        header = FileHeader(KIND_SUFFIX_KEYS, self.token_width, 0, len(sparse), sparse.shape[1] * 8)
+        with open(Path(directory) / f"{path.name}.lock", "w") as lock_file:  # one writer; the others wait
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            if not path.exists():
+                writer = AtomicFileWriter(path, header)
+                writer.write(sparse)
+                writer.commit()
+        shared = open_payload(path, checked_header(path, KIND_SUFFIX_KEYS, self.token_width, 0, len(sparse)),
+                              np.dtype("<u8")).reshape(sparse.shape)
+        if not np.array_equal(shared, sparse):
+            raise IndexFormatError(f"{path} (the shared RAM tier of a served index) differs from the index's keys; "
+                                   "the server's folder is damaged: restart the server")
+        return shared
+
+    def place(self, load: str, tier_budget_bytes: int, tier_directory: Path | None = None) -> tuple[int, bool, int]:
         """Open the shard for ``ram`` or ``disk`` (see :mod:`infgram.shards.residency`);
         returns what its RAM tier holds: (bytes, locked, key step).
 
@@ -161,8 +188,9 @@ class SAShard:
                     factor * self.key_step < self.num_positions:
                 factor *= 2
         # The keys were read whole at open (their checksum); a sparser sample is a copy of
-        # every factor-th record, those of every (step * factor)-th suffix.
-        tier = keys if factor == 1 else np.ascontiguousarray(keys[::factor])
+        # every factor-th record, those of every (step * factor)-th suffix: in this process,
+        # or in a file of ``tier_directory`` that every process of one server maps.
+        tier = keys if factor == 1 else self._sparser_keys(keys, factor, tier_directory)
         if not in_memory and factor > 1:
             advise(keys, mmap.MADV_DONTNEED)  # the tier is the copy: the file's pages may go
         self.view.use_keys(tier, self.key_step * factor, self.key_pointers)
