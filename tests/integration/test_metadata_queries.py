@@ -183,7 +183,7 @@ def test_a_damaged_column_is_an_index_format_error(tmp_path):
     data[64 + 8] = ord("[")  # the directory is no longer an object
     path.write_bytes(bytes(data))
     index = infgram.Index.open(tmp_path / "i")
-    with pytest.raises(IndexFormatError, match="metadata_values.bin holds a damaged directory"):
+    with pytest.raises(IndexFormatError, match="metadata_values.bin (holds a damaged directory|does not match its checksum)"):
         index.count("rose", by="lang")
     with pytest.raises(IndexFormatError, match="checksum"):
         index.verify()

@@ -51,6 +51,7 @@ def _answers(index: infgram.Index) -> list[str]:
     found = []
     for query in QUERIES:
         found.append(repr(index.count(query)))
+        found.append(repr(index.count(query, by="n")))  # the value column (metadata_values.bin)
         found.append(repr(index.documents(query, limit=20)))
         if index.supports("next_tokens"):
             found.append(repr(index.next_tokens(query)))

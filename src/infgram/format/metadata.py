@@ -61,7 +61,7 @@ import numpy as np
 
 from ..errors import IndexFormatError, InputError, QueryError
 from ..normalize import ORIGINALS_KEY
-from . import AtomicFileWriter, FileHeader, open_payload, read_header
+from . import AtomicFileWriter, FileHeader, check_payload_sha256, open_payload, read_header
 
 KIND_METADATA_VALUES = b"MVAL"
 COLUMN_VERSION = 1
@@ -442,14 +442,17 @@ def _commit(path: Path, token_width: int, encoded: bytes, arrays: list[np.ndarra
         raise
 
 
-def read_value_columns(path: Path, token_width: int, num_documents: int) -> ValueColumns:
+def read_value_columns(path: Path, token_width: int, num_documents: int, file_entry: Any = None) -> ValueColumns:
     """A shard's value columns, memory-mapped; raises
-    :class:`~infgram.errors.IndexFormatError` naming what does not fit."""
+    :class:`~infgram.errors.IndexFormatError` naming what does not fit, or when the file does
+    not match the sha256 of its manifest entry ``file_entry`` (a damaged value would move a
+    document to another value without any other check noticing)."""
     header = read_header(path)
     if header.kind != KIND_METADATA_VALUES or header.token_width != token_width or header.item_width != 1:
         raise IndexFormatError(f"{path} is not the metadata value columns of this index (kind {header.kind!r}, token "
                                f"width {header.token_width}); rebuild the index")
     payload = open_payload(path, header, np.uint8)
+    check_payload_sha256(path, payload, file_entry)
     try:
         length = int.from_bytes(bytes(payload[:8]), "little")
         directory = json.loads(bytes(payload[8 : 8 + length]))
@@ -464,7 +467,7 @@ def read_value_columns(path: Path, token_width: int, num_documents: int) -> Valu
             numbers = payload[offset : offset + width * num_documents].view(f"<u{width}")
             fields[tuple(entry["key"])] = ValueColumn([str(value) for value in entry["values"]], numbers)
         skipped = {tuple(entry["key"]): str(entry["reason"]) for entry in directory["skipped"]}
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
+    except (ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError) as error:
         raise IndexFormatError(f"{path} holds a damaged directory ({error}); run `infgram verify` and rebuild the "
                                "index") from None
     return ValueColumns(num_documents, fields, skipped)

@@ -106,7 +106,9 @@ def _stored(shard: Shard) -> ValueColumns | None:
     path = files.get("metadata_values") if isinstance(files, dict) else None
     if path is None:
         return None
-    columns = read_value_columns(path, shard.token_width, shard.num_documents)
+    entry = getattr(shard, "entry", None)  # the shard's manifest entry: the file's checksum
+    file_entry = entry["files"].get("metadata_values") if entry is not None else None
+    columns = read_value_columns(path, shard.token_width, shard.num_documents, file_entry)
     _COLUMNS[shard] = columns
     return columns
 

@@ -44,6 +44,7 @@ class FMShard:
 
     def __init__(self, directory: Path, entry: dict[str, Any], token_width: int, settings: dict[str, Any] | None = None):
         info = ShardEntry(directory, entry, ("wavelet", "samples"))
+        self.entry = entry  # the manifest's entry: the files' checksums for those read later
         self.locate_cost = LOCATE_UNITS_PER_SAMPLE * int((settings or {}).get("sample_rate", 1))
         self.name, self.files = info.name, info.files
         self.num_documents, self.num_tokens, self.num_positions = info.num_documents, info.num_tokens, info.num_positions

@@ -81,6 +81,7 @@ class SAShard:
 
     def __init__(self, directory: Path, entry: dict[str, Any], token_width: int, settings: dict[str, Any] | None = None):
         info = ShardEntry(directory, entry, ("tokens", "suffix_array"))
+        self.entry = entry  # the manifest's entry: the files' checksums for those read later
         self.name, self.files = info.name, info.files
         self.num_documents, self.num_tokens, self.num_positions = info.num_documents, info.num_tokens, info.num_positions
         self.first_document, self.pointer_width = info.first_document, info.pointer_width
