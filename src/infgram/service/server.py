@@ -1443,13 +1443,18 @@ GRACEFUL_SHUTDOWN_SECONDS = 30
 """On SIGTERM, requests in flight have this long; then they are cancelled (a batch stops at its next line)."""
 
 
-class HeaderTimeoutProtocol(H11Protocol):
-    """uvicorn's HTTP/1.1 protocol, closing a connection whose request line and headers do not
-    all arrive within ``header_timeout`` seconds of its opening or of its last reply (uvicorn
-    alone waits for them forever, and a trickle of bytes defeats its keep-alive timeout)."""
+class _HeaderTimer:
+    """The header timeout of both HTTP protocols below: a connection whose request line and
+    headers do not all arrive within ``header_timeout`` seconds of its opening or of its last
+    reply is closed. The protocol says when it waits for headers (``_awaiting_headers``)."""
 
     header_timeout = HEADER_TIMEOUT_SECONDS
     header_timer: asyncio.TimerHandle | None = None
+    loop: asyncio.AbstractEventLoop
+    transport: Any
+
+    def _awaiting_headers(self) -> bool:
+        raise NotImplementedError
 
     def _arm(self) -> None:
         self._disarm()
@@ -1462,8 +1467,16 @@ class HeaderTimeoutProtocol(H11Protocol):
 
     def _headers_late(self) -> None:
         self.header_timer = None
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+        if self._awaiting_headers() and not self.transport.is_closing():
             self.transport.close()  # still no complete request line and headers
+
+
+class HeaderTimeoutProtocol(_HeaderTimer, H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with the header timeout (uvicorn alone waits for a request's
+    line and headers forever, and a trickle of bytes defeats its keep-alive timeout)."""
+
+    def _awaiting_headers(self) -> bool:
+        return self.conn.their_state is h11.IDLE
 
     def connection_made(self, transport: Any) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -1541,32 +1554,22 @@ class CoalescingTransport:
 
 
 if HttpToolsProtocol is not None:
-    class FastHeaderTimeoutProtocol(HttpToolsProtocol):  # type: ignore[misc, valid-type]
+    class FastHeaderTimeoutProtocol(_HeaderTimer, HttpToolsProtocol):  # type: ignore[misc, valid-type]
         """The same guards as :class:`HeaderTimeoutProtocol` on uvicorn's httptools protocol,
         whose compiled parser (llhttp) takes a fraction of h11's time a request (about 0.1 ms of
         pure Python on this path, as much as the whole route of a count): the header timeout,
         and a 400 once a request's line and headers pass ``MAX_HEADER_BYTES`` unfinished."""
 
-        header_timeout = HEADER_TIMEOUT_SECONDS
-        header_timer: asyncio.TimerHandle | None = None
         header_bytes = 0
         in_headers = True
         """Whether the connection waits for a request's line and headers (none is running)."""
 
+        def _awaiting_headers(self) -> bool:
+            return self.in_headers
+
         def _arm(self) -> None:
-            self._disarm()
             self.in_headers, self.header_bytes = True, 0
-            self.header_timer = self.loop.call_later(self.header_timeout, self._headers_late)
-
-        def _disarm(self) -> None:
-            if self.header_timer is not None:
-                self.header_timer.cancel()
-                self.header_timer = None
-
-        def _headers_late(self) -> None:
-            self.header_timer = None
-            if self.in_headers and not self.transport.is_closing():
-                self.transport.close()
+            super()._arm()
 
         def connection_made(self, transport: Any) -> None:  # type: ignore[override]
             super().connection_made(CoalescingTransport(transport))
