@@ -107,7 +107,9 @@ def disk_read_micros(path: Path, reads: int = 1000, seed: int = 0) -> float:
 
 # -- the engines, each in its own process -------------------------------------------------------
 
-_OURS = r"""
+INFGRAM_CAPPED = r"""
+# One capped process of infgram: opens the index with its defaults, drops the page cache, times
+# request["counts"] and request["contexts"] (texts or ids); also used by official_index.py.
 import json, sys, time
 from pathlib import Path
 import infgram
@@ -129,13 +131,15 @@ for context, next_byte in request["contexts"]:
 print(json.dumps(out))
 """
 
-_OFFICIAL = r"""
+OFFICIAL_CAPPED = r"""
+# The same for the official engine (its token width and ids from the request, bytes by default).
 import json, sys, time
 from pathlib import Path
 request = json.loads(sys.stdin.read())
 from infini_gram.engine import InfiniGramEngine
 start = time.perf_counter()
-engine = InfiniGramEngine(index_dir=request["index"], eos_token_id=254, vocab_size=255, token_dtype="u8")
+engine = InfiniGramEngine(index_dir=request["index"], eos_token_id=request.get("eos", 254),
+                          vocab_size=request.get("vocab_size", 255), token_dtype=request.get("token_dtype", "u8"))
 opened = time.perf_counter() - start
 import os
 os.sync(); Path("/proc/sys/vm/drop_caches").write_text("1")
@@ -236,12 +240,12 @@ def main() -> None:
                 order.append("infgram FM")
             for engine in order:
                 if engine == "infgram FM":
-                    answer = run_capped(cap, [sys.executable, "-c", _OURS],
+                    answer = run_capped(cap, [sys.executable, "-c", INFGRAM_CAPPED],
                                         {"index": str(fm_dir), "counts": request["counts"], "contexts": []}, env)
                 elif engine == "infgram":
-                    answer = run_capped(cap, [sys.executable, "-c", _OURS], {"index": str(ours_dir), **request}, env)
+                    answer = run_capped(cap, [sys.executable, "-c", INFGRAM_CAPPED], {"index": str(ours_dir), **request}, env)
                 else:
-                    answer = run_capped(cap, [str(python), "-c", _OFFICIAL], {"index": str(official_dir), **request})
+                    answer = run_capped(cap, [str(python), "-c", OFFICIAL_CAPPED], {"index": str(official_dir), **request})
                 results[engine].append(answer)
                 print(f"round {round_number + 1} {engine}: count median "
                       f"{summarize([t for t, _ in answer['count']])[0]:.0f} µs", flush=True)

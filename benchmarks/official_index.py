@@ -53,7 +53,7 @@ import numpy as np
 
 import infgram
 from common import SHARED, fetch, machine, sample_ngrams, split_corpus, warm
-from from_disk import MemoryCap, run_capped
+from from_disk import INFGRAM_CAPPED, OFFICIAL_CAPPED, MemoryCap, run_capped
 from infgram.apps.official import adopt
 from infgram.shards.official import SIDECAR_NAME
 from infgram.resources import parse_size
@@ -78,46 +78,6 @@ from vs_official import (
 )
 
 
-_CAPPED_OURS = r"""
-import json, os, sys, time
-from pathlib import Path
-import infgram
-request = json.loads(sys.stdin.read())
-index = infgram.Index.open(request["index"])
-os.sync(); Path("/proc/sys/vm/drop_caches").write_text("1")
-out = {"memory": index.info().get("memory"), "count": [], "infgram": []}
-for query in request["counts"]:
-    start = time.perf_counter_ns()
-    answer = index.count(query)
-    out["count"].append([time.perf_counter_ns() - start, answer])
-for context, next_token in request["contexts"]:
-    start = time.perf_counter_ns()
-    result = index.infgram_probability(context, next_token)
-    out["infgram"].append([time.perf_counter_ns() - start, [result.suffix_length, result.prompt_count, result.count]])
-print(json.dumps(out))
-"""
-
-_CAPPED_OFFICIAL = r"""
-import json, os, sys, time
-from pathlib import Path
-request = json.loads(sys.stdin.read())
-from infini_gram.engine import InfiniGramEngine
-engine = InfiniGramEngine(index_dir=request["index"], eos_token_id=request["eos"], vocab_size=request["vocab_size"],
-                          token_dtype=request["token_dtype"])
-os.sync(); Path("/proc/sys/vm/drop_caches").write_text("1")
-out = {"count": [], "infgram": []}
-for query in request["counts"]:
-    start = time.perf_counter_ns()
-    answer = engine.count(input_ids=query)
-    out["count"].append([time.perf_counter_ns() - start, answer["count"]])
-for context, next_token in request["contexts"]:
-    start = time.perf_counter_ns()
-    r = engine.infgram_prob(prompt_ids=context, cont_id=next_token)
-    out["infgram"].append([time.perf_counter_ns() - start, [r["suffix_len"], r["prompt_cnt"], r["cont_cnt"]]])
-print(json.dumps(out))
-"""
-
-
 OFFICIAL_FILES = ("tokenized", "table", "offset", "metadata", "metaoff")
 
 
@@ -132,9 +92,9 @@ def capped_rows(python: Path, index_dir: Path, request: dict, cap: str, rounds: 
         for round_number in range(rounds):
             for engine in (["official", "infgram"] if round_number % 2 == 0 else ["infgram", "official"]):
                 if engine == "infgram":
-                    answer = run_capped(group, [sys.executable, "-c", _CAPPED_OURS], request, our_env())
+                    answer = run_capped(group, [sys.executable, "-c", INFGRAM_CAPPED], request, our_env())
                 else:
-                    answer = run_capped(group, [str(python), "-c", _CAPPED_OFFICIAL], request)
+                    answer = run_capped(group, [str(python), "-c", OFFICIAL_CAPPED], request)
                 results[engine].append(answer)
                 print(f"  from disk, round {round_number + 1}, {engine}: count median "
                       f"{statistics.median(t for t, _ in answer['count']) / 1e3:.0f} µs", flush=True)
