@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import random
 import subprocess
 import sys
 import tempfile
@@ -34,19 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from common import DATA, machine, read_texts
-from serve_load import build_index, free_port, start_server, write_report
-
-
-def sample_queries(texts: list[str], size: int, seed: int = 7) -> list[str]:
-    """``size`` pieces of the texts, 3 to 20 characters long (so frequent strings come up more often)."""
-    rng = random.Random(seed)
-    texts = [t for t in texts if len(t) > 100]
-    queries = []
-    for _ in range(size):
-        text = rng.choice(texts)
-        start = rng.randrange(0, len(text) - 20)
-        queries.append(text[start:start + rng.randint(3, 20)])
-    return queries
+from serve_load import build_index, free_port, sample_queries, start_server, write_report
 
 
 def post_batch(port: int, body: bytes) -> bytes:

@@ -242,17 +242,23 @@ def summarize(results: list[dict], warmup: float, seconds: float) -> dict:
             "first_errors": [failure for result in results for failure in result["failures"]][:5]}
 
 
-def batch_throughput(index: Path, port: int, texts: list[str], size: int) -> dict:
-    """Counts a second: count_batch in this process against POST /v1/batch over HTTP."""
-    import infgram
-
-    rng = random.Random(7)
+def sample_queries(texts: list[str], size: int, seed: int = 7) -> list[str]:
+    """``size`` pieces of the texts, 3 to 20 characters long (so frequent strings come up more often)."""
+    rng = random.Random(seed)
     texts = [t for t in texts if len(t) > 100]
     queries = []
     for _ in range(size):
         text = rng.choice(texts)
         start = rng.randrange(0, len(text) - 20)
         queries.append(text[start:start + rng.randint(3, 20)])
+    return queries
+
+
+def batch_throughput(index: Path, port: int, texts: list[str], size: int) -> dict:
+    """Counts a second: count_batch in this process against POST /v1/batch over HTTP."""
+    import infgram
+
+    queries = sample_queries(texts, size)
     local = infgram.Index.open(index)
     began = time.perf_counter()
     expected = local.count_batch(queries)
