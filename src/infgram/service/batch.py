@@ -138,8 +138,14 @@ def _texts_of_counts(lines: list[str]) -> list[str] | None:
     in one pass over the chunk and one call of the parser; None otherwise. A string the parser
     refuses as a whole (a bad escape, a raw control character, a lone surrogate) sends the
     chunk down the line-by-line path, which gives those lines their own replies."""
-    found = _TEXT_OF_COUNT.findall("\n".join(lines))
-    if len(found) != len(lines) - lines.count(""):  # a line that is not such a count (a blank one is "")
+    return _texts_if_all_counts("\n".join(lines), len(lines) - lines.count(""))  # a blank line is ""
+
+
+def _texts_if_all_counts(text: str, num_requests: int) -> list[str] | None:
+    """The texts of the counts in ``text`` when it holds ``num_requests`` of them, one a line
+    (then every request line is one), read by one call of the parser; else None."""
+    found = _TEXT_OF_COUNT.findall(text)
+    if len(found) != num_requests:  # a line that is not such a count
         return None
     try:
         return _fast_loads("[" + ",".join(found) + "]")
@@ -291,13 +297,7 @@ def _texts_of_all_counts(index: Any, text: str) -> list[str] | None:
     otherwise (the text then goes line by line)."""
     if not text or "\r" in text or not _counts_texts(index):
         return None
-    found = _TEXT_OF_COUNT.findall(text)
-    if len(found) != text.count("\n") + (not text.endswith("\n")):  # a line that is not such a count
-        return None
-    try:
-        return _fast_loads("[" + ",".join(found) + "]")
-    except (ValueError, RecursionError):
-        return None
+    return _texts_if_all_counts(text, text.count("\n") + (not text.endswith("\n")))  # every line a request
 
 
 def reply_blocks_of_text(index: Any, text: str, max_batch_work: int | None = None,
