@@ -95,8 +95,9 @@ def test_killed_build_resumes_to_identical_files(tmp_path):
     assert index.count("alpha beta") == infgram.Index.open(fresh).count("alpha beta") > 0
 
 
-def _build_interrupted_at_sort(monkeypatch, corpus, out, shard_number: int) -> None:
-    """Run a build that is interrupted (KeyboardInterrupt) when it starts sorting shard N (1-based)."""
+def _build_interrupted_at_sort(monkeypatch, corpus, out, shard_number: int, **options) -> None:
+    """Run a build (with ``options``) that is interrupted (KeyboardInterrupt) when it starts
+    sorting shard N (1-based)."""
     original = build_module.sorted_positions
     started = []
 
@@ -108,7 +109,7 @@ def _build_interrupted_at_sort(monkeypatch, corpus, out, shard_number: int) -> N
 
     monkeypatch.setattr(build_module, "sorted_positions", failing)
     with pytest.raises(KeyboardInterrupt):
-        infgram.build([corpus], out, shard_tokens=SHARD_TOKENS, progress=False)
+        infgram.build([corpus], out, shard_tokens=SHARD_TOKENS, progress=False, **options)
     monkeypatch.setattr(build_module, "sorted_positions", original)
 
 
@@ -182,20 +183,6 @@ def _folder_corpus(folder: Path) -> Path:
     return folder
 
 
-def _interrupted_folder_build(monkeypatch, corpus: Path, out: Path, shard_number: int) -> None:
-    original = build_module.sorted_positions
-    started = []
-
-    def failing(tokens, token_width):
-        started.append(len(tokens))
-        if len(started) == shard_number:
-            raise KeyboardInterrupt
-        yield from original(tokens, token_width)
-
-    monkeypatch.setattr(build_module, "sorted_positions", failing)
-    with pytest.raises(KeyboardInterrupt):
-        infgram.build([corpus], out, shard_tokens=SHARD_TOKENS, on_error="skip", progress=False)
-    monkeypatch.setattr(build_module, "sorted_positions", original)
 
 
 def _spy_on_reading(monkeypatch) -> tuple[list[str], list[int]]:
@@ -228,7 +215,7 @@ def test_resumed_build_skips_reading_the_finished_shards_input(tmp_path, monkeyp
     fresh_report = infgram.build([corpus], fresh, shard_tokens=SHARD_TOKENS, on_error="skip", progress=False)
     assert fresh_report.num_shards >= 5 and fresh_report.problems == {"invalid_json": 1}
     out = tmp_path / "resumed"
-    _interrupted_folder_build(monkeypatch, corpus, out, shard_number=4)
+    _build_interrupted_at_sort(monkeypatch, corpus, out, shard_number=4, on_error="skip")
     opened, tokenized = _spy_on_reading(monkeypatch)
     report = infgram.build([corpus], out, shard_tokens=SHARD_TOKENS, on_error="skip", progress=False)
     assert report.reused_shards == 3
@@ -245,7 +232,7 @@ def test_resume_reads_everything_again_when_a_kept_shard_is_gone(tmp_path, monke
     file, reuses the intact shards by their contents, and still writes the same files."""
     corpus = _folder_corpus(tmp_path / "corpus")
     out = tmp_path / "resumed"
-    _interrupted_folder_build(monkeypatch, corpus, out, shard_number=4)
+    _build_interrupted_at_sort(monkeypatch, corpus, out, shard_number=4, on_error="skip")
     import shutil
 
     shutil.rmtree(out / "shard-00001")
