@@ -121,6 +121,30 @@ def machine() -> str:
             f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
 
 
+def recorded_command(script: str, argv: Sequence[str]) -> str:
+    """The command line to record beside a figure, with every folder given replaced by its flag's name.
+
+    A folder is where this machine keeps its data, not part of the method, so the record says
+    ``--work WORK`` rather than a path of ours.
+
+    >>> recorded_command("from_disk.py", ["--work", "/data/x", "--rounds", "4", "--index=/i"])
+    'python benchmarks/from_disk.py --work WORK --rounds 4 --index=INDEX'
+    """
+    folder_flags = {"--work", "--index", "--official", "--official-venv"}
+    words: list[str] = []
+    follows_folder_flag = False
+    for word in argv:
+        flag, equals, _ = word.partition("=")
+        if follows_folder_flag:
+            words.append(words[-1][2:].upper().replace("-", "_"))
+        elif equals and flag in folder_flags:
+            words.append(f"{flag}={flag[2:].upper().replace('-', '_')}")
+        else:
+            words.append(word)
+        follows_folder_flag = word in folder_flags
+    return " ".join(["python", f"benchmarks/{script}", *words])
+
+
 def write_section(path: Path, title: str, text: str, before: str | None = None) -> None:
     """Put ``text`` under the heading ``title`` in a Markdown file (BENCHMARKS.md): in place of
     that section if it is there, else before the heading ``before`` (or at the end)."""

@@ -42,7 +42,7 @@ import numpy as np
 
 import infgram
 from infgram.resources import parse_size
-from common import ROOT, machine, percentile, write_section
+from common import ROOT, machine, percentile, recorded_command, write_section
 from vs_official import (CACHE, CORPORA, build_ours_from_jsonl, fetch, official_indexing, official_python,
                          split_corpus, transformers_stub)
 
@@ -184,7 +184,7 @@ def main() -> None:
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("from_disk.py needs root: it makes a memory control group and drops the page cache")
-    command = "python benchmarks/from_disk.py " + " ".join(sys.argv[1:])
+    command = recorded_command("from_disk.py", sys.argv[1:])
 
     work = Path(args.work or CACHE / "work" / "quick").resolve()
     corpus_dir = work / "corpus"

@@ -33,7 +33,7 @@ import numpy as np
 
 import infgram
 from infgram.resources import parse_size
-from common import ROOT, machine, percentile, write_section
+from common import ROOT, machine, percentile, recorded_command, write_section
 from from_disk import MemoryCap, disk_read_micros
 from vs_official import CACHE, CORPORA, fetch, official_python, split_corpus
 
@@ -144,7 +144,7 @@ def main() -> None:
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("larger_than_memory.py needs root: it makes a memory control group and drops the page cache")
-    command = "python benchmarks/larger_than_memory.py " + " ".join(sys.argv[1:])
+    command = recorded_command("larger_than_memory.py", sys.argv[1:])
     corpus = CACHE / "work" / "quick" / "corpus" / "corpus.jsonl"
     held_out = [t.encode("utf-8") for t in split_corpus(fetch(CORPORA["quick"]), corpus, 0.01, 0)]
     if args.index is None:
@@ -227,7 +227,7 @@ def main() -> None:
         + (" official cold / steady median | infgram / official, cold / steady |" if official else ""),
         "|---|---|---|---|---|" + ("---|---|" if official else ""),
         *rows,
-        *([f"", f"The official engine (infini-gram 2.6.0, its defaults) on its own index of the same corpus, in the same "
+        *(["", f"The official engine (infini-gram 2.6.0, its defaults) on its own index of the same corpus, in the same "
            f"cap, the same queries: it opened in {official['open_seconds']:.2f} s. Its next-token distribution "
            f"is approximate above 1,000 occurrences (its max_support), ours exact."] if official else []),
     ])

@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 
 import infgram
-from common import SHARED, fetch, machine, sample_ngrams, split_corpus, warm
+from common import SHARED, fetch, machine, recorded_command, sample_ngrams, split_corpus, warm
 from from_disk import INFGRAM_CAPPED, OFFICIAL_CAPPED, MemoryCap, run_capped
 from infgram.apps.official import adopt
 from infgram.shards.official import SIDECAR_NAME
@@ -137,7 +137,7 @@ def main() -> None:
     parser.add_argument("--official-venv", default=str(CACHE / "official-venv"))
     parser.add_argument("--no-write", action="store_true", help="print the table but leave BENCHMARKS.md alone")
     args = parser.parse_args()
-    command = "python benchmarks/official_index.py " + " ".join(sys.argv[1:])
+    command = recorded_command("official_index.py", sys.argv[1:])
 
     work = (CACHE / "work" / f"official-index-{args.megabytes}mb-{args.mode}").resolve()
     corpus_dir, index_dir = work / "corpus", work / "index"

@@ -52,7 +52,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 import infgram
-from common import ROOT, SHARED, fetch, machine, percentile, sample_ngrams, split_corpus, time_calls, warm
+from common import ROOT, SHARED, fetch, machine, percentile, recorded_command, sample_ngrams, split_corpus, time_calls, warm
 
 OFFICIAL_PACKAGE = "infini-gram==2.6.0"
 OFFICIAL_EXTRAS = ["numpy"]  # its indexer imports numpy without declaring it
@@ -655,7 +655,7 @@ def main() -> None:
     parser.add_argument("--ours-only", action="store_true", help="only our build (for corpora too large to wait for)")
     parser.add_argument("--no-write", action="store_true", help="print the table but leave BENCHMARKS.md alone")
     args = parser.parse_args()
-    command = "python benchmarks/vs_official.py " + " ".join(sys.argv[1:])
+    command = recorded_command("vs_official.py", sys.argv[1:])
 
     work = Path(args.work or CACHE / "work" / args.corpus).resolve()
     for word in ("table", "offset", "tokenized"):
