@@ -233,6 +233,12 @@ def _check_keys(corpus: Corpus, paths: Sequence[tuple[str, ...]], what: str) -> 
                              f"which no document has; the fields are: {shown or 'none (the documents have no metadata)'}")
 
 
+def check_where_keys(corpus: Corpus, where: Where | None) -> None:
+    """A condition on a field no document of the corpus has is a
+    :class:`~infgram.errors.QueryError` naming the fields that exist (as for ``count``)."""
+    _check_keys(corpus, where.paths if where else [], "every condition of where")
+
+
 def _field(by: Any) -> tuple[str, ...] | None:
     if by is None:
         return None

@@ -358,9 +358,10 @@ class Client:
             return np.concatenate(list(pool.map(counted, [rows[start:start + size]
                                                           for start in range(0, len(rows), size)])))
 
-    def contamination(self, text: str) -> dict[str, Any]:
-        """How much of one benchmark entry occurs in the corpus (the reply of the ``contamination`` op)."""
-        reply = self.call("contamination", text=text)
+    def contamination(self, text: str, where: Any = None) -> dict[str, Any]:
+        """How much of one benchmark entry occurs in the corpus (the reply of the ``contamination`` op),
+        or in its documents meeting ``where``."""
+        reply = self.call("contamination", text=text, **({} if where is None else {"where": where}))
         reply.pop("op", None)
         return reply
 

@@ -238,7 +238,7 @@ def _contamination(index: Any, request: dict[str, Any]) -> dict[str, Any]:
     text = request.get("text")
     if not isinstance(text, str):
         raise QueryError(f"expected the benchmark entry as 'text' (a string), found {_show(text)}")
-    reply = contamination(index, [text])[0].to_dict()
+    reply = contamination(index, [text], where=request.get("where"))[0].to_dict()
     del reply["index"]  # the entry is the request itself
     return reply
 
