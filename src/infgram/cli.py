@@ -165,8 +165,12 @@ def command_count(args: argparse.Namespace) -> None:
     query = _query(_text_given(args, "query", "the query"), args.ids)
     # The batch's reply, so --json lists the forms searched just as a batch line does.
     reply = count_reply(index, query, args.exact_tokens, args.whole_words, args.ignore_case, args.max_work,
-                        args.exact, args.inside_tokens, by=args.by, where=args.where)
+                        args.exact, args.inside_tokens, by=args.by, where=args.where, estimate=args.estimate)
     _print_json(reply) if args.json else print(reply["count"])
+    if reply.get("estimated") and not args.json:
+        low, high = reply["intervals"]["count"]
+        print(f"  (estimated from {reply['sample_size']:,} of {reply['population']:,} occurrences; 95% interval "
+              f"{low:,} to {high:,})")
     if "by" in reply and not args.json:
         for value, number in reply["by"].items():
             print(f"  {safe(value)}\t{number}")
@@ -799,6 +803,9 @@ def build_parser() -> argparse.ArgumentParser:
     with_where(sub)
     sub.add_argument("--by", default=None, metavar="FIELD",
                      help="also count per value of this metadata field (nested: meta.lang), and where it is missing")
+    sub.add_argument("--estimate", action="store_true",
+                     help="with --by or --where: past the work budget, estimate from a sample of the occurrences "
+                          "(with 95%% intervals) instead of refusing")
     sub.set_defaults(func=command_count)
 
     for name, func, help_text in (("probability", command_probability, "count(prompt + next) / count(prompt)"),

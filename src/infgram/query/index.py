@@ -362,7 +362,7 @@ class Index(Corpus):
     # -- counts by metadata --------------------------------------------------------------------------
     def count(self, query: Query, exact_tokens: bool = False, whole_words: bool = False, ignore_case: bool = False,
               max_work: int | None = None, exact: bool = False, by: str | None = None,
-              where: Any = None) -> int | CountByResult:
+              where: Any = None, estimate: bool = False) -> int | CountByResult:
         """Occurrences of a token sequence (see :meth:`Corpus.count <infgram.query.corpus.Corpus.count>`).
 
         ``by="lang"`` (a metadata field; nested ones as ``meta.lang``) gives a
@@ -374,6 +374,12 @@ class Index(Corpus):
         ``max_work`` (past it a :class:`~infgram.errors.LimitError`; ``exact=True`` lifts
         it). See :mod:`infgram.query.metadata`.
 
+        ``estimate=True`` (with ``by`` or ``where``) answers past the budget too: from a
+        uniform sample of the occurrences (fixed seed), a :class:`~infgram.query.metadata.
+        CountByResult` with ``estimated=True``, the sample's size and counts, and 95%
+        intervals; under the budget it is exact, ``estimated=False``. See
+        :mod:`infgram.query.estimation`.
+
         >>> import tempfile, pathlib, infgram
         >>> folder = pathlib.Path(tempfile.mkdtemp())
         >>> _ = infgram.build_from_documents([{"text": "abab", "year": 1999}, {"text": "ab", "year": 2001}],
@@ -382,10 +388,12 @@ class Index(Corpus):
         >>> index.count("ab"), index.count("ab", by="year").by, index.count("ab", where={"year": {"lt": 2000}})
         (3, {'1999': 2, '2001': 1}, 2)
         """
+        if not isinstance(estimate, bool):
+            raise QueryError(f"expected estimate to be true or false, found {estimate!r:.40}")
         if by is None and (where is None or parse_where(where) is None):  # no field, no condition: a plain count
             return super().count(query, exact_tokens, whole_words, ignore_case, max_work, exact)
         matching = Matching.of(exact_tokens, whole_words, ignore_case)
-        return count_by(self, query, by, where, matching, work_limit(max_work, exact, self.max_work_ceiling))
+        return count_by(self, query, by, where, matching, work_limit(max_work, exact, self.max_work_ceiling), estimate)
 
     def next_tokens(self, prompt: Query, top_k: int | None = None, exact_tokens: bool = False,
                     inside_tokens: bool = False, where: Any = None) -> NextTokensResult:

@@ -190,6 +190,8 @@ _WHERE = Parameter("where", "where", Optional[Union[dict[str, Any], list[str]]],
 OPERATIONS: dict[str, Operation] = {operation.name: operation for operation in (
     Operation("count", "occurrences of a sequence", (
         _sequence("query", "the sequence"), _EXACT_TOKENS, _WHOLE_WORDS, _IGNORE_CASE, _MAX_WORK, _EXACT, _BY, _WHERE,
+        _flag("estimate", "with by or where: past the work budget, estimate from a sample, with 95% intervals, "
+                          "instead of refusing (see infgram.query.estimation)"),
         _flag("inside_tokens", _INSIDE_TOKENS.doc, python=False)), None),
     Operation("probability", "count(prompt + next) / count(prompt)", (
         _prompt(), _NEXT_TOKEN, _EXACT_TOKENS, _INSIDE_TOKENS, _WHERE), results.ProbabilityResult),

@@ -199,12 +199,15 @@ def _pairs(request: dict[str, Any]) -> Any:
 
 def count_reply(index: Any, query: Any, exact_tokens: bool = False, whole_words: bool = False,
                 ignore_case: bool = False, max_work: int | None = None, exact: bool = False,
-                inside_tokens: bool = False, by: str | None = None, where: Any = None) -> dict[str, Any]:
+                inside_tokens: bool = False, by: str | None = None, where: Any = None,
+                estimate: bool = False) -> dict[str, Any]:
     """The reply to a count (without ``op``): a text query's reply lists the token sequences
     searched (``forms``) on a tokenized index or with ``ignore_case``, and with
     ``inside_tokens`` on a tokenized index whether they leave occurrences out. With ``by``
     it is ``{"count", "by", "missing"}``, with ``where`` the count of the documents meeting it
-    (see :mod:`infgram.query.metadata`). ``infgram count --json`` prints the same.
+    (see :mod:`infgram.query.metadata`); with ``estimate`` also ``estimated`` and, when it is
+    true, the sample and its intervals (see :mod:`infgram.query.estimation`). ``infgram count
+    --json`` prints the same.
 
     >>> import tempfile, pathlib, infgram
     >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -214,8 +217,14 @@ def count_reply(index: Any, query: Any, exact_tokens: bool = False, whole_words:
     """
     tokenized = isinstance(query, str) and index.tokenizer.text_has_forms
     if by is not None or where is not None:
-        result = index.count(query, exact_tokens, whole_words, ignore_case, max_work, exact, by, where)
-        return result.to_dict() if by is not None else {"count": result}
+        result = index.count(query, exact_tokens, whole_words, ignore_case, max_work, exact, by, where, estimate)
+        if by is not None:
+            return result.to_dict()
+        if isinstance(result, int):
+            return {"count": result}
+        return {key: value for key, value in result.to_dict().items() if key not in ("by", "missing")} | \
+            ({"intervals": {"count": result.intervals["count"]}} if result.intervals else {}) | \
+            ({"sample": {"count": result.sample["count"]}} if result.sample else {})
     if whole_words or ignore_case:
         reply: dict[str, Any] = {"count": index.count(query, exact_tokens, whole_words, ignore_case, max_work, exact)}
         if isinstance(query, str) and (ignore_case or tokenized):
