@@ -2,9 +2,11 @@
 the metadata holds.
 
 ``count(query, by="lang")`` answers how many occurrences of a phrase lie in documents of
-each value of a field; ``where={"lang": "de"}`` (on ``count``, ``documents`` and ``next_tokens``) keeps only the
-occurrences (or documents) whose document meets conditions (the syntax of :mod:`infgram.format.metadata`, the same as
-``remove --where``). Both are exact.
+each value of a field; ``where={"lang": "de"}`` (on ``count``, ``documents`` and ``next_tokens``; on the
+∞-gram operations, probability, search, attribution and contamination see :mod:`infgram.query.filtering`) keeps only
+the occurrences (or documents) whose document meets conditions (the syntax of :mod:`infgram.format.metadata`, the same
+as ``remove --where``). Both are exact; past the budget, ``estimate=True`` estimates instead
+(:mod:`infgram.query.estimation`).
 
 **How.** The occurrences of a query in a shard are one suffix-array run per form
 (:mod:`infgram.query.documents`); their token positions map to documents by binary search
