@@ -140,6 +140,14 @@ def test_past_the_budget_a_limit_error_names_max_work(index_directory, index):
             call()
         assert raised.value.fields["option"] == "max_work" and raised.value.fields["needed"] > 3
     assert limited.count("rose", by="lang", estimate=True).estimated is True  # estimated instead of refused
+    # The empty suffix is counted from document lengths (4 units) and the next token's run (8), never every token.
+    limited.max_work_ceiling = 12
+    assert limited.infgram_probability("xyz", "r", where=DE) == index.infgram_probability("xyz", "r", where=DE)
+    assert (index.infgram_probability("xyz", "r", where=DE).prompt_count, limited.probability("", "r", where=DE).count) \
+        == (23, 2)
+    with pytest.raises(LimitError):
+        limited.max_work_ceiling = 11
+        limited.infgram_probability("xyz", "r", where=DE)
     assert index.search("rose AND e", where=DE, max_work=100).num_documents == 1
 
 

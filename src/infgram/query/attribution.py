@@ -372,7 +372,7 @@ def _attribute_filtered(corpus: Corpus, text: str, ids: np.ndarray, starts: np.n
     alone gives. The matching statistics are filtered (:func:`~infgram.query.filtering.
     filtered_match_lengths`), then spans are cut and counted as without ``where``, each count
     and example list from matching documents only; every read draws on one work budget."""
-    lengths, reader = filtered_match_lengths(corpus, ids, where, budget)
+    lengths, reader = filtered_match_lengths(corpus, ids, where, budget, max(min_length, 1))
     spans = maximal_spans(lengths, min_length)
     if corpus.tokenizer.tokens_are_bytes and spans:
         edges = TextEdges([bytes([token]) for token in ids.tolist()], carries_space=False)

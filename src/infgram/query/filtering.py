@@ -80,12 +80,22 @@ def matching_occurrences(shard: Shard, encoded: bytes, where: Where) -> int:
     return int(np.count_nonzero(keep))
 
 
+def matching_tokens(shard: Shard, where: Where) -> int:
+    """A per-shard partial: the tokens of the live documents that meet ``where``."""
+    documents = np.arange(shard.num_documents, dtype=np.int64)
+    keep = documents_meeting(shard, where, documents)
+    if not shard.removals.is_empty:
+        keep &= ~shard.removals.removed_of(documents)
+    return int(np.asarray(shard.documents.lengths(), dtype=np.int64)[keep].sum())
+
+
 class FilteredReader:
     """Reads runs of a corpus filtered by ``where`` within one work budget (a request's):
     each read is charged before it is made, and one that would pass the budget raises."""
 
     def __init__(self, corpus: Corpus, where: Where, budget: int, what: str):
         self.corpus, self.where, self.budget, self.what = corpus, where, budget, what
+        self._tokens: int | None = None
         shard_set = corpus.shard_set
         self.work = sum(shard_set.map(metadata_cost, where.paths))
         self._pay(0)
@@ -108,6 +118,14 @@ class FilteredReader:
         self._pay(self.cost(encoded))
         return sum(self.corpus.shard_set.map(matching_occurrences, encoded, self.where))
 
+    def tokens(self) -> int:
+        """The tokens of the matching documents (the empty query's filtered count), from the
+        document lengths: one unit a document, as for a count of the empty query."""
+        if self._tokens is None:
+            self._pay(self.corpus.num_documents)
+            self._tokens = sum(self.corpus.shard_set.map(matching_tokens, self.where))
+        return self._tokens
+
     def distribution(self, encoded: bytes) -> partials.Distribution:
         """The next-token distribution after the occurrences in matching documents."""
         self._pay(self.cost(encoded))
@@ -121,18 +139,27 @@ def _longest_suffix(corpus: Corpus, encoded: bytes) -> int:
     return max(length for length, _, _ in corpus.shard_set.map(partials.longest_suffix_run, encoded))
 
 
-def _filtered_suffix(reader: FilteredReader, encoded: bytes, top: int, bottom: int = 0
-                     ) -> tuple[int, partials.Distribution]:
+def _filtered_suffix(reader: FilteredReader, encoded: bytes, top: int) -> tuple[int, partials.Distribution | None]:
     """The longest suffix of ``encoded`` of at most ``top`` tokens that occurs in a matching
-    document, with its filtered distribution; lengths below ``bottom`` are not tried (the
-    caller knows that one of ``bottom`` tokens occurs, or ``bottom`` is 0)."""
+    document, with its filtered distribution; (0, None) when only the empty suffix does (its
+    run is every token: the caller counts it from document lengths when it can)."""
     width = reader.corpus.token_width
     # Invariant: every suffix longer than `length` (up to top) has no matching occurrence.
-    for length in range(top, bottom - 1, -1):
+    for length in range(top, 0, -1):
         distribution = reader.distribution(encoded[len(encoded) - length * width:])
-        if distribution[0] or length == 0:
+        if distribution[0]:
             return length, distribution
-    raise AssertionError("a suffix of the known length must occur")  # pragma: no cover
+    return 0, None
+
+
+def _counts_after(reader: FilteredReader, distribution: partials.Distribution | None, next_id: int
+                  ) -> tuple[int, int]:
+    """(prompt count, count followed by ``next_id``) of a suffix's filtered distribution; of the
+    empty suffix (None): the tokens of the matching documents and the token's own filtered
+    count, without reading every position."""
+    if distribution is None:
+        return reader.tokens(), reader.count(reader.corpus.encoder.encode([next_id]))
+    return int(distribution[0]), _count_of(distribution, next_id)
 
 
 def _count_of(distribution: partials.Distribution, token: int) -> int:
@@ -153,8 +180,8 @@ def filtered_probability(corpus: Corpus, searched: list[bytes], forms: Any, next
     reader = FilteredReader(corpus, where, budget, "this probability filtered by metadata")
     prompt_count = count = 0
     for encoded in searched:
-        distribution = reader.distribution(encoded)
-        prompt_count, count = prompt_count + distribution[0], count + _count_of(distribution, next_id)
+        form_prompt_count, form_count = _counts_after(reader, reader.distribution(encoded) if encoded else None, next_id)
+        prompt_count, count = prompt_count + form_prompt_count, count + form_count
     return ProbabilityResult(prompt_count, count, _ratio(count, prompt_count), forms)
 
 
@@ -165,8 +192,8 @@ def filtered_infgram_probability(corpus: Corpus, prompt: Query, next_id: int, wh
     encoded = corpus.encoder.encode(prompt)
     reader = FilteredReader(corpus, where, budget, "this ∞-gram probability filtered by metadata")
     length, distribution = _filtered_suffix(reader, encoded, _longest_suffix(corpus, encoded))
-    count = _count_of(distribution, next_id)
-    return InfgramProbabilityResult(length, distribution[0], count, _ratio(count, distribution[0]))
+    prompt_count, count = _counts_after(reader, distribution, next_id)
+    return InfgramProbabilityResult(length, prompt_count, count, _ratio(count, prompt_count))
 
 
 def filtered_infgram_next_tokens(corpus: Corpus, prompt: Query, top_k: int | None, where: Where,
@@ -175,6 +202,8 @@ def filtered_infgram_next_tokens(corpus: Corpus, prompt: Query, top_k: int | Non
     encoded = corpus.encoder.encode(prompt)
     reader = FilteredReader(corpus, where, budget, "this ∞-gram distribution filtered by metadata")
     length, distribution = _filtered_suffix(reader, encoded, _longest_suffix(corpus, encoded))
+    if distribution is None:  # the empty suffix: what follows it is every token of the matching documents
+        distribution = reader.distribution(b"")
     return InfgramNextTokensResult(length, *corpus.ranked_tokens(distribution, top_k))
 
 
@@ -193,19 +222,26 @@ def filtered_infgram_probabilities(corpus: Corpus, text: Query, where: Where, bu
     for number, token in enumerate(ids):
         top = min(bounds[number], previous + 1)
         length, distribution = _filtered_suffix(reader, encoded[: number * width], top)
-        count = _count_of(distribution, token)
+        prompt_count, count = _counts_after(reader, distribution, token)
         lengths.append(length)
-        prompt_counts.append(int(distribution[0]))
+        prompt_counts.append(prompt_count)
         counts.append(count)
-        probabilities.append(_ratio(count, int(distribution[0])))
+        probabilities.append(_ratio(count, prompt_count))
         previous = length
     return InfgramProbabilitiesResult(ids, lengths, prompt_counts, counts, probabilities)
 
 
-def filtered_match_lengths(corpus: Corpus, ids: np.ndarray, where: Where, budget: int) -> tuple[np.ndarray, Any]:
+def filtered_match_lengths(corpus: Corpus, ids: np.ndarray, where: Where, budget: int, min_length: int = 0
+                           ) -> tuple[np.ndarray, Any]:
     """For every token of ``ids``, the longest stretch starting there that occurs in a
     matching document (the matching statistics of attribution, filtered), and the reader
-    that found them (to go on counting within the same budget)."""
+    that found them (to go on counting within the same budget).
+
+    Only lengths of at least ``min_length`` are exact; a shorter one may be any length
+    below ``min_length`` that is at most the true one. That is all maximal spans of
+    ``min_length`` or more need (:func:`~infgram.query.attribution.maximal_spans`: a span
+    after a stretch shorter than ``min_length`` always ends later than it), and it spares
+    reading the huge runs of short stretches."""
     reader = FilteredReader(corpus, where, budget, "this attribution filtered by metadata")
     encode = corpus.encoder.encode
     bounds = np.asarray(corpus.longest_matches(ids).lengths, dtype=np.int64) if len(ids) else np.zeros(0, np.int64)
@@ -214,7 +250,7 @@ def filtered_match_lengths(corpus: Corpus, ids: np.ndarray, where: Where, budget
     for start in range(len(ids)):
         found = known
         # Invariant: stretches from `start` longer than `candidate` (up to the bound) were tried and do not occur.
-        for candidate in range(int(bounds[start]), known, -1):
+        for candidate in range(int(bounds[start]), max(known, min_length - 1), -1):
             if reader.count(encode(ids[start : start + candidate])):
                 found = candidate
                 break
@@ -223,5 +259,5 @@ def filtered_match_lengths(corpus: Corpus, ids: np.ndarray, where: Where, budget
     return lengths, reader
 
 
-__all__ = ["conditions_of", "filtered_probability", "filtered_infgram_probability", "filtered_infgram_next_tokens",
+__all__ = ["matching_tokens", "conditions_of", "filtered_probability", "filtered_infgram_probability", "filtered_infgram_next_tokens",
            "filtered_infgram_probabilities", "filtered_match_lengths", "FilteredReader", "matching_occurrences"]
