@@ -704,3 +704,68 @@ def documents_where(corpus: Corpus, metadata: Sequence[dict], query: Sequence[in
                     conditions: Sequence[tuple[Sequence[str], str, object]]) -> list[int]:
     """The documents that contain the query and meet the conditions, in order."""
     return [number for number, _ in documents(corpus, query) if meets(metadata[number], conditions)]
+
+
+# -- filtered questions: the sub-corpus of the documents meeting conditions ---------------------------------
+def subcorpus(corpus: Corpus, metadata: Sequence[dict], conditions: Sequence[tuple[Sequence[str], str, object]]
+              ) -> tuple[list[Sequence[int]], list[int]]:
+    """(the documents meeting the conditions, in order; their numbers in the whole corpus).
+    A filtered question is the unfiltered one asked of these documents alone.
+
+    >>> subcorpus([[1], [2], [3]], [{"k": "a"}, {}, {"k": "b"}], [(["k"], "not", "b")])
+    ([[1]], [0])
+    """
+    numbers = [number for number, values in enumerate(metadata) if meets(values, conditions)]
+    return [corpus[number] for number in numbers], numbers
+
+
+def probability_where(corpus: Corpus, metadata: Sequence[dict], prompt: Sequence[int], next_id: int,
+                      conditions: Sequence[tuple[Sequence[str], str, object]]) -> tuple[int, int]:
+    """:func:`probability` in the documents meeting the conditions."""
+    return probability(subcorpus(corpus, metadata, conditions)[0], prompt, next_id)
+
+
+def infgram_probability_where(corpus: Corpus, metadata: Sequence[dict], prompt: Sequence[int], next_id: int,
+                              conditions: Sequence[tuple[Sequence[str], str, object]]) -> tuple[int, int, int]:
+    """:func:`infgram_probability` over the documents meeting the conditions: the longest
+    suffix that occurs in one of them, counted in them only.
+
+    >>> infgram_probability_where([[1, 2, 3], [2, 4]], [{"k": "a"}, {"k": "b"}], [1, 2], 4, [(["k"], "eq", "b")])
+    (1, 1, 1)
+    """
+    return infgram_probability(subcorpus(corpus, metadata, conditions)[0], prompt, next_id)
+
+
+def infgram_next_tokens_where(corpus: Corpus, metadata: Sequence[dict], prompt: Sequence[int],
+                              conditions: Sequence[tuple[Sequence[str], str, object]]
+                              ) -> tuple[int, list[tuple[int | None, int]]]:
+    """:func:`infgram_next_tokens` over the documents meeting the conditions."""
+    return infgram_next_tokens(subcorpus(corpus, metadata, conditions)[0], prompt)
+
+
+def infgram_probabilities_where(corpus: Corpus, metadata: Sequence[dict], sequence: Sequence[int],
+                                conditions: Sequence[tuple[Sequence[str], str, object]]) -> list[tuple[int, int, int]]:
+    """:func:`infgram_probabilities` over the documents meeting the conditions."""
+    return infgram_probabilities(subcorpus(corpus, metadata, conditions)[0], sequence)
+
+
+def search_where(corpus: Corpus, metadata: Sequence[dict], cnf: Sequence[Sequence[Sequence[int]]],
+                 conditions: Sequence[tuple[Sequence[str], str, object]], within: int | None = None
+                 ) -> tuple[list[int], list[tuple[int, int, int]]]:
+    """:func:`search` of the documents meeting the conditions, numbered as in the whole corpus."""
+    documents, numbers = subcorpus(corpus, metadata, conditions)
+    matching, sites = search(documents, cnf, within)
+    return [numbers[number] for number in matching], [(numbers[number], start, end) for number, start, end in sites]
+
+
+def maximal_matches_where(corpus: Corpus, metadata: Sequence[dict], sequence: Sequence[int], min_length: int,
+                          conditions: Sequence[tuple[Sequence[str], str, object]]) -> list[tuple[int, int]]:
+    """:func:`maximal_matches` in the documents meeting the conditions (the spans of a filtered attribution)."""
+    return maximal_matches(subcorpus(corpus, metadata, conditions)[0], sequence, min_length)
+
+
+def contamination_where(documents: Sequence[str], metadata: Sequence[dict], text: str,
+                        conditions: Sequence[tuple[Sequence[str], str, object]], width: int = 50) -> tuple[int, int]:
+    """:func:`contamination` against the documents meeting the conditions."""
+    return contamination([document for document, values in zip(documents, metadata) if meets(values, conditions)],
+                         text, width)

@@ -165,8 +165,12 @@ def command_count(args: argparse.Namespace) -> None:
     query = _query(_text_given(args, "query", "the query"), args.ids)
     # The batch's reply, so --json lists the forms searched just as a batch line does.
     reply = count_reply(index, query, args.exact_tokens, args.whole_words, args.ignore_case, args.max_work,
-                        args.exact, args.inside_tokens, by=args.by, where=args.where)
+                        args.exact, args.inside_tokens, by=args.by, where=args.where, estimate=args.estimate)
     _print_json(reply) if args.json else print(reply["count"])
+    if reply.get("estimated") and not args.json:
+        low, high = reply["intervals"]["count"]
+        print(f"  (estimated from {reply['sample_size']:,} of {reply['population']:,} occurrences; 95% interval "
+              f"{low:,} to {high:,})")
     if "by" in reply and not args.json:
         for value, number in reply["by"].items():
             print(f"  {safe(value)}\t{number}")
@@ -178,7 +182,7 @@ def command_probability(args: argparse.Namespace) -> None:
     if args.next is None and args.next_id is None:
         raise QueryError("expected the next token as --next TEXT or --next-id ID, found neither")
     result = _open(args).probability(_query(args.prompt, args.ids), _next(args), args.exact_tokens,
-                                     args.inside_tokens)
+                                     args.inside_tokens, where=args.where)
     if args.json:
         _print_json(result.to_dict())
     else:
@@ -198,13 +202,13 @@ def command_infgram(args: argparse.Namespace) -> None:
     index = _open(args)
     prompt = _query(args.prompt, args.ids)
     if args.next is None and args.next_id is None:
-        result = index.infgram_next_tokens(prompt, top_k=args.top_k)
+        result = index.infgram_next_tokens(prompt, top_k=args.top_k, where=args.where)
         if args.json:
             _print_json(result.to_dict())
         else:
             _print_distribution(index.tokenizer, result.prompt_count, result.tokens, result.suffix_length)
         return
-    result = index.infgram_probability(prompt, _next(args), args.exact_tokens)
+    result = index.infgram_probability(prompt, _next(args), args.exact_tokens, where=args.where)
     if args.json:
         _print_json(result.to_dict())
     else:
@@ -273,7 +277,8 @@ def command_search(args: argparse.Namespace) -> None:
     result = _open(args).search(query, within=args.within, limit=args.limit, offset=args.offset,
                                 seed=args.seed, context=_context(args), exact_tokens=args.exact_tokens,
                                 whole_words=args.whole_words, ignore_case=args.ignore_case,
-                                inside_tokens=args.inside_tokens, max_work=args.max_work, exact=args.exact)
+                                inside_tokens=args.inside_tokens, max_work=args.max_work, exact=args.exact,
+                                where=args.where)
     _notice(args, result.to_dict())
     if args.json:
         _print_json(result.to_dict())
@@ -340,7 +345,7 @@ def command_attribute(args: argparse.Namespace) -> None:
     query = _query(text, True) if args.ids else text
     result = index.attribute(query, min_length=args.min_length, max_count=args.max_count, examples=args.examples,
                              context=args.context, whole_words=args.whole_words, max_work=args.max_work,
-                             exact=args.exact)
+                             exact=args.exact, where=args.where)
     if args.json:
         reply = result.to_dict()
         if args.longest_matches:
@@ -490,7 +495,7 @@ def command_contamination(args: argparse.Namespace) -> None:
     from .apps.contamination import contamination_report, summary_table
 
     summary = contamination_report(args.index, args.benchmark, args.text_field or ["text"], args.out, examples=not args.no_examples,
-                                   progress=not args.quiet, group_by=args.group_by)
+                                   progress=not args.quiet, group_by=args.group_by, where=args.where)
     if args.json:
         _print_json(summary)
         return
@@ -798,6 +803,9 @@ def build_parser() -> argparse.ArgumentParser:
     with_where(sub)
     sub.add_argument("--by", default=None, metavar="FIELD",
                      help="also count per value of this metadata field (nested: meta.lang), and where it is missing")
+    sub.add_argument("--estimate", action="store_true",
+                     help="with --by or --where: past the work budget, estimate from a sample of the occurrences "
+                          "(with 95%% intervals) instead of refusing")
     sub.set_defaults(func=command_count)
 
     for name, func, help_text in (("probability", command_probability, "count(prompt + next) / count(prompt)"),
@@ -811,6 +819,7 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--top-k", type=int, default=10, help="without --next: entries of the distribution to show")
         else:
             with_inside_tokens(sub)
+        with_where(sub)
         sub.set_defaults(func=func)
 
     sub = with_index("next", "the exact next-token distribution after a prompt")
@@ -853,6 +862,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--within", type=int, default=None,
                      help="one occurrence of every clause must begin within this many tokens of the others")
     with_paging(sub, "show this many tokens around the first match")
+    with_where(sub)
     sub.set_defaults(func=command_search)
 
     sub = with_index("attribute", "the spans of a text (e.g. a model's output) that occur verbatim in the corpus")
@@ -871,6 +881,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="only spans that are whole words in the text and occur as whole words (no letter, digit "
                           "or _ just before or after), counted as such; reads occurrences, within the work budget")
     with_budget(sub)
+    with_where(sub)
     sub.set_defaults(func=command_attribute)
 
     sub = commands.add_parser("info", help="what an index holds", description="What an index holds.")
@@ -988,6 +999,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--no-examples", action="store_true", help="do not look up an example document per entry")
     sub.add_argument("--json", action="store_true", help="print the summary as JSON")
     sub.add_argument("--quiet", action="store_true", help="no progress bar")
+    with_where(sub)
     sub.set_defaults(func=command_contamination)
 
     for name, help_text in (("duplicates", "statistics of the spans that occur twice or more (exact substrings)"),

@@ -216,13 +216,15 @@ def _check_text(text: Any, number: int) -> str:
 
 
 def contamination(index: Any, texts: Iterable[str], *, width: int = WINDOW_CHARACTERS, examples: bool = True,
-                  progress: bool = False) -> list[EntryContamination]:
+                  progress: bool = False, where: Any = None) -> list[EntryContamination]:
     """The contamination of every benchmark entry in ``texts``, in order.
 
     ``index`` is an open byte-level :class:`~infgram.Index` (any kind). With ``examples``,
     each entry with a window found gets an example: the found window that occurs least
     often, one document that contains it (the first in index order) and a snippet of that
-    document around it.
+    document around it. ``where`` (metadata conditions, as for ``count``) measures against
+    the documents that meet it only: a window is found when it occurs in one of them, each
+    found window's count read within the work budget (see :mod:`infgram.query.metadata`).
 
     >>> import tempfile, pathlib, infgram
     >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -233,11 +235,11 @@ def contamination(index: Any, texts: Iterable[str], *, width: int = WINDOW_CHARA
     >>> contamination(index, ["brown fox"])[0].example["document"]
     0
     """
-    return measure(index, texts, width=width, examples=examples, progress=progress)[0]
+    return measure(index, texts, width=width, examples=examples, progress=progress, where=where)[0]
 
 
 def measure(index: Any, texts: Iterable[str], *, width: int = WINDOW_CHARACTERS, examples: bool = True,
-            progress: bool = False) -> tuple[list[EntryContamination], list[Evidence]]:
+            progress: bool = False, where: Any = None) -> tuple[list[EntryContamination], list[Evidence]]:
     """:func:`contamination`, with each entry's :class:`Evidence` beside its result.
 
     >>> import tempfile, pathlib, infgram
@@ -266,13 +268,15 @@ def measure(index: Any, texts: Iterable[str], *, width: int = WINDOW_CHARACTERS,
                 num_windows += len(windows)
             distinct = list(dict.fromkeys(window for windows in chunk_windows for window in windows))
             counts = dict(zip(distinct, index.count_batch(distinct).tolist()))
+            if where is not None:  # a window absent from the corpus is absent from its matching documents
+                counts.update({window: index.count(window, where=where) for window in distinct if counts[window]})
             for offset, windows in enumerate(chunk_windows):
                 found_windows = [window for window in windows if counts[window] > 0]
                 example = None
                 if examples and found_windows:
                     rarest = min(found_windows, key=counts.__getitem__)
                     if rarest not in example_cache:
-                        example_cache[rarest] = _example(index, rarest, counts[rarest])
+                        example_cache[rarest] = _example(index, rarest, counts[rarest], where)
                     example = example_cache[rarest]
                 found = len(found_windows)
                 results.append(EntryContamination(start + offset, len(windows), found, found / len(windows),
@@ -285,8 +289,9 @@ def measure(index: Any, texts: Iterable[str], *, width: int = WINDOW_CHARACTERS,
     return results, evidence
 
 
-def _example(index: Any, window: str, count: int) -> dict[str, Any] | None:
-    result = index.documents(window, limit=1, context=EXAMPLE_CONTEXT_BYTES)
+def _example(index: Any, window: str, count: int, where: Any = None) -> dict[str, Any] | None:
+    result = index.documents(window, limit=1, context=EXAMPLE_CONTEXT_BYTES) if where is None else \
+        index.documents(window, limit=1, context=EXAMPLE_CONTEXT_BYTES, where=where)
     if not result.documents:
         return None
     document = result.documents[0]
@@ -684,9 +689,10 @@ def write_report(out: str | Path, results: Sequence[EntryContamination], texts: 
 
 def contamination_report(index_directory: str | Path, benchmark: str | Path, fields: Sequence[str] = ("text",),
                          out: str | Path | None = None, *, examples: bool = True, progress: bool = True,
-                         group_by: str | None = None) -> dict[str, Any]:
+                         group_by: str | None = None, where: Any = None) -> dict[str, Any]:
     """Read a benchmark, measure it against an index, write the report files; returns the summary.
-    ``group_by`` names a field of the entries (MMLU's ``subject``) to break the labels down by.
+    ``group_by`` names a field of the entries (MMLU's ``subject``) to break the labels down by;
+    ``where`` measures against the index's documents that meet these metadata conditions only.
 
     >>> import tempfile, pathlib, json, infgram
     >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -702,7 +708,7 @@ def contamination_report(index_directory: str | Path, benchmark: str | Path, fie
     index = Index.open(index_directory)
     info = require_byte_index(index)
     started = time.perf_counter()
-    results, evidence = measure(index, texts, examples=examples, progress=progress)
+    results, evidence = measure(index, texts, examples=examples, progress=progress, where=where)
     seconds = time.perf_counter() - started
     summary = {
         "index": str(index_directory),
@@ -711,6 +717,7 @@ def contamination_report(index_directory: str | Path, benchmark: str | Path, fie
         "index_bytes_of_text": info.get("num_tokens"),
         "benchmark": str(benchmark),
         "fields": list(fields),
+        **({} if where is None else {"where": where}),
         **summarize(results, texts),
         "seconds": round(seconds, 3),
         "entries_per_minute": round(len(results) / seconds * 60) if seconds > 0 else None,

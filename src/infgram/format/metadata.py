@@ -317,13 +317,14 @@ def _json_condition(path: tuple[str, ...], name: str, spec: Any) -> list[Conditi
 
 def parse_where(where: Any) -> Where | None:
     """Conditions from JSON (an object of field name to value or operators) or from the
-    command line's strings (a list, or one string); None for none.
+    command line's strings (a list, or one string); None for none; conditions parsed already
+    are themselves.
 
     >>> parse_where(None), parse_where({"lang": "de"}).describe(), parse_where(["a=1", "b in x,y"]).describe()
     (None, 'lang=de', 'a=1 b in x,y')
     """
-    if where is None:
-        return None
+    if where is None or isinstance(where, Where):  # parsed already
+        return where
     if isinstance(where, str):
         where = [where]
     conditions: list[Condition] = []

@@ -39,15 +39,19 @@ brute force.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
 from ..errors import QueryError, UnsupportedOperationError
+from ..format.metadata import Where
 from .budget import charge, refuse, work_limit
 from .corpus import Corpus
 from .documents import documents, read_document
 from .encoding import Query, check_text, check_whole_number
+from .filtering import conditions_of, filtered_match_lengths
+from .metadata import filtered_documents
+from .options import Matching
 from .partials import run_of
 from .results import AttributedSpan, AttributionResult
 from .words import is_word_character, whole_word_in_run, whole_word_summary
@@ -315,8 +319,8 @@ def maximal_spans(lengths: np.ndarray, min_length: int) -> list[tuple[int, int]]
 
 def attribute(corpus: Corpus, text: Query, min_length: int | None = None, max_count: int = 100, examples: int = 3,
               context: int | None = None, whole_words: bool = False, max_work: int | None = None,
-              exact: bool = False) -> AttributionResult:
-    """See :meth:`infgram.Index.attribute`."""
+              exact: bool = False, where: Any = None) -> AttributionResult:
+    """See :meth:`infgram.Index.attribute`; with ``where``, see :func:`_attribute_filtered`."""
     defaults = default_settings(corpus)
     min_length = defaults["min_length"] if min_length is None else min_length
     context = defaults["context"] if context is None else context
@@ -331,7 +335,14 @@ def attribute(corpus: Corpus, text: Query, min_length: int | None = None, max_co
     if whole_words and corpus.tokenizer.kind not in ("bytes", "huggingface"):
         raise UnsupportedOperationError("whole_words needs text, but this index was built from token ids (it has no "
                                         "tokenizer to spell them); attribute without whole_words")
+    conditions = conditions_of(where)
+    if conditions is not None and whole_words:
+        raise UnsupportedOperationError("attribution with both whole_words and where is not supported; attribute "
+                                        "with where alone, or with whole_words alone")
     text, ids, starts, ends = _tokens_and_characters(corpus, text)
+    if conditions is not None:
+        return _attribute_filtered(corpus, text, ids, starts, ends, min_length, max_count, examples, context,
+                                   conditions, budget)
     matches = corpus.longest_matches(ids)
     lengths = np.asarray(matches.lengths, dtype=np.int64)
     if whole_words:
@@ -347,6 +358,33 @@ def attribute(corpus: Corpus, text: Query, min_length: int | None = None, max_co
     for (start, end), count in zip(spans, counts):
         span_ids = ids[start:end]
         found = documents(corpus, span_ids, limit=examples, context=context, budget=budget)
+        common = found.num_documents > max_count
+        result.append(AttributedSpan(
+            start, end, int(starts[start]), int(ends[end - 1]), text[int(starts[start]) : int(ends[end - 1])],
+            int(count), found.num_documents, common, [] if common else found.documents))
+    return AttributionResult(text, len(ids), min_length, result)
+
+
+def _attribute_filtered(corpus: Corpus, text: str, ids: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                        min_length: int, max_count: int, examples: int, context: int, where: Where,
+                        budget: int) -> AttributionResult:
+    """Attribution to the documents meeting ``where``: the answer an index of those documents
+    alone gives. The matching statistics are filtered (:func:`~infgram.query.filtering.
+    filtered_match_lengths`), then spans are cut and counted as without ``where``, each count
+    and example list from matching documents only; every read draws on one work budget."""
+    lengths, reader = filtered_match_lengths(corpus, ids, where, budget, max(min_length, 1))
+    spans = maximal_spans(lengths, min_length)
+    if corpus.tokenizer.tokens_are_bytes and spans:
+        edges = TextEdges([bytes([token]) for token in ids.tolist()], carries_space=False)
+        spans = trim_to_words(edges, spans, max(min_length, 1))
+    encode = corpus.encoder.encode
+    result = []
+    for start, end in spans:
+        span_ids = ids[start:end]
+        count = reader.count(encode(span_ids))
+        found = filtered_documents(corpus, span_ids, where, examples, 0, None, context,
+                                   max(reader.budget - reader.work, 0), Matching())
+        reader.work += reader.cost(encode(span_ids))  # the examples read the span's occurrences again (charged there)
         common = found.num_documents > max_count
         result.append(AttributedSpan(
             start, end, int(starts[start]), int(ends[end - 1]), text[int(starts[start]) : int(ends[end - 1])],

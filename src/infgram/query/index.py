@@ -54,6 +54,13 @@ from .budget import work_limit
 from .corpus import Corpus
 from .documents import documents, read_document
 from .drafting import draft
+from .filtering import (
+    conditions_of,
+    filtered_infgram_next_tokens,
+    filtered_infgram_probabilities,
+    filtered_infgram_probability,
+    filtered_probability,
+)
 from .encoding import Query
 from ..format.metadata import parse_where
 from .metadata import CountByResult, count_by, filtered_documents, filtered_next_tokens
@@ -66,8 +73,12 @@ from .results import (
     Document,
     DocumentsResult,
     DraftResult,
+    InfgramNextTokensResult,
+    InfgramProbabilitiesResult,
+    InfgramProbabilityResult,
     NextTokensResult,
     NoveltyResult,
+    ProbabilityResult,
     SearchResult,
 )
 from .search import cooccurrence, parse_query, search
@@ -351,7 +362,7 @@ class Index(Corpus):
     # -- counts by metadata --------------------------------------------------------------------------
     def count(self, query: Query, exact_tokens: bool = False, whole_words: bool = False, ignore_case: bool = False,
               max_work: int | None = None, exact: bool = False, by: str | None = None,
-              where: Any = None) -> int | CountByResult:
+              where: Any = None, estimate: bool = False) -> int | CountByResult:
         """Occurrences of a token sequence (see :meth:`Corpus.count <infgram.query.corpus.Corpus.count>`).
 
         ``by="lang"`` (a metadata field; nested ones as ``meta.lang``) gives a
@@ -363,6 +374,12 @@ class Index(Corpus):
         ``max_work`` (past it a :class:`~infgram.errors.LimitError`; ``exact=True`` lifts
         it). See :mod:`infgram.query.metadata`.
 
+        ``estimate=True`` (with ``by`` or ``where``) answers past the budget too: from a
+        uniform sample of the occurrences (fixed seed), a :class:`~infgram.query.metadata.
+        CountByResult` with ``estimated=True``, the sample's size and counts, and 95%
+        intervals; under the budget it is exact, ``estimated=False``. See
+        :mod:`infgram.query.estimation`.
+
         >>> import tempfile, pathlib, infgram
         >>> folder = pathlib.Path(tempfile.mkdtemp())
         >>> _ = infgram.build_from_documents([{"text": "abab", "year": 1999}, {"text": "ab", "year": 2001}],
@@ -371,10 +388,12 @@ class Index(Corpus):
         >>> index.count("ab"), index.count("ab", by="year").by, index.count("ab", where={"year": {"lt": 2000}})
         (3, {'1999': 2, '2001': 1}, 2)
         """
+        if not isinstance(estimate, bool):
+            raise QueryError(f"expected estimate to be true or false, found {estimate!r:.40}")
         if by is None and (where is None or parse_where(where) is None):  # no field, no condition: a plain count
             return super().count(query, exact_tokens, whole_words, ignore_case, max_work, exact)
         matching = Matching.of(exact_tokens, whole_words, ignore_case)
-        return count_by(self, query, by, where, matching, work_limit(max_work, exact, self.max_work_ceiling))
+        return count_by(self, query, by, where, matching, work_limit(max_work, exact, self.max_work_ceiling), estimate)
 
     def next_tokens(self, prompt: Query, top_k: int | None = None, exact_tokens: bool = False,
                     inside_tokens: bool = False, where: Any = None) -> NextTokensResult:
@@ -397,6 +416,89 @@ class Index(Corpus):
         result = filtered_next_tokens(self, prompt, top_k, exact_tokens, where,
                                       work_limit(None, False, self.max_work_ceiling))
         return self._with_inside_tokens(result, [prompt], inside_tokens)
+
+    def probability(self, prompt: Query, next_token: str | int, exact_tokens: bool = False,
+                    inside_tokens: bool = False, where: Any = None) -> ProbabilityResult:
+        """count(prompt + next) / count(prompt) (see :meth:`Corpus.probability
+        <infgram.query.corpus.Corpus.probability>`); ``where`` counts both in the documents whose
+        metadata meet conditions (as in :meth:`count`), reading every occurrence of the prompt
+        within the default work budget (past it a :class:`~infgram.errors.LimitError`; see
+        :mod:`infgram.query.filtering`).
+
+        >>> import infgram
+        >>> index = infgram.Index.from_texts([{"text": "ab", "metadata": {"k": "x"}}, {"text": "ac", "metadata": {"k": "y"}}])
+        >>> index.probability("a", "c").probability, index.probability("a", "c", where={"k": "y"}).probability
+        (0.5, 1.0)
+        """
+        conditions = conditions_of(where)
+        if conditions is None:
+            return super().probability(prompt, next_token, exact_tokens, inside_tokens)
+        self.require("probability")
+        next_id = int(self.encoder.ids_of(self._encode_next(next_token, exact_tokens))[0])
+        searched, forms = self._forms_searched(prompt, exact_tokens)
+        result = filtered_probability(self, searched, forms, next_id, conditions, self._filtered_budget())
+        return self._with_inside_tokens(result, [prompt], inside_tokens)
+
+    def infgram_probability(self, prompt: Query, next_token: str | int, exact_tokens: bool = False,
+                            where: Any = None) -> InfgramProbabilityResult:
+        """P(next | longest suffix of the prompt that occurs) (see :meth:`Corpus.infgram_probability
+        <infgram.query.corpus.Corpus.infgram_probability>`). With ``where``, the ∞-gram of the
+        documents whose metadata meet conditions: the longest suffix that occurs in one of them,
+        counted in them only, within the default work budget (see :mod:`infgram.query.filtering`).
+
+        >>> import infgram
+        >>> index = infgram.Index.from_texts([{"text": "xab", "metadata": {"k": "x"}}, {"text": "ac", "metadata": {"k": "y"}}])
+        >>> index.infgram_probability("xa", "c"), index.infgram_probability("xa", "c", where={"k": "y"})
+        (InfgramProbabilityResult(suffix_length=2, prompt_count=1, count=0, probability=0.0), \
+InfgramProbabilityResult(suffix_length=1, prompt_count=1, count=1, probability=1.0))
+        """
+        conditions = conditions_of(where)
+        if conditions is None:
+            return super().infgram_probability(prompt, next_token, exact_tokens)
+        self.require("infgram_probability")
+        next_id = int(self.encoder.ids_of(self._encode_next(next_token, exact_tokens))[0])
+        return filtered_infgram_probability(self, prompt, next_id, conditions, self._filtered_budget())
+
+    def infgram_next_tokens(self, prompt: Query, top_k: int | None = None, where: Any = None
+                            ) -> InfgramNextTokensResult:
+        """The next-token distribution after the longest suffix of the prompt that occurs; with
+        ``where``, in the documents whose metadata meet conditions (as in :meth:`infgram_probability`).
+
+        >>> import infgram
+        >>> index = infgram.Index.from_texts([{"text": "xab", "metadata": {"k": "x"}}, {"text": "ac", "metadata": {"k": "y"}}])
+        >>> result = index.infgram_next_tokens("xa", where={"k": "y"})
+        >>> result.suffix_length, [(token.text, token.count) for token in result.tokens]
+        (1, [('c', 1)])
+        """
+        conditions = conditions_of(where)
+        if conditions is None:
+            return super().infgram_next_tokens(prompt, top_k)
+        self.require("infgram_next_tokens")
+        self._check_top_k(top_k)
+        return filtered_infgram_next_tokens(self, prompt, top_k, conditions, self._filtered_budget())
+
+    def infgram_probabilities(self, text: Query, where: Any = None) -> InfgramProbabilitiesResult:
+        """The ∞-gram probability of every token of ``text`` given all the tokens before it
+        (see :meth:`Corpus.infgram_probabilities <infgram.query.corpus.Corpus.infgram_probabilities>`);
+        with ``where``, the ∞-gram of the documents whose metadata meet conditions (as in
+        :meth:`infgram_probability`), within one default work budget for the whole text.
+
+        >>> import infgram
+        >>> index = infgram.Index.from_texts([{"text": "ab", "metadata": {"k": "x"}}, {"text": "ac", "metadata": {"k": "y"}}])
+        >>> result = index.infgram_probabilities("ab", where={"k": "y"})
+        >>> result.suffix_lengths, result.prompt_counts, result.counts
+        ([0, 1], [2, 1], [1, 0])
+        """
+        conditions = conditions_of(where)
+        if conditions is None:
+            return super().infgram_probabilities(text)
+        self.require("infgram_probabilities")
+        return filtered_infgram_probabilities(self, text, conditions, self._filtered_budget())
+
+    def _filtered_budget(self) -> int:
+        """The work budget of a filtered n-gram or ∞-gram question (they take no max_work: the default, under a
+        server's ceiling), as for next_tokens with where."""
+        return work_limit(None, False, self.max_work_ceiling)
 
     # -- documents --------------------------------------------------------------------------------
     def document(self, number: int) -> Document:
@@ -452,7 +554,7 @@ class Index(Corpus):
     def search(self, cnf: Any, within: int | None = None, limit: int = 10, offset: int = 0,
                seed: int | None = None, context: int | None = None, max_work: int | None = None,
                exact: bool = False, exact_tokens: bool = False, whole_words: bool = False,
-               ignore_case: bool = False, inside_tokens: bool = False) -> SearchResult:
+               ignore_case: bool = False, inside_tokens: bool = False, where: Any = None) -> SearchResult:
         """Documents matching an AND of ORs of phrases, exactly (see :mod:`infgram.query.search`).
 
         ``cnf`` is a list of clauses, each a list of phrases (strings, id lists or
@@ -465,7 +567,8 @@ class Index(Corpus):
         :class:`~infgram.errors.LimitError` (``exact=True`` lifts the budget). A string phrase
         on a tokenized index stands for all its forms (see :meth:`forms`; ``exact_tokens=True``
         searches exactly its encoding); ``whole_words``, ``ignore_case`` and ``inside_tokens`` as
-        in :meth:`documents`.
+        in :meth:`documents`. ``where`` keeps the documents whose metadata meet conditions (as
+        in :meth:`count`): the search of the sub-corpus they make.
 
         >>> import tempfile, pathlib, infgram
         >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -480,7 +583,7 @@ class Index(Corpus):
         self.require("search")
         matching = Matching.of(exact_tokens, whole_words, ignore_case, inside_tokens)
         result = search(self, cnf, within, limit, offset, seed, context,
-                        work_limit(max_work, exact, self.max_work_ceiling), matching)
+                        work_limit(max_work, exact, self.max_work_ceiling), matching, where)
         phrases = [phrase for clause in (parse_query(cnf) if isinstance(cnf, str) else cnf) for phrase in clause] \
             if inside_tokens is True else []
         return self._with_inside_tokens(result, phrases, inside_tokens)
@@ -512,7 +615,7 @@ class Index(Corpus):
 
     def attribute(self, text: Query, min_length: int | None = None, max_count: int = 100, examples: int = 3,
                   context: int | None = None, whole_words: bool = False, max_work: int | None = None,
-                  exact: bool = False) -> AttributionResult:
+                  exact: bool = False, where: Any = None) -> AttributionResult:
         """The maximal spans of ``text`` that occur verbatim in the corpus, as OLMoTrace shows them.
 
         Spans are at least ``min_length`` tokens (default 32 in a byte index, 8 with a
@@ -521,7 +624,9 @@ class Index(Corpus):
         ``max_count`` documents (then it is ``common``). ``whole_words=True`` keeps the
         stretches that are whole words in the text and occur as whole words in the corpus,
         counted as such; ``max_work`` bounds the occurrences read (``exact=True`` lifts it).
-        See :mod:`infgram.query.attribution`.
+        ``where`` keeps the documents whose metadata meet conditions (as in :meth:`count`):
+        spans, counts and examples come from them only, every occurrence read within
+        ``max_work``. See :mod:`infgram.query.attribution`.
 
         >>> import tempfile, pathlib, infgram
         >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -536,7 +641,7 @@ class Index(Corpus):
         ['cat sat on', 'sat on a log']
         """
         self.require("attribute")
-        return attribute(self, text, min_length, max_count, examples, context, whole_words, max_work, exact)
+        return attribute(self, text, min_length, max_count, examples, context, whole_words, max_work, exact, where)
 
     def draft(self, prompt: Query, max_tokens: int = 16, min_probability: float = 0.0, min_count: int = 1,
               max_suffix_tokens: int | None = None) -> DraftResult:

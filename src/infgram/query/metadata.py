@@ -2,9 +2,11 @@
 the metadata holds.
 
 ``count(query, by="lang")`` answers how many occurrences of a phrase lie in documents of
-each value of a field; ``where={"lang": "de"}`` (on ``count``, ``documents`` and ``next_tokens``) keeps only the
-occurrences (or documents) whose document meets conditions (the syntax of :mod:`infgram.format.metadata`, the same as
-``remove --where``). Both are exact.
+each value of a field; ``where={"lang": "de"}`` (on ``count``, ``documents`` and ``next_tokens``; on the
+∞-gram operations, probability, search, attribution and contamination see :mod:`infgram.query.filtering`) keeps only
+the occurrences (or documents) whose document meets conditions (the syntax of :mod:`infgram.format.metadata`, the same
+as ``remove --where``). Both are exact; past the budget, ``estimate=True`` estimates instead
+(:mod:`infgram.query.estimation`).
 
 **How.** The occurrences of a query in a shard are one suffix-array run per form
 (:mod:`infgram.query.documents`); their token positions map to documents by binary search
@@ -60,7 +62,8 @@ from ..sampling import page_order
 from ..shards import Shard
 from .budget import charge, refuse
 from .corpus import Corpus
-from .documents import first_matches, occurrence_runs, read_document
+from .documents import drawn_occurrences, first_matches, occurrence_runs, read_document
+from .estimation import estimated_fields, sample_numbers
 from .encoding import MAX_DOCUMENTS_LIMIT, Query, check_whole_number
 from .options import Matching
 from .partials import merge_distributions, run_of
@@ -90,10 +93,27 @@ class CountByResult:
     count: int
     by: dict[str, int] = field(default_factory=dict)
     missing: int = 0
+    estimated: bool | None = None
+    """With ``estimate=True``: whether the counts are estimates from a sample (past the work
+    budget; see :mod:`infgram.query.estimation`) or exact (False); None when not asked."""
+    sample_size: int | None = None
+    """Of an estimate: the occurrences drawn."""
+    population: int | None = None
+    """Of an estimate: the occurrences drawn from (every occurrence of the query's forms)."""
+    sample: dict[str, Any] | None = None
+    """Of an estimate: the counts seen in the sample (``count``, ``by``, ``missing``)."""
+    intervals: dict[str, Any] | None = None
+    """Of an estimate: 95% intervals [low, high] of ``count``, of each value of ``by`` and of ``missing``."""
 
     def to_dict(self) -> dict[str, Any]:
         """The reply of a batch or HTTP request."""
-        return {"count": self.count, "by": dict(self.by), "missing": self.missing}
+        reply: dict[str, Any] = {"count": self.count, "by": dict(self.by), "missing": self.missing}
+        if self.estimated is not None:
+            reply["estimated"] = self.estimated
+        for name in ("sample_size", "population", "sample", "intervals"):
+            if getattr(self, name) is not None:
+                reply[name] = getattr(self, name)
+        return reply
 
 
 # -- a shard's columns -------------------------------------------------------------------------------
@@ -233,6 +253,12 @@ def _check_keys(corpus: Corpus, paths: Sequence[tuple[str, ...]], what: str) -> 
                              f"which no document has; the fields are: {shown or 'none (the documents have no metadata)'}")
 
 
+def check_where_keys(corpus: Corpus, where: Where | None) -> None:
+    """A condition on a field no document of the corpus has is a
+    :class:`~infgram.errors.QueryError` naming the fields that exist (as for ``count``)."""
+    _check_keys(corpus, where.paths if where else [], "every condition of where")
+
+
 def _field(by: Any) -> tuple[str, ...] | None:
     if by is None:
         return None
@@ -242,9 +268,11 @@ def _field(by: Any) -> tuple[str, ...] | None:
 
 
 def _plan(corpus: Corpus, query: Query, matching: Matching, budget: int, by: tuple[str, ...] | None,
-          where: Where | None, what: str) -> tuple[list[bytes], list[list[tuple[int, int]]], tuple[WordTest, list[bool]] | None]:
+          where: Where | None, what: str, estimate: bool = False
+          ) -> tuple[list[bytes], list[list[tuple[int, int]]] | None, tuple[WordTest, list[bool]] | None]:
     """The forms of a query and every row of their runs, once the work they take (positions
-    and metadata read) is known to fit the budget, and charged."""
+    and metadata read) is known to fit the budget, and charged. Past the budget, with
+    ``estimate``, the rows are None (nothing charged): the caller samples them instead."""
     plan = corpus.plan(query, matching)
     searched = plan.searched
     shard_set = corpus.shard_set
@@ -260,6 +288,10 @@ def _plan(corpus: Corpus, query: Query, matching: Matching, budget: int, by: tup
         rows = [[(lo, hi) for lo, hi in shard_runs.tolist()] for shard_runs in runs]
         needed += sum((hi - lo) * cost for shard_rows, cost in zip(rows, shard_set.locate_costs)
                       for lo, hi in shard_rows)
+    if needed > budget and estimate:
+        _check_keys(corpus, [by] if by else [], "by")
+        _check_keys(corpus, where.paths if where else [], "every condition of where")
+        return searched, None, plan.words if matching.whole_words else None
     if needed > budget:
         raise refuse(what, needed, budget)
     charge(needed)
@@ -269,21 +301,85 @@ def _plan(corpus: Corpus, query: Query, matching: Matching, budget: int, by: tup
     return searched, rows, words
 
 
-def count_by(corpus: Corpus, query: Query, by: Any, where: Any, matching: Matching, budget: int
-             ) -> CountByResult | int:
-    """See :meth:`infgram.Index.count`: a :class:`CountByResult` with ``by``, else the
-    count of the occurrences in documents that meet ``where``."""
+def count_by(corpus: Corpus, query: Query, by: Any, where: Any, matching: Matching, budget: int,
+             estimate: bool = False) -> CountByResult | int:
+    """See :meth:`infgram.Index.count`: a :class:`CountByResult` with ``by`` (or with
+    ``estimate``), else the count of the occurrences in documents that meet ``where``. With
+    ``estimate``, an answer past the budget is estimated from a sample
+    (:func:`estimated_count_by`); under it, it is exact and says so (``estimated`` False)."""
+    if not isinstance(estimate, bool):
+        raise QueryError(f"expected estimate to be true or false, found {estimate!r:.40}")
     by_path = _field(by)
     conditions = parse_where(where)
-    searched, rows, words = _plan(corpus, query, matching, budget, by_path, conditions, "this count by metadata")
+    searched, rows, words = _plan(corpus, query, matching, budget, by_path, conditions, "this count by metadata",
+                                  estimate)
+    if rows is None:
+        return estimated_count_by(corpus, searched, words, by_path, conditions, budget)
     if not searched:  # no form occurs
-        return CountByResult(0) if by_path else 0
+        return CountByResult(0, estimated=False if estimate else None) if by_path or estimate else 0
     parts = [corpus.shard_set.call(number, count_by_shard, searched, shard_rows, words, by_path, conditions)
              for number, shard_rows in enumerate(rows)]
     total = sum(part[2] for part in parts)
-    if by_path is None:
+    if by_path is None and not estimate:
         return total
-    return CountByResult(total, _merged([part[0] for part in parts]), sum(part[1] for part in parts))
+    return CountByResult(total, _merged([part[0] for part in parts]), sum(part[1] for part in parts),
+                         estimated=False if estimate else None)
+
+
+def sampled_by_shard(shard: Shard, forms: list[bytes], form_numbers: np.ndarray, rows: np.ndarray,
+                     words: tuple[WordTest, list[bool]] | None, by: tuple[str, ...] | None,
+                     where: Where | None) -> tuple[dict[str, int], int, int]:
+    """A per-shard partial of an estimate: of the drawn occurrences (row ``rows[i]`` of the
+    run of ``forms[form_numbers[i]]``), those in live documents meeting ``where`` (and whole
+    words, with ``words``), per value of ``by``, lacking it, and in all."""
+    documents = drawn_occurrences(shard, forms, form_numbers, rows, words)[0]
+    documents = documents[documents >= 0]  # removed documents, or not whole words
+    documents = documents[_accepted(shard, where, documents)]
+    if by is None:
+        return {}, 0, len(documents)
+    column = _column(shard, by)
+    sums = np.bincount(np.asarray(column.numbers)[documents], minlength=len(column.values) + 1)
+    counted = {column.values[number - 1]: int(sums[number]) for number in np.flatnonzero(sums[1:]) + 1}
+    return counted, int(sums[0]), len(documents)
+
+
+def estimated_count_by(corpus: Corpus, searched: list[bytes], words: tuple[WordTest, list[bool]] | None,
+                       by: tuple[str, ...] | None, where: Where | None, budget: int) -> CountByResult:
+    """A count by metadata past the budget, estimated from as many occurrences, drawn
+    uniformly with a fixed seed, as the budget affords (see :mod:`infgram.query.estimation`);
+    a budget that affords none is a :class:`~infgram.errors.LimitError`."""
+    shard_set = corpus.shard_set
+    metadata_units = sum(shard_set.map(metadata_cost, ([by] if by else []) + (where.paths if where else [])))
+    runs: list[tuple[int, int, int, int]] = []  # (shard, form, lo, hi), in the order occurrences are numbered
+    for number in range(len(shard_set)):
+        for form, encoded in enumerate(searched):
+            lo, hi = shard_set.call(number, run_of, encoded)
+            if hi > lo:
+                runs.append((number, form, lo, hi))
+    population = sum(hi - lo for _, _, lo, hi in runs)
+    cost = max(shard_set.locate_costs) if len(shard_set) else 1
+    size = min(population, max(budget - metadata_units, 0) // cost)
+    if size < 1:
+        raise refuse("this estimated count by metadata (its metadata and one occurrence at least)",
+                     metadata_units + cost, budget)
+    charge(metadata_units + size * cost)
+    ends = np.cumsum([hi - lo for _, _, lo, hi in runs])
+    drawn = np.sort(sample_numbers(population, size))
+    which = np.searchsorted(ends, drawn, side="right")  # the run of each drawn occurrence
+    firsts = ends - np.array([hi - lo for _, _, lo, hi in runs])
+    rows = np.array([lo for _, _, lo, _ in runs], dtype=np.int64)[which] + drawn - firsts[which]
+    shards = np.array([number for number, _, _, _ in runs], dtype=np.int64)[which]
+    forms = np.array([form for _, form, _, _ in runs], dtype=np.int64)[which]
+    by_parts, missing, kept = [], 0, 0
+    for number in np.unique(shards).tolist():
+        chosen = shards == number
+        counted, lacking, total = shard_set.call(number, sampled_by_shard, searched, forms[chosen], rows[chosen],
+                                                 words, by, where)
+        by_parts.append(counted)
+        missing, kept = missing + lacking, kept + total
+    fields = estimated_fields(population, size, kept, _merged(by_parts) if by else {}, missing)
+    return CountByResult(fields["count"], _merged([fields["by"]]), fields["missing"], True, size, population,
+                         fields["sample"], fields["intervals"])
 
 
 def documents_by_value(shard: Shard, by: tuple[str, ...], documents: np.ndarray) -> tuple[dict[str, int], int]:

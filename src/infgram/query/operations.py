@@ -190,15 +190,17 @@ _WHERE = Parameter("where", "where", Optional[Union[dict[str, Any], list[str]]],
 OPERATIONS: dict[str, Operation] = {operation.name: operation for operation in (
     Operation("count", "occurrences of a sequence", (
         _sequence("query", "the sequence"), _EXACT_TOKENS, _WHOLE_WORDS, _IGNORE_CASE, _MAX_WORK, _EXACT, _BY, _WHERE,
+        _flag("estimate", "with by or where: past the work budget, estimate from a sample, with 95% intervals, "
+                          "instead of refusing (see infgram.query.estimation)"),
         _flag("inside_tokens", _INSIDE_TOKENS.doc, python=False)), None),
     Operation("probability", "count(prompt + next) / count(prompt)", (
-        _prompt(), _NEXT_TOKEN, _EXACT_TOKENS, _INSIDE_TOKENS), results.ProbabilityResult),
+        _prompt(), _NEXT_TOKEN, _EXACT_TOKENS, _INSIDE_TOKENS, _WHERE), results.ProbabilityResult),
     Operation("next_tokens", "the exact next-token distribution after a prompt", (
         _PROMPT_OR_TEXT, _TOP_K, _EXACT_TOKENS, _INSIDE_TOKENS, _WHERE), results.NextTokensResult),
     Operation("infgram_probability", "the ∞-gram probability of a next token", (
-        _prompt(), _NEXT_TOKEN, _EXACT_TOKENS), results.InfgramProbabilityResult),
+        _prompt(), _NEXT_TOKEN, _EXACT_TOKENS, _WHERE), results.InfgramProbabilityResult),
     Operation("infgram_next_tokens", "the next-token distribution after the longest suffix of the prompt that occurs",
-              (_PROMPT_OR_TEXT, _TOP_K), results.InfgramNextTokensResult),
+              (_PROMPT_OR_TEXT, _TOP_K, _WHERE), results.InfgramNextTokensResult),
     Operation("document", "one document by its number, whole, with its metadata", (
         Parameter("number", "document_number", int, doc="the document's number (0-based, in input order)",
                   field="document", minimum=0),), results.Document),
@@ -212,7 +214,7 @@ OPERATIONS: dict[str, Operation] = {operation.name: operation for operation in (
                   doc='clauses of phrases (an AND of ORs), or a query string such as "a b" AND (c OR d)', field="cnf"),
         Parameter("within", "integer", Optional[int], None, "one occurrence of every clause within this many tokens "
                   "of the others", field="within", minimum=0),
-        *_PAGE, _MAX_WORK, _EXACT, *_MATCHING), results.SearchResult, "expensive"),
+        *_PAGE, _MAX_WORK, _EXACT, *_MATCHING, _WHERE), results.SearchResult, "expensive"),
     Operation("attribute", "the spans of a text that occur verbatim, with their sources", (
         _sequence("text", "the text"),
         Parameter("min_length", "integer", Optional[int], None, "shortest span in tokens (None: 32 in a byte index, "
@@ -223,11 +225,11 @@ OPERATIONS: dict[str, Operation] = {operation.name: operation for operation in (
                   maximum=1000),
         Parameter("context", "integer", Optional[int], None, "tokens of context around each example",
                   field="context", minimum=0),
-        _WHOLE_WORDS, _MAX_WORK, _EXACT), results.AttributionResult, "expensive"),
+        _WHOLE_WORDS, _MAX_WORK, _EXACT, _WHERE), results.AttributionResult, "expensive"),
     Operation("longest_matches", "the longest match starting at every token of a text", (
         _sequence("text", "the text"),), results.LongestMatchesResult, "expensive"),
     Operation("infgram_probabilities", "the ∞-gram probability of every token of a text", (
-        _sequence("text", "the text"),), results.InfgramProbabilitiesResult, "expensive"),
+        _sequence("text", "the text"), _WHERE), results.InfgramProbabilitiesResult, "expensive"),
     Operation("cooccurrence", "counts of phrases and of the documents that hold pairs of them", (
         Parameter("phrases", "phrases", list[Phrase], doc="the phrases", field="phrases"),
         Parameter("pairs", "pairs", Optional[list[tuple[int, int]]], None, "pairs of phrase numbers (None: all "
@@ -235,7 +237,7 @@ OPERATIONS: dict[str, Operation] = {operation.name: operation for operation in (
         _flag("document_counts", "also the number of documents of each phrase"),
         _MAX_WORK, _EXACT, *_MATCHING), results.CooccurrenceResult, "expensive"),
     Operation("contamination", "how much of a benchmark entry occurs in the corpus", (
-        Parameter("text", "text", str, doc="one benchmark entry", field="text"),),
+        Parameter("text", "text", str, doc="one benchmark entry", field="text"), _WHERE),
         results.EntryContamination, "expensive", index_method=False),
     Operation("draft", "a greedy ∞-gram continuation of a prompt", (
         _prompt(),

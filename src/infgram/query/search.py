@@ -43,11 +43,13 @@ import numpy as np
 
 from ..errors import QueryError
 from ..format import token_dtype
+from ..format.metadata import Where, parse_where
 from ..sampling import page_order
 from ..shards import Shard
 from .budget import DEFAULT_MAX_WORK, PAIR_UNITS, SCAN_TOKENS_PER_UNIT, charge, refuse
 from .corpus import Corpus
 from .documents import matching_documents, read_document
+from .metadata import check_where_keys, documents_meeting, metadata_cost
 from .partials import first_of_runs, run_of
 from .encoding import MAX_DOCUMENTS_LIMIT, Query, check_whole_number
 from .options import Matching
@@ -287,12 +289,14 @@ class _ShardMatches:
 
 
 def search_matches(shard: Shard, clauses: list[list[bytes]], within: int | None, max_work: int,
-                   words: tuple[WordTest, list[list[bool]]] | None = None) -> _ShardMatches:
+                   words: tuple[WordTest, list[list[bool]]] | None = None, where: Where | None = None
+                   ) -> _ShardMatches:
     """The partial answer of a search in one shard: its matching documents and sites, and
     the work they took. Each step's cost is known before it is taken (from run lengths and
     document lengths), so a shard stops as soon as it would pass ``max_work``. With
     ``words`` (the word test, and per clause and phrase whether it carries the space before
-    its text) only whole-word occurrences count."""
+    its text) only whole-word occurrences count; with ``where``, only documents whose
+    metadata meet it are candidates (a search of the sub-corpus they make)."""
     def clause_words(number: int) -> Words:
         return None if words is None else (words[0], words[1][number])
 
@@ -311,6 +315,8 @@ def search_matches(shard: Shard, clauses: list[list[bytes]], within: int | None,
         return _ShardMatches(empty, empty, empty, empty, work, True)
     found[rarest] = _read_occurrences(shard, clauses[rarest], runs[rarest], token_width, None, clause_words(rarest))
     candidates = _sorted_unique(found[rarest].documents)
+    if where is not None:  # the other documents are not searched: the rarest clause's sites there drop below
+        candidates = candidates[documents_meeting(shard, where, candidates)]
     for number in order[1:]:
         if not len(candidates):
             break
@@ -404,9 +410,10 @@ def _encode_clauses(corpus: Corpus, cnf: Any, matching: Matching = Matching()
 
 def search(corpus: Corpus, cnf: Any, within: int | None = None, limit: int = 10, offset: int = 0,
            seed: int | None = None, context: int | None = None, budget: int = DEFAULT_MAX_WORK,
-           matching: Matching = Matching()) -> SearchResult:
+           matching: Matching = Matching(), where: Any = None) -> SearchResult:
     """See :meth:`infgram.Index.search`; ``budget`` is the request's work limit
-    (:func:`~infgram.query.budget.work_limit`), ``matching`` its options."""
+    (:func:`~infgram.query.budget.work_limit`), ``matching`` its options, ``where`` the
+    metadata conditions documents must meet (their value columns are charged as for counts)."""
     limit = check_whole_number("limit", limit, MAX_DOCUMENTS_LIMIT)
     offset = check_whole_number("offset", offset)
     seed = check_whole_number("seed", seed, optional=True)
@@ -417,8 +424,13 @@ def search(corpus: Corpus, cnf: Any, within: int | None = None, limit: int = 10,
     if not all(clauses):  # a phrase with no spelling that occurs (ignore_case)
         return SearchResult(0, 0, [], _reported(forms))
     words = (corpus.word_test(), spaced) if matching.whole_words else None
-    per_shard = shard_set.map(search_matches, clauses, within, budget, words)
-    work = sum(matches.work for matches in per_shard)
+    conditions = None if where is None else parse_where(where)
+    metadata_work = sum(shard_set.map(metadata_cost, conditions.paths)) if conditions is not None else 0
+    if metadata_work > budget:
+        raise refuse("this search", metadata_work, budget)
+    check_where_keys(corpus, conditions)
+    per_shard = shard_set.map(search_matches, clauses, within, budget - metadata_work, words, conditions)
+    work = metadata_work + sum(matches.work for matches in per_shard)
     charge(min(work, budget))  # a shard stops before it would pass the budget
     if work > budget:
         raise refuse("this search", work, budget)

@@ -321,12 +321,14 @@ class Client:
     # (remote_method, below): adding an operation to the registry adds its Client method.
     def count(self, query: Any, exact_tokens: bool = False, whole_words: bool = False, ignore_case: bool = False,
               max_work: int | None = None, exact: bool = False, by: str | None = None,
-              where: Any = None) -> int | CountByResult:
+              where: Any = None, estimate: bool = False) -> int | CountByResult:
         """Occurrences of a token sequence (text or ids), per value of ``by``, in documents
-        meeting ``where``; see :meth:`infgram.Index.count`."""
+        meeting ``where``, estimated past the budget with ``estimate``; see :meth:`infgram.Index.count`."""
         reply = self.call("count", **request_fields("count", locals()))
-        if by is not None:
-            return CountByResult(int(reply["count"]), dict(reply["by"]), int(reply["missing"]))
+        if by is not None or "estimated" in reply:
+            return CountByResult(int(reply["count"]), dict(reply.get("by", {})), int(reply.get("missing", 0)),
+                                 reply.get("estimated"), reply.get("sample_size"), reply.get("population"),
+                                 reply.get("sample"), reply.get("intervals"))
         return int(reply["count"])
 
     def count_batch(self, queries: Iterable[Any], exact_tokens: bool = False, whole_words: bool = False,
@@ -358,9 +360,10 @@ class Client:
             return np.concatenate(list(pool.map(counted, [rows[start:start + size]
                                                           for start in range(0, len(rows), size)])))
 
-    def contamination(self, text: str) -> dict[str, Any]:
-        """How much of one benchmark entry occurs in the corpus (the reply of the ``contamination`` op)."""
-        reply = self.call("contamination", text=text)
+    def contamination(self, text: str, where: Any = None) -> dict[str, Any]:
+        """How much of one benchmark entry occurs in the corpus (the reply of the ``contamination`` op),
+        or in its documents meeting ``where``."""
+        reply = self.call("contamination", text=text, **({} if where is None else {"where": where}))
         reply.pop("op", None)
         return reply
 

@@ -54,6 +54,12 @@ index (null, with a notice, when that could not be decided; see
 ``inside_tokens=True``). It is asked for, not given by default, because it
 takes milliseconds (a walk of the vocabulary) where the count takes microseconds.
 
+``count``, ``documents``, ``next_tokens``, ``probability``, ``infgram_probability``,
+``infgram_next_tokens``, ``infgram_probabilities``, ``search``, ``attribute`` and
+``contamination`` take ``where`` (metadata conditions: the answer of the matching documents
+alone, see :mod:`infgram.query.filtering`); ``count`` and ``documents`` take ``by``, and
+``count`` takes ``estimate`` (see :mod:`infgram.query.estimation`).
+
 ``max_work`` sets the request's work budget (:mod:`infgram.query.budget`); a server's
 ``--max-work`` caps it, and no request can lift that.
 
@@ -199,12 +205,15 @@ def _pairs(request: dict[str, Any]) -> Any:
 
 def count_reply(index: Any, query: Any, exact_tokens: bool = False, whole_words: bool = False,
                 ignore_case: bool = False, max_work: int | None = None, exact: bool = False,
-                inside_tokens: bool = False, by: str | None = None, where: Any = None) -> dict[str, Any]:
+                inside_tokens: bool = False, by: str | None = None, where: Any = None,
+                estimate: bool = False) -> dict[str, Any]:
     """The reply to a count (without ``op``): a text query's reply lists the token sequences
     searched (``forms``) on a tokenized index or with ``ignore_case``, and with
     ``inside_tokens`` on a tokenized index whether they leave occurrences out. With ``by``
     it is ``{"count", "by", "missing"}``, with ``where`` the count of the documents meeting it
-    (see :mod:`infgram.query.metadata`). ``infgram count --json`` prints the same.
+    (see :mod:`infgram.query.metadata`); with ``estimate`` also ``estimated`` and, when it is
+    true, the sample and its intervals (see :mod:`infgram.query.estimation`). ``infgram count
+    --json`` prints the same.
 
     >>> import tempfile, pathlib, infgram
     >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -214,8 +223,14 @@ def count_reply(index: Any, query: Any, exact_tokens: bool = False, whole_words:
     """
     tokenized = isinstance(query, str) and index.tokenizer.text_has_forms
     if by is not None or where is not None:
-        result = index.count(query, exact_tokens, whole_words, ignore_case, max_work, exact, by, where)
-        return result.to_dict() if by is not None else {"count": result}
+        result = index.count(query, exact_tokens, whole_words, ignore_case, max_work, exact, by, where, estimate)
+        if by is not None:
+            return result.to_dict()
+        if isinstance(result, int):
+            return {"count": result}
+        return {key: value for key, value in result.to_dict().items() if key not in ("by", "missing")} | \
+            ({"intervals": {"count": result.intervals["count"]}} if result.intervals else {}) | \
+            ({"sample": {"count": result.sample["count"]}} if result.sample else {})
     if whole_words or ignore_case:
         reply: dict[str, Any] = {"count": index.count(query, exact_tokens, whole_words, ignore_case, max_work, exact)}
         if isinstance(query, str) and (ignore_case or tokenized):
@@ -238,7 +253,7 @@ def _contamination(index: Any, request: dict[str, Any]) -> dict[str, Any]:
     text = request.get("text")
     if not isinstance(text, str):
         raise QueryError(f"expected the benchmark entry as 'text' (a string), found {_show(text)}")
-    reply = contamination(index, [text])[0].to_dict()
+    reply = contamination(index, [text], where=request.get("where"))[0].to_dict()
     del reply["index"]  # the entry is the request itself
     return reply
 
