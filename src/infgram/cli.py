@@ -737,19 +737,23 @@ def add_operation_options(sub: argparse.ArgumentParser, op: str, positionals: bo
     parameters are arguments, in order (a text, a number, phrases)."""
     from .query.operations import OPERATIONS
 
-    taken = {action.dest for action in sub._actions}
     for parameter in OPERATIONS[op].python_parameters():
         if parameter.kind == "next_token":
-            if "next" not in taken:
-                sub.add_argument("--next", default=None, help="the next token, as text (exactly one token)")
-                sub.add_argument("--next-id", type=int, default=None, help="the next token, as an id")
+            options = [(["--next"], {"default": None, "help": "the next token, as text (exactly one token)"}),
+                       (["--next-id"], {"type": int, "default": None, "help": "the next token, as an id"})]
         elif parameter.required and parameter.kind != "python":
-            if positionals and parameter.name not in taken:
+            if positionals:
                 sub.add_argument(parameter.name, help=parameter.doc, nargs="+" if parameter.kind == "phrases" else None,
                                  type=_TYPES_OF_KINDS.get(parameter.kind, str))
-        elif parameter.name not in taken and (option := _option(parameter)) is not None:
-            sub.add_argument(*option[0], **option[1])
-        taken = {action.dest for action in sub._actions}
+            continue
+        else:
+            option = _option(parameter)
+            options = [option] if option is not None else []
+        for flags, settings in options:
+            try:
+                sub.add_argument(*flags, **settings)
+            except argparse.ArgumentError:  # the command defines this option itself
+                pass
 
 
 def operation_arguments(args: argparse.Namespace, op: str, **given: Any) -> dict[str, Any]:
