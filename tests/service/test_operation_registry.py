@@ -168,6 +168,29 @@ def test_commands_take_every_parameter_with_the_registry_default_and_type(comman
                 assert isinstance(action, argparse._AppendAction), (command, parameter.name)
 
 
+COMMAND_LINE_ONLY = {
+    "*": {"help", "index", "json", "ids", "index_tokenizer", "load", "query_memory"},  # every query command
+    "count": {"file"}, "draft": {"file"},  # the text from a file
+    "attribute": {"file", "text_option", "longest_matches"},  # --text (deprecated); --json adds longest matches
+    "documents": {"whole"}, "search": {"whole"},  # whole documents instead of a window (context None)
+    "novelty": {"file", "text_option", "jsonl", "text_field", "limit", "plot"},  # many texts, a report
+}
+"""The options of query commands that are not parameters of their operations (how the command
+reads its input or shows its answer), by command."""
+
+
+@pytest.mark.parametrize("command", list(_commands()))
+def test_commands_take_no_option_the_registry_lacks(command):
+    """An option added to the command line only fails here: it belongs in the registry (or,
+    if it only changes how the command reads or shows, in COMMAND_LINE_ONLY)."""
+    names = {parameter.name for op in _commands()[command] for parameter in OPERATIONS[op].parameters}
+    names |= {"next", "next_id"} if "next_token" in names else set()
+    names |= {ARGUMENT_NAMES[key] for key in ARGUMENT_NAMES if key[0] == command}
+    allowed = names | COMMAND_LINE_ONLY["*"] | COMMAND_LINE_ONLY.get(command, set())
+    extra = {action.dest for action in _subcommands()[command]._actions} - allowed
+    assert not extra, f"{command} takes {extra}, which no operation it runs defines"
+
+
 def test_options_are_passed_as_the_registry_names_them():
     """Parsing a command line gives the keyword arguments of the operation's method, each
     option under its parameter's name."""
