@@ -23,8 +23,9 @@ MACHINES = {
 }
 
 
-def pretend_machine(monkeypatch, machine: str) -> None:
-    memory = MACHINES[machine]
+def pretend_machine(monkeypatch, machine: str | dict) -> None:
+    """Patch the detected memory and container limit: a machine of MACHINES, or one given."""
+    memory = MACHINES[machine] if isinstance(machine, str) else machine
     monkeypatch.setattr(plan, "physical_memory_bytes", lambda: memory["physical"])
     monkeypatch.setattr(shard_writer, "physical_memory_bytes", lambda: memory["physical"])
     monkeypatch.setattr(plan, "cgroup_memory_limit", lambda *arguments: memory["cgroup"])
