@@ -5,8 +5,10 @@ Lines batch and of HTTP (:mod:`infgram.service.protocol`), the OpenAPI models of
 and the flags of the command line all name the same parameters with the same defaults. This
 registry is where those are written down; the protocol reads requests from it (so a field
 no operation defines is refused, with the nearest valid name), the server builds its
-request models from it, and ``tests/service/test_operation_registry.py`` checks every
-method signature and every command-line default against it.
+request models from it, the client its methods, the command line its options (and a command
+for each operation no command runs by hand), and ``tests/service/test_operation_registry.py``
+checks every method signature and every command-line option against it. Adding an operation
+takes its entry here and its method of :class:`~infgram.Index`.
 
 An operation is a list of :class:`Parameter`, in the order of the Python method. A
 parameter travels in JSON under its ``field`` name, or under one of its ``aliases`` (the
