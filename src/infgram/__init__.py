@@ -29,13 +29,13 @@ from .query.index import Index
 from .query.results import (
     Document,
     DocumentsResult,
-    EntryContamination,
     InfgramNextTokensResult,
     InfgramProbabilityResult,
     NextToken,
     NextTokensResult,
     ProbabilityResult,
 )
+from .apps.contamination import EntryContamination
 
 __version__ = "0.1.0"
 

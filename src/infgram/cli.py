@@ -164,8 +164,7 @@ def command_count(args: argparse.Namespace) -> None:
     index = _open(args)
     query = _query(_text_given(args, "query", "the query"), args.ids)
     # The batch's reply, so --json lists the forms searched just as a batch line does.
-    reply = count_reply(index, query, args.exact_tokens, args.whole_words, args.ignore_case, args.max_work,
-                        args.exact, args.inside_tokens, by=args.by, where=args.where, estimate=args.estimate)
+    reply = count_reply(index, **operation_arguments(args, "count", query=query), inside_tokens=args.inside_tokens)
     _print_json(reply) if args.json else print(reply["count"])
     if reply.get("estimated") and not args.json:
         low, high = reply["intervals"]["count"]
@@ -179,10 +178,8 @@ def command_count(args: argparse.Namespace) -> None:
 
 
 def command_probability(args: argparse.Namespace) -> None:
-    if args.next is None and args.next_id is None:
-        raise QueryError("expected the next token as --next TEXT or --next-id ID, found neither")
-    result = _open(args).probability(_query(args.prompt, args.ids), _next(args), args.exact_tokens,
-                                     args.inside_tokens, where=args.where)
+    arguments = operation_arguments(args, "probability")  # the next token is checked before the index opens
+    result = _open(args).probability(**arguments)
     if args.json:
         _print_json(result.to_dict())
     else:
@@ -192,8 +189,7 @@ def command_probability(args: argparse.Namespace) -> None:
 
 def command_next(args: argparse.Namespace) -> None:
     index = _open(args)
-    result = index.next_tokens(_query(args.prompt, args.ids), top_k=args.top_k, exact_tokens=args.exact_tokens,
-                               inside_tokens=args.inside_tokens, where=args.where)
+    result = index.next_tokens(**operation_arguments(args, "next_tokens"))
     _print_json(result.to_dict()) if args.json else _print_distribution(index.tokenizer, result.prompt_count, result.tokens)
     _notice(args, result.to_dict())
 
@@ -202,13 +198,13 @@ def command_infgram(args: argparse.Namespace) -> None:
     index = _open(args)
     prompt = _query(args.prompt, args.ids)
     if args.next is None and args.next_id is None:
-        result = index.infgram_next_tokens(prompt, top_k=args.top_k, where=args.where)
+        result = index.infgram_next_tokens(**operation_arguments(args, "infgram_next_tokens", prompt=prompt))
         if args.json:
             _print_json(result.to_dict())
         else:
             _print_distribution(index.tokenizer, result.prompt_count, result.tokens, result.suffix_length)
         return
-    result = index.infgram_probability(prompt, _next(args), args.exact_tokens, where=args.where)
+    result = index.infgram_probability(**operation_arguments(args, "infgram_probability", prompt=prompt))
     if args.json:
         _print_json(result.to_dict())
     else:
@@ -219,11 +215,8 @@ def command_infgram(args: argparse.Namespace) -> None:
 def command_documents(args: argparse.Namespace) -> None:
     if args.command == "docs":
         print("infgram: `docs` is now `documents`; the old name will be removed in a later version", file=sys.stderr)
-    result = _open(args).documents(_query(args.query, args.ids), limit=args.limit, offset=args.offset,
-                                   seed=args.seed, context=_context(args), exact_tokens=args.exact_tokens,
-                                   whole_words=args.whole_words, ignore_case=args.ignore_case,
-                                   inside_tokens=args.inside_tokens, max_work=args.max_work, exact=args.exact,
-                                   progress=args.exact and sys.stderr.isatty(), where=args.where, by=args.by)
+    result = _open(args).documents(**operation_arguments(args, "documents", context=_context(args),
+                                                         progress=args.exact and sys.stderr.isatty()))
     _notice(args, result.to_dict())
     if args.json:
         _print_json(result.to_dict())
@@ -274,11 +267,7 @@ def command_search(args: argparse.Namespace) -> None:
         from .query.search import parse_query
 
         query = [[_query(phrase, True) for phrase in clause] for clause in parse_query(args.query)]
-    result = _open(args).search(query, within=args.within, limit=args.limit, offset=args.offset,
-                                seed=args.seed, context=_context(args), exact_tokens=args.exact_tokens,
-                                whole_words=args.whole_words, ignore_case=args.ignore_case,
-                                inside_tokens=args.inside_tokens, max_work=args.max_work, exact=args.exact,
-                                where=args.where)
+    result = _open(args).search(**operation_arguments(args, "search", cnf=query, context=_context(args)))
     _notice(args, result.to_dict())
     if args.json:
         _print_json(result.to_dict())
@@ -343,9 +332,7 @@ def command_attribute(args: argparse.Namespace) -> None:
     index = _open(args)
     text = _text_given(args)
     query = _query(text, True) if args.ids else text
-    result = index.attribute(query, min_length=args.min_length, max_count=args.max_count, examples=args.examples,
-                             context=args.context, whole_words=args.whole_words, max_work=args.max_work,
-                             exact=args.exact, where=args.where)
+    result = index.attribute(**operation_arguments(args, "attribute", text=query))
     if args.json:
         reply = result.to_dict()
         if args.longest_matches:
@@ -651,8 +638,8 @@ def command_perplexity(args: argparse.Namespace) -> None:
 
 def command_draft(args: argparse.Namespace) -> None:
     index = _open(args)
-    result = index.draft(_query(_text_given(args, "prompt", "the prompt"), args.ids), max_tokens=args.max_tokens,
-                               min_probability=args.min_probability, min_count=args.min_count)
+    result = index.draft(**operation_arguments(args, "draft", prompt=_query(_text_given(args, "prompt", "the prompt"),
+                                                                            args.ids)))
     if args.json:
         _print_json(result.to_dict())
         return
@@ -700,6 +687,136 @@ class DefaultsShown(argparse.HelpFormatter):
                 action.default is not argparse.SUPPRESS and "default" not in text:
             text += " (default: %(default)s)"
         return text
+
+
+QUERY_COMMANDS: dict[str, tuple[str, ...]] = {
+    "count": ("count",), "probability": ("probability",), "next": ("next_tokens",),
+    "infgram": ("infgram_probability", "infgram_next_tokens"), "documents": ("documents",), "search": ("search",),
+    "attribute": ("attribute",), "draft": ("draft",), "novelty": ("novelty", "creativity"),
+}
+"""The query commands written by hand and the operations each runs: each takes an option for
+every parameter of its operations (:mod:`infgram.query.operations`); those it does not define
+itself are made from the registry by :func:`add_operation_options`. Every other request
+operation but ``contamination`` (a command of its own, over a benchmark file) gets a command
+of its own, made whole from the registry (:func:`add_operation_commands`)."""
+
+NOT_OPTIONS = {"progress": "a terminal shows a progress bar by itself", "queries": "many queries go through batch"}
+"""Python parameters that no command takes as an option, and why."""
+
+_TYPES_OF_KINDS = {"integer": int, "number": float, "document_number": int, "lengths": int}
+
+
+def _pair(text: str) -> tuple[int, int]:
+    """``--pairs 0,1``: two phrase numbers."""
+    parts = text.replace(",", " ").split()
+    if len(parts) != 2 or not all(part.isdigit() for part in parts):
+        raise argparse.ArgumentTypeError(f"expected two phrase numbers such as 0,1, found {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
+def _option(parameter: Any) -> tuple[list[str], dict[str, Any]] | None:
+    """The argparse option of a registry parameter (None: no option, see :data:`NOT_OPTIONS`):
+    ``--`` and its name with dashes, its default, its doc as help, a type from its kind."""
+    if parameter.name in NOT_OPTIONS or (parameter.kind == "python" and parameter.type is not bool):
+        return None
+    flag, settings = "--" + parameter.name.replace("_", "-"), {"dest": parameter.name, "help": parameter.doc}
+    default = None if parameter.required else parameter.default
+    if parameter.type is bool:
+        return [flag], {**settings, "action": "store_true"}
+    if parameter.kind == "where":
+        return [flag], {**settings, "action": "append", "default": None, "metavar": "CONDITION",
+                        "help": parameter.doc + "; as KEY=VALUE, KEY!=VALUE, 'KEY in A,B', KEY>=N, KEY<N, repeatable"}
+    if parameter.kind == "pairs":
+        return [flag], {**settings, "action": "append", "type": _pair, "default": default, "metavar": "A,B"}
+    if parameter.kind == "lengths":
+        return [flag], {**settings, "type": int, "nargs": "+", "default": default}
+    if parameter.kind == "field":
+        return [flag], {**settings, "default": default, "metavar": "FIELD"}
+    return [flag], {**settings, "type": _TYPES_OF_KINDS.get(parameter.kind, str), "default": default}
+
+
+def add_operation_options(sub: argparse.ArgumentParser, op: str, positionals: bool = False) -> None:
+    """Give ``sub`` an option for every parameter of ``op`` it does not take yet (so a field
+    added to the registry reaches the command line); with ``positionals``, the required
+    parameters are arguments, in order (a text, a number, phrases)."""
+    from .query.operations import OPERATIONS
+
+    for parameter in OPERATIONS[op].python_parameters():
+        if parameter.kind == "next_token":
+            options = [(["--next"], {"default": None, "help": "the next token, as text (exactly one token)"}),
+                       (["--next-id"], {"type": int, "default": None, "help": "the next token, as an id"})]
+        elif parameter.required and parameter.kind != "python":
+            if positionals:
+                sub.add_argument(parameter.name, help=parameter.doc, nargs="+" if parameter.kind == "phrases" else None,
+                                 type=_TYPES_OF_KINDS.get(parameter.kind, str))
+            continue
+        else:
+            option = _option(parameter)
+            options = [option] if option is not None else []
+        for flags, settings in options:
+            try:
+                sub.add_argument(*flags, **settings)
+            except argparse.ArgumentError:  # the command defines this option itself
+                pass
+
+
+def operation_arguments(args: argparse.Namespace, op: str, **given: Any) -> dict[str, Any]:
+    """The keyword arguments of the query method ``op`` from a parsed command line: every
+    parameter of the registry the command has an option or argument for, a text read as ids
+    with ``--ids``; ``given`` are those the command works out itself."""
+    from .query.operations import OPERATIONS
+
+    arguments: dict[str, Any] = {}
+    for parameter in OPERATIONS[op].python_parameters():
+        if parameter.name in given:
+            arguments[parameter.name] = given[parameter.name]
+        elif parameter.kind == "next_token":
+            if getattr(args, "next", None) is None and getattr(args, "next_id", None) is None:
+                raise QueryError("expected the next token as --next TEXT or --next-id ID, found neither")
+            arguments[parameter.name] = _next(args)
+        elif hasattr(args, parameter.name):
+            value = getattr(args, parameter.name)
+            if parameter.kind in ("sequence", "prompt_or_text") and isinstance(value, str):
+                value = _query(value, args.ids)
+            elif parameter.kind == "phrases":
+                value = [_query(phrase, args.ids) for phrase in value]
+            arguments[parameter.name] = value
+    return arguments
+
+
+def command_operation(args: argparse.Namespace) -> None:
+    """A command made from the registry: the operation's reply, as the batch gives it (``--json``:
+    one line; else one line per field)."""
+    from .service.client import request_fields
+    from .service.protocol import OPERATIONS
+
+    index = _open(args)
+    arguments = operation_arguments(args, args.operation)
+    if hasattr(index, args.operation):
+        reply = getattr(index, args.operation)(**arguments).to_dict()
+    else:  # an application's operation: answered as a request
+        reply = OPERATIONS[args.operation].answer(index, request_fields(args.operation, arguments))
+    if args.json:
+        _print_json(reply)
+    else:
+        for key, value in reply.items():
+            print(f"{key:>16}  {safe(json.dumps(value, ensure_ascii=False), keep_newlines=False)}")
+
+
+def add_operation_commands(commands: Any, with_index: Any) -> None:
+    """A command for every request operation no command runs yet (``document``,
+    ``longest-matches``, ...): its name with dashes, its required parameters as arguments,
+    an option for each of the others."""
+    from .query.operations import REQUESTS
+
+    covered = {op for ops in QUERY_COMMANDS.values() for op in ops} | {"contamination"}
+    for op, operation in REQUESTS.items():
+        name = op.replace("_", "-")
+        if op in covered or name in commands.choices:
+            continue
+        sub = with_index(name, operation.summary)
+        add_operation_options(sub, op, positionals=True)
+        sub.set_defaults(func=command_operation, operation=op)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -1130,6 +1247,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--plot", default=None, help="novelty against n, as .png (matplotlib) or .svg")
     sub.set_defaults(func=command_novelty)
 
+    # The registry's parameters the query commands do not define above, and a command for
+    # every other operation: a field or an operation added to the registry reaches the command line.
+    for command, ops in QUERY_COMMANDS.items():
+        for op in ops:
+            add_operation_options(commands.choices[command], op)
+    add_operation_commands(commands, with_index)
+
     # Every command that opens an index for queries (and the server) says where it lives.
     load_help = ("where the index lives while it answers: ram (read into memory at open), disk (read as queries need "
                  "it, with a RAM tier of sampled keys) or auto: ram when it takes at most half the memory available "
@@ -1151,7 +1275,7 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 
 _OPENS_AN_INDEX = {command_count, command_probability, command_next, command_infgram, command_documents, command_search,
                    command_attribute, command_info, command_verify, command_batch, command_perplexity, command_draft,
-                   command_novelty, command_serve}
+                   command_novelty, command_serve, command_operation}
 """The commands that take --load and --query-memory."""
 
 

@@ -9,6 +9,10 @@ any byte of the format must therefore be deliberate: regenerate with::
 
 and record the format change in CHANGELOG.md (bumping the format version if old readers
 would misread the new files).
+
+The bytes do not depend on the machine: each build also runs on two pretend machines (a
+3 GiB and a 16 GiB container, made as ``test_machine_independence.py`` makes them), whose
+default memory budgets differ, against the same record.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from pathlib import Path
 import pytest
 
 import infgram
+from infgram.build import plan
 from conftest import shared_tokenizer
+from test_machine_independence import pretend_machine
 
 GOLDEN = Path(__file__).resolve().parent
 RECORD = GOLDEN / "index_sha256.json"
@@ -29,6 +35,10 @@ BUILDS = {
     "sa-bytes": {"kind": "sa"},
     "sa-sp32k": {"kind": "sa", "tokenizer": "sp32k"},
     "fm-bytes": {"kind": "fm"},
+}
+PRETEND_MACHINES = {
+    "3GiB": {"physical": 64 * 2**30, "cgroup": 3 * 2**30},  # default budget 1.5 GiB
+    "16GiB": {"physical": 64 * 2**30, "cgroup": 16 * 2**30},  # default budget 8 GiB (allocatable here)
 }
 
 
@@ -47,8 +57,14 @@ def _fingerprint(directory: Path) -> dict[str, str]:
     return files
 
 
+@pytest.mark.parametrize("machine", ["this", *PRETEND_MACHINES])
 @pytest.mark.parametrize("name", list(BUILDS))
-def test_golden_corpus_indexes_to_recorded_bytes(tmp_path, name):
+def test_golden_corpus_indexes_to_recorded_bytes(tmp_path, monkeypatch, name, machine):
+    if machine != "this":
+        if os.environ.get("INFGRAM_REGENERATE_GOLDEN"):
+            pytest.skip("the record is written from this machine's build")
+        pretend_machine(monkeypatch, PRETEND_MACHINES[machine])
+        assert plan.default_memory_budget() == PRETEND_MACHINES[machine]["cgroup"] // 2
     options = dict(BUILDS[name])
     if options.get("tokenizer") == "sp32k":
         options["tokenizer"] = shared_tokenizer("sp32k")

@@ -23,8 +23,9 @@ MACHINES = {
 }
 
 
-def _pretend(monkeypatch, machine: str) -> None:
-    memory = MACHINES[machine]
+def pretend_machine(monkeypatch, machine: str | dict) -> None:
+    """Patch the detected memory and container limit: a machine of MACHINES, or one given."""
+    memory = MACHINES[machine] if isinstance(machine, str) else machine
     monkeypatch.setattr(plan, "physical_memory_bytes", lambda: memory["physical"])
     monkeypatch.setattr(shard_writer, "physical_memory_bytes", lambda: memory["physical"])
     monkeypatch.setattr(plan, "cgroup_memory_limit", lambda *arguments: memory["cgroup"])
@@ -60,7 +61,7 @@ def _build_everything(folder: Path, kind: str) -> dict[str, bytes]:
 def test_two_default_budgets_write_identical_bytes(tmp_path, monkeypatch, kind):
     found = {}
     for machine in MACHINES:
-        _pretend(monkeypatch, machine)
+        pretend_machine(monkeypatch, machine)
         assert plan.default_memory_budget() == (MACHINES[machine]["cgroup"] or MACHINES[machine]["physical"]) // 2
         found[machine] = _build_everything(tmp_path / machine, kind)
     assert sorted(found["large"]) == sorted(found["small"])

@@ -16,7 +16,7 @@ import infgram.format as format_module
 from infgram.apps.contamination import summarize, write_report
 from infgram.apps.dedup import OUTPUT_NAME, REPORT_NAME, dedup
 from infgram.format import AtomicFile, write_json_atomically, write_text_atomically
-from infgram.query.results import EntryContamination
+from infgram.apps.contamination import EntryContamination
 
 
 class Boom(Exception):

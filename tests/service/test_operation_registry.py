@@ -23,7 +23,7 @@ import urllib.parse
 import pytest
 
 import infgram
-from infgram.cli import build_parser
+from infgram.cli import NOT_OPTIONS, QUERY_COMMANDS, build_parser, command_operation, operation_arguments
 from infgram.errors import QueryError
 from infgram.query.operations import CHEAP, METHOD_ORDER, OPERATIONS, REQUESTS, REQUIRED, unknown_field
 from infgram.service.batch import run_batch
@@ -95,10 +95,24 @@ def test_openapi_lists_the_registry_fields(indexes):
 
 
 # -- the command line -------------------------------------------------------------------------------------
-COMMANDS = {"count": ["count"], "probability": ["probability"], "next": ["next_tokens"],
-            "infgram": ["infgram_probability", "infgram_next_tokens"], "documents": ["documents"],
-            "search": ["search"], "attribute": ["attribute"], "draft": ["draft"], "novelty": ["novelty", "creativity"]}
-"""Each query command and the operations it runs."""
+def _subcommands() -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def _commands() -> dict[str, tuple[str, ...]]:
+    """Each query command and the operations it runs: those written by hand, and those made
+    from the registry (whose parser names its operation)."""
+    made = {name: (parser.get_default("operation"),) for name, parser in _subcommands().items()
+            if parser.get_default("func") is command_operation}
+    return {**QUERY_COMMANDS, **made}
+
+
+NO_COMMAND = {
+    "contamination": "a command of its own reads a benchmark file of entries",
+    "count_batch": "many queries go through `infgram batch` (count lines)",
+}
+"""Operations that no query command runs, and why."""
 
 DISPLAY_DEFAULTS = {
     ("next", "top_k"): "a terminal shows the 10 most frequent next tokens; Python and the batch give all",
@@ -108,23 +122,105 @@ DISPLAY_DEFAULTS = {
 }
 """Command-line defaults that differ from Python's on purpose, and why."""
 
+ARGUMENT_NAMES = {("search", "cnf"): "query"}
+"""Required parameters a command takes as an argument of another name, by command."""
 
-def _subcommands() -> dict[str, argparse.ArgumentParser]:
-    action = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    return dict(action.choices)
+TYPES_OF_KINDS = {"integer": int, "number": float, "document_number": int, "lengths": int}
 
 
-@pytest.mark.parametrize("command", list(COMMANDS))
-def test_command_line_defaults_are_the_registry_defaults(command):
-    options = {action.dest: action.default for action in _subcommands()[command]._actions}
-    checked = 0
-    for op in COMMANDS[command]:
+def test_every_operation_has_a_command():
+    commands = _commands()
+    run = {op for ops in commands.values() for op in ops}
+    assert run | set(NO_COMMAND) == set(OPERATIONS), set(OPERATIONS) - run - set(NO_COMMAND)
+    assert not run & set(NO_COMMAND)
+    for name, ops in commands.items():  # a made command is the operation's name with dashes
+        if name not in QUERY_COMMANDS:
+            assert name == ops[0].replace("_", "-")
+
+
+@pytest.mark.parametrize("command", list(_commands()))
+def test_commands_take_every_parameter_with_the_registry_default_and_type(command):
+    """Every parameter of every operation a command runs is an option or argument of it, under
+    the parameter's name, with its default and a type of its kind."""
+    actions = {action.dest: action for action in _subcommands()[command]._actions}
+    for op in _commands()[command]:
         for parameter in OPERATIONS[op].python_parameters():
-            if parameter.name not in options or parameter.required or (command, parameter.name) in DISPLAY_DEFAULTS:
+            if parameter.name in NOT_OPTIONS:
                 continue
-            assert options[parameter.name] == parameter.default, (command, parameter.name)
-            checked += 1
-    assert checked >= 1
+            if parameter.kind == "next_token":
+                assert {"next", "next_id"} <= set(actions), (command, parameter.name)
+                assert actions["next_id"].type is int
+                continue
+            dest = ARGUMENT_NAMES.get((command, parameter.name), parameter.name)
+            assert dest in actions, f"{command} lacks an option for {op}'s {parameter.name}"
+            action = actions[dest]
+            if parameter.required:
+                assert not action.option_strings, (command, parameter.name)  # an argument
+                continue
+            assert action.option_strings == ["--" + parameter.name.replace("_", "-")], (command, parameter.name)
+            if (command, parameter.name) not in DISPLAY_DEFAULTS:
+                assert action.default == parameter.default, (command, parameter.name)
+            if parameter.type is bool:
+                assert isinstance(action, argparse._StoreTrueAction), (command, parameter.name)
+            elif parameter.kind in TYPES_OF_KINDS:
+                assert action.type is TYPES_OF_KINDS[parameter.kind], (command, parameter.name)
+            elif parameter.kind == "where":
+                assert isinstance(action, argparse._AppendAction), (command, parameter.name)
+
+
+COMMAND_LINE_ONLY = {
+    "*": {"help", "index", "json", "ids", "index_tokenizer", "load", "query_memory"},  # every query command
+    "count": {"file"}, "draft": {"file"},  # the text from a file
+    "attribute": {"file", "text_option", "longest_matches"},  # --text (deprecated); --json adds longest matches
+    "documents": {"whole"}, "search": {"whole"},  # whole documents instead of a window (context None)
+    "novelty": {"file", "text_option", "jsonl", "text_field", "limit", "plot"},  # many texts, a report
+}
+"""The options of query commands that are not parameters of their operations (how the command
+reads its input or shows its answer), by command."""
+
+
+@pytest.mark.parametrize("command", list(_commands()))
+def test_commands_take_no_option_the_registry_lacks(command):
+    """An option added to the command line only fails here: it belongs in the registry (or,
+    if it only changes how the command reads or shows, in COMMAND_LINE_ONLY)."""
+    names = {parameter.name for op in _commands()[command] for parameter in OPERATIONS[op].parameters}
+    names |= {"next", "next_id"} if "next_token" in names else set()
+    names |= {ARGUMENT_NAMES[key] for key in ARGUMENT_NAMES if key[0] == command}
+    allowed = names | COMMAND_LINE_ONLY["*"] | COMMAND_LINE_ONLY.get(command, set())
+    extra = {action.dest for action in _subcommands()[command]._actions} - allowed
+    assert not extra, f"{command} takes {extra}, which no operation it runs defines"
+
+
+def test_options_are_passed_as_the_registry_names_them():
+    """Parsing a command line gives the keyword arguments of the operation's method, each
+    option under its parameter's name."""
+    args = build_parser().parse_args(["documents", "i", "rose", "--limit", "3", "--whole-words", "--where", "a=b",
+                                      "--max-work", "9", "--by", "lang"])
+    assert operation_arguments(args, "documents", context=None, progress=False) == {
+        "query": "rose", "limit": 3, "offset": 0, "seed": None, "context": None, "max_work": 9, "exact": False,
+        "exact_tokens": False, "whole_words": True, "ignore_case": False, "inside_tokens": False, "progress": False,
+        "where": ["a=b"], "by": "lang"}
+    args = build_parser().parse_args(["cooccurrence", "i", "--ids", "1 2", "3", "--pairs", "0,1", "--document-counts"])
+    assert operation_arguments(args, "cooccurrence")["phrases"] == [[1, 2], [3]]
+    assert operation_arguments(args, "cooccurrence")["pairs"] == [(0, 1)]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["cooccurrence", "i", "a", "--pairs", "0"])
+
+
+@pytest.mark.parametrize("command, arguments, request_fields", [
+    ("document", ["4"], {"document": 4}),
+    ("longest-matches", ["the cat"], {"text": "the cat"}),
+    ("infgram-probabilities", ["--ids", "1,2"], {"ids": [1, 2]}),
+    ("cooccurrence", ["the", "cat", "--pairs", "0,1", "--document-counts"],
+     {"phrases": ["the", "cat"], "pairs": [[0, 1]], "document_counts": True}),
+])
+def test_made_commands_print_the_batch_reply(indexes, golden_index, run, command, arguments, request_fields):
+    shown = run(command, indexes["golden"], *arguments, "--json")
+    assert shown.returncode == 0, shown.stderr
+    reply = json.loads(json.dumps(run_request(golden_index, {"op": command.replace("-", "_"), **request_fields})))
+    assert json.loads(shown.stdout) == {key: value for key, value in reply.items() if key != "op"}
+    plain = run(command, indexes["golden"], *arguments).stdout.splitlines()
+    assert [line.split()[0] for line in plain] == list(json.loads(shown.stdout))
 
 
 @pytest.mark.parametrize("tokenizer", ["bytes", "sp32k"])

@@ -55,11 +55,31 @@ from tqdm import tqdm
 
 from ..build.fields import FieldMissing, FieldNotText, TextFields
 from ..errors import InputError, UnsupportedOperationError
-from ..query.results import EntryContamination
+from ..query.results import Result
 from .charts import Bar, log_bar_chart_svg
 
 WINDOW_CHARACTERS = 50
 """Characters per window, as in infini-gram mini."""
+
+
+@dataclass(frozen=True)
+class EntryContamination(Result):
+    """How much of one benchmark entry occurs in the corpus (see :func:`contamination`).
+
+    ``index`` is the entry's number (0-based, blank lines not counted); ``windows`` its
+    number of 50-character windows and ``found`` how many of them occur; ``fraction`` is
+    found / windows and ``label`` one of clean, suspicious, dirty. ``example`` is None or
+    ``{"document", "window", "count", "snippet", "metadata"}``: the found window that occurs
+    least often and one document that contains it.
+    """
+
+    index: int
+    windows: int
+    found: int
+    fraction: float
+    label: str
+    example: dict[str, Any] | None = None
+
 
 SUSPICIOUS_FRACTION = Fraction(1, 5)
 """Entries with at least this share of windows found are suspicious."""
@@ -420,7 +440,7 @@ def group_summary(results: Sequence[EntryContamination], groups: Sequence[str]) 
     is dirty and the mean fraction found; the most contaminated groups first (dirty share,
     then mean fraction, then name), as a list (JSON keeps its order).
 
-    >>> from infgram.query.results import EntryContamination
+    >>> from infgram.apps.contamination import EntryContamination
     >>> results = [EntryContamination(0, 2, 2, 1.0, "dirty", None), EntryContamination(1, 2, 0, 0.0, "clean", None),
     ...            EntryContamination(2, 2, 0, 0.0, "clean", None)]
     >>> group_summary(results, ["law", "law", "art"])[0]
@@ -445,7 +465,7 @@ def summarize(results: Sequence[EntryContamination], texts: Sequence[str] | None
     one window is the whole entry, so a short common phrase such as a one-word question is
     found, and labelled dirty, easily), in all and per label.
 
-    >>> from infgram.query.results import EntryContamination
+    >>> from infgram.apps.contamination import EntryContamination
     >>> summary = summarize([EntryContamination(0, 4, 0, 0.0, "clean", None), EntryContamination(1, 2, 2, 1.0, "dirty", None)])
     >>> summary["labels"]["dirty"], summary["num_windows_found"], summary["mean_fraction"]
     ({'entries': 1, 'share': 0.5}, 2, 0.5)
@@ -658,7 +678,7 @@ def write_report(out: str | Path, results: Sequence[EntryContamination], texts: 
     """Write ``entries.jsonl``, ``summary.json`` and ``report.html`` into ``out`` (each whole or not at all).
 
     >>> import tempfile, pathlib
-    >>> from infgram.query.results import EntryContamination
+    >>> from infgram.apps.contamination import EntryContamination
     >>> results = [EntryContamination(0, 1, 0, 0.0, "clean", None)]
     >>> paths = write_report(pathlib.Path(tempfile.mkdtemp()) / "r", results, ["a question"], summarize(results))
     >>> paths["entries"].read_text()

@@ -5,8 +5,10 @@ Lines batch and of HTTP (:mod:`infgram.service.protocol`), the OpenAPI models of
 and the flags of the command line all name the same parameters with the same defaults. This
 registry is where those are written down; the protocol reads requests from it (so a field
 no operation defines is refused, with the nearest valid name), the server builds its
-request models from it, and ``tests/service/test_operation_registry.py`` checks every
-method signature and every command-line default against it.
+request models from it, the client its methods, the command line its options (and a command
+for each operation no command runs by hand), and ``tests/service/test_operation_registry.py``
+checks every method signature and every command-line option against it. Adding an operation
+takes its entry here and its method of :class:`~infgram.Index`.
 
 An operation is a list of :class:`Parameter`, in the order of the Python method. A
 parameter travels in JSON under its ``field`` name, or under one of its ``aliases`` (the
@@ -24,6 +26,8 @@ the occurrences or documents they read.
 ['prompt', 'prompt_ids', 'text', 'ids', 'top_k', 'exact_tokens', 'inside_tokens', 'where']
 >>> [p.name for p in OPERATIONS["documents"].parameters][:3], OPERATIONS["documents"].cost
 (['query', 'limit', 'offset'], 'expensive')
+>>> OPERATIONS["contamination"].result.__module__  # an application's result, named lazily
+'infgram.apps.contamination'
 >>> unknown_field("next_tokens", {"op": "next_tokens", "text": "a", "topk": 3})
 "expected the fields of a next_tokens request (prompt, prompt_ids, text, ids, top_k, exact_tokens, inside_tokens, where, and op, id), found 'topk'; did you mean 'top_k'?"
 """
@@ -31,6 +35,7 @@ the occurrences or documents they read.
 from __future__ import annotations
 
 import difflib
+import importlib
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
@@ -105,6 +110,26 @@ class Parameter:
         return ([self.field] if self.field else []) + [name for name, _ in self.aliases]
 
 
+class _ResultType:
+    """The ``result`` of an :class:`Operation`: a type, or the dotted name of one in a layer
+    above this one (an application's result, such as contamination's), imported when first read."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.attribute = "_" + name
+
+    def __get__(self, operation: Any, owner: type | None = None) -> Any:
+        if operation is None:
+            return None  # the field's default: no result type, a bare number
+        result = operation.__dict__[self.attribute]
+        if isinstance(result, str):
+            module, _, name = result.rpartition(".")
+            result = getattr(importlib.import_module(module), name)
+        return result
+
+    def __set__(self, operation: Any, result: Any) -> None:
+        operation.__dict__[self.attribute] = result
+
+
 @dataclass(frozen=True)
 class Operation:
     """One operation: its parameters in Python order, its result type, its summary and cost."""
@@ -112,8 +137,9 @@ class Operation:
     name: str
     summary: str
     parameters: tuple[Parameter, ...]
-    result: type | None
-    """The result dataclass (:mod:`infgram.query.results`); None for a bare number."""
+    result: Any = _ResultType()
+    """The result dataclass (:mod:`infgram.query.results`, or the dotted name of an application's,
+    ``"infgram.apps.contamination.EntryContamination"``); None for a bare number."""
     cost: str = "cheap"
     request: bool = True
     """Whether it is a request of its own (``count_batch`` travels as ``count`` lines)."""
@@ -238,7 +264,7 @@ OPERATIONS: dict[str, Operation] = {operation.name: operation for operation in (
         _MAX_WORK, _EXACT, *_MATCHING), results.CooccurrenceResult, "expensive"),
     Operation("contamination", "how much of a benchmark entry occurs in the corpus", (
         Parameter("text", "text", str, doc="one benchmark entry", field="text"), _WHERE),
-        results.EntryContamination, "expensive", index_method=False),
+        "infgram.apps.contamination.EntryContamination", "expensive", index_method=False),
     Operation("draft", "a greedy ∞-gram continuation of a prompt", (
         _prompt(),
         Parameter("max_tokens", "integer", Optional[int], 16, "tokens to draft at most", field="max_tokens",

@@ -1,4 +1,7 @@
-"""The typed results of queries. Field names are those of the batch contract (``batch.py``)."""
+"""The typed results of queries. Field names are those of the batch contract (``batch.py``).
+
+The result types of applications live with them (``EntryContamination`` in
+:mod:`infgram.apps.contamination`), on the base :class:`Result`."""
 
 from __future__ import annotations
 
@@ -7,7 +10,9 @@ from typing import Any
 
 
 @dataclass(frozen=True)
-class _Result:
+class Result:
+    """The base of every result type (those of applications too): :meth:`to_dict` is its reply."""
+
     def to_dict(self) -> dict[str, Any]:
         """The result as plain JSON-ready data; ``forms`` only when the query was a string,
         ``inside_tokens`` and ``notice`` only when asked for."""
@@ -18,6 +23,9 @@ class _Result:
         if data.get("inside_tokens", 0) is None and "notice" not in data:
             del data["inside_tokens"]  # not asked for (undecided comes with a notice)
         return data
+
+
+_Result = Result  # the name the result types below are written with
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,25 +241,6 @@ class CooccurrenceResult(_Result):
     undecided, then with a ``notice``); see :meth:`infgram.Index.inside_tokens_fields`."""
     notice: str | None = field(default=None, repr=False, compare=False)
     """When ``inside_tokens`` is not false: the strings that occur inside tokens, and that a byte index counts them."""
-
-
-@dataclass(frozen=True)
-class EntryContamination(_Result):
-    """How much of one benchmark entry occurs in the corpus (see ``infgram.contamination``).
-
-    ``index`` is the entry's number (0-based, blank lines not counted); ``windows`` its
-    number of 50-character windows and ``found`` how many of them occur; ``fraction`` is
-    found / windows and ``label`` one of clean, suspicious, dirty. ``example`` is None or
-    ``{"document", "window", "count", "snippet", "metadata"}``: the found window that occurs
-    least often and one document that contains it.
-    """
-
-    index: int
-    windows: int
-    found: int
-    fraction: float
-    label: str
-    example: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
