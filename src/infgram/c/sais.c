@@ -137,6 +137,26 @@ static inline int same_bytes(const unsigned char *a, const unsigned char *b, siz
         }                                                                           \
     } while (0)
 
+/* Runs `body` for every position 1 <= `lms` < n, right to left, with `is_lms` 1 when it is
+ * an LMS position and 0 otherwise. Types come out of comparisons, never branches: bodies
+ * that write whatever the flag (and advance a cursor by it) avoid the mispredicted branch
+ * per LMS position that FOR_EACH_LMS_RIGHT_TO_LEFT pays on irregular text. */
+#define FOR_EACH_POSITION_RIGHT_TO_LEFT(lms, is_lms, ...)                           \
+    do {                                                                            \
+        index_t next_symbol_ = SYMBOL(n - 1);                                       \
+        index_t next_is_s_ = 0;                                                     \
+        for (index_t position_ = n - 2; position_ >= 0; position_--) {              \
+            index_t symbol_ = SYMBOL(position_);                                    \
+            index_t is_s_ = (index_t)(symbol_ < next_symbol_) |                     \
+                            ((index_t)(symbol_ == next_symbol_) & next_is_s_);      \
+            index_t is_lms = next_is_s_ & (is_s_ ^ 1);                              \
+            index_t lms = position_ + 1;                                            \
+            __VA_ARGS__                                                             \
+            next_symbol_ = symbol_;                                                 \
+            next_is_s_ = is_s_;                                                     \
+        }                                                                           \
+    } while (0)
+
 #define SAIS_JOIN3_(a, b, c) a##_##b##_##c
 #define SAIS_JOIN3(a, b, c) SAIS_JOIN3_(a, b, c)
 #define SAIS_JOIN2_(a, b) a##_##b
@@ -420,18 +440,22 @@ static int NAME(sort_level)(const unsigned char *text, index_t n, index_t alphab
     if (m > 0) {
         /* Only the LMS positions are left (nonzero), in LMS-substring order: pack them. */
         index_t packed = 0;
-        for (index_t slot = 0; slot < n; slot++) {
-            if (sa[slot] > 0) sa[packed++] = sa[slot];
+        for (index_t slot = 0; slot < n; slot++) { /* packed <= slot: overwrites only read slots */
+            index_t entry = sa[slot];
+            sa[packed] = entry;
+            packed += entry > 0;
         }
         /* Lengths of the LMS substrings at slot m + lms/2 (free: m <= (n-1)/2, and
          * m + (n-2)/2 < n). The last one runs into the sentinel, so it equals no other. */
         index_t *by_position = sa + m;
         memset(by_position, 0, (size_t)(n - m) * sizeof(index_t));
         index_t next_lms = n, last_lms = -1;
-        FOR_EACH_LMS_RIGHT_TO_LEFT(lms, {
-            if (last_lms < 0) last_lms = lms;
-            by_position[lms / 2] = next_lms - lms + 1;
-            next_lms = lms;
+        FOR_EACH_POSITION_RIGHT_TO_LEFT(lms, is_lms, {
+            /* slot lms/2 holds at most one LMS position (they are at least two apart) */
+            index_t *length = by_position + lms / 2;
+            *length = is_lms ? next_lms - lms + 1 : *length;
+            last_lms = is_lms && last_lms < 0 ? lms : last_lms;
+            next_lms = is_lms ? lms : next_lms;
         });
         /* Names: neighbours in substring order share a name if their substrings are equal
          * (same length and symbols; the types then agree too, as both end at an LMS).
@@ -457,8 +481,10 @@ static int NAME(sort_level)(const unsigned char *text, index_t n, index_t alphab
          * (writing from the top down never overtakes the reading). */
         index_t *reduced = sa + (n - m);
         index_t write = n - 1;
-        for (index_t slot = n - 1; slot >= m; slot--) {
-            if (sa[slot] > 0) sa[write--] = sa[slot] - 1;
+        for (index_t slot = n - 1; slot >= m; slot--) { /* write >= slot: only read slots */
+            index_t entry = sa[slot];
+            sa[write] = entry - 1;
+            write -= entry > 0;
         }
         if (names < m) {
             status = SAIS_JOIN3(sort_level, 0, INDEX_BITS)((const unsigned char *)reduced, m, names, 0, sa, sa + m,
@@ -470,7 +496,12 @@ static int NAME(sort_level)(const unsigned char *text, index_t n, index_t alphab
         /* sa[0..m-1] ranks the LMS suffixes by their index in text order: translate the
          * indices to positions, kept (in text order) where the reduced string was. */
         index_t fill = n;
-        FOR_EACH_LMS_RIGHT_TO_LEFT(lms, { sa[--fill] = lms; });
+        /* fill - 1 >= n - m - 1 >= m: a non-LMS write lands on a slot still to be filled,
+         * or on the unused slot n - m - 1, never on the ranks in sa[0..m-1]. */
+        FOR_EACH_POSITION_RIGHT_TO_LEFT(lms, is_lms, {
+            sa[fill - 1] = lms;
+            fill -= is_lms;
+        });
         for (index_t rank = 0; rank < m; rank++) {
             if (rank + PREFETCH_DISTANCE < m) PREFETCH_READ(reduced + sa[rank + PREFETCH_DISTANCE]);
             sa[rank] = reduced[sa[rank]];
