@@ -39,7 +39,7 @@ def test_empty_and_single_token():
 
 
 def test_build_helper_uses_both_sorters_alike():
-    # 32-bit ids too sparse for SA-IS's buckets go to libdivsufsort; the order is the same.
+    # 32-bit ids too sparse for SA-IS's buckets are sorted by their ranks; the order is the same.
     ids = np.array([5, 2**31, 5, 7, 2**32 - 1, 2**31, 5, 2**32 - 1], dtype=">u4")
     positions = np.concatenate(list(sorted_positions(ids, 4))).tolist()
     assert positions == brute_force(ids.tolist())
@@ -48,6 +48,10 @@ def test_build_helper_uses_both_sorters_alike():
     for width in (1, 2):
         ids = np.array([3, 1, 3, 1, 2, (1 << (8 * width)) - 1], dtype=f">u{width}")
         assert np.concatenate(list(sorted_positions(ids, width))).tolist() == brute_force(ids.tolist())
+    only_separators = np.array([2**32 - 1] * 3, dtype=">u4")
+    assert np.concatenate(list(sorted_positions(only_separators, 4))).tolist() == [2, 1, 0]
+    sparse_with_zero = np.array([0, 2**30, 0, 2**32 - 1], dtype=">u4")
+    assert np.concatenate(list(sorted_positions(sparse_with_zero, 4))).tolist() == brute_force(sparse_with_zero.tolist())
 
 
 def test_int32_limit_switch():

@@ -237,10 +237,21 @@ static int INDEX_NAME(sort_text)(const unsigned char *text, int token_width, int
     if (status != INFGRAM_SAIS_OK || n == 0) return status;
     workspace space = {NULL, 0};
     index_t length = (index_t)n;
-    if (token_width == 1) {
-        status = INDEX_NAME(sort_level_1)(text, length, 256, 0, suffix_array, NULL, 0, &space, 1);
-    } else if (token_width == 2) {
-        status = INDEX_NAME(sort_level_2)(text, length, 65536, 0, suffix_array, NULL, 0, &space, 1);
+    if (token_width < 4) {
+        /* 1- and 2-byte tokens: the top level's counts and bucket pointers (2 * 256 or
+         * 2 * 65536 words) get memory of their own, so that they survive the recursion and
+         * the text is not counted twice. */
+        index_t symbols = token_width == 1 ? 256 : 65536;
+        index_t *buckets = (index_t *)malloc(2 * (size_t)symbols * sizeof(index_t));
+        if (buckets == NULL) return INFGRAM_SAIS_OUT_OF_MEMORY;
+        if (token_width == 1) {
+            status = INDEX_NAME(sort_level_1)(text, length, symbols, 0, suffix_array, buckets, 2 * (int64_t)symbols,
+                                              &space, 1);
+        } else {
+            status = INDEX_NAME(sort_level_2)(text, length, symbols, 0, suffix_array, buckets, 2 * (int64_t)symbols,
+                                              &space, 1);
+        }
+        free(buckets);
     } else {
         status = INDEX_NAME(sort_level_4)(text, length, (index_t)alphabet_size, (index_t)(alphabet_size - 1),
                                           suffix_array, NULL, 0, &space, 1);
@@ -392,7 +403,7 @@ static void NAME(induce_s)(const unsigned char *text, index_t n, index_t top, in
  * kept, are filled here. */
 static int NAME(take_buckets)(const unsigned char *text, index_t n, index_t alphabet_size, index_t top,
                               index_t *free_slots, int64_t free_count, workspace *space, int top_level,
-                              index_t **counts, index_t **bucket) {
+                              int count, index_t **counts, index_t **bucket) {
     size_t words = (size_t)alphabet_size;
     if (free_count >= 2 * (int64_t)words) {
         *counts = free_slots;
@@ -407,7 +418,7 @@ static int NAME(take_buckets)(const unsigned char *text, index_t n, index_t alph
         *counts = top_level ? memory : NULL;
         *bucket = top_level ? memory + words : memory;
     }
-    if (*counts != NULL) {
+    if (*counts != NULL && (count || *counts != free_slots)) {
         memset(*counts, 0, words * sizeof(index_t));
         for (index_t position = 0; position < n; position++) (*counts)[SYMBOL(position)]++;
     }
@@ -423,7 +434,7 @@ static int NAME(sort_level)(const unsigned char *text, index_t n, index_t alphab
         return INFGRAM_SAIS_OK;
     }
     index_t *counts, *bucket;
-    int status = NAME(take_buckets)(text, n, alphabet_size, top, free_slots, free_count, space, top_level,
+    int status = NAME(take_buckets)(text, n, alphabet_size, top, free_slots, free_count, space, top_level, 1,
                                     &counts, &bucket);
     if (status != INFGRAM_SAIS_OK) return status;
 
@@ -509,9 +520,10 @@ static int NAME(sort_level)(const unsigned char *text, index_t n, index_t alphab
         memset(sa + m, 0, (size_t)(n - m) * sizeof(index_t));
     }
 
-    /* The recursion may have reused the workspace: take the buckets again and recount. */
-    status = NAME(take_buckets)(text, n, alphabet_size, top, free_slots, free_count, space, top_level, &counts,
-                                &bucket);
+    /* The recursion may have reused the workspace: take the buckets again and recount, unless
+     * the counts are in this level's free slots, which deeper levels leave alone. */
+    status = NAME(take_buckets)(text, n, alphabet_size, top, free_slots, free_count, space, top_level, 0,
+                                &counts, &bucket);
     if (status != INFGRAM_SAIS_OK) return status;
 
     /* Round 2: the sorted LMS suffixes to their bucket ends, largest first (the slot a
