@@ -63,6 +63,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Every heap allocation goes through these, so that a test build can count the peak and
+ * check the memory bound of sais.h (tests/c/test_sais.c defines the hooks). */
+#ifdef INFGRAM_SAIS_HEAP_HOOKS
+void *infgram_sais_heap_allocate(size_t bytes);
+void infgram_sais_heap_release(void *memory);
+#define SAIS_ALLOCATE(bytes) infgram_sais_heap_allocate(bytes)
+#define SAIS_RELEASE(memory) infgram_sais_heap_release(memory)
+#else
+#define SAIS_ALLOCATE(bytes) malloc(bytes)
+#define SAIS_RELEASE(memory) free(memory)
+#endif
+
 #if defined(__GNUC__) || defined(__clang__)
 #define PREFETCH_READ(address) __builtin_prefetch((address), 0, 1)
 #define PREFETCH_WRITE(address) __builtin_prefetch((address), 1, 1)
@@ -92,8 +104,8 @@ typedef struct {
 
 static void *workspace_take(workspace *space, size_t bytes) {
     if (space->capacity < bytes) {
-        free(space->memory);
-        space->memory = malloc(bytes);
+        SAIS_RELEASE(space->memory);
+        space->memory = SAIS_ALLOCATE(bytes);
         space->capacity = space->memory ? bytes : 0;
     }
     return space->memory;
@@ -242,7 +254,7 @@ static int INDEX_NAME(sort_text)(const unsigned char *text, int token_width, int
          * 2 * 65536 words) get memory of their own, so that they survive the recursion and
          * the text is not counted twice. */
         index_t symbols = token_width == 1 ? 256 : 65536;
-        index_t *buckets = (index_t *)malloc(2 * (size_t)symbols * sizeof(index_t));
+        index_t *buckets = (index_t *)SAIS_ALLOCATE(2 * (size_t)symbols * sizeof(index_t));
         if (buckets == NULL) return INFGRAM_SAIS_OUT_OF_MEMORY;
         if (token_width == 1) {
             status = INDEX_NAME(sort_level_1)(text, length, symbols, 0, suffix_array, buckets, 2 * (int64_t)symbols,
@@ -251,12 +263,12 @@ static int INDEX_NAME(sort_text)(const unsigned char *text, int token_width, int
             status = INDEX_NAME(sort_level_2)(text, length, symbols, 0, suffix_array, buckets, 2 * (int64_t)symbols,
                                               &space, 1);
         }
-        free(buckets);
+        SAIS_RELEASE(buckets);
     } else {
         status = INDEX_NAME(sort_level_4)(text, length, (index_t)alphabet_size, (index_t)(alphabet_size - 1),
                                           suffix_array, NULL, 0, &space, 1);
     }
-    free(space.memory);
+    SAIS_RELEASE(space.memory);
     return status;
 }
 
