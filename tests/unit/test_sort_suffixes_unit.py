@@ -81,3 +81,16 @@ def test_rejects_bad_input():
             _sort.sort_suffixes(bytes(3 * width), width, alphabet_size, out)
     with pytest.raises(TypeError):
         _sort.sort_suffixes(b"abc", 1, 0, b"read-only output")
+
+
+def test_libdivsufsort_is_not_a_product_dependency():
+    # Builds sort with infgram's own SA-IS; libdivsufsort is only for tests and benchmarks to compare.
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert not any(requirement.startswith("pydivsufsort") for requirement in project["dependencies"])
+    assert any(requirement.startswith("pydivsufsort") for requirement in project["optional-dependencies"]["test"])
+    sources = [path for path in (root / "src" / "infgram").rglob("*.py") if "pydivsufsort" in path.read_text(encoding="utf-8")]
+    assert sources == []
