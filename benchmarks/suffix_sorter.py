@@ -1,8 +1,15 @@
 """Suffix sorting speed: infgram's SA-IS (``infgram._sort``) against libdivsufsort.
 
+    pip install ".[bench]"                                  # pydivsufsort, to compare with
     python benchmarks/suffix_sorter.py                      # wiki + prose, sp32k and bytes
     python benchmarks/suffix_sorter.py --modes bytes --runs 5
     python benchmarks/suffix_sorter.py --synthetic 20       # 20 MB of random words, no download
+
+Both sides run single-threaded: the script sets ``OMP_NUM_THREADS`` (``--omp-threads``,
+default 1) before libdivsufsort's OpenMP runtime loads; infgram's sorter is single-threaded.
+Besides wall-clock time, every run's CPU time is recorded (on a shared machine a
+single-threaded sort's CPU time is the steadier figure), and the last lines give our
+sorter's speed as a multiple of libdivsufsort's on the same bytes in the same run.
 
 Fetches wiki and prose with ``../shared/datasets/fetch`` (falling back to a synthetic
 corpus of random words when that fails or with ``--synthetic``), and lays the documents out
@@ -23,6 +30,7 @@ a Markdown table of the median MB/s (megabytes of tokens sorted per second of wa
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import subprocess
@@ -121,16 +129,19 @@ def sorters(tokens: np.ndarray) -> dict[str, Callable[[], np.ndarray]]:
     return found
 
 
-def measure(name: str, tokens: np.ndarray, runs: int) -> list[str]:
-    """Markdown rows: median MB/s of each sorter over `runs` interleaved runs."""
+def measure(name: str, tokens: np.ndarray, runs: int) -> tuple[list[str], list[str]]:
+    """Markdown rows (median MB/s of each sorter over `runs` interleaved runs) and the lines
+    that compare infgram's sorter with libdivsufsort (wall-clock and CPU time)."""
     candidates = sorters(tokens)
     seconds: dict[str, list[float]] = {label: [] for label in candidates}
+    cpu_seconds: dict[str, list[float]] = {label: [] for label in candidates}
     reference = None
     for run in range(runs):
         for label, sort in candidates.items():
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             result = sort()
             seconds[label].append(time.perf_counter() - start)
+            cpu_seconds[label].append(time.process_time() - cpu_start)
             if reference is None:
                 reference = result
             elif run == 0 and not np.array_equal(reference, result):
@@ -141,8 +152,16 @@ def measure(name: str, tokens: np.ndarray, runs: int) -> list[str]:
     for label, times in seconds.items():
         median = statistics.median(times)
         rows.append(f"| {name} | {len(tokens) / 1e6:.1f} M × {tokens.dtype.itemsize} B | {label} | "
-                    f"{megabytes / median:.1f} | {median:.2f} | {', '.join(f'{t:.2f}' for t in times)} |")
-    return rows
+                    f"{megabytes / median:.1f} | {median:.2f} | {statistics.median(cpu_seconds[label]):.2f} | "
+                    f"{', '.join(f'{t:.2f}' for t in times)} |")
+    ours, theirs = "infgram SA-IS (_sort)", "libdivsufsort (pydivsufsort, bytes)"
+    ratios = []
+    if theirs in seconds:
+        wall = statistics.median(seconds[theirs]) / statistics.median(seconds[ours])
+        cpu = statistics.median(cpu_seconds[theirs]) / statistics.median(cpu_seconds[ours])
+        ratios.append(f"{name}: infgram SA-IS sorts at {wall:.2f}x libdivsufsort's speed (wall-clock medians), "
+                      f"{cpu:.2f}x (CPU-time medians)")
+    return rows, ratios
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,7 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="timed runs per sorter (median reported)")
     parser.add_argument("--synthetic", type=float, metavar="MB", help="use this many MB of synthetic text")
     parser.add_argument("--limit-mb", type=float, help="keep only the first MB of documents")
+    parser.add_argument("--omp-threads", type=int, default=1,
+                        help="OMP_NUM_THREADS for libdivsufsort (default 1: single-threaded, as infgram's sorter)")
     options = parser.parse_args(argv)
+    if "pydivsufsort" in sys.modules and os.environ.get("OMP_NUM_THREADS") != str(options.omp_threads):
+        raise SystemExit("set OMP_NUM_THREADS before pydivsufsort is imported (run this script on its own)")
+    os.environ["OMP_NUM_THREADS"] = str(options.omp_threads)  # read when libdivsufsort's OpenMP loads
 
     label, texts = corpus_texts(options.synthetic)
     if options.limit_mb:
@@ -164,12 +188,19 @@ def main(argv: list[str] | None = None) -> int:
         texts = kept
     print(f"corpus: {label}, {len(texts)} documents; machine: {machine()}")
     print(f"command: python {' '.join(sys.argv)}\n")
-    print("| mode | tokens | sorter | median MB/s | median s | runs (s) |")
-    print("|---|---|---|---|---|---|")
+    print(f"OMP_NUM_THREADS={options.omp_threads}\n")
+    print("| mode | tokens | sorter | median MB/s | median s | median CPU s | runs (s) |")
+    print("|---|---|---|---|---|---|---|")
+    comparisons = []
     for mode in options.modes:
         tokens = sp32k_tokens(texts) if mode == "sp32k" else byte_tokens(texts)
-        for row in measure(mode, tokens, options.runs):
+        rows, ratios = measure(mode, tokens, options.runs)
+        for row in rows:
             print(row, flush=True)
+        comparisons += ratios
+    if comparisons:
+        print()
+        print("\n".join(comparisons))
     return 0
 
 

@@ -3,9 +3,10 @@
  * tests/unit/test_sais_sanitizers.py under AddressSanitizer and UndefinedBehaviorSanitizer:
  *
  *   cc -std=c99 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
- *      -DINFGRAM_SAIS_INT32_MAX_LENGTH=100 -Isrc/infgram/c \
+ *      -DINFGRAM_SAIS_INT32_MAX_LENGTH=100 -DINFGRAM_SAIS_HEAP_HOOKS -Isrc/infgram/c \
  *      tests/c/test_sais.c src/infgram/c/sais.c -o test_sais && ./test_sais
  *
+ * (with -DINFGRAM_SAIS_HEAP_HOOKS added, so that the heap bound of sais.h is checked).
  * INFGRAM_SAIS_INT32_MAX_LENGTH=100 moves the 32/64-bit switch down to 100 tokens, so the
  * tests can check both sides of it. Prints one line per failure and exits 1 if any failed.
  */
@@ -16,6 +17,24 @@
 #include <string.h>
 
 static int failures = 0;
+
+/* The sorter's heap hooks (built with -DINFGRAM_SAIS_HEAP_HOOKS): every allocation carries
+ * its size in front, so that the live bytes and their peak can be counted. */
+static size_t heap_live = 0, heap_peak = 0;
+void *infgram_sais_heap_allocate(size_t bytes) {
+    size_t *block = malloc(bytes + sizeof(size_t) * 2);
+    if (block == NULL) return NULL;
+    block[0] = bytes;
+    heap_live += bytes;
+    if (heap_live > heap_peak) heap_peak = heap_live;
+    return block + 2;
+}
+void infgram_sais_heap_release(void *memory) {
+    if (memory == NULL) return;
+    size_t *block = (size_t *)memory - 2;
+    heap_live -= block[0];
+    free(block);
+}
 
 #define CHECK(condition, ...)                          \
     do {                                               \
@@ -78,6 +97,20 @@ static int64_t alphabet_for(const uint32_t *ids, int64_t n, int width) {
     return largest + 2;
 }
 
+/* The heap bound of sais.h: after a sort nothing is left, and the peak was at most
+ * 2 * k + n / 2 words (words of `index_bytes`). Texts whose reduced strings leave room take
+ * exactly 2 * k words; `expect_exact` (set by tests of such texts) checks that too. */
+static int expect_exact = 0;
+static void check_heap(const char *label, int64_t n, int width, int64_t alphabet, size_t index_bytes) {
+    CHECK(heap_live == 0, "%s: %zu heap bytes left after the sort", label, heap_live);
+    size_t buckets = 2 * (size_t)alphabet * index_bytes;
+    size_t bound = buckets + (size_t)(n / 2) * index_bytes;
+    CHECK(n <= 1 || heap_peak <= bound, "%s: heap peak %zu bytes above %zu (n=%lld width %d)", label, heap_peak, bound,
+          (long long)n, width);
+    CHECK(!expect_exact || n <= 1 || heap_peak == buckets, "%s: heap peak %zu bytes, expected %zu (n=%lld width %d)", label,
+          heap_peak, buckets, (long long)n, width);
+}
+
 /* Sorts with the index width the caller would choose, and with the 64-bit one; both must
  * equal the brute-force order. With `check_sorted_only`, checks order and permutation
  * instead of the (quadratic) brute force. */
@@ -86,12 +119,16 @@ static void check_text(const char *label, const uint32_t *ids, int64_t n, int wi
     int64_t alphabet = alphabet_for(ids, n, width);
     int64_t *expected = check_sorted_only ? NULL : brute_force(ids, n);
     int64_t *wide = malloc((size_t)(n > 0 ? n : 1) * sizeof(int64_t));
+    heap_peak = heap_live = 0;
     int status = infgram_sais64(bytes, width, n, alphabet, wide);
     CHECK(status == INFGRAM_SAIS_OK, "%s: sais64 status %d (n=%lld width %d)", label, status, (long long)n, width);
+    check_heap(label, n, width, alphabet, 8);
     if (infgram_sais_index_bytes(n) == 4) {
         int32_t *narrow = malloc((size_t)(n > 0 ? n : 1) * sizeof(int32_t));
+        heap_peak = heap_live = 0;
         status = infgram_sais32(bytes, width, n, alphabet, narrow);
         CHECK(status == INFGRAM_SAIS_OK, "%s: sais32 status %d (n=%lld)", label, status, (long long)n);
+        check_heap(label, n, width, alphabet, 4);
         for (int64_t i = 0; i < n && status == 0; i++) {
             if (narrow[i] != wide[i]) {
                 CHECK(0, "%s: sais32 and sais64 differ at %lld (n=%lld width %d)", label, (long long)i, (long long)n, width);
@@ -242,6 +279,31 @@ static void test_bad_arguments(void) {
           "only separators, k = 1");
 }
 
+/* Text of random words (Zipf-like frequencies), as natural language looks to the sorter:
+ * every reduced string leaves room, so the heap peak is exactly the level-0 buckets. Long
+ * enough (above the int32 limit of the test build) to run the 64-bit path alone. */
+static void test_word_text(void) {
+    static const char *words[] = {"the", "of", "and", "a", "to", "in", "is", "was", "that", "for", "suffix",
+                                  "array", "sort", "induced", "bucket", "text", "token", "an", "on", "with"};
+    int count = (int)(sizeof(words) / sizeof(words[0]));
+    int64_t n = 60000;
+    uint32_t *ids = malloc((size_t)n * sizeof(uint32_t));
+    int64_t i = 0;
+    while (i < n) {
+        uint64_t draw = next_random() % 1000;
+        int rank = 0;
+        while (rank + 1 < count && draw < (uint64_t)(1000 / (rank + 2))) rank++;
+        for (const char *c = words[count - 1 - rank]; *c && i < n; c++) ids[i++] = (uint32_t)*c;
+        if (i < n) ids[i++] = next_random() % 50 ? ' ' : 0xFF;
+    }
+    expect_exact = 1;
+    check_text("words", ids, n, 1, 1);
+    check_text("words", ids, n, 2, 1);
+    expect_exact = 0; /* a short text's reduced strings may not leave room */
+    check_text("words", ids, 100, 1, 0); /* the int32 path too */
+    free(ids);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
     test_bad_arguments();
@@ -249,6 +311,7 @@ int main(void) {
     test_random_small_alphabets();
     test_periodic_and_runs();
     test_deep_recursion();
+    test_word_text();
     if (failures) {
         printf("%d failures\n", failures);
         return 1;

@@ -123,3 +123,15 @@ def test_deep_recursion(width):
     ids = word[:5000] + [separator(width)]
     data = np.array(ids, dtype=f">u{width}").tobytes()
     assert sort(width, ids, alphabet_for(width, ids, False), np.int32) == divsufsort_tokens(data, width)
+
+
+@settings(max_examples=80)
+@given(st.sampled_from(WIDTHS), st.lists(st.integers(0, 3), max_size=120), st.sampled_from([1, 2**23, 2**31 - 1]))
+def test_build_helper_matches_brute_force(width, small_ids, spread):
+    """``suffix_array_of`` (what builds call), empty texts included; 4-byte ids spread past
+    the bucket limit are sorted by their ranks, in the same order."""
+    from infgram.build.sa_writer import suffix_array_of
+
+    ids = [separator(width) if i == 3 else (i * spread if width == 4 else i) for i in small_ids]
+    tokens = np.array(ids, dtype=f">u{width}")
+    assert suffix_array_of(tokens, width).tolist() == brute_force(ids)

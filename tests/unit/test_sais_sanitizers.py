@@ -1,5 +1,6 @@
 """Builds tests/c/test_sais.c with src/infgram/c/sais.c under AddressSanitizer and
-UndefinedBehaviorSanitizer and runs it (see the comment at the top of test_sais.c)."""
+UndefinedBehaviorSanitizer and runs it, with the sorter's heap counted against the bound in
+sais.h (see the comment at the top of test_sais.c)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def test_sais_under_sanitizers(tmp_path):
         pytest.skip("cc cannot link with -fsanitize=address,undefined (sanitizer runtimes missing)")
     binary = tmp_path / "test_sais"
     build = subprocess.run(
-        [compiler, *SANITIZE, "-DINFGRAM_SAIS_INT32_MAX_LENGTH=100", f"-I{ROOT / 'src/infgram/c'}",
+        [compiler, *SANITIZE, "-DINFGRAM_SAIS_INT32_MAX_LENGTH=100", "-DINFGRAM_SAIS_HEAP_HOOKS", f"-I{ROOT / 'src/infgram/c'}",
          str(ROOT / "tests/c/test_sais.c"), str(ROOT / "src/infgram/c/sais.c"), "-o", str(binary)],
         capture_output=True, text=True, check=False,
     )

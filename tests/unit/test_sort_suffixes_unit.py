@@ -39,7 +39,7 @@ def test_empty_and_single_token():
 
 
 def test_build_helper_uses_both_sorters_alike():
-    # 32-bit ids too sparse for SA-IS's buckets go to libdivsufsort; the order is the same.
+    # 32-bit ids too sparse for SA-IS's buckets are sorted by their ranks; the order is the same.
     ids = np.array([5, 2**31, 5, 7, 2**32 - 1, 2**31, 5, 2**32 - 1], dtype=">u4")
     positions = np.concatenate(list(sorted_positions(ids, 4))).tolist()
     assert positions == brute_force(ids.tolist())
@@ -48,6 +48,10 @@ def test_build_helper_uses_both_sorters_alike():
     for width in (1, 2):
         ids = np.array([3, 1, 3, 1, 2, (1 << (8 * width)) - 1], dtype=f">u{width}")
         assert np.concatenate(list(sorted_positions(ids, width))).tolist() == brute_force(ids.tolist())
+    only_separators = np.array([2**32 - 1] * 3, dtype=">u4")
+    assert np.concatenate(list(sorted_positions(only_separators, 4))).tolist() == [2, 1, 0]
+    sparse_with_zero = np.array([0, 2**30, 0, 2**32 - 1], dtype=">u4")
+    assert np.concatenate(list(sorted_positions(sparse_with_zero, 4))).tolist() == brute_force(sparse_with_zero.tolist())
 
 
 def test_int32_limit_switch():
@@ -77,3 +81,16 @@ def test_rejects_bad_input():
             _sort.sort_suffixes(bytes(3 * width), width, alphabet_size, out)
     with pytest.raises(TypeError):
         _sort.sort_suffixes(b"abc", 1, 0, b"read-only output")
+
+
+def test_libdivsufsort_is_not_a_product_dependency():
+    # Builds sort with infgram's own SA-IS; libdivsufsort is only for tests and benchmarks to compare.
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert not any(requirement.startswith("pydivsufsort") for requirement in project["dependencies"])
+    assert any(requirement.startswith("pydivsufsort") for requirement in project["optional-dependencies"]["test"])
+    sources = [path for path in (root / "src" / "infgram").rglob("*.py") if "pydivsufsort" in path.read_text(encoding="utf-8")]
+    assert sources == []

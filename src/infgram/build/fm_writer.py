@@ -53,6 +53,7 @@ from .. import _fm
 from ..errors import BuildError
 from ..tokenizer import Tokenizer
 from ..format import KIND_FM_SAMPLES, KIND_FM_WAVELET, AtomicFileWriter, FileHeader
+from .sa_writer import suffix_array_of
 from .shard_writer import InThread, ShardBuffer, ShardWriter, file_entry, pipelining
 
 DEFAULT_SAMPLE_RATE = 128
@@ -209,10 +210,8 @@ def _write_blob(path: Path, kind: bytes, parts: list[bytes | np.ndarray]) -> dic
 def _bwt_and_samples(text: np.ndarray, sample_rate: int, isa_rate: int, bar: tqdm) -> tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray]:
     """Sort the suffixes, then read the BWT, the sampled rows and the inverse samples off the
     suffix array chunk by chunk (it is freed before the wavelet tree is built)."""
-    import pydivsufsort
-
     n = len(text)
-    suffix_array = pydivsufsort.divsufsort(text)
+    suffix_array = suffix_array_of(text, 1)
     bwt = np.empty(n, dtype=np.uint8)
     rows_parts, values_parts = [], []
     isa = np.zeros((n - 1) // isa_rate + 1, dtype=np.uint64)
@@ -311,7 +310,7 @@ class FMWriter(ShardWriter):
         sample_rate, isa_rate = self.fingerprint["sample_rate"], self.fingerprint["isa_rate"]
         files: dict[str, Any] = {}
         with tqdm(total=n, desc=f"sorting {name}", unit="B", unit_scale=True, disable=not self.progress) as bar:
-            # The sort runs in a thread (libdivsufsort releases the GIL) while the files that
+            # The sort runs in a thread (the sorter releases the GIL) while the files that
             # do not depend on it are written.
             sorting = InThread(self._sort, text, sample_rate, isa_rate, bar, name=f"sort {name}")
             try:

@@ -151,8 +151,7 @@ def shard_positions_for_budget(memory_bytes: int, token_width: int) -> int:
     """The most token positions (separators included) one shard may hold under a budget.
 
     Sorting a shard of P positions holds the tokens (P * width bytes) and the sorter's
-    output: libdivsufsort's 4 bytes per byte of text while the text is under 2 GiB (else 8)
-    in byte mode, SA-IS's 4 bytes per token while there are under 2**31 (else 8) otherwise.
+    output: SA-IS's 4 bytes per token (bytes included) while there are under 2**31 (else 8).
 
     >>> shard_positions_for_budget(10 * 2**20, 1), shard_positions_for_budget(12 * 2**20, 2)
     (2097152, 2097152)
@@ -168,7 +167,7 @@ def shard_positions_for_budget(memory_bytes: int, token_width: int) -> int:
 def fm_shard_positions_for_budget(memory_bytes: int, token_width: int = 1) -> int:
     """The most bytes (separators included) one FM shard may hold under a memory budget.
 
-    Building a shard holds its bytes, libdivsufsort's suffix array (4 bytes per byte under
+    Building a shard holds its bytes, the SA-IS suffix array (4 bytes per byte under
     2 GiB, else 8), the BWT, and the wavelet tree's bits before compression (~0.7 bytes).
 
     >>> fm_shard_positions_for_budget(7 * 2**20)

@@ -7,13 +7,13 @@ order; all occurrences of any n-gram then form one contiguous run of it, found b
 search (see ``infgram/_core.c``). Because the separator ends every document, no match can
 cross from one document into the next.
 
-Sorting is linear-time induced sorting: libdivsufsort (through ``pydivsufsort``) on the
-bytes of a byte-mode shard, and SA-IS over the token alphabet for wider tokens (the
-compiled ``_sort.sort_suffixes``), so each token position is one suffix to sort. Tokens
-are stored big-endian, so both give exactly the token-level order that the searches use.
+Sorting is linear-time induced sorting: infgram's SA-IS over the token alphabet (the
+compiled ``_sort.sort_suffixes``) for every token width, bytes included, so each token
+position is one suffix to sort. Tokens are stored big-endian, so it gives exactly the
+token-level order that the searches use.
 
 Writing a shard overlaps what it can (see ``shard_writer.py``): the sort runs in a thread
-(both sorters release the GIL) while ``tokens.bin``, ``documents.bin`` and ``metadata.bin``
+(the sorter releases the GIL) while ``tokens.bin``, ``documents.bin`` and ``metadata.bin``
 are written; then the suffix keys are made in a thread while ``suffix_array.bin`` is
 written, and that file is hashed in a thread beside the writing. Pointers as wide as the
 sorter's integers are written straight from its output, without a copy.
@@ -40,9 +40,10 @@ from .plan import INT32_LIMIT
 from .shard_writer import InThread, ShardBuffer, ShardWriter, file_entry, pipelining, release_free_memory
 
 _MAX_SORT_ALPHABET = 1 << 22
-"""Above this many distinct 32-bit ids, SA-IS's bucket arrays (8 bytes per id) cost too much:
-such shards (only pretokenized ids can be that sparse) go to libdivsufsort on their bytes,
-which needs 16 bytes per token, more than ``shard_positions_for_budget`` plans for."""
+"""Above this largest 32-bit id, SA-IS's bucket arrays (8 bytes per id) cost too much: such
+shards (only pretokenized ids can be that sparse) are sorted on the ranks of their distinct
+ids instead, which keeps the order (and so the suffix array) and bounds the alphabet by the
+number of tokens."""
 _POINTER_CHUNK = 1 << 22
 _PACK_CHUNK = 1 << 18
 """Pointers packed at a time: packing 3, 5, 6 or 7-byte pointers goes through 8-byte
@@ -62,31 +63,37 @@ SUFFIX_KEY_RECORD_BYTES = 16
 """A key and a position; files of 8-byte records (keys alone) were written before."""
 
 
-def sorted_positions(tokens: np.ndarray, token_width: int) -> Iterator[np.ndarray]:
-    """The suffix array of a shard's tokens, in chunks of token positions.
+def suffix_array_of(tokens: np.ndarray, token_width: int) -> np.ndarray:
+    """The suffix array of big-endian tokens (int32 up to ``INT32_LIMIT`` tokens, else int64).
 
-    Bytes go to libdivsufsort, the fastest byte sorter here (on 55 MB of wiki + prose it
-    took 7.6 s where infgram's SA-IS took 9.6 s; ``benchmarks/suffix_sorter.py``). Wider
-    tokens go to infgram's SA-IS over the token alphabet (``_sort.sort_suffixes``): a byte
-    sorter would sort ``token_width`` times as many suffixes, with an output entry each, and
-    then drop all but one in ``token_width`` of them. On 20 M sp32k tokens SA-IS took 3.7 s,
-    libdivsufsort 5.3 s, with 4 instead of 8 bytes of sort output per token.
+    Every width goes to infgram's SA-IS (``_sort.sort_suffixes``), which sorts the bytes of
+    wiki + prose faster than libdivsufsort (``benchmarks/suffix_sorter.py``), and sorts
+    wider tokens as tokens: a byte sorter would sort ``token_width`` times as many suffixes,
+    with an output entry each, and then drop all but one in ``token_width`` of them.
+
+    >>> suffix_array_of(np.frombuffer(b"banana", dtype=np.uint8), 1).tolist()
+    [5, 3, 1, 0, 4, 2]
     """
     id_limit = 0
+    data = tokens.view(np.uint8)
     if token_width == 4:
         # The alphabet is every id below the largest one in use, plus the separator.
         separator = np.array(-1).astype(tokens.dtype)
         id_limit = int(np.max(tokens, where=tokens != separator, initial=0)) + 1
-    if token_width == 1 or id_limit > _MAX_SORT_ALPHABET:
-        import pydivsufsort
+        if id_limit > _MAX_SORT_ALPHABET:
+            # Sparse ids: sort their ranks among the distinct ids, in the same order.
+            distinct = np.unique(tokens[tokens != separator])
+            ranks = np.searchsorted(distinct, tokens).astype(">u4")
+            ranks[tokens == separator] = np.uint32(0xFFFFFFFF)
+            data, id_limit = ranks.view(np.uint8), max(len(distinct), 1)
+    suffix_array = np.empty(len(tokens), dtype=np.int32 if len(tokens) <= INT32_LIMIT else np.int64)
+    _sort.sort_suffixes(data, token_width, id_limit, suffix_array)
+    return suffix_array
 
-        suffix_array = pydivsufsort.divsufsort(tokens.view(np.uint8))
-        if token_width > 1:
-            # Suffixes of the byte string that start inside a token are not token suffixes.
-            suffix_array = suffix_array[suffix_array % token_width == 0] // token_width
-    else:
-        suffix_array = np.empty(len(tokens), dtype=np.int32 if len(tokens) <= INT32_LIMIT else np.int64)
-        _sort.sort_suffixes(tokens.view(np.uint8), token_width, id_limit, suffix_array)
+
+def sorted_positions(tokens: np.ndarray, token_width: int) -> Iterator[np.ndarray]:
+    """The suffix array of a shard's tokens (``suffix_array_of``), in chunks of token positions."""
+    suffix_array = suffix_array_of(tokens, token_width)
     for start in range(0, len(suffix_array), _POINTER_CHUNK):
         yield suffix_array[start : start + _POINTER_CHUNK]
 

@@ -63,6 +63,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Every heap allocation goes through these, so that a test build can count the peak and
+ * check the memory bound of sais.h (tests/c/test_sais.c defines the hooks). */
+#ifdef INFGRAM_SAIS_HEAP_HOOKS
+void *infgram_sais_heap_allocate(size_t bytes);
+void infgram_sais_heap_release(void *memory);
+#define SAIS_ALLOCATE(bytes) infgram_sais_heap_allocate(bytes)
+#define SAIS_RELEASE(memory) infgram_sais_heap_release(memory)
+#else
+#define SAIS_ALLOCATE(bytes) malloc(bytes)
+#define SAIS_RELEASE(memory) free(memory)
+#endif
+
 #if defined(__GNUC__) || defined(__clang__)
 #define PREFETCH_READ(address) __builtin_prefetch((address), 0, 1)
 #define PREFETCH_WRITE(address) __builtin_prefetch((address), 1, 1)
@@ -92,11 +104,30 @@ typedef struct {
 
 static void *workspace_take(workspace *space, size_t bytes) {
     if (space->capacity < bytes) {
-        free(space->memory);
-        space->memory = malloc(bytes);
+        SAIS_RELEASE(space->memory);
+        space->memory = SAIS_ALLOCATE(bytes);
         space->capacity = space->memory ? bytes : 0;
     }
     return space->memory;
+}
+
+/* Whether the `bytes` bytes at a and at b are equal. LMS substrings are a few symbols long,
+ * so a library memcmp call costs more than the comparison: compare 8 bytes at a time. */
+static inline int same_bytes(const unsigned char *a, const unsigned char *b, size_t bytes) {
+    while (bytes >= 8) {
+        uint64_t x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        if (x != y) return 0;
+        a += 8;
+        b += 8;
+        bytes -= 8;
+    }
+    while (bytes > 0) {
+        if (*a++ != *b++) return 0;
+        bytes--;
+    }
+    return 1;
 }
 
 /* Runs `body` with `lms` set to each LMS position of the text, right to left (types from
@@ -113,6 +144,26 @@ static void *workspace_take(workspace *space, size_t bytes) {
                 index_t lms = position_ + 1;                                        \
                 __VA_ARGS__                                                         \
             }                                                                       \
+            next_symbol_ = symbol_;                                                 \
+            next_is_s_ = is_s_;                                                     \
+        }                                                                           \
+    } while (0)
+
+/* Runs `body` for every position 1 <= `lms` < n, right to left, with `is_lms` 1 when it is
+ * an LMS position and 0 otherwise. Types come out of comparisons, never branches: bodies
+ * that write whatever the flag (and advance a cursor by it) avoid the mispredicted branch
+ * per LMS position that FOR_EACH_LMS_RIGHT_TO_LEFT pays on irregular text. */
+#define FOR_EACH_POSITION_RIGHT_TO_LEFT(lms, is_lms, ...)                           \
+    do {                                                                            \
+        index_t next_symbol_ = SYMBOL(n - 1);                                       \
+        index_t next_is_s_ = 0;                                                     \
+        for (index_t position_ = n - 2; position_ >= 0; position_--) {              \
+            index_t symbol_ = SYMBOL(position_);                                    \
+            index_t is_s_ = (index_t)(symbol_ < next_symbol_) |                     \
+                            ((index_t)(symbol_ == next_symbol_) & next_is_s_);      \
+            index_t is_lms = next_is_s_ & (is_s_ ^ 1);                              \
+            index_t lms = position_ + 1;                                            \
+            __VA_ARGS__                                                             \
             next_symbol_ = symbol_;                                                 \
             next_is_s_ = is_s_;                                                     \
         }                                                                           \
@@ -198,15 +249,26 @@ static int INDEX_NAME(sort_text)(const unsigned char *text, int token_width, int
     if (status != INFGRAM_SAIS_OK || n == 0) return status;
     workspace space = {NULL, 0};
     index_t length = (index_t)n;
-    if (token_width == 1) {
-        status = INDEX_NAME(sort_level_1)(text, length, 256, 0, suffix_array, NULL, 0, &space, 1);
-    } else if (token_width == 2) {
-        status = INDEX_NAME(sort_level_2)(text, length, 65536, 0, suffix_array, NULL, 0, &space, 1);
+    if (token_width < 4) {
+        /* 1- and 2-byte tokens: the top level's counts and bucket pointers (2 * 256 or
+         * 2 * 65536 words) get memory of their own, so that they survive the recursion and
+         * the text is not counted twice. */
+        index_t symbols = token_width == 1 ? 256 : 65536;
+        index_t *buckets = (index_t *)SAIS_ALLOCATE(2 * (size_t)symbols * sizeof(index_t));
+        if (buckets == NULL) return INFGRAM_SAIS_OUT_OF_MEMORY;
+        if (token_width == 1) {
+            status = INDEX_NAME(sort_level_1)(text, length, symbols, 0, suffix_array, buckets, 2 * (int64_t)symbols,
+                                              &space, 1);
+        } else {
+            status = INDEX_NAME(sort_level_2)(text, length, symbols, 0, suffix_array, buckets, 2 * (int64_t)symbols,
+                                              &space, 1);
+        }
+        SAIS_RELEASE(buckets);
     } else {
         status = INDEX_NAME(sort_level_4)(text, length, (index_t)alphabet_size, (index_t)(alphabet_size - 1),
                                           suffix_array, NULL, 0, &space, 1);
     }
-    free(space.memory);
+    SAIS_RELEASE(space.memory);
     return status;
 }
 
@@ -353,7 +415,7 @@ static void NAME(induce_s)(const unsigned char *text, index_t n, index_t top, in
  * kept, are filled here. */
 static int NAME(take_buckets)(const unsigned char *text, index_t n, index_t alphabet_size, index_t top,
                               index_t *free_slots, int64_t free_count, workspace *space, int top_level,
-                              index_t **counts, index_t **bucket) {
+                              int count, index_t **counts, index_t **bucket) {
     size_t words = (size_t)alphabet_size;
     if (free_count >= 2 * (int64_t)words) {
         *counts = free_slots;
@@ -368,7 +430,7 @@ static int NAME(take_buckets)(const unsigned char *text, index_t n, index_t alph
         *counts = top_level ? memory : NULL;
         *bucket = top_level ? memory + words : memory;
     }
-    if (*counts != NULL) {
+    if (*counts != NULL && (count || *counts != free_slots)) {
         memset(*counts, 0, words * sizeof(index_t));
         for (index_t position = 0; position < n; position++) (*counts)[SYMBOL(position)]++;
     }
@@ -384,7 +446,7 @@ static int NAME(sort_level)(const unsigned char *text, index_t n, index_t alphab
         return INFGRAM_SAIS_OK;
     }
     index_t *counts, *bucket;
-    int status = NAME(take_buckets)(text, n, alphabet_size, top, free_slots, free_count, space, top_level,
+    int status = NAME(take_buckets)(text, n, alphabet_size, top, free_slots, free_count, space, top_level, 1,
                                     &counts, &bucket);
     if (status != INFGRAM_SAIS_OK) return status;
 
@@ -401,18 +463,22 @@ static int NAME(sort_level)(const unsigned char *text, index_t n, index_t alphab
     if (m > 0) {
         /* Only the LMS positions are left (nonzero), in LMS-substring order: pack them. */
         index_t packed = 0;
-        for (index_t slot = 0; slot < n; slot++) {
-            if (sa[slot] > 0) sa[packed++] = sa[slot];
+        for (index_t slot = 0; slot < n; slot++) { /* packed <= slot: overwrites only read slots */
+            index_t entry = sa[slot];
+            sa[packed] = entry;
+            packed += entry > 0;
         }
         /* Lengths of the LMS substrings at slot m + lms/2 (free: m <= (n-1)/2, and
          * m + (n-2)/2 < n). The last one runs into the sentinel, so it equals no other. */
         index_t *by_position = sa + m;
         memset(by_position, 0, (size_t)(n - m) * sizeof(index_t));
         index_t next_lms = n, last_lms = -1;
-        FOR_EACH_LMS_RIGHT_TO_LEFT(lms, {
-            if (last_lms < 0) last_lms = lms;
-            by_position[lms / 2] = next_lms - lms + 1;
-            next_lms = lms;
+        FOR_EACH_POSITION_RIGHT_TO_LEFT(lms, is_lms, {
+            /* slot lms/2 holds at most one LMS position (they are at least two apart) */
+            index_t *length = by_position + lms / 2;
+            *length = is_lms ? next_lms - lms + 1 : *length;
+            last_lms = is_lms && last_lms < 0 ? lms : last_lms;
+            next_lms = is_lms ? lms : next_lms;
         });
         /* Names: neighbours in substring order share a name if their substrings are equal
          * (same length and symbols; the types then agree too, as both end at an LMS).
@@ -427,8 +493,8 @@ static int NAME(sort_level)(const unsigned char *text, index_t n, index_t alphab
                 PREFETCH_WRITE(by_position + ahead / 2);
             }
             int same = previous >= 0 && length == previous_length && lms != last_lms && previous != last_lms &&
-                       memcmp(text + (size_t)lms * SYMBOL_BYTES, text + (size_t)previous * SYMBOL_BYTES,
-                              (size_t)length * SYMBOL_BYTES) == 0;
+                       same_bytes(text + (size_t)lms * SYMBOL_BYTES, text + (size_t)previous * SYMBOL_BYTES,
+                                  (size_t)length * SYMBOL_BYTES);
             if (!same) names++;
             by_position[lms / 2] = names;
             previous = lms;
@@ -438,8 +504,10 @@ static int NAME(sort_level)(const unsigned char *text, index_t n, index_t alphab
          * (writing from the top down never overtakes the reading). */
         index_t *reduced = sa + (n - m);
         index_t write = n - 1;
-        for (index_t slot = n - 1; slot >= m; slot--) {
-            if (sa[slot] > 0) sa[write--] = sa[slot] - 1;
+        for (index_t slot = n - 1; slot >= m; slot--) { /* write >= slot: only read slots */
+            index_t entry = sa[slot];
+            sa[write] = entry - 1;
+            write -= entry > 0;
         }
         if (names < m) {
             status = SAIS_JOIN3(sort_level, 0, INDEX_BITS)((const unsigned char *)reduced, m, names, 0, sa, sa + m,
@@ -451,7 +519,12 @@ static int NAME(sort_level)(const unsigned char *text, index_t n, index_t alphab
         /* sa[0..m-1] ranks the LMS suffixes by their index in text order: translate the
          * indices to positions, kept (in text order) where the reduced string was. */
         index_t fill = n;
-        FOR_EACH_LMS_RIGHT_TO_LEFT(lms, { sa[--fill] = lms; });
+        /* fill - 1 >= n - m - 1 >= m: a non-LMS write lands on a slot still to be filled,
+         * or on the unused slot n - m - 1, never on the ranks in sa[0..m-1]. */
+        FOR_EACH_POSITION_RIGHT_TO_LEFT(lms, is_lms, {
+            sa[fill - 1] = lms;
+            fill -= is_lms;
+        });
         for (index_t rank = 0; rank < m; rank++) {
             if (rank + PREFETCH_DISTANCE < m) PREFETCH_READ(reduced + sa[rank + PREFETCH_DISTANCE]);
             sa[rank] = reduced[sa[rank]];
@@ -459,9 +532,10 @@ static int NAME(sort_level)(const unsigned char *text, index_t n, index_t alphab
         memset(sa + m, 0, (size_t)(n - m) * sizeof(index_t));
     }
 
-    /* The recursion may have reused the workspace: take the buckets again and recount. */
-    status = NAME(take_buckets)(text, n, alphabet_size, top, free_slots, free_count, space, top_level, &counts,
-                                &bucket);
+    /* The recursion may have reused the workspace: take the buckets again and recount, unless
+     * the counts are in this level's free slots, which deeper levels leave alone. */
+    status = NAME(take_buckets)(text, n, alphabet_size, top, free_slots, free_count, space, top_level, 0,
+                                &counts, &bucket);
     if (status != INFGRAM_SAIS_OK) return status;
 
     /* Round 2: the sorted LMS suffixes to their bucket ends, largest first (the slot a
