@@ -6,8 +6,8 @@ sorts and writes that shard. Only the cutting is sequential, and it needs nothin
 document's number of tokens and bytes of metadata. So the distributed build runs in three
 steps:
 
-1. **Read and tokenize, in parallel.** Each input file is one unit, read by a
-   :class:`UnitReader` actor (one tokenizer per actor) with the local build's own code
+1. **Read and tokenize, in parallel.** The inputs are cut into units (:func:`plan_units`),
+   each read by a :class:`UnitReader` actor (one tokenizer per actor) with the local build's own code
    (``read_records`` and ``Builder.add_records``: the same problems, messages and counts),
    which appends each document's tokens and metadata to the unit's files on the shared disk
    and returns per-document token counts and metadata lengths, with the unit's accounting.
@@ -22,8 +22,17 @@ steps:
    unit's files are removed as soon as every shard reading them is written
    (:class:`UnitRelease`), so the index and all the unit files need not fit on disk at once.
 
-A unit is a whole file: one large input file is read by one worker, while the others wait
-(split a large corpus into several files to read it in parallel).
+A unit is a byte range of a file: a large JSON Lines file is cut into ranges of about
+``range_bytes`` (by default a quarter of the inputs' share of one CPU of the cluster), each cut
+moved forward to the next line start, so that a line belongs to the range where it starts and
+is read once (:func:`infgram.build.inputs.split_lines`). A range's reader numbers its lines as
+reading the whole file does, so problems name the same lines; the units are merged in input
+order, so documents, the report and the index are the local build's, however the files were
+cut. A file that cannot be entered in the middle is one unit, and the plan says why
+(:func:`infgram.build.inputs.whole_file_reason`): a compressed stream, CSV (a quoted field may
+hold line breaks), Parquet and Arrow, and the formats where a file is one document. A file
+changed between the plan and the reading of one of its ranges stops the build with an
+:class:`~infgram.errors.InputError`.
 
 Faults: a unit or a shard whose worker dies is run again (actor restarts and task retries);
 their files are written under temporary names and renamed when whole, so a rerun writes the
@@ -47,7 +56,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..build.inputs import read_records
+from ..build.inputs import ByteRange, read_range_records, read_records, split_lines, whole_file_reason
 from ..build.pipeline import (
     MAX_LISTED_PROBLEMS,
     WRITERS,
@@ -117,8 +126,95 @@ class _UnitBuilder(Builder):
 
 
 @dataclass
+class Unit:
+    """One unit of reading: a whole input file (``byte_range`` None, and ``whole_reason``
+    saying why when the file could not be split), or the lines of one byte range of it."""
+
+    path: Path
+    byte_range: ByteRange | None = None
+    whole_reason: str | None = None
+
+    @property
+    def num_bytes(self) -> int:
+        """The bytes this unit reads (a whole file's size; 0 when it cannot be looked at)."""
+        if self.byte_range is not None:
+            return self.byte_range.byte_end - self.byte_range.byte_start
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return 0
+
+    def describe(self) -> str:
+        """The unit in messages: the file, and its bytes when it is a range of it."""
+        if self.byte_range is None:
+            return str(self.path)
+        return f"{self.path} (bytes {self.byte_range.byte_start:,} to {self.byte_range.byte_end:,})"
+
+
+MIN_RANGE_BYTES = 4 << 20
+"""The smallest default range: below it, a reader's start-up would cost more than the split gains."""
+MAX_RANGE_BYTES = 256 << 20
+"""The largest default range: a failed range is read again, and progress moves range by range."""
+
+
+def default_range_bytes(total_bytes: int, num_cpus: int) -> int:
+    """How many bytes a range of a large file holds when the build is not told: a quarter of
+    each CPU's share of the inputs (so the last ranges read leave few readers idle), within
+    :data:`MIN_RANGE_BYTES` and :data:`MAX_RANGE_BYTES`. The index does not depend on it.
+
+    >>> default_range_bytes(60_000_000, 2) >> 20, default_range_bytes(10**12, 100) >> 20
+    (7, 256)
+    """
+    return min(MAX_RANGE_BYTES, max(MIN_RANGE_BYTES, total_bytes // (4 * max(1, num_cpus))))
+
+
+def plan_units(files: Sequence[Path], range_bytes: int, selection: Selection | None = None) -> list[Unit]:
+    """The units of reading, in input order: every JSON Lines file larger than ``range_bytes``
+    cut into ranges at line starts (:func:`infgram.build.inputs.split_lines`); every other
+    file whole, with the reason when it is large and could not be cut.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "a.jsonl").write_text('{"text": "a rose"}\\n' * 4)
+    >>> _ = (folder / "b.csv").write_text("text\\n" + "a rose\\n" * 10)
+    >>> [(unit.path.name, unit.num_bytes, unit.whole_reason) for unit in
+    ...  plan_units([folder / "a.jsonl", folder / "b.csv"], 38)]
+    [('a.jsonl', 38, None), ('a.jsonl', 38, None), ('b.csv', 75, 'a quoted field may hold line breaks')]
+    """
+    units = []
+    for path in files:
+        reason = whole_file_reason(path, selection)
+        size = Unit(path).num_bytes if isinstance(path, Path) else 0
+        if size <= range_bytes or (reason is None and (path.is_symlink() or not path.is_file())):
+            units.append(Unit(path))  # small, or a problem read_records reports as a local build does
+        elif reason is not None:
+            units.append(Unit(path, whole_reason=reason))
+        else:
+            units.extend(Unit(path, byte_range) for byte_range in split_lines(path, range_bytes))
+    return units
+
+
+def describe_units(units: Sequence[Unit]) -> str:
+    """One line on how the inputs were cut into units, for the progress output.
+
+    >>> describe_units([Unit(Path("a.jsonl"), ByteRange(Path("a.jsonl"), 0, 9, 1, 20, 0)),
+    ...                 Unit(Path("a.jsonl"), ByteRange(Path("a.jsonl"), 9, 20, 3, 20, 0)),
+    ...                 Unit(Path("b.jsonl.gz"), whole_reason="compressed (gz)")])
+    'reading 2 file(s) as 3 unit(s): a.jsonl in 2 byte ranges; b.jsonl.gz whole: compressed (gz)'
+    """
+    ranges: dict[str, int] = {}
+    for unit in units:
+        if unit.byte_range is not None:
+            ranges[str(unit.path)] = ranges.get(str(unit.path), 0) + 1
+    notes = [f"{path} in {count} byte ranges" for path, count in ranges.items() if count > 1]
+    notes += [f"{unit.path} whole: {unit.whole_reason}" for unit in units if unit.whole_reason]
+    files = len(dict.fromkeys(str(unit.path) for unit in units))
+    return f"reading {files} file(s) as {len(units)} unit(s)" + (": " + "; ".join(notes) if notes else "")
+
+
+@dataclass
 class UnitResult:
-    """What reading one input file gave: its accounting (a partial build report) and, per
+    """What reading one unit gave: its accounting (a partial build report) and, per
     document kept, its number of tokens and bytes of metadata, in input order."""
 
     report: BuildReport
@@ -132,8 +228,8 @@ def unit_paths(work: Path, number: int) -> tuple[Path, Path]:
 
 
 class UnitReader:
-    """A Ray actor that reads and tokenizes whole input files into unit files, with one
-    tokenizer for all the files it is given. It works in the driver's directory, so that
+    """A Ray actor that reads and tokenizes units (whole files or byte ranges of them) into
+    unit files, with one tokenizer for all the units it is given. It works in the driver's directory, so that
     input paths and the messages naming them are the local build's."""
 
     def __init__(self, tokenizer: Tokenizer, fingerprint: dict[str, Any], shard_positions: int, on_error: str,
@@ -148,16 +244,20 @@ class UnitReader:
         self.work = Path(work)
         self.kill_once = kill_once
 
-    def read_unit(self, number: int, path: str) -> UnitResult:
-        """Read file ``path`` as unit ``number``; raises the local build's InputError on a
-        problem under ``on_error="fail"``."""
+    def read_unit(self, number: int, unit: Unit) -> UnitResult:
+        """Read ``unit`` as unit ``number``; raises the local build's InputError on a problem
+        under ``on_error="fail"``, and an InputError when a range's file changed since it was cut."""
         tokens_path, metadata_path = unit_paths(self.work, number)
         spool = _Spool(Path(tokens_path), Path(metadata_path), self.tokenizer.token_width)
-        report = BuildReport(directory=str(self.work), files={path: file_counts()})
+        report = BuildReport(directory=str(self.work), files={str(unit.path): file_counts()})
         builder = _UnitBuilder(spool, self.work, self.tokenizer, self.fingerprint, self.shard_positions,
                                self.on_error, False, {"shards": {}}, report)
+        if unit.byte_range is None:
+            records = read_records([unit.path], self.text_field, selection=self.selection)
+        else:
+            records = read_range_records(unit.byte_range, self.text_field)
         try:
-            builder.add_records(read_records([Path(path)], self.text_field, selection=self.selection))
+            builder.add_records(records)
         except BaseException:
             spool.abort()
             raise
@@ -371,15 +471,15 @@ def _cause(error: BaseException) -> BaseException:
     return cause if isinstance(cause, BaseException) else error
 
 
-def _read_units(ray: Any, files: list[Path], reader_arguments: tuple, total_bytes: int,
+def _read_units(ray: Any, units: list[Unit], reader_arguments: tuple, total_bytes: int,
                 progress: bool) -> list[UnitResult]:
-    """Step 1: every file read by a pool of readers, largest first; results in input order.
+    """Step 1: every unit read by a pool of readers, largest first; results in input order.
     Under ``on_error="fail"`` the first problem in input order is raised."""
-    sizes = [path.stat().st_size for path in files]
-    count = min(len(files), cluster_cpus(ray))
+    sizes = [unit.num_bytes for unit in units]
+    count = min(len(units), cluster_cpus(ray))
     options = {"num_cpus": 1, "max_restarts": RETRIES, "max_task_retries": RETRIES, "scheduling_strategy": "SPREAD"}
     readers = [_remote(ray, UnitReader).options(**options).remote(*reader_arguments) for _ in range(count)]
-    waiting = sorted(range(len(files)), key=lambda number: -sizes[number])
+    waiting = sorted(range(len(units)), key=lambda number: -sizes[number])
     running: dict[Any, tuple[int, Any]] = {}
     results: dict[int, UnitResult] = {}
     errors: dict[int, BaseException] = {}
@@ -389,7 +489,7 @@ def _read_units(ray: Any, files: list[Path], reader_arguments: tuple, total_byte
         while waiting or running:
             while idle and waiting and not errors:
                 number, reader = waiting.pop(0), idle.pop()
-                running[reader.read_unit.remote(number, str(files[number]))] = (number, reader)
+                running[reader.read_unit.remote(number, units[number])] = (number, reader)
             if not running:
                 break
             done, _ = ray.wait(list(running), num_returns=1)
@@ -410,9 +510,9 @@ def _read_units(ray: Any, files: list[Path], reader_arguments: tuple, total_byte
         first = errors[min(errors)]
         if isinstance(first, InfgramError):
             raise first
-        raise BuildError(f"expected every input file to be read on the cluster, found {files[min(errors)]} failed: "
+        raise BuildError(f"expected every input file to be read on the cluster, found {units[min(errors)].describe()} failed: "
                          f"{first}; check the workers' logs, then rerun the same command") from first
-    return [results[number] for number in range(len(files))]
+    return [results[number] for number in range(len(units))]
 
 
 def _write_shards(ray: Any, out: Path, tokenizer: Tokenizer, fingerprint: dict[str, Any], shard_positions: int,
@@ -471,9 +571,12 @@ def build(inputs: Iterable[str | Path], out: str | Path, *, address: str | None 
           tokenizer: str | Path | Tokenizer | None = None, text_field: str = "text", on_error: str = "fail",
           memory: str | int | None = None, shard_tokens: int | None = None, overwrite: bool = False,
           progress: bool = True, kind: str = "sa", sample_rate: int | None = None, include: list[str] | None = None,
-          exclude: list[str] | None = None, normalize: str | None = None) -> BuildReport:
+          exclude: list[str] | None = None, normalize: str | None = None,
+          range_bytes: int | None = None) -> BuildReport:
     """:func:`infgram.build` on the Ray cluster at ``address`` (see
-    :mod:`infgram.distributed.cluster`): the same options, report and index bytes. Inputs and
+    :mod:`infgram.distributed.cluster`): the same options, report and index bytes. JSON Lines
+    files larger than ``range_bytes`` are read in ranges of about that many bytes, in parallel
+    (default: :func:`default_range_bytes`; it changes how the work is shared, never the index). Inputs and
     ``out`` must be on a filesystem every node sees, at the same paths. With ``normalize``,
     every reader normalizes its documents as a local build does (the tokenizer it is given
     normalizes, and keeps the changed pieces in the metadata; see :mod:`infgram.normalize`),
@@ -495,7 +598,12 @@ def build(inputs: Iterable[str | Path], out: str | Path, *, address: str | None 
         kill_spec = os.environ.get(KILL_ONCE_VARIABLE)
         phases = {"start": time.perf_counter()}
         try:
-            units = _read_units(ray, files, (tokenizer, fingerprint, shard_positions, on_error, text_field, str(work),
+            if range_bytes is None:
+                range_bytes = default_range_bytes(plan.total_bytes, cluster_cpus(ray))
+            planned = plan_units(files, range_bytes, plan.selection)
+            if progress:
+                tqdm.write(describe_units(planned))
+            units = _read_units(ray, planned, (tokenizer, fingerprint, shard_positions, on_error, text_field, str(work),
                                              os.getcwd(), kill_spec, plan.selection), plan.total_bytes, progress)
             report = merge_reports(plan.new_report(out), (unit.report for unit in units))
             builder = Builder(out, tokenizer, fingerprint, shard_positions, on_error, progress, plan.state, report)
