@@ -903,7 +903,15 @@ class _RangeReader(io.RawIOBase):
 def open_range(byte_range: ByteRange) -> io.BufferedReader:
     """A binary stream of the bytes of ``byte_range``. Raises OSError when the file cannot be
     opened, and :class:`~infgram.errors.InputError` when it is no longer the file that was
-    split (its size or modification time changed, or no line starts at ``byte_start``)."""
+    split (its size or modification time changed, or no line starts at ``byte_start``).
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "a.jsonl"
+    >>> _ = path.write_bytes(b"one\\ntwo\\nthree\\n")
+    >>> with open_range(split_lines(path, 4)[1]) as stream:
+    ...     stream.read()
+    b'two\\n'
+    """
     handle = open(byte_range.path, "rb", buffering=0)
     try:
         status = os.fstat(handle.fileno())
