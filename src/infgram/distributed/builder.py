@@ -493,7 +493,16 @@ class ShardCuts:
     longer prefix of the input (in input order), the shards that prefix completes are cut by
     :func:`plan_shards` from the last cut. A cut found before the end of the prefix is final
     (whether a document fits depends only on the documents before it in its shard); the
-    documents after the last cut wait for more units, or for the end of the input."""
+    documents after the last cut wait for more units, or for the end of the input.
+
+    >>> cuts = ShardCuts(3, Path("work"), 8, None)  # 3 units; 2 documents of 3 tokens fill a shard
+    >>> unit = UnitResult(BuildReport(directory="work"), np.array([3, 3, 3]), np.zeros(3, np.int64))
+    >>> def sizes(shards): return [[len(piece.token_counts) for piece in shard] for shard in shards]
+    >>> sizes(cuts.extend({1: unit})), sizes(cuts.extend({0: unit, 1: unit}))  # the last 2 documents wait
+    ([], [[2], [1, 1]])
+    >>> sorted(cuts.waiting_units()), sizes(cuts.extend({0: unit, 1: unit, 2: unit}))
+    ([('work/unit-000001.tokens', 'work/unit-000001.metadata')], [[2], [2], [1]])
+    """
 
     def __init__(self, num_units: int, work: Path, shard_positions: int, budget_bytes: int | None):
         self.results: list[UnitResult] = []
