@@ -51,10 +51,10 @@ def test_the_command_line_names_the_error_without_a_traceback(dying_start, tmp_p
 def test_a_node_dying_under_the_first_tasks_is_an_infgram_error(monkeypatch, tmp_path):
     monkeypatch.setattr(builder, "connect", lambda address: ray)
 
-    def read_units(*args, **kwargs):
+    def read_and_write(*args, **kwargs):
         raise ray.exceptions.NodeDiedError("node 127.0.0.1 died while its workers started")
 
-    monkeypatch.setattr(builder, "_read_units", read_units)
+    monkeypatch.setattr(builder, "_read_and_write", read_and_write)
     with pytest.raises(infgram.InfgramError, match="found Ray failed .NodeDiedError") as caught:
         infgram.distributed.build([_inputs(tmp_path)], tmp_path / "index", address="local", progress=False)
     assert "rerun the same command" in str(caught.value)

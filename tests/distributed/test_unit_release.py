@@ -92,3 +92,41 @@ def test_cluster_build_removes_units_as_shards_finish(cluster, tmp_path, index_f
     assert any(seen[:-1])
     assert not (tmp_path / ".ray.ray-work").exists()
 
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_shards_cut_while_units_arrive_are_the_shards_cut_at_the_end(data):
+    """Units read in any order: the shards handed out as the read prefix grows are the shards
+    planned from all the counts at once, and no unit file is released while a document in it
+    waits for a cut (every shard that reads a unit is added before it is released)."""
+    sizes = data.draw(st.lists(st.integers(0, 12), min_size=1, max_size=8))
+    units = [builder.UnitResult(BuildReport(directory="."),
+                                np.array(data.draw(st.lists(st.integers(1, 9), min_size=size, max_size=size)),
+                                         dtype=np.int64),
+                                np.array(data.draw(st.lists(st.integers(0, 30), min_size=size, max_size=size)),
+                                         dtype=np.int64)) for size in sizes]
+    positions, budget = data.draw(st.integers(10, 40)), data.draw(st.sampled_from([None, 4096]))
+    order = data.draw(st.permutations(range(len(units))))
+    cuts, arrived, planned = builder.ShardCuts(len(units), Path("work"), positions, budget), {}, []
+    release, released = builder.UnitRelease(), []
+    for number in order:
+        arrived[number] = units[number]
+        for shard in cuts.extend(arrived):
+            release.add(len(planned), shard)
+            planned.append(shard)
+        release.hold(cuts.waiting_units())
+        # Finishing every planned shard releases only units all of whose documents are planned.
+        for shard in range(len(planned)):
+            if shard not in released:
+                released.append(shard)
+                for path in release.finished(shard)[::2]:
+                    unit = int(Path(path).stem.split("-")[1])
+                    end = sum(sizes[:unit + 1])
+                    assert end <= cuts.cut, "a unit was released with documents not in a shard yet"
+    token_counts = np.concatenate([unit.token_counts for unit in units])
+    metadata_lengths = np.concatenate([unit.metadata_lengths for unit in units])
+    firsts = builder.plan_shards(token_counts, metadata_lengths, positions, budget)
+    expected = builder.shard_pieces(units, Path("work"), firsts, len(token_counts))
+    assert [[(p.tokens_path, p.token_offset, p.token_counts.tolist()) for p in shard] for shard in planned] == \
+        [[(p.tokens_path, p.token_offset, p.token_counts.tolist()) for p in shard] for shard in expected]

@@ -531,8 +531,8 @@ def _check_columns(path: Source, columns: list[str] | None, fields: TextFields) 
         )
 
 
-def _read_jsonl(handle: io.BufferedIOBase, source: str, fields: TextFields) -> Iterator[Record]:
-    for line_number, line in enumerate(handle, start=1):
+def _read_jsonl(handle: io.BufferedIOBase, source: str, fields: TextFields, first_line: int = 1) -> Iterator[Record]:
+    for line_number, line in enumerate(handle, start=first_line):
         if not line.strip():
             yield BlankLine(source, line_number)
             continue
@@ -776,3 +776,193 @@ def read_records(files: list[Source], text_field: str | list[str] | TextFields =
             reader = _read_parquet if fmt == "parquet" else _read_arrow
             records = reader(path, compression, fields, on_read)
         yield from _guarded(path, compression, unit, records)
+
+
+# -- byte ranges: one large JSON Lines file read in parts --------------------------------------------
+@dataclass(frozen=True)
+class ByteRange:
+    """The lines of a JSON Lines file that start in ``[byte_start, byte_end)``: both ends are
+    line starts (or the file's end), so every line belongs to exactly one range, the one where
+    it starts. ``first_line`` is the 1-based number of the line at ``byte_start``: problems
+    name the same lines as when the whole file is read. ``file_bytes`` and ``modified_ns``
+    are the file as planned, so that a file changed before its range is read is refused."""
+
+    path: Path
+    byte_start: int
+    byte_end: int
+    first_line: int
+    file_bytes: int
+    modified_ns: int
+
+
+_SCAN_BYTES = 16 << 20
+"""Bytes of a file counted for line breaks at a time while it is split."""
+
+
+def whole_file_reason(path: Source, selection: Selection | None = None) -> str | None:
+    """Why an input cannot be split into byte ranges (it is read whole, as one unit), or None
+    when it can: an uncompressed local JSON Lines file (``.jsonl`` or ``.json``, not starting
+    with a JSON array, which is read element by element), where every line is a record and a
+    line break always ends one. A file that cannot be opened is left to :func:`read_records`.
+
+    >>> whole_file_reason(Path("a.jsonl")) is None, whole_file_reason(Path("a.jsonl.gz"))
+    (True, 'compressed (gz): its stream can only be read from the start')
+    >>> whole_file_reason(Path("notes.md"))
+    'one document per file'
+    """
+    if not isinstance(path, Path):
+        return "not a local file"
+    fmt, compression, _ = reading_of(path, selection)
+    if fmt is None:
+        return "unknown kind"
+    if compression is not None:
+        return f"compressed ({compression}): its stream can only be read from the start"
+    if fmt in ("csv", "tsv"):
+        return "a quoted field may hold line breaks"
+    if fmt in ("parquet", "arrow"):
+        return f"{fmt}: read whole"
+    if fmt not in ("jsonl", "json"):
+        return "one document per file"
+    try:
+        with open(path, "rb") as handle:
+            if starts_with_array(handle.read(4096)):
+                return "a JSON array, read element by element"
+    except OSError:
+        pass
+    return None
+
+
+def split_lines(path: Path, range_bytes: int) -> list[ByteRange]:
+    """``path`` cut into ranges of about ``range_bytes`` bytes, every cut moved forward to the
+    next line start (a line longer than a range makes its range longer, and no range is
+    empty, except the one range of an empty file), with each range's first line number. The
+    file is read once, at memory speed, to count line breaks. Only JSON Lines may be cut
+    (:func:`whole_file_reason`).
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "a.jsonl"
+    >>> _ = path.write_bytes(b'{"text": "a"}\\n{"text": "bb"}\\n{"text": "c"}\\n')
+    >>> [(r.byte_start, r.byte_end, r.first_line) for r in split_lines(path, 14)]
+    [(0, 14, 1), (14, 29, 2), (29, 43, 3)]
+    """
+    if range_bytes < 1:
+        raise InputError(f"expected a positive number of bytes per range, found {range_bytes}; pass 1 or more")
+    try:
+        with open(path, "rb") as handle:
+            status = os.fstat(handle.fileno())
+            size = status.st_size
+            if size == 0:
+                return [ByteRange(path, 0, size, 1, size, status.st_mtime_ns)]
+            import mmap
+
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                ranges: list[ByteRange] = []
+                start, line = 0, 1
+                while start < size:
+                    target = start + range_bytes
+                    if target >= size:
+                        end = size
+                    elif data[target - 1] == 0x0A:  # already a line start
+                        end = target
+                    else:
+                        found = data.find(b"\n", target)
+                        end = size if found < 0 else found + 1
+                    ranges.append(ByteRange(path, start, end, line, size, status.st_mtime_ns))
+                    for chunk in range(start, end, _SCAN_BYTES):
+                        line += data[chunk:min(end, chunk + _SCAN_BYTES)].count(b"\n")
+                    start = end
+                return ranges
+    except OSError as error:
+        raise InputError(f"cannot read input {shown(path)} to split it at line starts: {_os_reason(error)}; "
+                         "check that it still exists and is readable") from None
+
+
+class _RangeReader(io.RawIOBase):
+    """The bytes of one :class:`ByteRange` of an open file, then the end of the stream."""
+
+    def __init__(self, handle: io.BufferedReader | io.FileIO, remaining: int):
+        self._handle = handle
+        self._remaining = remaining
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self._remaining <= 0:
+            return 0
+        view = memoryview(buffer)[:self._remaining]
+        count = self._handle.readinto(view)
+        self._remaining -= count or 0
+        return count or 0
+
+    def close(self) -> None:
+        self._handle.close()
+        super().close()
+
+
+def open_range(byte_range: ByteRange) -> io.BufferedReader:
+    """A binary stream of the bytes of ``byte_range``. Raises OSError when the file cannot be
+    opened, and :class:`~infgram.errors.InputError` when it is no longer the file that was
+    split (its size or modification time changed, or no line starts at ``byte_start``).
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "a.jsonl"
+    >>> _ = path.write_bytes(b"one\\ntwo\\nthree\\n")
+    >>> with open_range(split_lines(path, 4)[1]) as stream:
+    ...     stream.read()
+    b'two\\n'
+    """
+    handle = open(byte_range.path, "rb", buffering=0)
+    try:
+        status = os.fstat(handle.fileno())
+        found = None
+        if (status.st_size, status.st_mtime_ns) != (byte_range.file_bytes, byte_range.modified_ns):
+            found = f"{status.st_size:,} bytes modified at {status.st_mtime_ns} ns"
+        elif byte_range.byte_start > 0:
+            handle.seek(byte_range.byte_start - 1)
+            if handle.read(1) != b"\n":  # same size and time, other bytes: a cut must follow a line break
+                found = f"no line starting at byte {byte_range.byte_start:,}"
+        if found is not None:
+            raise InputError(f"{shown(byte_range.path)} changed while the build ran: expected the file as it was "
+                             f"split ({byte_range.file_bytes:,} bytes modified at {byte_range.modified_ns} ns), "
+                             f"found {found}; leave the inputs unchanged during a build and rerun the same command")
+        handle.seek(byte_range.byte_start)
+    except BaseException:
+        handle.close()
+        raise
+    return io.BufferedReader(_RangeReader(handle, byte_range.byte_end - byte_range.byte_start), buffer_size=1 << 20)
+
+
+def range_lines(byte_range: ByteRange) -> Iterator[tuple[int, bytes]]:
+    """(line number, line with its line break) for every line of ``byte_range``, as reading
+    the whole file numbers them.
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "a.jsonl"
+    >>> _ = path.write_bytes(b"one\\r\\ntwo\\nthree")
+    >>> [list(range_lines(r)) for r in split_lines(path, 6)]
+    [[(1, b'one\\r\\n'), (2, b'two\\n')], [(3, b'three')]]
+    """
+    with open_range(byte_range) as handle:
+        yield from enumerate(handle, start=byte_range.first_line)
+
+
+def read_range_records(byte_range: ByteRange, text_field: str | list[str] | TextFields = "text") -> Iterator[Record]:
+    """Every record of the lines of ``byte_range`` (JSON Lines), as :func:`read_records`
+    gives them when it reads the whole file: the same records, line numbers and problems. A
+    range that cannot be read ends in an ``unreadable_file`` problem; a file changed since it
+    was split raises :class:`~infgram.errors.InputError`.
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "a.jsonl"
+    >>> _ = path.write_bytes(b'{"text": "a"}\\n\\n{"text": "b"}\\n')
+    >>> [(type(r).__name__, r.line) for r in read_range_records(split_lines(path, 14)[1])]
+    [('BlankLine', 2), ('SourceDocument', 3)]
+    """
+    fields = text_field if isinstance(text_field, TextFields) else TextFields(text_field)
+
+    def records() -> Iterator[Record]:
+        with open_range(byte_range) as handle:
+            yield from _read_jsonl(handle, str(byte_range.path), fields, byte_range.first_line)
+
+    yield from _guarded(byte_range.path, None, ["line"], records())

@@ -6,8 +6,8 @@ sorts and writes that shard. Only the cutting is sequential, and it needs nothin
 document's number of tokens and bytes of metadata. So the distributed build runs in three
 steps:
 
-1. **Read and tokenize, in parallel.** Each input file is one unit, read by a
-   :class:`UnitReader` actor (one tokenizer per actor) with the local build's own code
+1. **Read and tokenize, in parallel.** The inputs are cut into units (:func:`plan_units`),
+   each read by a :class:`UnitReader` actor (one tokenizer per actor) with the local build's own code
    (``read_records`` and ``Builder.add_records``: the same problems, messages and counts),
    which appends each document's tokens and metadata to the unit's files on the shared disk
    and returns per-document token counts and metadata lengths, with the unit's accounting.
@@ -22,13 +22,26 @@ steps:
    unit's files are removed as soon as every shard reading them is written
    (:class:`UnitRelease`), so the index and all the unit files need not fit on disk at once.
 
-A unit is a whole file: one large input file is read by one worker, while the others wait
-(split a large corpus into several files to read it in parallel).
+A unit is a byte range of a file: a large JSON Lines file is cut into ranges of about
+``range_bytes`` (by default a quarter of the inputs' share of one CPU of the cluster), each cut
+moved forward to the next line start, so that a line belongs to the range where it starts and
+is read once (:func:`infgram.build.inputs.split_lines`). A range's reader numbers its lines as
+reading the whole file does, so problems name the same lines; the units are merged in input
+order, so documents, the report and the index are the local build's, however the files were
+cut. A file that cannot be entered in the middle is one unit, and the plan says why
+(:func:`infgram.build.inputs.whole_file_reason`): a compressed stream, CSV (a quoted field may
+hold line breaks), Parquet and Arrow, and the formats where a file is one document. A file
+changed between the plan and the reading of one of its ranges stops the build with an
+:class:`~infgram.errors.InputError`.
 
 Faults: a unit or a shard whose worker dies is run again (actor restarts and task retries);
 their files are written under temporary names and renamed when whole, so a rerun writes the
 same bytes. Shards finished before the driver itself is killed are kept: rerunning the same
 command reuses them, as a local rerun does (and either kind of build may resume the other's).
+
+The three steps overlap: a shard is cut and its task started as soon as the units read make
+it whole (cuts are found in input order, and a cut found is final), and a reader with nothing
+left to read is let go, so that its CPU sorts shards while the last units are read.
 
 The unit files live beside the index, in ``.NAME.ray-work/``, removed when the build ends.
 """
@@ -47,7 +60,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..build.inputs import read_records
+from ..build.inputs import ByteRange, read_range_records, read_records, split_lines, whole_file_reason
 from ..build.pipeline import (
     MAX_LISTED_PROBLEMS,
     WRITERS,
@@ -117,8 +130,95 @@ class _UnitBuilder(Builder):
 
 
 @dataclass
+class Unit:
+    """One unit of reading: a whole input file (``byte_range`` None, and ``whole_reason``
+    saying why when the file could not be split), or the lines of one byte range of it."""
+
+    path: Path
+    byte_range: ByteRange | None = None
+    whole_reason: str | None = None
+
+    @property
+    def num_bytes(self) -> int:
+        """The bytes this unit reads (a whole file's size; 0 when it cannot be looked at)."""
+        if self.byte_range is not None:
+            return self.byte_range.byte_end - self.byte_range.byte_start
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return 0
+
+    def describe(self) -> str:
+        """The unit in messages: the file, and its bytes when it is a range of it."""
+        if self.byte_range is None:
+            return str(self.path)
+        return f"{self.path} (bytes {self.byte_range.byte_start:,} to {self.byte_range.byte_end:,})"
+
+
+MIN_RANGE_BYTES = 4 << 20
+"""The smallest default range: below it, a reader's start-up would cost more than the split gains."""
+MAX_RANGE_BYTES = 256 << 20
+"""The largest default range: a failed range is read again, and progress moves range by range."""
+
+
+def default_range_bytes(total_bytes: int, num_cpus: int) -> int:
+    """How many bytes a range of a large file holds when the build is not told: a quarter of
+    each CPU's share of the inputs (so the last ranges read leave few readers idle), within
+    :data:`MIN_RANGE_BYTES` and :data:`MAX_RANGE_BYTES`. The index does not depend on it.
+
+    >>> default_range_bytes(60_000_000, 2) >> 20, default_range_bytes(10**12, 100) >> 20
+    (7, 256)
+    """
+    return min(MAX_RANGE_BYTES, max(MIN_RANGE_BYTES, total_bytes // (4 * max(1, num_cpus))))
+
+
+def plan_units(files: Sequence[Path], range_bytes: int, selection: Selection | None = None) -> list[Unit]:
+    """The units of reading, in input order: every JSON Lines file larger than ``range_bytes``
+    cut into ranges at line starts (:func:`infgram.build.inputs.split_lines`); every other
+    file whole, with the reason when it is large and could not be cut.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "a.jsonl").write_text('{"text": "a rose"}\\n' * 4)
+    >>> _ = (folder / "b.csv").write_text("text\\n" + "a rose\\n" * 10)
+    >>> [(unit.path.name, unit.num_bytes, unit.whole_reason) for unit in
+    ...  plan_units([folder / "a.jsonl", folder / "b.csv"], 38)]
+    [('a.jsonl', 38, None), ('a.jsonl', 38, None), ('b.csv', 75, 'a quoted field may hold line breaks')]
+    """
+    units = []
+    for path in files:
+        reason = whole_file_reason(path, selection)
+        size = Unit(path).num_bytes if isinstance(path, Path) else 0
+        if size <= range_bytes or (reason is None and (path.is_symlink() or not path.is_file())):
+            units.append(Unit(path))  # small, or a problem read_records reports as a local build does
+        elif reason is not None:
+            units.append(Unit(path, whole_reason=reason))
+        else:
+            units.extend(Unit(path, byte_range) for byte_range in split_lines(path, range_bytes))
+    return units
+
+
+def describe_units(units: Sequence[Unit]) -> str:
+    """One line on how the inputs were cut into units, for the progress output.
+
+    >>> describe_units([Unit(Path("a.jsonl"), ByteRange(Path("a.jsonl"), 0, 9, 1, 20, 0)),
+    ...                 Unit(Path("a.jsonl"), ByteRange(Path("a.jsonl"), 9, 20, 3, 20, 0)),
+    ...                 Unit(Path("b.jsonl.gz"), whole_reason="compressed (gz)")])
+    'reading 2 file(s) as 3 unit(s): a.jsonl in 2 byte ranges; b.jsonl.gz whole: compressed (gz)'
+    """
+    ranges: dict[str, int] = {}
+    for unit in units:
+        if unit.byte_range is not None:
+            ranges[str(unit.path)] = ranges.get(str(unit.path), 0) + 1
+    notes = [f"{path} in {count} byte ranges" for path, count in ranges.items() if count > 1]
+    notes += [f"{unit.path} whole: {unit.whole_reason}" for unit in units if unit.whole_reason]
+    files = len(dict.fromkeys(str(unit.path) for unit in units))
+    return f"reading {files} file(s) as {len(units)} unit(s)" + (": " + "; ".join(notes) if notes else "")
+
+
+@dataclass
 class UnitResult:
-    """What reading one input file gave: its accounting (a partial build report) and, per
+    """What reading one unit gave: its accounting (a partial build report) and, per
     document kept, its number of tokens and bytes of metadata, in input order."""
 
     report: BuildReport
@@ -132,8 +232,8 @@ def unit_paths(work: Path, number: int) -> tuple[Path, Path]:
 
 
 class UnitReader:
-    """A Ray actor that reads and tokenizes whole input files into unit files, with one
-    tokenizer for all the files it is given. It works in the driver's directory, so that
+    """A Ray actor that reads and tokenizes units (whole files or byte ranges of them) into
+    unit files, with one tokenizer for all the units it is given. It works in the driver's directory, so that
     input paths and the messages naming them are the local build's."""
 
     def __init__(self, tokenizer: Tokenizer, fingerprint: dict[str, Any], shard_positions: int, on_error: str,
@@ -148,16 +248,20 @@ class UnitReader:
         self.work = Path(work)
         self.kill_once = kill_once
 
-    def read_unit(self, number: int, path: str) -> UnitResult:
-        """Read file ``path`` as unit ``number``; raises the local build's InputError on a
-        problem under ``on_error="fail"``."""
+    def read_unit(self, number: int, unit: Unit) -> UnitResult:
+        """Read ``unit`` as unit ``number``; raises the local build's InputError on a problem
+        under ``on_error="fail"``, and an InputError when a range's file changed since it was cut."""
         tokens_path, metadata_path = unit_paths(self.work, number)
         spool = _Spool(Path(tokens_path), Path(metadata_path), self.tokenizer.token_width)
-        report = BuildReport(directory=str(self.work), files={path: file_counts()})
+        report = BuildReport(directory=str(self.work), files={str(unit.path): file_counts()})
         builder = _UnitBuilder(spool, self.work, self.tokenizer, self.fingerprint, self.shard_positions,
                                self.on_error, False, {"shards": {}}, report)
+        if unit.byte_range is None:
+            records = read_records([unit.path], self.text_field, selection=self.selection)
+        else:
+            records = read_range_records(unit.byte_range, self.text_field)
         try:
-            builder.add_records(read_records([Path(path)], self.text_field, selection=self.selection))
+            builder.add_records(records)
         except BaseException:
             spool.abort()
             raise
@@ -298,25 +402,38 @@ def shard_pieces(units: Sequence[UnitResult], work: Path, firsts: list[int], num
 class UnitRelease:
     """Which unit files are no longer needed as shards finish: a unit's files are removed
     once every shard that reads them is written (the index and the unit files need not fit
-    on the disk together). A shard still running, or run again, keeps its units.
+    on the disk together). A shard still running, or run again, keeps its units, and so does
+    the part of the input not cut into shards yet (:meth:`hold`): shards are planned while
+    units are still being read, and a unit read by the last planned shard may be read by the
+    next one too.
 
     >>> release = UnitRelease([[Piece("a.tokens", "a.metadata", 0, 0, np.ones(1), np.ones(1))],
     ...                        [Piece("a.tokens", "a.metadata", 1, 1, np.ones(1), np.ones(1)),
     ...                         Piece("b.tokens", "b.metadata", 0, 0, np.ones(1), np.ones(1))]])
-    >>> release.finished(1)
-    ['b.tokens', 'b.metadata']
-    >>> release.finished(0)
-    ['a.tokens', 'a.metadata']
+    >>> release.hold({("b.tokens", "b.metadata")})  # b's last documents are not in a shard yet
+    >>> release.finished(1), release.finished(0)
+    ([], ['a.tokens', 'a.metadata'])
     """
 
-    def __init__(self, pieces: Sequence[Sequence[Piece]]):
+    def __init__(self, pieces: Sequence[Sequence[Piece]] = ()):
         self.readers: dict[tuple[str, str], set[int]] = {}
-        self.units_of: list[list[tuple[str, str]]] = []
+        self.units_of: dict[int, list[tuple[str, str]]] = {}
+        self.held: set[tuple[str, str]] = set()
         for number, shard in enumerate(pieces):
-            units = [(piece.tokens_path, piece.metadata_path) for piece in shard]
-            self.units_of.append(units)
-            for unit in units:
-                self.readers.setdefault(unit, set()).add(number)
+            self.add(number, shard)
+
+    def add(self, number: int, shard: Sequence[Piece]) -> None:
+        """Shard ``number`` is planned: it reads the units of its pieces."""
+        units = [(piece.tokens_path, piece.metadata_path) for piece in shard]
+        self.units_of[number] = units
+        for unit in units:
+            self.readers.setdefault(unit, set()).add(number)
+
+    def hold(self, units: set[tuple[str, str]]) -> None:
+        """The units (token and metadata paths) holding documents not planned into a shard yet:
+        kept whatever finishes. Each call replaces the last one's set; a unit it leaves out is
+        read by a shard already added, and released when that shard finishes."""
+        self.held = set(units)
 
     def finished(self, number: int) -> list[str]:
         """Shard ``number`` is written: the paths of the unit files no shard needs any more."""
@@ -326,7 +443,7 @@ class UnitRelease:
             if readers is None:
                 continue
             readers.discard(number)
-            if not readers:
+            if not readers and unit not in self.held:
                 del self.readers[unit]
                 released.extend(unit)
         return released
@@ -371,109 +488,200 @@ def _cause(error: BaseException) -> BaseException:
     return cause if isinstance(cause, BaseException) else error
 
 
-def _read_units(ray: Any, files: list[Path], reader_arguments: tuple, total_bytes: int,
-                progress: bool) -> list[UnitResult]:
-    """Step 1: every file read by a pool of readers, largest first; results in input order.
-    Under ``on_error="fail"`` the first problem in input order is raised."""
-    sizes = [path.stat().st_size for path in files]
-    count = min(len(files), cluster_cpus(ray))
+class ShardCuts:
+    """The shards planned so far, while units are still being read: as read units make a
+    longer prefix of the input (in input order), the shards that prefix completes are cut by
+    :func:`plan_shards` from the last cut. A cut found before the end of the prefix is final
+    (whether a document fits depends only on the documents before it in its shard); the
+    documents after the last cut wait for more units, or for the end of the input.
+
+    >>> cuts = ShardCuts(3, Path("work"), 8, None)  # 3 units; 2 documents of 3 tokens fill a shard
+    >>> unit = UnitResult(BuildReport(directory="work"), np.array([3, 3, 3]), np.zeros(3, np.int64))
+    >>> def sizes(shards): return [[len(piece.token_counts) for piece in shard] for shard in shards]
+    >>> sizes(cuts.extend({1: unit})), sizes(cuts.extend({0: unit, 1: unit}))  # the last 2 documents wait
+    ([], [[2], [1, 1]])
+    >>> sorted(cuts.waiting_units()), sizes(cuts.extend({0: unit, 1: unit, 2: unit}))
+    ([('work/unit-000001.tokens', 'work/unit-000001.metadata')], [[2], [2], [1]])
+    """
+
+    def __init__(self, num_units: int, work: Path, shard_positions: int, budget_bytes: int | None):
+        self.results: list[UnitResult] = []
+        self.num_units = num_units
+        self.work = work
+        self.shard_positions = shard_positions
+        self.budget_bytes = budget_bytes
+        self.token_counts = np.zeros(0, np.int64)
+        self.metadata_lengths = np.zeros(0, np.int64)
+        self.unit_ends: list[int] = []  # the global number after each read unit's last document
+        self.cut = 0  # the first document not in a planned shard
+        self.num_shards = 0
+
+    def extend(self, results: dict[int, UnitResult]) -> list[list[Piece]]:
+        """Take the units of ``results`` that extend the read prefix; the pieces of every
+        shard this completes (all the rest once every unit is read), in order."""
+        grown = []
+        while len(self.results) in results:
+            unit = results[len(self.results)]
+            self.results.append(unit)
+            grown.append(unit)
+            self.unit_ends.append((self.unit_ends[-1] if self.unit_ends else 0) + len(unit.token_counts))
+        if not grown:
+            return []
+        self.token_counts = np.concatenate([self.token_counts, *(unit.token_counts for unit in grown)])
+        self.metadata_lengths = np.concatenate([self.metadata_lengths, *(unit.metadata_lengths for unit in grown)])
+        known = len(self.token_counts)
+        firsts = [self.cut + first for first in plan_shards(self.token_counts[self.cut:], self.metadata_lengths[self.cut:],
+                                                            self.shard_positions, self.budget_bytes)]
+        complete = len(self.results) == self.num_units
+        bounds = firsts + [known] if complete else firsts  # else the last shard may take more documents
+        if len(bounds) < 2:
+            return []
+        pieces = shard_pieces(self.results, self.work, bounds[:-1], bounds[-1])
+        self.cut = bounds[-1]
+        self.num_shards += len(pieces)
+        return pieces
+
+    def waiting_units(self) -> set[tuple[str, str]]:
+        """The files of the read units that hold documents after the last cut."""
+        starts = [0] + self.unit_ends[:-1]
+        return {tuple(str(path) for path in unit_paths(self.work, number))  # type: ignore[misc]
+                for number, (start, end) in enumerate(zip(starts, self.unit_ends)) if end > self.cut and end > start}
+
+
+def _read_and_write(ray: Any, files: list[Path], range_bytes: int | None, selection: Selection | None,
+                    reader_arguments: tuple, total_bytes: int, out: Path, tokenizer: Tokenizer,
+                    fingerprint: dict[str, Any], shard_positions: int, builder: Builder, work: Path, progress: bool,
+                    kill_spec: str | None) -> tuple[list[UnitResult], int, float]:
+    """Steps 1 to 3, overlapped: the units (:func:`plan_units`) are read by a pool of readers
+    (whole files larger than a range first, the rest in input order); as soon as the units
+    read make a shard whole (:class:`ShardCuts`) its task is started, and a reader with nothing
+    left to read is let go, so that its CPU sorts while the last units are read. Each finished
+    shard is recorded in the build state as it comes in. Under ``on_error="fail"`` the first
+    problem in input order is raised. Returns the units' results in input order, how many
+    shards were reused from an earlier run, and when the last unit was read."""
+    cpus = cluster_cpus(ray)
+    if range_bytes is None:
+        range_bytes = default_range_bytes(total_bytes, cpus)
+    units = plan_units(files, range_bytes, selection)
+    if progress:
+        tqdm.write(describe_units(units))
+    sizes = [unit.num_bytes for unit in units]
     options = {"num_cpus": 1, "max_restarts": RETRIES, "max_task_retries": RETRIES, "scheduling_strategy": "SPREAD"}
-    readers = [_remote(ray, UnitReader).options(**options).remote(*reader_arguments) for _ in range(count)]
-    waiting = sorted(range(len(files)), key=lambda number: -sizes[number])
-    running: dict[Any, tuple[int, Any]] = {}
+    readers = [_remote(ray, UnitReader).options(**options).remote(*reader_arguments)
+               for _ in range(min(len(units), cpus))]
+    waiting = sorted(range(len(units)), key=lambda number: (-sizes[number] if sizes[number] > range_bytes else 0, number))
+    reading: dict[Any, tuple[int, Any]] = {}
     results: dict[int, UnitResult] = {}
     errors: dict[int, BaseException] = {}
-    bar = tqdm(total=total_bytes, desc="reading and tokenizing", unit="B", unit_scale=True, disable=not progress)
+    cuts = ShardCuts(len(units), work, shard_positions, fingerprint["memory_budget"])
+
+    task_options: dict[str, Any] = {"num_cpus": 1, "max_retries": RETRIES}
+    budget = fingerprint.get("memory_budget")
+    if budget:
+        largest = max((node["Resources"].get("memory", 0) for node in ray.nodes() if node.get("Alive")), default=0)
+        task_options["memory"] = min(budget, largest) or None
+    task = _remote(ray, write_shard).options(**task_options)
+    writing: dict[Any, int] = {}
+    names: list[str] = []
+    previous: list[dict[str, Any] | None] = []
+    tokens_of: list[int] = []
+    entries: dict[int, dict[str, Any]] = {}
+    release = UnitRelease()
+    reused = 0
+    read_at = time.perf_counter()
+
+    read_bar = tqdm(total=total_bytes, desc="reading and tokenizing", unit="B", unit_scale=True, disable=not progress)
+    write_bar = tqdm(total=0, desc="sorting and writing", unit="tok", unit_scale=True, disable=not progress)
     try:
         idle = list(readers)
-        while waiting or running:
-            while idle and waiting and not errors:
-                number, reader = waiting.pop(0), idle.pop()
-                running[reader.read_unit.remote(number, str(files[number]))] = (number, reader)
-            if not running:
+        while True:
+            # After a failure only the units before it are read: the first failure in input order is raised.
+            wanted = [number for number in waiting if not errors or number < min(errors)]
+            while idle and wanted:
+                number, reader = wanted.pop(0), idle.pop()
+                waiting.remove(number)
+                reading[reader.read_unit.remote(number, units[number])] = (number, reader)
+            if not wanted:  # a reader with nothing left to read frees its CPU for the shards
+                for reader in idle:
+                    ray.kill(reader, no_restart=True)
+                idle = []
+            if not reading and not writing:
                 break
-            done, _ = ray.wait(list(running), num_returns=1)
-            number, reader = running.pop(done[0])
+            done, _ = ray.wait([*reading, *writing], num_returns=1)
+            if done[0] in writing:
+                number = writing.pop(done[0])
+                try:
+                    entry, record = ray.get(done[0])
+                except ray.exceptions.RayError as error:
+                    cause = _cause(error)
+                    if isinstance(cause, (InfgramError, OSError)):
+                        raise cause from None
+                    raise BuildError(f"expected shard {names[number]} to be written on the cluster, found it failed "
+                                     f"{RETRIES + 1} times: {cause}; rerun the same command to resume") from None
+                for path in release.finished(number):
+                    Path(path).unlink(missing_ok=True)
+                if record is None:
+                    reused += 1
+                    record = previous[number]
+                builder.state["shards"][names[number]] = record
+                builder.save_state()
+                entries[number] = entry
+                write_bar.update(tokens_of[number])
+                continue
+            number, reader = reading.pop(done[0])
             idle.append(reader)
             try:
                 results[number] = ray.get(done[0])
             except ray.exceptions.RayError as error:
                 errors[number] = _cause(error)
-            bar.update(sizes[number])
-            if errors and all(unit in results or unit in errors for unit in range(min(errors))):
-                break  # every unit before the first failure has been read: that failure is the first
+            read_bar.update(sizes[number])
+            if errors:
+                if all(unit in results or unit in errors for unit in range(min(errors))):
+                    break  # every unit before the first failure has been read: that failure is the first
+                continue
+            if len(results) == len(units):
+                read_at = time.perf_counter()
+            for shard in cuts.extend(results):
+                number = len(names)
+                names.append(f"shard-{number:05d}")
+                # No record outlives a shard that may be replaced now; finished ones come back as they finish.
+                previous.append(builder.state["shards"].pop(names[number], None))
+                builder.save_state()
+                tokens_of.append(sum(int(piece.token_counts.sum()) for piece in shard))
+                release.add(number, shard)
+                writing[task.remote(str(out), tokenizer, fingerprint, shard_positions, names[number], shard,
+                                    previous[number], kill_spec)] = number
+                write_bar.total += tokens_of[number]
+                write_bar.refresh()
+            release.hold(cuts.waiting_units())
     finally:
-        bar.close()
+        read_bar.close()
+        write_bar.close()
         for reader in readers:
             ray.kill(reader, no_restart=True)
+        for reference in writing:
+            ray.cancel(reference, force=True)
     if errors:
         first = errors[min(errors)]
         if isinstance(first, InfgramError):
             raise first
-        raise BuildError(f"expected every input file to be read on the cluster, found {files[min(errors)]} failed: "
-                         f"{first}; check the workers' logs, then rerun the same command") from first
-    return [results[number] for number in range(len(files))]
-
-
-def _write_shards(ray: Any, out: Path, tokenizer: Tokenizer, fingerprint: dict[str, Any], shard_positions: int,
-                  pieces: list[list[Piece]], builder: Builder, progress: bool, kill_spec: str | None) -> int:
-    """Step 3: one task per shard; each finished shard is recorded in the build state as it
-    comes in. Returns how many shards were reused from an earlier run."""
-    names = [f"shard-{number:05d}" for number in range(len(pieces))]
-    previous = {name: builder.state["shards"].pop(name, None) for name in names}
-    builder.save_state()  # no record outlives a shard that may be replaced now; finished ones come back below
-    options: dict[str, Any] = {"num_cpus": 1, "max_retries": RETRIES}
-    budget = fingerprint.get("memory_budget")
-    if budget:
-        largest = max((node["Resources"].get("memory", 0) for node in ray.nodes() if node.get("Alive")), default=0)
-        options["memory"] = min(budget, largest) or None
-    task = _remote(ray, write_shard).options(**options)
-    tokens_of = [sum(int(piece.token_counts.sum()) for piece in shard) for shard in pieces]
-    running = {task.remote(str(out), tokenizer, fingerprint, shard_positions, name, shard, previous[name], kill_spec):
-               number for number, (name, shard) in enumerate(zip(names, pieces))}
-    entries: list[dict[str, Any] | None] = [None] * len(pieces)
-    release = UnitRelease(pieces)
-    reused = 0
-    bar = tqdm(total=sum(tokens_of), desc=f"sorting and writing {len(pieces)} shard(s)", unit="tok", unit_scale=True,
-               disable=not progress)
-    try:
-        while running:
-            done, _ = ray.wait(list(running), num_returns=1)
-            number = running.pop(done[0])
-            try:
-                entry, record = ray.get(done[0])
-            except ray.exceptions.RayError as error:
-                cause = _cause(error)
-                if isinstance(cause, (InfgramError, OSError)):
-                    raise cause from None
-                raise BuildError(f"expected shard {names[number]} to be written on the cluster, found it failed "
-                                 f"{RETRIES + 1} times: {cause}; rerun the same command to resume") from None
-            for path in release.finished(number):
-                Path(path).unlink(missing_ok=True)
-            if record is None:
-                reused += 1
-                record = previous[names[number]]
-            builder.state["shards"][names[number]] = record
-            builder.save_state()
-            entries[number] = entry
-            bar.update(tokens_of[number])
-            bar.set_postfix_str(f"{sum(e is not None for e in entries)}/{len(pieces)} shards")
-    finally:
-        bar.close()
-        for reference in running:
-            ray.cancel(reference, force=True)
-    for entry in entries:
-        builder.add_shard(entry)  # type: ignore[arg-type]
-    return reused
+        raise BuildError(f"expected every input file to be read on the cluster, found {units[min(errors)].describe()} "
+                         f"failed: {first}; check the workers' logs, then rerun the same command") from first
+    for number in range(len(names)):
+        builder.add_shard(entries[number])
+    return [results[number] for number in range(len(units))], reused, read_at
 
 
 def build(inputs: Iterable[str | Path], out: str | Path, *, address: str | None = "auto",
           tokenizer: str | Path | Tokenizer | None = None, text_field: str = "text", on_error: str = "fail",
           memory: str | int | None = None, shard_tokens: int | None = None, overwrite: bool = False,
           progress: bool = True, kind: str = "sa", sample_rate: int | None = None, include: list[str] | None = None,
-          exclude: list[str] | None = None, normalize: str | None = None) -> BuildReport:
+          exclude: list[str] | None = None, normalize: str | None = None,
+          range_bytes: int | None = None) -> BuildReport:
     """:func:`infgram.build` on the Ray cluster at ``address`` (see
-    :mod:`infgram.distributed.cluster`): the same options, report and index bytes. Inputs and
+    :mod:`infgram.distributed.cluster`): the same options, report and index bytes. JSON Lines
+    files larger than ``range_bytes`` are read in ranges of about that many bytes, in parallel
+    (default: :func:`default_range_bytes`; it changes how the work is shared, never the index). Inputs and
     ``out`` must be on a filesystem every node sees, at the same paths. With ``normalize``,
     every reader normalizes its documents as a local build does (the tokenizer it is given
     normalizes, and keeps the changed pieces in the metadata; see :mod:`infgram.normalize`),
@@ -495,18 +703,15 @@ def build(inputs: Iterable[str | Path], out: str | Path, *, address: str | None 
         kill_spec = os.environ.get(KILL_ONCE_VARIABLE)
         phases = {"start": time.perf_counter()}
         try:
-            units = _read_units(ray, files, (tokenizer, fingerprint, shard_positions, on_error, text_field, str(work),
-                                             os.getcwd(), kill_spec, plan.selection), plan.total_bytes, progress)
-            report = merge_reports(plan.new_report(out), (unit.report for unit in units))
+            report = plan.new_report(out)
             builder = Builder(out, tokenizer, fingerprint, shard_positions, on_error, progress, plan.state, report)
-            token_counts = np.concatenate([unit.token_counts for unit in units] or [np.zeros(0, np.int64)])
-            metadata_lengths = np.concatenate([unit.metadata_lengths for unit in units] or [np.zeros(0, np.int64)])
-            phases["read"] = time.perf_counter()
-            firsts = plan_shards(token_counts, metadata_lengths, shard_positions, fingerprint["memory_budget"])
-            pieces = shard_pieces(units, work, firsts, len(token_counts))
-            phases["plan"] = time.perf_counter()
-            report.reused_shards = _write_shards(ray, out.resolve(), tokenizer, fingerprint, shard_positions, pieces,
-                                                 builder, progress, kill_spec)
+            units, report.reused_shards, phases["read"] = _read_and_write(
+                ray, files, range_bytes, plan.selection,
+                (tokenizer, fingerprint, shard_positions, on_error, text_field, str(work), os.getcwd(), kill_spec,
+                 plan.selection), plan.total_bytes, out.resolve(), tokenizer, fingerprint, shard_positions, builder,
+                work, progress, kill_spec)
+            merge_reports(report, (unit.report for unit in units))
+            phases["plan"] = phases["read"]
             phases["write"] = time.perf_counter()
             report = builder.finish()
         finally:
