@@ -471,13 +471,18 @@ def build(inputs: Iterable[str | Path], out: str | Path, *, address: str | None 
           tokenizer: str | Path | Tokenizer | None = None, text_field: str = "text", on_error: str = "fail",
           memory: str | int | None = None, shard_tokens: int | None = None, overwrite: bool = False,
           progress: bool = True, kind: str = "sa", sample_rate: int | None = None, include: list[str] | None = None,
-          exclude: list[str] | None = None, normalize: str | None = None) -> BuildReport:
+          exclude: list[str] | None = None, normalize: str | None = None, shard_by: str | None = None) -> BuildReport:
     """:func:`infgram.build` on the Ray cluster at ``address`` (see
     :mod:`infgram.distributed.cluster`): the same options, report and index bytes. Inputs and
     ``out`` must be on a filesystem every node sees, at the same paths. With ``normalize``,
     every reader normalizes its documents as a local build does (the tokenizer it is given
     normalizes, and keeps the changed pieces in the metadata; see :mod:`infgram.normalize`),
-    so the index is byte for byte the local one."""
+    so the index is byte for byte the local one. ``shard_by`` is refused: the cluster cuts
+    shards from per-unit counts in input order (:func:`plan_shards`), not grouped by value."""
+    if shard_by is not None:
+        raise BuildError(f"expected no --shard-by with --ray, found --shard-by {shard_by}: a build on a Ray cluster "
+                         "cuts shards in input order and cannot group documents by value; build on one machine "
+                         "(drop --ray)")
     start = time.perf_counter()
     out = Path(out)
     ray = connect(address)  # before the output is touched

@@ -21,6 +21,12 @@ units a document, kept for the next question. The whole cost is known from run l
 before anything is read: past the budget the answer is a
 :class:`~infgram.errors.LimitError`, never a partial count.
 
+**Shards of one value.** On an index built with ``--shard-by`` (:mod:`infgram.build.grouping`),
+each shard's manifest entry names its value (:func:`shard_value`). A count by that field is
+then a count per shard: the suffix-array runs that a plain count finds, added up per value,
+no position read (:func:`count_by_shards`); a condition on it keeps or drops whole shards
+(:func:`shard_selected`), so the work of a filtered question is that of the shards kept.
+
 **Keys.** A field that no document of the index has is an error naming those that exist
 (a misspelled key would otherwise count everything as missing).
 
@@ -38,6 +44,7 @@ before anything is read: past the budget the answer is a
 
 from __future__ import annotations
 
+import functools
 import weakref
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -53,6 +60,7 @@ from ..format.metadata import (
     field_name,
     field_path,
     lookup,
+    parse_shard_rule,
     parse_where,
     read_value_columns,
 )
@@ -63,6 +71,7 @@ from .corpus import Corpus
 from .documents import first_matches, occurrence_runs, read_document
 from .encoding import MAX_DOCUMENTS_LIMIT, Query, check_whole_number
 from .options import Matching
+from .partials import count as shard_count
 from .partials import merge_distributions, run_of
 from .results import DocumentsResult, NextTokensResult
 from .words import WordTest, whole_word_positions
@@ -162,6 +171,81 @@ def _column(shard: Shard, path: tuple[str, ...]) -> ValueColumn:
     return read[path]
 
 
+@functools.lru_cache(maxsize=64)
+def _rule_path(rule: str) -> tuple[str, ...] | None:
+    """The field whose values a ``--shard-by`` rule keeps whole (None: a bucket rule)."""
+    parsed = parse_shard_rule(rule)
+    return parsed.path if parsed.bucket is None else None
+
+
+def shard_value(shard: Shard, path: tuple[str, ...]) -> tuple[bool, str | None]:
+    """(True, value) when every document of the shard has this value of the field (None:
+    every one lacks it), as its ``--shard-by`` entry says; (False, None) when that is not
+    known (another index, another field, or a bucket rule)."""
+    entry = getattr(shard, "entry", None)
+    tag = entry.get("shard_by") if entry is not None else None
+    if not isinstance(tag, dict) or _rule_path(tag["rule"]) != path:
+        return False, None
+    return True, tag.get("value")
+
+
+def _value_accepted(where: Where, path: tuple[str, ...], value: str | None) -> bool:
+    """Whether a document whose field ``path`` is ``value`` (None: lacking) meets the conditions on it."""
+    return bool(where.accepted(path, [] if value is None else [value])[0 if value is None else 1])
+
+
+def shard_selected(shard: Shard, where: Where | None) -> bool | None:
+    """A per-shard partial: False when no document of the shard can meet the conditions (a
+    condition on its ``--shard-by`` field rejects its value), True when every one meets them
+    all that way, None when documents must be looked at one by one."""
+    if where is None:
+        return True
+    decided: bool | None = True
+    for path in where.paths:
+        known, value = shard_value(shard, path)
+        if not known:
+            decided = None
+        elif not _value_accepted(where, path, value):
+            return False
+    return decided
+
+
+def count_by_shards(corpus: Corpus, query: Query, by: tuple[str, ...] | None, where: Where | None,
+                    matching: Matching) -> CountByResult | int | None:
+    """A count by the ``--shard-by`` field of every shard (and conditions only on it) as
+    counts per shard: each shard's runs, as a plain count finds them, added up per value. None
+    when the shards do not decide it (then the occurrences are read)."""
+    shard_set = corpus.shard_set
+    shards = shard_set.shards
+    values = [shard_value(shard, by) for shard in shards] if by is not None else [(True, None)] * len(shards)
+    if not all(known for known, _ in values) or (by is not None and all(value is None for _, value in values)):
+        return None
+    selected = [shard_selected(shard, where) for shard in shards]
+    if None in selected or matching.whole_words:
+        return None
+    if where is not None and any(all(shard_value(shard, path)[1] is None for shard in shards) for path in where.paths):
+        return None  # a field no document has: the general path names the fields there are
+    searched = corpus.plan(query, matching).searched
+    if searched == [b""]:
+        return None  # the empty query weighs documents: the general path
+    if all(selected):
+        counts = [sum(parts) for parts in zip(*(shard_set.map(shard_count, encoded) for encoded in searched))] \
+            if searched else [0] * len(shards)
+    else:
+        counts = [sum(shard_set.call(number, shard_count, encoded) for encoded in searched) if keep else 0
+                  for number, keep in enumerate(selected)]
+    if by is None:
+        return sum(counts)
+    by_value: dict[str, int] = {}
+    missing = 0
+    for (_, value), number in zip(values, counts):
+        if value is None:
+            missing += number
+        elif number:
+            by_value[value] = by_value.get(value, 0) + number
+    return CountByResult(sum(counts), _merged([by_value]), missing)
+
+
 def shard_keys(shard: Shard) -> list[tuple[str, ...]]:
     """A per-shard partial: every field some document of the shard has."""
     return _columns(shard).keys
@@ -173,6 +257,10 @@ def _accepted(shard: Shard, where: Where | None, documents: np.ndarray) -> np.nd
     if where is None:
         return keep
     for path in where.paths:
+        known, value = shard_value(shard, path)
+        if known:  # one value for the whole shard (--shard-by): no column read
+            keep &= _value_accepted(where, path, value)
+            continue
         column = _column(shard, path)
         keep &= where.accepted(path, column.values)[np.asarray(column.numbers)[documents]]
     return keep
@@ -211,6 +299,9 @@ def count_by_shard(shard: Shard, forms: list[bytes], rows: list[tuple[int, int]]
     total = int(weights.sum()) if weights is not None else len(documents)
     if by is None:
         return {}, 0, total
+    known, value = shard_value(shard, by)
+    if known:  # every document of the shard has one value (--shard-by)
+        return ({value: total} if value is not None and total else {}), (total if value is None else 0), total
     column = _column(shard, by)
     sums = np.bincount(np.asarray(column.numbers)[documents], weights=weights, minlength=len(column.values) + 1)
     sums = sums.astype(np.int64)
@@ -249,7 +340,8 @@ def _plan(corpus: Corpus, query: Query, matching: Matching, budget: int, by: tup
     searched = plan.searched
     shard_set = corpus.shard_set
     paths = ([by] if by else []) + (where.paths if where else [])
-    needed = sum(shard_set.map(metadata_cost, paths))
+    kept = [keep is not False for keep in shard_set.map(shard_selected, where)]  # a condition may drop whole shards
+    needed = sum(cost for cost, keep in zip(shard_set.map(metadata_cost, paths), kept) if keep)
     if searched == [b""]:
         if matching.whole_words:
             raise QueryError("expected a non-empty query with whole_words, found an empty one; pass a word or phrase")
@@ -257,7 +349,7 @@ def _plan(corpus: Corpus, query: Query, matching: Matching, budget: int, by: tup
         rows: list[list[tuple[int, int]]] = [[(0, 0)] for _ in range(len(shard_set))]
     else:
         runs = occurrence_runs(corpus, searched) if searched else np.zeros((len(shard_set), 0, 2), dtype=np.int64)
-        rows = [[(lo, hi) for lo, hi in shard_runs.tolist()] for shard_runs in runs]
+        rows = [[(lo, hi) if keep else (lo, lo) for lo, hi in shard_runs.tolist()] for shard_runs, keep in zip(runs, kept)]
         needed += sum((hi - lo) * cost for shard_rows, cost in zip(rows, shard_set.locate_costs)
                       for lo, hi in shard_rows)
     if needed > budget:
@@ -275,6 +367,9 @@ def count_by(corpus: Corpus, query: Query, by: Any, where: Any, matching: Matchi
     count of the occurrences in documents that meet ``where``."""
     by_path = _field(by)
     conditions = parse_where(where)
+    by_shards = count_by_shards(corpus, query, by_path, conditions, matching)
+    if by_shards is not None:  # decided per shard (--shard-by): no occurrence read
+        return by_shards
     searched, rows, words = _plan(corpus, query, matching, budget, by_path, conditions, "this count by metadata")
     if not searched:  # no form occurs
         return CountByResult(0) if by_path else 0
@@ -289,6 +384,10 @@ def count_by(corpus: Corpus, query: Query, by: Any, where: Any, matching: Matchi
 def documents_by_value(shard: Shard, by: tuple[str, ...], documents: np.ndarray) -> tuple[dict[str, int], int]:
     """A per-shard partial: how many of these shard-local documents have each value of a
     field, and how many lack it."""
+    known, value = shard_value(shard, by)
+    if known:  # every document of the shard has one value (--shard-by)
+        return ({value: len(documents)} if value is not None and len(documents) else {}), \
+            (len(documents) if value is None else 0)
     column = _column(shard, by)
     sums = np.bincount(np.asarray(column.numbers)[np.asarray(documents, dtype=np.int64)],
                        minlength=len(column.values) + 1)
@@ -357,6 +456,8 @@ def filtered_distribution(shard: Shard, encoded: bytes, where: Where | None) -> 
     in live documents that meet ``where`` (a :data:`~infgram.query.partials.Distribution`).
     Each occurrence is read: the token after it is at its position plus the prompt's length
     (a separator when it ends its document)."""
+    if shard_selected(shard, where) is False:  # a condition on its --shard-by value drops the shard
+        return 0, np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
     lo, hi = run_of(shard, encoded)
     positions = shard.positions(lo, hi).astype(np.int64) if hi > lo else np.zeros(0, dtype=np.int64)
     documents = shard.documents.document_of(positions)
@@ -379,9 +480,10 @@ def filtered_next_tokens(corpus: Corpus, prompt: Query, top_k: int | None, exact
     searched, forms = plan.searched, plan.forms
     shard_set = corpus.shard_set
     paths = conditions.paths if conditions else []
-    needed = sum(shard_set.map(metadata_cost, paths)) + sum(
-        (hi - lo) * cost for encoded in searched for (lo, hi), cost in zip(shard_set.map(run_of, encoded),
-                                                                          shard_set.locate_costs))
+    kept = [keep is not False for keep in shard_set.map(shard_selected, conditions)]  # shards a condition drops
+    needed = sum(cost for cost, keep in zip(shard_set.map(metadata_cost, paths), kept) if keep) + sum(
+        (hi - lo) * cost for encoded in searched
+        for (lo, hi), cost, keep in zip(shard_set.map(run_of, encoded), shard_set.locate_costs, kept) if keep)
     if needed > budget:
         raise LimitError(f"expected this next-token distribution filtered by metadata to fit the work budget of "
                          f"{budget:,} units (occurrences read), found it needs {needed:,}; lengthen the prompt (a "
