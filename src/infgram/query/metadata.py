@@ -52,6 +52,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import LimitError, QueryError
+from ..format.manifest import ShardEntry
 from ..format.metadata import (
     ValueColumn,
     ValueColumns,
@@ -85,6 +86,10 @@ _MAX_KEYS_SHOWN = 40
 
 _COLUMNS: "weakref.WeakKeyDictionary[Any, ValueColumns]" = weakref.WeakKeyDictionary()
 """Value columns read from metadata.bin (shards without the column file), kept per shard."""
+
+_TAGS: "weakref.WeakKeyDictionary[Any, tuple[tuple[str, ...] | None, str | None] | None]" = weakref.WeakKeyDictionary()
+"""Per shard, the field its ``--shard-by`` rule keeps whole (None for a bucket) and its value
+(None when it has no rule), read once from its manifest entry."""
 
 _READ_FIELDS: "weakref.WeakKeyDictionary[Any, dict[tuple[str, ...], ValueColumn]]" = weakref.WeakKeyDictionary()
 """Fields the columns leave out (too many values, or objects), once read from metadata.bin."""
@@ -182,11 +187,16 @@ def shard_value(shard: Shard, path: tuple[str, ...]) -> tuple[bool, str | None]:
     """(True, value) when every document of the shard has this value of the field (None:
     every one lacks it), as its ``--shard-by`` entry says; (False, None) when that is not
     known (another index, another field, or a bucket rule)."""
-    entry = getattr(shard, "entry", None)
-    tag = entry.get("shard_by") if entry is not None else None
-    if not isinstance(tag, dict) or _rule_path(tag["rule"]) != path:
+    try:
+        tag = _TAGS[shard]
+    except KeyError:
+        entry = getattr(shard, "entry", None)
+        found = getattr(entry, "shard_by", None) if isinstance(entry, ShardEntry) else \
+            entry.get("shard_by") if entry is not None else None
+        tag = _TAGS[shard] = (_rule_path(found["rule"]), found.get("value")) if isinstance(found, dict) else None
+    if tag is None or tag[0] != path:
         return False, None
-    return True, tag.get("value")
+    return True, tag[1]
 
 
 def _value_accepted(where: Where, path: tuple[str, ...], value: str | None) -> bool:
