@@ -91,6 +91,10 @@ _TAGS: "weakref.WeakKeyDictionary[Any, tuple[tuple[str, ...] | None, str | None]
 """Per shard, the field its ``--shard-by`` rule keeps whole (None for a bucket) and its value
 (None when it has no rule), read once from its manifest entry."""
 
+_LAYOUTS: "weakref.WeakKeyDictionary[Any, dict[tuple[str, ...], tuple[str | None, ...] | None]]" = \
+    weakref.WeakKeyDictionary()
+"""Per set of shards and field, every shard's ``--shard-by`` value (see :func:`count_by_shards`)."""
+
 _READ_FIELDS: "weakref.WeakKeyDictionary[Any, dict[tuple[str, ...], ValueColumn]]" = weakref.WeakKeyDictionary()
 """Fields the columns leave out (too many values, or objects), once read from metadata.bin."""
 
@@ -201,7 +205,7 @@ def shard_value(shard: Shard, path: tuple[str, ...]) -> tuple[bool, str | None]:
 
 def _value_accepted(where: Where, path: tuple[str, ...], value: str | None) -> bool:
     """Whether a document whose field ``path`` is ``value`` (None: lacking) meets the conditions on it."""
-    return bool(where.accepted(path, [] if value is None else [value])[0 if value is None else 1])
+    return all(condition.accepts(value) for condition in where.conditions if condition.path == path)
 
 
 def shard_selected(shard: Shard, where: Where | None) -> bool | None:
@@ -220,40 +224,62 @@ def shard_selected(shard: Shard, where: Where | None) -> bool | None:
     return decided
 
 
+def _shard_values(corpus: Corpus, path: tuple[str, ...]) -> tuple[str | None, ...] | None:
+    """Every shard's value of field ``path`` when all are ``--shard-by`` shards of that field
+    and some document has it (None otherwise), worked out once per set of shards."""
+    shard_set = corpus.shard_set
+    known = _LAYOUTS.setdefault(shard_set, {})
+    if path not in known:
+        values = [shard_value(shard, path) for shard in shard_set.shards]
+        decided = all(found for found, _ in values) and any(value is not None for _, value in values)
+        known[path] = tuple(value for _, value in values) if decided else None
+    return known[path]
+
+
 def count_by_shards(corpus: Corpus, query: Query, by: tuple[str, ...] | None, where: Where | None,
                     matching: Matching) -> CountByResult | int | None:
     """A count by the ``--shard-by`` field of every shard (and conditions only on it) as
     counts per shard: each shard's runs, as a plain count finds them, added up per value. None
     when the shards do not decide it (then the occurrences are read)."""
+    if matching.whole_words:
+        return None
+    values = _shard_values(corpus, by) if by is not None else None
+    if by is not None and values is None:
+        return None
     shard_set = corpus.shard_set
-    shards = shard_set.shards
-    values = [shard_value(shard, by) for shard in shards] if by is not None else [(True, None)] * len(shards)
-    if not all(known for known, _ in values) or (by is not None and all(value is None for _, value in values)):
-        return None
-    selected = [shard_selected(shard, where) for shard in shards]
-    if None in selected or matching.whole_words:
-        return None
-    if where is not None and any(all(shard_value(shard, path)[1] is None for shard in shards) for path in where.paths):
-        return None  # a field no document has: the general path names the fields there are
+    selected: list[bool | None] | None = None
+    if where is not None:
+        if any(_shard_values(corpus, path) is None for path in where.paths):
+            return None  # decided document by document (or a field no document has: named there)
+        selected = [shard_selected(shard, where) for shard in shard_set.shards]
     searched = corpus.plan(query, matching).searched
     if searched == [b""]:
         return None  # the empty query weighs documents: the general path
-    if all(selected):
-        counts = [sum(parts) for parts in zip(*(shard_set.map(shard_count, encoded) for encoded in searched))] \
-            if searched else [0] * len(shards)
+    if not searched:
+        counts = [0] * len(shard_set)
+    elif selected is None:  # every shard, as a plain count asks them
+        counts = shard_set.map(shard_count, searched[0])
+        for encoded in searched[1:]:
+            counts = [a + b for a, b in zip(counts, shard_set.map(shard_count, encoded))]
     else:
         counts = [sum(shard_set.call(number, shard_count, encoded) for encoded in searched) if keep else 0
                   for number, keep in enumerate(selected)]
-    if by is None:
+    if values is None:
         return sum(counts)
     by_value: dict[str, int] = {}
     missing = 0
-    for (_, value), number in zip(values, counts):
+    for value, number in zip(values, counts):
         if value is None:
             missing += number
         elif number:
             by_value[value] = by_value.get(value, 0) + number
-    return CountByResult(sum(counts), _merged([by_value]), missing)
+    ordered = sorted(by_value.items(), key=_by_frequency) if len(by_value) > 1 else by_value.items()
+    return CountByResult(sum(counts), dict(ordered), missing)
+
+
+def _by_frequency(item: tuple[str, int]) -> tuple[int, str]:
+    """The order of per-value counts: most frequent first, then by value."""
+    return -item[1], item[0]
 
 
 def shard_keys(shard: Shard) -> list[tuple[str, ...]]:
@@ -339,7 +365,13 @@ def _field(by: Any) -> tuple[str, ...] | None:
         return None
     if not isinstance(by, str) or not by:
         raise QueryError(f"expected by to be a metadata field name such as 'lang' or 'meta.lang', found {by!r:.80}")
-    return field_path(by)
+    return _path_of(by)
+
+
+@functools.lru_cache(maxsize=256)
+def _path_of(name: str) -> tuple[str, ...]:
+    """:func:`~infgram.format.metadata.field_path`, remembered: the same few fields are asked again and again."""
+    return field_path(name)
 
 
 def _plan(corpus: Corpus, query: Query, matching: Matching, budget: int, by: tuple[str, ...] | None,
