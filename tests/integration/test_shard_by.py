@@ -131,6 +131,13 @@ def test_add_and_compact_keep_one_value_per_shard(tmp_path):
     assert infgram.Index.open(tmp_path / "i").count("ros", by="lang") == before
 
 
+def test_adding_only_documents_lacking_the_field_is_an_error(tmp_path):
+    infgram.build_from_documents(DOCUMENTS, tmp_path / "i", shard_by="lang", progress=False)
+    with pytest.raises(BuildError, match="an add to a --shard-by index"):
+        infgram.add(tmp_path / "i", [{"text": "rose"}], progress=False)
+    assert infgram.Index.open(tmp_path / "i").count("rose", by="lang").by == {"fr": 5, "de": 1}
+
+
 def test_plain_indexes_record_no_shard_by(tmp_path):
     report = infgram.build(_jsonl(tmp_path), tmp_path / "i", progress=False)
     manifest = json.loads((tmp_path / "i" / "manifest.json").read_text())

@@ -150,4 +150,5 @@ def check_field_present(groups: ValueGroups) -> None:
     if groups.files and list(groups.files) == [None]:
         raise BuildError(f"expected some documents to have the field of --shard-by {groups.rule.text} "
                          f"({field_name(groups.rule.path)}), found none that has it; check the field's name (nested "
-                         "fields as meta.lang), or build without --shard-by")
+                         "fields as meta.lang), or build without --shard-by (an add to a --shard-by index needs "
+                         "some new documents with the field: add these together with others that have it)")

@@ -91,9 +91,9 @@ _TAGS: "weakref.WeakKeyDictionary[Any, tuple[tuple[str, ...] | None, str | None]
 """Per shard, the field its ``--shard-by`` rule keeps whole (None for a bucket) and its value
 (None when it has no rule), read once from its manifest entry."""
 
-_LAYOUTS: "weakref.WeakKeyDictionary[Any, dict[tuple[str, ...], tuple[str | None, ...] | None]]" = \
-    weakref.WeakKeyDictionary()
-"""Per set of shards and field, every shard's ``--shard-by`` value (see :func:`count_by_shards`)."""
+_LAYOUTS: dict[int, tuple[Any, dict[tuple[str, ...], tuple[str | None, ...] | None]]] = {}
+"""Per set of shards (by id, with a weak reference to it) and field, every shard's
+``--shard-by`` value (see :func:`count_by_shards`)."""
 
 _READ_FIELDS: "weakref.WeakKeyDictionary[Any, dict[tuple[str, ...], ValueColumn]]" = weakref.WeakKeyDictionary()
 """Fields the columns leave out (too many values, or objects), once read from metadata.bin."""
@@ -228,7 +228,11 @@ def _shard_values(corpus: Corpus, path: tuple[str, ...]) -> tuple[str | None, ..
     """Every shard's value of field ``path`` when all are ``--shard-by`` shards of that field
     and some document has it (None otherwise), worked out once per set of shards."""
     shard_set = corpus.shard_set
-    known = _LAYOUTS.setdefault(shard_set, {})
+    cached = _LAYOUTS.get(id(shard_set))
+    if cached is None or cached[0]() is not shard_set:  # a weak reference: no new one per question
+        cached = _LAYOUTS[id(shard_set)] = (weakref.ref(shard_set, lambda _, key=id(shard_set): _LAYOUTS.pop(key, None)),
+                                            {})
+    known = cached[1]
     if path not in known:
         values = [shard_value(shard, path) for shard in shard_set.shards]
         decided = all(found for found, _ in values) and any(value is not None for _, value in values)
@@ -252,7 +256,10 @@ def count_by_shards(corpus: Corpus, query: Query, by: tuple[str, ...] | None, wh
         if any(_shard_values(corpus, path) is None for path in where.paths):
             return None  # decided document by document (or a field no document has: named there)
         selected = [shard_selected(shard, where) for shard in shard_set.shards]
-    searched = corpus.plan(query, matching).searched
+    if matching.ignore_case or (isinstance(query, str) and not matching.exact_tokens and corpus.tokenizer.text_has_forms):
+        searched = corpus.plan(query, matching).searched  # the forms of a string, or its case variants
+    else:  # ids, or a byte index: the one encoding, as a plain count searches it
+        searched = [corpus.encoder.encode(query)]
     if searched == [b""]:
         return None  # the empty query weighs documents: the general path
     if not searched:
