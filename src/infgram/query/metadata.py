@@ -91,9 +91,9 @@ _TAGS: "weakref.WeakKeyDictionary[Any, tuple[tuple[str, ...] | None, str | None]
 """Per shard, the field its ``--shard-by`` rule keeps whole (None for a bucket) and its value
 (None when it has no rule), read once from its manifest entry."""
 
-_LAYOUTS: dict[int, tuple[Any, dict[tuple[str, ...], tuple[str | None, ...] | None]]] = {}
-"""Per set of shards (by id, with a weak reference to it) and field, every shard's
-``--shard-by`` value (see :func:`count_by_shards`)."""
+_LAYOUTS: dict[int, tuple[Any, list[Any], int, dict[tuple[str, ...], tuple[str | None, ...] | None]]] = {}
+"""Per set of shards (by id, with a weak reference to it, its list of shards and their
+number) and field, every shard's ``--shard-by`` value (see :func:`count_by_shards`)."""
 
 _READ_FIELDS: "weakref.WeakKeyDictionary[Any, dict[tuple[str, ...], ValueColumn]]" = weakref.WeakKeyDictionary()
 """Fields the columns leave out (too many values, or objects), once read from metadata.bin."""
@@ -228,13 +228,15 @@ def _shard_values(corpus: Corpus, path: tuple[str, ...]) -> tuple[str | None, ..
     """Every shard's value of field ``path`` when all are ``--shard-by`` shards of that field
     and some document has it (None otherwise), worked out once per set of shards."""
     shard_set = corpus.shard_set
+    shards = shard_set.shards
     cached = _LAYOUTS.get(id(shard_set))
-    if cached is None or cached[0]() is not shard_set:  # a weak reference: no new one per question
+    # A weak reference (no new one per question), and the shards as they were: another list is worked out again.
+    if cached is None or cached[0]() is not shard_set or cached[1] is not shards or cached[2] != len(shards):
         cached = _LAYOUTS[id(shard_set)] = (weakref.ref(shard_set, lambda _, key=id(shard_set): _LAYOUTS.pop(key, None)),
-                                            {})
-    known = cached[1]
+                                            shards, len(shards), {})
+    known = cached[3]
     if path not in known:
-        values = [shard_value(shard, path) for shard in shard_set.shards]
+        values = [shard_value(shard, path) for shard in shards]
         decided = all(found for found, _ in values) and any(value is not None for _, value in values)
         known[path] = tuple(value for _, value in values) if decided else None
     return known[path]
