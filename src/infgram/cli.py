@@ -139,6 +139,7 @@ def command_build(args: argparse.Namespace) -> None:
         text_field=_text_fields(args), memory=args.memory, shard_tokens=args.shard_tokens, overwrite=args.overwrite,
         progress=not (args.quiet or args.json), kind=args.kind, sample_rate=args.sample_rate, **selection,
         **({"normalize": args.normalize} if args.normalize is not None else {}),
+        **({"shard_by": args.shard_by} if args.shard_by is not None else {}),
     )
     if args.json:
         _print_json(_report_json(report))
@@ -902,6 +903,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--normalize", choices=list(NORMALIZATIONS), default=None,
                      help="index normalized text: lowercase, nfkc or nfkc_casefold; string queries are normalized "
                           "the same way, documents are shown as written (default: the text as written)")
+    sub.add_argument("--shard-by", default=None, metavar="RULE",
+                     help="put each value of this metadata field in shards of its own (at most 10,000 values), or "
+                          "of a bucket of it: year(FIELD), month(FIELD), bucket(FIELD, WIDTH); counts by it and "
+                          "conditions on it are then answered per shard")
     sub.add_argument("--quiet", action="store_true", help="no progress bars")
     sub.add_argument("--json", action="store_true", help="print the build report as JSON (and no progress bars)")
     ray_help = ("run on a Ray cluster: 'local' (this machine), 'auto' (the running cluster) or its address; the "

@@ -77,11 +77,13 @@ from ..format import (
     write_manifest,
 )
 from ..format.kinds import register_writer
+from ..format.metadata import parse_shard_rule
 from ..normalize import ORIGINALS_KEY, normalize_with_originals
 from ..tokenizer import TOKENIZER_FILE_NAME, PretokenizedVocabulary, Tokenizer, load_tokenizer, normalized_tokenizer
 from . import inputs as inputs_module
 from .fast_json import encode_metadata
 from .fm_writer import FMWriter, fm_fingerprint
+from .grouping import SPILL_NAME, DocumentNumbers, ValueGroups, check_field_present
 from .inputs import BlankLine, InputProblem, SourceDocument
 from .plan import (
     budget_warning,
@@ -95,8 +97,10 @@ from .shard_writer import InThread, ShardBuffer, ShardWriter, remove_path
 
 REPORT_NAME = "build-report.json"
 SHARD_NAME = re.compile(r"^shard-\d{5}(\.partial)?$")
-LEFTOVERS = frozenset(f"{name}.partial" for name in (BUILD_STATE_NAME, MANIFEST_NAME, REPORT_NAME, TOKENIZER_FILE_NAME))
-"""Temporary files of a killed build's JSON and tokenizer writes: discarded by the rerun."""
+LEFTOVERS = frozenset({*(f"{name}.partial" for name in (BUILD_STATE_NAME, MANIFEST_NAME, REPORT_NAME, TOKENIZER_FILE_NAME)),
+                       SPILL_NAME})
+"""Temporary files of a killed build's JSON and tokenizer writes, and the spill files of a
+``--shard-by`` build's first pass (``grouping.py``): discarded by the rerun."""
 register_writer("sa", SAWriter)
 register_writer("fm", FMWriter)
 WRITERS: dict[str, type[ShardWriter]] = {name: index_kind(name).writer for name in INDEX_KINDS}
@@ -124,6 +128,10 @@ class BuildReport:
     documents, blank lines and problems (a truncated or unreadable file is one problem)."""
     read_as: dict[str, str] = field(default_factory=dict)
     """Per input file, how it was read: ``jsonl``, ``csv (gz)``, ``plain text (--format text)``, ..."""
+    document_numbers: list[list[Any]] | None = None
+    """With ``--shard-by`` (documents numbered by value, not in input order): runs ``[file, first
+    line, number of lines, first document]`` mapping input lines to document numbers (see
+    :class:`~infgram.build.grouping.DocumentNumbers`); None otherwise."""
 
     @property
     def num_problems(self) -> int:
@@ -161,6 +169,8 @@ class BuildReport:
         data = asdict(self)
         for volatile in ("seconds", "reused_shards", "up_to_date", "directory", "index_bytes"):
             data.pop(volatile)
+        if data["document_numbers"] is None:  # numbered in input order: nothing to map
+            data.pop("document_numbers")
         return data
 
 
@@ -188,6 +198,11 @@ class Builder:
         """What that shard holds, as planned (``ShardBuffer.sorting_bytes``)."""
         self.stream: FileRecords | None = None
         """The input files' records, when they come from files (see :meth:`resume_point`)."""
+        self.shard_by: dict[str, Any] | None = None
+        """With ``--shard-by``: the rule and the value of the documents being buffered, recorded
+        in the entries of their shards (see ``grouping.py``)."""
+        self.numbering: DocumentNumbers | None = None
+        """With ``--shard-by``: input lines to document numbers, for the report."""
 
     # -- build state (resume) -------------------------------------------------------------
     def save_state(self) -> None:
@@ -316,6 +331,8 @@ class Builder:
                 self.wait_for_shard()  # the budget holds: wait rather than fill past it
             self.account(document.source)
             self.buffer.add(ids, metadata)
+            if self.numbering is not None:
+                self.numbering.add(document.source, document.line, self.report.num_documents)
             self.count(document.source, "documents")
             self.report.num_documents += 1
             self.report.num_tokens += len(ids)
@@ -333,16 +350,18 @@ class Builder:
         self.in_flight_bytes = buffer.sorting_bytes()
         self.writer.cancelled.clear()
         resume = self.resume_point(name)
-        self.in_flight = InThread(self.write_shard, name, buffer, resume, name=f"write {name}")
+        self.in_flight = InThread(self.write_shard, name, buffer, resume, self.shard_by, name=f"write {name}")
         del buffer
         self.buffer = self.new_buffer()
         if self.in_flight.done():  # not pipelining: written already
             self.wait_for_shard()
 
-    def write_shard(self, name: str, buffer: ShardBuffer, resume: dict[str, Any] | None = None) -> None:
+    def write_shard(self, name: str, buffer: ShardBuffer, resume: dict[str, Any] | None = None,
+                    shard_by: dict[str, Any] | None = None) -> None:
         """Write (or reuse) shard ``name`` and record it: everything a shard does on disk,
         in the writer thread, one shard after another. ``resume`` (see :meth:`resume_point`)
-        is recorded with it: where a rerun starts reading when this shard is the last one kept."""
+        is recorded with it: where a rerun starts reading when this shard is the last one kept;
+        ``shard_by`` (the rule and the shard's value) goes into its manifest entry."""
 
         def forget() -> None:
             if self.state["shards"].pop(name, None) is not None:
@@ -357,7 +376,7 @@ class Builder:
             if resume is not None:
                 self.state["resume"] = resume
             self.save_state()
-        self.add_shard(entry)
+        self.add_shard(entry if shard_by is None else {**entry, "shard_by": shard_by})
 
     def resume_point(self, name: str) -> dict[str, Any] | None:
         """Where the input stands when shard ``name`` is cut: the records read before its
@@ -425,6 +444,19 @@ class Builder:
     def add_shard(self, entry: dict[str, Any]) -> None:
         """List a finished shard (the next one) in the manifest, numbering its first document."""
         self.shards.append({**entry, "first_document": sum(s["num_documents"] for s in self.shards)})
+
+    def add_grouped(self, records: Iterable[Any], groups: ValueGroups) -> None:
+        """A ``--shard-by`` build (see ``grouping.py``): the first pass spills the documents by
+        value, accounting for the other records; the second buffers each value's documents
+        in turn, cutting a shard where the value changes."""
+        self.add_records(groups.route(records))
+        check_field_present(groups)
+        self.numbering = DocumentNumbers()
+        for value in groups.values():
+            self.shard_by = {"rule": groups.rule.text, "value": value}
+            self.add_records(groups.documents(value))
+            self.finish_shard()
+        self.report.document_numbers = self.numbering.runs
 
     def finish(self) -> BuildReport:
         self.finish_shard()
@@ -702,17 +734,26 @@ def _run(records: Iterable[Any], out: Path, tokenizer: Tokenizer, fingerprint: d
          on_error: str, progress: bool, bar: tqdm, start: float, state: dict[str, Any],
          report: BuildReport, kept: tuple[list[dict[str, Any]], dict[str, Any]] | None = None) -> BuildReport:
     builder = Builder(out, tokenizer, fingerprint, shard_positions, on_error, progress, state, report)
-    if isinstance(records, FileRecords) and fingerprint.get("inputs") is not None:
+    rule = fingerprint.get("shard_by")
+    # Grouped by value, shards do not follow the input's order: a rerun reads the input again.
+    if isinstance(records, FileRecords) and fingerprint.get("inputs") is not None and rule is None:
         builder.stream = records
-    if kept is not None:
+    if kept is not None and rule is None:
         builder.resume_from(*kept)
+    groups = ValueGroups(out, parse_shard_rule(rule)) if rule is not None else None
     try:
-        builder.add_records(records)
+        if groups is not None:
+            builder.add_grouped(records, groups)
+        else:
+            builder.add_records(records)
         bar.close()
         report = builder.finish()
     except BaseException as error:
         builder.abandon(error)
         raise
+    finally:
+        if groups is not None:
+            groups.close()
     report.index_bytes = directory_bytes(out)
     report.seconds = time.perf_counter() - start
     return report
@@ -755,10 +796,11 @@ def input_fingerprint(files: list[Any]) -> tuple[list[list[Any]] | None, int]:
 
 def build_options(tokenizer: Tokenizer, text_field: str, on_error: str, memory_bytes: int | None,
                   shard_tokens: int | None, kind: str = "sa", sample_rate: int | None = None,
-                  stacklevel: int = 3) -> tuple[int, dict[str, Any]]:
+                  stacklevel: int = 3, shard_by: str | None = None) -> tuple[int, dict[str, Any]]:
     """Check the build options; returns the shard size in positions and the build's fingerprint
     (inputs not yet included), which fixes the shard layout. A memory budget warning names the
-    caller ``stacklevel`` frames up (3: the caller of this function's caller)."""
+    caller ``stacklevel`` frames up (3: the caller of this function's caller). ``shard_by``
+    is a ``--shard-by`` rule (see ``grouping.py``), recorded as given."""
     if on_error not in ("fail", "skip"):
         raise BuildError(f"on_error must be 'fail' or 'skip', found {on_error!r}")
     if kind not in INDEX_KINDS:
@@ -784,6 +826,8 @@ def build_options(tokenizer: Tokenizer, text_field: str, on_error: str, memory_b
         "text_field": text_field,
         "on_error": on_error,
     }
+    if shard_by is not None:
+        fingerprint["shard_by"] = parse_shard_rule(shard_by).text
     # The options as the user gave them (the manifest records these), then the plan resolved
     # from them on this machine (PLAN_KEYS: the build state only, for resuming).
     if shard_tokens is not None:
@@ -824,7 +868,8 @@ class FilesBuild:
 def plan_files_build(inputs: Iterable[str | Path], out: Path, tokenizer: str | Path | Tokenizer | None, text_field: str,
                      on_error: str, memory: str | int | None, shard_tokens: int | None, overwrite: bool,
                      progress: bool, kind: str, sample_rate: int | None,
-                     selection: inputs_module.Selection | None = None, normalize: str | None = None) -> FilesBuild:
+                     selection: inputs_module.Selection | None = None, normalize: str | None = None,
+                     shard_by: str | None = None) -> FilesBuild:
     """Everything :func:`build` settles before reading: the tokenizer, the input files, the
     shard size and the fingerprint; then the output is prepared (:func:`prepare_output`). When
     the index there is up to date, its report is printed (with ``progress``) and returned as
@@ -832,7 +877,7 @@ def plan_files_build(inputs: Iterable[str | Path], out: Path, tokenizer: str | P
     tokenizer = normalized_tokenizer(load_tokenizer(tokenizer), normalize)
     files = inputs_module.expand_inputs(inputs, exclude=out, **({"selection": selection} if selection else {}))
     shard_positions, fingerprint = build_options(tokenizer, text_field, on_error, memory, shard_tokens, kind, sample_rate,
-                                                 stacklevel=4)
+                                                 stacklevel=4, shard_by=shard_by)
     fingerprint["inputs"], total_bytes = input_fingerprint(files)
     if selection is not None and selection.format != "auto":
         fingerprint["format"] = selection.format  # another reading of the same files is another index
@@ -847,7 +892,8 @@ def build(inputs: Any, out: str | Path, *, tokenizer: str | Path | Tokenizer | N
           text_field: str | list[str] = "text", on_error: str = "fail", memory: str | int | None = None,
           shard_tokens: int | None = None, overwrite: bool = False, progress: bool = True, kind: str = "sa",
           sample_rate: int | None = None, include: list[str] | None = None,
-          exclude: list[str] | None = None, normalize: str | None = None, format: str = "auto") -> BuildReport:
+          exclude: list[str] | None = None, normalize: str | None = None, format: str = "auto",
+          shard_by: str | None = None) -> BuildReport:
     """Index files, directories, URLs or ``datasets`` objects into ``out``.
 
     ``inputs`` is one or a list of: files (JSON Lines, JSON, CSV/TSV, Parquet, Arrow, text,
@@ -867,6 +913,8 @@ def build(inputs: Any, out: str | Path, *, tokenizer: str | Path | Tokenizer | N
     ``fm_writer.py``), sampling one text position in ``sample_rate``. ``normalize`` (``"lowercase"``,
     ``"nfkc"``, ``"nfkc_casefold"``) indexes normalized text; string queries are normalized
     the same way and documents are shown as written (see :mod:`infgram.normalize`).
+    ``shard_by`` (``"lang"``, ``"year(date)"``) puts each value's documents in shards of their
+    own, numbered by value (see ``grouping.py``): a count per value is then a count per shard.
 
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -883,7 +931,7 @@ def build(inputs: Any, out: str | Path, *, tokenizer: str | Path | Tokenizer | N
     plan = plan_files_build(inputs, out, tokenizer, text_field, on_error, memory, shard_tokens, overwrite, progress,
                             kind, sample_rate,
                             selection if include or exclude or on_error == "skip" or format != "auto" else None,
-                            normalize)
+                            normalize, shard_by)
     if plan.up_to_date is not None:
         return plan.up_to_date
     tokenizer, files, total_bytes = plan.tokenizer, plan.files, plan.total_bytes
@@ -946,12 +994,12 @@ def build_from_documents(documents: Iterable[str | dict[str, Any] | SourceDocume
                          vocab_size: int | None = None, on_error: str = "fail", memory: str | int | None = None,
                          shard_tokens: int | None = None, overwrite: bool = False,
                          progress: bool = True, kind: str = "sa", sample_rate: int | None = None,
-                         normalize: str | None = None) -> BuildReport:
+                         normalize: str | None = None, shard_by: str | None = None) -> BuildReport:
     """Index documents given in Python: strings, ``{"text": ..., "metadata": {...}}`` or
     ``{"ids": [...], "metadata": {...}}``. Token ids need ``token_width`` (1, 2 or 4) and
     optionally ``vocab_size``; they make an index without a tokenizer. Other keys of a
     dict are metadata too (``{"text": ..., "url": ...}``); a key given both ways with two
-    values is a ``conflicting_metadata`` problem.
+    values is a ``conflicting_metadata`` problem. ``shard_by`` is that of :func:`build`.
 
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -963,7 +1011,8 @@ def build_from_documents(documents: Iterable[str | dict[str, Any] | SourceDocume
     out = Path(out)
     tokenizer = PretokenizedVocabulary(token_width, vocab_size) if token_width is not None else load_tokenizer(tokenizer)
     tokenizer = normalized_tokenizer(tokenizer, normalize)
-    shard_positions, fingerprint = build_options(tokenizer, "text", on_error, memory, shard_tokens, kind, sample_rate)
+    shard_positions, fingerprint = build_options(tokenizer, "text", on_error, memory, shard_tokens, kind, sample_rate,
+                                                 shard_by=shard_by)
     fingerprint["inputs"] = None
     with write_errors_named(out):
         _, state = prepare_output(out, fingerprint, overwrite, progress)

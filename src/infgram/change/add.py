@@ -73,7 +73,8 @@ def add(directory: str | Path, inputs: Any, *, text_field: str | list[str] = "te
     are not added twice (a rerun after an add that finished), unless ``again=True``. The new
     shards are sized by ``shard_tokens``, else ``memory``, else as the index's build was asked
     to, else by a default that is the same on every machine (see
-    :func:`~.generations.shard_size_options`).
+    :func:`~.generations.shard_size_options`). On an index built with ``--shard-by``, the new
+    documents are grouped the same way, in new shards of their own per value.
     ``format="text"`` reads every file as plain text, as :func:`infgram.build` does.
 
     >>> import tempfile, pathlib, infgram
@@ -100,6 +101,8 @@ def add(directory: str | Path, inputs: Any, *, text_field: str | list[str] = "te
         kind = manifest.index_kind
         sizes = shard_size_options(manifest, memory, shard_tokens)
         sample_rate = (manifest.settings or {}).get("sample_rate")  # an FM-index's: the new shards sample as the old
+        if manifest.shard_by is not None:  # new shards of their own per value, tagged as the old ones
+            sizes = {**sizes, "shard_by": manifest.shard_by}
         if _are_documents(inputs):
             vocabulary = {"token_width": tokenizer.token_width, "vocab_size": tokenizer.vocab_size} \
                 if not tokenizer.takes_text else {"tokenizer": tokenizer}

@@ -37,13 +37,20 @@ def _live_positions(shard: SAShard) -> int:
     return shard.num_positions - shard.removals.num_tokens
 
 
+def _shard_by(shard: SAShard) -> object:
+    """A shard's ``--shard-by`` rule and value (None on other indexes): shards of two values are never merged."""
+    entry = getattr(shard, "entry", None)
+    return entry.get("shard_by") if entry is not None else None
+
+
 def plan_groups(shards: list[SAShard], shard_positions: int) -> list[list[int]]:
-    """Consecutive shards grouped greedily while their live positions fit ``shard_positions``."""
+    """Consecutive shards grouped greedily while their live positions fit ``shard_positions``
+    (and, on a ``--shard-by`` index, while they hold the same value)."""
     groups: list[list[int]] = []
     size = 0
     for number, shard in enumerate(shards):
         live = _live_positions(shard)
-        if groups and size + live <= shard_positions:
+        if groups and size + live <= shard_positions and _shard_by(shards[groups[-1][0]]) == _shard_by(shard):
             groups[-1].append(number)
             size += live
         else:
@@ -140,6 +147,8 @@ def compact(directory: str | Path, *, memory: str | int | None = None, shard_tok
                                   target, 0)
             if len(placeholders):
                 entry = write_removals(directory, target, len(entries), entry, token_width, placeholders, None, 0)
+            if _shard_by(members[0]) is not None:  # one value per group: the new shard keeps it
+                entry = ShardEntry.from_json({**ShardEntry.from_json(entry).to_json(), "shard_by": _shard_by(members[0])})
             entries.append(entry)
             rewritten += 1
         if not rewritten:

@@ -677,7 +677,7 @@ def build(inputs: Iterable[str | Path], out: str | Path, *, address: str | None 
           memory: str | int | None = None, shard_tokens: int | None = None, overwrite: bool = False,
           progress: bool = True, kind: str = "sa", sample_rate: int | None = None, include: list[str] | None = None,
           exclude: list[str] | None = None, normalize: str | None = None,
-          range_bytes: int | None = None) -> BuildReport:
+          range_bytes: int | None = None, shard_by: str | None = None) -> BuildReport:
     """:func:`infgram.build` on the Ray cluster at ``address`` (see
     :mod:`infgram.distributed.cluster`): the same options, report and index bytes. JSON Lines
     files larger than ``range_bytes`` are read in ranges of about that many bytes, in parallel
@@ -685,7 +685,12 @@ def build(inputs: Iterable[str | Path], out: str | Path, *, address: str | None 
     ``out`` must be on a filesystem every node sees, at the same paths. With ``normalize``,
     every reader normalizes its documents as a local build does (the tokenizer it is given
     normalizes, and keeps the changed pieces in the metadata; see :mod:`infgram.normalize`),
-    so the index is byte for byte the local one."""
+    so the index is byte for byte the local one. ``shard_by`` is refused: the cluster cuts
+    shards from per-unit counts in input order (:func:`plan_shards`), not grouped by value."""
+    if shard_by is not None:
+        raise BuildError(f"expected no --shard-by with --ray, found --shard-by {shard_by}: a build on a Ray cluster "
+                         "cuts shards in input order and cannot group documents by value; build on one machine "
+                         "(drop --ray)")
     start = time.perf_counter()
     out = Path(out)
     ray = connect(address)  # before the output is touched

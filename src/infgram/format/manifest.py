@@ -118,6 +118,10 @@ class ShardEntry(_Record):
     pointer_width: int | None = None
     removed_documents: int | None = None
     removed_tokens: int | None = None
+    shard_by: dict[str, Any] | None = None
+    """On an index built with ``--shard-by``: ``{"rule": the rule as given, "value": the
+    shard's value under it}`` (value null: its documents lack the field). Every document of
+    the shard has that value; absent on other indexes."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     _JSON_NAMES = {"removed_documents": "num_removed_documents", "removed_tokens": "num_removed_tokens"}
@@ -143,6 +147,10 @@ class ShardEntry(_Record):
                     setattr(entry, name, int(getattr(entry, name)))
             if not isinstance(entry.files, dict):
                 raise TypeError(f"its files are {type(entry.files).__name__}, expected an object")
+            if entry.shard_by is not None and not (
+                    isinstance(entry.shard_by, dict) and isinstance(entry.shard_by.get("rule"), str)
+                    and isinstance(entry.shard_by.get("value", ""), (str, type(None)))):
+                raise TypeError("its shard_by is not an object with a rule and a value")
             for key in required_files:  # all must be listed
                 if not isinstance(entry.files[key], dict) or not isinstance(entry.files[key]["path"], str):
                     raise TypeError(f"the entry of {key} has no path")
@@ -158,7 +166,7 @@ class ShardEntry(_Record):
 
     def to_json(self) -> dict[str, Any]:
         data = _without_absent(self, ("name", "num_documents", "num_tokens", "num_positions", "first_document",
-                                      "files", "pointer_width"))
+                                      "files", "pointer_width", "shard_by"))
         for attribute, key in self._JSON_NAMES.items():
             if getattr(self, attribute) is not None:
                 data[key] = getattr(self, attribute)
@@ -173,6 +181,12 @@ class ShardEntry(_Record):
     def num_removed_tokens(self) -> int:
         """Their tokens (0 when nothing was taken down)."""
         return self.removed_tokens or 0
+
+    @property
+    def shard_value(self) -> tuple[str, str | None] | None:
+        """(rule, value) of a shard of a ``--shard-by`` index (value None: the documents lacking
+        the field), else None."""
+        return None if self.shard_by is None else (self.shard_by["rule"], self.shard_by.get("value"))
 
     def paths(self) -> set[str]:
         """Every file path the entry names, relative to the index directory."""
@@ -269,6 +283,11 @@ class Manifest(_Record):
     def generation_number(self) -> int:
         """The generation: 0 for a fresh build (see :func:`generation_of`)."""
         return generation_of(self)
+
+    @property
+    def shard_by(self) -> str | None:
+        """The ``--shard-by`` rule of the build, as the user gave it (None: not given)."""
+        return self.build_options.get("shard_by")
 
     @property
     def build_options(self) -> dict[str, Any]:

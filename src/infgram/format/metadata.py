@@ -472,3 +472,94 @@ def read_value_columns(path: Path, token_width: int, num_documents: int, file_en
         raise IndexFormatError(f"{path} holds a damaged directory ({error}); run `infgram verify` and rebuild the "
                                "index") from None
     return ValueColumns(num_documents, fields, skipped)
+
+
+# -- shard-by rules ---------------------------------------------------------------------------------------
+MAX_SHARD_VALUES = 10_000
+"""Distinct values a ``--shard-by`` rule may give at most (each value has shards of its own)."""
+
+_RULE = re.compile(r"^\s*(?P<bucket>year|month|bucket)\s*\(\s*(?P<field>[^,()]+?)\s*(?:,\s*(?P<width>[^,()]+?)\s*)?\)\s*$")
+_YEAR = re.compile(r"^(?P<year>-?\d{4})(?P<month>-\d{2})?(?:$|[-T /:])")
+
+
+@dataclass(frozen=True)
+class ShardRule:
+    """How ``build --shard-by`` groups documents: by the value of a field (``lang``,
+    ``meta.lang``), or by a bucket of it: ``year(date)`` (the year of an ISO date such as
+    ``1995-03-02``, or of a whole number), ``month(date)`` (``1995-03``), ``bucket(size, 1000)``
+    (a number's bucket of that width, shown as its lower bound). ``text`` is the rule as the
+    user gave it (what the manifest records).
+
+    >>> rule = parse_shard_rule("year(meta.date)")
+    >>> rule.path, rule.value_of({"meta": {"date": "1995-03-02"}}), rule.value_of({"meta": {}})
+    (('meta', 'date'), '1995', None)
+    >>> parse_shard_rule("bucket(n, 10)").value_of({"n": 1234}), parse_shard_rule("lang").value_of({"lang": "de"})
+    ('1230', 'de')
+    """
+
+    text: str
+    path: tuple[str, ...]
+    bucket: str | None = None
+    width: float | None = None
+
+    def value_of(self, metadata: Any) -> str | None:
+        """A document's value under the rule, shown as a string (None: it lacks the field).
+        Raises ``ValueError`` saying what was expected when a bucket cannot read the value."""
+        found = metadata
+        for key in self.path:
+            if not isinstance(found, dict) or key not in found:
+                return None
+            found = found[key]
+        if self.bucket is None:
+            return value_text(found)
+        if self.bucket in ("year", "month"):
+            if isinstance(found, int) and not isinstance(found, bool) and self.bucket == "year":
+                return str(found)
+            match = _YEAR.match(found) if isinstance(found, str) else None
+            if match is None or (self.bucket == "month" and match["month"] is None):
+                example = "1995-03-02 or 1995" if self.bucket == "year" else "1995-03-02 or 1995-03"
+                raise ValueError(f"expected {field_name(self.path)} to be a date such as {example} for "
+                                 f"--shard-by {self.text}, found {value_text(found)[:80]!r}")
+            return match["year"] + (match["month"] if self.bucket == "month" else "")
+        number = _number(found) if isinstance(found, (str, int, float)) and not isinstance(found, bool) else None
+        if number is None:
+            raise ValueError(f"expected {field_name(self.path)} to be a number for --shard-by {self.text}, found "
+                             f"{value_text(found)[:80]!r}")
+        assert self.width is not None
+        lower = math.floor(number / self.width) * self.width
+        return value_text(int(lower) if float(lower).is_integer() else lower)
+
+    def matches_field(self, path: tuple[str, ...]) -> bool:
+        """Whether a shard's value under the rule is the value of field ``path`` itself (a
+        rule without a bucket): then a count by that field, or a condition on it, is decided
+        per shard."""
+        return self.bucket is None and self.path == path
+
+
+def parse_shard_rule(text: Any) -> ShardRule:
+    """A ``--shard-by`` rule (see :class:`ShardRule`); raises :class:`~infgram.errors.InputError`
+    saying what is expected.
+
+    >>> parse_shard_rule("month(date)").bucket, parse_shard_rule("bucket(year, 10)").width
+    ('month', 10.0)
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise InputError(f"expected --shard-by to be a metadata field such as 'lang' or a bucket such as "
+                         f"'year(date)', found {text!r:.80}")
+    match = _RULE.match(text)
+    if match is None:
+        if "(" in text or ")" in text:
+            raise InputError(f"expected --shard-by to be a field ('lang', 'meta.lang') or a bucket rule: year(FIELD), "
+                             f"month(FIELD) or bucket(FIELD, WIDTH), found {text[:80]!r}; write the rule as one of "
+                             "these")
+        return ShardRule(text, field_path(text))
+    bucket, width_text = match["bucket"], match["width"]
+    width = None
+    if bucket == "bucket":
+        width = _number(width_text) if width_text is not None else None
+        if width is None or width <= 0:
+            raise InputError(f"expected bucket(FIELD, WIDTH) with a positive number WIDTH, found {text[:80]!r}; "
+                             "write for example bucket(year, 10)")
+    elif width_text is not None:
+        raise InputError(f"expected {bucket}(FIELD) with one field, found {text[:80]!r}; drop the second argument")
+    return ShardRule(text, field_path(match["field"]), bucket, width)

@@ -23,6 +23,12 @@ units a document, kept for the next question. The whole cost is known from run l
 before anything is read: past the budget the answer is a
 :class:`~infgram.errors.LimitError`, never a partial count.
 
+**Shards of one value.** On an index built with ``--shard-by`` (:mod:`infgram.build.grouping`),
+each shard's manifest entry names its value (:func:`shard_value`). A count by that field is
+then a count per shard: the suffix-array runs that a plain count finds, added up per value,
+no position read (:func:`count_by_shards`); a condition on it keeps or drops whole shards
+(:func:`shard_selected`), so the work of a filtered question is that of the shards kept.
+
 **Keys.** A field that no document of the index has is an error naming those that exist
 (a misspelled key would otherwise count everything as missing).
 
@@ -40,13 +46,15 @@ before anything is read: past the budget the answer is a
 
 from __future__ import annotations
 
+import functools
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import numpy as np
 
 from ..errors import LimitError, QueryError
+from ..format.manifest import ShardEntry
 from ..format.metadata import (
     ValueColumn,
     ValueColumns,
@@ -55,6 +63,7 @@ from ..format.metadata import (
     field_name,
     field_path,
     lookup,
+    parse_shard_rule,
     parse_where,
     read_value_columns,
 )
@@ -66,6 +75,7 @@ from .documents import drawn_occurrences, first_matches, occurrence_runs, read_d
 from .estimation import estimated_fields, sample_numbers
 from .encoding import MAX_DOCUMENTS_LIMIT, Query, check_whole_number
 from .options import Matching
+from .partials import count as shard_count
 from .partials import merge_distributions, run_of
 from .results import DocumentsResult, NextTokensResult
 from .words import WordTest, whole_word_positions
@@ -79,6 +89,14 @@ _MAX_KEYS_SHOWN = 40
 
 _COLUMNS: "weakref.WeakKeyDictionary[Any, ValueColumns]" = weakref.WeakKeyDictionary()
 """Value columns read from metadata.bin (shards without the column file), kept per shard."""
+
+_TAGS: "weakref.WeakKeyDictionary[Any, tuple[tuple[str, ...] | None, str | None] | None]" = weakref.WeakKeyDictionary()
+"""Per shard, the field its ``--shard-by`` rule keeps whole (None for a bucket) and its value
+(None when it has no rule), read once from its manifest entry."""
+
+_LAYOUTS: dict[int, tuple[Any, list[Any], int, dict[tuple[str, ...], tuple[str | None, ...] | None]]] = {}
+"""Per set of shards (by id, with a weak reference to it, its list of shards and their
+number) and field, every shard's ``--shard-by`` value (see :func:`count_by_shards`)."""
 
 _READ_FIELDS: "weakref.WeakKeyDictionary[Any, dict[tuple[str, ...], ValueColumn]]" = weakref.WeakKeyDictionary()
 """Fields the columns leave out (too many values, or objects), once read from metadata.bin."""
@@ -182,6 +200,117 @@ def _column(shard: Shard, path: tuple[str, ...]) -> ValueColumn:
     return read[path]
 
 
+@functools.lru_cache(maxsize=64)
+def _rule_path(rule: str) -> tuple[str, ...] | None:
+    """The field whose values a ``--shard-by`` rule keeps whole (None: a bucket rule)."""
+    parsed = parse_shard_rule(rule)
+    return parsed.path if parsed.bucket is None else None
+
+
+def shard_value(shard: Shard, path: tuple[str, ...]) -> tuple[bool, str | None]:
+    """(True, value) when every document of the shard has this value of the field (None:
+    every one lacks it), as its ``--shard-by`` entry says; (False, None) when that is not
+    known (another index, another field, or a bucket rule)."""
+    try:
+        tag = _TAGS[shard]
+    except KeyError:
+        entry = getattr(shard, "entry", None)
+        found = getattr(entry, "shard_by", None) if isinstance(entry, ShardEntry) else \
+            entry.get("shard_by") if entry is not None else None
+        tag = _TAGS[shard] = (_rule_path(found["rule"]), found.get("value")) if isinstance(found, dict) else None
+    if tag is None or tag[0] != path:
+        return False, None
+    return True, tag[1]
+
+
+def _value_accepted(where: Where, path: tuple[str, ...], value: str | None) -> bool:
+    """Whether a document whose field ``path`` is ``value`` (None: lacking) meets the conditions on it."""
+    return all(condition.accepts(value) for condition in where.conditions if condition.path == path)
+
+
+def shard_selected(shard: Shard, where: Where | None) -> bool | None:
+    """A per-shard partial: False when no document of the shard can meet the conditions (a
+    condition on its ``--shard-by`` field rejects its value), True when every one meets them
+    all that way, None when documents must be looked at one by one."""
+    if where is None:
+        return True
+    decided: bool | None = True
+    for path in where.paths:
+        known, value = shard_value(shard, path)
+        if not known:
+            decided = None
+        elif not _value_accepted(where, path, value):
+            return False
+    return decided
+
+
+def _shard_values(corpus: Corpus, path: tuple[str, ...]) -> tuple[str | None, ...] | None:
+    """Every shard's value of field ``path`` when all are ``--shard-by`` shards of that field
+    and some document has it (None otherwise), worked out once per set of shards."""
+    shard_set = corpus.shard_set
+    shards = shard_set.shards
+    cached = _LAYOUTS.get(id(shard_set))
+    # A weak reference (no new one per question), and the shards as they were: another list is worked out again.
+    if cached is None or cached[0]() is not shard_set or cached[1] is not shards or cached[2] != len(shards):
+        cached = _LAYOUTS[id(shard_set)] = (weakref.ref(shard_set, lambda _, key=id(shard_set): _LAYOUTS.pop(key, None)),
+                                            shards, len(shards), {})
+    known = cached[3]
+    if path not in known:
+        values = [shard_value(shard, path) for shard in shards]
+        decided = all(found for found, _ in values) and any(value is not None for _, value in values)
+        known[path] = tuple(value for _, value in values) if decided else None
+    return known[path]
+
+
+def count_by_shards(corpus: Corpus, query: Query, by: tuple[str, ...] | None, where: Where | None,
+                    matching: Matching) -> CountByResult | int | None:
+    """A count by the ``--shard-by`` field of every shard (and conditions only on it) as
+    counts per shard: each shard's runs, as a plain count finds them, added up per value. None
+    when the shards do not decide it (then the occurrences are read)."""
+    if matching.whole_words:
+        return None
+    values = _shard_values(corpus, by) if by is not None else None
+    if by is not None and values is None:
+        return None
+    shard_set = corpus.shard_set
+    selected: list[bool | None] | None = None
+    if where is not None:
+        if any(_shard_values(corpus, path) is None for path in where.paths):
+            return None  # decided document by document (or a field no document has: named there)
+        selected = [shard_selected(shard, where) for shard in shard_set.shards]
+    if matching.ignore_case or (isinstance(query, str) and not matching.exact_tokens and corpus.tokenizer.text_has_forms):
+        searched = corpus.plan(query, matching).searched  # the forms of a string, or its case variants
+    else:  # ids, or a byte index: the one encoding, as a plain count searches it
+        searched = [corpus.encoder.encode(query)]
+    if searched == [b""]:
+        return None  # the empty query weighs documents: the general path
+    if not searched:
+        counts = [0] * len(shard_set)
+    elif selected is None:  # every shard, as a plain count asks them
+        counts = shard_set.map(shard_count, searched[0])
+        for encoded in searched[1:]:
+            counts = [a + b for a, b in zip(counts, shard_set.map(shard_count, encoded))]
+    else:
+        counts = [sum(shard_set.call(number, shard_count, encoded) for encoded in searched) if keep else 0
+                  for number, keep in enumerate(selected)]
+    if values is None:
+        return sum(counts)
+    by_value: dict[str, int] = {}
+    missing = 0
+    for value, number in zip(values, counts):
+        if value is None:
+            missing += number
+        elif number:
+            by_value[value] = by_value.get(value, 0) + number
+    ordered = sorted(by_value.items(), key=_by_frequency) if len(by_value) > 1 else by_value.items()
+    return CountByResult(sum(counts), dict(ordered), missing)
+
+
+def _by_frequency(item: tuple[str, int]) -> tuple[int, str]:
+    """The order of per-value counts: most frequent first, then by value."""
+    return -item[1], item[0]
+
+
 def shard_keys(shard: Shard) -> list[tuple[str, ...]]:
     """A per-shard partial: every field some document of the shard has."""
     return _columns(shard).keys
@@ -193,6 +322,10 @@ def _accepted(shard: Shard, where: Where | None, documents: np.ndarray) -> np.nd
     if where is None:
         return keep
     for path in where.paths:
+        known, value = shard_value(shard, path)
+        if known:  # one value for the whole shard (--shard-by): no column read
+            keep &= _value_accepted(where, path, value)
+            continue
         column = _column(shard, path)
         keep &= where.accepted(path, column.values)[np.asarray(column.numbers)[documents]]
     return keep
@@ -231,6 +364,9 @@ def count_by_shard(shard: Shard, forms: list[bytes], rows: list[tuple[int, int]]
     total = int(weights.sum()) if weights is not None else len(documents)
     if by is None:
         return {}, 0, total
+    known, value = shard_value(shard, by)
+    if known:  # every document of the shard has one value (--shard-by)
+        return ({value: total} if value is not None and total else {}), (total if value is None else 0), total
     column = _column(shard, by)
     sums = np.bincount(np.asarray(column.numbers)[documents], weights=weights, minlength=len(column.values) + 1)
     sums = sums.astype(np.int64)
@@ -264,7 +400,13 @@ def _field(by: Any) -> tuple[str, ...] | None:
         return None
     if not isinstance(by, str) or not by:
         raise QueryError(f"expected by to be a metadata field name such as 'lang' or 'meta.lang', found {by!r:.80}")
-    return field_path(by)
+    return _path_of(by)
+
+
+@functools.lru_cache(maxsize=256)
+def _path_of(name: str) -> tuple[str, ...]:
+    """:func:`~infgram.format.metadata.field_path`, remembered: the same few fields are asked again and again."""
+    return field_path(name)
 
 
 def _plan(corpus: Corpus, query: Query, matching: Matching, budget: int, by: tuple[str, ...] | None,
@@ -277,7 +419,8 @@ def _plan(corpus: Corpus, query: Query, matching: Matching, budget: int, by: tup
     searched = plan.searched
     shard_set = corpus.shard_set
     paths = ([by] if by else []) + (where.paths if where else [])
-    needed = sum(shard_set.map(metadata_cost, paths))
+    kept = [keep is not False for keep in shard_set.map(shard_selected, where)]  # a condition may drop whole shards
+    needed = sum(cost for cost, keep in zip(shard_set.map(metadata_cost, paths), kept) if keep)
     if searched == [b""]:
         if matching.whole_words:
             raise QueryError("expected a non-empty query with whole_words, found an empty one; pass a word or phrase")
@@ -285,7 +428,7 @@ def _plan(corpus: Corpus, query: Query, matching: Matching, budget: int, by: tup
         rows: list[list[tuple[int, int]]] = [[(0, 0)] for _ in range(len(shard_set))]
     else:
         runs = occurrence_runs(corpus, searched) if searched else np.zeros((len(shard_set), 0, 2), dtype=np.int64)
-        rows = [[(lo, hi) for lo, hi in shard_runs.tolist()] for shard_runs in runs]
+        rows = [[(lo, hi) if keep else (lo, lo) for lo, hi in shard_runs.tolist()] for shard_runs, keep in zip(runs, kept)]
         needed += sum((hi - lo) * cost for shard_rows, cost in zip(rows, shard_set.locate_costs)
                       for lo, hi in shard_rows)
     if needed > budget and estimate:
@@ -311,6 +454,13 @@ def count_by(corpus: Corpus, query: Query, by: Any, where: Any, matching: Matchi
         raise QueryError(f"expected estimate to be true or false, found {estimate!r:.40}")
     by_path = _field(by)
     conditions = parse_where(where)
+    by_shards = count_by_shards(corpus, query, by_path, conditions, matching)
+    if by_shards is not None:  # decided per shard (--shard-by): no occurrence read, exact at any frequency
+        if not estimate:
+            return by_shards
+        if isinstance(by_shards, int):
+            return CountByResult(by_shards, estimated=False)
+        return replace(by_shards, estimated=False)
     searched, rows, words = _plan(corpus, query, matching, budget, by_path, conditions, "this count by metadata",
                                   estimate)
     if rows is None:
@@ -385,6 +535,10 @@ def estimated_count_by(corpus: Corpus, searched: list[bytes], words: tuple[WordT
 def documents_by_value(shard: Shard, by: tuple[str, ...], documents: np.ndarray) -> tuple[dict[str, int], int]:
     """A per-shard partial: how many of these shard-local documents have each value of a
     field, and how many lack it."""
+    known, value = shard_value(shard, by)
+    if known:  # every document of the shard has one value (--shard-by)
+        return ({value: len(documents)} if value is not None and len(documents) else {}), \
+            (len(documents) if value is None else 0)
     column = _column(shard, by)
     sums = np.bincount(np.asarray(column.numbers)[np.asarray(documents, dtype=np.int64)],
                        minlength=len(column.values) + 1)
@@ -453,6 +607,8 @@ def filtered_distribution(shard: Shard, encoded: bytes, where: Where | None) -> 
     in live documents that meet ``where`` (a :data:`~infgram.query.partials.Distribution`).
     Each occurrence is read: the token after it is at its position plus the prompt's length
     (a separator when it ends its document)."""
+    if shard_selected(shard, where) is False:  # a condition on its --shard-by value drops the shard
+        return 0, np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
     lo, hi = run_of(shard, encoded)
     positions = shard.positions(lo, hi).astype(np.int64) if hi > lo else np.zeros(0, dtype=np.int64)
     documents = shard.documents.document_of(positions)
@@ -475,9 +631,10 @@ def filtered_next_tokens(corpus: Corpus, prompt: Query, top_k: int | None, exact
     searched, forms = plan.searched, plan.forms
     shard_set = corpus.shard_set
     paths = conditions.paths if conditions else []
-    needed = sum(shard_set.map(metadata_cost, paths)) + sum(
-        (hi - lo) * cost for encoded in searched for (lo, hi), cost in zip(shard_set.map(run_of, encoded),
-                                                                          shard_set.locate_costs))
+    kept = [keep is not False for keep in shard_set.map(shard_selected, conditions)]  # shards a condition drops
+    needed = sum(cost for cost, keep in zip(shard_set.map(metadata_cost, paths), kept) if keep) + sum(
+        (hi - lo) * cost for encoded in searched
+        for (lo, hi), cost, keep in zip(shard_set.map(run_of, encoded), shard_set.locate_costs, kept) if keep)
     if needed > budget:
         raise LimitError(f"expected this next-token distribution filtered by metadata to fit the work budget of "
                          f"{budget:,} units (occurrences read), found it needs {needed:,}; lengthen the prompt (a "
