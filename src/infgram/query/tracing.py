@@ -231,7 +231,8 @@ def bm25_scores(query: str, texts: Sequence[str], k1: float = BM25_K1, b: float 
     scores = []
     for bag, length in zip(bags, lengths):
         norm = k1 * (1 - b + b * length / average)
-        scores.append(float(sum(idf[term] * bag[term] * (k1 + 1) / (bag[term] + norm) for term in wanted if bag[term]), 0.0))
+        scores.append(sum((idf[term] * bag[term] * (k1 + 1) / (bag[term] + norm) for term in wanted if bag[term]),
+                          0.0))
     return scores
 
 
