@@ -97,7 +97,8 @@ def test_openapi_lists_the_registry_fields(indexes):
 # -- the command line -------------------------------------------------------------------------------------
 COMMANDS = {"count": ["count"], "probability": ["probability"], "next": ["next_tokens"],
             "infgram": ["infgram_probability", "infgram_next_tokens"], "documents": ["documents"],
-            "search": ["search"], "attribute": ["attribute"], "draft": ["draft"], "novelty": ["novelty", "creativity"]}
+            "search": ["search"], "attribute": ["attribute"], "draft": ["draft"], "novelty": ["novelty", "creativity"],
+            "trace": ["trace"]}
 """Each query command and the operations it runs."""
 
 DISPLAY_DEFAULTS = {
