@@ -251,8 +251,8 @@ def relevance(score: float, best: float) -> str:
 
 # -- the pipeline -------------------------------------------------------------------------------------
 def _refuse_long(what: str, needed: int) -> LimitError:
-    return LimitError(f"expected {what} of at most {MAX_TRACE_TOKENS:,} tokens to trace, found {needed:,}; trace "
-                      "the output in parts", "max_trace_tokens", MAX_TRACE_TOKENS, needed)
+    return LimitError(f"expected {what} of at most {MAX_TRACE_TOKENS:,} tokens to trace (max_trace_tokens), found "
+                      f"{needed:,}; trace the output in parts", "max_trace_tokens", MAX_TRACE_TOKENS, needed)
 
 
 def _checked_length(corpus: Corpus, text: Query, what: str) -> None:
