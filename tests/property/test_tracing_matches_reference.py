@@ -18,7 +18,8 @@ import math
 import tempfile
 from pathlib import Path
 
-from hypothesis import given
+import numpy as np
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import infgram
@@ -127,8 +128,6 @@ def test_each_tracing_step_on_token_indexes_matches_the_reference(case):
         index = build_id_index(Path(folder) / "index", width, documents, shard_tokens, key_step)
         lengths = index.longest_matches(sequence).lengths if sequence else []
         mask = [token in breaks for token in sequence]
-        import numpy as np
-
         found = tracing.candidate_spans(np.array(lengths, dtype=np.int64), np.array(mask, dtype=bool), min_length)
         assert found == reference.trace_token_candidates(documents, sequence, breaks, min_length)
         result = index.trace(sequence, min_length=min_length, documents_per_span=per_span, context=100)
@@ -169,3 +168,30 @@ WORDS = st.text(alphabet=["a", "b", "c", " ", "A", "é", "."], max_size=12)
 def test_bm25_matches_the_reference(query, texts):
     expected = reference.trace_bm25(query, texts)
     assert all(math.isclose(a, b, abs_tol=1e-9) for a, b in zip(tracing.bm25_scores(query, texts), expected))
+
+
+@settings(max_examples=15)
+@given(st.lists(st.sampled_from(["the cat", "sat on", "a mat.", "the log.\n", "dog", "was happy."]), min_size=1,
+                max_size=5), st.lists(st.sampled_from(["the", "cat", "sat", "on", "a", "log.", "dog", "mat.", "\n"]),
+                                      min_size=1, max_size=12), st.integers(0, 3))
+def test_candidates_on_a_tokenized_index_match_the_reference(pieces, words, min_length):
+    """With a real tokenizer (sp32k), the breaks are the tokens whose text holds a period or a newline."""
+    from conftest import build_tokenized_index, loaded_tokenizer
+    from infgram.query.forms import token_spellings
+
+    documents = [" ".join(pieces), " ".join(reversed(pieces))]
+    text = " ".join(words)
+    tokenizer = loaded_tokenizer("sp32k")
+    with tempfile.TemporaryDirectory() as folder:
+        index = build_tokenized_index(Path(folder) / "i", documents, "sp32k")
+        sequence = tokenizer.encode(text).tolist()
+        spellings = token_spellings(tokenizer)
+        breaks = {token for token in sequence if b"." in spellings[token] or b"\n" in spellings[token]}
+        corpus = [tokenizer.encode(document).tolist() for document in documents]
+        expected = reference.trace_token_candidates(corpus, sequence, breaks, min_length)
+        assert tracing.candidates(index, np.array(sequence), min_length) == expected
+        result = index.trace(text, min_length=min_length, context=100)
+        assert result.num_candidates == len(expected) and result.unit == "token"
+        counts = [[reference.count(corpus, [token]) for token in sequence[a:b]] for a, b in expected]
+        kept = [expected[n] for n in reference.trace_rarest(counts, sum(map(len, corpus)), len(sequence))]
+        assert [(p.start, p.end) for span in result.spans for p in span.pieces] == kept
