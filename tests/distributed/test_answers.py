@@ -43,8 +43,6 @@ def test_the_golden_batch_gets_the_local_replies(cluster, tmp_path, kind, shard_
     assert isinstance(remote.shard_set, RayShardSet)
     assert len(remote.shards) == len(local.shards) == (1 if shard_tokens is None else len(local.shards))
     requests = (GOLDEN / "queries.jsonl").read_text(encoding="utf-8").splitlines()
-    requests.append(json.dumps({"op": "trace", "text": "Yesterday the dog sat on the log. The cat was happy.",
-                                "prompt": "Where was the dog?"}))
     assert list(run_batch(remote, requests)) == list(run_batch(local, requests))
     # Where the index lives (``memory``) is each process's own choice: the actors' is theirs.
     assert {k: v for k, v in remote.info().items() if k != "memory"} == \

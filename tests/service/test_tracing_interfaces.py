@@ -99,6 +99,8 @@ def test_bad_and_over_limit_requests_are_refused(index_path):
         index.trace(OUTPUT, documents_per_span=-1)
     with pytest.raises(infgram.QueryError, match="maximal or olmotrace"):
         index.attribute(OUTPUT, mode="olmo")
+    with pytest.raises(infgram.QueryError, match="whole_words only with mode maximal"):
+        index.attribute(OUTPUT, mode="olmotrace", whole_words=True)
     assert run_request(index, {"op": "attribute", "text": OUTPUT, "mode": 3})["error"]["type"] == "QueryError"
     assert run_request(index, {"op": "trace", "text": OUTPUT, "prompt": 3})["error"]["type"] == "QueryError"
     reply = run_request(index, {"op": "trace", "text": OUTPUT, "documents_per_span": 1000})

@@ -527,7 +527,7 @@ class Index(Corpus):
         instead (see :meth:`trace`, whose reply has more: scores, pieces, the prompt): the merged
         spans kept by its filter, each with the first ``examples`` of its retrieved documents
         (10 per piece) most relevant first, ``count`` the occurrences of its rarest piece and
-        ``num_documents`` the documents retrieved.
+        ``num_documents`` the documents retrieved (``max_count`` does not apply: no span is common).
 
         >>> import tempfile, pathlib, infgram
         >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -543,6 +543,9 @@ class Index(Corpus):
         """
         self.require("attribute")
         if mode == "olmotrace":
+            if whole_words:
+                raise QueryError("expected whole_words only with mode maximal, found it with mode olmotrace (whose "
+                                 "spans never cut a word on a byte index); leave one out")
             traced = trace(self, text, "", 1 if min_length is None else min_length, DEFAULT_DOCUMENTS_PER_SPAN,
                            context, max_work, exact)
             return attribution_of_trace(traced, 1 if min_length is None else min_length, examples)
