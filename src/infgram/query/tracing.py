@@ -336,7 +336,12 @@ def trace(corpus: Corpus, text: Query, prompt: Query = "", min_length: int = 1,
     kept_counts = [unit_counts[found.index(span)] for span in kept]
 
     def characters(start: int, end: int) -> tuple[int, int]:
-        return int(starts[start]), int(ends[end - 1])
+        first, last = int(starts[start]), int(ends[end - 1])
+        while first < last and text[first].isspace():  # the word-start space a token carries is no part of it
+            first += 1
+        while last > first and text[last - 1].isspace():
+            last -= 1
+        return first, last
 
     pieces: list[TracedPiece] = []
     retrieved: list[list[Any]] = []
