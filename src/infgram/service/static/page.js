@@ -261,7 +261,7 @@ function showTraceDocuments(spans, what) {
   const seen = new Map();
   for (const span of spans) for (const document of span.documents) if (!seen.has(document.index)) seen.set(document.index, document);
   const ranked = [...seen.values()].sort((a, b) => b.score - a.score || a.index - b.index);
-  show($("trace-documents"), element("h3", {}, `${ranked.length} documents of ${what}, most relevant first`),
+  show($("trace-documents"), element("h3", {}, `${ranked.length} document${ranked.length === 1 ? "" : "s"} of ${what}, most relevant first`),
     ...ranked.map((document) => element("div", { class: `document relevance-${document.relevance}` },
       element("div", { class: "muted" }, `document ${number(document.index)} · BM25 ${document.score.toFixed(2)} · ` +
         `${document.relevance} relevance`),
