@@ -769,3 +769,115 @@ def contamination_where(documents: Sequence[str], metadata: Sequence[dict], text
     """:func:`contamination` against the documents meeting the conditions."""
     return contamination([document for document, values in zip(documents, metadata) if meets(values, conditions)],
                          text, width)
+
+
+# -- tracing as OLMoTrace does (infgram.query.tracing), step by step ----------------------------------
+def trace_token_candidates(corpus: Corpus, sequence: Sequence[int], breaks: set[int], min_length: int
+                           ) -> list[tuple[int, int]]:
+    """Step 1 on a token index: every [start, end) of at least ``min_length`` (and 1) tokens that
+    occurs, holds no token of ``breaks`` but perhaps its last, and lies inside no other such.
+
+    >>> trace_token_candidates([[1, 2, 3, 1, 2]], [1, 2, 3, 1], {2}, 1)
+    [(0, 2), (2, 4)]
+    """
+    sequence = list(sequence)
+    found = [(start, end) for start in range(len(sequence)) for end in range(start + 1, len(sequence) + 1)
+             if not any(token in breaks for token in sequence[start : end - 1]) and count(corpus, sequence[start:end])]
+    return [(start, end) for start, end in found if end - start >= max(min_length, 1)
+            and not any(c <= start and end <= d and (c, d) != (start, end) for c, d in found)]
+
+
+def trace_word_candidates(documents: Sequence[str], text: str, min_length: int) -> list[tuple[int, int]]:
+    """Step 1 on a byte index, by characters: every [a, b) of the text's characters that occurs in
+    a document, neither begins nor ends with whitespace nor cuts a word (no word character on
+    both sides of either edge), holds no ``.`` or newline but perhaps as its last character,
+    is at least ``min_length`` (and 1) UTF-8 bytes long, and lies inside no other such.
+
+    >>> trace_word_candidates(["the cat sat. on"], "a cat sat. on", 1)
+    [(0, 1), (2, 10), (11, 13)]
+    """
+    import re
+
+    word = re.compile(r"\w")
+
+    def cut(at: int) -> bool:  # a word character on both sides of the boundary at ``at``
+        return 0 < at < len(text) and bool(word.match(text[at - 1])) and bool(word.match(text[at]))
+
+    found = []
+    for a in range(len(text)):
+        for b in range(a + 1, len(text) + 1):
+            piece = text[a:b]
+            if piece[0].isspace() or piece[-1].isspace() or cut(a) or cut(b) or "." in piece[:-1] or "\n" in piece[:-1]:
+                continue
+            if any(piece in document for document in documents):
+                found.append((a, b))
+    return [(a, b) for a, b in found if len(text[a:b].encode("utf-8")) >= max(min_length, 1)
+            and not any(c <= a and b <= d and (c, d) != (a, b) for c, d in found)]
+
+
+def trace_rarest(unit_counts: Sequence[Sequence[int]], num_tokens: int, fraction_of: int) -> list[int]:
+    """Step 2: the numbers of the ceil(0.05 x ``fraction_of``) spans with the lowest product of
+    count / ``num_tokens`` over their units (exact fractions; ties: the earlier span), sorted.
+
+    >>> trace_rarest([[5], [1, 1], [2]], 10, 40)
+    [1, 2]
+    """
+    import math
+    from fractions import Fraction
+
+    keep = math.ceil(Fraction(5, 100) * fraction_of)
+    probabilities = [math.prod((Fraction(c, num_tokens) for c in counts), start=Fraction(1)) for counts in unit_counts]
+    chosen = []
+    for number, probability in enumerate(probabilities):
+        # Its rank: the spans that come before it (lower probability, or equal and earlier).
+        rank = sum(1 for other, p in enumerate(probabilities) if p < probability or (p == probability and other < number))
+        if rank < keep:
+            chosen.append(number)
+    return chosen
+
+
+def trace_merged(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Step 3: the unions of the groups of spans linked by sharing a token (touching is not sharing).
+
+    >>> trace_merged([(5, 7), (0, 3), (2, 5), (9, 10)])
+    [(0, 5), (5, 7), (9, 10)]
+    """
+    groups = [{number} for number in range(len(spans))]
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(groups)):
+            for j in range(i + 1, len(groups)):
+                if any(max(spans[a][0], spans[b][0]) < min(spans[a][1], spans[b][1]) for a in groups[i] for b in groups[j]):
+                    groups[i] |= groups.pop(j)
+                    changed = True
+                    break
+            if changed:
+                break
+    return sorted((min(spans[n][0] for n in group), max(spans[n][1] for n in group)) for group in groups)
+
+
+def trace_bm25(query: str, texts: Sequence[str], k1: float = 1.2, b: float = 0.75) -> list[float]:
+    """Step 5: Okapi BM25 of each text for the query, the texts being the collection; terms are
+    lowercased runs of word characters, each distinct query term counted once, idf =
+    ln(1 + (n - df + 0.5) / (df + 0.5)).
+
+    >>> [round(score, 3) for score in trace_bm25("red rose", ["a red rose", "a rose", "a dog"])]
+    [1.299, 0.499, 0.0]
+    """
+    import math
+    import re
+
+    bags = [re.findall(r"\w+", text.lower()) for text in texts]
+    average = (sum(len(bag) for bag in bags) / len(bags)) if bags and any(bags) else 1.0
+    scores = []
+    for bag in bags:
+        score = 0.0
+        for term in set(re.findall(r"\w+", query.lower())):
+            df = sum(1 for other in bags if term in other)
+            tf = bag.count(term)
+            if df and tf:
+                idf = math.log(1 + (len(bags) - df + 0.5) / (df + 0.5))
+                score += idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len(bag) / average))
+        scores.append(score)
+    return scores

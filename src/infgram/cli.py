@@ -393,6 +393,26 @@ def command_stats(args: argparse.Namespace) -> None:
             print(f"  {safe(value['value'])[:60]}\t{value['num_documents']:,} documents\t{value['num_tokens']:,} tokens")
 
 
+def command_trace(args: argparse.Namespace) -> None:
+    index = _open(args)
+    text = _text_given(args, what="the output")
+    query = _query(text, True) if args.ids else text
+    prompt = _query(args.prompt, True) if args.ids else args.prompt
+    result = index.trace(**operation_arguments(args, "trace", text=query, prompt=prompt))
+    if args.json:
+        _print_json(result.to_dict())
+        return
+    print(f"{result.num_kept} of {result.num_candidates} spans kept (the rarest of an output of {result.num_units} "
+          f"{result.unit}s), merged into {len(result.spans)}; documents ranked by BM25, IDF from the "
+          f"{result.idf_source}")
+    for number, span in enumerate(result.spans, 1):
+        print(f"[{number}] {safe(span.text, keep_newlines=False)!r} ({span.relevance})")
+        for document in span.documents:
+            first = document.spans[0][0] if document.spans else 0
+            shown = safe(document.text[max(first - 40, 0) : first + 80], keep_newlines=False)
+            print(f"    document {document.index}  BM25 {document.score:.2f} {document.relevance}: {shown}")
+
+
 def command_info(args: argparse.Namespace) -> None:
     info = _open(args).info()
     if args.json:
@@ -693,7 +713,7 @@ class DefaultsShown(argparse.HelpFormatter):
 QUERY_COMMANDS: dict[str, tuple[str, ...]] = {
     "count": ("count",), "probability": ("probability",), "next": ("next_tokens",),
     "infgram": ("infgram_probability", "infgram_next_tokens"), "documents": ("documents",), "search": ("search",),
-    "attribute": ("attribute",), "draft": ("draft",), "novelty": ("novelty", "creativity"),
+    "attribute": ("attribute",), "draft": ("draft",), "novelty": ("novelty", "creativity"), "trace": ("trace",),
 }
 """The query commands written by hand and the operations each runs: each takes an option for
 every parameter of its operations (:mod:`infgram.query.operations`); those it does not define
@@ -1002,9 +1022,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--whole-words", action="store_true",
                      help="only spans that are whole words in the text and occur as whole words (no letter, digit "
                           "or _ just before or after), counted as such; reads occurrences, within the work budget")
+    sub.add_argument("--mode", choices=["maximal", "olmotrace"], default="maximal",
+                     help="maximal: every maximal span; olmotrace: OLMoTrace's rarest spans, merged, documents "
+                          "ranked by BM25 (see the trace command)")
     with_budget(sub)
     with_where(sub)
     sub.set_defaults(func=command_attribute)
+
+    sub = with_index("trace", "trace an output back to the corpus as OLMoTrace does: its rarest verbatim spans, "
+                              "merged, with documents ranked by BM25 against the prompt and the output")
+    sub.add_argument("text", nargs="?", default=None, help="the output to trace (always text; see --file)")
+    sub.add_argument("--file", default=None, metavar="PATH", help=file_help)
+    sub.add_argument("--prompt", default="", help="the prompt the output answers (its words count in the ranking)")
+    sub.add_argument("--min-length", type=int, default=1, help="shortest span in tokens")
+    sub.add_argument("--documents-per-span", type=int, default=10, help="documents retrieved per kept span")
+    sub.add_argument("--context", type=int, default=None,
+                     help="tokens of each document window (default 500 in a byte index, 100 with a tokenizer)")
+    with_budget(sub)
+    sub.set_defaults(func=command_trace)
 
     sub = commands.add_parser("info", help="what an index holds", description="What an index holds.")
     sub.add_argument("index", help=index_help)
@@ -1280,11 +1315,12 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 
 _OPENS_AN_INDEX = {command_count, command_probability, command_next, command_infgram, command_documents, command_search,
                    command_attribute, command_info, command_verify, command_batch, command_perplexity, command_draft,
-                   command_novelty, command_serve, command_operation}
+                   command_novelty, command_serve, command_operation, command_trace}
 """The commands that take --load and --query-memory."""
 
 
-_TEXT_ARGUMENT = {command_count: "query", command_attribute: "text", command_novelty: "text", command_draft: "prompt"}
+_TEXT_ARGUMENT = {command_count: "query", command_attribute: "text", command_novelty: "text", command_draft: "prompt",
+                  command_trace: "text"}
 """The commands that take one text as an argument or --file, and the argument's name."""
 
 

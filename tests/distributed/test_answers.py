@@ -115,6 +115,8 @@ def test_every_operation_answers_as_locally(cluster, tmp_path_factory, documents
                     assert remote.cooccurrence(phrases, **options) == expected
         text = [token for query in queries for token in query]
         assert remote.attribute(text, min_length=2) == local.attribute(text, min_length=2)
+        assert remote.trace(text, prompt=queries[0], documents_per_span=2) == \
+            local.trace(text, prompt=queries[0], documents_per_span=2)
     finally:
         remote.shard_set.shutdown()
 

@@ -240,6 +240,22 @@ def test_byte_mode_golden_answers_match_brute_force():
                 assert text[span["character_start"] : span["character_end"]] == span["text"]
                 assert len(ids) >= request["min_length"] and span["count"] == reference.count(corpus, ids) > 0
                 assert span["num_documents"] == len(reference.documents(corpus, ids))
+        elif op == "trace":  # each step against its brute-force definition (_reference.trace_*)
+            texts = [d["text"] for d in documents]
+            text = request["text"]
+            candidates = reference.trace_word_candidates(texts, text, 1)
+            words = [found.span() for found in re.finditer(r"\w+", text)]
+            counts = [[reference.count(corpus, _as_ids(text[c:d])) for c, d in words if a <= c and d <= b]
+                      for a, b in candidates]
+            kept = [candidates[n] for n in reference.trace_rarest(counts, len(reference.occurrences(corpus, [])),
+                                                                   len(words))]
+            assert (reply["num_candidates"], reply["num_kept"]) == (len(candidates), len(kept))
+            assert [(s["character_start"], s["character_end"]) for s in reply["spans"]] == reference.trace_merged(kept)
+            numbers = sorted({d["index"] for s in reply["spans"] for d in s["documents"]})
+            scores = reference.trace_bm25(request["prompt"] + "\n" + text, [texts[n] for n in numbers])
+            shown = {d["index"]: d["score"] for s in reply["spans"] for d in s["documents"]}
+            assert shown.keys() == set(numbers) and scores
+            assert all(abs(shown[n] - score) < 1e-9 for n, score in zip(numbers, scores))
         elif op == "longest_matches":
             expected = reference.longest_matches(corpus, query)
             assert list(zip(reply["lengths"], reply["counts"])) == expected

@@ -176,3 +176,30 @@ def test_the_api_description_renders_with_no_network(browser, site):
         assert refused == [] and problems == []
     finally:
         context.close()
+
+
+def test_trace_highlights_spans_and_ranks_their_documents(page):
+    """The OLMoTrace view: traced spans highlighted by relevance; a click on one lists its
+    documents, most relevant first, the matching text marked; the prompt is kept in the URL."""
+    page.select_option("#index", "golden")
+    page.click("button[data-tab=trace]")
+    page.fill("#trace-prompt", "where did the dog sleep?")
+    page.fill("#trace-text", "Yesterday the dog sat on the log. The dog was sleepy, said nobody.")
+    page.click("#trace-run")
+    span = page.wait_for_selector("#traced .span")
+    assert "spans kept" in page.inner_text("#trace-summary")
+    assert "relevance-" in span.get_attribute("class")
+    page.wait_for_selector("#trace-documents .document")
+    span.click()
+    assert "chosen" in span.get_attribute("class")
+    wait_for_text(page, "#trace-documents h3", "", prefix=True)
+    heading = page.inner_text("#trace-documents h3")
+    assert span.inner_text() in heading
+    cards = page.query_selector_all("#trace-documents .document")
+    assert cards and "BM25" in cards[0].inner_text()
+    scores = [float(card.query_selector(".muted").inner_text().split("BM25 ")[1].split(" ")[0]) for card in cards]
+    assert scores == sorted(scores, reverse=True)
+    marks = [mark.inner_text() for mark in page.query_selector_all("#trace-documents mark")]
+    assert marks and all(mark in span.inner_text() or span.inner_text() in mark for mark in marks)
+    fragment = urllib.parse.parse_qs(urllib.parse.urlsplit(page.url).fragment)
+    assert fragment["tab"] == ["trace"] and fragment["prompt"] == ["where did the dog sleep?"]

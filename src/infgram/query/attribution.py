@@ -91,6 +91,10 @@ def _tokens_and_characters(corpus: Corpus, text: Query) -> tuple[str, np.ndarray
     return decoded, ids, starts, ends
 
 
+tokens_and_characters = _tokens_and_characters
+"""The text, its ids, and the [start, end) character offsets of each token (for tracing)."""
+
+
 class TextEdges:
     """The characters around every token boundary of the text a token sequence spells (on a
     byte index, the text itself): what the word rules of attribution look at.

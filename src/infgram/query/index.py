@@ -80,8 +80,10 @@ from .results import (
     NoveltyResult,
     ProbabilityResult,
     SearchResult,
+    TraceResult,
 )
 from .search import cooccurrence, parse_query, search
+from .tracing import DEFAULT_DOCUMENTS_PER_SPAN, attribution_of_trace, trace
 from .shardset import ShardSet
 
 IndexLocation = str | Path | Sequence[str | Path]
@@ -615,7 +617,7 @@ InfgramProbabilityResult(suffix_length=1, prompt_count=1, count=1, probability=1
 
     def attribute(self, text: Query, min_length: int | None = None, max_count: int = 100, examples: int = 3,
                   context: int | None = None, whole_words: bool = False, max_work: int | None = None,
-                  exact: bool = False, where: Any = None) -> AttributionResult:
+                  exact: bool = False, where: Any = None, mode: str = "maximal") -> AttributionResult:
         """The maximal spans of ``text`` that occur verbatim in the corpus, as OLMoTrace shows them.
 
         Spans are at least ``min_length`` tokens (default 32 in a byte index, 8 with a
@@ -627,6 +629,11 @@ InfgramProbabilityResult(suffix_length=1, prompt_count=1, count=1, probability=1
         ``where`` keeps the documents whose metadata meet conditions (as in :meth:`count`):
         spans, counts and examples come from them only, every occurrence read within
         ``max_work``. See :mod:`infgram.query.attribution`.
+        ``mode="olmotrace"`` gives OLMoTrace's spans
+        instead (see :meth:`trace`, whose reply has more: scores, pieces, the prompt): the merged
+        spans kept by its filter, each with the first ``examples`` of its retrieved documents
+        (10 per piece) most relevant first, ``count`` the occurrences of its rarest piece and
+        ``num_documents`` the documents retrieved (``max_count`` does not apply: no span is common).
 
         >>> import tempfile, pathlib, infgram
         >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -641,7 +648,39 @@ InfgramProbabilityResult(suffix_length=1, prompt_count=1, count=1, probability=1
         ['cat sat on', 'sat on a log']
         """
         self.require("attribute")
+        if mode == "olmotrace":
+            if where is not None:
+                raise UnsupportedOperationError("expected no where with mode olmotrace, found both: a trace "
+                                                "ranks documents of the whole corpus; leave where out, or use "
+                                                "mode maximal")
+            if whole_words:
+                raise QueryError("expected whole_words only with mode maximal, found it with mode olmotrace (whose "
+                                 "spans never cut a word on a byte index); leave one out")
+            traced = trace(self, text, "", 1 if min_length is None else min_length, DEFAULT_DOCUMENTS_PER_SPAN,
+                           context, max_work, exact)
+            return attribution_of_trace(traced, 1 if min_length is None else min_length, examples)
+        if mode != "maximal":
+            raise QueryError(f"expected mode to be maximal or olmotrace, found {mode!r:.40}")
         return attribute(self, text, min_length, max_count, examples, context, whole_words, max_work, exact, where)
+
+    def trace(self, text: Query, prompt: Query = "", min_length: int = 1,
+              documents_per_span: int = DEFAULT_DOCUMENTS_PER_SPAN, context: int | None = None,
+              max_work: int | None = None, exact: bool = False) -> TraceResult:
+        """Trace an output back to the corpus as OLMoTrace does: its maximal self-contained
+        spans that occur verbatim, the ceil(0.05 x L) with the lowest span unigram probability,
+        overlapping ones merged, up to ``documents_per_span`` documents per span (windows of
+        ``context`` tokens), ranked by BM25 against ``prompt`` and the output, the document
+        frequencies taken from the retrieved documents. Each retrieval stays within
+        ``max_work`` (``exact=True`` lifts it). See :mod:`infgram.query.tracing`.
+
+        >>> import infgram
+        >>> index = infgram.Index.from_texts(["the cat sat on the mat", "a dog sat on a log"])
+        >>> result = index.trace("my dog sat on a log", prompt="where did the dog sit?")
+        >>> [(span.text, span.relevance, [d.index for d in span.documents]) for span in result.spans]
+        [('dog sat on a log', 'high', [1])]
+        """
+        self.require("trace")
+        return trace(self, text, prompt, min_length, documents_per_span, context, max_work, exact)
 
     def draft(self, prompt: Query, max_tokens: int = 16, min_probability: float = 0.0, min_count: int = 1,
               max_suffix_tokens: int | None = None) -> DraftResult:

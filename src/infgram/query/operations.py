@@ -44,6 +44,7 @@ from .budget import DEFAULT_MAX_WORK
 from .drafting import MAX_DRAFT_TOKENS
 from .encoding import MAX_DOCUMENTS_LIMIT
 from .novelty import DEFAULT_MAX_N, MAX_N_LIMIT
+from .tracing import DEFAULT_DOCUMENTS_PER_SPAN, MAX_DOCUMENTS_PER_SPAN
 
 
 class _Required:
@@ -84,7 +85,8 @@ class Parameter:
     """How its value is read from a request: ``sequence`` (a string under ``field`` or ids
     under the first alias), ``prompt_or_text`` (a prompt under ``prompt``/``prompt_ids`` or
     ``text``/``ids``), ``next_token`` (``next`` or ``next_id``), ``integer``, ``flag``,
-    ``number``, ``document_number``, ``cnf``, ``phrases``, ``pairs``, ``lengths`` (one
+    ``number``, ``document_number``, ``choice`` (a string naming a mode), ``optional_sequence``
+    (a ``sequence`` that may be left out, then empty), ``cnf``, ``phrases``, ``pairs``, ``lengths`` (one
     integer or a list), ``field`` (a metadata field name), ``where`` (metadata conditions),
     ``python`` (not in JSON)."""
     type: Any
@@ -251,7 +253,23 @@ OPERATIONS: dict[str, Operation] = {operation.name: operation for operation in (
                   maximum=1000),
         Parameter("context", "integer", Optional[int], None, "tokens of context around each example",
                   field="context", minimum=0),
-        _WHOLE_WORDS, _MAX_WORK, _EXACT, _WHERE), results.AttributionResult, "expensive"),
+        _WHOLE_WORDS, _MAX_WORK, _EXACT, _WHERE,
+        Parameter("mode", "choice", str, "maximal", "maximal (every maximal span) or olmotrace (OLMoTrace's rarest "
+                  "spans, merged, documents ranked by BM25: see trace)", field="mode")), results.AttributionResult,
+        "expensive"),
+    Operation("trace", "an OLMoTrace-style trace: the rarest verbatim spans of an output, with ranked documents", (
+        _sequence("text", "the output"),
+        Parameter("prompt", "optional_sequence", Optional[str], "", "the prompt the output answers (its words count "
+                  "in the BM25 ranking; a string, or its token ids as prompt_ids)", field="prompt",
+                  aliases=(("prompt_ids", Optional[list[int]]),)),
+        Parameter("min_length", "integer", Optional[int], 1, "shortest span in tokens", field="min_length",
+                  minimum=0),
+        Parameter("documents_per_span", "integer", Optional[int], DEFAULT_DOCUMENTS_PER_SPAN,
+                  "documents retrieved per kept span", field="documents_per_span", minimum=0,
+                  maximum=MAX_DOCUMENTS_PER_SPAN),
+        Parameter("context", "integer", Optional[int], None, "tokens of each document window (None: 500 in a byte "
+                  "index, 100 with a tokenizer)", field="context", minimum=0),
+        _MAX_WORK, _EXACT), results.TraceResult, "expensive"),
     Operation("longest_matches", "the longest match starting at every token of a text", (
         _sequence("text", "the text"),), results.LongestMatchesResult, "expensive"),
     Operation("infgram_probabilities", "the ∞-gram probability of every token of a text", (
@@ -295,7 +313,7 @@ REQUESTS: dict[str, Operation] = {name: operation for name, operation in OPERATI
 
 METHOD_ORDER = ("count", "count_batch", "probability", "next_tokens", "infgram_probability", "infgram_next_tokens",
                 "infgram_probabilities", "longest_matches", "documents", "document", "search", "cooccurrence",
-                "attribute", "draft", "novelty", "creativity")
+                "attribute", "trace", "draft", "novelty", "creativity")
 """The query methods that :class:`~infgram.Index` and :class:`~infgram.Client` both have."""
 
 CHEAP = frozenset(name for name, operation in REQUESTS.items() if not operation.expensive)

@@ -292,3 +292,81 @@ class CreativityResult(_Result):
     min_lengths: list[int] = field(default_factory=list)
     uniqueness: list[float | None] = field(default_factory=list)
     creativity_index: float | None = None
+
+
+@dataclass(frozen=True)
+class TracedPiece(_Result):
+    """One span kept by OLMoTrace's filter (see :mod:`infgram.query.tracing`): a maximal
+    self-contained stretch [``start``, ``end``) of the output's tokens (``character_start``/
+    ``character_end`` in characters) that occurs ``count`` times, in ``num_documents``
+    documents; ``log10_probability`` is the log10 of its span unigram probability (the
+    product of the unigram probabilities of its units) and ``num_units`` its units."""
+
+    start: int
+    end: int
+    character_start: int
+    character_end: int
+    text: str
+    count: int
+    num_documents: int
+    num_units: int
+    log10_probability: float
+
+
+@dataclass(frozen=True)
+class TracedDocument(_Result):
+    """A document retrieved for a traced span: ``index`` its number, ``text`` the window shown
+    (starting at token ``window_start`` of the document), ``spans`` the [start, end) character
+    ranges of ``text`` where the span's pieces occur (to highlight), ``pieces`` the numbers of
+    the pieces it was retrieved for, ``score`` its BM25 relevance to the prompt and output and
+    ``relevance`` that score's level (``high``, ``medium`` or ``low``)."""
+
+    index: int
+    text: str
+    metadata: dict[str, Any]
+    window_start: int
+    score: float
+    relevance: str
+    spans: list[tuple[int, int]] = field(default_factory=list)
+    pieces: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TracedSpan(_Result):
+    """A highlighted span of the output: the union of overlapping kept ``pieces``, tokens
+    [``start``, ``end``) and characters [``character_start``, ``character_end``), with its
+    ``documents`` most relevant first; ``relevance`` is that of its best document."""
+
+    start: int
+    end: int
+    character_start: int
+    character_end: int
+    text: str
+    relevance: str
+    score: float
+    pieces: list[TracedPiece] = field(default_factory=list)
+    documents: list[TracedDocument] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TraceResult(_Result):
+    """An OLMoTrace-style trace of an output (see :mod:`infgram.query.tracing`).
+
+    ``num_tokens`` tokens of ``text`` (after ``prompt``), ``num_units`` its units (``unit``:
+    ``token``, or ``word`` in a byte index); of ``num_candidates`` maximal self-contained
+    spans, the ``num_kept`` = ceil(0.05 x num_units) with the lowest span unigram
+    probability were kept and merged into ``spans``. Documents are ranked by BM25
+    (``bm25_k1``, ``bm25_b``) with the inverse document frequencies from ``idf_source``.
+    """
+
+    text: str
+    prompt: str
+    num_tokens: int
+    unit: str
+    num_units: int
+    num_candidates: int
+    num_kept: int
+    idf_source: str
+    bm25_k1: float
+    bm25_b: float
+    spans: list[TracedSpan] = field(default_factory=list)

@@ -34,7 +34,7 @@ next (one line, or a chunk's plain counts at once), stops the batch when it retu
 ...     print(reply)
 {"op": "count", "count": 2}
 {"op": "probability", "prompt_count": 2, "count": 2, "probability": 1.0}
-{"op": "fly", "error": {"type": "QueryError", "message": "expected op to be one of count, probability, next_tokens, infgram_probability, infgram_next_tokens, document, documents, search, attribute, longest_matches, infgram_probabilities, cooccurrence, contamination, draft, novelty, creativity, found 'fly'"}}
+{"op": "fly", "error": {"type": "QueryError", "message": "expected op to be one of count, probability, next_tokens, infgram_probability, infgram_next_tokens, document, documents, search, attribute, trace, longest_matches, infgram_probabilities, cooccurrence, contamination, draft, novelty, creativity, found 'fly'"}}
 """
 
 from __future__ import annotations

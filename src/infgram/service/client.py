@@ -67,6 +67,8 @@ def _cnf(cnf: Any) -> Any:
 
 _WRITERS: dict[str, Callable[[Parameter, Any], dict[str, Any]]] = {
     "sequence": lambda p, v: {p.field: v} if isinstance(v, str) else {p.aliases[0][0]: _ids(v)},
+    "optional_sequence": lambda p, v: {p.field: v} if isinstance(v, str) else {p.aliases[0][0]: _ids(v)},
+    "choice": lambda p, v: {p.field: v},
     "prompt_or_text": lambda p, v: {p.field: v} if isinstance(v, str) else {p.aliases[0][0]: _ids(v)},
     "next_token": lambda p, v: {"next": v} if isinstance(v, str) else {"next_id": int(v)},
     "integer": lambda p, v: {p.field: _plain(v)},

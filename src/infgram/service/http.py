@@ -171,6 +171,17 @@ class GuardedIndex:
                           needed)
         return self.index.attribute(text, *args, **kwargs)
 
+    def trace(self, text: Any, prompt: Any = "", *args: Any, **kwargs: Any) -> Any:
+        """:meth:`~infgram.Index.trace`, for an output and a prompt of at most ``max_attribute_tokens`` tokens each."""
+        for what, given in (("an output to trace in tokens", text), ("a prompt in tokens", prompt)):
+            if isinstance(given, str) and len(given) > 8 * self.limits.max_attribute_tokens:
+                needed = len(given) // 8  # a token is at most a few characters: refuse before encoding
+            else:
+                needed = len(self.index.tokenize(given))
+            if needed > self.limits.max_attribute_tokens:
+                raise _refuse(what, "max_attribute_tokens", self.limits.max_attribute_tokens, needed)
+        return self.index.trace(text, prompt, *args, **kwargs)
+
     def cooccurrence(self, phrases: Sequence[Any], pairs: Iterable[Any] | None = None, *args: Any, **kwargs: Any) -> Any:
         """:meth:`~infgram.Index.cooccurrence`, for at most ``max_cooccurrence_phrases`` phrases and
         ``max_cooccurrence_pairs`` pairs (all pairs of the phrases when none are given)."""

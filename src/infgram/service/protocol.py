@@ -22,7 +22,9 @@ exactly one token) or ``"next_id"``):
 - ``search``: ``cnf`` (clauses of phrases, a phrase a string or ``{"ids": [...]}``, or a
   query string), ``within``, ``limit``, ``offset``, ``seed``, ``context``, ``max_work``;
 - ``attribute``: a sequence, ``min_length``, ``max_count``, ``examples``, ``context``,
-  ``whole_words``, ``max_work``;
+  ``whole_words``, ``max_work``, ``mode`` (``maximal`` or ``olmotrace``);
+- ``trace``: a sequence (the output), optionally a prompt, ``min_length`` (1),
+  ``documents_per_span`` (10), ``context``, ``max_work`` (see :mod:`infgram.query.tracing`);
 - ``longest_matches``, ``infgram_probabilities``: a sequence;
 - ``cooccurrence``: ``phrases``, optional ``pairs`` (pairs of phrase numbers), ``document_counts``,
   ``max_work``;
@@ -268,8 +270,18 @@ def _number(request: dict[str, Any], key: str, default: Any) -> Any:
     return request.get(key, default)
 
 
+def _choice(request: dict[str, Any], parameter: Parameter) -> str:
+    """A field naming one of a few choices (a string; which ones the operation checks)."""
+    value = request.get(parameter.field or "", parameter.default)
+    if not isinstance(value, str):
+        raise QueryError(f"expected {parameter.field!r} to be a string, found {_show(value)}")
+    return value
+
+
 _READERS: dict[str, Callable[[dict[str, Any], Parameter], Any]] = {
     "sequence": lambda r, p: sequence(r, p.field, p.aliases[0][0]),  # type: ignore[arg-type]
+    "optional_sequence": lambda r, p: sequence(r, p.field, p.aliases[0][0], required=False),  # type: ignore[arg-type]
+    "choice": lambda r, p: _choice(r, p),
     "prompt_or_text": lambda r, p: prompt_or_text(r),
     "next_token": lambda r, p: next_token(r),
     "integer": lambda r, p: optional_int(r, p.field, p.default),  # type: ignore[arg-type]

@@ -34,7 +34,7 @@ from .residency import advise, lock
 SA_OPERATIONS = frozenset({
     "count", "count_batch", "probability", "next_tokens", "infgram_probability", "infgram_next_tokens",
     "infgram_probabilities", "longest_matches", "documents", "document", "search", "cooccurrence", "attribute",
-    "contamination", "draft", "novelty", "creativity",
+    "contamination", "draft", "novelty", "creativity", "trace",
 })
 """What a suffix-array index answers: everything."""
 

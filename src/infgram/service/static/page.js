@@ -5,7 +5,7 @@
 
 const $ = (id) => document.getElementById(id);
 const PAGE_SIZE = 10;
-const state = { tab: "count", index: "", q: "", offset: 0, within: "", infgram: false, min_length: "" };
+const state = { tab: "count", index: "", q: "", offset: 0, within: "", infgram: false, min_length: "", prompt: "" };
 
 // -- small helpers --------------------------------------------------------------------------------
 function element(tag, attributes, ...children) {
@@ -169,6 +169,16 @@ const views = {
       "(click one for its sources)"), attributedText(reply));
   },
 
+  async trace() {
+    const out = $("trace-result");
+    show($("trace-documents"));
+    const reply = await call("trace", { text: state.q, prompt: state.prompt });
+    show(out, element("p", { id: "trace-summary" }, `${reply.num_kept} of ${reply.num_candidates} spans kept: the rarest of ` +
+      `${number(reply.num_units)} ${reply.unit}s, ${reply.spans.length} after merging; documents ranked by BM25 ` +
+      `(IDF from the ${reply.idf_source}). Click a span for its documents.`), tracedText(reply));
+    showTraceDocuments(reply.spans, "every span");
+  },
+
   async contamination() {
     const out = $("contamination-result");
     const entries = state.q.split("\n").filter((line) => line.trim());
@@ -225,6 +235,40 @@ function showSources(spans) {
     ...span.documents.map(documentCard))));
 }
 
+// The output with its traced spans highlighted by relevance, as OLMoTrace shows them: a click
+// lists that span's documents, most relevant first.
+function tracedText(reply) {
+  const characters = Array.from(reply.text);
+  const box = element("div", { class: "attributed traced", id: "traced" });
+  let at = 0;
+  for (const span of reply.spans) {  // merged spans do not overlap and come in order
+    if (span.character_start > at) box.append(characters.slice(at, span.character_start).join(""));
+    const node = element("span", { class: `span relevance-${span.relevance}`, title: `${span.relevance} relevance` },
+      characters.slice(span.character_start, span.character_end).join(""));
+    node.addEventListener("click", () => {
+      for (const chosen of box.querySelectorAll(".chosen")) chosen.classList.remove("chosen");
+      node.classList.add("chosen");
+      showTraceDocuments([span], `“${span.text}”`);
+    });
+    box.append(node);
+    at = span.character_end;
+  }
+  box.append(characters.slice(at).join(""));
+  return box;
+}
+
+function showTraceDocuments(spans, what) {
+  const seen = new Map();
+  for (const span of spans) for (const document of span.documents) if (!seen.has(document.index)) seen.set(document.index, document);
+  const ranked = [...seen.values()].sort((a, b) => b.score - a.score || a.index - b.index);
+  show($("trace-documents"), element("h3", {}, `${ranked.length} document${ranked.length === 1 ? "" : "s"} of ${what}, most relevant first`),
+    ...ranked.map((document) => element("div", { class: `document relevance-${document.relevance}` },
+      element("div", { class: "muted" }, `document ${number(document.index)} · BM25 ${document.score.toFixed(2)} · ` +
+        `${document.relevance} relevance`),
+      marked(document.text, document.spans),
+      Object.keys(document.metadata || {}).length ? element("div", { class: "meta" }, JSON.stringify(document.metadata)) : null)));
+}
+
 // -- state in the URL -----------------------------------------------------------------------------
 function readState() {
   const params = new URLSearchParams(location.hash.slice(1));
@@ -234,6 +278,7 @@ function readState() {
   state.offset = Math.max(0, parseInt(params.get("offset") || "0", 10) || 0);
   state.within = params.get("within") || "";
   state.min_length = params.get("min_length") || "";
+  state.prompt = params.get("prompt") || "";
   state.infgram = params.get("infgram") === "1";
 }
 
@@ -244,11 +289,12 @@ function writeState() {
   if (state.within && state.tab === "search") params.set("within", state.within);
   if (state.min_length && state.tab === "attribute") params.set("min_length", state.min_length);
   if (state.infgram && state.tab === "next") params.set("infgram", "1");
+  if (state.prompt && state.tab === "trace") params.set("prompt", state.prompt);
   history.replaceState(null, "", "#" + params.toString());
 }
 
 const INPUTS = { count: "count-text", next: "next-text", documents: "documents-text", search: "search-text",
-  attribute: "attribute-text", contamination: "contamination-text" };
+  attribute: "attribute-text", trace: "trace-text", contamination: "contamination-text" };
 
 function showTab() {
   for (const button of document.querySelectorAll("#tabs button")) button.classList.toggle("active", button.dataset.tab === state.tab);
@@ -257,6 +303,7 @@ function showTab() {
   $("search-within").value = state.within;
   $("attribute-min-length").value = state.min_length;
   $("next-infgram").checked = state.infgram;
+  $("trace-prompt").value = state.prompt;
 }
 
 async function run() {
@@ -315,6 +362,7 @@ function start() {
       state.within = $("search-within").value;
       state.min_length = $("attribute-min-length").value;
       state.infgram = $("next-infgram").checked;
+      state.prompt = $("trace-prompt").value;
       run();
     });
   }
