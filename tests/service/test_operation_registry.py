@@ -170,7 +170,7 @@ def test_commands_take_every_parameter_with_the_registry_default_and_type(comman
 
 COMMAND_LINE_ONLY = {
     "*": {"help", "index", "json", "ids", "index_tokenizer", "load", "query_memory"},  # every query command
-    "count": {"file"}, "draft": {"file"},  # the text from a file
+    "count": {"file"}, "draft": {"file"}, "trace": {"file"},  # the text from a file
     "attribute": {"file", "text_option", "longest_matches"},  # --text (deprecated); --json adds longest matches
     "documents": {"whole"}, "search": {"whole"},  # whole documents instead of a window (context None)
     "novelty": {"file", "text_option", "jsonl", "text_field", "limit", "plot"},  # many texts, a report

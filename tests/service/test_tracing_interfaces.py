@@ -101,6 +101,10 @@ def test_bad_and_over_limit_requests_are_refused(index_path):
         index.attribute(OUTPUT, mode="olmo")
     with pytest.raises(infgram.QueryError, match="whole_words only with mode maximal"):
         index.attribute(OUTPUT, mode="olmotrace", whole_words=True)
+    with pytest.raises(infgram.UnsupportedOperationError, match="no where with mode olmotrace"):
+        index.attribute(OUTPUT, mode="olmotrace", where={"lang": "en"})
+    reply = run_request(index, {"op": "attribute", "text": OUTPUT, "mode": "olmotrace", "where": {"lang": "en"}})
+    assert reply["error"]["type"] == "UnsupportedOperationError"
     assert run_request(index, {"op": "attribute", "text": OUTPUT, "mode": 3})["error"]["type"] == "QueryError"
     assert run_request(index, {"op": "trace", "text": OUTPUT, "prompt": 3})["error"]["type"] == "QueryError"
     reply = run_request(index, {"op": "trace", "text": OUTPUT, "documents_per_span": 1000})
