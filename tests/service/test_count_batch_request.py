@@ -243,7 +243,7 @@ def test_the_client_sends_bodies_any_server_takes(server, golden_index, monkeypa
 
 
 def test_the_client_sends_pieces_two_at_a_time_in_order(server, golden_index, monkeypatch):
-    monkeypatch.setattr(client_module, "PIPELINE_QUERIES", 500)  # so that 2,400 queries go in 4 pieces
+    monkeypatch.setattr(client_module, "BATCH_QUERIES", 600)  # so that 2,400 queries go in 4 pieces
     queries = QUERIES * 200
     with infgram.Client(server) as client:
         sent = _sent_bodies(client, monkeypatch)

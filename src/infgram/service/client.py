@@ -25,6 +25,7 @@ import http.client
 import inspect
 import json
 import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 import types
 import typing
@@ -138,11 +139,6 @@ BATCH_QUERIES = 100_000
 """The most queries :meth:`Client.count_batch` sends in one request (a server's default
 ``max_batch_queries``)."""
 
-PIPELINE_QUERIES = 40_000
-"""``Client.count_batch`` of at least twice this many queries sends them in pieces of at least
-this many, two at a time (a server counts 40,000 or more on every core)."""
-
-
 def _query(row: Any) -> Any:
     """A query as JSON takes it (numpy arrays and integers as lists and ints)."""
     if isinstance(row, np.ndarray):
@@ -152,8 +148,15 @@ def _query(row: Any) -> Any:
 
 def _count_batch_bodies(rows: list[Any], options: dict[str, Any]) -> Iterator[tuple[bytes, int]]:
     """The bodies of ``count_batch`` requests for ``rows`` (each request with ``options``), and
-    how many queries each holds: one body when it fits in :data:`BATCH_BODY_BYTES` and
-    :data:`BATCH_QUERIES`, else halves of the rows, each split again as needed."""
+    how many queries each holds: pieces of equal size of at most :data:`BATCH_QUERIES` queries,
+    a piece over :data:`BATCH_BODY_BYTES` split in halves, again as needed."""
+    pieces = max(1, -(-len(rows) // BATCH_QUERIES))
+    size = max(1, -(-len(rows) // pieces))
+    for start in range(0, len(rows), size):
+        yield from _bodies_of_piece(rows[start:start + size], options)
+
+
+def _bodies_of_piece(rows: list[Any], options: dict[str, Any]) -> Iterator[tuple[bytes, int]]:
     try:
         body = _fast_dumps({"queries": rows, **options})
     except TypeError:  # a lone surrogate, which UTF-8 cannot hold (escaped, as JSON allows), or numpy values
@@ -161,12 +164,12 @@ def _count_batch_bodies(rows: list[Any], options: dict[str, Any]) -> Iterator[tu
             body = json.dumps({"queries": [_query(row) for row in rows], **options}).encode("utf-8")
         except (TypeError, ValueError) as error:
             raise QueryError(f"expected queries of strings or lists of ids, found {str(error)[:100]}") from None
-    if len(rows) <= 1 or (len(body) <= BATCH_BODY_BYTES and len(rows) <= BATCH_QUERIES):
+    if len(rows) <= 1 or len(body) <= BATCH_BODY_BYTES:
         yield body, len(rows)
         return
     middle = len(rows) // 2
-    yield from _count_batch_bodies(rows[:middle], options)
-    yield from _count_batch_bodies(rows[middle:], options)
+    yield from _bodies_of_piece(rows[:middle], options)
+    yield from _bodies_of_piece(rows[middle:], options)
 
 
 _COUNTS_START, _COUNTS_END = b'{"op": "count_batch", "counts": [', b"]}"
@@ -335,25 +338,27 @@ class Client:
         except TypeError:
             raise QueryError(f"expected a list of queries (strings or id lists), found {type(queries).__name__}") from None
 
-        def counted(piece: list[Any]) -> np.ndarray:
-            counts = []
-            for body, size in _count_batch_bodies(piece, options):
-                status, content = self.request("POST", "/v1/count_batch", body)
-                counts.append(_read_counts(status, content))
-                if len(counts[-1]) != size:
-                    raise InfgramError(f"expected {size:,} counts from the server, found {len(counts[-1]):,}; retry")
-            return np.concatenate(counts) if counts else np.empty(0, dtype=np.int64)
+        def counted(body: bytes, size: int) -> np.ndarray:
+            status, content = self.request("POST", "/v1/count_batch", body)
+            counts = _read_counts(status, content)
+            if len(counts) != size:
+                raise InfgramError(f"expected {size:,} counts from the server, found {len(counts):,}; retry")
+            return counts
 
-        pieces = len(rows) // PIPELINE_QUERIES
-        if pieces < 2:
-            return counted(rows)
-        # Two requests in flight, each on its own connection: while the server counts one piece,
-        # this process writes the next and reads the last reply. Each piece stays large enough
-        # for the server to count it on every core.
-        size = -(-len(rows) // pieces)
+        bodies = _count_batch_bodies(rows, options)
+        first, second = next(bodies, None), next(bodies, None)
+        if second is None:  # one request (up to 100,000 queries): the server counts it on every core
+            return counted(*first) if first is not None else np.empty(0, dtype=np.int64)
+        # More: two requests in flight, each on its own connection, so that while the server
+        # counts one, this process writes the next and reads the last reply.
         with ThreadPoolExecutor(2, thread_name_prefix="infgram-count-batch") as pool:
-            return np.concatenate(list(pool.map(counted, [rows[start:start + size]
-                                                          for start in range(0, len(rows), size)])))
+            pending = deque([pool.submit(counted, *first), pool.submit(counted, *second)])
+            done = []
+            for body in bodies:
+                done.append(pending.popleft().result())
+                pending.append(pool.submit(counted, *body))
+            done.extend(future.result() for future in pending)
+        return np.concatenate(done)
 
     def contamination(self, text: str) -> dict[str, Any]:
         """How much of one benchmark entry occurs in the corpus (the reply of the ``contamination`` op)."""
