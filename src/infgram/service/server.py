@@ -5,10 +5,11 @@ without ``"op"`` (read as JSON whatever the Content-Type says, so ``curl -d`` wo
 reply is the batch reply, answered by the same :func:`~.protocol.run_request`, so HTTP and
 the JSON Lines batch cannot drift. ``?index=NAME`` picks one of the served indexes (the
 first by default). ``POST /v1/batch`` takes JSON Lines and streams JSON Lines back
-(:func:`~.batch.reply_blocks`). ``GET /v1/indexes`` lists the indexes, ``GET /v1/health`` is
-200 once they are open, ``GET /metrics`` is in Prometheus' text format, ``GET /`` is the
-web page, ``/openapi.json`` and ``/docs`` describe the API (Swagger UI, served from the
-package installed with the server, so it needs no network).
+(:func:`~.batch.reply_blocks`); ``POST /v1/count_batch`` takes many queries in one JSON array
+and answers their counts in another, both read and written in bulk. ``GET /v1/indexes``
+lists the indexes, ``GET /v1/health`` is 200 once they are open, ``GET /metrics`` is in
+Prometheus' text format, ``GET /`` is the web page, ``/openapi.json`` and ``/docs`` describe
+the API (Swagger UI, served from the package installed with the server, so it needs no network).
 
 An error is never a 200, nor a 500 for anything a client sends: its body is
 ``{"error": {"type", "message", ...typed fields}}`` and its status follows its type
@@ -120,7 +121,8 @@ class Settings:
     """(name, location) of each served index, the default first."""
     max_work: int = DEFAULT_MAX_WORK
     max_batch_work: int = DEFAULT_MAX_BATCH_WORK
-    """The work budget of one ``POST /v1/batch`` as a whole, summed over its lines."""
+    """The work budget of one ``POST /v1/batch`` as a whole, summed over its lines (and of
+    one ``count_batch``, summed over its queries)."""
     limits: Limits = field(default_factory=Limits)
     threads: int = field(default_factory=lambda: max(2, available_cpus()))
     """Threads for cheap operations, per worker process (by default the cores it may use,
