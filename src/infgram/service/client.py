@@ -139,6 +139,7 @@ BATCH_QUERIES = 100_000
 """The most queries :meth:`Client.count_batch` sends in one request (a server's default
 ``max_batch_queries``)."""
 
+
 def _query(row: Any) -> Any:
     """A query as JSON takes it (numpy arrays and integers as lists and ints)."""
     if isinstance(row, np.ndarray):
@@ -157,6 +158,7 @@ def _count_batch_bodies(rows: list[Any], options: dict[str, Any]) -> Iterator[tu
 
 
 def _bodies_of_piece(rows: list[Any], options: dict[str, Any]) -> Iterator[tuple[bytes, int]]:
+    """The body of one piece of rows, or of its halves when it is over :data:`BATCH_BODY_BYTES`."""
     try:
         body = _fast_dumps({"queries": rows, **options})
     except TypeError:  # a lone surrogate, which UTF-8 cannot hold (escaped, as JSON allows), or numpy values
