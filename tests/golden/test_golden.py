@@ -174,10 +174,12 @@ def test_byte_mode_golden_answers_match_brute_force():
             assert reply["text"] == documents[request["document"]]["text"]
             checked += 1
             continue
-        query = _prompt(request) if op not in ("search", "cooccurrence") else []
+        query = _prompt(request) if op not in ("search", "cooccurrence", "count_batch") else []
         top_k = request.get("top_k")
         if op == "count":
             assert reply["count"] == reference.count(corpus, query), request
+        elif op == "count_batch":
+            assert reply["counts"] == [reference.count(corpus, _as_ids(q)) for q in request["queries"]], request
         elif op == "probability":
             prompt_count, count = reference.probability(corpus, query, _next(request))
             assert (reply["prompt_count"], reply["count"]) == (prompt_count, count), request

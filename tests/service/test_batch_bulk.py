@@ -144,57 +144,6 @@ def test_a_bad_query_in_a_run_of_counts_gets_its_own_reply(tmp_path):
     assert list(run_batch(index, lines)) == one_by_one(index, lines)
 
 
-def test_the_client_sends_large_count_batches_in_bodies_any_server_takes(server, golden_index, monkeypatch):
-    from infgram.service import client as client_module
-
-    queries = ["the", "caf\u00e9", "", "The cat", [116, 104, 101], "\u2028", 'a "quoted" \\ word'] * 300
-    sent: list[int] = []
-    with infgram.Client(server) as client:
-        request = client.request
-
-        def counted(method, path, body=None):
-            if path == "/v1/batch":
-                sent.append(len(body))
-            return request(method, path, body)
-
-        monkeypatch.setattr(client, "request", counted)
-        assert client.count_batch(queries).tolist() == golden_index.count_batch(queries).tolist()
-        assert len(sent) == 1
-        monkeypatch.setattr(client_module, "BATCH_BODY_BYTES", 5000)
-        sent.clear()
-        assert client.count_batch(queries).tolist() == golden_index.count_batch(queries).tolist()
-        assert len(sent) > 1 and max(sent) <= 5000
-        worded = [query for query in queries[:50] if query != ""]  # whole words of nothing is an error
-        assert client.count_batch(worded, whole_words=True).tolist() == \
-            golden_index.count_batch(worded, whole_words=True).tolist()
-        with pytest.raises(QueryError) as served:  # a lone surrogate travels escaped, and is refused as locally
-            client.count_batch(["the", "a\ud800"])
-        with pytest.raises(QueryError) as local:
-            golden_index.count_batch(["the", "a\ud800"])
-        assert str(served.value) == str(local.value)
-
-
-def test_the_client_sends_a_large_count_batch_in_pieces_two_at_a_time_in_order(server, golden_index, monkeypatch):
-    from infgram.service import client as client_module
-
-    monkeypatch.setattr(client_module, "PIPELINE_ROWS", 500)  # so that 2,100 queries go in 4 pieces
-    queries = ["the", "caf\u00e9", "", "The cat", [116, 104, 101], "\u2028", "a"] * 300
-    sent: list[int] = []
-    with infgram.Client(server) as client:
-        request = client.request
-
-        def counted(method, path, body=None):
-            if path == "/v1/batch":
-                sent.append(body.count(b"\n"))
-            return request(method, path, body)
-
-        monkeypatch.setattr(client, "request", counted)
-        assert client.count_batch(queries).tolist() == golden_index.count_batch(queries).tolist()
-        assert sorted(sent) == [525] * 4
-        with pytest.raises(QueryError):  # an error in any piece is raised, as locally
-            client.count_batch(queries[:1500] + ["a\ud800"] + queries[:600])
-
-
 @pytest.mark.parametrize("text", [
     '{"op": "count", "text": "rose"}\n{"op":"count","text":"a"}\n',        # every line a count: read at once
     '{"op": "count", "text": "rose"}\n\n{"op": "count", "text": "a"}',      # a blank line: line by line

@@ -88,7 +88,7 @@ class Parameter:
     ``number``, ``document_number``, ``choice`` (a string naming a mode), ``optional_sequence``
     (a ``sequence`` that may be left out, then empty), ``cnf``, ``phrases``, ``pairs``, ``lengths`` (one
     integer or a list), ``field`` (a metadata field name), ``where`` (metadata conditions),
-    ``python`` (not in JSON)."""
+    ``queries`` (a list of strings and lists of ids), ``python`` (not in JSON)."""
     type: Any
     """The JSON type of the value under ``field`` (for the OpenAPI models)."""
     default: Any = REQUIRED
@@ -144,7 +144,7 @@ class Operation:
     ``"infgram.apps.contamination.EntryContamination"``); None for a bare number."""
     cost: str = "cheap"
     request: bool = True
-    """Whether it is a request of its own (``count_batch`` travels as ``count`` lines)."""
+    """Whether a request can name it (``op``); every operation so far."""
     index_method: bool = True
     """Whether :class:`~infgram.Index` and :class:`~infgram.Client` have it as a method."""
 
@@ -302,11 +302,12 @@ OPERATIONS: dict[str, Operation] = {operation.name: operation for operation in (
         Parameter("min_length", "lengths", Optional[Union[int, list[int]]], None,
                   "the span lengths L to sum the L-uniqueness over: one or a list (None: 5 .. 12)",
                   field="min_length")), results.CreativityResult, "expensive"),
-    Operation("count_batch", "the counts of many queries (as count requests in a batch)", (
-        Parameter("queries", "python", Any, doc="strings or id sequences, or a 2-D array of ids"),
-        _EXACT_TOKENS, _WHOLE_WORDS, _IGNORE_CASE, _MAX_WORK, _EXACT), None, request=False),
+    Operation("count_batch", "the counts of many queries, in one request", (
+        Parameter("queries", "queries", list[Union[str, list[int]]],
+                  doc="strings or id sequences (in Python also a 2-D array of ids)", field="queries"),
+        _EXACT_TOKENS, _WHOLE_WORDS, _IGNORE_CASE, _MAX_WORK, _EXACT), None, "expensive"),
 )}
-"""Every operation, requests in the order of the protocol, then ``count_batch``."""
+"""Every operation, in the order of the protocol."""
 
 REQUESTS: dict[str, Operation] = {name: operation for name, operation in OPERATIONS.items() if operation.request}
 """The operations a request can name (``op``)."""

@@ -34,7 +34,7 @@ next (one line, or a chunk's plain counts at once), stops the batch when it retu
 ...     print(reply)
 {"op": "count", "count": 2}
 {"op": "probability", "prompt_count": 2, "count": 2, "probability": 1.0}
-{"op": "fly", "error": {"type": "QueryError", "message": "expected op to be one of count, probability, next_tokens, infgram_probability, infgram_next_tokens, document, documents, search, attribute, trace, longest_matches, infgram_probabilities, cooccurrence, contamination, draft, novelty, creativity, found 'fly'"}}
+{"op": "fly", "error": {"type": "QueryError", "message": "expected op to be one of count, probability, next_tokens, infgram_probability, infgram_next_tokens, document, documents, search, attribute, trace, longest_matches, infgram_probabilities, cooccurrence, contamination, draft, novelty, creativity, count_batch, found 'fly'"}}
 """
 
 from __future__ import annotations
@@ -48,10 +48,13 @@ from ..errors import InfgramError, QueryError
 from ..query.budget import WorkAccount
 from .protocol import check_op, error_reply, request_id, run_request, sequence, with_id
 
-try:  # the serve extra's fast parser; the json module reads the same requests, more slowly
-    from orjson import loads as _fast_loads
-except ImportError:  # pragma: no cover - orjson comes with the serve extra
+try:  # the fast parser and encoder; the json module reads and writes the same, more slowly
+    from orjson import dumps as _fast_dumps, loads as _fast_loads
+except ImportError:  # pragma: no cover - orjson is a dependency
     _fast_loads = json.loads
+
+    def _fast_dumps(value: Any) -> bytes:
+        return json.dumps(value, separators=(",", ":")).encode("ascii")
 
 _CHUNK = 4096
 _COUNT_RUN = 90_000
@@ -93,13 +96,33 @@ def split_lines(text: str) -> list[str]:
 
 
 def dump_reply(reply: dict[str, Any]) -> str:
-    """A reply as one line of JSON; text with lone surrogates is escaped rather than lost."""
-    line = json.dumps(reply, ensure_ascii=False)
+    """A reply as one line of JSON; text with lone surrogates is escaped rather than lost.
+
+    >>> dump_reply({"op": "count_batch", "id": "\u00e9", "counts": list(range(3))})
+    '{"op": "count_batch", "id": "\u00e9", "counts": [0, 1, 2]}'
+    """
+    line = _dumps(reply, False)
     try:
         line.encode("utf-8")
     except UnicodeEncodeError:
-        line = json.dumps(reply, ensure_ascii=True)
+        line = _dumps(reply, True)
     return line
+
+
+def _dumps(reply: dict[str, Any], ensure_ascii: bool) -> str:
+    """``json.dumps(reply)``; the counts of a ``count_batch`` reply (its last field), which may be
+    100,000 numbers, are written by the fast encoder, spaced as the json module spaces them."""
+    counts = reply.get("counts")
+    if type(counts) is list and len(counts) > 1 and next(reversed(reply)) == "counts":
+        try:
+            numbers = _fast_dumps(counts)
+        except TypeError:  # an integer past 64 bits: the json module writes them
+            numbers = b""
+        if numbers.startswith(b"[") and not numbers.translate(None, b"[]0123456789,-"):  # integers only
+            head = json.dumps({key: value for key, value in reply.items() if key != "counts"},
+                              ensure_ascii=ensure_ascii)
+            return head[:-1] + ', "counts": ' + numbers.decode("ascii").replace(",", ", ") + "}"
+    return json.dumps(reply, ensure_ascii=ensure_ascii)
 
 
 def _plain_count(line: str, texts: bool) -> tuple[Any, Any] | None:

@@ -1,15 +1,15 @@
 """``infgram.Client``: an ``infgram serve`` server, queried with the methods of :class:`~infgram.Index`.
 
-The client sends each call as ``POST /v1/{op}`` (and ``count_batch`` through ``/v1/batch``),
-rebuilds the same result dataclasses from the replies, and raises the same exception
-classes as a local index (by the error's ``type``), so code moves between a local index and
-a server without change::
+The client sends each call as ``POST /v1/{op}`` (``count_batch`` too: its queries in one JSON
+array, its counts in another), rebuilds the same result dataclasses from the replies, and
+raises the same exception classes as a local index (by the error's ``type``), so code moves
+between a local index and a server without change::
 
     client = infgram.Client("http://127.0.0.1:8000")          # or index="wiki", api_key="..."
     client.count("natural language")
     client.next_tokens("the quick").tokens[0].text
 
-It needs only the standard library: one keep-alive connection per thread (``http.client``).
+It needs only the standard library and orjson: one keep-alive connection per thread (``http.client``).
 A server's ``--max-work`` caps every budget, so ``exact=True`` asks for the most work the
 server allows rather than lifting the budget. Its query methods take the parameters of
 :class:`~infgram.Index`'s, in the same order (both follow :mod:`infgram.query.operations`);
@@ -25,16 +25,17 @@ import http.client
 import inspect
 import json
 import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 import types
 import typing
-from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any, Callable, Iterable, Iterator, Sequence
 from urllib.parse import quote, urlsplit
 
 import numpy as np
+from orjson import dumps as _fast_dumps, loads as _fast_loads
 
-from ..errors import InfgramError
+from ..errors import InfgramError, QueryError
 from ..query.budget import UNLIMITED
 from ..query.metadata import CountByResult
 from ..query.operations import METHOD_ORDER, OPERATIONS, Parameter
@@ -81,6 +82,7 @@ _WRITERS: dict[str, Callable[[Parameter, Any], dict[str, Any]]] = {
     "lengths": lambda p, v: {p.field: _plain(v) if not isinstance(v, Sequence) else [_plain(i) for i in v]},
     "field": lambda p, v: {p.field: v},
     "where": lambda p, v: {p.field: v if isinstance(v, (dict, str)) else list(v)},
+    "queries": lambda p, v: {p.field: v if isinstance(v, str) else [_query(row) for row in v]},
 }
 """How a Python argument of each kind (:attr:`~infgram.query.operations.Parameter.kind`) is written in a request."""
 
@@ -132,71 +134,67 @@ def _rebuild(kind: Any, value: Any) -> Any:
 
 
 BATCH_BODY_BYTES = 4 * 1024 * 1024
-"""The largest body :meth:`Client.count_batch` sends in one ``/v1/batch`` (what any server
-takes); more queries go in several requests, one after another."""
+"""The largest body :meth:`Client.count_batch` sends in one request (what any server takes,
+``--max-body-bytes``' default); more queries go in several requests."""
 
-_COUNT_REPLY_START = b'{"op": "count", "count": '
-
-
-PIPELINE_ROWS = 40_000
-"""``Client.count_batch`` of at least twice this many queries sends them in pieces of at least
-this many, two at a time (a server counts a batch of 40,000 or more on two cores)."""
+BATCH_QUERIES = 100_000
+"""The most queries :meth:`Client.count_batch` sends in one request (a server's default
+``max_batch_queries``)."""
 
 
-def _count_bodies(rows: list[Any], options: dict[str, Any]) -> Iterator[tuple[bytes, int]]:
-    """The JSON Lines bodies of count requests for ``rows`` (each with ``options``), and how many
-    each holds: one body when it fits in :data:`BATCH_BODY_BYTES`. A string is written by the
-    json module's own string encoder, the bytes ``json.dumps`` gives, without a dict per query."""
-    rest = "" if not options else ", " + json.dumps(options)[1:-1]
-    start, end = '{"op": "count", "text": ', rest + "}\n"
+def _query(row: Any) -> Any:
+    """A query as JSON takes it (numpy arrays and integers as lists and ints)."""
+    if isinstance(row, np.ndarray):
+        return row.tolist()
+    return [_plain(i) for i in row] if isinstance(row, (list, tuple)) else _plain(row)
 
-    def lines(string: Callable[[str], str]) -> list[str]:
-        return [start + string(row) + end if isinstance(row, str) else
-                f'{{"op": "count", "ids": {json.dumps(_ids(row))}{end}' for row in rows]
 
-    string = encode_basestring
+def _count_batch_bodies(rows: list[Any], options: dict[str, Any]) -> Iterator[tuple[bytes, int]]:
+    """The bodies of ``count_batch`` requests for ``rows`` (each request with ``options``), and
+    how many queries each holds: pieces of equal size of at most :data:`BATCH_QUERIES` queries,
+    a piece over :data:`BATCH_BODY_BYTES` split in halves, again as needed."""
+    pieces = max(1, -(-len(rows) // BATCH_QUERIES))
+    size = max(1, -(-len(rows) // pieces))
+    for start in range(0, len(rows), size):
+        yield from _bodies_of_piece(rows[start:start + size], options)
+
+
+def _bodies_of_piece(rows: list[Any], options: dict[str, Any]) -> Iterator[tuple[bytes, int]]:
+    """The body of one piece of rows, or of its halves when it is over :data:`BATCH_BODY_BYTES`."""
     try:
-        if all(type(row) is str for row in rows):  # the common case, written in one pass in C
-            body = (start + (end + start).join(map(string, rows)) + end if rows else "").encode("utf-8")
-        else:
-            body = "".join(lines(string)).encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate, which UTF-8 cannot hold: escaped, as JSON allows
-        string = encode_basestring_ascii
-        body = "".join(lines(string)).encode("utf-8")
-    if len(body) <= BATCH_BODY_BYTES:
-        if rows:
-            yield body, len(rows)
+        body = _fast_dumps({"queries": rows, **options})
+    except TypeError:  # a lone surrogate, which UTF-8 cannot hold (escaped, as JSON allows), or numpy values
+        try:
+            body = json.dumps({"queries": [_query(row) for row in rows], **options}).encode("utf-8")
+        except (TypeError, ValueError) as error:
+            raise QueryError(f"expected queries of strings or lists of ids, found {str(error)[:100]}") from None
+    if len(rows) <= 1 or len(body) <= BATCH_BODY_BYTES:
+        yield body, len(rows)
         return
-    piece: list[bytes] = []
-    size = 0
-    for line in lines(string):
-        encoded = line.encode("utf-8")
-        if piece and size + len(encoded) > BATCH_BODY_BYTES:
-            yield b"".join(piece), len(piece)
-            piece, size = [], 0
-        piece.append(encoded)
-        size += len(encoded)
-    yield b"".join(piece), len(piece)
+    middle = len(rows) // 2
+    yield from _bodies_of_piece(rows[:middle], options)
+    yield from _bodies_of_piece(rows[middle:], options)
 
 
-def _read_counts(content: bytes, expected: int) -> np.ndarray:
-    """The counts of a batch's reply to ``expected`` count requests; the first error raised.
-    A reply of plain counts only (``{"op": "count", "count": N}`` lines) is read in bulk."""
-    numbers = content.replace(_COUNT_REPLY_START, b"").replace(b"}\n", b" ")
-    if not numbers.translate(None, b"0123456789 "):  # nothing but the counts: read them at once
-        values = np.fromstring(numbers, dtype=np.int64, sep=" ")  # digits and spaces alone: read in C
-        if len(values) == expected and content.count(b"\n") == expected:
-            return values
-    counts = np.empty(expected, dtype=np.int64)
-    lines = content.decode("utf-8").splitlines()
-    for number, line in enumerate(lines[:expected]):
-        reply = json.loads(line)
-        if "error" in reply:
-            raise _exception(reply, 400)
-        counts[number] = reply["count"]
-    if len(lines) != expected:
-        raise InfgramError(f"expected {expected:,} replies from the server, found {len(lines):,}; retry")
-    return counts
+_COUNTS_START, _COUNTS_END = b'{"op": "count_batch", "counts": [', b"]}"
+
+
+def _read_counts(status: int, content: bytes) -> np.ndarray:
+    """The counts of a ``count_batch`` reply; its error raised. Numbers alone between the
+    reply's brackets (as a server writes them) are read at once, in C."""
+    if status == 200 and content.startswith(_COUNTS_START) and content.endswith(_COUNTS_END):
+        numbers = content[len(_COUNTS_START):-len(_COUNTS_END)]
+        if not numbers:
+            return np.empty(0, dtype=np.int64)
+        if not numbers.translate(None, b"0123456789, -"):
+            return np.fromstring(numbers, dtype=np.int64, sep=",")
+    try:
+        reply = _fast_loads(content)
+    except ValueError:
+        reply = None
+    if status != 200 or not isinstance(reply, dict) or "error" in reply:
+        raise _exception(reply, status)
+    return np.array(reply["counts"], dtype=np.int64)
 
 
 def _exception(body: Any, status: int) -> InfgramError:
@@ -335,32 +333,38 @@ class Client:
 
     def count_batch(self, queries: Iterable[Any], exact_tokens: bool = False, whole_words: bool = False,
                     ignore_case: bool = False, max_work: int | None = None, exact: bool = False) -> np.ndarray:
-        """The counts of many queries, as an int64 array (through ``/v1/batch``, bodies of at
-        most 4 MiB); the options as in :meth:`infgram.Index.count_batch`, each query with its own budget."""
-        rows = queries.tolist() if isinstance(queries, np.ndarray) else list(queries)
-        options = request_fields("count_batch", locals())
+        """The counts of many queries, as an int64 array (``count_batch`` requests of at most
+        4 MiB and 100,000 queries each); the options as in :meth:`infgram.Index.count_batch`,
+        each query with its own budget."""
+        options = request_fields("count_batch", {name: value for name, value in locals().items() if name != "queries"})
+        if isinstance(queries, str):  # refused by the index, as in process
+            self.call("count_batch", queries=queries, **options)
+        try:
+            rows = queries.tolist() if isinstance(queries, np.ndarray) else list(queries)
+        except TypeError:
+            raise QueryError(f"expected a list of queries (strings or id lists), found {type(queries).__name__}") from None
 
-        def counted(piece: list[Any]) -> np.ndarray:
-            counts = np.empty(len(piece), dtype=np.int64)
-            done = 0
-            for body, size in _count_bodies(piece, options):
-                status, content = self.request("POST", "/v1/batch", body)
-                if status != 200:
-                    raise _exception(json.loads(content), status)
-                counts[done:done + size] = _read_counts(content, size)
-                done += size
+        def counted(body: bytes, size: int) -> np.ndarray:
+            status, content = self.request("POST", "/v1/count_batch", body)
+            counts = _read_counts(status, content)
+            if len(counts) != size:
+                raise InfgramError(f"expected {size:,} counts from the server, found {len(counts):,}; retry")
             return counts
 
-        pieces = len(rows) // PIPELINE_ROWS
-        if pieces < 2:
-            return counted(rows)
-        # Two requests in flight, each on its own connection: while the server counts one piece,
-        # this process writes the next and reads the last reply. Each piece stays large enough
-        # for the server to count it on every core.
-        size = -(-len(rows) // pieces)
+        bodies = _count_batch_bodies(rows, options)
+        first, second = next(bodies, None), next(bodies, None)
+        if second is None:  # one request (up to 100,000 queries): the server counts it on every core
+            return counted(*first) if first is not None else np.empty(0, dtype=np.int64)
+        # More: two requests in flight, each on its own connection, so that while the server
+        # counts one, this process writes the next and reads the last reply.
         with ThreadPoolExecutor(2, thread_name_prefix="infgram-count-batch") as pool:
-            return np.concatenate(list(pool.map(counted, [rows[start:start + size]
-                                                          for start in range(0, len(rows), size)])))
+            pending = deque([pool.submit(counted, *first), pool.submit(counted, *second)])
+            done = []
+            for body in bodies:
+                done.append(pending.popleft().result())
+                pending.append(pool.submit(counted, *body))
+            done.extend(future.result() for future in pending)
+        return np.concatenate(done)
 
     def contamination(self, text: str, where: Any = None) -> dict[str, Any]:
         """How much of one benchmark entry occurs in the corpus (the reply of the ``contamination`` op),

@@ -125,8 +125,9 @@ class Limits:
 
     max_body_bytes: int = 4 * 1024 * 1024
     max_batch_body_bytes: int = 16 * 1024 * 1024
-    """The body of ``POST /v1/batch``: room for 100,000 plain counts and more (a batch's
-    expensive lines are bounded by its work budget, ``--max-batch-work``, its counts by this)."""
+    """The body of ``POST /v1/batch`` and ``POST /v1/count_batch``: room for 100,000 plain
+    counts and more (a batch's expensive lines are bounded by its work budget,
+    ``--max-batch-work``, its counts by this)."""
     max_attribute_tokens: int = 10_000
     max_cooccurrence_phrases: int = 1_000
     max_cooccurrence_pairs: int = 100_000

@@ -32,7 +32,12 @@ exactly one token) or ``"next_id"``):
 - ``draft``: a prompt, ``max_tokens`` (16), ``min_probability`` (0), ``min_count`` (1),
   ``max_suffix_tokens`` (none);
 - ``novelty``: a sequence, ``max_n`` (20); ``creativity``: a sequence, ``min_length`` (one
-  length or a list; default 5 .. 12).
+  length or a list; default 5 .. 12);
+- ``count_batch``: ``queries`` (a list of strings and lists of ids), ``exact_tokens``,
+  ``whole_words``, ``ignore_case``, ``max_work`` (each query's budget); its reply is
+  ``{"op": "count_batch", "counts": [...]}``, the counts of :meth:`infgram.Index.count_batch`,
+  in order. Many counts travel as one JSON array each way, read and written in bulk, not a
+  request and a reply per count.
 
 ``count``, ``probability``, ``next_tokens``, ``infgram_probability``, ``documents``,
 ``search`` and ``cooccurrence`` take ``exact_tokens`` (default false): a text on a tokenized
@@ -251,6 +256,21 @@ def _count(index: Any, request: dict[str, Any]) -> dict[str, Any]:
     return count_reply(index, **arguments("count", request), inside_tokens=flag(request, "inside_tokens"))
 
 
+def _queries(request: dict[str, Any], key: str) -> Any:
+    """The required queries of a ``count_batch``: a list (each query is checked by the index,
+    as in process), or one string, which the index refuses as in process."""
+    if key not in request:
+        raise QueryError(f"expected {key!r} in a {request.get('op')} request, found only {_present(request)}")
+    value = request[key]
+    if not isinstance(value, (list, str)):
+        raise QueryError(f"expected {key!r} to be a list of strings and lists of ids, found {_show(value)}")
+    return value
+
+
+def _count_batch(index: Any, request: dict[str, Any]) -> dict[str, Any]:
+    return {"counts": index.count_batch(**arguments("count_batch", request)).tolist()}
+
+
 def _contamination(index: Any, request: dict[str, Any]) -> dict[str, Any]:
     text = request.get("text")
     if not isinstance(text, str):
@@ -294,6 +314,7 @@ _READERS: dict[str, Callable[[dict[str, Any], Parameter], Any]] = {
     "lengths": lambda r, p: _lengths(r, p.field),  # type: ignore[arg-type]
     "field": lambda r, p: r.get(p.field),  # type: ignore[arg-type]  (checked by the operation)
     "where": lambda r, p: r.get(p.field),  # type: ignore[arg-type]  (checked by the operation)
+    "queries": lambda r, p: _queries(r, p.field),  # type: ignore[arg-type]
 }
 """How a request field of each kind (:attr:`~infgram.query.operations.Parameter.kind`) is read."""
 
@@ -331,6 +352,7 @@ class Operation:
 
 _CUSTOM_ANSWERS: dict[str, Callable[[Any, dict[str, Any]], dict[str, Any]]] = {
     "count": _count,  # its reply adds the forms to a bare number
+    "count_batch": _count_batch,  # its reply is an array of numbers
     "contamination": _contamination,  # an application, not an index method
 }
 

@@ -5,10 +5,11 @@ without ``"op"`` (read as JSON whatever the Content-Type says, so ``curl -d`` wo
 reply is the batch reply, answered by the same :func:`~.protocol.run_request`, so HTTP and
 the JSON Lines batch cannot drift. ``?index=NAME`` picks one of the served indexes (the
 first by default). ``POST /v1/batch`` takes JSON Lines and streams JSON Lines back
-(:func:`~.batch.reply_blocks`). ``GET /v1/indexes`` lists the indexes, ``GET /v1/health`` is
-200 once they are open, ``GET /metrics`` is in Prometheus' text format, ``GET /`` is the
-web page, ``/openapi.json`` and ``/docs`` describe the API (Swagger UI, served from the
-package installed with the server, so it needs no network).
+(:func:`~.batch.reply_blocks`); ``POST /v1/count_batch`` takes many queries in one JSON array
+and answers their counts in another, both read and written in bulk. ``GET /v1/indexes``
+lists the indexes, ``GET /v1/health`` is 200 once they are open, ``GET /metrics`` is in
+Prometheus' text format, ``GET /`` is the web page, ``/openapi.json`` and ``/docs`` describe
+the API (Swagger UI, served from the package installed with the server, so it needs no network).
 
 An error is never a 200, nor a 500 for anything a client sends: its body is
 ``{"error": {"type", "message", ...typed fields}}`` and its status follows its type
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import hashlib
 import hmac
 import json
@@ -59,6 +61,7 @@ from pathlib import Path
 from typing import Annotated, Any, AsyncIterator, Callable, Optional, Union
 
 import h11
+from orjson import loads as fast_loads
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -76,7 +79,7 @@ from ..errors import IndexFormatError, InfgramError, QueryError
 from ..query.shardset import available_cpus
 from ..format import generation_of, read_manifest
 from ..query import results
-from ..query.budget import DEFAULT_MAX_BATCH_WORK, DEFAULT_MAX_WORK, LIFT_BUDGET
+from ..query.budget import DEFAULT_MAX_BATCH_WORK, DEFAULT_MAX_WORK, LIFT_BUDGET, WorkAccount
 from ..query.index import Index, index_directories
 from ..shards.residency import thread_read_bytes
 from .batch import dump_reply, parse_line, reply_blocks_of_text
@@ -118,7 +121,8 @@ class Settings:
     """(name, location) of each served index, the default first."""
     max_work: int = DEFAULT_MAX_WORK
     max_batch_work: int = DEFAULT_MAX_BATCH_WORK
-    """The work budget of one ``POST /v1/batch`` as a whole, summed over its lines."""
+    """The work budget of one ``POST /v1/batch`` as a whole, summed over its lines (and of
+    one ``count_batch``, summed over its queries)."""
     limits: Limits = field(default_factory=Limits)
     threads: int = field(default_factory=lambda: max(2, available_cpus()))
     """Threads for cheap operations, per worker process (by default the cores it may use,
@@ -247,18 +251,27 @@ class CountResult(BaseModel):
     notice: Optional[str] = None
 
 
+class CountBatchReply(BaseModel):
+    """The counts of the queries, in their order."""
+
+    op: Optional[str] = None
+    id: Optional[REQUEST_ID_TYPE] = None
+    counts: list[int]
+
+
 def _camel(op: str) -> str:
     return "".join(part.capitalize() for part in op.split("_"))
 
 
 REPLY_MODELS: dict[str, type[BaseModel]] = {
-    op: CountResult if op == "count" else
+    op: CountResult if op == "count" else CountBatchReply if op == "count_batch" else
     _reply_model(_camel(op) + "Reply", spec.result, leave_out=("index",) if op == "contamination" else ())
     for op, spec in SPECS.items()
 }
 """The reply of every operation (``op`` may be left out): its result type in the registry
-(:mod:`infgram.query.operations`) as a model, ``count`` its own (a number and its forms), and
-``contamination`` without ``index`` (the entry is the request itself)."""
+(:mod:`infgram.query.operations`) as a model, ``count`` and ``count_batch`` their own (a
+number and its forms; the numbers), and ``contamination`` without ``index`` (the entry is the
+request itself)."""
 
 
 class ErrorDetail(BaseModel):
@@ -1089,28 +1102,39 @@ async def _answer_operation(service: Service, op: str, request: Request, index: 
     deadline = service.pools.deadline()
     name = service.names[0] if index is None else index
     served = service.index(name)
-    body = await service.body(request)
-    key = (name, op + "\0" + body.decode("utf-8", "replace"))
-    kept = service.cache.get(key) if service.settings.cache else None
+    many = op == "count_batch"  # many counts: a batch's body limit and work budget
+    body = await service.body(request, "max_batch_body_bytes" if many else "max_body_bytes")
+    key = (name, op + "\0" + body.decode("utf-8", "replace")) if service.settings.cache and not many else None
+    kept = service.cache.get(key) if key is not None else None
     if kept is not None:
         return kept
     try:
         protocol_request = _read_request(op, body)
     except InfgramError as error:
         return status_of_type(type(error).__name__), dump_reply(error_body(error)).encode("utf-8")
+    del body
     expensive = OPERATIONS[op].expensive or any(protocol_request.get(field) is not None for field in _EXPENSIVE_FIELDS)
+    answer = functools.partial(_within_batch_work, service.settings.max_batch_work) if many else run_request
     if not expensive and service.inline(served, protocol_request):
         reply = run_request(served, protocol_request)
     else:
-        reply = await service.pools.run(expensive, service.counted(op, served, run_request), served,
+        reply = await service.pools.run(expensive, service.counted(op, served, answer), served,
                                         protocol_request, deadline=deadline)
     if "error" in reply:
         reply["error"]["message"] = service.public(reply["error"]["message"])
     status = status_of_type(reply["error"]["type"]) if "error" in reply else 200
     content = dump_reply(reply).encode("utf-8")
-    if service.indexes.get(name) is served:  # not an answer of a generation reloaded meanwhile
+    if key is not None and service.indexes.get(name) is served:  # not an answer of a generation reloaded meanwhile
         service.cache.put(key, (status, content))
     return status, content
+
+
+def _within_batch_work(max_batch_work: int, served: GuardedIndex, request: dict[str, Any]) -> dict[str, Any]:
+    """The reply to a request of many queries (``count_batch``), whose work is bounded as a
+    whole by the batch's budget (``--max-batch-work``), as its queries would be as lines of
+    ``POST /v1/batch``: only whole-word and case-blind counts spend it."""
+    with WorkAccount(max_batch_work).drawn_on():
+        return run_request(served, request)
 
 
 _SECURITY_HEADERS = [(b"content-security-policy", CONTENT_SECURITY_POLICY.encode("ascii")),
@@ -1171,15 +1195,24 @@ class CheapRoute:
 
 
 def _read_request(op: str, body: bytes) -> dict[str, Any]:
-    """The protocol request of ``POST /v1/{op}``: the body as a JSON object, plus ``op``."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise QueryError(f"expected the body to be JSON in UTF-8, found invalid UTF-8 at byte {error.start}") from None
-    if not text.strip():
-        raise QueryError(f"expected a JSON object as the body of a {op} request, found an empty body; "
-                         'send e.g. {"text": "natural language"}')
-    request = parse_line(text)
+    """The protocol request of ``POST /v1/{op}``: the body as a JSON object, plus ``op``. The
+    body of a ``count_batch`` (up to 100,000 queries) is read by the fast parser, 4 times
+    faster; a body it refuses takes the common way, which names what is wrong."""
+    request = None
+    if op == "count_batch":
+        try:
+            request = fast_loads(body)
+        except ValueError:
+            pass
+    if type(request) is not dict:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise QueryError(f"expected the body to be JSON in UTF-8, found invalid UTF-8 at byte {error.start}") from None
+        if not text.strip():
+            raise QueryError(f"expected a JSON object as the body of a {op} request, found an empty body; "
+                             'send e.g. {"text": "natural language"}')
+        request = parse_line(text)
     if request.get("op", op) != op:
         raise QueryError(f"expected no op in the body, or the op of the path ({op}), found {request['op']!r:.80}")
     request["op"] = op
