@@ -830,7 +830,9 @@ def add_operation_commands(commands: Any, with_index: Any) -> None:
     an option for each of the others."""
     from .query.operations import REQUESTS
 
-    covered = {op for ops in QUERY_COMMANDS.values() for op in ops} | {"contamination"}
+    # contamination reads a benchmark file (a command of its own); many counts go through
+    # `infgram batch`, whose count lines are the count_batch of the command line.
+    covered = {op for ops in QUERY_COMMANDS.values() for op in ops} | {"contamination", "count_batch"}
     for op, operation in REQUESTS.items():
         name = op.replace("_", "-")
         if op in covered or name in commands.choices:
