@@ -144,3 +144,16 @@ def test_plain_indexes_record_no_shard_by(tmp_path):
     stored = json.loads((tmp_path / "i" / "build-report.json").read_text())
     assert "shard_by" not in manifest["build"] and all("shard_by" not in e for e in manifest["shards"])
     assert report.document_numbers is None and "document_numbers" not in stored
+
+
+def test_many_different_filters_are_remembered_within_a_bound_and_answered_alike(tmp_path, monkeypatch):
+    from infgram.query import metadata
+
+    monkeypatch.setattr(metadata, "_MAX_REMEMBERED", 2)
+    infgram.build_from_documents(DOCUMENTS, tmp_path / "i", shard_by="lang", progress=False)
+    index = infgram.Index.open(tmp_path / "i")
+    filters = [{"lang": "fr"}, {"lang": "de"}, {"lang": {"not": "fr"}}, {"lang": {"in": ["de", "fr"]}}, ["lang!=de"]]
+    expected = [sum(document["text"].count("rose") for document in DOCUMENTS
+                    if metadata.parse_where(where).matches(document)) for where in filters]
+    for _ in range(3):  # asked again after the memory was cleared: the same answers
+        assert [index.count("rose", where=where) for where in filters] == expected

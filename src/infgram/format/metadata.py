@@ -50,6 +50,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -225,9 +226,9 @@ class Where:
 
     conditions: tuple[Condition, ...]
 
-    @property
+    @functools.cached_property
     def paths(self) -> list[tuple[str, ...]]:
-        """The fields the conditions name, each once, in order."""
+        """The fields the conditions name, each once, in order (worked out once: asked per shard)."""
         return list(dict.fromkeys(condition.path for condition in self.conditions))
 
     def matches(self, metadata: Any) -> bool:

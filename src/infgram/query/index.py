@@ -392,7 +392,8 @@ class Index(Corpus):
         """
         if not isinstance(estimate, bool):
             raise QueryError(f"expected estimate to be true or false, found {estimate!r:.40}")
-        if by is None and (where is None or parse_where(where) is None):  # no field, no condition: a plain count
+        where = parse_where(where)  # once: count_by takes it parsed
+        if by is None and where is None:  # no field, no condition: a plain count
             return super().count(query, exact_tokens, whole_words, ignore_case, max_work, exact)
         matching = Matching.of(exact_tokens, whole_words, ignore_case)
         return count_by(self, query, by, where, matching, work_limit(max_work, exact, self.max_work_ceiling), estimate)

@@ -262,6 +262,27 @@ def _shard_values(corpus: Corpus, path: tuple[str, ...]) -> tuple[str | None, ..
     return known[path]
 
 
+_MAX_REMEMBERED = 1024
+"""Filters and fields remembered per set of shards at most (each a list of a few per-shard values)."""
+
+
+def _shard_selection(corpus: Corpus, where: Where) -> list[bool | None] | None:
+    """:func:`shard_selected` of every shard when every field of ``where`` is a ``--shard-by``
+    field of every shard (None otherwise), remembered beside :func:`_shard_values` (a filter is
+    asked again and again; its conditions are values, so they key the memory)."""
+    paths = where.paths
+    if any(_shard_values(corpus, path) is None for path in paths):
+        return None
+    known = _LAYOUTS[id(corpus.shard_set)][3]  # made fresh by _shard_values just now
+    key = ("where", where)
+    selected = known.get(key)
+    if selected is None:
+        if len(known) > _MAX_REMEMBERED:  # many different filters (a server's): start again, bounded
+            known.clear()
+        selected = known[key] = [shard_selected(shard, where) for shard in corpus.shard_set.shards]
+    return selected
+
+
 def count_by_shards(corpus: Corpus, query: Query, by: tuple[str, ...] | None, where: Where | None,
                     matching: Matching) -> CountByResult | int | None:
     """A count by the ``--shard-by`` field of every shard (and conditions only on it) as
@@ -275,9 +296,9 @@ def count_by_shards(corpus: Corpus, query: Query, by: tuple[str, ...] | None, wh
     shard_set = corpus.shard_set
     selected: list[bool | None] | None = None
     if where is not None:
-        if any(_shard_values(corpus, path) is None for path in where.paths):
+        selected = _shard_selection(corpus, where)
+        if selected is None:
             return None  # decided document by document (or a field no document has: named there)
-        selected = [shard_selected(shard, where) for shard in shard_set.shards]
     if matching.ignore_case or (isinstance(query, str) and not matching.exact_tokens and corpus.tokenizer.text_has_forms):
         searched = corpus.plan(query, matching).searched  # the forms of a string, or its case variants
     else:  # ids, or a byte index: the one encoding, as a plain count searches it
