@@ -1,6 +1,6 @@
 /*
  * Unit test of src/infgram/c/fm_index.c, fm_build.c and rrr.h, built and run by
- * tests/unit/test_c_sanitizers.py under AddressSanitizer and UBSan.
+ * tests/c/test_c_sanitizers.py under AddressSanitizer and UBSan.
  *
  *   test_fm_index TEXT WAVELET SAMPLES
  *

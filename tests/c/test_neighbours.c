@@ -1,6 +1,6 @@
 /*
  * Unit test of src/infgram/c/neighbours.c, built and run by
- * tests/unit/test_neighbours_sanitizers.py under AddressSanitizer and UBSan. Sorts the
+ * tests/c/test_neighbours_sanitizers.py under AddressSanitizer and UBSan. Sorts the
  * suffixes of small random texts (2- and 3-letter alphabets, documents ending in the
  * separator 255), checks both functions against brute force for several L and chunkings,
  * then damages the suffix array and cuts the text short and checks that the functions

@@ -1,6 +1,6 @@
 /*
  * Unit test of src/infgram/c/official_search.c, built and run by
- * tests/unit/test_c_sanitizers.py under AddressSanitizer and UBSan. Writes small random
+ * tests/c/test_c_sanitizers.py under AddressSanitizer and UBSan. Writes small random
  * official shards (token widths 1, 2 and 4; every document a separator then its
  * little-endian tokens; the table sorted by raw bytes as the official indexer sorts it),
  * checks every search against brute force, then damages the table (pointers past the end,

@@ -1,6 +1,6 @@
 /*
  * Unit test of src/infgram/c/sa_search.c and find_many.c on small arrays, built and run by
- * tests/unit/test_c_sanitizers.py under AddressSanitizer and UBSan. Checks the searches
+ * tests/c/test_c_sanitizers.py under AddressSanitizer and UBSan. Checks the searches
  * against counting by brute force, then damages the suffix array and checks that every
  * search returns INFGRAM_DAMAGED or INFGRAM_OK (never reads out of bounds: the sanitizers
  * would stop the program). Every check runs twice: with the searches as in memory, and as

@@ -1,6 +1,6 @@
 /*
  * Unit test of src/infgram/c/sais.c against a brute-force suffix sort. Built and run by
- * tests/unit/test_sais_sanitizers.py under AddressSanitizer and UndefinedBehaviorSanitizer:
+ * tests/c/test_sais_sanitizers.py under AddressSanitizer and UndefinedBehaviorSanitizer:
  *
  *   cc -std=c99 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
  *      -DINFGRAM_SAIS_INT32_MAX_LENGTH=100 -DINFGRAM_SAIS_HEAP_HOOKS -Isrc/infgram/c \

@@ -3,7 +3,7 @@
 every way they refuse.
 
 The answers themselves are checked against the oracle in
-``tests/property/test_filtered_queries_match_reference.py`` and ``test_estimates.py``.
+``tests/query/test_filtered_queries_match_reference.py`` and ``test_estimates.py``.
 """
 
 from __future__ import annotations

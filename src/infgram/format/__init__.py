@@ -144,7 +144,7 @@ class FileHeader:
 KILL_AT_VARIABLE = "INFGRAM_TEST_KILL_AT"
 """Test-only, read once here: ``NAME`` or ``NAME:N`` makes the process kill itself (SIGKILL)
 the N-th time (default the first) it passes :func:`kill_point` ``NAME``, so that
-``tests/integration/test_killed_build.py`` can stop a build at chosen points (any other
+``tests/build/test_killed_build.py`` can stop a build at chosen points (any other
 value only counts the points passed, in ``_kill_counts``). The points: ``file-write``
 (after each write into an index file's temporary name), ``file-before-rename``,
 ``json-before-rename``, ``json-written`` (a JSON file: state, report or manifest, written

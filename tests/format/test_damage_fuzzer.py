@@ -13,7 +13,7 @@ to a copy, one at a time. Each case is then:
   in the background) raises ``IndexFormatError``. Only the files too large to read at open
   (tokens and suffix array) may end here; every other file is checked as it loads.
 
-``python3 -m pytest tests/reliability/test_damage_fuzzer.py -s`` prints the figures by file.
+``python3 -m pytest tests/format/test_damage_fuzzer.py -s`` prints the figures by file.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Counts by metadata, filters and ``stats`` through every transport, and every way they refuse.
 
 The answers themselves are checked against the oracle in
-``tests/property/test_metadata_matches_reference.py``; here: the command line, the batch and
+``tests/query/test_metadata_matches_reference.py``; here: the command line, the batch and
 HTTP replies, the work budget (with and without the value column), removed documents, whole
 words, a damaged column file, and the error for each bad input.
 """

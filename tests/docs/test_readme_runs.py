@@ -39,7 +39,7 @@ SKIPPED_LINES = {
         "a synopsis, and a server runs until stopped: tests/service/test_serve_command.py runs it",
     "open http://127.0.0.1:8000/": "opens a browser: tests/service/test_web_page.py drives the page",
     "infgram completion bash > ~/.local/share/bash-completion/completions/infgram":
-        "writes into the home folder: tests/integration/test_cli_grammar.py runs `infgram completion`",
+        "writes into the home folder: tests/cli/test_cli_grammar.py runs `infgram completion`",
     'python3 -m pip install ".[ray]"': "installs an extra from PyPI (the test extra has it)",
     "infgram build --ray auto --out /shared/idx /shared/data/ --shard-tokens 4000000000":
         "joins a running Ray cluster over a shared filesystem: tests/distributed/ run these on a local cluster",
