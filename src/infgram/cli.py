@@ -228,7 +228,12 @@ def command_documents(args: argparse.Namespace) -> None:
         print(f"  (missing {safe(args.by)})\t{result.missing}")
     verb = "contains" if result.num_documents == 1 else "contain"
     heading = f"{_plural(result.num_documents, 'document')} {verb} the query"
-    if not result.num_documents_exact:
+    if result.estimated:
+        low, high = result.intervals["count"]
+        heading = (f"about {heading} (estimated from {result.sample_size:,} of {result.population:,} "
+                   f"{'documents' if args.query == '' else 'occurrences'}; 95% interval {low:,} to {high:,}; "
+                   "the documents below are from the sample)")
+    elif not result.num_documents_exact:
         heading = (f"at least {heading} (counted within the work budget; --exact counts them all, "
                    "--max-work sets the budget)")
     _print_documents(heading, result.documents)
@@ -740,13 +745,14 @@ def _option(parameter: Any) -> tuple[list[str], dict[str, Any]] | None:
     ``--`` and its name with dashes, its default, its doc as help, a type from its kind."""
     if parameter.name in NOT_OPTIONS or (parameter.kind == "python" and parameter.type is not bool):
         return None
-    flag, settings = "--" + parameter.name.replace("_", "-"), {"dest": parameter.name, "help": parameter.doc}
+    help_text = parameter.doc.replace("%", "%%")  # argparse formats help strings with %
+    flag, settings = "--" + parameter.name.replace("_", "-"), {"dest": parameter.name, "help": help_text}
     default = None if parameter.required else parameter.default
     if parameter.type is bool:
         return [flag], {**settings, "action": "store_true"}
     if parameter.kind == "where":
         return [flag], {**settings, "action": "append", "default": None, "metavar": "CONDITION",
-                        "help": parameter.doc + "; as KEY=VALUE, KEY!=VALUE, 'KEY in A,B', KEY>=N, KEY<N, repeatable"}
+                        "help": help_text + "; as KEY=VALUE, KEY!=VALUE, 'KEY in A,B', KEY>=N, KEY<N, repeatable"}
     if parameter.kind == "pairs":
         return [flag], {**settings, "action": "append", "type": _pair, "default": default, "metavar": "A,B"}
     if parameter.kind == "lengths":
@@ -768,7 +774,7 @@ def add_operation_options(sub: argparse.ArgumentParser, op: str, positionals: bo
                        (["--next-id"], {"type": int, "default": None, "help": "the next token, as an id"})]
         elif parameter.required and parameter.kind != "python":
             if positionals:
-                sub.add_argument(parameter.name, help=parameter.doc, nargs="+" if parameter.kind == "phrases" else None,
+                sub.add_argument(parameter.name, help=parameter.doc.replace("%", "%%"), nargs="+" if parameter.kind == "phrases" else None,
                                  type=_TYPES_OF_KINDS.get(parameter.kind, str))
             continue
         else:

@@ -45,6 +45,8 @@ CALLS = [
      {"text": "my rose is a rose!", "min_length": 4, "where": {"year": {"lt": 2000}}}),
     ("count", {"query": "rose", "by": "lang", "where": {"year": {"gte": 1990}}, "estimate": True, "max_work": 2},
      {"text": "rose", "by": "lang", "where": {"year": {"gte": 1990}}, "estimate": True, "max_work": 2}),
+    ("documents", {"query": "rose", "by": "lang", "estimate": True, "max_work": 6, "limit": 2},
+     {"text": "rose", "by": "lang", "estimate": True, "max_work": 6, "limit": 2}),
 ]
 
 
@@ -87,8 +89,8 @@ def test_python_batch_http_and_client_agree(index, served, op, arguments, fields
     reply = run_request(index, {"op": op, **fields})
     reply.pop("op")
     assert _json(reply) == _json(expected.to_dict())
-    if op == "count":
-        assert reply["estimated"] is True and reply["sample_size"] == 2
+    if op in ("count", "documents"):
+        assert reply["estimated"] is True and reply["sample_size"] == {"count": 2, "documents": 3}[op]
     [line] = run_batch(index, [json.dumps({"op": op, **fields})])
     assert json.loads(line) == _json({"op": op, **reply})
     with infgram.Client(served) as client:
@@ -175,6 +177,23 @@ def test_estimates_say_so_and_refuse_what_they_cannot_pay_for(index):
     assert set(reply) == {"op", "count", "estimated", "sample_size", "population", "sample", "intervals"}
 
 
+def test_document_estimates_say_so_and_refuse_what_they_cannot_pay_for(index):
+    exact = index.documents("rose", by="lang")
+    under = index.documents("rose", by="lang", estimate=True)
+    assert (under.num_documents, under.by, under.missing, under.estimated) == (4, exact.by, exact.missing, False)
+    assert "sample_size" not in under.to_dict() and under.to_dict()["estimated"] is False
+    assert "estimated" not in exact.to_dict()  # the plain reply is unchanged
+    over = index.documents("rose", by="lang", estimate=True, max_work=6)
+    assert over.estimated and not over.num_documents_exact and over.population == 8
+    assert index.documents("rose", by="lang", estimate=True, max_work=6) == over  # a fixed seed: the same sample
+    reply = run_request(index, {"op": "documents", "text": "rose", "by": "lang", "estimate": "yes"})
+    assert "expected 'estimate' to be true or false" in reply["error"]["message"]
+    reply = run_request(index, {"op": "documents", "text": "rose", "by": "lang", "estimate": True, "max_work": 1})
+    assert reply["error"]["type"] == "LimitError" and "one draw at least" in reply["error"]["message"]
+    reply = run_request(index, {"op": "documents", "text": "rose", "estimate": True})
+    assert "expected estimate with by or where" in reply["error"]["message"]
+
+
 def test_unsupported_combinations(index, tmp_path):
     with pytest.raises(UnsupportedOperationError, match="whole_words and where"):
         index.attribute("a rose", min_length=2, whole_words=True, where=DE)
@@ -205,6 +224,11 @@ def test_command_line(index_directory, tmp_path):
     assert "estimated from 5 of 8 occurrences; 95% interval" in found.stdout
     found = run_cli("count", index_directory, "rose", "--by", "lang", "--max-work", "5")
     assert found.returncode == 1 and "LimitError" in found.stderr and "max_work" in found.stderr
+    found = run_cli("documents", index_directory, "rose", "--by", "lang", "--estimate", "--max-work", "6")
+    assert found.returncode == 0, found.stderr
+    assert "about 3 documents contain the query (estimated from 3 of 8 occurrences; 95% interval" in found.stdout
+    found = run_cli("documents", index_directory, "rose", "--by", "lang", "--estimate", "--max-work", "1")
+    assert found.returncode == 1 and "LimitError" in found.stderr and "one draw at least" in found.stderr
     (tmp_path / "bench.jsonl").write_text(json.dumps({"text": "eine rose ist eine"}) + "\n")
     found = run_cli("contamination", index_directory, tmp_path / "bench.jsonl", "--where", "lang=en", "--json",
                     "--quiet")

@@ -195,11 +195,11 @@ def test_options_are_passed_as_the_registry_names_them():
     """Parsing a command line gives the keyword arguments of the operation's method, each
     option under its parameter's name."""
     args = build_parser().parse_args(["documents", "i", "rose", "--limit", "3", "--whole-words", "--where", "a=b",
-                                      "--max-work", "9", "--by", "lang"])
+                                      "--max-work", "9", "--by", "lang", "--estimate"])
     assert operation_arguments(args, "documents", context=None, progress=False) == {
         "query": "rose", "limit": 3, "offset": 0, "seed": None, "context": None, "max_work": 9, "exact": False,
         "exact_tokens": False, "whole_words": True, "ignore_case": False, "inside_tokens": False, "progress": False,
-        "where": ["a=b"], "by": "lang"}
+        "where": ["a=b"], "by": "lang", "estimate": True}
     args = build_parser().parse_args(["cooccurrence", "i", "--ids", "1 2", "3", "--pairs", "0,1", "--document-counts"])
     assert operation_arguments(args, "cooccurrence")["phrases"] == [[1, 2], [3]]
     assert operation_arguments(args, "cooccurrence")["pairs"] == [(0, 1)]

@@ -512,7 +512,7 @@ InfgramProbabilityResult(suffix_length=1, prompt_count=1, count=1, probability=1
                   context: int | None = None, max_work: int | None = None, exact: bool = False,
                   exact_tokens: bool = False, whole_words: bool = False, ignore_case: bool = False,
                   inside_tokens: bool = False, progress: bool = False, where: Any = None,
-                  by: str | None = None) -> DocumentsResult:
+                  by: str | None = None, estimate: bool = False) -> DocumentsResult:
         """The number of documents that contain the query, and ``limit`` of them from ``offset``.
 
         Documents come in index order, or in a random order fixed by ``seed`` (the same seed
@@ -535,7 +535,10 @@ InfgramProbabilityResult(suffix_length=1, prompt_count=1, count=1, probability=1
         within the budget (past it a :class:`~infgram.errors.LimitError`), and a seed orders
         the matching documents (see :func:`infgram.query.metadata.filtered_documents`).
         ``by`` (a metadata field) also gives the number of those documents per value of it
-        (``by``) and of those lacking it (``missing``), exactly, the same way.
+        (``by``) and of those lacking it (``missing``), exactly, the same way. With ``by`` or
+        ``where``, ``estimate=True`` answers past the budget too, from a sample of the documents
+        (``estimated=True``, the sample and 95% intervals; see
+        :func:`infgram.query.metadata.estimated_documents`); under it, exactly (``estimated=False``).
 
         >>> import tempfile, pathlib, infgram
         >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -550,7 +553,11 @@ InfgramProbabilityResult(suffix_length=1, prompt_count=1, count=1, probability=1
         budget = work_limit(max_work, exact, self.max_work_ceiling)
         if where is not None or by is not None:
             return self._with_inside_tokens(filtered_documents(self, query, where, limit, offset, seed, context, budget,
-                                                               matching, by), [query], matching.inside_tokens)
+                                                               matching, by, estimate), [query], matching.inside_tokens)
+        if estimate is not False:
+            raise QueryError(f"expected estimate with by or where (it estimates documents by metadata; a plain "
+                             f"count of documents past the budget is a lower bound, num_documents_exact false), "
+                             f"found estimate={estimate!r:.40} without them; add by or where, or leave estimate out")
         return self._with_inside_tokens(documents(self, query, limit, offset, seed, context, budget, matching, progress),
                                         [query], matching.inside_tokens)
 

@@ -78,7 +78,7 @@ from .options import Matching
 from .partials import count as shard_count
 from .partials import merge_distributions, run_of
 from .results import DocumentsResult, NextTokensResult
-from .words import WordTest, whole_word_positions
+from .words import WordTest, whole_word_mask, whole_word_positions
 
 METADATA_UNITS_PER_DOCUMENT = 8
 """Reading one document's metadata (a JSON parse, a few microseconds) in work units, each
@@ -514,6 +514,29 @@ def sampled_by_shard(shard: Shard, forms: list[bytes], form_numbers: np.ndarray,
     return counted, int(sums[0]), len(documents)
 
 
+def _numbered_runs(corpus: Corpus, searched: list[bytes]) -> list[tuple[int, int, int, int]]:
+    """The non-empty runs of every form in every shard, (shard, form, lo, hi), in the order
+    an estimate numbers their occurrences (shard by shard, form by form)."""
+    runs = []
+    for number in range(len(corpus.shard_set)):
+        for form, encoded in enumerate(searched):
+            lo, hi = corpus.shard_set.call(number, run_of, encoded)
+            if hi > lo:
+                runs.append((number, form, lo, hi))
+    return runs
+
+
+def _drawn_rows(runs: list[tuple[int, int, int, int]], drawn: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The shard, form and suffix-array row of each drawn occurrence number (in the order drawn)."""
+    ends = np.cumsum([hi - lo for _, _, lo, hi in runs])
+    which = np.searchsorted(ends, drawn, side="right")  # the run of each drawn occurrence
+    firsts = ends - np.array([hi - lo for _, _, lo, hi in runs])
+    rows = np.array([lo for _, _, lo, _ in runs], dtype=np.int64)[which] + drawn - firsts[which]
+    shards = np.array([number for number, _, _, _ in runs], dtype=np.int64)[which]
+    forms = np.array([form for _, form, _, _ in runs], dtype=np.int64)[which]
+    return shards, forms, rows
+
+
 def estimated_count_by(corpus: Corpus, searched: list[bytes], words: tuple[WordTest, list[bool]] | None,
                        by: tuple[str, ...] | None, where: Where | None, budget: int) -> CountByResult:
     """A count by metadata past the budget, estimated from as many occurrences, drawn
@@ -521,12 +544,7 @@ def estimated_count_by(corpus: Corpus, searched: list[bytes], words: tuple[WordT
     a budget that affords none is a :class:`~infgram.errors.LimitError`."""
     shard_set = corpus.shard_set
     metadata_units = sum(shard_set.map(metadata_cost, ([by] if by else []) + (where.paths if where else [])))
-    runs: list[tuple[int, int, int, int]] = []  # (shard, form, lo, hi), in the order occurrences are numbered
-    for number in range(len(shard_set)):
-        for form, encoded in enumerate(searched):
-            lo, hi = shard_set.call(number, run_of, encoded)
-            if hi > lo:
-                runs.append((number, form, lo, hi))
+    runs = _numbered_runs(corpus, searched)
     population = sum(hi - lo for _, _, lo, hi in runs)
     cost = max(shard_set.locate_costs) if len(shard_set) else 1
     size = min(population, max(budget - metadata_units, 0) // cost)
@@ -534,13 +552,7 @@ def estimated_count_by(corpus: Corpus, searched: list[bytes], words: tuple[WordT
         raise refuse("this estimated count by metadata (its metadata and one occurrence at least)",
                      metadata_units + cost, budget)
     charge(metadata_units + size * cost)
-    ends = np.cumsum([hi - lo for _, _, lo, hi in runs])
-    drawn = np.sort(sample_numbers(population, size))
-    which = np.searchsorted(ends, drawn, side="right")  # the run of each drawn occurrence
-    firsts = ends - np.array([hi - lo for _, _, lo, hi in runs])
-    rows = np.array([lo for _, _, lo, _ in runs], dtype=np.int64)[which] + drawn - firsts[which]
-    shards = np.array([number for number, _, _, _ in runs], dtype=np.int64)[which]
-    forms = np.array([form for _, form, _, _ in runs], dtype=np.int64)[which]
+    shards, forms, rows = _drawn_rows(runs, np.sort(sample_numbers(population, size)))
     by_parts, missing, kept = [], 0, 0
     for number in np.unique(shards).tolist():
         chosen = shards == number
@@ -575,13 +587,162 @@ def _merged(parts: Sequence[dict[str, int]]) -> dict[str, int]:
     return dict(sorted(merged.items(), key=lambda item: (-item[1], item[0])))
 
 
+SCANNED_TOKENS_PER_UNIT = 64
+"""Tokens of a document scanned for an earlier occurrence, per work unit: a vectorised byte
+search, far cheaper than one position read."""
+
+
+def _earlier_match(shard: Shard, forms: list[bytes], form: int, local: int, offset: int,
+                   words: tuple[WordTest, list[bool]] | None) -> bool:
+    """Whether an occurrence of a form (a whole word, with ``words``) starts in shard-local
+    document ``local`` before offset ``offset``, or at it with a form number below ``form``."""
+    width = shard.token_width
+    longest = max(len(encoded) // width for encoded in forms)
+    end = min(offset + longest, shard.documents.length(local))
+    window = np.asarray(shard.document_slice(local, 0, end))
+    # The bytes as the shard stores them (its byte order), which is how the forms are encoded.
+    text = window.astype(shard.tokens.dtype).tobytes() if width > 1 else window.astype(np.uint8).tobytes()
+    base = int(shard.documents.starts[local])
+    for number, encoded in enumerate(forms):
+        last = offset if number < form else offset - 1  # the latest start that comes first
+        at = text.find(encoded, 0, (last * width) + len(encoded)) if last >= 0 else -1
+        while at >= 0:
+            # Token-aligned starts only; each candidate narrows the search to what follows it.
+            if at % width == 0 and (words is None or whole_word_mask(
+                    shard, words[0], np.array([base + at // width]),
+                    np.array([base + at // width + len(encoded) // width]), words[1][number])[0]):
+                return True
+            at = text.find(encoded, at + 1, (last * width) + len(encoded))
+    return False
+
+
+def sampled_documents_by_shard(shard: Shard, forms: list[bytes], form_numbers: np.ndarray, documents: np.ndarray,
+                               offsets: np.ndarray, words: tuple[WordTest, list[bool]] | None,
+                               by: tuple[str, ...] | None) -> tuple[np.ndarray, dict[str, int], int]:
+    """A per-shard partial of an estimated document count: which of the drawn occurrences
+    (of ``forms[form_numbers[i]]`` at ``offsets[i]`` of shard-local document
+    ``documents[i]``, each counted and meeting ``where``) are the first of their document,
+    and of those documents, how many per value of ``by`` and lacking it."""
+    first = np.array([not _earlier_match(shard, forms, int(form), int(local), int(offset), words)
+                      for form, local, offset in zip(form_numbers, documents, offsets)], dtype=bool)
+    if by is None:
+        return first, {}, 0
+    counted, lacking = documents_by_value(shard, by, np.asarray(documents, dtype=np.int64)[first])
+    return first, counted, lacking
+
+
+def sampled_whole_documents(shard: Shard, documents: np.ndarray, where: Where | None,
+                            by: tuple[str, ...] | None) -> tuple[np.ndarray, dict[str, int], int]:
+    """A per-shard partial of an estimated count of every document (the empty query): which
+    of these shard-local documents are live and meet ``where``, and of those, how many per
+    value of ``by`` and lacking it."""
+    documents = np.asarray(documents, dtype=np.int64)
+    keep = _accepted(shard, where, documents)
+    if not shard.removals.is_empty:
+        keep &= ~shard.removals.removed_of(documents)
+    counted, lacking = documents_by_value(shard, by, documents[keep]) if by is not None else ({}, 0)
+    return keep, counted, lacking
+
+
+def estimated_documents(corpus: Corpus, searched: list[bytes], words: tuple[WordTest, list[bool]] | None,
+                        by: tuple[str, ...] | None, where: Where | None, budget: int, limit: int, offset: int,
+                        context: int | None, forms: Any) -> DocumentsResult:
+    """The documents holding a query by metadata past the budget, estimated from a sample.
+
+    **What is estimated.** Every document holding the query has exactly one *first*
+    occurrence (the lowest offset; at one offset, the lowest form number). Drawing
+    occurrences uniformly (seeded, as :func:`estimated_count_by` does), a document counts
+    when the drawn occurrence is its first one: a yes/no property of each occurrence, so the
+    number of matching documents with a value is N k / n with the Wilson interval of k / n
+    (:mod:`infgram.query.estimation`), exactly as a count's, and a document with many
+    occurrences is not favoured (only one of them counts). Whether an occurrence is the
+    first is decided by scanning its document up to it (``SCANNED_TOKENS_PER_UNIT`` tokens a
+    work unit). The empty query, held by every live document, draws document numbers
+    instead (one unit each). ``population`` is then the number of occurrences (documents)
+    drawn from.
+
+    **The budget.** Half of it (after the metadata's cost) locates the drawn occurrences;
+    the seeded draws are then kept in order while their scans fit the rest, so the sample is
+    a prefix of the seeded order, still uniform. A budget that affords no draw is a
+    :class:`~infgram.errors.LimitError`.
+
+    **The page** lists the documents found in the sample, in the order drawn (a uniform
+    sample of the matching documents), from ``offset``; ``seed`` does not apply."""
+    shard_set = corpus.shard_set
+    metadata_units = sum(shard_set.map(metadata_cost, ([by] if by else []) + (where.paths if where else [])))
+    whole = searched == [b""]
+    if whole:
+        population, cost = corpus.num_documents, 1
+    else:
+        runs = _numbered_runs(corpus, searched)
+        population = sum(hi - lo for _, _, lo, hi in runs)
+        cost = 2 * (max(shard_set.locate_costs) if len(shard_set) else 1)  # half the budget locates
+    located = min(population, max(budget - metadata_units, 0) // cost)
+    what = "these estimated documents by metadata (its metadata and one draw at least)"
+    if located < 1:
+        raise refuse(what, metadata_units + cost, budget)
+    drawn = sample_numbers(population, located)  # in the seeded order: any prefix is a uniform sample
+    if whole:
+        size, spent = located, metadata_units + located
+        numbers = drawn
+        shards = np.searchsorted(shard_set.first_documents, numbers, side="right") - 1
+        locals_ = numbers - np.asarray(shard_set.first_documents)[shards]
+        counts, starts = np.zeros(size, dtype=bool), np.zeros(size, dtype=np.int64)
+        lengths = np.zeros(size, dtype=np.int64)
+    else:
+        shards, form_numbers, rows = _drawn_rows(runs, drawn)
+        locals_, starts = np.full(located, -1, dtype=np.int64), np.zeros(located, dtype=np.int64)
+        lengths = np.zeros(located, dtype=np.int64)
+        for number in np.unique(shards).tolist():
+            chosen = np.flatnonzero(shards == number)
+            found, offsets, form_lengths = shard_set.call(number, drawn_occurrences, searched, form_numbers[chosen],
+                                                          rows[chosen], words)
+            counted = np.flatnonzero(found >= 0)
+            meeting = shard_set.call(number, documents_meeting, where, found[counted])
+            found[counted[~meeting]] = -1
+            locals_[chosen], starts[chosen], lengths[chosen] = found, offsets, form_lengths
+        longest = max(len(encoded) for encoded in searched) // corpus.token_width
+        scans = np.where(locals_ >= 0, -(-(starts + longest) // SCANNED_TOKENS_PER_UNIT), 0)
+        spent_by = metadata_units + located * cost // 2 + np.cumsum(scans)
+        size = int(np.searchsorted(spent_by, budget, side="right"))  # the draws whose scans fit
+        if size < 1:
+            raise refuse(what, int(spent_by[0]), budget)
+        spent = int(spent_by[size - 1])
+        counts = np.zeros(size, dtype=bool)
+    charge(spent)
+    by_parts, missing = [], 0
+    for number in np.unique(shards[:size]).tolist():
+        chosen = np.flatnonzero(shards[:size] == number)
+        if whole:
+            firsts, counted_by, lacking = shard_set.call(number, sampled_whole_documents, locals_[chosen], where, by)
+            counts[chosen] = firsts
+        else:
+            live = chosen[locals_[chosen] >= 0]
+            firsts, counted_by, lacking = shard_set.call(number, sampled_documents_by_shard, searched,
+                                                         form_numbers[live], locals_[live], starts[live], words, by)
+            counts[live] = firsts
+        by_parts.append(counted_by)
+        missing += lacking
+    fields = estimated_fields(population, size, int(counts.sum()), _merged(by_parts) if by else {}, missing)
+    sampled = np.flatnonzero(counts)[offset:offset + limit].tolist()
+    found = [read_document(corpus, int(shard_set.first_documents[shards[i]] + locals_[i]), int(starts[i]),
+                           int(lengths[i]), context) for i in sampled]
+    return DocumentsResult(fields["count"], found, False, forms, by=_merged([fields["by"]]) if by else None,
+                           missing=fields["missing"] if by else None, estimated=True, sample_size=size,
+                           population=population, sample=fields["sample"], intervals=fields["intervals"])
+
+
 def filtered_documents(corpus: Corpus, query: Query, where: Any, limit: int, offset: int, seed: int | None,
-                       context: int | None, budget: int, matching: Matching, by: Any = None) -> DocumentsResult:
+                       context: int | None, budget: int, matching: Matching, by: Any = None,
+                       estimate: bool = False) -> DocumentsResult:
     """:meth:`infgram.Index.documents` with ``where`` or ``by``: the documents holding the
     query that meet the conditions, counted exactly (every occurrence is read, within the
     budget, else a :class:`~infgram.errors.LimitError`), with ``by`` their number per value
     of a field, the page in index order or, with a seed, in a seeded order of those
-    documents."""
+    documents. With ``estimate``, past the budget the counts are estimated from a sample
+    (:func:`estimated_documents`); under it they are exact and say so (``estimated`` False)."""
+    if not isinstance(estimate, bool):
+        raise QueryError(f"expected estimate to be true or false, found {estimate!r:.40}")
     limit = check_whole_number("limit", limit, MAX_DOCUMENTS_LIMIT)
     offset = check_whole_number("offset", offset)
     context = check_whole_number("context", context, optional=True)
@@ -589,8 +750,10 @@ def filtered_documents(corpus: Corpus, query: Query, where: Any, limit: int, off
     conditions = parse_where(where)
     by_path = _field(by)
     searched, rows, words = _plan(corpus, query, matching, budget, by_path, conditions,
-                                  "these documents by metadata")
+                                  "these documents by metadata", estimate)
     forms = corpus.plan(query, matching).forms
+    if rows is None:
+        return estimated_documents(corpus, searched, words, by_path, conditions, budget, limit, offset, context, forms)
     shard_set = corpus.shard_set
     matched, starts, lengths, by_parts, missing = [], [], [], [], 0
     sizes = np.diff(np.append(shard_set.first_documents, shard_set.num_documents))
@@ -617,9 +780,10 @@ def filtered_documents(corpus: Corpus, query: Query, where: Any, limit: int, off
     lengths_all = np.concatenate(lengths) if lengths else numbers
     page = page_order(seed, len(numbers), offset, limit).tolist()
     found = [read_document(corpus, int(numbers[i]), int(starts_all[i]), int(lengths_all[i]), context) for i in page]
+    exactly = False if estimate else None
     if by_path is None:
-        return DocumentsResult(len(numbers), found, True, forms)
-    return DocumentsResult(len(numbers), found, True, forms, by=_merged(by_parts), missing=missing)
+        return DocumentsResult(len(numbers), found, True, forms, estimated=exactly)
+    return DocumentsResult(len(numbers), found, True, forms, by=_merged(by_parts), missing=missing, estimated=exactly)
 
 
 

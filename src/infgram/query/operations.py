@@ -236,7 +236,10 @@ OPERATIONS: dict[str, Operation] = {operation.name: operation for operation in (
         _sequence("query", "the sequence"), *_PAGE, _MAX_WORK, _EXACT, *_MATCHING,
         Parameter("progress", "python", bool, False, "show a progress bar while reading (ignored remotely)"),
         _WHERE, Parameter("by", "field", Optional[str], None, "a metadata field: the number of documents per value of "
-                          "it, and of those lacking it", field="by")), results.DocumentsResult, "expensive"),
+                          "it, and of those lacking it", field="by"),
+        _flag("estimate", "with by or where: past the work budget, estimate the documents from a sample, with 95% "
+                          "intervals, instead of refusing (see infgram.query.metadata.estimated_documents)")),
+        results.DocumentsResult, "expensive"),
     Operation("search", "documents matching an AND of ORs of phrases", (
         Parameter("cnf", "cnf", Union[list[list[Phrase]], str],
                   doc='clauses of phrases (an AND of ORs), or a query string such as "a b" AND (c OR d)', field="cnf"),

@@ -17,7 +17,7 @@ class Result:
         """The result as plain JSON-ready data; ``forms`` only when the query was a string,
         ``inside_tokens`` and ``notice`` only when asked for."""
         data = asdict(self)
-        for key in ("forms", "notice", "by", "missing"):
+        for key in ("forms", "notice", "by", "missing", "estimated", "sample_size", "population", "sample", "intervals"):
             if data.get(key, 0) is None:
                 del data[key]
         if data.get("inside_tokens", 0) is None and "notice" not in data:
@@ -143,6 +143,18 @@ class DocumentsResult(_Result):
     """Asked for with ``by``: the number of documents per value of a metadata field (see
     :mod:`infgram.query.metadata`); ``missing``: those lacking the field."""
     missing: int | None = None
+    estimated: bool | None = None
+    """Asked for with ``estimate=True``: whether ``num_documents``, ``by`` and ``missing`` are
+    estimates from a sample (past the work budget; see
+    :func:`infgram.query.metadata.estimated_documents`) or exact (False); None when not asked."""
+    sample_size: int | None = None
+    """Of an estimate: the occurrences (documents, for the empty query) drawn."""
+    population: int | None = None
+    """Of an estimate: the occurrences (documents, for the empty query) drawn from."""
+    sample: dict[str, Any] | None = None
+    """Of an estimate: the documents seen in the sample (``count``, ``by``, ``missing``)."""
+    intervals: dict[str, Any] | None = None
+    """Of an estimate: 95% intervals [low, high] of the documents (``count``), of each value of ``by`` and of ``missing``."""
 
 
 @dataclass(frozen=True)
