@@ -697,6 +697,7 @@ def estimated_documents(corpus: Corpus, searched: list[bytes], words: tuple[Word
             chosen = np.flatnonzero(shards == number)
             found, offsets, form_lengths = shard_set.call(number, drawn_occurrences, searched, form_numbers[chosen],
                                                           rows[chosen], words)
+            found = np.array(found, dtype=np.int64)  # a copy: a remote shard's reply is read-only
             counted = np.flatnonzero(found >= 0)
             meeting = shard_set.call(number, documents_meeting, where, found[counted])
             found[counted[~meeting]] = -1

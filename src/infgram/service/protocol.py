@@ -65,7 +65,8 @@ takes milliseconds (a walk of the vocabulary) where the count takes microseconds
 ``infgram_next_tokens``, ``infgram_probabilities``, ``search``, ``attribute`` and
 ``contamination`` take ``where`` (metadata conditions: the answer of the matching documents
 alone, see :mod:`infgram.query.filtering`); ``count`` and ``documents`` take ``by``, and
-``count`` takes ``estimate`` (see :mod:`infgram.query.estimation`).
+``count`` and ``documents`` (with ``by`` or ``where``) take ``estimate`` (see
+:mod:`infgram.query.estimation`).
 
 ``max_work`` sets the request's work budget (:mod:`infgram.query.budget`); a server's
 ``--max-work`` caps it, and no request can lift that.
