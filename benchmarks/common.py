@@ -89,6 +89,29 @@ def time_calls(function: Callable, arguments: Sequence) -> list[int]:
     return times
 
 
+def median_seconds(call: Callable[[], object], runs: int) -> tuple[float, object]:
+    """The median wall-clock seconds of ``runs`` calls of ``call()``, and the last call's result."""
+    times, result = [], None
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def joined_corpus(work: Path, names: list[str]) -> Path:
+    """One JSONL file in ``work`` holding the named corpora's files in order (fetched first when
+    missing), written once under a temporary name and renamed."""
+    corpus = work / ("-".join(names) + ".jsonl")
+    if not corpus.exists():
+        partial = corpus.with_suffix(".partial")
+        with open(partial, "wb") as sink:
+            for path in fetch(names):
+                sink.write(path.read_bytes())
+        partial.rename(corpus)
+    return corpus
+
+
 def percentile(values: Sequence[float], share: float) -> float:
     """The ``share`` quantile (0..1) of the values, nearest rank.
 

@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import infgram
 from infgram.query.budget import DEFAULT_MAX_WORK
-from common import fetch, machine, warm
+from common import joined_corpus, machine, median_seconds, warm
 
 QUERIES = ["Moby Dick", "language", "the", "e"]
 
@@ -35,15 +33,6 @@ def _build(corpus: Path, out: Path, kind: str) -> None:
                         "--quiet"], check=True)
 
 
-def _median_seconds(call, runs: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(runs):
-        start = time.perf_counter()
-        result = call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=None, help="keep the indexes here (default: a temporary folder)")
@@ -51,11 +40,7 @@ def main() -> None:
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="infgram-page-"))
     work.mkdir(parents=True, exist_ok=True)
-    corpus = work / "wiki-prose.jsonl"
-    if not corpus.exists():
-        with open(corpus, "wb") as sink:
-            for path in fetch(["wiki", "prose"]):
-                sink.write(path.read_bytes())
+    corpus = joined_corpus(work, ["wiki", "prose"])
     for kind in ("sa", "fm"):
         _build(corpus, work / kind, kind)
     indexes = {kind: infgram.Index.open(work / kind) for kind in ("sa", "fm")}
@@ -71,7 +56,7 @@ def main() -> None:
             cells, pages, counts = [], {}, {}
             for kind, index in indexes.items():
                 for limit in (1, 10):
-                    seconds, result = _median_seconds(lambda: index.documents(query, limit=limit, seed=seed, context=20),
+                    seconds, result = median_seconds(lambda: index.documents(query, limit=limit, seed=seed, context=20),
                                                       args.runs)
                     cells.append(f"{seconds * 1e3:,.1f} ms")
                 pages[kind] = [(document.index, document.start) for document in result.documents]

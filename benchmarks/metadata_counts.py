@@ -40,18 +40,9 @@ from pathlib import Path
 
 import infgram
 from infgram.query.metadata import metadata_statistics
-from common import fetch, machine, warm
+from common import joined_corpus, machine, median_seconds, warm
 
 QUERIES = ["Moby Dick", "Mr. President", "language", "the", "e"]
-
-
-def _median_seconds(call, runs: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(runs):
-        start = time.perf_counter()
-        result = call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
 
 
 def _median_batched(call, runs: int, per_run: int = 200) -> tuple[float, object]:
@@ -88,13 +79,7 @@ def main() -> None:
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="infgram-metadata-"))
     work.mkdir(parents=True, exist_ok=True)
-    corpus = work / "wiki-prose.jsonl"
-    if not corpus.exists():
-        paths = fetch(["wiki", "prose"])
-        with open(corpus.with_suffix(".partial"), "wb") as sink:
-            for path in paths:
-                sink.write(path.read_bytes())
-        corpus.with_suffix(".partial").rename(corpus)
+    corpus = joined_corpus(work, ["wiki", "prose"])
     if not (work / "sa" / "manifest.json").exists():
         subprocess.run([sys.executable, "-m", "infgram.cli", "build", str(corpus), "--out", str(work / "sa"),
                         "--quiet"], check=True)
@@ -107,16 +92,16 @@ def main() -> None:
           "| by lang / count |")
     print("|---|---|---|---|---|---|---|---|")
     for query in QUERIES:
-        plain, count = _median_seconds(lambda: index.count(query), args.runs)
-        by_lang, result = _median_seconds(lambda: index.count(query, by="lang", exact=True), args.runs)
+        plain, count = median_seconds(lambda: index.count(query), args.runs)
+        by_lang, result = median_seconds(lambda: index.count(query, by="lang", exact=True), args.runs)
         assert result.count == count == sum(result.by.values()) + result.missing, (query, result, count)
-        by_year, result = _median_seconds(lambda: index.count(query, by="year", exact=True), args.runs)
+        by_year, result = median_seconds(lambda: index.count(query, by="year", exact=True), args.runs)
         assert result.count == count
-        where, filtered = _median_seconds(lambda: index.count(query, where={"lang": "fr"}, exact=True), args.runs)
+        where, filtered = median_seconds(lambda: index.count(query, where={"lang": "fr"}, exact=True), args.runs)
         assert filtered == index.count(query, by="lang", exact=True).by.get("fr", 0)
         old = infgram.Index.open(work / "old")  # fresh: nothing read yet
-        first, result = _median_seconds(lambda: old.count(query, by="lang", exact=True), 1)
-        later, again = _median_seconds(lambda: old.count(query, by="lang", exact=True), args.runs)
+        first, result = median_seconds(lambda: old.count(query, by="lang", exact=True), 1)
+        later, again = median_seconds(lambda: old.count(query, by="lang", exact=True), args.runs)
         assert again == index.count(query, by="lang", exact=True)
         print(f"| {query!r} | {count:,} | {_time(plain)} | {_time(by_lang)} | {_time(by_year)} | {_time(where)} | "
               f"{_time(first)} / {_time(later)} | {by_lang / plain:,.0f}x |")
@@ -136,7 +121,7 @@ def main() -> None:
         assert filtered == result.by.get("fr", 0)
         print(f"| {query!r} | {count:,} | {_time(plain)} | {_time(by_lang)} | {_time(where)} | "
               f"{by_lang / plain:,.1f}x |")
-    seconds, stats = _median_seconds(lambda: metadata_statistics(index), 1)
+    seconds, stats = median_seconds(lambda: metadata_statistics(index), 1)
     fields = ", ".join(f"{field['field']} ({field['num_values']} values)" for field in stats["fields"])
     print(f"\nstats: {_time(seconds)}; fields: {fields}")
 
