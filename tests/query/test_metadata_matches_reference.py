@@ -96,7 +96,24 @@ def without_columns(directory: Path) -> None:
     manifest_path.write_text(json.dumps(manifest))
 
 
-def _ask(index, query, by, where):
+def check_documents_and_next_tokens(index, documents, metadata, query, by, where, key, conditions,
+                                    expected_documents):
+    """Filtered documents (with their counts per value of ``by``) and the filtered next-token
+    distribution against the oracle; returns both results for further checks."""
+    result = index.documents(query, where=where, limit=len(documents), by=by)
+    assert [d.index for d in result.documents] == expected_documents
+    if by is not None:
+        values = [reference.metadata_value(metadata[number], key) for number in expected_documents]
+        assert result.by == {value: values.count(value) for value in values if value is not None}
+        assert result.missing == values.count(None)
+    kept = [d if reference.meets(m, conditions) else [] for d, m in zip(documents, metadata)]
+    distribution = index.next_tokens(query, where=where)
+    assert [(t.id, t.count) for t in distribution.tokens] == reference.next_tokens(kept, query)
+    return result, distribution
+
+
+def ask_count(index, query, by, where):
+    """(count, per value, missing) of a count with ``by``, else (count, {}, 0): the oracle's shape."""
     if by is not None:
         result = index.count(query, by=by, where=where or None)
         return result.count, result.by, result.missing
@@ -112,21 +129,15 @@ def test_counts_by_metadata_match_reference(case):
     with tempfile.TemporaryDirectory() as folder:
         directory = _build(Path(folder) / "index", width, documents, metadata, shard_tokens)
         index = infgram.Index.open(directory)
-        assert _ask(index, query, by, where) == expected
-        result = index.documents(query, where=where, limit=len(documents), by=by)
-        assert [d.index for d in result.documents] == expected_documents
+        assert ask_count(index, query, by, where) == expected
+        result, distribution = check_documents_and_next_tokens(index, documents, metadata, query, by, where, key,
+                                                                conditions, expected_documents)
         assert result.num_documents == len(expected_documents) and result.num_documents_exact
-        if by is not None:
-            values = [reference.metadata_value(metadata[number], key) for number in expected_documents]
-            assert result.by == {value: values.count(value) for value in values if value is not None}
-            assert result.missing == values.count(None)
         kept = [d if reference.meets(m, conditions) else [] for d, m in zip(documents, metadata)]
-        distribution = index.next_tokens(query, where=where)
-        assert [(t.id, t.count) for t in distribution.tokens] == reference.next_tokens(kept, query)
         assert distribution.prompt_count == reference.count(kept, query)
         without_columns(directory)
         old = infgram.Index.open(directory)
-        assert _ask(old, query, by, where) == expected
+        assert ask_count(old, query, by, where) == expected
         assert old.documents(query, where=where, limit=0).num_documents == len(expected_documents)
 
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 import infgram
 from infgram import _reference as reference
 
-from test_metadata_matches_reference import cases
+from test_metadata_matches_reference import ask_count, cases, check_documents_and_next_tokens
 
 RULES = {"lang": ["lang"], "year": ["year"], "meta.source": ["meta", "source"], "bucket(year, 5)": ["year"]}
 
@@ -61,21 +61,10 @@ def test_shard_by_counts_match_reference(case, rule):
             assert values == {entry["shard_by"]["value"]} and entry["shard_by"]["rule"] == rule
         index = infgram.Index.open(directory)
         expected = reference.count_by(documents, metadata, query, key, conditions)
-        if by is not None:
-            result = index.count(query, by=by, where=where or None)
-            assert (result.count, result.by, result.missing) == expected
-        else:
-            assert index.count(query, where=where or None) == expected[0]
+        assert ask_count(index, query, by, where) == expected
         expected_documents = reference.documents_where(documents, metadata, query, conditions)
-        result = index.documents(query, where=where, limit=len(documents), by=by)
-        assert [d.index for d in result.documents] == expected_documents
-        if by is not None:
-            values = [reference.metadata_value(metadata[number], key) for number in expected_documents]
-            assert result.by == {value: values.count(value) for value in values if value is not None}
-            assert result.missing == values.count(None)
-        kept = [d if reference.meets(m, conditions) else [] for d, m in zip(documents, metadata)]
-        distribution = index.next_tokens(query, where=where)
-        assert [(t.id, t.count) for t in distribution.tokens] == reference.next_tokens(kept, query)
+        check_documents_and_next_tokens(index, documents, metadata, query, by, where, key, conditions,
+                                        expected_documents)
 
 
 @given(cases())
