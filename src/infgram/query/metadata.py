@@ -452,17 +452,15 @@ def _plan(corpus: Corpus, query: Query, matching: Matching, budget: int, by: tup
         rows = [[(lo, hi) if keep else (lo, lo) for lo, hi in shard_runs.tolist()] for shard_runs, keep in zip(runs, kept)]
         needed += sum((hi - lo) * cost for shard_rows, cost in zip(rows, shard_set.locate_costs)
                       for lo, hi in shard_rows)
-    if needed > budget and estimate:
-        _check_keys(corpus, [by] if by else [], "by")
-        _check_keys(corpus, where.paths if where else [], "every condition of where")
-        return searched, None, plan.words if matching.whole_words else None
-    if needed > budget:
+    fits = needed <= budget
+    if not fits and not estimate:
         raise refuse(what, needed, budget)
-    charge(needed)
+    if fits:
+        charge(needed)
     _check_keys(corpus, [by] if by else [], "by")
-    _check_keys(corpus, where.paths if where else [], "every condition of where")
+    check_where_keys(corpus, where)
     words = plan.words if matching.whole_words else None
-    return searched, rows, words
+    return searched, rows if fits else None, words
 
 
 def count_by(corpus: Corpus, query: Query, by: Any, where: Any, matching: Matching, budget: int,
@@ -508,10 +506,8 @@ def sampled_by_shard(shard: Shard, forms: list[bytes], form_numbers: np.ndarray,
     documents = documents[_accepted(shard, where, documents)]
     if by is None:
         return {}, 0, len(documents)
-    column = _column(shard, by)
-    sums = np.bincount(np.asarray(column.numbers)[documents], minlength=len(column.values) + 1)
-    counted = {column.values[number - 1]: int(sums[number]) for number in np.flatnonzero(sums[1:]) + 1}
-    return counted, int(sums[0]), len(documents)
+    counted, lacking = documents_by_value(shard, by, documents)  # one entry per drawn occurrence
+    return counted, lacking, len(documents)
 
 
 def _numbered_runs(corpus: Corpus, searched: list[bytes]) -> list[tuple[int, int, int, int]]:
@@ -537,13 +533,18 @@ def _drawn_rows(runs: list[tuple[int, int, int, int]], drawn: np.ndarray) -> tup
     return shards, forms, rows
 
 
+def _metadata_units(corpus: Corpus, by: tuple[str, ...] | None, where: Where | None) -> int:
+    """The work units of reading the metadata an estimate looks at (its field and conditions)."""
+    return sum(corpus.shard_set.map(metadata_cost, ([by] if by else []) + (where.paths if where else [])))
+
+
 def estimated_count_by(corpus: Corpus, searched: list[bytes], words: tuple[WordTest, list[bool]] | None,
                        by: tuple[str, ...] | None, where: Where | None, budget: int) -> CountByResult:
     """A count by metadata past the budget, estimated from as many occurrences, drawn
     uniformly with a fixed seed, as the budget affords (see :mod:`infgram.query.estimation`);
     a budget that affords none is a :class:`~infgram.errors.LimitError`."""
     shard_set = corpus.shard_set
-    metadata_units = sum(shard_set.map(metadata_cost, ([by] if by else []) + (where.paths if where else [])))
+    metadata_units = _metadata_units(corpus, by, where)
     runs = _numbered_runs(corpus, searched)
     population = sum(hi - lo for _, _, lo, hi in runs)
     cost = max(shard_set.locate_costs) if len(shard_set) else 1
@@ -669,7 +670,7 @@ def estimated_documents(corpus: Corpus, searched: list[bytes], words: tuple[Word
     **The page** lists the documents found in the sample, in the order drawn (a uniform
     sample of the matching documents), from ``offset``; ``seed`` does not apply."""
     shard_set = corpus.shard_set
-    metadata_units = sum(shard_set.map(metadata_cost, ([by] if by else []) + (where.paths if where else [])))
+    metadata_units = _metadata_units(corpus, by, where)
     whole = searched == [b""]
     if whole:
         population, cost = corpus.num_documents, 1
