@@ -49,7 +49,7 @@ from . import partials
 from .budget import charge, refuse
 from .corpus import Corpus
 from .encoding import Query
-from .metadata import check_where_keys, documents_meeting, filtered_distribution, metadata_cost
+from .metadata import check_where_keys, filtered_distribution, live_documents_meeting, metadata_cost
 from .results import (
     InfgramNextTokensResult,
     InfgramProbabilitiesResult,
@@ -74,18 +74,13 @@ def matching_occurrences(shard: Shard, encoded: bytes, where: Where) -> int:
     if hi == lo:
         return 0
     documents = shard.documents.document_of(shard.positions(lo, hi).astype(np.int64))
-    keep = documents_meeting(shard, where, documents)
-    if not shard.removals.is_empty:
-        keep &= ~shard.removals.removed_of(documents)
-    return int(np.count_nonzero(keep))
+    return int(np.count_nonzero(live_documents_meeting(shard, where, documents)))
 
 
 def matching_tokens(shard: Shard, where: Where) -> int:
     """A per-shard partial: the tokens of the live documents that meet ``where``."""
     documents = np.arange(shard.num_documents, dtype=np.int64)
-    keep = documents_meeting(shard, where, documents)
-    if not shard.removals.is_empty:
-        keep &= ~shard.removals.removed_of(documents)
+    keep = live_documents_meeting(shard, where, documents)
     return int(np.asarray(shard.documents.lengths(), dtype=np.int64)[keep].sum())
 
 

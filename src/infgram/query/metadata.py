@@ -357,6 +357,15 @@ def documents_meeting(shard: Shard, where: Where | None, documents: np.ndarray) 
     return _accepted(shard, where, np.asarray(documents, dtype=np.int64))
 
 
+def live_documents_meeting(shard: Shard, where: Where | None, documents: np.ndarray) -> np.ndarray:
+    """A per-shard partial: which of these shard-local documents are not removed and meet the conditions."""
+    documents = np.asarray(documents, dtype=np.int64)
+    keep = _accepted(shard, where, documents)
+    if not shard.removals.is_empty:
+        keep &= ~shard.removals.removed_of(documents)
+    return keep
+
+
 def count_by_shard(shard: Shard, forms: list[bytes], rows: list[tuple[int, int]],
                    words: tuple[WordTest, list[bool]] | None, by: tuple[str, ...] | None,
                    where: Where | None) -> tuple[dict[str, int], int, int]:
@@ -376,9 +385,7 @@ def count_by_shard(shard: Shard, forms: list[bytes], rows: list[tuple[int, int]]
             positions = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
         # Unsorted: the document starts are few and cached, and a histogram needs no order.
         documents = shard.documents.document_of(positions)
-    keep = _accepted(shard, where, documents)
-    if not shard.removals.is_empty:
-        keep &= ~shard.removals.removed_of(documents)
+    keep = live_documents_meeting(shard, where, documents)
     if not keep.all():
         documents = documents[keep]
         weights = weights[keep] if weights is not None else None
@@ -638,9 +645,7 @@ def sampled_whole_documents(shard: Shard, documents: np.ndarray, where: Where | 
     of these shard-local documents are live and meet ``where``, and of those, how many per
     value of ``by`` and lacking it."""
     documents = np.asarray(documents, dtype=np.int64)
-    keep = _accepted(shard, where, documents)
-    if not shard.removals.is_empty:
-        keep &= ~shard.removals.removed_of(documents)
+    keep = live_documents_meeting(shard, where, documents)
     counted, lacking = documents_by_value(shard, by, documents[keep]) if by is not None else ({}, 0)
     return keep, counted, lacking
 
@@ -799,9 +804,7 @@ def filtered_distribution(shard: Shard, encoded: bytes, where: Where | None) -> 
     lo, hi = run_of(shard, encoded)
     positions = shard.positions(lo, hi).astype(np.int64) if hi > lo else np.zeros(0, dtype=np.int64)
     documents = shard.documents.document_of(positions)
-    keep = _accepted(shard, where, documents)
-    if not shard.removals.is_empty:
-        keep &= ~shard.removals.removed_of(documents)
+    keep = live_documents_meeting(shard, where, documents)
     following = np.asarray(shard.tokens[positions[keep] + len(encoded) // shard.token_width]).astype(np.uint64)
     values, counts = np.unique(following, return_counts=True)
     return len(following), values, counts.astype(np.int64)
