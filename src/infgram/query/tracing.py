@@ -134,7 +134,7 @@ def break_tokens(corpus: Corpus, ids: np.ndarray) -> np.ndarray:
     an index of bare token ids, which has no text)."""
     if corpus.tokenizer.tokens_are_bytes:
         return (ids == ord(".")) | (ids == ord("\n"))
-    if corpus.tokenizer.kind != "huggingface":
+    if not corpus.tokenizer.text_has_forms:  # bare token ids: no text to hold a break
         return np.zeros(len(ids), dtype=bool)
     spellings = corpus.spelling_speller().spellings
     return np.array([b"." in spellings[token] or b"\n" in spellings[token] for token in ids.tolist()], dtype=bool)
@@ -259,8 +259,10 @@ def _checked_length(corpus: Corpus, text: Query, what: str) -> None:
     """Refuse an over-long text before encoding it (a token is at least one character or byte)."""
     if isinstance(text, str) and len(text) > 8 * MAX_TRACE_TOKENS:
         raise _refuse_long(what, len(text) // 8)
-    if not isinstance(text, str) and len(corpus.tokenize(text)) > MAX_TRACE_TOKENS:
-        raise _refuse_long(what, len(corpus.tokenize(text)))
+    if not isinstance(text, str):
+        num_tokens = len(corpus.tokenize(text))
+        if num_tokens > MAX_TRACE_TOKENS:
+            raise _refuse_long(what, num_tokens)
 
 
 def candidates(corpus: Corpus, ids: np.ndarray, min_length: int = 1) -> list[tuple[int, int]]:
@@ -332,8 +334,9 @@ def trace(corpus: Corpus, text: Query, prompt: Query = "", min_length: int = 1,
     unit_counts_of = dict(zip(wanted, corpus.count_batch([ids[a:b] for a, b in wanted]).tolist())) if wanted else {}
     unit_counts = [[unit_counts_of[units[u]] for u in range(first, last)] for first, last in inside]
     keep = num_kept(len(units))
-    kept = [found[number] for number in lowest_probability(unit_counts, corpus.num_tokens, keep)]
-    kept_counts = [unit_counts[found.index(span)] for span in kept]
+    chosen = lowest_probability(unit_counts, corpus.num_tokens, keep)
+    kept = [found[number] for number in chosen]
+    kept_counts = [unit_counts[number] for number in chosen]
 
     def characters(start: int, end: int) -> tuple[int, int]:
         first, last = int(starts[start]), int(ends[end - 1])
@@ -366,9 +369,9 @@ def trace(corpus: Corpus, text: Query, prompt: Query = "", min_length: int = 1,
     spans = []
     for start, end, members in merge_overlapping(kept):
         holders: dict[int, list[int]] = {}
-        for member in members:
+        for place, member in enumerate(members):
             for document in retrieved[member]:
-                holders.setdefault(document.index, []).append(members.index(member))
+                holders.setdefault(document.index, []).append(place)
         shown = []
         for number in sorted(holders, key=lambda n: (-scores[n], n)):
             window = windows[number]
