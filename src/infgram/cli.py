@@ -740,12 +740,17 @@ def _pair(text: str) -> tuple[int, int]:
     return int(parts[0]), int(parts[1])
 
 
+def _help_of(parameter: Any) -> str:
+    """A registry parameter's doc as argparse help, which formats help strings with ``%``."""
+    return parameter.doc.replace("%", "%%")
+
+
 def _option(parameter: Any) -> tuple[list[str], dict[str, Any]] | None:
     """The argparse option of a registry parameter (None: no option, see :data:`NOT_OPTIONS`):
     ``--`` and its name with dashes, its default, its doc as help, a type from its kind."""
     if parameter.name in NOT_OPTIONS or (parameter.kind == "python" and parameter.type is not bool):
         return None
-    help_text = parameter.doc.replace("%", "%%")  # argparse formats help strings with %
+    help_text = _help_of(parameter)
     flag, settings = "--" + parameter.name.replace("_", "-"), {"dest": parameter.name, "help": help_text}
     default = None if parameter.required else parameter.default
     if parameter.type is bool:
@@ -774,7 +779,7 @@ def add_operation_options(sub: argparse.ArgumentParser, op: str, positionals: bo
                        (["--next-id"], {"type": int, "default": None, "help": "the next token, as an id"})]
         elif parameter.required and parameter.kind != "python":
             if positionals:
-                sub.add_argument(parameter.name, help=parameter.doc.replace("%", "%%"), nargs="+" if parameter.kind == "phrases" else None,
+                sub.add_argument(parameter.name, help=_help_of(parameter), nargs="+" if parameter.kind == "phrases" else None,
                                  type=_TYPES_OF_KINDS.get(parameter.kind, str))
             continue
         else:
