@@ -47,8 +47,13 @@
  *     Entry 0 is both "empty" and "suffix 0", which never induces anything.
  *   - The first round clears every entry once it has induced its predecessor, so that
  *     only the LMS positions remain, in LMS-substring order, to be packed to the front.
- *   - The suffix array doubles as workspace: the lengths and then the names of the LMS
- *     substrings go to slot m + j/2 (m LMS positions, at least two apart), the reduced string
+ *   - Naming reads each LMS substring where it lies, with no table of lengths: most
+ *     neighbours in substring order are equal, and for those it suffices to compare the
+ *     previous substring's symbols and check that the symbol where it ended is S-type here
+ *     too (then the types before it agree, and the substring ends there). Each substring's
+ *     symbols are read a bounded number of times, so naming stays linear.
+ *   - The suffix array doubles as workspace: the names of the LMS substrings go to slot
+ *     m + j/2 (m LMS positions, at least two apart), the reduced string
  *     to the last m slots, its suffix array to the first m slots, and the next level's
  *     bucket arrays to the unused middle when they fit (see sais.h for the memory bound).
  *   - One source serves every token width and both index widths: the template section at
@@ -342,6 +347,41 @@ static inline index_t NAME(mark_s)(const unsigned char *text, index_t p, index_t
     return SYMBOL(p - 1) <= symbol ? ~p : p;
 }
 
+/* Whether the symbols from `position` on rise before they fall (the run of equal symbols
+ * at `position` is S-type); a run that reaches the end of the text is L-type. */
+static inline int NAME(rises_ahead)(const unsigned char *text, index_t n, index_t position, index_t top) {
+    index_t current = SYMBOL(position);
+    for (position++; position < n; position++) {
+        index_t next = SYMBOL(position);
+        if (next != current) return next > current;
+    }
+    return 0;
+}
+
+/* The length of the LMS substring at LMS position `lms`, up to and including the next LMS
+ * position; 0 when there is none (it runs into the sentinel). Read left to right: from an
+ * LMS position the symbols rise or stay until the first fall; after it, the next LMS position
+ * is where the run of equal symbols that ends in the next rise begins (its symbols are S-type,
+ * and the symbol before the run is larger). A run that never rises is L-type to the end. */
+static inline index_t NAME(lms_length)(const unsigned char *text, index_t n, index_t lms, index_t top) {
+    index_t position = lms + 1, current = SYMBOL(lms);
+    for (; position < n; position++) {
+        index_t next = SYMBOL(position);
+        if (next < current) break;
+        current = next;
+    }
+    if (position >= n) return 0;
+    index_t run_start = position;
+    current = SYMBOL(position);
+    for (position++; position < n; position++) {
+        index_t next = SYMBOL(position);
+        if (next > current) return run_start - lms + 1;
+        if (next < current) run_start = position;
+        current = next;
+    }
+    return 0;
+}
+
 /* The scans prefetch the text of the entry SCAN_PREFETCH_DISTANCE slots ahead (an entry
  * that is not final yet only wastes its prefetch). Prefetching the bucket pointers or the
  * slots to be written as well made the scans slower when measured, so they don't. */
@@ -468,36 +508,36 @@ static int NAME(sort_level)(const unsigned char *text, index_t n, index_t alphab
             sa[packed] = entry;
             packed += entry > 0;
         }
-        /* Lengths of the LMS substrings at slot m + lms/2 (free: m <= (n-1)/2, and
-         * m + (n-2)/2 < n). The last one runs into the sentinel, so it equals no other. */
+        /* Names, at slot m + lms/2 (free: m <= (n-1)/2, and m + (n-2)/2 < n; a slot holds at
+         * most one LMS position, as they are at least two apart). Neighbours in substring
+         * order share a name if their substrings are equal (same length and symbols; the
+         * types then agree too, as both end at an LMS). Names are stored plus one, so that 0
+         * still means "not an LMS position". A substring's length is found by reading it
+         * (lms_length) rather than kept, as the comparison reads it anyway. A substring that
+         * runs into the sentinel (length 0) equals no other. */
         index_t *by_position = sa + m;
         memset(by_position, 0, (size_t)(n - m) * sizeof(index_t));
-        index_t next_lms = n, last_lms = -1;
-        FOR_EACH_POSITION_RIGHT_TO_LEFT(lms, is_lms, {
-            /* slot lms/2 holds at most one LMS position (they are at least two apart) */
-            index_t *length = by_position + lms / 2;
-            *length = is_lms ? next_lms - lms + 1 : *length;
-            last_lms = is_lms && last_lms < 0 ? lms : last_lms;
-            next_lms = is_lms ? lms : next_lms;
-        });
-        /* Names: neighbours in substring order share a name if their substrings are equal
-         * (same length and symbols; the types then agree too, as both end at an LMS).
-         * Names are stored plus one, so that 0 still means "not an LMS position". */
-        index_t names = 0, previous = -1, previous_length = 0;
+        index_t names = 0, previous_length = 0;
+        const unsigned char *previous = NULL;
         for (index_t rank = 0; rank < m; rank++) {
             index_t lms = sa[rank];
-            index_t length = by_position[lms / 2];
             if (rank + PREFETCH_DISTANCE < m) {
                 index_t ahead = sa[rank + PREFETCH_DISTANCE];
                 PREFETCH_READ(text + (size_t)ahead * SYMBOL_BYTES);
                 PREFETCH_WRITE(by_position + ahead / 2);
             }
-            int same = previous >= 0 && length == previous_length && lms != last_lms && previous != last_lms &&
-                       same_bytes(text + (size_t)lms * SYMBOL_BYTES, text + (size_t)previous * SYMBOL_BYTES,
-                                  (size_t)length * SYMBOL_BYTES);
+            /* Most neighbours are equal: check the previous one's symbols, and that this
+             * substring ends where the previous one did (the symbol there is S-type); read
+             * its length only when it differs. */
+            const unsigned char *substring = text + (size_t)lms * SYMBOL_BYTES;
+            index_t length = previous_length;
+            int same = previous_length > 0 && lms + previous_length <= n &&
+                       same_bytes(substring, previous, (size_t)previous_length * SYMBOL_BYTES) &&
+                       NAME(rises_ahead)(text, n, lms + previous_length - 1, top);
+            if (!same) length = NAME(lms_length)(text, n, lms, top);
             if (!same) names++;
             by_position[lms / 2] = names;
-            previous = lms;
+            previous = substring;
             previous_length = length;
         }
         /* The reduced string: the names in text order, packed into the last m slots
