@@ -107,3 +107,28 @@ def available_memory_bytes() -> int:
     limit = process_memory_limit()
     physical = physical_memory_bytes()
     return physical if limit is None else min(physical, limit)
+
+
+def background_writeback_bytes(proc_vm: Path = Path("/proc/sys/vm")) -> int:
+    """How many bytes of written-but-unsaved (dirty) file pages the kernel lets pile up
+    before it starts writing them to disk in the background: ``dirty_background_bytes``, or
+    ``dirty_background_ratio`` percent of :func:`available_memory_bytes` (the kernel's
+    defaults: 0 and 10). A file filled in place through a memory map (see
+    ``AtomicFileWriter.map_payload``) stays below it, so that the kernel neither writes its
+    pages out while they keep changing nor slows the writer down.
+
+    >>> 0 < background_writeback_bytes() <= available_memory_bytes()
+    True
+    """
+
+    def read(name: str, default: int) -> int:
+        try:
+            return int((proc_vm / name).read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return default
+
+    fixed = read("dirty_background_bytes", 0)
+    if fixed > 0:
+        return min(fixed, available_memory_bytes())
+    ratio = min(max(read("dirty_background_ratio", 10), 0), 100)
+    return max(1, available_memory_bytes() * ratio // 100)

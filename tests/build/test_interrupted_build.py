@@ -44,11 +44,11 @@ CHILD = textwrap.dedent("""
     original = build_module.sorted_positions
     started = []
 
-    def sorted_positions(tokens, token_width):
+    def sorted_positions(tokens, token_width, out=None):
         started.append(len(tokens))
         if len(started) == 3:
             time.sleep(3600)  # the test kills the process here
-        yield from original(tokens, token_width)
+        yield from original(tokens, token_width, out)
 
     build_module.sorted_positions = sorted_positions
     infgram.build([corpus], out, shard_tokens=shard_tokens, progress=False)
@@ -101,11 +101,11 @@ def _build_interrupted_at_sort(monkeypatch, corpus, out, shard_number: int, **op
     original = build_module.sorted_positions
     started = []
 
-    def failing(tokens, token_width):
+    def failing(tokens, token_width, out=None):
         started.append(len(tokens))
         if len(started) == shard_number:
             raise KeyboardInterrupt
-        yield from original(tokens, token_width)
+        yield from original(tokens, token_width, out)
 
     monkeypatch.setattr(build_module, "sorted_positions", failing)
     with pytest.raises(KeyboardInterrupt):

@@ -398,6 +398,40 @@ class AtomicFileWriter:
         self._known_sha256 = known_sha256
         self._hash: Any = None if known_sha256 else _HashInThread() if hash_in_thread else hashlib.sha256()
         self._written = 0
+        self._payload_map: np.ndarray | None = None
+
+    def map_payload(self, dtype: Any) -> np.ndarray:
+        """The whole payload as a writable array of ``dtype`` mapped onto the file, in place
+        of :meth:`write` calls: what is stored in it is the payload (the page cache is the
+        array, so nothing is copied). ``commit`` flushes it and hashes it; the caller must
+        stop changing it before then. Its itemsize must divide the payload.
+
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "mapped.bin"
+        >>> writer = AtomicFileWriter(path, FileHeader(KIND_TOKENS, 1, 0, 3, 1))
+        >>> payload = writer.map_payload(np.uint8)
+        >>> payload[:] = [7, 8, 9]
+        >>> entry = writer.commit()
+        >>> entry["bytes"], path.read_bytes()[HEADER_BYTES:], entry["sha256"] == hashlib.sha256(b"\x07\x08\x09").hexdigest()
+        (67, b'\x07\x08\t', True)
+        """
+        itemsize = np.dtype(dtype).itemsize
+        payload_bytes = self.header.payload_bytes
+        if self._written or self._payload_map is not None or payload_bytes % itemsize:
+            self.abort()
+            raise IndexFormatError(f"internal error: cannot map {self.path.name} as {np.dtype(dtype)} after "
+                                   f"{self._written} bytes written, for a payload of {payload_bytes} bytes")
+        self._stop_hashing()  # hashed at commit, from the map
+        self._hash = None if self._known_sha256 else hashlib.sha256()
+        self._handle.flush()
+        os.ftruncate(self._handle.fileno(), HEADER_BYTES + payload_bytes)
+        if payload_bytes == 0:
+            self._payload_map = np.zeros(0, dtype=dtype)
+        else:
+            self._payload_map = np.memmap(self.temporary_path, dtype=dtype, mode="r+", offset=HEADER_BYTES,
+                                          shape=(payload_bytes // itemsize,))
+        self._written = payload_bytes
+        return self._payload_map
 
     def write(self, data: bytes | memoryview | np.ndarray) -> None:
         view = memoryview(data).cast("B") if not isinstance(data, bytes) else data
@@ -420,6 +454,14 @@ class AtomicFileWriter:
                 f"header promises {self.header.payload_bytes}"
             )
         try:
+            if self._payload_map is not None:
+                mapped, self._payload_map = self._payload_map, None
+                if isinstance(mapped, np.memmap):
+                    mapped.flush()
+                if self._hash is not None:
+                    self._hash.update(memoryview(mapped).cast("B"))
+                # Views of the map (the caller's) keep it alive; this reference goes now.
+                mapped = None
             self._handle.flush()
             self._handle.seek(0)
             self._handle.write(self.header.pack())
@@ -438,6 +480,7 @@ class AtomicFileWriter:
     def abort(self) -> None:
         """Give up the file: its temporary name is removed."""
         self._stop_hashing()
+        self._payload_map = None
         self._file.abort()
 
 
