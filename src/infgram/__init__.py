@@ -10,6 +10,8 @@
 [('r', 1), ('s', 1)]
 """
 
+from typing import TYPE_CHECKING
+
 from .errors import (
     BuildError,
     DocumentRemovedError,
@@ -23,34 +25,54 @@ from .errors import (
     QueryError,
     UnsupportedOperationError,
 )
+
+# Imported here, not lazily: importing the subpackage infgram.build binds the name ``build``
+# to it, and only this import puts the function back.
 from .build.pipeline import BuildReport, build, build_from_documents
-from .change import ChangeReport, add, compact, remove
-from .query.index import Index
-from .query.results import (
-    Document,
-    DocumentsResult,
-    InfgramNextTokensResult,
-    InfgramProbabilityResult,
-    NextToken,
-    NextTokensResult,
-    ProbabilityResult,
-)
-from .apps.contamination import EntryContamination
+
+if TYPE_CHECKING:  # what type checkers and the documentation read; imported lazily below
+    from .apps.contamination import EntryContamination
+    from .change import ChangeReport, add, compact, remove
+    from .query.index import Index
+    from .query.results import (
+        Document,
+        DocumentsResult,
+        InfgramNextTokensResult,
+        InfgramProbabilityResult,
+        NextToken,
+        NextTokensResult,
+        ProbabilityResult,
+    )
+    from .service.client import Client
 
 __version__ = "0.1.0"
 
+# The other public names are imported when first used (PEP 562), so that ``infgram build``
+# does not import the query engine (0.1 s of the command's start).
+_LAZY = {
+    **dict.fromkeys(["ChangeReport", "add", "compact", "remove"], ".change"),
+    "Index": ".query.index",
+    **dict.fromkeys(["Document", "DocumentsResult", "InfgramNextTokensResult", "InfgramProbabilityResult",
+                     "NextToken", "NextTokensResult", "ProbabilityResult"], ".query.results"),
+    "EntryContamination": ".apps.contamination",
+    "Client": ".service.client",
+}
+
 
 def __getattr__(name: str):
-    """``infgram.Client`` and ``infgram.distributed`` are imported on first use, so ``import infgram`` stays light."""
-    if name == "Client":
-        from .service.client import Client
+    import importlib
 
-        return Client
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value  # imported once
+        return value
     if name == "distributed":  # Ray is imported only when a distributed function runs
-        import importlib
-
         return importlib.import_module(".distributed", __name__)
     raise AttributeError(f"module 'infgram' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY) | {"distributed"})
 
 
 __all__ = [
