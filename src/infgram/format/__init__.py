@@ -456,10 +456,11 @@ class AtomicFileWriter:
         try:
             if self._payload_map is not None:
                 mapped, self._payload_map = self._payload_map, None
+                if self._hash is not None:  # hashed on one core while the other flushes
+                    self._hash = _HashInThread()
+                    self._hash.update(memoryview(mapped).cast("B"))
                 if isinstance(mapped, np.memmap):
                     mapped.flush()
-                if self._hash is not None:
-                    self._hash.update(memoryview(mapped).cast("B"))
                 # Views of the map (the caller's) keep it alive; this reference goes now.
                 mapped = None
             self._handle.flush()
