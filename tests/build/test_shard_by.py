@@ -157,3 +157,19 @@ def test_many_different_filters_are_remembered_within_a_bound_and_answered_alike
                     if metadata.parse_where(where).matches(document)) for where in filters]
     for _ in range(3):  # asked again after the memory was cleared: the same answers
         assert [index.count("rose", where=where) for where in filters] == expected
+
+
+def test_a_spill_file_that_is_not_this_builds_is_an_index_format_error(tmp_path):
+    from infgram.build.inputs import SourceDocument
+    from infgram.errors import IndexFormatError
+    from infgram.format.metadata import parse_shard_rule
+
+    groups = grouping.ValueGroups(tmp_path, parse_shard_rule("lang"))
+    list(groups.route(SourceDocument(d["text"], {"lang": d["lang"]} if "lang" in d else {}) for d in DOCUMENTS))
+    assert [path.read_bytes()[:64] == grouping.SPILL_HEADER for path in groups.files.values()] == [True] * 3
+    damaged = groups.files["fr"]
+    damaged.write_bytes(b"\x80\x05" + damaged.read_bytes()[64:])  # a bare pickle, as files were written before
+    with pytest.raises(IndexFormatError, match=r"expected .*00000.pickle to be a spill file of this build.*remove the folder"):
+        list(groups.documents("fr"))
+    assert [d.text for d in groups.documents("de")] == ["eine rose"]
+    groups.close()

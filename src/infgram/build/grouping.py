@@ -31,7 +31,8 @@ import pickle
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from ..errors import BuildError
+from ..errors import BuildError, IndexFormatError
+from ..format import HEADER_BYTES, KIND_SPILL, FileHeader
 from ..format.metadata import MAX_SHARD_VALUES, ShardRule, field_name
 from .inputs import InputProblem, SourceDocument
 from .shard_writer import remove_path
@@ -41,6 +42,9 @@ SPILL_NAME = "shard-by-groups.partial"
 rerun discards)."""
 SPILL_BUFFER_BYTES = 16 << 20
 """Documents (text or token ids) buffered across all values before they are written out."""
+SPILL_HEADER = FileHeader(KIND_SPILL, token_width=0, pointer_width=0, num_items=0, item_width=0, complete=False).pack()
+"""What every spill file starts with (the house header: magic, format version, kind), before
+its pickled batches of documents."""
 SHARD_VALUE_PROBLEM = "unreadable_shard_value"
 """The problem of a document whose field a bucket rule cannot read (``year(date)`` of ``"soon"``)."""
 
@@ -90,6 +94,7 @@ class ValueGroups:
                         f"{record.line}); shard by a bucket of the field instead: year({field_name(self.rule.path)}), "
                         f"month({field_name(self.rule.path)}) or bucket({field_name(self.rule.path)}, WIDTH)")
                 self.files[value] = self.directory / f"{len(self.files):05d}.pickle"
+                self.files[value].write_bytes(SPILL_HEADER)
             self.pending.setdefault(value, []).append(record)
             self.pending_bytes += len(record.text) if record.text is not None else record.ids.nbytes
             if self.pending_bytes >= SPILL_BUFFER_BYTES:
@@ -110,6 +115,10 @@ class ValueGroups:
     def documents(self, value: str | None) -> Iterator[SourceDocument]:
         """The documents of one value, in input order (one spilled batch in memory at a time)."""
         with open(self.files[value], "rb") as source:
+            if source.read(HEADER_BYTES) != SPILL_HEADER:
+                raise IndexFormatError(
+                    f"expected {self.files[value]} to be a spill file of this build (its header), found other "
+                    f"bytes; remove the folder {self.directory} and run the build again")
             while True:
                 try:
                     batch = pickle.load(source)  # our own file, written by flush() in this build

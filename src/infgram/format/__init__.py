@@ -107,6 +107,8 @@ KIND_FM_WAVELET = b"FMWT"
 KIND_FM_SAMPLES = b"FMSS"
 KIND_REMOVED_DOCUMENTS = b"RMDC"
 KIND_REMOVED_ROWS = b"RMRW"
+KIND_SPILL = b"SPIL"
+"""A build's temporary file of pickled batches (``build --shard-by``): never part of an index."""
 LOCK_NAME = ".infgram-lock"
 
 # One record of documents.bin: where the document's tokens start in the shard, and where
