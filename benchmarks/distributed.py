@@ -82,6 +82,21 @@ def _ngrams(index, n: int, count: int, rng: np.random.Generator) -> list[list[in
     return found
 
 
+def _timeline(spans, started: float) -> dict:
+    """Per worker node: its tasks (seconds from the build's start), busy and idle seconds."""
+    nodes: dict[str, list] = {}
+    for span in sorted(spans, key=lambda span: span.start):
+        nodes.setdefault(span.node, []).append(span)
+    timeline = {}
+    for number, (node, tasks) in enumerate(sorted(nodes.items(), key=lambda item: item[1][0].start)):
+        busy = sum(span.end - span.start for span in tasks)
+        timeline[f"node {number}"] = {
+            "busy_s": round(busy, 2), "first_start_s": round(tasks[0].start - started, 2),
+            "last_end_s": round(max(span.end for span in tasks) - started, 2),
+            "tasks": [f"{span.what} {span.start - started:.2f}-{span.end - started:.2f}" for span in tasks]}
+    return timeline
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shard-tokens", type=int, default=8_000_000)
@@ -91,6 +106,7 @@ def main() -> None:
                         help="1-node and 2-node builds run this many times, one after the other (median ratio)")
     parser.add_argument("--range-bytes", type=int, default=None,
                         help="bytes per range of a large JSON Lines file (default: from the cluster's CPUs)")
+    parser.add_argument("--builds-only", action="store_true", help="measure the builds, not the queries")
     args = parser.parse_args()
     inputs = fetch(["wiki", "prose"])
     shutil.rmtree(args.out, ignore_errors=True)
@@ -116,14 +132,14 @@ def main() -> None:
             cluster = _cluster(nodes)
             try:
                 out = args.out / f"ray-{nodes}"
-                start = time.perf_counter()
+                start, started = time.perf_counter(), time.time()
                 built = infgram.distributed.build(inputs, out, shard_tokens=args.shard_tokens, progress=False,
                                                   range_bytes=args.range_bytes)
                 seconds_of[nodes] = seconds = time.perf_counter() - start
                 assert _files(out) == local_files, "the cluster build differs from the local one"
                 run = {"seconds": round(seconds, 2), "mtokens_per_s": round(built.num_tokens / seconds / 1e6, 2),
                        "phases": {name: round(value, 2) for name, value in built.phase_seconds.items()},
-                       "byte_identical": True}
+                       "byte_identical": True, "nodes": _timeline(built.task_spans, started)}
                 if repeat == 0:
                     results["build"][f"ray_{nodes}_worker_nodes"] = run
                 print(json.dumps({f"ray_{nodes}_worker_nodes": run}), flush=True)
@@ -136,6 +152,11 @@ def main() -> None:
     results["build"]["ray_2_over_1_worker_nodes"] = float(np.median(ratios))
     if len(ratios) > 1:
         results["build"]["ray_2_over_1_worker_nodes_each"] = ratios
+
+    if args.builds_only:
+        shutil.rmtree(args.out, ignore_errors=True)
+        print(json.dumps(results, indent=1))
+        return
 
     # -- queries: the local index against the same one over two worker nodes -----------------------
     cluster = _cluster(2)

@@ -51,6 +51,7 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import sys
 import time
 from array import array
 from dataclasses import dataclass
@@ -73,7 +74,7 @@ from ..build.pipeline import (
 )
 from ..build.selection import Selection
 from ..build.shard_writer import ShardBuffer, remove_path
-from ..errors import BuildError, InfgramError
+from ..errors import BuildError, InfgramError, InputError
 from ..format import AtomicFile, directory_bytes, token_dtype
 from ..tokenizer import Tokenizer
 from .cluster import cluster_cpus, connect, ray_errors_named
@@ -217,6 +218,28 @@ def describe_units(units: Sequence[Unit]) -> str:
 
 
 @dataclass
+class TaskSpan:
+    """When and where one task of the build ran (wall-clock seconds since the epoch, and the
+    Ray node's id), for benchmarks: not part of the build report's JSON."""
+
+    what: str
+    node: str
+    start: float
+    end: float
+
+
+def node_id() -> str:
+    """The id of the Ray node this process runs on ("" outside a Ray worker or driver)."""
+    ray = sys.modules.get("ray")  # in a Ray worker it is imported already; elsewhere there is no node
+    return ray.get_runtime_context().get_node_id() if ray is not None and ray.is_initialized() else ""
+
+
+def task_span(what: str, start: float) -> TaskSpan:
+    """The span of the task ``what`` that started at ``start`` and ends now, on this node."""
+    return TaskSpan(what, node_id(), start, time.time())
+
+
+@dataclass
 class UnitResult:
     """What reading one unit gave: its accounting (a partial build report) and, per
     document kept, its number of tokens and bytes of metadata, in input order."""
@@ -224,6 +247,7 @@ class UnitResult:
     report: BuildReport
     token_counts: np.ndarray
     metadata_lengths: np.ndarray
+    span: TaskSpan | None = None
 
 
 def unit_paths(work: Path, number: int) -> tuple[Path, Path]:
@@ -238,7 +262,13 @@ class UnitReader:
 
     def __init__(self, tokenizer: Tokenizer, fingerprint: dict[str, Any], shard_positions: int, on_error: str,
                  text_field: str, work: str, directory: str, kill_once: str | None, selection: Selection | None = None):
-        os.chdir(directory)
+        try:
+            os.chdir(directory)
+        except OSError as error:
+            raise InputError(f"expected the build's working directory {directory} on every node of the cluster, found "
+                             f"it missing on node {node_id() or 'of this worker'} ({error.strerror or error}); inputs "
+                             "and the index must be on a filesystem every node sees at the same path: mount it "
+                             "there, or run the build from a directory every node has") from None
         self.selection = selection  # which files of unknown kind an --include pattern names (read as text)
         self.tokenizer = tokenizer
         self.fingerprint = fingerprint
@@ -251,6 +281,7 @@ class UnitReader:
     def read_unit(self, number: int, unit: Unit) -> UnitResult:
         """Read ``unit`` as unit ``number``; raises the local build's InputError on a problem
         under ``on_error="fail"``, and an InputError when a range's file changed since it was cut."""
+        start = time.time()
         tokens_path, metadata_path = unit_paths(self.work, number)
         spool = _Spool(Path(tokens_path), Path(metadata_path), self.tokenizer.token_width)
         report = BuildReport(directory=str(self.work), files={str(unit.path): file_counts()})
@@ -268,7 +299,7 @@ class UnitReader:
         spool.commit()
         kill_once(self.kill_once, "unit-read")
         return UnitResult(report, np.frombuffer(spool.token_counts, dtype=np.int64),
-                          np.frombuffer(spool.metadata_lengths, dtype=np.int64))
+                          np.frombuffer(spool.metadata_lengths, dtype=np.int64), task_span(f"read unit {number}", start))
 
     def pid(self) -> int:
         """The process id of the actor (tests kill it)."""
@@ -452,10 +483,11 @@ class UnitRelease:
 # -- step 3: sorting and writing ------------------------------------------------------------------
 def write_shard(out: str, tokenizer: Tokenizer, fingerprint: dict[str, Any], shard_positions: int, name: str,
                 pieces: Sequence[Piece], previous: dict[str, Any] | None,
-                kill_spec: str | None) -> tuple[dict[str, Any], dict[str, Any] | None]:
+                kill_spec: str | None) -> tuple[dict[str, Any], dict[str, Any] | None, TaskSpan]:
     """Fill shard ``name`` from its pieces and write it with the index kind's writer (or
     reuse it when ``previous``, its build-state record, shows it written already). Returns
-    its manifest entry and its new build-state record (None when reused)."""
+    its manifest entry, its new build-state record (None when reused) and its span."""
+    start = time.time()
     buffer = ShardBuffer(tokenizer.token_width, shard_positions, tokenizer.separator_id, fingerprint["memory_budget"])
     dtype = token_dtype(tokenizer.token_width)
     for piece in pieces:
@@ -474,7 +506,55 @@ def write_shard(out: str, tokenizer: Tokenizer, fingerprint: dict[str, Any], sha
     writer = WRITERS[fingerprint.get("index_kind", "sa")](Path(out), tokenizer, fingerprint, False)
     entry, record = write_or_reuse_shard(writer, name, buffer, previous, lambda: None)
     kill_once(kill_spec, "shard-written")
-    return entry, record
+    return entry, record, task_span(f"write {name}", start)
+
+
+class BuildWorker(UnitReader):
+    """A Ray actor that reads units and writes shards, as the driver hands them out: one per
+    CPU of the cluster, for the whole build. Its process starts once (about half a second to
+    start Ray and import infgram); a build with reader actors, let go after reading, and a task
+    per shard paid that start again between reading and sorting, on every node."""
+
+    def __init__(self, out: str, *reader_arguments: Any):
+        super().__init__(*reader_arguments)
+        self.out = out
+
+    def node(self) -> str:
+        """The id of the node this worker runs on; the driver's first call, answered once the worker is up."""
+        return node_id()
+
+    def write_shard(self, name: str, pieces: Sequence[Piece],
+                    previous: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any] | None, TaskSpan]:
+        """:func:`write_shard` in this worker's process."""
+        return write_shard(self.out, self.tokenizer, self.fingerprint, self.shard_positions, name, pieces, previous,
+                           self.kill_once)
+
+
+def sort_slots(nodes: Iterable[dict[str, Any]], budget_bytes: int | None) -> dict[str, int]:
+    """How many shards each live node (by id) may sort at once: one per whole CPU, and with a
+    memory budget no more than its memory holds at the budget each (or at the memory of the
+    largest node with a CPU, when that is less: it sorts one shard at a time). A node whose
+    memory holds none still reads units. Nodes as ``ray.nodes()`` lists them.
+
+    >>> nodes = [{"NodeID": "a", "Alive": True, "Resources": {"CPU": 4.0, "memory": 5e9}},
+    ...          {"NodeID": "b", "Alive": True, "Resources": {"CPU": 2.0, "memory": 1e9}},
+    ...          {"NodeID": "c", "Alive": False, "Resources": {"CPU": 8.0, "memory": 9e9}}]
+    >>> sort_slots(nodes, 2_000_000_000), sort_slots(nodes, 8_000_000_000), sort_slots(nodes, None)
+    ({'a': 2, 'b': 0}, {'a': 1, 'b': 0}, {'a': 4, 'b': 2})
+    """
+    live = [node for node in nodes if node.get("Alive")]
+    reserve = budget_bytes
+    if budget_bytes:
+        reserve = min(budget_bytes, max((node["Resources"].get("memory", 0) for node in live
+                                         if node["Resources"].get("CPU", 0) >= 1), default=0)) or None
+    slots = {}
+    for node in live:
+        resources = node.get("Resources", {})
+        count = int(resources.get("CPU", 0))
+        if reserve:
+            count = min(count, int(resources.get("memory", 0) // reserve))
+        slots[node["NodeID"]] = count
+    return slots
 
 
 @functools.lru_cache(maxsize=None)
@@ -551,14 +631,18 @@ class ShardCuts:
 def _read_and_write(ray: Any, files: list[Path], range_bytes: int | None, selection: Selection | None,
                     reader_arguments: tuple, total_bytes: int, out: Path, tokenizer: Tokenizer,
                     fingerprint: dict[str, Any], shard_positions: int, builder: Builder, work: Path, progress: bool,
-                    kill_spec: str | None) -> tuple[list[UnitResult], int, float]:
-    """Steps 1 to 3, overlapped: the units (:func:`plan_units`) are read by a pool of readers
-    (whole files larger than a range first, the rest in input order); as soon as the units
-    read make a shard whole (:class:`ShardCuts`) its task is started, and a reader with nothing
-    left to read is let go, so that its CPU sorts while the last units are read. Each finished
-    shard is recorded in the build state as it comes in. Under ``on_error="fail"`` the first
-    problem in input order is raised. Returns the units' results in input order, how many
-    shards were reused from an earlier run, and when the last unit was read."""
+                    kill_spec: str | None, spans: list[TaskSpan]) -> tuple[list[UnitResult], int, float]:
+    """Steps 1 to 3, overlapped, on one :class:`BuildWorker` per CPU of the cluster: the units
+    (:func:`plan_units`) are read in input order (whole files larger than a range first); as
+    soon as the units read make a shard whole (:class:`ShardCuts`) it is ready to sort. A
+    worker that comes free sorts a ready shard (the largest first) when its node has a sort
+    slot free (:func:`sort_slots`), else reads the next unit: the shards' sorts start as early
+    as the input allows, reading fills the time the other workers sort, and no worker waits
+    for a phase to end. Work is handed out only to workers that are up, one task at a time,
+    so a slow node never holds a queue. Each finished shard is recorded in the build state as
+    it comes in. Under ``on_error="fail"`` the first problem in input order is raised.
+    Returns the units' results in input order, how many shards were reused from an earlier
+    run, and when the last unit was read; every task's span is appended to ``spans``."""
     cpus = cluster_cpus(ray)
     if range_bytes is None:
         range_bytes = default_range_bytes(total_bytes, cpus)
@@ -566,23 +650,29 @@ def _read_and_write(ray: Any, files: list[Path], range_bytes: int | None, select
     if progress:
         tqdm.write(describe_units(units))
     sizes = [unit.num_bytes for unit in units]
+    slots = sort_slots(ray.nodes(), fingerprint.get("memory_budget"))
+    # No more workers than pieces of work: the units, and the shards (a position per input byte at most).
+    count = min(cpus, len(units) + 1 + total_bytes // max(1, shard_positions)) if units else 0
     options = {"num_cpus": 1, "max_restarts": RETRIES, "max_task_retries": RETRIES, "scheduling_strategy": "SPREAD"}
-    readers = [_remote(ray, UnitReader).options(**options).remote(*reader_arguments)
-               for _ in range(min(len(units), cpus))]
-    waiting = sorted(range(len(units)), key=lambda number: (-sizes[number] if sizes[number] > range_bytes else 0, number))
-    reading: dict[Any, tuple[int, Any]] = {}
+    workers = [_remote(ray, BuildWorker).options(**options).remote(str(out), *reader_arguments) for _ in range(count)]
+    starting: dict[Any, int] = {workers[number].node.remote(): number for number in range(len(workers))}
+    node_of: dict[int, str] = {}  # the workers up, by number: their node
+    start_errors: list[BaseException] = []
+    idle: list[int] = []
+    sorting_on: dict[str, int] = {}  # per node, its shards being sorted
+
+    # A whole file larger than a range could not be cut: the longest reads start first.
+    waiting = sorted(range(len(units)), key=lambda number: (
+        -sizes[number] if units[number].byte_range is None and sizes[number] > range_bytes else 0, number))
+    reading: dict[Any, tuple[int, int]] = {}
     results: dict[int, UnitResult] = {}
     errors: dict[int, BaseException] = {}
     cuts = ShardCuts(len(units), work, shard_positions, fingerprint["memory_budget"])
 
-    task_options: dict[str, Any] = {"num_cpus": 1, "max_retries": RETRIES}
-    budget = fingerprint.get("memory_budget")
-    if budget:
-        largest = max((node["Resources"].get("memory", 0) for node in ray.nodes() if node.get("Alive")), default=0)
-        task_options["memory"] = min(budget, largest) or None
-    task = _remote(ray, write_shard).options(**task_options)
-    writing: dict[Any, int] = {}
+    ready: list[int] = []  # shards cut, not yet given to a worker
+    writing: dict[Any, tuple[int, int, str]] = {}
     names: list[str] = []
+    pieces_of: list[list[Piece]] = []
     previous: list[dict[str, Any] | None] = []
     tokens_of: list[int] = []
     entries: dict[int, dict[str, Any]] = {}
@@ -590,34 +680,65 @@ def _read_and_write(ray: Any, files: list[Path], range_bytes: int | None, select
     reused = 0
     read_at = time.perf_counter()
 
+    def sort_slot_free(worker: int) -> bool:
+        node = node_of[worker]
+        if node not in slots:  # a node that joined during the build
+            slots.update(sort_slots(ray.nodes(), fingerprint.get("memory_budget")))
+        return sorting_on.get(node, 0) < slots.get(node, 1)
+
+    def give_work() -> None:
+        """Every idle worker a ready shard to sort if its node may sort one more, else a unit to read."""
+        # After a failure only the units before it are read (the first failure in input order is
+        # raised), and no more shards are started.
+        wanted = [number for number in waiting if not errors or number < min(errors)]
+        for worker in list(idle):
+            if ready and not errors and sort_slot_free(worker):
+                shard = min(ready, key=lambda number: (-tokens_of[number], number))  # the largest first
+                ready.remove(shard)
+                node = node_of[worker]
+                sorting_on[node] = sorting_on.get(node, 0) + 1
+                reference = workers[worker].write_shard.remote(names[shard], pieces_of[shard], previous[shard])
+                writing[reference] = (shard, worker, node)
+            elif wanted:
+                number = wanted.pop(0)
+                waiting.remove(number)
+                reading[workers[worker].read_unit.remote(number, units[number])] = (number, worker)
+            else:
+                continue
+            idle.remove(worker)
+
     read_bar = tqdm(total=total_bytes, desc="reading and tokenizing", unit="B", unit_scale=True, disable=not progress)
     write_bar = tqdm(total=0, desc="sorting and writing", unit="tok", unit_scale=True, disable=not progress)
     try:
-        idle = list(readers)
         while True:
-            # After a failure only the units before it are read: the first failure in input order is raised.
-            wanted = [number for number in waiting if not errors or number < min(errors)]
-            while idle and wanted:
-                number, reader = wanted.pop(0), idle.pop()
-                waiting.remove(number)
-                reading[reader.read_unit.remote(number, units[number])] = (number, reader)
-            if not wanted:  # a reader with nothing left to read frees its CPU for the shards
-                for reader in idle:
-                    ray.kill(reader, no_restart=True)
-                idle = []
-            if not reading and not writing:
+            give_work()
+            if not reading and not writing and not starting:
                 break
-            done, _ = ray.wait([*reading, *writing], num_returns=1)
-            if done[0] in writing:
-                number = writing.pop(done[0])
+            done, _ = ray.wait([*starting, *reading, *writing], num_returns=1)
+            if done[0] in starting:
+                worker = starting.pop(done[0])
                 try:
-                    entry, record = ray.get(done[0])
+                    node_of[worker] = ray.get(done[0])
+                    idle.append(worker)
+                except ray.exceptions.RayError as error:
+                    start_errors.append(_cause(error))
+                    if progress:
+                        tqdm.write(f"a build worker failed to start: {start_errors[-1]}")
+                continue
+            if done[0] in writing:
+                number, worker, node = writing.pop(done[0])
+                sorting_on[node] -= 1
+                try:
+                    entry, record, span = ray.get(done[0])
                 except ray.exceptions.RayError as error:
                     cause = _cause(error)
                     if isinstance(cause, (InfgramError, OSError)):
                         raise cause from None
                     raise BuildError(f"expected shard {names[number]} to be written on the cluster, found it failed "
                                      f"{RETRIES + 1} times: {cause}; rerun the same command to resume") from None
+                node_of[worker] = span.node or node  # a worker restarted after a crash may be on another node
+                idle.append(worker)
+                spans.append(span)
                 for path in release.finished(number):
                     Path(path).unlink(missing_ok=True)
                 if record is None:
@@ -628,12 +749,16 @@ def _read_and_write(ray: Any, files: list[Path], range_bytes: int | None, select
                 entries[number] = entry
                 write_bar.update(tokens_of[number])
                 continue
-            number, reader = reading.pop(done[0])
-            idle.append(reader)
+            number, worker = reading.pop(done[0])
             try:
                 results[number] = ray.get(done[0])
+                spans.append(results[number].span)
+                node_of[worker] = results[number].span.node or node_of[worker]
+                idle.append(worker)
             except ray.exceptions.RayError as error:
                 errors[number] = _cause(error)
+                if not isinstance(error, ray.exceptions.RayActorError):
+                    idle.append(worker)  # its own error (a bad record): the worker is still up
             read_bar.update(sizes[number])
             if errors:
                 if all(unit in results or unit in errors for unit in range(min(errors))):
@@ -647,26 +772,31 @@ def _read_and_write(ray: Any, files: list[Path], range_bytes: int | None, select
                 # No record outlives a shard that may be replaced now; finished ones come back as they finish.
                 previous.append(builder.state["shards"].pop(names[number], None))
                 builder.save_state()
+                pieces_of.append(shard)
                 tokens_of.append(sum(int(piece.token_counts.sum()) for piece in shard))
                 release.add(number, shard)
-                writing[task.remote(str(out), tokenizer, fingerprint, shard_positions, names[number], shard,
-                                    previous[number], kill_spec)] = number
+                ready.append(number)
                 write_bar.total += tokens_of[number]
                 write_bar.refresh()
             release.hold(cuts.waiting_units())
     finally:
         read_bar.close()
         write_bar.close()
-        for reader in readers:
-            ray.kill(reader, no_restart=True)
-        for reference in writing:
-            ray.cancel(reference, force=True)
+        for worker in workers:  # a shard still being sorted stops with its worker (its files are temporary)
+            ray.kill(worker, no_restart=True)
     if errors:
         first = errors[min(errors)]
         if isinstance(first, InfgramError):
             raise first
         raise BuildError(f"expected every input file to be read on the cluster, found {units[min(errors)].describe()} "
                          f"failed: {first}; check the workers' logs, then rerun the same command") from first
+    if waiting or ready:  # work was left with no worker to do it
+        cause = start_errors[0] if start_errors and not node_of else None
+        if isinstance(cause, InfgramError):
+            raise cause
+        raise BuildError("expected build workers on the cluster to read and sort, found "
+                         + (f"none started ({cause})" if cause is not None else "none left")
+                         + "; check the cluster (`ray status`) and the workers' logs, then rerun the same command")
     for number in range(len(names)):
         builder.add_shard(entries[number])
     return [results[number] for number in range(len(units))], reused, read_at
@@ -707,6 +837,7 @@ def build(inputs: Iterable[str | Path], out: str | Path, *, address: str | None 
         work.mkdir(parents=True)
         kill_spec = os.environ.get(KILL_ONCE_VARIABLE)
         phases = {"start": time.perf_counter()}
+        spans: list[TaskSpan] = []
         try:
             report = plan.new_report(out)
             builder = Builder(out, tokenizer, fingerprint, shard_positions, on_error, progress, plan.state, report)
@@ -714,7 +845,7 @@ def build(inputs: Iterable[str | Path], out: str | Path, *, address: str | None 
                 ray, files, range_bytes, plan.selection,
                 (tokenizer, fingerprint, shard_positions, on_error, text_field, str(work), os.getcwd(), kill_spec,
                  plan.selection), plan.total_bytes, out.resolve(), tokenizer, fingerprint, shard_positions, builder,
-                work, progress, kill_spec)
+                work, progress, kill_spec, spans)
             merge_reports(report, (unit.report for unit in units))
             phases["plan"] = phases["read"]
             phases["write"] = time.perf_counter()
@@ -727,6 +858,7 @@ def build(inputs: Iterable[str | Path], out: str | Path, *, address: str | None 
         report.phase_seconds = {"prepare": phases["start"] - start, "read_and_tokenize": phases["read"] - phases["start"],
                                 "plan": phases["plan"] - phases["read"], "sort_and_write": phases["write"] - phases["plan"],
                                 "finish": report.seconds - (phases["write"] - start)}
+        report.task_spans = spans
     if progress:
         tqdm.write(report.summary())
     return report
