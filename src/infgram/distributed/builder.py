@@ -7,14 +7,14 @@ document's number of tokens and bytes of metadata. So the distributed build runs
 steps:
 
 1. **Read and tokenize, in parallel.** The inputs are cut into units (:func:`plan_units`),
-   each read by a :class:`UnitReader` actor (one tokenizer per actor) with the local build's own code
+   each read by a build worker (a :class:`UnitReader`, one tokenizer each) with the local build's own code
    (``read_records`` and ``Builder.add_records``: the same problems, messages and counts),
    which appends each document's tokens and metadata to the unit's files on the shared disk
    and returns per-document token counts and metadata lengths, with the unit's accounting.
 2. **Cut, on the driver.** The driver merges the accounting in file order (the build report
    is the local one) and replays the cutting rule over the counts (:func:`plan_shards`), so
    the same inputs and options give the same shards on any number of machines.
-3. **Sort and write, in parallel.** One task per shard (:func:`write_shard`) reads its
+3. **Sort and write, in parallel.** A build worker per shard (:func:`write_shard`) reads its
    documents back from the unit files, fills the same ``ShardBuffer`` and runs the index
    kind's writer on its node; suffix arrays go straight to the shared disk, never through
    the object store. The driver records each finished shard in ``build-state.json`` and
@@ -34,14 +34,17 @@ hold line breaks), Parquet and Arrow, and the formats where a file is one docume
 changed between the plan and the reading of one of its ranges stops the build with an
 :class:`~infgram.errors.InputError`.
 
-Faults: a unit or a shard whose worker dies is run again (actor restarts and task retries);
+Faults: a unit or a shard whose worker dies is run again (actor restarts and method retries);
 their files are written under temporary names and renamed when whole, so a rerun writes the
 same bytes. Shards finished before the driver itself is killed are kept: rerunning the same
 command reuses them, as a local rerun does (and either kind of build may resume the other's).
 
-The three steps overlap: a shard is cut and its task started as soon as the units read make
-it whole (cuts are found in input order, and a cut found is final), and a reader with nothing
-left to read is let go, so that its CPU sorts shards while the last units are read.
+The three steps overlap, on one :class:`BuildWorker` actor per CPU of the cluster that lives
+for the whole build and both reads and sorts (a process started per step would pay Ray's and
+infgram's start, about half a second, between reading and sorting): a shard is cut and handed
+to a free worker as soon as the units read make it whole (cuts are found in input order, and
+a cut found is final), while one worker at a time reads on (see :func:`_read_and_write`).
+Where each task ran, and when, is in the report's ``task_spans`` (for benchmarks).
 
 The unit files live beside the index, in ``.NAME.ray-work/``, removed when the build ends.
 """
@@ -237,6 +240,24 @@ def node_id() -> str:
 def task_span(what: str, start: float) -> TaskSpan:
     """The span of the task ``what`` that started at ``start`` and ends now, on this node."""
     return TaskSpan(what, node_id(), start, time.time())
+
+
+def reading_order(units: Sequence[Unit], range_bytes: int) -> list[int]:
+    """The numbers of ``units`` in the order they are given out: whole files larger than a
+    range first, largest first (they could not be cut, and the longest reads should not start
+    last), then the rest in input order, in which the shards they complete are cut. Ranges of
+    a file cut at line starts may be a little larger than ``range_bytes``: they keep their place.
+
+    >>> import tempfile
+    >>> compressed = Path(tempfile.mkdtemp()) / "b.jsonl.gz"
+    >>> _ = compressed.write_bytes(bytes(12))
+    >>> ranges = [Unit(Path("a.jsonl"), ByteRange(Path("a.jsonl"), start, start + 11, 1, 33, 0)) for start in (0, 11, 22)]
+    >>> reading_order(ranges + [Unit(compressed, whole_reason="compressed (gz)")], 10)
+    [3, 0, 1, 2]
+    """
+    sizes = [unit.num_bytes for unit in units]
+    return sorted(range(len(units)), key=lambda number: (
+        -sizes[number] if units[number].byte_range is None and sizes[number] > range_bytes else 0, number))
 
 
 @dataclass
@@ -516,11 +537,18 @@ class BuildWorker(UnitReader):
     per shard paid that start again between reading and sorting, on every node."""
 
     def __init__(self, out: str, *reader_arguments: Any):
-        super().__init__(*reader_arguments)
         self.out = out
+        self.start_error: InfgramError | None = None
+        try:
+            super().__init__(*reader_arguments)
+        except InfgramError as error:  # an actor that fails to start leaves only the error's text: kept for node()
+            self.start_error = error
 
     def node(self) -> str:
-        """The id of the node this worker runs on; the driver's first call, answered once the worker is up."""
+        """The id of the node this worker runs on: the driver's first call, answered once the
+        worker is up; raises the error that kept the worker from starting, if any."""
+        if self.start_error is not None:
+            raise self.start_error
         return node_id()
 
     def write_shard(self, name: str, pieces: Sequence[Piece],
@@ -633,13 +661,15 @@ def _read_and_write(ray: Any, files: list[Path], range_bytes: int | None, select
                     fingerprint: dict[str, Any], shard_positions: int, builder: Builder, work: Path, progress: bool,
                     kill_spec: str | None, spans: list[TaskSpan]) -> tuple[list[UnitResult], int, float]:
     """Steps 1 to 3, overlapped, on one :class:`BuildWorker` per CPU of the cluster: the units
-    (:func:`plan_units`) are read in input order (whole files larger than a range first); as
-    soon as the units read make a shard whole (:class:`ShardCuts`) it is ready to sort. A
-    worker that comes free sorts a ready shard (the largest first) when its node has a sort
-    slot free (:func:`sort_slots`), else reads the next unit: the shards' sorts start as early
-    as the input allows, reading fills the time the other workers sort, and no worker waits
-    for a phase to end. Work is handed out only to workers that are up, one task at a time,
-    so a slow node never holds a queue. Each finished shard is recorded in the build state as
+    (:func:`plan_units`) are read in :func:`reading_order`; as soon as the units read make a
+    shard whole (:class:`ShardCuts`) it is ready to sort. One worker at a time reads, unit
+    after unit, so that the cut moves on while the others sort; a worker that comes free sorts
+    the largest ready shard when its node has a sort slot free (:func:`sort_slots`), and reads
+    too when it has none to sort. So sorts start as early as the input allows, and reading
+    fills the time of the worker that has fewer shards to sort, not the time of the last shard
+    (shards are indivisible: 7 shards on 2 workers are 4 and 3 sorts; the reading goes beside
+    the 3). No worker waits for a phase to end, and work is handed out only to workers that
+    are up, one task at a time, so a slow node never holds a queue. Each finished shard is recorded in the build state as
     it comes in. Under ``on_error="fail"`` the first problem in input order is raised.
     Returns the units' results in input order, how many shards were reused from an earlier
     run, and when the last unit was read; every task's span is appended to ``spans``."""
@@ -661,9 +691,7 @@ def _read_and_write(ray: Any, files: list[Path], range_bytes: int | None, select
     idle: list[int] = []
     sorting_on: dict[str, int] = {}  # per node, its shards being sorted
 
-    # A whole file larger than a range could not be cut: the longest reads start first.
-    waiting = sorted(range(len(units)), key=lambda number: (
-        -sizes[number] if units[number].byte_range is None and sizes[number] > range_bytes else 0, number))
+    waiting = reading_order(units, range_bytes)
     reading: dict[Any, tuple[int, int]] = {}
     results: dict[int, UnitResult] = {}
     errors: dict[int, BaseException] = {}
@@ -687,22 +715,24 @@ def _read_and_write(ray: Any, files: list[Path], range_bytes: int | None, select
         return sorting_on.get(node, 0) < slots.get(node, 1)
 
     def give_work() -> None:
-        """Every idle worker a ready shard to sort if its node may sort one more, else a unit to read."""
+        """Every idle worker the next unit to read when no other worker reads, or when it has no
+        shard to sort; else the largest ready shard, if its node may sort one more."""
         # After a failure only the units before it are read (the first failure in input order is
         # raised), and no more shards are started.
         wanted = [number for number in waiting if not errors or number < min(errors)]
         for worker in list(idle):
-            if ready and not errors and sort_slot_free(worker):
+            can_sort = bool(ready) and not errors and sort_slot_free(worker)
+            if wanted and (not reading or not can_sort):
+                number = wanted.pop(0)
+                waiting.remove(number)
+                reading[workers[worker].read_unit.remote(number, units[number])] = (number, worker)
+            elif can_sort:
                 shard = min(ready, key=lambda number: (-tokens_of[number], number))  # the largest first
                 ready.remove(shard)
                 node = node_of[worker]
                 sorting_on[node] = sorting_on.get(node, 0) + 1
                 reference = workers[worker].write_shard.remote(names[shard], pieces_of[shard], previous[shard])
                 writing[reference] = (shard, worker, node)
-            elif wanted:
-                number = wanted.pop(0)
-                waiting.remove(number)
-                reading[workers[worker].read_unit.remote(number, units[number])] = (number, worker)
             else:
                 continue
             idle.remove(worker)
@@ -738,6 +768,7 @@ def _read_and_write(ray: Any, files: list[Path], range_bytes: int | None, select
                                      f"{RETRIES + 1} times: {cause}; rerun the same command to resume") from None
                 node_of[worker] = span.node or node  # a worker restarted after a crash may be on another node
                 idle.append(worker)
+                give_work()  # before the bookkeeping: the worker waits for nothing of the driver's
                 spans.append(span)
                 for path in release.finished(number):
                     Path(path).unlink(missing_ok=True)
@@ -759,6 +790,7 @@ def _read_and_write(ray: Any, files: list[Path], range_bytes: int | None, select
                 errors[number] = _cause(error)
                 if not isinstance(error, ray.exceptions.RayActorError):
                     idle.append(worker)  # its own error (a bad record): the worker is still up
+            give_work()  # the reader reads on at once; the shards this unit completes are handed out below
             read_bar.update(sizes[number])
             if errors:
                 if all(unit in results or unit in errors for unit in range(min(errors))):
@@ -766,18 +798,20 @@ def _read_and_write(ray: Any, files: list[Path], range_bytes: int | None, select
                 continue
             if len(results) == len(units):
                 read_at = time.perf_counter()
-            for shard in cuts.extend(results):
+            cut = cuts.extend(results)
+            for shard in cut:
                 number = len(names)
                 names.append(f"shard-{number:05d}")
                 # No record outlives a shard that may be replaced now; finished ones come back as they finish.
                 previous.append(builder.state["shards"].pop(names[number], None))
-                builder.save_state()
                 pieces_of.append(shard)
                 tokens_of.append(sum(int(piece.token_counts.sum()) for piece in shard))
                 release.add(number, shard)
                 ready.append(number)
                 write_bar.total += tokens_of[number]
                 write_bar.refresh()
+            if cut:
+                builder.save_state()  # before any of these shards is started
             release.hold(cuts.waiting_units())
     finally:
         read_bar.close()
