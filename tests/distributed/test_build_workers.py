@@ -3,7 +3,8 @@
 Every unit and every shard runs in a build worker on a node of the cluster (the report's task
 spans say where); a node whose memory holds no shard's sort only reads, and the index is still
 the local one; workers that cannot enter the build's working directory stop the build with an
-InputError naming it, and no index is published.
+InputError naming it, and a cluster with no node to start one on is a BuildError; no index is
+published either way.
 """
 
 from __future__ import annotations
@@ -85,3 +86,11 @@ def test_workers_without_the_working_directory_stop_the_build(cluster, tmp_path,
     assert "a filesystem every node sees at the same path" in message
     assert not (tmp_path / "ray" / "manifest.json").exists()
     assert not list(tmp_path.glob(".*.ray-work")), "the unit files are removed"
+
+
+def test_a_cluster_with_no_node_to_start_a_worker_on_is_a_build_error(cluster, tmp_path, monkeypatch):
+    corpus = _corpus(tmp_path / "corpus", files=1)
+    monkeypatch.setattr(builder, "worker_nodes", lambda nodes, slots, count: [])
+    with pytest.raises(infgram.BuildError, match="found no node with a CPU to start one on; check the cluster"):
+        infgram.distributed.build([corpus], tmp_path / "ray", progress=False, shard_tokens=6_000)
+    assert not (tmp_path / "ray" / "manifest.json").exists()

@@ -585,6 +585,23 @@ def sort_slots(nodes: Iterable[dict[str, Any]], budget_bytes: int | None) -> dic
     return slots
 
 
+def worker_nodes(nodes: Iterable[dict[str, Any]], slots: dict[str, int], count: int) -> list[str]:
+    """The nodes (by id) of ``count`` build workers, at most one per CPU of each live node:
+    spread over the nodes in turn, the nodes that may sort shards (``slots``, from
+    :func:`sort_slots`) first, so that however few workers there are, some of them can sort.
+
+    >>> nodes = [{"NodeID": "a", "Alive": True, "Resources": {"CPU": 1.0}},
+    ...          {"NodeID": "b", "Alive": True, "Resources": {"CPU": 3.0}},
+    ...          {"NodeID": "c", "Alive": True, "Resources": {}}]
+    >>> worker_nodes(nodes, {"a": 0, "b": 1, "c": 0}, 3), worker_nodes(nodes, {"a": 1, "b": 1, "c": 0}, 9)
+    (['b', 'a', 'b'], ['a', 'b', 'b', 'b'])
+    """
+    cpus = {node["NodeID"]: int(node.get("Resources", {}).get("CPU", 0)) for node in nodes if node.get("Alive")}
+    order = sorted(cpus, key=lambda node: (slots.get(node, 0) == 0, node))
+    placed = [node for turn in range(max(cpus.values(), default=0)) for node in order if cpus[node] > turn]
+    return placed[:count]
+
+
 @functools.lru_cache(maxsize=None)
 def _remote(ray: Any, what: Any) -> Any:
     return ray.remote(what)
@@ -669,10 +686,11 @@ def _read_and_write(ray: Any, files: list[Path], range_bytes: int | None, select
     fills the time of the worker that has fewer shards to sort, not the time of the last shard
     (shards are indivisible: 7 shards on 2 workers are 4 and 3 sorts; the reading goes beside
     the 3). No worker waits for a phase to end, and work is handed out only to workers that
-    are up, one task at a time, so a slow node never holds a queue. Each finished shard is recorded in the build state as
-    it comes in. Under ``on_error="fail"`` the first problem in input order is raised.
-    Returns the units' results in input order, how many shards were reused from an earlier
-    run, and when the last unit was read; every task's span is appended to ``spans``."""
+    are up, one task at a time, so a slow node never holds a queue. Workers are placed by
+    :func:`worker_nodes`. Each finished shard is recorded in the build state as it comes in.
+    Under ``on_error="fail"`` the first problem in input order is raised. Returns the units'
+    results in input order, how many shards were reused from an earlier run, and when the last
+    unit was read; every task's span is appended to ``spans``."""
     cpus = cluster_cpus(ray)
     if range_bytes is None:
         range_bytes = default_range_bytes(total_bytes, cpus)
@@ -680,11 +698,16 @@ def _read_and_write(ray: Any, files: list[Path], range_bytes: int | None, select
     if progress:
         tqdm.write(describe_units(units))
     sizes = [unit.num_bytes for unit in units]
-    slots = sort_slots(ray.nodes(), fingerprint.get("memory_budget"))
+    nodes = ray.nodes()
+    slots = sort_slots(nodes, fingerprint.get("memory_budget"))
     # No more workers than pieces of work: the units, and the shards (a position per input byte at most).
     count = min(cpus, len(units) + 1 + total_bytes // max(1, shard_positions)) if units else 0
-    options = {"num_cpus": 1, "max_restarts": RETRIES, "max_task_retries": RETRIES, "scheduling_strategy": "SPREAD"}
-    workers = [_remote(ray, BuildWorker).options(**options).remote(str(out), *reader_arguments) for _ in range(count)]
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    options = {"num_cpus": 1, "max_restarts": RETRIES, "max_task_retries": RETRIES}
+    # soft: a worker restarted after its node died starts on another one
+    workers = [_remote(ray, BuildWorker).options(**options, scheduling_strategy=NodeAffinitySchedulingStrategy(
+        node, soft=True)).remote(str(out), *reader_arguments) for node in worker_nodes(nodes, slots, count)]
     starting: dict[Any, int] = {workers[number].node.remote(): number for number in range(len(workers))}
     node_of: dict[int, str] = {}  # the workers up, by number: their node
     start_errors: list[BaseException] = []
@@ -818,6 +841,9 @@ def _read_and_write(ray: Any, files: list[Path], range_bytes: int | None, select
         write_bar.close()
         for worker in workers:  # a shard still being sorted stops with its worker (its files are temporary)
             ray.kill(worker, no_restart=True)
+        in_flight = [*starting, *reading, *writing]
+        if in_flight:  # their calls end once the workers are gone: none writes in the unit folder after this
+            ray.wait(in_flight, num_returns=len(in_flight), timeout=60)
     if errors:
         first = errors[min(errors)]
         if isinstance(first, InfgramError):
@@ -828,9 +854,10 @@ def _read_and_write(ray: Any, files: list[Path], range_bytes: int | None, select
         cause = start_errors[0] if start_errors and not node_of else None
         if isinstance(cause, InfgramError):
             raise cause
-        raise BuildError("expected build workers on the cluster to read and sort, found "
-                         + (f"none started ({cause})" if cause is not None else "none left")
-                         + "; check the cluster (`ray status`) and the workers' logs, then rerun the same command")
+        found = "none left" if node_of else (f"none started ({cause})" if cause is not None else
+                                              "no node with a CPU to start one on")
+        raise BuildError(f"expected build workers on the cluster to read and sort, found {found}; check the "
+                         "cluster (`ray status`) and the workers' logs, then rerun the same command")
     for number in range(len(names)):
         builder.add_shard(entries[number])
     return [results[number] for number in range(len(units))], reused, read_at
