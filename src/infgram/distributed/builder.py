@@ -7,14 +7,14 @@ document's number of tokens and bytes of metadata. So the distributed build runs
 steps:
 
 1. **Read and tokenize, in parallel.** The inputs are cut into units (:func:`plan_units`),
-   each read by a :class:`UnitReader` actor (one tokenizer per actor) with the local build's own code
+   each read by a build worker (a :class:`UnitReader`, one tokenizer each) with the local build's own code
    (``read_records`` and ``Builder.add_records``: the same problems, messages and counts),
    which appends each document's tokens and metadata to the unit's files on the shared disk
    and returns per-document token counts and metadata lengths, with the unit's accounting.
 2. **Cut, on the driver.** The driver merges the accounting in file order (the build report
    is the local one) and replays the cutting rule over the counts (:func:`plan_shards`), so
    the same inputs and options give the same shards on any number of machines.
-3. **Sort and write, in parallel.** One task per shard (:func:`write_shard`) reads its
+3. **Sort and write, in parallel.** A build worker per shard (:func:`write_shard`) reads its
    documents back from the unit files, fills the same ``ShardBuffer`` and runs the index
    kind's writer on its node; suffix arrays go straight to the shared disk, never through
    the object store. The driver records each finished shard in ``build-state.json`` and
@@ -34,14 +34,17 @@ hold line breaks), Parquet and Arrow, and the formats where a file is one docume
 changed between the plan and the reading of one of its ranges stops the build with an
 :class:`~infgram.errors.InputError`.
 
-Faults: a unit or a shard whose worker dies is run again (actor restarts and task retries);
+Faults: a unit or a shard whose worker dies is run again (actor restarts and method retries);
 their files are written under temporary names and renamed when whole, so a rerun writes the
 same bytes. Shards finished before the driver itself is killed are kept: rerunning the same
 command reuses them, as a local rerun does (and either kind of build may resume the other's).
 
-The three steps overlap: a shard is cut and its task started as soon as the units read make
-it whole (cuts are found in input order, and a cut found is final), and a reader with nothing
-left to read is let go, so that its CPU sorts shards while the last units are read.
+The three steps overlap, on one :class:`BuildWorker` actor per CPU of the cluster that lives
+for the whole build and both reads and sorts (a process started per step would pay Ray's and
+infgram's start, about half a second, between reading and sorting): a shard is cut and handed
+to a free worker as soon as the units read make it whole (cuts are found in input order, and
+a cut found is final), while one worker at a time reads on (see :func:`_read_and_write`).
+Where each task ran, and when, is in the report's ``task_spans`` (for benchmarks).
 
 The unit files live beside the index, in ``.NAME.ray-work/``, removed when the build ends.
 """
@@ -51,6 +54,7 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import sys
 import time
 from array import array
 from dataclasses import dataclass
@@ -73,7 +77,7 @@ from ..build.pipeline import (
 )
 from ..build.selection import Selection
 from ..build.shard_writer import ShardBuffer, remove_path
-from ..errors import BuildError, InfgramError
+from ..errors import BuildError, InfgramError, InputError
 from ..format import AtomicFile, directory_bytes, token_dtype
 from ..tokenizer import Tokenizer
 from .cluster import cluster_cpus, connect, ray_errors_named
@@ -217,6 +221,46 @@ def describe_units(units: Sequence[Unit]) -> str:
 
 
 @dataclass
+class TaskSpan:
+    """When and where one task of the build ran (wall-clock seconds since the epoch, and the
+    Ray node's id), for benchmarks: not part of the build report's JSON."""
+
+    what: str
+    node: str
+    start: float
+    end: float
+
+
+def node_id() -> str:
+    """The id of the Ray node this process runs on ("" outside a Ray worker or driver)."""
+    ray = sys.modules.get("ray")  # in a Ray worker it is imported already; elsewhere there is no node
+    return ray.get_runtime_context().get_node_id() if ray is not None and ray.is_initialized() else ""
+
+
+def task_span(what: str, start: float) -> TaskSpan:
+    """The span of the task ``what`` that started at ``start`` and ends now, on this node."""
+    return TaskSpan(what, node_id(), start, time.time())
+
+
+def reading_order(units: Sequence[Unit], range_bytes: int) -> list[int]:
+    """The numbers of ``units`` in the order they are given out: whole files larger than a
+    range first, largest first (they could not be cut, and the longest reads should not start
+    last), then the rest in input order, in which the shards they complete are cut. Ranges of
+    a file cut at line starts may be a little larger than ``range_bytes``: they keep their place.
+
+    >>> import tempfile
+    >>> compressed = Path(tempfile.mkdtemp()) / "b.jsonl.gz"
+    >>> _ = compressed.write_bytes(bytes(12))
+    >>> ranges = [Unit(Path("a.jsonl"), ByteRange(Path("a.jsonl"), start, start + 11, 1, 33, 0)) for start in (0, 11, 22)]
+    >>> reading_order(ranges + [Unit(compressed, whole_reason="compressed (gz)")], 10)
+    [3, 0, 1, 2]
+    """
+    sizes = [unit.num_bytes for unit in units]
+    return sorted(range(len(units)), key=lambda number: (
+        -sizes[number] if units[number].byte_range is None and sizes[number] > range_bytes else 0, number))
+
+
+@dataclass
 class UnitResult:
     """What reading one unit gave: its accounting (a partial build report) and, per
     document kept, its number of tokens and bytes of metadata, in input order."""
@@ -224,6 +268,7 @@ class UnitResult:
     report: BuildReport
     token_counts: np.ndarray
     metadata_lengths: np.ndarray
+    span: TaskSpan | None = None
 
 
 def unit_paths(work: Path, number: int) -> tuple[Path, Path]:
@@ -238,7 +283,13 @@ class UnitReader:
 
     def __init__(self, tokenizer: Tokenizer, fingerprint: dict[str, Any], shard_positions: int, on_error: str,
                  text_field: str, work: str, directory: str, kill_once: str | None, selection: Selection | None = None):
-        os.chdir(directory)
+        try:
+            os.chdir(directory)
+        except OSError as error:
+            raise InputError(f"expected the build's working directory {directory} on every node of the cluster, found "
+                             f"it missing on node {node_id() or 'of this worker'} ({error.strerror or error}); inputs "
+                             "and the index must be on a filesystem every node sees at the same path: mount it "
+                             "there, or run the build from a directory every node has") from None
         self.selection = selection  # which files of unknown kind an --include pattern names (read as text)
         self.tokenizer = tokenizer
         self.fingerprint = fingerprint
@@ -251,6 +302,7 @@ class UnitReader:
     def read_unit(self, number: int, unit: Unit) -> UnitResult:
         """Read ``unit`` as unit ``number``; raises the local build's InputError on a problem
         under ``on_error="fail"``, and an InputError when a range's file changed since it was cut."""
+        start = time.time()
         tokens_path, metadata_path = unit_paths(self.work, number)
         spool = _Spool(Path(tokens_path), Path(metadata_path), self.tokenizer.token_width)
         report = BuildReport(directory=str(self.work), files={str(unit.path): file_counts()})
@@ -268,7 +320,7 @@ class UnitReader:
         spool.commit()
         kill_once(self.kill_once, "unit-read")
         return UnitResult(report, np.frombuffer(spool.token_counts, dtype=np.int64),
-                          np.frombuffer(spool.metadata_lengths, dtype=np.int64))
+                          np.frombuffer(spool.metadata_lengths, dtype=np.int64), task_span(f"read unit {number}", start))
 
     def pid(self) -> int:
         """The process id of the actor (tests kill it)."""
@@ -452,10 +504,11 @@ class UnitRelease:
 # -- step 3: sorting and writing ------------------------------------------------------------------
 def write_shard(out: str, tokenizer: Tokenizer, fingerprint: dict[str, Any], shard_positions: int, name: str,
                 pieces: Sequence[Piece], previous: dict[str, Any] | None,
-                kill_spec: str | None) -> tuple[dict[str, Any], dict[str, Any] | None]:
+                kill_spec: str | None) -> tuple[dict[str, Any], dict[str, Any] | None, TaskSpan]:
     """Fill shard ``name`` from its pieces and write it with the index kind's writer (or
     reuse it when ``previous``, its build-state record, shows it written already). Returns
-    its manifest entry and its new build-state record (None when reused)."""
+    its manifest entry, its new build-state record (None when reused) and its span."""
+    start = time.time()
     buffer = ShardBuffer(tokenizer.token_width, shard_positions, tokenizer.separator_id, fingerprint["memory_budget"])
     dtype = token_dtype(tokenizer.token_width)
     for piece in pieces:
@@ -474,7 +527,96 @@ def write_shard(out: str, tokenizer: Tokenizer, fingerprint: dict[str, Any], sha
     writer = WRITERS[fingerprint.get("index_kind", "sa")](Path(out), tokenizer, fingerprint, False)
     entry, record = write_or_reuse_shard(writer, name, buffer, previous, lambda: None)
     kill_once(kill_spec, "shard-written")
-    return entry, record
+    return entry, record, task_span(f"write {name}", start)
+
+
+class BuildWorker(UnitReader):
+    """A Ray actor that reads units and writes shards, as the driver hands them out: one per
+    CPU of the cluster, for the whole build. Its process starts once (about half a second to
+    start Ray and import infgram); a build with reader actors, let go after reading, and a task
+    per shard paid that start again between reading and sorting, on every node."""
+
+    def __init__(self, out: str, *reader_arguments: Any):
+        self.out = out
+        self.start_error: InfgramError | None = None
+        try:
+            super().__init__(*reader_arguments)
+        except InfgramError as error:  # an actor that fails to start leaves only the error's text: kept for node()
+            self.start_error = error
+
+    def node(self) -> str:
+        """The id of the node this worker runs on: the driver's first call, answered once the
+        worker is up; raises the error that kept the worker from starting, if any."""
+        if self.start_error is not None:
+            raise self.start_error
+        return node_id()
+
+    def write_shard(self, name: str, pieces: Sequence[Piece],
+                    previous: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any] | None, TaskSpan]:
+        """:func:`write_shard` in this worker's process."""
+        return write_shard(self.out, self.tokenizer, self.fingerprint, self.shard_positions, name, pieces, previous,
+                           self.kill_once)
+
+
+DOCUMENT_WORK_TOKENS = 200
+"""What a document adds to a shard's work, in tokens sorted: its entry in ``documents.bin`` and
+its metadata columns cost about 10 µs to write, and sorting costs about 0.05 µs a token (wiki +
+prose, bytes: a shard of 8 M tokens and 19,000 documents took 0.6 s, one of 2,000 0.4 s)."""
+
+
+def shard_work(pieces: Sequence[Piece]) -> int:
+    """How much work writing a shard of these pieces is, in tokens: its tokens, and
+    :data:`DOCUMENT_WORK_TOKENS` per document. Shards are handed out the largest first, so
+    that the longest is not the last to start; the index does not depend on it.
+
+    >>> shard_work([Piece("a.tokens", "a.metadata", 0, 0, np.array([5, 3]), np.array([0, 0]))])
+    408
+    """
+    return sum(int(piece.token_counts.sum()) + DOCUMENT_WORK_TOKENS * len(piece.token_counts) for piece in pieces)
+
+
+def sort_slots(nodes: Iterable[dict[str, Any]], budget_bytes: int | None) -> dict[str, int]:
+    """How many shards each live node (by id) may sort at once: one per whole CPU, and with a
+    memory budget no more than its memory holds at the budget each (or at the memory of the
+    largest node with a CPU, when that is less: it sorts one shard at a time). A node whose
+    memory holds none still reads units. Nodes as ``ray.nodes()`` lists them.
+
+    >>> nodes = [{"NodeID": "a", "Alive": True, "Resources": {"CPU": 4.0, "memory": 5e9}},
+    ...          {"NodeID": "b", "Alive": True, "Resources": {"CPU": 2.0, "memory": 1e9}},
+    ...          {"NodeID": "c", "Alive": False, "Resources": {"CPU": 8.0, "memory": 9e9}}]
+    >>> sort_slots(nodes, 2_000_000_000), sort_slots(nodes, 8_000_000_000), sort_slots(nodes, None)
+    ({'a': 2, 'b': 0}, {'a': 1, 'b': 0}, {'a': 4, 'b': 2})
+    """
+    live = [node for node in nodes if node.get("Alive")]
+    reserve = budget_bytes
+    if budget_bytes:
+        reserve = min(budget_bytes, max((node["Resources"].get("memory", 0) for node in live
+                                         if node["Resources"].get("CPU", 0) >= 1), default=0)) or None
+    slots = {}
+    for node in live:
+        resources = node.get("Resources", {})
+        count = int(resources.get("CPU", 0))
+        if reserve:
+            count = min(count, int(resources.get("memory", 0) // reserve))
+        slots[node["NodeID"]] = count
+    return slots
+
+
+def worker_nodes(nodes: Iterable[dict[str, Any]], slots: dict[str, int], count: int) -> list[str]:
+    """The nodes (by id) of ``count`` build workers, at most one per CPU of each live node:
+    spread over the nodes in turn, the nodes that may sort shards (``slots``, from
+    :func:`sort_slots`) first, so that however few workers there are, some of them can sort.
+
+    >>> nodes = [{"NodeID": "a", "Alive": True, "Resources": {"CPU": 1.0}},
+    ...          {"NodeID": "b", "Alive": True, "Resources": {"CPU": 3.0}},
+    ...          {"NodeID": "c", "Alive": True, "Resources": {}}]
+    >>> worker_nodes(nodes, {"a": 0, "b": 1, "c": 0}, 3), worker_nodes(nodes, {"a": 1, "b": 1, "c": 0}, 9)
+    (['b', 'a', 'b'], ['a', 'b', 'b', 'b'])
+    """
+    cpus = {node["NodeID"]: int(node.get("Resources", {}).get("CPU", 0)) for node in nodes if node.get("Alive")}
+    order = sorted(cpus, key=lambda node: (slots.get(node, 0) == 0, node))
+    placed = [node for turn in range(max(cpus.values(), default=0)) for node in order if cpus[node] > turn]
+    return placed[:count]
 
 
 @functools.lru_cache(maxsize=None)
@@ -551,14 +693,21 @@ class ShardCuts:
 def _read_and_write(ray: Any, files: list[Path], range_bytes: int | None, selection: Selection | None,
                     reader_arguments: tuple, total_bytes: int, out: Path, tokenizer: Tokenizer,
                     fingerprint: dict[str, Any], shard_positions: int, builder: Builder, work: Path, progress: bool,
-                    kill_spec: str | None) -> tuple[list[UnitResult], int, float]:
-    """Steps 1 to 3, overlapped: the units (:func:`plan_units`) are read by a pool of readers
-    (whole files larger than a range first, the rest in input order); as soon as the units
-    read make a shard whole (:class:`ShardCuts`) its task is started, and a reader with nothing
-    left to read is let go, so that its CPU sorts while the last units are read. Each finished
-    shard is recorded in the build state as it comes in. Under ``on_error="fail"`` the first
-    problem in input order is raised. Returns the units' results in input order, how many
-    shards were reused from an earlier run, and when the last unit was read."""
+                    kill_spec: str | None, spans: list[TaskSpan]) -> tuple[list[UnitResult], int, float]:
+    """Steps 1 to 3, overlapped, on one :class:`BuildWorker` per CPU of the cluster: the units
+    (:func:`plan_units`) are read in :func:`reading_order`; as soon as the units read make a
+    shard whole (:class:`ShardCuts`) it is ready to sort. One worker at a time reads, unit
+    after unit, so that the cut moves on while the others sort; a worker that comes free sorts
+    the largest ready shard (:func:`shard_work`) when its node has a sort slot free (:func:`sort_slots`), and reads
+    too when it has none to sort. So sorts start as early as the input allows, and reading
+    fills the time of the worker that has fewer shards to sort, not the time of the last shard
+    (shards are indivisible: 7 shards on 2 workers are 4 and 3 sorts; the reading goes beside
+    the 3). No worker waits for a phase to end, and work is handed out only to workers that
+    are up, one task at a time, so a slow node never holds a queue. Workers are placed by
+    :func:`worker_nodes`. Each finished shard is recorded in the build state as it comes in.
+    Under ``on_error="fail"`` the first problem in input order is raised. Returns the units'
+    results in input order, how many shards were reused from an earlier run, and when the last
+    unit was read; every task's span is appended to ``spans``."""
     cpus = cluster_cpus(ray)
     if range_bytes is None:
         range_bytes = default_range_bytes(total_bytes, cpus)
@@ -566,23 +715,32 @@ def _read_and_write(ray: Any, files: list[Path], range_bytes: int | None, select
     if progress:
         tqdm.write(describe_units(units))
     sizes = [unit.num_bytes for unit in units]
-    options = {"num_cpus": 1, "max_restarts": RETRIES, "max_task_retries": RETRIES, "scheduling_strategy": "SPREAD"}
-    readers = [_remote(ray, UnitReader).options(**options).remote(*reader_arguments)
-               for _ in range(min(len(units), cpus))]
-    waiting = sorted(range(len(units)), key=lambda number: (-sizes[number] if sizes[number] > range_bytes else 0, number))
-    reading: dict[Any, tuple[int, Any]] = {}
+    nodes = ray.nodes()
+    slots = sort_slots(nodes, fingerprint.get("memory_budget"))
+    # No more workers than pieces of work: the units, and the shards (a position per input byte at most).
+    count = min(cpus, len(units) + 1 + total_bytes // max(1, shard_positions)) if units else 0
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    options = {"num_cpus": 1, "max_restarts": RETRIES, "max_task_retries": RETRIES}
+    # soft: a worker restarted after its node died starts on another one
+    workers = [_remote(ray, BuildWorker).options(**options, scheduling_strategy=NodeAffinitySchedulingStrategy(
+        node, soft=True)).remote(str(out), *reader_arguments) for node in worker_nodes(nodes, slots, count)]
+    starting: dict[Any, int] = {workers[number].node.remote(): number for number in range(len(workers))}
+    node_of: dict[int, str] = {}  # the workers up, by number: their node
+    start_errors: list[BaseException] = []
+    idle: list[int] = []
+    sorting_on: dict[str, int] = {}  # per node, its shards being sorted
+
+    waiting = reading_order(units, range_bytes)
+    reading: dict[Any, tuple[int, int]] = {}
     results: dict[int, UnitResult] = {}
     errors: dict[int, BaseException] = {}
     cuts = ShardCuts(len(units), work, shard_positions, fingerprint["memory_budget"])
 
-    task_options: dict[str, Any] = {"num_cpus": 1, "max_retries": RETRIES}
-    budget = fingerprint.get("memory_budget")
-    if budget:
-        largest = max((node["Resources"].get("memory", 0) for node in ray.nodes() if node.get("Alive")), default=0)
-        task_options["memory"] = min(budget, largest) or None
-    task = _remote(ray, write_shard).options(**task_options)
-    writing: dict[Any, int] = {}
+    ready: list[int] = []  # shards cut, not yet given to a worker
+    writing: dict[Any, tuple[int, int, str]] = {}
     names: list[str] = []
+    pieces_of: list[list[Piece]] = []
     previous: list[dict[str, Any] | None] = []
     tokens_of: list[int] = []
     entries: dict[int, dict[str, Any]] = {}
@@ -590,34 +748,68 @@ def _read_and_write(ray: Any, files: list[Path], range_bytes: int | None, select
     reused = 0
     read_at = time.perf_counter()
 
+    def sort_slot_free(worker: int) -> bool:
+        node = node_of[worker]
+        if node not in slots:  # a node that joined during the build
+            slots.update(sort_slots(ray.nodes(), fingerprint.get("memory_budget")))
+        return sorting_on.get(node, 0) < slots.get(node, 1)
+
+    def give_work() -> None:
+        """Every idle worker the next unit to read when no other worker reads, or when it has no
+        shard to sort; else the largest ready shard, if its node may sort one more."""
+        # After a failure only the units before it are read (the first failure in input order is
+        # raised), and no more shards are started.
+        wanted = [number for number in waiting if not errors or number < min(errors)]
+        for worker in list(idle):
+            can_sort = bool(ready) and not errors and sort_slot_free(worker)
+            if wanted and (not reading or not can_sort):
+                number = wanted.pop(0)
+                waiting.remove(number)
+                reading[workers[worker].read_unit.remote(number, units[number])] = (number, worker)
+            elif can_sort:
+                shard = min(ready, key=lambda number: (-shard_work(pieces_of[number]), number))  # the largest first
+                ready.remove(shard)
+                node = node_of[worker]
+                sorting_on[node] = sorting_on.get(node, 0) + 1
+                reference = workers[worker].write_shard.remote(names[shard], pieces_of[shard], previous[shard])
+                writing[reference] = (shard, worker, node)
+            else:
+                continue
+            idle.remove(worker)
+
     read_bar = tqdm(total=total_bytes, desc="reading and tokenizing", unit="B", unit_scale=True, disable=not progress)
     write_bar = tqdm(total=0, desc="sorting and writing", unit="tok", unit_scale=True, disable=not progress)
     try:
-        idle = list(readers)
         while True:
-            # After a failure only the units before it are read: the first failure in input order is raised.
-            wanted = [number for number in waiting if not errors or number < min(errors)]
-            while idle and wanted:
-                number, reader = wanted.pop(0), idle.pop()
-                waiting.remove(number)
-                reading[reader.read_unit.remote(number, units[number])] = (number, reader)
-            if not wanted:  # a reader with nothing left to read frees its CPU for the shards
-                for reader in idle:
-                    ray.kill(reader, no_restart=True)
-                idle = []
-            if not reading and not writing:
+            give_work()
+            if not reading and not writing and not starting:
                 break
-            done, _ = ray.wait([*reading, *writing], num_returns=1)
-            if done[0] in writing:
-                number = writing.pop(done[0])
+            done, _ = ray.wait([*starting, *reading, *writing], num_returns=1)
+            if done[0] in starting:
+                worker = starting.pop(done[0])
                 try:
-                    entry, record = ray.get(done[0])
+                    node_of[worker] = ray.get(done[0])
+                    idle.append(worker)
+                except ray.exceptions.RayError as error:
+                    start_errors.append(_cause(error))
+                    if progress:
+                        tqdm.write(f"a build worker failed to start: {start_errors[-1]}")
+                continue
+            if done[0] in writing:
+                number, worker, node = writing.pop(done[0])
+                sorting_on[node] -= 1
+                try:
+                    entry, record, span = ray.get(done[0])
                 except ray.exceptions.RayError as error:
                     cause = _cause(error)
                     if isinstance(cause, (InfgramError, OSError)):
                         raise cause from None
                     raise BuildError(f"expected shard {names[number]} to be written on the cluster, found it failed "
                                      f"{RETRIES + 1} times: {cause}; rerun the same command to resume") from None
+                node_of[worker] = span.node or node  # a worker restarted after a crash may be on another node
+                idle.append(worker)
+                give_work()  # before the bookkeeping: the worker waits for nothing of the driver's
+                spans.append(span)
                 for path in release.finished(number):
                     Path(path).unlink(missing_ok=True)
                 if record is None:
@@ -628,12 +820,17 @@ def _read_and_write(ray: Any, files: list[Path], range_bytes: int | None, select
                 entries[number] = entry
                 write_bar.update(tokens_of[number])
                 continue
-            number, reader = reading.pop(done[0])
-            idle.append(reader)
+            number, worker = reading.pop(done[0])
             try:
                 results[number] = ray.get(done[0])
+                spans.append(results[number].span)
+                node_of[worker] = results[number].span.node or node_of[worker]
+                idle.append(worker)
             except ray.exceptions.RayError as error:
                 errors[number] = _cause(error)
+                if not isinstance(error, ray.exceptions.RayActorError):
+                    idle.append(worker)  # its own error (a bad record): the worker is still up
+            give_work()  # the reader reads on at once; the shards this unit completes are handed out below
             read_bar.update(sizes[number])
             if errors:
                 if all(unit in results or unit in errors for unit in range(min(errors))):
@@ -641,32 +838,43 @@ def _read_and_write(ray: Any, files: list[Path], range_bytes: int | None, select
                 continue
             if len(results) == len(units):
                 read_at = time.perf_counter()
-            for shard in cuts.extend(results):
+            cut = cuts.extend(results)
+            for shard in cut:
                 number = len(names)
                 names.append(f"shard-{number:05d}")
                 # No record outlives a shard that may be replaced now; finished ones come back as they finish.
                 previous.append(builder.state["shards"].pop(names[number], None))
-                builder.save_state()
+                pieces_of.append(shard)
                 tokens_of.append(sum(int(piece.token_counts.sum()) for piece in shard))
                 release.add(number, shard)
-                writing[task.remote(str(out), tokenizer, fingerprint, shard_positions, names[number], shard,
-                                    previous[number], kill_spec)] = number
+                ready.append(number)
                 write_bar.total += tokens_of[number]
                 write_bar.refresh()
+            if cut:
+                builder.save_state()  # before any of these shards is started
             release.hold(cuts.waiting_units())
     finally:
         read_bar.close()
         write_bar.close()
-        for reader in readers:
-            ray.kill(reader, no_restart=True)
-        for reference in writing:
-            ray.cancel(reference, force=True)
+        for worker in workers:  # a shard still being sorted stops with its worker (its files are temporary)
+            ray.kill(worker, no_restart=True)
+        in_flight = [*starting, *reading, *writing]
+        if in_flight:  # their calls end once the workers are gone: none writes in the unit folder after this
+            ray.wait(in_flight, num_returns=len(in_flight), timeout=60)
     if errors:
         first = errors[min(errors)]
         if isinstance(first, InfgramError):
             raise first
         raise BuildError(f"expected every input file to be read on the cluster, found {units[min(errors)].describe()} "
                          f"failed: {first}; check the workers' logs, then rerun the same command") from first
+    if waiting or ready:  # work was left with no worker to do it
+        cause = start_errors[0] if start_errors and not node_of else None
+        if isinstance(cause, InfgramError):
+            raise cause
+        found = "none left" if node_of else (f"none started ({cause})" if cause is not None else
+                                              "no node with a CPU to start one on")
+        raise BuildError(f"expected build workers on the cluster to read and sort, found {found}; check the "
+                         "cluster (`ray status`) and the workers' logs, then rerun the same command")
     for number in range(len(names)):
         builder.add_shard(entries[number])
     return [results[number] for number in range(len(units))], reused, read_at
@@ -707,6 +915,7 @@ def build(inputs: Iterable[str | Path], out: str | Path, *, address: str | None 
         work.mkdir(parents=True)
         kill_spec = os.environ.get(KILL_ONCE_VARIABLE)
         phases = {"start": time.perf_counter()}
+        spans: list[TaskSpan] = []
         try:
             report = plan.new_report(out)
             builder = Builder(out, tokenizer, fingerprint, shard_positions, on_error, progress, plan.state, report)
@@ -714,7 +923,7 @@ def build(inputs: Iterable[str | Path], out: str | Path, *, address: str | None 
                 ray, files, range_bytes, plan.selection,
                 (tokenizer, fingerprint, shard_positions, on_error, text_field, str(work), os.getcwd(), kill_spec,
                  plan.selection), plan.total_bytes, out.resolve(), tokenizer, fingerprint, shard_positions, builder,
-                work, progress, kill_spec)
+                work, progress, kill_spec, spans)
             merge_reports(report, (unit.report for unit in units))
             phases["plan"] = phases["read"]
             phases["write"] = time.perf_counter()
@@ -727,6 +936,7 @@ def build(inputs: Iterable[str | Path], out: str | Path, *, address: str | None 
         report.phase_seconds = {"prepare": phases["start"] - start, "read_and_tokenize": phases["read"] - phases["start"],
                                 "plan": phases["plan"] - phases["read"], "sort_and_write": phases["write"] - phases["plan"],
                                 "finish": report.seconds - (phases["write"] - start)}
+        report.task_spans = spans
     if progress:
         tqdm.write(report.summary())
     return report
