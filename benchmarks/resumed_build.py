@@ -35,11 +35,11 @@ def main() -> None:
         full_seconds = time.perf_counter() - start
         original, started = sa_writer.sorted_positions, []
 
-        def interrupted(tokens, token_width):
+        def interrupted(tokens, token_width, out=None):
             started.append(len(tokens))
             if len(started) == full.num_shards:
                 raise KeyboardInterrupt
-            yield from original(tokens, token_width)
+            yield from original(tokens, token_width, out)
 
         sa_writer.sorted_positions = interrupted
         try:
