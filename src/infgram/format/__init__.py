@@ -412,10 +412,10 @@ class AtomicFileWriter:
         >>> path = Path(tempfile.mkdtemp()) / "mapped.bin"
         >>> writer = AtomicFileWriter(path, FileHeader(KIND_TOKENS, 1, 0, 3, 1))
         >>> payload = writer.map_payload(np.uint8)
-        >>> payload[:] = [7, 8, 9]
+        >>> payload[:] = [65, 66, 67]
         >>> entry = writer.commit()
-        >>> entry["bytes"], path.read_bytes()[HEADER_BYTES:], entry["sha256"] == hashlib.sha256(b"\x07\x08\x09").hexdigest()
-        (67, b'\x07\x08\t', True)
+        >>> entry["bytes"], path.read_bytes()[HEADER_BYTES:], entry["sha256"] == hashlib.sha256(b"ABC").hexdigest()
+        (67, b'ABC', True)
         """
         itemsize = np.dtype(dtype).itemsize
         payload_bytes = self.header.payload_bytes
