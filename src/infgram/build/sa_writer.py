@@ -22,11 +22,11 @@ When the pointers are 4 bytes (shards of 2^24 to 2^31 tokens) and the suffix arr
 below the kernel's background writeback threshold (``resources.background_writeback_bytes``),
 the sorter writes straight into ``suffix_array.bin``, mapped (``AtomicFileWriter.map_payload``):
 the page cache is its output array, so nothing is copied or written after the sort but the
-fsync. Measured on wiki + prose bytes (55.8 M tokens): the sort itself is no slower that way
-(2.75-2.94 s, against 2.94-3.44 s into anonymous memory), and sort plus durable file take
-2.86-3.05 s instead of 3.39-3.67 s (BENCHMARKS.md). Above the threshold the kernel would
-write the pages out while the sort keeps changing them, or slow the sort down: the array is
-sorted in memory and written after, as for every other width.
+fsync. On wiki + prose bytes (55.8 M tokens, ``benchmarks/build_pipeline.py --parts bytes``)
+what follows the sort fell from 0.60 s to 0.34 s, and the sort was no slower (BENCHMARKS.md).
+Above the threshold the kernel would write the pages out while the sort keeps changing them,
+or slow the sort down: the array is sorted in memory and written after, as for every other
+width.
 """
 
 from __future__ import annotations
