@@ -14,8 +14,10 @@ that use it are in one pytest-xdist group, so one worker runs them all on one cl
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -72,6 +74,18 @@ def cluster():
 def index_files():
     """A function: the sha256 of every file of an index directory (see :func:`files_of`)."""
     return files_of
+
+
+def word_corpus(folder: Path, words: list[str], seed: int, files: int, lines: int, max_words: int) -> Path:
+    """A folder of ``files`` JSON Lines files of ``lines`` documents each, of 1 to
+    ``max_words`` random words (the same for a seed)."""
+    rng = random.Random(seed)
+    folder.mkdir()
+    for number in range(files):
+        rows = [json.dumps({"text": " ".join(rng.choice(words) for _ in range(rng.randint(1, max_words)))})
+                for _ in range(lines)]
+        (folder / f"part-{number}.jsonl").write_text("\n".join(rows) + "\n")
+    return folder
 
 
 def files_of(directory: Path) -> dict[str, bytes]:

@@ -9,13 +9,11 @@ published either way.
 
 from __future__ import annotations
 
-import json
 import os
-import random
 
 import pytest
 
-from cluster_fixtures import cluster, index_files  # noqa: E402,F401 (fixtures; sets the loopback variable)
+from cluster_fixtures import cluster, index_files, word_corpus  # noqa: E402,F401 (fixtures; sets the loopback variable)
 
 ray = pytest.importorskip("ray", reason='ray is not installed: pip install "infgram[ray]" to run these tests')
 
@@ -30,13 +28,7 @@ WORDS = "oak ash elm yew fir birch beech rowan".split()
 
 
 def _corpus(folder, files=3, lines=300):
-    rng = random.Random(11)
-    folder.mkdir()
-    for number in range(files):
-        rows = [json.dumps({"text": " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 30)))})
-                for _ in range(lines)]
-        (folder / f"part-{number}.jsonl").write_text("\n".join(rows) + "\n")
-    return folder
+    return word_corpus(folder, WORDS, seed=11, files=files, lines=lines, max_words=30)
 
 
 def test_every_unit_and_shard_runs_in_a_build_worker_on_a_node(cluster, tmp_path, index_files):

@@ -8,7 +8,6 @@ requests: it is restarted, requests in flight are retried, and every answer is t
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -17,7 +16,7 @@ import time
 
 import pytest
 
-from cluster_fixtures import cluster, index_files  # noqa: E402,F401 (fixtures; sets the loopback variable)
+from cluster_fixtures import cluster, index_files, word_corpus  # noqa: E402,F401 (fixtures; sets the loopback variable)
 
 pytest.importorskip("ray", reason='ray is not installed: pip install "infgram[ray]" to run these tests')
 
@@ -32,13 +31,7 @@ WORDS = "red green blue cyan magenta yellow black white".split()
 
 
 def _corpus(folder, files=3, lines=400):
-    rng = random.Random(3)
-    folder.mkdir()
-    for number in range(files):
-        rows = [json.dumps({"text": " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 20)))})
-                for _ in range(lines)]
-        (folder / f"part-{number}.jsonl").write_text("\n".join(rows) + "\n")
-    return folder
+    return word_corpus(folder, WORDS, seed=3, files=files, lines=lines, max_words=20)
 
 
 @pytest.mark.parametrize("point", ["shard-written", "unit-read"])
