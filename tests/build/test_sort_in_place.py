@@ -96,3 +96,35 @@ def test_a_payload_is_mapped_only_before_any_write_and_in_whole_items(tmp_path):
     with pytest.raises(IndexFormatError, match="for a payload of 6 bytes"):
         uneven.map_payload(np.int32)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_where_the_file_cannot_be_reserved_the_array_is_written_after_the_sort(tmp_path, monkeypatch):
+    """A full disk (or a filesystem without posix_fallocate) refuses the reservation: the
+    build sorts in memory and writes the file after, to the same bytes."""
+    import errno
+    import os
+
+    copied = files_of(_build(tmp_path / "copied", monkeypatch, False))
+
+    def full(descriptor, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    assert files_of(_build(tmp_path / "refused", monkeypatch, True)) == copied
+
+
+def test_a_refused_map_leaves_the_writer_as_it_was(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    def unsupported(descriptor, offset, length):
+        raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+
+    monkeypatch.setattr(os, "posix_fallocate", unsupported)
+    writer = _writer(tmp_path / "a.bin", 8)
+    with pytest.raises(OSError, match="not supported"):
+        writer.map_payload(np.int32)
+    writer.write(np.array([5, 6], dtype="<i4"))
+    entry = writer.commit()
+    assert (tmp_path / "a.bin").read_bytes()[HEADER_BYTES:] == np.array([5, 6], dtype="<i4").tobytes()
+    assert entry["bytes"] == HEADER_BYTES + 8

@@ -191,8 +191,13 @@ class SAWriter(ShardWriter):
             )
             keys = None
             try:
-                in_place = sorts_in_place(num_positions, pointer_width)
-                out = suffix_writer.map_payload(np.int32) if in_place else None
+                out = None
+                if sorts_in_place(num_positions, pointer_width):
+                    try:
+                        out = suffix_writer.map_payload(np.int32)
+                    except OSError:
+                        pass  # no room reserved, or no map on this filesystem: written after the sort
+                in_place = out is not None
                 sorting = InThread(_sort_chunks, tokens, width, out, name=f"sort {name}")
                 out = None  # the sort's chunks are the references to the map from here on
                 try:

@@ -57,6 +57,7 @@ is an interrupted build, which the build command resumes).
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -406,7 +407,9 @@ class AtomicFileWriter:
         """The whole payload as a writable array of ``dtype`` mapped onto the file, in place
         of :meth:`write` calls: what is stored in it is the payload (the page cache is the
         array, so nothing is copied). ``commit`` flushes it and hashes it; the caller must
-        stop changing it before then. Its itemsize must divide the payload.
+        stop changing it before then. Its itemsize must divide the payload. Raises
+        ``OSError`` (and leaves the writer as it was) where the file's blocks cannot be
+        reserved or it cannot be mapped: a full disk, or a filesystem without either.
 
         >>> import tempfile
         >>> path = Path(tempfile.mkdtemp()) / "mapped.bin"
@@ -423,15 +426,25 @@ class AtomicFileWriter:
             self.abort()
             raise IndexFormatError(f"internal error: cannot map {self.path.name} as {np.dtype(dtype)} after "
                                    f"{self._written} bytes written, for a payload of {payload_bytes} bytes")
+        self._handle.flush()
+        descriptor = self._handle.fileno()
+        if payload_bytes == 0:
+            mapped: np.ndarray = np.zeros(0, dtype=dtype)
+        else:
+            try:
+                # The blocks are reserved now: a full disk is an OSError here, not a SIGBUS
+                # when a page of the map is first written (so no map where they cannot be).
+                if not hasattr(os, "posix_fallocate"):
+                    raise OSError(errno.ENOTSUP, "posix_fallocate is not available")
+                os.posix_fallocate(descriptor, HEADER_BYTES, payload_bytes)
+                mapped = np.memmap(self.temporary_path, dtype=dtype, mode="r+", offset=HEADER_BYTES,
+                                   shape=(payload_bytes // itemsize,))
+            except OSError:
+                os.ftruncate(descriptor, HEADER_BYTES)  # the writer stays as it was: write() still works
+                raise
         self._stop_hashing()  # hashed at commit, from the map
         self._hash = None if self._known_sha256 else hashlib.sha256()
-        self._handle.flush()
-        os.ftruncate(self._handle.fileno(), HEADER_BYTES + payload_bytes)
-        if payload_bytes == 0:
-            self._payload_map = np.zeros(0, dtype=dtype)
-        else:
-            self._payload_map = np.memmap(self.temporary_path, dtype=dtype, mode="r+", offset=HEADER_BYTES,
-                                          shape=(payload_bytes // itemsize,))
+        self._payload_map = mapped
         self._written = payload_bytes
         return self._payload_map
 
