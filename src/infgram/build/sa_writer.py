@@ -117,7 +117,7 @@ def sorts_in_place(num_positions: int, pointer_width: int) -> bool:
     top of this module): 4-byte pointers are the sorter's int32 on a little-endian machine,
     and the array fits below the kernel's background writeback threshold.
 
-    >>> sorts_in_place(50_000_000, 4), sorts_in_place(1000, 2)
+    >>> sorts_in_place(17_000_000, 4), sorts_in_place(1000, 2)  # 68 MB of pointers, 1,000 of 2 bytes
     (True, False)
     """
     return (pointer_width == 4 and num_positions <= INT32_LIMIT and sys.byteorder == "little"
