@@ -531,7 +531,7 @@ static int NAME(sort_level)(const unsigned char *text, index_t n, index_t alphab
              * its length only when it differs. */
             const unsigned char *substring = text + (size_t)lms * SYMBOL_BYTES;
             index_t length = previous_length;
-            int same = previous_length > 0 && lms + previous_length <= n &&
+            int same = previous_length > 0 && previous_length <= n - lms && /* no overflow near 2^31 */
                        same_bytes(substring, previous, (size_t)previous_length * SYMBOL_BYTES) &&
                        NAME(rises_ahead)(text, n, lms + previous_length - 1, top);
             if (!same) length = NAME(lms_length)(text, n, lms, top);
