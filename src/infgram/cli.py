@@ -865,14 +865,17 @@ def build_parser() -> argparse.ArgumentParser:
     official_tokenizer_help = ("an official infini-gram index's tokenizer (tokenizer.json, or bytes); default: the "
                                "one `infgram adopt` recorded, else bytes for u8 and token ids for u16/u32")
 
-    def with_index(name: str, help_text: str, aliases: Sequence[str] = ()) -> argparse.ArgumentParser:
+    def with_index(name: str, help_text: str, aliases: Sequence[str] = (), queries: bool = True) -> argparse.ArgumentParser:
+        """A command on an index; ``queries``: it reads text or ids (so --ids and an official
+        index's --tokenizer apply)."""
         sub = commands.add_parser(name, help=help_text, description=help_text, aliases=list(aliases),
                                   formatter_class=DefaultsShown)
         sub.add_argument("index", help=index_help)
         sub.add_argument("--json", action="store_true", help="print JSON")
-        sub.add_argument("--ids", action="store_true", help="queries are token ids, separated by commas or spaces")
-        sub.add_argument("--tokenizer", dest="index_tokenizer", default=None, metavar="TOKENIZER",
-                         help=official_tokenizer_help)
+        if queries:
+            sub.add_argument("--ids", action="store_true", help="queries are token ids, separated by commas or spaces")
+            sub.add_argument("--tokenizer", dest="index_tokenizer", default=None, metavar="TOKENIZER",
+                             help=official_tokenizer_help)
         return sub
 
     def with_exact_tokens(sub: argparse.ArgumentParser) -> None:
@@ -1005,7 +1008,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also count the documents per value of this metadata field, and those lacking it")
     sub.set_defaults(func=command_documents)
 
-    sub = with_index("stats", "the metadata fields of an index: their values, documents and tokens")
+    sub = with_index("stats", "the metadata fields of an index: their values, documents and tokens", queries=False)
     sub.add_argument("--top", type=int, default=20, help="values shown per field, most documents first")
     sub.add_argument("--plot", default=None, metavar="FILE.html", help="also draw tokens per value as bar charts")
     sub.set_defaults(func=command_stats)

@@ -237,3 +237,7 @@ def test_command_line(index_directory, tmp_path):
     assert (tmp_path / "stats.html").read_text().count("<svg") == 3
     found = run_cli("stats", index_directory)
     assert "lang: 3 values in 3 documents (47 tokens); missing in 1" in found.stdout
+    found = run_cli("stats", "--help")  # stats reads no query: no --ids, no query tokenizer
+    assert "--top" in found.stdout and "--ids" not in found.stdout and "--tokenizer" not in found.stdout
+    found = run_cli("stats", index_directory, "--ids")
+    assert found.returncode == 2 and "unrecognized arguments: --ids" in found.stderr
