@@ -12,7 +12,7 @@ from pathlib import Path
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from infgram.build.inputs import range_lines, read_range_records, read_records, split_lines
+from infgram.build.inputs import range_lines, read_range_records, read_records, byte_ranges
 from infgram.build.json_array import starts_with_array
 
 LINES = st.lists(
@@ -45,7 +45,7 @@ def _written(data: bytes) -> Path:
 def test_every_line_is_in_exactly_one_range_in_order(lines, ends, final_break, range_bytes):
     data = _file(lines, ends, final_break)
     path = _written(data)
-    ranges = split_lines(path, range_bytes)
+    ranges = byte_ranges(path, range_bytes)
     # The ranges tile the file, each starting at a line start, none empty (but an empty file's one).
     assert ranges[0].byte_start == 0 and ranges[-1].byte_end == len(data)
     assert all(a.byte_end == b.byte_start for a, b in zip(ranges, ranges[1:]))
@@ -84,6 +84,6 @@ def test_the_ranges_records_are_the_whole_files_records(lines, ends, final_break
     assume(not starts_with_array(data))  # then it is one JSON array, never cut (see whole_file_reason)
     path = _written(data)
     whole = [_record_key(record) for record in read_records([path])]
-    ranged = [_record_key(record) for byte_range in split_lines(path, range_bytes)
+    ranged = [_record_key(record) for byte_range in byte_ranges(path, range_bytes)
               for record in read_range_records(byte_range)]
     assert ranged == whole

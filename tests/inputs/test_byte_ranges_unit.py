@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import infgram
-from infgram.build.inputs import UNREADABLE_FILE, InputProblem, read_range_records, split_lines, whole_file_reason
+from infgram.build.inputs import UNREADABLE_FILE, InputProblem, read_range_records, byte_ranges, whole_file_reason
 from infgram.build.pipeline import BuildReport, build_options, file_counts
 from infgram.distributed.builder import UnitReader, describe_units, merge_reports, plan_units
 from infgram.errors import InputError
@@ -28,7 +28,7 @@ def _jsonl(path: Path, lines: int = 40) -> Path:
 
 def test_a_file_grown_since_it_was_cut_is_refused(tmp_path):
     path = _jsonl(tmp_path / "a.jsonl")
-    ranges = split_lines(path, 100)
+    ranges = byte_ranges(path, 100)
     with open(path, "ab") as handle:
         handle.write(b'{"text": "late"}\n')
     with pytest.raises(InputError, match=r"a\.jsonl changed while the build ran: expected the file as it was split "
@@ -39,7 +39,7 @@ def test_a_file_grown_since_it_was_cut_is_refused(tmp_path):
 
 def test_a_file_rewritten_with_the_same_size_and_time_is_refused_when_a_cut_moved(tmp_path):
     path = _jsonl(tmp_path / "a.jsonl")
-    ranges = split_lines(path, 100)
+    ranges = byte_ranges(path, 100)
     status = path.stat()
     data = path.read_bytes()
     path.write_bytes(b"x" + data[:-1])  # every line start moves one byte on
@@ -50,7 +50,7 @@ def test_a_file_rewritten_with_the_same_size_and_time_is_refused_when_a_cut_move
 
 def test_an_unreadable_range_is_an_unreadable_file_problem(tmp_path):
     path = _jsonl(tmp_path / "a.jsonl")
-    ranges = split_lines(path, 100)
+    ranges = byte_ranges(path, 100)
     path.unlink()
     problems = list(read_range_records(ranges[2]))
     assert len(problems) == 1 and isinstance(problems[0], InputProblem)
@@ -62,16 +62,16 @@ def test_an_unreadable_range_is_an_unreadable_file_problem(tmp_path):
 def test_a_file_that_cannot_be_cut_is_an_error_naming_it(tmp_path):
     with pytest.raises(InputError, match=r"cannot read input .*missing\.jsonl to split it at line starts: "
                                          "No such file or directory; check that it still exists"):
-        split_lines(tmp_path / "missing.jsonl", 10)
+        byte_ranges(tmp_path / "missing.jsonl", 10)
     with pytest.raises(InputError, match="expected a positive number of bytes per range, found 0"):
-        split_lines(_jsonl(tmp_path / "a.jsonl"), 0)
+        byte_ranges(_jsonl(tmp_path / "a.jsonl"), 0)
 
 
 def test_an_empty_file_is_one_empty_range(tmp_path):
     empty = tmp_path / "empty.jsonl"
     empty.write_bytes(b"")
-    assert [(r.byte_start, r.byte_end, r.first_line) for r in split_lines(empty, 4)] == [(0, 0, 1)]
-    assert list(read_range_records(split_lines(empty, 4)[0])) == []
+    assert [(r.byte_start, r.byte_end, r.first_line) for r in byte_ranges(empty, 4)] == [(0, 0, 1)]
+    assert list(read_range_records(byte_ranges(empty, 4)[0])) == []
 
 
 def test_files_that_cannot_be_cut_are_read_whole_and_the_plan_says_why(tmp_path):

@@ -832,7 +832,7 @@ def whole_file_reason(path: Source, selection: Selection | None = None) -> str |
     return None
 
 
-def split_lines(path: Path, range_bytes: int) -> list[ByteRange]:
+def byte_ranges(path: Path, range_bytes: int) -> list[ByteRange]:
     """``path`` cut into ranges of about ``range_bytes`` bytes, every cut moved forward to the
     next line start (a line longer than a range makes its range longer, and no range is
     empty, except the one range of an empty file), with each range's first line number. The
@@ -842,7 +842,7 @@ def split_lines(path: Path, range_bytes: int) -> list[ByteRange]:
     >>> import tempfile
     >>> path = Path(tempfile.mkdtemp()) / "a.jsonl"
     >>> _ = path.write_bytes(b'{"text": "a"}\\n{"text": "bb"}\\n{"text": "c"}\\n')
-    >>> [(r.byte_start, r.byte_end, r.first_line) for r in split_lines(path, 14)]
+    >>> [(r.byte_start, r.byte_end, r.first_line) for r in byte_ranges(path, 14)]
     [(0, 14, 1), (14, 29, 2), (29, 43, 3)]
     """
     if range_bytes < 1:
@@ -908,7 +908,7 @@ def open_range(byte_range: ByteRange) -> io.BufferedReader:
     >>> import tempfile
     >>> path = Path(tempfile.mkdtemp()) / "a.jsonl"
     >>> _ = path.write_bytes(b"one\\ntwo\\nthree\\n")
-    >>> with open_range(split_lines(path, 4)[1]) as stream:
+    >>> with open_range(byte_ranges(path, 4)[1]) as stream:
     ...     stream.read()
     b'two\\n'
     """
@@ -940,7 +940,7 @@ def range_lines(byte_range: ByteRange) -> Iterator[tuple[int, bytes]]:
     >>> import tempfile
     >>> path = Path(tempfile.mkdtemp()) / "a.jsonl"
     >>> _ = path.write_bytes(b"one\\r\\ntwo\\nthree")
-    >>> [list(range_lines(r)) for r in split_lines(path, 6)]
+    >>> [list(range_lines(r)) for r in byte_ranges(path, 6)]
     [[(1, b'one\\r\\n'), (2, b'two\\n')], [(3, b'three')]]
     """
     with open_range(byte_range) as handle:
@@ -956,7 +956,7 @@ def read_range_records(byte_range: ByteRange, text_field: str | list[str] | Text
     >>> import tempfile
     >>> path = Path(tempfile.mkdtemp()) / "a.jsonl"
     >>> _ = path.write_bytes(b'{"text": "a"}\\n\\n{"text": "b"}\\n')
-    >>> [(type(r).__name__, r.line) for r in read_range_records(split_lines(path, 14)[1])]
+    >>> [(type(r).__name__, r.line) for r in read_range_records(byte_ranges(path, 14)[1])]
     [('BlankLine', 2), ('SourceDocument', 3)]
     """
     fields = text_field if isinstance(text_field, TextFields) else TextFields(text_field)

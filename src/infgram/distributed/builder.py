@@ -25,7 +25,7 @@ steps:
 A unit is a byte range of a file: a large JSON Lines file is cut into ranges of about
 ``range_bytes`` (by default a quarter of the inputs' share of one CPU of the cluster), each cut
 moved forward to the next line start, so that a line belongs to the range where it starts and
-is read once (:func:`infgram.build.inputs.split_lines`). A range's reader numbers its lines as
+is read once (:func:`infgram.build.inputs.byte_ranges`). A range's reader numbers its lines as
 reading the whole file does, so problems name the same lines; the units are merged in input
 order, so documents, the report and the index are the local build's, however the files were
 cut. A file that cannot be entered in the middle is one unit, and the plan says why
@@ -64,7 +64,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..build.inputs import ByteRange, read_range_records, read_records, split_lines, whole_file_reason
+from ..build.inputs import ByteRange, read_range_records, read_records, byte_ranges, whole_file_reason
 from ..build.pipeline import (
     MAX_LISTED_PROBLEMS,
     WRITERS,
@@ -178,7 +178,7 @@ def default_range_bytes(total_bytes: int, num_cpus: int) -> int:
 
 def plan_units(files: Sequence[Path], range_bytes: int, selection: Selection | None = None) -> list[Unit]:
     """The units of reading, in input order: every JSON Lines file larger than ``range_bytes``
-    cut into ranges at line starts (:func:`infgram.build.inputs.split_lines`); every other
+    cut into ranges at line starts (:func:`infgram.build.inputs.byte_ranges`); every other
     file whole, with the reason when it is large and could not be cut.
 
     >>> import tempfile
@@ -198,7 +198,7 @@ def plan_units(files: Sequence[Path], range_bytes: int, selection: Selection | N
         elif reason is not None:
             units.append(Unit(path, whole_reason=reason))
         else:
-            units.extend(Unit(path, byte_range) for byte_range in split_lines(path, range_bytes))
+            units.extend(Unit(path, byte_range) for byte_range in byte_ranges(path, range_bytes))
     return units
 
 
