@@ -120,6 +120,20 @@ def draw_word_text(draw, words, separators, max_documents: int, max_words: int) 
     return vocabulary, documents, queries
 
 
+def piece_or_text(documents: list[str], alphabet: list[str], max_length: int | None = None):
+    """A strategy: a piece of one of ``documents`` (at most ``max_length`` characters), or a
+    short text of ``alphabet`` that may occur nowhere."""
+
+    @st.composite
+    def piece(draw):
+        document = draw(st.sampled_from(documents))
+        start = draw(st.integers(0, len(document) - 1))
+        longest = len(document) if max_length is None else min(len(document), start + max_length)
+        return document[start : draw(st.integers(start + 1, longest))]
+
+    return st.one_of(piece(), st.text(alphabet=alphabet, min_size=1, max_size=3))
+
+
 @functools.lru_cache(maxsize=None)
 def loaded_tokenizer(name: str):
     """A shared tokenizer, loaded once per session (loading llama3's takes seconds)."""

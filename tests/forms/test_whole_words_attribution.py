@@ -24,7 +24,7 @@ from infgram import _reference as reference
 from infgram.service.batch import run_batch
 from infgram.service.protocol import run_request
 
-from conftest import build_tokenized_index, draw_word_text, loaded_tokenizer
+from conftest import build_tokenized_index, draw_word_text, loaded_tokenizer, piece_or_text
 
 WORD_CHARACTERS = ["a", "b", "é", "_", "1"]
 OTHER_CHARACTERS = ["-", "—", ".", "\n"]
@@ -35,15 +35,7 @@ def byte_cases(draw):
     alphabet = [" ", draw(st.sampled_from(OTHER_CHARACTERS))] + \
         draw(st.lists(st.sampled_from(WORD_CHARACTERS), min_size=0, max_size=2, unique=True))
     documents = draw(st.lists(st.text(alphabet=alphabet, min_size=1, max_size=14), min_size=1, max_size=6))
-
-    @st.composite
-    def piece(draw_piece):
-        document = draw_piece(st.sampled_from(documents))
-        start = draw_piece(st.integers(0, len(document) - 1))
-        return document[start : draw_piece(st.integers(start + 1, len(document)))]
-
-    text = "".join(draw(st.lists(st.one_of(piece(), st.text(alphabet=alphabet, min_size=1, max_size=3)),
-                                 min_size=1, max_size=4)))
+    text = "".join(draw(st.lists(piece_or_text(documents, alphabet), min_size=1, max_size=4)))
     longest = max(len(d.encode()) for d in documents)
     shard_tokens = draw(st.one_of(st.none(), st.integers(longest + 1, longest + 20)))
     return documents, text, shard_tokens, draw(st.integers(0, 4))

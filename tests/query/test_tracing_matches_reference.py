@@ -26,7 +26,7 @@ import infgram
 from infgram import _reference as reference
 from infgram.query import tracing
 
-from conftest import build_id_index, corpora
+from conftest import build_id_index, corpora, piece_or_text
 
 WORD_CHARACTERS = ["a", "b", "é"]
 
@@ -36,15 +36,7 @@ def byte_cases(draw):
     alphabet = [" ", draw(st.sampled_from([".", "\n"]))] + \
         draw(st.lists(st.sampled_from(WORD_CHARACTERS), min_size=1, max_size=2, unique=True))
     documents = draw(st.lists(st.text(alphabet=alphabet, min_size=1, max_size=14), min_size=1, max_size=6))
-
-    @st.composite
-    def piece(draw_piece):
-        document = draw_piece(st.sampled_from(documents))
-        start = draw_piece(st.integers(0, len(document) - 1))
-        return document[start : draw_piece(st.integers(start + 1, len(document)))]
-
-    text = "".join(draw(st.lists(st.one_of(piece(), st.text(alphabet=alphabet, min_size=1, max_size=3)),
-                                 min_size=1, max_size=5)))
+    text = "".join(draw(st.lists(piece_or_text(documents, alphabet), min_size=1, max_size=5)))
     prompt = draw(st.text(alphabet=alphabet, max_size=8))
     longest = max(len(d.encode()) for d in documents)
     shard_tokens = draw(st.one_of(st.none(), st.integers(longest + 1, longest + 20)))

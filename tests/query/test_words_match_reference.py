@@ -19,6 +19,8 @@ from hypothesis import strategies as st
 import infgram
 from infgram import _reference as reference
 
+from conftest import piece_or_text
+
 CHARACTERS = ["a", "b", "é", "_", "1", " ", "-", "—", "\n", "ǅ", "ǆ", "A", "ß", "ẞ"]
 
 
@@ -26,15 +28,7 @@ CHARACTERS = ["a", "b", "é", "_", "1", " ", "-", "—", "\n", "ǅ", "ǆ", "A", 
 def cases(draw):
     alphabet = draw(st.lists(st.sampled_from(CHARACTERS), min_size=2, max_size=4, unique=True))
     documents = draw(st.lists(st.text(alphabet=alphabet, min_size=1, max_size=14), min_size=1, max_size=6))
-
-    @st.composite
-    def piece(draw_piece):
-        document = draw_piece(st.sampled_from(documents))
-        start = draw_piece(st.integers(0, len(document) - 1))
-        return document[start : draw_piece(st.integers(start + 1, min(len(document), start + 5)))]
-
-    queries = draw(st.lists(st.one_of(piece(), st.text(alphabet=alphabet, min_size=1, max_size=3)),
-                            min_size=1, max_size=5))
+    queries = draw(st.lists(piece_or_text(documents, alphabet, max_length=5), min_size=1, max_size=5))
     longest = max(len(d.encode()) for d in documents)
     shard_tokens = draw(st.one_of(st.none(), st.integers(longest + 1, longest + 20)))
     return documents, queries, shard_tokens
