@@ -204,14 +204,10 @@ class SearchResult(_Result):
 
 
 @dataclass(frozen=True)
-class AttributedSpan(_Result):
-    """A maximal stretch of the text that occurs verbatim in the corpus.
-
-    ``start``/``end`` are token offsets into the text ([start, end)), ``character_start``/
-    ``character_end`` the same in characters; ``count`` its occurrences, in ``num_documents``
-    documents. ``common`` spans are in more documents than the ``max_count`` asked for and
-    come without example ``documents``.
-    """
+class _Span(_Result):
+    """What every span of a text found in the corpus has: ``start``/``end``, token offsets
+    into the text ([start, end)), ``character_start``/``character_end`` the same in
+    characters, its ``text``, and its ``count`` occurrences in ``num_documents`` documents."""
 
     start: int
     end: int
@@ -220,6 +216,15 @@ class AttributedSpan(_Result):
     text: str
     count: int
     num_documents: int
+
+
+@dataclass(frozen=True)
+class AttributedSpan(_Span):
+    """A maximal stretch of the text that occurs verbatim in the corpus (the fields of
+    :class:`_Span` first). ``common`` spans are in more documents than the ``max_count``
+    asked for and come without example ``documents``.
+    """
+
     common: bool
     documents: list[Document] = field(default_factory=list)
 
@@ -307,20 +312,12 @@ class CreativityResult(_Result):
 
 
 @dataclass(frozen=True)
-class TracedPiece(_Result):
+class TracedPiece(_Span):
     """One span kept by OLMoTrace's filter (see :mod:`infgram.query.tracing`): a maximal
-    self-contained stretch [``start``, ``end``) of the output's tokens (``character_start``/
-    ``character_end`` in characters) that occurs ``count`` times, in ``num_documents``
-    documents; ``log10_probability`` is the log10 of its span unigram probability (the
-    product of the unigram probabilities of its units) and ``num_units`` its units."""
+    self-contained stretch of the output's tokens (the fields of :class:`_Span` first);
+    ``log10_probability`` is the log10 of its span unigram probability (the product of the
+    unigram probabilities of its units) and ``num_units`` its units."""
 
-    start: int
-    end: int
-    character_start: int
-    character_end: int
-    text: str
-    count: int
-    num_documents: int
     num_units: int
     log10_probability: float
 
