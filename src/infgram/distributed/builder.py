@@ -741,6 +741,7 @@ def _read_and_write(ray: Any, files: list[Path], range_bytes: int | None, select
     writing: dict[Any, tuple[int, int, str]] = {}
     names: list[str] = []
     pieces_of: list[list[Piece]] = []
+    work_of: list[int] = []  # per shard: shard_work, worked out once when it is cut
     previous: list[dict[str, Any] | None] = []
     tokens_of: list[int] = []
     entries: dict[int, dict[str, Any]] = {}
@@ -767,7 +768,7 @@ def _read_and_write(ray: Any, files: list[Path], range_bytes: int | None, select
                 waiting.remove(number)
                 reading[workers[worker].read_unit.remote(number, units[number])] = (number, worker)
             elif can_sort:
-                shard = min(ready, key=lambda number: (-shard_work(pieces_of[number]), number))  # the largest first
+                shard = min(ready, key=lambda number: (-work_of[number], number))  # the largest first
                 ready.remove(shard)
                 node = node_of[worker]
                 sorting_on[node] = sorting_on.get(node, 0) + 1
@@ -845,6 +846,7 @@ def _read_and_write(ray: Any, files: list[Path], range_bytes: int | None, select
                 # No record outlives a shard that may be replaced now; finished ones come back as they finish.
                 previous.append(builder.state["shards"].pop(names[number], None))
                 pieces_of.append(shard)
+                work_of.append(shard_work(shard))
                 tokens_of.append(sum(int(piece.token_counts.sum()) for piece in shard))
                 release.add(number, shard)
                 ready.append(number)
