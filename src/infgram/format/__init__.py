@@ -443,7 +443,7 @@ class AtomicFileWriter:
                 os.ftruncate(descriptor, HEADER_BYTES)  # the writer stays as it was: write() still works
                 raise
         self._stop_hashing()  # hashed at commit, from the map
-        self._hash = None if self._known_sha256 else hashlib.sha256()
+        self._hash = None
         self._payload_map = mapped
         self._written = payload_bytes
         return self._payload_map
@@ -471,7 +471,7 @@ class AtomicFileWriter:
         try:
             if self._payload_map is not None:
                 mapped, self._payload_map = self._payload_map, None
-                if self._hash is not None:  # hashed on one core while the other flushes
+                if self._known_sha256 is None:  # hashed on one core while the other flushes
                     self._hash = _HashInThread()
                     self._hash.update(memoryview(mapped).cast("B"))
                 if isinstance(mapped, np.memmap):
