@@ -244,6 +244,36 @@ static void test_deep_recursion(void) {
     free(ids);
 }
 
+/* Texts whose reduced strings have unique names. Each level below the first drops the unique
+ * names that follow a unique name from its recursion (sais.c, "Unique names"): a random
+ * symbol every third position gives such levels; blocks "x a" with x alternating between
+ * low and high symbols, now and then a rare one, give a level with LMS positions every
+ * other symbol, which leaves no room to drop them. */
+static void test_unique_names_dropped(void) {
+    for (int width = 1; width <= 4; width *= 2) {
+        for (int round = 0; round < 80; round++) {
+            int64_t n = 200 + (int64_t)(next_random() % 1800);
+            int symbols = 2 + (int)(next_random() % 3);
+            int alternating = round % 2;
+            uint32_t *ids = malloc((size_t)n * sizeof(uint32_t));
+            for (int64_t i = 0; i < n; i++) {
+                if (!alternating) {
+                    ids[i] = (uint32_t)(i % 3 == 2 ? next_random() % (uint64_t)symbols : (uint64_t)(i % 3));
+                } else if (i % 2) {
+                    ids[i] = 1;
+                } else if ((i / 2) % 2) {
+                    ids[i] = (uint32_t)(next_random() % 4 == 0 ? 10 + next_random() % 40 : 4 + next_random() % 2);
+                } else {
+                    ids[i] = (uint32_t)(2 + next_random() % 2);
+                }
+            }
+            if (round % 4 == 3) ids[n - 1] = separator_of(width);
+            check_text("unique names", ids, n, width, 0);
+            free(ids);
+        }
+    }
+}
+
 static void test_index_width_switch(void) {
     /* The test build sets the int32 limit to 100 tokens. */
     CHECK(INFGRAM_SAIS_INT32_MAX_LENGTH == 100, "build with -DINFGRAM_SAIS_INT32_MAX_LENGTH=100");
@@ -311,6 +341,7 @@ int main(void) {
     test_random_small_alphabets();
     test_periodic_and_runs();
     test_deep_recursion();
+    test_unique_names_dropped();
     test_word_text();
     if (failures) {
         printf("%d failures\n", failures);

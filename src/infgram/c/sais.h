@@ -49,7 +49,9 @@
  *
  *   Bound (checked by tests/c/test_sais.c, which counts every allocation): the heap peak is
  *   at most 2 * k + n / 2 words, and exactly 2 * k words whenever every reduced string leaves
- *   room (n_l - 2 * n_(l+1) >= k_(l+1) words, so on natural-language text). So bytes with
+ *   room (n_l - 2 * n_(l+1) >= k_(l+1) words, so on natural-language text; a level that drops
+ *   unique names from its recursion keeps its m_l LMS positions in place and leaves
+ *   n_l - m_l - 2 * n_(l+1) words, see sais.c). So bytes with
  *   int32 positions take n + 4n bytes plus 2 KiB (2 * 256 words), 2-byte tokens 2n + 4n bytes
  *   plus 512 KiB. Only texts whose reduced strings leave no room (adversarial zigzags of
  *   nearly all-distinct LMS substrings) take up to n / 2 words more.
