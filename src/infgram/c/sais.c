@@ -521,7 +521,11 @@ static void NAME(renumber_kept)(unsigned char *text, index_t *sa, index_t m, ind
     index_t *symbols = (index_t *)text;
     index_t dropped = 0;
     for (index_t rank = 0; rank < m; rank++) {
-        if (rank + PREFETCH_DISTANCE < m) PREFETCH_WRITE(by_position + sa[rank + PREFETCH_DISTANCE] / 2);
+        if (rank + PREFETCH_DISTANCE < m) {
+            index_t ahead = sa[rank + PREFETCH_DISTANCE];
+            PREFETCH_WRITE(by_position + ahead / 2);
+            PREFETCH_WRITE(symbols + ahead);
+        }
         index_t lms = sa[rank];
         index_t name = by_position[lms / 2];
         if (name < 0) {
