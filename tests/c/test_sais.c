@@ -98,12 +98,13 @@ static int64_t alphabet_for(const uint32_t *ids, int64_t n, int width) {
 }
 
 /* The heap bound of sais.h: after a sort nothing is left, and the peak was at most
- * 2 * k + n / 2 words (words of `index_bytes`). Texts whose reduced strings leave room take
- * exactly 2 * k words; `expect_exact` (set by tests of such texts) checks that too. */
+ * b * k + n / 2 words (words of `index_bytes`; b = 3 for 1- and 2-byte tokens, 2 for 4-byte
+ * ones). Texts whose reduced strings leave room take exactly b * k words; `expect_exact`
+ * (set by tests of such texts) checks that too. */
 static int expect_exact = 0;
 static void check_heap(const char *label, int64_t n, int width, int64_t alphabet, size_t index_bytes) {
     CHECK(heap_live == 0, "%s: %zu heap bytes left after the sort", label, heap_live);
-    size_t buckets = 2 * (size_t)alphabet * index_bytes;
+    size_t buckets = (width < 4 ? 3 : 2) * (size_t)alphabet * index_bytes;
     size_t bound = buckets + (size_t)(n / 2) * index_bytes;
     CHECK(n <= 1 || heap_peak <= bound, "%s: heap peak %zu bytes above %zu (n=%lld width %d)", label, heap_peak, bound,
           (long long)n, width);

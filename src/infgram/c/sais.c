@@ -62,6 +62,9 @@
  *     sign bit) while the recursion runs, and merged back in at their ranks. On wiki text
  *     this drops 20% of the second level's string and 65% of the third's. The idea is
  *     libsais's (Ilya Grebnov), which drops the same positions; the code here is ours.
+ *   - Round 2 seeds its buckets without reading the text when the level has room for a count
+ *     of LMS positions per symbol (taken while seeding round 1): the sorted LMS suffixes come
+ *     in blocks by first symbol, and each block moves whole to the end of its bucket.
  *   - The suffix array doubles as workspace: the names of the LMS substrings go to slot
  *     m + j/2 (m LMS positions, at least two apart), the reduced string
  *     to the last m slots, its suffix array to the first m slots, and the next level's
@@ -265,17 +268,17 @@ static int INDEX_NAME(sort_text)(const unsigned char *text, int token_width, int
     workspace space = {NULL, 0};
     index_t length = (index_t)n;
     if (token_width < 4) {
-        /* 1- and 2-byte tokens: the top level's counts and bucket pointers (2 * 256 or
-         * 2 * 65536 words) get memory of their own, so that they survive the recursion and
-         * the text is not counted twice. */
+        /* 1- and 2-byte tokens: the top level's counts, bucket pointers and LMS counts
+         * (3 * 256 or 3 * 65536 words) get memory of their own, so that they survive the
+         * recursion and the text is not counted twice. */
         index_t symbols = token_width == 1 ? 256 : 65536;
-        index_t *buckets = (index_t *)SAIS_ALLOCATE(2 * (size_t)symbols * sizeof(index_t));
+        index_t *buckets = (index_t *)SAIS_ALLOCATE(3 * (size_t)symbols * sizeof(index_t));
         if (buckets == NULL) return INFGRAM_SAIS_OUT_OF_MEMORY;
         if (token_width == 1) {
-            status = INDEX_NAME(sort_level_1)(text, length, symbols, 0, suffix_array, buckets, 2 * (int64_t)symbols,
+            status = INDEX_NAME(sort_level_1)(text, length, symbols, 0, suffix_array, buckets, 3 * (int64_t)symbols,
                                               &space, 1);
         } else {
-            status = INDEX_NAME(sort_level_2)(text, length, symbols, 0, suffix_array, buckets, 2 * (int64_t)symbols,
+            status = INDEX_NAME(sort_level_2)(text, length, symbols, 0, suffix_array, buckets, 3 * (int64_t)symbols,
                                               &space, 1);
         }
         SAIS_RELEASE(buckets);
@@ -459,17 +462,20 @@ static void NAME(induce_s)(const unsigned char *text, index_t n, index_t top, in
 }
 
 /* The bucket arrays of a level: counts and bucket pointers, or the pointers alone (then
- * find_buckets recounts). They go to the free slots when those hold them; otherwise to the
+ * find_buckets recounts), and the LMS positions per bucket when three arrays fit in the free
+ * slots (see place_lms_intervals). They go to the free slots when those hold them; otherwise to the
  * workspace, where the top level keeps counts (its alphabet is small next to n) and deeper
  * levels take one array rather than two, which bounds the heap at n/2 words. Counts, when
  * kept, are filled here. */
 static int NAME(take_buckets)(const unsigned char *text, index_t n, index_t alphabet_size, index_t top,
                               index_t *free_slots, int64_t free_count, workspace *space, int top_level,
-                              int count, index_t **counts, index_t **bucket) {
+                              int count, index_t **counts, index_t **bucket, index_t **lms_counts) {
     size_t words = (size_t)alphabet_size;
+    *lms_counts = NULL;
     if (free_count >= 2 * (int64_t)words) {
         *counts = free_slots;
         *bucket = free_slots + words;
+        if (free_count >= 3 * (int64_t)words) *lms_counts = free_slots + 2 * words;
     } else if (free_count >= (int64_t)words) {
         *counts = NULL;
         *bucket = free_slots;
@@ -564,6 +570,29 @@ static void NAME(gather_kept)(unsigned char *text, index_t n, index_t *end) {
 #undef DROPPED_MARK
 #endif
 
+/* Round 2's seeds without reading the text: the sorted LMS suffixes in sa[0..m-1] come in
+ * blocks by first symbol, lms_counts[c] of them for symbol c, and each block moves whole to
+ * the end of its bucket (ends[c] is one past it). Blocks move up (a block's start, the LMS
+ * suffixes below symbol c, is at most the bucket's start, the suffixes below c), so going
+ * from the last symbol down, a block only lands on slots already moved or free; the rest of
+ * each bucket is zeroed (sa[m..n-1] may hold anything). */
+static void NAME(place_lms_intervals)(index_t *sa, index_t n, index_t m, index_t alphabet_size,
+                                      const index_t *ends, const index_t *lms_counts) {
+    index_t source_end = m; /* one past the block of the symbol at hand */
+    index_t free_end = n;   /* slots at and above it are placed */
+    for (index_t symbol = alphabet_size - 1; symbol >= 0; symbol--) {
+        index_t size = lms_counts[symbol];
+        index_t end = ends[symbol];
+        index_t start = end - size;
+        memset(sa + end, 0, (size_t)(free_end - end) * sizeof(index_t));
+        if (size > 0 && start != source_end - size)
+            memmove(sa + start, sa + (source_end - size), (size_t)size * sizeof(index_t));
+        source_end -= size;
+        free_end = start;
+    }
+    memset(sa, 0, (size_t)free_end * sizeof(index_t));
+}
+
 /* Sorts the text's suffixes into sa[0..n-1]. free_slots/free_count: unused words that this
  * level may use for its buckets (the middle of the level above's array). */
 static int NAME(sort_level)(const unsigned char *text, index_t n, index_t alphabet_size, index_t top,
@@ -572,9 +601,9 @@ static int NAME(sort_level)(const unsigned char *text, index_t n, index_t alphab
         sa[0] = 0;
         return INFGRAM_SAIS_OK;
     }
-    index_t *counts, *bucket;
+    index_t *counts, *bucket, *lms_counts;
     int status = NAME(take_buckets)(text, n, alphabet_size, top, free_slots, free_count, space, top_level, 1,
-                                    &counts, &bucket);
+                                    &counts, &bucket, &lms_counts);
     if (status != INFGRAM_SAIS_OK) return status;
 
     /* Round 1: sort the LMS substrings. Seeds at their bucket ends, in text order. */
@@ -582,6 +611,13 @@ static int NAME(sort_level)(const unsigned char *text, index_t n, index_t alphab
     NAME(find_buckets)(text, n, alphabet_size, top, counts, bucket, 1);
     index_t m = 0;
     FOR_EACH_LMS_RIGHT_TO_LEFT(lms, { sa[--bucket[SYMBOL(lms)]] = lms; m++; });
+    if (lms_counts != NULL) { /* (counts != NULL too: lms_counts come only with both arrays) */
+        index_t end = 0;
+        for (index_t symbol = 0; symbol < alphabet_size; symbol++) {
+            end += counts[symbol];
+            lms_counts[symbol] = end - bucket[symbol];
+        }
+    }
     NAME(find_buckets)(text, n, alphabet_size, top, counts, bucket, 0);
     NAME(induce_l)(text, n, top, sa, bucket, 1);
     NAME(find_buckets)(text, n, alphabet_size, top, counts, bucket, 1);
@@ -711,23 +747,27 @@ static int NAME(sort_level)(const unsigned char *text, index_t n, index_t alphab
             sa[rank] = reduced[sa[rank]];
         }
         }
-        memset(sa + m, 0, (size_t)(n - m) * sizeof(index_t));
+        if (lms_counts == NULL) memset(sa + m, 0, (size_t)(n - m) * sizeof(index_t));
     }
 
     /* The recursion may have reused the workspace: take the buckets again and recount, unless
      * the counts are in this level's free slots, which deeper levels leave alone. */
     status = NAME(take_buckets)(text, n, alphabet_size, top, free_slots, free_count, space, top_level, 0,
-                                &counts, &bucket);
+                                &counts, &bucket, &lms_counts);
     if (status != INFGRAM_SAIS_OK) return status;
 
     /* Round 2: the sorted LMS suffixes to their bucket ends, largest first (the slot a
      * suffix moves to is never left of the one it leaves), then induce the rest. */
     NAME(find_buckets)(text, n, alphabet_size, top, counts, bucket, 1);
-    for (index_t rank = m - 1; rank >= 0; rank--) {
-        if (rank >= PREFETCH_DISTANCE) PREFETCH_READ(text + (size_t)sa[rank - PREFETCH_DISTANCE] * SYMBOL_BYTES);
-        index_t lms = sa[rank];
-        sa[rank] = 0;
-        sa[--bucket[SYMBOL(lms)]] = lms;
+    if (lms_counts != NULL) {
+        NAME(place_lms_intervals)(sa, n, m, alphabet_size, bucket, lms_counts);
+    } else {
+        for (index_t rank = m - 1; rank >= 0; rank--) {
+            if (rank >= PREFETCH_DISTANCE) PREFETCH_READ(text + (size_t)sa[rank - PREFETCH_DISTANCE] * SYMBOL_BYTES);
+            index_t lms = sa[rank];
+            sa[rank] = 0;
+            sa[--bucket[SYMBOL(lms)]] = lms;
+        }
     }
     NAME(find_buckets)(text, n, alphabet_size, top, counts, bucket, 0);
     NAME(induce_l)(text, n, top, sa, bucket, 0);

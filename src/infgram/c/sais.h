@@ -36,24 +36,27 @@
  *   to exercise the switch with short texts.
  *
  * Memory, besides text and suffix_array (a "word" is one entry of the index type)
- *   Level 0 (the text itself) uses 2 * k words for its bucket counts and bucket pointers:
- *   for 1- and 2-byte tokens in an allocation of their own (so that they survive the
- *   recursion and the text is counted once), for 4-byte tokens in the shared workspace.
+ *   Level 0 (the text itself) uses 3 * k words for its bucket counts, bucket pointers and
+ *   LMS counts with 1- and 2-byte tokens, in an allocation of their own (so that they survive
+ *   the recursion and the text is counted once); with 4-byte tokens 2 * k words for the first
+ *   two, in the shared workspace.
  *   Each deeper level l (the reduced string of the level above, of length n_l <= n / 2^l and
  *   alphabet k_l < n_l) keeps its reduced string and its suffix array in the caller's
  *   suffix_array, and puts its bucket arrays in the unused middle of that array when they fit
- *   (two arrays, then one array, recounting instead of keeping counts); otherwise it takes one
+ *   (three arrays, then two without the LMS counts, then one array, recounting instead of
+ *   keeping counts); otherwise it takes one
  *   array of k_l words from a heap workspace that is shared by every level and grown only when
  *   a level needs more. The recursion depth is at most log2(n), with a small constant stack
  *   frame per level.
  *
  *   Bound (checked by tests/c/test_sais.c, which counts every allocation): the heap peak is
- *   at most 2 * k + n / 2 words, and exactly 2 * k words whenever every reduced string leaves
+ *   at most b * k + n / 2 words (b = 3 for 1- and 2-byte tokens, 2 for 4-byte tokens), and
+ *   exactly b * k words whenever every reduced string leaves
  *   room (n_l - 2 * n_(l+1) >= k_(l+1) words, so on natural-language text; a level that drops
  *   unique names from its recursion keeps its m_l LMS positions in place and leaves
  *   n_l - m_l - 2 * n_(l+1) words, see sais.c). So bytes with
- *   int32 positions take n + 4n bytes plus 2 KiB (2 * 256 words), 2-byte tokens 2n + 4n bytes
- *   plus 512 KiB. Only texts whose reduced strings leave no room (adversarial zigzags of
+ *   int32 positions take n + 4n bytes plus 3 KiB (3 * 256 words), 2-byte tokens 2n + 4n bytes
+ *   plus 768 KiB. Only texts whose reduced strings leave no room (adversarial zigzags of
  *   nearly all-distinct LMS substrings) take up to n / 2 words more.
  *
  * Time: O(n + k) per level, O(n + k) in all (the levels' lengths halve).
