@@ -16,13 +16,15 @@ corpus of random words when that fails or with ``--synthetic``), and lays the do
 as a shard does: each document's tokens followed by the separator (the largest id of the
 width), big-endian. Two modes:
 
-  sp32k  token ids of ``../shared/tokenizers/sp32k.tokenizer.json`` (2 bytes per token);
-  bytes  the UTF-8 bytes (1 byte per token).
+  sp32k   token ids of ``../shared/tokenizers/sp32k.tokenizer.json`` (2 bytes per token);
+  llama3  token ids of ``../shared/tokenizers/llama3.tokenizer.json`` (4 bytes per token;
+          ``--modes llama3``, not run by default);
+  bytes   the UTF-8 bytes (1 byte per token).
 
 Sorters, timed in turn within each run (interleaved, so that drift in the machine's speed
 hits them alike): ``infgram._sort.sort_suffixes``; the older vendored sorter
 ``infgram._core.sort_suffixes`` when the installed build still has it; and
-``pydivsufsort.divsufsort`` on the bytes (for 2-byte tokens it sorts every byte suffix and
+``pydivsufsort.divsufsort`` on the bytes (for 2- and 4-byte tokens it sorts every byte suffix and
 the suffixes inside tokens are then dropped, as the build did for sparse 32-bit ids). Prints
 a Markdown table of the median MB/s (megabytes of tokens sorted per second of wall-clock time).
 """
@@ -75,16 +77,22 @@ def byte_tokens(texts: list[str]) -> np.ndarray:
     return np.frombuffer(bytearray(joined), dtype=np.uint8)  # writable: pydivsufsort needs that
 
 
-def sp32k_tokens(texts: list[str]) -> np.ndarray:
+TOKENIZER_WIDTHS = {"sp32k": 2, "llama3": 4}
+
+
+def tokenizer_tokens(texts: list[str], mode: str) -> np.ndarray:
+    """The ids of ``../shared/tokenizers/<mode>.tokenizer.json``, big-endian in its width."""
     from tokenizers import Tokenizer
 
-    tokenizer = Tokenizer.from_file(str(SHARED / "tokenizers" / "sp32k.tokenizer.json"))
+    tokenizer = Tokenizer.from_file(str(SHARED / "tokenizers" / f"{mode}.tokenizer.json"))
+    dtype = np.uint16 if TOKENIZER_WIDTHS[mode] == 2 else np.uint32
+    separator = np.array([np.iinfo(dtype).max], dtype=dtype)
     pieces = []
     for start in range(0, len(texts), 2000):
         for encoding in tokenizer.encode_batch(texts[start : start + 2000], add_special_tokens=False):
-            pieces.append(np.asarray(encoding.ids, dtype=np.uint16))
-            pieces.append(np.array([0xFFFF], dtype=np.uint16))
-    return np.concatenate(pieces).astype(">u2")
+            pieces.append(np.asarray(encoding.ids, dtype=dtype))
+            pieces.append(separator)
+    return np.concatenate(pieces).astype(f">u{TOKENIZER_WIDTHS[mode]}")
 
 
 def sorters(tokens: np.ndarray) -> dict[str, Callable[[], np.ndarray]]:
@@ -94,10 +102,13 @@ def sorters(tokens: np.ndarray) -> dict[str, Callable[[], np.ndarray]]:
     width = tokens.dtype.itemsize
     data = tokens.view(np.uint8)
     index_type = np.int32 if len(tokens) < 2**31 else np.int64
+    # 4-byte ids need the alphabet (the ids below it, besides the separator); 0 means every value.
+    separator = np.iinfo(tokens.dtype).max
+    alphabet_size = 0 if width < 4 else int(tokens[tokens != separator].max()) + 1
 
     def infgram_sais() -> np.ndarray:
         out = np.empty(len(tokens), dtype=index_type)
-        _sort.sort_suffixes(data, width, 0, out)
+        _sort.sort_suffixes(data, width, alphabet_size, out)
         return out
 
     def divsufsort() -> np.ndarray:
@@ -114,7 +125,7 @@ def sorters(tokens: np.ndarray) -> dict[str, Callable[[], np.ndarray]]:
 
         def sais_lite() -> np.ndarray:
             out = np.empty(len(tokens), dtype=index_type)
-            vendored(data, width, 0, out)
+            vendored(data, width, alphabet_size, out)
             return out
 
         found["sais-lite 2.4.1 (_core, vendored)"] = sais_lite
@@ -166,7 +177,7 @@ def measure(name: str, tokens: np.ndarray, runs: int) -> tuple[list[str], list[s
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--modes", nargs="+", choices=["sp32k", "bytes"], default=["sp32k", "bytes"])
+    parser.add_argument("--modes", nargs="+", choices=["sp32k", "llama3", "bytes"], default=["sp32k", "bytes"])
     parser.add_argument("--runs", type=int, default=3, help="timed runs per sorter (median reported)")
     parser.add_argument("--synthetic", type=float, metavar="MB", help="use this many MB of synthetic text")
     parser.add_argument("--limit-mb", type=float, help="keep only the first MB of documents")
@@ -193,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|---|")
     comparisons = []
     for mode in options.modes:
-        tokens = sp32k_tokens(texts) if mode == "sp32k" else byte_tokens(texts)
+        tokens = tokenizer_tokens(texts, mode) if mode in TOKENIZER_WIDTHS else byte_tokens(texts)
         rows, ratios = measure(mode, tokens, options.runs)
         for row in rows:
             print(row, flush=True)
