@@ -714,8 +714,8 @@ static int NAME(sort_level)(const unsigned char *text, index_t n, index_t alphab
         const int drop = 0; /* a level-0 text is the caller's, and has few unique names */
         const index_t kept = m;
 #endif
-        /* The reduced string: the names in text order, packed into the last m slots
-         * (writing from the top down never overtakes the reading). */
+        /* The reduced string: the names in text order (the kept ones), packed into the last
+         * `kept` slots (writing from the top down never overtakes the reading). */
         index_t *reduced = sa + (n - kept);
         index_t write = n - 1;
         for (index_t slot = n - 1; slot >= m; slot--) { /* write >= slot: only read slots */
@@ -730,7 +730,9 @@ static int NAME(sort_level)(const unsigned char *text, index_t n, index_t alphab
                                       (int64_t)(n - m - 2 * kept), space, 0);
             if (status != INFGRAM_SAIS_OK) return status;
             /* ranked[] holds indices among the kept LMS positions in text order: translate,
-             * then fill the holes of sa[0..m-1] with them in order. */
+             * then fill the holes of sa[0..m-1] with them in order. gather_kept writes below
+             * the kept positions down to slot n - kept - 1, which m + 2 * kept < n keeps
+             * clear of ranked[]. */
             NAME(gather_kept)((unsigned char *)text, n, sa + n);
             for (index_t rank = 0; rank < kept; rank++) {
                 if (rank + PREFETCH_DISTANCE < kept) PREFETCH_READ(reduced + ranked[rank + PREFETCH_DISTANCE]);
@@ -752,19 +754,19 @@ static int NAME(sort_level)(const unsigned char *text, index_t n, index_t alphab
             for (index_t rank = 0; rank < m; rank++) sa[reduced[rank]] = rank;
         }
         if (!drop) {
-        /* sa[0..m-1] ranks the LMS suffixes by their index in text order: translate the
-         * indices to positions, kept (in text order) where the reduced string was. */
-        index_t fill = n;
-        /* fill - 1 >= n - m - 1 >= m: a non-LMS write lands on a slot still to be filled,
-         * or on the unused slot n - m - 1, never on the ranks in sa[0..m-1]. */
-        FOR_EACH_POSITION_RIGHT_TO_LEFT(lms, is_lms, {
-            sa[fill - 1] = lms;
-            fill -= is_lms;
-        });
-        for (index_t rank = 0; rank < m; rank++) {
-            if (rank + PREFETCH_DISTANCE < m) PREFETCH_READ(reduced + sa[rank + PREFETCH_DISTANCE]);
-            sa[rank] = reduced[sa[rank]];
-        }
+            /* sa[0..m-1] ranks the LMS suffixes by their index in text order: translate the
+             * indices to positions, kept (in text order) where the reduced string was. */
+            index_t fill = n;
+            /* fill - 1 >= n - m - 1 >= m: a non-LMS write lands on a slot still to be filled,
+             * or on the unused slot n - m - 1, never on the ranks in sa[0..m-1]. */
+            FOR_EACH_POSITION_RIGHT_TO_LEFT(lms, is_lms, {
+                sa[fill - 1] = lms;
+                fill -= is_lms;
+            });
+            for (index_t rank = 0; rank < m; rank++) {
+                if (rank + PREFETCH_DISTANCE < m) PREFETCH_READ(reduced + sa[rank + PREFETCH_DISTANCE]);
+                sa[rank] = reduced[sa[rank]];
+            }
         }
         if (lms_counts == NULL) memset(sa + m, 0, (size_t)(n - m) * sizeof(index_t));
     }
