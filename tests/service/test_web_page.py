@@ -190,6 +190,8 @@ def test_trace_highlights_spans_and_ranks_their_documents(page):
     assert "spans kept" in page.inner_text("#trace-summary")
     assert "relevance-" in span.get_attribute("class")
     page.wait_for_selector("#trace-documents .document")
+    # A locator, not the handle from before: the view may draw its spans again meanwhile.
+    span = page.locator("#traced .span").first
     span.click()
     assert "chosen" in span.get_attribute("class")
     wait_for_text(page, "#trace-documents h3", "", prefix=True)
