@@ -46,6 +46,8 @@ def physical_memory_bytes() -> int:
 
 
 def _read_limit(path: Path) -> int | None:
+    """The number a one-number file holds (a cgroup limit, a ``/proc/sys/vm`` setting), or None
+    where it is unreadable, not a number (cgroup v2's "max") or cgroup v1's "no limit"."""
     try:
         text = path.read_text().strip()
     except (OSError, ValueError):
@@ -120,15 +122,9 @@ def background_writeback_bytes(proc_vm: Path = Path("/proc/sys/vm")) -> int:
     >>> 0 < background_writeback_bytes() <= available_memory_bytes()
     True
     """
-
-    def read(name: str, default: int) -> int:
-        try:
-            return int((proc_vm / name).read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return default
-
-    fixed = read("dirty_background_bytes", 0)
+    fixed = _read_limit(proc_vm / "dirty_background_bytes") or 0  # unreadable: the kernel's default
     if fixed > 0:
         return min(fixed, available_memory_bytes())
-    ratio = min(max(read("dirty_background_ratio", 10), 0), 100)
+    ratio = _read_limit(proc_vm / "dirty_background_ratio")
+    ratio = 10 if ratio is None else min(ratio, 100)
     return max(1, available_memory_bytes() * ratio // 100)
