@@ -12,7 +12,7 @@ from pathlib import Path
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from infgram.build.inputs import range_lines, read_range_records, read_records, byte_ranges
+from infgram.build.inputs import byte_ranges, range_lines, read_range_records, read_records
 from infgram.build.json_array import starts_with_array
 
 LINES = st.lists(

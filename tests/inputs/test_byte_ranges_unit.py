@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import infgram
-from infgram.build.inputs import UNREADABLE_FILE, InputProblem, read_range_records, byte_ranges, whole_file_reason
+from infgram.build.inputs import UNREADABLE_FILE, InputProblem, byte_ranges, read_range_records, whole_file_reason
 from infgram.build.pipeline import BuildReport, build_options, file_counts
 from infgram.distributed.builder import UnitReader, describe_units, merge_reports, plan_units
 from infgram.errors import InputError

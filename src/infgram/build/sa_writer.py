@@ -123,6 +123,7 @@ def sorts_in_place(num_positions: int, pointer_width: int) -> bool:
     return (pointer_width == 4 and num_positions <= INT32_LIMIT and sys.byteorder == "little"
             and 4 * num_positions <= background_writeback_bytes())
 
+
 def pack_pointers(positions: np.ndarray, pointer_width: int) -> np.ndarray:
     """Little-endian pointers of ``pointer_width`` bytes each, as a flat uint8 array.
 

@@ -64,7 +64,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..build.inputs import ByteRange, read_range_records, read_records, byte_ranges, whole_file_reason
+from ..build.inputs import ByteRange, byte_ranges, read_range_records, read_records, whole_file_reason
 from ..build.pipeline import (
     MAX_LISTED_PROBLEMS,
     WRITERS,
