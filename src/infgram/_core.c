@@ -231,7 +231,7 @@ static PyObject *ShardView_infgram_probabilities(ShardView *self, PyObject *args
 }
 
 /* use_keys(keys, step, with_pointers=False): search with the keys of suffixes SA[0], SA[step],
- * SA[2 * step], ... from now on (made by suffix_keys), in place of any keys it had; with
+ * SA[2 * step], ... from now on (made by suffix_key_records), in place of any keys it had; with
  * pointers, each key is followed by its suffix's position (c/sa_search.h). */
 static PyObject *ShardView_use_keys(ShardView *self, PyObject *args) {
     PyObject *keys_obj;
@@ -315,32 +315,48 @@ static PyTypeObject ShardViewType = {
     .tp_getset = ShardView_getset,
 };
 
-/* suffix_keys(tokens, token_width, positions) -> bytes of native uint64: for each int64 token
- * position, the key of the suffix there (c/encode.h). */
-static PyObject *core_suffix_keys(PyObject *module, PyObject *args) {
-    Py_buffer tokens, positions;
+/* suffix_key_records(tokens, token_width, suffix_array, first_rank, step) -> bytes: the
+ * records of suffix_keys.bin for a stretch of a suffix array (int32 or int64 entries) whose
+ * first entry has rank first_rank (c/encode.h). */
+static PyObject *core_suffix_key_records(PyObject *module, PyObject *args) {
+    Py_buffer tokens, suffix_array;
     int token_width;
-    if (!PyArg_ParseTuple(args, "y*iy*", &tokens, &token_width, &positions)) return NULL;
+    PyObject *array_object;
+    long long first_rank, step;
+    if (!PyArg_ParseTuple(args, "y*iOLL", &tokens, &token_width, &array_object, &first_rank, &step)) return NULL;
+    if (PyObject_GetBuffer(array_object, &suffix_array, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) != 0) {
+        PyBuffer_Release(&tokens);
+        return NULL;
+    }
     PyObject *result = NULL;
+    const char *format = suffix_array.format == NULL ? "B" : suffix_array.format;
+    if (format[0] == '<' || format[0] == '=' || format[0] == '@') format++;
+    int entry_bytes = (int)suffix_array.itemsize;
     if ((token_width != 1 && token_width != 2 && token_width != 4) || tokens.len % token_width != 0 ||
-        positions.len % 8 != 0) {
-        PyErr_SetString(PyExc_ValueError, "expected whole tokens of 1, 2 or 4 bytes and int64 positions");
+        (entry_bytes != 4 && entry_bytes != 8) || strchr("ilq", format[0]) == NULL || format[1] != '\0') {
+        PyErr_SetString(PyExc_ValueError,
+                        "expected whole tokens of 1, 2 or 4 bytes and a suffix array of int32 or int64 entries");
         goto done;
     }
-    int64_t n = positions.len / 8;
-    result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * 8));
+    if (step < 1 || first_rank < 0) {
+        PyErr_SetString(PyExc_ValueError, "expected a step of at least 1 and a first rank of at least 0");
+        goto done;
+    }
+    int64_t count = suffix_array.len / entry_bytes;
+    int64_t num_records = suffix_key_record_count(first_rank, count, step);
+    result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(num_records * 16));
     if (!result) goto done;
     damage_report report;
     damage_report_clear(&report);
     int status;
     Py_BEGIN_ALLOW_THREADS
-    status = suffix_keys(tokens.buf, tokens.len / token_width, token_width, positions.buf, n,
-                         (uint64_t *)PyBytes_AS_STRING(result), &report);
+    status = suffix_key_records(tokens.buf, tokens.len / token_width, token_width, suffix_array.buf, entry_bytes,
+                                first_rank, count, step, (unsigned char *)PyBytes_AS_STRING(result), &report);
     Py_END_ALLOW_THREADS
     if (status != INFGRAM_OK) Py_SETREF(result, raise_report(&report));
 done:
     PyBuffer_Release(&tokens);
-    PyBuffer_Release(&positions);
+    PyBuffer_Release(&suffix_array);
     return result;
 }
 
@@ -377,8 +393,8 @@ slow_path:
 }
 
 static PyMethodDef core_functions[] = {
-    {"suffix_keys", core_suffix_keys, METH_VARARGS,
-     "suffix_keys(tokens, token_width, positions: int64 bytes) -> bytes of native uint64 suffix keys."},
+    {"suffix_key_records", core_suffix_key_records, METH_VARARGS,
+     "suffix_key_records(tokens, token_width, suffix_array, first_rank, step) -> bytes of suffix_keys.bin records."},
     {"encode_ids", core_encode_ids, METH_VARARGS,
      "encode_ids(ids: list | tuple, token_width, limit) -> big-endian bytes, or None if an id is not an int in [0, limit)."},
     {NULL, NULL, 0, NULL},

@@ -72,22 +72,29 @@ int main(void) {
     CHECK(resident(&view, text, N) == 1); /* a buffer in use is in memory */
     CHECK(resident(&view, text, 9 * 4096 * 4) == 0); /* more pages than the check looks at */
 
-    /* Keys every 8 entries (exact size, so an overread is caught). */
-    int64_t num_keys = (N + 7) / 8;
-    int64_t *key_positions = malloc((size_t)num_keys * 8);
-    uint64_t *keys = malloc((size_t)num_keys * 8);
-    for (int64_t k = 0; k < num_keys; k++) key_positions[k] = positions[k * 8];
-    CHECK(suffix_keys(text, N, 1, key_positions, num_keys, keys, &report) == INFGRAM_OK);
+    /* Records (key, position) every 8 entries, made in two stretches of the suffix array the
+     * way a build makes them chunk by chunk (exact sizes, so an overread is caught); on this
+     * little-endian host they read as uint64 pairs. */
+    int64_t num_keys = (N + 7) / 8, cut = 13; /* the second stretch starts between two samples */
+    CHECK(suffix_key_record_count(0, cut, 8) + suffix_key_record_count(cut, N - cut, 8) == num_keys);
+    uint64_t *records = malloc((size_t)num_keys * 16);
+    CHECK(suffix_key_records(text, N, 1, positions, 8, 0, cut, 8, (unsigned char *)records, &report) == INFGRAM_OK);
+    CHECK(suffix_key_records(text, N, 1, positions + cut, 8, cut, N - cut, 8,
+                             (unsigned char *)(records + 2 * suffix_key_record_count(0, cut, 8)), &report) ==
+          INFGRAM_OK);
+    for (int64_t k = 0; k < num_keys; k++) CHECK(records[2 * k + 1] == (uint64_t)positions[k * 8]);
     int64_t bad_position = N;
-    CHECK(suffix_keys(text, N, 1, &bad_position, 1, keys, &report) == INFGRAM_INVALID_ARGUMENT);
+    CHECK(suffix_key_records(text, N, 1, &bad_position, 8, 0, 1, 1, (unsigned char *)records, &report) ==
+          INFGRAM_INVALID_ARGUMENT);
+    damage_report_clear(&report);
+    CHECK(suffix_key_records(text, N, 1, positions, 8, 0, cut, 8, (unsigned char *)records, &report) == INFGRAM_OK);
+    CHECK(suffix_key_records(text, N, 1, positions, 2, 0, 1, 1, (unsigned char *)records, &report) ==
+          INFGRAM_INVALID_ARGUMENT);
     damage_report_clear(&report);
 
-    /* The same keys as records that also hold each sample's position. */
-    uint64_t *records = malloc((size_t)num_keys * 16);
-    for (int64_t k = 0; k < num_keys; k++) {
-        records[2 * k] = keys[k];
-        records[2 * k + 1] = (uint64_t)key_positions[k];
-    }
+    /* The keys alone, as older indexes hold them. */
+    uint64_t *keys = malloc((size_t)num_keys * 8);
+    for (int64_t k = 0; k < num_keys; k++) keys[k] = records[2 * k];
     /* Records every 32 entries too: from disk, the rows between two samples are then more
      * than a count's step probes, so its steps spread their probes. */
     int64_t num_sparse = (N + 31) / 32;
@@ -219,7 +226,6 @@ int main(void) {
     free(keys);
     free(records);
     free(sparse_records);
-    free(key_positions);
     printf("sa_search: ok\n");
     return 0;
 }

@@ -17,17 +17,21 @@ from infgram import _core
 SYMBOLS = {1: [0, 1, 97, 254], 2: [0, 1, 256, 65534], 4: [0, 1, 65536, 2**32 - 2]}
 
 
-def views(ids: list[int], width: int, pointer_width: int, step: int | None):
-    """A plain view and one that searches with keys of every ``step``-th suffix."""
+def views(ids: list[int], width: int, pointer_width: int, step: int, with_pointers: bool = True):
+    """A plain view and one that searches with keys of every ``step``-th suffix, each with
+    its suffix's position or (older indexes) alone."""
     separator = (1 << (8 * width)) - 1
     tokens = np.array(ids + [separator], dtype=f">u{width}").view(np.uint8)
     order = sorted(range(len(ids) + 1), key=lambda i: (ids + [separator])[i:])
     packed = np.array(order, dtype="<u8").view(np.uint8).reshape(-1, 8)[:, :pointer_width].copy().reshape(-1)
     plain = _core.ShardView(tokens, packed, width, pointer_width)
     keyed = _core.ShardView(tokens, packed, width, pointer_width)
-    keys = _core.suffix_keys(tokens, width, np.array(order[::step], dtype=np.int64))
-    keyed.use_keys(keys, step)
-    return plain, keyed, tokens.tobytes(), order, keys
+    records = _core.suffix_key_records(tokens, width, np.array(order, dtype=np.int64), 0, step)
+    if with_pointers:
+        keyed.use_keys(records, step, True)
+    else:  # keys alone, as older indexes hold them
+        keyed.use_keys(np.frombuffer(records, dtype="<u8").reshape(-1, 2)[:, 0].tobytes(), step)
+    return plain, keyed, tokens.tobytes(), order, records
 
 
 @st.composite
@@ -38,13 +42,14 @@ def cases(draw):
     queries = draw(st.lists(st.lists(st.sampled_from(alphabet), max_size=12), min_size=1, max_size=10))
     step = draw(st.integers(1, 5))
     pointer_width = draw(st.sampled_from([1, 3, 4])) if len(ids) < 255 else 3
-    return width, ids, queries, step, pointer_width
+    with_pointers = draw(st.booleans())
+    return width, ids, queries, step, pointer_width, with_pointers
 
 
 @given(cases(), st.data())
 def test_keyed_searches_match_plain_searches(case, data):
-    width, ids, queries, step, pointer_width = case
-    plain, keyed, _, _, _ = views(ids, width, pointer_width, step)
+    width, ids, queries, step, pointer_width, with_pointers = case
+    plain, keyed, _, _, _ = views(ids, width, pointer_width, step, with_pointers)
     n = len(ids) + 1
     for query in queries:
         encoded = np.array(query, dtype=f">u{width}").tobytes()
@@ -61,9 +66,26 @@ def test_keyed_searches_match_plain_searches(case, data):
 @pytest.mark.parametrize("width", [1, 2, 4])
 def test_keys_are_the_first_eight_bytes_big_endian_zero_padded(width):
     ids = [1, 0, 1, 1, 0, 0, 1, 0, 1, 1, 1]
-    _, _, text, order, keys = views(ids, width, 3, 2)
+    _, _, text, order, records = views(ids, width, 3, 2)
     expected = [int.from_bytes((text[p * width :] + bytes(8))[:8], "big") for p in order[::2]]
-    assert np.frombuffer(keys, dtype="<u8").tolist() == expected
+    assert np.frombuffer(records, dtype="<u8").reshape(-1, 2).tolist() == [[k, p] for k, p in zip(expected, order[::2])]
+
+
+@given(st.lists(st.integers(0, 9), max_size=40), st.integers(1, 7), st.sampled_from([np.int32, np.int64]),
+       st.data())
+def test_records_of_stretches_join_to_the_records_of_the_whole(ids, step, dtype, data):
+    """A suffix array written in stretches (the sorter's chunks) gives, stretch by stretch,
+    the records of the whole: every rank that is a multiple of the step, and no other."""
+    tokens = np.array(ids + [255], dtype=np.uint8)
+    order = np.array(sorted(range(len(tokens)), key=lambda i: tokens[i:].tobytes()), dtype=dtype)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(order)), max_size=4)))
+    pieces = [_core.suffix_key_records(tokens, 1, order[start:end], start, step)
+              for start, end in zip([0, *cuts], [*cuts, len(order)])]
+    assert b"".join(pieces) == _core.suffix_key_records(tokens, 1, order, 0, step)
+    records = np.frombuffer(b"".join(pieces), dtype="<u8").reshape(-1, 2)
+    assert records[:, 1].tolist() == order[::step].tolist()
+    keys = [int.from_bytes((tokens[p:].tobytes() + bytes(8))[:8], "big") for p in order[::step]]
+    assert records[:, 0].tolist() == keys
 
 
 def test_use_keys_rejects_keys_of_the_wrong_size():
@@ -74,4 +96,8 @@ def test_use_keys_rejects_keys_of_the_wrong_size():
     with pytest.raises(ValueError, match="at least 1"):
         view.use_keys(bytes(24), 0)
     with pytest.raises(ValueError, match="position 3 is outside the 3 tokens"):
-        _core.suffix_keys(tokens, 1, np.array([3], dtype=np.int64))
+        _core.suffix_key_records(tokens, 1, np.array([3], dtype=np.int64), 0, 1)
+    with pytest.raises(ValueError, match="int32 or int64 entries"):
+        _core.suffix_key_records(tokens, 1, np.array([0, 1, 2], dtype=np.uint16), 0, 1)
+    with pytest.raises(ValueError, match="a step of at least 1"):
+        _core.suffix_key_records(tokens, 1, np.array([0, 1, 2], dtype=np.int32), 0, 0)

@@ -14,8 +14,9 @@ token-level order that the searches use.
 
 Writing a shard overlaps what it can (see ``shard_writer.py``): the sort runs in a thread
 (the sorter releases the GIL) while ``tokens.bin``, ``documents.bin`` and ``metadata.bin``
-are written; then the suffix keys are made in a thread while ``suffix_array.bin`` is
-written, and that file is hashed in a thread beside the writing. Pointers as wide as the
+are written; then ``suffix_keys.bin`` is made and written in a thread (the records come from
+C, which reads ahead the text of the samples to come) while ``suffix_array.bin`` is written,
+and that file is hashed in a thread beside the writing. Pointers as wide as the
 sorter's integers are written straight from its output, without a copy.
 
 When the pointers are 4 bytes (shards of 2^24 to 2^31 tokens) and the suffix array fits
@@ -32,6 +33,7 @@ width.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
@@ -159,15 +161,27 @@ def _sort_chunks(tokens: np.ndarray, token_width: int, out: np.ndarray | None = 
 def _suffix_keys(tokens: np.ndarray, token_width: int, chunks: list[np.ndarray]) -> bytes:
     """The records of every ``SUFFIX_KEY_STEP``-th suffix in sorted order: its key and its
     position, as two little-endian uint64 (see ``format``)."""
-    key_positions, start = [], 0
+    data, records, start = tokens.view(np.uint8), [], 0
     for chunk in chunks:
-        key_positions.append(chunk[-start % SUFFIX_KEY_STEP :: SUFFIX_KEY_STEP].astype(np.int64))
+        records.append(_core.suffix_key_records(data, token_width, chunk, start, SUFFIX_KEY_STEP))
         start += len(chunk)
-    positions = np.concatenate(key_positions)
-    records = np.empty((len(positions), 2), dtype="<u8")
-    records[:, 0] = np.frombuffer(_core.suffix_keys(tokens.view(np.uint8), token_width, positions), dtype="<u8")
-    records[:, 1] = positions
-    return records.tobytes()
+    return b"".join(records)
+
+
+def _write_suffix_keys(path: Path, tokens: np.ndarray, token_width: int,
+                       holder: list[list[np.ndarray]]) -> dict[str, Any]:
+    """Write ``suffix_keys.bin`` from the sorted chunks in ``holder`` (emptied once the records
+    are made, so the sorted array is not held through the write); its committed entry. Runs
+    beside the writing of ``suffix_array.bin``."""
+    records = _suffix_keys(tokens, token_width, holder.pop())
+    num_records = len(records) // SUFFIX_KEY_RECORD_BYTES
+    writer = AtomicFileWriter(path, FileHeader(KIND_SUFFIX_KEYS, token_width, 0, num_records, SUFFIX_KEY_RECORD_BYTES))
+    try:
+        writer.write(records)
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.commit()
 
 
 class SAWriter(ShardWriter):
@@ -215,7 +229,8 @@ class SAWriter(ShardWriter):
                 chunks = sorting.result()
                 sorting = None  # it holds the sorted array too: the chunks are the only reference now
                 self.check_cancelled()
-                keys = InThread(_suffix_keys, tokens, width, chunks, name=f"suffix keys {name}")
+                keys = InThread(_write_suffix_keys, staging / "suffix_keys.bin", tokens, width, [chunks],
+                                name=f"suffix keys {name}")
                 for chunk in chunks:
                     if in_place:  # already in the file
                         pass
@@ -235,11 +250,6 @@ class SAWriter(ShardWriter):
                 if keys is not None:
                     keys.wait()  # no thread outlives the shard's failure
                 raise
-        keys = keys.result()
-        writer = AtomicFileWriter(staging / "suffix_keys.bin",
-                                  FileHeader(KIND_SUFFIX_KEYS, width, 0, len(keys) // SUFFIX_KEY_RECORD_BYTES,
-                                             SUFFIX_KEY_RECORD_BYTES))
-        writer.write(keys)
-        files["suffix_keys"] = {**file_entry(name, "suffix_keys.bin", writer.commit()), "step": SUFFIX_KEY_STEP}
+        files["suffix_keys"] = {**file_entry(name, "suffix_keys.bin", keys.result()), "step": SUFFIX_KEY_STEP}
         self.check_cancelled()
         return self.publish(name, staging, buffer, pointer_width, files)

@@ -42,17 +42,32 @@ static inline uint64_t prefix_key(const unsigned char *bytes, size_t available, 
 }
 
 /*
- * suffix_keys: keys[k] = the key of the suffix that starts at token positions[k], padded with
- * zero bytes past the end of the tokens.
+ * suffix_key_records: the records of suffix_keys.bin for one stretch of a suffix array.
  *
- *   tokens     num_tokens * token_width bytes of big-endian tokens
- *   positions  `count` int64 token positions, each in [0, num_tokens)
- *   keys       `count` uint64 outputs (native order)
+ * The stretch holds the entries of ranks [first_rank, first_rank + count). Every rank in it
+ * that is a multiple of `step` gives one record, in rank order: the key of its suffix (the
+ * suffix's first 8 bytes, big-endian, padded with zero bytes past the end of the tokens) and
+ * the suffix's token position, as two little-endian uint64 (16 bytes, whatever the host).
  *
- * Returns INFGRAM_OK, or INFGRAM_INVALID_ARGUMENT (with `report` filled and keys undefined)
- * when token_width is not 1, 2 or 4 or a position is outside [0, num_tokens).
+ *   tokens        num_tokens * token_width bytes of big-endian tokens
+ *   suffix_array  `count` token positions, native int32 (entry_bytes 4) or int64 (8), each
+ *                 in [0, num_tokens)
+ *   records       room for suffix_key_record_count(first_rank, count, step) records
+ *
+ * Returns INFGRAM_OK, or INFGRAM_INVALID_ARGUMENT (with `report` filled and the records
+ * undefined) when token_width is not 1, 2 or 4, entry_bytes not 4 or 8, step below 1,
+ * first_rank or count negative, or a sampled position is outside [0, num_tokens).
  */
-int suffix_keys(const unsigned char *tokens, int64_t num_tokens, int token_width, const int64_t *positions,
-                int64_t count, uint64_t *keys, damage_report *report);
+int suffix_key_records(const unsigned char *tokens, int64_t num_tokens, int token_width, const void *suffix_array,
+                       int entry_bytes, int64_t first_rank, int64_t count, int64_t step, unsigned char *records,
+                       damage_report *report);
+
+/* How many ranks in [first_rank, first_rank + count) are multiples of step (step >= 1,
+ * first_rank >= 0, count >= 0): the records suffix_key_records writes. */
+static inline int64_t suffix_key_record_count(int64_t first_rank, int64_t count, int64_t step) {
+    int64_t before_end = (first_rank + count + step - 1) / step; /* multiples below the end */
+    int64_t before_start = (first_rank + step - 1) / step;      /* multiples below first_rank */
+    return before_end - before_start;
+}
 
 #endif
