@@ -12,6 +12,7 @@ process's line in ``/proc/self/cgroup``). A value of ``max`` (v2) or a number ne
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -128,3 +129,42 @@ def background_writeback_bytes(proc_vm: Path = Path("/proc/sys/vm")) -> int:
     ratio = _read_limit(proc_vm / "dirty_background_ratio")
     ratio = 10 if ratio is None else min(ratio, 100)
     return max(1, available_memory_bytes() * ratio // 100)
+
+
+@functools.lru_cache(maxsize=8)
+def available_cpus(root: Path = Path("/sys/fs/cgroup")) -> int:
+    """The cores this process may use: the machine's, fewer when its affinity mask or its
+    container's CPU quota (cgroup v2 ``cpu.max``, else cgroup v1 ``cpu.cfs_quota_us`` over
+    ``cpu.cfs_period_us``, rounded up) allows fewer; at least 1. The default thread counts
+    of queries and of the server (the memory limit is read the same way, see
+    :func:`process_memory_limit`).
+
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> _ = (root / "cpu.max").write_text("150000 100000")
+    >>> available_cpus(root) <= 2
+    True
+    """
+    cpus = os.cpu_count() or 1
+    if hasattr(os, "sched_getaffinity"):
+        cpus = min(cpus, len(os.sched_getaffinity(0)) or cpus)
+    quota = _cgroup_cpu_quota(root)
+    return max(1, min(cpus, quota) if quota is not None else cpus)
+
+
+def _cgroup_cpu_quota(root: Path) -> int | None:
+    """The CPU quota of the container in whole cores (rounded up), or None when there is
+    none or it cannot be read."""
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else -(-int(quota) // max(int(period), 1))
+    except (OSError, ValueError):
+        pass
+    for folder in ("cpu", "cpu,cpuacct", "."):
+        try:
+            quota_us = int((root / folder / "cpu.cfs_quota_us").read_text())
+            period_us = int((root / folder / "cpu.cfs_period_us").read_text())
+        except (OSError, ValueError):
+            continue
+        return None if quota_us <= 0 else -(-quota_us // max(period_us, 1))
+    return None

@@ -1,17 +1,19 @@
 """Interrupted builds: an index that did not finish never opens, and rerunning the build resumes it.
 
-The build writes shards one at a time, records each finished one in ``build-state.json`` and
-writes ``manifest.json`` last. A rerun with the same inputs and options reuses every finished
+The build writes shards (several at once, one per core), records each finished one in
+``build-state.json`` in shard order and writes ``manifest.json`` last. A rerun with the same inputs and options reuses every finished
 shard and must produce byte-identical files to an uninterrupted build.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import pytest
 
 import infgram
 from infgram.build import sa_writer as build_module
+from infgram.format import BUILD_STATE_NAME
 
 from conftest import SHARD_TOKENS, files_of as _files, write_word_corpus as _write_corpus
 
@@ -32,27 +35,35 @@ def _assert_identical(resumed: Path, fresh: Path) -> None:
         assert resumed_files[name] == fresh_files[name], f"{name} differs between the resumed and the fresh build"
 
 
-# The child builds normally, but stops for good when it starts sorting the third shard: by
-# then shard-00000 and shard-00001 are finished and recorded, and shard-00002 is half written.
+# The child builds normally, but stops for good when it starts sorting the third shard; the
+# test kills it once shard-00000 and shard-00001 are finished and recorded and shard-00002
+# is half written.
 # That makes the kill land at a known point without depending on how fast the machine is.
 CHILD = textwrap.dedent("""
-    import sys, time
+    import sys, threading, time
     import infgram
     from infgram.build import sa_writer as build_module
 
     corpus, out, shard_tokens = sys.argv[1], sys.argv[2], int(sys.argv[3])
     original = build_module.sorted_positions
-    started = []
 
     def sorted_positions(tokens, token_width, out=None):
-        started.append(len(tokens))
-        if len(started) == 3:
+        if threading.current_thread().name.endswith("shard-00002"):  # sorts run in threads named after their shards
             time.sleep(3600)  # the test kills the process here
         yield from original(tokens, token_width, out)
 
     build_module.sorted_positions = sorted_positions
     infgram.build([corpus], out, shard_tokens=shard_tokens, progress=False)
 """)
+
+
+def _recorded(out: Path, name: str) -> bool:
+    """Whether the build state lists shard ``name`` as finished (shards beside each other may
+    be published before the one ahead of them is recorded)."""
+    try:
+        return name in json.loads((out / BUILD_STATE_NAME).read_text())["shards"]
+    except (OSError, ValueError, KeyError):
+        return False
 
 
 def test_killed_build_resumes_to_identical_files(tmp_path):
@@ -63,7 +74,7 @@ def test_killed_build_resumes_to_identical_files(tmp_path):
     try:
         deadline = time.monotonic() + 120  # a safety net only: the child never finishes on its own
         half_written = out / "shard-00002.partial" / "suffix_array.bin.partial"
-        while not ((out / "shard-00001").is_dir() and half_written.exists()):
+        while not (_recorded(out, "shard-00001") and half_written.exists()):
             assert child.poll() is None, child.communicate()
             assert time.monotonic() < deadline, "the build never reached its third shard"
             time.sleep(0.02)
@@ -97,13 +108,12 @@ def test_killed_build_resumes_to_identical_files(tmp_path):
 
 def _build_interrupted_at_sort(monkeypatch, corpus, out, shard_number: int, **options) -> None:
     """Run a build (with ``options``) that is interrupted (KeyboardInterrupt) when it starts
-    sorting shard N (1-based)."""
+    sorting shard N (1-based). Shards sort beside each other, each in a thread named after it,
+    so the shard is told by its thread, not by the order in which the sorts start."""
     original = build_module.sorted_positions
-    started = []
 
     def failing(tokens, token_width, out=None):
-        started.append(len(tokens))
-        if len(started) == shard_number:
+        if threading.current_thread().name.endswith(f"shard-{shard_number - 1:05d}"):
             raise KeyboardInterrupt
         yield from original(tokens, token_width, out)
 

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from infgram.query.shardset import available_cpus
+from infgram.resources import available_cpus
 
 MACHINE = min(os.cpu_count() or 1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 10**6)
 

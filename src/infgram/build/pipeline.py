@@ -10,16 +10,21 @@ an independent index, and queries add their answers up.
 
 Pipelining. A full shard is handed to a background thread that sorts and writes it while
 the main thread reads and tokenizes the next one (the sorters, file writes and hashing
-release the GIL, so the two run on two cores). At most one shard is in flight: the next
-full shard waits for it. The memory plan counts both (``plan.py``: a shard is cut so that
-sorting it beside a buffer like it stays within the budget), and the reader also waits
-when the buffer being filled would not fit beside the shard being written; the cut points
-depend on the documents only, never on timing. The writer thread does everything that
-touches a shard on disk (reusing, forgetting, writing, publishing, recording), in order, so
-the build state is what a sequential build leaves. Its errors are raised in the main thread
-as they are (an ``OSError`` becomes a :class:`BuildError` there, as before); an error in the
-main thread first lets the shard in flight finish, and an interrupt (Ctrl-C) stops it at
-its next step. ``INFGRAM_BUILD_PIPELINE=0`` builds one step after another (same files).
+release the GIL, so they run on cores of their own). Shards are sorted beside each other,
+one per core this process may use (``INFGRAM_BUILD_THREADS`` sets another number): a full
+shard is handed over at once when a core is free and its sort fits beside those in flight
+within the budget, else it waits for the oldest. The memory plan counts a shard and a
+buffer (``plan.py``: a shard is cut so that sorting it beside a buffer like it stays within
+the budget); the reader waits when the buffer being filled would not fit beside the shards
+being written, and so does a hand-over; the cut points depend on the documents only, never
+on timing or on the number of cores. Each shard's thread does what touches that shard on
+disk (reusing, forgetting, writing, publishing, recording); shards are published and
+recorded in order (each waits for the one before it), so the build state always lists a run
+of shards from the first, as a sequential build leaves it, and after a failed shard none
+behind it is published. Errors are raised in the main thread as they are, the oldest shard's
+first (an ``OSError`` becomes a :class:`BuildError` there, as before); an error in the main
+thread first lets the shards in flight finish, and an interrupt (Ctrl-C) stops them at their
+next step. ``INFGRAM_BUILD_PIPELINE=0`` builds one step after another (same files).
 
 Resuming. Before anything else is written (or an old index's manifest removed), the build
 records its fingerprint (inputs, options) in ``build-state.json``; shards are then written
@@ -48,6 +53,7 @@ import json
 import os
 import re
 import stat
+import threading
 import time
 import warnings
 from contextlib import contextmanager
@@ -79,6 +85,7 @@ from ..format import (
 from ..format.kinds import register_writer
 from ..format.metadata import parse_shard_rule
 from ..normalize import ORIGINALS_KEY, normalize_with_originals
+from ..resources import available_cpus, available_memory_bytes
 from ..tokenizer import TOKENIZER_FILE_NAME, PretokenizedVocabulary, Tokenizer, load_tokenizer, normalized_tokenizer
 from . import inputs as inputs_module
 from .fast_json import encode_metadata
@@ -93,7 +100,7 @@ from .plan import (
     positions_for_budget,
 )
 from .sa_writer import SAWriter
-from .shard_writer import InThread, ShardBuffer, ShardWriter, remove_path
+from .shard_writer import InThread, ShardBuffer, ShardWriter, remove_path, shards_at_once
 
 REPORT_NAME = "build-report.json"
 SHARD_NAME = re.compile(r"^shard-\d{5}(\.partial)?$")
@@ -192,10 +199,14 @@ class Builder:
         self.state = state
         self.buffer = self.new_buffer()
         self.shards_handed_over = 0
-        self.in_flight: InThread | None = None
-        """The shard being sorted and written in the background, if any."""
-        self.in_flight_bytes = 0
-        """What that shard holds, as planned (``ShardBuffer.sorting_bytes``)."""
+        self.in_flight: list[tuple[InThread, int]] = []
+        """The shards being sorted and written in the background, oldest first, each with what
+        it holds as planned (``ShardBuffer.sorting_bytes``)."""
+        self.max_in_flight = shards_at_once(available_cpus())
+        """Shards sorted at once: one per core this process may use (see the module's docstring)."""
+        self.state_lock = threading.Lock()
+        """Held while the build state changes and is saved: shards in flight forget their old
+        records beside each other."""
         self.stream: FileRecords | None = None
         """The input files' records, when they come from files (see :meth:`resume_point`)."""
         self.shard_by: dict[str, Any] | None = None
@@ -237,7 +248,7 @@ class Builder:
                 if len(batch) >= 2048 or batch_bytes >= (8 << 20):
                     self.add_documents(batch)
                     batch, batch_bytes = [], 0
-                    if self.in_flight is not None and self.in_flight.done():
+                    while self.in_flight and self.in_flight[0][0].done():
                         self.wait_for_shard()  # a failed shard stops the build now, not at the next one
             else:
                 # Documents before the problem may hold problems of their own (found when they
@@ -327,7 +338,7 @@ class Builder:
                 continue
             if not self.buffer.fits(len(ids), len(metadata)):
                 self.finish_shard()
-            if self.in_flight is not None and not self.fits_beside_in_flight(len(ids), len(metadata)):
+            while self.in_flight and not self.fits_beside_in_flight(len(ids), len(metadata)):
                 self.wait_for_shard()  # the budget holds: wait rather than fill past it
             self.account(document.source)
             self.buffer.add(ids, metadata)
@@ -340,43 +351,67 @@ class Builder:
     # -- shards ---------------------------------------------------------------------------
     def finish_shard(self) -> None:
         """Hand the full buffer over to be sorted and written (in the background when
-        pipelining, once the shard before it is done) and start a new buffer."""
+        pipelining, beside the shards in flight when a core and the budget allow it, else
+        once the oldest is done) and start a new buffer."""
         buffer = self.buffer
         if buffer.num_documents == 0:
             return
-        self.wait_for_shard()
+        sorting_bytes = buffer.sorting_bytes()
+        while self.in_flight and (len(self.in_flight) >= self.max_in_flight or not self.sorts_fit(sorting_bytes)):
+            self.wait_for_shard()
         name = f"shard-{self.shards_handed_over:05d}"
         self.shards_handed_over += 1
-        self.in_flight_bytes = buffer.sorting_bytes()
         self.writer.cancelled.clear()
         resume = self.resume_point(name)
-        self.in_flight = InThread(self.write_shard, name, buffer, resume, self.shard_by, name=f"write {name}")
+        previous = self.in_flight[-1][0] if self.in_flight else None
+        if previous is not None:
+            self.writer.ahead[name] = previous
+        shard = InThread(self.write_shard, name, buffer, resume, self.shard_by, previous, name=f"write {name}")
+        self.in_flight.append((shard, sorting_bytes))
         del buffer
         self.buffer = self.new_buffer()
-        if self.in_flight.done():  # not pipelining: written already
+        if shard.done():  # not pipelining: written already
             self.wait_for_shard()
 
+    def sorts_fit(self, sorting_bytes: int) -> bool:
+        """Whether a shard holding ``sorting_bytes`` may sort beside the shards in flight:
+        together they stay within the budget (half the memory this process may use when
+        the shards are sized by ``--shard-tokens`` alone), as a buffer beside them must."""
+        budget = self.buffer.budget if self.buffer.budget is not None else available_memory_bytes() // 2
+        return fits_beside(sum(planned for _, planned in self.in_flight) + sorting_bytes, 0, 0, 0,
+                           self.buffer.token_width, budget)
+
     def write_shard(self, name: str, buffer: ShardBuffer, resume: dict[str, Any] | None = None,
-                    shard_by: dict[str, Any] | None = None) -> None:
+                    shard_by: dict[str, Any] | None = None, previous: InThread | None = None) -> None:
         """Write (or reuse) shard ``name`` and record it: everything a shard does on disk,
-        in the writer thread, one shard after another. ``resume`` (see :meth:`resume_point`)
-        is recorded with it: where a rerun starts reading when this shard is the last one kept;
-        ``shard_by`` (the rule and the shard's value) goes into its manifest entry."""
+        in a writer thread. ``resume`` (see :meth:`resume_point`) is recorded with it: where a
+        rerun starts reading when this shard is the last one kept; ``shard_by`` (the rule and
+        the shard's value) goes into its manifest entry. ``previous`` is the shard handed over
+        before it, if still in flight: this one is recorded only once that one is, and not at
+        all if that one failed, so the build state always lists a run of shards from the first."""
 
         def forget() -> None:
-            if self.state["shards"].pop(name, None) is not None:
-                self.save_state()  # the record must not outlive the shard it names, which is replaced now
+            with self.state_lock:
+                if self.state["shards"].pop(name, None) is not None:
+                    self.save_state()  # the record must not outlive the shard it names, which is replaced now
 
-        entry, record = write_or_reuse_shard(self.writer, name, buffer, self.state["shards"].get(name), forget)
-        if record is None:
-            self.report.reused_shards += 1
-        else:
-            self.state["shards"][name] = record
-        if record is not None or (resume is not None and self.state.get("resume") != resume):
-            if resume is not None:
-                self.state["resume"] = resume
-            self.save_state()
-        self.add_shard(entry if shard_by is None else {**entry, "shard_by": shard_by})
+        with self.state_lock:
+            old_record = self.state["shards"].get(name)
+        entry, record = write_or_reuse_shard(self.writer, name, buffer, old_record, forget)
+        if previous is not None:
+            previous.wait()
+            if previous.failed():
+                return  # published but not recorded: a rerun writes it again
+        with self.state_lock:
+            if record is None:
+                self.report.reused_shards += 1
+            else:
+                self.state["shards"][name] = record
+            if record is not None or (resume is not None and self.state.get("resume") != resume):
+                if resume is not None:
+                    self.state["resume"] = resume
+                self.save_state()
+            self.add_shard(entry if shard_by is None else {**entry, "shard_by": shard_by})
 
     def resume_point(self, name: str) -> dict[str, Any] | None:
         """Where the input stands when shard ``name`` is cut: the records read before its
@@ -413,33 +448,33 @@ class Builder:
         report.reused_shards += len(entries)
 
     def wait_for_shard(self) -> None:
-        """Wait for the shard in flight, if any, raising its error here."""
-        shard = self.in_flight
-        if shard is None:
+        """Wait for the oldest shard in flight, if any, raising its error here."""
+        if not self.in_flight:
             return
+        shard = self.in_flight[0][0]
         shard.wait()  # interrupted here, the shard is still in flight for abandon() to stop
-        self.in_flight, self.in_flight_bytes = None, 0
+        del self.in_flight[0]
         shard.result()
 
     def fits_beside_in_flight(self, num_tokens: int, metadata_bytes: int) -> bool:
-        """Whether the buffer, with one more document, fits beside the shard in flight."""
+        """Whether the buffer, with one more document, fits beside the shards in flight."""
         buffer = self.buffer
         if buffer.budget is None:
             return True
-        return fits_beside(self.in_flight_bytes, buffer.num_positions + num_tokens + 1, buffer.num_documents + 1,
-                           buffer.metadata_bytes + metadata_bytes, buffer.token_width, buffer.budget)
+        return fits_beside(sum(planned for _, planned in self.in_flight), buffer.num_positions + num_tokens + 1,
+                           buffer.num_documents + 1, buffer.metadata_bytes + metadata_bytes, buffer.token_width,
+                           buffer.budget)
 
     def abandon(self, error: BaseException) -> None:
-        """After an error in the main thread: let the shard in flight finish, so the build
-        state is what a sequential build leaves, or on an interrupt stop it at its next
-        step (it is then written again by the rerun). Its own error, if any, gives way to
-        ``error``."""
-        shard, self.in_flight = self.in_flight, None
-        if shard is None:
-            return
-        if not isinstance(error, Exception):
+        """After an error in the main thread: let the shards in flight finish, so the build
+        state is what a sequential build leaves, or on an interrupt stop them at their next
+        step (they are then written again by the rerun). Their own errors, if any, give way
+        to ``error``."""
+        shards, self.in_flight = self.in_flight, []
+        if shards and not isinstance(error, Exception):
             self.writer.cancel()
-        shard.wait()
+        for shard, _ in shards:
+            shard.wait()
 
     def add_shard(self, entry: dict[str, Any]) -> None:
         """List a finished shard (the next one) in the manifest, numbering its first document."""
@@ -460,7 +495,8 @@ class Builder:
 
     def finish(self) -> BuildReport:
         self.finish_shard()
-        self.wait_for_shard()
+        while self.in_flight:
+            self.wait_for_shard()
         if not self.shards:
             raise BuildError(
                 f"nothing to index: all {self.report.records_read:,} records were blank or had problems"

@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..errors import BuildError
 from ..format import (
     DOCUMENT_RECORD,
     KIND_DOCUMENTS,
@@ -36,7 +37,14 @@ from ..format import (
 )
 from ..format.metadata import columns_of, metadata_objects, write_value_columns
 from ..tokenizer import Tokenizer
-from .plan import physical_memory_bytes, pipelined_positions, shard_fits_budget, sort_bytes
+from .plan import (
+    INT32_LIMIT,
+    RECORD_BYTES,
+    physical_memory_bytes,
+    pipelined_positions,
+    shard_fits_budget,
+    sort_bytes,
+)
 
 
 class ShardBuffer:
@@ -80,9 +88,12 @@ class ShardBuffer:
                                  self.budget)
 
     def sorting_bytes(self) -> int:
-        """What sorting and writing this shard holds, as planned (:func:`~.plan.sort_bytes`)."""
+        """What sorting and writing this shard holds, as planned (:func:`~.plan.sort_bytes`);
+        without a budget, its tokens, the sorter's output and its metadata."""
         if self.budget is None:
-            return 0
+            pointer_bytes = 4 if self.num_positions <= INT32_LIMIT else 8
+            return self.num_positions * (self.token_width + pointer_bytes) + self.metadata_bytes + \
+                2 * RECORD_BYTES * (self.num_documents + 1)
         return sort_bytes(self.num_positions, self.num_documents, self.metadata_bytes, self.limit, self.budget)
 
     def add(self, ids: np.ndarray, metadata: bytes) -> None:
@@ -143,6 +154,35 @@ def pipelining() -> bool:
     return os.environ.get(PIPELINE_VARIABLE, "1").strip() != "0"
 
 
+THREADS_VARIABLE = "INFGRAM_BUILD_THREADS"
+"""How many shards a build sorts and writes at once; by default one per core this process may
+use (``infgram.resources.available_cpus``: its affinity and its container's CPU quota). The
+index files are the same for any number."""
+
+
+def shards_at_once(cores: int) -> int:
+    """Shards sorted at once: :data:`THREADS_VARIABLE` when it holds a whole number of at least
+    1, else ``cores``; 1 without :func:`pipelining`.
+
+    >>> os.environ[THREADS_VARIABLE] = "3"; shards_at_once(2)
+    3
+    >>> os.environ[THREADS_VARIABLE] = "many"; shards_at_once(2)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    infgram.errors.BuildError: expected INFGRAM_BUILD_THREADS to be a whole number of at least 1, found 'many'; ...
+    >>> del os.environ[THREADS_VARIABLE]; shards_at_once(2)
+    2
+    """
+    if not pipelining():
+        return 1
+    text = os.environ.get(THREADS_VARIABLE, "").strip()
+    if not text:
+        return cores
+    if not text.isdigit() or int(text) < 1:
+        raise BuildError(f"expected {THREADS_VARIABLE} to be a whole number of at least 1, found {text!r}; set it to "
+                         "how many shards to sort at once, or unset it to use every core")
+    return int(text)
+
+
 class InThread:
     """``function(*arguments)`` running in a background thread; :meth:`result` waits for it
     and returns its value, or raises its exception (any, KeyboardInterrupt included) in the
@@ -159,6 +199,7 @@ class InThread:
     def __init__(self, function: Callable[..., Any], *arguments: Any, name: str):
         self._value: Any = None
         self._error: BaseException | None = None
+        self._failed = False  # kept once result() has handed the error over
         self._thread: threading.Thread | None = None
         if not pipelining():
             self._run(function, arguments)
@@ -171,7 +212,7 @@ class InThread:
         try:
             self._value = function(*arguments)
         except BaseException as error:  # any: handed to the waiting thread, which raises it
-            self._error = error
+            self._error, self._failed = error, True
 
     def done(self) -> bool:
         """Whether the function has returned or raised."""
@@ -181,6 +222,11 @@ class InThread:
         """Wait for the function to end, without its value or its exception."""
         if self._thread is not None:
             self._thread.join()
+
+    def failed(self) -> bool:
+        """Whether the function raised (once it has ended), whether or not :meth:`result`
+        has raised it since."""
+        return self._failed
 
     def result(self) -> Any:
         """The function's value (raising its exception), once it has ended; given once."""
@@ -222,6 +268,10 @@ class ShardWriter:
         self.fingerprint = fingerprint
         self.progress = progress
         self.cancelled = threading.Event()
+        self.ahead: dict[str, InThread] = {}
+        """Per shard name, the shard handed over before it while that one is still being
+        written: :meth:`publish` waits for it, so shards are published in order, and none
+        after one that failed."""
 
     def cancel(self) -> None:
         """Ask the shard being written to stop at its next step (from another thread)."""
@@ -281,6 +331,11 @@ class ShardWriter:
 
         A shard directory of the same name (from an earlier run, not recorded as reusable)
         is removed first; the pipeline has already dropped it from the build state."""
+        ahead = self.ahead.pop(name, None)
+        if ahead is not None:
+            ahead.wait()
+            if ahead.failed():
+                raise ShardCancelled  # the build stops at that shard: left half-written, as if interrupted
         num_positions = buffer.num_positions
         final = self.out / name
         remove_path(final)

@@ -29,6 +29,7 @@ from typing import Any, Iterable, Sequence, TypeVar
 import numpy as np
 
 from ..errors import QueryError, UnsupportedOperationError
+from ..resources import available_cpus
 from ..tokenizer import Tokenizer
 from . import partials
 from .budget import charge, refuse, work_limit
@@ -45,7 +46,7 @@ from .results import (
     NextTokensResult,
     ProbabilityResult,
 )
-from .shardset import ShardSet, available_cpus
+from .shardset import ShardSet
 from .words import WordTest, case_spellings, whole_word_documents
 
 _PARALLEL_BATCH = 20_000

@@ -9,59 +9,18 @@ in the order they were given.
 
 from __future__ import annotations
 
-import functools
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ..errors import QueryError
+from ..resources import available_cpus
 from ..shards import Shard
 from .partials import document_lengths, removed_documents
 
 _thread_pool: ThreadPoolExecutor | None = None
-
-
-@functools.lru_cache(maxsize=8)
-def available_cpus(root: Path = Path("/sys/fs/cgroup")) -> int:
-    """The cores this process may use: the machine's, fewer when its affinity mask or its
-    container's CPU quota (cgroup v2 ``cpu.max``, else cgroup v1 ``cpu.cfs_quota_us`` over
-    ``cpu.cfs_period_us``, rounded up) allows fewer; at least 1. The default thread counts
-    of queries and of the server (the memory limit is read the same way, see
-    :func:`infgram.build.plan.cgroup_memory_limit`).
-
-    >>> import tempfile
-    >>> root = Path(tempfile.mkdtemp())
-    >>> _ = (root / "cpu.max").write_text("150000 100000")
-    >>> available_cpus(root) <= 2
-    True
-    """
-    cpus = os.cpu_count() or 1
-    if hasattr(os, "sched_getaffinity"):
-        cpus = min(cpus, len(os.sched_getaffinity(0)) or cpus)
-    quota = _cgroup_cpu_quota(root)
-    return max(1, min(cpus, quota) if quota is not None else cpus)
-
-
-def _cgroup_cpu_quota(root: Path) -> int | None:
-    """The CPU quota of the container in whole cores (rounded up), or None when there is
-    none or it cannot be read."""
-    try:
-        quota, period = (root / "cpu.max").read_text().split()[:2]
-        return None if quota == "max" else -(-int(quota) // max(int(period), 1))
-    except (OSError, ValueError):
-        pass
-    for folder in ("cpu", "cpu,cpuacct", "."):
-        try:
-            quota_us = int((root / folder / "cpu.cfs_quota_us").read_text())
-            period_us = int((root / folder / "cpu.cfs_period_us").read_text())
-        except (OSError, ValueError):
-            continue
-        return None if quota_us <= 0 else -(-quota_us // max(period_us, 1))
-    return None
 
 
 def executor() -> ThreadPoolExecutor:

@@ -76,11 +76,11 @@ from swagger_ui_bundle import swagger_ui_path
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..errors import IndexFormatError, InfgramError, QueryError
-from ..query.shardset import available_cpus
 from ..format import generation_of, read_manifest
 from ..query import results
 from ..query.budget import DEFAULT_MAX_BATCH_WORK, DEFAULT_MAX_WORK, LIFT_BUDGET, WorkAccount
 from ..query.index import Index, index_directories
+from ..resources import available_cpus
 from ..shards.residency import thread_read_bytes
 from .batch import dump_reply, parse_line, reply_blocks_of_text
 from .http import (
@@ -126,7 +126,7 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     threads: int = field(default_factory=lambda: max(2, available_cpus()))
     """Threads for cheap operations, per worker process (by default the cores it may use,
-    see :func:`infgram.query.shardset.available_cpus`)."""
+    see :func:`infgram.resources.available_cpus`)."""
     expensive_threads: int = field(default_factory=lambda: max(1, available_cpus() // 2))
     """Threads for expensive operations (documents, search, attribution, ...), per worker process."""
     queue: int = 64
