@@ -14,7 +14,7 @@ import time
 import pytest
 
 import infgram
-from infgram.build import pipeline, sa_writer
+from infgram.build import fm_writer, pipeline, sa_writer
 from infgram.build.shard_writer import PIPELINE_VARIABLE, THREADS_VARIABLE, ShardBuffer
 from infgram.format import BUILD_STATE_NAME, MANIFEST_NAME
 
@@ -22,22 +22,27 @@ from conftest import SHARD_TOKENS, files_of, write_word_corpus
 
 
 def _counting_sorts(monkeypatch) -> list[int]:
-    """Make every sort last a little and count how many run at once; returns [most at once]."""
-    original = sa_writer.sorted_positions
+    """Make every sort (of a suffix-array or an FM-index shard) last a little and count how
+    many run at once; returns [most at once]."""
     lock, running, most = threading.Lock(), [0], [0]
 
-    def counted(tokens, token_width, out=None):
-        with lock:
-            running[0] += 1
-            most[0] = max(most[0], running[0])
-        try:
-            time.sleep(0.05)  # long enough for the next shard to be handed over beside it
-            yield from list(original(tokens, token_width, out))
-        finally:
+    def counting(sort):
+        def counted(*arguments, **options):
             with lock:
-                running[0] -= 1
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            try:
+                time.sleep(0.05)  # long enough for the next shard to be handed over beside it
+                result = sort(*arguments, **options)
+                return list(result) if sort is original_positions else result
+            finally:
+                with lock:
+                    running[0] -= 1
+        return counted
 
-    monkeypatch.setattr(sa_writer, "sorted_positions", counted)
+    original_positions = sa_writer.sorted_positions
+    monkeypatch.setattr(sa_writer, "sorted_positions", counting(original_positions))
+    monkeypatch.setattr(fm_writer, "suffix_array_of", counting(fm_writer.suffix_array_of))
     return most
 
 
@@ -53,8 +58,7 @@ def test_shards_sorted_at_once_give_the_files_of_one_at_a_time(tmp_path, monkeyp
         outs[threads] = tmp_path / f"threads-{threads}"
         report = infgram.build([corpus], outs[threads], shard_tokens=SHARD_TOKENS, kind=kind, progress=False)
         assert report.num_shards >= 4
-        if kind == "sa":  # (an FM-index is built by its own sorter)
-            assert most[0] == 1 if threads == 1 else most[0] >= 2
+        assert most[0] == 1 if threads == 1 else most[0] >= 2
     assert files_of(outs[1]) == files_of(outs[3])
     index = infgram.Index.open(outs[3])
     assert index.count("alpha beta") == infgram.Index.open(outs[1]).count("alpha beta") > 0
