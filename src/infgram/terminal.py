@@ -8,9 +8,12 @@ characters escaped, so a document can never drive the user's terminal.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .errors import shown
-from .query.documents import merge_spans
-from .query.results import AttributionResult
+
+if TYPE_CHECKING:  # the query engine is imported where spans are marked: not by `infgram build`
+    from .query.results import AttributionResult
 
 
 def safe(text: str, keep_newlines: bool = True) -> str:
@@ -36,6 +39,8 @@ def mark_spans(text: str, spans: list[tuple[int, int]], color: bool = False) -> 
     >>> mark_spans("a rose is a rose", [(2, 6), (12, 16)])
     'a ⟦rose⟧ is a ⟦rose⟧'
     """
+    from .query.documents import merge_spans
+
     on, off = (_MARK_ON, _MARK_OFF) if color else ("⟦", "⟧")
     pieces, at = [], 0
     for start, end in merge_spans(spans):  # overlapping or touching spans are marked as one
