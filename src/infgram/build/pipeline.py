@@ -366,29 +366,34 @@ class Builder:
         previous = self.in_flight[-1][0] if self.in_flight else None
         if previous is not None:
             self.writer.ahead[name] = previous
-        shard = InThread(self.write_shard, name, buffer, resume, self.shard_by, previous, name=f"write {name}")
+        shard = InThread(self.write_shard, name, buffer, resume, self.shard_by, name=f"write {name}")
         self.in_flight.append((shard, sorting_bytes))
         del buffer
         self.buffer = self.new_buffer()
         if shard.done():  # not pipelining: written already
             self.wait_for_shard()
 
+    @property
+    def in_flight_bytes(self) -> int:
+        """What the shards in flight hold, as planned."""
+        return sum(planned for _, planned in self.in_flight)
+
     def sorts_fit(self, sorting_bytes: int) -> bool:
         """Whether a shard holding ``sorting_bytes`` may sort beside the shards in flight:
         together they stay within the budget (half the memory this process may use when
         the shards are sized by ``--shard-tokens`` alone), as a buffer beside them must."""
         budget = self.buffer.budget if self.buffer.budget is not None else available_memory_bytes() // 2
-        return fits_beside(sum(planned for _, planned in self.in_flight) + sorting_bytes, 0, 0, 0,
-                           self.buffer.token_width, budget)
+        return fits_beside(self.in_flight_bytes + sorting_bytes, 0, 0, 0, self.buffer.token_width, budget)
 
     def write_shard(self, name: str, buffer: ShardBuffer, resume: dict[str, Any] | None = None,
-                    shard_by: dict[str, Any] | None = None, previous: InThread | None = None) -> None:
+                    shard_by: dict[str, Any] | None = None) -> None:
         """Write (or reuse) shard ``name`` and record it: everything a shard does on disk,
         in a writer thread. ``resume`` (see :meth:`resume_point`) is recorded with it: where a
         rerun starts reading when this shard is the last one kept; ``shard_by`` (the rule and
-        the shard's value) goes into its manifest entry. ``previous`` is the shard handed over
-        before it, if still in flight: this one is recorded only once that one is, and not at
-        all if that one failed, so the build state always lists a run of shards from the first."""
+        the shard's value) goes into its manifest entry. It is published and recorded only once
+        the shard handed over before it is, and not at all if that one failed
+        (:meth:`ShardWriter.wait_turn`), so the build state always lists a run of shards from
+        the first."""
 
         def forget() -> None:
             with self.state_lock:
@@ -398,10 +403,7 @@ class Builder:
         with self.state_lock:
             old_record = self.state["shards"].get(name)
         entry, record = write_or_reuse_shard(self.writer, name, buffer, old_record, forget)
-        if previous is not None:
-            previous.wait()
-            if previous.failed():
-                return  # published but not recorded: a rerun writes it again
+        self.writer.wait_turn(name)  # recorded after the shard before it, and not after a failed one
         with self.state_lock:
             if record is None:
                 self.report.reused_shards += 1
@@ -461,9 +463,8 @@ class Builder:
         buffer = self.buffer
         if buffer.budget is None:
             return True
-        return fits_beside(sum(planned for _, planned in self.in_flight), buffer.num_positions + num_tokens + 1,
-                           buffer.num_documents + 1, buffer.metadata_bytes + metadata_bytes, buffer.token_width,
-                           buffer.budget)
+        return fits_beside(self.in_flight_bytes, buffer.num_positions + num_tokens + 1, buffer.num_documents + 1,
+                           buffer.metadata_bytes + metadata_bytes, buffer.token_width, buffer.budget)
 
     def abandon(self, error: BaseException) -> None:
         """After an error in the main thread: let the shards in flight finish, so the build

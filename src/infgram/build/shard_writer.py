@@ -270,12 +270,23 @@ class ShardWriter:
         self.cancelled = threading.Event()
         self.ahead: dict[str, InThread] = {}
         """Per shard name, the shard handed over before it while that one is still being
-        written: :meth:`publish` waits for it, so shards are published in order, and none
-        after one that failed."""
+        written: :meth:`wait_turn` waits for it."""
 
     def cancel(self) -> None:
         """Ask the shard being written to stop at its next step (from another thread)."""
         self.cancelled.set()
+
+    def wait_turn(self, name: str) -> None:
+        """Wait until the shard handed over before shard ``name`` (if still being written, see
+        :attr:`ahead`) has finished, so shards are published and recorded in order; raise
+        :class:`ShardCancelled` if it failed, so none after it is. Called before publishing,
+        and by the pipeline before recording (a reused shard is not published); the second
+        call returns at once."""
+        ahead = self.ahead.pop(name, None)
+        if ahead is not None:
+            ahead.wait()
+            if ahead.failed():
+                raise ShardCancelled  # the build stops at that shard: left half-written, as if interrupted
 
     def check_cancelled(self) -> None:
         """Stop here (:class:`ShardCancelled`) when :meth:`cancel` was called."""
@@ -331,11 +342,7 @@ class ShardWriter:
 
         A shard directory of the same name (from an earlier run, not recorded as reusable)
         is removed first; the pipeline has already dropped it from the build state."""
-        ahead = self.ahead.pop(name, None)
-        if ahead is not None:
-            ahead.wait()
-            if ahead.failed():
-                raise ShardCancelled  # the build stops at that shard: left half-written, as if interrupted
+        self.wait_turn(name)
         num_positions = buffer.num_positions
         final = self.out / name
         remove_path(final)
