@@ -22,7 +22,8 @@ setup(
             "infgram._sort",
             sources=["src/infgram/_sort.c", "src/infgram/c/sais.c"],
             depends=["src/infgram/c/sais.h"],
-            extra_compile_args=["-O3", "-std=c99"],
+            extra_compile_args=["-O3", "-std=c99", "-pthread"],
+            extra_link_args=["-pthread"],  # the sorter's helper threads (sais.h)
         ),
         Extension(
             "infgram._fm",

@@ -107,9 +107,9 @@ def stages(files: list[Path], out: Path) -> dict[str, float]:
     marks: dict[str, float] = {}
     original = sa_writer.sorted_positions
 
-    def timed(tokens: np.ndarray, token_width: int, out: np.ndarray | None = None):
+    def timed(tokens: np.ndarray, token_width: int, out: np.ndarray | None = None, threads: int = 1):
         marks["sort started"] = time.perf_counter()
-        chunks = list(original(tokens, token_width, out))
+        chunks = list(original(tokens, token_width, out, threads))
         marks["sort ended"] = time.perf_counter()
         yield from chunks
 

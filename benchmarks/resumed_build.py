@@ -35,11 +35,11 @@ def main() -> None:
         full_seconds = time.perf_counter() - start
         original, started = sa_writer.sorted_positions, []
 
-        def interrupted(tokens, token_width, out=None):
+        def interrupted(tokens, token_width, out=None, threads=1):
             started.append(len(tokens))
             if len(started) == full.num_shards:
                 raise KeyboardInterrupt
-            yield from original(tokens, token_width, out)
+            yield from original(tokens, token_width, out, threads)
 
         sa_writer.sorted_positions = interrupted
         try:

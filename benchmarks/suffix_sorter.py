@@ -6,7 +6,9 @@
     python benchmarks/suffix_sorter.py --synthetic 20       # 20 MB of random words, no download
 
 Both sides run single-threaded: the script sets ``OMP_NUM_THREADS`` (``--omp-threads``,
-default 1) before libdivsufsort's OpenMP runtime loads; infgram's sorter is single-threaded.
+default 1) before libdivsufsort's OpenMP runtime loads, and infgram's sorter is given one
+thread. ``--threads`` (default ``1 2``) adds our sorter on more threads, compared with itself
+on one (the last lines).
 Besides wall-clock time, every run's CPU time is recorded (on a shared machine a
 single-threaded sort's CPU time is the steadier figure), and the last lines give our
 sorter's speed as a multiple of libdivsufsort's on the same bytes in the same run.
@@ -32,6 +34,7 @@ a Markdown table of the median MB/s (megabytes of tokens sorted per second of wa
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import random
 import statistics
@@ -95,8 +98,9 @@ def tokenizer_tokens(texts: list[str], mode: str) -> np.ndarray:
     return np.concatenate(pieces).astype(f">u{TOKENIZER_WIDTHS[mode]}")
 
 
-def sorters(tokens: np.ndarray) -> dict[str, Callable[[], np.ndarray]]:
-    """The available sorters of these big-endian tokens, each returning the suffix array."""
+def sorters(tokens: np.ndarray, thread_counts: list[int]) -> dict[str, Callable[[], np.ndarray]]:
+    """The available sorters of these big-endian tokens, each returning the suffix array: ours
+    on each of ``thread_counts`` threads, then the others."""
     from infgram import _sort
 
     width = tokens.dtype.itemsize
@@ -106,10 +110,12 @@ def sorters(tokens: np.ndarray) -> dict[str, Callable[[], np.ndarray]]:
     separator = np.iinfo(tokens.dtype).max
     alphabet_size = 0 if width < 4 else int(tokens[tokens != separator].max()) + 1
 
-    def infgram_sais() -> np.ndarray:
-        out = np.empty(len(tokens), dtype=index_type)
-        _sort.sort_suffixes(data, width, alphabet_size, out)
-        return out
+    def infgram_sais(threads: int) -> Callable[[], np.ndarray]:
+        def sort() -> np.ndarray:
+            out = np.empty(len(tokens), dtype=index_type)
+            _sort.sort_suffixes(data, width, alphabet_size, out, threads=threads)
+            return out
+        return sort
 
     def divsufsort() -> np.ndarray:
         import pydivsufsort
@@ -117,7 +123,7 @@ def sorters(tokens: np.ndarray) -> dict[str, Callable[[], np.ndarray]]:
         order = pydivsufsort.divsufsort(data)
         return order if width == 1 else order[order % width == 0] // width
 
-    found = {"infgram SA-IS (_sort)": infgram_sais}
+    found = {sorter_label(threads): infgram_sais(threads) for threads in thread_counts}
     try:
         from infgram import _core
 
@@ -131,19 +137,20 @@ def sorters(tokens: np.ndarray) -> dict[str, Callable[[], np.ndarray]]:
         found["sais-lite 2.4.1 (_core, vendored)"] = sais_lite
     except (ImportError, AttributeError):
         pass  # removed from the build: nothing to compare with
-    try:
-        import pydivsufsort  # noqa: F401
-
+    if importlib.util.find_spec("pydivsufsort") is not None:
         found["libdivsufsort (pydivsufsort, bytes)"] = divsufsort
-    except ImportError:
-        pass
     return found
 
 
-def measure(name: str, tokens: np.ndarray, runs: int) -> tuple[list[str], list[str]]:
+def sorter_label(threads: int) -> str:
+    return "infgram SA-IS (_sort)" if threads == 1 else f"infgram SA-IS (_sort), {threads} threads"
+
+
+def measure(name: str, tokens: np.ndarray, runs: int, thread_counts: list[int]) -> tuple[list[str], list[str]]:
     """Markdown rows (median MB/s of each sorter over `runs` interleaved runs) and the lines
-    that compare infgram's sorter with libdivsufsort (wall-clock and CPU time)."""
-    candidates = sorters(tokens)
+    that compare infgram's sorter with libdivsufsort (wall-clock and CPU time) and with itself
+    on one thread."""
+    candidates = sorters(tokens, thread_counts)
     seconds: dict[str, list[float]] = {label: [] for label in candidates}
     cpu_seconds: dict[str, list[float]] = {label: [] for label in candidates}
     reference = None
@@ -165,9 +172,14 @@ def measure(name: str, tokens: np.ndarray, runs: int) -> tuple[list[str], list[s
         rows.append(f"| {name} | {len(tokens) / 1e6:.1f} M × {tokens.dtype.itemsize} B | {label} | "
                     f"{megabytes / median:.1f} | {median:.2f} | {statistics.median(cpu_seconds[label]):.2f} | "
                     f"{', '.join(f'{t:.2f}' for t in times)} |")
-    ours, theirs = "infgram SA-IS (_sort)", "libdivsufsort (pydivsufsort, bytes)"
+    ours, theirs = sorter_label(1), "libdivsufsort (pydivsufsort, bytes)"
     ratios = []
-    if theirs in seconds:
+    for threads in thread_counts:
+        if threads > 1 and ours in seconds:
+            wall = statistics.median(seconds[ours]) / statistics.median(seconds[sorter_label(threads)])
+            ratios.append(f"{name}: infgram SA-IS on {threads} threads sorts at {wall:.2f}x its speed on one "
+                          "(wall-clock medians)")
+    if theirs in seconds and ours in seconds:
         wall = statistics.median(seconds[theirs]) / statistics.median(seconds[ours])
         cpu = statistics.median(cpu_seconds[theirs]) / statistics.median(cpu_seconds[ours])
         ratios.append(f"{name}: infgram SA-IS sorts at {wall:.2f}x libdivsufsort's speed (wall-clock medians), "
@@ -181,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="timed runs per sorter (median reported)")
     parser.add_argument("--synthetic", type=float, metavar="MB", help="use this many MB of synthetic text")
     parser.add_argument("--limit-mb", type=float, help="keep only the first MB of documents")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                        help="threads for infgram's sorter, one measurement each (default: 1 2)")
     parser.add_argument("--omp-threads", type=int, default=1,
                         help="OMP_NUM_THREADS for libdivsufsort (default 1: single-threaded, as infgram's sorter)")
     options = parser.parse_args(argv)
@@ -205,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     comparisons = []
     for mode in options.modes:
         tokens = tokenizer_tokens(texts, mode) if mode in TOKENIZER_WIDTHS else byte_tokens(texts)
-        rows, ratios = measure(mode, tokens, options.runs)
+        rows, ratios = measure(mode, tokens, options.runs, options.threads)
         for row in rows:
             print(row, flush=True)
         comparisons += ratios

@@ -8,15 +8,15 @@
 
 #include "c/sais.h"
 
-/* sort_suffixes(tokens, token_width, alphabet_size, out, *, int32_limit=2**31-1) */
+/* sort_suffixes(tokens, token_width, alphabet_size, out, *, threads=1, int32_limit=2**31-1) */
 static PyObject *sort_suffixes(PyObject *module, PyObject *args, PyObject *keywords) {
-    static char *names[] = {"tokens", "token_width", "alphabet_size", "out", "int32_limit", NULL};
+    static char *names[] = {"tokens", "token_width", "alphabet_size", "out", "threads", "int32_limit", NULL};
     Py_buffer tokens, out;
-    int token_width;
+    int token_width, threads = 1;
     long long alphabet_size, int32_limit = INFGRAM_SAIS_INT32_MAX_LENGTH;
     (void)module;
-    if (!PyArg_ParseTupleAndKeywords(args, keywords, "y*iLw*|$L:sort_suffixes", names, &tokens, &token_width,
-                                     &alphabet_size, &out, &int32_limit))
+    if (!PyArg_ParseTupleAndKeywords(args, keywords, "y*iLw*|$iL:sort_suffixes", names, &tokens, &token_width,
+                                     &alphabet_size, &out, &threads, &int32_limit))
         return NULL;
     PyObject *result = NULL;
     const char *problem = NULL;
@@ -34,6 +34,8 @@ static PyObject *sort_suffixes(PyObject *module, PyObject *args, PyObject *keywo
     } else if (alphabet_size < 0 || (token_width == 4 && (alphabet_size < 1 || alphabet_size > (1LL << 30))) ||
                symbols > width_values) {
         problem = "sort_suffixes: alphabet_size out of range";
+    } else if (threads < 1) {
+        problem = "sort_suffixes: expected threads of at least 1";
     }
     if (problem) {
         PyErr_SetString(PyExc_ValueError, problem);
@@ -42,9 +44,9 @@ static PyObject *sort_suffixes(PyObject *module, PyObject *args, PyObject *keywo
     int status;
     Py_BEGIN_ALLOW_THREADS
     if (out.len == n * 4) {
-        status = infgram_sais32((const unsigned char *)tokens.buf, token_width, n, symbols, (int32_t *)out.buf);
+        status = infgram_sais32((const unsigned char *)tokens.buf, token_width, n, symbols, (int32_t *)out.buf, threads);
     } else {
-        status = infgram_sais64((const unsigned char *)tokens.buf, token_width, n, symbols, (int64_t *)out.buf);
+        status = infgram_sais64((const unsigned char *)tokens.buf, token_width, n, symbols, (int64_t *)out.buf, threads);
     }
     Py_END_ALLOW_THREADS
     if (status == INFGRAM_SAIS_OUT_OF_MEMORY) {
@@ -65,11 +67,12 @@ done:
 
 static PyMethodDef sort_functions[] = {
     {"sort_suffixes", (PyCFunction)(void (*)(void))sort_suffixes, METH_VARARGS | METH_KEYWORDS,
-     "sort_suffixes(tokens, token_width, alphabet_size, out, *, int32_limit=2**31-1) -> None\n\n"
+     "sort_suffixes(tokens, token_width, alphabet_size, out, *, threads=1, int32_limit=2**31-1) -> None\n\n"
      "The token-level suffix array of big-endian tokens (bytes) into `out` (one int32 or int64 per\n"
      "token). The ids must be below alphabet_size, or be the separator (every bit set), which sorts\n"
-     "last; alphabet_size 0 means every value of a 1- or 2-byte width. int32_limit (for tests)\n"
-     "lowers the longest text that an int32 output may take."},
+     "last; alphabet_size 0 means every value of a 1- or 2-byte width. threads: how many the sort\n"
+     "may use (the result is the same for any number). int32_limit (for tests) lowers the longest\n"
+     "text that an int32 output may take."},
     {NULL, NULL, 0, NULL},
 };
 

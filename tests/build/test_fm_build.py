@@ -19,11 +19,11 @@ def _build_fm_interrupted_at_sort(monkeypatch, corpus, out, shard_number: int) -
     original = fm_build.FMWriter._sort
     started = []
 
-    def failing(self, text, sample_rate, isa_rate, bar):
+    def failing(self, text, sample_rate, isa_rate, bar, sort_threads=1):
         started.append(len(text))
         if len(started) == shard_number:
             raise KeyboardInterrupt
-        return original(self, text, sample_rate, isa_rate, bar)
+        return original(self, text, sample_rate, isa_rate, bar, sort_threads)
 
     monkeypatch.setattr(fm_build.FMWriter, "_sort", failing)
     with pytest.raises(KeyboardInterrupt):

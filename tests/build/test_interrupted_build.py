@@ -47,10 +47,10 @@ CHILD = textwrap.dedent("""
     corpus, out, shard_tokens = sys.argv[1], sys.argv[2], int(sys.argv[3])
     original = build_module.sorted_positions
 
-    def sorted_positions(tokens, token_width, out=None):
+    def sorted_positions(tokens, token_width, out=None, threads=1):
         if threading.current_thread().name.endswith("shard-00002"):  # sorts run in threads named after their shards
             time.sleep(3600)  # the test kills the process here
-        yield from original(tokens, token_width, out)
+        yield from original(tokens, token_width, out, threads)
 
     build_module.sorted_positions = sorted_positions
     infgram.build([corpus], out, shard_tokens=shard_tokens, progress=False)
@@ -112,10 +112,10 @@ def _build_interrupted_at_sort(monkeypatch, corpus, out, shard_number: int, **op
     so the shard is told by its thread, not by the order in which the sorts start."""
     original = build_module.sorted_positions
 
-    def failing(tokens, token_width, out=None):
+    def failing(tokens, token_width, out=None, threads=1):
         if threading.current_thread().name.endswith(f"shard-{shard_number - 1:05d}"):
             raise KeyboardInterrupt
-        yield from original(tokens, token_width, out)
+        yield from original(tokens, token_width, out, threads)
 
     monkeypatch.setattr(build_module, "sorted_positions", failing)
     with pytest.raises(KeyboardInterrupt):

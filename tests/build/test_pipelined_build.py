@@ -156,10 +156,10 @@ def test_interrupt_while_a_shard_is_in_flight_stops_it_and_resumes(tmp_path, mon
     original = sa_writer.sorted_positions
     sorting = threading.Event()
 
-    def slow(tokens, token_width, out=None):
+    def slow(tokens, token_width, out=None, threads=1):
         sorting.set()
         time.sleep(0.3)
-        yield from original(tokens, token_width, out)
+        yield from original(tokens, token_width, out, threads)
 
     def interrupted():
         for number, document in enumerate(documents):

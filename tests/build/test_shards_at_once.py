@@ -64,6 +64,33 @@ def test_shards_sorted_at_once_give_the_files_of_one_at_a_time(tmp_path, monkeyp
     assert index.count("alpha beta") == infgram.Index.open(outs[1]).count("alpha beta") > 0
 
 
+def test_the_last_shard_sorts_on_the_threads_left(tmp_path, monkeypatch):
+    """Every shard sorts on one thread but the last, which takes the threads that the shards
+    still in flight leave: all of them in a one-shard build. The files are the same."""
+    corpus = write_word_corpus(tmp_path / "corpus.jsonl")
+    monkeypatch.setenv(PIPELINE_VARIABLE, "1")
+    monkeypatch.setenv(THREADS_VARIABLE, "3")
+    original = sa_writer.sorted_positions
+    given: dict[str, int] = {}
+
+    def recording(tokens, token_width, out=None, threads=1):
+        given[threading.current_thread().name] = threads
+        yield from original(tokens, token_width, out, threads)
+
+    monkeypatch.setattr(sa_writer, "sorted_positions", recording)
+    infgram.build([corpus], tmp_path / "one", progress=False)
+    assert list(given.values()) == [3]
+    given.clear()
+    report = infgram.build([corpus], tmp_path / "many", shard_tokens=SHARD_TOKENS, progress=False)
+    names = sorted(given)
+    assert len(names) == report.num_shards >= 4
+    assert all(given[name] == 1 for name in names[:-1])
+    assert 1 <= given[names[-1]] <= 3
+    monkeypatch.setenv(THREADS_VARIABLE, "1")
+    infgram.build([corpus], tmp_path / "alone", progress=False)
+    assert files_of(tmp_path / "one") == files_of(tmp_path / "alone")
+
+
 def test_a_failed_shard_stops_the_shards_behind_it_and_resumes(tmp_path, monkeypatch):
     """shard-00001's sort fails while shards behind it are sorted: the error reaches the
     caller, no shard behind it is published or recorded, no thread is left, and the rerun
@@ -74,14 +101,14 @@ def test_a_failed_shard_stops_the_shards_behind_it_and_resumes(tmp_path, monkeyp
     original = sa_writer.sorted_positions
     behind_started = threading.Event()
 
-    def failing(tokens, token_width, out=None):
+    def failing(tokens, token_width, out=None, threads=1):
         name = threading.current_thread().name
         if name.endswith("shard-00002"):
             behind_started.set()
         if name.endswith("shard-00001"):
             assert behind_started.wait(10)  # a shard behind it is being sorted
             raise RuntimeError("the sorter failed")
-        yield from original(tokens, token_width, out)
+        yield from original(tokens, token_width, out, threads)
 
     monkeypatch.setattr(sa_writer, "sorted_positions", failing)
     out = tmp_path / "index"

@@ -52,7 +52,7 @@ def test_an_index_sorted_in_place_answers_like_the_reference(tmp_path, monkeypat
 
 
 def test_a_failed_sort_into_the_map_leaves_no_file(tmp_path, monkeypatch):
-    def failing(tokens, token_width, out=None):
+    def failing(tokens, token_width, out=None, threads=1):
         assert out is not None  # the mapped path
         raise RuntimeError("the sorter failed")
         yield

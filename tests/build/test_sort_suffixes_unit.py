@@ -81,6 +81,40 @@ def test_rejects_bad_input():
             _sort.sort_suffixes(bytes(3 * width), width, alphabet_size, out)
     with pytest.raises(TypeError):
         _sort.sort_suffixes(b"abc", 1, 0, b"read-only output")
+    for threads in (0, -1):
+        with pytest.raises(ValueError, match="threads of at least 1"):
+            _sort.sort_suffixes(b"abc", 1, 0, out, threads=threads)
+
+
+@pytest.mark.parametrize("width", [1, 2, 4])
+def test_threads_give_the_same_array(width):
+    # Above 2^18 tokens the scans take helper threads (c/sais.h); the array is the same for any
+    # number. Word-like text (runs, repeats) and random ids over a small alphabet, with
+    # separators, sorted with 1 thread and with 2, 3 and 8 (more threads than cores).
+    rng = np.random.default_rng(width)
+    separator = (1 << (8 * width)) - 1
+    words = rng.integers(0, 40, (2000, 6))
+    word_text = words[rng.integers(0, len(words), 60_000)].ravel()[: 300_000]
+    random_text = rng.integers(0, 3, 300_000)
+    for ids in (word_text, random_text):
+        ids = ids.copy()
+        ids[rng.random(len(ids)) < 0.001] = separator
+        ids[-1] = separator
+        data = ids.astype(f">u{width}").view(np.uint8)
+        alone = np.empty(len(ids), dtype=np.int32)
+        _sort.sort_suffixes(data, width, 41, alone)
+        for threads in (2, 3, 8):
+            shared = np.empty(len(ids), dtype=np.int32)
+            _sort.sort_suffixes(data, width, 41, shared, threads=threads)
+            assert np.array_equal(alone, shared), threads
+        wide = np.empty(len(ids), dtype=np.int64)
+        _sort.sort_suffixes(data, width, 41, wide, threads=2)
+        assert np.array_equal(alone, wide)
+    # And the order is right (checked by its sortedness: adjacent suffixes compare in order).
+    text = ids.astype(f">u{width}").tobytes()
+    for rank in range(0, len(alone) - 1, 997):
+        a, b = int(alone[rank]) * width, int(alone[rank + 1]) * width
+        assert text[a:] < text[b:]
 
 
 def test_libdivsufsort_is_not_a_product_dependency():

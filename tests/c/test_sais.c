@@ -8,15 +8,33 @@
  *
  * (with -DINFGRAM_SAIS_HEAP_HOOKS added, so that the heap bound of sais.h is checked).
  * INFGRAM_SAIS_INT32_MAX_LENGTH=100 moves the 32/64-bit switch down to 100 tokens, so the
- * tests can check both sides of it. Prints one line per failure and exits 1 if any failed.
+ * tests can check both sides of it. The same file runs under ThreadSanitizer too. The
+ * threaded scans are built small (-DINFGRAM_SAIS_THREADS_MIN_LENGTH=8
+ * -DINFGRAM_SAIS_SCAN_CHUNK=4 -DINFGRAM_SAIS_SCAN_RING_CHUNKS=2), so that short texts take
+ * every path of them, and -DINFGRAM_SAIS_THREAD_HOOKS lets a test refuse helper threads.
+ * Every test runs with 1 thread and again with 3. Prints one line per failure and exits 1
+ * if any failed.
  */
 #include "sais.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static int failures = 0;
+
+/* The threads every sort of a test gets (main runs the tests with 1, then 3). */
+static int sort_threads = 1;
+
+/* The sorter's thread hook (built with -DINFGRAM_SAIS_THREAD_HOOKS): helper threads start
+ * while thread_starts_left is not 0 (-1: always); the rest fail, as pthread_create may. */
+static int thread_starts_left = -1;
+int infgram_sais_thread_start(pthread_t *thread, void *(*function)(void *), void *argument) {
+    if (thread_starts_left == 0) return 1;
+    if (thread_starts_left > 0) thread_starts_left--;
+    return pthread_create(thread, NULL, function, argument);
+}
 
 /* The sorter's heap hooks (built with -DINFGRAM_SAIS_HEAP_HOOKS): every allocation carries
  * its size in front, so that the live bytes and their peak can be counted. */
@@ -105,6 +123,8 @@ static int expect_exact = 0;
 static void check_heap(const char *label, int64_t n, int width, int64_t alphabet, size_t index_bytes) {
     CHECK(heap_live == 0, "%s: %zu heap bytes left after the sort", label, heap_live);
     size_t buckets = (width < 4 ? 3 : 2) * (size_t)alphabet * index_bytes;
+    if (sort_threads > 1 && n >= INFGRAM_SAIS_THREADS_MIN_LENGTH) /* the scans' ring */
+        buckets += 3 * (size_t)INFGRAM_SAIS_SCAN_CHUNK * INFGRAM_SAIS_SCAN_RING_CHUNKS * index_bytes;
     size_t bound = buckets + (size_t)(n / 2) * index_bytes;
     CHECK(n <= 1 || heap_peak <= bound, "%s: heap peak %zu bytes above %zu (n=%lld width %d)", label, heap_peak, bound,
           (long long)n, width);
@@ -121,13 +141,13 @@ static void check_text(const char *label, const uint32_t *ids, int64_t n, int wi
     int64_t *expected = check_sorted_only ? NULL : brute_force(ids, n);
     int64_t *wide = malloc((size_t)(n > 0 ? n : 1) * sizeof(int64_t));
     heap_peak = heap_live = 0;
-    int status = infgram_sais64(bytes, width, n, alphabet, wide);
+    int status = infgram_sais64(bytes, width, n, alphabet, wide, sort_threads);
     CHECK(status == INFGRAM_SAIS_OK, "%s: sais64 status %d (n=%lld width %d)", label, status, (long long)n, width);
     check_heap(label, n, width, alphabet, 8);
     if (infgram_sais_index_bytes(n) == 4) {
         int32_t *narrow = malloc((size_t)(n > 0 ? n : 1) * sizeof(int32_t));
         heap_peak = heap_live = 0;
-        status = infgram_sais32(bytes, width, n, alphabet, narrow);
+        status = infgram_sais32(bytes, width, n, alphabet, narrow, sort_threads);
         CHECK(status == INFGRAM_SAIS_OK, "%s: sais32 status %d (n=%lld)", label, status, (long long)n);
         check_heap(label, n, width, alphabet, 4);
         for (int64_t i = 0; i < n && status == 0; i++) {
@@ -139,7 +159,7 @@ static void check_text(const char *label, const uint32_t *ids, int64_t n, int wi
         free(narrow);
     } else {
         int32_t one;
-        CHECK(infgram_sais32(bytes, width, n, alphabet, &one) == INFGRAM_SAIS_BAD_ARGUMENT,
+        CHECK(infgram_sais32(bytes, width, n, alphabet, &one, sort_threads) == INFGRAM_SAIS_BAD_ARGUMENT,
               "%s: sais32 accepted n=%lld above the int32 limit", label, (long long)n);
     }
     if (expected) {
@@ -291,22 +311,25 @@ static void test_bad_arguments(void) {
     unsigned char bytes[8] = {0, 1, 0, 2, 0, 3, 255, 255};
     int64_t out[4];
     int32_t narrow[4];
-    CHECK(infgram_sais64(bytes, 3, 2, 256, out) == INFGRAM_SAIS_BAD_ARGUMENT, "width 3");
-    CHECK(infgram_sais64(bytes, 1, -1, 256, out) == INFGRAM_SAIS_BAD_ARGUMENT, "negative n");
-    CHECK(infgram_sais64(bytes, 1, 4, 0, out) == INFGRAM_SAIS_BAD_ARGUMENT, "alphabet 0");
-    CHECK(infgram_sais64(bytes, 1, 4, 257, out) == INFGRAM_SAIS_BAD_ARGUMENT, "alphabet 257");
-    CHECK(infgram_sais64(NULL, 1, 4, 256, out) == INFGRAM_SAIS_BAD_ARGUMENT, "no text");
-    CHECK(infgram_sais64(bytes, 4, 2, ((int64_t)1 << 30) + 2, out) == INFGRAM_SAIS_BAD_ARGUMENT, "alphabet 2^30+2");
-    CHECK(infgram_sais64(bytes, 1, 0, 256, out) == INFGRAM_SAIS_OK, "empty text");
+    CHECK(infgram_sais64(bytes, 3, 2, 256, out, 1) == INFGRAM_SAIS_BAD_ARGUMENT, "width 3");
+    CHECK(infgram_sais64(bytes, 1, -1, 256, out, 1) == INFGRAM_SAIS_BAD_ARGUMENT, "negative n");
+    CHECK(infgram_sais64(bytes, 1, 4, 0, out, 1) == INFGRAM_SAIS_BAD_ARGUMENT, "alphabet 0");
+    CHECK(infgram_sais64(bytes, 1, 4, 257, out, 1) == INFGRAM_SAIS_BAD_ARGUMENT, "alphabet 257");
+    CHECK(infgram_sais64(NULL, 1, 4, 256, out, 1) == INFGRAM_SAIS_BAD_ARGUMENT, "no text");
+    CHECK(infgram_sais64(bytes, 4, 2, ((int64_t)1 << 30) + 2, out, 1) == INFGRAM_SAIS_BAD_ARGUMENT, "alphabet 2^30+2");
+    CHECK(infgram_sais64(bytes, 1, 0, 256, out, 1) == INFGRAM_SAIS_OK, "empty text");
+    CHECK(infgram_sais64(bytes, 1, 4, 256, out, 0) == INFGRAM_SAIS_BAD_ARGUMENT, "0 threads");
+    CHECK(infgram_sais32(bytes, 1, 4, 256, narrow, -2) == INFGRAM_SAIS_BAD_ARGUMENT, "-2 threads");
+    CHECK(infgram_sais64(bytes, 1, 4, 256, out, 1000) == INFGRAM_SAIS_OK, "more threads than used");
     /* 2-byte ids 1, 2, 3 and the separator: below 4 (k - 1) they pass, below 3 they do not. */
-    CHECK(infgram_sais64(bytes, 2, 4, 5, out) == INFGRAM_SAIS_OK, "ids below k - 1");
+    CHECK(infgram_sais64(bytes, 2, 4, 5, out, 1) == INFGRAM_SAIS_OK, "ids below k - 1");
     CHECK(out[0] == 0 && out[3] == 3, "order with a small alphabet");
-    CHECK(infgram_sais64(bytes, 2, 4, 4, out) == INFGRAM_SAIS_BAD_SYMBOL, "id 3 with k = 4");
-    CHECK(infgram_sais32(bytes, 2, 4, 4, narrow) == INFGRAM_SAIS_BAD_SYMBOL, "id 3 with k = 4 (32)");
+    CHECK(infgram_sais64(bytes, 2, 4, 4, out, 1) == INFGRAM_SAIS_BAD_SYMBOL, "id 3 with k = 4");
+    CHECK(infgram_sais32(bytes, 2, 4, 4, narrow, 1) == INFGRAM_SAIS_BAD_SYMBOL, "id 3 with k = 4 (32)");
     /* 4-byte: 0x00010002 and the separator 0xffff0003? Not a separator: a bad symbol. */
-    CHECK(infgram_sais64(bytes, 4, 2, 1000, out) == INFGRAM_SAIS_BAD_SYMBOL, "4-byte id above k");
+    CHECK(infgram_sais64(bytes, 4, 2, 1000, out, 1) == INFGRAM_SAIS_BAD_SYMBOL, "4-byte id above k");
     unsigned char separators[8] = {255, 255, 255, 255, 255, 255, 255, 255};
-    CHECK(infgram_sais64(separators, 4, 2, 1, out) == INFGRAM_SAIS_OK && out[0] == 1 && out[1] == 0,
+    CHECK(infgram_sais64(separators, 4, 2, 1, out, 1) == INFGRAM_SAIS_OK && out[0] == 1 && out[1] == 0,
           "only separators, k = 1");
 }
 
@@ -335,15 +358,40 @@ static void test_word_text(void) {
     free(ids);
 }
 
-int main(void) {
+/* Helpers that do not start: with none the sort runs alone, with one of two it shares the
+ * scans with one; the order is the same either way. */
+static void test_helpers_refused(void) {
+    CHECK(INFGRAM_SAIS_THREADS_MIN_LENGTH <= 8, "build with -DINFGRAM_SAIS_THREADS_MIN_LENGTH=8");
+    int64_t n = 3000;
+    uint32_t *ids = malloc((size_t)n * sizeof(uint32_t));
+    for (int64_t i = 0; i < n; i++) ids[i] = (uint32_t)(next_random() % 3);
+    sort_threads = 3;
+    for (int allowed = 0; allowed <= 1; allowed++) {
+        thread_starts_left = allowed;
+        check_text("helpers refused", ids, n, 1, 0);
+    }
+    thread_starts_left = -1;
+    sort_threads = 1;
+    free(ids);
+}
+
+int main(int argc, char **argv) {
+    /* --threaded: with 3 threads alone, on the long texts (the ThreadSanitizer run, where
+     * each helper thread's start is slow: the many short texts would take a minute). */
+    int threaded = argc > 1 && strcmp(argv[1], "--threaded") == 0;
     setvbuf(stdout, NULL, _IONBF, 0);
     test_bad_arguments();
-    test_index_width_switch();
-    test_random_small_alphabets();
-    test_periodic_and_runs();
-    test_deep_recursion();
-    test_unique_names_dropped();
-    test_word_text();
+    test_helpers_refused();
+    for (sort_threads = threaded ? 3 : 1; sort_threads <= 3; sort_threads += 2) {
+        test_index_width_switch();
+        if (!threaded) {
+            test_random_small_alphabets();
+            test_periodic_and_runs();
+            test_unique_names_dropped();
+        }
+        test_deep_recursion();
+        test_word_text();
+    }
     if (failures) {
         printf("%d failures\n", failures);
         return 1;

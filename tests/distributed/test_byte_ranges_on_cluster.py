@@ -99,11 +99,11 @@ def test_an_interrupted_local_build_resumes_on_the_cluster_in_byte_ranges(cluste
     infgram.build([corpus], tmp_path / "fresh", progress=False, **options)
     original, calls = sa_writer.sorted_positions, []
 
-    def fails_on_the_third(tokens, token_width, out=None):
+    def fails_on_the_third(tokens, token_width, out=None, threads=1):
         calls.append(1)
         if len(calls) == 3:
             raise KeyboardInterrupt
-        yield from original(tokens, token_width, out)
+        yield from original(tokens, token_width, out, threads)
 
     monkeypatch.setattr(sa_writer, "sorted_positions", fails_on_the_third)
     with pytest.raises(BaseException):

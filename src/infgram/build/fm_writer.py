@@ -207,11 +207,13 @@ def _write_blob(path: Path, kind: bytes, parts: list[bytes | np.ndarray]) -> dic
         raise
 
 
-def _bwt_and_samples(text: np.ndarray, sample_rate: int, isa_rate: int, bar: tqdm) -> tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray]:
-    """Sort the suffixes, then read the BWT, the sampled rows and the inverse samples off the
-    suffix array chunk by chunk (it is freed before the wavelet tree is built)."""
+def _bwt_and_samples(text: np.ndarray, sample_rate: int, isa_rate: int, bar: tqdm,
+                     sort_threads: int = 1) -> tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray]:
+    """Sort the suffixes (on up to ``sort_threads`` threads), then read the BWT, the sampled
+    rows and the inverse samples off the suffix array chunk by chunk (it is freed before the
+    wavelet tree is built)."""
     n = len(text)
-    suffix_array = suffix_array_of(text, 1)
+    suffix_array = suffix_array_of(text, 1, threads=sort_threads)
     bwt = np.empty(n, dtype=np.uint8)
     rows_parts, values_parts = [], []
     isa = np.zeros((n - 1) // isa_rate + 1, dtype=np.uint64)
@@ -303,7 +305,7 @@ class FMWriter(ShardWriter):
         return {"fm": {"sample_rate": self.fingerprint["sample_rate"], "isa_rate": self.fingerprint["isa_rate"]}}
 
     def write_shard(self, name: str, buffer: ShardBuffer, tokens: np.ndarray, tokens_sha256: str,
-                     metadata_sha256: str) -> dict[str, Any]:
+                     metadata_sha256: str, sort_threads: int = 1) -> dict[str, Any]:
         n = buffer.num_positions
         staging = self.staging(name)
         text = np.ascontiguousarray(tokens.view(np.uint8))
@@ -312,7 +314,7 @@ class FMWriter(ShardWriter):
         with tqdm(total=n, desc=f"sorting {name}", unit="B", unit_scale=True, disable=not self.progress) as bar:
             # The sort runs in a thread (the sorter releases the GIL) while the files that
             # do not depend on it are written.
-            sorting = InThread(self._sort, text, sample_rate, isa_rate, bar, name=f"sort {name}")
+            sorting = InThread(self._sort, text, sample_rate, isa_rate, bar, sort_threads, name=f"sort {name}")
             try:
                 self.check_cancelled()
                 files.update(self.write_documents(staging, name, buffer, metadata_sha256))
@@ -331,6 +333,6 @@ class FMWriter(ShardWriter):
         self.check_cancelled()
         return self.publish(name, staging, buffer, 0, files)
 
-    def _sort(self, text: np.ndarray, sample_rate: int, isa_rate: int, bar: tqdm):
+    def _sort(self, text: np.ndarray, sample_rate: int, isa_rate: int, bar: tqdm, sort_threads: int = 1):
         """The sorting step (its own method so tests can interrupt a build in it)."""
-        return _bwt_and_samples(text, sample_rate, isa_rate, bar)
+        return _bwt_and_samples(text, sample_rate, isa_rate, bar, sort_threads)

@@ -85,11 +85,12 @@ class MemoryBuild:
     manifest: dict[str, Any]
 
 
-def sort_shard(name: str, buffer: ShardBuffer) -> MemoryShard:
-    """Sort a full buffer's tokens (the sorter of ``sa_writer.py``) into a :class:`MemoryShard`."""
+def sort_shard(name: str, buffer: ShardBuffer, threads: int = 1) -> MemoryShard:
+    """Sort a full buffer's tokens (the sorter of ``sa_writer.py``, on up to ``threads``
+    threads) into a :class:`MemoryShard`."""
     num_positions = buffer.num_positions
     tokens = buffer.tokens[:num_positions].copy()  # the buffer's array may be larger than its tokens
-    chunks = list(sorted_positions(tokens, buffer.token_width))
+    chunks = list(sorted_positions(tokens, buffer.token_width, threads=threads))
     # One chunk is a view of the sorter's whole array; several are views of it too, in order.
     suffix_array = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
     # Little-endian, as the searches read pointers (a no-op on a little-endian machine).
@@ -112,9 +113,10 @@ class MemoryBuilder(Builder):
                          {"fingerprint": fingerprint, "shards": {}}, BuildReport(directory=""))
         self.memory_shards: list[MemoryShard] = []
 
-    def finish_shard(self) -> None:
-        """Sort the full buffer here, in this thread: for the small inputs an index in memory
-        is for, starting a writer thread costs more than the overlap saves."""
+    def finish_shard(self, last: bool = False) -> None:
+        """Sort the full buffer here, in this thread (and the sorter's helpers, as nothing
+        else is in flight): for the small inputs an index in memory is for, starting a writer
+        thread costs more than the overlap saves."""
         buffer = self.buffer
         if buffer.num_documents == 0:
             return
@@ -124,7 +126,7 @@ class MemoryBuilder(Builder):
         self.buffer = self.new_buffer()
 
     def write_shard(self, name: str, buffer: ShardBuffer, resume: dict[str, Any] | None = None) -> None:
-        shard = sort_shard(name, buffer)
+        shard = sort_shard(name, buffer, self.max_in_flight)
         shard.first_document = sum(s.num_documents for s in self.memory_shards)
         self.memory_shards.append(shard)
         self.add_shard(shard.entry())

@@ -13,7 +13,9 @@ the main thread reads and tokenizes the next one (the sorters, file writes and h
 release the GIL, so they run on cores of their own). Shards are sorted beside each other,
 one per core this process may use (``INFGRAM_BUILD_THREADS`` sets another number): a full
 shard is handed over at once when a core is free and its sort fits beside those in flight
-within the budget, else it waits for the oldest. The memory plan counts a shard and a
+within the budget, else it waits for the oldest. Each sort takes one thread, but the last
+shard's takes the cores the others leave (a one-shard build sorts on every core: the sorter's
+helper threads read the text ahead of its scans, ``c/sais.h``). The memory plan counts a shard and a
 buffer (``plan.py``: a shard is cut so that sorting it beside a buffer like it stays within
 the budget); the reader waits when the buffer being filled would not fit beside the shards
 being written, and so does a hand-over; the cut points depend on the documents only, never
@@ -349,10 +351,11 @@ class Builder:
             self.report.num_tokens += len(ids)
 
     # -- shards ---------------------------------------------------------------------------
-    def finish_shard(self) -> None:
+    def finish_shard(self, last: bool = False) -> None:
         """Hand the full buffer over to be sorted and written (in the background when
         pipelining, beside the shards in flight when a core and the budget allow it, else
-        once the oldest is done) and start a new buffer."""
+        once the oldest is done) and start a new buffer. ``last``: no shard comes after this
+        one, so its sort may take the cores that the shards in flight leave free."""
         buffer = self.buffer
         if buffer.num_documents == 0:
             return
@@ -366,7 +369,10 @@ class Builder:
         previous = self.in_flight[-1][0] if self.in_flight else None
         if previous is not None:
             self.writer.ahead[name] = previous
-        shard = InThread(self.write_shard, name, buffer, resume, self.shard_by, name=f"write {name}")
+        # A core a shard; the last one takes what the others leave (the sorter's result is
+        # the same for any number of threads).
+        sort_threads = max(1, self.max_in_flight - len(self.in_flight)) if last else 1
+        shard = InThread(self.write_shard, name, buffer, resume, self.shard_by, sort_threads, name=f"write {name}")
         self.in_flight.append((shard, sorting_bytes))
         del buffer
         self.buffer = self.new_buffer()
@@ -386,11 +392,12 @@ class Builder:
         return fits_beside(self.in_flight_bytes + sorting_bytes, 0, 0, 0, self.buffer.token_width, budget)
 
     def write_shard(self, name: str, buffer: ShardBuffer, resume: dict[str, Any] | None = None,
-                    shard_by: dict[str, Any] | None = None) -> None:
+                    shard_by: dict[str, Any] | None = None, sort_threads: int = 1) -> None:
         """Write (or reuse) shard ``name`` and record it: everything a shard does on disk,
-        in a writer thread. ``resume`` (see :meth:`resume_point`) is recorded with it: where a
-        rerun starts reading when this shard is the last one kept; ``shard_by`` (the rule and
-        the shard's value) goes into its manifest entry. It is published and recorded only once
+        in a writer thread, its sort on ``sort_threads`` threads. ``resume`` (see
+        :meth:`resume_point`) is recorded with it: where a rerun starts reading when this
+        shard is the last one kept; ``shard_by`` (the rule and the shard's value) goes into
+        its manifest entry. It is published and recorded only once
         the shard handed over before it is, and not at all if that one failed
         (:meth:`ShardWriter.wait_turn`), so the build state always lists a run of shards from
         the first."""
@@ -402,7 +409,7 @@ class Builder:
 
         with self.state_lock:
             old_record = self.state["shards"].get(name)
-        entry, record = write_or_reuse_shard(self.writer, name, buffer, old_record, forget)
+        entry, record = write_or_reuse_shard(self.writer, name, buffer, old_record, forget, sort_threads)
         self.writer.wait_turn(name)  # recorded after the shard before it, and not after a failed one
         with self.state_lock:
             if record is None:
@@ -495,7 +502,7 @@ class Builder:
         self.report.document_numbers = self.numbering.runs
 
     def finish(self) -> BuildReport:
-        self.finish_shard()
+        self.finish_shard(last=True)
         while self.in_flight:
             self.wait_for_shard()
         if not self.shards:
@@ -542,11 +549,11 @@ def save_tokenizer(tokenizer: Tokenizer, out: Path) -> None:
 
 
 def write_or_reuse_shard(writer: ShardWriter, name: str, buffer: ShardBuffer, previous: dict[str, Any] | None,
-                         forget: Callable[[], None]) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """Write shard ``name`` from a full buffer, unless ``previous`` (its build-state record)
-    shows the same tokens and metadata already written and intact. Returns its manifest entry
-    and its new build-state record, or None for the record when the shard was reused;
-    ``forget()`` runs right before an old shard is replaced."""
+                         forget: Callable[[], None], sort_threads: int = 1) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Write shard ``name`` from a full buffer (its sort on ``sort_threads`` threads), unless
+    ``previous`` (its build-state record) shows the same tokens and metadata already written
+    and intact. Returns its manifest entry and its new build-state record, or None for the
+    record when the shard was reused; ``forget()`` runs right before an old shard is replaced."""
     tokens = buffer.tokens[: buffer.num_positions]
     # These are also the payload checksums of tokens.bin and metadata.bin: hashed once here.
     tokens_sha256 = hashlib.sha256(tokens.view(np.uint8)).hexdigest()
@@ -555,7 +562,7 @@ def write_or_reuse_shard(writer: ShardWriter, name: str, buffer: ShardBuffer, pr
     if previous and previous["content_sha256"] == digest and _shard_intact(writer.out, previous["entry"]):
         return previous["entry"], None
     forget()
-    entry = writer.write_shard(name, buffer, tokens, tokens_sha256, metadata_sha256)
+    entry = writer.write_shard(name, buffer, tokens, tokens_sha256, metadata_sha256, sort_threads)
     kill_point("shard-published")
     return entry, {"content_sha256": digest, "entry": entry}
 

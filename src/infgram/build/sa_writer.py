@@ -76,10 +76,10 @@ SUFFIX_KEY_RECORD_BYTES = 16
 """A key and a position; files of 8-byte records (keys alone) were written before."""
 
 
-def suffix_array_of(tokens: np.ndarray, token_width: int, out: np.ndarray | None = None) -> np.ndarray:
+def suffix_array_of(tokens: np.ndarray, token_width: int, out: np.ndarray | None = None, threads: int = 1) -> np.ndarray:
     """The suffix array of big-endian tokens (int32 up to ``INT32_LIMIT`` tokens, else int64),
     sorted into ``out`` when given (an int32 or int64 array of one entry per token, such as a
-    mapped file's payload).
+    mapped file's payload), on up to ``threads`` threads (the same array for any number).
 
     Every width goes to infgram's SA-IS (``_sort.sort_suffixes``), which sorts the bytes of
     wiki + prose faster than libdivsufsort (``benchmarks/suffix_sorter.py``), and sorts
@@ -102,14 +102,15 @@ def suffix_array_of(tokens: np.ndarray, token_width: int, out: np.ndarray | None
             ranks[tokens == separator] = np.uint32(0xFFFFFFFF)
             data, id_limit = ranks.view(np.uint8), max(len(distinct), 1)
     suffix_array = np.empty(len(tokens), dtype=np.int32 if len(tokens) <= INT32_LIMIT else np.int64) if out is None else out
-    _sort.sort_suffixes(data, token_width, id_limit, suffix_array)
+    _sort.sort_suffixes(data, token_width, id_limit, suffix_array, threads=threads)
     return suffix_array
 
 
-def sorted_positions(tokens: np.ndarray, token_width: int, out: np.ndarray | None = None) -> Iterator[np.ndarray]:
-    """The suffix array of a shard's tokens (``suffix_array_of``, into ``out`` when given), in
-    chunks of token positions."""
-    suffix_array = suffix_array_of(tokens, token_width, out)
+def sorted_positions(tokens: np.ndarray, token_width: int, out: np.ndarray | None = None,
+                     threads: int = 1) -> Iterator[np.ndarray]:
+    """The suffix array of a shard's tokens (``suffix_array_of``, into ``out`` when given, on
+    up to ``threads`` threads), in chunks of token positions."""
+    suffix_array = suffix_array_of(tokens, token_width, out, threads)
     for start in range(0, len(suffix_array), _POINTER_CHUNK):
         yield suffix_array[start : start + _POINTER_CHUNK]
 
@@ -152,10 +153,10 @@ def pack_pointers(positions: np.ndarray, pointer_width: int) -> np.ndarray:
     return packed.reshape(-1)
 
 
-def _sort_chunks(tokens: np.ndarray, token_width: int, out: np.ndarray | None = None) -> list[np.ndarray]:
+def _sort_chunks(tokens: np.ndarray, token_width: int, out: np.ndarray | None = None, threads: int = 1) -> list[np.ndarray]:
     """The whole suffix array, as the chunks :func:`sorted_positions` gives (views of one
     array, ``out`` when given), looked up at call time so that tests can replace the sorter."""
-    return list(sorted_positions(tokens, token_width, out))
+    return list(sorted_positions(tokens, token_width, out, threads))
 
 
 def _suffix_keys(tokens: np.ndarray, token_width: int, chunks: list[np.ndarray]) -> bytes:
@@ -190,7 +191,7 @@ class SAWriter(ShardWriter):
     index_kind = "sa"
 
     def write_shard(self, name: str, buffer: ShardBuffer, tokens: np.ndarray, tokens_sha256: str,
-                     metadata_sha256: str) -> dict[str, Any]:
+                     metadata_sha256: str, sort_threads: int = 1) -> dict[str, Any]:
         width = self.tokenizer.token_width
         num_positions = buffer.num_positions
         pointer_width = pointer_width_for(num_positions)
@@ -213,7 +214,7 @@ class SAWriter(ShardWriter):
                     except OSError:
                         pass  # no room reserved, or no map on this filesystem: written after the sort
                 in_place = out is not None
-                sorting = InThread(_sort_chunks, tokens, width, out, name=f"sort {name}")
+                sorting = InThread(_sort_chunks, tokens, width, out, sort_threads, name=f"sort {name}")
                 out = None  # the sort's chunks are the references to the map from here on
                 try:
                     # While the sort runs: the files that do not depend on the sorted order.

@@ -155,8 +155,10 @@ def pipelining() -> bool:
 
 
 THREADS_VARIABLE = "INFGRAM_BUILD_THREADS"
-"""How many shards a build sorts and writes at once; by default one per core this process may
-use (``infgram.resources.available_cpus``: its affinity and its container's CPU quota). The
+"""How many threads a build sorts on: the shards it sorts and writes at once, a thread each,
+and the last shard's sort takes those that the shards still in flight leave (a build of one
+shard sorts it on all of them). By default one per core this process may use
+(``infgram.resources.available_cpus``: its affinity and its container's CPU quota). The
 index files are the same for any number."""
 
 
@@ -301,8 +303,9 @@ class ShardWriter:
         return staging
 
     def write_shard(self, name: str, buffer: ShardBuffer, tokens: np.ndarray, tokens_sha256: str,
-                    metadata_sha256: str) -> dict[str, Any]:
-        """Write and publish shard ``name``; returns its manifest entry."""
+                    metadata_sha256: str, sort_threads: int = 1) -> dict[str, Any]:
+        """Write and publish shard ``name``, its suffixes sorted on up to ``sort_threads``
+        threads; returns its manifest entry."""
         raise NotImplementedError
 
     def manifest_extra(self) -> dict[str, Any]:

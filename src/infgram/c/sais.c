@@ -73,13 +73,47 @@
  *     the end of this file is included once per (index type, symbol reader) pair.
  *   - The loops prefetch the text of entries a little ahead, since each visited suffix
  *     jumps to an unrelated place in the text.
+ *
+ * Threads
+ *
+ * The induced scans take most of the time, and most of a scan's time goes to reading the
+ * text at each visited suffix (a cache miss: p = SA[i] - 1 lands anywhere). The reads are
+ * what threads share; the writes stay with one thread, in scan order, since each step may
+ * write a slot that a later step reads. The scan is cut into chunks of slots. Helper threads
+ * claim chunks ahead of the scan in order and gather them: for each slot, the entry there
+ * and, if it induces, the predecessor's symbol and marked entry, into a ring of chunks. The
+ * calling thread applies the chunks in scan order: for each entry it writes what was
+ * gathered into its bucket, unless the entry changed since it was gathered (an entry that a
+ * step of the last few chunks wrote), which it reads again. So the result is that of the
+ * single-threaded scan whatever the timing; the timing only decides who reads what. When
+ * the chunk it needs is not gathered yet, the calling thread gathers the next unclaimed one
+ * itself rather than wait. (libsais also splits its scans into a gathering and a placing
+ * pass over blocks, there with every thread gathering a block before one places it; the
+ * ring and the claims are ours.) Besides the scans, two loops over a level's sorted LMS
+ * positions are cut into runs, one per thread: the naming (in two passes, see
+ * name_in_parts) and the translation of ranks to positions. On 2 cores, 55 MB of wiki text
+ * sorts about 1.35x faster than on one (BENCHMARKS.md); the top level's scans gain most,
+ * the reduced strings' scans least, as their writes (to millions of buckets) stay on one
+ * thread. The rest (types, seeds, packing) runs on the calling thread.
  */
 #ifndef INFGRAM_SAIS_TEMPLATE
+
+#define _POSIX_C_SOURCE 200809L /* pthreads and sched_yield under -std=c99 */
 
 #include "sais.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+/* Threads need POSIX threads and the compiler's atomic builtins (GCC, Clang); elsewhere a
+ * sort runs on one thread whatever it is given. */
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__unix__) || defined(__APPLE__))
+#define SAIS_THREADS 1
+#include <pthread.h>
+#include <sched.h>
+#else
+#define SAIS_THREADS 0
+#endif
 
 /* Every heap allocation goes through these, so that a test build can count the peak and
  * check the memory bound of sais.h (tests/c/test_sais.c defines the hooks). */
@@ -92,6 +126,73 @@ void infgram_sais_heap_release(void *memory);
 #define SAIS_ALLOCATE(bytes) malloc(bytes)
 #define SAIS_RELEASE(memory) free(memory)
 #endif
+
+#if SAIS_THREADS
+/* Starting a helper thread goes through this, so that a test build can make it fail
+ * (tests/c/test_sais.c defines the hook); a sort whose helpers do not start runs alone. */
+#ifdef INFGRAM_SAIS_THREAD_HOOKS
+int infgram_sais_thread_start(pthread_t *thread, void *(*function)(void *), void *argument);
+#define SAIS_THREAD_START(thread, function, argument) infgram_sais_thread_start((thread), (function), (argument))
+#else
+#define SAIS_THREAD_START(thread, function, argument) pthread_create((thread), NULL, (function), (argument))
+#endif
+#define LOAD_RELAXED(address) __atomic_load_n((address), __ATOMIC_RELAXED)
+#define STORE_RELAXED(address, value) __atomic_store_n((address), (value), __ATOMIC_RELAXED)
+#define LOAD_ACQUIRE(address) __atomic_load_n((address), __ATOMIC_ACQUIRE)
+#define STORE_RELEASE(address, value) __atomic_store_n((address), (value), __ATOMIC_RELEASE)
+
+/* One turn of a wait for another thread: a pause, and every 1024th turn the core itself, so
+ * that a waiting thread does not hold up one that is not running (more threads than cores). */
+static inline void wait_a_moment(unsigned *turns) {
+    if (++*turns % 1024 == 0) {
+        sched_yield();
+    } else {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+}
+
+/* One part of a loop split into parts (see run_parts). */
+typedef struct {
+    void (*run)(void *task, int part);
+    void *task;
+    int part;
+} part_job;
+
+static void *run_part_job(void *argument) {
+    part_job *job = (part_job *)argument;
+    job->run(job->task, job->part);
+    return NULL;
+}
+#endif
+
+/* Runs run(task, part) for every part 0 <= part < parts: part 0 on the calling thread, the
+ * others on helper threads, and any whose helper did not start on the calling thread after
+ * part 0. Returns when every part is done. */
+static void run_parts(void (*run)(void *task, int part), void *task, int parts) {
+#if SAIS_THREADS
+    pthread_t threads[INFGRAM_SAIS_MAX_THREADS];
+    part_job jobs[INFGRAM_SAIS_MAX_THREADS];
+    int started[INFGRAM_SAIS_MAX_THREADS];
+    for (int part = 1; part < parts; part++) {
+        jobs[part].run = run;
+        jobs[part].task = task;
+        jobs[part].part = part;
+        started[part] = SAIS_THREAD_START(&threads[part], run_part_job, &jobs[part]) == 0;
+    }
+    run(task, 0);
+    for (int part = 1; part < parts; part++) {
+        if (started[part]) {
+            pthread_join(threads[part], NULL);
+        } else {
+            run(task, part);
+        }
+    }
+#else
+    for (int part = 0; part < parts; part++) run(task, part);
+#endif
+}
 
 #if defined(__GNUC__) || defined(__clang__)
 #define PREFETCH_READ(address) __builtin_prefetch((address), 0, 1)
@@ -112,12 +213,36 @@ void infgram_sais_heap_release(void *memory);
 #define PREFETCH_DISTANCE 32
 #endif
 
+/* Threads (see "Threads" above): a scan of at least INFGRAM_SAIS_THREADS_MIN_LENGTH slots,
+ * and a naming or translating loop of at least that many LMS positions, is shared; the scans'
+ * helpers gather SCAN_CHUNK slots at a time, at most SCAN_RING_CHUNKS chunks ahead of the
+ * applying thread. Test builds set them small to reach every path. */
+#ifndef INFGRAM_SAIS_THREADS_MIN_LENGTH
+#define INFGRAM_SAIS_THREADS_MIN_LENGTH ((int64_t)1 << 18)
+#endif
+#ifndef INFGRAM_SAIS_SCAN_CHUNK
+#define INFGRAM_SAIS_SCAN_CHUNK 8192
+#endif
+#ifndef INFGRAM_SAIS_SCAN_RING_CHUNKS
+#define INFGRAM_SAIS_SCAN_RING_CHUNKS 16
+#endif
+#define SCAN_CHUNK ((int64_t)INFGRAM_SAIS_SCAN_CHUNK)
+#define SCAN_RING_CHUNKS ((int64_t)INFGRAM_SAIS_SCAN_RING_CHUNKS)
+#define SCAN_RING_SLOTS (SCAN_CHUNK * SCAN_RING_CHUNKS)
+
+/* Whether a scan of n slots takes helpers, and in how many parts a loop over `count` items is
+ * cut (see run_parts). */
+#define SCAN_TOGETHER(space, n) (SAIS_THREADS && (space)->threads > 1 && (int64_t)(n) >= INFGRAM_SAIS_THREADS_MIN_LENGTH)
+#define SHARE_PARTS(space, count) (SCAN_TOGETHER(space, count) ? (space)->threads : 1)
+
 /* One heap workspace for every level of a sort: bucket arrays that do not fit in the suffix
  * array's unused middle. Grown (never shrunk) when a level needs more; its contents do not
  * survive a deeper level, so each level recounts its buckets after the recursion. */
 typedef struct {
     void *memory;
     size_t capacity;
+    int threads; /* threads a scan may use, the caller's included (1: no helpers) */
+    void *ring;  /* with threads > 1: the scans' ring, 3 * SCAN_RING_SLOTS words */
 } workspace;
 
 static void *workspace_take(workspace *space, size_t bytes) {
@@ -233,17 +358,85 @@ int infgram_sais_index_bytes(int64_t n) {
 }
 
 int infgram_sais32(const unsigned char *text, int token_width, int64_t n, int64_t alphabet_size,
-                   int32_t *suffix_array) {
+                   int32_t *suffix_array, int threads) {
     if (n > (int64_t)INFGRAM_SAIS_INT32_MAX_LENGTH || n > INT32_MAX) return INFGRAM_SAIS_BAD_ARGUMENT;
-    return sort_text_32(text, token_width, n, alphabet_size, suffix_array);
+    return sort_text_32(text, token_width, n, alphabet_size, suffix_array, threads);
 }
 
 int infgram_sais64(const unsigned char *text, int token_width, int64_t n, int64_t alphabet_size,
-                   int64_t *suffix_array) {
-    return sort_text_64(text, token_width, n, alphabet_size, suffix_array);
+                   int64_t *suffix_array, int threads) {
+    return sort_text_64(text, token_width, n, alphabet_size, suffix_array, threads);
 }
 
 #elif !defined(READER) /* ---------- template, per index type: its readers and entry ---------- */
+
+#define INDEX_NAME(base) SAIS_JOIN2(base, INDEX_BITS)
+
+/* One threaded scan (see "Threads" at the top of the file), shared by the applying thread
+ * and its helpers. The ring holds, for each slot of SCAN_RING_CHUNKS chunks, the entry a
+ * gatherer saw there and what it induces: the predecessor's symbol and its marked entry.
+ * stamps[chunk % SCAN_RING_CHUNKS] == chunk + 1 (stored last, with release) says that
+ * chunk's ring slots are filled. Invariants: a chunk is gathered by the one thread that
+ * claimed it (next_claim counts the claims, in chunk order); a gatherer writes chunk c's ring
+ * slots only while c < applying + SCAN_RING_CHUNKS, so never the slots of the chunk being
+ * applied, whose number `applying` the applying thread publishes (with release) once it is
+ * done with the chunk before. */
+typedef struct INDEX_NAME(scan_share_) {
+    const unsigned char *text;
+    index_t n, top;
+    index_t *sa;
+    index_t *seen, *symbols, *marks;
+    int64_t chunks;
+    int64_t applying;
+    int64_t next_claim;
+    int direction_s;
+    int64_t stamps[INFGRAM_SAIS_SCAN_RING_CHUNKS];
+    void (*gather)(struct INDEX_NAME(scan_share_) *share, int64_t chunk);
+} INDEX_NAME(scan_share);
+
+#if SAIS_THREADS
+/* A helper: claims the next chunk, waits until the ring has room for it, gathers it; until
+ * every chunk is claimed or the scan is over. */
+static void *INDEX_NAME(help_scan)(void *argument) {
+    INDEX_NAME(scan_share) *share = (INDEX_NAME(scan_share) *)argument;
+    for (;;) {
+        int64_t chunk = __atomic_fetch_add(&share->next_claim, 1, __ATOMIC_ACQ_REL);
+        if (chunk >= share->chunks) return NULL;
+        int64_t applying;
+        unsigned turns = 0;
+        while (chunk >= (applying = LOAD_ACQUIRE(&share->applying)) + SCAN_RING_CHUNKS && applying < share->chunks)
+            wait_a_moment(&turns);
+        if (applying >= share->chunks) return NULL;
+        share->gather(share, chunk);
+    }
+}
+#endif
+
+/* values[i] = table[values[i]] for i < count, in `parts` runs at once (see run_parts): the
+ * ranks of a level's LMS suffixes to their positions. Each run prefetches within itself. */
+typedef struct {
+    index_t *values;
+    const index_t *table;
+    index_t count;
+    int parts;
+} INDEX_NAME(translate_task);
+
+static void INDEX_NAME(translate_part)(void *argument, int part) {
+    INDEX_NAME(translate_task) *task = (INDEX_NAME(translate_task) *)argument;
+    index_t *values = task->values;
+    const index_t *table = task->table;
+    index_t first = (index_t)((int64_t)task->count * part / task->parts);
+    index_t end = (index_t)((int64_t)task->count * (part + 1) / task->parts);
+    for (index_t rank = first; rank < end; rank++) {
+        if (rank + PREFETCH_DISTANCE < end) PREFETCH_READ(table + values[rank + PREFETCH_DISTANCE]);
+        values[rank] = table[values[rank]];
+    }
+}
+
+static void INDEX_NAME(translate)(index_t *values, const index_t *table, index_t count, int parts) {
+    INDEX_NAME(translate_task) task = {values, table, count, parts};
+    run_parts(INDEX_NAME(translate_part), &task, parts);
+}
 
 #define READER 0
 #include "sais.c"
@@ -258,14 +451,18 @@ int infgram_sais64(const unsigned char *text, int token_width, int64_t n, int64_
 #include "sais.c"
 #undef READER
 
-#define INDEX_NAME(base) SAIS_JOIN2(base, INDEX_BITS)
-
 /* The whole sort for one index type: checks, then level 0 with the token width's reader. */
 static int INDEX_NAME(sort_text)(const unsigned char *text, int token_width, int64_t n, int64_t alphabet_size,
-                                 index_t *suffix_array) {
+                                 index_t *suffix_array, int threads) {
+    if (threads < 1) return INFGRAM_SAIS_BAD_ARGUMENT;
     int status = check_input(text, token_width, n, alphabet_size, suffix_array);
     if (status != INFGRAM_SAIS_OK || n == 0) return status;
-    workspace space = {NULL, 0};
+    workspace space = {NULL, 0, 1, NULL};
+    if (SAIS_THREADS && threads > 1 && n >= INFGRAM_SAIS_THREADS_MIN_LENGTH) {
+        /* Without room for the ring the sort runs alone: slower, but the same result. */
+        space.ring = SAIS_ALLOCATE(3 * (size_t)SCAN_RING_SLOTS * sizeof(index_t));
+        space.threads = space.ring != NULL ? (threads < INFGRAM_SAIS_MAX_THREADS ? threads : INFGRAM_SAIS_MAX_THREADS) : 1;
+    }
     index_t length = (index_t)n;
     if (token_width < 4) {
         /* 1- and 2-byte tokens: the top level's counts, bucket pointers and LMS counts
@@ -287,6 +484,7 @@ static int INDEX_NAME(sort_text)(const unsigned char *text, int token_width, int
                                           suffix_array, NULL, 0, &space, 1);
     }
     SAIS_RELEASE(space.memory);
+    SAIS_RELEASE(space.ring);
     return status;
 }
 
@@ -433,14 +631,152 @@ static inline void NAME(step_s)(const unsigned char *text, index_t top, index_t 
     }
 }
 
+#if SAIS_THREADS
+/* Gathers one chunk of a threaded scan into the ring (see scan_share): for each slot, the
+ * entry there now and, if it induces, what it induces. The L scan's chunks run left to
+ * right from slot 0, the S scan's right to left from slot n - 1. An entry that is not final
+ * yet is gathered as it is; the applying thread sees that it changed and does the step
+ * itself. Entries are read with relaxed atomics, as the applying thread writes them. */
+static void NAME(gather_scan_chunk)(INDEX_NAME(scan_share) *share, int64_t chunk) {
+    const unsigned char *text = share->text;
+    index_t n = share->n, top = share->top;
+    index_t *sa = share->sa;
+    int64_t ring = (chunk % SCAN_RING_CHUNKS) * SCAN_CHUNK;
+    int64_t first = chunk * SCAN_CHUNK, count = n - first < SCAN_CHUNK ? n - first : SCAN_CHUNK;
+    index_t *seen = share->seen + ring, *symbols = share->symbols + ring, *marks = share->marks + ring;
+    if (!share->direction_s) {
+        index_t first_slot = (index_t)first;
+        for (index_t step = 0; step < (index_t)count; step++) {
+            index_t slot = first_slot + step;
+            if (slot < n - SCAN_PREFETCH_DISTANCE) { /* (not slot + distance: no overflow near 2^31) */
+                index_t ahead = LOAD_RELAXED(&sa[slot + SCAN_PREFETCH_DISTANCE]);
+                if (ahead > 1) PREFETCH_READ(text + (size_t)(ahead - 2) * SYMBOL_BYTES);
+            }
+            index_t entry = LOAD_RELAXED(&sa[slot]);
+            seen[step] = entry;
+            if (entry > 0) {
+                index_t symbol = SYMBOL(entry - 1);
+                symbols[step] = symbol;
+                marks[step] = NAME(mark_l)(text, entry - 1, symbol, top);
+            }
+        }
+    } else {
+        index_t first_slot = (index_t)(n - 1 - first);
+        for (index_t step = 0; step < (index_t)count; step++) {
+            index_t slot = first_slot - step;
+            if (slot >= SCAN_PREFETCH_DISTANCE) {
+                index_t ahead = ~LOAD_RELAXED(&sa[slot - SCAN_PREFETCH_DISTANCE]);
+                if (ahead > 1) PREFETCH_READ(text + (size_t)(ahead - 2) * SYMBOL_BYTES);
+            }
+            index_t entry = LOAD_RELAXED(&sa[slot]);
+            seen[step] = entry;
+            if (entry < 0) {
+                index_t symbol = SYMBOL(~entry - 1);
+                symbols[step] = symbol;
+                marks[step] = NAME(mark_s)(text, ~entry - 1, symbol, top);
+            }
+        }
+    }
+    STORE_RELEASE(&share->stamps[chunk % SCAN_RING_CHUNKS], chunk + 1);
+}
+
+/* A scan (direction_s 0: L, 1: S) with helpers. The calling thread applies the chunks in
+ * order: the steps are those of step_l and step_s, with the text already read by whoever
+ * gathered the chunk. A step depends only on the entry's value and the text, so a gathered
+ * value equal to the entry now gives the step as it is now; a value that differs (the slot
+ * was written since) is read again. Invariant: when chunk c is applied, every chunk before
+ * it was, so its entries are final as in the single-threaded scan (induce_l, induce_s).
+ * While the chunk it needs is still being gathered, it gathers one further ahead itself.
+ * Returns 0 when no helper started (the caller then scans alone). */
+static int NAME(induce_together)(const unsigned char *text, index_t n, index_t top, index_t *sa, index_t *bucket,
+                                 int clear, int direction_s, workspace *space) {
+    INDEX_NAME(scan_share) share;
+    index_t *ring = (index_t *)space->ring;
+    share.text = text;
+    share.n = n;
+    share.top = top;
+    share.sa = sa;
+    share.seen = ring;
+    share.symbols = ring + SCAN_RING_SLOTS;
+    share.marks = ring + 2 * SCAN_RING_SLOTS;
+    share.direction_s = direction_s;
+    share.chunks = ((int64_t)n + SCAN_CHUNK - 1) / SCAN_CHUNK;
+    share.applying = 0;
+    share.next_claim = 0;
+    for (int64_t chunk = 0; chunk < SCAN_RING_CHUNKS; chunk++) share.stamps[chunk] = 0;
+    share.gather = NAME(gather_scan_chunk);
+    pthread_t helpers[INFGRAM_SAIS_MAX_THREADS];
+    int started = 0;
+    while (started < space->threads - 1 && SAIS_THREAD_START(&helpers[started], INDEX_NAME(help_scan), &share) == 0)
+        started++;
+    if (started == 0) return 0;
+    for (int64_t chunk = 0; chunk < share.chunks; chunk++) {
+        STORE_RELEASE(&share.applying, chunk);
+        unsigned turns = 0;
+        while (LOAD_ACQUIRE(&share.stamps[chunk % SCAN_RING_CHUNKS]) != chunk + 1) {
+            /* Not gathered yet: gather the next unclaimed chunk (this one, if nobody claimed
+             * it) when the ring has room for it, else wait. */
+            int64_t next = LOAD_ACQUIRE(&share.next_claim);
+            if (next < share.chunks && next < chunk + SCAN_RING_CHUNKS &&
+                __atomic_compare_exchange_n(&share.next_claim, &next, next + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+                NAME(gather_scan_chunk)(&share, next);
+            } else {
+                wait_a_moment(&turns);
+            }
+        }
+        index_t *seen = share.seen + (chunk % SCAN_RING_CHUNKS) * SCAN_CHUNK;
+        index_t *symbols = share.symbols + (chunk % SCAN_RING_CHUNKS) * SCAN_CHUNK;
+        index_t *marks = share.marks + (chunk % SCAN_RING_CHUNKS) * SCAN_CHUNK;
+        int64_t first = chunk * SCAN_CHUNK, count = n - first < SCAN_CHUNK ? n - first : SCAN_CHUNK;
+        if (!direction_s) {
+            for (int64_t step = 0; step < count; step++) {
+                index_t slot = (index_t)(first + step);
+                index_t entry = sa[slot];
+                if (entry > 0) {
+                    index_t symbol = symbols[step], mark = marks[step];
+                    if (seen[step] != entry) { /* written since it was gathered */
+                        symbol = SYMBOL(entry - 1);
+                        mark = NAME(mark_l)(text, entry - 1, symbol, top);
+                    }
+                    STORE_RELAXED(&sa[bucket[symbol]++], mark);
+                    if (clear) STORE_RELAXED(&sa[slot], 0);
+                }
+            }
+        } else {
+            for (int64_t step = 0; step < count; step++) {
+                index_t slot = (index_t)(n - 1 - first - step);
+                index_t entry = sa[slot];
+                if (entry < 0) {
+                    index_t symbol = symbols[step], mark = marks[step];
+                    if (seen[step] != entry) {
+                        symbol = SYMBOL(~entry - 1);
+                        mark = NAME(mark_s)(text, ~entry - 1, symbol, top);
+                    }
+                    STORE_RELAXED(&sa[slot], clear ? 0 : ~entry);
+                    STORE_RELAXED(&sa[--bucket[symbol]], mark);
+                }
+            }
+        }
+    }
+    STORE_RELEASE(&share.applying, share.chunks); /* the scan is over: helpers still waiting leave */
+    for (int helper = 0; helper < started; helper++) pthread_join(helpers[helper], NULL);
+    return 1;
+}
+#endif
+
 /* L scan. Invariant: entries left of `slot` are final (for this round); the heads point at
  * each bucket's next free L slot, which is always right of `slot`. With `clear`, an entry is
  * zeroed once it has induced (first round: only the LMS entries must survive). */
 static void NAME(induce_l)(const unsigned char *text, index_t n, index_t top, index_t *sa, index_t *heads,
-                           int clear) {
+                           int clear, workspace *space) {
     index_t last = n - 1; /* induced by the virtual sentinel, which sorts first */
     index_t last_symbol = SYMBOL(last);
     sa[heads[last_symbol]++] = NAME(mark_l)(text, last, last_symbol, top);
+#if SAIS_THREADS
+    if (SCAN_TOGETHER(space, n) && NAME(induce_together)(text, n, top, sa, heads, clear, 0, space)) return;
+#else
+    (void)space;
+#endif
     index_t slot = 0;
     for (; slot < n - SCAN_PREFETCH_DISTANCE; slot++) {
         NAME(prefetch_l)(text, sa, slot);
@@ -452,7 +788,12 @@ static void NAME(induce_l)(const unsigned char *text, index_t n, index_t top, in
 /* S scan, right to left. Invariant: entries right of `slot` are final; the ends point one
  * past each bucket's next free S slot, which is always left of `slot`. */
 static void NAME(induce_s)(const unsigned char *text, index_t n, index_t top, index_t *sa, index_t *ends,
-                           int clear) {
+                           int clear, workspace *space) {
+#if SAIS_THREADS
+    if (SCAN_TOGETHER(space, n) && NAME(induce_together)(text, n, top, sa, ends, clear, 1, space)) return;
+#else
+    (void)space;
+#endif
     index_t slot = n - 1;
     for (; slot >= SCAN_PREFETCH_DISTANCE; slot--) {
         NAME(prefetch_s)(text, sa, slot);
@@ -570,6 +911,159 @@ static void NAME(gather_kept)(unsigned char *text, index_t n, index_t *end) {
 #undef DROPPED_MARK
 #endif
 
+/* Whether the LMS substring at `lms` equals `previous`, the one ranked before it (NULL:
+ * none), whose length is *length; sets *length to this one's length. On reduced strings
+ * (READER 0) the length is in its name slot. Elsewhere most neighbours are equal: check the
+ * previous one's symbols, and that this substring ends where the previous one did (the
+ * symbol there is S-type); read its length only when it differs. A substring that runs into
+ * the sentinel (length 0) equals no other. */
+static inline int NAME(same_substring)(const unsigned char *text, index_t n, index_t top, index_t lms,
+                                       const unsigned char *previous, index_t *length, const index_t *by_position) {
+    const unsigned char *substring = text + (size_t)lms * SYMBOL_BYTES;
+#if READER == 0
+    (void)n;
+    (void)top;
+    index_t own = by_position[lms / 2];
+    int same = own == *length && own > 0 && same_bytes(substring, previous, (size_t)own * SYMBOL_BYTES);
+    *length = own;
+#else
+    (void)by_position;
+    int same = *length > 0 && *length <= n - lms && /* no overflow near 2^31 */
+               same_bytes(substring, previous, (size_t)*length * SYMBOL_BYTES) &&
+               NAME(rises_ahead)(text, n, lms + *length - 1, top);
+    if (!same) *length = NAME(lms_length)(text, n, lms, top);
+#endif
+    return same;
+}
+
+/* Names the LMS substrings, sorted in sa[0..m-1], into their name slots by_position[lms / 2]
+ * (see sort_level); returns how many names. On reduced strings (READER 0) the slots hold
+ * the substrings' lengths on entry, and unique names are marked negative. */
+static index_t NAME(name_substrings)(const unsigned char *text, index_t n, index_t top, const index_t *sa, index_t m,
+                                     index_t *by_position) {
+    index_t names = 0, previous_length = 0;
+    const unsigned char *previous = NULL;
+#if READER == 0
+    /* A name is unique when its substring differs from both neighbours in substring
+     * order: the naming marks it negative, one step late. */
+    index_t previous_lms = 0;
+    int previous_differs = 0;
+#endif
+    for (index_t rank = 0; rank < m; rank++) {
+        index_t lms = sa[rank];
+        if (rank + PREFETCH_DISTANCE < m) {
+            index_t ahead = sa[rank + PREFETCH_DISTANCE];
+            PREFETCH_READ(text + (size_t)ahead * SYMBOL_BYTES);
+            PREFETCH_WRITE(by_position + ahead / 2);
+        }
+        const unsigned char *substring = text + (size_t)lms * SYMBOL_BYTES;
+        int same = NAME(same_substring)(text, n, top, lms, previous, &previous_length, by_position);
+        if (!same) names++;
+        by_position[lms / 2] = names;
+#if READER == 0
+        if (!same && previous_differs) by_position[previous_lms / 2] = -(names - 1);
+        previous_differs = !same;
+        previous_lms = lms;
+#endif
+        previous = substring;
+    }
+#if READER == 0
+    if (previous_differs) by_position[previous_lms / 2] = -names;
+#endif
+    return names;
+}
+
+/* Naming on several threads: the same names as name_substrings, in two passes over the ranks
+ * cut into `parts` runs. Pass 1: each run compares each substring with the one ranked before
+ * it (a run's first with the last of the run before, whose length was read before the pass),
+ * puts 1 in the name slot of each that differs, 0 for each that is equal, and counts them.
+ * Pass 2: with the counts of the runs before, each run turns its flags into names, and on
+ * reduced strings marks a name unique when both its flag and the next rank's are 1 (the
+ * flag after a run's end was read between the passes; after the last rank it counts as 1). */
+typedef struct {
+    const unsigned char *text;
+    index_t n, top, m;
+    const index_t *sa;
+    index_t *by_position;
+    int parts, pass;
+    index_t previous_lengths[INFGRAM_SAIS_MAX_THREADS];
+    index_t fresh[INFGRAM_SAIS_MAX_THREADS];
+    index_t names_before[INFGRAM_SAIS_MAX_THREADS];
+    index_t fresh_after[INFGRAM_SAIS_MAX_THREADS];
+} NAME(naming_task);
+
+static void NAME(name_part)(void *argument, int part) {
+    NAME(naming_task) *task = (NAME(naming_task) *)argument;
+    const unsigned char *text = task->text;
+    index_t n = task->n, top = task->top, m = task->m;
+    const index_t *sa = task->sa;
+    index_t *by_position = task->by_position;
+    index_t first = (index_t)((int64_t)m * part / task->parts);
+    index_t end = (index_t)((int64_t)m * (part + 1) / task->parts);
+    if (task->pass == 1) {
+        index_t previous_length = part > 0 ? task->previous_lengths[part] : 0, fresh = 0;
+        const unsigned char *previous = part > 0 ? text + (size_t)sa[first - 1] * SYMBOL_BYTES : NULL;
+        for (index_t rank = first; rank < end; rank++) {
+            index_t lms = sa[rank];
+            if (rank + PREFETCH_DISTANCE < m) {
+                index_t ahead = sa[rank + PREFETCH_DISTANCE];
+                PREFETCH_READ(text + (size_t)ahead * SYMBOL_BYTES);
+                PREFETCH_WRITE(by_position + ahead / 2);
+            }
+            int same = NAME(same_substring)(text, n, top, lms, previous, &previous_length, by_position);
+            by_position[lms / 2] = !same;
+            fresh += !same;
+            previous = text + (size_t)lms * SYMBOL_BYTES;
+        }
+        task->fresh[part] = fresh;
+    } else {
+        index_t names = task->names_before[part];
+        index_t is_fresh = by_position[sa[first] / 2];
+        for (index_t rank = first; rank < end; rank++) {
+            if (rank + PREFETCH_DISTANCE < end) PREFETCH_WRITE(by_position + sa[rank + PREFETCH_DISTANCE] / 2);
+            index_t next_fresh = rank + 1 < end ? by_position[sa[rank + 1] / 2] : task->fresh_after[part];
+            names += is_fresh;
+#if READER == 0
+            by_position[sa[rank] / 2] = is_fresh & next_fresh ? -names : names;
+#else
+            by_position[sa[rank] / 2] = names;
+#endif
+            is_fresh = next_fresh;
+        }
+    }
+}
+
+static index_t NAME(name_in_parts)(const unsigned char *text, index_t n, index_t top, const index_t *sa, index_t m,
+                                   index_t *by_position, int parts) {
+    NAME(naming_task) task;
+    task.text = text;
+    task.n = n;
+    task.top = top;
+    task.m = m;
+    task.sa = sa;
+    task.by_position = by_position;
+    task.parts = parts < m ? parts : (int)m; /* no empty run */
+    for (int part = 1; part < task.parts; part++) {
+        index_t previous = sa[(int64_t)m * part / task.parts - 1];
+#if READER == 0
+        task.previous_lengths[part] = by_position[previous / 2];
+#else
+        task.previous_lengths[part] = NAME(lms_length)(text, n, previous, top);
+#endif
+    }
+    task.pass = 1;
+    run_parts(NAME(name_part), &task, task.parts);
+    index_t names = 0;
+    for (int part = 0; part < task.parts; part++) {
+        task.names_before[part] = names;
+        names += task.fresh[part];
+        task.fresh_after[part] = part + 1 < task.parts ? by_position[sa[(int64_t)m * (part + 1) / task.parts] / 2] : 1;
+    }
+    task.pass = 2;
+    run_parts(NAME(name_part), &task, task.parts);
+    return names;
+}
+
 /* Round 2's seeds without reading the text: the sorted LMS suffixes in sa[0..m-1] come in
  * blocks by first symbol, lms_counts[c] of them for symbol c, and each block moves whole to
  * the end of its bucket (ends[c] is one past it). Blocks move up (a block's start, the LMS
@@ -619,9 +1113,9 @@ static int NAME(sort_level)(const unsigned char *text, index_t n, index_t alphab
         }
     }
     NAME(find_buckets)(text, n, alphabet_size, top, counts, bucket, 0);
-    NAME(induce_l)(text, n, top, sa, bucket, 1);
+    NAME(induce_l)(text, n, top, sa, bucket, 1, space);
     NAME(find_buckets)(text, n, alphabet_size, top, counts, bucket, 1);
-    NAME(induce_s)(text, n, top, sa, bucket, 1);
+    NAME(induce_s)(text, n, top, sa, bucket, 1, space);
 
     if (m > 0) {
         /* Only the LMS positions are left (nonzero), in LMS-substring order: pack them. */
@@ -653,48 +1147,10 @@ static int NAME(sort_level)(const unsigned char *text, index_t n, index_t alphab
             });
         }
 #endif
-        index_t names = 0, previous_length = 0;
-        const unsigned char *previous = NULL;
+        int parts = SHARE_PARTS(space, m);
+        index_t names = parts > 1 ? NAME(name_in_parts)(text, n, top, sa, m, by_position, parts)
+                                  : NAME(name_substrings)(text, n, top, sa, m, by_position);
 #if READER == 0
-        /* A name is unique when its substring differs from both neighbours in substring
-         * order: the naming marks it negative, one step late. */
-        index_t previous_lms = 0;
-        int previous_differs = 0;
-#endif
-        for (index_t rank = 0; rank < m; rank++) {
-            index_t lms = sa[rank];
-            if (rank + PREFETCH_DISTANCE < m) {
-                index_t ahead = sa[rank + PREFETCH_DISTANCE];
-                PREFETCH_READ(text + (size_t)ahead * SYMBOL_BYTES);
-                PREFETCH_WRITE(by_position + ahead / 2);
-            }
-            const unsigned char *substring = text + (size_t)lms * SYMBOL_BYTES;
-#if READER == 0 /* the length is in the name slot */
-            index_t length = by_position[lms / 2];
-            int same = length == previous_length && length > 0 &&
-                       same_bytes(substring, previous, (size_t)length * SYMBOL_BYTES);
-#else
-            /* Most neighbours are equal: check the previous one's symbols, and that this
-             * substring ends where the previous one did (the symbol there is S-type); read
-             * its length only when it differs. */
-            index_t length = previous_length;
-            int same = previous_length > 0 && previous_length <= n - lms && /* no overflow near 2^31 */
-                       same_bytes(substring, previous, (size_t)previous_length * SYMBOL_BYTES) &&
-                       NAME(rises_ahead)(text, n, lms + previous_length - 1, top);
-            if (!same) length = NAME(lms_length)(text, n, lms, top);
-#endif
-            if (!same) names++;
-            by_position[lms / 2] = names;
-#if READER == 0
-            if (!same && previous_differs) by_position[previous_lms / 2] = -(names - 1);
-            previous_differs = !same;
-            previous_lms = lms;
-#endif
-            previous = substring;
-            previous_length = length;
-        }
-#if READER == 0
-        if (previous_differs) by_position[previous_lms / 2] = -names;
         /* Drop unique names from the recursion when enough of them go: the dropped ranks stay
          * in sa[0..m-1], and the level below works in sa[m..n-1] (its suffix array, its free
          * slots, then its string), which needs m + 2 * kept < n. Otherwise undo the marks. */
@@ -734,10 +1190,7 @@ static int NAME(sort_level)(const unsigned char *text, index_t n, index_t alphab
              * the kept positions down to slot n - kept - 1, which m + 2 * kept < n keeps
              * clear of ranked[]. */
             NAME(gather_kept)((unsigned char *)text, n, sa + n);
-            for (index_t rank = 0; rank < kept; rank++) {
-                if (rank + PREFETCH_DISTANCE < kept) PREFETCH_READ(reduced + ranked[rank + PREFETCH_DISTANCE]);
-                ranked[rank] = reduced[ranked[rank]];
-            }
+            INDEX_NAME(translate)(ranked, reduced, kept, SHARE_PARTS(space, kept));
             index_t next = 0;
             for (index_t rank = 0; rank < m; rank++) { /* next <= rank < m: reads stay in ranked[] */
                 index_t entry = sa[rank];
@@ -763,10 +1216,7 @@ static int NAME(sort_level)(const unsigned char *text, index_t n, index_t alphab
                 sa[fill - 1] = lms;
                 fill -= is_lms;
             });
-            for (index_t rank = 0; rank < m; rank++) {
-                if (rank + PREFETCH_DISTANCE < m) PREFETCH_READ(reduced + sa[rank + PREFETCH_DISTANCE]);
-                sa[rank] = reduced[sa[rank]];
-            }
+            INDEX_NAME(translate)(sa, reduced, m, SHARE_PARTS(space, m));
         }
         if (lms_counts == NULL) memset(sa + m, 0, (size_t)(n - m) * sizeof(index_t));
     }
@@ -791,9 +1241,9 @@ static int NAME(sort_level)(const unsigned char *text, index_t n, index_t alphab
         }
     }
     NAME(find_buckets)(text, n, alphabet_size, top, counts, bucket, 0);
-    NAME(induce_l)(text, n, top, sa, bucket, 0);
+    NAME(induce_l)(text, n, top, sa, bucket, 0, space);
     NAME(find_buckets)(text, n, alphabet_size, top, counts, bucket, 1);
-    NAME(induce_s)(text, n, top, sa, bucket, 0);
+    NAME(induce_s)(text, n, top, sa, bucket, 0, space);
     return INFGRAM_SAIS_OK;
 }
 

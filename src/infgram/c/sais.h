@@ -5,8 +5,8 @@
  * Time Suffix Array Construction", IEEE Transactions on Computers 60(10), 2011 (preprint
  * 2009). sais.c explains the algorithm and this implementation of it.
  *
- * Plain C99; no Python. The functions are reentrant and keep no global state, so separate
- * texts may be sorted on separate threads at once.
+ * Plain C99 with POSIX threads; no Python. The functions are reentrant and keep no global
+ * state, so separate texts may be sorted on separate threads at once.
  *
  * Input
  *   text          n tokens of token_width (1, 2 or 4) bytes each, big-endian, so tokens
@@ -19,6 +19,14 @@
  *                 the token values as they are.
  *                 Bounds: 1 <= k <= 2^(8 * token_width) for 1- and 2-byte tokens,
  *                 1 <= k <= 2^30 + 1 for 4-byte tokens.
+ *   threads       how many threads the sort may use, the caller's included (at least 1; at
+ *                 most INFGRAM_SAIS_MAX_THREADS are used). With more than one, each induced
+ *                 scan of a level of at least INFGRAM_SAIS_THREADS_MIN_LENGTH symbols
+ *                 (default 2^18) runs with threads - 1 helper threads, which read the text
+ *                 ahead of the caller's thread (sais.c, "Threads"). The result is the same
+ *                 for any number. A helper that cannot be started is done without, as is the
+ *                 whole sort when its ring (below) cannot be allocated. Built without POSIX
+ *                 threads or GCC-style atomics, a sort runs on one thread whatever it is given.
  *   No sentinel is needed: any token sequence is sorted, and the last token need not be
  *   unique or the largest (infgram's shards do end with the separator; nothing relies on it).
  *
@@ -56,7 +64,9 @@
  *   unique names from its recursion keeps its m_l LMS positions in place and leaves
  *   n_l - m_l - 2 * n_(l+1) words, see sais.c). So bytes with
  *   int32 positions take n + 4n bytes plus 3 KiB (3 * 256 words), 2-byte tokens 2n + 4n bytes
- *   plus 768 KiB. Only texts whose reduced strings leave no room (adversarial zigzags of
+ *   plus 768 KiB. With threads > 1 and n >= INFGRAM_SAIS_THREADS_MIN_LENGTH, one more
+ *   allocation of 3 * INFGRAM_SAIS_SCAN_CHUNK * INFGRAM_SAIS_SCAN_RING_CHUNKS words (the
+ *   scans' ring: 1.5 MiB with int32 positions, 3 MiB with int64), for the whole sort. Only texts whose reduced strings leave no room (adversarial zigzags of
  *   nearly all-distinct LMS substrings) take up to n / 2 words more.
  *
  * Time: O(n + k) per level, O(n + k) in all (the levels' lengths halve).
@@ -70,6 +80,9 @@
 #define INFGRAM_SAIS_INT32_MAX_LENGTH INT32_MAX
 #endif
 
+/* The most threads a sort uses, whatever it is given. */
+#define INFGRAM_SAIS_MAX_THREADS 64
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -77,7 +90,7 @@ extern "C" {
 enum {
     INFGRAM_SAIS_OK = 0,
     /* token_width not 1, 2 or 4; k out of its bounds; n < 0; a NULL pointer with n > 0;
-     * n > INFGRAM_SAIS_INT32_MAX_LENGTH for infgram_sais32. */
+     * n > INFGRAM_SAIS_INT32_MAX_LENGTH for infgram_sais32; threads < 1. */
     INFGRAM_SAIS_BAD_ARGUMENT = -1,
     /* The heap workspace could not be allocated. */
     INFGRAM_SAIS_OUT_OF_MEMORY = -2,
@@ -86,11 +99,12 @@ enum {
 };
 
 /* The suffix array of `n` big-endian tokens of `token_width` bytes, over `alphabet_size`
- * symbols, into `suffix_array` (n entries). Returns one of the INFGRAM_SAIS_ codes. */
+ * symbols, into `suffix_array` (n entries), on up to `threads` threads. Returns one of the
+ * INFGRAM_SAIS_ codes. */
 int infgram_sais32(const unsigned char *text, int token_width, int64_t n, int64_t alphabet_size,
-                   int32_t *suffix_array);
+                   int32_t *suffix_array, int threads);
 int infgram_sais64(const unsigned char *text, int token_width, int64_t n, int64_t alphabet_size,
-                   int64_t *suffix_array);
+                   int64_t *suffix_array, int threads);
 
 /* 4 if a text of n tokens may use infgram_sais32, else 8 (infgram_sais64). */
 int infgram_sais_index_bytes(int64_t n);
