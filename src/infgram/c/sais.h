@@ -22,11 +22,14 @@
  *   threads       how many threads the sort may use, the caller's included (at least 1; at
  *                 most INFGRAM_SAIS_MAX_THREADS are used). With more than one, each induced
  *                 scan of a level of at least INFGRAM_SAIS_THREADS_MIN_LENGTH symbols
- *                 (default 2^18) runs with threads - 1 helper threads, which read the text
- *                 ahead of the caller's thread (sais.c, "Threads"). The result is the same
- *                 for any number. A helper that cannot be started is done without, as is the
- *                 whole sort when its ring (below) cannot be allocated. Built without POSIX
- *                 threads or GCC-style atomics, a sort runs on one thread whatever it is given.
+ *                 (default 2^18, set in sais.c) runs with threads - 1 helper threads, which
+ *                 read the text ahead of the caller's thread, and the naming and translating
+ *                 loops of a level with at least that many LMS positions are cut into one run
+ *                 per thread (sais.c, "Threads"). The result is the same for any number. A
+ *                 helper that cannot be started is done without (its run on the caller's
+ *                 thread), as is the whole sort when its ring (below) cannot be allocated.
+ *                 Built without POSIX threads or GCC-style atomics, a sort runs on one thread
+ *                 whatever it is given.
  *   No sentinel is needed: any token sequence is sorted, and the last token need not be
  *   unique or the largest (infgram's shards do end with the separator; nothing relies on it).
  *
@@ -66,8 +69,9 @@
  *   int32 positions take n + 4n bytes plus 3 KiB (3 * 256 words), 2-byte tokens 2n + 4n bytes
  *   plus 768 KiB. With threads > 1 and n >= INFGRAM_SAIS_THREADS_MIN_LENGTH, one more
  *   allocation of 3 * INFGRAM_SAIS_SCAN_CHUNK * INFGRAM_SAIS_SCAN_RING_CHUNKS words (the
- *   scans' ring: 1.5 MiB with int32 positions, 3 MiB with int64), for the whole sort. Only texts whose reduced strings leave no room (adversarial zigzags of
- *   nearly all-distinct LMS substrings) take up to n / 2 words more.
+ *   scans' ring: 1.5 MiB with int32 positions, 3 MiB with int64), for the whole sort. Only
+ *   texts whose reduced strings leave no room (adversarial zigzags of nearly all-distinct LMS
+ *   substrings) take up to n / 2 words more.
  *
  * Time: O(n + k) per level, O(n + k) in all (the levels' lengths halve).
  */
