@@ -2,18 +2,18 @@
  * Unit test of src/infgram/c/sais.c against a brute-force suffix sort. Built and run by
  * tests/c/test_sais_sanitizers.py under AddressSanitizer and UndefinedBehaviorSanitizer:
  *
- *   cc -std=c99 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
- *      -DINFGRAM_SAIS_INT32_MAX_LENGTH=100 -DINFGRAM_SAIS_HEAP_HOOKS -Isrc/infgram/c \
- *      tests/c/test_sais.c src/infgram/c/sais.c -o test_sais && ./test_sais
+ *   cc -std=c99 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -pthread \
+ *      -DINFGRAM_SAIS_INT32_MAX_LENGTH=100 -DINFGRAM_SAIS_HEAP_HOOKS -DINFGRAM_SAIS_THREAD_HOOKS \
+ *      -DINFGRAM_SAIS_THREADS_MIN_LENGTH=8 -DINFGRAM_SAIS_SCAN_CHUNK=4 -DINFGRAM_SAIS_SCAN_RING_CHUNKS=2 \
+ *      -Isrc/infgram/c tests/c/test_sais.c src/infgram/c/sais.c -o test_sais && ./test_sais
  *
- * (with -DINFGRAM_SAIS_HEAP_HOOKS added, so that the heap bound of sais.h is checked).
+ * and the same under ThreadSanitizer (-fsanitize=thread, run as ./test_sais --threaded).
+ * INFGRAM_SAIS_HEAP_HOOKS lets the test check the heap bound of sais.h.
  * INFGRAM_SAIS_INT32_MAX_LENGTH=100 moves the 32/64-bit switch down to 100 tokens, so the
- * tests can check both sides of it. The same file runs under ThreadSanitizer too. The
- * threaded scans are built small (-DINFGRAM_SAIS_THREADS_MIN_LENGTH=8
- * -DINFGRAM_SAIS_SCAN_CHUNK=4 -DINFGRAM_SAIS_SCAN_RING_CHUNKS=2), so that short texts take
- * every path of them, and -DINFGRAM_SAIS_THREAD_HOOKS lets a test refuse helper threads.
- * Every test runs with 1 thread and again with 3. Prints one line per failure and exits 1
- * if any failed.
+ * tests can check both sides of it. The threads' sizes are set small (a threshold of 8, chunks
+ * of 4 slots, a ring of 2 chunks), so that short texts take every path of the threaded code,
+ * and INFGRAM_SAIS_THREAD_HOOKS lets a test refuse helper threads. Every test runs with 1
+ * thread and again with 3. Prints one line per failure and exits 1 if any failed.
  */
 #include "sais.h"
 
