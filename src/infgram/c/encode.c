@@ -1,11 +1,7 @@
 /* encode.c: the suffix-key records of a suffix array (see encode.h). */
 #include "encode.h"
 
-#if defined(__GNUC__) || defined(__clang__)
-#define PREFETCH_READ(address) __builtin_prefetch((address), 0, 0)
-#else
-#define PREFETCH_READ(address) ((void)(address))
-#endif
+#include "prefetch.h"
 
 /* Records ahead whose text is asked for: each record reads the text at an unrelated place. */
 #define RECORD_PREFETCH_DISTANCE 16
@@ -36,7 +32,7 @@ int suffix_key_records(const unsigned char *tokens, int64_t num_tokens, int toke
     for (int64_t k = 0; k < num_records; k++) {
         if (k + RECORD_PREFETCH_DISTANCE < num_records) {
             int64_t ahead = entry_at(suffix_array, entry_bytes, first + (k + RECORD_PREFETCH_DISTANCE) * step);
-            if (ahead >= 0 && ahead < num_tokens) PREFETCH_READ(tokens + ahead * token_width);
+            if (ahead >= 0 && ahead < num_tokens) PREFETCH_READ_ONCE(tokens + ahead * token_width);
         }
         int64_t position = entry_at(suffix_array, entry_bytes, first + k * step);
         if (position < 0 || position >= num_tokens)

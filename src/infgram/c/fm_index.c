@@ -42,14 +42,13 @@
 #include <stddef.h>
 
 #include "bits.h"
+#include "prefetch.h"
 #include "rrr.h"
 
 #if defined(__GNUC__)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
-#define PREFETCH(address) __builtin_prefetch(address)
 #else
 #define UNLIKELY(x) (x)
-#define PREFETCH(address) ((void)0)
 #endif
 
 #define WAVELET_FILE "fm_wavelet.bin"

@@ -6,6 +6,8 @@
  * buffers. */
 #include "neighbours.h"
 
+#include "prefetch.h"
+
 #define END_OF_TOKENS (-1) /* stands for "no token here": sorts before every token */
 
 /* The position held by suffix-array entry `row` (0 <= row < num_positions); a value outside
@@ -36,14 +38,8 @@ static inline int64_t separator_of(const sa_view *view) {
     return (int64_t)((UINT64_C(1) << (8 * view->token_width)) - 1);
 }
 
-/* A hint to start loading the tokens of a suffix a few rows ahead (the reads of neighbouring
- * rows go to random places of the tokens: without it every row waits for memory). Only a hint:
- * nothing on compilers without it. */
-#if defined(__GNUC__) || defined(__clang__)
-#define PREFETCH(address) __builtin_prefetch(address)
-#else
-#define PREFETCH(address) ((void)0)
-#endif
+/* The rows ahead whose suffix's tokens are asked for (the reads of neighbouring rows go to
+ * random places of the tokens: without it every row waits for memory; prefetch.h). */
 #define PREFETCH_ROWS 16
 
 static inline void prefetch_row(const sa_view *view, int64_t row) {

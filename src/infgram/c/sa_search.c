@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "encode.h"
+#include "prefetch.h"
 
 #if defined(__GNUC__)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -1061,9 +1062,7 @@ int sa_next_tokens(const sa_view *view, int64_t lo, int64_t hi, int64_t depth, u
         uint64_t positions[NEXT_BLOCK];
         for (int64_t k = i; k < block_end; k++) {
             positions[k - i] = position_after(view, k, depth, report);
-#if defined(__GNUC__)
-            __builtin_prefetch(view->tokens + positions[k - i] * view->token_width);
-#endif
+            PREFETCH(view->tokens + positions[k - i] * view->token_width);
         }
         for (int64_t k = i; k < block_end && !failed; k++) {
             uint64_t value = token_decode(view->tokens + positions[k - i] * view->token_width, view->token_width);

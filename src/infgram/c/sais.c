@@ -102,6 +102,8 @@
 
 #include "sais.h"
 
+#include "prefetch.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -194,13 +196,6 @@ static void run_parts(void (*run)(void *task, int part), void *task, int parts) 
 #endif
 }
 
-#if defined(__GNUC__) || defined(__clang__)
-#define PREFETCH_READ(address) __builtin_prefetch((address), 0, 1)
-#define PREFETCH_WRITE(address) __builtin_prefetch((address), 1, 1)
-#else
-#define PREFETCH_READ(address) ((void)(address))
-#define PREFETCH_WRITE(address) ((void)(address))
-#endif
 
 /* How far ahead to prefetch: SCAN_PREFETCH_DISTANCE slots in the L and S scans, and
  * PREFETCH_DISTANCE entries in the loops over the sorted LMS positions (naming, translating,
