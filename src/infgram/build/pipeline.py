@@ -14,10 +14,10 @@ release the GIL, so they run on cores of their own). Shards are sorted beside ea
 one per core this process may use (``INFGRAM_BUILD_THREADS`` sets another number): a full
 shard is handed over at once when a core is free and its sort fits beside those in flight
 within the budget, else it waits for the oldest. Each sort takes one thread, but the last
-shard's takes the cores the others leave (a one-shard build sorts on every core: the sorter's
-helper threads read the text ahead of its scans, ``c/sais.h``). The memory plan counts a shard and a
-buffer (``plan.py``: a shard is cut so that sorting it beside a buffer like it stays within
-the budget); the reader waits when the buffer being filled would not fit beside the shards
+shard's takes the cores the others leave (a one-shard build sorts on every core: the
+sorter's helper threads read the text ahead of its scans, ``c/sais.h``). The memory plan
+counts a shard and a buffer (``plan.py``: a shard is cut so that sorting it beside a buffer
+like it stays within the budget); the reader waits when the buffer being filled would not fit beside the shards
 being written, and so does a hand-over; the cut points depend on the documents only, never
 on timing or on the number of cores. Each shard's thread does what touches that shard on
 disk (reusing, forgetting, writing, publishing, recording); shards are published and
