@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import glob
 import os
+import threading
 
 import pytest
 
@@ -15,13 +16,13 @@ from conftest import SHARD_TOKENS, files_of as _files, run_cli, write_word_corpu
 
 
 def _build_fm_interrupted_at_sort(monkeypatch, corpus, out, shard_number: int) -> None:
-    """An FM build that stops (KeyboardInterrupt) when it starts sorting shard N (1-based)."""
+    """An FM build that stops (KeyboardInterrupt) when it starts sorting shard N (1-based).
+    Shards sort beside each other, each in a thread named after it, so the shard is told by its
+    thread, not by the order in which the sorts start (which varies from run to run)."""
     original = fm_build.FMWriter._sort
-    started = []
 
     def failing(self, text, sample_rate, isa_rate, bar, sort_threads=1):
-        started.append(len(text))
-        if len(started) == shard_number:
+        if threading.current_thread().name.endswith(f"shard-{shard_number - 1:05d}"):
             raise KeyboardInterrupt
         return original(self, text, sample_rate, isa_rate, bar, sort_threads)
 
