@@ -970,17 +970,22 @@ static index_t NAME(name_substrings)(const unsigned char *text, index_t n, index
 
 /* Naming on several threads: the same names as name_substrings, in two passes over the ranks
  * cut into `parts` runs. Pass 1: each run compares each substring with the one ranked before
- * it (a run's first with the last of the run before, whose length was read before the pass),
- * puts 1 in the name slot of each that differs, 0 for each that is equal, and counts them.
- * Pass 2: with the counts of the runs before, each run turns its flags into names, and on
- * reduced strings marks a name unique when both its flag and the next rank's are 1 (the
- * flag after a run's end was read between the passes; after the last rank it counts as 1). */
+ * it (a run's first with the last of the run before, whose position and length were read
+ * before the pass), flags each that differs by storing its position complemented (~lms: an
+ * LMS position is at least 1, so the flagged entry is negative) in sa[rank], and counts them.
+ * Pass 2: with the counts of the runs before, each run turns its flags into names, restores
+ * sa[rank], and on reduced strings marks a name unique when both its flag and the next rank's
+ * are set (the flag after a run's end was read between the passes; after the last rank it
+ * counts as set). The flags go where the ranks are read in order, rather than to the name
+ * slots, so that each name slot is touched once: the slots lie anywhere, the ranks in a row.
+ * Invariant: during a pass, a run reads and writes sa[] only within its own ranks. */
 typedef struct {
     const unsigned char *text;
     index_t n, top, m;
-    const index_t *sa;
+    index_t *sa;
     index_t *by_position;
     int parts, pass;
+    index_t previous_positions[INFGRAM_SAIS_MAX_THREADS];
     index_t previous_lengths[INFGRAM_SAIS_MAX_THREADS];
     index_t fresh[INFGRAM_SAIS_MAX_THREADS];
     index_t names_before[INFGRAM_SAIS_MAX_THREADS];
@@ -991,44 +996,50 @@ static void NAME(name_part)(void *argument, int part) {
     NAME(naming_task) *task = (NAME(naming_task) *)argument;
     const unsigned char *text = task->text;
     index_t n = task->n, top = task->top, m = task->m;
-    const index_t *sa = task->sa;
+    index_t *sa = task->sa;
     index_t *by_position = task->by_position;
     index_t first = (index_t)((int64_t)m * part / task->parts);
     index_t end = (index_t)((int64_t)m * (part + 1) / task->parts);
     if (task->pass == 1) {
         index_t previous_length = part > 0 ? task->previous_lengths[part] : 0, fresh = 0;
-        const unsigned char *previous = part > 0 ? text + (size_t)sa[first - 1] * SYMBOL_BYTES : NULL;
+        const unsigned char *previous = part > 0 ? text + (size_t)task->previous_positions[part] * SYMBOL_BYTES : NULL;
         for (index_t rank = first; rank < end; rank++) {
             index_t lms = sa[rank];
-            if (rank + PREFETCH_DISTANCE < m) {
+            if (rank + PREFETCH_DISTANCE < end) {
                 index_t ahead = sa[rank + PREFETCH_DISTANCE];
                 PREFETCH_READ(text + (size_t)ahead * SYMBOL_BYTES);
-                PREFETCH_WRITE(by_position + ahead / 2);
+#if READER == 0
+                PREFETCH_READ(by_position + ahead / 2); /* the substring's length */
+#endif
             }
             int same = NAME(same_substring)(text, n, top, lms, previous, &previous_length, by_position);
-            by_position[lms / 2] = !same;
+            sa[rank] = same ? lms : ~lms;
             fresh += !same;
             previous = text + (size_t)lms * SYMBOL_BYTES;
         }
         task->fresh[part] = fresh;
     } else {
         index_t names = task->names_before[part];
-        index_t is_fresh = by_position[sa[first] / 2];
         for (index_t rank = first; rank < end; rank++) {
-            if (rank + PREFETCH_DISTANCE < end) PREFETCH_WRITE(by_position + sa[rank + PREFETCH_DISTANCE] / 2);
-            index_t next_fresh = rank + 1 < end ? by_position[sa[rank + 1] / 2] : task->fresh_after[part];
+            if (rank + PREFETCH_DISTANCE < end) {
+                index_t ahead = sa[rank + PREFETCH_DISTANCE];
+                PREFETCH_WRITE(by_position + (ahead < 0 ? ~ahead : ahead) / 2);
+            }
+            index_t entry = sa[rank];
+            index_t is_fresh = entry < 0, lms = is_fresh ? ~entry : entry;
             names += is_fresh;
+            sa[rank] = lms;
 #if READER == 0
-            by_position[sa[rank] / 2] = is_fresh & next_fresh ? -names : names;
+            index_t next_fresh = rank + 1 < end ? sa[rank + 1] < 0 : task->fresh_after[part];
+            by_position[lms / 2] = is_fresh & next_fresh ? -names : names;
 #else
-            by_position[sa[rank] / 2] = names;
+            by_position[lms / 2] = names;
 #endif
-            is_fresh = next_fresh;
         }
     }
 }
 
-static index_t NAME(name_in_parts)(const unsigned char *text, index_t n, index_t top, const index_t *sa, index_t m,
+static index_t NAME(name_in_parts)(const unsigned char *text, index_t n, index_t top, index_t *sa, index_t m,
                                    index_t *by_position, int parts) {
     NAME(naming_task) task;
     task.text = text;
@@ -1040,6 +1051,7 @@ static index_t NAME(name_in_parts)(const unsigned char *text, index_t n, index_t
     task.parts = parts < m ? parts : (int)m; /* no empty run */
     for (int part = 1; part < task.parts; part++) {
         index_t previous = sa[(int64_t)m * part / task.parts - 1];
+        task.previous_positions[part] = previous;
 #if READER == 0
         task.previous_lengths[part] = by_position[previous / 2];
 #else
@@ -1052,7 +1064,7 @@ static index_t NAME(name_in_parts)(const unsigned char *text, index_t n, index_t
     for (int part = 0; part < task.parts; part++) {
         task.names_before[part] = names;
         names += task.fresh[part];
-        task.fresh_after[part] = part + 1 < task.parts ? by_position[sa[(int64_t)m * (part + 1) / task.parts] / 2] : 1;
+        task.fresh_after[part] = part + 1 < task.parts ? sa[(int64_t)m * (part + 1) / task.parts] < 0 : 1;
     }
     task.pass = 2;
     run_parts(NAME(name_part), &task, task.parts);
