@@ -433,6 +433,27 @@ static void INDEX_NAME(translate)(index_t *values, const index_t *table, index_t
     run_parts(INDEX_NAME(translate_part), &task, parts);
 }
 
+/* Zeroes values[0..count-1] in `parts` runs at once. The top level's suffix array is often
+ * memory the process has not touched yet (a fresh array, a new file's map): zeroing it is
+ * then mostly the kernel's page faults, which run on every thread that takes them. */
+typedef struct {
+    index_t *values;
+    index_t count;
+    int parts;
+} INDEX_NAME(zero_task);
+
+static void INDEX_NAME(zero_part)(void *argument, int part) {
+    INDEX_NAME(zero_task) *task = (INDEX_NAME(zero_task) *)argument;
+    index_t first = (index_t)((int64_t)task->count * part / task->parts);
+    index_t end = (index_t)((int64_t)task->count * (part + 1) / task->parts);
+    memset(task->values + first, 0, (size_t)(end - first) * sizeof(index_t));
+}
+
+static void INDEX_NAME(zero)(index_t *values, index_t count, int parts) {
+    INDEX_NAME(zero_task) task = {values, count, parts};
+    run_parts(INDEX_NAME(zero_part), &task, parts);
+}
+
 #define READER 0
 #include "sais.c"
 #undef READER
@@ -1108,7 +1129,7 @@ static int NAME(sort_level)(const unsigned char *text, index_t n, index_t alphab
     if (status != INFGRAM_SAIS_OK) return status;
 
     /* Round 1: sort the LMS substrings. Seeds at their bucket ends, in text order. */
-    memset(sa, 0, (size_t)n * sizeof(index_t));
+    INDEX_NAME(zero)(sa, n, top_level ? SHARE_PARTS(space, n) : 1);
     NAME(find_buckets)(text, n, alphabet_size, top, counts, bucket, 1);
     index_t m = 0;
     FOR_EACH_LMS_RIGHT_TO_LEFT(lms, { sa[--bucket[SYMBOL(lms)]] = lms; m++; });
