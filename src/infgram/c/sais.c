@@ -1163,7 +1163,8 @@ static int NAME(sort_level)(const unsigned char *text, index_t n, index_t alphab
          * pass over the text first puts each substring's length in its name slot. A substring
          * that runs into the sentinel (length 0) equals no other. */
         index_t *by_position = sa + m;
-        memset(by_position, 0, (size_t)(n - m) * sizeof(index_t));
+        index_t name_slots = (n - 1) / 2 + 1; /* lms / 2 for lms < n; at most n - m */
+        memset(by_position, 0, (size_t)name_slots * sizeof(index_t));
 #if READER == 0
         {
             index_t next_lms = 0;
@@ -1182,15 +1183,15 @@ static int NAME(sort_level)(const unsigned char *text, index_t n, index_t alphab
         /* Drop unique names from the recursion when enough of them go: the dropped ranks stay
          * in sa[0..m-1], and the level below works in sa[m..n-1] (its suffix array, its free
          * slots, then its string), which needs m + 2 * kept < n. Otherwise undo the marks. */
-        index_t dropped = names < m ? NAME(mark_dropped)(by_position, n - m) : 0;
+        index_t dropped = names < m ? NAME(mark_dropped)(by_position, name_slots) : 0;
         int drop = dropped > 0 && (int64_t)m + 2 * (int64_t)(m - dropped) < (int64_t)n;
         if (drop) {
             NAME(renumber_kept)((unsigned char *)text, sa, m, by_position);
         } else {
             dropped = 0;
-            for (index_t slot = m; slot < n; slot++) {
-                index_t name = sa[slot];
-                sa[slot] = name < 0 ? -name : name;
+            for (index_t slot = 0; slot < name_slots; slot++) {
+                index_t name = by_position[slot];
+                by_position[slot] = name < 0 ? -name : name;
             }
         }
         index_t kept = m - dropped;
@@ -1202,7 +1203,7 @@ static int NAME(sort_level)(const unsigned char *text, index_t n, index_t alphab
          * `kept` slots (writing from the top down never overtakes the reading). */
         index_t *reduced = sa + (n - kept);
         index_t write = n - 1;
-        for (index_t slot = n - 1; slot >= m; slot--) { /* write >= slot: only read slots */
+        for (index_t slot = m + name_slots - 1; slot >= m; slot--) { /* write >= slot: only read slots */
             index_t entry = sa[slot];
             sa[write] = entry - 1;
             write -= entry > 0;
