@@ -25,7 +25,8 @@
  *                 (default 2^18, set in sais.c) runs with threads - 1 helper threads, which
  *                 read the text ahead of the caller's thread, and the naming and translating
  *                 loops of a level with at least that many LMS positions are cut into one run
- *                 per thread (sais.c, "Threads"). The result is the same for any number. A
+ *                 per thread, as is the zeroing of a suffix_array of at least that many
+ *                 entries (sais.c, "Threads"). The result is the same for any number. A
  *                 helper that cannot be started is done without (its run on the caller's
  *                 thread), as is the whole sort when its ring (below) cannot be allocated.
  *                 Built without POSIX threads or GCC-style atomics, a sort runs on one thread
