@@ -178,13 +178,24 @@ def measure(name: str, tokens: np.ndarray, runs: int, thread_counts: list[int]) 
         if threads > 1 and ours in seconds:
             wall = statistics.median(seconds[ours]) / statistics.median(seconds[sorter_label(threads)])
             ratios.append(f"{name}: infgram SA-IS on {threads} threads sorts at {wall:.2f}x its speed on one "
-                          "(wall-clock medians)")
+                          f"(wall-clock medians; {paired_ratio(seconds[ours], seconds[sorter_label(threads)]):.2f}x "
+                          "run by run)")
     if theirs in seconds and ours in seconds:
         wall = statistics.median(seconds[theirs]) / statistics.median(seconds[ours])
         cpu = statistics.median(cpu_seconds[theirs]) / statistics.median(cpu_seconds[ours])
-        ratios.append(f"{name}: infgram SA-IS sorts at {wall:.2f}x libdivsufsort's speed (wall-clock medians), "
-                      f"{cpu:.2f}x (CPU-time medians)")
+        ratios.append(f"{name}: infgram SA-IS sorts at {wall:.2f}x libdivsufsort's speed (wall-clock medians; "
+                      f"{paired_ratio(seconds[theirs], seconds[ours]):.2f}x run by run), {cpu:.2f}x (CPU-time medians)")
     return rows, ratios
+
+
+def paired_ratio(slower: list[float], faster: list[float]) -> float:
+    """The median of the runs' own ratios: each run times every sorter one after another, so on
+    a host whose speed drifts, a run's ratio is steadier than the ratio of the medians.
+
+    >>> paired_ratio([2.0, 6.0, 3.0], [1.0, 2.0, 3.0])
+    2.0
+    """
+    return statistics.median(slow / fast for slow, fast in zip(slower, faster))
 
 
 def main(argv: list[str] | None = None) -> int:
