@@ -15,6 +15,7 @@ import argparse
 import json
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -33,11 +34,12 @@ def main() -> None:
         start = time.perf_counter()
         full = infgram.build(inputs, work / "full", shard_tokens=args.shard_tokens, progress=False, on_error="skip")
         full_seconds = time.perf_counter() - start
-        original, started = sa_writer.sorted_positions, []
+        original, last = sa_writer.sorted_positions, f"shard-{full.num_shards - 1:05d}"
 
         def interrupted(tokens, token_width, out=None, threads=1):
-            started.append(len(tokens))
-            if len(started) == full.num_shards:
+            # The last shard, told by its thread: shards sort beside each other, so the last
+            # sort to start need not be the last shard's.
+            if threading.current_thread().name.endswith(last):
                 raise KeyboardInterrupt
             yield from original(tokens, token_width, out, threads)
 

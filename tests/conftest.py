@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 from unittest import mock
@@ -191,6 +192,14 @@ def write_word_corpus(path: Path, count: int = 3000, bad_line: int | None = None
         lines.append(json.dumps({"text": words, "n": number}))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def on_shard_thread(number: int) -> bool:
+    """Whether the calling thread works on shard ``number`` (0-based). A build writes and sorts
+    each shard in threads named after it (``pipeline.py``, ``sa_writer.py``), and shards sort
+    beside each other in no fixed order: a test that stops one shard tells it by its thread,
+    not by the order in which the sorts start."""
+    return threading.current_thread().name.endswith(f"shard-{number:05d}")
 
 
 def files_of(directory: Path) -> dict[str, bytes]:

@@ -5,24 +5,22 @@ from __future__ import annotations
 
 import glob
 import os
-import threading
 
 import pytest
 
 import infgram
 from infgram.build import fm_writer as fm_build
 
-from conftest import SHARD_TOKENS, files_of as _files, run_cli, write_word_corpus as _write_corpus
+from conftest import SHARD_TOKENS, files_of as _files, on_shard_thread, run_cli, write_word_corpus as _write_corpus
 
 
 def _build_fm_interrupted_at_sort(monkeypatch, corpus, out, shard_number: int) -> None:
-    """An FM build that stops (KeyboardInterrupt) when it starts sorting shard N (1-based).
-    Shards sort beside each other, each in a thread named after it, so the shard is told by its
-    thread, not by the order in which the sorts start (which varies from run to run)."""
+    """An FM build that stops (KeyboardInterrupt) when it starts sorting shard N (1-based),
+    told by its thread (``on_shard_thread``)."""
     original = fm_build.FMWriter._sort
 
     def failing(self, text, sample_rate, isa_rate, bar, sort_threads=1):
-        if threading.current_thread().name.endswith(f"shard-{shard_number - 1:05d}"):
+        if on_shard_thread(shard_number - 1):
             raise KeyboardInterrupt
         return original(self, text, sample_rate, isa_rate, bar, sort_threads)
 

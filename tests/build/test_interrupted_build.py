@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import infgram
 from infgram.build import sa_writer as build_module
 from infgram.format import BUILD_STATE_NAME
 
-from conftest import SHARD_TOKENS, files_of as _files, write_word_corpus as _write_corpus
+from conftest import SHARD_TOKENS, files_of as _files, on_shard_thread, write_word_corpus as _write_corpus
 
 
 def _assert_identical(resumed: Path, fresh: Path) -> None:
@@ -108,12 +107,11 @@ def test_killed_build_resumes_to_identical_files(tmp_path):
 
 def _build_interrupted_at_sort(monkeypatch, corpus, out, shard_number: int, **options) -> None:
     """Run a build (with ``options``) that is interrupted (KeyboardInterrupt) when it starts
-    sorting shard N (1-based). Shards sort beside each other, each in a thread named after it,
-    so the shard is told by its thread, not by the order in which the sorts start."""
+    sorting shard N (1-based), told by its thread (``on_shard_thread``)."""
     original = build_module.sorted_positions
 
     def failing(tokens, token_width, out=None, threads=1):
-        if threading.current_thread().name.endswith(f"shard-{shard_number - 1:05d}"):
+        if on_shard_thread(shard_number - 1):
             raise KeyboardInterrupt
         yield from original(tokens, token_width, out, threads)
 

@@ -18,7 +18,7 @@ from infgram.build import fm_writer, pipeline, sa_writer
 from infgram.build.shard_writer import PIPELINE_VARIABLE, THREADS_VARIABLE, ShardBuffer
 from infgram.format import BUILD_STATE_NAME, MANIFEST_NAME
 
-from conftest import SHARD_TOKENS, files_of, write_word_corpus
+from conftest import SHARD_TOKENS, files_of, on_shard_thread, write_word_corpus
 
 
 def _counting_sorts(monkeypatch) -> list[int]:
@@ -102,10 +102,9 @@ def test_a_failed_shard_stops_the_shards_behind_it_and_resumes(tmp_path, monkeyp
     behind_started = threading.Event()
 
     def failing(tokens, token_width, out=None, threads=1):
-        name = threading.current_thread().name
-        if name.endswith("shard-00002"):
+        if on_shard_thread(2):
             behind_started.set()
-        if name.endswith("shard-00001"):
+        if on_shard_thread(1):
             assert behind_started.wait(10)  # a shard behind it is being sorted
             raise RuntimeError("the sorter failed")
         yield from original(tokens, token_width, out, threads)

@@ -8,12 +8,12 @@ from __future__ import annotations
 import gzip
 import json
 import random
-import threading
 from pathlib import Path
 
 import pytest
 
 from cluster_fixtures import cluster, index_files  # noqa: E402,F401 (fixtures; sets the loopback variable)
+from conftest import on_shard_thread
 
 pytest.importorskip("ray", reason='ray is not installed: pip install "infgram[ray]" to run these tests')
 
@@ -101,8 +101,7 @@ def test_an_interrupted_local_build_resumes_on_the_cluster_in_byte_ranges(cluste
     original = sa_writer.sorted_positions
 
     def fails_on_the_third(tokens, token_width, out=None, threads=1):
-        # Told by the shard's thread: shards sort beside each other, in no fixed order.
-        if threading.current_thread().name.endswith("shard-00002"):
+        if on_shard_thread(2):
             raise KeyboardInterrupt
         yield from original(tokens, token_width, out, threads)
 
