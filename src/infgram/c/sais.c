@@ -172,6 +172,13 @@ static void *run_part_job(void *argument) {
 }
 #endif
 
+/* Where run `part` starts when `count` items are cut into `parts` runs: run `part` is
+ * [part_start(count, part, parts), part_start(count, part + 1, parts)). Every loop cut by
+ * run_parts, and every read across the cuts, takes them from here. */
+static inline int64_t part_start(int64_t count, int part, int parts) {
+    return count * part / parts;
+}
+
 /* Runs run(task, part) for every part 0 <= part < parts: part 0 on the calling thread, the
  * others on helper threads, and any whose helper did not start on the calling thread after
  * part 0. Returns when every part is done. */
@@ -423,8 +430,8 @@ static void INDEX_NAME(translate_part)(void *argument, int part) {
     INDEX_NAME(translate_task) *task = (INDEX_NAME(translate_task) *)argument;
     index_t *values = task->values;
     const index_t *table = task->table;
-    index_t first = (index_t)((int64_t)task->count * part / task->parts);
-    index_t end = (index_t)((int64_t)task->count * (part + 1) / task->parts);
+    index_t first = (index_t)part_start(task->count, part, task->parts);
+    index_t end = (index_t)part_start(task->count, part + 1, task->parts);
     for (index_t rank = first; rank < end; rank++) {
         if (rank + PREFETCH_DISTANCE < end) PREFETCH_READ(table + values[rank + PREFETCH_DISTANCE]);
         values[rank] = table[values[rank]];
@@ -447,8 +454,8 @@ typedef struct {
 
 static void INDEX_NAME(zero_part)(void *argument, int part) {
     INDEX_NAME(zero_task) *task = (INDEX_NAME(zero_task) *)argument;
-    index_t first = (index_t)((int64_t)task->count * part / task->parts);
-    index_t end = (index_t)((int64_t)task->count * (part + 1) / task->parts);
+    index_t first = (index_t)part_start(task->count, part, task->parts);
+    index_t end = (index_t)part_start(task->count, part + 1, task->parts);
     memset(task->values + first, 0, (size_t)(end - first) * sizeof(index_t));
 }
 
@@ -1022,8 +1029,8 @@ static void NAME(name_part)(void *argument, int part) {
     index_t n = task->n, top = task->top, m = task->m;
     index_t *sa = task->sa;
     index_t *by_position = task->by_position;
-    index_t first = (index_t)((int64_t)m * part / task->parts);
-    index_t end = (index_t)((int64_t)m * (part + 1) / task->parts);
+    index_t first = (index_t)part_start(m, part, task->parts);
+    index_t end = (index_t)part_start(m, part + 1, task->parts);
     if (task->pass == 1) {
         index_t previous_length = part > 0 ? task->previous_lengths[part] : 0, fresh = 0;
         const unsigned char *previous = part > 0 ? text + (size_t)task->previous_positions[part] * SYMBOL_BYTES : NULL;
@@ -1074,7 +1081,7 @@ static index_t NAME(name_in_parts)(const unsigned char *text, index_t n, index_t
     task.by_position = by_position;
     task.parts = parts < m ? parts : (int)m; /* no empty run */
     for (int part = 1; part < task.parts; part++) {
-        index_t previous = sa[(int64_t)m * part / task.parts - 1];
+        index_t previous = sa[part_start(m, part, task.parts) - 1];
         task.previous_positions[part] = previous;
 #if READER == 0
         task.previous_lengths[part] = by_position[previous / 2];
@@ -1088,7 +1095,7 @@ static index_t NAME(name_in_parts)(const unsigned char *text, index_t n, index_t
     for (int part = 0; part < task.parts; part++) {
         task.names_before[part] = names;
         names += task.fresh[part];
-        task.fresh_after[part] = part + 1 < task.parts ? sa[(int64_t)m * (part + 1) / task.parts] < 0 : 1;
+        task.fresh_after[part] = part + 1 < task.parts ? sa[part_start(m, part + 1, task.parts)] < 0 : 1;
     }
     task.pass = 2;
     run_parts(NAME(name_part), &task, task.parts);
