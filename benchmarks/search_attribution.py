@@ -86,15 +86,15 @@ def main() -> None:
 
     seconds, results = timed(lambda r: index.search([[r], [common]]), rare)
     rows.append((f"search: rare AND {common.strip()!r} ({index.count(common):,} occurrences), {len(rare)} rare words",
-                 f"{seconds * 1e3:.2f} ms", f"median {statistics.median(r.count for r in results):.0f} documents"))
+                 f"{seconds * 1e3:.2f} ms", f"median {statistics.median(r.num_documents for r in results):.0f} documents"))
     seconds, results = timed(lambda r: index.search([[r], [common]], within=10), rare)
     rows.append(("search: the same, within 10 tokens", f"{seconds * 1e3:.2f} ms",
-                 f"median {statistics.median(r.count for r in results):.0f} documents"))
+                 f"median {statistics.median(r.num_documents for r in results):.0f} documents"))
     seconds, results = timed(lambda r: index.search([[r, r.upper()], [common, other_common]]), rare[:50])
     rows.append(("search: (rare OR RARE) AND (' the ' OR ' and ')", f"{seconds * 1e3:.2f} ms", ""))
     seconds, results = timed(lambda _: index.search([[common], [other_common]], limit=10), [None] * 3)
     rows.append(("search: ' the ' AND ' and ' (two common clauses)", f"{seconds * 1e3:.0f} ms",
-                 f"{results[0].count:,} documents, {results[0].sites:,} sites"))
+                 f"{results[0].num_documents:,} documents, {results[0].sites:,} sites"))
 
     other_files = fetch([args.other])
     other_texts = read_texts(other_files, 2_000)
