@@ -20,7 +20,10 @@ What it does, in one run:
    The official indexer gets ``--ulimit`` (its default is above this machine's hard limit),
    ``--cpus 1`` below 16 MB (more parts silently corrupt its suffix array on small
    corpora) and paths free of "table", "offset" and "tokenized" (its engine picks index
-   files by substrings of the whole path).
+   files by substrings of the whole path). Both run from compiled bytecode: pip compiled the
+   official package at install, and ours is compiled first (see ``compile_our_bytecode``).
+   With ``--build-repeats N`` each side builds N times, the two alternated, and the table
+   gives the medians and the median of each run's own ratio.
 3. Opens both on a warm index (every file read once; official prefetch depths 0, its best
    case when the page cache holds the index) and times every query inside each engine's
    own process (the official one through ``official_worker.py``), interleaving the two in
@@ -33,6 +36,7 @@ What it does, in one run:
 from __future__ import annotations
 
 import argparse
+import compileall
 import datetime
 import json
 import os
@@ -172,6 +176,15 @@ def run_measured(command: list[str], env: dict[str, str] | None = None) -> Measu
 
 def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def compile_our_bytecode() -> None:
+    """Byte-compile the infgram the children import, as ``pip install`` compiled the official
+    package in its venv. A source checkout run with ``PYTHONDONTWRITEBYTECODE`` (set on this
+    machine) would otherwise compile every module again in each timed child: about 0.2 s of a
+    3.5 s build that the official side does not pay. The files go to ``__pycache__`` beside
+    the sources (ignored by git), where Python reads them even when it writes none."""
+    compileall.compile_dir(str(Path(infgram.__file__).resolve().parent), quiet=1)
 
 
 def our_env() -> dict[str, str]:
@@ -369,9 +382,8 @@ def check_infgram(context: Context, row: str) -> Callable:
 
 
 def document_ids(index: infgram.Index, document: int) -> np.ndarray:
-    number = int(np.searchsorted(index._first_documents, document, side="right")) - 1
-    shard = index.shards[number]
-    return shard.document_tokens(document - shard.first_document)
+    number, local = index.shard_set.locate_document(document)
+    return index.shards[number].document_tokens(local)
 
 
 def check_documents(context: Context, row: str) -> Callable:
@@ -379,8 +391,8 @@ def check_documents(context: Context, row: str) -> Callable:
 
     def check(query: list[int], ours: Any, official: dict[str, Any]) -> None:
         occurrences = index.count(query)
-        if official["cnt"] != occurrences or not 0 < ours.count <= occurrences:
-            disagree(row, query, (ours.count, occurrences), official["cnt"])
+        if official["cnt"] != occurrences or not 0 < ours.num_documents <= occurrences:
+            disagree(row, query, (ours.num_documents, occurrences), official["cnt"])
         for document, length, needle_offset, token_ids in official["documents"]:
             mine = document_ids(index, document).astype(np.int64)
             if length != len(mine) or token_ids[needle_offset : needle_offset + len(query)] != query:
@@ -552,6 +564,17 @@ class BuildFigures:
     official_index_bytes: int
     ours_end_to_end: Measured | None = None
     official_inputs_bytes: int = 0
+    ours_seconds: list[float] = field(default_factory=list)
+    """The wall time of each of our builds, in run order (one per ``--build-repeats``)."""
+    official_seconds: list[float] = field(default_factory=list)
+
+    def medians(self) -> tuple[float, float, float]:
+        """Our median, the official median, and the median of each pair's ratio (official
+        over ours: a pair ran one after the other, so it shares the host's drift)."""
+        ours = self.ours_seconds or [self.ours.seconds]
+        official = self.official_seconds or [self.official.seconds]
+        paired = [theirs / mine for mine, theirs in zip(ours, official)]
+        return statistics.median(ours), statistics.median(official), statistics.median(paired)
 
 
 def format_size(num_bytes: float) -> str:
@@ -565,15 +588,26 @@ def render(label: str, mode: str, num_documents: int, num_tokens: int, corpus_by
              "",
              f"Corpus: {num_documents:,} documents, {num_tokens:,} tokens, {corpus_bytes / 1e6:,.1f} MB of JSONL. "
              f"Run on {started}; load average {load[0]:.1f} at the start and {load[1]:.1f} at the end"
-             + (" (the machine was shared with other work)" if max(load) > 1.5 else "") + ".",
+             + (" (the machine was shared with other work)" if max(load) > 1.5 else "") + ". "
+             "Both sides run from compiled bytecode, as a `pip install` leaves them.",
              "",
              "| measure | infgram | official | ratio (infgram / official) |",
              "|---|---|---|---|"]
     what = ("whole build, JSONL to index" if byte_mode
             else "suffix-array build from the same token ids (no tokenization)")
     ours, official = builds.ours, builds.official
-    lines.append(f"| build: {what}, wall time | {ours.seconds:,.1f} s | {official.seconds:,.1f} s | "
-                 f"{ours.seconds / official.seconds:.2f}x ({official.seconds / ours.seconds:.1f}x faster) |")
+    ours_median, official_median, paired = builds.medians()
+    repeats = len(builds.ours_seconds)
+    if repeats > 1:
+        lines.append(f"| build: {what}, wall time, median of {repeats} runs each (ours, then the official one, "
+                     f"order flipped every run) | {ours_median:,.1f} s | {official_median:,.1f} s | "
+                     f"{ours_median / official_median:.2f}x ({official_median / ours_median:.1f}x faster; "
+                     f"median of each run's own ratio {paired:.1f}x) |")
+        lines.append(f"| build: every run, wall time | {', '.join(f'{x:.1f}' for x in builds.ours_seconds)} s | "
+                     f"{', '.join(f'{x:.1f}' for x in builds.official_seconds)} s | |")
+    else:
+        lines.append(f"| build: {what}, wall time | {ours.seconds:,.1f} s | {official.seconds:,.1f} s | "
+                     f"{ours.seconds / official.seconds:.2f}x ({official.seconds / ours.seconds:.1f}x faster) |")
     lines.append(f"| build: peak memory (RSS) | {format_size(ours.peak_bytes)} | {format_size(official.peak_bytes)} | "
                  f"{ours.peak_bytes / official.peak_bytes:.2f}x |")
     lines.append(f"| index size | {format_size(builds.ours_index_bytes)}, "
@@ -652,6 +686,9 @@ def main() -> None:
     parser.add_argument("--work", default=None, help=f"working folder (default {CACHE}/work/CORPUS)")
     parser.add_argument("--official-venv", default=str(CACHE / "official-venv"))
     parser.add_argument("--builds-only", action="store_true", help="build and compare builds, time no queries")
+    parser.add_argument("--build-repeats", type=int, default=1,
+                        help="build each index this many times, the two sides alternated, and give the medians "
+                             "(on a noisy host, 5 is steadier than 1)")
     parser.add_argument("--ours-only", action="store_true", help="only our build (for corpora too large to wait for)")
     parser.add_argument("--no-write", action="store_true", help="print the table but leave BENCHMARKS.md alone")
     args = parser.parse_args()
@@ -668,6 +705,7 @@ def main() -> None:
     corpus = corpus_dir / "corpus.jsonl"
     corpus_bytes = corpus.stat().st_size
     python = None if args.ours_only else official_python(Path(args.official_venv))
+    compile_our_bytecode()
     label = {"quick": "wiki + prose", "bigbench": "bigbench"}[args.corpus]
 
     for mode in args.modes:
@@ -705,23 +743,51 @@ def main() -> None:
                       flush=True)
             continue
 
-        shutil.rmtree(official_dir, ignore_errors=True)
-        if byte_mode:
-            stub = transformers_stub(work / "official-stub")
-            official = official_indexing(python, corpus_dir, official_dir, "u8", corpus_bytes, args.memory_gib, stub)
-        else:
+        def build_official() -> Measured:
+            shutil.rmtree(official_dir, ignore_errors=True)
+            if byte_mode:
+                stub = transformers_stub(work / "official-stub")
+                return official_indexing(python, corpus_dir, official_dir, "u8", corpus_bytes, args.memory_gib, stub)
             size = write_official_inputs(tokens, index.separator_id, official_dir)
-            official = official_indexing(python, corpus_dir, official_dir, f"u{8 * index.token_width}", size,
+            measured = official_indexing(python, corpus_dir, official_dir, f"u{8 * index.token_width}", size,
                                          args.memory_gib, None)
-            step = _STEP_2.search(official.output)
+            step = _STEP_2.search(measured.output)
             if step is None:
-                raise RuntimeError(f"the official indexer's output has no step-2 time:\n{official.output[-2000:]}")
-            official.seconds = float(step.group(1))
+                raise RuntimeError(f"the official indexer's output has no step-2 time:\n{measured.output[-2000:]}")
+            measured.seconds = float(step.group(1))
+            return measured
+
+        def build_ours_again() -> Measured:
+            if byte_mode:
+                return build_ours_from_jsonl(corpus, ours_dir, tokenizer, args.memory_gib)
+            measured = build_ours_from_ids(tokens_path, folder / "infgram-from-ids", index.token_width,
+                                           index.vocab_size, args.memory_gib)
+            shutil.rmtree(folder / "infgram-from-ids")
+            return measured
+
+        official = build_official()
+        ours_seconds, official_seconds = [ours.seconds], [official.seconds]
+        for repeat in range(1, args.build_repeats):
+            # Alternate which side goes first, so that a drift of the host favours neither.
+            if repeat % 2:
+                official_seconds.append(build_official().seconds)
+                ours_seconds.append(build_ours_again().seconds)
+            else:
+                ours_seconds.append(build_ours_again().seconds)
+                official_seconds.append(build_official().seconds)
+            print(f"[{name}] build run {repeat + 1}: infgram {ours_seconds[-1]:.1f} s, official "
+                  f"{official_seconds[-1]:.1f} s", flush=True)
+        index = infgram.Index.open(ours_dir)  # the index of the last build (the same bytes as the first)
         (folder / "official-build.log").write_text(official.output, encoding="utf-8")  # its steps' own timings
-        builds = BuildFigures(ours, official, infgram.Index.open(ours_dir).info()["index_bytes"],
-                              folder_bytes(official_dir), ours_end_to_end)
+        builds = BuildFigures(ours, official, index.info()["index_bytes"],
+                              folder_bytes(official_dir), ours_end_to_end, ours_seconds=ours_seconds,
+                              official_seconds=official_seconds)
+        ours_median, official_median, paired = builds.medians()
         print(f"[{name}] builds: infgram {ours.seconds:.1f} s / {format_size(ours.peak_bytes)}, official "
-              f"{official.seconds:.1f} s / {format_size(official.peak_bytes)}", flush=True)
+              f"{official.seconds:.1f} s / {format_size(official.peak_bytes)}"
+              + (f"; over {args.build_repeats} runs each: medians {ours_median:.1f} s and {official_median:.1f} s "
+                 f"({official_median / ours_median:.1f}x), median of each run's own ratio {paired:.1f}x"
+                 if args.build_repeats > 1 else ""), flush=True)
 
         rows: list[Row] = []
         context = None
