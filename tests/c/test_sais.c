@@ -39,7 +39,9 @@ int infgram_sais_thread_start(pthread_t *thread, void *(*function)(void *), void
 /* The sorter's heap hooks (built with -DINFGRAM_SAIS_HEAP_HOOKS): every allocation carries
  * its size in front, so that the live bytes and their peak can be counted. */
 static size_t heap_live = 0, heap_peak = 0;
+static int heap_allocations = 0, heap_refused_allocation = 0; /* the one refused (1: the first); 0: none */
 void *infgram_sais_heap_allocate(size_t bytes) {
+    if (++heap_allocations == heap_refused_allocation) return NULL;
     size_t *block = malloc(bytes + sizeof(size_t) * 2);
     if (block == NULL) return NULL;
     block[0] = bytes;
@@ -375,6 +377,42 @@ static void test_helpers_refused(void) {
     free(ids);
 }
 
+/* Memory refused: each of the sort's allocations in turn, on one thread and on three. A
+ * refused ring makes the sort run alone, with the same order; any other refusal is
+ * INFGRAM_SAIS_OUT_OF_MEMORY with nothing left allocated. */
+static void test_allocations_refused(void) {
+    int64_t n = 3000;
+    uint32_t *ids = malloc((size_t)n * sizeof(uint32_t));
+    for (int64_t i = 0; i < n; i++) ids[i] = (uint32_t)(next_random() % 3);
+    unsigned char *bytes = encode(ids, n, 1);
+    int64_t *expected = brute_force(ids, n);
+    int64_t *sa = malloc((size_t)n * sizeof(int64_t)); /* n is above the test build's int32 limit */
+    for (int threads = 1; threads <= 3; threads += 2) {
+        for (int refused = 1; refused <= 4; refused++) {
+            heap_allocations = 0;
+            heap_refused_allocation = refused;
+            int status = infgram_sais64(bytes, 1, n, 256, sa, threads);
+            heap_refused_allocation = 0;
+            CHECK(heap_live == 0, "allocation %d refused, %d threads: %zu heap bytes left", refused, threads, heap_live);
+            if (heap_allocations < refused) { /* fewer allocations than that: nothing refused */
+                CHECK(status == INFGRAM_SAIS_OK, "%d threads: status %d", threads, status);
+            } else if (threads > 1 && refused == 1) { /* the ring: the sort runs alone */
+                CHECK(status == INFGRAM_SAIS_OK, "ring refused: status %d", status);
+                int same = status == INFGRAM_SAIS_OK;
+                for (int64_t i = 0; same && i < n; i++) same = sa[i] == expected[i];
+                CHECK(same, "ring refused: the order differs from the brute force's");
+            } else {
+                CHECK(status == INFGRAM_SAIS_OUT_OF_MEMORY, "allocation %d refused, %d threads: status %d", refused,
+                      threads, status);
+            }
+        }
+    }
+    free(sa);
+    free(expected);
+    free(bytes);
+    free(ids);
+}
+
 int main(int argc, char **argv) {
     /* --threaded: with 3 threads alone, on the long texts (the ThreadSanitizer run, where
      * each helper thread's start is slow: the many short texts would take a minute). */
@@ -382,6 +420,7 @@ int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     test_bad_arguments();
     test_helpers_refused();
+    test_allocations_refused();
     for (sort_threads = threaded ? 3 : 1; sort_threads <= 3; sort_threads += 2) {
         test_index_width_switch();
         if (!threaded) {

@@ -496,7 +496,10 @@ static int INDEX_NAME(sort_text)(const unsigned char *text, int token_width, int
          * recursion and the text is not counted twice. */
         index_t symbols = token_width == 1 ? 256 : 65536;
         index_t *buckets = (index_t *)SAIS_ALLOCATE(3 * (size_t)symbols * sizeof(index_t));
-        if (buckets == NULL) return INFGRAM_SAIS_OUT_OF_MEMORY;
+        if (buckets == NULL) {
+            SAIS_RELEASE(space.ring); /* allocated first, when the sort has threads */
+            return INFGRAM_SAIS_OUT_OF_MEMORY;
+        }
         if (token_width == 1) {
             status = INDEX_NAME(sort_level_1)(text, length, symbols, 0, suffix_array, buckets, 3 * (int64_t)symbols,
                                               &space, 1);
