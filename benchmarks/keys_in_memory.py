@@ -39,12 +39,13 @@ def main() -> None:
         if not (folder / "manifest.json").exists():
             with mock.patch.object(sa_writer, "SUFFIX_KEY_STEP", step):
                 if record == 8:  # the older files: keys alone
-                    keys_of = sa_writer._suffix_keys
+                    pieces_of = sa_writer._suffix_key_pieces
 
-                    def keys_alone(*arguments, keys_of=keys_of):
-                        return np.frombuffer(keys_of(*arguments), dtype="<u8").reshape(-1, 2)[:, 0].tobytes()
+                    def keys_alone(*arguments, pieces_of=pieces_of):
+                        return [np.frombuffer(piece, dtype="<u8").reshape(-1, 2)[:, 0].tobytes()
+                                for piece in pieces_of(*arguments)]
 
-                    with mock.patch.object(sa_writer, "_suffix_keys", keys_alone), \
+                    with mock.patch.object(sa_writer, "_suffix_key_pieces", keys_alone), \
                             mock.patch.object(sa_writer, "SUFFIX_KEY_RECORD_BYTES", 8):
                         infgram.build([corpus], folder, progress=False, overwrite=True)
                 else:

@@ -159,26 +159,30 @@ def _sort_chunks(tokens: np.ndarray, token_width: int, out: np.ndarray | None = 
     return list(sorted_positions(tokens, token_width, out, threads))
 
 
-def _suffix_keys(tokens: np.ndarray, token_width: int, chunks: list[np.ndarray]) -> bytes:
-    """The records of every ``SUFFIX_KEY_STEP``-th suffix in sorted order: its key and its
-    position, as two little-endian uint64 (see ``format``)."""
-    data, records, start = tokens.view(np.uint8), [], 0
+def _suffix_key_pieces(tokens: np.ndarray, token_width: int, chunks: list[np.ndarray]) -> list[bytes]:
+    """The records of every ``SUFFIX_KEY_STEP``-th suffix in sorted order (its key and its
+    position, as two little-endian uint64, see ``format``), one piece per chunk."""
+    data, pieces, start = tokens.view(np.uint8), [], 0
     for chunk in chunks:
-        records.append(_core.suffix_key_records(data, token_width, chunk, start, SUFFIX_KEY_STEP))
+        pieces.append(_core.suffix_key_records(data, token_width, chunk, start, SUFFIX_KEY_STEP))
         start += len(chunk)
-    return b"".join(records)
+    return pieces
 
 
 def _write_suffix_keys(path: Path, tokens: np.ndarray, token_width: int,
                        holder: list[list[np.ndarray]]) -> dict[str, Any]:
     """Write ``suffix_keys.bin`` from the sorted chunks in ``holder`` (emptied once the records
     are made, so the sorted array is not held through the write); its committed entry. Runs
-    beside the writing of ``suffix_array.bin``."""
-    records = _suffix_keys(tokens, token_width, holder.pop())
-    num_records = len(records) // SUFFIX_KEY_RECORD_BYTES
+    beside the writing of ``suffix_array.bin``. The pieces are written as they are, each let
+    go once written: the records (half a byte per position) are never held twice, as a join
+    of them would."""
+    pieces = _suffix_key_pieces(tokens, token_width, holder.pop())
+    num_records = sum(len(piece) for piece in pieces) // SUFFIX_KEY_RECORD_BYTES
     writer = AtomicFileWriter(path, FileHeader(KIND_SUFFIX_KEYS, token_width, 0, num_records, SUFFIX_KEY_RECORD_BYTES))
     try:
-        writer.write(records)
+        pieces.reverse()
+        while pieces:
+            writer.write(pieces.pop())
     except BaseException:
         writer.abort()
         raise
