@@ -42,8 +42,8 @@ def main() -> None:
                     pieces_of = sa_writer._suffix_key_pieces
 
                     def keys_alone(*arguments, pieces_of=pieces_of):
-                        return [np.frombuffer(piece, dtype="<u8").reshape(-1, 2)[:, 0].tobytes()
-                                for piece in pieces_of(*arguments)]
+                        return (np.frombuffer(piece, dtype="<u8").reshape(-1, 2)[:, 0].tobytes()
+                                for piece in pieces_of(*arguments))
 
                     with mock.patch.object(sa_writer, "_suffix_key_pieces", keys_alone), \
                             mock.patch.object(sa_writer, "SUFFIX_KEY_RECORD_BYTES", 8):

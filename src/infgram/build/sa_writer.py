@@ -159,33 +159,35 @@ def _sort_chunks(tokens: np.ndarray, token_width: int, out: np.ndarray | None = 
     return list(sorted_positions(tokens, token_width, out, threads))
 
 
-def _suffix_key_pieces(tokens: np.ndarray, token_width: int, chunks: list[np.ndarray]) -> list[bytes]:
+def _suffix_key_pieces(tokens: np.ndarray, token_width: int, chunks: list[np.ndarray]) -> Iterator[bytes]:
     """The records of every ``SUFFIX_KEY_STEP``-th suffix in sorted order (its key and its
-    position, as two little-endian uint64, see ``format``), one piece per chunk."""
-    data, pieces, start = tokens.view(np.uint8), [], 0
+    position, as two little-endian uint64, see ``format``), one piece per chunk, each made
+    when it is asked for."""
+    data, start = tokens.view(np.uint8), 0
     for chunk in chunks:
-        pieces.append(_core.suffix_key_records(data, token_width, chunk, start, SUFFIX_KEY_STEP))
+        yield _core.suffix_key_records(data, token_width, chunk, start, SUFFIX_KEY_STEP)
         start += len(chunk)
-    return pieces
 
 
 def _write_suffix_keys(path: Path, tokens: np.ndarray, token_width: int,
                        holder: list[list[np.ndarray]]) -> dict[str, Any]:
-    """Write ``suffix_keys.bin`` from the sorted chunks in ``holder`` (emptied once the records
-    are made, so the sorted array is not held through the write); its committed entry. Runs
-    beside the writing of ``suffix_array.bin``. The pieces are written as they are, each let
-    go once written: the records (half a byte per position) are never held twice, as a join
-    of them would."""
-    pieces = _suffix_key_pieces(tokens, token_width, holder.pop())
-    num_records = sum(len(piece) for piece in pieces) // SUFFIX_KEY_RECORD_BYTES
+    """Write ``suffix_keys.bin`` from the sorted chunks in ``holder`` (emptied here, so that
+    this thread holds the last reference); its committed entry. Runs beside the writing of
+    ``suffix_array.bin``. Each chunk's records are written as they are made: the records of
+    the whole shard (half a byte per position, not in the memory plan) are never held at
+    once. The sorted array is held until the last piece is made, which is within the
+    shard's own share of the budget: the shard is not done before its keys are."""
+    chunks = holder.pop()
+    num_records = (sum(len(chunk) for chunk in chunks) + SUFFIX_KEY_STEP - 1) // SUFFIX_KEY_STEP
     writer = AtomicFileWriter(path, FileHeader(KIND_SUFFIX_KEYS, token_width, 0, num_records, SUFFIX_KEY_RECORD_BYTES))
     try:
-        pieces.reverse()
-        while pieces:
-            writer.write(pieces.pop())
+        for piece in _suffix_key_pieces(tokens, token_width, chunks):
+            writer.write(piece)
     except BaseException:
         writer.abort()
         raise
+    finally:
+        chunks = None
     return writer.commit()
 
 
