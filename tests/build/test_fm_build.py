@@ -117,3 +117,34 @@ def test_fm_matches_suffix_array_on_real_corpora(tmp_path):
     assert fm_index.count_batch(queries).tolist() == sa_index.count_batch(queries).tolist()
     for query in queries[::9]:
         assert fm_index.documents(query, limit=4, seed=1, context=30) == sa_index.documents(query, limit=4, seed=1, context=30)
+
+
+def test_reading_a_shard_off_its_suffix_array_holds_one_chunk_of_temporaries():
+    """The BWT, the samples and the symbol counts are read off the suffix array a chunk of
+    rows at a time: besides the suffix array (4 bytes a position), the BWT (1) and the samples,
+    a shard holds one chunk's numpy temporaries, not temporaries as large as the text (the
+    memory plan counts bytes per position, and two shards may be built at once)."""
+    import tracemalloc
+
+    import numpy as np
+
+    n = 1 << 22
+    text = np.random.default_rng(0).integers(0, 4, size=n, dtype=np.uint8)
+    text[-1] = 255
+    tracemalloc.start()
+    try:
+        bwt, primary_row, *_ = fm_build._bwt_and_samples(text, 128, 128, _NoBar())
+        fm_build._wavelet_blob(bwt, primary_row, _NoBar())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak <= 5.5 * n + (12 << 20), (peak, n)  # one chunk of 1 M rows took 5 MB; 4 M rows, 22 MB
+
+
+class _NoBar:
+    """A progress bar that shows nothing."""
+
+    n = 0
+
+    def update(self, count: int) -> None:
+        self.n += count
