@@ -1,11 +1,14 @@
 """FM-index builds: interrupted builds never open and resume to identical files; the build
-report, manifest and CLI of an FM-index; and the opt-in real-corpus comparison."""
+report, manifest and CLI of an FM-index; what reading a shard off its suffix array holds; and
+the opt-in real-corpus comparison."""
 
 from __future__ import annotations
 
 import glob
 import os
+import tracemalloc
 
+import numpy as np
 import pytest
 
 import infgram
@@ -124,10 +127,6 @@ def test_reading_a_shard_off_its_suffix_array_holds_one_chunk_of_temporaries():
     rows at a time: besides the suffix array (4 bytes a position), the BWT (1) and the samples,
     a shard holds one chunk's numpy temporaries, not temporaries as large as the text (the
     memory plan counts bytes per position, and two shards may be built at once)."""
-    import tracemalloc
-
-    import numpy as np
-
     n = 1 << 22
     text = np.random.default_rng(0).integers(0, 4, size=n, dtype=np.uint8)
     text[-1] = 255
