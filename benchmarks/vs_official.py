@@ -718,8 +718,19 @@ def main() -> None:
         folder = work / name
         ours_dir, official_dir = folder / "infgram", folder / "official"
         print(f"[{name}] building", flush=True)
+
+        def build_ours() -> Measured:
+            """Our timed build: the whole build in byte mode, else the build from the token
+            ids the first build wrote (``tokens_path``)."""
+            if byte_mode:
+                return build_ours_from_jsonl(corpus, ours_dir, tokenizer, args.memory_gib)
+            measured = build_ours_from_ids(tokens_path, folder / "infgram-from-ids", index.token_width,
+                                           index.vocab_size, args.memory_gib)
+            shutil.rmtree(folder / "infgram-from-ids")
+            return measured
+
         if byte_mode:
-            ours = build_ours_from_jsonl(corpus, ours_dir, tokenizer, args.memory_gib)
+            ours = build_ours()
             ours_end_to_end = None
         else:
             ours_end_to_end = build_ours_from_jsonl(corpus, ours_dir, tokenizer, args.memory_gib)
@@ -729,9 +740,7 @@ def main() -> None:
         if not byte_mode:
             tokens_path = folder / "token-stream.npy"
             np.save(tokens_path, tokens.astype(f"<u{index.token_width}"))
-            ours = build_ours_from_ids(tokens_path, folder / "infgram-from-ids", index.token_width, index.vocab_size,
-                                       args.memory_gib)
-            shutil.rmtree(folder / "infgram-from-ids")
+            ours = build_ours()
         if args.ours_only:
             whole = ours_end_to_end or ours
             print(f"[{name}] infgram whole build (JSONL to index): {whole.seconds:.1f} s, peak "
@@ -757,23 +766,15 @@ def main() -> None:
             measured.seconds = float(step.group(1))
             return measured
 
-        def build_ours_again() -> Measured:
-            if byte_mode:
-                return build_ours_from_jsonl(corpus, ours_dir, tokenizer, args.memory_gib)
-            measured = build_ours_from_ids(tokens_path, folder / "infgram-from-ids", index.token_width,
-                                           index.vocab_size, args.memory_gib)
-            shutil.rmtree(folder / "infgram-from-ids")
-            return measured
-
         official = build_official()
         ours_seconds, official_seconds = [ours.seconds], [official.seconds]
         for repeat in range(1, args.build_repeats):
             # Alternate which side goes first, so that a drift of the host favours neither.
             if repeat % 2:
                 official_seconds.append(build_official().seconds)
-                ours_seconds.append(build_ours_again().seconds)
+                ours_seconds.append(build_ours().seconds)
             else:
-                ours_seconds.append(build_ours_again().seconds)
+                ours_seconds.append(build_ours().seconds)
                 official_seconds.append(build_official().seconds)
             print(f"[{name}] build run {repeat + 1}: infgram {ours_seconds[-1]:.1f} s, official "
                   f"{official_seconds[-1]:.1f} s", flush=True)
