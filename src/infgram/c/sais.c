@@ -210,7 +210,11 @@ static void run_parts(void (*run)(void *task, int part), void *task, int parts) 
 /* How far ahead to prefetch: SCAN_PREFETCH_DISTANCE slots in the L and S scans, and
  * PREFETCH_DISTANCE entries in the loops over the sorted LMS positions (naming, translating,
  * placing). Tuned on 20 M sp32k tokens (2-core AMD EPYC): with 64 slots ahead the scans took
- * half the time they took with 32. */
+ * half the time they took with 32. The scans prefetch in two stages: the text of the entry
+ * SCAN_PREFETCH_DISTANCE slots ahead, and the entries themselves twice as far ahead, so that
+ * the entry is in the cache when its text is prefetched. Those are sequential reads, which the
+ * hardware should fetch ahead by itself; on a 2-core Intel Xeon it did not keep up, and the
+ * second stage made the sort 1.09x faster on one thread (BENCHMARKS.md). */
 #ifndef SCAN_PREFETCH_DISTANCE
 #define SCAN_PREFETCH_DISTANCE 64
 #endif
@@ -623,14 +627,17 @@ static inline index_t NAME(lms_length)(const unsigned char *text, index_t n, ind
 }
 
 /* The scans prefetch the text of the entry SCAN_PREFETCH_DISTANCE slots ahead (an entry
- * that is not final yet only wastes its prefetch). Prefetching the bucket pointers or the
- * slots to be written as well made the scans slower when measured, so they don't. */
-static inline void NAME(prefetch_l)(const unsigned char *text, const index_t *sa, index_t slot) {
+ * that is not final yet only wastes its prefetch), and the entries twice as far ahead (see
+ * SCAN_PREFETCH_DISTANCE). Prefetching the bucket pointers or the slots to be written as well
+ * made the scans slower when measured, so they don't. */
+static inline void NAME(prefetch_l)(const unsigned char *text, const index_t *sa, index_t n, index_t slot) {
+    if (slot < n - 2 * SCAN_PREFETCH_DISTANCE) PREFETCH_READ(sa + slot + 2 * SCAN_PREFETCH_DISTANCE);
     index_t ahead = sa[slot + SCAN_PREFETCH_DISTANCE];
     if (ahead > 1) PREFETCH_READ(text + (size_t)(ahead - 2) * SYMBOL_BYTES);
 }
 
 static inline void NAME(prefetch_s)(const unsigned char *text, const index_t *sa, index_t slot) {
+    if (slot >= 2 * SCAN_PREFETCH_DISTANCE) PREFETCH_READ(sa + slot - 2 * SCAN_PREFETCH_DISTANCE);
     index_t ahead = ~sa[slot - SCAN_PREFETCH_DISTANCE];
     if (ahead > 1) PREFETCH_READ(text + (size_t)(ahead - 2) * SYMBOL_BYTES);
 }
@@ -678,6 +685,7 @@ static void NAME(gather_scan_chunk)(INDEX_NAME(scan_share) *share, int64_t chunk
         for (index_t step = 0; step < (index_t)count; step++) {
             index_t slot = first_slot + step;
             if (slot < n - SCAN_PREFETCH_DISTANCE) { /* (not slot + distance: no overflow near 2^31) */
+                if (slot < n - 2 * SCAN_PREFETCH_DISTANCE) PREFETCH_READ(sa + slot + 2 * SCAN_PREFETCH_DISTANCE);
                 index_t ahead = LOAD_RELAXED(&sa[slot + SCAN_PREFETCH_DISTANCE]);
                 if (ahead > 1) PREFETCH_READ(text + (size_t)(ahead - 2) * SYMBOL_BYTES);
             }
@@ -694,6 +702,7 @@ static void NAME(gather_scan_chunk)(INDEX_NAME(scan_share) *share, int64_t chunk
         for (index_t step = 0; step < (index_t)count; step++) {
             index_t slot = first_slot - step;
             if (slot >= SCAN_PREFETCH_DISTANCE) {
+                if (slot >= 2 * SCAN_PREFETCH_DISTANCE) PREFETCH_READ(sa + slot - 2 * SCAN_PREFETCH_DISTANCE);
                 index_t ahead = ~LOAD_RELAXED(&sa[slot - SCAN_PREFETCH_DISTANCE]);
                 if (ahead > 1) PREFETCH_READ(text + (size_t)(ahead - 2) * SYMBOL_BYTES);
             }
@@ -808,7 +817,7 @@ static void NAME(induce_l)(const unsigned char *text, index_t n, index_t top, in
 #endif
     index_t slot = 0;
     for (; slot < n - SCAN_PREFETCH_DISTANCE; slot++) {
-        NAME(prefetch_l)(text, sa, slot);
+        NAME(prefetch_l)(text, sa, n, slot);
         NAME(step_l)(text, top, sa, heads, slot, clear);
     }
     for (; slot < n; slot++) NAME(step_l)(text, top, sa, heads, slot, clear);
