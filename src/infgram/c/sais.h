@@ -51,7 +51,8 @@
  *   Level 0 (the text itself) uses 3 * k words for its bucket counts, bucket pointers and
  *   LMS counts with 1- and 2-byte tokens, in an allocation of their own (so that they survive
  *   the recursion and the text is counted once); with 4-byte tokens 2 * k words for the first
- *   two, in the shared workspace.
+ *   two, in the shared workspace. With 1-byte tokens its first round of induced sorting
+ *   also takes 3,072 words of stack (12 KiB with int32 positions, 24 KiB with int64).
  *   Each deeper level l (the reduced string of the level above, of length n_l <= n / 2^l and
  *   alphabet k_l < n_l) keeps its reduced string and its suffix array in the caller's
  *   suffix_array, and puts its bucket arrays in the unused middle of that array when they fit
