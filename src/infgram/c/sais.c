@@ -411,6 +411,7 @@ int infgram_sais64(const unsigned char *text, int token_width, int64_t n, int64_
 typedef struct INDEX_NAME(scan_share_) {
     const unsigned char *text;
     index_t n, top;
+    index_t text_length; /* n, unless the scan covers only the slots sa[0..n-1] of a longer array */
     index_t *sa;
     index_t *seen, *symbols, *marks;
     int64_t chunks;
@@ -436,6 +437,44 @@ static void *INDEX_NAME(help_scan)(void *argument) {
         if (applying >= share->chunks) return NULL;
         share->gather(share, chunk);
     }
+}
+
+/* Runs a threaded scan whose share the caller has filled (text, n, top, text_length, sa, the
+ * ring, direction_s, gather): starts the helpers, then applies the chunks in order with
+ * `apply`. Invariant: when chunk c is applied, every chunk before it was. While the chunk it
+ * needs is still being gathered, the calling thread gathers one further ahead itself.
+ * Returns 0 when no helper started (the caller then scans alone). */
+static int INDEX_NAME(scan_together)(INDEX_NAME(scan_share) *share, workspace *space,
+                                     void (*apply)(INDEX_NAME(scan_share) *share, int64_t chunk, void *state),
+                                     void *state) {
+    share->chunks = ((int64_t)share->n + SCAN_CHUNK - 1) / SCAN_CHUNK;
+    share->applying = 0;
+    share->next_claim = 0;
+    for (int64_t chunk = 0; chunk < SCAN_RING_CHUNKS; chunk++) share->stamps[chunk] = 0;
+    pthread_t helpers[INFGRAM_SAIS_MAX_THREADS];
+    int started = 0;
+    while (started < space->threads - 1 && SAIS_THREAD_START(&helpers[started], INDEX_NAME(help_scan), share) == 0)
+        started++;
+    if (started == 0) return 0;
+    for (int64_t chunk = 0; chunk < share->chunks; chunk++) {
+        STORE_RELEASE(&share->applying, chunk);
+        unsigned turns = 0;
+        while (LOAD_ACQUIRE(&share->stamps[chunk % SCAN_RING_CHUNKS]) != chunk + 1) {
+            /* Not gathered yet: gather the next unclaimed chunk (this one, if nobody claimed
+             * it) when the ring has room for it, else wait. */
+            int64_t next = LOAD_ACQUIRE(&share->next_claim);
+            if (next < share->chunks && next < chunk + SCAN_RING_CHUNKS &&
+                __atomic_compare_exchange_n(&share->next_claim, &next, next + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+                share->gather(share, next);
+            } else {
+                wait_a_moment(&turns);
+            }
+        }
+        apply(share, chunk, state);
+    }
+    STORE_RELEASE(&share->applying, share->chunks); /* the scan is over: helpers still waiting leave */
+    for (int helper = 0; helper < started; helper++) pthread_join(helpers[helper], NULL);
+    return 1;
 }
 #endif
 
@@ -736,14 +775,58 @@ static void NAME(gather_scan_chunk)(INDEX_NAME(scan_share) *share, int64_t chunk
     STORE_RELEASE(&share->stamps[chunk % SCAN_RING_CHUNKS], chunk + 1);
 }
 
-/* A scan (direction_s 0: L, 1: S) with helpers. The calling thread applies the chunks in
- * order: the steps are those of step_l and step_s, with the text already read by whoever
- * gathered the chunk. A step depends only on the entry's value and the text, so a gathered
- * value equal to the entry now gives the step as it is now; a value that differs (the slot
- * was written since) is read again. Invariant: when chunk c is applied, every chunk before
- * it was, so its entries are final as in the single-threaded scan (induce_l, induce_s).
- * While the chunk it needs is still being gathered, it gathers one further ahead itself.
- * Returns 0 when no helper started (the caller then scans alone). */
+/* A scan (direction_s 0: L, 1: S) with helpers (see scan_together). The calling thread
+ * applies the chunks in order: the steps are those of step_l and step_s, with the text
+ * already read by whoever gathered the chunk. A step depends only on the entry's value and
+ * the text, so a gathered value equal to the entry now gives the step as it is now; a value
+ * that differs (the slot was written since) is read again. So every chunk's entries are
+ * final when it is applied, as in the single-threaded scan (induce_l, induce_s). */
+typedef struct {
+    index_t *bucket;
+    int clear;
+} NAME(induce_state);
+
+static void NAME(apply_induced_chunk)(INDEX_NAME(scan_share) *share, int64_t chunk, void *argument) {
+    NAME(induce_state) *state = (NAME(induce_state) *)argument;
+    const unsigned char *text = share->text;
+    index_t n = share->n, top = share->top;
+    index_t *sa = share->sa, *bucket = state->bucket;
+    int clear = state->clear;
+    index_t *seen = share->seen + (chunk % SCAN_RING_CHUNKS) * SCAN_CHUNK;
+    index_t *symbols = share->symbols + (chunk % SCAN_RING_CHUNKS) * SCAN_CHUNK;
+    index_t *marks = share->marks + (chunk % SCAN_RING_CHUNKS) * SCAN_CHUNK;
+    int64_t first = chunk * SCAN_CHUNK, count = n - first < SCAN_CHUNK ? n - first : SCAN_CHUNK;
+    if (!share->direction_s) {
+        for (int64_t step = 0; step < count; step++) {
+            index_t slot = (index_t)(first + step);
+            index_t entry = sa[slot];
+            if (entry > 0) {
+                index_t symbol = symbols[step], mark = marks[step];
+                if (seen[step] != entry) { /* written since it was gathered */
+                    symbol = SYMBOL(entry - 1);
+                    mark = NAME(mark_l)(text, entry - 1, symbol, top);
+                }
+                STORE_RELAXED(&sa[bucket[symbol]++], mark);
+                if (clear) STORE_RELAXED(&sa[slot], 0);
+            }
+        }
+    } else {
+        for (int64_t step = 0; step < count; step++) {
+            index_t slot = (index_t)(n - 1 - first - step);
+            index_t entry = sa[slot];
+            if (entry < 0) {
+                index_t symbol = symbols[step], mark = marks[step];
+                if (seen[step] != entry) {
+                    symbol = SYMBOL(~entry - 1);
+                    mark = NAME(mark_s)(text, ~entry - 1, symbol, top);
+                }
+                STORE_RELAXED(&sa[slot], clear ? 0 : ~entry);
+                STORE_RELAXED(&sa[--bucket[symbol]], mark);
+            }
+        }
+    }
+}
+
 static int NAME(induce_together)(const unsigned char *text, index_t n, index_t top, index_t *sa, index_t *bucket,
                                  int clear, int direction_s, workspace *space) {
     INDEX_NAME(scan_share) share;
@@ -751,72 +834,15 @@ static int NAME(induce_together)(const unsigned char *text, index_t n, index_t t
     share.text = text;
     share.n = n;
     share.top = top;
+    share.text_length = n;
     share.sa = sa;
     share.seen = ring;
     share.symbols = ring + SCAN_RING_SLOTS;
     share.marks = ring + 2 * SCAN_RING_SLOTS;
     share.direction_s = direction_s;
-    share.chunks = ((int64_t)n + SCAN_CHUNK - 1) / SCAN_CHUNK;
-    share.applying = 0;
-    share.next_claim = 0;
-    for (int64_t chunk = 0; chunk < SCAN_RING_CHUNKS; chunk++) share.stamps[chunk] = 0;
     share.gather = NAME(gather_scan_chunk);
-    pthread_t helpers[INFGRAM_SAIS_MAX_THREADS];
-    int started = 0;
-    while (started < space->threads - 1 && SAIS_THREAD_START(&helpers[started], INDEX_NAME(help_scan), &share) == 0)
-        started++;
-    if (started == 0) return 0;
-    for (int64_t chunk = 0; chunk < share.chunks; chunk++) {
-        STORE_RELEASE(&share.applying, chunk);
-        unsigned turns = 0;
-        while (LOAD_ACQUIRE(&share.stamps[chunk % SCAN_RING_CHUNKS]) != chunk + 1) {
-            /* Not gathered yet: gather the next unclaimed chunk (this one, if nobody claimed
-             * it) when the ring has room for it, else wait. */
-            int64_t next = LOAD_ACQUIRE(&share.next_claim);
-            if (next < share.chunks && next < chunk + SCAN_RING_CHUNKS &&
-                __atomic_compare_exchange_n(&share.next_claim, &next, next + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-                NAME(gather_scan_chunk)(&share, next);
-            } else {
-                wait_a_moment(&turns);
-            }
-        }
-        index_t *seen = share.seen + (chunk % SCAN_RING_CHUNKS) * SCAN_CHUNK;
-        index_t *symbols = share.symbols + (chunk % SCAN_RING_CHUNKS) * SCAN_CHUNK;
-        index_t *marks = share.marks + (chunk % SCAN_RING_CHUNKS) * SCAN_CHUNK;
-        int64_t first = chunk * SCAN_CHUNK, count = n - first < SCAN_CHUNK ? n - first : SCAN_CHUNK;
-        if (!direction_s) {
-            for (int64_t step = 0; step < count; step++) {
-                index_t slot = (index_t)(first + step);
-                index_t entry = sa[slot];
-                if (entry > 0) {
-                    index_t symbol = symbols[step], mark = marks[step];
-                    if (seen[step] != entry) { /* written since it was gathered */
-                        symbol = SYMBOL(entry - 1);
-                        mark = NAME(mark_l)(text, entry - 1, symbol, top);
-                    }
-                    STORE_RELAXED(&sa[bucket[symbol]++], mark);
-                    if (clear) STORE_RELAXED(&sa[slot], 0);
-                }
-            }
-        } else {
-            for (int64_t step = 0; step < count; step++) {
-                index_t slot = (index_t)(n - 1 - first - step);
-                index_t entry = sa[slot];
-                if (entry < 0) {
-                    index_t symbol = symbols[step], mark = marks[step];
-                    if (seen[step] != entry) {
-                        symbol = SYMBOL(~entry - 1);
-                        mark = NAME(mark_s)(text, ~entry - 1, symbol, top);
-                    }
-                    STORE_RELAXED(&sa[slot], clear ? 0 : ~entry);
-                    STORE_RELAXED(&sa[--bucket[symbol]], mark);
-                }
-            }
-        }
-    }
-    STORE_RELEASE(&share.applying, share.chunks); /* the scan is over: helpers still waiting leave */
-    for (int helper = 0; helper < started; helper++) pthread_join(helpers[helper], NULL);
-    return 1;
+    NAME(induce_state) state = {bucket, clear};
+    return INDEX_NAME(scan_together)(&share, space, NAME(apply_induced_chunk), &state);
 }
 #endif
 
@@ -902,6 +928,145 @@ static int NAME(take_buckets)(const unsigned char *text, index_t n, index_t alph
 #define GROUP_MARK INT64_MIN
 #endif
 
+/* One scan of round 1 by classes over sa[first_slot .. first_slot + length - 1]: left to
+ * right (the L scan over region A) putting each induced suffix at pointers[bucket]++, or
+ * right to left (direction_s: the S scan over region B) at --pointers[bucket], where bucket =
+ * 2 * symbol + 1 for an LS (L scan) or SS (S scan) suffix, 2 * symbol for an LL or LMS one.
+ * *group counts the marks read so far; last[bucket] is the group that induced the last
+ * suffix put in bucket. Invariant: the slots already passed are final, and every slot of the
+ * range is written before the scan reaches it. */
+static inline index_t NAME(class_bucket)(const unsigned char *text, index_t suffix, int direction_s) {
+    index_t symbol = text[suffix];
+    return 2 * symbol + (index_t)(direction_s ? text[suffix - 1] <= symbol : text[suffix - 1] < symbol);
+}
+
+#if SAIS_THREADS
+/* Gathers one chunk of a threaded scan by classes (see scan_together): for each slot, the
+ * entry and, if it induces, its sub-bucket. A slot not written yet holds anything: the text
+ * is read only for a suffix inside it, and what was gathered is used only if the slot holds
+ * the same value when applied, when it is the step's own. */
+static void NAME(gather_classes_chunk)(INDEX_NAME(scan_share) *share, int64_t chunk) {
+    const unsigned char *text = share->text;
+    index_t length = share->n, text_length = share->text_length;
+    index_t *sa = share->sa;
+    int64_t ring = (chunk % SCAN_RING_CHUNKS) * SCAN_CHUNK;
+    int64_t first = chunk * SCAN_CHUNK, count = length - first < SCAN_CHUNK ? length - first : SCAN_CHUNK;
+    index_t *seen = share->seen + ring, *buckets = share->symbols + ring;
+    int direction_s = share->direction_s;
+    for (index_t step = 0; step < (index_t)count; step++) {
+        index_t slot, ahead = -1;
+        if (!direction_s) {
+            slot = (index_t)first + step;
+            if (slot < length - 2 * SCAN_PREFETCH_DISTANCE) PREFETCH_READ(sa + slot + 2 * SCAN_PREFETCH_DISTANCE);
+            if (slot < length - SCAN_PREFETCH_DISTANCE) ahead = LOAD_RELAXED(&sa[slot + SCAN_PREFETCH_DISTANCE]);
+        } else {
+            slot = (index_t)(length - 1 - first) - step;
+            if (slot >= 2 * SCAN_PREFETCH_DISTANCE) PREFETCH_READ(sa + slot - 2 * SCAN_PREFETCH_DISTANCE);
+            if (slot >= SCAN_PREFETCH_DISTANCE) ahead = LOAD_RELAXED(&sa[slot - SCAN_PREFETCH_DISTANCE]);
+        }
+        ahead = (ahead & ~GROUP_MARK) - 2;
+        if (ahead >= 0 && ahead < text_length) PREFETCH_READ(text + ahead);
+        index_t entry = LOAD_RELAXED(&sa[slot]);
+        seen[step] = entry;
+        index_t suffix = (entry & ~GROUP_MARK) - 1;
+        if (suffix >= 1 && suffix < text_length) buckets[step] = NAME(class_bucket)(text, suffix, direction_s);
+    }
+    STORE_RELEASE(&share->stamps[chunk % SCAN_RING_CHUNKS], chunk + 1);
+}
+
+typedef struct {
+    index_t *sa; /* the whole array: the scan's share has only its range */
+    index_t *pointers, *last;
+    index_t group;
+} NAME(classes_state);
+
+static void NAME(apply_classes_chunk)(INDEX_NAME(scan_share) *share, int64_t chunk, void *argument) {
+    NAME(classes_state) *state = (NAME(classes_state) *)argument;
+    const unsigned char *text = share->text;
+    index_t length = share->n, *range = share->sa;
+    index_t *sa = state->sa, *pointers = state->pointers, *last = state->last;
+    index_t group = state->group;
+    index_t *seen = share->seen + (chunk % SCAN_RING_CHUNKS) * SCAN_CHUNK;
+    index_t *buckets = share->symbols + (chunk % SCAN_RING_CHUNKS) * SCAN_CHUNK;
+    int64_t first = chunk * SCAN_CHUNK, count = length - first < SCAN_CHUNK ? length - first : SCAN_CHUNK;
+    int direction_s = share->direction_s;
+    for (int64_t step = 0; step < count; step++) {
+        index_t slot = direction_s ? (index_t)(length - 1 - first - step) : (index_t)(first + step);
+        index_t entry = range[slot];
+        group += entry < 0;
+        index_t suffix = (entry & ~GROUP_MARK) - 1;
+        if (suffix == 0) continue; /* suffix 0 is never placed */
+        index_t bucket = seen[step] == entry ? buckets[step] : NAME(class_bucket)(text, suffix, direction_s);
+        index_t target = direction_s ? --pointers[bucket] : pointers[bucket]++;
+        STORE_RELAXED(&sa[target], suffix | (last[bucket] != group ? GROUP_MARK : 0));
+        last[bucket] = group;
+    }
+    state->group = group;
+}
+#endif
+
+static void NAME(scan_by_classes)(const unsigned char *text, index_t n, index_t *sa, index_t first_slot,
+                                  index_t length, int direction_s, index_t *pointers, index_t *last, index_t *group,
+                                  workspace *space) {
+#if SAIS_THREADS
+    if (SCAN_TOGETHER(space, length)) {
+        INDEX_NAME(scan_share) share;
+        index_t *ring = (index_t *)space->ring;
+        share.text = text;
+        share.n = length;
+        share.top = 0;
+        share.text_length = n;
+        share.sa = sa + first_slot;
+        share.seen = ring;
+        share.symbols = ring + SCAN_RING_SLOTS;
+        share.marks = NULL;
+        share.direction_s = direction_s;
+        share.gather = NAME(gather_classes_chunk);
+        NAME(classes_state) state = {sa, pointers, last, *group};
+        if (INDEX_NAME(scan_together)(&share, space, NAME(apply_classes_chunk), &state)) {
+            *group = state.group;
+            return;
+        }
+    }
+#else
+    (void)space;
+#endif
+    /* (The two directions are written out: one loop with the direction inside ran slower.) */
+    index_t count = *group, end = first_slot + length;
+    if (!direction_s) {
+        for (index_t slot = first_slot; slot < end; slot++) {
+            if (slot < end - 2 * SCAN_PREFETCH_DISTANCE) {
+                PREFETCH_READ(sa + slot + 2 * SCAN_PREFETCH_DISTANCE);
+                index_t ahead = (sa[slot + SCAN_PREFETCH_DISTANCE] & ~GROUP_MARK) - 2;
+                if (ahead >= 0 && ahead < n) PREFETCH_READ(text + ahead); /* (a slot not written yet holds anything) */
+            }
+            index_t entry = sa[slot];
+            count += entry < 0;
+            index_t suffix = (entry & ~GROUP_MARK) - 1;
+            if (suffix == 0) continue; /* suffix 0 is never placed */
+            index_t bucket = NAME(class_bucket)(text, suffix, 0);
+            sa[pointers[bucket]++] = suffix | (last[bucket] != count ? GROUP_MARK : 0);
+            last[bucket] = count;
+        }
+    } else {
+        for (index_t slot = end - 1; slot >= first_slot; slot--) {
+            if (slot >= first_slot + 2 * SCAN_PREFETCH_DISTANCE) {
+                PREFETCH_READ(sa + slot - 2 * SCAN_PREFETCH_DISTANCE);
+                index_t ahead = (sa[slot - SCAN_PREFETCH_DISTANCE] & ~GROUP_MARK) - 2;
+                if (ahead >= 0 && ahead < n) PREFETCH_READ(text + ahead);
+            }
+            index_t entry = sa[slot];
+            count += entry < 0;
+            index_t suffix = (entry & ~GROUP_MARK) - 1;
+            if (suffix == 0) continue;
+            index_t bucket = NAME(class_bucket)(text, suffix, 1);
+            sa[--pointers[bucket]] = suffix | (last[bucket] != count ? GROUP_MARK : 0);
+            last[bucket] = count;
+        }
+    }
+    *group = count;
+}
+
 /* Sorts the LMS substrings and leaves the LMS positions in sa[0..m-1], in that order, each
  * marked (GROUP_MARK) when its substring differs from the next one's; returns m. Fills
  * counts[c] (suffixes that start with c) and, when given, lms_counts[c]. Region A, the
@@ -910,15 +1075,22 @@ static int NAME(take_buckets)(const unsigned char *text, index_t n, index_t alph
  * then the SS suffixes. Every slot of a region is written before its scan reads it, so sa
  * needs no zeroing. */
 static index_t NAME(sort_lms_substrings_by_classes)(const unsigned char *text, index_t n, index_t *sa,
-                                                    index_t *counts, index_t *lms_counts) {
+                                                    index_t *counts, index_t *lms_counts, workspace *space) {
+    /* Counts by class, and the LMS positions in text order to the end of sa: sa[tail..n-1].
+     * Region A, where they go next, ends at or before slot tail (B holds at least m - 1 LS
+     * suffixes: the first of each run of L-type suffixes before an LMS position but the first). */
     index_t classes[4][256];
     memset(classes, 0, sizeof classes);
+    index_t tail = n;
     {
         index_t next_symbol = text[n - 1], next_is_s = 0; /* suffix n-1 is L-type */
         for (index_t position = n - 2; position >= 0; position--) {
             index_t symbol = text[position];
             index_t is_s = (index_t)(symbol < next_symbol) | ((index_t)(symbol == next_symbol) & next_is_s);
-            classes[2 * next_is_s + is_s][next_symbol]++; /* the class of suffix position + 1 */
+            index_t class = 2 * next_is_s + is_s; /* of suffix position + 1 */
+            classes[class][next_symbol]++;
+            sa[tail - 1] = position + 1;
+            tail -= class == 2;
             next_symbol = symbol;
             next_is_s = is_s;
         }
@@ -945,16 +1117,18 @@ static index_t NAME(sort_lms_substrings_by_classes)(const unsigned char *text, i
         region_end += classes[1][symbol] + classes[3][symbol];
         ends[2 * symbol + 1] = region_end;
     }
-    /* Seeds: the LMS positions in any order; the first of each symbol starts a group. */
-    const index_t top = 0; /* (what SYMBOL passes on; bytes have no separator to map) */
-    index_t m = 0;
-    FOR_EACH_LMS_RIGHT_TO_LEFT(lms, { sa[seeds[text[lms]]++] = lms; m++; });
+    /* Seeds: the LMS positions in text order; the first of each symbol starts a group. */
+    index_t m = n - tail;
+    for (index_t slot = tail; slot < n; slot++) {
+        index_t lms = sa[slot];
+        sa[seeds[text[lms]]++] = lms;
+    }
     for (index_t symbol = 0; symbol < 256; symbol++)
         if (classes[2][symbol] > 0) sa[seeds[symbol] - classes[2][symbol]] |= GROUP_MARK;
 
     /* L scan over region A. Invariant: the slots left of `slot` are final, and every slot of
      * A is written before the scan reaches it (an LL suffix is induced by a smaller suffix of
-     * class LL or SL). The group count d rises at each marked entry: entries with the same d
+     * class LL or SL). The group count rises at each marked entry: entries with the same count
      * have the same LMS prefix, so a suffix starts a group in its sub-bucket exactly when the
      * group of the suffix that induces it differs from that of the last one put there. */
     for (index_t bucket = 0; bucket < 512; bucket++) last[bucket] = -1;
@@ -965,21 +1139,7 @@ static index_t NAME(sort_lms_substrings_by_classes)(const unsigned char *text, i
         sa[next[bucket]++] = suffix | GROUP_MARK;
         last[bucket] = group;
     }
-    for (index_t slot = 0; slot < region_a; slot++) {
-        if (slot < region_a - 2 * SCAN_PREFETCH_DISTANCE) {
-            PREFETCH_READ(sa + slot + 2 * SCAN_PREFETCH_DISTANCE);
-            index_t ahead = (sa[slot + SCAN_PREFETCH_DISTANCE] & ~GROUP_MARK) - 2;
-            if (ahead >= 0 && ahead < n) PREFETCH_READ(text + ahead); /* (a slot not written yet reads anything) */
-        }
-        index_t entry = sa[slot];
-        group += entry < 0;
-        index_t suffix = (entry & ~GROUP_MARK) - 1; /* L-type */
-        if (suffix == 0) continue;
-        index_t symbol = text[suffix];
-        index_t bucket = 2 * symbol + (index_t)(text[suffix - 1] < symbol);
-        sa[next[bucket]++] = suffix | (last[bucket] != group ? GROUP_MARK : 0);
-        last[bucket] = group;
-    }
+    NAME(scan_by_classes)(text, n, sa, 0, region_a, 0, next, last, &group, space);
     /* The LS suffixes were put left to right, each marked when it differs from the one on its
      * left; the S scan reads right to left, so move each mark one slot left (the last of a
      * symbol is marked: the next slot holds an SS suffix or another symbol). */
@@ -995,21 +1155,7 @@ static index_t NAME(sort_lms_substrings_by_classes)(const unsigned char *text, i
      * every slot of B is written before the scan reaches it. LMS suffixes go to region A's
      * seed slots, which the L scan has read. */
     for (index_t bucket = 0; bucket < 512; bucket++) last[bucket] = -1;
-    for (index_t slot = region_end - 1; slot >= region_a; slot--) {
-        if (slot >= region_a + 2 * SCAN_PREFETCH_DISTANCE) {
-            PREFETCH_READ(sa + slot - 2 * SCAN_PREFETCH_DISTANCE);
-            index_t ahead = (sa[slot - SCAN_PREFETCH_DISTANCE] & ~GROUP_MARK) - 2;
-            if (ahead >= 0 && ahead < n) PREFETCH_READ(text + ahead);
-        }
-        index_t entry = sa[slot];
-        group += entry < 0;
-        index_t suffix = (entry & ~GROUP_MARK) - 1; /* S-type */
-        if (suffix == 0) continue;
-        index_t symbol = text[suffix];
-        index_t bucket = 2 * symbol + (index_t)(text[suffix - 1] <= symbol); /* 1: SS, 0: LMS */
-        sa[--ends[bucket]] = suffix | (last[bucket] != group ? GROUP_MARK : 0);
-        last[bucket] = group;
-    }
+    NAME(scan_by_classes)(text, n, sa, region_a, region_end - region_a, 1, ends, last, &group, space);
     /* The sorted LMS suffixes, marked where the next one differs, to sa[0..m-1]. */
     index_t packed = 0;
     for (index_t symbol = 0; symbol < 256; symbol++) {
@@ -1320,7 +1466,7 @@ static int NAME(sort_level)(const unsigned char *text, index_t n, index_t alphab
     if (status != INFGRAM_SAIS_OK) return status;
 
 #if READER == 1
-    index_t m = NAME(sort_lms_substrings_by_classes)(text, n, sa, counts, lms_counts);
+    index_t m = NAME(sort_lms_substrings_by_classes)(text, n, sa, counts, lms_counts, space);
 #else
     /* Round 1: sort the LMS substrings. Seeds at their bucket ends, in text order. */
     INDEX_NAME(zero)(sa, n, top_level ? SHARE_PARTS(space, n) : 1);
