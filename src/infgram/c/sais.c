@@ -107,13 +107,17 @@
  * the chunk it needs is not gathered yet, the calling thread gathers the next unclaimed one
  * itself rather than wait. (libsais also splits its scans into a gathering and a placing
  * pass over blocks, there with every thread gathering a block before one places it; the
- * ring and the claims are ours.) Besides the scans, two loops over a level's sorted LMS
- * positions are cut into runs, one per thread: the naming (in two passes, see
- * name_in_parts) and the translation of ranks to positions; and the top level zeroes its
- * suffix array in runs, as that is mostly page faults when the array is fresh memory. On 2
- * cores, 55 MB of wiki text sorts about 1.4x faster than on one (BENCHMARKS.md); the top
- * level's scans gain most, the reduced strings' scans least, as their writes (to millions of
- * buckets) stay on one thread. The rest (types, seeds, packing) runs on the calling thread.
+ * ring and the claims are ours.) Round 1 on bytes (by classes) shares its two scans the same
+ * way, with the sub-bucket of each induced suffix as what is gathered (scan_together runs
+ * both kinds). Besides the scans, two loops over a level's sorted LMS positions are cut into
+ * runs, one per thread: the naming (in two passes, see name_in_parts; bytes are named in one
+ * pass on the calling thread: in runs it gained 1%) and the translation of ranks to
+ * positions; and the top level of wider tokens zeroes its suffix array in runs, as that is
+ * mostly page faults when the array is fresh memory (round 1 on bytes does not zero it; doing
+ * so in runs anyway gained nothing). On 2 cores, 55 MB of wiki text sorts about 1.5x faster
+ * than on one (BENCHMARKS.md); the top level's scans gain most, the reduced strings' scans
+ * least, as their writes (to millions of buckets) stay on one thread. The rest (types,
+ * seeds, packing) runs on the calling thread.
  * Scans in blocks, where every thread both gathers and places a part of a run of final
  * entries (libsais's way), measured 10% slower than the ring on this 2-core machine.
  */
