@@ -26,7 +26,8 @@
  *                 read the text ahead of the caller's thread, and the naming and translating
  *                 loops of a level with at least that many LMS positions are cut into one run
  *                 per thread, as is the zeroing of a suffix_array of at least that many
- *                 entries (sais.c, "Threads"). The result is the same for any number. A
+ *                 entries with 2- and 4-byte tokens (1-byte tokens need no zeroing;
+ *                 sais.c, "Threads"). The result is the same for any number. A
  *                 helper that cannot be started is done without (its run on the caller's
  *                 thread), as is the whole sort when its ring (below) cannot be allocated.
  *                 Built without POSIX threads or GCC-style atomics, a sort runs on one thread
