@@ -426,6 +426,15 @@ typedef struct INDEX_NAME(scan_share_) {
     void (*gather)(struct INDEX_NAME(scan_share_) *share, int64_t chunk);
 } INDEX_NAME(scan_share);
 
+/* Chunk `chunk` of a threaded scan: its first step (steps count from the scan's start, in
+ * its direction), how many steps it has, and where its slots of the ring begin. */
+static inline int64_t INDEX_NAME(chunk_steps)(const INDEX_NAME(scan_share) *share, int64_t chunk, int64_t *first,
+                                              int64_t *ring) {
+    *first = chunk * SCAN_CHUNK;
+    *ring = (chunk % SCAN_RING_CHUNKS) * SCAN_CHUNK;
+    return share->n - *first < SCAN_CHUNK ? share->n - *first : SCAN_CHUNK;
+}
+
 #if SAIS_THREADS
 /* A helper: claims the next chunk, waits until the ring has room for it, gathers it; until
  * every chunk is claimed or the scan is over. */
@@ -738,8 +747,7 @@ static void NAME(gather_scan_chunk)(INDEX_NAME(scan_share) *share, int64_t chunk
     const unsigned char *text = share->text;
     index_t n = share->n, top = share->top;
     index_t *sa = share->sa;
-    int64_t ring = (chunk % SCAN_RING_CHUNKS) * SCAN_CHUNK;
-    int64_t first = chunk * SCAN_CHUNK, count = n - first < SCAN_CHUNK ? n - first : SCAN_CHUNK;
+    int64_t first, ring, count = INDEX_NAME(chunk_steps)(share, chunk, &first, &ring);
     index_t *seen = share->seen + ring, *symbols = share->symbols + ring, *marks = share->marks + ring;
     if (!share->direction_s) {
         index_t first_slot = (index_t)first;
@@ -796,10 +804,8 @@ static void NAME(apply_induced_chunk)(INDEX_NAME(scan_share) *share, int64_t chu
     index_t n = share->n, top = share->top;
     index_t *sa = share->sa, *bucket = state->bucket;
     int clear = state->clear;
-    index_t *seen = share->seen + (chunk % SCAN_RING_CHUNKS) * SCAN_CHUNK;
-    index_t *symbols = share->symbols + (chunk % SCAN_RING_CHUNKS) * SCAN_CHUNK;
-    index_t *marks = share->marks + (chunk % SCAN_RING_CHUNKS) * SCAN_CHUNK;
-    int64_t first = chunk * SCAN_CHUNK, count = n - first < SCAN_CHUNK ? n - first : SCAN_CHUNK;
+    int64_t first, ring, count = INDEX_NAME(chunk_steps)(share, chunk, &first, &ring);
+    index_t *seen = share->seen + ring, *symbols = share->symbols + ring, *marks = share->marks + ring;
     if (!share->direction_s) {
         for (int64_t step = 0; step < count; step++) {
             index_t slot = (index_t)(first + step);
@@ -953,8 +959,7 @@ static void NAME(gather_classes_chunk)(INDEX_NAME(scan_share) *share, int64_t ch
     const unsigned char *text = share->text;
     index_t length = share->n, text_length = share->text_length;
     index_t *sa = share->sa;
-    int64_t ring = (chunk % SCAN_RING_CHUNKS) * SCAN_CHUNK;
-    int64_t first = chunk * SCAN_CHUNK, count = length - first < SCAN_CHUNK ? length - first : SCAN_CHUNK;
+    int64_t first, ring, count = INDEX_NAME(chunk_steps)(share, chunk, &first, &ring);
     index_t *seen = share->seen + ring, *buckets = share->symbols + ring;
     int direction_s = share->direction_s;
     for (index_t step = 0; step < (index_t)count; step++) {
@@ -990,9 +995,8 @@ static void NAME(apply_classes_chunk)(INDEX_NAME(scan_share) *share, int64_t chu
     index_t length = share->n, *range = share->sa;
     index_t *sa = state->sa, *pointers = state->pointers, *last = state->last;
     index_t group = state->group;
-    index_t *seen = share->seen + (chunk % SCAN_RING_CHUNKS) * SCAN_CHUNK;
-    index_t *buckets = share->symbols + (chunk % SCAN_RING_CHUNKS) * SCAN_CHUNK;
-    int64_t first = chunk * SCAN_CHUNK, count = length - first < SCAN_CHUNK ? length - first : SCAN_CHUNK;
+    int64_t first, ring, count = INDEX_NAME(chunk_steps)(share, chunk, &first, &ring);
+    index_t *seen = share->seen + ring, *buckets = share->symbols + ring;
     int direction_s = share->direction_s;
     for (int64_t step = 0; step < count; step++) {
         index_t slot = direction_s ? (index_t)(length - 1 - first - step) : (index_t)(first + step);
