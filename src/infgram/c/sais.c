@@ -950,6 +950,20 @@ static inline index_t NAME(class_bucket)(const unsigned char *text, index_t suff
     return 2 * symbol + (index_t)(direction_s ? text[suffix - 1] <= symbol : text[suffix - 1] < symbol);
 }
 
+/* Puts `suffix`, induced by an entry of group `group`, in its sub-bucket: marked when the
+ * last suffix put there was induced by another group. */
+static inline void NAME(put_by_class)(index_t *sa, index_t *pointers, index_t *last, index_t bucket, index_t suffix,
+                                      index_t group, int direction_s) {
+    index_t target = direction_s ? --pointers[bucket] : pointers[bucket]++;
+    index_t value = suffix | (last[bucket] != group ? GROUP_MARK : 0);
+#if SAIS_THREADS
+    STORE_RELAXED(&sa[target], value); /* (helpers of a threaded scan may be reading the slot) */
+#else
+    sa[target] = value;
+#endif
+    last[bucket] = group;
+}
+
 #if SAIS_THREADS
 /* Gathers one chunk of a threaded scan by classes (see scan_together): for each slot, the
  * entry and, if it induces, its sub-bucket. A slot not written yet holds anything: the text
@@ -1005,9 +1019,7 @@ static void NAME(apply_classes_chunk)(INDEX_NAME(scan_share) *share, int64_t chu
         index_t suffix = (entry & ~GROUP_MARK) - 1;
         if (suffix == 0) continue; /* suffix 0 is never placed */
         index_t bucket = seen[step] == entry ? buckets[step] : NAME(class_bucket)(text, suffix, direction_s);
-        index_t target = direction_s ? --pointers[bucket] : pointers[bucket]++;
-        STORE_RELAXED(&sa[target], suffix | (last[bucket] != group ? GROUP_MARK : 0));
-        last[bucket] = group;
+        NAME(put_by_class)(sa, pointers, last, bucket, suffix, group, direction_s);
     }
     state->group = group;
 }
@@ -1052,9 +1064,7 @@ static void NAME(scan_by_classes)(const unsigned char *text, index_t n, index_t 
             count += entry < 0;
             index_t suffix = (entry & ~GROUP_MARK) - 1;
             if (suffix == 0) continue; /* suffix 0 is never placed */
-            index_t bucket = NAME(class_bucket)(text, suffix, 0);
-            sa[pointers[bucket]++] = suffix | (last[bucket] != count ? GROUP_MARK : 0);
-            last[bucket] = count;
+            NAME(put_by_class)(sa, pointers, last, NAME(class_bucket)(text, suffix, 0), suffix, count, 0);
         }
     } else {
         for (index_t slot = end - 1; slot >= first_slot; slot--) {
@@ -1067,9 +1077,7 @@ static void NAME(scan_by_classes)(const unsigned char *text, index_t n, index_t 
             count += entry < 0;
             index_t suffix = (entry & ~GROUP_MARK) - 1;
             if (suffix == 0) continue;
-            index_t bucket = NAME(class_bucket)(text, suffix, 1);
-            sa[--pointers[bucket]] = suffix | (last[bucket] != count ? GROUP_MARK : 0);
-            last[bucket] = count;
+            NAME(put_by_class)(sa, pointers, last, NAME(class_bucket)(text, suffix, 1), suffix, count, 1);
         }
     }
     *group = count;
@@ -1141,12 +1149,7 @@ static index_t NAME(sort_lms_substrings_by_classes)(const unsigned char *text, i
      * group of the suffix that induces it differs from that of the last one put there. */
     for (index_t bucket = 0; bucket < 512; bucket++) last[bucket] = -1;
     index_t group = 0; /* the virtual sentinel's: it induces suffix n-1 */
-    {
-        index_t suffix = n - 1, symbol = text[suffix];
-        index_t bucket = 2 * symbol + (index_t)(text[suffix - 1] < symbol);
-        sa[next[bucket]++] = suffix | GROUP_MARK;
-        last[bucket] = group;
-    }
+    NAME(put_by_class)(sa, next, last, NAME(class_bucket)(text, n - 1, 0), n - 1, group, 0);
     NAME(scan_by_classes)(text, n, sa, 0, region_a, 0, next, last, &group, space);
     /* The LS suffixes were put left to right, each marked when it differs from the one on its
      * left; the S scan reads right to left, so move each mark one slot left (the last of a
